@@ -1,0 +1,142 @@
+"""The library API: :func:`check` turns FHIR inputs into a :class:`~checker.findings.Report`.
+
+Pure: no printing, no global state besides the once-loaded referentials; safe to call from
+several threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from checker import __version__
+from checker.findings import Finding, InputCounts, InputError, Report, Severity
+from checker.model import PatientRecord
+from checker.referentials import Referentials, default_referentials
+from checker.registry import Rule, RunSettings, select_rules
+
+JURISDICTIONS = ("fr", "ma")
+DEFAULT_AS_OF_NOTE = "today (UTC) unless as_of is given"
+
+
+def check(
+    inputs: Any,
+    *,
+    as_of: date | str | None = None,
+    jurisdiction: str = "fr",
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    min_severity: Severity | str | None = None,
+    lang: str = "fr",
+    strict: bool = False,
+    refs: Referentials | None = None,
+    severity_overrides: dict[str, str] | None = None,
+) -> Report:
+    """Check prescriptions and return a report.
+
+    ``inputs``: a path (file or directory, searched recursively), ``"-"`` for stdin, a FHIR
+    resource as a dict, JSON text or a fhir.resources model, or a list of any of these.
+    ``as_of``: the day treated as "now" (open-ended orders, ages); today by default.
+    ``strict``: validate every resource with fhir.resources and reject the invalid ones.
+    """
+    from checker import fhir_input
+
+    ingestion = fhir_input.read(inputs, strict=strict)
+    return check_records(
+        ingestion.records,
+        counts=ingestion.counts,
+        errors=ingestion.errors,
+        as_of=as_of,
+        jurisdiction=jurisdiction,
+        select=select,
+        ignore=ignore,
+        min_severity=min_severity,
+        lang=lang,
+        refs=refs,
+        severity_overrides=severity_overrides,
+    )
+
+
+def check_records(
+    records: Sequence[PatientRecord],
+    *,
+    counts: InputCounts | None = None,
+    errors: Sequence[InputError] = (),
+    as_of: date | str | None = None,
+    jurisdiction: str = "fr",
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    min_severity: Severity | str | None = None,
+    lang: str = "fr",
+    refs: Referentials | None = None,
+    severity_overrides: dict[str, str] | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> Report:
+    """Run the rules on already assembled patient records (CDS service, audit shards)."""
+    if jurisdiction not in JURISDICTIONS:
+        raise ValueError(f"unknown jurisdiction {jurisdiction!r}: use one of {', '.join(JURISDICTIONS)}")
+    if lang not in ("fr", "en"):
+        raise ValueError(f"unknown language {lang!r}: use fr or en")
+    refs = refs or default_referentials()
+    day = parse_day(as_of) if as_of is not None else date.today()
+    overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
+    settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)
+    chosen = list(rules) if rules is not None else select_rules(select, ignore)
+    floor = Severity.parse(min_severity) if min_severity is not None else None
+
+    identify_records(records, refs)
+    findings: list[Finding] = []
+    for record in records:
+        for r in chosen:
+            findings.extend(r.run(record, settings, refs))
+    findings = _apply_overrides(findings, dict(overrides))
+    if floor is not None:
+        findings = [f for f in findings if f.severity.rank >= floor.rank]
+    used = sorted({ref for r in chosen for ref in r.referentials})
+    return Report(
+        checker_name="pertinence",
+        checker_version=__version__,
+        referentials=refs.info(used),
+        as_of=day.isoformat(),
+        jurisdiction=jurisdiction,
+        inputs=counts or InputCounts(),
+        findings=_dedupe(findings),
+        errors=list(errors),
+        lang=lang,
+    )
+
+
+def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:
+    """Fill ``order.identity`` for every medication order not identified yet."""
+    from checker.drugs import identify
+
+    for record in records:
+        for order in record.medication_orders:
+            if order.identity is None:
+                order.identity = identify(order, refs)
+
+
+def parse_day(value: date | str) -> date:
+    """``date`` or ISO ``YYYY-MM-DD`` text (a datetime's date part is accepted)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ValueError(f"not a date: {value!r} (expected YYYY-MM-DD)") from None
+
+
+def _apply_overrides(findings: list[Finding], overrides: dict[str, Severity]) -> list[Finding]:
+    if not overrides:
+        return findings
+    from dataclasses import replace
+
+    return [replace(f, severity=overrides[f.rule]) if f.rule in overrides else f for f in findings]
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: dict[str, Finding] = {}
+    for f in findings:
+        seen.setdefault(f.fingerprint, f)
+    return list(seen.values())

@@ -1,0 +1,345 @@
+"""Domain model: what the rules see of a patient's record.
+
+The FHIR boundary (:mod:`checker.fhir_input`) is the only code that reads FHIR; it fills these
+plain, immutable-by-convention dataclasses. Rules never touch raw FHIR JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+FhirVersion = Literal["R4", "R4B", "R5", "STU3", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """One code from a code system (``system`` may be empty when the input gave none)."""
+
+    system: str
+    code: str
+    display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A CodeableConcept reduced to its codings and free text."""
+
+    codings: tuple[Coding, ...] = ()
+    text: str = ""
+
+    def codes(self, system: str) -> tuple[str, ...]:
+        """Codes of this concept in ``system`` (exact system URI)."""
+        return tuple(c.code for c in self.codings if c.system == system)
+
+    def label(self) -> str:
+        """Best human label: the text, else the first display, else the first code."""
+        if self.text:
+            return self.text
+        for c in self.codings:
+            if c.display:
+                return c.display
+        return self.codings[0].code if self.codings else ""
+
+    def all_texts(self) -> tuple[str, ...]:
+        """Text and every coding display, for text matching."""
+        out = [self.text] if self.text else []
+        out.extend(c.display for c in self.codings if c.display)
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: float
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ingredient:
+    """An ingredient of a Medication resource (contained, in the Bundle, or in another file)."""
+
+    concept: Concept
+    strength: Quantity | None = None  # amount per unit (numerator); denominator folded in ``per``
+    per: Quantity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dosage:
+    """One dosage instruction, structured when the input was structured.
+
+    ``dose`` is the amount per intake; ``frequency``/``period``/``period_unit`` come from
+    ``timing.repeat``. ``bounds_days`` is the treatment duration when the timing gives one.
+    """
+
+    text: str = ""
+    dose: Quantity | None = None
+    dose_range_high: Quantity | None = None
+    frequency: float | None = None
+    frequency_max: float | None = None
+    period: float | None = None
+    period_unit: str = ""
+    as_needed: bool = False
+    route: Concept | None = None
+    bounds_start: date | None = None
+    bounds_end: date | None = None
+    bounds_days: float | None = None
+    max_dose_per_period: Quantity | None = None
+    max_dose_period_days: float | None = None
+
+    @property
+    def structured(self) -> bool:
+        """True when dose and frequency are both coded (not only free text)."""
+        return self.dose is not None and self.frequency is not None and self.period is not None
+
+    def intakes_per_day(self) -> float | None:
+        """Administrations per day from ``timing.repeat``; ``None`` when not structured."""
+        if self.frequency is None or not self.period:
+            return None
+        days = _PERIOD_DAYS.get(self.period_unit)
+        if days is None:
+            return None
+        return self.frequency / (self.period * days)
+
+    def daily_amount(self) -> Quantity | None:
+        """Amount per day (dose × intakes per day), in the dose unit; ``None`` if unknown."""
+        per_day = self.intakes_per_day()
+        if self.dose is None or per_day is None:
+            return None
+        return Quantity(self.dose.value * per_day, self.dose.unit)
+
+
+_PERIOD_DAYS: dict[str, float] = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.0,
+    "a": 365.0,
+}
+
+
+def period_days(value: float, unit: str) -> float | None:
+    """Length in days of a UCUM time quantity (``d``, ``wk``, ``mo``, ``a``, ``h`` …)."""
+    days = _PERIOD_DAYS.get(unit)
+    return None if days is None else value * days
+
+
+@dataclass(frozen=True, slots=True)
+class Dispense:
+    """``dispenseRequest``: what the pharmacist may hand out and for how long."""
+
+    validity_start: date | None = None
+    validity_end: date | None = None
+    quantity: Quantity | None = None
+    supply_days: float | None = None  # expectedSupplyDuration in days
+    repeats: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubstanceMatch:
+    """One active moiety a prescription line was identified to."""
+
+    key: str  # normalised moiety name, lower case, no accents: "atorvastatine"
+    name: str  # display name (French DCI): "atorvastatine"
+    strength: Quantity | None = None
+    atc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationIdentity:
+    """What a prescription line was identified as, how, and how surely.
+
+    ``confidence`` is in [0, 1]; rules act only above :data:`RULE_CONFIDENCE`.
+    ``prescribed_as`` tells whether the prescriber used a brand name (``brand``), the DCI
+    (``dci``) or a code only (``code``); the generic-name rules need it.
+    """
+
+    substances: tuple[SubstanceMatch, ...]
+    method: str  # "cip13", "cis", "ucd", "atc", "rxnorm", "snomed", "text-exact", "text-fuzzy"
+    confidence: float
+    cis: str | None = None
+    cip13: str | None = None
+    product: str = ""  # specialty name when known
+    form: str = ""
+    route: str = ""
+    generic_group: str | None = None
+    generic_type: int | None = None  # BDPM: 0 princeps, 1 générique, 2 complémentarité, 4 substituable
+    prescribed_as: Literal["brand", "dci", "code", "unknown"] = "unknown"
+    alternatives: tuple[str, ...] = ()  # other candidates when ambiguous
+    note: str = ""
+
+    @property
+    def substance_keys(self) -> frozenset[str]:
+        return frozenset(s.key for s in self.substances)
+
+    @property
+    def atc_codes(self) -> frozenset[str]:
+        return frozenset(a for s in self.substances for a in s.atc)
+
+
+RULE_CONFIDENCE = 0.85
+"""Minimum identification confidence for a line to take part in clinical rules."""
+
+
+@dataclass(slots=True)
+class SourceLocation:
+    """Where a resource came from: file, NDJSON line, Bundle entry, element path."""
+
+    file: str = ""
+    line: int | None = None
+    entry: int | None = None
+    pointer: str = ""
+
+    def __str__(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.entry is not None:
+            parts.append(f"entry {self.entry}")
+        if self.pointer:
+            parts.append(self.pointer)
+        return ":".join(parts[:1]) + ("" if len(parts) == 1 else " (" + ", ".join(parts[1:]) + ")")
+
+
+@dataclass(slots=True)
+class MedicationOrder:
+    """A MedicationRequest as the rules need it."""
+
+    ref: str  # "MedicationRequest/<id>" or the Bundle fullUrl when there is no id
+    status: str
+    intent: str
+    medication: Concept
+    ingredients: tuple[Ingredient, ...] = ()
+    medication_form: Concept | None = None
+    authored_on: date | None = None
+    requester: str = ""
+    dosages: tuple[Dosage, ...] = ()
+    dispense: Dispense | None = None
+    substitution_allowed: bool | None = None
+    substitution_reason: Concept | None = None
+    reasons: tuple[Concept, ...] = ()
+    reason_refs: tuple[str, ...] = ()
+    category: tuple[Concept, ...] = ()
+    note: str = ""
+    fhir_version: FhirVersion = "R4"
+    location: SourceLocation = field(default_factory=SourceLocation)
+    draft: bool = False  # a CDS Hooks draft order (being prescribed now)
+    identity: MedicationIdentity | None = None  # filled by identification before rules run
+
+    @property
+    def label(self) -> str:
+        return self.medication.label() or (self.ingredients[0].concept.label() if self.ingredients else "")
+
+    @property
+    def is_active_like(self) -> bool:
+        """Orders that may be taken: not stopped, cancelled, entered in error, or completed."""
+        return self.status not in {"stopped", "cancelled", "entered-in-error", "completed", "revoked"}
+
+
+@dataclass(slots=True)
+class ServiceOrder:
+    """A ServiceRequest (imaging, biology, procedure)."""
+
+    ref: str
+    status: str
+    intent: str
+    code: Concept
+    category: tuple[Concept, ...] = ()
+    authored_on: date | None = None
+    occurrence: date | None = None
+    requester: str = ""
+    reasons: tuple[Concept, ...] = ()
+    reason_refs: tuple[str, ...] = ()
+    body_site: tuple[Concept, ...] = ()
+    note: str = ""
+    fhir_version: FhirVersion = "R4"
+    location: SourceLocation = field(default_factory=SourceLocation)
+    draft: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.code.label()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    ref: str
+    code: Concept
+    clinical_status: str = ""  # active, recurrence, relapse, inactive, remission, resolved
+    verification_status: str = ""
+    onset: date | None = None
+    abatement: date | None = None
+    recorded: date | None = None
+    category: tuple[Concept, ...] = ()
+
+    @property
+    def is_active(self) -> bool:
+        if self.verification_status in {"refuted", "entered-in-error"}:
+            return False
+        return self.clinical_status in {"", "active", "recurrence", "relapse"} and self.abatement is None
+
+
+@dataclass(frozen=True, slots=True)
+class Allergy:
+    ref: str
+    code: Concept
+    clinical_status: str = ""
+    verification_status: str = ""
+    criticality: str = ""
+    category: tuple[str, ...] = ()
+    reactions: tuple[Concept, ...] = ()
+
+    @property
+    def is_active(self) -> bool:
+        if self.verification_status in {"refuted", "entered-in-error"}:
+            return False
+        return self.clinical_status in {"", "active"}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    ref: str
+    code: Concept
+    value: float | None = None
+    unit: str = ""
+    value_concept: Concept | None = None
+    value_bool: bool | None = None
+    effective: date | None = None
+    status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    ref: str  # "Patient/<id>"
+    birth_date: date | None = None
+    sex: str = ""  # FHIR administrative gender
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    """Everything known about one patient in the input: the unit the rules check."""
+
+    patient: Patient | None
+    medication_orders: list[MedicationOrder] = field(default_factory=list)
+    service_orders: list[ServiceOrder] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    allergies: list[Allergy] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str | None:
+        return self.patient.ref if self.patient else None
+
+    def age_on(self, day: date | None) -> int | None:
+        """Age in whole years on ``day`` (``None`` if birth date or day unknown)."""
+        if self.patient is None or self.patient.birth_date is None or day is None:
+            return None
+        b = self.patient.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+    def observations_coded(self, system: str, codes: frozenset[str] | set[str]) -> list[Observation]:
+        """Observations carrying one of ``codes`` in ``system``, most recent first."""
+        found = [o for o in self.observations if any(c.system == system and c.code in codes for c in o.code.codings)]
+        return sorted(found, key=lambda o: o.effective or date.min, reverse=True)

@@ -1,0 +1,209 @@
+"""Referentials: encoded data (drugs, interactions, prices, protocols) kept outside the code.
+
+``referentials/MANIFEST.json`` lists every source with its publisher, edition date, licence and
+the SHA-256 of each file. Files are verified when first used; a missing or altered file raises
+:class:`ReferentialError` naming the file. Family modules register a *loader* per referential id;
+:class:`Referentials` loads each one once per process, lazily and thread-safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checker.findings import ReferentialInfo
+
+
+class ReferentialError(Exception):
+    """A referential is missing, altered or malformed; the message names the file."""
+
+
+def referentials_dir() -> Path:
+    """Where the shipped referentials live.
+
+    ``$PERTINENCE_REFERENTIALS`` wins; then the copy installed inside the package (wheel); then
+    the source checkout's top-level ``referentials/`` (editable install, tests).
+    """
+    env = os.environ.get("PERTINENCE_REFERENTIALS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    installed = here / "_referentials"
+    if (installed / "MANIFEST.json").is_file():
+        return installed
+    return here.parent / "referentials"
+
+
+def cache_dir() -> Path:
+    """Where compiled indexes are cached (``$PERTINENCE_CACHE`` or the user cache directory)."""
+    env = os.environ.get("PERTINENCE_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pertinence"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One referential source as declared in the manifest."""
+
+    id: str
+    title: str
+    publisher: str
+    edition: str
+    licence: str
+    url: str
+    files: tuple[tuple[str, str], ...]  # (relative path, sha256)
+    notes: str = ""
+
+    def paths(self, root: Path) -> list[Path]:
+        return [root / p for p, _ in self.files]
+
+    @property
+    def digest(self) -> str:
+        """One checksum for the whole entry (combines its file checksums)."""
+        return hashlib.sha256("".join(s for _, s in self.files).encode()).hexdigest()
+
+
+_REQUIRED = ("id", "title", "publisher", "edition", "licence", "url", "files")
+
+
+def load_manifest(root: Path | None = None) -> dict[str, ManifestEntry]:
+    """Parse and check the manifest's shape (not the file checksums: see :func:`verify_entry`)."""
+    root = root or referentials_dir()
+    path = root / "MANIFEST.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReferentialError(f"{path}: referential manifest not found") from None
+    except json.JSONDecodeError as exc:
+        raise ReferentialError(f"{path}:{exc.lineno}: manifest is not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("referentials"), list):
+        raise ReferentialError(f"{path}: expected an object with a 'referentials' list")
+    out: dict[str, ManifestEntry] = {}
+    for i, item in enumerate(data["referentials"]):
+        where = f"{path}: referentials[{i}]"
+        if not isinstance(item, dict):
+            raise ReferentialError(f"{where}: expected an object")
+        missing = [k for k in _REQUIRED if k not in item]
+        if missing:
+            raise ReferentialError(f"{where}: missing {', '.join(missing)}")
+        files = item["files"]
+        if not isinstance(files, list) or not all(isinstance(f, dict) and {"path", "sha256"} <= f.keys() for f in files):
+            raise ReferentialError(f"{where}: 'files' must be a list of {{path, sha256}}")
+        if item["id"] in out:
+            raise ReferentialError(f"{where}: duplicate id {item['id']!r}")
+        out[item["id"]] = ManifestEntry(
+            id=item["id"],
+            title=item["title"],
+            publisher=item["publisher"],
+            edition=item["edition"],
+            licence=item["licence"],
+            url=item["url"],
+            files=tuple((f["path"], f["sha256"]) for f in files),
+            notes=item.get("notes", ""),
+        )
+    return out
+
+
+def verify_entry(entry: ManifestEntry, root: Path) -> None:
+    """Check every file of ``entry`` exists and matches its checksum."""
+    for rel, expected in entry.files:
+        path = root / rel
+        if not path.is_file():
+            raise ReferentialError(f"{path}: file of referential {entry.id!r} is missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ReferentialError(
+                f"{path}: checksum mismatch for referential {entry.id!r} "
+                f"(manifest {expected[:12]}…, file {actual[:12]}…); re-import it or fix the manifest"
+            )
+
+
+Loader = Callable[[ManifestEntry, Path], Any]
+_LOADERS: dict[str, Loader] = {}
+
+
+def loader(ref_id: str) -> Callable[[Loader], Loader]:
+    """Register the loader of referential ``ref_id`` (called once per process)."""
+
+    def register(func: Loader) -> Loader:
+        _LOADERS[ref_id] = func
+        return func
+
+    return register
+
+
+class Referentials:
+    """Lazy, thread-safe access to loaded referentials: ``refs.get("bdpm")``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or referentials_dir()
+        self.manifest = load_manifest(self.root)
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def get(self, ref_id: str) -> Any:
+        value = self._loaded.get(ref_id)
+        if value is not None:
+            return value
+        with self._lock:
+            if ref_id not in self._loaded:
+                _import_loaders()
+                entry = self.manifest.get(ref_id)
+                if entry is None:
+                    raise ReferentialError(f"{self.root / 'MANIFEST.json'}: no referential {ref_id!r}")
+                load = _LOADERS.get(ref_id)
+                if load is None:
+                    raise ReferentialError(f"no loader registered for referential {ref_id!r}")
+                verify_entry(entry, self.root)
+                self._loaded[ref_id] = load(entry, self.root)
+            return self._loaded[ref_id]
+
+    def has(self, ref_id: str) -> bool:
+        return ref_id in self.manifest
+
+    def info(self, ids: list[str] | None = None) -> tuple[ReferentialInfo, ...]:
+        """Citation data for the given referentials (all by default)."""
+        chosen = ids if ids is not None else sorted(self.manifest)
+        return tuple(
+            ReferentialInfo(e.id, e.title, e.edition, e.digest)
+            for e in (self.manifest[i] for i in chosen if i in self.manifest)
+        )
+
+
+def _import_loaders() -> None:
+    """Import every module of this package: each registers its loaders (kept lazy so that
+    ``import checker`` stays cheap)."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+_default: Referentials | None = None
+_default_lock = threading.Lock()
+
+
+def default_referentials() -> Referentials:
+    """The process-wide referentials (shipped copy), created on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Referentials()
+    return _default

@@ -1,0 +1,180 @@
+"""Rule registry: every rule is a decorated function in its family module.
+
+A rule has a stable id (two capital letters and three digits, e.g. ``IX001``), a category, a
+default severity, the referentials it reads and a cited source; its docstring is its
+documentation (``pertinence explain ID``). It is called once per patient record and yields
+:class:`~checker.findings.Finding` objects built with :meth:`RuleCall.finding`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from checker.findings import CATEGORIES, Category, Finding, Severity, Source
+from checker.model import MedicationOrder, PatientRecord, RULE_CONFIDENCE
+
+if TYPE_CHECKING:
+    from checker.referentials import Referentials
+
+RULE_ID = re.compile(r"^[A-Z]{2}\d{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What a run fixes for every rule: today's date, jurisdiction, language, overrides."""
+
+    as_of: date
+    jurisdiction: str = "fr"
+    lang: str = "fr"
+    severity_overrides: tuple[tuple[str, Severity], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule; call :meth:`run` on a patient record."""
+
+    id: str
+    name: str
+    category: Category
+    severity: Severity
+    source: Source
+    referentials: tuple[str, ...]
+    func: Callable[[RuleCall], Iterable[Finding]]
+    family: str
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(self.func.__doc__ or "")
+
+    @property
+    def title(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else self.name
+
+    def run(self, record: PatientRecord, settings: RunSettings, refs: Referentials) -> list[Finding]:
+        return list(self.func(RuleCall(self, record, settings, refs)))
+
+
+@dataclass(slots=True)
+class RuleCall:
+    """What a rule function receives: its rule, the patient record, the run settings, the data."""
+
+    rule: Rule
+    record: PatientRecord
+    settings: RunSettings
+    refs: Referentials
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> date:
+        return self.settings.as_of
+
+    def identified_orders(self, *, active_only: bool = True) -> Iterator[MedicationOrder]:
+        """Medication orders identified with rule-grade confidence (optionally only active ones)."""
+        for order in self.record.medication_orders:
+            if active_only and not order.is_active_like:
+                continue
+            ident = order.identity
+            if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
+                yield order
+
+    def finding(
+        self,
+        *,
+        summary: str,
+        detail: str,
+        implicated: Iterable[str],
+        key: str = "",
+        severity: Severity | None = None,
+        level: str | None = None,
+        source: Source | None = None,
+        suggestion: dict[str, Any] | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> Finding:
+        """Build a finding of this rule for this patient, with the rule's defaults filled in."""
+        return Finding(
+            rule=self.rule.id,
+            category=self.rule.category,
+            severity=severity or self.rule.severity,
+            summary=summary,
+            detail=detail,
+            source=source or self.rule.source,
+            patient=self.record.ref,
+            implicated=tuple(implicated),
+            level=level,
+            suggestion=suggestion,
+            evidence=evidence or {},
+            key=key,
+        )
+
+
+_REGISTRY: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    *,
+    name: str,
+    category: Category,
+    severity: Severity | str,
+    source: Source,
+    referentials: Iterable[str] = (),
+) -> Callable[[Callable[[RuleCall], Iterable[Finding]]], Rule]:
+    """Register the decorated function as a rule (see module docstring)."""
+
+    def register(func: Callable[[RuleCall], Iterable[Finding]]) -> Rule:
+        if not RULE_ID.match(id):
+            raise ValueError(f"rule id {id!r} is malformed: expected two capitals and three digits")
+        if id in _REGISTRY and _REGISTRY[id].func.__qualname__ != func.__qualname__:
+            raise ValueError(f"rule id {id} registered twice ({_REGISTRY[id].func.__module__}, {func.__module__})")
+        if category not in CATEGORIES:
+            raise ValueError(f"rule {id}: unknown category {category!r}")
+        if not (func.__doc__ or "").strip():
+            raise ValueError(f"rule {id}: the function must document itself in its docstring")
+        family = func.__module__.rsplit(".", 1)[-1]
+        r = Rule(id, name, category, Severity.parse(severity), source, tuple(referentials), func, family)
+        _REGISTRY[id] = r
+        return r
+
+    return register
+
+
+def all_rules() -> list[Rule]:
+    """Every registered rule, by id (importing the rule families first)."""
+    import checker.rules  # noqa: F401  (registers the families)
+
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> list[Rule]:
+    """Rules chosen by id or id prefix (``IX`` selects every interaction rule); unknown ids raise."""
+    rules = all_rules()
+    known = {r.id for r in rules}
+
+    def expand(patterns: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for p in patterns:
+            p = p.strip().upper()
+            if not p:
+                continue
+            hits = {i for i in known if i.startswith(p)}
+            if not hits:
+                raise ValueError(f"no rule matches {p!r} (see `pertinence rules`)")
+            out |= hits
+        return out
+
+    chosen = expand(select) if select else known
+    chosen -= expand(ignore or ())
+    return [r for r in rules if r.id in chosen]
+
+
+def get_rule(rule_id: str) -> Rule:
+    rules = {r.id: r for r in all_rules()}
+    try:
+        return rules[rule_id.strip().upper()]
+    except KeyError:
+        raise KeyError(f"unknown rule {rule_id!r} (see `pertinence rules`)") from None

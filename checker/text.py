@@ -1,0 +1,33 @@
+"""Text normalisation shared by every matcher (drug names, thesaurus entries, protocol patterns)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Lower case, accents removed, ligatures expanded, every non-alphanumeric run → one space.
+
+    >>> fold("ATORVASTATINE CALCIQUE TRIHYDRATÉE")
+    'atorvastatine calcique trihydratee'
+    >>> fold("Œstradiol / Lévonorgestrel")
+    'oestradiol levonorgestrel'
+    """
+    text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", ascii_text.lower()).strip()
+
+
+def substance_key(name: str) -> str:
+    """The key under which a substance (or class) name is compared across referentials.
+
+    Only accent/case/punctuation folding: salt and form folding to the active moiety is the
+    drug referential's job (:mod:`checker.drugs`), which maps every name it knows to such a key.
+    """
+    return fold(name)
