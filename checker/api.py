@@ -42,12 +42,13 @@ def check(
     """
     from checker import fhir_input
 
-    ingestion = fhir_input.read(inputs, strict=strict)
+    day = parse_day(as_of) if as_of is not None else date.today()
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
     return check_records(
         ingestion.records,
         counts=ingestion.counts,
         errors=ingestion.errors,
-        as_of=as_of,
+        as_of=day,
         jurisdiction=jurisdiction,
         select=select,
         ignore=ignore,
@@ -108,13 +109,22 @@ def check_records(
 
 
 def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:
-    """Fill ``order.identity`` for every medication order not identified yet."""
+    """Fill ``order.identity`` for every medication order not identified yet.
+
+    Identification depends only on what names the medication (code, ingredients, form), so the
+    result is shared between orders naming the same medication: bulk exports repeat them a lot.
+    """
     from checker.drugs import identify
 
+    seen: dict[tuple[object, ...], object] = {}
     for record in records:
         for order in record.medication_orders:
             if order.identity is None:
-                order.identity = identify(order, refs)
+                key = (order.medication, order.ingredients, order.medication_form)
+                found = seen.get(key)
+                if found is None:
+                    found = seen[key] = identify(order, refs)
+                order.identity = found  # type: ignore[assignment]
 
 
 def parse_day(value: date | str) -> date:

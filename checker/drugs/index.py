@@ -1,0 +1,470 @@
+"""The compiled drug index: BDPM snapshot + substance tables, built once and cached by checksum.
+
+Obtain it with ``refs.get("bdpm")`` (``refs.get("substances")`` returns the same object). API:
+
+Specialties and presentations
+    ``idx.specialty(cis) -> Specialty | None`` — ``cis, name, form, routes, marketed, amm_status,
+    components`` (``Component``: ``key, name, code, strength, value, unit, per, element``),
+    ``substance_keys``, ``generic_group``, ``generic_type`` (0 princeps, 1 générique,
+    2 complémentarité posologique, 4 substituable), ``atc``, ``conditions`` (CIS_CPD), ``brand``,
+    ``holders``, ``enhanced_monitoring``.
+    ``idx.presentations(cis) -> list[Presentation]`` and ``idx.presentation(cip) -> Presentation |
+    None`` (CIP13 or CIP7) — ``cip7, cip13, cis, label, units`` (units per pack parsed from the
+    label, None when not parseable), ``reimbursement_rate`` (percent, None when not reimbursed),
+    ``price`` (EUR, without dispensing fees), ``price_with_fees``, ``marketed``, ``shortage``
+    (``Shortage(status_code, status, start, updated, back, url)`` from CIS_CIP_Dispo_Spec, or None).
+    ``idx.prescribing_conditions(cis) -> tuple[str, ...]``.
+Generic groups
+    ``idx.generic_group(group_id) -> GenericGroup | None`` — ``id, label, members`` (tuples
+    ``(cis, type, sort)``); ``idx.group_of(cis) -> str | None``.
+    ``idx.specialties_with(keys: frozenset[str]) -> list[str]``: CIS whose substances are exactly
+    ``keys``.
+Substances (the model every rule compares on)
+    ``idx.substance_key(name) -> str | None``: any spelling (salt, hydrate, English INN, synonym,
+    thesaurus style "POTASSIUM (CHLORURE DE)") → moiety key, or None when unknown.
+    ``idx.substance(key) -> Substance | None`` — ``key, name`` (French DCI), ``english``, ``atc``,
+    ``bdpm_codes``, ``rxnorm``, ``synonyms``.
+    ``idx.substances_with_atc(prefix) -> set[str]``; ``idx.keys_for_rxnorm(cui)``;
+    ``idx.keys_for_atc(code)``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from checker.drugs import names as N
+from checker.text import fold
+
+INDEX_FORMAT = 3  # bump when the compiled structure changes
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One active substance of a specialty, with its strength as written in BDPM."""
+
+    key: str
+    name: str  # BDPM substance denomination (SA line)
+    code: str  # BDPM substance code
+    strength: str  # "1,00 mg"
+    value: float | None  # 1.0
+    unit: str  # "mg"
+    per: str  # "un comprimé"
+    element: str  # "comprimé"
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    status_code: int  # 1 rupture, 2 tension, 3 arrêt de commercialisation, 4 remise à disposition
+    status: str
+    start: str
+    updated: str
+    back: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Presentation:
+    cip7: str
+    cip13: str
+    cis: str
+    label: str
+    units: int | None
+    reimbursement_rate: int | None
+    price: float | None
+    price_with_fees: float | None
+    marketed: bool
+    admin_status: str
+    shortage: Shortage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Specialty:
+    cis: str
+    name: str
+    form: str
+    routes: tuple[str, ...]
+    marketed: bool
+    amm_status: str
+    components: tuple[Component, ...]
+    generic_group: str | None
+    generic_type: int | None
+    atc: tuple[str, ...]
+    conditions: tuple[str, ...]
+    brand: str  # folded name before the strength ("doliprane", "amlodipine biogaran")
+    holders: str
+    enhanced_monitoring: bool
+    shortage: Shortage | None = None
+
+    @property
+    def substance_keys(self) -> frozenset[str]:
+        return frozenset(c.key for c in self.components)
+
+
+@dataclass(frozen=True, slots=True)
+class GenericGroup:
+    id: str
+    label: str
+    members: tuple[tuple[str, int, int], ...]  # (cis, type, sort order)
+
+
+@dataclass(slots=True)
+class Substance:
+    key: str
+    name: str
+    english: tuple[str, ...] = ()
+    atc: tuple[str, ...] = ()
+    bdpm_codes: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class DrugIndex:
+    """Everything identification and the drug rules need, as plain dicts (pickled in the cache)."""
+
+    edition: str = ""
+    specialties: dict[str, Specialty] = field(default_factory=dict)
+    by_cip: dict[str, Presentation] = field(default_factory=dict)  # CIP13 and CIP7
+    pres_by_cis: dict[str, tuple[str, ...]] = field(default_factory=dict)  # CIS → CIP13s
+    groups: dict[str, GenericGroup] = field(default_factory=dict)
+    substances: dict[str, Substance] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # folded spelling → keys
+    brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # folded brand → CIS
+    foreign_brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # brand → keys
+    by_keys: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict)
+    atc_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rxnorm_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
+    vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
+
+    # -- specialties / presentations ------------------------------------------------------------
+    def specialty(self, cis: str) -> Specialty | None:
+        return self.specialties.get(cis)
+
+    def presentations(self, cis: str) -> list[Presentation]:
+        return [self.by_cip[c] for c in self.pres_by_cis.get(cis, ())]
+
+    def presentation(self, cip: str) -> Presentation | None:
+        return self.by_cip.get(cip.strip())
+
+    def prescribing_conditions(self, cis: str) -> tuple[str, ...]:
+        s = self.specialties.get(cis)
+        return s.conditions if s else ()
+
+    def generic_group(self, group_id: str) -> GenericGroup | None:
+        return self.groups.get(group_id)
+
+    def group_of(self, cis: str) -> str | None:
+        s = self.specialties.get(cis)
+        return s.generic_group if s else None
+
+    def specialties_with(self, keys: Iterable[str]) -> list[str]:
+        return list(self.by_keys.get(frozenset(keys), ()))
+
+    # -- substances -----------------------------------------------------------------------------
+    def substance(self, key: str) -> Substance | None:
+        return self.substances.get(key)
+
+    def substance_key(self, name: str) -> str | None:
+        """Moiety key of any substance spelling, or None if unknown (single substance only)."""
+        keys = self.substance_keys(name)
+        return keys[0] if len(keys) == 1 else None
+
+    def substance_keys(self, name: str) -> tuple[str, ...]:
+        """Keys of a name (several for an association name such as 'co-amoxiclav')."""
+        if not name or not name.strip():
+            return ()
+        folded = fold(name)
+        hit = self.names.get(folded)
+        if hit:
+            return hit
+        cleaned = N.clean(name)
+        for cand in (cleaned, N.mineral_key(cleaned) or "", *N.salt_candidates(cleaned)):
+            if cand and cand in self.names:
+                return self.names[cand]
+        # English INN spelling → French DCI ("simvastatin" → "simvastatine").
+        words = cleaned.split()
+        for cand in N.salt_candidates(cleaned):
+            ws = cand.split()
+            if not ws:
+                continue
+            for v in N.english_variants(ws[-1]):
+                full = " ".join([*ws[:-1], v])
+                if full in self.names:
+                    return self.names[full]
+        if len(words) == 2 and words[1] in {"acid", "acide"}:
+            for v in N.english_variants(words[0]):
+                stem = v[:-2] + "ique" if v.endswith("ic") else v
+                if f"acide {stem}" in self.names:
+                    return self.names[f"acide {stem}"]
+        return ()
+
+    def substances_with_atc(self, prefix: str) -> set[str]:
+        p = prefix.strip().upper()
+        return {k for code, keys in self.atc_keys.items() if code.startswith(p) for k in keys}
+
+    def keys_for_atc(self, code: str) -> tuple[str, ...]:
+        return self.atc_keys.get(code.strip().upper(), ())
+
+    def keys_for_rxnorm(self, cui: str) -> tuple[str, ...]:
+        return self.rxnorm_keys.get(cui.strip(), ())
+
+    def display_name(self, key: str) -> str:
+        s = self.substances.get(key)
+        return s.name if s else key
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+_UNITS_RE = re.compile(
+    r"(?:^|\s)(\d+)\s*(?:comprim|g[ée]lule|capsule|sachet|ampoule|flacon|suppositoire|dose|seringue|"
+    r"stylo|patch|dispositif|ovule|pastille|r[ée]cipient|cartouche|poche|lyophilisat|film|tube|"
+    r"applicateur|implant|pilulier|anneau|timbre|unit[ée]|inhalateur|g[ée]nule|granul|pipette)",
+    re.I,
+)
+
+
+def units_per_pack(label: str) -> int | None:
+    """Units in one pack from a presentation label ('plaquette(s) … de 30 comprimé(s)' → 30;
+    '3 plaquette(s) de 28 comprimé(s)' → 84). None when the label gives no count of units."""
+    text = label.replace("\u00a0", " ")
+    counts = [int(x) for x in _UNITS_RE.findall(text)]
+    if not counts:
+        return None
+    m = re.match(r"^\s*(\d+)\s+(?:plaquette|blister|[ée]tui|bo[iî]te|bande|pilulier)", text, re.I)
+    return int(m.group(1)) * counts[0] if m else counts[0]
+
+
+def parse_strength(text: str) -> tuple[float | None, str]:
+    """'1,00 mg' → (1.0, 'mg'); '500 mg/5 ml' → (500.0, 'mg/5 ml'); '' → (None, '')."""
+    m = re.match(r"^\s*(\d+(?:[ .]\d{3})*(?:[,.]\d+)?)\s*(.*)$", text)
+    if not m:
+        return None, text.strip()
+    num = m.group(1).replace(" ", "")
+    if "," in num:
+        num = num.replace(".", "").replace(",", ".")
+    try:
+        return float(num), fold_unit(m.group(2))
+    except ValueError:
+        return None, text.strip()
+
+
+def fold_unit(unit: str) -> str:
+    u = fold(unit.replace("µ", "u").replace("μ", "u"))
+    u = re.sub(r"\bmicrogrammes?\b|\bmcg\b|\bug\b", "ug", u)
+    u = re.sub(r"\bmilligrammes?\b", "mg", u)
+    u = re.sub(r"\bgrammes?\b", "g", u)
+    u = re.sub(r"\bmillilitres?\b", "ml", u)
+    u = re.sub(r"\bunites? internationales?\b|\bu i\b|\biu\b", "ui", u)
+    return u
+
+
+def brand_of(name: str) -> str:
+    """Folded specialty name before its strength or form ('DOLIPRANE 1000 mg, comprimé' → 'doliprane')."""
+    head = name.split(",")[0]
+    words = []
+    for w in fold(head).split():
+        if w[0].isdigit():
+            break
+        words.append(w)
+    return " ".join(words)
+
+
+def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str, str]],
+          foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str) -> DrugIndex:
+    """Compile the index from parsed BDPM tables and the substance tables."""
+    idx = DrugIndex(edition=edition)
+    compo = tables["CIS_COMPO_bdpm"].rows
+    # 1. moiety vocabulary: FT names, then every SA name, cleaned.
+    ft_of_sa: dict[str, Counter[str]] = defaultdict(Counter)
+    by_link: dict[tuple[str, str], list[tuple[str, ...]]] = defaultdict(list)
+    for r in compo:
+        by_link[(r[0], r[7])].append(r)
+    for rows in by_link.values():
+        fts = [r for r in rows if r[6] == "FT"]
+        sas = [r for r in rows if r[6] == "SA"]
+        if len(fts) == 1 and len(sas) == 1:
+            ft_of_sa[N.clean(sas[0][3])][N.clean(fts[0][3])] += 1
+    vocab: set[str] = set()
+    for r in compo:
+        c = N.clean(r[3])
+        if r[6] == "FT" or not any(w in N.SALT_PREFIXES or w in N.SALT_SUFFIXES for w in c.split()):
+            vocab.add(c)
+    for _, name in rxnorm:
+        vocab.add(N.clean(name))
+    for _, key in synonyms:
+        vocab.update(k.strip() for k in key.split("+"))
+
+    def key_of(raw: str) -> str:
+        c = N.clean(raw)
+        ion = N.mineral_key(c)
+        if ion:
+            return ion
+        ft = ft_of_sa.get(c)
+        if ft:
+            target = ft.most_common(1)[0][0]
+            return N.moiety(target, vocab)
+        return N.moiety(raw, vocab)
+
+    names: dict[str, set[str]] = defaultdict(set)
+    subs: dict[str, Substance] = {}
+    display: dict[str, Counter[str]] = defaultdict(Counter)
+    codes: dict[str, set[str]] = defaultdict(set)
+
+    def add_name(spelling: str, keys: Iterable[str]) -> None:
+        f = fold(spelling)
+        if f:
+            names[f].update(keys)
+
+    # 2. specialties' components (one per SA/FT link: the FT when present, it is the moiety).
+    comps: dict[str, list[Component]] = defaultdict(list)
+    for (cis, _link), rows in sorted(by_link.items()):
+        fts = [r for r in rows if r[6] == "FT"]
+        sas = [r for r in rows if r[6] == "SA"]
+        for r in sas:
+            k = key_of(r[3])
+            add_name(r[3], [k])
+            add_name(N.clean(r[3]), [k])
+            codes[k].add(r[2])
+            if r[2]:
+                idx.code_keys.setdefault(r[2], k)
+            display[k][r[3]] += 0
+        chosen = fts[0] if fts else (sas[0] if sas else rows[0])
+        k = key_of(chosen[3])
+        if fts:
+            add_name(chosen[3], [k])
+            add_name(N.clean(chosen[3]), [k])
+        display[k][N.clean(chosen[3])] += 1
+        value, unit = parse_strength(chosen[4])
+        if value is None and fts and sas:
+            value, unit = parse_strength(sas[0][4])
+        c = Component(k, chosen[3], chosen[2], chosen[4], value, unit, chosen[5], chosen[1])
+        if all(x.key != k for x in comps[cis]):
+            comps[cis].append(c)
+    for k in list(display):
+        add_name(k, [k])
+    # 3. other tables
+    atc_by_cis: dict[str, list[str]] = defaultdict(list)
+    for r in tables["CIS_MITM"].rows:
+        if r[1] not in atc_by_cis[r[0]]:
+            atc_by_cis[r[0]].append(r[1].upper())
+    conds: dict[str, list[str]] = defaultdict(list)
+    for r in tables["CIS_CPD_bdpm"].rows:
+        conds[r[0]].append(r[1])
+    group_rows: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for r in tables["CIS_GENER_bdpm"].rows:
+        group_rows[r[0]].append(r)
+    group_of: dict[str, tuple[str, int]] = {}
+    for gid, rows in group_rows.items():
+        members = tuple(sorted((r[2], int(r[3]), int(r[4]) if r[4].isdigit() else 0) for r in rows))
+        idx.groups[gid] = GenericGroup(gid, rows[0][1], members)
+        for cis, typ, _ in members:
+            group_of[cis] = (gid, typ)
+    shortages: dict[str, Shortage] = {}
+    for r in sorted(tables["CIS_CIP_Dispo_Spec"].rows, key=lambda r: (r[0], r[1], r[5][6:] + r[5][3:5] + r[5][:2])):
+        s = Shortage(int(r[2]), r[3], r[4], r[5], r[6], r[7])
+        shortages[r[1] or r[0]] = s  # latest update wins
+    for r in tables["CIS_bdpm"].rows:
+        cis = r[0]
+        g = group_of.get(cis)
+        spec = Specialty(
+            cis=cis, name=r[1], form=r[2], routes=tuple(x.strip() for x in r[3].split(";") if x.strip()),
+            marketed=r[6] == "Commercialisée", amm_status=r[4], components=tuple(comps.get(cis, ())),
+            generic_group=g[0] if g else None, generic_type=g[1] if g else None,
+            atc=tuple(atc_by_cis.get(cis, ())), conditions=tuple(conds.get(cis, ())), brand=brand_of(r[1]),
+            holders=r[10].strip(), enhanced_monitoring=r[11].lower() == "oui", shortage=shortages.get(cis),
+        )
+        idx.specialties[cis] = spec
+    pres_by_cis: dict[str, list[str]] = defaultdict(list)
+    from checker.drugs.bdpm import parse_price
+
+    for r in tables["CIS_CIP_bdpm"].rows:
+        rate = re.match(r"\s*(\d+)", r[8])
+        p = Presentation(
+            cip7=r[1], cip13=r[6], cis=r[0], label=r[2], units=units_per_pack(r[2]),
+            reimbursement_rate=int(rate.group(1)) if rate else None,
+            price=parse_price(r[9]) if r[9] else None, price_with_fees=parse_price(r[10]) if r[10] else None,
+            marketed=r[3] == "Présentation active" and r[4] == "Déclaration de commercialisation",
+            admin_status=r[3], shortage=shortages.get(r[6]) or shortages.get(r[0]),
+        )
+        idx.by_cip[r[6]] = p
+        idx.by_cip.setdefault(r[1], p)
+        pres_by_cis[r[0]].append(r[6])
+    idx.pres_by_cis = {k: tuple(sorted(v)) for k, v in pres_by_cis.items()}
+    # 4. substance ATC: single-substance specialties' MITM codes.
+    atc_sets: dict[str, set[str]] = defaultdict(set)
+    for spec in idx.specialties.values():
+        if len(spec.components) == 1 and spec.atc:
+            atc_sets[spec.components[0].key].update(a for a in spec.atc if len(a) == 7)
+    for key, code in atc_extra:
+        atc_sets[key].add(code.upper())
+    # 5. substance tables
+    rx: dict[str, set[str]] = defaultdict(set)
+    for cui, name in rxnorm:
+        k = key_of(name)
+        rx[k].add(cui)
+        add_name(name, [k])
+        idx.rxnorm_keys.setdefault(cui, (k,))
+        display[k][N.clean(name)] += 0
+    english: dict[str, set[str]] = defaultdict(set)
+    syn: dict[str, set[str]] = defaultdict(set)
+    for spelling, key in synonyms:
+        keys = [k.strip() for k in key.split("+")]
+        add_name(spelling, keys)
+        for k in keys:
+            display[k][k] += 0
+        if len(keys) == 1:
+            syn[keys[0]].add(spelling)
+    for brand, key in foreign:
+        keys = tuple(k.strip() for k in key.split("+"))
+        idx.foreign_brands[fold(brand)] = keys
+    for k, spellings in display.items():
+        best = max(spellings.items(), key=lambda kv: (kv[1], kv[0] == k, -len(kv[0])))[0] if spellings else k
+        subs[k] = Substance(
+            key=k, name=best if fold(best) == k else k, atc=tuple(sorted(atc_sets.get(k, ()))),
+            bdpm_codes=tuple(sorted(c for c in codes.get(k, ()) if c)), rxnorm=tuple(sorted(rx.get(k, ()))),
+            synonyms=tuple(sorted(syn.get(k, ()))),
+        )
+    idx.substances = subs
+    idx.names = {n: tuple(sorted(ks)) for n, ks in names.items()}
+    atck: dict[str, set[str]] = defaultdict(set)
+    for k, s in subs.items():
+        for a in s.atc:
+            atck[a].add(k)
+    idx.atc_keys = {a: tuple(sorted(ks)) for a, ks in atck.items()}
+    # 6. brands and exact-substance-set lookup
+    brands: dict[str, list[str]] = defaultdict(list)
+    by_keys: dict[frozenset[str], list[str]] = defaultdict(list)
+    for cis, spec in sorted(idx.specialties.items()):
+        if spec.brand:
+            brands[spec.brand].append(cis)
+            first = spec.brand.split()[0]
+            if len(first) >= 4 and first != spec.brand:
+                brands.setdefault(first, [])
+                brands[first].append(cis)
+        if spec.components:
+            by_keys[spec.substance_keys].append(cis)
+    idx.brands = {b: tuple(v) for b, v in brands.items()}
+    idx.by_keys = {k: tuple(v) for k, v in by_keys.items()}
+    idx.vocabulary = tuple(sorted(set(idx.names) | set(idx.brands) | set(idx.foreign_brands)))
+    return idx
+
+
+def save(idx: DrugIndex, path: Path) -> None:
+    from checker.outputs import write_atomic
+
+    write_atomic(path, pickle.dumps((INDEX_FORMAT, idx), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load(path: Path) -> DrugIndex | None:
+    try:
+        fmt, idx = pickle.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 — a stale or corrupt cache is simply rebuilt
+        return None
+    return idx if fmt == INDEX_FORMAT and isinstance(idx, DrugIndex) else None

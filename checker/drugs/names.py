@@ -1,0 +1,162 @@
+"""Substance-name normalisation: salts, hydrates and spelling variants folded to one moiety key.
+
+Keys are :func:`checker.text.fold`-ed French DCI names of the active moiety ("atorvastatine").
+The rules here are purely lexical (word lists of French/English salt formers and hydrate words);
+which stripped name is a real moiety is decided with the vocabulary built from the BDPM
+composition (``SA`` → ``FT`` links) in :mod:`checker.drugs.index`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterator
+
+from checker.text import fold
+
+# Words describing hydration or physical form: never part of the moiety.
+HYDRATE_WORDS = frozenset("""
+anhydre anhydrous monohydrate monohydratee dihydrate dihydratee trihydrate trihydratee tetrahydrate
+tetrahydratee pentahydrate pentahydratee hexahydrate hexahydratee heptahydrate heptahydratee
+sesquihydrate sesquihydratee hemihydrate hemihydratee hydrate hydratee micronise micronisee amorphe
+cristallise cristallisee dilue diluee base racemique hemipentahydrate hemipentahydratee
+""".split())
+
+# French salt formers written before the moiety: "chlorhydrate de X", "bésilate d'X".
+SALT_PREFIXES = frozenset("""
+chlorhydrate dichlorhydrate bromhydrate besilate mesilate dimesilate tosilate maleate hydrogenomaleate
+fumarate hemifumarate tartrate hydrogenotartrate bitartrate succinate hemisuccinate citrate dihydrogenocitrate
+sulfate hydrogenosulfate phosphate acetate propionate dipropionate valerate butyrate benzoate lactate
+gluconate oxalate napadisilate pamoate embonate nitrate carbonate bicarbonate hydrogenocarbonate chlorure
+bromure iodure fluorure hyclate hydroxyde stearate palmitate undecylenate edisilate furoate xinafoate
+acetonide isethionate camsilate malate glycerophosphate pidolate aspartate ascorbate orotate lactobionate
+mesylate besylate cipionate enantate decanoate hexanoate caproate laurate pivalate
+""".split())
+
+# French/English salt formers written after the moiety: "X calcique", "X sodium".
+SALT_SUFFIXES = frozenset("""
+sodique disodique monosodique trisodique potassique dipotassique calcique magnesique lithique zincique
+arginine lysine erbumine tert butylamine meglumine trometamol diolamine olamine
+hydrochloride dihydrochloride hydrobromide hcl sodium disodium potassium calcium magnesium maleate
+succinate bitartrate besylate besilate mesylate mesilate citrate sulfate phosphate tartrate fumarate
+propionate dipropionate furoate valerate acetate hyclate bromide chloride nitrate lactate gluconate
+monohydrate anhydrous hydrate dihydrate trihydrate
+""".split())
+
+# Mineral cations whose salts count as the ion itself (the thesaurus names the ion: "POTASSIUM",
+# "FER", "LITHIUM"…). Sodium is left out on purpose: the thesaurus tells sodium chloride and
+# sodium bicarbonate apart.
+MINERAL_IONS = {
+    "potassium": "potassium", "kalium": "potassium", "lithium": "lithium", "calcium": "calcium",
+    "magnesium": "magnesium", "zinc": "zinc", "strontium": "strontium", "aluminium": "aluminium",
+    "fer": "fer", "ferreux": "fer", "ferrique": "fer", "ferrous": "fer", "ferric": "fer", "iron": "fer",
+}
+MINERAL_ANIONS = frozenset("""
+chlorure carbonate bicarbonate hydrogenocarbonate gluconate sulfate citrate lactate acetate phosphate
+glycerophosphate oxyde hydroxyde fumarate succinate ascorbate pidolate aspartate orotate tartrate
+lactobionate chloride sulfate oxide hydroxide glycinate bisglycinate
+""".split())
+
+_PAREN = re.compile(r"^(?P<head>[^()]*?)\s*\((?P<inner>[^()]*)\)\s*(?P<tail>.*)$")
+
+
+def invert_parentheses(name: str) -> str:
+    """'POTASSIUM (CHLORURE DE)' → 'CHLORURE DE POTASSIUM'; 'CLAVULANIQUE (ACIDE)' → 'ACIDE
+    CLAVULANIQUE'; other parenthesised qualifiers ('(SELS)', '(VOIE …)') are dropped."""
+    m = _PAREN.match(name.strip())
+    if not m:
+        return name
+    head, inner, tail = m["head"].strip(), m["inner"].strip(), m["tail"].strip()
+    fi = fold(inner)
+    if re.search(r"(^| )(de|d|du|des)$", fi) or inner.endswith("'") or inner.endswith("’"):
+        joined = f"{inner} {head}" if not inner.endswith(("'", "’")) else f"{inner}{head}"
+    elif fi in {"acide", "acid"}:
+        joined = f"{inner} {head}"
+    else:
+        joined = head
+    return f"{joined} {tail}".strip()
+
+
+def clean(name: str) -> str:
+    """Fold a raw substance name, invert parentheses and drop hydrate/physical-form words."""
+    base = invert_parentheses(name)
+    words = [w for w in fold(base).split() if w not in HYDRATE_WORDS]
+    return " ".join(words)
+
+
+def salt_candidates(folded: str) -> Iterator[str]:
+    """Moiety candidates for a cleaned name, most specific first (the name itself first)."""
+    yield folded
+    words = folded.split()
+    # "chlorhydrate de X", "bromure d ipratropium"
+    if len(words) >= 3 and words[0] in SALT_PREFIXES and words[1] in {"de", "d", "du"}:
+        yield " ".join(words[2:])
+    if len(words) >= 2 and words[0] in SALT_PREFIXES and words[1] not in {"de", "d", "du"}:
+        yield " ".join(words[1:])
+    # "X calcique", "X tert butylamine", "X hydrochloride"
+    w = list(words)
+    while len(w) >= 2 and w[-1] in SALT_SUFFIXES:
+        w.pop()
+        if len(w) >= 2 and w[-1] == "tert":
+            w.pop()
+        yield " ".join(w)
+    # English prefix salts are rare; "X acetate" handled above.
+
+
+def mineral_key(folded: str) -> str | None:
+    """The ion key of a mineral salt ('chlorure de potassium' → 'potassium', 'sulfate ferreux' →
+    'fer'), or None when the name is not a simple mineral salt."""
+    words = folded.split()
+    if not words:
+        return None
+    if len(words) == 1:
+        return MINERAL_IONS.get(words[0]) if words[0] not in {"ferreux", "ferrique"} else None
+    ions = [MINERAL_IONS[w] for w in words if w in MINERAL_IONS]
+    others = [w for w in words if w not in MINERAL_IONS and w not in {"de", "d", "du"}]
+    if len(set(ions)) == 1 and others and all(w in MINERAL_ANIONS for w in others):
+        return ions[0]
+    return None
+
+
+def moiety(raw: str, vocabulary: Container[str]) -> str:
+    """The moiety key of a raw substance name: the first salt-stripped candidate that the
+    vocabulary knows as a moiety, else the cleaned name itself."""
+    folded = clean(raw)
+    ion = mineral_key(folded)
+    if ion:
+        return ion
+    first = True
+    for cand in salt_candidates(folded):
+        if not first and cand in vocabulary:
+            return cand
+        first = False
+    return folded
+
+
+# English → French DCI spelling transforms, tried when an English name is not in the vocabulary.
+_EN_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("cillin", "cilline"), ("mycin", "mycine"), ("oxacin", "oxacine"), ("cycline", "cycline"),
+    ("statin", "statine"), ("idine", "idine"), ("in", "ine"), ("en", "ene"), ("ide", "ide"),
+    ("ole", "ole"), ("an", "ane"), ("ate", "ate"), ("one", "one"), ("il", "il"), ("ine", "ine"),
+    ("am", "am"), ("ol", "ol"), ("yl", "yle"), ("um", "um"), ("ir", "ir"), ("ab", "ab"),
+)
+
+
+def english_variants(word: str) -> Iterator[str]:
+    """French spellings an English INN may take ('simvastatin' → 'simvastatine', 'cyclosporine'
+    → 'ciclosporine', 'naproxen' → 'naproxene')."""
+    seen: set[str] = set()
+    bases = [word]
+    if "y" in word:
+        bases.append(word.replace("y", "i"))
+    if "ph" in word:
+        bases.append(word.replace("ph", "f"))
+    if word.endswith("e"):
+        bases.append(word[:-1])
+    for base in bases:
+        for cand in (base, *(base[: -len(en)] + fr for en, fr in _EN_SUFFIXES if base.endswith(en))):
+            if cand not in seen:
+                seen.add(cand)
+                yield cand
+        if base + "e" not in seen:
+            seen.add(base + "e")
+            yield base + "e"

@@ -1,0 +1,1056 @@
+"""The FHIR boundary: the only module that reads FHIR.
+
+Reads files (JSON resources and Bundles, NDJSON bulk exports, FHIR XML, gzip of any of these),
+directories (recursively), standard input, dicts, JSON text, fhir.resources models and CDS Hooks
+request bodies; resolves references; and assembles one :class:`~checker.model.PatientRecord` per
+patient. Extraction works on parsed JSON with explicit type checks (fast); fhir.resources is used
+only to parse XML, to explain a resource that extraction found malformed, and in ``strict`` mode.
+
+Nothing is lost: every resource read is *checked* (a type the rules use), *ignored* (another
+type) or *rejected* (with an :class:`~checker.findings.InputError` saying where and why).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from checker.findings import InputCounts, InputError
+from checker.model import (
+    Allergy,
+    Coding,
+    Concept,
+    Condition,
+    Dispense,
+    Dosage,
+    FhirVersion,
+    Ingredient,
+    MedicationOrder,
+    Observation,
+    Patient,
+    PatientRecord,
+    Quantity,
+    ServiceOrder,
+    SourceLocation,
+    period_days,
+)
+
+USED_TYPES = frozenset(
+    {"MedicationRequest", "ServiceRequest", "Medication", "Patient", "Condition", "AllergyIntolerance", "Observation"}
+)
+"""Resource types the checker uses; any other type is counted as ignored."""
+
+FILE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
+_BOM = b"\xef\xbb\xbf"
+_MAX_DEPTH = 8  # nested Bundles / CDS Hooks wrappers
+
+
+@dataclass(slots=True)
+class RawResource:
+    """One parsed resource with where it came from and its Bundle ``fullUrl`` if any."""
+
+    resource: dict[str, Any]
+    location: SourceLocation
+    full_url: str = ""
+    draft: bool = False  # a CDS Hooks draft order
+    default_patient: str = ""  # CDS Hooks context.patientId, for drafts without a subject
+
+    @property
+    def resource_type(self) -> str:
+        rt = self.resource.get("resourceType")
+        return rt if isinstance(rt, str) else ""
+
+    def patient_key(self) -> str | None:
+        """The patient reference this resource belongs to, as written (for sharding by patient)."""
+        if self.resource_type == "Patient":
+            rid = self.resource.get("id")
+            return f"Patient/{rid}" if isinstance(rid, str) else (self.full_url or None)
+        for name in ("subject", "patient"):
+            ref = self.resource.get(name)
+            if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                return ref["reference"]
+        return self.default_patient or None
+
+
+@dataclass(slots=True)
+class FileMark:
+    """Marks that a file (or stdin) was opened, for the ``files`` count."""
+
+    name: str
+
+
+@dataclass(slots=True)
+class Ingestion:
+    """What reading the inputs produced."""
+
+    records: list[PatientRecord] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    counts: InputCounts = field(default_factory=InputCounts)
+
+
+class _Bad(Exception):
+    """Raised by extraction when an element has the wrong shape; carries the element path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading inputs into raw resources
+# ------------------------------------------------------------------------------------------------
+
+
+def read(inputs: Any, *, strict: bool = False, as_of: date | None = None) -> Ingestion:
+    """Read ``inputs`` and assemble patient records (see module docstring)."""
+    return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
+
+
+def iter_raw(inputs: Any) -> Iterator[RawResource | InputError | FileMark]:
+    """Stream raw resources, input errors and file marks from any accepted kind of input."""
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    for item in items:
+        yield from _iter_one(item)
+
+
+def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
+    if isinstance(item, dict):
+        yield from _walk(item, SourceLocation(file="<dict>"), depth=0)
+    elif isinstance(item, (bytes, bytearray)):
+        yield from _from_bytes(bytes(item), "<bytes>")
+    elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+        yield from _from_bytes(item.encode("utf-8"), "<text>")
+    elif isinstance(item, (str, Path)):
+        yield from _from_path(str(item))
+    elif hasattr(item, "model_dump") and hasattr(item, "get_resource_type"):
+        data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+        yield from _walk(data, SourceLocation(file=f"<{item.get_resource_type()} model>"), depth=0)
+    else:
+        yield InputError("<input>", f"cannot read an input of type {type(item).__name__}")
+
+
+def _from_path(name: str) -> Iterator[RawResource | InputError | FileMark]:
+    if name == "-":
+        yield FileMark("<stdin>")
+        yield from _from_bytes(sys.stdin.buffer.read(), "<stdin>")
+        return
+    path = Path(name)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p))
+        for p in files:
+            yield from _from_file(p)
+    elif path.is_file():
+        yield from _from_file(path)
+    else:
+        raise FileNotFoundError(f"no such file or directory: {name}")
+
+
+def _is_fhir_file(path: Path) -> bool:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
+
+
+def _from_file(path: Path) -> Iterator[RawResource | InputError | FileMark]:
+    yield FileMark(str(path))
+    try:
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield InputError(str(path), f"cannot read file: {exc}")
+        return
+    lower = path.name.lower().removesuffix(".gz")
+    if lower.endswith((".ndjson", ".jsonl")):
+        yield from _from_ndjson(data, str(path))
+    else:
+        yield from _from_bytes(data, str(path))
+
+
+def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    head = data.lstrip()[:1]
+    if head == b"<":
+        yield from _from_xml(data, where)
+        return
+    if not data.strip():
+        yield InputError(where, "empty input: no FHIR resource in it")
+        return
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if _looks_like_ndjson(data):
+            yield from _from_ndjson(data, where)
+            return
+        hint = " (it looks like a shell command, not JSON)" if data.lstrip()[:4] == b"curl" else ""
+        yield InputError(where, f"not valid JSON: {exc}{hint}")
+        return
+    yield from _walk(parsed, SourceLocation(file=where), depth=0)
+
+
+def _looks_like_ndjson(data: bytes) -> bool:
+    lines = [ln for ln in data.splitlines()[:3] if ln.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        return all(isinstance(orjson.loads(ln), dict) for ln in lines[:2])
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | InputError]:
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    for number, line in enumerate(io.BytesIO(data), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
+            continue
+        yield from _walk(parsed, SourceLocation(file=where, line=number), depth=0)
+
+
+def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        yield InputError(where, f"not well-formed XML: {exc}")
+        return
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        yield InputError(where, "XML with a DOCTYPE is refused: DTDs and entities are never processed (XXE protection)")
+        return
+    qname = etree.QName(root)
+    if qname.namespace != "http://hl7.org/fhir":
+        yield InputError(where, f"XML root <{qname.localname}> is not in the FHIR namespace")
+        return
+    resource = _xml_to_json(data, qname.localname, where)
+    if isinstance(resource, InputError):
+        yield resource
+    else:
+        yield from _walk(resource, SourceLocation(file=where), depth=0)
+
+
+def _xml_to_json(data: bytes, resource_type: str, where: str) -> dict[str, Any] | InputError:
+    """Convert FHIR XML to FHIR JSON with fhir.resources (R4B models, then R5)."""
+    import fhir.resources as r5
+    from fhir.resources import R4B
+
+    from lxml import etree
+
+    # fhir.resources chokes on XML comments: remove them first (they carry no data).
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True)
+    data = etree.tostring(etree.fromstring(data, parser))
+    last: Exception | None = None
+    for package in (R4B, r5):
+        try:
+            model = package.get_fhir_model_class(resource_type)
+        except KeyError:
+            continue
+        try:
+            return model.model_validate_xml(data).model_dump(mode="json", by_alias=True, exclude_none=True)
+        except Exception as exc:  # pydantic errors and fhir-core XML errors alike
+            last = exc
+    if last is None:
+        return InputError(where, f"unknown FHIR resource type <{resource_type}>", resource_type)
+    return InputError(where, f"FHIR XML could not be read: {_first_line(last)}", resource_type)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(t.strip() for t in text[:3])[:300]
+
+
+def _walk(obj: Any, loc: SourceLocation, depth: int, *, draft: bool = False,
+          default_patient: str = "", full_url: str = "") -> Iterator[RawResource | InputError]:
+    """Yield the resources in ``obj``: a resource, a Bundle, a list, or a CDS Hooks request."""
+    where = str(loc)
+    if depth > _MAX_DEPTH:
+        yield InputError(where, "nesting too deep (Bundles inside Bundles beyond 8 levels)")
+        return
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _walk(item, _at(loc, f"/{i}"), depth + 1, draft=draft, default_patient=default_patient)
+        return
+    if not isinstance(obj, dict):
+        yield InputError(where, f"expected a JSON object, found {type(obj).__name__}")
+        return
+    rt = obj.get("resourceType")
+    if rt is None and isinstance(obj.get("context"), dict) and (
+        "hook" in obj or "hookInstance" in obj or "prefetch" in obj or "draftOrders" in obj["context"]
+    ):
+        yield from _walk_cds_request(obj, loc, depth)
+        return
+    if rt is None and isinstance(obj.get("resource"), dict):  # Bundle entry / prefetch wrapper
+        yield from _walk(obj["resource"], _at(loc, "/resource"), depth + 1, draft=draft,
+                         default_patient=default_patient, full_url=_s(obj.get("fullUrl")))
+        return
+    if not isinstance(rt, str) or not rt:
+        yield InputError(where, "neither a FHIR resource (no resourceType) nor a CDS Hooks request (no hook/context)")
+        return
+    if rt == "Bundle":
+        yield from _walk_bundle(obj, loc, depth, draft=draft, default_patient=default_patient)
+        return
+    yield RawResource(obj, loc, full_url=full_url, draft=draft, default_patient=default_patient)
+
+
+def _walk_bundle(bundle: dict[str, Any], loc: SourceLocation, depth: int, *, draft: bool,
+                 default_patient: str) -> Iterator[RawResource | InputError]:
+    entries = bundle.get("entry", [])
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        yield InputError(str(_at(loc, "/entry")), "Bundle.entry must be a list")
+        return
+    for i, entry in enumerate(entries):
+        eloc = SourceLocation(file=loc.file, line=loc.line, entry=i, pointer=f"{loc.pointer}/entry/{i}")
+        if not isinstance(entry, dict):
+            yield InputError(str(eloc), "Bundle entry is not an object")
+            continue
+        if "resource" in entry:
+            res = entry["resource"]
+            if res is None:
+                continue  # e.g. a transaction DELETE: no resource to check
+            full_url = _s(entry.get("fullUrl"))
+            if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+                yield from _walk_bundle(res, _at(eloc, "/resource"), depth + 1, draft=draft,
+                                        default_patient=default_patient)
+            elif isinstance(res, dict):
+                yield from _walk(res, _at(eloc, "/resource"), depth + 1, draft=draft,
+                                 default_patient=default_patient, full_url=full_url)
+            else:
+                yield InputError(str(eloc), "Bundle entry resource is not an object")
+        elif "resourceType" in entry:  # entry written without its `resource` wrapper
+            yield from _walk(entry, eloc, depth + 1, draft=draft, default_patient=default_patient)
+        elif "request" in entry or "response" in entry or "search" in entry:
+            continue  # an entry with no resource (e.g. batch request/response only)
+        else:
+            yield InputError(str(eloc), "Bundle entry has no resource")
+
+
+def _walk_cds_request(body: dict[str, Any], loc: SourceLocation, depth: int) -> Iterator[RawResource | InputError]:
+    context = body.get("context")
+    if not isinstance(context, dict):
+        yield InputError(str(_at(loc, "/context")), "CDS Hooks request context must be an object")
+        return
+    patient = _s(context.get("patientId"))
+    if patient and "/" not in patient:
+        patient = f"Patient/{patient}"
+    for key in ("draftOrders", "medications", "selections_resources"):
+        if key in context and context[key] is not None:
+            yield from _walk(context[key], _at(loc, f"/context/{key}"), depth + 1, draft=True, default_patient=patient)
+    prefetch = body.get("prefetch") or {}
+    if not isinstance(prefetch, dict):
+        yield InputError(str(_at(loc, "/prefetch")), "CDS Hooks prefetch must be an object")
+        return
+    for key in sorted(prefetch):
+        value = prefetch[key]
+        if value is None:
+            continue
+        yield from _walk(value, _at(loc, f"/prefetch/{key}"), depth + 1, default_patient=patient)
+
+
+def _at(loc: SourceLocation, suffix: str) -> SourceLocation:
+    return SourceLocation(file=loc.file, line=loc.line, entry=loc.entry, pointer=loc.pointer + suffix)
+
+
+# ------------------------------------------------------------------------------------------------
+# Assembling patient records
+# ------------------------------------------------------------------------------------------------
+
+
+class _Index:
+    """Reference resolution over every resource of one assemble call."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, RawResource] = {}
+        self.by_file_key: dict[tuple[str, str], RawResource] = {}
+        self.by_identifier: dict[tuple[str, str, str], RawResource] = {}
+
+    def add(self, raw: RawResource) -> None:
+        res, rt = raw.resource, raw.resource_type
+        rid = res.get("id")
+        keys = [f"{rt}/{rid}"] if isinstance(rid, str) and rid else []
+        if raw.full_url:
+            keys.append(raw.full_url)
+        for key in keys:
+            self.by_key.setdefault(key, raw)
+            self.by_file_key.setdefault((raw.location.file, key), raw)
+        idents = res.get("identifier")
+        if isinstance(idents, dict):
+            idents = [idents]
+        if isinstance(idents, list):
+            for ident in idents:
+                if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                    self.by_identifier.setdefault((rt, _s(ident.get("system")), ident["value"]), raw)
+
+    def resolve(self, ref: str, near: RawResource | None = None) -> RawResource | None:
+        """Resolve ``ref``, preferring a resource of the same file as ``near`` (ids may repeat
+        across unrelated files)."""
+        if not ref:
+            return None
+        if near is not None:
+            local = self.by_file_key.get((near.location.file, ref))
+            if local is None and ref.startswith("#"):  # "#id" naming a Bundle entry, not a contained one
+                local = next((r for (f, k), r in self.by_file_key.items() if f == near.location.file
+                              and k.endswith("/" + ref[1:]) and r.resource_type == "Medication"), None)
+            if local is None:
+                m = _ABSOLUTE.search(ref)
+                if m:
+                    local = self.by_file_key.get((near.location.file, f"{m.group(1)}/{m.group(2)}"))
+            if local is not None:
+                return local
+        hit = self.by_key.get(ref)
+        if hit is not None:
+            return hit
+        if "?" in ref:  # conditional reference: Type?identifier=system|value
+            rt, _, query = ref.partition("?")
+            for part in query.split("&"):
+                name, _, value = part.partition("=")
+                if name == "identifier":
+                    system, bar, code = value.partition("|")
+                    return self.by_identifier.get((rt, system, code) if bar else (rt, "", system))
+            return None
+        m = _ABSOLUTE.search(ref)
+        if m:  # absolute URL http://server/fhir/Type/id(/_history/n)
+            return self.by_key.get(f"{m.group(1)}/{m.group(2)}")
+        return None
+
+
+_ABSOLUTE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool = False,
+             as_of: date | None = None) -> Ingestion:
+    """Group raw resources per patient, resolve references and extract the domain model."""
+    out = Ingestion()
+    raws: list[RawResource] = []
+    for item in raw_items:
+        if isinstance(item, FileMark):
+            out.counts.files += 1
+        elif isinstance(item, InputError):
+            out.errors.append(item)
+            out.counts.resources += 1
+            out.counts.rejected += 1
+        else:
+            raws.append(item)
+    index = _Index()
+    for raw in raws:
+        index.add(raw)
+    today = as_of or date.today()
+    records: dict[str, PatientRecord] = {}
+    patients: dict[str, Patient] = {}
+
+    def record_for(key: str | None) -> PatientRecord:
+        k = key or ""
+        rec = records.get(k)
+        if rec is None:
+            rec = records[k] = PatientRecord(patient=None)
+        return rec
+
+    # Patients first, so that every reference form maps to one canonical "Patient/<id>" key.
+    canonical: dict[int, str] = {}
+    for raw in raws:
+        if raw.resource_type == "Patient":
+            out.counts.resources += 1
+            try:
+                patient = _patient(raw)
+            except _Bad as bad:
+                _reject(out, raw, bad, strict=False)
+                continue
+            if strict and not _strict_ok(out, raw):
+                continue
+            canonical[id(raw)] = patient.ref
+            patients[patient.ref] = patient
+            out.counts.checked += 1
+
+    def patient_of(raw: RawResource) -> str | None:
+        written = raw.patient_key()
+        if written is None:
+            return None
+        target = index.resolve(written)
+        if target is not None and id(target) in canonical:
+            return canonical[id(target)]
+        return written
+
+    for raw in raws:
+        rt = raw.resource_type
+        if rt == "Patient":
+            continue
+        out.counts.resources += 1
+        if rt not in USED_TYPES:
+            out.counts.ignored += 1
+            continue
+        if rt == "Medication":  # used through references; counted as checked
+            out.counts.checked += 1
+            continue
+        if strict and not _strict_ok(out, raw):
+            continue
+        try:
+            key = patient_of(raw)
+            if rt == "MedicationRequest":
+                record_for(key).medication_orders.append(_medication_order(raw, index, today))
+            elif rt == "ServiceRequest":
+                record_for(key).service_orders.append(_service_order(raw, today))
+            elif rt == "Condition":
+                record_for(key).conditions.append(_condition(raw))
+            elif rt == "AllergyIntolerance":
+                record_for(key).allergies.append(_allergy(raw))
+            elif rt == "Observation":
+                record_for(key).observations.append(_observation(raw))
+        except _Bad as bad:
+            _reject(out, raw, bad, strict=strict)
+            continue
+        out.counts.checked += 1
+
+    for key, rec in records.items():
+        if key:
+            rec.patient = patients.get(key) or Patient(ref=key)
+    # Patients with a Patient resource but no other data still form a (clean) record.
+    for ref, patient in patients.items():
+        if ref not in records:
+            records[ref] = PatientRecord(patient=patient)
+    out.records = [records[k] for k in sorted(records)]
+    return out
+
+
+def _reject(out: Ingestion, raw: RawResource, bad: _Bad, *, strict: bool) -> None:
+    message = bad.message if strict else _explain(raw) or bad.message
+    where = SourceLocation(raw.location.file, raw.location.line, raw.location.entry, raw.location.pointer + bad.path)
+    out.errors.append(InputError(str(where), message, raw.resource_type))
+    out.counts.rejected += 1
+
+
+def _strict_ok(out: Ingestion, raw: RawResource) -> bool:
+    message = _explain(raw)
+    if message:
+        out.errors.append(InputError(str(raw.location), message, raw.resource_type))
+        out.counts.rejected += 1
+        return False
+    return True
+
+
+def detect_version(resource: dict[str, Any]) -> FhirVersion:
+    """Tell R5 from R4/R4B by the elements a resource uses (no declared version is trusted)."""
+    if "medication" in resource and isinstance(resource["medication"], dict) and (
+        "concept" in resource["medication"] or "reference" in resource["medication"]
+    ):
+        return "R5"
+    if "medicationCodeableConcept" in resource or "medicationReference" in resource or "authoredOn" in resource:
+        return "STU3" if "context" in resource and "encounter" not in resource else "R4"
+    return "R4"
+
+
+def _explain(raw: RawResource) -> str:
+    """A precise validation message from fhir.resources (R4B or R5 by detection), or ''."""
+    import fhir.resources as r5
+    from fhir.resources import R4B
+
+    version = detect_version(raw.resource)
+    package = r5 if version == "R5" else R4B
+    try:
+        model = package.get_fhir_model_class(raw.resource_type)
+    except KeyError:
+        return f"unknown FHIR resource type {raw.resource_type!r}"
+    try:
+        model.model_validate(raw.resource)
+    except Exception as exc:
+        return f"invalid {raw.resource_type} ({'R5' if version == 'R5' else 'R4'}): {_first_line(exc)}"
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Element extraction with explicit type checks
+# ------------------------------------------------------------------------------------------------
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _list(res: dict[str, Any], name: str) -> list[Any]:
+    value = res.get(name)
+    if value is None:
+        return []
+    if isinstance(value, dict):  # a single object where a list is expected: tolerated
+        return [value]
+    if not isinstance(value, list):
+        raise _Bad(f"/{name}", f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _str_field(res: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = res.get(name)
+    if value is None:
+        if required:
+            raise _Bad(f"/{name}", "required element is missing")
+        return ""
+    if not isinstance(value, str):
+        raise _Bad(f"/{name}", f"expected a string, found {type(value).__name__}")
+    return value
+
+
+def _concept(value: Any, path: str = "") -> Concept:
+    if value is None:
+        return Concept()
+    if not isinstance(value, dict):
+        raise _Bad(path, f"expected a CodeableConcept object, found {type(value).__name__}")
+    codings = value.get("coding") or []
+    if isinstance(codings, dict):
+        codings = [codings]
+    if not isinstance(codings, list):
+        raise _Bad(f"{path}/coding", "expected a list of codings")
+    out = []
+    for i, c in enumerate(codings):
+        if not isinstance(c, dict):
+            raise _Bad(f"{path}/coding/{i}", "coding is not an object")
+        code = c.get("code")
+        if code is None:
+            if c.get("display"):
+                out.append(Coding(_s(c.get("system")), "", _s(c.get("display"))))
+            continue
+        if not isinstance(code, (str, int)):
+            raise _Bad(f"{path}/coding/{i}/code", "code must be a string")
+        out.append(Coding(_s(c.get("system")), str(code).strip(), _s(c.get("display"))))
+    return Concept(tuple(out), _s(value.get("text")))
+
+
+def _concepts(values: list[Any], path: str) -> tuple[Concept, ...]:
+    return tuple(_concept(v, f"{path}/{i}") for i, v in enumerate(values))
+
+
+def _quantity(value: Any, path: str = "") -> Quantity | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Bad(path, "expected a Quantity object")
+    v = value.get("value")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, str):
+            try:
+                v = float(v.replace(",", "."))
+            except ValueError:
+                raise _Bad(f"{path}/value", f"not a number: {v!r}") from None
+        else:
+            raise _Bad(f"{path}/value", "expected a number")
+    return Quantity(float(v), _s(value.get("code")) or _s(value.get("unit")))
+
+
+def _date(value: Any) -> date | None:
+    """FHIR date/dateTime/instant (partial dates take their first day); ``None`` if absent/odd."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    try:
+        if len(value) == 4:
+            return date(int(value), 1, 1)
+        if len(value) == 7:
+            return date(int(value[:4]), int(value[5:7]), 1)
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+_CQL_TODAY = re.compile(r"Today\(\)(?:\s*([+-])\s*(\d+)\s*(day|days|week|weeks|month|months|year|years))?")
+_CQL_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+
+
+def _cql_date(expr: str, today: date) -> date | None:
+    """Evaluate the simple CQL date expressions some CDS examples carry (``Today() - 90 days``)."""
+    m = _CQL_TODAY.search(expr)
+    if not m:
+        return None
+    if not m.group(1):
+        return today
+    days = int(m.group(2)) * _CQL_UNIT_DAYS[m.group(3).rstrip("s")]
+    return today - timedelta(days=days) if m.group(1) == "-" else today + timedelta(days=days)
+
+
+def _ext_cql(element: Any) -> list[str]:
+    if not isinstance(element, dict):
+        return []
+    return [
+        e["valueString"]
+        for e in element.get("extension", []) or []
+        if isinstance(e, dict) and "cqlExpression" in _s(e.get("url")) and isinstance(e.get("valueString"), str)
+    ]
+
+
+def _dated(res: dict[str, Any], name: str, today: date) -> date | None:
+    found = _date(res.get(name))
+    if found is None:
+        for expr in _ext_cql(res.get(f"_{name}")):
+            found = _cql_date(expr, today)
+            if found:
+                break
+    return found
+
+
+def _ref(value: Any) -> str:
+    return _s(value.get("reference")) if isinstance(value, dict) else ""
+
+
+def _resource_ref(raw: RawResource) -> str:
+    rid = raw.resource.get("id")
+    if isinstance(rid, str) and rid:
+        return f"{raw.resource_type}/{rid}"
+    return raw.full_url or f"{raw.resource_type}@{raw.location}"
+
+
+def _patient(raw: RawResource) -> Patient:
+    res = raw.resource
+    gender = _str_field(res, "gender")
+    return Patient(ref=_resource_ref(raw), birth_date=_date(res.get("birthDate")), sex=gender)
+
+
+def _status(res: dict[str, Any], name: str = "status") -> str:
+    return _str_field(res, name)
+
+
+def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
+    res = raw.resource
+    version = detect_version(res)
+    if not any(k in res for k in ("medicationCodeableConcept", "medicationReference", "medication")):
+        raise _Bad("/medication", "the order names no medication (medication[x] is missing)")
+    medication, ingredients, form, note = _medication(res, raw, index)
+    substitution = res.get("substitution")
+    allowed: bool | None = None
+    reason: Concept | None = None
+    if isinstance(substitution, dict):
+        if isinstance(substitution.get("allowedBoolean"), bool):
+            allowed = substitution["allowedBoolean"]
+        elif isinstance(substitution.get("allowedCodeableConcept"), dict):
+            sub = _concept(substitution["allowedCodeableConcept"], "/substitution/allowedCodeableConcept")
+            codes = {c.code for c in sub.codings}
+            allowed = False if codes & {"N", "none"} else True if codes else None
+        if substitution.get("reason") is not None:
+            reason = _concept(substitution.get("reason"), "/substitution/reason")
+    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode")
+    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r))
+    if version == "R5":  # R5 reason is a list of CodeableReference
+        for r in _list(res, "reason"):
+            if isinstance(r, dict):
+                if r.get("concept") is not None:
+                    reasons += (_concept(r["concept"], "/reason"),)
+                if _ref(r.get("reference")):
+                    reason_refs += (_ref(r.get("reference")),)
+    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip()
+    return MedicationOrder(
+        ref=_resource_ref(raw),
+        status=_status(res),
+        intent=_str_field(res, "intent"),
+        medication=medication,
+        ingredients=ingredients,
+        medication_form=form,
+        authored_on=_dated(res, "authoredOn", today),
+        requester=_ref(res.get("requester")),
+        dosages=tuple(_dosage(d, f"/dosageInstruction/{i}") for i, d in enumerate(_list(res, "dosageInstruction"))),
+        dispense=_dispense(res.get("dispenseRequest"), today),
+        substitution_allowed=allowed,
+        substitution_reason=reason,
+        reasons=reasons,
+        reason_refs=reason_refs,
+        category=_concepts(_list(res, "category"), "/category"),
+        note=" ".join(x for x in (notes, note) if x),
+        fhir_version=version,
+        location=raw.location,
+        draft=raw.draft,
+    )
+
+
+def _medication(res: dict[str, Any], raw: RawResource, index: _Index
+                ) -> tuple[Concept, tuple[Ingredient, ...], Concept | None, str]:
+    """The ordered medication: (code concept, ingredients, form, note) from any FHIR version."""
+    concept_value: Any = res.get("medicationCodeableConcept")
+    reference: Any = res.get("medicationReference")
+    if isinstance(res.get("medication"), dict):  # R5 CodeableReference
+        concept_value = res["medication"].get("concept")
+        reference = res["medication"].get("reference")
+    if concept_value is not None:
+        return _concept(concept_value, "/medicationCodeableConcept"), (), None, ""
+    ref = _ref(reference)
+    if not ref:
+        display = _s(reference.get("display")) if isinstance(reference, dict) else ""
+        return Concept(text=display), (), None, ""
+    target: Any = _contained(res, ref[1:]) if ref.startswith("#") else None
+    if target is None:
+        target = index.resolve(ref, near=raw)
+    med = target.resource if isinstance(target, RawResource) else target
+    if not isinstance(med, dict) or med.get("resourceType") != "Medication":
+        display = _s(reference.get("display")) or ref
+        return Concept(text=display), (), None, f"medication reference {ref} not found in the input"
+    return _medication_resource(med)
+
+
+def _contained(res: dict[str, Any], local_id: str) -> dict[str, Any] | None:
+    for c in _list(res, "contained"):
+        if isinstance(c, dict) and c.get("id") == local_id:
+            return c
+    return None
+
+
+def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient, ...], Concept | None, str]:
+    code = _concept(med.get("code"), "/medication/code")
+    ingredients = []
+    for i, ing in enumerate(_list(med, "ingredient")):
+        if not isinstance(ing, dict):
+            continue
+        item = ing.get("itemCodeableConcept")
+        if item is None and isinstance(ing.get("item"), dict):  # R5 CodeableReference
+            item = ing["item"].get("concept")
+            if item is None:
+                item = {"text": _s((ing["item"].get("reference") or {}).get("display"))}
+        if item is None and isinstance(ing.get("itemReference"), dict):
+            item = {"text": _s(ing["itemReference"].get("display"))}
+        strength = ing.get("strength") or ing.get("strengthRatio")
+        num = den = None
+        if isinstance(strength, dict):
+            num = _quantity(strength.get("numerator"), f"/ingredient/{i}/strength/numerator")
+            den = _quantity(strength.get("denominator"), f"/ingredient/{i}/strength/denominator")
+        elif isinstance(ing.get("strengthQuantity"), dict):
+            num = _quantity(ing["strengthQuantity"])
+        ingredients.append(Ingredient(_concept(item, f"/ingredient/{i}/item"), num, den))
+    form = _concept(med.get("form") or med.get("doseForm"), "/medication/form") if (med.get("form") or med.get("doseForm")) else None
+    return code, tuple(ingredients), form, ""
+
+
+def _dosage(d: Any, path: str) -> Dosage:
+    if not isinstance(d, dict):
+        raise _Bad(path, "dosage instruction is not an object")
+    dose = high = None
+    dar = d.get("doseAndRate")
+    if isinstance(dar, list) and dar and isinstance(dar[0], dict):
+        first = dar[0]
+        dose = _quantity(first.get("doseQuantity"), f"{path}/doseAndRate/0/doseQuantity")
+        rng = first.get("doseRange")
+        if dose is None and isinstance(rng, dict):
+            dose = _quantity(rng.get("low"), f"{path}/doseAndRate/0/doseRange/low")
+            high = _quantity(rng.get("high"), f"{path}/doseAndRate/0/doseRange/high")
+    elif d.get("doseQuantity") is not None:  # STU3
+        dose = _quantity(d.get("doseQuantity"), f"{path}/doseQuantity")
+    timing = d.get("timing") if isinstance(d.get("timing"), dict) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+    bounds_start = bounds_end = None
+    bounds_days = None
+    if isinstance(repeat.get("boundsPeriod"), dict):
+        bounds_start = _date(repeat["boundsPeriod"].get("start"))
+        bounds_end = _date(repeat["boundsPeriod"].get("end"))
+    if isinstance(repeat.get("boundsDuration"), dict):
+        q = _quantity(repeat["boundsDuration"], f"{path}/timing/repeat/boundsDuration")
+        if q is not None:
+            bounds_days = period_days(q.value, _ucum_time(q.unit))
+    max_per = max_days = None
+    mdp = d.get("maxDosePerPeriod")
+    if isinstance(mdp, list):  # R5: list
+        mdp = mdp[0] if mdp else None
+    if isinstance(mdp, dict):
+        max_per = _quantity(mdp.get("numerator"), f"{path}/maxDosePerPeriod/numerator")
+        den = _quantity(mdp.get("denominator"), f"{path}/maxDosePerPeriod/denominator")
+        if den is not None:
+            max_days = period_days(den.value, _ucum_time(den.unit))
+    as_needed = d.get("asNeededBoolean")
+    if as_needed is None:
+        as_needed = d.get("asNeeded")
+    return Dosage(
+        text=_s(d.get("text")) or _s(d.get("patientInstruction")),
+        dose=dose,
+        dose_range_high=high,
+        frequency=_num(repeat.get("frequency")),
+        frequency_max=_num(repeat.get("frequencyMax")),
+        period=_num(repeat.get("period")),
+        period_unit=_s(repeat.get("periodUnit")),
+        as_needed=bool(as_needed) or "asNeededCodeableConcept" in d or "asNeededFor" in d,
+        route=_concept(d["route"], f"{path}/route") if isinstance(d.get("route"), dict) else None,
+        bounds_start=bounds_start,
+        bounds_end=bounds_end,
+        bounds_days=bounds_days,
+        max_dose_per_period=max_per,
+        max_dose_period_days=max_days,
+    )
+
+
+_UCUM_TIME = {"day": "d", "days": "d", "jour": "d", "jours": "d", "week": "wk", "weeks": "wk", "semaine": "wk",
+              "semaines": "wk", "month": "mo", "months": "mo", "mois": "mo", "year": "a", "years": "a", "an": "a",
+              "ans": "a", "hour": "h", "hours": "h", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
+
+
+def _ucum_time(unit: str) -> str:
+    return _UCUM_TIME.get(unit.strip().lower(), unit)
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _dispense(value: Any, today: date) -> Dispense | None:
+    if not isinstance(value, dict):
+        return None
+    start = end = None
+    vp = value.get("validityPeriod")
+    if isinstance(vp, dict):
+        start, end = _date(vp.get("start")), _date(vp.get("end"))
+        for expr in _ext_cql(vp):  # "FHIR.Period { start: … Today() - 90 days …, end: … Today() … }"
+            parts = re.split(r"\bend\s*:", expr, maxsplit=1)
+            start = start or _cql_date(parts[0], today)
+            if len(parts) > 1:
+                end = end or _cql_date(parts[1], today)
+    supply = value.get("expectedSupplyDuration")
+    supply_days = None
+    if isinstance(supply, dict):
+        q = _quantity(supply, "/dispenseRequest/expectedSupplyDuration")
+        if q is not None:
+            supply_days = period_days(q.value, _ucum_time(q.unit))
+    repeats = value.get("numberOfRepeatsAllowed")
+    return Dispense(
+        validity_start=start,
+        validity_end=end,
+        quantity=_quantity(value.get("quantity"), "/dispenseRequest/quantity"),
+        supply_days=supply_days,
+        repeats=repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats >= 0 else 0,
+    )
+
+
+def _service_order(raw: RawResource, today: date) -> ServiceOrder:
+    res = raw.resource
+    code = res.get("code")
+    if isinstance(code, dict) and "concept" in code and "coding" not in code:  # R5 CodeableReference
+        code = code.get("concept")
+    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode")
+    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r))
+    for r in _list(res, "reason"):  # R5
+        if isinstance(r, dict):
+            if r.get("concept") is not None:
+                reasons += (_concept(r["concept"], "/reason"),)
+            if _ref(r.get("reference")):
+                reason_refs += (_ref(r.get("reference")),)
+    occurrence = _date(res.get("occurrenceDateTime"))
+    if occurrence is None and isinstance(res.get("occurrencePeriod"), dict):
+        occurrence = _date(res["occurrencePeriod"].get("start"))
+    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip()
+    return ServiceOrder(
+        ref=_resource_ref(raw),
+        status=_status(res),
+        intent=_str_field(res, "intent"),
+        code=_concept(code, "/code"),
+        category=_concepts(_list(res, "category"), "/category"),
+        authored_on=_dated(res, "authoredOn", today),
+        occurrence=occurrence,
+        requester=_ref(res.get("requester")),
+        reasons=reasons,
+        reason_refs=reason_refs,
+        body_site=_concepts(_list(res, "bodySite"), "/bodySite"),
+        note=notes,
+        fhir_version=detect_version(res),
+        location=raw.location,
+        draft=raw.draft,
+    )
+
+
+def _status_code(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    concept = _concept(value, path)
+    return concept.codings[0].code if concept.codings else ""
+
+
+def _condition(raw: RawResource) -> Condition:
+    res = raw.resource
+    onset = _date(res.get("onsetDateTime"))
+    if onset is None and isinstance(res.get("onsetPeriod"), dict):
+        onset = _date(res["onsetPeriod"].get("start"))
+    abatement = _date(res.get("abatementDateTime"))
+    if abatement is None and isinstance(res.get("abatementPeriod"), dict):
+        abatement = _date(res["abatementPeriod"].get("end")) or _date(res["abatementPeriod"].get("start"))
+    return Condition(
+        ref=_resource_ref(raw),
+        code=_concept(res.get("code"), "/code"),
+        clinical_status=_status_code(res.get("clinicalStatus"), "/clinicalStatus"),
+        verification_status=_status_code(res.get("verificationStatus"), "/verificationStatus"),
+        onset=onset,
+        abatement=abatement,
+        recorded=_date(res.get("recordedDate")) or _date(res.get("assertedDate")),
+        category=_concepts(_list(res, "category"), "/category"),
+    )
+
+
+def _allergy(raw: RawResource) -> Allergy:
+    res = raw.resource
+    reactions: list[Concept] = []
+    for i, r in enumerate(_list(res, "reaction")):
+        if isinstance(r, dict):
+            subst = r.get("substance")
+            if isinstance(subst, dict):
+                reactions.append(_concept(subst, f"/reaction/{i}/substance"))
+    category = tuple(c for c in _list(res, "category") if isinstance(c, str))
+    return Allergy(
+        ref=_resource_ref(raw),
+        code=_concept(res.get("code"), "/code"),
+        clinical_status=_status_code(res.get("clinicalStatus"), "/clinicalStatus"),
+        verification_status=_status_code(res.get("verificationStatus"), "/verificationStatus"),
+        criticality=_s(res.get("criticality")),
+        category=category,
+        reactions=tuple(reactions),
+    )
+
+
+def _observation(raw: RawResource) -> Observation:
+    res = raw.resource
+    value = unit = None
+    vq = res.get("valueQuantity")
+    if vq is not None:
+        q = _quantity(vq, "/valueQuantity")
+        if q is not None:
+            value, unit = q.value, q.unit
+    effective = _date(res.get("effectiveDateTime")) or _date(res.get("issued"))
+    if effective is None and isinstance(res.get("effectivePeriod"), dict):
+        effective = _date(res["effectivePeriod"].get("start"))
+    vc = res.get("valueCodeableConcept")
+    vb = res.get("valueBoolean")
+    return Observation(
+        ref=_resource_ref(raw),
+        code=_concept(res.get("code"), "/code"),
+        value=value,
+        unit=unit or "",
+        value_concept=_concept(vc, "/valueCodeableConcept") if isinstance(vc, dict) else None,
+        value_bool=vb if isinstance(vb, bool) else None,
+        effective=effective,
+        status=_s(res.get("status")),
+    )
+
+
+def group_key(raw: RawResource) -> str:
+    """Shard key for batch audits: the patient reference as written, else a per-file key."""
+    return raw.patient_key() or f"(no patient) {raw.location.file}"
+
+
+__all__ = [
+    "FileMark",
+    "Ingestion",
+    "RawResource",
+    "USED_TYPES",
+    "assemble",
+    "detect_version",
+    "group_key",
+    "iter_raw",
+    "read",
+]

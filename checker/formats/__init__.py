@@ -1,0 +1,28 @@
+"""Output formats: each module has ``render(report: Report) -> str`` (pure, no clock inside)."""
+
+from __future__ import annotations
+
+import importlib
+
+from checker.findings import Report
+
+FORMATS: dict[str, str] = {
+    "text": "checker.formats.text",
+    "json": "checker.formats.json",
+    "ndjson": "checker.formats.ndjson",
+    "csv": "checker.formats.csv",
+    "fhir": "checker.formats.fhir",
+    "cds-hooks": "checker.formats.cds_hooks",
+    "html": "checker.formats.html",
+}
+
+
+def render(report: Report, fmt: str = "text", *, color: bool = False) -> str:
+    """Render ``report`` in format ``fmt`` (see :data:`FORMATS`)."""
+    try:
+        module = importlib.import_module(FORMATS[fmt])
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
+    if fmt == "text":
+        return module.render(report, color=color)
+    return module.render(report)

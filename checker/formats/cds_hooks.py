@@ -1,0 +1,314 @@
+"""The ``cds-hooks`` output format: findings as CDS Hooks 2.0 cards.
+
+One card per finding about a draft order (HL7 CDS Hooks 2.0, "CDS Service Response" and "Card
+Attributes", https://cds-hooks.hl7.org/2.0/#cds-service-response): ``indicator`` from the severity,
+a ``summary`` under 140 characters, a Markdown ``detail`` naming the source and its edition,
+``source.label``/``url``, ``overrideReasons`` (Codings with a ``display``) and ``suggestions`` whose
+``actions`` (``update``/``delete``) the EHR can apply. The card ``uuid`` is a UUIDv5 of the finding
+fingerprint, so the same problem always yields the same card id and feedback can be matched.
+
+:func:`render` is the pure formatter used by ``pertinence check --format cds-hooks``; the CDS
+service calls :func:`cards` with the draft order references and the raw draft resources.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from checker.findings import Finding, Report, Severity
+
+CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
+"""UUIDv5 namespace of Pertinence cards: ``uuid5(CARD_NAMESPACE, fingerprint)`` is the card uuid."""
+
+OVERRIDE_SYSTEM = "urn:pertinence:cds-hooks:override-reason"
+TOPIC_SYSTEM = "urn:pertinence:finding-category"
+SUMMARY_MAX = 139  # the specification asks for a summary of fewer than 140 characters
+
+_OVERRIDE_REASONS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # category -> (code, French display, English display); UI choices, not clinical statements
+    "_default": (
+        ("benefit-outweighs-risk", "Bénéfice attendu supérieur au risque pour ce patient",
+         "Expected benefit outweighs the risk for this patient"),
+        ("monitoring-in-place", "Surveillance adaptée prévue", "Appropriate monitoring planned"),
+        ("record-inaccurate", "Données du dossier inexactes ou obsolètes", "Record data inaccurate or out of date"),
+        ("specialist-advice", "Décision prise sur avis spécialisé", "Decision taken on specialist advice"),
+    ),
+    "cheaper-equivalent": (
+        ("patient-preference", "Choix du patient (ou mention « non substituable » justifiée)",
+         "Patient preference (or justified non-substitution)"),
+        ("clinical-reason", "Raison clinique de garder ce produit", "Clinical reason to keep this product"),
+        ("record-inaccurate", "Données du dossier inexactes ou obsolètes", "Record data inaccurate or out of date"),
+    ),
+    "off-protocol": (
+        ("clinical-context", "Contexte clinique justifiant l'examen demandé",
+         "Clinical context justifies the requested exam"),
+        ("specialist-advice", "Décision prise sur avis spécialisé", "Decision taken on specialist advice"),
+        ("record-inaccurate", "Données du dossier inexactes ou obsolètes", "Record data inaccurate or out of date"),
+    ),
+    "unidentified": (
+        ("product-known", "Produit connu du prescripteur, codage à corriger plus tard",
+         "Product known to the prescriber; coding to be fixed later"),
+        ("record-inaccurate", "Données du dossier inexactes ou obsolètes", "Record data inaccurate or out of date"),
+    ),
+}
+
+_TEXT = {
+    "fr": {
+        "source": "Source",
+        "edition": "édition",
+        "rule": "Règle",
+        "level": "Niveau",
+        "orders": "Lignes concernées",
+        "switch": "Remplacer par {label}",
+        "switch_desc": "Modifier la prescription en brouillon {ref} : {label}",
+        "delete": "Retirer {label} de la prescription",
+        "delete_desc": "Supprimer la prescription en brouillon {ref}",
+        "exam": "Demander plutôt : {label}",
+        "exam_desc": "Modifier la demande d'examen en brouillon {ref} : {label}",
+        "saving": "Économie estimée",
+    },
+    "en": {
+        "source": "Source",
+        "edition": "edition",
+        "rule": "Rule",
+        "level": "Level",
+        "orders": "Orders concerned",
+        "switch": "Switch to {label}",
+        "switch_desc": "Update draft order {ref}: {label}",
+        "delete": "Remove {label} from the orders",
+        "delete_desc": "Delete draft order {ref}",
+        "exam": "Order instead: {label}",
+        "exam_desc": "Update draft exam request {ref}: {label}",
+        "saving": "Estimated saving",
+    },
+}
+
+
+def card_uuid(fingerprint: str) -> str:
+    """The stable card id of a finding: UUIDv5 of its fingerprint."""
+    return str(uuid.uuid5(CARD_NAMESPACE, fingerprint))
+
+
+def render(report: Report) -> str:
+    """The report as a CDS Hooks response body: ``{"cards": [...]}`` (every finding, sorted)."""
+    return json.dumps({"cards": cards(report)}, ensure_ascii=False, indent=2) + "\n"
+
+
+def cards(
+    report: Report,
+    *,
+    draft_refs: set[str] | None = None,
+    draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
+    findings: Iterable[Finding] | None = None,
+) -> list[dict[str, Any]]:
+    """Cards for the report's findings, most severe first.
+
+    ``draft_refs``: when given, only findings implicating at least one of these draft orders get a
+    card (a problem between two already-signed orders is not the prescriber's concern now).
+    ``draft_resources``: the raw draft resources by reference (``MedicationRequest/<id>``); needed to
+    build ``update`` actions, which carry the whole updated resource. ``findings``: a filtered subset
+    of the report's findings (alert-fatigue controls) instead of all of them.
+    """
+    lang = report.lang if report.lang in _TEXT else "fr"
+    chosen = list(findings) if findings is not None else report.sorted_findings()
+    chosen.sort(key=lambda f: (-f.severity.rank, f.rule, f.implicated, f.fingerprint))
+    out = []
+    for f in chosen:
+        if draft_refs is not None and not (set(f.implicated) & draft_refs):
+            continue
+        out.append(finding_card(f, lang=lang, draft_refs=draft_refs, draft_resources=draft_resources or {}))
+    return out
+
+
+def finding_card(
+    f: Finding,
+    *,
+    lang: str = "fr",
+    draft_refs: set[str] | None = None,
+    draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One CDS Hooks card for one finding."""
+    t = _TEXT.get(lang, _TEXT["fr"])
+    summary = f.summary if len(f.summary) <= SUMMARY_MAX else f.summary[: SUMMARY_MAX - 1].rstrip() + "…"
+    source: dict[str, Any] = {"label": f.source.cite() or f.source.label or "Pertinence"}
+    if f.source.url:
+        source["url"] = f.source.url
+    source["topic"] = {"system": TOPIC_SYSTEM, "code": f.category, "display": f.category}
+    card: dict[str, Any] = {
+        "uuid": card_uuid(f.fingerprint),
+        "summary": summary,
+        "indicator": _indicator(f.severity),
+        "detail": _detail(f, t),
+        "source": source,
+    }
+    suggestions = _suggestions(f, t, draft_refs, draft_resources or {})
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    reasons = _OVERRIDE_REASONS.get(f.category, _OVERRIDE_REASONS["_default"])
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": en if lang == "en" else fr} for code, fr, en in reasons
+    ]
+    return card
+
+
+def _indicator(severity: Severity) -> str:
+    return {Severity.CRITICAL: "critical", Severity.WARNING: "warning"}.get(severity, "info")
+
+
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>" else c for c in text)
+
+
+def _detail(f: Finding, t: dict[str, str]) -> str:
+    lines = [f.detail.strip()] if f.detail.strip() else []
+    saving = (f.suggestion or {}).get("saving") or {}
+    if saving.get("amount") is not None:
+        lines.append(f"**{t['saving']}** : {saving['amount']} {saving.get('currency', '')} ({saving.get('period', '')})")
+    meta = [f"**{t['rule']}** : {f.rule}"]
+    if f.level:
+        meta.append(f"**{t['level']}** : {f.level}")
+    lines.append(" · ".join(meta))
+    if f.implicated:
+        lines.append(f"**{t['orders']}** : " + ", ".join(f"`{r}`" for r in f.implicated))
+    label = _md_escape(f.source.label)
+    cite = f"[{label}]({f.source.url})" if f.source.url else label
+    if f.source.edition:
+        cite += f", {t['edition']} {_md_escape(f.source.edition)}"
+    lines.append(f"**{t['source']}** : {cite}")
+    return "\n\n".join(lines)
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+def _suggestion_uuid(f: Finding, kind: str, ref: str) -> str:
+    return str(uuid.uuid5(CARD_NAMESPACE, f"{f.fingerprint}\x1f{kind}\x1f{ref}"))
+
+
+def _drafts_of(f: Finding, draft_refs: set[str] | None, prefix: str) -> list[str]:
+    refs = [r for r in f.implicated if r.startswith(prefix)]
+    return [r for r in refs if draft_refs is None or r in draft_refs]
+
+
+def _replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
+    """The proposed product or exam of a finding's suggestion as ``{label, codings}``.
+
+    Accepted shapes: ``{"replacement": {...}}`` (or ``alternative``/``product``/``exam``), or the
+    fields at top level; each with ``coding`` (a Coding or a list of them), or ``system``+``code``,
+    and a ``label``/``name``/``display``/``text``.
+    """
+    item: Any = None
+    for k in keys:
+        if isinstance(suggestion.get(k), Mapping):
+            item = suggestion[k]
+            break
+    if item is None:
+        item = suggestion
+    codings: list[dict[str, str]] = []
+    raw = item.get("coding") or item.get("codings")
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    if isinstance(raw, list):
+        for c in raw:
+            if isinstance(c, Mapping) and c.get("code"):
+                codings.append({k: str(c[k]) for k in ("system", "code", "display") if c.get(k)})
+    elif item.get("system") and item.get("code"):
+        codings.append({k: str(item[k]) for k in ("system", "code", "display") if item.get(k)})
+    label = next((str(item[k]) for k in ("label", "name", "display", "text", "product") if isinstance(item.get(k), str)
+                  and item.get(k)), "")
+    if not label and codings:
+        label = codings[0].get("display", codings[0]["code"])
+    if not label:
+        return None
+    return {"label": label, "codings": codings}
+
+
+def _concept(rep: Mapping[str, Any]) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": rep["label"]}
+    if rep["codings"]:
+        concept["coding"] = rep["codings"]
+    return concept
+
+
+def _updated_medication(resource: Mapping[str, Any], rep: Mapping[str, Any]) -> dict[str, Any]:
+    new = copy.deepcopy(dict(resource))
+    concept = _concept(rep)
+    if isinstance(new.get("medication"), dict):  # R5: medication is a CodeableReference
+        new["medication"] = {"concept": concept}
+    else:
+        new.pop("medicationReference", None)
+        new["medicationCodeableConcept"] = concept
+    return new
+
+
+def _suggestions(
+    f: Finding,
+    t: dict[str, str],
+    draft_refs: set[str] | None,
+    resources: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    sugg = f.suggestion or {}
+    if f.category == "cheaper-equivalent" and sugg:
+        rep = _replacement(sugg, "replacement", "alternative", "product")
+        for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
+            res = resources.get(ref)
+            if rep is None or not res or not res.get("id"):
+                continue
+            out.append({
+                "label": t["switch"].format(label=rep["label"])[:140],
+                "uuid": _suggestion_uuid(f, "update", ref),
+                "isRecommended": True,
+                "actions": [{"type": "update", "description": t["switch_desc"].format(ref=ref, label=rep["label"]),
+                             "resource": _updated_medication(res, rep)}],
+            })
+    elif f.category == "off-protocol" and sugg:
+        rep = _replacement(sugg, "alternative", "exam", "replacement")
+        for ref in _drafts_of(f, draft_refs, "ServiceRequest/"):
+            res = resources.get(ref)
+            if rep is None or not res or not res.get("id"):
+                continue
+            new = copy.deepcopy(dict(res))
+            new["code"] = _concept(rep)
+            out.append({
+                "label": t["exam"].format(label=rep["label"])[:140],
+                "uuid": _suggestion_uuid(f, "update", ref),
+                "isRecommended": True,
+                "actions": [{"type": "update", "description": t["exam_desc"].format(ref=ref, label=rep["label"]),
+                             "resource": new}],
+            })
+    if _contraindicated(f):
+        for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
+            label = _label_of(resources.get(ref)) or ref
+            out.append({
+                "label": t["delete"].format(label=label)[:140],
+                "uuid": _suggestion_uuid(f, "delete", ref),
+                "actions": [{"type": "delete", "description": t["delete_desc"].format(ref=ref), "resourceId": ref}],
+            })
+    return out
+
+
+def _contraindicated(f: Finding) -> bool:
+    """A contraindication (ANSM level CI, or a contraindication/allergy finding at critical level)."""
+    if (f.level or "").upper().startswith("CI"):
+        return True
+    return f.category in ("contraindication", "allergy") and f.severity is Severity.CRITICAL
+
+
+def _label_of(resource: Mapping[str, Any] | None) -> str:
+    if not resource:
+        return ""
+    concept = resource.get("medicationCodeableConcept") or (resource.get("medication") or {}).get("concept") or {}
+    if not isinstance(concept, Mapping):
+        return ""
+    if concept.get("text"):
+        return str(concept["text"])
+    for c in concept.get("coding") or []:
+        if isinstance(c, Mapping) and c.get("display"):
+            return str(c["display"])
+    return ""

@@ -1,0 +1,11 @@
+"""``json``: the whole report as one JSON object (checker, as_of, inputs, findings, errors)."""
+
+from __future__ import annotations
+
+import orjson
+
+from checker.findings import Report
+
+
+def render(report: Report) -> str:
+    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

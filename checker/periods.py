@@ -1,0 +1,120 @@
+"""Treatment periods of prescription lines: when is a MedicationRequest being taken?
+
+Two lines interact, duplicate each other or accumulate only while both are taken. This module
+turns a :class:`~checker.model.MedicationOrder` into an inclusive day interval.
+
+Conventions (documented once, used by every rule family):
+
+* **Start** = the earliest ``timing.repeat.boundsPeriod.start`` of its dosages, else the start of
+  ``dispenseRequest.validityPeriod``, else ``authoredOn``. Unknown → ``None`` ("began at an
+  unknown day, on or before ``as_of``").
+* **End** (inclusive), first that applies:
+
+  1. the latest ``boundsPeriod.end`` of its dosages, or start + ``boundsDuration`` (days) − 1;
+  2. start + ``expectedSupplyDuration`` × (1 + ``numberOfRepeatsAllowed``) − 1;
+  3. the end of ``dispenseRequest.validityPeriod`` (the prescription cannot be filled later);
+  4. otherwise the line is **open-ended**: ``None``.
+
+* **Open-ended relative to ``as_of``**: a line with no computable end is taken as running up to
+  ``as_of`` (the day the check treats as "today"), or up to its own start when it starts after
+  ``as_of`` (a future line is a one-day interval at its start). A line with no start is taken as
+  having begun before anything else. So two open-ended current lines always overlap, and a line
+  that ended before the other began never does.
+* Lines whose status is ``stopped``, ``cancelled``, ``entered-in-error``, ``completed`` or
+  ``revoked`` do not count (:func:`counts` is ``False``) and never overlap anything; their period
+  is still computed by :func:`treatment_period` (useful for history, e.g. past durations).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+from checker.model import MedicationOrder
+
+NOT_COUNTING = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked"})
+"""Statuses of MedicationRequests that are not (or no longer) being taken."""
+
+
+def counts(order: MedicationOrder) -> bool:
+    """True when the line may currently be taken (its status is not stopped, cancelled …)."""
+    return order.status not in NOT_COUNTING
+
+
+def _days(start: date, n_days: float) -> date:
+    """Inclusive end of an ``n_days``-long interval beginning on ``start`` (at least one day)."""
+    return start + timedelta(days=max(1, math.ceil(n_days)) - 1)
+
+
+def treatment_start(order: MedicationOrder) -> date | None:
+    """First day the line is taken (see module conventions); ``None`` when unknown."""
+    starts = [d.bounds_start for d in order.dosages if d.bounds_start is not None]
+    if starts:
+        return min(starts)
+    if order.dispense is not None and order.dispense.validity_start is not None:
+        return order.dispense.validity_start
+    return order.authored_on
+
+
+def treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None, date | None]:
+    """``(start, end)`` of the line, both inclusive; ``None`` = unknown start / open end.
+
+    ``as_of`` is used only when the start is unknown and a duration is given: the duration is
+    then counted from ``as_of`` if the order has no date at all (a CDS Hooks draft being
+    prescribed now). Use :func:`effective_interval` for comparisons.
+    """
+    start = treatment_start(order)
+    origin = start if start is not None else (as_of if order.draft else None)
+    if origin is not None and start is None:
+        start = origin
+    ends = [d.bounds_end for d in order.dosages if d.bounds_end is not None]
+    if ends:
+        return start, max(ends)
+    if origin is not None:
+        durations = [d.bounds_days for d in order.dosages if d.bounds_days]
+        if durations:
+            return start, _days(origin, max(durations))
+        disp = order.dispense
+        if disp is not None and disp.supply_days:
+            return start, _days(origin, disp.supply_days * (1 + max(0, disp.repeats)))
+    if order.dispense is not None and order.dispense.validity_end is not None:
+        return start, order.dispense.validity_end
+    return start, None
+
+
+def effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]:
+    """The closed interval used to compare lines, open ends resolved against ``as_of``."""
+    start, end = treatment_period(order, as_of)
+    lo = start or date.min
+    if end is None:
+        end = max(as_of, lo)
+    if end < lo:  # inconsistent input (end before start): keep the start day only
+        end = lo
+    return lo, end
+
+
+def is_current(order: MedicationOrder, as_of: date) -> bool:
+    """True when the line counts and ``as_of`` falls within its period."""
+    if not counts(order):
+        return False
+    lo, hi = effective_interval(order, as_of)
+    return lo <= as_of <= hi
+
+
+def overlaps(a: MedicationOrder, b: MedicationOrder, as_of: date) -> bool:
+    """True when both lines count and their periods share at least one day."""
+    if not (counts(a) and counts(b)):
+        return False
+    a_lo, a_hi = effective_interval(a, as_of)
+    b_lo, b_hi = effective_interval(b, as_of)
+    return a_lo <= b_hi and b_lo <= a_hi
+
+
+def duration_days(order: MedicationOrder, as_of: date) -> int | None:
+    """Length of the line in days (inclusive), open ends counted up to ``as_of``; ``None`` when
+    the start is unknown."""
+    start, _ = treatment_period(order, as_of)
+    if start is None:
+        return None
+    lo, hi = effective_interval(order, as_of)
+    return (hi - lo).days + 1

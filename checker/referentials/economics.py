@@ -1,0 +1,170 @@
+"""Loaders of the economic referentials: the MTE substance list, biosimilar groups, cheaper strategies.
+
+Each file is JSON; :func:`_json` reports a syntax error as ``file:line`` and every loader checks the
+shape of what it reads, naming the file and the item at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checker.economics.packs import fold
+from checker.findings import Source
+from checker.referentials import ManifestEntry, ReferentialError, loader
+
+MTE_ID = "mte-substances"
+BIOSIMILARS_ID = "biosimilar-groups"
+STRATEGIES_ID = "cheaper-strategies"
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReferentialError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ReferentialError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def _source(obj: Any, where: str) -> Source:
+    if not isinstance(obj, dict) or not obj.get("label") or not obj.get("url"):
+        raise ReferentialError(f"{where}: a source needs a label and a url")
+    return Source(str(obj["label"]), str(obj["url"]), str(obj.get("edition", "")))
+
+
+def _require(item: Any, keys: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ReferentialError(f"{where}: expected an object")
+    missing = [k for k in keys if k not in item]
+    if missing:
+        raise ReferentialError(f"{where}: missing {', '.join(missing)}")
+    return item
+
+
+# --- MTE ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MteList:
+    """Narrow-therapeutic-margin substances (arrêté du 12 novembre 2019 as amended)."""
+
+    keys: frozenset[str]  # folded names and aliases
+    names: dict[str, str]  # folded key → display name
+    justifications: dict[str, str]  # code → meaning
+    efg_max_age_years: int
+    source: Source
+
+    def covers(self, substance_key: str) -> bool:
+        """True when a substance (folded DCI, salts tolerated) is on the list."""
+        k = fold(substance_key)
+        return k in self.keys or any(k.startswith(m + " ") or m.startswith(k + " ") for m in self.keys)
+
+
+@loader(MTE_ID)
+def load_mte(entry: ManifestEntry, root: Path) -> MteList:
+    path = entry.paths(root)[0]
+    data = _require(_json(path), ("substances", "justifications", "source", "efg_max_age_years"), str(path))
+    keys: set[str] = set()
+    names: dict[str, str] = {}
+    for i, s in enumerate(data["substances"]):
+        s = _require(s, ("key", "name"), f"{path}: substances[{i}]")
+        for k in [s["key"], *s.get("aliases", [])]:
+            keys.add(fold(k))
+            names[fold(k)] = s["name"]
+    just = data["justifications"]
+    if not isinstance(just, dict) or set(just) != {"MTE", "EFG", "CIF"}:
+        raise ReferentialError(f"{path}: justifications must be exactly MTE, EFG, CIF")
+    return MteList(frozenset(keys), names, dict(just), int(data["efg_max_age_years"]),
+                   _source(data["source"], f"{path}: source"))
+
+
+# --- biosimilars ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BiosimilarGroup:
+    substance: str  # folded
+    name: str
+    reference_products: tuple[str, ...]  # folded brand names
+    biosimilars_named: tuple[str, ...]
+    source: Source
+
+    def is_reference(self, product: str) -> bool:
+        p = fold(product)
+        return any(p == r or p.startswith(r + " ") for r in self.reference_products)
+
+
+@loader(BIOSIMILARS_ID)
+def load_biosimilars(entry: ManifestEntry, root: Path) -> dict[str, BiosimilarGroup]:
+    """Biosimilar groups by folded substance."""
+    path = entry.paths(root)[0]
+    data = _require(_json(path), ("groups",), str(path))
+    out: dict[str, BiosimilarGroup] = {}
+    for i, g in enumerate(data["groups"]):
+        where = f"{path}: groups[{i}]"
+        g = _require(g, ("substance", "name", "reference_products", "source"), where)
+        key = fold(g["substance"])
+        if key in out:
+            raise ReferentialError(f"{where}: substance {key!r} listed twice")
+        out[key] = BiosimilarGroup(key, g["name"], tuple(fold(r) for r in g["reference_products"]),
+                                   tuple(fold(b) for b in g.get("biosimilars_named", [])),
+                                   _source(g["source"], f"{where}.source"))
+    return out
+
+
+# --- cheaper strategies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A cheaper strategy of comparable efficacy and the condition that makes it apply.
+
+    ``prescribed``: ATC prefixes (or folded substance keys) of the costlier choice;
+    ``preferred``: the options to suggest, each ``{"substance", "atc", "dose_equivalence"}``;
+    ``requires_conditions`` / ``excludes_conditions``: ICD-10 prefixes the record must (not) hold;
+    ``initiation_only``: applies only when no earlier order of the same class exists.
+    """
+
+    id: str
+    title: str
+    prescribed_atc: tuple[str, ...]
+    preferred: tuple[dict[str, Any], ...]
+    dose_map: dict[str, dict[str, float]]  # prescribed substance → {strength mg → preferred mg}
+    requires_conditions: tuple[str, ...]
+    excludes_conditions: tuple[str, ...]
+    excludes_allergy_atc: tuple[str, ...]
+    initiation_only: bool
+    applies_when: str
+    evidence: str
+    source: Source
+
+
+@loader(STRATEGIES_ID)
+def load_strategies(entry: ManifestEntry, root: Path) -> tuple[Strategy, ...]:
+    path = entry.paths(root)[0]
+    data = _require(_json(path), ("strategies",), str(path))
+    out: list[Strategy] = []
+    seen: set[str] = set()
+    for i, s in enumerate(data["strategies"]):
+        where = f"{path}: strategies[{i}]"
+        s = _require(s, ("id", "title", "prescribed_atc", "preferred", "applies_when", "evidence", "source"), where)
+        if s["id"] in seen:
+            raise ReferentialError(f"{where}: duplicate strategy id {s['id']!r}")
+        seen.add(s["id"])
+        if not s["prescribed_atc"] or not s["preferred"]:
+            raise ReferentialError(f"{where}: prescribed_atc and preferred must not be empty")
+        for j, p in enumerate(s["preferred"]):
+            _require(p, ("substance", "atc"), f"{where}.preferred[{j}]")
+        dose_map = {fold(k): {str(a): float(b) for a, b in v.items()} for k, v in s.get("dose_map", {}).items()}
+        out.append(Strategy(
+            id=s["id"], title=s["title"], prescribed_atc=tuple(s["prescribed_atc"]), preferred=tuple(s["preferred"]),
+            dose_map=dose_map, requires_conditions=tuple(s.get("requires_conditions", ())),
+            excludes_conditions=tuple(s.get("excludes_conditions", ())),
+            excludes_allergy_atc=tuple(s.get("excludes_allergy_atc", ())),
+            initiation_only=bool(s.get("initiation_only", False)), applies_when=s["applies_when"],
+            evidence=s["evidence"], source=_source(s["source"], f"{where}.source"),
+        ))
+    return tuple(out)

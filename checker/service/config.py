@@ -1,0 +1,300 @@
+"""Service configuration: a TOML file read once at start-up, validated with clear errors.
+
+Example (every key optional)::
+
+    [server]
+    base_url = "https://cds.example.org"   # public URL: the JWT ``aud`` is base_url + request path
+    jurisdiction = "fr"
+    lang = "fr"
+    feedback_db = "pertinence-feedback.sqlite3"
+
+    [auth]
+    enabled = true
+    jwks_file = "ehr-jwks.json"            # or jwks_url = "https://ehr.example.org/jwks.json"
+    issuers = ["https://ehr.example.org"]
+    algorithms = ["ES384", "RS384"]
+    leeway_seconds = 30
+
+    [limits]
+    max_body_bytes = 2000000
+    max_resources = 5000
+    timeout_seconds = 5.0
+
+    [fhir]                                  # fetching what the prefetch lacks from fhirServer
+    timeout_seconds = 3.0
+    max_bytes = 5000000
+    allowed_servers = ["https://ehr.example.org/fhir"]
+
+    [alerts]                                # alert-fatigue controls
+    min_severity = { order-select = "warning", order-sign = "info" }
+    disabled_rules = ["EQ"]
+    severity_overrides = { DU001 = "info" }
+    never_suppress = ["contraindication", "allergy", "CI"]
+
+    [sites."tenant-or-issuer"]             # per-site controls, matched on the JWT tenant, then iss
+    severity_overrides = { IX002 = "info" }
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from checker.findings import CATEGORIES, Finding, Severity
+
+HOOKS = ("order-select", "order-sign", "medication-prescribe")
+DEFAULT_NEVER_SUPPRESS = ("contraindication", "allergy", "CI")
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or has a wrong value; the message names file and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """Alert-fatigue controls: which findings become cards, at which severity.
+
+    ``never_suppress`` lists rule ids (or id prefixes), finding categories, or interaction levels
+    (``CI``): matching findings always become cards, whatever the other settings say, and keep their
+    severity.
+    """
+
+    min_severity: dict[str, Severity] = field(default_factory=dict)  # hook -> floor
+    disabled_rules: tuple[str, ...] = ()
+    severity_overrides: dict[str, Severity] = field(default_factory=dict)
+    never_suppress: tuple[str, ...] = DEFAULT_NEVER_SUPPRESS
+
+    def protected(self, f: Finding) -> bool:
+        """True when ``f`` matches the never-suppress list.
+
+        Items: a category (``contraindication``), a rule id (``IX001``) or ``rule:<prefix>``, or an
+        interaction level token (``CI``, ``level:CI``) matched against the finding's level.
+        """
+        levels = set(re.split(r"[^A-Z]+", (f.level or "").upper())) - {""}
+        for item in self.never_suppress:
+            kind, _, value = item.partition(":") if ":" in item else ("", "", item)
+            if kind == "category" or (not kind and value in CATEGORIES):
+                if f.category == value:
+                    return True
+            elif kind == "rule" or (not kind and re.fullmatch(r"[A-Z]{2}\d{3}", value)):
+                if f.rule.startswith(value.upper()):
+                    return True
+            elif value.upper() in levels:
+                return True
+        return False
+
+    def apply(self, findings: list[Finding], hook: str) -> list[Finding]:
+        """The findings that become cards for ``hook``, with site severities applied."""
+        floor = self.min_severity.get(hook)
+        out = []
+        for f in findings:
+            if self.protected(f):
+                out.append(f)
+                continue
+            if any(f.rule.startswith(p) for p in self.disabled_rules):
+                continue
+            override = next((s for p, s in sorted(self.severity_overrides.items(), key=lambda kv: -len(kv[0]))
+                             if f.rule.startswith(p)), None)
+            if override is not None:
+                f = replace(f, severity=override)
+            if floor is not None and f.severity.rank < floor.rank:
+                continue
+            out.append(f)
+        return out
+
+    def merged(self, site: AlertPolicy | None) -> AlertPolicy:
+        """This policy with a site's settings laid over it (site wins key by key)."""
+        if site is None:
+            return self
+        return AlertPolicy(
+            min_severity={**self.min_severity, **site.min_severity},
+            disabled_rules=tuple(dict.fromkeys(self.disabled_rules + site.disabled_rules)),
+            severity_overrides={**self.severity_overrides, **site.severity_overrides},
+            never_suppress=tuple(dict.fromkeys(self.never_suppress + site.never_suppress)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    enabled: bool = True
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    jwks: dict[str, Any] | None = None  # an inline JWK Set (tests, embedded deployments)
+    issuers: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS256", "PS384", "PS512")
+    leeway_seconds: int = 30
+    max_token_lifetime_seconds: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 2_000_000
+    max_resources: int = 5_000
+    timeout_seconds: float = 5.0
+    max_concurrent_checks: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FhirFetch:
+    timeout_seconds: float = 3.0
+    max_bytes: int = 5_000_000
+    allowed_servers: tuple[str, ...] = ()  # empty: any http(s) server the authenticated EHR names
+    max_results: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything ``create_app`` needs; build it with :func:`load_config` or directly in tests."""
+
+    base_url: str | None = None
+    jurisdiction: str = "fr"
+    lang: str = "fr"
+    feedback_db: str = "pertinence-feedback.sqlite3"
+    as_of: str | None = None  # fixed "today" (tests, demos); None: the real date per request
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: Limits = field(default_factory=Limits)
+    fhir: FhirFetch = field(default_factory=FhirFetch)
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    sites: dict[str, AlertPolicy] = field(default_factory=dict)
+    warn_missing_data: bool = True
+
+    def policy_for(self, tenant: str | None, issuer: str | None) -> AlertPolicy:
+        site = self.sites.get(tenant or "") or self.sites.get(issuer or "")
+        return self.alerts.merged(site)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConfig:
+    """Read a TOML configuration file (or none: defaults) and apply keyword overrides."""
+    data: dict[str, Any] = {}
+    where = "<defaults>"
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    known = {"server", "auth", "limits", "fhir", "alerts", "sites"}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(known))}")
+    server = _table(data, "server", where)
+    auth = _table(data, "auth", where)
+    limits = _table(data, "limits", where)
+    fhir = _table(data, "fhir", where)
+    base = Path(path).parent if path is not None else Path(".")
+    jwks_file = auth.get("jwks_file")
+    if jwks_file and not Path(jwks_file).is_absolute():
+        jwks_file = str(base / jwks_file)
+    db = server.get("feedback_db", ServiceConfig.feedback_db)
+    if path is not None and db != ":memory:" and not Path(db).is_absolute():
+        db = str(base / db)
+    cfg = ServiceConfig(
+        base_url=_opt_str(server, "base_url", where),
+        jurisdiction=_choice(server, "jurisdiction", ("fr", "ma"), "fr", where),
+        lang=_choice(server, "lang", ("fr", "en"), "fr", where),
+        feedback_db=str(db),
+        as_of=_opt_str(server, "as_of", where),
+        warn_missing_data=bool(server.get("warn_missing_data", True)),
+        auth=AuthConfig(
+            enabled=bool(auth.get("enabled", True)),
+            jwks_file=jwks_file,
+            jwks_url=_opt_str(auth, "jwks_url", where),
+            issuers=tuple(_str_list(auth, "issuers", where)),
+            algorithms=tuple(_str_list(auth, "algorithms", where)) or AuthConfig.algorithms,
+            leeway_seconds=_int(auth, "leeway_seconds", AuthConfig.leeway_seconds, where),
+            max_token_lifetime_seconds=_int(auth, "max_token_lifetime_seconds",
+                                            AuthConfig.max_token_lifetime_seconds, where),
+        ),
+        limits=Limits(
+            max_body_bytes=_int(limits, "max_body_bytes", Limits.max_body_bytes, where),
+            max_resources=_int(limits, "max_resources", Limits.max_resources, where),
+            timeout_seconds=_float(limits, "timeout_seconds", Limits.timeout_seconds, where),
+            max_concurrent_checks=_int(limits, "max_concurrent_checks", Limits.max_concurrent_checks, where),
+        ),
+        fhir=FhirFetch(
+            timeout_seconds=_float(fhir, "timeout_seconds", FhirFetch.timeout_seconds, where),
+            max_bytes=_int(fhir, "max_bytes", FhirFetch.max_bytes, where),
+            allowed_servers=tuple(_str_list(fhir, "allowed_servers", where)),
+            max_results=_int(fhir, "max_results", FhirFetch.max_results, where),
+        ),
+        alerts=_policy(_table(data, "alerts", where), f"{where}: [alerts]", default_protect=True),
+        sites={name: _policy(tbl, f"{where}: [sites.{name}]", default_protect=False)
+               for name, tbl in _table(data, "sites", where).items()},
+    )
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+def _policy(tbl: Any, where: str, *, default_protect: bool) -> AlertPolicy:
+    if not isinstance(tbl, dict):
+        raise ConfigError(f"{where}: expected a table")
+    mins = tbl.get("min_severity", {})
+    if isinstance(mins, str):  # one floor for every hook
+        mins = {h: mins for h in HOOKS}
+    if not isinstance(mins, dict):
+        raise ConfigError(f"{where}: min_severity must be a severity or a table hook = severity")
+    for hook in mins:
+        if hook not in HOOKS:
+            raise ConfigError(f"{where}: min_severity: unknown hook {hook!r} (use {', '.join(HOOKS)})")
+    overrides = tbl.get("severity_overrides", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: severity_overrides must be a table RULE = severity")
+    try:
+        min_sev = {h: Severity.parse(v) for h, v in mins.items()}
+        sev_over = {k.strip().upper(): Severity.parse(v) for k, v in overrides.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    never = _str_list(tbl, "never_suppress", where) if "never_suppress" in tbl else None
+    return AlertPolicy(
+        min_severity=min_sev,
+        disabled_rules=tuple(r.strip().upper() for r in _str_list(tbl, "disabled_rules", where)),
+        severity_overrides=sev_over,
+        never_suppress=tuple(never) if never is not None else (DEFAULT_NEVER_SUPPRESS if default_protect else ()),
+    )
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    return value
+
+
+def _opt_str(tbl: dict[str, Any], key: str, where: str) -> str | None:
+    value = tbl.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string")
+    return value
+
+
+def _choice(tbl: dict[str, Any], key: str, choices: tuple[str, ...], default: str, where: str) -> str:
+    value = tbl.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _str_list(tbl: dict[str, Any], key: str, where: str) -> list[str]:
+    value = tbl.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return value
+
+
+def _int(tbl: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = tbl.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive integer")
+    return value
+
+
+def _float(tbl: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = tbl.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive number")
+    return float(value)

@@ -1,0 +1,88 @@
+"""Treatment periods (checker.periods): conventions for start, end, open-ended lines, statuses."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from checker.model import Concept, Dispense, Dosage, MedicationOrder
+from checker.periods import counts, duration_days, effective_interval, is_current, overlaps, treatment_period
+
+AS_OF = date(2026, 1, 15)
+
+
+def order(ref: str = "MedicationRequest/a", status: str = "active", authored: date | None = date(2026, 1, 1),
+          dosages: tuple[Dosage, ...] = (), dispense: Dispense | None = None, draft: bool = False) -> MedicationOrder:
+    return MedicationOrder(ref=ref, status=status, intent="order", medication=Concept(text="x"),
+                           authored_on=authored, dosages=dosages, dispense=dispense, draft=draft)
+
+
+def test_open_ended_runs_to_as_of() -> None:
+    o = order()
+    assert treatment_period(o, AS_OF) == (date(2026, 1, 1), None)
+    assert effective_interval(o, AS_OF) == (date(2026, 1, 1), AS_OF)
+    assert is_current(o, AS_OF)
+    assert duration_days(o, AS_OF) == 15
+
+
+def test_bounds_period_wins() -> None:
+    o = order(dosages=(Dosage(bounds_start=date(2026, 1, 3), bounds_end=date(2026, 1, 9)),))
+    assert treatment_period(o, AS_OF) == (date(2026, 1, 3), date(2026, 1, 9))
+    assert not is_current(o, AS_OF)
+
+
+def test_bounds_duration_counts_from_start() -> None:
+    o = order(dosages=(Dosage(bounds_days=10),))
+    assert treatment_period(o, AS_OF) == (date(2026, 1, 1), date(2026, 1, 10))
+
+
+def test_supply_times_repeats() -> None:
+    o = order(dispense=Dispense(supply_days=30, repeats=2))
+    assert treatment_period(o, AS_OF) == (date(2026, 1, 1), date(2026, 3, 31))
+
+
+def test_validity_period_start_and_end() -> None:
+    o = order(authored=date(2025, 12, 1),
+              dispense=Dispense(validity_start=date(2025, 12, 5), validity_end=date(2025, 12, 20)))
+    assert treatment_period(o, AS_OF) == (date(2025, 12, 5), date(2025, 12, 20))
+
+
+def test_draft_without_date_starts_at_as_of() -> None:
+    o = order(authored=None, draft=True, dispense=Dispense(supply_days=7))
+    assert treatment_period(o, AS_OF) == (AS_OF, date(2026, 1, 21))
+
+
+def test_unknown_start_open_end_overlaps_everything_current() -> None:
+    a = order(authored=None)
+    b = order("MedicationRequest/b", authored=date(2020, 1, 1), dispense=Dispense(supply_days=30))
+    assert overlaps(a, b, AS_OF)
+
+
+def test_non_overlapping_periods() -> None:
+    a = order(dispense=Dispense(supply_days=10))  # 1–10 Jan
+    b = order("MedicationRequest/b", authored=date(2026, 1, 11))
+    assert not overlaps(a, b, AS_OF)
+    c = order("MedicationRequest/c", authored=date(2026, 1, 10))
+    assert overlaps(a, c, AS_OF) and overlaps(c, a, AS_OF)
+
+
+def test_future_line_is_not_extended_backwards() -> None:
+    a = order(authored=date(2026, 2, 1))
+    b = order("MedicationRequest/b", authored=date(2026, 1, 1), dispense=Dispense(supply_days=20))
+    assert effective_interval(a, AS_OF) == (date(2026, 2, 1), date(2026, 2, 1))
+    assert not overlaps(a, b, AS_OF)
+
+
+@pytest.mark.parametrize("status", ["stopped", "cancelled", "entered-in-error", "completed", "revoked"])
+def test_statuses_that_do_not_count(status: str) -> None:
+    a = order(status=status)
+    b = order("MedicationRequest/b")
+    assert not counts(a)
+    assert not overlaps(a, b, AS_OF)
+    assert not is_current(a, AS_OF)
+
+
+@pytest.mark.parametrize("status", ["active", "on-hold", "draft", "unknown"])
+def test_statuses_that_count(status: str) -> None:
+    assert overlaps(order(status=status), order("MedicationRequest/b"), AS_OF)
