@@ -227,6 +227,9 @@ def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | InputError]:
 def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
     from lxml import etree
 
+    if _DOCTYPE.search(data):
+        yield InputError(where, "XML with a DOCTYPE is refused: DTDs and entities are never processed (XXE protection)")
+        return
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
     )
@@ -248,6 +251,9 @@ def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         yield resource
     else:
         yield from _walk(resource, SourceLocation(file=where), depth=0)
+
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
 def _xml_to_json(data: bytes, resource_type: str, where: str) -> dict[str, Any] | InputError:

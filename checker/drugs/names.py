@@ -56,6 +56,9 @@ glycerophosphate oxyde hydroxyde fumarate succinate ascorbate pidolate aspartate
 lactobionate chloride sulfate oxide hydroxide glycinate bisglycinate
 """.split())
 
+# Ions whose salts keep their own key (sodium chloride ≠ sodium bicarbonate in the thesaurus).
+KEEP_SALT_IONS = frozenset({"sodium", "natrium"})
+
 _PAREN = re.compile(r"^(?P<head>[^()]*?)\s*\((?P<inner>[^()]*)\)\s*(?P<tail>.*)$")
 
 
@@ -126,7 +129,7 @@ def moiety(raw: str, vocabulary: Container[str]) -> str:
         return ion
     first = True
     for cand in salt_candidates(folded):
-        if not first and cand in vocabulary:
+        if not first and cand in vocabulary and cand not in KEEP_SALT_IONS:
             return cand
         first = False
     return folded

@@ -1,0 +1,122 @@
+"""Shard lines: how a raw resource travels from the input to a worker and back.
+
+A shard line is ``<patient key as JSON>\\t<file index>.<item index>\\t<payload JSON>\\n``. The
+key and position come first so that a worker can group and order a shard's lines by patient
+without parsing the payloads; payloads are parsed only for the chunk being checked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from checker.findings import InputError
+from checker.fhir_input import FileMark, RawResource
+from checker.model import SourceLocation
+
+Item = RawResource | InputError | FileMark
+Seq = tuple[int, int]
+
+_ABSOLUTE = re.compile(r"(?:^|/)(Patient)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def encode(item: Item) -> bytes:
+    """The payload of one item (JSON, no newline)."""
+    if isinstance(item, RawResource):
+        loc = item.location
+        return orjson.dumps(["r", item.resource, [loc.file, loc.line, loc.entry, loc.pointer],
+                             item.full_url, item.draft, item.default_patient])
+    if isinstance(item, InputError):
+        return orjson.dumps(["e", item.location, item.message, item.resource_type])
+    if isinstance(item, FileMark):
+        return orjson.dumps(["f", item.name])
+    raise TypeError(f"cannot encode {type(item).__name__}")
+
+
+def decode(payload: bytes | str) -> Item:
+    """Inverse of :func:`encode`."""
+    data: list[Any] = orjson.loads(payload)
+    tag = data[0]
+    if tag == "r":
+        f, line, entry, pointer = data[2]
+        return RawResource(data[1], SourceLocation(f, line, entry, pointer), full_url=data[3], draft=data[4],
+                           default_patient=data[5])
+    if tag == "e":
+        return InputError(data[1], data[2], data[3])
+    if tag == "f":
+        return FileMark(data[1])
+    raise ValueError(f"unknown shard item tag {tag!r}")
+
+
+def line(key: str | None, seq: Seq, payload: bytes) -> bytes:
+    """One shard line (see module docstring); ``key`` ``None`` means "no patient"."""
+    return orjson.dumps(key) + b"\t" + f"{seq[0]}.{seq[1]}".encode() + b"\t" + payload + b"\n"
+
+
+def split(raw_line: bytes) -> tuple[str | None, Seq, bytes]:
+    """Key, position and payload of a shard line."""
+    key, seq, payload = raw_line.rstrip(b"\n").split(b"\t", 2)
+    a, _, b = seq.partition(b".")
+    return orjson.loads(key), (int(a), int(b)), payload
+
+
+def normalise_patient_key(key: str | None, aliases: dict[str, str]) -> str | None:
+    """One key per patient whatever the reference form (``urn:uuid:`` via the file's Patient
+    ``fullUrl``, absolute URLs, conditional references by identifier)."""
+    if key is None:
+        return None
+    key = aliases.get(key, key)
+    m = _ABSOLUTE.search(key)
+    if m:
+        return f"Patient/{m.group(2)}"
+    return key
+
+
+def patient_aliases(items: list[Item]) -> dict[str, str]:
+    """Other names of the Patient resources among ``items`` (fullUrl, identifier searches)."""
+    out: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, RawResource) or item.resource_type != "Patient":
+            continue
+        key = item.patient_key()
+        if not key:
+            continue
+        if item.full_url:
+            out[item.full_url] = key
+        idents = item.resource.get("identifier")
+        if isinstance(idents, list):
+            for ident in idents:
+                if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                    system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+                    out[f"Patient?identifier={system}|{ident['value']}"] = key
+                    out.setdefault(f"Patient?identifier={ident['value']}", key)
+    return out
+
+
+def medication_keys(raw: RawResource) -> list[str]:
+    """The references under which a stand-alone Medication can be cited."""
+    rid = raw.resource.get("id")
+    keys = []
+    if isinstance(rid, str) and rid:
+        keys += [f"Medication/{rid}", f"#{rid}"]
+    if raw.full_url:
+        keys.append(raw.full_url)
+    return keys
+
+
+_MED_ABSOLUTE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def medication_refs(raw: RawResource) -> list[str]:
+    """Keys under which the Medication cited by a MedicationRequest may be found."""
+    ref = raw.resource.get("medicationReference")
+    if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+        return []
+    value = ref["reference"]
+    out = [value]
+    m = _MED_ABSOLUTE.search(value)
+    if m:
+        out.append(f"Medication/{m.group(1)}")
+    return out

@@ -1,0 +1,177 @@
+"""Prescriber indicators (ROSP 2016 spirit): tallies per requester and overall.
+
+Definitions are data (``referentials/indicators/rosp2016.json``, loaded by
+:mod:`checker.referentials.indicators`); this module only counts. A tally maps
+``(indicator id, requester)`` to ``[numerator, denominator]``; requester ``"*"`` is the whole
+input. Counts are integers, so tallies from any number of shards add up exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from checker.model import RULE_CONFIDENCE, MedicationOrder, PatientRecord
+from checker.referentials.indicators import REF_ID, Indicator
+
+OVERALL = "*"
+UNKNOWN_REQUESTER = "(inconnu)"
+_NOT_PRESCRIBED = {"entered-in-error", "cancelled"}
+
+Tally = dict[tuple[str, str], list[int]]
+
+
+def definitions(refs: Any) -> tuple[Indicator, ...]:
+    """The indicator definitions from the referentials (empty when the referential is absent)."""
+    return refs.get(REF_ID) if refs.has(REF_ID) else ()
+
+
+def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
+    ident = order.identity
+    return bool(prefixes) and ident is not None and any(a.startswith(p) for a in ident.atc_codes for p in prefixes)
+
+
+def _usable(order: MedicationOrder) -> bool:
+    ident = order.identity
+    return (order.status not in _NOT_PRESCRIBED and ident is not None and bool(ident.substances)
+            and ident.confidence >= RULE_CONFIDENCE)
+
+
+def _requester(order: MedicationOrder) -> str:
+    return order.requester or UNKNOWN_REQUESTER
+
+
+def order_interval(order: MedicationOrder) -> tuple[date, date] | None:
+    """Days covered by an order: [start, end) from the dosage bounds or the dispensed supply."""
+    start = order.authored_on or (order.dispense.validity_start if order.dispense else None)
+    days: float | None = None
+    for d in order.dosages:
+        if d.bounds_days:
+            days = max(days or 0.0, d.bounds_days)
+        if start is None and d.bounds_start:
+            start = d.bounds_start
+    if days is None and order.dispense is not None and order.dispense.supply_days:
+        days = order.dispense.supply_days * (1 + max(order.dispense.repeats, 0))
+    if start is None or not days:
+        return None
+    return start, start + timedelta(days=round(days))
+
+
+def longest_coverage(intervals: Iterable[tuple[date, date]]) -> int:
+    """Longest run of days covered without interruption by the intervals."""
+    best = 0
+    cur: tuple[date, date] | None = None
+    for s, e in sorted(intervals):
+        if cur is not None and s <= cur[1]:
+            cur = (cur[0], max(cur[1], e))
+        else:
+            cur = (s, e)
+        best = max(best, (cur[1] - cur[0]).days)
+    return best
+
+
+def _add(tally: Tally, ind: str, who: str, num: bool, den: bool = True) -> None:
+    if not den:
+        return
+    cell = tally.setdefault((ind, who), [0, 0])
+    cell[1] += 1
+    if num:
+        cell[0] += 1
+
+
+def _patient_level(ind: Indicator, orders: list[MedicationOrder], age: int | None,
+                   all_orders: list[MedicationOrder]) -> tuple[bool, bool]:
+    """(in denominator, in numerator) for one patient seen through ``orders``."""
+    if ind.kind == "patient_duration":
+        spans = [iv for o in orders if _atc_match(o, ind.denominator_atc) for iv in [order_interval(o)] if iv]
+        if not spans:
+            return False, False
+        return True, longest_coverage(spans) > (ind.max_days or 0)
+    if ind.kind == "patient_share":
+        if ind.min_age is not None and (age is None or age < ind.min_age):
+            return False, False
+        den = any(_atc_match(o, ind.denominator_atc) for o in orders) if ind.denominator_atc else bool(orders)
+        return den, den and any(_atc_match(o, ind.numerator_atc) for o in orders)
+    if ind.kind == "patient_polypharmacy":
+        if age is None or age < (ind.min_age or 0) or not orders:
+            return False, False
+        current = {k for o in all_orders if o.is_active_like for k in o.identity.substance_keys}  # type: ignore[union-attr]
+        return True, len(current) >= (ind.min_substances or 0)
+    return False, False
+
+
+def tally_records(records: Sequence[PatientRecord], defs: Sequence[Indicator], as_of: date) -> Tally:
+    """Count every indicator for these (identified) patient records."""
+    tally: Tally = {}
+    for record in records:
+        orders = [o for o in record.medication_orders if _usable(o)]
+        if not orders:
+            continue
+        age = record.age_on(as_of)
+        by_requester: dict[str, list[MedicationOrder]] = {}
+        for o in orders:
+            by_requester.setdefault(_requester(o), []).append(o)
+        for ind in defs:
+            if ind.kind == "line_share":
+                for o in orders:
+                    if not _atc_match(o, ind.denominator_atc):
+                        continue
+                    ident = o.identity
+                    assert ident is not None
+                    num = (ind.in_repertoire and ident.generic_group is not None) or any(
+                        p in (ident.product or "").upper() for p in ind.product_contains)
+                    _add(tally, ind.id, OVERALL, num)
+                    _add(tally, ind.id, _requester(o), num)
+                continue
+            den, num = _patient_level(ind, orders, age, orders)
+            _add(tally, ind.id, OVERALL, num, den)
+            for who, theirs in by_requester.items():
+                if ind.kind == "patient_polypharmacy":
+                    _add(tally, ind.id, who, num, den)  # a patient property, shown to each prescriber
+                else:
+                    d, n = _patient_level(ind, theirs, age, orders)
+                    _add(tally, ind.id, who, n, d)
+    return tally
+
+
+def merge(into: Tally, other: Tally) -> None:
+    for key, (n, d) in other.items():
+        cell = into.setdefault(key, [0, 0])
+        cell[0] += n
+        cell[1] += d
+
+
+def to_rows(tally: Tally, defs: Sequence[Indicator], lang: str = "fr") -> list[dict[str, Any]]:
+    """One row per indicator and scope (overall first, then requesters in order)."""
+    rows: list[dict[str, Any]] = []
+    for ind in defs:
+        scopes = sorted((who for (i, who) in tally if i == ind.id), key=lambda w: (w != OVERALL, w))
+        if OVERALL not in scopes:
+            scopes.insert(0, OVERALL)
+        for who in scopes:
+            n, d = tally.get((ind.id, who), [0, 0])
+            rows.append({
+                "indicator": ind.id,
+                "scope": "overall" if who == OVERALL else "requester",
+                "requester": "" if who == OVERALL else who,
+                "numerator": n,
+                "denominator": d,
+                "value_percent": round(100.0 * n / d, 1) if d else None,
+                "reference_percent": ind.reference,
+                "better": ind.direction,
+                "title": ind.text("title", lang),
+                "numerator_definition": ind.text("numerator", lang),
+                "denominator_definition": ind.text("denominator", lang),
+                "source": ind.source.cite(),
+                "source_url": ind.source.url,
+            })
+    return rows
+
+
+def tally_to_json(tally: Tally) -> list[list[Any]]:
+    return [[i, w, n, d] for (i, w), (n, d) in sorted(tally.items())]
+
+
+def tally_from_json(data: list[list[Any]]) -> Tally:
+    return {(i, w): [n, d] for i, w, n, d in data}

@@ -1,0 +1,472 @@
+"""Identification of a prescription line: codes first, then text (exact, then fuzzy).
+
+Order of trust: CIP13/CIP7 → CIS → UCD (no UCD table in BDPM: its display text is used) → ATC →
+RxNorm ingredient → SNOMED CT (display text) → free text. Confidence scale: a product code 1.0;
+an RxNorm ingredient 0.97; an exact text match 0.95 (0.9 when candidates disagree); an ATC level-5
+code 0.9; fuzzy text 0.5–0.95 depending on the similarity score and on how far the runner-up lies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from checker.drugs.index import DrugIndex, Specialty
+from checker.model import Coding, Concept, Ingredient, MedicationIdentity, MedicationOrder, Quantity, SubstanceMatch
+
+SYS_CIS = "http://data.esante.gouv.fr/ansm/medicament/codeCIS"
+SYS_CIP13 = "http://data.esante.gouv.fr/ansm/medicament/codeCIP13"
+SYS_UCD = "http://data.esante.gouv.fr/ansm/medicament/UCD"
+SYS_ATC = "http://www.whocc.no/atc"
+SYS_RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SYS_SNOMED = "http://snomed.info/sct"
+
+_ATC5 = re.compile(r"^[A-Z]\d\d[A-Z][A-Z]\d\d$")
+
+ABBREVIATIONS = {
+    "cp": "comprime", "cpr": "comprime", "cps": "comprime", "comp": "comprime", "cpe": "comprime",
+    "gel": "gelule", "gelu": "gelule", "gel.": "gelule", "caps": "capsule", "sol": "solution",
+    "buv": "buvable", "inj": "injectable", "susp": "suspension", "sach": "sachet", "amp": "ampoule",
+    "suppo": "suppositoire", "supp": "suppositoire", "pdre": "poudre", "disp": "dispersible",
+    "orodisp": "orodispersible", "eff": "effervescent", "pellic": "pellicule", "fl": "flacon",
+    "mcg": "ug", "microgrammes": "ug", "microgramme": "ug", "milligrammes": "mg", "milligramme": "mg",
+    "grammes": "g", "gramme": "g", "gr": "g", "millilitres": "ml", "iu": "ui", "tab": "tablet",
+    "tabs": "tablet", "cap": "capsule", "amox": "amoxicilline",
+}
+UNITS = {"mg", "g", "ug", "ml", "ui", "l", "mmol", "meq", "u", "ug/ml", "mg/ml", "%", "pct"}
+STOPWORDS = frozenset("""
+oral tablet tablets capsule capsules solution injection injectable mg ml g ug ui hr day days pack extended
+release chewable topical cream metered dose inhaler actuat auto injector prefilled syringe system
+transdermal vaginal ring intrauterine drug implant mucosal spray suspension comprime comprimes gelule
+gelules pellicule pellicules secable dispersible orodispersible effervescent buvable sachet sachets poudre
+pour de d a et en le la les du des boite flacon per x par jour jours fois matin soir midi lp sr xr er
+film enrobe gastro resistant sublingual collyre creme pommade gel sirop goutte gouttes ampoule ampoules
+suppositoire suppositoires patch dispositif unidose unidoses voie orale iv im sc and with nasal ophthalmic
+otic rectal suppository lotion ointment shampoo powder granules granule kit mmol meq l u delayed
+chewing gum lozenge pastille vial cartridge pen hour hours week weeks or ou au aux avec sans une un
+microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet
+""".split())
+FORM_WORDS = {
+    "comprime": "comprim", "tablet": "comprim", "gelule": "gélule", "capsule": "gélule",
+    "buvable": "buvable", "sirop": "sirop", "injectable": "inject", "injection": "inject",
+    "suppositoire": "suppositoire", "creme": "crème", "cream": "crème", "pommade": "pommade",
+    "collyre": "collyre", "sachet": "sachet", "patch": "transdermique", "transdermal": "transdermique",
+    "effervescent": "effervescent", "orodispersible": "orodispersible", "dispersible": "dispersible",
+}
+
+
+@dataclass
+class TextResult:
+    keys: list[str] = field(default_factory=list)
+    strengths: dict[str, Quantity] = field(default_factory=dict)
+    method: str = ""
+    confidence: float = 0.0
+    candidates: tuple[str, ...] = ()  # CIS
+    prescribed_as: str = "unknown"
+    alternatives: tuple[str, ...] = ()
+    note: str = ""
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalised tokens: lower case, accents removed, decimal commas as dots, numbers split from
+    units ('1000mg' → '1000', 'mg'), abbreviations expanded ('cp' → 'comprime')."""
+    t = text.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae").replace("µ", "u").replace("μ", "u")
+    t = unicodedata.normalize("NFKD", t)
+    t = "".join(ch for ch in t if not unicodedata.combining(ch)).lower()
+    t = re.sub(r"(\d),(\d)", r"\1.\2", t)
+    raw = re.findall(r"\d+(?:\.\d+)?|[a-z]+|[/+%]", t)
+    return [ABBREVIATIONS.get(w, w) for w in raw]
+
+
+def _num(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def parse_strengths(tokens: list[str]) -> list[Quantity]:
+    """Strength values in reading order ('37.5/325 mg' → 37.5 mg, 325 mg; '1 g' → 1 g)."""
+    out: list[Quantity] = []
+    i = 0
+    while i < len(tokens):
+        v = _num(tokens[i])
+        if v is None:
+            i += 1
+            continue
+        group = [v]
+        j = i + 1
+        while j + 1 < len(tokens) and tokens[j] == "/" and _num(tokens[j + 1]) is not None:
+            group.append(float(tokens[j + 1]))
+            j += 2
+        unit = tokens[j] if j < len(tokens) and tokens[j] in UNITS else ""
+        if unit == "pct":
+            unit = "%"
+        if unit or len(group) > 1:
+            out.extend(Quantity(g, unit) for g in group)
+        i = j + 1 if unit else j
+    return out
+
+
+def _to_mg(q: Quantity) -> tuple[float, str]:
+    u = q.unit.split("/")[0].strip()
+    if u == "g":
+        return q.value * 1000, "mg"
+    if u == "ug":
+        return q.value / 1000, "mg"
+    return q.value, u or "mg"
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 0.011 * max(abs(a), abs(b), 1e-9)
+
+
+class Identifier:
+    """Identification against one :class:`DrugIndex` (stateless apart from the index)."""
+
+    def __init__(self, idx: DrugIndex) -> None:
+        self.idx = idx
+        self._max_phrase = 6
+
+    # -- text ---------------------------------------------------------------------------------
+    def scan(self, tokens: list[str]) -> tuple[list[tuple[int, tuple[str, ...]]], list[tuple[int, str]],
+                                                list[tuple[int, tuple[str, ...]]], set[int]]:
+        """Exact phrases: substance hits, brand hits, foreign-brand hits, covered token positions."""
+        idx = self.idx
+        subs: list[tuple[int, tuple[str, ...]]] = []
+        brands: list[tuple[int, str]] = []
+        foreign: list[tuple[int, tuple[str, ...]]] = []
+        covered: set[int] = set()
+        i = 0
+        while i < len(tokens):
+            if tokens[i] in {"/", "+", "%"} or _num(tokens[i]) is not None:
+                i += 1
+                continue
+            found = False
+            for n in range(min(self._max_phrase, len(tokens) - i), 0, -1):
+                part = tokens[i:i + n]
+                if any(p in {"/", "+"} for p in part):
+                    continue
+                if n > 1 and _num(part[-1]) is not None and not re.fullmatch(r"\d{1,2}", part[-1]):
+                    continue
+                phrase = " ".join(part)
+                if n == 1 and (phrase in STOPWORDS or len(phrase) < 3):
+                    break
+                keys = idx.names.get(phrase)
+                if phrase in idx.brands and (not keys or len(phrase.split()) > 1 and phrase not in idx.names):
+                    brands.append((i, phrase))
+                elif keys:
+                    subs.append((i, keys))
+                elif phrase in idx.foreign_brands:
+                    foreign.append((i, idx.foreign_brands[phrase]))
+                elif n <= 3 and len(phrase) >= 5 and all(p not in STOPWORDS for p in part):
+                    keys = idx.substance_keys(phrase)
+                    if not keys:
+                        continue
+                    subs.append((i, keys))
+                else:
+                    continue
+                covered.update(range(i, i + n))
+                i += n
+                found = True
+                break
+            if not found:
+                i += 1
+        return subs, brands, foreign, covered
+
+    def identify_text(self, text: str) -> TextResult | None:
+        tokens = tokenize(text)
+        if not tokens:
+            return None
+        subs, brands, foreign, covered = self.scan(tokens)
+        strengths = parse_strengths(tokens)
+        forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
+        res: TextResult | None = None
+        if brands and not subs:
+            res = self._from_brands([b for _, b in brands], strengths, forms)
+        elif subs:
+            keys: list[str] = []
+            for _, ks in sorted(subs):
+                for k in ks:
+                    if k not in keys:
+                        keys.append(k)
+            for _, ks in foreign:
+                keys.extend(k for k in ks if k not in keys)
+            res = TextResult(keys=keys, method="text-exact", confidence=0.95, prescribed_as="dci")
+            if brands:
+                # a DCI-named generic ("amlodipine biogaran") or brand + DCI ("Doliprane paracétamol")
+                b = self._from_brands([b for _, b in brands], strengths, forms)
+                if b and set(b.keys) >= set(keys):
+                    b.prescribed_as = "dci" if all(brand.split()[0] in self.idx.names for _, brand in brands) \
+                        else "brand"
+                    res = b
+            self._assign_strengths(res, strengths)
+        elif foreign:
+            keys = []
+            for _, ks in foreign:
+                keys.extend(k for k in ks if k not in keys)
+            res = TextResult(keys=keys, method="text-exact", confidence=0.93, prescribed_as="brand",
+                             note="brand name outside BDPM")
+        if res is None:
+            res = self._fuzzy(tokens, covered, strengths, forms)
+        if res is not None and not res.candidates and res.keys:
+            self._product_for_keys(res, strengths, forms)
+        return res
+
+    def _assign_strengths(self, res: TextResult, strengths: list[Quantity]) -> None:
+        if strengths and len(strengths) == len(res.keys) and not res.strengths:
+            res.strengths = dict(zip(res.keys, strengths))
+
+    def _filter(self, cis_list: list[str], strengths: list[Quantity], forms: set[str]) -> list[str]:
+        specs = [s for c in cis_list if (s := self.idx.specialties.get(c))]
+        if strengths:
+            wanted = [_to_mg(q) for q in strengths if q.unit != "%"]
+            if wanted:
+                def ok(s: Specialty) -> bool:
+                    have = [(c.value, c.unit.split("/")[0].strip()) for c in s.components if c.value is not None]
+                    have_mg = [_to_mg(Quantity(v, u)) for v, u in have]
+                    return all(any(_same(w[0], h[0]) and (w[1] == h[1] or not w[1]) for h in have_mg)
+                               for w in wanted)
+                f = [s for s in specs if ok(s)]
+                if f:
+                    specs = f
+        if forms:
+            f = [s for s in specs if any(fw in s.form.lower() or fw in s.name.lower() for fw in forms)]
+            if f:
+                specs = f
+        marketed = [s for s in specs if s.marketed]
+        return [s.cis for s in (marketed or specs)]
+
+    def _from_brands(self, brand_phrases: list[str], strengths: list[Quantity], forms: set[str]) -> TextResult | None:
+        cis_all: list[str] = []
+        for b in brand_phrases:
+            cis_all.extend(c for c in self.idx.brands.get(b, ()) if c not in cis_all)
+        if not cis_all:
+            return None
+        chosen = self._filter(cis_all, strengths, forms)
+        sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
+        if not sets:
+            return None
+        (best, n), *others = sets.most_common()
+        res = TextResult(method="text-exact", prescribed_as="brand", candidates=tuple(chosen))
+        first = next(c for c in chosen if self.idx.specialties[c].substance_keys == best)
+        res.keys = [c.key for c in self.idx.specialties[first].components]
+        res.confidence = 0.95 if not others else 0.8
+        if others:
+            res.alternatives = tuple(" + ".join(sorted(k)) for k, _ in others)
+            res.note = "brand name covers products with different substances"
+        return res
+
+    def _product_for_keys(self, res: TextResult, strengths: list[Quantity], forms: set[str]) -> None:
+        cis = self.idx.specialties_with(res.keys)
+        if cis:
+            res.candidates = tuple(self._filter(cis, strengths, forms)) if (strengths or forms) else ()
+
+    def _fuzzy(self, tokens: list[str], covered: set[int], strengths: list[Quantity], forms: set[str]) -> TextResult | None:
+        words = [(i, t) for i, t in enumerate(tokens)
+                 if i not in covered and t.isalpha() and len(t) >= 4 and t not in STOPWORDS]
+        if not words:
+            return None
+        queries: list[str] = [t for _, t in words]
+        queries += [f"{a} {b}" for (i, a), (j, b) in zip(words, words[1:]) if j == i + 1]
+        best: tuple[float, str, str] | None = None  # score, query, match
+        runner_up = 0.0
+        for q in queries:
+            hits = process.extract(q, self.idx.vocabulary, scorer=fuzz.ratio, score_cutoff=78, limit=5)
+            for match, score, _ in hits:
+                if best is None or score > best[0]:
+                    if best is not None and self._meaning(best[2]) != self._meaning(match):
+                        runner_up = max(runner_up, best[0])
+                    best = (score, q, match)
+                elif self._meaning(match) != self._meaning(best[2]):
+                    runner_up = max(runner_up, score)
+        if best is None:
+            return None
+        score, query, match = best
+        conf = 0.5 + (score - 78) / 22 * 0.42
+        if score - runner_up >= 8:
+            conf += 0.06
+        conf = round(min(conf, 0.92), 3)
+        if match in self.idx.names:
+            res = TextResult(keys=list(self.idx.names[match]), prescribed_as="dci")
+        elif match in self.idx.foreign_brands:
+            res = TextResult(keys=list(self.idx.foreign_brands[match]), prescribed_as="brand")
+        else:
+            b = self._from_brands([match], strengths, forms)
+            if b is None:
+                return None
+            res = b
+        res.method = "text-fuzzy"
+        res.confidence = min(conf, res.confidence or conf)
+        res.note = f"'{query}' read as '{match}' (similarity {score:.0f}%)"
+        if runner_up and score - runner_up < 8:
+            res.alternatives = tuple(sorted({*res.alternatives, f"runner-up similarity {runner_up:.0f}%"}))
+        self._assign_strengths(res, strengths)
+        return res
+
+    def _meaning(self, vocab_entry: str) -> tuple[str, ...]:
+        idx = self.idx
+        if vocab_entry in idx.names:
+            return idx.names[vocab_entry]
+        if vocab_entry in idx.foreign_brands:
+            return idx.foreign_brands[vocab_entry]
+        cis = idx.brands.get(vocab_entry, ())
+        if cis:
+            s = idx.specialties.get(cis[0])
+            if s:
+                return tuple(sorted(s.substance_keys))
+        return (vocab_entry,)
+
+    # -- codes --------------------------------------------------------------------------------
+    def by_code(self, codings: tuple[Coding, ...]) -> MedicationIdentity | None:
+        idx = self.idx
+        ranked: list[tuple[int, Coding]] = []
+        for c in codings:
+            code, sys = c.code.strip(), c.system.lower()
+            if re.fullmatch(r"34009\d{8}", code) or "cip13" in sys or ("cip" in sys and len(code) == 7):
+                ranked.append((0, c))
+            elif "codecis" in sys or sys.endswith("/cis") or re.fullmatch(r"\d{8}", code):
+                ranked.append((1, c))
+            elif "ucd" in sys:
+                ranked.append((2, c))
+            elif "whocc" in sys or "atc" in sys or _ATC5.match(code):
+                ranked.append((3, c))
+            elif "rxnorm" in sys:
+                ranked.append((4, c))
+            elif "snomed" in sys:
+                ranked.append((5, c))
+        for rank, c in sorted(ranked, key=lambda x: x[0]):
+            code = c.code.strip()
+            if rank == 0:
+                p = idx.presentation(code)
+                if p:
+                    return self._from_specialty(p.cis, "cip13" if len(code) == 13 else "cip7", cip13=p.cip13)
+            elif rank == 1:
+                if code in idx.specialties:
+                    return self._from_specialty(code, "cis")
+            elif rank == 3:
+                keys = idx.keys_for_atc(code)
+                if len(keys) == 1:
+                    return self._identity(list(keys), {}, "atc", 0.9, prescribed_as="code")
+                if len(keys) > 1:
+                    return self._identity([keys[0]], {}, "atc", 0.6, prescribed_as="code",
+                                          alternatives=tuple(keys[1:]), note=f"ATC {code} covers several substances")
+            elif rank == 4:
+                keys = idx.keys_for_rxnorm(code)
+                if keys:
+                    return self._identity(list(keys), {}, "rxnorm", 0.97, prescribed_as="code")
+        return None
+
+    def _from_specialty(self, cis: str, method: str, cip13: str | None = None) -> MedicationIdentity | None:
+        s = self.idx.specialties.get(cis)
+        if s is None or not s.components:
+            return None
+        strengths = {c.key: Quantity(c.value, c.unit) for c in s.components if c.value is not None}
+        return self._identity([c.key for c in s.components], strengths, method, 1.0, cis=cis, cip13=cip13,
+                              prescribed_as="code")
+
+    # -- result -------------------------------------------------------------------------------
+    def _identity(self, keys: list[str], strengths: dict[str, Quantity], method: str, confidence: float, *,
+                  cis: str | None = None, cip13: str | None = None, prescribed_as: str = "unknown",
+                  alternatives: tuple[str, ...] = (), note: str = "",
+                  candidates: tuple[str, ...] = ()) -> MedicationIdentity:
+        idx = self.idx
+        subs = tuple(
+            SubstanceMatch(key=k, name=idx.display_name(k), strength=strengths.get(k),
+                           atc=idx.substances[k].atc if k in idx.substances else ())
+            for k in keys
+        )
+        spec = idx.specialties.get(cis) if cis else None
+        group = gtype = None
+        if spec is not None:
+            group, gtype = spec.generic_group, spec.generic_type
+        elif candidates:
+            groups = {idx.specialties[c].generic_group for c in candidates if c in idx.specialties}
+            if len(groups) == 1:
+                group = next(iter(groups))
+            if len(candidates) == 1:
+                spec = idx.specialties.get(candidates[0])
+                if spec is not None:
+                    cis = spec.cis
+                    group, gtype = spec.generic_group, spec.generic_type
+        return MedicationIdentity(
+            substances=subs, method=method, confidence=confidence, cis=cis, cip13=cip13,
+            product=spec.name if spec else "", form=spec.form if spec else "",
+            route=";".join(spec.routes) if spec else "", generic_group=group, generic_type=gtype,
+            prescribed_as=prescribed_as, alternatives=alternatives, note=note,  # type: ignore[arg-type]
+        )
+
+    def from_text(self, text: str, method_override: str | None = None) -> MedicationIdentity | None:
+        r = self.identify_text(text)
+        if r is None or not r.keys:
+            return None
+        return self._identity(r.keys, r.strengths, method_override or r.method, r.confidence,
+                              prescribed_as=r.prescribed_as, alternatives=r.alternatives, note=r.note,
+                              candidates=r.candidates)
+
+    def identify(self, order: MedicationOrder) -> MedicationIdentity:
+        concept = order.medication
+        ident = self.by_code(concept.codings)
+        if ident is not None:
+            text = concept.text or ""
+            if text:
+                r = self.identify_text(text)
+                if r is not None and r.prescribed_as in ("brand", "dci"):
+                    from dataclasses import replace
+
+                    ident = replace(ident, prescribed_as=r.prescribed_as)  # type: ignore[arg-type]
+            return ident
+        if order.ingredients:
+            ing = self._from_ingredients(order.ingredients, concept)
+            if ing is not None:
+                return ing
+        texts: list[tuple[str, str | None]] = []
+        if concept.text:
+            texts.append((concept.text, None))
+        for c in concept.codings:
+            if c.display:
+                texts.append((c.display, "snomed" if "snomed" in c.system.lower() else None))
+        best: MedicationIdentity | None = None
+        for text, override in texts:
+            ident = self.from_text(text, override)
+            if ident is not None and (best is None or ident.confidence > best.confidence):
+                best = ident
+        if best is not None:
+            return best
+        label = order.label or ", ".join(f"{c.system}|{c.code}" for c in concept.codings)
+        return MedicationIdentity(substances=(), method="none", confidence=0.0, note=f"not identified: {label!r}")
+
+    def _from_ingredients(self, ingredients: tuple[Ingredient, ...], concept: Concept) -> MedicationIdentity | None:
+        keys: list[str] = []
+        strengths: dict[str, Quantity] = {}
+        confs: list[float] = []
+        methods: list[str] = []
+        for ing in ingredients:
+            sub = self.by_code(ing.concept.codings)
+            if sub is None:
+                for t in ing.concept.all_texts():
+                    sub = self.from_text(t)
+                    if sub is not None:
+                        break
+            if sub is None:
+                continue
+            confs.append(sub.confidence)
+            methods.append(sub.method)
+            for s in sub.substances:
+                if s.key not in keys:
+                    keys.append(s.key)
+                    q = ing.strength or s.strength
+                    if q is not None:
+                        strengths[s.key] = q
+        if not keys:
+            return None
+        if len(keys) == 1 and len(ingredients) == 1 and methods[0] in ("cis", "cip13", "cip7"):
+            sub = self.by_code(ingredients[0].concept.codings)
+            if sub is not None:
+                return sub
+        method = methods[0] if len(set(methods)) == 1 else "ingredients"
+        return self._identity(keys, strengths, method, min(confs), prescribed_as="dci" if "text" in method else "code")

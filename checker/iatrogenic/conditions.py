@@ -1,0 +1,248 @@
+"""Evaluation of the conditions of multi-level thesaurus entries on a patient's data.
+
+Each condition evaluates to ``True`` (applies), ``False`` (does not apply) or ``None`` (the data
+needed is not in the record). :func:`settle` picks the level: the highest level whose condition
+holds, provided every higher level is ruled out; when a higher level cannot be ruled out it is
+kept, and the datum that would settle it is named.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from checker.iatrogenic.doses import daily_dose
+from checker.iatrogenic.thesaurus import LEVEL_RANK, Entry, Thesaurus
+from checker.model import Concept, MedicationOrder, PatientRecord
+from checker.text import fold
+
+ASPIRIN = "acide acetylsalicylique"
+
+DATUM_FR = {
+    "aspirin-dose": "la posologie structurée d'acide acétylsalicylique (dose par prise et par jour)",
+    "ulcer": "la présence ou l'absence d'antécédent d'ulcère gastro-duodénal",
+    "acs-indication": "l'indication de l'association (syndrome coronarien aigu ou non)",
+    "route": "la voie d'administration",
+    "renal-function": "la fonction rénale",
+    "hepatic-function": "la fonction hépatique",
+    "elderly": "l'âge et le terrain du patient",
+    "dose": "la posologie",
+    "indication": "l'indication du traitement",
+    "heart-function": "la fonction ventriculaire gauche",
+    "other": "les circonstances précisées par le thésaurus pour ce niveau",
+    "unstated": "les circonstances précisées par le thésaurus pour ce niveau",
+}
+DATUM_EN = {
+    "aspirin-dose": "the structured aspirin dosage (dose per intake and per day)",
+    "ulcer": "whether the patient has a history of peptic ulcer",
+    "acs-indication": "the indication of the combination (acute coronary syndrome or not)",
+    "route": "the route of administration",
+    "renal-function": "the renal function",
+    "hepatic-function": "the hepatic function",
+    "elderly": "the patient's age and condition",
+    "dose": "the dosage",
+    "indication": "the indication",
+    "heart-function": "the left ventricular function",
+    "other": "the circumstances the thesaurus gives for this level",
+    "unstated": "the circumstances the thesaurus gives for this level",
+}
+
+# Acute coronary syndrome / myocardial infarction: ICD-10 I20.0, I21, I22, I24; SNOMED CT.
+_ACS_ICD = re.compile(r"^I(20\.?0|21|22|24)")
+_ACS_SNOMED = {"394659003", "22298006", "57054005", "4557003", "25106000"}
+_ACS_TEXT = ("syndrome coronarien aigu", "infarctus", "angor instable", "angine de poitrine instable",
+             "acute coronary", "myocardial infarction", "unstable angina", "sca st")
+# Peptic ulcer: ICD-10 K25–K28; SNOMED CT 13200003 (peptic ulcer), 397825006 (gastric ulcer),
+# 51868009 (duodenal ulcer).
+_ULCER_ICD = re.compile(r"^K2[5-8]")
+_ULCER_SNOMED = {"13200003", "397825006", "51868009"}
+_ULCER_TEXT = ("ulcere gastr", "ulcere duoden", "ulcere peptique", "peptic ulcer", "gastric ulcer", "duodenal ulcer")
+
+
+def concept_matches(c: Concept, icd: re.Pattern[str], snomed: set[str], texts: tuple[str, ...]) -> bool:
+    """True when a concept is coded (ICD-10 / SNOMED CT) or worded as one of the given ones."""
+    for coding in c.codings:
+        sys = coding.system.lower()
+        if ("icd" in sys or "cim" in sys) and icd.match(coding.code.upper()):
+            return True
+        if "snomed" in sys and coding.code in snomed:
+            return True
+    return any(t in fold(x) for x in c.all_texts() for t in texts)
+
+
+def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
+              texts: tuple[str, ...]) -> bool:
+    for cond in record.conditions:
+        if cond.verification_status in {"refuted", "entered-in-error"}:
+            continue
+        if concept_matches(cond.code, icd, snomed, texts):
+            return True
+    return any(concept_matches(r, icd, snomed, texts) for o in orders for r in o.reasons)
+
+
+_IV = {"47625008", "20045000", "IV", "intravenous"}
+_ORAL = {"26643006", "20053000", "PO", "oral"}
+
+
+def route_of(order: MedicationOrder) -> str | None:
+    """``iv``, ``oral`` or another folded route; ``None`` when unknown."""
+    for d in order.dosages:
+        if d.route is None:
+            continue
+        codes = {c.code for c in d.route.codings}
+        if codes & _IV:
+            return "iv"
+        if codes & _ORAL:
+            return "oral"
+        text = " ".join(fold(t) for t in d.route.all_texts())
+        if "intraveine" in text or re.search(r"\biv\b", text) or "intravenous" in text:
+            return "iv"
+        if "oral" in text or "per os" in text or "buccal" in text:
+            return "oral"
+        if text:
+            return text
+    ident = order.identity
+    if ident is not None and ident.route:
+        r = fold(ident.route)
+        if "intraveine" in r or "intravenous" in r:
+            return "iv"
+        if "orale" in r or r == "oral":
+            return "oral"
+        return r
+    return None
+
+
+@dataclass(slots=True)
+class PairContext:
+    """The two lines of a pair as the entry sees them (``first`` on the entry's A side)."""
+
+    thesaurus: Thesaurus
+    record: PatientRecord
+    as_of: date
+    first_key: str
+    second_key: str
+    first: MedicationOrder
+    second: MedicationOrder
+
+    def line_of(self, nodes: set[str]) -> MedicationOrder | None:
+        if self.thesaurus.nodes_for(self.first_key) & nodes:
+            return self.first
+        if self.thesaurus.nodes_for(self.second_key) & nodes:
+            return self.second
+        return None
+
+
+def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    """(result, datum) for one condition; ``datum`` names what is missing when result is None."""
+    kind = cond.get("kind", "other")
+    if kind == "always":
+        return True, None
+    if kind == "substances":
+        return _substances(cond, ctx)
+    if kind == "aspirin-dose":
+        return _aspirin(cond, ctx)
+    if kind == "acs-indication":
+        if _recorded(ctx.record, (ctx.first, ctx.second), _ACS_ICD, _ACS_SNOMED, _ACS_TEXT):
+            return bool(cond["acs"]), None
+        return None, "acs-indication"
+    if kind == "route":
+        r1, r2 = route_of(ctx.first), route_of(ctx.second)
+        if cond["route"] in (r1, r2):
+            return True, None
+        return (False, None) if r1 is not None and r2 is not None else (None, "route")
+    return None, kind
+
+
+def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    pending: str | None = None
+    result: bool | None = False
+    for clause in cond["any_of"]:
+        if clause.get("others"):
+            named = set(clause.get("except", ()))
+            if not (ctx.thesaurus.nodes_for(ctx.first_key) & named or ctx.thesaurus.nodes_for(ctx.second_key) & named):
+                return True, None
+            continue
+        line = ctx.line_of(set(clause["keys"]))
+        if line is None:
+            continue
+        want = clause.get("route")
+        if not want:
+            return True, None
+        got = route_of(line)
+        if got == want:
+            return True, None
+        if got is None:
+            result, pending = None, "route"
+    return result, pending
+
+
+def _aspirin_category(ctx: PairContext) -> str | None:
+    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
+        if ASPIRIN in {key} | set(ctx.thesaurus.nodes_for(key)):
+            dd = daily_dose(line, key)
+            if dd is None:
+                return None
+            if dd.per_intake_mg >= 1000 or dd.per_day_mg >= 3000:
+                return "anti-inflammatory"
+            if dd.per_intake_mg >= 500:
+                return "analgesic"
+            if 50 <= dd.per_day_mg <= 375:
+                return "antiplatelet"
+            return "other"
+    return None
+
+
+def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    category = _aspirin_category(ctx)
+    ulcer = _recorded(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
+    pending: str | None = None
+    result: bool | None = False
+    for clause in cond["any_of"]:
+        if category is None:
+            dose_ok: bool | None = None
+        else:
+            dose_ok = category == clause["aspirin_dose"]
+        if dose_ok is False:
+            continue
+        want_ulcer = clause.get("ulcer_history")
+        if want_ulcer is None:
+            ulcer_ok: bool | None = True
+        elif ulcer:
+            ulcer_ok = bool(want_ulcer)
+        else:
+            ulcer_ok = None  # an ulcer history not recorded is not proof of its absence
+        if dose_ok and ulcer_ok:
+            return True, None
+        if ulcer_ok is False:
+            continue
+        result = None
+        pending = pending or ("aspirin-dose" if dose_ok is None else "ulcer")
+    return result, pending
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The level retained for one entry and whether the data settled it."""
+
+    level: str
+    settled: bool
+    missing: tuple[str, ...]  # datum codes that would settle it
+    all_ruled_out: bool = False  # every condition was evaluated false (lowest level kept)
+
+
+def settle(entry: Entry, ctx: PairContext) -> Settled:
+    """Choose the level of ``entry`` for this pair (see module docstring)."""
+    ordered = sorted(entry.levels, key=lambda lv: -LEVEL_RANK[lv.level])
+    if len(ordered) == 1:
+        return Settled(ordered[0].level, True, ())
+    for lv in ordered:
+        ok, datum = evaluate(lv.condition, ctx)
+        if ok:
+            return Settled(lv.level, True, ())
+        if ok is None:
+            missing = [datum or "other"]
+            return Settled(lv.level, False, tuple(dict.fromkeys(missing)))
+    # every condition ruled out: the pair is listed, keep its lowest level
+    return Settled(ordered[-1].level, True, (), all_ruled_out=True)

@@ -1,0 +1,263 @@
+"""The ANSM interaction thesaurus as a queryable model (entries + class graph).
+
+The encoding (``referentials/thesaurus/ansm-thesaurus-2023-09.json.gz``, built by
+:mod:`checker.iatrogenic.build_thesaurus`) holds every entry "A + B" with its levels and their
+conditions, and every class with its members and "Voir aussi" links. Classes form a directed
+graph (networkx): an edge ``member → class`` for each listed member and each "Voir aussi" link, so
+nested classes are followed transitively and partial classes ("MACROLIDES (SAUF SPIRAMYCINE)") are
+separate nodes with their own explicit member list.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from checker.text import fold
+
+LEVEL_RANK = {"CI": 3, "AD": 2, "PE": 1, "APEC": 0}
+LEVEL_NAMES_FR = {
+    "CI": "contre-indication",
+    "AD": "association déconseillée",
+    "PE": "précaution d'emploi",
+    "APEC": "à prendre en compte",
+}
+LEVEL_NAMES_EN = {
+    "CI": "contraindicated",
+    "AD": "combination not recommended",
+    "PE": "precaution for use",
+    "APEC": "to be taken into account",
+}
+
+_SALT_WORDS = frozenset("""
+sodique potassique calcique magnesique trometamol cilexetil medoxomil mesilate besilate maleate
+chlorhydrate bromhydrate sulfate phosphate tartrate citrate fumarate succinate acetate dipropionate
+propionate hemifumarate hyclate monohydrate dihydrate trihydrate anhydre betadex lysine arginine disodique
+""".split())
+
+
+@dataclass(frozen=True, slots=True)
+class LevelRule:
+    """One level of an entry and the condition under which it applies."""
+
+    level: str  # CI, AD, PE, APEC
+    condition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One "A + B" paragraph of the thesaurus (as printed under A)."""
+
+    a: str
+    b: str
+    interactant: str
+    levels: tuple[LevelRule, ...]
+    themes: tuple[str, ...]
+    line: int
+    others_only: bool = False  # "X + AUTRES X": two different members of the same class
+
+    @property
+    def highest(self) -> str:
+        return max((lv.level for lv in self.levels), key=LEVEL_RANK.__getitem__)
+
+    @property
+    def multi_level(self) -> bool:
+        return len(self.levels) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An entry that applies to a pair of substances, with the class paths explaining it."""
+
+    entry: Entry
+    first: str  # substance key on the entry's "A" side
+    second: str  # substance key on the "B" side
+    path_first: tuple[str, ...]  # substance node … → entry.a
+    path_second: tuple[str, ...]
+
+
+def _aliases(name: str) -> set[str]:
+    """Folded spellings under which a thesaurus name may meet a prescription substance key."""
+    f = fold(name)
+    out = {f}
+    words = [w for w in f.split() if w not in _SALT_WORDS]
+    if words:
+        out.add(" ".join(words))
+    try:  # the drug referential's moiety folding, when present
+        from checker.drugs.names import clean, mineral_key, salt_candidates
+
+        c = clean(name)
+        out.add(c)
+        m = mineral_key(c)
+        if m:
+            out.add(m)
+        out.update(list(salt_candidates(c))[:3])
+    except Exception:  # pragma: no cover - drug referential not available
+        pass
+    return {a for a in out if a}
+
+
+class Thesaurus:
+    """Entries and class graph of the thesaurus; ask :meth:`matches` for a pair of substances."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.source: dict[str, str] = data["source"]
+        self.entities: dict[str, dict[str, Any]] = data["entities"]
+        self.entries: list[Entry] = [
+            Entry(
+                a=e["a"], b=e["b"], interactant=e["interactant"],
+                levels=tuple(LevelRule(lv["level"], lv["condition"]) for lv in e["levels"]),
+                themes=tuple(e["themes"]), line=int(e["line"]), others_only=bool(e["others_only"]),
+            )
+            for e in data["entries"]
+        ]
+        self.graph = nx.DiGraph()
+        self.alias_index: dict[str, set[str]] = {}
+        for key, ent in self.entities.items():
+            self.graph.add_node(key, name=ent["name"], kind="class" if ent["members"] else "entity")
+            for m in ent["members"]:
+                self.graph.add_edge(m, key)
+                self._alias(m, m)
+            for cls in ent["see_also"]:
+                target = self._entity_for(cls)
+                if target and target != key:
+                    self.graph.add_edge(key, target)
+            if not ent["members"]:
+                for a in ent["aliases"]:
+                    self._alias(a, key)
+                if "(voie" in ent["name"].lower():  # "ADRÉNALINE (VOIE …)" also answers to "adrenaline"
+                    self._alias(ent["name"].split("(")[0], key)
+        self.by_a: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            self.by_a.setdefault(e.a, []).append(e)
+
+    def _alias(self, name: str, node: str) -> None:
+        for a in _aliases(name):
+            self.alias_index.setdefault(a, set()).add(node)
+
+    def _entity_for(self, folded: str) -> str | None:
+        if folded in self.entities:
+            return folded
+        for key in self.entities:  # "Voir aussi" may shorten a class name
+            if key.startswith(folded) or folded.startswith(key):
+                return key
+        return None
+
+    # --- substance side -------------------------------------------------------------------
+    def nodes_for(self, substance_key: str) -> frozenset[str]:
+        """Thesaurus nodes a prescription substance key stands for (empty when unknown)."""
+        return _nodes_for(self, substance_key)
+
+    def closure(self, substance_key: str) -> dict[str, tuple[str, ...]]:
+        """Every node reachable from the substance (itself, its classes, their classes…), each
+        with the shortest path leading to it."""
+        return _closure(self, substance_key)
+
+    def knows(self, substance_key: str) -> bool:
+        return bool(self.nodes_for(substance_key))
+
+    def substance_nodes(self) -> list[str]:
+        """Every node that stands for a single substance (class members and member-less entries)."""
+        members = {m for e in self.entities.values() for m in e["members"]}
+        singles = {k for k, e in self.entities.items() if not e["members"]}
+        return sorted(members | singles)
+
+    # --- pairs ------------------------------------------------------------------------------
+    def matches(self, key_a: str, key_b: str) -> list[Match]:
+        """Entries that apply to substances ``key_a`` and ``key_b`` (either orientation)."""
+        if key_a == key_b:
+            return []
+        out: list[Match] = []
+        ca, cb = self.closure(key_a), self.closure(key_b)
+        if not ca or not cb:
+            return []
+        for first, second, c1, c2 in ((key_a, key_b, ca, cb), (key_b, key_a, cb, ca)):
+            for node, path in c1.items():
+                for e in self.by_a.get(node, ()):
+                    if e.b in c2:
+                        if e.others_only and (self.nodes_for(first) & self.nodes_for(second)):
+                            continue
+                        out.append(Match(e, first, second, path, c2[e.b]))
+        return out
+
+
+def _candidates(key: str) -> list[str]:
+    f = fold(key)
+    out = [f]
+    words = [w for w in f.split() if w not in _SALT_WORDS]
+    if words:
+        out.append(" ".join(words))
+    parts = f.split()
+    if len(parts) == 2:  # English order "isosorbide dinitrate" → "dinitrate d isosorbide"
+        a, b = parts
+        out.append(f"{b} d {a}" if a[0] in "aeiouyh" else f"{b} de {a}")
+    try:
+        from checker.drugs.names import clean, mineral_key, salt_candidates
+
+        c = clean(key)
+        m = mineral_key(c)
+        out.extend([c, *([m] if m else []), *salt_candidates(c)])
+    except Exception:  # pragma: no cover
+        pass
+    return list(dict.fromkeys(out))
+
+
+def _nodes_for(th: Thesaurus, key: str) -> frozenset[str]:
+    cache: dict[str, frozenset[str]] = th.__dict__.setdefault("_node_cache", {})
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    found: set[str] = set()
+    for c in _candidates(key):
+        found |= th.alias_index.get(c, set())
+        if found:
+            break
+    cache[key] = frozenset(found)
+    return cache[key]
+
+
+def _closure(th: Thesaurus, key: str) -> dict[str, tuple[str, ...]]:
+    cache: dict[str, dict[str, tuple[str, ...]]] = th.__dict__.setdefault("_closure_cache", {})
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    paths: dict[str, tuple[str, ...]] = {}
+    queue: deque[str] = deque()
+    for n in sorted(th.nodes_for(key)):
+        paths[n] = (n,)
+        queue.append(n)
+    while queue:
+        n = queue.popleft()
+        if n not in th.graph:
+            continue
+        for nxt in sorted(th.graph.successors(n)):
+            if nxt not in paths:
+                paths[nxt] = paths[n] + (nxt,)
+                queue.append(nxt)
+    cache[key] = paths
+    return paths
+
+
+def load(path: Path) -> Thesaurus:
+    """Read the gzip JSON encoding (clear error naming the file when malformed)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable thesaurus encoding ({exc})") from None
+    for i, e in enumerate(data.get("entries", [])):
+        missing = {"a", "b", "levels", "line", "interactant", "themes", "others_only"} - e.keys()
+        if missing:
+            raise ValueError(f"{path}: entry {i}: missing {', '.join(sorted(missing))}")
+        for lv in e["levels"]:
+            if lv.get("level") not in LEVEL_RANK:
+                raise ValueError(f"{path}: entry {i} (PDF line {e['line']}): unknown level {lv.get('level')!r}")
+    if "entities" not in data or "source" not in data:
+        raise ValueError(f"{path}: missing 'entities' or 'source'")
+    return Thesaurus(data)

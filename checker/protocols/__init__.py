@@ -1,0 +1,72 @@
+"""HAS-style protocols: XML decision graphs (``referentials/protocols/*.xml``) and their engine.
+
+* :mod:`checker.protocols.language` parses and validates protocol files (XSD + graph checks,
+  errors as ``file:line: message``);
+* :mod:`checker.protocols.engine` evaluates a protocol for one order of one patient;
+* :mod:`checker.protocols.manifest` refreshes the ``protocols`` entry of the referential manifest.
+
+The loaded set is the referential ``protocols`` (``refs.get("protocols")`` →
+:class:`ProtocolSet`), registered in :mod:`checker.referentials.protocols`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from checker.protocols.engine import Evaluation, applicable, evaluate, evaluate_record
+from checker.protocols.language import Protocol, ProtocolError, parse_file, validate_files
+
+__all__ = [
+    "Evaluation",
+    "Protocol",
+    "ProtocolError",
+    "ProtocolSet",
+    "applicable",
+    "evaluate",
+    "evaluate_record",
+    "load_protocols",
+    "parse_file",
+    "validate_files",
+]
+
+
+@dataclass(frozen=True)
+class ProtocolSet:
+    """Every shipped protocol, by id, in file order."""
+
+    protocols: tuple[Protocol, ...]
+
+    def get(self, protocol_id: str) -> Protocol:
+        for p in self.protocols:
+            if p.id == protocol_id:
+                return p
+        raise KeyError(f"no protocol {protocol_id!r}")
+
+    def services(self) -> tuple[Protocol, ...]:
+        """Imaging and biology protocols (they apply to ServiceRequests)."""
+        return tuple(p for p in self.protocols if p.applies_to_services)
+
+    def medications(self) -> tuple[Protocol, ...]:
+        return tuple(p for p in self.protocols if p.kind == "medication")
+
+
+def load_protocols(paths: list[Path], *, schema: Path | None = None) -> ProtocolSet:
+    """Parse and validate every file; all problems of all files are raised together."""
+    problems: list[str] = []
+    out: list[Protocol] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        try:
+            proto = parse_file(path, schema=schema)
+        except ProtocolError as exc:
+            problems.extend(exc.problems)
+            continue
+        if proto.id in seen:
+            problems.append(f"{path}:1: protocol id {proto.id!r} already used by {seen[proto.id]}")
+            continue
+        seen[proto.id] = str(path)
+        out.append(proto)
+    if problems:
+        raise ProtocolError(problems)
+    return ProtocolSet(tuple(out))

@@ -1,0 +1,528 @@
+"""Evaluate a protocol's decision graph for one order of one patient.
+
+The engine knows a fixed set of criterion primitives (condition, age, sex, observation, onset,
+other order, act, medication, allergy, treatment duration, reason given, reference); a protocol
+only combines them. Every primitive answers ``yes``, ``no`` or ``unknown``; ``unknown`` carries
+the missing datum so that a finding can say what the decision hinged on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Iterator, Union
+
+from checker import periods
+from checker.model import (
+    RULE_CONFIDENCE,
+    Concept,
+    Condition,
+    MedicationOrder,
+    Observation,
+    PatientRecord,
+    ServiceOrder,
+)
+from checker.protocols.language import Act, CodeSpec, Criterion, Matcher, MedicationClass, Outcome, Protocol, Test
+from checker.text import fold
+
+Order = Union[ServiceOrder, MedicationOrder]
+_DEAD = frozenset({"entered-in-error", "cancelled", "revoked"})
+
+# --- code systems -------------------------------------------------------------------------------
+
+_OIDS = {
+    "CCAM": {"1.2.250.1.213.2.5"},
+    "CPT": {"2.16.840.1.113883.6.12"},
+    "LOINC": {"2.16.840.1.113883.6.1"},
+    "SNOMED": {"2.16.840.1.113883.6.96"},
+    "ICD10": {"2.16.840.1.113883.6.3", "2.16.840.1.113883.6.90"},
+    "ATC": {"2.16.840.1.113883.6.73"},
+    "NABM": set(),
+}
+_TOKENS = {
+    "CCAM": ("ccam",),
+    "CPT": ("cpt",),
+    "LOINC": ("loinc",),
+    "SNOMED": ("snomed",),
+    "ICD10": ("icd10", "cim10"),
+    "ATC": ("atc",),
+    "NABM": ("nabm",),
+}
+
+
+def system_is(alias: str, system: str) -> bool:
+    """True when the FHIR ``system`` URI designates the code system ``alias`` (CCAM, ICD10 …)."""
+    s = system.strip().lower()
+    if not s:
+        return False
+    if s.startswith("urn:oid:"):
+        return s[8:] in _OIDS.get(alias, set())
+    squashed = re.sub(r"[^a-z0-9]", "", s)
+    if alias == "ATC":
+        return "atc" in re.split(r"[^a-z0-9]+", s) or "whocc" in squashed
+    return any(tok in squashed for tok in _TOKENS.get(alias, ()))
+
+
+def _norm_code(alias: str, code: str) -> str:
+    c = code.strip().upper()
+    if alias in ("ICD10", "ATC", "CCAM"):
+        c = c.replace(".", "").replace(" ", "")
+    return c
+
+
+def code_matches(spec: CodeSpec, system: str, code: str) -> bool:
+    if not system_is(spec.system, system):
+        return False
+    want, have = _norm_code(spec.system, spec.code), _norm_code(spec.system, code)
+    return have.startswith(want) if spec.prefix else have == want
+
+
+def concept_matches(matcher: Matcher, concept: Concept) -> str | None:
+    """What matched (a code or a text) when ``concept`` matches, else ``None``."""
+    for coding in concept.codings:
+        for spec in matcher.codes:
+            if code_matches(spec, coding.system, coding.code):
+                return f"{spec.system} {coding.code}" + (f" « {coding.display} »" if coding.display else "")
+    if matcher.patterns:
+        for text in concept.all_texts():
+            folded = fold(text)
+            for pat in matcher.patterns:
+                if pat.search(folded):
+                    return f"« {text} »"
+    return None
+
+
+def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
+    """ATC codes of a prescription line: from its identification (rule-grade confidence) and any
+    ATC coding given in the input."""
+    codes: set[str] = set()
+    ident = order.identity
+    if ident is not None and ident.confidence >= RULE_CONFIDENCE:
+        codes |= {a.upper() for a in ident.atc_codes}
+    for concept in [order.medication, *(i.concept for i in order.ingredients)]:
+        codes |= {c.code.strip().upper() for c in concept.codings if system_is("ATC", c.system)}
+    return frozenset(codes)
+
+
+def atc_matches(prefixes: tuple[str, ...], codes: frozenset[str]) -> str | None:
+    for code in sorted(codes):
+        for p in prefixes:
+            if code.startswith(p):
+                return code
+    return None
+
+
+# --- results ------------------------------------------------------------------------------------
+
+_WORDS = {
+    "birth": {"fr": "date de naissance du patient", "en": "patient's birth date"},
+    "sex": {"fr": "sexe du patient", "en": "patient's sex"},
+    "order_day": {"fr": "date de la prescription", "en": "date of the order"},
+    "start": {"fr": "date de début du traitement", "en": "treatment start date"},
+}
+
+
+def _w(key: str, lang: str) -> str:
+    return _WORDS[key].get(lang, _WORDS[key]["fr"])
+
+
+def _label(labels: dict[str, str], lang: str) -> str:
+    return labels.get(lang) or labels.get("fr") or next(iter(labels.values()), "")
+
+
+@dataclass(slots=True)
+class Result:
+    """The answer of a test or criterion: ``True``/``False``/``None`` (unknown)."""
+
+    value: bool | None
+    facts: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    reason_only: bool = False  # matched on a reason without a Condition resource (no onset)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    check: str
+    criterion: str
+    question: str
+    answer: str
+    facts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the decision graph concluded for one order."""
+
+    protocol: Protocol
+    order: Order
+    target: str  # the act or medication class that made the protocol apply
+    target_label: str
+    outcome: Outcome
+    steps: tuple[Step, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        return self.outcome.verdict
+
+    @property
+    def facts(self) -> list[str]:
+        return [f for s in self.steps for f in s.facts]
+
+
+# --- applicability ------------------------------------------------------------------------------
+
+
+def order_day(order: Order, as_of: date) -> date:
+    """The day the order is judged at: when written, else when planned, else ``as_of``."""
+    if isinstance(order, ServiceOrder):
+        return order.authored_on or order.occurrence or as_of
+    return order.authored_on or periods.treatment_start(order) or as_of
+
+
+def matching_act(protocol: Protocol, order: ServiceOrder) -> Act | None:
+    for act in protocol.acts:
+        if concept_matches(act.matcher, order.code):
+            return act
+    return None
+
+
+def matching_class(protocol: Protocol, order: MedicationOrder) -> tuple[MedicationClass, str] | None:
+    codes = atc_codes_of(order)
+    for med in protocol.medications:
+        hit = atc_matches(med.atc, codes)
+        if hit:
+            return med, hit
+    return None
+
+
+def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Order, str, str]]:
+    """Orders of ``record`` the protocol applies to, with the act/class id and a label."""
+    if protocol.applies_to_services:
+        for order in record.service_orders:
+            if order.status in _DEAD:
+                continue
+            act = matching_act(protocol, order)
+            if act is not None:
+                yield order, act.id, order.label or _label(act.labels, "fr")
+    else:
+        for order in record.medication_orders:
+            if not order.is_active_like:
+                continue
+            hit = matching_class(protocol, order)
+            if hit is not None:
+                med, code = hit
+                yield order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date,
+                 lang: str) -> None:
+        self.protocol = protocol
+        self.record = record
+        self.order = order
+        self.target = target
+        self.as_of = as_of
+        self.lang = lang
+        self.day = order_day(order, as_of)
+        self.dated = (order.authored_on is not None) or (
+            isinstance(order, ServiceOrder) and order.occurrence is not None) or order.draft
+        self.cache: dict[str, Result] = {}
+
+    # reasons: codes/texts of the order and the Conditions it references
+    def reason_concepts(self) -> list[tuple[Concept, Condition | None]]:
+        out: list[tuple[Concept, Condition | None]] = [(c, None) for c in self.order.reasons]
+        for ref in self.order.reason_refs:
+            tail = ref.rsplit("/", 1)[-1].lstrip("#")
+            for cond in self.record.conditions:
+                if cond.ref == ref or cond.ref.rsplit("/", 1)[-1] == tail:
+                    out.append((cond.code, cond))
+        return out
+
+    def criterion(self, crit_id: str) -> Result:
+        if crit_id not in self.cache:
+            self.cache[crit_id] = self._criterion(self.protocol.criteria[crit_id])
+        return self.cache[crit_id]
+
+    def _criterion(self, crit: Criterion) -> Result:
+        results = [self.test(t, crit) for t in crit.tests]
+        out = Result(None)
+        if crit.match == "any":
+            hits = [r for r in results if r.value is True]
+            if hits:
+                out.value = True
+                chosen = hits
+            elif any(r.value is None for r in results):
+                out.value, chosen = None, [r for r in results if r.value is None]
+            else:
+                out.value, chosen = False, results
+        else:
+            misses = [r for r in results if r.value is False]
+            if misses:
+                out.value, chosen = False, misses
+            elif any(r.value is None for r in results):
+                out.value, chosen = None, [r for r in results if r.value is None]
+            else:
+                out.value, chosen = True, results
+        for r in chosen:
+            out.facts.extend(r.facts)
+            out.missing.extend(m for m in r.missing if m not in out.missing)
+            out.conditions.extend(r.conditions)
+            out.reason_only = out.reason_only or r.reason_only
+        return out
+
+    def test(self, t: Test, crit: Criterion) -> Result:
+        return getattr(self, "_t_" + t.kind)(t, crit)
+
+    # each primitive ------------------------------------------------------------------------------
+
+    def _t_condition(self, t: Test, crit: Criterion) -> Result:
+        where = t.attrs.get("in", "any")
+        active_only = t.attrs.get("status", "active") == "active"
+        res = Result(False)
+        if where in ("reason", "any"):
+            for concept, cond in self.reason_concepts():
+                hit = concept_matches(t.matcher, concept)
+                if hit:
+                    res.value = True
+                    res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
+                    if cond is not None:
+                        res.conditions.append(cond)
+                    else:
+                        res.reason_only = True
+        if where in ("record", "any"):
+            for cond in self.record.conditions:
+                if active_only and not cond.is_active:
+                    continue
+                hit = concept_matches(t.matcher, cond.code)
+                if hit:
+                    res.value = True
+                    if cond not in res.conditions:
+                        res.conditions.append(cond)
+                    res.facts.append(("problème enregistré : " if self.lang == "fr" else "recorded condition: ") + hit)
+        if res.value:
+            # a Condition found in the record documents the reason given as a bare code
+            res.reason_only = res.reason_only and not res.conditions
+        return res
+
+    def _t_age(self, t: Test, crit: Criterion) -> Result:
+        age = self.record.age_on(self.day)
+        if age is None:
+            return Result(None, missing=[_w("birth", self.lang)])
+        lo, hi = t.attrs.get("min"), t.attrs.get("max")
+        ok = (lo is None or age >= int(lo)) and (hi is None or age <= int(hi))
+        return Result(ok, facts=[("âge : " if self.lang == "fr" else "age: ") + f"{age}"])
+
+    def _t_sex(self, t: Test, crit: Criterion) -> Result:
+        sex = self.record.patient.sex if self.record.patient else ""
+        if sex not in ("female", "male"):
+            return Result(None, missing=[_w("sex", self.lang)])
+        return Result(sex == t.attrs["is"], facts=[("sexe : " if self.lang == "fr" else "sex: ") + sex])
+
+    def _observation_ok(self, t: Test, obs: Observation) -> bool | None:
+        if t.value is None:
+            return True
+        kind = t.value["kind"]
+        if kind == "valueBool":
+            if obs.value_bool is None:
+                return None
+            return obs.value_bool == (t.value["is"] in ("true", "1"))
+        if kind == "valueCode":
+            if obs.value_concept is None:
+                return None
+            return any(code_matches(t.value_code, c.system, c.code) for c in obs.value_concept.codings)
+        if obs.value is None:
+            return None
+        n = float(t.value["number"])
+        return {"lt": obs.value < n, "le": obs.value <= n, "gt": obs.value > n, "ge": obs.value >= n,
+                "eq": obs.value == n}[t.value["op"]]
+
+    def _t_observation(self, t: Test, crit: Criterion) -> Result:
+        within = t.attrs.get("withinDays")
+        found: list[tuple[Observation, str]] = []
+        for obs in self.record.observations:
+            if obs.status in ("entered-in-error", "cancelled"):
+                continue
+            hit = concept_matches(t.matcher, obs.code)
+            if not hit:
+                continue
+            if within is not None and obs.effective is not None and (
+                    (self.day - obs.effective).days > int(within) or obs.effective > self.day):
+                continue
+            found.append((obs, hit))
+        if not found:
+            if t.attrs.get("ifAbsent") == "unknown":
+                return Result(None, missing=[_label(crit.labels, self.lang)])
+            return Result(False)
+        found.sort(key=lambda x: x[0].effective or date.min, reverse=True)
+        obs, hit = found[0]
+        ok = self._observation_ok(t, obs)
+        shown = obs.value if obs.value is not None else (
+            obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
+        fact = f"{hit} = {shown}{(' ' + obs.unit) if obs.unit else ''}" + (
+            f" ({obs.effective.isoformat()})" if obs.effective else "")
+        if ok is None:
+            return Result(None, facts=[fact], missing=[_label(crit.labels, self.lang)])
+        return Result(ok, facts=[fact])
+
+    def _t_onset(self, t: Test, crit: Criterion) -> Result:
+        target = self.protocol.criteria[t.attrs["criterion"]]
+        base = self.criterion(target.id)
+        label = _label(target.labels, self.lang)
+        missing = [("date de début : " if self.lang == "fr" else "onset date: ") + label]
+        if not self.dated:
+            return Result(None, missing=[_w("order_day", self.lang)])
+        dated = [c for c in base.conditions if c.onset is not None]
+        if not dated:
+            return Result(None, missing=missing)
+        onset = max(c.onset for c in dated)  # most recent episode
+        days = (self.day - onset).days
+        limit = int(t.attrs["lessThanDays"])
+        fact = (f"début le {onset.isoformat()}, {days} j avant la prescription" if self.lang == "fr"
+                else f"onset {onset.isoformat()}, {days} days before the order")
+        return Result(days < limit, facts=[fact])
+
+    def _t_otherOrder(self, t: Test, crit: Criterion) -> Result:
+        if not self.dated:
+            return Result(None, missing=[_w("order_day", self.lang)])
+        n = int(t.attrs["withinDays"])
+        around = t.attrs.get("direction") == "around"
+        same_act = t.attrs.get("sameAct") in ("true", "1")
+        orders = self.record.service_orders
+        mine = orders.index(self.order) if self.order in orders else -1
+        for i, other in enumerate(orders):
+            if other is self.order or other.status in _DEAD:
+                continue
+            day = other.authored_on or other.occurrence
+            if day is None:
+                continue
+            delta = (self.day - day).days
+            if around:
+                inside = abs(delta) <= n
+            else:
+                inside = 0 < delta <= n or (delta == 0 and i < mine)
+            if not inside:
+                continue
+            if same_act:
+                act = matching_act(self.protocol, other)
+                hit = other.label if act is not None and act.id == self.target else None
+            else:
+                hit = concept_matches(t.matcher, other.code)
+            if hit:
+                fact = (f"autre demande {other.ref} du {day.isoformat()} ({hit})" if self.lang == "fr"
+                        else f"other order {other.ref} on {day.isoformat()} ({hit})")
+                return Result(True, facts=[fact])
+        return Result(False)
+
+    def _t_act(self, t: Test, crit: Criterion) -> Result:
+        return Result(self.target in t.attrs["ids"].split(), facts=[f"{self.order.label}"])
+
+    def _t_medication(self, t: Test, crit: Criterion) -> Result:
+        for other in self.record.medication_orders:
+            if other is self.order or not periods.counts(other):
+                continue
+            hit = atc_matches(t.atc, atc_codes_of(other))
+            if not hit:
+                continue
+            if isinstance(self.order, MedicationOrder):
+                together = periods.overlaps(self.order, other, self.as_of)
+            else:
+                lo, hi = periods.effective_interval(other, self.as_of)
+                together = lo <= self.day <= hi
+            if together:
+                word = "co-prescription : " if self.lang == "fr" else "co-prescribed: "
+                return Result(True, facts=[f"{word}{other.label} (ATC {hit})"])
+        return Result(False)
+
+    def _t_allergy(self, t: Test, crit: Criterion) -> Result:
+        for allergy in self.record.allergies:
+            if allergy.is_active:
+                hit = concept_matches(t.matcher, allergy.code)
+                if hit:
+                    return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
+        return Result(False)
+
+    def _t_treatmentDuration(self, t: Test, crit: Criterion) -> Result:
+        if not isinstance(self.order, MedicationOrder):
+            return Result(False)
+        prefixes = t.atc or tuple(a for m in self.protocol.medications for a in m.atc)
+        over, gap = int(t.attrs["overDays"]), int(t.attrs.get("maxGapDays", "0"))
+        spans: list[tuple[date, date, MedicationOrder]] = []
+        mine: tuple[date, date] | None = None
+        for o in self.record.medication_orders:
+            if o.status in _DEAD or not atc_matches(prefixes, atc_codes_of(o)):
+                continue
+            start, end = periods.treatment_period(o, self.as_of)
+            if start is None:
+                if o is self.order:
+                    return Result(None, missing=[_w("start", self.lang)])
+                continue
+            if end is None:
+                end = max(self.as_of, start) if periods.counts(o) else start
+            end = max(end, start)
+            spans.append((start, end, o))
+            if o is self.order:
+                mine = (start, end)
+        if mine is None:
+            return Result(False)
+        spans.sort(key=lambda s: (s[0], s[1]))
+        blocks: list[list] = []
+        for start, end, o in spans:
+            if blocks and (start - blocks[-1][1]).days <= 1 + gap:
+                blocks[-1][1] = max(blocks[-1][1], end)
+                blocks[-1][2].append(o)
+            else:
+                blocks.append([start, end, [o]])
+        for start, end, members in blocks:
+            if start <= mine[0] <= end:
+                days = (end - start).days + 1
+                n = len(members)
+                fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
+                        if self.lang == "fr" else
+                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days")
+                return Result(days > over, facts=[fact])
+        return Result(False)
+
+    def _t_reasonGiven(self, t: Test, crit: Criterion) -> Result:
+        given = bool(self.order.reasons or self.order.reason_refs)
+        return Result(given)
+
+    def _t_ref(self, t: Test, crit: Criterion) -> Result:
+        r = self.criterion(t.attrs["criterion"])
+        return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only)
+
+
+def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date, *,
+             lang: str = "fr", target_label: str = "") -> Evaluation:
+    """Walk the decision graph from its start to an outcome for ``order``."""
+    ctx = _Context(protocol, record, order, target, as_of, lang)
+    node = protocol.start
+    steps: list[Step] = []
+    missing: list[str] = []
+    while node in protocol.checks:
+        check = protocol.checks[node]
+        res = ctx.criterion(check.criterion)
+        answer = {True: "yes", False: "no", None: "unknown"}[res.value]
+        crit = protocol.criteria[check.criterion]
+        question = _label(check.labels, lang) if check.labels else _label(crit.labels, lang)
+        steps.append(Step(check.id, crit.id, question, answer, tuple(res.facts)))
+        if answer == "unknown":
+            missing.extend(m for m in res.missing if m not in missing)
+        node = getattr(check, answer)
+    outcome = protocol.outcomes[node]
+    if outcome.missing:
+        extra = _label(outcome.missing, lang)
+        if extra and extra not in missing:
+            missing.append(extra)
+    return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing))
+
+
+def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, lang: str = "fr") -> list[Evaluation]:
+    """Every applicable order of ``record`` evaluated against ``protocol``."""
+    return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
+            for order, target, label in applicable(protocol, record)]

@@ -1,0 +1,96 @@
+"""Loaders of the drug referentials: ``bdpm`` (BDPM snapshot) and ``substances`` (substance tables).
+
+Both return the same :class:`checker.drugs.index.DrugIndex`, compiled from the two entries and
+cached in :func:`checker.referentials.cache_dir` under the combined checksum of their files (a
+changed source means a new file name, hence a rebuild).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+from checker.referentials import ManifestEntry, ReferentialError, cache_dir, load_manifest, loader, verify_entry
+
+_lock = threading.Lock()
+_memo: dict[str, object] = {}
+
+
+def read_tsv(path: Path, ncols: int, header: bool = False) -> list[tuple[str, ...]]:
+    """Tab-separated rows (``#`` comments and blank lines skipped); wrong shapes raise file:line."""
+    rows: list[tuple[str, ...]] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.startswith("#") or (header and n == 1):
+                continue
+            parts = line.split("\t")
+            if len(parts) < ncols or not all(p.strip() for p in parts[:ncols]):
+                raise ReferentialError(f"{path}:{n}: expected {ncols} non-empty tab-separated columns")
+            rows.append(tuple(p.strip() for p in parts))
+    return rows
+
+
+def _substance_tables(root: Path, entry: ManifestEntry) -> dict[str, list[tuple[str, ...]]]:
+    files = {Path(p).name: root / p for p, _ in entry.files}
+
+    def need(name: str) -> Path:
+        if name not in files:
+            raise ReferentialError(f"{root / 'MANIFEST.json'}: referential 'substances' lacks {name}")
+        return files[name]
+
+    synonyms = [(r[0], r[1]) for r in read_tsv(need("synonyms.tsv"), 2)]
+    rxnorm = [(r[1], r[0]) for r in read_tsv(need("rxnorm_ansm.tsv"), 2, header=True) if r[1] != "NA"]
+    foreign = [(r[0], r[1]) for r in read_tsv(need("brands_foreign.tsv"), 2)]
+    atc = [(r[0], r[1]) for r in read_tsv(need("atc.tsv"), 2)]
+    return {"synonyms": synonyms, "rxnorm": rxnorm, "foreign": foreign, "atc": atc}
+
+
+def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry):  # -> DrugIndex
+    """Load the compiled index from the cache or build (and cache) it."""
+    from checker.drugs import index as I
+    from checker.drugs.bdpm import load_snapshot
+
+    digest = hashlib.sha256(f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}".encode()).hexdigest()[:24]
+    if digest in _memo:
+        return _memo[digest]
+    with _lock:
+        if digest in _memo:
+            return _memo[digest]
+        path = cache_dir() / f"drug-index-{digest}.pickle"
+        idx = I.load(path) if path.is_file() else None
+        if idx is None:
+            tables = load_snapshot(root / "bdpm")
+            st = _substance_tables(root, substances)
+            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition)
+            try:
+                I.save(idx, path)
+            except OSError:
+                pass  # read-only cache: keep the in-memory index
+        _memo[digest] = idx
+        return idx
+
+
+def _entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
+    manifest = load_manifest(root)
+    try:
+        return manifest["bdpm"], manifest["substances"]
+    except KeyError as exc:
+        raise ReferentialError(f"{root / 'MANIFEST.json'}: no referential {exc.args[0]!r}") from None
+
+
+@loader("bdpm")
+def load_bdpm(entry: ManifestEntry, root: Path):  # -> DrugIndex
+    """The drug index (BDPM + substance tables)."""
+    bdpm, subs = _entries(root)
+    verify_entry(subs, root)
+    return build_index(root, bdpm, subs)
+
+
+@loader("substances")
+def load_substances(entry: ManifestEntry, root: Path):  # -> DrugIndex
+    """Same index as ``bdpm``: its substance model (``substance_key``, ``substances_with_atc``…)."""
+    bdpm, subs = _entries(root)
+    verify_entry(bdpm, root)
+    return build_index(root, bdpm, subs)

@@ -1,0 +1,237 @@
+"""Prefetch templates, what a request's prefetch covers, and fetching the rest from ``fhirServer``.
+
+HL7 CDS Hooks 2.0, "Providing FHIR Resources to a CDS Service" (https://cds-hooks.hl7.org/2.0/#prefetch-template):
+the service declares prefetch templates in its discovery document; the EHR may satisfy some, all or
+none. A key that is present with ``null`` means "no data"; an absent key means "not provided". The
+service must check what it got and fetch what is missing itself with ``fhirServer`` and the bearer
+token of ``fhirAuthorization``; when the data still cannot be had, it answers 412 Precondition Failed.
+
+Renal-function LOINC codes: HL7 PDDI CDS IG 1.0.0, ValueSet valueset-renal-LOINC
+(https://hl7.org/fhir/uv/pddi/ValueSet-valueset-renal-LOINC.html). Body weight LOINC 29463-7: FHIR R4
+vital signs profile (https://hl7.org/fhir/R4/observation-vitalsigns.html).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from checker.service.config import FhirFetch
+
+RENAL_LOINC = ("2160-0", "33914-3", "50044-7", "48642-3", "48643-1")
+WEIGHT_LOINC = ("29463-7",)
+
+PREFETCH: dict[str, str] = {
+    "patient": "Patient/{{context.patientId}}",
+    "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "allergies": "AllergyIntolerance?patient={{context.patientId}}",
+    "renal": "Observation?patient={{context.patientId}}&code="
+    + ",".join(f"http://loinc.org|{c}" for c in RENAL_LOINC) + "&_sort=-date&_count=10",
+    "weight": "Observation?patient={{context.patientId}}&code="
+    + ",".join(f"http://loinc.org|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
+}
+"""Prefetch key -> FHIR query template, as published in the discovery document."""
+
+KEY_TYPE = {
+    "patient": "Patient",
+    "medications": "MedicationRequest",
+    "conditions": "Condition",
+    "allergies": "AllergyIntolerance",
+    "renal": "Observation",
+    "weight": "Observation",
+}
+REQUIRED = ("patient", "medications")
+"""Without these the checks cannot be trusted (ages, the active orders a draft may interact with)."""
+
+_TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
+
+
+@dataclass(slots=True)
+class Coverage:
+    """Which prefetch keys the request satisfies (``covered``) and which are missing."""
+
+    covered: set[str] = field(default_factory=set)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def missing_required(self) -> list[str]:
+        return [k for k in self.missing if k in REQUIRED]
+
+    @property
+    def missing_optional(self) -> list[str]:
+        return [k for k in self.missing if k not in REQUIRED]
+
+
+def unwrap(value: Any) -> Any:
+    """A prefetch value, with the DSTU2-era ``{"response": ..., "resource": {...}}`` wrapper removed."""
+    if isinstance(value, Mapping) and "resourceType" not in value and isinstance(value.get("resource"), Mapping):
+        return value["resource"]
+    return value
+
+
+def resource_types(value: Any) -> set[str]:
+    """Resource types a prefetch value answers for: its resources, and the queries its links name."""
+    value = unwrap(value)
+    out: set[str] = set()
+    if not isinstance(value, Mapping):
+        return out
+    rtype = value.get("resourceType")
+    if rtype != "Bundle":
+        if isinstance(rtype, str):
+            out.add(rtype)
+        return out
+    for link in value.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
+            path = urlsplit(link["url"]).path.rstrip("/")
+            last = path.rsplit("/", 1)[-1]
+            if last[:1].isupper():
+                out.add(last)
+            elif "/" in path:  # Patient/123 read
+                parts = path.split("/")
+                if len(parts) >= 2 and parts[-2][:1].isupper():
+                    out.add(parts[-2])
+    for entry in value.get("entry") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        res = entry.get("resource") if isinstance(entry.get("resource"), Mapping) else entry
+        if isinstance(res.get("resourceType"), str):
+            out.add(res["resourceType"])
+    return out
+
+
+def coverage(prefetch: Mapping[str, Any] | None, keys: Iterable[str] = PREFETCH) -> Coverage:
+    """What the request's prefetch covers: our keys present (even ``null``), or any prefetch value
+    (under another service's key names) holding or querying the same resource type."""
+    prefetch = prefetch or {}
+    seen_types: set[str] = set()
+    for value in prefetch.values():
+        seen_types |= resource_types(value)
+    cov = Coverage()
+    for key in keys:
+        if key in prefetch and not _is_outcome(prefetch[key]):
+            cov.covered.add(key)
+        elif KEY_TYPE[key] in seen_types and key not in ("renal", "weight"):
+            cov.covered.add(key)
+        elif key in ("renal", "weight") and "Observation" in seen_types:
+            cov.covered.add(key)
+        else:
+            cov.missing.append(key)
+    return cov
+
+
+def _is_outcome(value: Any) -> bool:
+    """CDS Hooks 2.0 lets an EHR send an OperationOutcome when it failed to prefetch: not data."""
+    return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """The template with its ``{{context.x}}`` tokens replaced; None when a token has no primitive value."""
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        value = context.get(m.group(1))
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
+            missing = True
+            return ""
+        text = str(value)
+        if "/" in text and m.group(1) == "patientId":  # some EHRs send "Patient/123"
+            text = text.rsplit("/", 1)[-1]
+        return text
+
+    out = _TOKEN.sub(sub, template)
+    return None if missing else out
+
+
+class FetchError(Exception):
+    """A FHIR read for missing prefetch data failed (the message says which and why)."""
+
+
+def server_allowed(server: str, cfg: FhirFetch) -> bool:
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    if not cfg.allowed_servers:
+        return True
+    return any(server.rstrip("/").startswith(a.rstrip("/")) for a in cfg.allowed_servers)
+
+
+async def fetch_missing(
+    keys: list[str],
+    *,
+    server: str,
+    token: str,
+    context: Mapping[str, Any],
+    cfg: FhirFetch,
+    client: Any = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """GET each missing key's query from ``server``; returns (key -> resource, key -> error)."""
+    import httpx
+
+    own = client is None
+    if own:
+        client = httpx.AsyncClient(timeout=cfg.timeout_seconds, follow_redirects=False)
+    try:
+        results = await asyncio.gather(
+            *(_fetch_one(client, k, server, token, context, cfg) for k in keys), return_exceptions=True
+        )
+    finally:
+        if own:
+            await client.aclose()
+    got: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, res in zip(keys, results):
+        if isinstance(res, BaseException):
+            errors[key] = str(res) or type(res).__name__
+        else:
+            got[key] = res
+    return got, errors
+
+
+async def _fetch_one(client: Any, key: str, server: str, token: str, context: Mapping[str, Any],
+                     cfg: FhirFetch) -> Any:
+    import httpx
+    import orjson
+
+    query = render_template(PREFETCH[key], context)
+    if query is None:
+        raise FetchError(f"{key}: the context lacks the values its query needs")
+    url = server.rstrip("/") + "/" + query
+    headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {token}"}
+    try:
+        async with asyncio.timeout(cfg.timeout_seconds):
+            async with client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 404 and key == "patient":
+                    raise FetchError(f"{key}: patient not found on the FHIR server")
+                if resp.status_code != 200:
+                    raise FetchError(f"{key}: FHIR server answered HTTP {resp.status_code}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > cfg.max_bytes:
+                        raise FetchError(f"{key}: FHIR response larger than {cfg.max_bytes} bytes")
+                    chunks.append(chunk)
+    except TimeoutError:
+        raise FetchError(f"{key}: FHIR server did not answer within {cfg.timeout_seconds} s") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{key}: FHIR server unreachable ({type(exc).__name__})") from None
+    try:
+        data = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise FetchError(f"{key}: FHIR server did not return JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        raise FetchError(f"{key}: FHIR server did not return a resource")
+    if data["resourceType"] == "OperationOutcome":
+        raise FetchError(f"{key}: FHIR server returned an OperationOutcome")
+    if data["resourceType"] == "Bundle":
+        if any(isinstance(link, dict) and link.get("relation") == "next" for link in data.get("link") or []):
+            raise FetchError(f"{key}: more results than one page; the list would be incomplete")
+        if len(data.get("entry") or []) > cfg.max_results:
+            raise FetchError(f"{key}: more than {cfg.max_results} results")
+    return data

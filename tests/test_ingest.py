@@ -1,0 +1,192 @@
+"""The FHIR boundary: every input shape, reference resolution, and broken input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+
+from checker import fhir_input
+from checker.fhir_input import read
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1950-06-01", "gender": "female"}
+
+
+def mr(rid: str, text: str = "amoxicilline 1 g", **extra) -> dict:  # type: ignore[no-untyped-def]
+    res = {"resourceType": "MedicationRequest", "id": rid, "status": "active", "intent": "order",
+           "medicationCodeableConcept": {"text": text}, "subject": {"reference": "Patient/p1"},
+           "authoredOn": "2026-01-10"}
+    res.update(extra)
+    return res
+
+
+def bundle(*resources: dict, type_: str = "collection", urn: bool = False) -> dict:
+    entries = []
+    for r in resources:
+        e: dict = {"resource": r}
+        if urn:
+            e["fullUrl"] = f"urn:uuid:{r['resourceType'].lower()}-{r['id']}"
+        entries.append(e)
+    return {"resourceType": "Bundle", "type": type_, "entry": entries}
+
+
+def orders(ing: fhir_input.Ingestion) -> list:
+    return [o for r in ing.records for o in r.medication_orders]
+
+
+@pytest.mark.parametrize("type_", ["collection", "transaction", "searchset", "document", "batch"])
+def test_bundle_types(type_: str) -> None:
+    ing = read(bundle(PATIENT, mr("a"), type_=type_))
+    assert [o.ref for o in orders(ing)] == ["MedicationRequest/a"]
+    assert ing.records[0].patient.birth_date == date(1950, 6, 1)
+    assert ing.counts.to_dict() == {"files": 0, "resources": 2, "checked": 2, "ignored": 0, "rejected": 0}
+
+
+def test_files_directories_ndjson_gzip_bom(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.json").write_bytes(b"\xef\xbb\xbf" + orjson.dumps(bundle(PATIENT)))
+    lines = b"\n".join(orjson.dumps(mr(f"m{i}")) for i in range(3))
+    (tmp_path / "sub" / "MedicationRequest.000.ndjson").write_bytes(lines)
+    (tmp_path / "sub" / "Practitioner.ndjson.gz").write_bytes(
+        gzip.compress(orjson.dumps({"resourceType": "Practitioner", "id": "d"})))
+    (tmp_path / "notes.txt").write_text("not an input")
+    ing = read(str(tmp_path))
+    assert ing.counts.files == 3
+    assert ing.counts.to_dict() == {"files": 3, "resources": 5, "checked": 4, "ignored": 1, "rejected": 0}
+    assert sorted(o.ref for o in orders(ing)) == ["MedicationRequest/m0", "MedicationRequest/m1", "MedicationRequest/m2"]
+    assert orders(ing)[0].location.line is not None
+
+
+def test_ndjson_bad_line_is_an_error_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "MedicationRequest.ndjson"
+    f.write_bytes(orjson.dumps(mr("a")) + b"\n{broken\n" + orjson.dumps(mr("b")) + b"\n")
+    ing = read(str(f))
+    assert len(orders(ing)) == 2
+    assert len(ing.errors) == 1 and ing.errors[0].location.endswith(":2")
+    assert ing.counts.balanced() and ing.counts.rejected == 1
+
+
+def test_truncated_json_wrong_types_unknown_type(tmp_path: Path) -> None:
+    (tmp_path / "trunc.json").write_text('{"resourceType": "Bundle", "entry": [')
+    (tmp_path / "types.json").write_bytes(orjson.dumps(mr("w", dosageInstruction="twice a day")))
+    (tmp_path / "unknown.json").write_bytes(orjson.dumps({"resourceType": "Prescriptionz", "id": "x"}))
+    (tmp_path / "curl.json").write_text("curl -X POST http://example.org -d '{}'")
+    ing = read(str(tmp_path))
+    by_file = {Path(e.location.split(" ")[0].split(":")[0]).name: e.message for e in ing.errors}
+    assert "not valid JSON" in by_file["trunc.json"]
+    assert "shell command" in by_file["curl.json"]
+    assert "dosageInstruction" in next(e.location + e.message for e in ing.errors if "types.json" in e.location)
+    assert ing.counts.ignored == 1  # the unknown type is not ours to judge: counted, not lost
+    assert ing.counts.balanced()
+
+
+def test_references_contained_urn_absolute_conditional_and_cross_file(tmp_path: Path) -> None:
+    med = {"resourceType": "Medication", "id": "med1", "code": {"text": "simvastatine 20 mg"}}
+    contained = mr("c", medicationCodeableConcept=None)
+    del contained["medicationCodeableConcept"]
+    contained["contained"] = [{"resourceType": "Medication", "id": "m", "code": {"text": "warfarine 5 mg"},
+                               "ingredient": [{"itemCodeableConcept": {"text": "warfarine"},
+                                               "strength": {"numerator": {"value": 5, "unit": "mg"},
+                                                            "denominator": {"value": 1, "unit": "cp"}}}]}]
+    contained["medicationReference"] = {"reference": "#m"}
+    urn = mr("u", subject={"reference": "urn:uuid:patient-p1"})
+    absolute = mr("abs")
+    del absolute["medicationCodeableConcept"]
+    absolute["medicationReference"] = {"reference": "http://example.org/fhir/Medication/med1"}
+    cond = mr("cond")
+    del cond["medicationCodeableConcept"]
+    cond["medicationReference"] = {"reference": "Medication?identifier=urn:oid:1.2|42"}
+    med2 = {"resourceType": "Medication", "id": "med2", "identifier": [{"system": "urn:oid:1.2", "value": "42"}],
+            "code": {"text": "ibuprofene 400 mg"}}
+    (tmp_path / "b.json").write_bytes(orjson.dumps(bundle(PATIENT, contained, urn, absolute, cond, urn=True)))
+    (tmp_path / "Medication.ndjson").write_bytes(orjson.dumps(med) + b"\n" + orjson.dumps(med2) + b"\n")
+    ing = read(str(tmp_path))
+    assert len(ing.records) == 1, "urn:uuid and Patient/p1 must be the same patient"
+    got = {o.ref: o for o in orders(ing)}
+    assert got["MedicationRequest/c"].medication.text == "warfarine 5 mg"
+    assert got["MedicationRequest/c"].ingredients[0].strength.value == 5
+    assert got["MedicationRequest/abs"].medication.text == "simvastatine 20 mg"
+    assert got["MedicationRequest/cond"].medication.text == "ibuprofene 400 mg"
+    assert got["MedicationRequest/u"].medication.text == "amoxicilline 1 g"
+
+
+def test_r5_codeable_reference_and_stu3_leftovers() -> None:
+    r5 = mr("r5")
+    del r5["medicationCodeableConcept"]
+    r5["medication"] = {"concept": {"text": "paracetamol 1 g"}}
+    stu3 = mr("s3", context={"reference": "Encounter/e"})
+    stu3["dosageInstruction"] = [{"doseQuantity": {"value": 2, "unit": "cp"},
+                                  "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}}]
+    ing = read(bundle(PATIENT, r5, stu3))
+    got = {o.ref: o for o in orders(ing)}
+    assert got["MedicationRequest/r5"].fhir_version == "R5"
+    assert got["MedicationRequest/r5"].medication.text == "paracetamol 1 g"
+    assert got["MedicationRequest/s3"].dosages[0].daily_amount().value == 6
+
+
+def test_cds_hooks_request_body() -> None:
+    body = {
+        "hook": "order-sign", "hookInstance": "x",
+        "context": {"patientId": "p1", "draftOrders": bundle(mr("draft", subject=None))},
+        "prefetch": {"patient": PATIENT, "meds": bundle(mr("old")), "empty": None},
+    }
+    ing = read(body)
+    got = {o.ref: o for o in orders(ing)}
+    assert got["MedicationRequest/draft"].draft and not got["MedicationRequest/old"].draft
+    assert len(ing.records) == 1 and ing.records[0].ref == "Patient/p1"
+
+
+def test_cql_dated_orders_from_pddi_examples() -> None:
+    order = mr("q")
+    del order["authoredOn"]
+    order["_authoredOn"] = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/cqif-cqlExpression",
+                                           "valueString": "Today() - 90 days"}]}
+    ing = read(bundle(PATIENT, order), as_of=date(2026, 1, 15))
+    assert orders(ing)[0].authored_on == date(2025, 10, 17)
+
+
+def test_library_accepts_dicts_json_text_and_models() -> None:
+    from fhir.resources.R4B.patient import Patient
+
+    model = Patient.model_validate(PATIENT)
+    ing = read([mr("a"), json.dumps(mr("b")), model])
+    assert ing.counts.checked == 3 and len(orders(ing)) == 2
+
+
+def test_xml_resource_and_safety(tmp_path: Path) -> None:
+    ok = tmp_path / "p.xml"
+    ok.write_text('<Patient xmlns="http://hl7.org/fhir"><id value="p1"/><gender value="male"/>'
+                  '<birthDate value="1940-01-02"/></Patient>')
+    xxe = tmp_path / "xxe.xml"
+    xxe.write_text('<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                   '<Patient xmlns="http://hl7.org/fhir"><id value="&x;"/></Patient>')
+    laughs = tmp_path / "laughs.xml"
+    laughs.write_text('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                      '<Patient xmlns="http://hl7.org/fhir"><id value="&b;"/></Patient>')
+    ing = read(str(tmp_path))
+    assert [r.patient.sex for r in ing.records] == ["male"]
+    assert sum("DOCTYPE is refused" in e.message for e in ing.errors) == 2
+    assert "root:" not in "".join(e.message for e in ing.errors)
+    assert ing.counts.balanced()
+
+
+def test_strict_mode_rejects_invalid_resources() -> None:
+    bad = mr("bad", authoredOn="yesterday")
+    ing = read(bundle(PATIENT, bad, mr("good")), strict=True)
+    assert [o.ref for o in orders(ing)] == ["MedicationRequest/good"]
+    assert "authoredOn" in ing.errors[0].message
+    assert read(bundle(PATIENT, bad)).counts.rejected == 0  # lenient by default
+
+
+@pytest.mark.corpus
+def test_whole_shared_corpus_reads_without_traceback(shared_dir: Path) -> None:
+    ing = read(str(shared_dir / "fhir"))
+    assert ing.counts.balanced()
+    assert ing.counts.resources > 10000 and ing.counts.checked > 7000
+    where = " ".join(e.location for e in ing.errors)
+    for broken in ("warfarin-nsaids-cds-request.json", "digoxin-cyclosporine-cds-request.json", "log.ndjson"):
+        assert broken in where, f"{broken} must be reported"

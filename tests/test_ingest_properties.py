@@ -1,0 +1,113 @@
+"""Property-based: mutated FHIR JSON, NDJSON and XML never make ingestion raise, and the
+accounting still adds up."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from checker.fhir_input import read
+
+BASE: dict[str, Any] = {
+    "resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p", "birthDate": "1950-01-01"}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+                      "subject": {"reference": "urn:uuid:p"}, "authoredOn": "2026-01-01",
+                      "medicationReference": {"reference": "#med"},
+                      "contained": [{"resourceType": "Medication", "id": "med", "code": {"text": "x"},
+                                     "ingredient": [{"itemCodeableConcept": {"text": "x"},
+                                                     "strength": {"numerator": {"value": 1}}}]}],
+                      "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg"}}],
+                                             "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d",
+                                                                   "boundsDuration": {"value": 7, "unit": "d"}}}}],
+                      "dispenseRequest": {"validityPeriod": {"start": "2026-01-01"}, "numberOfRepeatsAllowed": 2,
+                                          "expectedSupplyDuration": {"value": 30, "unit": "d"}},
+                      "substitution": {"allowedBoolean": False, "reason": {"text": "MTE"}}}},
+        {"resource": {"resourceType": "ServiceRequest", "id": "s", "status": "active", "intent": "order",
+                      "subject": {"reference": "Patient/p"}, "code": {"coding": [{"system": "x", "code": "y"}]},
+                      "reasonCode": [{"text": "lombalgie"}]}},
+        {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/p"},
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "33914-3"}]},
+                      "valueQuantity": {"value": 25, "unit": "mL/min"}}},
+        {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                      "code": {"text": "HTA"}, "onsetDateTime": "2020"}},
+        {"resource": {"resourceType": "AllergyIntolerance", "id": "a", "patient": {"reference": "Patient/p"},
+                      "code": {"text": "pénicilline"}}},
+    ],
+}
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=12),
+    st.lists(st.integers(-1000, 1000), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(-1000, 1000), max_size=3),
+)
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.extend(_paths(v, prefix + (k,)))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.extend(_paths(v, prefix + (i,)))
+    return out
+
+
+PATHS = [p for p in _paths(BASE) if p]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    doc = copy.deepcopy(BASE)
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(PATHS))
+        parent: Any = doc
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if draw(st.booleans()):
+                parent[path[-1]] = draw(JUNK)
+            elif isinstance(parent, dict):
+                parent.pop(path[-1], None)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return doc
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(mutated())
+def test_mutated_json_never_raises(doc: dict[str, Any]) -> None:
+    ing = read(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS))
+    assert ing.counts.balanced()
+
+
+@SETTINGS
+@given(st.lists(mutated(), min_size=1, max_size=3), st.binary(max_size=40))
+def test_mutated_ndjson_never_raises(docs: list[dict[str, Any]], garbage: bytes) -> None:
+    entries = [e for d in docs if isinstance(d.get("entry"), list) for e in d["entry"]]
+    lines = [orjson.dumps(e.get("resource", e) if isinstance(e, dict) else e, option=orjson.OPT_NON_STR_KEYS)
+             for e in entries]
+    lines.insert(len(lines) // 2, garbage.replace(b"\n", b" "))
+    ing = read(b"\n".join(lines) + b"\n")
+    assert ing.counts.balanced()
+
+
+XML = ('<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><resource>'
+       '<MedicationRequest><id value="m"/><status value="active"/><intent value="order"/>'
+       '<medicationCodeableConcept><text value="amoxicilline"/></medicationCodeableConcept>'
+       '<subject><reference value="Patient/p"/></subject></MedicationRequest></resource></entry></Bundle>')
+
+
+@SETTINGS
+@given(st.integers(0, len(XML) - 1), st.integers(0, 20), st.text(max_size=8))
+def test_mutated_xml_never_raises(at: int, cut: int, insert: str) -> None:
+    text = XML[:at] + insert + XML[at + cut:]
+    ing = read(text.encode("utf-8", "replace") if text.lstrip().startswith("<") else b"<" + text.encode())
+    assert ing.counts.balanced()
