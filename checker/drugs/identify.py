@@ -50,6 +50,8 @@ otic rectal suppository lotion ointment shampoo powder granules granule kit mmol
 chewing gum lozenge pastille vial cartridge pen hour hours week weeks or ou au aux avec sans une un
 microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet
 """.split())
+NOT_STRENGTH = frozenset("day days hr h jours jour j fois x actuat comprime comprimes gelule gelules sachet "
+                         "sachets ampoule ampoules dose doses ch dh k".split())
 FORM_WORDS = {
     "comprime": "comprim", "tablet": "comprim", "gelule": "gélule", "capsule": "gélule",
     "buvable": "buvable", "sirop": "sirop", "injectable": "inject", "injection": "inject",
@@ -106,8 +108,11 @@ def parse_strengths(tokens: list[str]) -> list[Quantity]:
         unit = tokens[j] if j < len(tokens) and tokens[j] in UNITS else ""
         if unit == "pct":
             unit = "%"
+        nxt = tokens[j] if j < len(tokens) else ""
         if unit or len(group) > 1:
             out.extend(Quantity(g, unit) for g in group)
+        elif nxt not in NOT_STRENGTH and (i == 0 or tokens[i - 1] not in {"x", "/"}):
+            out.append(Quantity(v, ""))  # bare number after a name: a strength in the product's unit
         i = j + 1 if unit else j
     return out
 
@@ -218,19 +223,29 @@ class Identifier:
         return res
 
     def _assign_strengths(self, res: TextResult, strengths: list[Quantity]) -> None:
-        if strengths and len(strengths) == len(res.keys) and not res.strengths:
-            res.strengths = dict(zip(res.keys, strengths))
+        with_unit = [q for q in strengths if q.unit]
+        if with_unit and len(with_unit) == len(res.keys) and not res.strengths:
+            res.strengths = dict(zip(res.keys, with_unit))
+        elif len(res.candidates) >= 1 and not res.strengths:
+            # every remaining candidate product has the same strengths: take them
+            comps = {tuple((c.key, c.value, c.unit) for c in self.idx.specialties[x].components)
+                     for x in res.candidates if x in self.idx.specialties}
+            if len(comps) == 1:
+                res.strengths = {k: Quantity(v, u) for k, v, u in next(iter(comps)) if v is not None}
 
     def _filter(self, cis_list: list[str], strengths: list[Quantity], forms: set[str]) -> list[str]:
         specs = [s for c in cis_list if (s := self.idx.specialties.get(c))]
         if strengths:
-            wanted = [_to_mg(q) for q in strengths if q.unit != "%"]
+            wanted = [(_to_mg(q), q) for q in strengths if q.unit != "%"]
             if wanted:
                 def ok(s: Specialty) -> bool:
                     have = [(c.value, c.unit.split("/")[0].strip()) for c in s.components if c.value is not None]
                     have_mg = [_to_mg(Quantity(v, u)) for v, u in have]
-                    return all(any(_same(w[0], h[0]) and (w[1] == h[1] or not w[1]) for h in have_mg)
-                               for w in wanted)
+                    return all(
+                        any(_same(q.value, v) for v, _ in have) if not q.unit
+                        else any(_same(w[0], h[0]) and w[1] == h[1] for h in have_mg)
+                        for w, q in wanted
+                    )
                 f = [s for s in specs if ok(s)]
                 if f:
                     specs = f
@@ -256,6 +271,7 @@ class Identifier:
         first = next(c for c in chosen if self.idx.specialties[c].substance_keys == best)
         res.keys = [c.key for c in self.idx.specialties[first].components]
         res.confidence = 0.95 if not others else 0.8
+        self._assign_strengths(res, strengths)
         if others:
             res.alternatives = tuple(" + ".join(sorted(k)) for k, _ in others)
             res.note = "brand name covers products with different substances"

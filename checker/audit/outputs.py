@@ -1,0 +1,68 @@
+"""The audit's output files, written atomically (temporary file in the same folder, then rename)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FINDINGS_CSV_COLUMNS = ("patient", "rule", "category", "severity", "level", "summary", "implicated",
+                        "saving_per_year", "currency", "source", "source_url", "source_edition", "fingerprint")
+INDICATOR_COLUMNS = ("indicator", "scope", "requester", "numerator", "denominator", "value_percent",
+                     "reference_percent", "better", "title", "numerator_definition", "denominator_definition",
+                     "source", "source_url")
+
+
+def atomic_lines(path: Path, lines: Iterable[bytes]) -> int:
+    """Stream ``lines`` into ``path`` atomically (same guarantees as ``checker.outputs.write_atomic``
+    for files too large to build in memory). Returns the number of lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            for line in lines:
+                f.write(line)
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _csv_line(values: Iterable[Any]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if v is None else v for v in values])
+    return buf.getvalue().encode("utf-8")
+
+
+def csv_header(columns: Iterable[str]) -> bytes:
+    return _csv_line(columns)
+
+
+def finding_csv_line(finding_json: bytes) -> bytes:
+    """One findings.csv row from a findings.ndjson line."""
+    f = orjson.loads(finding_json)
+    saving = (f.get("suggestion") or {}).get("saving") or {}
+    amount = saving.get("per_year", saving.get("amount"))
+    src = f.get("source") or {}
+    return _csv_line([f.get("patient"), f["rule"], f["category"], f["severity"], f.get("level"), f["summary"],
+                      ";".join(f.get("implicated") or []), amount, saving.get("currency"), src.get("label"),
+                      src.get("url"), src.get("edition"), f["fingerprint"]])
+
+
+def indicators_csv(rows: list[dict[str, Any]]) -> bytes:
+    return csv_header(INDICATOR_COLUMNS) + b"".join(_csv_line(r[c] for c in INDICATOR_COLUMNS) for r in rows)
+
+
+def json_bytes(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

@@ -1,0 +1,227 @@
+"""Checking one shard: group its lines by patient, check patients chunk by chunk, write results.
+
+Used by both engines (local process pool and Dask): the same shard content gives the same
+result files byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from checker.audit import codec
+from checker.audit.indicators import Tally, definitions, merge, tally_records, tally_to_json
+from checker.findings import Finding, InputCounts, InputError, Report
+
+CHUNK_BYTES = 4 << 20  # raw bytes of resources checked at once (bounds worker memory)
+CHUNK_PATIENTS = 2000
+TOP_PATIENTS = 200  # patients kept per shard (and overall) for the HTML report's detail section
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every shard of one audit is checked with."""
+
+    as_of: str
+    jurisdiction: str = "fr"
+    lang: str = "fr"
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] | None = None
+    top_patients: int = TOP_PATIENTS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, "jurisdiction": self.jurisdiction, "lang": self.lang,
+                "select": list(self.select) if self.select else None,
+                "ignore": list(self.ignore) if self.ignore else None, "top_patients": self.top_patients}
+
+
+def finding_sort_key(f: Finding) -> list[Any]:
+    """Global order of findings (same as :meth:`Report.sorted_findings`)."""
+    return [f.patient or "~", -f.severity.rank, f.rule, list(f.implicated), f.fingerprint]
+
+
+@dataclass(slots=True)
+class ShardResult:
+    """Everything one shard contributes to the audit outputs."""
+
+    counts: InputCounts = field(default_factory=InputCounts)
+    patients: int = 0
+    medication_requests: int = 0
+    patients_with_findings: int = 0
+    by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_category: dict[str, dict[str, int]] = field(default_factory=dict)
+    savings_cents: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # axis → key → currency
+    tally: Tally = field(default_factory=dict)
+    top: list[tuple[list[Any], dict[str, Any]]] = field(default_factory=list)  # (score key, digest)
+    findings: list[tuple[list[Any], bytes]] = field(default_factory=list)
+    errors: list[tuple[list[Any], bytes]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts.to_dict(), "patients": self.patients,
+            "medication_requests": self.medication_requests, "patients_with_findings": self.patients_with_findings,
+            "by_rule": self.by_rule, "by_category": self.by_category, "savings_cents": self.savings_cents,
+            "tally": tally_to_json(self.tally), "top": [[k, d] for k, d in self.top],
+        }
+
+
+def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
+    """Sort key putting the patients a doctor should see first at the front."""
+    crit = sum(f.severity.value == "critical" for f in findings)
+    warn = sum(f.severity.value == "warning" for f in findings)
+    return [-crit, -warn, -len(findings), patient]
+
+
+def _add_savings(result: ShardResult, patient_findings: list[Finding], report: Report) -> None:
+    sub = Report(report.checker_name, report.checker_version, (), report.as_of, report.jurisdiction,
+                 InputCounts(), patient_findings, [], report.lang).savings()
+    for axis in ("by_rule", "by_substance"):
+        for key, per_cur in sub[axis].items():
+            for cur, amount in per_cur.items():
+                cell = result.savings_cents.setdefault(axis, {}).setdefault(key, {})
+                cell[cur] = cell.get(cur, 0) + round(amount * 100)
+    for cur, amount in sub["total"].items():
+        cell = result.savings_cents.setdefault("total", {}).setdefault("", {})
+        cell[cur] = cell.get(cur, 0) + round(amount * 100)
+
+
+def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: Settings, refs: Any,
+                result: ShardResult) -> None:
+    """Assemble and check one chunk of patients, adding its contribution to ``result``."""
+    from checker import fhir_input
+    from checker.api import check_records, parse_day
+    from checker.formats.html import patient_digest
+
+    day = parse_day(settings.as_of)
+    ing = fhir_input.assemble(items + borrowed, as_of=day)
+    counts = ing.counts
+    if borrowed:  # stand-alone Medications lent to this chunk are counted once, in the common shard
+        lent = fhir_input.assemble(borrowed, as_of=day).counts
+        counts = InputCounts(counts.files - lent.files, counts.resources - lent.resources,
+                             counts.checked - lent.checked, counts.ignored - lent.ignored,
+                             counts.rejected - lent.rejected)
+    report = check_records(ing.records, counts=counts, errors=ing.errors, as_of=day,
+                           jurisdiction=settings.jurisdiction, lang=settings.lang,
+                           select=settings.select, ignore=settings.ignore, refs=refs)
+    result.counts.add(counts)
+    result.patients += sum(1 for r in ing.records if r.patient is not None)
+    result.medication_requests += sum(len(r.medication_orders) for r in ing.records)
+    merge(result.tally, tally_records(ing.records, definitions(refs), day))
+    by_patient: dict[str | None, list[Finding]] = {}
+    for f in report.findings:
+        by_patient.setdefault(f.patient, []).append(f)
+        result.by_rule.setdefault(f.rule, {}).setdefault(f.severity.value, 0)
+        result.by_rule[f.rule][f.severity.value] += 1
+        result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
+        result.by_category[f.category][f.severity.value] += 1
+        result.findings.append((finding_sort_key(f), orjson.dumps(f.to_dict())))
+    for e in report.errors:
+        result.errors.append(([e.location, e.message, e.resource_type or ""], orjson.dumps(e.to_dict())))
+    records = {r.ref: r for r in ing.records}
+    for patient, fs in by_patient.items():
+        result.patients_with_findings += 1
+        _add_savings(result, fs, report)
+        score = _patient_score(fs, patient or "~")
+        if len(result.top) < settings.top_patients or score < result.top[-1][0]:
+            digest = patient_digest(records.get(patient), fs, settings.lang)
+            result.top.append((score, digest))
+            result.top.sort(key=lambda t: t[0])
+            del result.top[settings.top_patients:]
+
+
+def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]]) -> Iterable[list[tuple[codec.Seq, bytes]]]:
+    """Whole patients, in key order, packed into chunks of bounded size."""
+    chunk: list[tuple[codec.Seq, bytes]] = []
+    size = patients = 0
+    for key in sorted(groups, key=lambda k: (k is None, k or "")):
+        lines = groups[key]
+        chunk.extend(lines)
+        size += sum(len(p) for _, p in lines)
+        patients += 1
+        if size >= CHUNK_BYTES or patients >= CHUNK_PATIENTS:
+            yield chunk
+            chunk, size, patients = [], 0, 0
+    if chunk:
+        yield chunk
+
+
+def group_key(key: str | None, payload: bytes) -> str | None:
+    """Grouping inside a shard: the patient; items without one are grouped per source file."""
+    if key is not None:
+        return key
+    item = codec.decode(payload)
+    if isinstance(item, codec.RawResource):
+        return f"(no patient) {item.location.file}"
+    return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
+
+
+def check_lines(lines: Iterable[bytes], medications: dict[str, bytes], settings: Settings, refs: Any) -> ShardResult:
+    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+    groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
+    for raw_line in lines:
+        if not raw_line.strip():
+            continue
+        key, seq, payload = codec.split(raw_line)
+        groups.setdefault(group_key(key, payload), []).append((seq, payload))
+    result = ShardResult()
+    for chunk in _chunks(groups):
+        chunk.sort(key=lambda t: t[0])
+        items = [codec.decode(p) for _, p in chunk]
+        wanted: dict[str, None] = {}
+        if medications:
+            for it in items:
+                if isinstance(it, codec.RawResource) and it.resource_type == "MedicationRequest":
+                    for ref in codec.medication_refs(it):
+                        if ref in medications:
+                            wanted[ref] = None
+        lent_payloads = sorted({medications[r] for r in wanted})
+        borrowed = [codec.decode(p) for p in lent_payloads]
+        check_chunk(items, borrowed, settings, refs, result)
+    result.findings.sort(key=lambda t: t[0])
+    result.errors.sort(key=lambda t: t[0])
+    return result
+
+
+def load_medications(lines: Iterable[bytes]) -> dict[str, bytes]:
+    """Stand-alone Medication resources by every reference that can cite them."""
+    out: dict[str, bytes] = {}
+    for raw_line in lines:
+        if not raw_line.strip():
+            continue
+        _, _, payload = codec.split(raw_line)
+        item = codec.decode(payload)
+        if isinstance(item, codec.RawResource):
+            for k in codec.medication_keys(item):
+                out.setdefault(k, payload)
+    return out
+
+
+def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
+    """Write a shard's result files; the summary file is written last and marks completion."""
+    from checker.audit.outputs import atomic_lines
+    from checker.outputs import write_atomic
+
+    atomic_lines(result_dir / f"{name}.findings.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.findings))
+    atomic_lines(result_dir / f"{name}.errors.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.errors))
+    write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))
+
+
+def iter_sorted(path: Path) -> Iterable[tuple[list[Any], bytes]]:
+    """Read back a sorted result file written by :func:`write_result`."""
+    with path.open("rb") as f:
+        for raw_line in f:
+            key, _, value = raw_line.rstrip(b"\n").partition(b"\t")
+            yield orjson.loads(key), value
+
+
+def merge_sorted(paths: Sequence[Path]) -> Iterable[bytes]:
+    """Values of several sorted result files in global order (streaming k-way merge)."""
+    streams = [iter_sorted(p) for p in paths]
+    for _, value in heapq.merge(*streams, key=lambda t: t[0]):
+        yield value

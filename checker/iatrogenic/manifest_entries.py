@@ -1,0 +1,56 @@
+"""Maintainer helper: add or refresh this package's entries in ``referentials/MANIFEST.json``.
+
+Run after rebuilding a referential file::
+
+    python -m checker.iatrogenic.manifest_entries
+
+Only the entries whose id is listed in :data:`ENTRIES` are touched; the rest of the manifest
+(other families' entries) is kept as is, in place.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from checker.referentials import referentials_dir, sha256_file
+
+ENTRIES: list[dict[str, Any]] = [
+    {
+        "id": "ansm-thesaurus",
+        "title": "Thésaurus des interactions médicamenteuses (encodage des entrées, niveaux, conditions et classes)",
+        "publisher": "ANSM (Agence nationale de sécurité du médicament et des produits de santé)",
+        "edition": "2023-09",
+        "licence": "ANSM public information: facts reused with source and date cited (CRPA art. L. 321-1 et seq.); no sentence copied",
+        "url": "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1",
+        "files": ["thesaurus/ansm-thesaurus-2023-09.json.gz"],
+        "notes": "Built by checker/iatrogenic/build_thesaurus.py from the full text of the September 2023 PDF "
+                 "(15 septembre 2023). Holds names, levels (CI, AD, PE, APEC), structured conditions of "
+                 "multi-level entries, class member lists and 'Voir aussi' links, PDF line numbers, and risk-theme "
+                 "codes derived by keyword; no risk or conduct sentence is reproduced. Two truncated class lists of "
+                 "the PDF text (alcohol, grapefruit: 'anpu') are left empty (not medicines).",
+    },
+]
+
+
+def update(root: Path | None = None) -> None:
+    root = root or referentials_dir()
+    path = root / "MANIFEST.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    items: list[dict[str, Any]] = data["referentials"]
+    for spec in ENTRIES:
+        entry = dict(spec)
+        entry["files"] = [{"path": p, "sha256": sha256_file(root / p)} for p in spec["files"]]
+        for i, item in enumerate(items):
+            if item.get("id") == entry["id"]:
+                items[i] = entry
+                break
+        else:
+            items.append(entry)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    update(Path(sys.argv[1]) if len(sys.argv) > 1 else None)

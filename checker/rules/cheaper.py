@@ -1,0 +1,599 @@
+"""Cheaper equivalents of similar efficacy (EQ…): generics, DCI prescribing, non-substitutable
+mentions, biosimilars at initiation, cheaper strategies.
+
+Prices come from the jurisdiction's referential (France: BDPM, EUR; Morocco: CNOPS 2014, MAD);
+arithmetic lives in :mod:`checker.economics`. Suggestions are structured::
+
+    {"replace": {cis, cip13, label, unit_price …}, "with": {cis, cip13 | dci, strength, form, label, unit_price},
+     "saving": {"amount", "currency", "period", "per_year" …}}
+
+and every finding with money puts the substance key in ``evidence["substance"]`` so that the run
+summary (:meth:`checker.findings.Report.savings`) totals savings by substance.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from checker.economics.costs import CostComparison, treatment_days, units_per_day
+from checker.economics.packs import fold, form_key, normalise_strength
+from checker.economics.prices import (
+    CURRENCY,
+    PricedPack,
+    bdpm_packs,
+    brand_rows,
+    cheapest,
+    cnops_matches,
+    cnops_products,
+)
+from checker.findings import Finding, Source
+from checker.model import MedicationIdentity, MedicationOrder, Quantity
+from checker.registry import RuleCall, rule
+
+BDPM_SOURCE = Source(
+    "ANSM, Répertoire des groupes génériques (BDPM CIS_GENER) et prix des présentations (BDPM CIS_CIP); "
+    "droit de substitution du pharmacien, art. L. 5125-23 du code de la santé publique",
+    "https://base-donnees-publique.medicaments.gouv.fr/telechargement.php",
+    "BDPM 2026-01",
+)
+DCI_SOURCE = Source(
+    "Code de la santé publique, art. L. 5121-1-2 (prescription en dénomination commune, en vigueur au 1er janvier 2015)",
+    "https://www.legifrance.gouv.fr/codes/article_lc/LEGIARTI000028654557",
+    "2015-01-01",
+)
+MTE_SOURCE = Source(
+    "Arrêté du 12 novembre 2019 (situations médicales où la substitution peut être exclue: MTE, EFG, CIF), "
+    "modifié par l'arrêté du 20 juillet 2022",
+    "https://www.legifrance.gouv.fr/jorf/article_jo/JORFARTI000039393133",
+    "2022-07-28",
+)
+BIOSIMILAR_SOURCE = Source(
+    "ANSM, liste de référence des groupes biologiques similaires (art. R. 5121-9-1 CSP), décision du 13 octobre 2017 "
+    "et modifications",
+    "https://ansm.sante.fr/actualites/decision-du-13-02-2026-portant-modification-de-la-liste-de-reference-des-groupes-biologiques-similaires-mentionnee-a-larticle-r-5121-9-1-du-code-de-la-sante-publique",
+    "2026-02-13",
+)
+STRATEGY_SOURCE = Source(
+    "HAS, fiches Bon usage du médicament et évaluations médico-économiques (voir la source de chaque stratégie)",
+    "https://www.has-sante.fr/",
+    "2009-2013",
+)
+CNOPS_LABEL = "CNOPS, référentiel des médicaments (Maroc) 2014"
+
+_EPS = 1e-9
+SUBSTITUTABLE_TYPES = {0, 1, 4}  # princeps, générique, substituable (2 = complémentarité posologique)
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+
+def _lang(call: RuleCall) -> str:
+    return call.settings.lang
+
+
+def _money(value: float | None, currency: str) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,.2f}".replace(",", " ").replace(".", ",") + f" {'€' if currency == 'EUR' else currency}"
+
+
+def _unit_money(value: float | None, currency: str) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.4f}".replace(".", ",") + f" {'€' if currency == 'EUR' else currency}"
+
+
+def _index(call: RuleCall) -> Any:
+    return call.refs.get("bdpm")
+
+
+def _substance(identity: MedicationIdentity) -> tuple[str, str]:
+    """(key, display name) of the line's substance(s), ``+``-joined for combinations."""
+    subs = sorted(identity.substances, key=lambda s: s.key)
+    return " + ".join(s.key for s in subs), " + ".join(s.name for s in subs)
+
+
+def _strength_text(identity: MedicationIdentity) -> str:
+    parts = []
+    for s in sorted(identity.substances, key=lambda s: s.key):
+        if s.strength is not None:
+            v = f"{s.strength.value:g}".replace(".", ",")
+            parts.append(f"{v} {s.strength.unit}".strip())
+    return " + ".join(parts)
+
+
+def _single_strength(identity: MedicationIdentity) -> Quantity | None:
+    return identity.substances[0].strength if len(identity.substances) == 1 else None
+
+
+def with_strengths(identity: MedicationIdentity, spec: Any) -> MedicationIdentity:
+    """The identity with each substance's strength filled from the specialty's composition when the
+    prescription text did not give it (a brand name alone carries no strength)."""
+    if spec is None or all(s.strength is not None for s in identity.substances):
+        return identity
+    by_key = {c.key: c for c in getattr(spec, "components", ()) if c.value is not None}
+    subs = []
+    for s in identity.substances:
+        c = by_key.get(s.key)
+        if s.strength is None and c is not None:
+            unit = c.unit or ""
+            if re.search(r"\bml\b", fold(c.per or "")) and "/" not in unit:
+                unit = f"{unit}/ml"
+            s = replace(s, strength=Quantity(c.value, unit))
+        subs.append(s)
+    return replace(identity, substances=tuple(subs))
+
+
+def _specialty_strength(spec: Any) -> Quantity | None:
+    """Strength per dispensing unit of a one-substance specialty (``100 U/ml``, ``20 mg``)."""
+    comps = getattr(spec, "components", ()) or ()
+    if len(comps) != 1 or comps[0].value is None:
+        return None
+    c = comps[0]
+    unit = c.unit or ""
+    per = fold(c.per or "")
+    if "/" not in unit and re.search(r"\bml\b", per):
+        m = re.match(r"^(\d+(?:[.,]\d+)?)\s*ml", per)
+        if m and float(m.group(1).replace(",", ".")) not in (0.0, 1.0):
+            return Quantity(c.value / float(m.group(1).replace(",", ".")), f"{unit}/ml")
+        unit = f"{unit}/ml"
+    return Quantity(c.value, unit)
+
+
+def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: PricedPack,
+             strength: Quantity | None) -> CostComparison:
+    """Unit prices, units per day (from the dosage) and the prescribed duration, in one object."""
+    unit = prescribed.units.unit if prescribed.units else ""
+    per_day = units_per_day(order.dosages, unit, strength)
+    dispensed: float | None = None
+    q = order.dispense.quantity if order.dispense else None
+    if per_day is None and q is not None:
+        from checker.economics.costs import dose_in_units
+
+        dispensed = dose_in_units(q, unit, strength)
+    return CostComparison(
+        currency=prescribed.currency,
+        unit_price=prescribed.unit_price or 0.0,
+        alt_unit_price=alternative.unit_price or 0.0,
+        units_per_day=per_day,
+        days=treatment_days(order),
+        dispensed_units=dispensed,
+    )
+
+
+def _saving_sentence(cmp: CostComparison, lang: str) -> str:
+    s = cmp.saving_dict()
+    cur = cmp.currency
+    if lang == "en":
+        if s["period"] == "treatment":
+            text = f"saving {_money(s['amount'], cur)} over the prescribed {s.get('days', 0):g} days"
+        elif s["period"] == "year":
+            text = f"saving {_money(s['amount'], cur)} per year of treatment (duration not stated)"
+        else:
+            return "dosage not structured: saving per unit only"
+        if s.get("per_year") is not None and s["period"] == "treatment":
+            text += f" ({_money(s['per_year'], cur)} within a year)"
+        return text
+    if s["period"] == "treatment":
+        days = s.get("days")
+        text = (f"économie de {_money(s['amount'], cur)} sur la durée prescrite ({days:g} j)" if days
+                else f"économie de {_money(s['amount'], cur)} sur la quantité prescrite")
+    elif s["period"] == "year":
+        text = f"économie de {_money(s['amount'], cur)} par an (durée non précisée, traitement prolongé supposé)"
+    else:
+        return "posologie non structurée : seule l'économie par unité est calculable"
+    if s.get("per_year") is not None and s["period"] == "treatment":
+        text += f", soit {_money(s['per_year'], cur)} sur un an"
+    return text
+
+
+def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
+    out: dict[str, Any] = {"unit_price": round(cmp.unit_price, 4), "alternative_unit_price": round(cmp.alt_unit_price, 4),
+                           "currency": cmp.currency}
+    if cmp.units_per_day is not None:
+        out["units_per_day"] = round(cmp.units_per_day, 4)
+        out["cost_per_day"] = round(cmp.cost_per_day or 0.0, 4)
+        out["alternative_cost_per_day"] = round(cmp.alt_cost_per_day or 0.0, 4)
+    if cmp.days is not None:
+        out["treatment_days"] = cmp.days
+    return out
+
+
+def _prescribed_pack(idx: Any, identity: MedicationIdentity) -> PricedPack | None:
+    """The prescribed presentation when coded (CIP13), else the specialty's cheapest priced one."""
+    packs = bdpm_packs(idx, identity.cis) if identity.cis else []
+    if identity.cip13:
+        exact = [p for p in packs if p.code == identity.cip13 and p.unit_price is not None]
+        if exact:
+            return exact[0]
+    marketed = [p for p in packs if p.marketed]
+    return cheapest(marketed) or cheapest(packs)
+
+
+def _names_the_substance(order: MedicationOrder, identity: MedicationIdentity) -> bool:
+    """True when the prescription text already names every substance (DCI beside a brand is lawful)."""
+    texts = " ".join(fold(t) for t in order.medication.all_texts())
+    texts += " " + " ".join(fold(t) for i in order.ingredients for t in i.concept.all_texts())
+    return bool(identity.substances) and all(fold(s.name) in texts or s.key in texts for s in identity.substances)
+
+
+# --- EQ001: cheaper generic -----------------------------------------------------------------------
+
+
+@rule(
+    "EQ001",
+    name="cheaper-generic",
+    category="cheaper-equivalent",
+    severity="info",
+    source=BDPM_SOURCE,
+    referentials=("bdpm", "cnops-2014"),
+)
+def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
+    """A substitutable equivalent of the same strength and form costs less.
+
+    The line is identified to a specialty of a generic group of the répertoire (France) and a
+    member of the group (princeps, generic or substitutable specialty, same dose form) has a
+    lower unit price (presentation price ÷ units in the pack) among marketed, reimbursed
+    presentations that are not in shortage. The finding gives both unit prices, the cost per day
+    from the structured dosage, the saving over the prescribed duration and within a year, and
+    suggests prescribing in DCI or the cheaper presentation. Lines prescribed in DCI, lines with a
+    non-substitutable mention (respected, see EQ003) and lines already at the lowest price yield
+    nothing. With ``--jurisdiction ma`` the same comparison runs on the CNOPS 2014 list (PPV, MAD);
+    a product absent from that list is reported as such, never priced by guess.
+    Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
+    """
+    idx = _index(call)
+    for order in call.identified_orders():
+        ident = order.identity
+        assert ident is not None
+        if ident.prescribed_as == "dci" or order.substitution_allowed is False:
+            continue
+        if call.settings.jurisdiction == "ma":
+            yield from _cheaper_ma(call, idx, order, ident)
+            continue
+        spec = idx.specialty(ident.cis) if ident.cis else None
+        if spec is None or not spec.generic_group:
+            continue
+        ident = with_strengths(ident, spec)
+        group = idx.generic_group(spec.generic_group)
+        prescribed = _prescribed_pack(idx, ident)
+        if group is None or prescribed is None or prescribed.unit_price is None:
+            continue
+        form = form_key(spec.form)
+        candidates: list[PricedPack] = []
+        for cis, gtype, _sort in group.members:
+            if cis == spec.cis or gtype not in SUBSTITUTABLE_TYPES:
+                continue
+            other = idx.specialty(cis)
+            if other is None or form_key(other.form) != form:
+                continue
+            candidates.extend(p for p in bdpm_packs(idx, cis) if p.available)
+        best = cheapest(candidates)
+        if best is None or best.unit_price is None or best.unit_price >= prescribed.unit_price - _EPS:
+            continue
+        key, name = _substance(ident)
+        cmp = _compare(order, prescribed, best, _single_strength(ident))
+        yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form,
+                               {"generic_group": group.id, "group_label": group.label})
+
+
+def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
+                     best: PricedPack, cmp: CostComparison, key: str, name: str, form: str,
+                     extra: dict[str, Any]) -> Finding:
+    strength = _strength_text(ident)
+    cur = cmp.currency
+    with_ = best.describe()
+    with_.update({"dci": name, "strength": strength, "form": form})
+    suggestion = {"replace": prescribed.describe(), "with": with_, "saving": cmp.saving_dict()}
+    evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_evidence_costs(cmp), **extra}
+    product = ident.product or order.label
+    if _lang(call) == "en":
+        summary = f"{product}: a substitutable {name} {strength} costs less ({_unit_money(best.unit_price, cur)}/unit)"
+        detail = (f"Prescribed {prescribed.product} at {_unit_money(prescribed.unit_price, cur)} per unit; "
+                  f"{best.product} ({best.label}) costs {_unit_money(best.unit_price, cur)} per unit: "
+                  f"{_saving_sentence(cmp, 'en')}. Prescribe in DCI ({name} {strength}).")
+    else:
+        summary = f"{product} : {name} {strength} substituable moins cher ({_unit_money(best.unit_price, cur)}/unité)"
+        detail = (f"{prescribed.product} revient à {_unit_money(prescribed.unit_price, cur)} par unité ; "
+                  f"{best.product} ({best.label}) à {_unit_money(best.unit_price, cur)} : "
+                  f"{_saving_sentence(cmp, 'fr')}. Prescrire en DCI ({name} {strength}).")
+    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"generic:{key}",
+                        suggestion=suggestion, evidence=evidence)
+
+
+def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> Iterator[Finding]:
+    """EQ001 under the Moroccan referential (CNOPS 2014, MAD)."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    if spec is None or not spec.generic_group:
+        return
+    ident = with_strengths(ident, spec)
+    cnops = call.refs.get("cnops-2014")
+    products = call._cache.get("cnops-products")
+    if products is None:
+        products = call._cache["cnops-products"] = _cnops_products_cached(cnops, idx)
+    matches = cnops_matches(products, ident)
+    brand = getattr(spec, "brand", "") or fold(ident.product).split(",")[0]
+    own = brand_rows(matches, brand.split()[0] if brand else "")
+    key, name = _substance(ident)
+    strength = _strength_text(ident)
+    if not own:
+        lang = _lang(call)
+        summary = (f"{ident.product or order.label}: not in the CNOPS list, no Moroccan price" if lang == "en"
+                   else f"{ident.product or order.label} : absent du référentiel CNOPS, pas de prix marocain")
+        detail = (f"No CNOPS 2014 row matches {brand.upper()} ({name} {strength}, same dose form); "
+                  f"{len(matches)} row(s) of {name} {strength} exist. No saving is estimated."
+                  if lang == "en" else
+                  f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} ({name} {strength}, même forme) ; "
+                  f"{len(matches)} ligne(s) de {name} {strength} y figurent. Aucune économie n'est estimée.")
+        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"absent-ma:{key}",
+                           evidence={"substance": key, "jurisdiction": "ma", "absent_from": "cnops-2014",
+                                     "same_dci_rows": len(matches)})
+        return
+    prescribed = cheapest(m.pack() for m in own)
+    own_codes = {m.row.code for m in own}
+    alternatives = [m.pack() for m in matches if m.row.code not in own_codes and m.row.generic]
+    best = cheapest(p for p in alternatives if p.available)
+    if prescribed is None or best is None or best.unit_price is None or prescribed.unit_price is None:
+        return
+    if best.unit_price >= prescribed.unit_price - _EPS:
+        return
+    cmp = _compare(order, prescribed, best, _single_strength(ident))
+    extra = {"price_referential": CNOPS_LABEL,
+             "reimbursed_per_unit": _reimbursed_per_unit(prescribed),
+             "alternative_reimbursed_per_unit": _reimbursed_per_unit(best)}
+    yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra)
+
+
+def _reimbursed_per_unit(p: PricedPack) -> float | None:
+    """CNOPS pays its rate of the reimbursement base (PRIX_BR, the generic's price for a princeps)."""
+    if p.reimbursement_base is None or not p.reimbursement_rate or p.units is None or p.units.count <= 0:
+        return None
+    return round(p.reimbursement_base * p.reimbursement_rate / p.units.count, 4)
+
+
+_CNOPS_CACHE: dict[int, Any] = {}
+
+
+def _cnops_products_cached(cnops: Any, idx: Any) -> Any:
+    """CNOPS rows with their matching keys, computed once per loaded referential."""
+    k = id(cnops)
+    if k not in _CNOPS_CACHE:
+        _CNOPS_CACHE.clear()
+        _CNOPS_CACHE[k] = cnops_products(cnops, idx)
+    return _CNOPS_CACHE[k]
+
+
+# --- EQ002: brand name instead of DCI -------------------------------------------------------------
+
+
+@rule(
+    "EQ002",
+    name="brand-instead-of-dci",
+    category="cheaper-equivalent",
+    severity="info",
+    source=DCI_SOURCE,
+    referentials=("bdpm",),
+)
+def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
+    """Prescription by brand name of a substance of the generic repertory (DCI required).
+
+    Since 1 January 2015 a French prescription names the active substances by their common
+    name (DCI); the brand may be added. A line written only with the brand name of a specialty
+    that belongs to a generic group is reported for information, with the DCI wording to use,
+    even when all members cost the same: no money is claimed.
+    Source: art. L. 5121-1-2 of the code de la santé publique.
+    """
+    if call.settings.jurisdiction != "fr":
+        return
+    idx = _index(call)
+    for order in call.identified_orders():
+        ident = order.identity
+        assert ident is not None
+        if ident.prescribed_as != "brand" or not ident.cis:
+            continue
+        spec = idx.specialty(ident.cis)
+        if spec is None or not spec.generic_group or _names_the_substance(order, ident):
+            continue
+        ident = with_strengths(ident, spec)
+        key, name = _substance(ident)
+        strength = _strength_text(ident)
+        wording = f"{name} {strength}, {spec.form}".strip()
+        if _lang(call) == "en":
+            summary = f"{ident.product or order.label}: prescribe by common name ({name})"
+            detail = f"{spec.name} belongs to a generic group; French law requires the DCI: \u201c{wording}\u201d."
+        else:
+            summary = f"{ident.product or order.label} : prescrire en dénomination commune ({name})"
+            detail = (f"{spec.name} appartient à un groupe générique ; la prescription doit mentionner la DCI : "
+                      f"« {wording} » (le nom de marque peut être ajouté).")
+        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"dci:{key}",
+                           suggestion={"replace": {"cis": spec.cis, "label": spec.name},
+                                       "with": {"dci": name, "strength": strength, "form": spec.form}},
+                           evidence={"substance": key, "generic_group": spec.generic_group})
+
+
+# --- EQ003: non-substitutable mention and its justification ---------------------------------------
+
+_JUSTIFICATION = re.compile(r"\b(MTE|EFG|CIF)\b", re.I)
+
+
+def justification_codes(order: MedicationOrder) -> set[str]:
+    """MTE / EFG / CIF codes found in ``substitution.reason`` (codes, displays or text)."""
+    reason = order.substitution_reason
+    if reason is None:
+        return set()
+    texts = [reason.text, *(c.code for c in reason.codings), *(c.display for c in reason.codings)]
+    return {m.upper() for t in texts if t for m in _JUSTIFICATION.findall(t)}
+
+
+@rule(
+    "EQ003",
+    name="non-substitutable-justification",
+    category="cheaper-equivalent",
+    severity="warning",
+    source=MTE_SOURCE,
+    referentials=("bdpm", "mte-substances"),
+)
+def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
+    """Non-substitutable mention without a valid justification (MTE, EFG, CIF).
+
+    Since 1 January 2020 a French prescriber who excludes generic substitution must justify it by
+    one of three situations: MTE (narrow-therapeutic-margin substance listed by the arrêté, patient
+    stabilised), EFG (child under 6 when no generic has a suitable form) or CIF (formal
+    contra-indication to an excipient present in every generic). The mention is respected (no
+    generic is suggested, see EQ001); a missing justification, MTE on a substance that is not
+    listed, or EFG for a patient aged 6 or more, is reported.
+    Source: arrêté du 12 novembre 2019 as amended by the arrêté du 20 juillet 2022.
+    """
+    if call.settings.jurisdiction != "fr":
+        return
+    idx = _index(call)
+    mte = call.refs.get("mte-substances")
+    for order in call.identified_orders():
+        ident = order.identity
+        assert ident is not None
+        if order.substitution_allowed is not False:
+            continue
+        day = order.authored_on or call.as_of
+        if day < date(2020, 1, 1):
+            continue
+        spec = idx.specialty(ident.cis) if ident.cis else None
+        if spec is None or not spec.generic_group:
+            continue  # outside the répertoire there is nothing to substitute
+        codes = justification_codes(order)
+        key, name = _substance(ident)
+        problem = ""
+        if not codes:
+            problem = "missing"
+        else:
+            valid = set()
+            if "CIF" in codes:
+                valid.add("CIF")
+            if "MTE" in codes and all(mte.covers(s.key) or mte.covers(s.name) for s in ident.substances):
+                valid.add("MTE")
+            if "EFG" in codes:
+                age = call.record.age_on(day)
+                if age is None or age < mte.efg_max_age_years:
+                    valid.add("EFG")
+            if not valid:
+                problem = "MTE-not-listed" if "MTE" in codes else ("EFG-age" if "EFG" in codes else "invalid")
+        if not problem:
+            continue
+        product = ident.product or order.label
+        en = _lang(call) == "en"
+        if problem == "missing":
+            summary = (f"{product}: non-substitutable without justification (MTE, EFG or CIF)" if en
+                       else f"{product} : « non substituable » sans justification (MTE, EFG ou CIF)")
+            detail = ("The mention must state MTE, EFG or CIF; without it the pharmacist may substitute." if en
+                      else "La mention doit préciser MTE, EFG ou CIF ; sans justification, le pharmacien peut substituer.")
+        elif problem == "MTE-not-listed":
+            summary = (f"{product}: MTE justification not allowed for {name}" if en
+                       else f"{product} : justification MTE non admise pour {name}")
+            detail = (f"{name} is not on the list of narrow-therapeutic-margin substances of the arrêté." if en
+                      else f"{name} ne figure pas sur la liste des substances à marge thérapeutique étroite de l'arrêté.")
+        else:
+            summary = (f"{product}: EFG justification invalid (patient aged 6 or more)" if en
+                       else f"{product} : justification EFG invalide (patient de 6 ans ou plus)")
+            detail = ("EFG applies only to children under 6." if en
+                      else "La justification EFG est réservée aux enfants de moins de 6 ans.")
+        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"ns:{key}",
+                           evidence={"substance": key, "justification": sorted(codes), "problem": problem,
+                                     "mte_listed": all(mte.covers(s.key) for s in ident.substances)})
+
+
+# --- EQ004: biosimilar at initiation --------------------------------------------------------------
+
+
+def _is_initiation(call: RuleCall, order: MedicationOrder, keys: frozenset[str]) -> bool:
+    """No other order of the same substance in the record dated before this one (or undated)."""
+    for other in call.record.medication_orders:
+        if other is order or other.identity is None or other.identity.substance_keys != keys:
+            continue
+        if order.authored_on is None or other.authored_on is None or other.authored_on < order.authored_on:
+            return False
+    return True
+
+
+@rule(
+    "EQ004",
+    name="biosimilar-at-initiation",
+    category="cheaper-equivalent",
+    severity="info",
+    source=BIOSIMILAR_SOURCE,
+    referentials=("bdpm", "biosimilar-groups"),
+)
+def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
+    """A reference biologic is started although a cheaper biosimilar exists.
+
+    When the reference product of a group of the ANSM biosimilar list is prescribed and the
+    record holds no earlier order of the same substance (treatment initiation), a biosimilar of
+    the same substance, strength and form that is marketed, reimbursed and cheaper per unit is
+    suggested with both prices and the saving from the dosage. Ongoing treatments are left alone.
+    Source: ANSM reference list of similar biological groups (art. R. 5121-9-1 CSP); BDPM prices.
+    """
+    if call.settings.jurisdiction != "fr":
+        return
+    idx = _index(call)
+    groups = call.refs.get("biosimilar-groups")
+    for order in call.identified_orders():
+        ident = order.identity
+        assert ident is not None
+        if len(ident.substances) != 1 or not ident.cis:
+            continue
+        key = ident.substances[0].key
+        group = groups.get(fold(key)) or groups.get(fold(ident.substances[0].name))
+        spec = idx.specialty(ident.cis)
+        if group is None or spec is None:
+            continue
+        if not (group.is_reference(spec.brand or spec.name) or group.is_reference(spec.name)):
+            continue
+        if not _is_initiation(call, order, ident.substance_keys):
+            continue
+        prescribed = _prescribed_pack(idx, ident)
+        if prescribed is None or prescribed.unit_price is None:
+            continue
+        strength = _specialty_strength(spec)
+        form = form_key(spec.form)
+        candidates: list[PricedPack] = []
+        for cis in idx.specialties_with(spec.substance_keys):
+            other = idx.specialty(cis)
+            if other is None or cis == spec.cis or group.is_reference(other.brand or other.name):
+                continue
+            if form_key(other.form) != form or not _same_q(_specialty_strength(other), strength):
+                continue
+            candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
+                              and prescribed.units and p.units.unit == prescribed.units.unit)
+        best = cheapest(candidates)
+        if best is None or best.unit_price is None or best.unit_price >= prescribed.unit_price - _EPS:
+            continue
+        cmp = _compare(order, prescribed, best, strength)
+        name = group.name
+        st = _strength_text(ident) or (f"{strength.value:g} {strength.unit}" if strength else "")
+        with_ = best.describe()
+        with_.update({"dci": name, "strength": st, "form": spec.form})
+        cur = cmp.currency
+        if _lang(call) == "en":
+            summary = f"{spec.name.split(',')[0]} started: biosimilar {best.product.split(',')[0]} costs less"
+            detail = (f"Treatment initiation with the reference biologic; {best.product} ({best.label}) costs "
+                      f"{_unit_money(best.unit_price, cur)} per {best.units.unit if best.units else 'unit'} instead of "
+                      f"{_unit_money(prescribed.unit_price, cur)}: {_saving_sentence(cmp, 'en')}.")
+        else:
+            summary = f"Initiation de {spec.name.split(',')[0]} : le biosimilaire {best.product.split(',')[0]} est moins cher"
+            detail = (f"Instauration d'un traitement par le médicament biologique de référence ; {best.product} "
+                      f"({best.label}) revient à {_unit_money(best.unit_price, cur)} par "
+                      f"{best.units.unit if best.units else 'unité'} au lieu de {_unit_money(prescribed.unit_price, cur)} : "
+                      f"{_saving_sentence(cmp, 'fr')}.")
+        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"biosimilar:{key}",
+                           source=group.source,
+                           suggestion={"replace": prescribed.describe(), "with": with_, "saving": cmp.saving_dict()},
+                           evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
+
+
+def _same_q(a: Quantity | None, b: Quantity | None) -> bool:
+    a, b = normalise_strength(a), normalise_strength(b)
+    if a is None or b is None:
+        return a is None and b is None
+    return fold(a.unit) == fold(b.unit) and abs(a.value - b.value) <= 1e-6 * max(abs(a.value), 1)

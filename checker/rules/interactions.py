@@ -1,0 +1,233 @@
+"""Interactions (IX…): drug–drug interactions listed in the ANSM thesaurus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from checker.findings import Finding, Severity, Source
+from checker.iatrogenic.conditions import DATUM_EN, DATUM_FR, PairContext, Settled, settle
+from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
+from checker.model import MedicationOrder
+from checker.periods import overlaps
+from checker.registry import RuleCall, rule
+
+THESAURUS_SOURCE = Source(
+    "ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
+    "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1",
+    "2023-09",
+)
+
+SEVERITY_OF_LEVEL = {"CI": Severity.CRITICAL, "AD": Severity.WARNING, "PE": Severity.INFO, "APEC": Severity.INFO}
+
+# Our own wording of the risk themes detected in each entry (codes assigned at build time).
+THEME_FR = {
+    "torsades": "risque de torsades de pointes",
+    "qt-rhythm": "risque de troubles du rythme",
+    "bleeding": "risque hémorragique accru",
+    "hyperkalaemia": "risque d'hyperkaliémie",
+    "serotonin": "risque de syndrome sérotoninergique",
+    "myopathy": "risque d'atteinte musculaire (rhabdomyolyse)",
+    "bradycardia": "risque de bradycardie ou de trouble de conduction",
+    "hypotension": "risque d'hypotension",
+    "sedation": "sédation et dépression respiratoire majorées",
+    "renal": "risque d'atteinte rénale",
+    "liver": "risque d'atteinte hépatique",
+    "haematological": "toxicité hématologique majorée",
+    "hypoglycaemia": "risque d'hypoglycémie",
+    "seizures": "abaissement du seuil épileptogène",
+    "ischaemia": "risque de vasoconstriction et d'ischémie",
+    "hyponatraemia": "risque d'hyponatrémie",
+    "lithium": "variation de la lithémie",
+    "digoxin": "variation de la digoxinémie",
+    "immunosuppression": "risque infectieux lié à l'immunodépression",
+    "contraception": "risque d'échec de la contraception",
+    "increased-exposure": "exposition accrue à l'un des médicaments (surdosage possible)",
+    "decreased-efficacy": "baisse de l'exposition ou de l'efficacité de l'un des médicaments",
+    "absorption": "absorption digestive modifiée",
+    "additive": "effets indésirables additifs",
+    "other": "interaction décrite par le thésaurus",
+}
+THEME_EN = {
+    "torsades": "risk of torsades de pointes",
+    "qt-rhythm": "risk of arrhythmia",
+    "bleeding": "increased bleeding risk",
+    "hyperkalaemia": "risk of hyperkalaemia",
+    "serotonin": "risk of serotonin syndrome",
+    "myopathy": "risk of muscle damage (rhabdomyolysis)",
+    "bradycardia": "risk of bradycardia or conduction disorder",
+    "hypotension": "risk of hypotension",
+    "sedation": "increased sedation and respiratory depression",
+    "renal": "risk of kidney injury",
+    "liver": "risk of liver injury",
+    "haematological": "increased haematological toxicity",
+    "hypoglycaemia": "risk of hypoglycaemia",
+    "seizures": "lowered seizure threshold",
+    "ischaemia": "risk of vasoconstriction and ischaemia",
+    "hyponatraemia": "risk of hyponatraemia",
+    "lithium": "change in lithium levels",
+    "digoxin": "change in digoxin levels",
+    "immunosuppression": "infection risk from immunosuppression",
+    "contraception": "risk of contraceptive failure",
+    "increased-exposure": "higher exposure to one of the drugs (possible overdose)",
+    "decreased-efficacy": "lower exposure or efficacy of one of the drugs",
+    "absorption": "altered gut absorption",
+    "additive": "additive adverse effects",
+    "other": "interaction described by the thesaurus",
+}
+CONDUCT_FR = {
+    "CI": "ne pas associer ; choisir une alternative",
+    "AD": "éviter l'association ; si elle est indispensable, la surveiller étroitement",
+    "PE": "association possible en appliquant les précautions prévues (surveillance, adaptation de dose)",
+    "APEC": "tenir compte du risque dans la décision et le suivi",
+}
+CONDUCT_EN = {
+    "CI": "do not combine; choose an alternative",
+    "AD": "avoid the combination; if it cannot be avoided, monitor closely",
+    "PE": "possible with the precautions the thesaurus sets (monitoring, dose adjustment)",
+    "APEC": "take the risk into account when deciding and monitoring",
+}
+
+
+@dataclass(slots=True)
+class PairResult:
+    """Everything found for one pair of prescription lines."""
+
+    first: MedicationOrder
+    second: MedicationOrder
+    items: list[tuple[Match, Settled]]
+
+    def best(self) -> tuple[Match, Settled]:
+        return max(self.items, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
+
+
+def _display(th: Thesaurus, node: str) -> str:
+    ent = th.entities.get(node)
+    return ent["name"].lower() if ent else node
+
+
+def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
+    return [_display(th, n) for n in path]
+
+
+def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
+    """Every pair of concurrent identified lines with at least one thesaurus entry."""
+    orders = list(call.identified_orders())
+    for i, a in enumerate(orders):
+        for b in orders[i + 1:]:
+            if not overlaps(a, b, call.as_of):
+                continue
+            items: list[tuple[Match, Settled]] = []
+            keys_a = sorted(a.identity.substance_keys) if a.identity else []
+            keys_b = sorted(b.identity.substance_keys) if b.identity else []
+            for ka in keys_a:
+                for kb in keys_b:
+                    for m in th.matches(ka, kb):
+                        first, second = (a, b) if m.first == ka else (b, a)
+                        ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
+                        items.append((m, settle(m.entry, ctx)))
+            if items:
+                yield PairResult(a, b, items)
+
+
+@rule(
+    "IX001",
+    name="ansm-interaction",
+    category="interaction",
+    severity="warning",
+    source=THESAURUS_SOURCE,
+    referentials=("ansm-thesaurus",),
+)
+def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
+    """Drug–drug interaction listed in the ANSM thesaurus.
+
+    Two prescription lines taken over the same period contain substances (or members of classes)
+    that the ANSM *Thésaurus des interactions médicamenteuses* lists together. One finding per pair
+    of lines, at the thesaurus level: contre-indication → critical, association déconseillée →
+    warning, précaution d'emploi and à prendre en compte → info (``level`` keeps CI/AD/PE/APEC).
+    Entries with several levels are resolved on the record (aspirin dose, route, acute coronary
+    syndrome indication, ulcer history, the substances named for a level); when the record does not
+    settle it, the highest possible level is kept and the missing datum named. Every entry and class
+    path that explains the pair is listed in ``evidence``. Stopped, cancelled, entered-in-error and
+    completed lines, and lines whose periods do not overlap, never interact.
+
+    Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (edition 2023-09).
+    """
+    th: Thesaurus = call.refs.get("ansm-thesaurus")
+    en = call.settings.lang == "en"
+    for pair in interacting_pairs(call, th):
+        match, settled = pair.best()
+        entry = match.entry
+        level = settled.level
+        first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
+        second_line = pair.second if first_line is pair.first else pair.first
+        subst = sorted({match.first, match.second})
+        names = LEVEL_NAMES_EN if en else LEVEL_NAMES_FR
+        themes = list(entry.themes)
+        theme_text = "; ".join((THEME_EN if en else THEME_FR).get(t, t) for t in themes)
+        label_a, label_b = first_line.label or match.first, second_line.label or match.second
+        summary = f"{names[level].capitalize()} : {match.first} + {match.second}" if not en else \
+            f"{names[level].capitalize()}: {match.first} + {match.second}"
+        if len(summary) > 140:
+            summary = summary[:137] + "…"
+        if en:
+            detail = (f"{label_a} and {label_b} are taken over the same period. ANSM thesaurus (2023): "
+                      f"{names[level]} — {theme_text}. What to do: {CONDUCT_EN[level]}.")
+        else:
+            detail = (f"{label_a} et {label_b} sont pris sur la même période. Thésaurus ANSM (2023) : "
+                      f"{names[level]} — {theme_text}. Conduite : {CONDUCT_FR[level]}.")
+        if entry.multi_level:
+            all_levels = ", ".join(names[lv.level] for lv in entry.levels)
+            if not settled.settled:
+                datum = "; ".join((DATUM_EN if en else DATUM_FR).get(d, d) for d in settled.missing)
+                detail += (f" The thesaurus grades this pair {all_levels} depending on circumstances; the record "
+                           f"does not state {datum}, so the highest possible level is kept." if en else
+                           f" Le thésaurus gradue cette association ({all_levels}) selon les circonstances ; le "
+                           f"dossier ne précise pas {datum} : le niveau le plus élevé possible est retenu.")
+            elif settled.all_ruled_out:
+                detail += (" The circumstances of the higher levels are not met; the lowest level is kept." if en else
+                           " Les circonstances des niveaux supérieurs ne sont pas réunies : le niveau le plus bas est retenu.")
+        evidence: dict[str, Any] = {
+            "substances": subst,
+            "level": level,
+            "level_name": LEVEL_NAMES_FR[level],
+            "settled": settled.settled,
+            "themes": themes,
+            "thesaurus_edition": THESAURUS_SOURCE.edition,
+            "entries": _entries_evidence(th, pair),
+        }
+        if entry.multi_level:
+            evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
+        if not settled.settled:
+            evidence["missing"] = list(settled.missing)
+        yield call.finding(
+            summary=summary,
+            detail=detail,
+            implicated=[pair.first.ref, pair.second.ref],
+            key="+".join(subst),
+            severity=SEVERITY_OF_LEVEL[level],
+            level=level,
+            evidence=evidence,
+            suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
+                                   "APEC": "consider"}[level]},
+        )
+
+
+def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
+    """Every entry and class path explaining the pair, strongest first, without repeats."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    for m, s in sorted(pair.items, key=lambda it: -LEVEL_RANK[it[1].level]):
+        key = tuple(sorted((m.entry.a, m.entry.b))) + (m.first, m.second)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({
+            "entry": f"{th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}",
+            "pdf_line": m.entry.line,
+            "level": s.level,
+            "levels_in_entry": [lv.level for lv in m.entry.levels],
+            "via": [_path_text(th, m.path_first), _path_text(th, m.path_second)],
+        })
+    return out

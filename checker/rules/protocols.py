@@ -1,0 +1,158 @@
+"""Off-protocol orders: imaging/biology requests (OP001) and medications (OP002) checked against
+the HAS-style protocols of ``referentials/protocols/`` (see docs/protocols.md).
+
+The rules hold no clinical content: every threshold, code and message comes from a protocol
+file, which cites its source. A finding names the protocol, the branch of its decision graph that
+fired, the facts used, the recommended alternative and, when the decision hinged on a missing
+datum, which one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from checker.findings import Finding, Severity, Source
+from checker.protocols import ProtocolSet
+from checker.protocols.engine import Evaluation, evaluate_record
+from checker.protocols.language import Protocol
+from checker.registry import RuleCall, rule
+
+_REPORTED = ("off-protocol", "undetermined")
+
+_SOURCE = Source(
+    "HAS, ANAES, SFR, ANSM et SPILF — recommandations encodées dans referentials/protocols (une source par protocole)",
+    "https://www.has-sante.fr/",
+    "voir chaque protocole",
+)
+
+
+def _source(protocol: Protocol) -> Source:
+    s = protocol.sources[0]
+    label = "; ".join(x.cite() for x in protocol.sources)
+    return Source(label, s.url, s.year)
+
+
+def _pick(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang) or texts.get("fr") or ""
+
+
+def _summary(ev: Evaluation, lang: str) -> str:
+    what = ev.target_label or ev.order.label or ev.order.ref
+    if ev.verdict == "undetermined":
+        head = "pertinence non vérifiable" if lang == "fr" else "appropriateness cannot be checked"
+    else:
+        head = "hors protocole" if lang == "fr" else "off protocol"
+    text = f"{what} : {head} ({ev.protocol.id})" if lang == "fr" else f"{what}: {head} ({ev.protocol.id})"
+    if len(text) > 140:
+        room = 140 - len(text) + len(what) - 1
+        text = text.replace(what, what[: max(10, room)] + "…", 1)
+    return text[:140]
+
+
+def _detail(ev: Evaluation, lang: str) -> str:
+    fr = lang == "fr"
+    parts = [_pick(ev.outcome.messages, lang)]
+    alt = _pick(ev.outcome.alternatives, lang)
+    if alt:
+        parts.append(("Alternative recommandée : " if fr else "Recommended alternative: ") + alt)
+    if ev.missing:
+        parts.append(("Donnée manquante décisive : " if fr else "Decisive missing datum: ") + "; ".join(ev.missing))
+    path = " → ".join(f"{s.question} : {_answer(s.answer, lang)}" if fr else f"{s.question}: {s.answer}"
+                      for s in ev.steps)
+    if path:
+        parts.append(("Raisonnement : " if fr else "Reasoning: ") + path + ".")
+    if ev.facts:
+        parts.append(("Faits utilisés : " if fr else "Facts used: ") + "; ".join(ev.facts) + ".")
+    parts.append(("Protocole " if fr else "Protocol ") + f"{ev.protocol.id} — {ev.protocol.title(lang)}.")
+    return " ".join(p if p.endswith(".") else p + "." for p in parts if p)
+
+
+def _answer(answer: str, lang: str) -> str:
+    return {"yes": "oui", "no": "non", "unknown": "inconnu"}[answer] if lang == "fr" else answer
+
+
+def _finding(call: RuleCall, ev: Evaluation) -> Finding:
+    lang = call.settings.lang
+    src = ev.protocol.sources[0]
+    evidence = {
+        "protocol": ev.protocol.id,
+        "protocol_version": ev.protocol.version,
+        "protocol_title": ev.protocol.title(lang),
+        "verdict": ev.verdict,
+        "branch": ev.outcome.id,
+        "applies_to": ev.target,
+        "path": [{"check": s.check, "criterion": s.criterion, "answer": s.answer} for s in ev.steps],
+        "facts": ev.facts,
+        "missing": list(ev.missing),
+        "source": {"publisher": src.publisher, "title": src.title, "year": src.year, "url": src.url},
+    }
+    alt = _pick(ev.outcome.alternatives, lang)
+    suggestion = {"alternative": alt, "protocol": ev.protocol.id} if alt else None
+    return call.finding(
+        summary=_summary(ev, lang),
+        detail=_detail(ev, lang),
+        implicated=[ev.order.ref],
+        key=f"{ev.protocol.id}:{ev.outcome.id}",
+        severity=Severity.parse(ev.outcome.severity or "warning"),
+        level=ev.verdict,
+        source=_source(ev.protocol),
+        suggestion=suggestion,
+        evidence=evidence,
+    )
+
+
+def _run(call: RuleCall, protocols: Iterable[Protocol]) -> Iterator[Finding]:
+    for protocol in protocols:
+        for ev in evaluate_record(protocol, call.record, call.as_of, lang=call.settings.lang):
+            if ev.verdict in _REPORTED:
+                yield _finding(call, ev)
+
+
+@rule(
+    "OP001",
+    name="off-protocol-service-request",
+    category="off-protocol",
+    severity="warning",
+    source=_SOURCE,
+    referentials=("protocols",),
+)
+def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
+    """Imaging or biology request outside a HAS-style protocol.
+
+    Each ServiceRequest that matches an imaging or biology protocol (by CCAM, CPT, LOINC or SNOMED
+    code, or by its wording) is run through that protocol's decision graph: indication, red flags,
+    time since onset, patient age and sex, recorded observations, prior orders. The finding names
+    the protocol, the branch that fired, the facts used and the recommended alternative; when the
+    decision depends on a datum absent from the record (no onset date, no birth date …) it is
+    reported at ``info`` severity with that datum named.
+
+    Source: the HAS / ANAES / SFR recommendation cited by each protocol file (publisher, title,
+    year, URL), listed by ``pertinence protocols list``.
+    """
+    protocols: ProtocolSet = call.refs.get("protocols")
+    yield from _run(call, protocols.services())
+
+
+@rule(
+    "OP002",
+    name="off-protocol-medication",
+    category="off-protocol",
+    severity="warning",
+    source=_SOURCE,
+    referentials=("protocols",),
+)
+def off_protocol_medication(call: RuleCall) -> Iterator[Finding]:
+    """Medication order outside a HAS-style protocol.
+
+    Each MedicationRequest identified (ATC code from the drug referential or from the input) as a
+    medication a protocol covers — antibiotics, benzodiazepines and Z-drugs, proton-pump
+    inhibitors — is run through that protocol's decision graph: indication recorded on the order
+    or in the patient's problems, exceptions (allergy, complications, age), treatment duration
+    computed over consecutive prescriptions. The finding names the protocol, the branch, the facts
+    and the first-line alternative; a decision that hinges on a missing datum says which.
+
+    Source: the HAS / ANSM / SPILF recommendation cited by each protocol file, listed by
+    ``pertinence protocols list``.
+    """
+    protocols: ProtocolSet = call.refs.get("protocols")
+    yield from _run(call, protocols.medications())
