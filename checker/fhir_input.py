@@ -289,6 +289,11 @@ def _first_line(exc: Exception) -> str:
 def _walk(obj: Any, loc: SourceLocation, depth: int, *, draft: bool = False,
           default_patient: str = "", full_url: str = "") -> Iterator[RawResource | InputError]:
     """Yield the resources in ``obj``: a resource, a Bundle, a list, or a CDS Hooks request."""
+    if type(obj) is dict:
+        rt = obj.get("resourceType")
+        if type(rt) is str and rt and rt != "Bundle":  # the hot path: a plain resource
+            yield RawResource(obj, loc, full_url=full_url, draft=draft, default_patient=default_patient)
+            return
     where = str(loc)
     if depth > _MAX_DEPTH:
         yield InputError(where, "nesting too deep (Bundles inside Bundles beyond 8 levels)")
@@ -641,6 +646,8 @@ def _concept(value: Any, path: str = "") -> Concept:
 
 
 def _concepts(values: list[Any], path: str) -> tuple[Concept, ...]:
+    if not values:
+        return ()
     return tuple(_concept(v, f"{path}/{i}") for i, v in enumerate(values))
 
 
