@@ -61,7 +61,7 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
     _write(render(report, fmt, color=color), output)
-    if report.inputs.resources == 0 and report.errors:
+    if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)
     worst = report.max_severity()
     sys.exit(EXIT_FINDINGS if worst is not None and worst.rank >= Severity.parse(fail_on).rank else EXIT_OK)
@@ -97,13 +97,181 @@ def explain(rule_id: str) -> None:
 # --- referentials (drug referential owner) -------------------------------------------------------
 
 
+@main.group()
+def referentials() -> None:
+    """Show or refresh the shipped referentials (BDPM snapshot, substance tables…)."""
+
+
+@referentials.command("list")
+def referentials_list() -> None:
+    """List every referential of the manifest: id, edition, licence, files."""
+    from checker.referentials import ReferentialError, load_manifest
+
+    try:
+        manifest = load_manifest()
+    except ReferentialError as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for e in sorted(manifest.values(), key=lambda e: e.id):
+        click.echo(f"{e.id:<20} {e.edition:<12} {e.title}")
+        click.echo(f"{'':<20} licence: {e.licence}")
+        for path, sha in e.files:
+            click.echo(f"{'':<20} {path}  sha256 {sha[:12]}…")
+
+
+@referentials.command("update")
+@click.option("--bdpm", "bdpm_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Folder of an official BDPM download (CIS_bdpm.txt, CIS_CIP_bdpm.txt, …; cp1252 or UTF-8).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Referentials folder to update (default: the shipped one).")
+def referentials_update(bdpm_dir: Path, root: Path | None) -> None:
+    """Import a newer BDPM download into the shipped snapshot and update the manifest."""
+    from checker.drugs.bdpm import BdpmImportError, update_snapshot
+
+    try:
+        summary = update_snapshot(bdpm_dir, root)
+    except BdpmImportError as exc:
+        click.echo(f"pertinence: BDPM import refused, nothing written.\n{exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except FileNotFoundError as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(str(summary))
+
+
 # --- protocols (protocol owner) ------------------------------------------------------------------
 
 
 # --- serve / feedback (CDS Hooks service owner) --------------------------------------------------
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML configuration file.")
+@click.option("--insecure-dev", is_flag=True, help="Disable JWT authentication (local demos only, loopback only).")
+def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> None:
+    """Run the CDS Hooks 2.0 service (discovery, order-select, order-sign, feedback)."""
+    from dataclasses import replace
+
+    from checker.service import ConfigError, create_app, load_config
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if insecure_dev:
+        if host not in _LOOPBACK:
+            click.echo("pertinence: --insecure-dev is refused on a non-loopback interface", err=True)
+            sys.exit(EXIT_USAGE)
+        cfg = replace(cfg, auth=replace(cfg.auth, enabled=False))
+        click.echo("*" * 78 + "\n*  WARNING: --insecure-dev: JWT AUTHENTICATION IS OFF. Anyone reaching this port can\n"
+                   "*  call the service. For local demos only; never with real patient data.\n" + "*" * 78, err=True)
+    elif host not in _LOOPBACK:
+        click.echo(f"pertinence: listening on {host} (not loopback): put TLS in front (CDS Hooks requires HTTPS)",
+                   err=True)
+    try:
+        app = create_app(cfg)
+    except ValueError as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+@main.group()
+def feedback() -> None:
+    """Card feedback received from EHRs (alert-fatigue statistics)."""
+
+
+@feedback.command("stats")
+@click.option("--db", default="pertinence-feedback.sqlite3", show_default=True, type=click.Path(dir_okay=False),
+              help="Feedback database written by `pertinence serve`.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def feedback_stats_cmd(db: str, as_json: bool) -> None:
+    """Override rate per rule: how often prescribers dismiss each rule's cards."""
+    import json
+
+    from checker.service import feedback_stats
+
+    if not Path(db).is_file():
+        click.echo(f"pertinence: {db}: no feedback database", err=True)
+        sys.exit(EXIT_USAGE)
+    stats = feedback_stats(db)
+    if as_json:
+        click.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'rule':<8} {'shown':>7} {'feedback':>9} {'accepted':>9} {'overridden':>11} {'override %':>11}  top reason")
+    for s in stats:
+        rate = "-" if s["override_rate"] is None else f"{100 * s['override_rate']:.1f}"
+        top = s["override_reasons"][0] if s["override_reasons"] else None
+        reason = f"{top['display'] or top['code'] or '(none given)'} ×{top['count']}" if top else ""
+        click.echo(f"{s['rule'] or '(unknown)':<8} {s['cards_shown']:>7} {s['feedback']:>9} {s['accepted']:>9} "
+                   f"{s['overridden']:>11} {rate:>11}  {reason}")
+
 
 # --- audit / report (batch audit owner) ----------------------------------------------------------
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder receiving findings.ndjson/.csv, errors.ndjson, summary.json, indicators.csv, report.html.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes checking shards in parallel.")
+@click.option("--memory", default="1G", show_default=True,
+              help="Memory budget of the whole audit (e.g. 512M, 2G): sets how finely the input is sharded.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted audit from its completed shards.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786); default: a local cluster.")
+@click.option("--as-of", help="Day treated as today (YYYY-MM-DD); default: today.")
+@click.option("--jurisdiction", type=click.Choice(["fr", "ma"]), default="fr", show_default=True)
+@click.option("--select", multiple=True, help="Only these rules (ids or prefixes, comma-separated).")
+@click.option("--ignore", multiple=True, help="Skip these rules (ids or prefixes, comma-separated).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal outside CI).")
+def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume: bool, engine: str,
+          scheduler: str | None, as_of: str | None, jurisdiction: str, select: tuple[str, ...],
+          ignore: tuple[str, ...], lang: str, progress: bool | None) -> None:
+    """Audit a prescription export (NDJSON bulk exports, Bundles, gzip, folders) into --out."""
+    from checker.audit import AuditError, AuditOptions, parse_size, run_audit
+
+    try:
+        sel, ign = _split(select), _split(ignore)
+        opts = AuditOptions(out=Path(out_dir), jobs=jobs, memory=parse_size(memory), resume=resume, engine=engine,
+                            scheduler=scheduler, as_of=as_of, jurisdiction=jurisdiction, lang=lang,
+                            select=tuple(sel) if sel else None, ignore=tuple(ign) if ign else None,
+                            progress=progress)
+        summary = run_audit(list(inputs), opts)
+    except (AuditError, ValueError, FileNotFoundError) as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    inp, fnd = summary["inputs"], summary["findings"]
+    click.echo(f"{inp['resources']} resources ({inp['checked']} checked, {inp['ignored']} ignored, "
+               f"{inp['rejected']} rejected), {summary['patients']} patients, {fnd['total']} findings "
+               f"({fnd['by_severity'].get('critical', 0)} critical) -> {out_dir}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, help="HTML file to write.")
+@click.option("--as-of", help="Day treated as today (YYYY-MM-DD); default: today.")
+@click.option("--jurisdiction", type=click.Choice(["fr", "ma"]), default="fr", show_default=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str) -> None:
+    """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
+    from checker.audit.report import build_report_html
+
+    try:
+        html = build_report_html(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang)
+    except (ValueError, FileNotFoundError) as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    _write(html, output)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from checker.drugs.identify import Identifier
+    from checker.drugs.matcher import Identifier
     from checker.drugs.index import DrugIndex
     from checker.model import MedicationIdentity, MedicationOrder
     from checker.referentials import Referentials
@@ -36,7 +36,7 @@ def identifier(refs: Referentials | None = None) -> Identifier:
     hit = _identifiers.get(id(idx))
     if hit is not None and hit[0] is idx:
         return hit[1]
-    from checker.drugs.identify import Identifier
+    from checker.drugs.matcher import Identifier
 
     with _lock:
         ident = Identifier(idx)

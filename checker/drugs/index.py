@@ -30,6 +30,7 @@ Substances (the model every rule compares on)
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import re
 from collections import Counter, defaultdict
@@ -40,7 +41,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 3  # bump when the compiled structure changes
+INDEX_FORMAT = 5  # bump when the compiled structure changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,17 +185,19 @@ class DrugIndex:
         if hit:
             return hit
         cleaned = N.clean(name)
-        for cand in (cleaned, N.mineral_key(cleaned) or "", *N.salt_candidates(cleaned)):
+        for cand in (cleaned, N.mineral_key(cleaned) or "", *N.salt_candidates(cleaned),
+                     *N.acid_candidates(cleaned)):
             if cand and cand in self.names:
                 return self.names[cand]
-        # English INN spelling → French DCI ("simvastatin" → "simvastatine").
+        # English INN spelling → French DCI ("simvastatin" → "simvastatine", "epoetin alfa").
         words = cleaned.split()
         for cand in N.salt_candidates(cleaned):
             ws = cand.split()
-            if not ws:
+            if not ws or len(ws) > 3:
                 continue
-            for v in N.english_variants(ws[-1]):
-                full = " ".join([*ws[:-1], v])
+            options = [list(N.english_variants(w)) if len(w) >= 4 else [w] for w in ws]
+            for combo in itertools.product(*options):
+                full = " ".join(combo)
                 if full in self.names:
                     return self.names[full]
         if len(words) == 2 and words[1] in {"acid", "acide"}:
@@ -301,7 +304,17 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
     for _, key in synonyms:
         vocab.update(k.strip() for k in key.split("+"))
 
+    alias: dict[str, str] = {}
+    for spelling, key in synonyms:
+        f = fold(spelling)
+        if "+" not in key and f != key:
+            alias[f] = key
+
     def key_of(raw: str) -> str:
+        k = _key_of(raw)
+        return alias.get(k, k)
+
+    def _key_of(raw: str) -> str:
         c = N.clean(raw)
         ion = N.mineral_key(c)
         if ion:
@@ -442,11 +455,13 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
     # 6. brands and exact-substance-set lookup
     brands: dict[str, list[str]] = defaultdict(list)
     by_keys: dict[frozenset[str], list[str]] = defaultdict(list)
+    substance_words = {w for k in subs for w in k.split()}
     for cis, spec in sorted(idx.specialties.items()):
         if spec.brand:
             brands[spec.brand].append(cis)
             first = spec.brand.split()[0]
-            if len(first) >= 4 and first != spec.brand:
+            # "DOLIPRANE VITAMINE C" is also reachable as "doliprane"; not so generic words ("alfa")
+            if len(first) >= 5 and first != spec.brand and first not in substance_words:
                 brands.setdefault(first, [])
                 brands[first].append(cis)
         if spec.components:

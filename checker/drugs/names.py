@@ -29,13 +29,15 @@ sulfate hydrogenosulfate phosphate acetate propionate dipropionate valerate buty
 gluconate oxalate napadisilate pamoate embonate nitrate carbonate bicarbonate hydrogenocarbonate chlorure
 bromure iodure fluorure hyclate hydroxyde stearate palmitate undecylenate edisilate furoate xinafoate
 acetonide isethionate camsilate malate glycerophosphate pidolate aspartate ascorbate orotate lactobionate
-mesylate besylate cipionate enantate decanoate hexanoate caproate laurate pivalate
+mesylate besylate cipionate enantate decanoate hexanoate caproate laurate pivalate hydrogenosuccinate
+solution benzathine
 """.split())
 
 # French/English salt formers written after the moiety: "X calcique", "X sodium".
 SALT_SUFFIXES = frozenset("""
 sodique disodique monosodique trisodique potassique dipotassique calcique magnesique lithique zincique
 arginine lysine erbumine tert butylamine meglumine trometamol diolamine olamine
+etexilate cilexetil medoxomil axetil pivoxil proxetil
 hydrochloride dihydrochloride hydrobromide hcl sodium disodium potassium calcium magnesium maleate
 succinate bitartrate besylate besilate mesylate mesilate citrate sulfate phosphate tartrate fumarate
 propionate dipropionate furoate valerate acetate hyclate bromide chloride nitrate lactate gluconate
@@ -79,10 +81,18 @@ def invert_parentheses(name: str) -> str:
     return f"{joined} {tail}".strip()
 
 
+# Insulin preparation words (origin, crystal form, NPH/soluble): the moiety stays "insuline humaine",
+# "insuline lispro"…
+INSULIN_WORDS = frozenset("recombinante biosynthetique hemisynthetique d origine porcine isophane biphasique "
+                          "biphasiqu neutre soluble zinc cristalline".split())
+
+
 def clean(name: str) -> str:
     """Fold a raw substance name, invert parentheses and drop hydrate/physical-form words."""
     base = invert_parentheses(name)
     words = [w for w in fold(base).split() if w not in HYDRATE_WORDS]
+    if len(words) > 1 and words[0] == "insuline":
+        words = [words[0], *(w for w in words[1:] if w not in INSULIN_WORDS)]
     return " ".join(words)
 
 
@@ -120,18 +130,37 @@ def mineral_key(folded: str) -> str | None:
     return None
 
 
+# Salt cations of organic acids: "valproate de sodium" → "acide valproïque".
+ACID_CATIONS = frozenset("sodium potassium calcium magnesium lithium zinc sodique potassique calcique "
+                         "magnesique disodique dipotassique".split())
+# What may remain after stripping a salt former without being a moiety ("fumarate de diméthyle").
+NOT_MOIETY = frozenset("methyle ethyle dimethyle diethyle propyle butyle sodium natrium".split())
+
+
+def acid_candidates(folded: str) -> Iterator[str]:
+    """'valproate de sodium' / 'mycophenolate sodique' → 'acide valproique' / 'acide mycophenolique'."""
+    words = folded.split()
+    if words and words[-1] in ACID_CATIONS and words[0].endswith("ate") and len(words[0]) > 5:
+        rest = [w for w in words[1:-1] if w not in {"de", "d"}]
+        if not rest:
+            yield f"acide {words[0][:-3]}ique"
+
+
 def moiety(raw: str, vocabulary: Container[str]) -> str:
     """The moiety key of a raw substance name: the first salt-stripped candidate that the
-    vocabulary knows as a moiety, else the cleaned name itself."""
+    vocabulary knows as a moiety; else the salt-stripped name when a salt former was found;
+    else the cleaned name itself."""
     folded = clean(raw)
     ion = mineral_key(folded)
     if ion:
         return ion
-    first = True
-    for cand in salt_candidates(folded):
-        if not first and cand in vocabulary and cand not in KEEP_SALT_IONS:
+    cands = list(salt_candidates(folded))[1:]
+    for cand in [*cands, *acid_candidates(folded)]:
+        if cand in vocabulary and cand not in KEEP_SALT_IONS:
             return cand
-        first = False
+    for cand in cands:
+        if len(cand) >= 4 and cand not in NOT_MOIETY and cand.split()[-1] not in NOT_MOIETY:
+            return cand
     return folded
 
 

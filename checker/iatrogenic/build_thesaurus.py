@@ -167,10 +167,11 @@ def parse_layout(path: Path) -> tuple[list[Header], list[Block]]:
             continue
         if ln.startswith("+") and header is not None:
             name = ln[1:].strip()
+            first_line = i + 1
             while DANGLING.search(name) and i + 1 < n and lines[i + 1].strip() and len(lines[i + 1]) - len(lines[i + 1].lstrip()) < 5:
                 i += 1
                 name += " " + lines[i].strip()
-            block = Block(header.name, name, i + 1)
+            block = Block(header.name, name, first_line)
             blocks.append(block)
             i += 1
             continue

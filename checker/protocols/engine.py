@@ -270,7 +270,7 @@ class _Context:
             else:
                 out.value, chosen = True, results
         for r in chosen:
-            out.facts.extend(r.facts)
+            out.facts.extend(f for f in r.facts if f not in out.facts)
             out.missing.extend(m for m in r.missing if m not in out.missing)
             out.conditions.extend(r.conditions)
             out.reason_only = out.reason_only or r.reason_only
@@ -297,7 +297,7 @@ class _Context:
                         res.reason_only = True
         if where in ("record", "any"):
             for cond in self.record.conditions:
-                if active_only and not cond.is_active:
+                if (active_only and not cond.is_active) or cond in res.conditions:
                     continue
                 hit = concept_matches(t.matcher, cond.code)
                 if hit:

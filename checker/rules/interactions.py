@@ -167,8 +167,8 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         themes = list(entry.themes)
         theme_text = "; ".join((THEME_EN if en else THEME_FR).get(t, t) for t in themes)
         label_a, label_b = first_line.label or match.first, second_line.label or match.second
-        summary = f"{names[level].capitalize()} : {match.first} + {match.second}" if not en else \
-            f"{names[level].capitalize()}: {match.first} + {match.second}"
+        na, nb = _name(first_line, match.first), _name(second_line, match.second)
+        summary = f"{names[level].capitalize()}{':' if en else ' :'} {na} + {nb}"
         if len(summary) > 140:
             summary = summary[:137] + "…"
         if en:
@@ -212,6 +212,15 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
                                    "APEC": "consider"}[level]},
         )
+
+
+def _name(order: MedicationOrder, key: str) -> str:
+    """Display name (DCI) of a substance of a line."""
+    if order.identity is not None:
+        for s in order.identity.substances:
+            if s.key == key:
+                return s.name or key
+    return key
 
 
 def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ _ISSUE_CODE = {
 class ServiceError(Exception):
     """An error the service answers with ``status`` and an OperationOutcome."""
 
-    def __init__(self, status: int, message: str, *, details: list[str] | None = None,
+    def __init__(self, status: int, message: str, details: list[str] | None = None, *,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status

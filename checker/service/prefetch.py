@@ -45,8 +45,9 @@ KEY_TYPE = {
     "renal": "Observation",
     "weight": "Observation",
 }
-REQUIRED = ("patient", "medications")
-"""Without these the checks cannot be trusted (ages, the active orders a draft may interact with)."""
+REQUIRED = ("medications",)
+"""Without the active orders a draft may interact with, no check can be trusted: 412. The other keys
+are optional: when missing, the response says which checks could not be done."""
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 

@@ -156,9 +156,10 @@ class Identifier:
                 part = tokens[i:i + n]
                 if any(p in {"/", "+"} for p in part):
                     continue
-                if n > 1 and _num(part[-1]) is not None and not re.fullmatch(r"\d{1,2}", part[-1]):
-                    continue
                 phrase = " ".join(part)
+                if n > 1 and _num(part[-1]) is not None and phrase not in idx.names \
+                        and not re.fullmatch(r"\d{1,2}", part[-1]):
+                    continue
                 if n == 1 and (phrase in STOPWORDS or len(phrase) < 3):
                     break
                 keys = idx.names.get(phrase)
@@ -262,7 +263,8 @@ class Identifier:
             cis_all.extend(c for c in self.idx.brands.get(b, ()) if c not in cis_all)
         if not cis_all:
             return None
-        chosen = self._filter(cis_all, strengths, forms)
+        exact = [c for c in cis_all if self.idx.specialties[c].brand in brand_phrases]
+        chosen = self._filter(exact or cis_all, strengths, forms)
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:
             return None

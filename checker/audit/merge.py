@@ -1,0 +1,113 @@
+"""Merging shard results into the audit's output files (deterministic, streaming, atomic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from checker.audit import outputs
+from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
+from checker.audit.worker import Settings, merge_sorted
+from checker.findings import InputCounts, Severity
+from checker.outputs import write_atomic
+
+OUTPUT_FILES = ("findings.ndjson", "findings.csv", "errors.ndjson", "summary.json", "indicators.csv", "report.html")
+
+
+def _add_nested(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for k, v in other.items():
+        if isinstance(v, dict):
+            _add_nested(into.setdefault(k, {}), v)
+        else:
+            into[k] = into.get(k, 0) + v
+
+
+def _cents_to_amounts(tree: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    return {k: {c: round(v / 100, 2) for c, v in sorted(per.items())} for k, per in sorted(tree.items())}
+
+
+def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
+    """Write the six output files from the per-shard results; returns the summary."""
+    from checker import __version__
+    from checker.formats.html import render_audit
+    from checker.referentials import default_referentials
+    from checker.registry import select_rules
+
+    results = work / "results"
+    names = sorted(p.name[: -len(".json")] for p in results.glob("*.json"))
+    counts = InputCounts()
+    agg: dict[str, Any] = {"by_rule": {}, "by_category": {}, "savings_cents": {}}
+    patients = meds = with_findings = 0
+    tally: dict[tuple[str, str], list[int]] = {}
+    top: list[tuple[list[Any], dict[str, Any]]] = []
+    for name in names:
+        s = orjson.loads((results / f"{name}.json").read_bytes())
+        counts.add(InputCounts(**s["counts"]))
+        patients += s["patients"]
+        meds += s["medication_requests"]
+        with_findings += s["patients_with_findings"]
+        for k in ("by_rule", "by_category", "savings_cents"):
+            _add_nested(agg[k], s[k])
+        merge(tally, tally_from_json(s["tally"]))
+        top.extend((k, d) for k, d in s["top"])
+    top.sort(key=lambda t: t[0])
+    top = top[: settings.top_patients]
+
+    n_findings = outputs.atomic_lines(out / "findings.ndjson", (v + b"\n" for v in merge_sorted(
+        [results / f"{n}.findings.ndjson" for n in names])))
+    with (out / "findings.ndjson").open("rb") as f:
+        outputs.atomic_lines(out / "findings.csv", _csv_lines(f))
+    n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
+        [results / f"{n}.errors.ndjson" for n in names])))
+
+    refs = default_referentials()
+    defs = definitions(refs)
+    rows = to_rows(tally, defs, settings.lang)
+    write_atomic(out / "indicators.csv", outputs.indicators_csv(rows))
+
+    by_severity = {s.value: 0 for s in Severity}
+    for per in agg["by_rule"].values():
+        for sev, n in per.items():
+            by_severity[sev] = by_severity.get(sev, 0) + n
+    sav = agg["savings_cents"]
+    chosen = select_rules(settings.select, settings.ignore)
+    used = sorted({r for rule in chosen for r in rule.referentials})
+    summary = {
+        "checker": {"name": "pertinence", "version": __version__, "jurisdiction": settings.jurisdiction,
+                    "referentials": [r.to_dict() for r in refs.info(used)]},
+        "as_of": settings.as_of,
+        "lang": settings.lang,
+        "inputs": {**counts.to_dict(), "balanced": counts.balanced()},
+        "patients": patients,
+        "patients_with_findings": with_findings,
+        "medication_requests": meds,
+        "findings": {
+            "total": n_findings,
+            "by_severity": by_severity,
+            "by_category": {k: dict(sorted(v.items())) for k, v in sorted(agg["by_category"].items())},
+            "by_rule": {k: dict(sorted(v.items())) for k, v in sorted(agg["by_rule"].items())},
+        },
+        "errors": n_errors,
+        "savings": {
+            "period": "year",
+            "total": _cents_to_amounts(sav.get("total", {})).get("", {}),
+            "by_rule": _cents_to_amounts(sav.get("by_rule", {})),
+            "by_substance": _cents_to_amounts(sav.get("by_substance", {})),
+        },
+        "rules": [r.id for r in chosen],
+        "outputs": list(OUTPUT_FILES),
+    }
+    write_atomic(out / "summary.json", outputs.json_bytes(summary))
+    html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
+                        patients_total=with_findings)
+    write_atomic(out / "report.html", html)
+    return summary
+
+
+def _csv_lines(findings_ndjson: Any) -> Any:
+    yield outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS)
+    for line in findings_ndjson:
+        if line.strip():
+            yield outputs.finding_csv_line(line)

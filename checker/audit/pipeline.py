@@ -1,0 +1,347 @@
+"""The batch audit: stream the inputs, partition by patient to shards on disk, check the shards
+in parallel, merge the results into the output files.
+
+Phases (each resumable): ``partition`` (one pass over the inputs; ``state.json`` +
+``partition.done`` mark it complete), ``check`` (one result set per shard; a shard's summary
+file, written last and atomically, marks it complete), ``merge`` (outputs written atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from checker.audit import codec
+from checker.audit.worker import Settings
+
+WORK_DIR = ".pertinence-audit"
+STATE_VERSION = 1
+COMMON = "common"
+MEDICATIONS = "medications"
+DEFAULT_MEMORY = "1G"
+_NDJSON = (".ndjson", ".jsonl")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+GZIP_RATIO = 6  # expected expansion of gzip-compressed FHIR JSON
+WORKER_BASE = 300 << 20  # interpreter, rules and referentials of one worker process
+EXPANSION = 12  # memory of parsed + assembled + checked resources per byte of raw JSON
+
+
+class AuditError(Exception):
+    """A problem with the audit's inputs or options (message meant for the user)."""
+
+
+def parse_size(text: str | int) -> int:
+    """``"512M"``, ``"1G"``, ``"800MB"`` or a number of bytes."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise AuditError(f"not a memory size: {text!r} (examples: 512M, 2G)")
+    factor = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * factor)
+
+
+@dataclass(slots=True)
+class AuditOptions:
+    """How to run an audit (see ``pertinence audit --help``)."""
+
+    out: Path
+    jobs: int = 2
+    memory: int = field(default_factory=lambda: parse_size(DEFAULT_MEMORY))
+    resume: bool = False
+    engine: str = "local"
+    scheduler: str | None = None
+    as_of: str | None = None
+    jurisdiction: str = "fr"
+    lang: str = "fr"
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] | None = None
+    progress: bool | None = None  # None: a progress bar only on an interactive terminal outside CI
+    top_patients: int = 200
+    on_shard_done: Callable[[str], None] | None = None  # called after each completed shard
+
+
+def expand_inputs(inputs: Sequence[str | Path]) -> list[str]:
+    """Every input file, in a stable order (directories searched recursively, like ``check``)."""
+    from checker.fhir_input import FILE_SUFFIXES
+
+    out: list[str] = []
+    for item in inputs:
+        name = str(item)
+        if name == "-":
+            out.append(name)
+            continue
+        path = Path(name)
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                low = p.name.lower().removesuffix(".gz")
+                if p.is_file() and low.endswith(FILE_SUFFIXES) and not low.startswith(".") \
+                        and WORK_DIR not in p.parts:
+                    out.append(str(p))
+        elif path.is_file():
+            out.append(name)
+        else:
+            raise AuditError(f"no such file or directory: {name}")
+    return out
+
+
+def input_bytes(files: Sequence[str]) -> int:
+    """Estimated uncompressed size of the inputs."""
+    total = 0
+    for f in files:
+        if f == "-":
+            continue
+        size = os.path.getsize(f)
+        total += size * GZIP_RATIO if f.lower().endswith(".gz") else size
+    return total
+
+
+def shard_count(total_bytes: int, memory: int, jobs: int) -> int:
+    """How many shards keep each worker's share of the input under its part of the budget."""
+    per_worker = max(memory // (max(jobs, 1) + 1) - WORKER_BASE, 16 << 20)
+    target = max(per_worker // 3, 4 << 20)  # raw bytes of one shard held by a worker
+    return max(1, min(4096, -(-total_bytes // target)))
+
+
+def shard_of(key: str, n: int) -> int:
+    """Stable shard number of a patient key (same in every process and engine)."""
+    return zlib.crc32(key.encode("utf-8")) % n
+
+
+def shard_name(i: int) -> str:
+    return f"{i:05d}"
+
+
+def is_ndjson(name: str) -> bool:
+    return name.lower().removesuffix(".gz").endswith(_NDJSON)
+
+
+def route_file(index: int, name: str, n_shards: int) -> Iterator[tuple[str, bytes, bool]]:
+    """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
+    from checker.fhir_input import RawResource, iter_raw
+
+    items: Iterable[codec.Item] = iter_raw([name])
+    aliases: dict[str, str] = {}
+    if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
+        items = list(items)
+        aliases = codec.patient_aliases(items)
+    for j, item in enumerate(items):
+        key = codec.normalise_patient_key(item.patient_key(), aliases) if isinstance(item, RawResource) else None
+        target = COMMON if key is None else shard_name(shard_of(key, n_shards))
+        is_med = key is None and isinstance(item, RawResource) and item.resource_type == "Medication"
+        yield target, codec.line(key, (index, j), codec.encode(item)), is_med
+
+
+# ------------------------------------------------------------------------------------------------
+# state and resume
+# ------------------------------------------------------------------------------------------------
+
+
+def _fingerprint(files: Sequence[str]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for f in files:
+        if f == "-":
+            out.append([f, None, None])
+        else:
+            st = os.stat(f)
+            out.append([os.path.abspath(f), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _prepare_state(files: list[str], opts: AuditOptions, work: Path) -> dict[str, Any]:
+    """Load a resumable state or start a new one (wiping the work folder)."""
+    state_path = work / "state.json"
+    fp = _fingerprint(files)
+    if opts.resume and state_path.is_file():
+        state = orjson.loads(state_path.read_bytes())
+        same = state.get("version") == STATE_VERSION and state.get("inputs") == fp
+        s = state.get("settings", {})
+        asked = {"jurisdiction": opts.jurisdiction, "lang": opts.lang,
+                 "select": list(opts.select) if opts.select else None,
+                 "ignore": list(opts.ignore) if opts.ignore else None, "top_patients": opts.top_patients}
+        same = same and all(s.get(k) == v for k, v in asked.items())
+        same = same and (opts.as_of is None or s.get("as_of") == _as_of(opts.as_of))
+        if same and "-" not in files:
+            return state
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "shards").mkdir(parents=True)
+    (work / "results").mkdir(parents=True)
+    from checker.outputs import write_atomic
+
+    settings = Settings(_as_of(opts.as_of), opts.jurisdiction, opts.lang, opts.select, opts.ignore, opts.top_patients)
+    state = {"version": STATE_VERSION, "inputs": fp, "settings": settings.to_dict(),
+             "n_shards": shard_count(input_bytes(files), opts.memory, opts.jobs)}
+    write_atomic(state_path, orjson.dumps(state))
+    return state
+
+
+def _as_of(value: str | None) -> str:
+    from checker.api import parse_day
+
+    return (parse_day(value) if value else date.today()).isoformat()
+
+
+def settings_of(state: dict[str, Any]) -> Settings:
+    s = state["settings"]
+    return Settings(s["as_of"], s["jurisdiction"], s["lang"], tuple(s["select"]) if s["select"] else None,
+                    tuple(s["ignore"]) if s["ignore"] else None, s["top_patients"])
+
+
+# ------------------------------------------------------------------------------------------------
+# local engine
+# ------------------------------------------------------------------------------------------------
+
+
+def partition_local(files: list[str], n_shards: int, work: Path, progress: Any) -> None:
+    """Stream every input file once, appending each item to its patient's shard."""
+    shards = work / "shards"
+    handles: dict[str, BinaryIO] = {}
+    try:
+        for i, name in enumerate(files):
+            size = 0 if name == "-" else os.path.getsize(name)
+            count = 0
+            for target, line, is_med in route_file(i, name, n_shards):
+                fh = handles.get(target)
+                if fh is None:
+                    fh = handles[target] = open(shards / f"{target}.ndjson", "wb", buffering=1 << 16)
+                fh.write(line)
+                if is_med:
+                    mh = handles.get(MEDICATIONS)
+                    if mh is None:
+                        mh = handles[MEDICATIONS] = open(shards / f"{MEDICATIONS}.ndjson", "wb", buffering=1 << 16)
+                    mh.write(line)
+                count += 1
+                if count % 2000 == 0:
+                    progress.items(2000)
+            progress.items(count % 2000)
+            progress.bytes_done(size)
+    finally:
+        for fh in handles.values():
+            fh.close()
+    from checker.outputs import write_atomic
+
+    write_atomic(work / "partition.done", b"ok\n")
+
+
+_WORKER_REFS: Any = None
+_WORKER_MEDS: dict[str, dict[str, bytes]] = {}
+
+
+def init_worker() -> None:
+    """Load the rules and every referential they use, once per worker process."""
+    global _WORKER_REFS
+    from checker.referentials import default_referentials
+    from checker.registry import all_rules
+    from checker.referentials.indicators import REF_ID
+
+    refs = default_referentials()
+    for ref_id in sorted({r for rule in all_rules() for r in rule.referentials} | {REF_ID}):
+        if refs.has(ref_id):
+            refs.get(ref_id)
+    _WORKER_REFS = refs
+
+
+def _medications(path: str) -> dict[str, bytes]:
+    from checker.audit.worker import load_medications
+
+    if path not in _WORKER_MEDS:
+        p = Path(path)
+        if p.is_file():
+            with p.open("rb") as f:
+                _WORKER_MEDS[path] = load_medications(f)
+        else:
+            _WORKER_MEDS[path] = {}
+    return _WORKER_MEDS[path]
+
+
+def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
+    """Check one shard file and write its results (runs in a worker process)."""
+    from checker.audit.worker import check_lines, write_result
+
+    if _WORKER_REFS is None:
+        init_worker()
+    w = Path(work)
+    meds = _medications(str(w / "shards" / f"{MEDICATIONS}.ndjson"))
+    with (w / "shards" / f"{name}.ndjson").open("rb") as f:
+        result = check_lines(f, meds, settings, _WORKER_REFS)
+    write_result(result, w / "results", name)
+    return name, result.counts.resources
+
+
+def pending_shards(work: Path) -> list[str]:
+    names = sorted(p.name[: -len(".ndjson")] for p in (work / "shards").glob("*.ndjson"))
+    names = [n for n in names if n != MEDICATIONS]
+    return [n for n in names if not (work / "results" / f"{n}.json").is_file()]
+
+
+def check_local(work: Path, settings: Settings, jobs: int, progress: Any,
+                on_done: Callable[[str], None] | None) -> None:
+    """Check every pending shard, in a pool of ``jobs`` worker processes (in-process for 1)."""
+    todo = pending_shards(work)
+    progress.start_check(len(todo))
+    if jobs <= 1 or len(todo) <= 1:
+        for name in todo:
+            _, n = run_shard(str(work), name, settings)
+            progress.shard_done(n)
+            if on_done:
+                on_done(name)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker) as pool:
+        futures = [pool.submit(run_shard, str(work), name, settings) for name in todo]
+        try:
+            for fut in as_completed(futures):
+                name, n = fut.result()
+                progress.shard_done(n)
+                if on_done:
+                    on_done(name)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+
+def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any]:
+    """Audit ``inputs`` into ``opts.out``; returns the summary (also written as summary.json)."""
+    from checker.audit.merge import merge_outputs
+    from checker.audit.progress import make_progress
+
+    if opts.engine not in ("local", "dask"):
+        raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
+    if opts.jobs < 1:
+        raise AuditError("--jobs must be at least 1")
+    files = expand_inputs(inputs)
+    if not files:
+        raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
+    out = Path(opts.out)
+    work = out / WORK_DIR
+    state = _prepare_state(files, opts, work)
+    settings = settings_of(state)
+    with make_progress(opts.progress, input_bytes(files)) as progress:
+        if opts.engine == "dask":
+            from checker.audit.dask_engine import run_dask
+
+            if not (work / "partition.done").is_file() or pending_shards(work):
+                run_dask(files, state["n_shards"], work, settings, opts.scheduler, opts.jobs, progress,
+                         opts.on_shard_done)
+        else:
+            if not (work / "partition.done").is_file():
+                partition_local(files, state["n_shards"], work, progress)
+            check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
+        progress.phase("merge")
+        summary = merge_outputs(work, out, settings)
+    shutil.rmtree(work, ignore_errors=True)
+    return summary

@@ -1,0 +1,22 @@
+"""``pertinence report``: one HTML self-check report for a (small) set of FHIR inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def build_report_html(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr", lang: str = "fr") -> str:
+    """Read, check and render ``inputs`` as the self-contained HTML report (prescriptions included)."""
+    from checker import fhir_input
+    from checker.api import check_records, parse_day
+    from checker.audit.indicators import definitions, tally_records, to_rows
+    from checker.formats.html import render_records
+    from checker.referentials import default_referentials
+
+    day = parse_day(as_of) if as_of else None
+    ing = fhir_input.read(inputs, as_of=day)
+    refs = default_referentials()
+    report = check_records(ing.records, counts=ing.counts, errors=ing.errors, as_of=day,
+                           jurisdiction=jurisdiction, lang=lang, refs=refs)
+    rows = to_rows(tally_records(ing.records, definitions(refs), parse_day(report.as_of)), definitions(refs), lang)
+    return render_records(report, ing.records, rows)

@@ -1,0 +1,134 @@
+"""Regenerate the EQ rule samples and the cheaper-equivalent scenarios (FHIR R4 Bundles).
+
+Run from the repository root: ``python fhir_samples/scenarios/cheaper/make_samples.py``. The
+Bundles are small hand-written prescriptions; expectations carry no amounts (the tests recompute
+every amount from the shipped referentials).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SCEN = ROOT / "scenarios" / "cheaper"
+RULES = ROOT / "rules"
+
+
+def order(oid: str, text: str, *, dose: float = 1, unit: str = "{tbl}", per_day: int = 1, days: int | None = 90,
+          authored: str = "2026-01-10", substitution: dict[str, Any] | None = None, status: str = "active",
+          cip13: str | None = None) -> dict[str, Any]:
+    med: dict[str, Any] = {"text": text}
+    if cip13:
+        med["coding"] = [{"system": "http://data.esante.gouv.fr/ansm/medicament/codeCIP13", "code": cip13}]
+    repeat: dict[str, Any] = {"frequency": per_day, "period": 1, "periodUnit": "d"}
+    if days:
+        repeat["boundsDuration"] = {"value": days, "unit": "jours", "system": "http://unitsofmeasure.org", "code": "d"}
+    res: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": oid, "status": status, "intent": "order",
+        "medicationCodeableConcept": med, "subject": {"reference": "Patient/p1"}, "authoredOn": authored,
+        "dosageInstruction": [{
+            "text": f"{dose:g} {unit} {per_day} fois par jour",
+            "timing": {"repeat": repeat},
+            "doseAndRate": [{"doseQuantity": {"value": dose, "unit": unit, "system": "http://unitsofmeasure.org",
+                                              "code": unit}}],
+        }],
+    }
+    if substitution is not None:
+        res["substitution"] = substitution
+    return res
+
+
+def bundle(*orders: dict[str, Any], birth: str = "1960-05-04") -> dict[str, Any]:
+    entries = [{"fullUrl": "urn:uuid:patient-p1",
+                "resource": {"resourceType": "Patient", "id": "p1", "birthDate": birth, "gender": "female"}}]
+    entries += [{"fullUrl": f"urn:uuid:{o['id']}", "resource": o} for o in orders]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+# LEVOTHYROX 100 µg is coded by its CIP13 (BDPM 30-tablet pack): the text alone does not resolve to one specialty.
+LEVO_CIP13 = "3400930065891"
+NS_NONE = {"allowedBoolean": False}
+NS_MTE = {"allowedBoolean": False, "reason": {"coding": [{"code": "MTE", "display": "non substituable MTE"}],
+                                              "text": "non substituable (MTE)"}}
+NS_CIF = {"allowedBoolean": False, "reason": {"text": "non substituable (CIF)"}}
+
+
+def write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    tahor = order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé")
+    scenarios: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        "tahor-20": (bundle(tahor), {"jurisdiction": "fr", "findings": [
+            {"rule": "EQ001", "implicated": ["MedicationRequest/mr-tahor"], "severity": "info",
+             "evidence": {"substance": "atorvastatine"}, "suggestion": {"saving": {"currency": "EUR", "period": "treatment"}}},
+            {"rule": "EQ002", "implicated": ["MedicationRequest/mr-tahor"], "severity": "info"}]}),
+        "crestor-10": (bundle(order("mr-crestor", "CRESTOR 10 mg, comprimé pelliculé", days=None)), {"findings": [
+            {"rule": "EQ001", "evidence": {"substance": "rosuvastatine"},
+             "suggestion": {"saving": {"currency": "EUR", "period": "year"}}},
+            {"rule": "EQ002"}]}),
+        "plavix-75": (bundle(order("mr-plavix", "PLAVIX 75 mg, comprimé pelliculé", days=30)), {"findings": [
+            {"rule": "EQ001", "evidence": {"substance": "clopidogrel"},
+             "suggestion": {"saving": {"currency": "EUR", "period": "treatment"}}},
+            {"rule": "EQ002"}]}),
+        "inexium-20": (bundle(order("mr-inexium", "INEXIUM 20 mg, comprimé gastro-résistant", days=28)), {"findings": [
+            {"rule": "EQ001", "evidence": {"substance": "esomeprazole"}},
+            {"rule": "EQ002"}]}),
+        "lantus-initiation": (bundle(order("mr-lantus", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli",
+                                           dose=20, unit="U", days=None)), {"findings": [
+            {"rule": "EQ004", "evidence": {"substance": "insuline glargine"},
+             "suggestion": {"saving": {"currency": "EUR", "period": "year"}}}]}),
+        "atorvastatine-dci": (bundle(order("mr-atorva", "atorvastatine 20 mg, comprimé")), {"findings": []}),
+        "levothyroxine-ns-mte": (bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", days=None, cip13=LEVO_CIP13,
+                                              substitution=NS_MTE)), {"findings": []}),
+        "levothyroxine-ns-missing": (bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", days=None, cip13=LEVO_CIP13,
+                                                  substitution=NS_NONE)), {"findings": [
+            {"rule": "EQ003", "severity": "warning", "evidence": {"problem": "missing", "substance": "levothyroxine"}}]}),
+        "tahor-20-ma": (bundle(tahor), {"jurisdiction": "ma", "findings": [
+            {"rule": "EQ001", "evidence": {"substance": "atorvastatine", "jurisdiction": "ma"},
+             "suggestion": {"saving": {"currency": "MAD", "period": "treatment"}}}]}),
+    }
+    # The non-substitutable scenarios also list EQ002 (brand name only): selected rules are given per scenario.
+    select = {"levothyroxine-ns-mte": ["EQ001", "EQ003"], "levothyroxine-ns-missing": ["EQ001", "EQ003"]}
+    for name, (b, exp) in scenarios.items():
+        exp = {"as_of": "2026-01-15", "jurisdiction": "fr", **exp, "select": select.get(name, ["EQ"])}
+        write(SCEN / f"{name}.json", b)
+        write(SCEN / f"{name}.expect.json", exp)
+
+    # Rule samples (run by tests/test_rule_samples.py with select=[RULE]).
+    write(RULES / "EQ001" / "fail-tahor-20.json", bundle(tahor))
+    write(RULES / "EQ001" / "fail-tahor-20.expect.json", {"findings": [
+        {"implicated": ["MedicationRequest/mr-tahor"], "severity": "info", "category": "cheaper-equivalent",
+         "evidence": {"substance": "atorvastatine"}, "suggestion": {"saving": {"currency": "EUR"}}}]})
+    write(RULES / "EQ001" / "fail-tahor-20-ma.json", bundle(tahor))
+    write(RULES / "EQ001" / "fail-tahor-20-ma.expect.json", {"jurisdiction": "ma", "findings": [
+        {"evidence": {"substance": "atorvastatine", "jurisdiction": "ma"}, "suggestion": {"saving": {"currency": "MAD"}}}]})
+    write(RULES / "EQ001" / "pass-atorvastatine-dci.json", bundle(order("mr-atorva", "atorvastatine 20 mg, comprimé")))
+    write(RULES / "EQ001" / "pass-tahor-non-substituable.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_CIF)))
+    write(RULES / "EQ002" / "fail-crestor-brand.json", bundle(order("mr-crestor", "CRESTOR 10 mg, comprimé pelliculé")))
+    write(RULES / "EQ002" / "pass-atorvastatine-dci.json", bundle(order("mr-atorva", "atorvastatine 20 mg, comprimé")))
+    write(RULES / "EQ003" / "fail-levothyrox-no-justification.json",
+          bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", cip13=LEVO_CIP13, substitution=NS_NONE)))
+    write(RULES / "EQ003" / "fail-tahor-mte-not-listed.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_MTE)))
+    write(RULES / "EQ003" / "fail-tahor-mte-not-listed.expect.json",
+          {"findings": [{"evidence": {"problem": "MTE-not-listed", "substance": "atorvastatine"}}]})
+    write(RULES / "EQ003" / "pass-levothyrox-mte.json",
+          bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", cip13=LEVO_CIP13, substitution=NS_MTE)))
+    write(RULES / "EQ003" / "pass-tahor-cif.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_CIF)))
+    lantus = order("mr-lantus", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli", dose=20,
+                   unit="U", days=None)
+    write(RULES / "EQ004" / "fail-lantus-initiation.json", bundle(lantus))
+    earlier = order("mr-lantus-2025", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli", dose=18,
+                    unit="U", days=None, authored="2025-06-01", status="completed")
+    write(RULES / "EQ004" / "pass-lantus-continuation.json", bundle(earlier, lantus))
+
+
+if __name__ == "__main__":
+    main()
