@@ -139,7 +139,73 @@ def referentials_update(bdpm_dir: Path, root: Path | None) -> None:
     click.echo(str(summary))
 
 
+# --- interactions (iatrogenic owner) -------------------------------------------------------------
+
+
+@main.command("interactions")
+@click.argument("substance_a")
+@click.argument("substance_b")
+def interactions_lookup(substance_a: str, substance_b: str) -> None:
+    """List the ANSM thesaurus (2023-09) entries linking two substances (DCI names), with the
+    classes that explain each one. Exit 0 when found, 1 when the thesaurus lists none."""
+    from checker.referentials import default_referentials
+    from checker.text import fold
+
+    th = default_referentials().get("ansm-thesaurus")
+    a, b = fold(substance_a), fold(substance_b)
+    for name, key in ((substance_a, a), (substance_b, b)):
+        if not th.knows(key):
+            click.echo(f"note: {name!r} is not named in the thesaurus (nor in its class lists)", err=True)
+    found = th.matches(a, b)
+    if not found:
+        click.echo(f"no entry for {substance_a} + {substance_b} in the ANSM thesaurus (2023-09)")
+        sys.exit(1)
+    for m in found:
+        levels = " / ".join(lv.level for lv in m.entry.levels)
+        via = f"{' > '.join(m.path_first)}  +  {' > '.join(m.path_second)}"
+        click.echo(f"{levels:<14} {th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}"
+                   f"  (PDF line {m.entry.line})\n{'':<14} via {via}")
+
+
 # --- protocols (protocol owner) ------------------------------------------------------------------
+
+
+@main.group("protocols")
+def protocols_group() -> None:
+    """HAS-style protocols (referentials/protocols/*.xml): validate and list."""
+
+
+@protocols_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def protocols_validate(files: tuple[str, ...]) -> None:
+    """Validate protocol FILES against the XSD and the decision-graph checks (exit 1 on error)."""
+    from checker.protocols import validate_files
+
+    problems = validate_files(list(files))
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"{len(files)} protocol file(s) valid")
+
+
+@protocols_group.command("list")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+def protocols_list(lang: str) -> None:
+    """List the shipped protocols: id, kind, rule, title and source."""
+    from checker.referentials import ReferentialError, default_referentials
+
+    try:
+        protocols = default_referentials().get("protocols")
+    except ReferentialError as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for p in protocols.protocols:
+        rule_id = "OP002" if p.kind == "medication" else "OP001"
+        src = p.sources[0]
+        click.echo(f"{p.id:<38} {p.kind:<10} {rule_id}  {p.title(lang)}")
+        click.echo(f"{'':<38} {'':<10}        {src.publisher} {src.year} — {src.title}")
 
 
 # --- serve / feedback (CDS Hooks service owner) --------------------------------------------------

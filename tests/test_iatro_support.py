@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 from checker.model import (Allergy, Concept, Coding, Condition, Dispense, Dosage, MedicationIdentity, MedicationOrder,
@@ -41,3 +42,15 @@ def run(rule_id: str, rec: PatientRecord, as_of: date = AS_OF, lang: str = "fr")
     from checker.registry import RunSettings, get_rule
 
     return get_rule(rule_id).run(rec, RunSettings(as_of=as_of, lang=lang), default_referentials())
+
+
+def random_unlisted_pairs(th, n: int, seed: int = 20230915) -> list[tuple[str, str]]:
+    """``n`` random pairs of single substances that the encoding does not link."""
+    rng = random.Random(seed)
+    nodes = [s for s in th.substance_nodes() if th.knows(s)]
+    out: list[tuple[str, str]] = []
+    while len(out) < n:
+        a, b = rng.sample(nodes, 2)
+        if not th.matches(a, b) and (a, b) not in out:
+            out.append((a, b))
+    return out

@@ -10,7 +10,6 @@ does not link are confirmed absent from the PDF text. Skipped when ../shared is 
 from __future__ import annotations
 
 import csv
-import random
 import re
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from checker.referentials import default_referentials
 from checker.text import fold
+from tests.test_iatro_support import random_unlisted_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FOLDER = SHARED / "data" / "ansm-thesaurus-2023-09"
@@ -198,13 +198,13 @@ def test_random_unlisted_pairs_are_absent_from_the_pdf(layout, th) -> None:
         assert not hits, f"{a} + {b} is in the PDF text via {hits}"
 
 
-def random_unlisted_pairs(th, n: int, seed: int = 20230915) -> list[tuple[str, str]]:
-    """``n`` random pairs of single substances that the encoding does not link."""
-    rng = random.Random(seed)
-    nodes = [s for s in th.substance_nodes() if th.knows(s)]
-    out: list[tuple[str, str]] = []
-    while len(out) < n:
-        a, b = rng.sample(nodes, 2)
-        if not th.matches(a, b) and (a, b) not in out:
-            out.append((a, b))
-    return out
+def test_local_route_exceptions_come_from_the_general_information_page(th) -> None:
+    if not LAYOUT.is_file():
+        pytest.skip("../shared thesaurus text not available")
+    head = fold(LAYOUT.read_text(encoding="utf-8")[:6000])
+    assert "les voies locales ne sont pas concernees par les interactions des voies systemiques" in head
+    for word in ("miconazole", "econazole", "pilocarpine", "esketamine", "desmopressine", "ephedrine",
+                 "dihydroergotamine", "fentanyl", "sumatriptan", "spermicides vaginaux", "antiseptiques iodes"):
+        assert word in head, word
+    listed = {k for exc in th.local_routes["exceptions"] for k in exc["keys"]}
+    assert {"miconazole", "econazole", "pilocarpine", "fentanyl", "sumatriptan"} <= listed

@@ -67,6 +67,7 @@ class AuditOptions:
     ignore: tuple[str, ...] | None = None
     progress: bool | None = None  # None: a progress bar only on an interactive terminal outside CI
     top_patients: int = 200
+    shards: int | None = None  # number of patient shards; default: from the input size and memory budget
     on_shard_done: Callable[[str], None] | None = None  # called after each completed shard
 
 
@@ -180,7 +181,7 @@ def _prepare_state(files: list[str], opts: AuditOptions, work: Path) -> dict[str
 
     settings = Settings(_as_of(opts.as_of), opts.jurisdiction, opts.lang, opts.select, opts.ignore, opts.top_patients)
     state = {"version": STATE_VERSION, "inputs": fp, "settings": settings.to_dict(),
-             "n_shards": shard_count(input_bytes(files), opts.memory, opts.jobs)}
+             "n_shards": opts.shards or shard_count(input_bytes(files), opts.memory, opts.jobs)}
     write_atomic(state_path, orjson.dumps(state))
     return state
 
@@ -246,8 +247,11 @@ def init_worker() -> None:
 
     refs = default_referentials()
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials} | {REF_ID}):
-        if refs.has(ref_id):
-            refs.get(ref_id)
+        try:
+            if refs.has(ref_id):
+                refs.get(ref_id)
+        except Exception:  # noqa: BLE001 — reported with its real message when a shard uses it
+            pass
     _WORKER_REFS = refs
 
 

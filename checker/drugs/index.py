@@ -36,16 +36,16 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 5  # bump when the compiled structure changes
+INDEX_FORMAT = 9  # bump when the compiled structure changes
 
 
-@dataclass(frozen=True, slots=True)
-class Component:
+class Component(NamedTuple):
     """One active substance of a specialty, with its strength as written in BDPM."""
 
     key: str
@@ -58,8 +58,7 @@ class Component:
     element: str  # "comprimé"
 
 
-@dataclass(frozen=True, slots=True)
-class Shortage:
+class Shortage(NamedTuple):
     status_code: int  # 1 rupture, 2 tension, 3 arrêt de commercialisation, 4 remise à disposition
     status: str
     start: str
@@ -68,8 +67,7 @@ class Shortage:
     url: str
 
 
-@dataclass(frozen=True, slots=True)
-class Presentation:
+class Presentation(NamedTuple):
     cip7: str
     cip13: str
     cis: str
@@ -83,8 +81,7 @@ class Presentation:
     shortage: Shortage | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Specialty:
+class Specialty(NamedTuple):
     cis: str
     name: str
     form: str
@@ -106,15 +103,13 @@ class Specialty:
         return frozenset(c.key for c in self.components)
 
 
-@dataclass(frozen=True, slots=True)
-class GenericGroup:
+class GenericGroup(NamedTuple):
     id: str
     label: str
     members: tuple[tuple[str, int, int], ...]  # (cis, type, sort order)
 
 
-@dataclass(slots=True)
-class Substance:
+class Substance(NamedTuple):
     key: str
     name: str
     english: tuple[str, ...] = ()
@@ -175,6 +170,16 @@ class DrugIndex:
         """Moiety key of any substance spelling, or None if unknown (single substance only)."""
         keys = self.substance_keys(name)
         return keys[0] if len(keys) == 1 else None
+
+    def moiety_key(self, name: str) -> str:
+        """Like :meth:`substance_key` but never None: an unknown name gets its lexical moiety key
+        (folded, parentheses inverted, hydrate and salt words dropped), so that two referentials
+        naming a substance absent from BDPM still agree."""
+        known = self.substance_key(name)
+        if known:
+            return known
+        vocab = self.names
+        return N.moiety(name, vocab)
 
     def substance_keys(self, name: str) -> tuple[str, ...]:
         """Keys of a name (several for an association name such as 'co-amoxiclav')."""
@@ -322,7 +327,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
         ft = ft_of_sa.get(c)
         if ft:
             target = ft.most_common(1)[0][0]
-            if target not in N.KEEP_SALT_IONS:
+            if target not in N.KEEP_SALT_IONS and N.related(c, target):
                 return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
 
@@ -349,18 +354,20 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             if r[2]:
                 idx.code_keys.setdefault(r[2], k)
             display[k][r[3]] += 0
-        chosen = fts[0] if fts else (sas[0] if sas else rows[0])
-        k = key_of(chosen[3])
-        if fts:
-            add_name(chosen[3], [k])
-            add_name(N.clean(chosen[3]), [k])
-        display[k][N.clean(chosen[3])] += 1
-        value, unit = parse_strength(chosen[4])
-        if value is None and fts and sas:
-            value, unit = parse_strength(sas[0][4])
-        c = Component(k, chosen[3], chosen[2], chosen[4], value, unit, chosen[5], chosen[1])
-        if all(x.key != k for x in comps[cis]):
-            comps[cis].append(c)
+        # one component per therapeutic fraction (a complex such as sacubitril-valsartan has two),
+        # else per active substance
+        for chosen in (fts or sas[:1] or rows[:1]):
+            k = key_of(chosen[3])
+            if fts:
+                add_name(chosen[3], [k])
+                add_name(N.clean(chosen[3]), [k])
+            display[k][N.clean(chosen[3])] += 1
+            value, unit = parse_strength(chosen[4])
+            if value is None and fts and sas:
+                value, unit = parse_strength(sas[0][4])
+            c = Component(k, chosen[3], chosen[2], chosen[4], value, unit, chosen[5], chosen[1])
+            if all(x.key != k for x in comps[cis]):
+                comps[cis].append(c)
     for k in list(display):
         add_name(k, [k])
     # 3. other tables
@@ -479,8 +486,15 @@ def save(idx: DrugIndex, path: Path) -> None:
 
 
 def load(path: Path) -> DrugIndex | None:
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()  # ~100k small objects: the cyclic collector would run many times for nothing
     try:
         fmt, idx = pickle.loads(path.read_bytes())
     except Exception:  # noqa: BLE001 — a stale or corrupt cache is simply rebuilt
         return None
+    finally:
+        if enabled:
+            gc.enable()
     return idx if fmt == INDEX_FORMAT and isinstance(idx, DrugIndex) else None

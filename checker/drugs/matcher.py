@@ -25,6 +25,7 @@ SYS_ATC = "http://www.whocc.no/atc"
 SYS_RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SYS_SNOMED = "http://snomed.info/sct"
 
+_REFERENCE = re.compile(r"^(#\S*|urn:\S+|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]+|https?://\S+)$")
 _ATC5 = re.compile(r"^[A-Z]\d\d[A-Z][A-Z]\d\d$")
 
 ABBREVIATIONS = {
@@ -80,7 +81,8 @@ def tokenize(text: str) -> list[str]:
     t = unicodedata.normalize("NFKD", t)
     t = "".join(ch for ch in t if not unicodedata.combining(ch)).lower()
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
-    raw = re.findall(r"\d+(?:\.\d+)?|[a-z]+|[/+%]", t)
+    t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
+    raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%]", t)
     return [ABBREVIATIONS.get(w, w) for w in raw]
 
 
@@ -194,6 +196,8 @@ class Identifier:
         res: TextResult | None = None
         if brands and not subs:
             res = self._from_brands([b for _, b in brands], strengths, forms)
+            if res is not None and all(self._dci_named(b) for _, b in brands):
+                res.prescribed_as = "dci"  # "AMLODIPINE BIOGARAN": a generic named by its DCI
         elif subs:
             keys: list[str] = []
             for _, ks in sorted(subs):
@@ -207,8 +211,7 @@ class Identifier:
                 # a DCI-named generic ("amlodipine biogaran") or brand + DCI ("Doliprane paracétamol")
                 b = self._from_brands([b for _, b in brands], strengths, forms)
                 if b and set(b.keys) >= set(keys):
-                    b.prescribed_as = "dci" if all(brand.split()[0] in self.idx.names for _, brand in brands) \
-                        else "brand"
+                    b.prescribed_as = "dci" if all(self._dci_named(brand) for _, brand in brands) else "brand"
                     res = b
             self._assign_strengths(res, strengths)
         elif foreign:
@@ -222,6 +225,11 @@ class Identifier:
         if res is not None and not res.candidates and res.keys:
             self._product_for_keys(res, strengths, forms)
         return res
+
+    def _dci_named(self, brand: str) -> bool:
+        """True when a specialty name starts with a substance name ("amlodipine biogaran")."""
+        words = brand.split()
+        return any(" ".join(words[:n]) in self.idx.names for n in range(1, len(words) + 1))
 
     def _assign_strengths(self, res: TextResult, strengths: list[Quantity]) -> None:
         with_unit = [q for q in strengths if q.unit]
@@ -268,6 +276,13 @@ class Identifier:
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:
             return None
+        given = len(strengths)
+        if len(sets) > 1 and given:
+            # "CLARADOL 500 mg" vs "CLARADOL 500 mg CAFEINE": one strength written → one substance
+            fit = [c for c in chosen if len(self.idx.specialties[c].components) == given]
+            if fit:
+                chosen = fit
+                sets = Counter(self.idx.specialties[c].substance_keys for c in chosen)
         (best, n), *others = sets.most_common()
         res = TextResult(method="text-exact", prescribed_as="brand", candidates=tuple(chosen))
         first = next(c for c in chosen if self.idx.specialties[c].substance_keys == best)
@@ -345,9 +360,12 @@ class Identifier:
         ranked: list[tuple[int, Coding]] = []
         for c in codings:
             code, sys = c.code.strip(), c.system.lower()
-            if re.fullmatch(r"34009\d{8}", code) or "cip13" in sys or ("cip" in sys and len(code) == 7):
+            # a bare CIS/CIP13 is recognised whatever the system, unless the system is one whose
+            # codes could collide with it (SNOMED CT, RxNorm, LOINC)
+            other = any(s in sys for s in ("snomed", "rxnorm", "loinc"))
+            if (re.fullmatch(r"34009\d{8}", code) and not other) or "cip13" in sys or ("cip" in sys and len(code) == 7):
                 ranked.append((0, c))
-            elif "codecis" in sys or sys.endswith("/cis") or re.fullmatch(r"\d{8}", code):
+            elif "codecis" in sys or sys.endswith("/cis") or (re.fullmatch(r"\d{8}", code) and not other):
                 ranked.append((1, c))
             elif "ucd" in sys:
                 ranked.append((2, c))
@@ -419,6 +437,8 @@ class Identifier:
         )
 
     def from_text(self, text: str, method_override: str | None = None) -> MedicationIdentity | None:
+        if _REFERENCE.match(text.strip()):
+            return None  # an unresolved reference ("#med-1", "Medication/12"), not a drug name
         r = self.identify_text(text)
         if r is None or not r.keys:
             return None

@@ -18,8 +18,12 @@ HYDRATE_WORDS = frozenset("""
 anhydre anhydrous monohydrate monohydratee dihydrate dihydratee trihydrate trihydratee tetrahydrate
 tetrahydratee pentahydrate pentahydratee hexahydrate hexahydratee heptahydrate heptahydratee
 sesquihydrate sesquihydratee hemihydrate hemihydratee hydrate hydratee micronise micronisee amorphe
-cristallise cristallisee dilue diluee base racemique hemipentahydrate hemipentahydratee
+cristallise cristallisee dilue diluee base racemique element hemipentahydrate hemipentahydratee
 """.split())
+
+ENGLISH_ANIONS = {"chloride": "chlorure", "bromide": "bromure", "iodide": "iodure", "sulfate": "sulfate",
+                  "carbonate": "carbonate", "bicarbonate": "bicarbonate", "citrate": "citrate",
+                  "gluconate": "gluconate", "acetate": "acetate", "phosphate": "phosphate", "lactate": "lactate"}
 
 # French salt formers written before the moiety: "chlorhydrate de X", "bésilate d'X".
 SALT_PREFIXES = frozenset("""
@@ -55,7 +59,7 @@ MINERAL_IONS = {
 MINERAL_ANIONS = frozenset("""
 chlorure carbonate bicarbonate hydrogenocarbonate gluconate sulfate citrate lactate acetate phosphate
 glycerophosphate oxyde hydroxyde fumarate succinate ascorbate pidolate aspartate orotate tartrate
-lactobionate chloride sulfate oxide hydroxide glycinate bisglycinate
+lactobionate chloride sulfate oxide hydroxide glycinate bisglycinate trisilicate
 """.split())
 
 # Ions whose salts keep their own key (sodium chloride ≠ sodium bicarbonate in the thesaurus).
@@ -106,8 +110,13 @@ def salt_candidates(folded: str) -> Iterator[str]:
     if len(words) >= 2 and words[0] in SALT_PREFIXES and words[1] not in {"de", "d", "du"}:
         yield " ".join(words[1:])
     # "X calcique", "X tert butylamine", "X hydrochloride"
+    # "potassium chlorure", "sodium chlorure" (hospital labels) → "chlorure de potassium"
+    if len(words) == 2 and words[0] not in SALT_PREFIXES:
+        anion = ENGLISH_ANIONS.get(words[1], words[1])
+        if anion in SALT_PREFIXES:
+            yield f"{anion} de {words[0]}"
     w = list(words)
-    while len(w) >= 2 and w[-1] in SALT_SUFFIXES:
+    while len(w) >= 2 and w[-1] in SALT_SUFFIXES and w[-2] not in {"de", "d", "du"}:
         w.pop()
         if len(w) >= 2 and w[-1] == "tert":
             w.pop()
@@ -146,6 +155,17 @@ def acid_candidates(folded: str) -> Iterator[str]:
             yield f"acide {words[0][:-3]}ique"
 
 
+def related(salt: str, fraction: str) -> bool:
+    """Whether a BDPM therapeutic fraction names the moiety of a salt (shared stem of 5+ letters:
+    'clavulanate de potassium' → 'acide clavulanique'), not a mere content expressed in another
+    substance ('iohexol' → 'iode', 'lymecycline' → 'tetracycline')."""
+    if fraction == salt:
+        return True
+    sw = [w for w in salt.split() if len(w) >= 5]
+    fw = [w for w in fraction.split() if len(w) >= 5]
+    return any(a[:5] == b[:5] for a in sw for b in fw)
+
+
 def moiety(raw: str, vocabulary: Container[str]) -> str:
     """The moiety key of a raw substance name: the first salt-stripped candidate that the
     vocabulary knows as a moiety; else the salt-stripped name when a salt former was found;
@@ -154,7 +174,7 @@ def moiety(raw: str, vocabulary: Container[str]) -> str:
     ion = mineral_key(folded)
     if ion:
         return ion
-    cands = list(salt_candidates(folded))[1:]
+    cands = [c for c in list(salt_candidates(folded))[1:] if c not in MINERAL_IONS]
     for cand in [*cands, *acid_candidates(folded)]:
         if cand in vocabulary and cand not in KEEP_SALT_IONS:
             return cand

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -284,6 +285,8 @@ def _suggestions(
             })
     if _contraindicated(f):
         for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
+            if not _RELATIVE_REF.match(ref):
+                continue  # a draft without an id cannot be named in a delete action
             label = _label_of(resources.get(ref)) or ref
             out.append({
                 "label": t["delete"].format(label=label)[:140],
@@ -291,6 +294,9 @@ def _suggestions(
                 "actions": [{"type": "delete", "description": t["delete_desc"].format(ref=ref), "resourceId": ref}],
             })
     return out
+
+
+_RELATIVE_REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 def _contraindicated(f: Finding) -> bool:

@@ -41,7 +41,7 @@ _T: dict[str, dict[str, str]] = {
         "severity.critical": "critique", "severity.warning": "attention", "severity.info": "information",
         "unknown_patient": "(patient non identifié)", "implicated": "Lignes concernées", "none": "—",
         "better.higher": "plus haut = mieux", "better.lower": "plus bas = mieux", "level": "Niveau",
-        "print_note": "Ce rapport est généré localement ; il ne contient aucun lien vers un service externe.",
+        "per_prescriber": "Valeurs par prescripteur", "print_note": "Ce rapport est généré localement ; il ne contient aucun lien vers un service externe.",
     },
     "en": {
         "title": "Prescribing self-check", "subtitle": "Pertinence report",
@@ -62,7 +62,7 @@ _T: dict[str, dict[str, str]] = {
         "severity.critical": "critical", "severity.warning": "warning", "severity.info": "info",
         "unknown_patient": "(unidentified patient)", "implicated": "Lines concerned", "none": "—",
         "better.higher": "higher is better", "better.lower": "lower is better", "level": "Level",
-        "print_note": "This report was generated locally; it links to no external service.",
+        "per_prescriber": "Values per prescriber", "print_note": "This report was generated locally; it links to no external service.",
     },
 }
 
@@ -83,7 +83,7 @@ h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;border-bottom:2px solid var(--l
 .meta{color:var(--muted);margin:4px 0 16px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px}
 .card{border:1px solid var(--line);border-radius:8px;padding:12px}.card .n{font-size:1.7rem;font-weight:700}
-.card.crit{border-color:var(--crit)}.card.crit .n{color:var(--crit)}.card .l{color:var(--muted);font-size:.9rem}
+.card.crit{border-color:#f5b7b1;background:#fdedec}.card.crit .n{color:#a93226}.card .l{color:var(--muted);font-size:.9rem}
 .charts{display:grid;grid-template-columns:1fr;gap:16px}.chart{border:1px solid var(--line);border-radius:8px;padding:12px}
 .chart h3{margin:0 0 8px;font-size:1rem}svg text{font-family:inherit;font-size:12px;fill:var(--ink)}
 table{border-collapse:collapse;width:100%;margin:8px 0;font-size:.92rem}th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
@@ -125,6 +125,10 @@ def _money(amounts: dict[str, float], lang: str) -> str:
     if not amounts:
         return _num(0, lang, 2)
     return " + ".join(f"{_num(v, lang, 2)} {_e(cur or '')}".strip() for cur, v in sorted(amounts.items()))
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _link(url: str, text: str) -> str:
@@ -202,14 +206,14 @@ def chart_indicators(rows: Sequence[dict[str, Any]], lang: str) -> str:
     overall = [r for r in rows if r["scope"] == "overall"]
     if not overall:
         return _empty_chart(label, lang)
-    width, left, bar_h, gap = 640, 250, 18, 8
+    width, left, bar_h, gap = 720, 330, 18, 8
     span = width - left - 70
     height = len(overall) * (bar_h + gap) + 10
     parts = [f'<svg class="chart-svg" id="chart-indicators" role="img" aria-label="{_e(label)}" width="100%" '
              f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>']
     for i, r in enumerate(overall):
         y = 5 + i * (bar_h + gap)
-        parts.append(f'<text x="0" y="{y + 13}">{_e(str(r["title"])[:38])}</text>'
+        parts.append(f'<text x="0" y="{y + 13}">{_e(_clip(str(r["title"]), 50))}</text>'
                      f'<rect x="{left}" y="{y}" width="{span}" height="{bar_h}" fill="#f2f3f4"/>')
         value = r["value_percent"]
         if value is None:
@@ -357,14 +361,20 @@ def _patient_html(p: dict[str, Any], as_of: str, lang: str) -> str:
     return "".join(out)
 
 
-def _indicator_table(rows: Sequence[dict[str, Any]], lang: str, max_rows: int = 400) -> str:
+def _indicator_table(rows: Sequence[dict[str, Any]], lang: str, max_requesters: int = 20) -> str:
+    """Overall rows, plus one row per prescriber when there are few (the rest is in indicators.csv)."""
     if not rows:
         return ""
     t = _t(lang)
+    requesters = {r["requester"] for r in rows if r["scope"] != "overall"}
+    hidden = 0
+    if len(requesters) > max_requesters:
+        hidden = len(requesters)
+        rows = [r for r in rows if r["scope"] == "overall"]
     out = [f'<table class="indicators"><thead><tr><th>{_e(t["indicator"])}</th><th>{_e(t["prescriber"])}</th>'
            f'<th>{_e(t["numerator"])}</th><th>{_e(t["denominator"])}</th><th>{_e(t["value"])}</th>'
            f'<th>{_e(t["reference"])}</th><th>{_e(t["source"])}</th></tr></thead><tbody>']
-    for r in rows[:max_rows]:
+    for r in rows:
         who = r["requester"] or ("ensemble" if lang == "fr" else "overall")
         value = "n/d" if r["value_percent"] is None else f'{_num(r["value_percent"], lang, 1)} %'
         ref = t["none"] if r.get("reference_percent") is None else f'{_num(r["reference_percent"], lang, 1)} %'
@@ -374,8 +384,8 @@ def _indicator_table(rows: Sequence[dict[str, Any]], lang: str, max_rows: int = 
                    f'<td>{r["denominator"]}<div class="small">{_e(r["denominator_definition"])}</div></td>'
                    f'<td>{value}</td><td>{ref}</td><td class="small">{_link(r.get("source_url", ""), r["source"])}</td></tr>')
     out.append("</tbody></table>")
-    if len(rows) > max_rows:
-        out.append(f'<p class="small">… {len(rows) - max_rows} (indicators.csv)</p>')
+    if hidden:
+        out.append(f'<p class="small">{_e(t["per_prescriber"])} ({_num(hidden, lang)}) : indicators.csv</p>')
     return "".join(out)
 
 

@@ -401,6 +401,27 @@ def split_members(raw: str) -> list[str]:
     return [m for m in out if m]
 
 
+# Page 2 of the 2023 thesaurus ("Informations générales"): local routes are not concerned by the
+# interactions of systemic routes, except the substances and forms listed there. Encoded by hand
+# (names folded, ATC prefixes for the two classes), checked against the layout text by the corpus test.
+LOCAL_ROUTES = {
+    "routes": ["cutanee", "ophtalmique", "nasale", "vaginale", "auriculaire", "gingivale", "dentaire"],
+    "exceptions": [
+        {"what": "miconazole et econazole, toutes formes et voies", "keys": ["miconazole", "econazole"], "atc": [],
+         "routes": []},
+        {"what": "beta-bloquants et pilocarpine en collyre", "keys": ["pilocarpine"], "atc": ["S01ED"],
+         "routes": ["ophtalmique"]},
+        {"what": "eskétamine, desmopressine, éphédrine, dihydroergotamine, fentanyl, sumatriptan, vaccin grippal par voie nasale",
+         "keys": ["esketamine", "desmopressine", "ephedrine", "dihydroergotamine", "fentanyl", "sumatriptan"],
+         "atc": ["J07BB"], "routes": ["nasale"]},
+        {"what": "spermicides vaginaux", "keys": ["benzalkonium", "chlorure de benzalkonium", "nonoxynol"], "atc": ["G02BB"],
+         "routes": ["vaginale"]},
+        {"what": "antiseptiques iodés et mercuriels", "keys": ["povidone iodee", "iode", "merbromine", "mercurobutol",
+                                                              "thiomersal"], "atc": ["D08AG", "D08AK"], "routes": []},
+    ],
+}
+
+
 def build(folder: Path) -> dict[str, Any]:
     layout = next(folder.glob("*.layout.txt"))
     headers, blocks = parse_layout(layout)
@@ -479,6 +500,7 @@ def build(folder: Path) -> dict[str, Any]:
             "edition": "2023-09",
             "built_from": layout.name,
         },
+        "local_routes": LOCAL_ROUTES,
         "entities": dict(sorted(entities.items())),
         "entries": entries,
     }

@@ -32,6 +32,21 @@ ENTRIES: list[dict[str, Any]] = [
                  "codes derived by keyword; no risk or conduct sentence is reproduced. Two truncated class lists of "
                  "the PDF text (alcohol, grapefruit: 'anpu') are left empty (not medicines).",
     },
+    {
+        "id": "iatrogenic-rules",
+        "title": "Règles iatrogènes : classes en doublon, sujet âgé, grossesse, fonction rénale, doses maximales, "
+                 "allergies croisées, cumul de classes à risque ; sous-ensemble STOPP/START v2",
+        "publisher": "Pertinence (encodage) d'après ANSM, STOPP/START v2 (O'Mahony 2015; codage Huibers 2019), "
+                     "Laroche 2007, RCP (BDPM)",
+        "edition": "2026-01",
+        "licence": "patient-risks.tsv: facts with their sources (our encoding); stopp-v2-subset.json: derived from "
+                   "the LGPL-3.0 coded STOPP/START v2 XML (MichielCM/stoppstart, commit 8fdc1ac), attribution kept",
+        "url": "https://github.com/MichielCM/stoppstart",
+        "files": ["iatrogenic/patient-risks.tsv", "iatrogenic/stopp-v2-subset.json"],
+        "notes": "Each row of patient-risks.tsv names its own source (label, URL, edition). The STOPP subset is "
+                 "built by checker/iatrogenic/build_stopp.py (criteria A3, B10, C1, C7, D5, D14, E1-E6, J1, K1, K4, "
+                 "M) and keeps ATC codes, thresholds and CKD ICD-10 codes only.",
+    },
 ]
 
 

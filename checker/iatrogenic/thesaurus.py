@@ -35,6 +35,13 @@ LEVEL_NAMES_EN = {
     "APEC": "to be taken into account",
 }
 
+# Substances the thesaurus does not list by name (not marketed in France, e.g. oral ketorolac) join a
+# class by their ATC code, only for classes whose ATC groups match the thesaurus definition exactly.
+# WHO ATC groups M01AA/AB/AC/AE/AG/AH = non-steroidal anti-inflammatory drugs (M01AX "other" left out).
+ATC_CLASS_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "anti inflammatoires non steroidiens": ("M01AA", "M01AB", "M01AC", "M01AE", "M01AG", "M01AH"),
+}
+
 _SALT_WORDS = frozenset("""
 sodique potassique calcique magnesique trometamol cilexetil medoxomil mesilate besilate maleate
 chlorhydrate bromhydrate sulfate phosphate tartrate citrate fumarate succinate acetate dipropionate
@@ -117,6 +124,7 @@ class Thesaurus:
             )
             for e in data["entries"]
         ]
+        self.local_routes: dict[str, Any] = data.get("local_routes", {"routes": [], "exceptions": []})
         self.graph = nx.DiGraph()
         self.alias_index: dict[str, set[str]] = {}
         for key, ent in self.entities.items():
@@ -159,6 +167,22 @@ class Thesaurus:
         with the shortest path leading to it."""
         return _closure(self, substance_key)
 
+    def closure_with_atc(self, substance_key: str, atc: tuple[str, ...] | frozenset[str] = ()) -> dict[str, tuple[str, ...]]:
+        """:meth:`closure`, or for a substance the thesaurus does not name, the classes its ATC
+        code places it in (:data:`ATC_CLASS_EXTENSIONS`) and their parents."""
+        found = self.closure(substance_key)
+        if found or not atc:
+            return found
+        out: dict[str, tuple[str, ...]] = {}
+        for cls, prefixes in ATC_CLASS_EXTENSIONS.items():
+            if cls in self.entities and any(a.startswith(prefixes) for a in atc):
+                out[cls] = (substance_key, cls)
+                for nxt in nx.descendants(self.graph, cls):
+                    out.setdefault(nxt, (substance_key, cls, nxt))
+        if out:
+            out[substance_key] = (substance_key,)
+        return out
+
     def knows(self, substance_key: str) -> bool:
         return bool(self.nodes_for(substance_key))
 
@@ -168,13 +192,27 @@ class Thesaurus:
         singles = {k for k, e in self.entities.items() if not e["members"]}
         return sorted(members | singles)
 
+    def local_only(self, route: str | None, keys: frozenset[str], atc: frozenset[str]) -> bool:
+        """True when a line given by a local route (eye drops, skin, nose …) is outside the scope of
+        the thesaurus' systemic interactions, i.e. it is not one of the listed exceptions."""
+        if route is None or fold(route) not in self.local_routes["routes"]:
+            return False
+        r = fold(route)
+        for exc in self.local_routes["exceptions"]:
+            if exc["routes"] and r not in exc["routes"]:
+                continue
+            if any(k in exc["keys"] for k in keys) or any(a.startswith(tuple(exc["atc"])) for a in atc if exc["atc"]):
+                return False
+        return True
+
     # --- pairs ------------------------------------------------------------------------------
-    def matches(self, key_a: str, key_b: str) -> list[Match]:
-        """Entries that apply to substances ``key_a`` and ``key_b`` (either orientation)."""
+    def matches(self, key_a: str, key_b: str, atc_a: tuple[str, ...] = (), atc_b: tuple[str, ...] = ()) -> list[Match]:
+        """Entries that apply to substances ``key_a`` and ``key_b`` (either orientation); ATC codes
+        place substances the thesaurus does not name (see :meth:`closure_with_atc`)."""
         if key_a == key_b:
             return []
         out: list[Match] = []
-        ca, cb = self.closure(key_a), self.closure(key_b)
+        ca, cb = self.closure_with_atc(key_a, atc_a), self.closure_with_atc(key_b, atc_b)
         if not ca or not cb:
             return []
         for first, second, c1, c2 in ((key_a, key_b, ca, cb), (key_b, key_a, cb, ca)):

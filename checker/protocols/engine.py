@@ -172,6 +172,15 @@ class Evaluation:
         return [f for s in self.steps for f in s.facts]
 
 
+def _ref_tail(ref: str) -> str:
+    """The resource id a reference points at: ``Condition/x``, ``#x``, ``urn:uuid:x``, absolute URLs."""
+    tail = ref.strip().lstrip("#").rsplit("/", 1)[-1]
+    for prefix in ("urn:uuid:", "urn:oid:"):
+        if tail.startswith(prefix):
+            return tail[len(prefix):]
+    return tail
+
+
 # --- applicability ------------------------------------------------------------------------------
 
 
@@ -238,9 +247,9 @@ class _Context:
     def reason_concepts(self) -> list[tuple[Concept, Condition | None]]:
         out: list[tuple[Concept, Condition | None]] = [(c, None) for c in self.order.reasons]
         for ref in self.order.reason_refs:
-            tail = ref.rsplit("/", 1)[-1].lstrip("#")
+            tail = _ref_tail(ref)
             for cond in self.record.conditions:
-                if cond.ref == ref or cond.ref.rsplit("/", 1)[-1] == tail:
+                if cond.ref == ref or _ref_tail(cond.ref) == tail:
                     out.append((cond.code, cond))
         return out
 

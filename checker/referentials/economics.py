@@ -118,28 +118,34 @@ def load_biosimilars(entry: ManifestEntry, root: Path) -> dict[str, BiosimilarGr
 # --- cheaper strategies ---------------------------------------------------------------------------
 
 
+STRATEGY_KINDS = ("class-switch", "same-dose-level", "drop-cotherapy", "large-pack")
+
+
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """A cheaper strategy of comparable efficacy and the condition that makes it apply.
 
-    ``prescribed``: ATC prefixes (or folded substance keys) of the costlier choice;
-    ``preferred``: the options to suggest, each ``{"substance", "atc", "dose_equivalence"}``;
-    ``requires_conditions`` / ``excludes_conditions``: ICD-10 prefixes the record must (not) hold;
-    ``initiation_only``: applies only when no earlier order of the same class exists.
+    ``kind`` says how EQ005 evaluates it: ``class-switch`` (another class at initiation, no amount:
+    the source gives no dose correspondence), ``same-dose-level`` (a cheaper substance at the same
+    dose level of ``dose_levels``), ``drop-cotherapy`` (a co-prescription the source calls
+    unjustified under stated conditions) or ``large-pack`` (a larger, cheaper pack for long
+    treatments). ``prescribed_atc`` are ATC prefixes (``*`` = any); ``params`` keeps the other
+    conditions as written in the file (ICD-10 prefixes required/excluded, ATC of excluding
+    allergies, prior treatments or co-therapies, ages, durations).
     """
 
     id: str
+    kind: str
     title: str
     prescribed_atc: tuple[str, ...]
     preferred: tuple[dict[str, Any], ...]
-    dose_map: dict[str, dict[str, float]]  # prescribed substance → {strength mg → preferred mg}
-    requires_conditions: tuple[str, ...]
-    excludes_conditions: tuple[str, ...]
-    excludes_allergy_atc: tuple[str, ...]
-    initiation_only: bool
     applies_when: str
     evidence: str
     source: Source
+    params: dict[str, Any]
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
 
 
 @loader(STRATEGIES_ID)
@@ -148,23 +154,25 @@ def load_strategies(entry: ManifestEntry, root: Path) -> tuple[Strategy, ...]:
     data = _require(_json(path), ("strategies",), str(path))
     out: list[Strategy] = []
     seen: set[str] = set()
+    fixed = ("id", "kind", "title", "prescribed_atc", "preferred", "applies_when", "evidence", "source")
     for i, s in enumerate(data["strategies"]):
         where = f"{path}: strategies[{i}]"
-        s = _require(s, ("id", "title", "prescribed_atc", "preferred", "applies_when", "evidence", "source"), where)
+        s = _require(s, fixed, where)
         if s["id"] in seen:
             raise ReferentialError(f"{where}: duplicate strategy id {s['id']!r}")
         seen.add(s["id"])
+        if s["kind"] not in STRATEGY_KINDS:
+            raise ReferentialError(f"{where}: kind {s['kind']!r} is not one of {', '.join(STRATEGY_KINDS)}")
         if not s["prescribed_atc"] or not s["preferred"]:
             raise ReferentialError(f"{where}: prescribed_atc and preferred must not be empty")
         for j, p in enumerate(s["preferred"]):
             _require(p, ("substance", "atc"), f"{where}.preferred[{j}]")
-        dose_map = {fold(k): {str(a): float(b) for a, b in v.items()} for k, v in s.get("dose_map", {}).items()}
+        if s["kind"] == "same-dose-level" and not isinstance(s.get("dose_levels"), dict):
+            raise ReferentialError(f"{where}: a same-dose-level strategy needs dose_levels")
         out.append(Strategy(
-            id=s["id"], title=s["title"], prescribed_atc=tuple(s["prescribed_atc"]), preferred=tuple(s["preferred"]),
-            dose_map=dose_map, requires_conditions=tuple(s.get("requires_conditions", ())),
-            excludes_conditions=tuple(s.get("excludes_conditions", ())),
-            excludes_allergy_atc=tuple(s.get("excludes_allergy_atc", ())),
-            initiation_only=bool(s.get("initiation_only", False)), applies_when=s["applies_when"],
-            evidence=s["evidence"], source=_source(s["source"], f"{where}.source"),
+            id=s["id"], kind=s["kind"], title=s["title"], prescribed_atc=tuple(s["prescribed_atc"]),
+            preferred=tuple(s["preferred"]), applies_when=s["applies_when"], evidence=s["evidence"],
+            source=_source(s["source"], f"{where}.source"),
+            params={k: v for k, v in s.items() if k not in fixed},
         ))
     return tuple(out)

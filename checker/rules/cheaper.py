@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from checker.economics.costs import CostComparison, treatment_days, units_per_day
+from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
 from checker.economics.packs import fold, form_key, normalise_strength
 from checker.economics.prices import (
     CURRENCY,
@@ -63,6 +63,11 @@ STRATEGY_SOURCE = Source(
     "2009-2013",
 )
 CNOPS_LABEL = "CNOPS, référentiel des médicaments (Maroc) 2014"
+CNOPS_SOURCE = Source(
+    "CNOPS, référentiel des médicaments et prix (PPV, base de remboursement PRIX_BR), Maroc — licence non vérifiée",
+    "https://www.data.gov.ma/",
+    "2014",
+)
 
 _EPS = 1e-9
 SUBSTITUTABLE_TYPES = {0, 1, 4}  # princeps, générique, substituable (2 = complémentarité posologique)
@@ -102,7 +107,7 @@ def _strength_text(identity: MedicationIdentity) -> str:
     for s in sorted(identity.substances, key=lambda s: s.key):
         if s.strength is not None:
             v = f"{s.strength.value:g}".replace(".", ",")
-            parts.append(f"{v} {s.strength.unit}".strip())
+            parts.append(f"{v} {'µg' if s.strength.unit == 'ug' else s.strength.unit}".strip())
     return " + ".join(parts)
 
 
@@ -110,16 +115,44 @@ def _single_strength(identity: MedicationIdentity) -> Quantity | None:
     return identity.substances[0].strength if len(identity.substances) == 1 else None
 
 
+_NAME_STRENGTH = re.compile(
+    r"\b(\d+(?:[.,]\d+)?)\s*(mg|g|microgrammes?|µg|ug|ui|u\.?i\.?|unités?)\b(?:\s*/\s*(\d+(?:[.,]\d+)?)?\s*ml)?",
+    re.I)
+
+
+def _name_strength(name: str) -> Quantity | None:
+    """The strength written in a one-strength specialty name (``LEVOTHYROX 100 microgrammes`` → 100 µg):
+    the labelled strength, which the composition may express as the base (97.28 µg)."""
+    hits = _NAME_STRENGTH.findall(name.split(",")[0])
+    if len(hits) != 1:
+        return None
+    value, unit, per = hits[0]
+    unit = {"microgramme": "ug", "microgrammes": "ug", "µg": "ug"}.get(unit.lower(), unit.lower())
+    unit = "U" if fold(unit).replace(".", "").startswith(("ui", "unite")) else unit
+    v = float(value.replace(",", "."))
+    if per:
+        v /= float(per.replace(",", "."))
+    return Quantity(v, f"{unit}/ml" if "ml" in name.split(",")[0].lower() and "/" in name else unit)
+
+
 def with_strengths(identity: MedicationIdentity, spec: Any) -> MedicationIdentity:
     """The identity with each substance's strength filled from the specialty's composition when the
     prescription text did not give it (a brand name alone carries no strength)."""
-    if spec is None or all(s.strength is not None for s in identity.substances):
+    if spec is None:
+        return identity
+    labelled_first = _name_strength(getattr(spec, "name", "")) if len(identity.substances) == 1 else None
+    if labelled_first is not None:  # the specialty is known: its labelled strength is the one to cite
+        return replace(identity, substances=(replace(identity.substances[0], strength=labelled_first),))
+    if all(s.strength is not None for s in identity.substances):
         return identity
     by_key = {c.key: c for c in getattr(spec, "components", ()) if c.value is not None}
+    labelled = _name_strength(getattr(spec, "name", "")) if len(identity.substances) == 1 else None
     subs = []
     for s in identity.substances:
         c = by_key.get(s.key)
-        if s.strength is None and c is not None:
+        if s.strength is None and labelled is not None:
+            s = replace(s, strength=labelled)
+        elif s.strength is None and c is not None:
             unit = c.unit or ""
             if re.search(r"\bml\b", fold(c.per or "")) and "/" not in unit:
                 unit = f"{unit}/ml"
@@ -152,8 +185,6 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
     dispensed: float | None = None
     q = order.dispense.quantity if order.dispense else None
     if per_day is None and q is not None:
-        from checker.economics.costs import dose_in_units
-
         dispensed = dose_in_units(q, unit, strength)
     return CostComparison(
         currency=prescribed.currency,
@@ -244,6 +275,10 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     non-substitutable mention (respected, see EQ003) and lines already at the lowest price yield
     nothing. With ``--jurisdiction ma`` the same comparison runs on the CNOPS 2014 list (PPV, MAD);
     a product absent from that list is reported as such, never priced by guess.
+    Prices: France, the presentation price without dispensing fees; the prescribed unit price is
+    the coded presentation's (CIP13) or else the specialty's cheapest priced one, so the saving
+    claimed is the smallest one. Morocco, the public price (PPV), with CNOPS's reimbursement
+    (rate × PRIX_BR) in the evidence.
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
     idx = _index(call)
@@ -283,7 +318,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
 
 def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
                      best: PricedPack, cmp: CostComparison, key: str, name: str, form: str,
-                     extra: dict[str, Any]) -> Finding:
+                     extra: dict[str, Any], source: Source | None = None, note: str = "") -> Finding:
     strength = _strength_text(ident)
     cur = cmp.currency
     with_ = best.describe()
@@ -301,8 +336,10 @@ def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationId
         detail = (f"{prescribed.product} revient à {_unit_money(prescribed.unit_price, cur)} par unité ; "
                   f"{best.product} ({best.label}) à {_unit_money(best.unit_price, cur)} : "
                   f"{_saving_sentence(cmp, 'fr')}. Prescrire en DCI ({name} {strength}).")
+    if note:
+        detail += " " + note
     return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"generic:{key}",
-                        suggestion=suggestion, evidence=evidence)
+                        suggestion=suggestion, evidence=evidence, source=source)
 
 
 def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> Iterator[Finding]:
@@ -330,6 +367,7 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
                   f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} ({name} {strength}, même forme) ; "
                   f"{len(matches)} ligne(s) de {name} {strength} y figurent. Aucune économie n'est estimée.")
         yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"absent-ma:{key}",
+                           source=CNOPS_SOURCE,
                            evidence={"substance": key, "jurisdiction": "ma", "absent_from": "cnops-2014",
                                      "same_dci_rows": len(matches)})
         return
@@ -345,7 +383,15 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     extra = {"price_referential": CNOPS_LABEL,
              "reimbursed_per_unit": _reimbursed_per_unit(prescribed),
              "alternative_reimbursed_per_unit": _reimbursed_per_unit(best)}
-    yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra)
+    paid, alt_paid = extra["reimbursed_per_unit"], extra["alternative_reimbursed_per_unit"]
+    note = ""
+    if paid is not None and alt_paid is not None:
+        note = (f"CNOPS reimburses {_unit_money(paid, 'MAD')} vs {_unit_money(alt_paid, 'MAD')} per unit "
+                f"(rate × reimbursement base PRIX_BR)." if _lang(call) == "en" else
+                f"Remboursement CNOPS : {_unit_money(paid, 'MAD')} contre {_unit_money(alt_paid, 'MAD')} par unité "
+                f"(taux × base de remboursement PRIX_BR, alignée sur le générique).")
+    yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra,
+                           source=CNOPS_SOURCE, note=note)
 
 
 def _reimbursed_per_unit(p: PricedPack) -> float | None:
@@ -597,3 +643,278 @@ def _same_q(a: Quantity | None, b: Quantity | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return fold(a.unit) == fold(b.unit) and abs(a.value - b.value) <= 1e-6 * max(abs(a.value), 1)
+
+
+# --- EQ005: cheaper strategies of comparable efficacy --------------------------------------------
+
+
+def _atc_in(codes: frozenset[str] | set[str], prefixes: tuple[str, ...] | list[str]) -> bool:
+    return any(p == "*" or c.startswith(p) for c in codes for p in prefixes if p)
+
+
+def _icd_norm(code: str) -> str:
+    return code.replace(".", "").upper().strip()
+
+
+def _has_condition(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """An active condition of the record coded (ICD-10) under one of ``prefixes``."""
+    wanted = [_icd_norm(p) for p in prefixes]
+    for cond in call.record.conditions:
+        if not cond.is_active:
+            continue
+        for c in cond.code.codings:
+            if "icd" in c.system.lower() or "cim" in c.system.lower() or not c.system:
+                code = _icd_norm(c.code)
+                if any(code.startswith(w) for w in wanted):
+                    return True
+    return False
+
+
+def _allergic_to(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """An active allergy or intolerance coded in ATC under ``prefixes`` (or naming an ACE inhibitor)."""
+    for a in call.record.allergies:
+        if not a.is_active:
+            continue
+        if any(c.code.startswith(tuple(prefixes)) for c in a.code.codings if "atc" in c.system.lower()):
+            return True
+        text = " ".join(fold(t) for t in a.code.all_texts())
+        if "C09A" in prefixes and re.search(r"\b(iec|inhibiteurs? de l.enzyme de conversion|ace inhibitor)", text):
+            return True
+    return False
+
+
+def _other_orders(call: RuleCall, order: MedicationOrder) -> list[MedicationOrder]:
+    return [o for o in call.record.medication_orders if o is not order and o.identity is not None]
+
+
+def _prior_of_class(call: RuleCall, order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """Another order of the class dated before this one, or undated (then treatment is not new)."""
+    for o in _other_orders(call, order):
+        assert o.identity is not None
+        if not _atc_in(o.identity.atc_codes, prefixes):
+            continue
+        if order.authored_on is None or o.authored_on is None or o.authored_on < order.authored_on:
+            return True
+    return False
+
+
+def _strength_mg(identity: MedicationIdentity) -> float | None:
+    q = normalise_strength(_single_strength(identity))
+    return q.value if q is not None and q.unit == "mg" else None
+
+
+def _packs_of(idx: Any, key: str, mg: float, form: str) -> list[PricedPack]:
+    """Available packs of single-substance specialties of ``key`` at ``mg`` per unit in ``form``."""
+    out: list[PricedPack] = []
+    for cis in idx.specialties_with({key}):
+        spec = idx.specialty(cis)
+        if spec is None or form_key(spec.form) != form or len(spec.components) != 1:
+            continue
+        q = normalise_strength(_specialty_strength(spec))
+        if q is None or q.unit != "mg" or abs(q.value - mg) > 1e-6 * max(mg, 1):
+            continue
+        out.extend(p for p in bdpm_packs(idx, cis) if p.available)
+    return out
+
+
+def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, str]:
+    """Price reference of a line: the prescribed pack, or for a DCI line the cheapest available pack
+    of the substance and strength (what would be dispensed), with the line's form key."""
+    if ident.cis:
+        spec = idx.specialty(ident.cis)
+        return _prescribed_pack(idx, ident), form_key(spec.form) if spec else ""
+    mg = _strength_mg(ident)
+    if mg is None or len(ident.substances) != 1:
+        return None, ""
+    form = form_key(ident.form) if ident.form else "oral-solid gastro-resistant"
+    return cheapest(_packs_of(idx, ident.substances[0].key, mg, form)), form
+
+
+@rule(
+    "EQ005",
+    name="cheaper-strategy",
+    category="cheaper-equivalent",
+    severity="info",
+    source=STRATEGY_SOURCE,
+    referentials=("bdpm", "cheaper-strategies"),
+)
+def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
+    """A cheaper strategy of comparable efficacy applies to this line.
+
+    Strategies are data (``referentials/economics/cheaper-strategies.json``), each with its
+    source and the condition that makes it apply: an ACE inhibitor before a sartan when an
+    uncomplicated hypertension is treated for the first time (HAS 2008), the least costly proton
+    pump inhibitor at the same dose level (HAS 2009), no systematic PPI with a short NSAID course
+    in a patient without risk factor (HAS 2009), the large pack for a treatment of three months or
+    more (art. L. 5125-23 CSP). Amounts are given only when the source fixes a dose
+    correspondence (same dose level, same product): a class switch carries no amount.
+    Source: HAS Bon usage du médicament sheets (2008, 2009); code de la santé publique.
+    """
+    if call.settings.jurisdiction != "fr":
+        return
+    idx = _index(call)
+    strategies = call.refs.get("cheaper-strategies")
+    for order in call.identified_orders():
+        ident = order.identity
+        assert ident is not None
+        spec = idx.specialty(ident.cis) if ident.cis else None
+        ident = with_strengths(ident, spec)
+        for strat in strategies:
+            if not _atc_in(ident.atc_codes, strat.prescribed_atc):
+                continue
+            handler = _STRATEGY_KINDS[strat.kind]
+            yield from handler(call, idx, order, ident, strat)
+
+
+def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, strat: Any,
+                      summary: str, detail: str, suggestion: dict[str, Any] | None,
+                      extra: dict[str, Any] | None = None) -> Finding:
+    key, _name = _substance(ident)
+    evidence = {"substance": key, "strategy": strat.id, "applies_when": strat.applies_when,
+                "strategy_evidence": strat.evidence, **(extra or {})}
+    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"strategy:{strat.id}",
+                        source=strat.source, suggestion=suggestion, evidence=evidence)
+
+
+def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
+                  strat: Any) -> Iterator[Finding]:
+    if strat.param("requires_conditions") and not _has_condition(call, strat.param("requires_conditions")):
+        return
+    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+        return
+    if strat.param("excludes_allergy_atc") and _allergic_to(call, strat.param("excludes_allergy_atc")):
+        return
+    if strat.param("excludes_prior_atc") and _prior_of_class(call, order, strat.param("excludes_prior_atc")):
+        return
+    if strat.param("initiation_only") and _prior_of_class(call, order, strat.prescribed_atc):
+        return
+    preferred = strat.preferred[0]
+    product = ident.product or order.label
+    _key, name = _substance(ident)
+    if _lang(call) == "en":
+        summary = f"{product}: a cheaper class of comparable efficacy applies ({preferred['atc']})"
+        detail = f"{strat.evidence} Condition: {strat.applies_when}. Source: {strat.source.cite()}."
+    else:
+        summary = f"{product} : {strat.title}"
+        if len(summary) > 140:
+            summary = strat.title
+        detail = f"{strat.evidence} Condition retenue : {strat.applies_when}."
+    suggestion = {"replace": {"cis": ident.cis, "label": product, "dci": name},
+                  "with": {"class": preferred["substance"], "atc": preferred["atc"]}}
+    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion)
+
+
+def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
+                     strat: Any) -> Iterator[Finding]:
+    if len(ident.substances) != 1:
+        return
+    key = ident.substances[0].key
+    mg = _strength_mg(ident)
+    levels: dict[str, dict[str, float]] = strat.param("dose_levels")
+    level = next((lv for lv, m in levels.items() if fold(key) in m and abs(m[fold(key)] - (mg or -1)) < 1e-6), None)
+    if level is None:
+        return
+    base, form = _line_pack(idx, ident)
+    if base is None or base.unit_price is None:
+        return
+    # Compare against the cheapest pack of the prescribed substance itself, so that the amount does
+    # not repeat what EQ001 (generic of the same substance) already counts.
+    same = cheapest(_packs_of(idx, key, mg or 0, form))
+    reference = same if same is not None and same.unit_price is not None and same.unit_price < base.unit_price else base
+    best: PricedPack | None = None
+    best_sub, best_mg = "", 0.0
+    for sub, sub_mg in levels[level].items():
+        if sub == fold(key):
+            continue
+        cand = cheapest(_packs_of(idx, sub, float(sub_mg), form))
+        if cand is not None and cand.unit_price is not None and (best is None or cand.unit_price < (best.unit_price or 0)):
+            best, best_sub, best_mg = cand, sub, float(sub_mg)
+    if best is None or best.unit_price is None or reference.unit_price is None:
+        return
+    if best.unit_price >= reference.unit_price - _EPS:
+        return
+    cmp = _compare(order, reference, best, _single_strength(ident))
+    product = ident.product or order.label
+    with_ = best.describe()
+    with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
+    summary = (f"{product}: {best_sub} {best_mg:g} mg (same dose level) costs less for comparable efficacy"
+               if _lang(call) == "en" else
+               f"{product} : {best_sub} {best_mg:g} mg ({level}) revient moins cher à efficacité comparable")
+    detail = (f"{strat.evidence} {best.product} à {_unit_money(best.unit_price, cmp.currency)} par unité contre "
+              f"{_unit_money(reference.unit_price, cmp.currency)} pour {reference.product} : {_saving_sentence(cmp, 'fr')}.")
+    suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": cmp.saving_dict()}
+    if reference is not base:
+        suggestion["saving_computed_from"] = reference.describe()
+    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
+                            {**_evidence_costs(cmp), "dose_level": level})
+
+
+def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
+                    strat: Any) -> Iterator[Finding]:
+    age = call.record.age_on(order.authored_on or call.as_of)
+    if age is None or age > int(strat.param("max_age", 200)):
+        return
+    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+        return
+    others = [o for o in _other_orders(call, order) if o.is_active_like]
+    partners = [o for o in others if _atc_in(o.identity.atc_codes, strat.param("with_atc", ()))]  # type: ignore[union-attr]
+    if not partners:
+        return
+    max_days = float(strat.param("max_cotherapy_days", 0))
+    if not all((d := treatment_days(o)) is not None and d <= max_days for o in partners):
+        return  # a long or open-ended NSAID course is not the situation the source describes
+    if any(_atc_in(o.identity.atc_codes, strat.param("excludes_cotherapy_atc", ())) for o in others):  # type: ignore[union-attr]
+        return
+    base, _form = _line_pack(idx, ident)
+    product = ident.product or order.label
+    suggestion: dict[str, Any] = {"action": "remove", "replace": base.describe() if base else {"label": product},
+                                  "with": None}
+    extra: dict[str, Any] = {"partners": sorted(o.ref for o in partners)}
+    money = ""
+    if base is not None and base.unit_price is not None:
+        free = PricedPack("fr", "", None, "", "", "", base.units, 0.0, base.currency, None)
+        cmp = _compare(order, base, free, _single_strength(ident))
+        suggestion["saving"] = cmp.saving_dict()
+        extra.update(_evidence_costs(cmp))
+        money = f" ({_saving_sentence(cmp, 'fr')})"
+    summary = (f"{product} with a short NSAID course in a patient without risk factor: not justified"
+               if _lang(call) == "en" else
+               f"{product} avec un AINS de courte durée chez un patient sans facteur de risque")
+    detail = f"{strat.evidence} Condition retenue : {strat.applies_when}{money}."
+    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
+                            {**extra, "implicated_partners": len(partners)})
+
+
+def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
+                strat: Any) -> Iterator[Finding]:
+    if not ident.cis or not ident.cip13:
+        return  # only a coded pack says which box was chosen
+    days = treatment_days(order)
+    if days is None or days < float(strat.param("min_days", 90)):
+        return
+    packs = bdpm_packs(idx, ident.cis)
+    chosen = next((p for p in packs if p.code == ident.cip13), None)
+    if chosen is None or chosen.unit_price is None or chosen.units is None:
+        return
+    larger = [p for p in packs if p.available and p.units and p.units.unit == chosen.units.unit
+              and p.units.count > chosen.units.count]
+    best = cheapest(larger)
+    if best is None or best.unit_price is None or best.unit_price >= chosen.unit_price - _EPS:
+        return
+    cmp = _compare(order, chosen, best, _single_strength(ident))
+    product = ident.product or order.label
+    summary = (f"{product}: {days:g}-day treatment, the large pack costs less per unit" if _lang(call) == "en"
+               else f"{product} : traitement de {days:g} j, grand conditionnement moins cher par unité")
+    detail = (f"{strat.evidence} {best.label} à {_unit_money(best.unit_price, cmp.currency)} par unité contre "
+              f"{_unit_money(chosen.unit_price, cmp.currency)} ({chosen.label}) : {_saving_sentence(cmp, 'fr')}.")
+    yield _strategy_finding(call, order, ident, strat, summary, detail,
+                            {"replace": chosen.describe(), "with": best.describe(), "saving": cmp.saving_dict()},
+                            _evidence_costs(cmp))
+
+
+_STRATEGY_KINDS = {
+    "class-switch": _class_switch,
+    "same-dose-level": _same_dose_level,
+    "drop-cotherapy": _drop_cotherapy,
+    "large-pack": _large_pack,
+}

@@ -21,12 +21,12 @@ SOURCE = Source(
 )
 
 
-def _label(order: MedicationOrder) -> str:
+def _label(order: MedicationOrder, en: bool) -> str:
     label = order.label.strip()
     if label:
         return label
     codes = [f"{c.system.rsplit('/', 1)[-1] or 'code'} {c.code}" for c in order.medication.codings]
-    return ", ".join(codes) or "(ligne sans libellé ni code)"
+    return ", ".join(codes) or ("(line without name or code)" if en else "(ligne sans libellé ni code)")
 
 
 def _short(text: str, limit: int = 70) -> str:
@@ -58,7 +58,7 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
         if order.status == "entered-in-error":
             continue
         ident = order.identity
-        label = _label(order)
+        label = _label(order, en)
         if ident is None or not ident.substances:
             summary = (f"Medication not identified: {_short(label)}" if en
                        else f"Médicament non identifié : {_short(label)}")
@@ -69,6 +69,9 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
                 f"La ligne \u00ab {label} \u00bb ne correspond à aucune substance ni spécialité du référentiel "
                 "(codes et libellé essayés). Aucune autre vérification n'a porté sur elle : à contrôler."
             )
+            if label.startswith("#"):
+                detail += (" The medication is a reference to a resource that could not be read." if en else
+                           " Le médicament est une référence vers une ressource qui n'a pu être lue.")
             yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key="unidentified",
                                evidence={"text": label, "method": ident.method if ident else "none",
                                          "confidence": 0.0})

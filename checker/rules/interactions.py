@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.findings import Finding, Severity, Source
-from checker.iatrogenic.conditions import DATUM_EN, DATUM_FR, PairContext, Settled, settle
+from checker.iatrogenic.conditions import DATUM_EN, DATUM_FR, PairContext, Settled, route_of, settle
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.model import MedicationOrder
 from checker.periods import overlaps
@@ -99,7 +99,15 @@ class PairResult:
     items: list[tuple[Match, Settled]]
 
     def best(self) -> tuple[Match, Settled]:
-        return max(self.items, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
+        """The item that sets the finding's level.
+
+        A class entry whose levels depend on circumstances the thesaurus leaves to the specific
+        entries ("unstated") gives way to any other entry for the pair, as the thesaurus' class
+        headings direct; otherwise the highest level wins.
+        """
+        vague = [it for it in self.items if not it[1].settled and set(it[1].missing) <= {"unstated"}]
+        pool = [it for it in self.items if it not in vague] or self.items
+        return max(pool, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
 
 
 def _display(th: Thesaurus, node: str) -> str:
@@ -113,17 +121,19 @@ def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    orders = list(call.identified_orders())
+    orders = [o for o in call.identified_orders()
+              if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
             if not overlaps(a, b, call.as_of):
                 continue
             items: list[tuple[Match, Settled]] = []
-            keys_a = sorted(a.identity.substance_keys) if a.identity else []
-            keys_b = sorted(b.identity.substance_keys) if b.identity else []
-            for ka in keys_a:
-                for kb in keys_b:
-                    for m in th.matches(ka, kb):
+            subs_a = sorted(a.identity.substances, key=lambda s: s.key) if a.identity else []
+            subs_b = sorted(b.identity.substances, key=lambda s: s.key) if b.identity else []
+            for sa in subs_a:
+                for sb in subs_b:
+                    ka, kb = sa.key, sb.key
+                    for m in th.matches(ka, kb, sa.atc, sb.atc):
                         first, second = (a, b) if m.first == ka else (b, a)
                         ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
                         items.append((m, settle(m.entry, ctx)))
@@ -150,7 +160,9 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     syndrome indication, ulcer history, the substances named for a level); when the record does not
     settle it, the highest possible level is kept and the missing datum named. Every entry and class
     path that explains the pair is listed in ``evidence``. Stopped, cancelled, entered-in-error and
-    completed lines, and lines whose periods do not overlap, never interact.
+    completed lines, and lines whose periods do not overlap, never interact; nor do lines given by a
+    local route (eye, skin, nose, vagina, ear, gums), except the substances the thesaurus lists as
+    exceptions (miconazole, beta-blocker eye drops, nasal fentanyl …).
 
     Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (edition 2023-09).
     """

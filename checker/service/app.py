@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checker.findings import Report
-from checker.formats.cds_hooks import CARD_NAMESPACE, cards as make_cards
+from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
 from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
@@ -106,6 +107,22 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
         },
     }}},
 }
+_EXAMPLE_ORDER = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                  "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-01-10",
+                  "dosageInstruction": [{"text": "1 comprimé par jour"}]}
+EXAMPLE_REQUEST: dict[str, Any] = {
+    "hook": "order-sign",
+    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": {"resourceType": "Bundle", "entry": [
+        {"resource": {**_EXAMPLE_ORDER, "id": "d1", "status": "draft",
+                      "medicationCodeableConcept": {"text": "IBUPROFENE 400 mg comprimé"}}}]}},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
+        "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [
+            {"resource": {**_EXAMPLE_ORDER, "id": "a1", "medicationCodeableConcept": {"text": "WARFARINE 5 mg comprimé"}}}]},
+        "conditions": None, "allergies": None, "renal": None, "weight": None,
+    },
+}
 _OUTCOME = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "resourceType": {"type": "string"}, "issue": {"type": "array", "items": {"type": "object"}}}}}}}
 _CARDS = {"type": "object", "required": ["cards"], "properties": {"cards": {"type": "array", "items": {
@@ -165,6 +182,28 @@ class ServiceState:
         self.verifier = verifier
         self._slots: dict[int, asyncio.Semaphore] = {}
         self.fhir_transport: Any = None
+        self._identities: dict[Any, Any] = {}
+        self._identities_lock = threading.Lock()
+
+    def identify(self, records: list[Any]) -> None:
+        """Fill ``order.identity`` from a cache shared across requests (the same drug names come back
+        all day), identifying the new ones. The key is what identification reads: the medication
+        concept, the ingredients and the form."""
+        from checker.drugs import identify
+
+        for record in records:
+            for order in record.medication_orders:
+                if order.identity is not None:
+                    continue
+                key = (order.medication, order.ingredients, order.medication_form)
+                hit = self._identities.get(key)
+                if hit is None:
+                    hit = identify(order, self.refs)
+                    with self._identities_lock:
+                        if len(self._identities) >= 20_000:
+                            self._identities.clear()
+                        self._identities[key] = hit
+                order.identity = hit
 
     def slots(self) -> asyncio.Semaphore:
         """The concurrency limiter of the running event loop (one per loop: test clients, servers)."""
@@ -260,8 +299,8 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     @app.post(
         "/cds-services/{service_id}",
         summary="Call a CDS service (order-select, order-sign, medication-prescribe)",
-        openapi_extra={"requestBody": {"required": True,
-                                       "content": {"application/json": {"schema": HOOK_REQUEST_SCHEMA}}}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": HOOK_REQUEST_SCHEMA, "example": EXAMPLE_REQUEST}}}},
         responses={200: {"content": {"application/json": {"schema": _CARDS}}}, 400: _OUTCOME, 401: _OUTCOME,
                    404: _OUTCOME, 412: _OUTCOME, 413: _OUTCOME, 503: _OUTCOME},
     )
@@ -427,7 +466,7 @@ def _validate_request(body: Mapping[str, Any], hook: str, service_id: str) -> No
         raise ServiceError(400, "not a valid CDS Hooks request", problems)
     context = body["context"]
     drafts_key = "medications" if hook == "medication-prescribe" else "draftOrders"
-    drafts = context.get(drafts_key, context.get("draftOrders"))
+    drafts = next((context[k] for k in (drafts_key, "draftOrders", "medications") if context.get(k) is not None), None)
     if drafts is None:
         raise ServiceError(400, f"context.{drafts_key} is required for the {hook} hook")
     if not isinstance(drafts, (dict, list)):
@@ -523,15 +562,34 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
                                 "produced", details)
     body = {**body, "prefetch": prefetch}
     policy = cfg.policy_for(claims.get("tenant"), claims.get("iss"))
+    # The check runs in a worker thread, which cannot be interrupted: a slot is held until the thread
+    # really ends, so slow requests cannot pile up threads beyond max_concurrent_checks.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + cfg.limits.timeout_seconds
+    sem = state.slots()
     try:
-        async with asyncio.timeout(cfg.limits.timeout_seconds):
-            async with state.slots():
-                result = await asyncio.to_thread(_evaluate, state, service_id, hook, body, policy,
-                                                 cov.missing_optional)
+        async with asyncio.timeout_at(deadline):
+            await sem.acquire()
     except TimeoutError:
-        raise ServiceError(503, f"the check took longer than {cfg.limits.timeout_seconds} s; no decision support "
-                                "was produced", headers={"Retry-After": "1"}) from None
+        raise _timeout(cfg.limits.timeout_seconds) from None
+    try:
+        fut = loop.run_in_executor(None, _evaluate, state, service_id, hook, body, policy, cov.missing_optional)
+    except BaseException:
+        sem.release()
+        raise
+    fut.add_done_callback(lambda _f: sem.release())
+    try:
+        async with asyncio.timeout_at(deadline):
+            result = await asyncio.shield(fut)
+    except TimeoutError:
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieve a late error quietly
+        raise _timeout(cfg.limits.timeout_seconds) from None
     return result
+
+
+def _timeout(seconds: float) -> ServiceError:
+    return ServiceError(503, f"the check took longer than {seconds} s; no decision support was produced",
+                        headers={"Retry-After": "1"})
 
 
 def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
@@ -553,11 +611,12 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
         return {"cards": []}  # nothing this service checks (e.g. a NutritionOrder): nothing to say
     selections = body["context"].get("selections") if hook == "order-select" else None
     focus = {s for s in selections or () if s in drafts} or drafts
+    state.identify(records)
     report = check_records(records, counts=ingestion.counts, errors=ingestion.errors, as_of=as_of,
                            jurisdiction=cfg.jurisdiction, lang=cfg.lang, refs=state.refs)
     shown = policy.apply(report.findings, hook)
     context = body["context"]
-    raw_drafts = _draft_resources(context.get("draftOrders", context.get("medications")))
+    raw_drafts = _draft_resources([context.get("draftOrders"), context.get("medications")])
     out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown)
     by_uuid = {str(uuid.uuid5(CARD_NAMESPACE, f.fingerprint)): f for f in shown}
     state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,
@@ -607,6 +666,7 @@ def _unchecked_card(report: Report, missing: list[str], errors: list[Any]) -> di
         "summary": summary,
         "indicator": "info",
         "detail": detail,
-        "source": {"label": "Pertinence (CDS Hooks 2.0 prefetch)", "url": "https://cds-hooks.hl7.org/2.0/#prefetch-template"},
+        "source": {"label": "Pertinence (CDS Hooks 2.0 prefetch)", "url": "https://cds-hooks.hl7.org/2.0/#prefetch-template",
+                   "topic": {"system": TOPIC_SYSTEM, "code": "data-missing", "display": "data-missing"}},
     }
 

@@ -80,7 +80,10 @@ class JwtVerifier:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{exc.lineno}: JWK Set is not valid JSON ({exc.msg})") from None
         elif c.jwks_url:
-            data = self._fetch_jwks(c.jwks_url)
+            try:
+                data = self._fetch_jwks(c.jwks_url)
+            except Exception as exc:  # noqa: BLE001 - any failure: a clear start-up error
+                raise ValueError(f"{c.jwks_url}: JWK Set could not be fetched ({type(exc).__name__}: {exc})") from None
         else:
             raise ValueError("authentication needs a JWK Set: auth.jwks_file or auth.jwks_url")
         try:

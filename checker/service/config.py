@@ -179,6 +179,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             raise ConfigError(f"{p}: configuration file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    AuthD, LimitsD, FhirD, ServiceD = AuthConfig(), Limits(), FhirFetch(), ServiceConfig()  # noqa: N806
     known = {"server", "auth", "limits", "fhir", "alerts", "sites"}
     unknown = set(data) - known
     if unknown:
@@ -191,7 +192,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
     jwks_file = auth.get("jwks_file")
     if jwks_file and not Path(jwks_file).is_absolute():
         jwks_file = str(base / jwks_file)
-    db = server.get("feedback_db", ServiceConfig.feedback_db)
+    db = server.get("feedback_db", ServiceD.feedback_db)
     if path is not None and db != ":memory:" and not Path(db).is_absolute():
         db = str(base / db)
     cfg = ServiceConfig(
@@ -206,22 +207,22 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             jwks_file=jwks_file,
             jwks_url=_opt_str(auth, "jwks_url", where),
             issuers=tuple(_str_list(auth, "issuers", where)),
-            algorithms=tuple(_str_list(auth, "algorithms", where)) or AuthConfig.algorithms,
-            leeway_seconds=_int(auth, "leeway_seconds", AuthConfig.leeway_seconds, where),
+            algorithms=tuple(_str_list(auth, "algorithms", where)) or AuthD.algorithms,
+            leeway_seconds=_int(auth, "leeway_seconds", AuthD.leeway_seconds, where),
             max_token_lifetime_seconds=_int(auth, "max_token_lifetime_seconds",
-                                            AuthConfig.max_token_lifetime_seconds, where),
+                                            AuthD.max_token_lifetime_seconds, where),
         ),
         limits=Limits(
-            max_body_bytes=_int(limits, "max_body_bytes", Limits.max_body_bytes, where),
-            max_resources=_int(limits, "max_resources", Limits.max_resources, where),
-            timeout_seconds=_float(limits, "timeout_seconds", Limits.timeout_seconds, where),
-            max_concurrent_checks=_int(limits, "max_concurrent_checks", Limits.max_concurrent_checks, where),
+            max_body_bytes=_int(limits, "max_body_bytes", LimitsD.max_body_bytes, where),
+            max_resources=_int(limits, "max_resources", LimitsD.max_resources, where),
+            timeout_seconds=_float(limits, "timeout_seconds", LimitsD.timeout_seconds, where),
+            max_concurrent_checks=_int(limits, "max_concurrent_checks", LimitsD.max_concurrent_checks, where),
         ),
         fhir=FhirFetch(
-            timeout_seconds=_float(fhir, "timeout_seconds", FhirFetch.timeout_seconds, where),
-            max_bytes=_int(fhir, "max_bytes", FhirFetch.max_bytes, where),
+            timeout_seconds=_float(fhir, "timeout_seconds", FhirD.timeout_seconds, where),
+            max_bytes=_int(fhir, "max_bytes", FhirD.max_bytes, where),
             allowed_servers=tuple(_str_list(fhir, "allowed_servers", where)),
-            max_results=_int(fhir, "max_results", FhirFetch.max_results, where),
+            max_results=_int(fhir, "max_results", FhirD.max_results, where),
         ),
         alerts=_policy(_table(data, "alerts", where), f"{where}: [alerts]", default_protect=True),
         sites={name: _policy(tbl, f"{where}: [sites.{name}]", default_protect=False)

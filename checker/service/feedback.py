@@ -71,12 +71,21 @@ class FeedbackStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._conn = connect(path)
+        self._db: sqlite3.Connection | None = connect(path)
         self._lock = threading.Lock()
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The open connection (reopened after :meth:`close`, e.g. across app lifespans); call under lock."""
+        if self._db is None:
+            self._db = connect(self.path)
+        return self._db
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def log_cards(self, service: str, cards: Iterable[tuple[str, str, str, str, str]]) -> None:
         """Record shown cards: (uuid, rule, fingerprint, category, severity)."""

@@ -40,15 +40,23 @@ def order(oid: str, text: str, *, dose: float = 1, unit: str = "{tbl}", per_day:
     return res
 
 
-def bundle(*orders: dict[str, Any], birth: str = "1960-05-04") -> dict[str, Any]:
+def condition(cid: str, icd10: str, display: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/p1"},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": "active"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": icd10, "display": display}]}}
+
+
+def bundle(*resources: dict[str, Any], birth: str = "1960-05-04") -> dict[str, Any]:
     entries = [{"fullUrl": "urn:uuid:patient-p1",
                 "resource": {"resourceType": "Patient", "id": "p1", "birthDate": birth, "gender": "female"}}]
-    entries += [{"fullUrl": f"urn:uuid:{o['id']}", "resource": o} for o in orders]
+    entries += [{"fullUrl": f"urn:uuid:{o['id']}", "resource": o} for o in resources]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
 # LEVOTHYROX 100 µg is coded by its CIP13 (BDPM 30-tablet pack): the text alone does not resolve to one specialty.
 LEVO_CIP13 = "3400930065891"
+TAHOR28_CIP13 = "3400934306815"  # TAHOR 20 mg, 28 tablets
 NS_NONE = {"allowedBoolean": False}
 NS_MTE = {"allowedBoolean": False, "reason": {"coding": [{"code": "MTE", "display": "non substituable MTE"}],
                                               "text": "non substituable (MTE)"}}
@@ -77,7 +85,8 @@ def main() -> None:
             {"rule": "EQ002"}]}),
         "inexium-20": (bundle(order("mr-inexium", "INEXIUM 20 mg, comprimé gastro-résistant", days=28)), {"findings": [
             {"rule": "EQ001", "evidence": {"substance": "esomeprazole"}},
-            {"rule": "EQ002"}]}),
+            {"rule": "EQ002"},
+            {"rule": "EQ005", "evidence": {"strategy": "ipp-equivalent-moins-cher", "dose_level": "demi-dose"}}]}),
         "lantus-initiation": (bundle(order("mr-lantus", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli",
                                            dose=20, unit="U", days=None)), {"findings": [
             {"rule": "EQ004", "evidence": {"substance": "insuline glargine"},
@@ -108,6 +117,8 @@ def main() -> None:
     write(RULES / "EQ001" / "fail-tahor-20-ma.expect.json", {"jurisdiction": "ma", "findings": [
         {"evidence": {"substance": "atorvastatine", "jurisdiction": "ma"}, "suggestion": {"saving": {"currency": "MAD"}}}]})
     write(RULES / "EQ001" / "pass-atorvastatine-dci.json", bundle(order("mr-atorva", "atorvastatine 20 mg, comprimé")))
+    write(RULES / "EQ001" / "pass-already-cheapest.json",
+          bundle(order("mr-almus", "ATORVASTATINE ALMUS PHARMA 20 mg, comprimé pelliculé")))
     write(RULES / "EQ001" / "pass-tahor-non-substituable.json",
           bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_CIF)))
     write(RULES / "EQ002" / "fail-crestor-brand.json", bundle(order("mr-crestor", "CRESTOR 10 mg, comprimé pelliculé")))
@@ -122,12 +133,51 @@ def main() -> None:
           bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", cip13=LEVO_CIP13, substitution=NS_MTE)))
     write(RULES / "EQ003" / "pass-tahor-cif.json",
           bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_CIF)))
+    ns_efg = {"allowedBoolean": False, "reason": {"coding": [{"code": "EFG"}], "text": "non substituable (EFG)"}}
+    write(RULES / "EQ003" / "fail-efg-adult.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=ns_efg)))
+    write(RULES / "EQ003" / "fail-efg-adult.expect.json", {"findings": [{"evidence": {"problem": "EFG-age"}}]})
+    write(RULES / "EQ003" / "pass-efg-child-under-6.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=ns_efg), birth="2022-03-01"))
+    write(RULES / "EQ002" / "pass-brand-with-dci.json",
+          bundle(order("mr-tahor", "TAHOR 20 mg (atorvastatine), comprimé pelliculé")))
     lantus = order("mr-lantus", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli", dose=20,
                    unit="U", days=None)
     write(RULES / "EQ004" / "fail-lantus-initiation.json", bundle(lantus))
     earlier = order("mr-lantus-2025", "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli", dose=18,
                     unit="U", days=None, authored="2025-06-01", status="completed")
     write(RULES / "EQ004" / "pass-lantus-continuation.json", bundle(earlier, lantus))
+
+    # EQ005: cheaper strategies.
+    hta = condition("c-hta", "I10", "Hypertension essentielle")
+    sartan = order("mr-valsartan", "valsartan 80 mg, comprimé", days=None)
+    write(RULES / "EQ005" / "fail-sartan-initiation-hta.json", bundle(hta, sartan))
+    write(RULES / "EQ005" / "fail-sartan-initiation-hta.expect.json", {"findings": [
+        {"evidence": {"strategy": "hta-iec-before-sartan", "substance": "valsartan"},
+         "suggestion": {"with": {"atc": "C09AA"}}}]})
+    write(RULES / "EQ005" / "pass-sartan-heart-failure.json",
+          bundle(hta, condition("c-ic", "I50.0", "Insuffisance cardiaque congestive"), sartan))
+    earlier_iec = order("mr-ramipril", "ramipril 5 mg, comprimé", days=None, authored="2025-03-01", status="stopped")
+    write(RULES / "EQ005" / "pass-sartan-after-iec.json", bundle(hta, earlier_iec, sartan))
+    write(RULES / "EQ005" / "fail-esomeprazole-half-dose.json",
+          bundle(order("mr-eso", "ésoméprazole 20 mg, gélule gastro-résistante", days=28)))
+    write(RULES / "EQ005" / "fail-esomeprazole-half-dose.expect.json", {"findings": [
+        {"evidence": {"strategy": "ipp-equivalent-moins-cher", "dose_level": "demi-dose"},
+         "suggestion": {"saving": {"currency": "EUR", "period": "treatment"}}}]})
+    ppi = order("mr-ppi", "oméprazole 10 mg, gélule gastro-résistante", days=5)
+    nsaid = order("mr-ains", "ibuprofène 400 mg, comprimé", per_day=3, days=5)
+    write(RULES / "EQ005" / "fail-ppi-short-nsaid-low-risk.json", bundle(ppi, nsaid, birth="1990-02-02"))
+    write(RULES / "EQ005" / "fail-ppi-short-nsaid-low-risk.expect.json", {"findings": [
+        {"evidence": {"strategy": "ipp-avec-ains-sans-risque"}, "suggestion": {"action": "remove"}}]})
+    write(RULES / "EQ005" / "pass-ppi-nsaid-older-patient.json", bundle(ppi, nsaid, birth="1950-02-02"))
+    aspirin = order("mr-kardegic", "acide acétylsalicylique 75 mg, poudre pour solution buvable en sachet", days=None)
+    write(RULES / "EQ005" / "pass-ppi-nsaid-with-antiplatelet.json", bundle(ppi, nsaid, aspirin, birth="1990-02-02"))
+    write(RULES / "EQ005" / "fail-large-pack-six-months.json",
+          bundle(order("mr-tahor28", "TAHOR 20 mg, comprimé pelliculé", days=180, cip13=TAHOR28_CIP13)))
+    write(RULES / "EQ005" / "fail-large-pack-six-months.expect.json", {"findings": [
+        {"evidence": {"strategy": "grand-conditionnement"}, "suggestion": {"replace": {"cip13": TAHOR28_CIP13}}}]})
+    write(RULES / "EQ005" / "pass-large-pack-one-month.json",
+          bundle(order("mr-tahor28", "TAHOR 20 mg, comprimé pelliculé", days=28, cip13=TAHOR28_CIP13)))
 
 
 if __name__ == "__main__":

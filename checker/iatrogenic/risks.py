@@ -1,0 +1,146 @@
+"""Iatrogenic rule data: duplicate classes, patient-specific risks and the STOPP v2 subset.
+
+Loaded from ``referentials/iatrogenic/patient-risks.tsv`` (hand-encoded, one source per row) and
+``referentials/iatrogenic/stopp-v2-subset.json`` (built by :mod:`checker.iatrogenic.build_stopp`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checker.findings import Severity, Source
+from checker.model import MedicationOrder
+from checker.text import fold
+
+KINDS = {"duplicate-class", "same-substance", "elderly", "pregnancy", "max-dose", "renal", "allergy-class",
+         "accumulation"}
+COLUMNS = ["kind", "id", "match", "params", "severity", "label_fr", "label_en", "source_label", "source_url",
+           "source_edition"]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRow:
+    """One row of ``patient-risks.tsv``."""
+
+    kind: str
+    id: str
+    atc: tuple[str, ...]
+    keys: tuple[str, ...]
+    allergens: tuple[str, ...]
+    thesaurus_class: str
+    params: dict[str, Any]
+    severity: Severity
+    label_fr: str
+    label_en: str
+    source: Source
+    line: int
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_fr
+
+    def matches_order(self, order: MedicationOrder) -> list[str]:
+        """Substance keys of the line this row concerns (by ATC prefix or substance key)."""
+        ident = order.identity
+        if ident is None:
+            return []
+        out = []
+        for s in ident.substances:
+            if self.atc and any(a.startswith(p) for a in s.atc for p in self.atc):
+                out.append(s.key)
+            elif self.keys and ("*" in self.keys or any(key_matches(s.key, k) for k in self.keys)):
+                out.append(s.key)
+        return out
+
+
+def key_matches(key: str, wanted: str) -> bool:
+    """Same substance key, allowing a salt/ester word after the moiety ("loflazepate d ethyle")."""
+    a, b = fold(key), fold(wanted)
+    return a == b or a.startswith(b + " ") or b.startswith(a + " ")
+
+
+@dataclass(slots=True)
+class IatrogenicRules:
+    """All rows by kind, and the STOPP subset."""
+
+    rows: list[RiskRow]
+    stopp: dict[str, Any]
+    stopp_source: Source
+    by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for r in self.rows:
+            self.by_kind.setdefault(r.kind, []).append(r)
+
+    def kind(self, kind: str) -> list[RiskRow]:
+        return self.by_kind.get(kind, [])
+
+    def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
+        return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])
+
+
+def load_rows(path: Path) -> list[RiskRow]:
+    """Parse the TSV, with errors naming file:line."""
+    rows: list[RiskRow] = []
+    header: list[str] | None = None
+    for n, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        cells = raw.split("\t")
+        if header is None:
+            if cells != COLUMNS:
+                raise ValueError(f"{path}:{n}: expected header {COLUMNS}")
+            header = cells
+            continue
+        if len(cells) != len(COLUMNS):
+            raise ValueError(f"{path}:{n}: expected {len(COLUMNS)} tab-separated cells, got {len(cells)}")
+        d = dict(zip(COLUMNS, cells))
+        if d["kind"] not in KINDS:
+            raise ValueError(f"{path}:{n}: unknown kind {d['kind']!r}")
+        atc: list[str] = []
+        keys: list[str] = []
+        allergens: list[str] = []
+        thesaurus_class = ""
+        for part in d["match"].split(";"):
+            tag, _, values = part.partition(":")
+            items = [v.strip() for v in values.split(",") if v.strip()]
+            if tag == "atc":
+                atc += items
+            elif tag == "key":
+                keys += [fold(v) if v != "*" else v for v in items]
+            elif tag == "allergen":
+                allergens += [fold(v) for v in items]
+            elif tag == "thesaurus":
+                thesaurus_class = fold(values)
+            else:
+                raise ValueError(f"{path}:{n}: unknown match tag {tag!r} (atc, key, allergen, thesaurus)")
+        try:
+            params = json.loads(d["params"])
+            severity = Severity.parse(d["severity"])
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from None
+        if not d["source_label"] or not d["source_url"]:
+            raise ValueError(f"{path}:{n}: every row needs a source label and URL")
+        rows.append(RiskRow(d["kind"], d["id"], tuple(atc), tuple(keys), tuple(allergens), thesaurus_class, params,
+                            severity, d["label_fr"], d["label_en"],
+                            Source(d["source_label"], d["source_url"], d["source_edition"]), n))
+    if header is None:
+        raise ValueError(f"{path}: empty file")
+    return rows
+
+
+def load(root: Path, files: list[str]) -> IatrogenicRules:
+    tsv = next(root / f for f in files if f.endswith(".tsv"))
+    js = next(root / f for f in files if f.endswith(".json"))
+    rows = load_rows(tsv)
+    try:
+        stopp = json.loads(js.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{js}:{exc.lineno}: {exc.msg}") from None
+    if "rules" not in stopp:
+        raise ValueError(f"{js}: missing 'rules'")
+    src = stopp.get("source", {})
+    return IatrogenicRules(rows, stopp, Source(src.get("label", "STOPP/START v2"), src.get("url", ""),
+                                               src.get("edition", "")))

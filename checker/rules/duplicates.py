@@ -1,0 +1,125 @@
+"""Duplicates (DU…): the same substance or the same risky class prescribed twice at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.findings import Finding, Source
+from checker.iatrogenic.risks import IatrogenicRules, RiskRow
+from checker.model import MedicationOrder
+from checker.periods import overlaps
+from checker.registry import RuleCall, rule
+
+STOPP_SOURCE = Source(
+    "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
+    "https://github.com/MichielCM/stoppstart",
+    "v2",
+)
+
+
+def _name(order: MedicationOrder, key: str) -> str:
+    for s in order.identity.substances if order.identity else ():
+        if s.key == key:
+            return s.name or key
+    return key
+
+
+def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
+    orders = list(call.identified_orders())
+    for i, a in enumerate(orders):
+        for b in orders[i + 1:]:
+            if overlaps(a, b, call.as_of):
+                yield a, b
+
+
+@rule(
+    "DU001",
+    name="same-substance-twice",
+    category="duplicate",
+    severity="warning",
+    source=STOPP_SOURCE,
+    referentials=("iatrogenic-rules",),
+)
+def same_substance(call: RuleCall) -> Iterator[Finding]:
+    """Same active substance in two concurrent prescription lines.
+
+    Two lines taken over the same period contain the same active moiety (for instance paracetamol
+    in Doliprane and in Ixprim): the doses add up unnoticed, a classic route to overdose. One
+    finding per pair of lines and substance.
+
+    Source: ANSM, paracetamol boxes "Surdosage = danger" (9 July 2019: do not take another medicine
+    containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
+    generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
+    en = call.settings.lang == "en"
+    for a, b in _concurrent_pairs(call):
+        shared = sorted((a.identity.substance_keys if a.identity else frozenset())
+                        & (b.identity.substance_keys if b.identity else frozenset()))
+        for key in shared:
+            row = specific.get(key) or generic
+            if row is None:
+                continue
+            name = _name(a, key)
+            summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
+                       f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
+            if len(summary) > 140:
+                summary = (f"Same substance twice: {name}" if en else f"Même substance dans deux lignes : {name}")
+            detail = (f"{a.label} and {b.label} both contain {name} and are taken over the same period: the doses "
+                      f"add up. Keep one line or check the total daily dose." if en else
+                      f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
+                      f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
+            yield call.finding(
+                summary=summary, detail=detail, implicated=[a.ref, b.ref], key=key, severity=row.severity,
+                source=row.source, evidence={"substance": key, "basis": row.id, "lines": [a.label, b.label]},
+                suggestion={"action": "remove-duplicate"},
+            )
+
+
+@rule(
+    "DU002",
+    name="same-class-twice",
+    category="duplicate",
+    severity="warning",
+    source=STOPP_SOURCE,
+    referentials=("iatrogenic-rules",),
+)
+def same_class(call: RuleCall) -> Iterator[Finding]:
+    """Two concurrent drugs of a class where duplication is a known risk.
+
+    Two different substances of the same therapeutic class taken over the same period (two NSAIDs,
+    two SSRIs, two loop diuretics, two ACE inhibitors, two anticoagulants, two ARBs, two
+    benzodiazepines, two PPIs, two antiplatelet agents): adverse effects add up without added
+    benefit. Class membership is by ATC code; each class row names its basis.
+
+    Source: STOPP/START v2 criterion A3 (any duplicate drug-class prescription), classes coded by
+    Huibers et al. 2019; see ``referentials/iatrogenic/patient-risks.tsv``.
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    for a, b in _concurrent_pairs(call):
+        for row in data.kind("duplicate-class"):
+            ka, kb = row.matches_order(a), row.matches_order(b)
+            if not ka or not kb or set(ka) & set(kb):
+                continue  # the same substance in both lines is DU001's finding
+            yield _class_finding(call, row, a, b, ka[0], kb[0], en)
+
+
+def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,
+                   en: bool) -> Finding:
+    na, nb = _name(a, ka), _name(b, kb)
+    summary = (f"Duplicate class: {row.label_en} ({na} + {nb})" if en else
+               f"Doublon de classe : {row.label_fr} ({na} + {nb})")
+    if len(summary) > 140:
+        summary = f"{'Duplicate class' if en else 'Doublon de classe'} : {na} + {nb}"
+    detail = (f"{a.label} and {b.label} are {row.label_en}, taken over the same period: their adverse effects add "
+              f"up without added benefit. Keep a single drug of the class if possible." if en else
+              f"{a.label} et {b.label} : {row.label_fr}, pris sur la même période. Les effets indésirables "
+              f"s'additionnent sans bénéfice supplémentaire ; garder si possible un seul médicament de la classe.")
+    return call.finding(
+        summary=summary, detail=detail, implicated=[a.ref, b.ref], key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
+        severity=row.severity, source=row.source,
+        evidence={"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))},
+        suggestion={"action": "keep-one"},
+    )

@@ -1,0 +1,547 @@
+"""Patient-specific risks (PR…): allergy, age, renal function, pregnancy, maximum dose, accumulation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from checker.findings import Finding, Severity, Source
+from checker.iatrogenic.conditions import route_of
+from checker.iatrogenic.doses import daily_dose
+from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
+from checker.iatrogenic.thesaurus import Thesaurus
+from checker.model import Allergy, MedicationOrder, Observation, PatientRecord
+from checker.periods import counts, effective_interval, is_current, duration_days
+from checker.registry import RuleCall, rule
+from checker.text import fold
+
+LOINC = "http://loinc.org"
+EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
+CLCR_CODES = frozenset({"2164-2", "35591-7"})
+PREGNANCY_STATUS_CODES = frozenset({"82810-3", "11449-6"})
+PREGNANT_SNOMED = frozenset({"77386006"})
+
+STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
+                      "https://github.com/MichielCM/stoppstart", "v2")
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+# Our own wording of the STOPP criteria the checker evaluates (codes from the coded XML).
+STOPP_ELDERLY = {
+    "STOPP K1": ("benzodiazépine : sédation, troubles de l'équilibre, chutes", "benzodiazepine: sedation, poor balance, falls"),
+    "STOPP K4": ("hypnotique apparenté (Z) : sédation diurne prolongée, ataxie", "Z-drug hypnotic: prolonged daytime sedation, ataxia"),
+    "STOPP D14": ("antihistaminique de première génération (effets anticholinergiques)", "first-generation antihistamine (anticholinergic effects)"),
+    "STOPP B10": ("antihypertenseur central (mal toléré chez le sujet âgé)", "centrally acting antihypertensive (poorly tolerated in older people)"),
+    "STOPP C7": ("ticlopidine (alternatives mieux tolérées)", "ticlopidine (better tolerated alternatives exist)"),
+    "STOPP J1": ("sulfamide hypoglycémiant à longue durée d'action (hypoglycémies prolongées)", "long-acting sulphonylurea (prolonged hypoglycaemia)"),
+}
+STOPP_RENAL = {
+    "STOPP E1": ("digoxine > 125 µg/jour", "digoxin > 125 µg/day"),
+    "STOPP E2": ("inhibiteur direct de la thrombine", "direct thrombin inhibitor"),
+    "STOPP E3": ("inhibiteur du facteur Xa", "factor Xa inhibitor"),
+    "STOPP E4": ("AINS", "NSAID"),
+    "STOPP E5": ("colchicine", "colchicine"),
+    "STOPP E6": ("metformine", "metformin"),
+}
+
+
+def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> str | None:
+    """The substance key of the line whose ATC starts with one of ``prefixes``."""
+    for s in order.identity.substances if order.identity else ():
+        if any(a.startswith(p) for a in s.atc for p in prefixes):
+            return s.key
+    return None
+
+
+def _name(order: MedicationOrder, key: str) -> str:
+    for s in order.identity.substances if order.identity else ():
+        if s.key == key:
+            return s.name or key
+    return key
+
+
+def _current_orders(call: RuleCall) -> list[MedicationOrder]:
+    """Identified lines being taken on ``as_of``."""
+    return [o for o in call.identified_orders() if is_current(o, call.as_of)]
+
+
+# --- PR001 allergy -------------------------------------------------------------------------------
+
+def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
+    text = " ".join(fold(t) for t in a.code.all_texts())
+    codes = {f"sct {c.code}" for c in a.code.codings if "snomed" in c.system.lower()}
+    return text, codes
+
+
+@rule("PR001", name="allergy", category="allergy", severity="critical",
+      source=Source("RCP (BDPM), rubrique 4.3 Contre-indications : hypersensibilité", "https://base-donnees-publique.medicaments.gouv.fr/", "2026-01"),
+      referentials=("iatrogenic-rules",))
+def allergy(call: RuleCall) -> Iterator[Finding]:
+    """Prescribed drug to which the patient has a recorded allergy or intolerance.
+
+    A line contains a substance named in an active AllergyIntolerance, or a member of an allergy
+    class with cross-reactivity (penicillins, cephalosporins, NSAIDs, sulfonamides). Refuted or
+    entered-in-error allergies are ignored.
+
+    Source: the contraindication for hypersensitivity in the summaries of product characteristics
+    (BDPM, section 4.3); class rows in ``referentials/iatrogenic/patient-risks.tsv``.
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    allergies = [a for a in call.record.allergies if a.is_active]
+    if not allergies:
+        return
+    for order in call.identified_orders():
+        if not counts(order):
+            continue
+        for a in allergies:
+            text, codes = _allergy_tokens(a)
+            label = a.code.label()
+            hit: tuple[str, RiskRow | None] | None = None
+            for s in order.identity.substances if order.identity else ():
+                if s.key and (s.key in text or any(key_matches(s.key, w) for w in text.split(" , "))):
+                    hit = (s.key, None)
+                    break
+            if hit is None:
+                for row in data.kind("allergy-class"):
+                    allergen_hit = any((t in text) if not t.startswith("sct ") else (t in codes) for t in row.allergens)
+                    if not allergen_hit:
+                        continue
+                    keys = row.matches_order(order) or [s.key for s in order.identity.substances
+                                                        if any(t in s.key for t in row.allergens if not t.startswith("sct "))]
+                    if keys:
+                        hit = (keys[0], row)
+                        break
+            if hit is None:
+                continue
+            key, row = hit
+            name = _name(order, key)
+            if row is None:
+                summary = f"{'Allergy recorded to' if en else 'Allergie enregistrée à'} {name} : {order.label}"[:140]
+                detail = (f"{order.label} contains {name}, to which an allergy or intolerance is recorded ({label}). "
+                          f"Do not give it unless the allergy has been ruled out." if en else
+                          f"{order.label} contient {name}, pour lequel une allergie ou intolérance est enregistrée "
+                          f"({label}). Ne pas administrer sauf si l'allergie a été écartée.")
+                source, severity = None, None
+            else:
+                summary = (f"{'Cross-allergy' if en else 'Allergie croisée'} : {row.label(call.settings.lang)}")[:140]
+                detail = (f"Recorded allergy: {label}. {order.label} contains {name}, of the same class: "
+                          f"cross-reactivity risk. Choose a drug from another class." if en else
+                          f"Allergie enregistrée : {label}. {order.label} contient {name}, de la même classe : "
+                          f"risque de réaction croisée. Choisir un médicament d'une autre classe.")
+                source, severity = row.source, row.severity
+            yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=f"{a.ref}:{key}",
+                               source=source, severity=severity,
+                               evidence={"allergy": a.ref, "allergen": label, "substance": key,
+                                         "class": row.id if row else None, "criticality": a.criticality},
+                               suggestion={"action": "stop-or-replace"})
+
+
+# --- PR002 older people --------------------------------------------------------------------------
+
+@rule("PR002", name="elderly-inappropriate", category="contraindication", severity="warning", source=STOPP_SOURCE,
+      referentials=("iatrogenic-rules",))
+def elderly(call: RuleCall) -> Iterator[Finding]:
+    """Potentially inappropriate medication in an older patient.
+
+    From age 65 (STOPP/START v2): benzodiazepines (K1), Z-drugs (K4), first-generation
+    antihistamines (D14), centrally acting antihypertensives (B10), ticlopidine (C7), long-acting
+    sulphonylureas (J1), aspirin above 160 mg/day from structured dosage (C1), benzodiazepines for
+    more than 4 weeks (D5). From age 75 (French Laroche list, 2007): long half-life
+    benzodiazepines. One finding per line with every criterion met in ``evidence``.
+
+    Source: STOPP/START v2 (O'Mahony et al. 2015, coded by Huibers et al. 2019); Laroche ML et al.,
+    Eur J Clin Pharmacol 2007;63:725-731.
+    """
+    age = call.record.age_on(call.as_of)
+    if age is None or age < 65:
+        return
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    for order in call.identified_orders():
+        if not counts(order):
+            continue
+        hits: list[dict[str, Any]] = []
+        sources: list[Source] = []
+        for rid, (fr, eng) in STOPP_ELDERLY.items():
+            key = _atc_hit(order, data.stopp_atc(rid))
+            if key:
+                hits.append({"criterion": rid, "substance": key, "why": eng if en else fr})
+        key = _atc_hit(order, data.stopp_atc("STOPP C1"))
+        if key:
+            dd = daily_dose(order, key)
+            if dd is not None and dd.per_day_mg > 160:
+                hits.append({"criterion": "STOPP C1", "substance": key, "daily_mg": round(dd.per_day_mg, 1),
+                             "why": "aspirin above 160 mg/day" if en else "aspirine au-delà de 160 mg/jour"})
+        key = _atc_hit(order, data.stopp_atc("STOPP D5"))
+        if key:
+            days = duration_days(order, call.as_of)
+            if days is not None and days > 28:
+                hits.append({"criterion": "STOPP D5", "substance": key, "days": days,
+                             "why": "benzodiazepine for more than 4 weeks" if en else "benzodiazépine depuis plus de 4 semaines"})
+        if hits:
+            sources.append(STOPP_SOURCE)
+        if age >= 75:
+            for row in data.kind("elderly"):
+                if age < int(row.params.get("min_age", 75)):
+                    continue
+                keys = row.matches_order(order)
+                if keys:
+                    hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
+                    sources.insert(0, row.source)
+        if not hits:
+            continue
+        subst = _name(order, hits[0]["substance"])
+        whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
+        summary = (f"Potentially inappropriate at {age}: {subst}" if en else
+                   f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
+        detail = (f"{order.label} in a {age}-year-old patient: {whys}. Reassess the indication, prefer a safer "
+                  f"alternative or the lowest dose for the shortest time." if en else
+                  f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
+                  f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
+        yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
+                           source=sources[0], evidence={"age": age, "criteria": hits},
+                           suggestion={"action": "reassess"})
+
+
+# --- PR003 renal function ------------------------------------------------------------------------
+
+def renal_value(record: PatientRecord) -> tuple[str, float, Observation] | None:
+    """Most recent creatinine clearance or eGFR with a value: (kind, value, observation)."""
+    best: tuple[str, float, Observation] | None = None
+    for kind, codes in (("clcr", CLCR_CODES), ("egfr", EGFR_CODES)):
+        for o in record.observations_coded(LOINC, codes):
+            if o.value is None or o.status in {"entered-in-error", "cancelled"}:
+                continue
+            if best is None or (o.effective or date.min) > (best[2].effective or date.min):
+                best = (kind, o.value, o)
+            break
+    return best
+
+
+def _ckd_codes(record: PatientRecord) -> set[str]:
+    out = set()
+    for c in record.conditions:
+        if not c.is_active:
+            continue
+        for coding in c.code.codings:
+            if "icd" in coding.system.lower() or "cim" in coding.system.lower():
+                out.add(coding.code.upper())
+    return out
+
+
+@rule("PR003", name="renal-function", category="contraindication", severity="warning", source=STOPP_SOURCE,
+      referentials=("iatrogenic-rules",))
+def renal(call: RuleCall) -> Iterator[Finding]:
+    """Drug to avoid or stop at the patient's level of renal function.
+
+    Thresholds on eGFR (mL/min/1.73 m²) from STOPP/START v2: digoxin above 125 µg/day below 30 (E1),
+    direct thrombin inhibitors below 30 (E2), factor Xa inhibitors below 15 (E3), NSAIDs below 50
+    (E4), colchicine below 10 (E5), metformin below 30 (E6), or the matching chronic kidney disease
+    stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). The most
+    recent creatinine clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) is used.
+    When a line needs the renal function and none is recorded, an info finding says so.
+
+    Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016.
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    renal_obs = renal_value(call.record)
+    ckd = _ckd_codes(call.record)
+    for order in _current_orders(call):
+        concerned: list[dict[str, Any]] = []
+        for rid, (fr, eng) in STOPP_RENAL.items():
+            for it in data.stopp["rules"][rid]["iterations"]:
+                med = it["medicines"][0]
+                key = _atc_hit(order, med["atc"])
+                if not key:
+                    continue
+                if "dose" in med:
+                    dd = daily_dose(order, key)
+                    if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
+                        break  # dose under the criterion's threshold: not concerned
+                if it["egfr"]:
+                    concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"],
+                                      "what": eng if en else fr, "ckd": []})
+                elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
+                    concerned[-1]["ckd"] = it["ckd_icd10"]
+        for row in data.kind("renal"):
+            keys = row.matches_order(order)
+            if keys:
+                concerned.append({"criterion": row.id, "substance": keys[0], "below": float(row.params["below"]),
+                                  "what": row.label(call.settings.lang), "ckd": [], "row": row})
+        if not concerned:
+            continue
+        subst = _name(order, concerned[0]["substance"])
+        if renal_obs is None:
+            by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
+            if by_stage:
+                c = by_stage[0]
+                yield call.finding(
+                    summary=(f"{subst}: chronic kidney disease stage recorded" if en else
+                             f"{subst} : stade d'insuffisance rénale chronique enregistré")[:140],
+                    detail=(f"{order.label}: the recorded chronic kidney disease stage ({', '.join(sorted(ckd))}) "
+                            f"corresponds to the threshold of {c['criterion']} ({c['what']}). Reassess the drug or dose."
+                            if en else
+                            f"{order.label} : le stade d'insuffisance rénale chronique enregistré ({', '.join(sorted(ckd))}) "
+                            f"correspond au seuil du critère {c['criterion']} ({c['what']}). Réévaluer le médicament ou la dose."),
+                    implicated=[order.ref], key=c["substance"], evidence={"criteria": _clean(concerned), "ckd": sorted(ckd)})
+                continue
+            limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
+            yield call.finding(
+                summary=(f"Renal function not recorded for {subst}" if en else
+                         f"Fonction rénale non renseignée pour {subst}")[:140],
+                detail=(f"{order.label} has renal thresholds ({limits}), "
+                        f"but no eGFR or creatinine clearance is recorded: the check could not be done." if en else
+                        f"{order.label} a des seuils rénaux ({limits}), "
+                        f"mais aucun DFG ni clairance de la créatinine n'est enregistré : la vérification n'a pas pu être faite."),
+                implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
+                evidence={"criteria": _clean(concerned), "missing": "egfr"}, suggestion={"action": "measure-renal-function"})
+            continue
+        kind, value, obs = renal_obs
+        below = [c for c in concerned if value < c["below"]]
+        if not below:
+            continue
+        worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
+        row: RiskRow | None = worst.get("row")
+        what = "creatinine clearance" if kind == "clcr" else "eGFR"
+        what_fr = "clairance de la créatinine" if kind == "clcr" else "DFG estimé"
+        yield call.finding(
+            summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
+                     f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
+            detail=(f"{order.label}: {what} {value:g} mL/min ({obs.effective or 'undated'}) is below {worst['below']:g} "
+                    f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function."
+                    + (" The eGFR stands in for a creatinine clearance here." if row is not None and kind == "egfr" else "")
+                    if en else
+                    f"{order.label} : {what_fr} à {value:g} mL/min ({obs.effective or 'non daté'}), sous le seuil de "
+                    f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale."
+                    + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if row is not None and kind == "egfr" else "")),
+            implicated=[order.ref], key=worst["substance"],
+            severity=row.severity if row is not None else None, source=row.source if row is not None else None,
+            evidence={"renal": {"kind": kind, "value": value, "observation": obs.ref,
+                                "date": obs.effective.isoformat() if obs.effective else None},
+                      "criteria": _clean(below)},
+            suggestion={"action": "stop-or-adjust"})
+
+
+def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in c.items() if k != "row"} for c in items]
+
+
+# --- PR004 pregnancy ------------------------------------------------------------------------------
+
+def pregnancy_recorded(record: PatientRecord, as_of: date) -> str | None:
+    """Reference of the record element stating a current pregnancy, else ``None``."""
+    if record.patient is not None and record.patient.sex == "male":
+        return None
+    for o in record.observations_coded(LOINC, PREGNANCY_STATUS_CODES):
+        if o.value_bool is True:
+            return o.ref
+        if o.value_concept is not None:
+            codes = {c.code for c in o.value_concept.codings}
+            text = " ".join(fold(t) for t in o.value_concept.all_texts())
+            if codes & PREGNANT_SNOMED or ("pregnant" in text and "not" not in text) or text.strip() == "enceinte":
+                return o.ref
+        return None  # the most recent status says not pregnant (or unknown)
+    for c in record.conditions:
+        if not c.is_active:
+            continue
+        for coding in c.code.codings:
+            sys = coding.system.lower()
+            if "snomed" in sys and coding.code in PREGNANT_SNOMED:
+                return c.ref
+            if ("icd" in sys or "cim" in sys) and coding.code.upper().startswith(("Z33", "Z34", "Z35")):
+                return c.ref
+        if any(w in fold(t) for t in c.code.all_texts() for w in ("grossesse en cours", "enceinte", "pregnancy", "pregnant")):
+            return c.ref
+    return None
+
+
+@rule("PR004", name="pregnancy", category="contraindication", severity="critical",
+      source=Source("ANSM / RCP (BDPM)", "https://ansm.sante.fr/", "2018"), referentials=("iatrogenic-rules",))
+def pregnancy(call: RuleCall) -> Iterator[Finding]:
+    """Drug contraindicated or to avoid during a recorded pregnancy.
+
+    Only when a pregnancy is recorded (pregnancy status observation LOINC 82810-3/11449-6 with
+    "pregnant", or an active pregnancy condition): valproate and valpromide, oral isotretinoin,
+    ACE inhibitors/ARBs/aliskiren. Each row names its source.
+
+    Source: ANSM (valproate pregnancy prevention programme 2018; isotretinoin); summaries of product
+    characteristics (BDPM) sections 4.3/4.6.
+    """
+    where = pregnancy_recorded(call.record, call.as_of)
+    if where is None:
+        return
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    for order in call.identified_orders():
+        if not counts(order):
+            continue
+        for row in data.kind("pregnancy"):
+            keys = row.matches_order(order)
+            if not keys:
+                continue
+            yield call.finding(
+                summary=(f"Pregnancy: {row.label_en}" if en else f"Grossesse : {row.label_fr}")[:140],
+                detail=(f"A pregnancy is recorded ({where}) and {order.label} is prescribed: {row.label_en}. "
+                        f"Stop or replace it after specialist advice." if en else
+                        f"Une grossesse est enregistrée ({where}) et {order.label} est prescrit : {row.label_fr}. "
+                        f"Arrêter ou remplacer après avis spécialisé."),
+                implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
+                evidence={"pregnancy": where, "rule": row.id, "substance": keys[0]},
+                suggestion={"action": "stop-or-replace"})
+
+
+# --- PR005 maximum dose ---------------------------------------------------------------------------
+
+@rule("PR005", name="maximum-dose", category="dosage", severity="warning",
+      source=Source("ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016)", "https://ansm.sante.fr/", "2016-2019"),
+      referentials=("iatrogenic-rules",))
+def maximum_dose(call: RuleCall) -> Iterator[Finding]:
+    """Dose above the maximum for paracetamol, colchicine, or oral methotrexate taken more than weekly.
+
+    Computed from structured dosage only (dose × frequency, strength of the unit when the dose is a
+    count of tablets): paracetamol above 1 g per intake or 4 g per day, colchicine above 1 mg per
+    intake or 3 mg per day (also summed over concurrent lines), oral methotrexate prescribed more
+    than once a week. A text-only dosage is reported as not evaluable, never guessed.
+
+    Source: ANSM — paracetamol "Surdosage = danger" (2019), colchicine dosing (21 September 2016),
+    oral methotrexate once-weekly reminders (2016).
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    en = call.settings.lang == "en"
+    current = _current_orders(call)
+    for row in data.kind("max-dose"):
+        lines = [(o, row.matches_order(o)[0]) for o in current if row.matches_order(o)]
+        if not lines:
+            continue
+        if "max_intakes_per_week" in row.params:
+            yield from _weekly(call, row, lines, en)
+            continue
+        total, evaluable = 0.0, True
+        for order, key in lines:
+            dd = daily_dose(order, key)
+            if dd is None:
+                evaluable = False
+                yield _not_evaluable(call, row, order, key, en)
+                continue
+            total += dd.per_day_mg
+            over = [(what, got, cap) for what, got, cap in (
+                ("per_intake", dd.per_intake_mg, row.params.get("per_intake_mg")),
+                ("per_day", dd.per_day_mg, row.params.get("per_day_mg"))) if cap is not None and got > cap + 1e-9]
+            if over:
+                yield _over(call, row, [order], key, over, en)
+        cap = row.params.get("per_day_mg")
+        if evaluable and len(lines) > 1 and cap is not None and total > cap + 1e-9 and not any(
+                (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap for o, k in lines):
+            yield _over(call, row, [o for o, _ in lines], lines[0][1], [("per_day_total", total, cap)], en)
+
+
+def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
+          over: list[tuple[str, float, float]], en: bool) -> Finding:
+    name = _name(orders[0], key)
+    words = {"per_intake": ("par prise", "per intake"), "per_day": ("par jour", "per day"),
+             "per_day_total": ("par jour, toutes lignes confondues", "per day, all lines together")}
+    parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg)" for w, got, cap in over]
+    labels = " + ".join(o.label for o in orders)
+    return call.finding(
+        summary=(f"{name} above the maximum dose" if en else f"{name} au-delà de la dose maximale")[:140],
+        detail=(f"{labels}: {'; '.join(parts)}. Reduce the dose." if en else
+                f"{labels} : {'; '.join(parts)}. Réduire la posologie."),
+        implicated=[o.ref for o in orders], key=f"{row.id}:{'total' if len(orders) > 1 else 'line'}",
+        severity=row.severity, source=row.source,
+        evidence={"substance": key, "over": [{"what": w, "mg": round(g, 3), "max_mg": c} for w, g, c in over]},
+        suggestion={"action": "reduce-dose"})
+
+
+def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
+    name = _name(order, key)
+    return call.finding(
+        summary=(f"{name}: dose not evaluable (no structured dosage)" if en else
+                 f"{name} : dose non évaluable (posologie non structurée)")[:140],
+        detail=(f"{order.label}: the dosage is not structured (dose, frequency and unit strength), so the maximum "
+                f"dose of {name} could not be checked." if en else
+                f"{order.label} : la posologie n'est pas structurée (dose, fréquence, dosage unitaire) ; la dose "
+                f"maximale de {name} n'a pas pu être vérifiée."),
+        implicated=[order.ref], key=f"{row.id}:not-evaluable", severity=Severity.INFO, source=row.source,
+        evidence={"substance": key, "evaluable": False, "dosage_text": [d.text for d in order.dosages if d.text]})
+
+
+def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str]], en: bool) -> Iterator[Finding]:
+    for order, key in lines:
+        route = route_of(order)
+        if route not in (None, "oral", "orale"):
+            continue
+        per_week = [d.intakes_per_day() for d in order.dosages]
+        if not order.dosages or any(p is None for p in per_week):
+            yield _not_evaluable(call, row, order, key, en)
+            continue
+        weekly = sum(p * 7 for p in per_week if p is not None)
+        if weekly > row.params["max_intakes_per_week"] + 1e-9:
+            yield call.finding(
+                summary=(f"Oral methotrexate {weekly:g} times a week" if en else
+                         f"Méthotrexate oral {weekly:g} fois par semaine")[:140],
+                detail=(f"{order.label} is prescribed {weekly:g} times a week: low-dose oral methotrexate is taken "
+                        f"once a week; daily intake has caused fatal overdoses. State the single weekly day." if en else
+                        f"{order.label} est prescrit {weekly:g} fois par semaine : le méthotrexate oral à faible dose se "
+                        f"prend une fois par semaine ; des prises quotidiennes ont causé des surdosages mortels. "
+                        f"Indiquer le jour unique de prise."),
+                implicated=[order.ref], key=f"{row.id}:{key}", severity=row.severity, source=row.source,
+                evidence={"substance": key, "intakes_per_week": round(weekly, 2)},
+                suggestion={"action": "weekly-dosing"})
+
+
+# --- PR006 accumulation ---------------------------------------------------------------------------
+
+@rule("PR006", name="risk-accumulation", category="contraindication", severity="warning",
+      source=Source("ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
+                    "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1", "2023-09"),
+      referentials=("iatrogenic-rules", "ansm-thesaurus"))
+def accumulation(call: RuleCall) -> Iterator[Finding]:
+    """Three or more concurrent drugs from the same risk class.
+
+    Hyperkalaemia-inducing, torsadogenic, sedative, serotonergic and atropinic (anticholinergic)
+    drugs, with class membership from the ANSM thesaurus classes; the lines must be taken on a
+    common day. One finding per class.
+
+    Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (class headings
+    describing the added risk of combining members).
+    """
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    th: Thesaurus = call.refs.get("ansm-thesaurus")
+    en = call.settings.lang == "en"
+    orders = [o for o in call.identified_orders() if counts(o)]
+    for row in data.kind("accumulation"):
+        members: list[tuple[MedicationOrder, str]] = []
+        for o in orders:
+            key = next((s.key for s in o.identity.substances if row.thesaurus_class in th.closure(s.key)), None) \
+                if o.identity else None
+            if key:
+                members.append((o, key))
+        need = int(row.params.get("min_lines", 3))
+        if len({k for _, k in members}) < need:
+            continue
+        group = _largest_concurrent(members, call.as_of)
+        if len({k for _, k in group}) < need:
+            continue
+        names = ", ".join(sorted({_name(o, k) for o, k in group}))
+        yield call.finding(
+            summary=(f"{len(group)} {row.label_en} together" if en else f"{len(group)} {row.label_fr} associés")[:140],
+            detail=(f"{names} are taken at the same time and all belong to the thesaurus class of {row.label_en}: "
+                    f"the risk adds up with each one. Reassess whether each is needed." if en else
+                    f"{names} sont pris en même temps et appartiennent tous à la classe du thésaurus « {row.label_fr} » : "
+                    f"le risque s'additionne avec chacun. Réévaluer la nécessité de chacun."),
+            implicated=[o.ref for o, _ in group], key=row.id, severity=row.severity, source=row.source,
+            evidence={"class": row.id, "thesaurus_class": row.thesaurus_class, "substances": sorted({k for _, k in group})},
+            suggestion={"action": "reassess"})
+
+
+def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[tuple[MedicationOrder, str]]:
+    """The largest set of lines all taken on one common day."""
+    spans = [(effective_interval(o, as_of), o, k) for o, k in members]
+    best: list[tuple[MedicationOrder, str]] = []
+    for (lo, _), _, _ in spans:
+        group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
+        if len({k for _, k in group}) > len({k for _, k in best}):
+            best = group
+    return best

@@ -1,0 +1,92 @@
+"""The HTML report in a real browser: headless Chromium renders it without console errors, and the
+charts are drawn (pixels of the chart colours in a screenshot)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from checker.formats.html import INDICATOR_COLOR, SAVINGS_COLOR, SEVERITY_COLORS
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _chromium() -> str | None:
+    """The chromium binary, installing the Debian package when missing and allowed to."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found or not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "chromium"]):
+        try:
+            subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        found = shutil.which("chromium")
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed and could not be installed")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audit report of a small generated export (with findings, savings and indicators)."""
+    import importlib.util
+
+    from checker.audit import AuditOptions, run_audit
+
+    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
+    gen = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(gen)
+    root = tmp_path_factory.mktemp("browser")
+    gen.generate(root / "in", patients=40, per_patient=8, seed=3, practitioners=5)
+    run_audit([str(root / "in")], AuditOptions(out=root / "out", as_of="2026-01-15", jobs=1, progress=False))
+    return root / "out" / "report.html"
+
+
+def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args],
+                          capture_output=True, timeout=180)
+
+
+def test_report_renders_without_console_errors(chromium: str, report_html: Path, tmp_path: Path) -> None:
+    done = _run(chromium, tmp_path / "profile", "--dump-dom", report_html.as_uri())
+    dom = done.stdout.decode("utf-8", errors="replace")
+    console = [line for line in done.stderr.decode(errors="replace").splitlines() if ":CONSOLE" in line]
+    assert console == []  # the page logs nothing: any console message is an error or a blocked load
+    assert 'data-js="ready"' in dom  # the inline script ran (not blocked by the page's CSP)
+    assert 'id="chart-findings"' in dom and 'id="chart-indicators"' in dom
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def test_screenshot_shows_the_charts(chromium: str, report_html: Path, tmp_path: Path) -> None:
+    image_mod = pytest.importorskip("PIL.Image")
+    shot = tmp_path / "shot.png"
+    # The top of the page only: headline, then the three charts (patients' badges come further down).
+    done = _run(chromium, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,1700",
+                f"--screenshot={shot}", report_html.as_uri())
+    assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
+    img = image_mod.open(shot).convert("RGB")
+    counts = {color: n for n, color in img.getcolors(maxcolors=1 << 24)}
+    for name, color in [("critical findings", SEVERITY_COLORS["critical"]), ("info findings", SEVERITY_COLORS["info"]),
+                        ("savings", SAVINGS_COLOR), ("indicators", INDICATOR_COLOR)]:
+        assert counts.get(_rgb(color), 0) > 400, f"no {name} bar drawn in the screenshot"

@@ -1,0 +1,90 @@
+"""Prescriber indicators: definitions load and validate; tallies count what they document."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from checker.audit.indicators import OVERALL, longest_coverage, tally_records, to_rows
+from checker.model import (Concept, Dosage, MedicationIdentity, MedicationOrder, Patient, PatientRecord,
+                           SubstanceMatch)
+from checker.referentials import Referentials, ReferentialError
+from checker.referentials.indicators import REF_ID, parse
+
+AS_OF = date(2026, 1, 15)
+
+
+def _order(ref: str, atc: str, *, who: str = "Practitioner/a", group: str | None = None, product: str = "",
+           start: date = date(2025, 11, 1), days: float | None = None, key: str | None = None) -> MedicationOrder:
+    ident = MedicationIdentity(substances=(SubstanceMatch(key or atc.lower(), key or atc.lower(), atc=(atc,)),),
+                               method="cip13", confidence=1.0, product=product, generic_group=group)
+    dosages = (Dosage(bounds_days=days),) if days else ()
+    return MedicationOrder(ref=ref, status="active", intent="order", medication=Concept(text=ref), authored_on=start,
+                           requester=who, dosages=dosages, identity=ident)
+
+
+def _patient(pid: str, born: date, orders: list[MedicationOrder]) -> PatientRecord:
+    return PatientRecord(patient=Patient(f"Patient/{pid}", birth_date=born), medication_orders=orders)
+
+
+@pytest.fixture(scope="module")
+def defs():
+    return Referentials().get(REF_ID)
+
+
+def test_every_indicator_documents_numerator_denominator_and_source(defs) -> None:
+    assert {d.id for d in defs} >= {"REP-STATINS", "REP-PPI", "REP-ANTIHYPERTENSIVES", "REP-ANTIDEPRESSANTS",
+                                    "REP-ANTIBIOTICS", "BIOSIM-GLARGINE", "BZD-HYPNOTIC-4W", "BZD-ANXIOLYTIC-12W",
+                                    "ATB-RESISTANCE", "POLY-75-10", "ASPIRIN-ANTIPLATELET"}
+    for d in defs:
+        assert d.numerator["fr"] and d.denominator["fr"] and d.numerator["en"] and d.denominator["en"]
+        assert d.source.label and d.source.url.startswith("https://")
+
+
+def test_tallies(defs) -> None:
+    records = [
+        _patient("1", date(1980, 1, 1), [
+            _order("s1", "C10AA05", group="g1"), _order("s2", "C10AA07", who="Practitioner/b"),
+            _order("h1", "N05CF02", start=date(2025, 10, 1), days=28),
+            _order("h2", "N05CF02", start=date(2025, 10, 29), days=14),  # contiguous: 42 days in all
+            _order("i1", "A10AE04", product="ABASAGLAR 100 unités/ml"), _order("i2", "A10AE04", product="LANTUS"),
+        ]),
+        _patient("2", date(1940, 1, 1), [_order(f"d{i}", "C09AA05", key=f"s{i}") for i in range(10)]
+                 + [_order("ab", "J01CR02"), _order("ap", "B01AC04"), _order("hx", "N05CD08", days=14)]),
+    ]
+    t = tally_records(records, defs, AS_OF)
+    assert t[("REP-STATINS", OVERALL)] == [1, 2]
+    assert t[("REP-STATINS", "Practitioner/a")] == [1, 1] and t[("REP-STATINS", "Practitioner/b")] == [0, 1]
+    assert t[("BZD-HYPNOTIC-4W", OVERALL)] == [1, 2]  # patient 1 over 28 days, patient 2 under
+    assert t[("BIOSIM-GLARGINE", OVERALL)] == [1, 2]
+    assert t[("POLY-75-10", OVERALL)] == [1, 1]  # only patient 2 is 75+, with 12 substances
+    assert t[("ATB-RESISTANCE", OVERALL)] == [1, 1]
+    assert t[("ASPIRIN-ANTIPLATELET", OVERALL)] == [0, 1]  # clopidogrel, no aspirin
+    rows = to_rows(t, defs, "en")
+    statins = [r for r in rows if r["indicator"] == "REP-STATINS"]
+    assert statins[0]["scope"] == "overall" and statins[0]["value_percent"] == 50.0
+    assert statins[0]["numerator_definition"].startswith("Those whose product")
+
+
+def test_longest_coverage() -> None:
+    assert longest_coverage([(date(2025, 1, 1), date(2025, 1, 29)), (date(2025, 2, 10), date(2025, 2, 12))]) == 28
+    assert longest_coverage([(date(2025, 1, 1), date(2025, 1, 20)), (date(2025, 1, 20), date(2025, 2, 1))]) == 31
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"indicators": [', ":1: not valid JSON"),
+    ('{"sources": {"s": {"label": "L", "url": "https://x"}},\n "indicators": [\n  {"id": "X", "kind": "odd"}]}',
+     ":3: indicator X: kind must be"),
+])
+def test_loader_errors_name_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(ReferentialError, match=message):
+        parse(text, "rosp.json")
+
+
+def test_shipped_file_is_in_the_manifest() -> None:
+    refs = Referentials()
+    entry = refs.manifest[REF_ID]
+    assert entry.files[0][0] == "indicators/rosp2016.json"
+    assert (refs.root / entry.files[0][0]).is_file()

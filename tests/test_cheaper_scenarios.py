@@ -1,0 +1,232 @@
+"""Acceptance scenarios of issue 4 (fhir_samples/scenarios/cheaper/).
+
+Each scenario's findings must match its ``.expect.json`` one-to-one; every amount is then
+recomputed here from the shipped referentials (BDPM presentations, CNOPS rows) with this file's
+own simple selection, never typed in.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from checker import check
+from checker.referentials import default_referentials
+from tests.conftest import SAMPLES
+from tests.test_rule_samples import subset
+
+SCENARIOS = SAMPLES / "scenarios" / "cheaper"
+NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
+
+
+def _run(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+    exp = orjson.loads((SCENARIOS / f"{name}.expect.json").read_bytes())
+    report = check([str(SCENARIOS / f"{name}.json")], as_of=exp["as_of"], jurisdiction=exp["jurisdiction"],
+                   select=exp["select"])
+    assert not report.errors
+    return exp, [f.to_dict() for f in report.findings], report
+
+
+def test_all_acceptance_scenarios_present() -> None:
+    wanted = {"tahor-20", "crestor-10", "plavix-75", "inexium-20", "lantus-initiation", "atorvastatine-dci",
+              "levothyroxine-ns-mte", "levothyroxine-ns-missing", "tahor-20-ma"}
+    assert wanted <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_findings_match(name: str) -> None:
+    exp, found, _ = _run(name)
+    expected = exp["findings"]
+    assert len(found) == len(expected), f"{name}: {[(f['rule'], f['summary']) for f in found]}"
+    unmatched = list(found)
+    for want in expected:
+        hit = next((f for f in unmatched if subset(want, f)), None)
+        assert hit is not None, f"{name}: no finding matches {want}; got {unmatched}"
+        unmatched.remove(hit)
+
+
+# --- independent recomputation ---------------------------------------------------------------------
+
+_EXCLUDED_FORMS = ("croquer", "orodispersible", "effervescent", "dispersible", "buvable")
+
+
+def _comparable_form(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    if ("gastro" in a) != ("gastro" in b):
+        return False
+    return not any(w in b and w not in a for w in _EXCLUDED_FORMS)
+
+
+def _unit_prices(idx: Any, cis: str, *, alternative: bool) -> list[float]:
+    """Unit prices (price ÷ units from the index) of the priced presentations of a specialty;
+    alternatives must also be marketed, reimbursed and free of shortage."""
+    spec = idx.specialty(cis)
+    out = []
+    for p in idx.presentations(cis):
+        if p.price is None or not p.units:
+            continue
+        if alternative:
+            short = p.shortage or spec.shortage
+            if not (p.marketed and spec.marketed and p.reimbursement_rate) or (short and short.status_code != 4):
+                continue
+        out.append(p.price / p.units)
+    return out
+
+
+def _generic_expectation(idx: Any, cis: str) -> tuple[float, float]:
+    """(prescribed unit price, cheapest substitutable unit price) computed from the index."""
+    spec = idx.specialty(cis)
+    group = idx.generic_group(spec.generic_group)
+    prescribed = min(_unit_prices(idx, cis, alternative=False))
+    alts = []
+    for member, gtype, _ in group.members:
+        other = idx.specialty(member)
+        if member == cis or gtype == 2 or other is None or not _comparable_form(spec.form, other.form):
+            continue
+        alts.extend(_unit_prices(idx, member, alternative=True))
+    return prescribed, min(alts)
+
+
+@pytest.mark.parametrize(
+    "name, cis, days",
+    [("tahor-20", "69902323", 90), ("crestor-10", "68479386", None), ("plavix-75", "63564053", 30),
+     ("inexium-20", "64578892", 28)],
+)
+def test_generic_saving_recomputed_from_bdpm(name: str, cis: str, days: int | None) -> None:
+    idx = default_referentials().get("bdpm")
+    _, found, _ = _run(name)
+    (f,) = [x for x in found if x["rule"] == "EQ001"]
+    prescribed, alternative = _generic_expectation(idx, cis)
+    assert alternative < prescribed
+    s = f["suggestion"]
+    assert s["replace"]["cis"] == cis
+    assert s["replace"]["unit_price"] == pytest.approx(prescribed, abs=1e-4)
+    assert s["with"]["unit_price"] == pytest.approx(alternative, abs=1e-4)
+    assert idx.specialty(s["with"]["cis"]).generic_group == idx.specialty(cis).generic_group
+    per_day = prescribed - alternative  # one tablet a day in every scenario
+    period_days = days if days is not None else 365
+    assert s["saving"]["amount"] == pytest.approx(round(per_day * period_days, 2), abs=0.011)
+    assert s["saving"]["per_year"] == pytest.approx(round(per_day * min(period_days, 365), 2), abs=0.011)
+
+
+def test_biosimilar_saving_recomputed_from_bdpm() -> None:
+    idx = default_referentials().get("bdpm")
+    _, found, _ = _run("lantus-initiation")
+    (f,) = found
+
+    def per_ml(cis: str, alternative: bool) -> list[float]:
+        spec = idx.specialty(cis)
+        out = []
+        for p in idx.presentations(cis):
+            m = re.search(r"(?:(\d+) \w+\(s\).*?)?de (\d+)\s*ml", p.label)
+            if p.price is None or not m:
+                continue
+            if alternative and (not p.marketed or not p.reimbursement_rate or (p.shortage or spec.shortage)
+                                and (p.shortage or spec.shortage).status_code != 4):
+                continue
+            out.append(p.price / (int(m.group(1) or 1) * int(m.group(2))))
+        return out
+
+    prescribed = min(per_ml("65979151", False))
+    alts = []
+    for cis in idx.specialties_with({"insuline glargine"}):
+        spec = idx.specialty(cis)
+        comp = spec.components[0]
+        if spec.brand.startswith("lantus") or comp.value != 100 or "solution injectable" not in spec.form:
+            continue
+        alts.extend(per_ml(cis, True))
+    alternative = min(alts)
+    s = f["suggestion"]
+    assert s["replace"]["unit_price"] == pytest.approx(prescribed, abs=1e-4)
+    assert s["with"]["unit_price"] == pytest.approx(alternative, abs=1e-4)
+    ml_per_day = 20 / 100  # 20 U a day of a 100 U/ml insulin
+    assert s["saving"]["amount"] == pytest.approx(round((prescribed - alternative) * ml_per_day * 365, 2), abs=0.011)
+
+
+def test_morocco_saving_recomputed_from_cnops() -> None:
+    cnops = default_referentials().get("cnops-2014")
+    _, found, _ = _run("tahor-20-ma")
+    (f,) = found
+
+    def unit(row: Any) -> float:
+        return row.ppv / int(re.match(r"1 BOITE (\d+)", row.presentation).group(1))
+
+    rows = [r for r in cnops.rows if r.dci == "ATORVASTATINE" and r.strength == "20" and r.strength_unit == "MG"
+            and r.form.startswith("COMPRIME")]
+    prescribed = min(unit(r) for r in rows if r.name.startswith("TAHOR"))
+    alternative = min(unit(r) for r in rows if r.generic and r.reimbursement_rate > 0)
+    s = f["suggestion"]
+    assert s["saving"]["currency"] == "MAD" and s["replace"]["currency"] == "MAD"
+    assert s["replace"]["unit_price"] == pytest.approx(prescribed, abs=1e-4)
+    assert s["with"]["unit_price"] == pytest.approx(alternative, abs=1e-4)
+    assert s["saving"]["amount"] == pytest.approx(round((prescribed - alternative) * 90, 2), abs=0.011)
+    # CNOPS pays its rate of the reimbursement base (PRIX_BR), per unit of the cheapest TAHOR pack.
+    tahor = min((r for r in rows if r.name.startswith("TAHOR")), key=unit)
+    assert f["evidence"]["reimbursed_per_unit"] == pytest.approx(
+        tahor.prix_br * tahor.reimbursement_rate / int(re.match(r"1 BOITE (\d+)", tahor.presentation).group(1)), abs=1e-4)
+    assert "CNOPS" in f["source"]["label"]
+
+
+def test_product_absent_from_cnops_is_said_not_guessed() -> None:
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    cnops = default_referentials().get("cnops-2014")
+    assert not any(r.name.startswith("ADENURIC") for r in cnops.rows)
+    report = check(bundle(order("mr-febux", "ADENURIC 80 mg, comprimé pelliculé")), as_of="2026-01-15",
+                   jurisdiction="ma", select=["EQ001"])
+    (f,) = [x.to_dict() for x in report.findings]
+    assert f["evidence"]["absent_from"] == "cnops-2014"
+    assert f["suggestion"] is None  # no price, no saving: nothing is guessed
+    fr = check(bundle(order("mr-febux", "ADENURIC 80 mg, comprimé pelliculé")), as_of="2026-01-15", select=["EQ001"])
+    assert all(x.evidence.get("absent_from") is None for x in fr.findings)
+
+
+def test_savings_summary_by_rule_and_substance() -> None:
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    paths = [str(SCENARIOS / f"{n}.json") for n in ("tahor-20", "crestor-10", "lantus-initiation")]
+    report = check(paths, as_of=exp["as_of"], select=["EQ"])
+    per_year = {}
+    for f in report.findings:
+        saving = (f.suggestion or {}).get("saving")
+        if saving and saving.get("amount") is not None:
+            per_year[f.evidence["substance"]] = per_year.get(f.evidence["substance"], 0) + saving["per_year"]
+    summary = report.savings()
+    assert set(summary["by_substance"]) == {"atorvastatine", "rosuvastatine", "insuline glargine"}
+    for key, value in per_year.items():
+        assert summary["by_substance"][key]["EUR"] == pytest.approx(value, abs=0.01)
+    assert summary["total"]["EUR"] == pytest.approx(sum(per_year.values()), abs=0.01)
+    assert set(summary["by_rule"]) == {"EQ001", "EQ004"}
+
+
+@pytest.fixture(autouse=True)
+def _builder_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the sample builder importable as ``fhir_samples_builder``."""
+    import importlib.util
+    import sys
+
+    if "fhir_samples_builder" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("fhir_samples_builder", SCENARIOS / "make_samples.py")
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        monkeypatch.setitem(sys.modules, "fhir_samples_builder", mod)
+
+
+def test_scenario_files_are_up_to_date(tmp_path: Path) -> None:
+    """The committed samples are exactly what make_samples.py writes."""
+    import fhir_samples_builder as builder  # type: ignore[import-not-found]
+
+    scen, rules = builder.SCEN, builder.RULES
+    try:
+        builder.SCEN, builder.RULES = tmp_path / "scen", tmp_path / "rules"
+        builder.main()
+    finally:
+        builder.SCEN, builder.RULES = scen, rules
+    for p in (tmp_path / "scen").glob("*.json"):
+        assert p.read_bytes() == (SCENARIOS / p.name).read_bytes(), p.name
+    for p in (tmp_path / "rules").glob("*/*.json"):
+        assert p.read_bytes() == (SAMPLES / "rules" / p.parent.name / p.name).read_bytes(), p

@@ -1,0 +1,184 @@
+"""IX001 on hand-built records: levels, multi-level conditions, periods, statuses, class paths."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from tests.test_iatro_support import AS_OF, condition, dose, line, random_unlisted_pairs, record, run
+
+from checker.model import Quantity
+from checker.referentials import default_referentials
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level", "severity"),
+    [
+        ("simvastatine", "clarithromycine", "CI", "critical"),
+        ("warfarine", "ibuprofene", "AD", "warning"),
+        ("sildenafil", "dinitrate d isosorbide", "CI", "critical"),
+        ("sildenafil", "isosorbide dinitrate", "CI", "critical"),
+        ("colchicine", "clarithromycine", "CI", "critical"),
+        ("citalopram", "hydroxyzine", "CI", "critical"),
+        ("spironolactone", "potassium", "AD", "warning"),
+        ("tramadol", "sertraline", "APEC", "info"),
+    ],
+)
+def test_thesaurus_levels(a: str, b: str, level: str, severity: str) -> None:
+    found = run("IX001", record(line("a", a), line("b", b)))
+    assert [(f.level, f.severity.value) for f in found] == [(level, severity)]
+    assert found[0].implicated == ("MedicationRequest/a", "MedicationRequest/b")
+    assert found[0].source.edition == "2023-09"
+
+
+@pytest.mark.parametrize(("a", "b"), [("clopidogrel", "omeprazole"), ("digoxine", "ciclosporine"),
+                                      ("paracetamol", "amoxicilline")])
+def test_pairs_absent_from_the_2023_edition_are_not_invented(a: str, b: str) -> None:
+    assert run("IX001", record(line("a", a), line("b", b))) == []
+
+
+def test_one_finding_per_pair_with_every_class_path() -> None:
+    found = run("IX001", record(line("a", "simvastatine"), line("b", "clarithromycine")))
+    assert len(found) == 1
+    vias = [e["via"] for e in found[0].evidence["entries"]]
+    assert [["clarithromycine", "inhibiteurs puissants du cyp3a4"], ["simvastatine"]] in vias
+    assert any("substrats à risque du cyp3a4" in v[1] for v in vias)  # the APEC class entry is listed too
+
+
+def test_clopidogrel_aspirin_unsettled_without_indication_keeps_highest_level() -> None:
+    f = run("IX001", record(line("a", "clopidogrel"), line("b", "acide acetylsalicylique")))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("AD", False, ["acs-indication"])
+    assert f.evidence["levels_in_entry"] == ["AD", "PE"]
+    assert "syndrome coronarien aigu" in f.detail
+
+
+def test_clopidogrel_aspirin_in_acute_coronary_syndrome_is_precaution() -> None:
+    f = run("IX001", record(line("a", "clopidogrel"), line("b", "acide acetylsalicylique"),
+                            conditions=(condition("I21.4"),)))[0]
+    assert (f.level, f.severity.value, f.evidence["settled"]) == ("PE", "info", True)
+
+
+def test_aspirin_dose_settles_the_anticoagulant_entry() -> None:
+    low = line("b", "acide acetylsalicylique", dosages=(dose(75, "mg", 1),))
+    high = line("b", "acide acetylsalicylique", dosages=(dose(1, "g", 3),))
+    f = run("IX001", record(line("a", "warfarine"), high))[0]
+    assert (f.level, f.evidence["settled"]) == ("CI", True)
+    f = run("IX001", record(line("a", "warfarine"), low))[0]
+    # antiplatelet dose: AD only with an ulcer history, which is not recorded → AD kept, ulcer named
+    assert (f.level, f.evidence["missing"]) == ("AD", ["ulcer"])
+    f = run("IX001", record(line("a", "warfarine"), low, conditions=(condition("K25.4"),)))[0]
+    assert (f.level, f.evidence["settled"]) == ("AD", True)
+    text_only = line("b", "acide acetylsalicylique")
+    f = run("IX001", record(line("a", "warfarine"), text_only))[0]
+    assert (f.level, f.evidence["missing"]) == ("CI", ["aspirin-dose"])
+
+
+def test_aspirin_strength_times_count_of_tablets() -> None:
+    tablets = line("b", "acide acetylsalicylique", dosages=(dose(1, "comprimé", 1),), strength=Quantity(100, "mg"))
+    f = run("IX001", record(line("a", "ibuprofene"), tablets))[0]
+    assert (f.level, f.evidence["settled"]) == ("APEC", True)
+
+
+def test_route_settles_amiodarone_diltiazem() -> None:
+    iv = line("b", "diltiazem", route="intraveineuse")
+    oral = line("b", "diltiazem", route="orale")
+    assert run("IX001", record(line("a", "amiodarone"), iv))[0].level == "AD"
+    assert run("IX001", record(line("a", "amiodarone"), oral))[0].level == "PE"
+    f = run("IX001", record(line("a", "amiodarone"), line("b", "diltiazem")))[0]
+    assert (f.level, f.evidence["missing"]) == ("AD", ["route"])
+
+
+def test_named_substance_clause_of_a_class_entry() -> None:
+    # torsadogenic + torsadogenic: CI only for the substances the entry names (citalopram …)
+    assert run("IX001", record(line("a", "sotalol"), line("b", "hydroxyzine")))[0].level == "CI"
+    f = run("IX001", record(line("a", "sotalol"), line("b", "methadone")))[0]
+    assert f.level == "AD"
+
+
+def test_non_overlapping_periods_do_not_interact() -> None:
+    a = line("a", "simvastatine", authored=date(2025, 11, 1), supply_days=30)
+    b = line("b", "clarithromycine", authored=date(2026, 1, 10), supply_days=7)
+    assert run("IX001", record(a, b)) == []
+    a2 = line("a", "simvastatine", authored=date(2025, 12, 15), supply_days=30)
+    assert len(run("IX001", record(a2, b))) == 1
+
+
+@pytest.mark.parametrize("status", ["cancelled", "stopped", "entered-in-error", "completed"])
+def test_lines_that_do_not_count(status: str) -> None:
+    assert run("IX001", record(line("a", "simvastatine"), line("b", "clarithromycine", status=status))) == []
+
+
+def test_low_confidence_lines_are_left_out() -> None:
+    b = line("b", "clarithromycine")
+    b.identity = type(b.identity)(substances=b.identity.substances, method="text-fuzzy", confidence=0.5)
+    assert run("IX001", record(line("a", "simvastatine"), b)) == []
+
+
+def test_combination_product_pairs_each_substance() -> None:
+    f = run("IX001", record(line("a", "tramadol", "paracetamol", label="Ixprim"), line("b", "sertraline")))
+    assert len(f) == 1 and f[0].evidence["substances"] == ["sertraline", "tramadol"]
+
+
+def test_english_messages() -> None:
+    f = run("IX001", record(line("a", "simvastatine"), line("b", "clarithromycine")), lang="en")[0]
+    assert f.summary.startswith("Contraindicated") and "What to do" in f.detail
+
+
+def test_ketorolac_joins_nsaids_by_atc_only_when_unknown_to_the_thesaurus() -> None:
+    f = run("IX001", record(line("a", "warfarine"), line("b", "ketorolac", atc=("M01AB15",))))
+    assert [x.level for x in f] == ["AD"]
+    assert run("IX001", record(line("a", "warfarine"), line("b", "ketorolac", atc=("S01BC05",)))) == []
+
+
+def test_zero_false_interactions_on_200_unlisted_random_pairs() -> None:
+    th = default_referentials().get("ansm-thesaurus")
+    pairs = random_unlisted_pairs(th, 200)
+    assert len(set(pairs)) == 200
+    for a, b in pairs:
+        assert run("IX001", record(line("a", a), line("b", b))) == [], (a, b)
+    # control: the same machinery does find listed pairs
+    listed = [(e.a, e.b) for e in th.entries if e.a in th.alias_index and e.b in th.alias_index][:20]
+    assert listed and all(run("IX001", record(line("a", a), line("b", b))) for a, b in listed)
+
+
+def test_as_of_closes_open_ended_lines() -> None:
+    a = line("a", "simvastatine", authored=date(2026, 1, 1))
+    b = line("b", "clarithromycine", authored=date(2026, 2, 1))
+    assert run("IX001", record(a, b), as_of=AS_OF) == []  # b starts after "now"; a runs only up to now
+    assert len(run("IX001", record(a, b), as_of=date(2026, 2, 10))) == 1
+
+
+def test_cli_interactions_lookup() -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out = CliRunner().invoke(main, ["interactions", "simvastatine", "clarithromycine"])
+    assert out.exit_code == 0 and "CI" in out.output and "INHIBITEURS PUISSANTS DU CYP3A4" in out.output
+    out = CliRunner().invoke(main, ["interactions", "digoxine", "ciclosporine"])
+    assert out.exit_code == 1 and "no entry" in out.output
+
+
+def test_thesaurus_loader_reports_the_file(tmp_path) -> None:
+    import gzip
+    import json
+
+    from checker.iatrogenic.thesaurus import load
+
+    bad = tmp_path / "t.json.gz"
+    bad.write_bytes(gzip.compress(json.dumps({"source": {}, "entities": {}, "entries": [
+        {"a": "x", "b": "y", "levels": [{"level": "ZZ", "condition": {}}], "line": 7, "interactant": "Y",
+         "themes": [], "others_only": False}]}).encode()))
+    with pytest.raises(ValueError, match=r"t\.json\.gz: entry 0 \(PDF line 7\): unknown level 'ZZ'"):
+        load(bad)
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="unreadable"):
+        load(bad)
+
+
+def test_local_routes_do_not_interact_except_listed_substances() -> None:
+    assert run("IX001", record(line("a", "warfarine"), line("b", "diclofenac", route="cutanée"))) == []
+    assert len(run("IX001", record(line("a", "warfarine"), line("b", "diclofenac", route="orale")))) == 1
+    assert len(run("IX001", record(line("a", "warfarine"), line("b", "miconazole", route="cutanée")))) == 1
+    eye_bb = line("b", "timolol", atc=("S01ED01",), route="ophtalmique")
+    assert len(run("IX001", record(line("a", "verapamil"), eye_bb))) == 1

@@ -1,0 +1,109 @@
+"""Clinical scenarios of issue 8 (fhir_samples/scenarios/iatrogenic): FHIR bundles with expected findings.
+
+Each ``<name>.json`` has a ``<name>.expect.json``: ``as_of``, ``select`` (rule ids or prefixes) and
+``findings``, matched one-to-one on the fields each expected finding lists (nested dicts as
+subsets). Also the HL7 PDDI-CDS requests from ../shared (corpus part, skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checker.api import check
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "fhir_samples" / "scenarios" / "iatrogenic"
+PDDI = ROOT.parent / "shared" / "fhir" / "pddi-cds" / "requests"
+CASES = sorted(p for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(actual, list) and expected and isinstance(expected[0], dict):
+        return len(expected) == len(actual) and all(_subset(e, a) for e, a in zip(expected, actual))
+    return expected == actual
+
+
+def match_one_to_one(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
+    """Problems found when pairing expected with actual findings (empty list = match)."""
+    left = list(actual)
+    problems = []
+    for e in expected:
+        hit = next((a for a in left if _subset(e, a)), None)
+        if hit is None:
+            problems.append(f"expected finding not produced: {e}")
+        else:
+            left.remove(hit)
+    problems += [f"unexpected finding: {a['rule']} {a['summary']}" for a in left]
+    return problems
+
+
+def test_every_acceptance_scenario_is_present() -> None:
+    names = {p.stem for p in CASES}
+    for pair in ("simvastatine-clarithromycine", "warfarine-ibuprofene", "sildenafil-isosorbide-dinitrate",
+                 "colchicine-clarithromycine", "clopidogrel-aspirine", "citalopram-hydroxyzine",
+                 "spironolactone-potassium-chlorure", "tramadol-sertraline"):
+        assert pair in names and f"{pair}-non-overlapping" in names
+    for other in ("clopidogrel-aspirine-syndrome-coronarien", "simvastatine-clarithromycine-annulee",
+                  "clopidogrel-omeprazole", "digoxine-ciclosporine", "doliprane-ixprim",
+                  "benzodiazepine-demi-vie-longue-82-ans", "metformine-dfg-25", "allergie-penicilline-amoxicilline"):
+        assert other in names
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_scenario(path: Path) -> None:
+    expect = json.loads(path.with_name(path.stem + ".expect.json").read_text(encoding="utf-8"))
+    report = check(str(path), as_of=expect["as_of"], select=expect["select"])
+    assert not report.errors, report.errors
+    actual = [f.to_dict() for f in report.findings]
+    problems = match_one_to_one(expect["findings"], actual)
+    assert not problems, "\n".join(problems)
+
+
+WARFARIN_NSAID = ["warfarin-nsaids-order-select-coordination.json", "warfarin-nsaids-order-select-no-coordination.json",
+                  "warfarin-nsaids-order-sign-coordination.json", "warfarin-nsaids-order-sign-no-coordination.json"]
+DIGOXIN_CICLO = ["digoxin-cyclosporine-order-select-coordination.json", "digoxin-cyclosporine-order-select-no-coordination.json",
+                 "digoxin-cyclosporine-order-sign-coordination.json", "digoxin-cyclosporine-order-sign-no-coordination.json",
+                 "request-digoxin-cyclosporine-scenario-01.json", "request-digoxin-cyclosporine-scenario-03.json"]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", DIGOXIN_CICLO)
+def test_pddi_digoxin_cyclosporine_raises_no_ansm_interaction(name: str) -> None:
+    path = PDDI / name
+    if not path.is_file():
+        pytest.skip("../shared PDDI-CDS requests not available")
+    report = check(str(path), as_of="2026-01-15", select=["IX"])
+    assert report.inputs.resources > 0
+    assert [f for f in report.findings if f.rule == "IX001"] == []
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", WARFARIN_NSAID)
+def test_pddi_warfarin_nsaid_raises_the_thesaurus_level(name: str) -> None:
+    path = PDDI / name
+    if not path.is_file():
+        pytest.skip("../shared PDDI-CDS requests not available")
+    from checker import fhir_input
+    from checker.api import identify_records
+    from checker.model import RULE_CONFIDENCE
+    from checker.referentials import default_referentials
+
+    ing = fhir_input.read(str(path))
+    identify_records(ing.records, default_referentials())
+    nsaid = [o for r in ing.records for o in r.medication_orders if "ketorolac" in o.label.lower()]
+    assert nsaid, "the request carries a ketorolac draft order"
+    ident = nsaid[0].identity
+    if ident is None or ident.confidence < RULE_CONFIDENCE or not any(a.startswith("M01A") for a in ident.atc_codes):
+        pytest.xfail(f"drug referential identifies {nsaid[0].label!r} as {ident and [s.key for s in ident.substances]} "
+                     f"(confidence {ident and ident.confidence}, ATC {ident and sorted(ident.atc_codes)}): "
+                     "ketorolac is not an ANSM class member and needs an oral NSAID ATC code (M01AB15)")
+    # the upstream warfarin request is valid from 2026-07-25 (30 days × 4): check on a day inside it
+    report = check(str(path), as_of="2026-08-01", select=["IX"])
+    found = [f for f in report.findings if f.rule == "IX001"]
+    assert [(f.level, f.severity.value) for f in found] == [("AD", "warning")]

@@ -1,0 +1,529 @@
+"""CDS Hooks service: card format, discovery, hook calls, errors, limits, 412, alert-fatigue controls,
+feedback persistence, start-up loading. (JWT: test_service_auth.py; shared corpus:
+test_service_corpus.py; OpenAPI fuzzing: test_service_schema.py.)"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from checker.findings import Finding, InputCounts, Report, Severity, Source
+from checker.formats import cds_hooks
+from checker.service import ServiceConfig, create_app, feedback_stats, load_config
+from checker.service.config import AlertPolicy, AuthConfig, ConfigError
+
+AS_OF = "2026-01-15"
+ANSM = Source("ANSM, Thésaurus des interactions médicamenteuses", "https://ansm.sante.fr/x", "2023-09")
+
+
+# --- helpers (also used by the other test_service_* files) --------------------------------------
+
+
+def insecure_config(tmp_path: Path, **kw: Any) -> ServiceConfig:
+    return ServiceConfig(auth=AuthConfig(enabled=False), feedback_db=str(tmp_path / "fb.sqlite3"), as_of=AS_OF, **kw)
+
+
+def med(rid: str, text: str, status: str = "active", patient: str = "p1") -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
+        "subject": {"reference": f"Patient/{patient}"}, "medicationCodeableConcept": {"text": text},
+        "authoredOn": "2026-01-10",
+        "dosageInstruction": [{"text": "1 comprimé par jour", "doseQuantity": {"value": 1, "unit": "comprimé"},
+                               "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}],
+    }
+
+
+def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def hook_body(drafts: list[dict[str, Any]], active: list[dict[str, Any]] | None = None, *, hook: str = "order-sign",
+              prefetch: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A CDS Hooks request for patient p1 with every prefetch key answered (``null`` = no data)."""
+    pre = {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
+           "medications": searchset(*(active or [])) if active else None,
+           "conditions": None, "allergies": None, "renal": None, "weight": None}
+    if prefetch is not None:
+        pre = prefetch
+    body = {"hook": hook, "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": "p1",
+                        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}},
+            "prefetch": pre}
+    body.update(extra)
+    return body
+
+
+def is_outcome(resp: httpx.Response) -> bool:
+    data = resp.json()
+    return data.get("resourceType") == "OperationOutcome" and bool(data["issue"][0]["diagnostics"])
+
+
+@pytest.fixture(scope="module")
+def refs() -> Any:
+    from checker.service.app import load_referentials
+
+    return load_referentials()
+
+
+@pytest.fixture()
+def client(tmp_path: Path, refs: Any) -> TestClient:
+    return TestClient(create_app(insecure_config(tmp_path), refs=refs))
+
+
+def finding(rule: str = "IX001", category: str = "interaction", severity: Severity = Severity.WARNING,
+            implicated: tuple[str, ...] = ("MedicationRequest/a1", "MedicationRequest/d1"), level: str | None = "AD",
+            suggestion: dict[str, Any] | None = None, summary: str = "Association déconseillée : a + b") -> Finding:
+    return Finding(rule=rule, category=category, severity=severity, summary=summary,
+                   detail="Explication *en Markdown*.", source=ANSM, patient="Patient/p1", implicated=implicated,
+                   level=level, suggestion=suggestion, key=f"{rule}-{implicated}")
+
+
+def report(*findings: Finding, lang: str = "fr") -> Report:
+    return Report("pertinence", "0", (), AS_OF, "fr", InputCounts(), list(findings), [], lang=lang)
+
+
+# --- the card format -----------------------------------------------------------------------------
+
+
+def test_card_fields_follow_the_specification() -> None:
+    f = finding(severity=Severity.CRITICAL, level="CI")
+    [card] = cds_hooks.cards(report(f))
+    assert card["indicator"] == "critical"
+    assert card["summary"] == f.summary and len(card["summary"]) < 140
+    assert card["uuid"] == str(uuid.uuid5(cds_hooks.CARD_NAMESPACE, f.fingerprint))
+    assert card["source"]["label"].startswith("ANSM") and card["source"]["url"] == "https://ansm.sante.fr/x"
+    assert "2023-09" in card["detail"] and "[ANSM" in card["detail"] and "IX001" in card["detail"]
+    assert card["overrideReasons"] and all(r["display"] and r["code"] and r["system"] for r in card["overrideReasons"])
+
+
+@pytest.mark.parametrize(("severity", "indicator"), [(Severity.INFO, "info"), (Severity.WARNING, "warning"),
+                                                     (Severity.CRITICAL, "critical")])
+def test_indicator_from_severity(severity: Severity, indicator: str) -> None:
+    assert cds_hooks.cards(report(finding(severity=severity)))[0]["indicator"] == indicator
+
+
+def test_card_uuid_is_stable_and_distinct_per_finding() -> None:
+    a, b = finding(), finding(implicated=("MedicationRequest/a2", "MedicationRequest/d1"))
+    first = [c["uuid"] for c in cds_hooks.cards(report(a, b))]
+    again = [c["uuid"] for c in cds_hooks.cards(report(b, a))]
+    assert sorted(first) == sorted(again) and len(set(first)) == 2
+
+
+def test_only_findings_about_a_draft_get_a_card() -> None:
+    between_signed = finding(implicated=("MedicationRequest/a1", "MedicationRequest/a2"))
+    with_draft = finding(implicated=("MedicationRequest/a1", "MedicationRequest/d1"))
+    out = cds_hooks.cards(report(between_signed, with_draft), draft_refs={"MedicationRequest/d1"})
+    assert [c["uuid"] for c in out] == [cds_hooks.card_uuid(with_draft.fingerprint)]
+    assert cds_hooks.cards(report(between_signed), draft_refs={"MedicationRequest/d1"}) == []
+
+
+def test_cheaper_equivalent_suggests_updating_the_draft() -> None:
+    draft = med("d1", "ATORVASTATINE MARQUE 20 mg", status="draft")
+    f = finding(rule="EQ001", category="cheaper-equivalent", severity=Severity.INFO, level=None,
+                implicated=("MedicationRequest/d1",),
+                suggestion={"replacement": {"label": "ATORVASTATINE GENERIQUE 20 mg",
+                                            "coding": {"system": "urn:test:cip13", "code": "3400900000001"}},
+                            "saving": {"amount": 12.5, "currency": "EUR", "period": "treatment"}})
+    [card] = cds_hooks.cards(report(f), draft_refs={"MedicationRequest/d1"},
+                             draft_resources={"MedicationRequest/d1": draft})
+    [sugg] = card["suggestions"]
+    assert card["selectionBehavior"] == "at-most-one"
+    [action] = sugg["actions"]
+    assert action["type"] == "update" and action["resource"]["id"] == "d1"
+    assert action["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "3400900000001"
+    assert action["resource"]["dosageInstruction"] == draft["dosageInstruction"]  # the whole resource
+    assert draft["medicationCodeableConcept"] == {"text": "ATORVASTATINE MARQUE 20 mg"}  # input untouched
+    assert "12.5" in card["detail"]
+
+
+def test_contraindicated_draft_gets_a_delete_action_for_the_draft_only() -> None:
+    f = finding(severity=Severity.CRITICAL, level="CI")
+    [card] = cds_hooks.cards(report(f), draft_refs={"MedicationRequest/d1"})
+    actions = [a for s in card["suggestions"] for a in s["actions"]]
+    assert actions == [{"type": "delete", "description": actions[0]["description"],
+                        "resourceId": "MedicationRequest/d1"}]
+
+
+def test_no_delete_action_for_a_draft_without_id() -> None:
+    ref = "MedicationRequest@<dict> (entry 0, /context/draftOrders/entry/0/resource)"
+    f = finding(severity=Severity.CRITICAL, level="CI", implicated=("MedicationRequest/a1", ref))
+    [card] = cds_hooks.cards(report(f), draft_refs={ref})
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_off_protocol_exam_suggests_the_alternative_exam() -> None:
+    sr = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft", "intent": "order",
+          "code": {"text": "Radiographie du rachis lombaire"}, "subject": {"reference": "Patient/p1"}}
+    f = finding(rule="OP001", category="off-protocol", severity=Severity.WARNING, level=None,
+                implicated=("ServiceRequest/s1",), suggestion={"alternative": {"label": "Pas d'imagerie d'emblée"}})
+    [card] = cds_hooks.cards(report(f), draft_refs={"ServiceRequest/s1"}, draft_resources={"ServiceRequest/s1": sr})
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "update" and action["resource"]["code"] == {"text": "Pas d'imagerie d'emblée"}
+
+
+def test_render_is_a_cds_hooks_response() -> None:
+    assert json.loads(cds_hooks.render(report())) == {"cards": []}
+    assert len(json.loads(cds_hooks.render(report(finding())))["cards"]) == 1
+
+
+def test_english_cards() -> None:
+    [card] = cds_hooks.cards(report(finding(), lang="en"))
+    assert "**Source**" in card["detail"] and "edition 2023-09" in card["detail"]
+    assert card["overrideReasons"][0]["display"].startswith("Expected benefit")
+
+
+# --- alert-fatigue policy and configuration --------------------------------------------------------
+
+
+def test_policy_floor_disabled_overrides_and_never_suppress() -> None:
+    info = finding(rule="EQ001", category="cheaper-equivalent", severity=Severity.INFO, level=None)
+    ad = finding(rule="IX001", level="AD")
+    ci = finding(rule="IX001", level="CI", severity=Severity.CRITICAL, implicated=("MedicationRequest/x",))
+    policy = AlertPolicy(min_severity={"order-select": Severity.WARNING}, disabled_rules=("IX",),
+                         severity_overrides={"EQ001": Severity.WARNING})
+    kept = policy.apply([info, ad, ci], "order-select")
+    assert [(f.rule, f.level, f.severity) for f in kept] == [("EQ001", None, Severity.WARNING),
+                                                             ("IX001", "CI", Severity.CRITICAL)]
+    assert policy.protected(ci) and not policy.protected(ad)
+    assert AlertPolicy(never_suppress=()).apply([ci], "order-sign") == [ci]
+    assert AlertPolicy(disabled_rules=("IX001",), never_suppress=()).apply([ci], "order-sign") == []
+
+
+def test_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "pertinence.toml"
+    path.write_text("""
+[server]
+base_url = "https://cds.example.org"
+feedback_db = "data/fb.sqlite3"
+[auth]
+jwks_file = "keys.json"
+issuers = ["https://ehr.example.org"]
+[limits]
+max_body_bytes = 1000
+[alerts]
+min_severity = { order-select = "warning" }
+disabled_rules = ["eq"]
+[sites."tenant-a"]
+severity_overrides = { IX001 = "info" }
+""", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.auth.jwks_file == str(tmp_path / "keys.json") and cfg.feedback_db == str(tmp_path / "data/fb.sqlite3")
+    assert cfg.alerts.min_severity == {"order-select": Severity.WARNING} and cfg.alerts.disabled_rules == ("EQ",)
+    assert "contraindication" in cfg.alerts.never_suppress
+    assert cfg.policy_for("tenant-a", None).severity_overrides == {"IX001": Severity.INFO}
+    assert cfg.policy_for("other", None).severity_overrides == {}
+    assert cfg.limits.max_body_bytes == 1000
+    path.write_text('[alerts]\nmin_severity = { order-view = "info" }\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown hook 'order-view'"):
+        load_config(path)
+    path.write_text("[alerts\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+
+def test_discovery_lists_services_with_prefetch_templates(client: TestClient) -> None:
+    resp = client.get("/cds-services")
+    assert resp.status_code == 200
+    services = {s["id"]: s for s in resp.json()["services"]}
+    assert {"order-select", "order-sign", "medication-prescribe"} <= set(services)
+    assert services["order-sign"]["hook"] == "order-sign" and services["order-sign"]["description"]
+    pre = services["order-select"]["prefetch"]
+    assert pre["patient"] == "Patient/{{context.patientId}}"
+    assert pre["medications"].startswith("MedicationRequest?patient={{context.patientId}}") and "active" in pre["medications"]
+    assert pre["conditions"].startswith("Condition?") and pre["allergies"].startswith("AllergyIntolerance?")
+    assert "33914-3" in pre["renal"] and "29463-7" in pre["weight"]  # eGFR (MDRD), body weight
+
+
+def test_interaction_between_draft_and_active_order_gives_a_card(client: TestClient) -> None:
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
+    resp = client.post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 200
+    cards = resp.json()["cards"]
+    ix = [c for c in cards if c["source"]["topic"]["code"] == "interaction"]
+    assert len(ix) == 1 and "warfarine" in ix[0]["summary"].lower()
+    assert ix[0]["indicator"] in ("warning", "critical") and "MedicationRequest/d1" in ix[0]["detail"]
+    # the same request again: the same card id (feedback can be matched)
+    again = client.post("/cds-services/order-sign", json=body).json()["cards"]
+    assert [c["uuid"] for c in again] == [c["uuid"] for c in cards]
+
+
+def test_no_card_when_nothing_to_say(client: TestClient) -> None:
+    body = hook_body([med("d1", "PARACETAMOL 500 mg comprimé", "draft")])
+    resp = client.post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 200 and resp.json() == {"cards": []}
+
+
+def test_order_select_focuses_on_the_selections(client: TestClient) -> None:
+    drafts = [med("d1", "IBUPROFENE 400 mg comprimé", "draft"), med("d2", "EZETIMIBE 10 mg comprimé", "draft")]
+    body = hook_body(drafts, [med("a1", "WARFARINE 5 mg comprimé")], hook="order-select")
+    body["context"]["selections"] = ["MedicationRequest/d2"]
+    assert client.post("/cds-services/order-select", json=body).json()["cards"] == []
+    body["context"]["selections"] = ["MedicationRequest/d1"]
+    assert client.post("/cds-services/order-select", json=body).json()["cards"]
+
+
+def test_min_severity_per_hook_hides_cards(tmp_path: Path, refs: Any) -> None:
+    cfg = insecure_config(tmp_path, alerts=AlertPolicy(min_severity={"order-sign": Severity.CRITICAL}, never_suppress=()))
+    c = TestClient(create_app(cfg, refs=refs))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
+    assert c.post("/cds-services/order-sign", json=body).json()["cards"] == []
+
+
+def test_missing_optional_data_is_said_not_silently_skipped(client: TestClient) -> None:
+    body = hook_body([med("d1", "PARACETAMOL 500 mg comprimé", "draft")])
+    del body["prefetch"]["allergies"]
+    [card] = client.post("/cds-services/order-sign", json=body).json()["cards"]
+    assert card["indicator"] == "info" and "allergies" in card["summary"]
+
+
+@pytest.mark.parametrize(("payload", "status", "needle"), [
+    (b"{not json", 400, "not valid JSON"),
+    (b"curl -H 'Content-Type: application/json' --data @x.json http://h/cds-services/x", 400, "curl command"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b"", 400, "empty"),
+    (b'{"hookInstance": "x", "context": {}}', 400, "hook"),
+    (b'{"hook": "patient-view", "hookInstance": "x", "context": {}}', 400, "patient-view"),
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1"}}', 400, "draftOrders"),
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"draftOrders": {"resourceType": "Bundle", "entry": '
+     b'[{"resource": {"resourceType": "MedicationOrder", "id": "m"}}]}}}', 400, "DSTU2"),
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"draftOrders": {"resourceType": "Bundle", "entry": '
+     b'[{"resource": {"resourceType": "MedicationRequest", "id": "m", "status": "draft"}}]}}, "prefetch": '
+     b'{"medications": null}}', 400, "draft order could not be read"),
+])
+def test_malformed_requests_get_400_with_an_operation_outcome(client: TestClient, payload: bytes, status: int,
+                                                              needle: str) -> None:
+    resp = client.post("/cds-services/order-sign", content=payload, headers={"content-type": "application/json"})
+    assert resp.status_code == status and is_outcome(resp)
+    assert needle in json.dumps(resp.json())
+
+
+def test_unknown_service_is_404(client: TestClient) -> None:
+    resp = client.post("/cds-services/nope", json={})
+    assert resp.status_code == 404 and is_outcome(resp)
+
+
+def test_412_when_active_orders_are_neither_prefetched_nor_fetchable(client: TestClient) -> None:
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={})
+    resp = client.post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 412 and is_outcome(resp)
+    assert "medications" in json.dumps(resp.json())
+    # a fhirServer without fhirAuthorization does not help
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+    assert client.post("/cds-services/order-sign", json=body).status_code == 412
+
+
+def test_missing_prefetch_is_fetched_from_the_fhir_server(tmp_path: Path, refs: Any) -> None:
+    seen: list[httpx.Request] = []
+
+    def fhir(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/MedicationRequest"):
+            return httpx.Response(200, json=searchset(med("a1", "WARFARINE 5 mg comprimé")))
+        if request.url.path.endswith("/Patient/p1"):
+            return httpx.Response(200, json={"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02"})
+        return httpx.Response(200, json=searchset())
+
+    c = TestClient(create_app(insecure_config(tmp_path), refs=refs, fhir_transport=httpx.MockTransport(fhir)))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                     fhirServer="https://ehr.example.org/fhir",
+                     fhirAuthorization={"access_token": "tok", "token_type": "Bearer", "expires_in": 300,
+                                        "scope": "patient/*.read", "subject": "pertinence"})
+    resp = client_post = c.post("/cds-services/order-sign", json=body)
+    assert client_post.status_code == 200
+    assert any("warfarine" in card["summary"].lower() for card in resp.json()["cards"])
+    assert {r.headers["authorization"] for r in seen} == {"Bearer tok"}
+    assert any(r.url.params.get("patient") == "p1" and r.url.path.endswith("/MedicationRequest") for r in seen)
+
+
+def test_fhir_server_failure_gives_412(tmp_path: Path, refs: Any) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="maintenance")
+
+    def paged(request: httpx.Request) -> httpx.Response:  # an incomplete list is not a list
+        return httpx.Response(200, json={**searchset(), "link": [{"relation": "next", "url": "x"}]})
+
+    for transport in (httpx.MockTransport(down), httpx.MockTransport(paged)):
+        c = TestClient(create_app(insecure_config(tmp_path), refs=refs, fhir_transport=transport))
+        body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                         fhirServer="https://ehr.example.org/fhir",
+                         fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
+                                            "scope": "s", "subject": "s"})
+        resp = c.post("/cds-services/order-sign", json=body)
+        assert resp.status_code == 412 and is_outcome(resp)
+
+
+def test_body_and_resource_limits(tmp_path: Path, refs: Any) -> None:
+    from checker.service.config import Limits
+
+    c = TestClient(create_app(insecure_config(tmp_path, limits=Limits(max_body_bytes=2000, max_resources=3)),
+                              refs=refs))
+    big = hook_body([med("d1", "X" * 3000, "draft")])
+    resp = c.post("/cds-services/order-sign", json=big)
+    assert resp.status_code == 413 and is_outcome(resp)
+    many = hook_body([med(f"d{i}", "PARACETAMOL", "draft") for i in range(4)])
+    many["prefetch"] = {"medications": None}
+    c2 = TestClient(create_app(insecure_config(tmp_path, limits=Limits(max_resources=3)), refs=refs))
+    resp = c2.post("/cds-services/order-sign", json=many)
+    assert resp.status_code == 413 and "resources" in resp.json()["issue"][0]["diagnostics"]
+
+
+def test_timeout_gives_503_not_a_wrong_all_clear(tmp_path: Path, refs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import checker.service.app as app_mod
+    from checker.service.config import Limits
+
+    real = app_mod._evaluate
+
+    def slow(*args: Any) -> Any:
+        time.sleep(0.5)
+        return real(*args)
+
+    monkeypatch.setattr(app_mod, "_evaluate", slow)
+    c = TestClient(create_app(insecure_config(tmp_path, limits=Limits(timeout_seconds=0.05)), refs=refs))
+    resp = c.post("/cds-services/order-sign", json=hook_body([med("d1", "PARACETAMOL", "draft")]))
+    assert resp.status_code == 503 and is_outcome(resp)
+
+
+def test_a_timed_out_check_keeps_its_slot_until_its_thread_ends(tmp_path: Path, refs: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import checker.service.app as app_mod
+    from checker.service.config import Limits
+
+    real, calls = app_mod._evaluate, []
+
+    def first_slow(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.2)
+        return real(*args)
+
+    monkeypatch.setattr(app_mod, "_evaluate", first_slow)
+    cfg = insecure_config(tmp_path, limits=Limits(timeout_seconds=0.3, max_concurrent_checks=1))
+    body = hook_body([med("d1", "PARACETAMOL", "draft")])
+    with TestClient(create_app(cfg, refs=refs)) as c:  # one event loop, as under uvicorn
+        assert c.post("/cds-services/order-sign", json=body).status_code == 503
+        assert c.post("/cds-services/order-sign", json=body).status_code == 503  # the slow thread still runs
+        assert len(calls) == 1
+        time.sleep(1.0)
+        assert c.post("/cds-services/order-sign", json=body).status_code == 200
+
+
+def test_referentials_are_loaded_once_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from checker import referentials as referentials_mod
+
+    app = create_app(insecure_config(tmp_path))
+    refs = app.state.pertinence.refs
+    loaded_at_start = set(refs._loaded)
+    calls: list[str] = []
+    for ref_id, loader in list(referentials_mod._LOADERS.items()):
+        monkeypatch.setitem(referentials_mod._LOADERS, ref_id,
+                            lambda entry, root, _l=loader, _id=ref_id: calls.append(_id) or _l(entry, root))
+    c = TestClient(app)
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
+    for _ in range(2):
+        assert c.post("/cds-services/order-sign", json=body).status_code == 200
+    assert calls == [] and set(refs._loaded) == loaded_at_start and loaded_at_start
+
+
+# --- feedback ------------------------------------------------------------------------------------
+
+
+def test_feedback_is_stored_and_survives_a_restart(tmp_path: Path, refs: Any) -> None:
+    cfg = insecure_config(tmp_path)
+    c = TestClient(create_app(cfg, refs=refs))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
+    card = next(c for c in c.post("/cds-services/order-sign", json=body).json()["cards"]
+                if c["source"]["topic"]["code"] == "interaction")
+    reason = card["overrideReasons"][0]
+    fb = {"feedback": [
+        {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z",
+         "overrideReason": {"reason": {"system": reason["system"], "code": reason["code"]}, "userComment": "suivi INR"}},
+        {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:05:00Z"},
+        {"card": "unknown-card", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}],
+         "outcomeTimestamp": "2026-01-15T10:06:00Z"},
+    ]}
+    resp = c.post("/cds-services/order-sign/feedback", json=fb)
+    assert resp.status_code == 200 and resp.json() == {"stored": 3}
+    c.close()
+    app2 = create_app(cfg, refs=refs)  # a restart: a new app on the same database
+    stats = {s["rule"]: s for s in feedback_stats(app2.state.pertinence.store.path)}
+    ix = stats["IX001"]
+    assert (ix["cards_shown"], ix["accepted"], ix["overridden"], ix["override_rate"]) == (1, 0, 2, 1.0)
+    assert ix["override_reasons"][0]["code"] in (reason["code"], None)
+    assert stats[None]["accepted"] == 1
+    with sqlite3.connect(cfg.feedback_db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT user_comment FROM feedback WHERE user_comment IS NOT NULL").fetchone() == (
+            "suivi INR",)
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"feedback": []}, {"feedback": [{"card": "x", "outcome": "maybe", "outcomeTimestamp": "2026-01-15T10:00:00Z"}]},
+    {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "2026-01-15T10:00:00Z"}]},
+    {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "yesterday"}]},
+    {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z",
+                   "overrideReason": {"reason": "no"}}]},
+])
+def test_invalid_feedback_is_400(client: TestClient, payload: dict[str, Any]) -> None:
+    resp = client.post("/cds-services/order-sign/feedback", json=payload)
+    assert resp.status_code == 400 and is_outcome(resp)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+def test_serve_listens_on_loopback_by_default_and_refuses_insecure_elsewhere() -> None:
+    import cli
+
+    host = next(p for p in cli.serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    result = CliRunner().invoke(cli.main, ["serve", "--host", "0.0.0.0", "--insecure-dev"])
+    assert result.exit_code == 2 and "non-loopback" in result.output
+
+
+def test_serve_without_keys_refuses_to_start(tmp_path: Path) -> None:
+    import cli
+
+    result = CliRunner().invoke(cli.main, ["serve", "--port", "1"])
+    assert result.exit_code == 2 and "issuers" in result.output
+
+
+def test_feedback_stats_command(tmp_path: Path, refs: Any) -> None:
+    import cli
+
+    cfg = insecure_config(tmp_path)
+    c = TestClient(create_app(cfg, refs=refs))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
+    uid = c.post("/cds-services/order-sign", json=body).json()["cards"][0]["uuid"]
+    c.post("/cds-services/order-sign/feedback", json={"feedback": [
+        {"card": uid, "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z"}]})
+    result = CliRunner().invoke(cli.main, ["feedback", "stats", "--db", cfg.feedback_db])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("IX001"))
+    assert "100.0" in line
+    result = CliRunner().invoke(cli.main, ["feedback", "stats", "--db", cfg.feedback_db, "--json"])
+    assert json.loads(result.output)[0]["rule"] == "IX001"
+    assert CliRunner().invoke(cli.main, ["feedback", "stats", "--db", str(tmp_path / "none.db")]).exit_code == 2
+
+
+def test_policy_merge_keeps_global_protection() -> None:
+    glob = AlertPolicy(disabled_rules=("EQ",))
+    site = AlertPolicy(disabled_rules=("DU",), never_suppress=())
+    merged = glob.merged(site)
+    assert merged.disabled_rules == ("EQ", "DU") and "contraindication" in merged.never_suppress
+    assert replace(merged, never_suppress=()).protected(finding(level="CI")) is False
