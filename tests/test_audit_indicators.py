@@ -37,7 +37,7 @@ def defs():
 def test_every_indicator_documents_numerator_denominator_and_source(defs) -> None:
     assert {d.id for d in defs} >= {"REP-STATINS", "REP-PPI", "REP-ANTIHYPERTENSIVES", "REP-ANTIDEPRESSANTS",
                                     "REP-ANTIBIOTICS", "BIOSIM-GLARGINE", "BZD-HYPNOTIC-4W", "BZD-ANXIOLYTIC-12W",
-                                    "ATB-RESISTANCE", "POLY-75-10", "ASPIRIN-ANTIPLATELET"}
+                                    "ATB-RESISTANCE", "POLY-75-10", "ASPIRIN-ANTIPLATELET", "BZD-LONG-65"}
     for d in defs:
         assert d.numerator["fr"] and d.denominator["fr"] and d.numerator["en"] and d.denominator["en"]
         assert d.source.label and d.source.url.startswith("https://")
@@ -52,7 +52,8 @@ def test_tallies(defs) -> None:
             _order("i1", "A10AE04", product="ABASAGLAR 100 unités/ml"), _order("i2", "A10AE04", product="LANTUS"),
         ]),
         _patient("2", date(1940, 1, 1), [_order(f"d{i}", "C09AA05", key=f"s{i}") for i in range(10)]
-                 + [_order("ab", "J01CR02"), _order("ap", "B01AC04"), _order("hx", "N05CD08", days=14)]),
+                 + [_order("ab", "J01CR02"), _order("ap", "B01AC04"), _order("hx", "N05CD08", days=14),
+                    _order("bz", "N05BA08", days=10)]),
     ]
     t = tally_records(records, defs, AS_OF)
     assert t[("REP-STATINS", OVERALL)] == [1, 2]
@@ -62,6 +63,7 @@ def test_tallies(defs) -> None:
     assert t[("POLY-75-10", OVERALL)] == [1, 1]  # only patient 2 is 75+, with 12 substances
     assert t[("ATB-RESISTANCE", OVERALL)] == [1, 1]
     assert t[("ASPIRIN-ANTIPLATELET", OVERALL)] == [0, 1]  # clopidogrel, no aspirin
+    assert t[("BZD-LONG-65", OVERALL)] == [1, 1]  # patient 1 is under 65: not in the denominator
     rows = to_rows(t, defs, "en")
     statins = [r for r in rows if r["indicator"] == "REP-STATINS"]
     assert statins[0]["scope"] == "overall" and statins[0]["value_percent"] == 50.0

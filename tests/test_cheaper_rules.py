@@ -114,3 +114,19 @@ def test_real_world_inputs_never_crash(shared_dir: Path, jurisdiction: str) -> N
                 assert saving["per_unit"] > 0
             if saving.get("amount") is not None:
                 assert saving["amount"] > 0 and saving["per_year"] > 0
+
+
+def test_pack_size_and_generic_savings_are_not_counted_twice() -> None:
+    """A coded 28-tablet TAHOR pack for 180 days: EQ005 counts the move to the 90-tablet pack, EQ001 the
+    move from that pack to the cheapest generic; together they add up to coded pack → generic."""
+    path = SAMPLES / "rules" / "EQ005" / "fail-large-pack-six-months.json"
+    report = check([str(path)], as_of="2026-01-15", select=["EQ001", "EQ005"])
+    by_rule = {f.rule: f for f in report.findings}
+    assert set(by_rule) == {"EQ001", "EQ005"}
+    idx = default_referentials().get("bdpm")
+    coded = idx.presentation("3400934306815")
+    coded_unit = coded.price / coded.units
+    generic_unit = by_rule["EQ001"].suggestion["with"]["unit_price"]
+    total_per_day = sum(f.suggestion["saving"]["per_day"] for f in report.findings)
+    assert total_per_day == pytest.approx(coded_unit - generic_unit, abs=2e-4)
+    assert by_rule["EQ001"].suggestion["replace"]["prescribed_cip13"] == "3400934306815"

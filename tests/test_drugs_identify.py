@@ -226,3 +226,11 @@ def test_index_survives_the_cache(tmp_path, monkeypatch) -> None:
     again = I.load(cached[0])
     assert again is not None and again.specialty("60002283") == first.specialty("60002283")
     assert refs.get("substances") is first
+
+
+def test_named_product_with_matching_ingredients_keeps_the_brand() -> None:
+    ings = (Ingredient(Concept(text="BETAMETHASONE")),)
+    ident = identify(order("DIPROSONE 0,05 %, crème", ingredients=ings))
+    assert ident.substance_keys == {"betamethasone"} and ident.prescribed_as == "brand"
+    other = identify(order("Doliprane 1000 mg", ingredients=ings))  # contradicting name: ingredients win
+    assert other.substance_keys == {"betamethasone"}

@@ -127,22 +127,36 @@ def test_only_findings_about_a_draft_get_a_card() -> None:
 
 
 def test_cheaper_equivalent_suggests_updating_the_draft() -> None:
+    from checker.drugs.matcher import SYS_CIP13, SYS_CIS
+
     draft = med("d1", "ATORVASTATINE MARQUE 20 mg", status="draft")
     f = finding(rule="EQ001", category="cheaper-equivalent", severity=Severity.INFO, level=None,
                 implicated=("MedicationRequest/d1",),
-                suggestion={"replacement": {"label": "ATORVASTATINE GENERIQUE 20 mg",
-                                            "coding": {"system": "urn:test:cip13", "code": "3400900000001"}},
+                suggestion={"replace": {"label": "MARQUE 20 mg", "cis": "60000001", "cip13": "3400900000002"},
+                            "with": {"label": "GENERIQUE 20 mg — boîte de 30", "cis": "60000002",
+                                     "cip13": "3400900000001", "dci": "atorvastatine"},
                             "saving": {"amount": 12.5, "currency": "EUR", "period": "treatment"}})
     [card] = cds_hooks.cards(report(f), draft_refs={"MedicationRequest/d1"},
                              draft_resources={"MedicationRequest/d1": draft})
     [sugg] = card["suggestions"]
-    assert card["selectionBehavior"] == "at-most-one"
+    assert card["selectionBehavior"] == "at-most-one" and sugg["label"].startswith("Remplacer par GENERIQUE")
     [action] = sugg["actions"]
     assert action["type"] == "update" and action["resource"]["id"] == "d1"
-    assert action["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "3400900000001"
+    concept = action["resource"]["medicationCodeableConcept"]
+    assert concept["text"] == "GENERIQUE 20 mg — boîte de 30"
+    assert {"system": SYS_CIP13, "code": "3400900000001"} in concept["coding"]
+    assert {"system": SYS_CIS, "code": "60000002"} in concept["coding"]
     assert action["resource"]["dosageInstruction"] == draft["dosageInstruction"]  # the whole resource
     assert draft["medicationCodeableConcept"] == {"text": "ATORVASTATINE MARQUE 20 mg"}  # input untouched
     assert "12.5" in card["detail"]
+
+
+def test_cheaper_removal_suggests_deleting_the_draft() -> None:
+    f = finding(rule="EQ002", category="cheaper-equivalent", severity=Severity.INFO, level=None,
+                implicated=("MedicationRequest/d1",),
+                suggestion={"action": "remove", "replace": {"label": "IPP"}, "with": None})
+    [card] = cds_hooks.cards(report(f), draft_refs={"MedicationRequest/d1"})
+    assert [a["type"] for s in card["suggestions"] for a in s["actions"]] == ["delete"]
 
 
 def test_contraindicated_draft_gets_a_delete_action_for_the_draft_only() -> None:
@@ -162,12 +176,29 @@ def test_no_delete_action_for_a_draft_without_id() -> None:
 
 def test_off_protocol_exam_suggests_the_alternative_exam() -> None:
     sr = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft", "intent": "order",
-          "code": {"text": "Radiographie du rachis lombaire"}, "subject": {"reference": "Patient/p1"}}
-    f = finding(rule="OP001", category="off-protocol", severity=Severity.WARNING, level=None,
-                implicated=("ServiceRequest/s1",), suggestion={"alternative": {"label": "Pas d'imagerie d'emblée"}})
+          "code": {"text": "IRM du rachis lombaire"}, "subject": {"reference": "Patient/p1"}}
+    alt = {"label": "Radiographie du rachis lombaire", "coding": {"system": "urn:test:ccam", "code": "LFQK002"}}
+    f = finding(rule="OP001", category="off-protocol", severity=Severity.WARNING, level="off-protocol",
+                implicated=("ServiceRequest/s1",), suggestion={"alternative": alt, "protocol": "P"})
     [card] = cds_hooks.cards(report(f), draft_refs={"ServiceRequest/s1"}, draft_resources={"ServiceRequest/s1": sr})
     [action] = card["suggestions"][0]["actions"]
-    assert action["type"] == "update" and action["resource"]["code"] == {"text": "Pas d'imagerie d'emblée"}
+    assert action["type"] == "update" and action["resource"]["id"] == "s1"
+    assert action["resource"]["code"]["coding"] == [{"system": "urn:test:ccam", "code": "LFQK002"}]
+
+
+def test_off_protocol_with_advice_only_suggests_withdrawing_the_request() -> None:
+    sr = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft", "intent": "order",
+          "code": {"text": "Radiographie du rachis lombaire"}, "subject": {"reference": "Patient/p1"}}
+    f = finding(rule="OP001", category="off-protocol", severity=Severity.WARNING, level="off-protocol",
+                implicated=("ServiceRequest/s1",), suggestion={"alternative": "Pas d'imagerie d'emblée.", "protocol": "P"})
+    [card] = cds_hooks.cards(report(f), draft_refs={"ServiceRequest/s1"}, draft_resources={"ServiceRequest/s1": sr})
+    [sugg] = card["suggestions"]
+    assert sugg["actions"] == [{"type": "delete", "description": sugg["actions"][0]["description"],
+                                "resourceId": "ServiceRequest/s1"}]
+    assert "Radiographie du rachis lombaire" in sugg["label"] and "Pas d'imagerie d'emblée" in card["detail"]
+    undetermined = finding(rule="OP001", category="off-protocol", level="undetermined",
+                           implicated=("ServiceRequest/s1",), suggestion=None)
+    assert "suggestions" not in cds_hooks.cards(report(undetermined), draft_refs={"ServiceRequest/s1"})[0]
 
 
 def test_render_is_a_cds_hooks_response() -> None:

@@ -52,8 +52,8 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
             _add_nested(agg[k], s[k])
         merge(tally, tally_from_json(s["tally"]))
         top.extend((k, d) for k, d in s["top"])
-    top.sort(key=lambda t: t[0])
-    top = top[: settings.top_patients]
+        top.sort(key=lambda t: t[0])
+        del top[settings.top_patients:]  # keep memory bounded whatever the number of shards
 
     n_findings = outputs.atomic_lines(out / "findings.ndjson", (v + b"\n" for v in merge_sorted(
         [results / f"{n}.findings.ndjson" for n in names])))
@@ -103,7 +103,18 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
                         patients_total=with_findings)
     write_atomic(out / "report.html", html)
+    _readable(out)
     return summary
+
+
+def _readable(out: Path) -> None:
+    """Give the outputs ordinary permissions (temporary files are created private)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in OUTPUT_FILES:
+        os.chmod(out / name, 0o666 & ~mask)
 
 
 def _csv_lines(findings_ndjson: Any) -> Any:

@@ -42,7 +42,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 9  # bump when the compiled structure changes
+INDEX_FORMAT = 11  # bump when the compiled structure changes
 
 
 class Component(NamedTuple):
@@ -137,6 +137,7 @@ class DrugIndex:
     rxnorm_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
     vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
+    compact: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name without spaces → keys
 
     # -- specialties / presentations ------------------------------------------------------------
     def specialty(self, cis: str) -> Specialty | None:
@@ -186,7 +187,7 @@ class DrugIndex:
         if not name or not name.strip():
             return ()
         folded = fold(name)
-        hit = self.names.get(folded)
+        hit = self.names.get(folded) or self.compact.get(folded.replace(" ", ""))
         if hit:
             return hit
         cleaned = N.clean(name)
@@ -273,6 +274,12 @@ def fold_unit(unit: str) -> str:
     return u
 
 
+# First words of specialty names that are not brands ("VACCIN …", "SOLUTION …").
+GENERIC_WORDS = frozenset("vaccin vaccins solution serum huile extrait teinture poudre granules complexe "
+                          "laboratoire gelule comprime sirop creme pommade collyre pastille dispositif "
+                          "souche allergenes eau".split())
+
+
 def brand_of(name: str) -> str:
     """Folded specialty name before its strength or form ('DOLIPRANE 1000 mg, comprimé' → 'doliprane')."""
     head = name.split(",")[0]
@@ -317,6 +324,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
 
     def key_of(raw: str) -> str:
         k = _key_of(raw)
+        k = alias.get(k, k)
         return alias.get(k, k)
 
     def _key_of(raw: str) -> str:
@@ -330,6 +338,20 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             if target not in N.KEEP_SALT_IONS and N.related(c, target):
                 return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
+
+    # Keys that differ only by spaces ("pseudo ephedrine" from BDPM's "PSEUDO-ÉPHÉDRINE",
+    # "pseudoephedrine" from the thesaurus) are one substance: keep the one with fewest spaces.
+    raw_keys = {_key_of(r[3]) for r in compo} | {_key_of(n) for _, n in rxnorm}
+    raw_keys |= {k.strip() for _, key in synonyms for k in key.split("+")}
+    by_compact: dict[str, set[str]] = defaultdict(set)
+    for k in raw_keys:
+        by_compact[alias.get(k, k).replace(" ", "")].add(alias.get(k, k))
+    for ks in by_compact.values():
+        if len(ks) > 1:
+            canon = min(ks, key=lambda k: (k.count(" "), k))
+            for k in ks:
+                if k != canon:
+                    alias.setdefault(k, canon)
 
     names: dict[str, set[str]] = defaultdict(set)
     subs: dict[str, Substance] = {}
@@ -454,6 +476,11 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
         )
     idx.substances = subs
     idx.names = {n: tuple(sorted(ks)) for n, ks in names.items()}
+    compact: dict[str, set[str]] = defaultdict(set)
+    for n, ks in idx.names.items():
+        compact[n.replace(" ", "")].update(ks)
+    # "pseudoephedrine" (thesaurus) = "pseudo-éphédrine" (BDPM); only unambiguous spellings
+    idx.compact = {c: tuple(sorted(ks)) for c, ks in compact.items() if len(ks) == 1}
     atck: dict[str, set[str]] = defaultdict(set)
     for k, s in subs.items():
         for a in s.atc:
@@ -468,7 +495,8 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             brands[spec.brand].append(cis)
             first = spec.brand.split()[0]
             # "DOLIPRANE VITAMINE C" is also reachable as "doliprane"; not so generic words ("alfa")
-            if len(first) >= 5 and first != spec.brand and first not in substance_words:
+            if len(first) >= 5 and first != spec.brand and first not in substance_words \
+                    and first not in GENERIC_WORDS:
                 brands.setdefault(first, [])
                 brands[first].append(cis)
         if spec.components:

@@ -213,6 +213,12 @@ class Identifier:
                 if b and set(b.keys) >= set(keys):
                     b.prescribed_as = "dci" if all(self._dci_named(brand) for _, brand in brands) else "brand"
                     res = b
+                elif b and b.keys:
+                    # "Doliprane codéine": the brand's substances plus the named ones, not a known product
+                    res.keys = [*b.keys, *(k for k in keys if k not in b.keys)]
+                    res.prescribed_as = "brand"
+                    res.confidence = 0.8
+                    res.note = "brand name and extra substance(s) match no single product"
             self._assign_strengths(res, strengths)
         elif foreign:
             keys = []
@@ -458,10 +464,7 @@ class Identifier:
 
                     ident = replace(ident, prescribed_as=r.prescribed_as)  # type: ignore[arg-type]
             return ident
-        if order.ingredients:
-            ing = self._from_ingredients(order.ingredients, concept)
-            if ing is not None:
-                return ing
+        ing = self._from_ingredients(order.ingredients, concept) if order.ingredients else None
         texts: list[tuple[str, str | None]] = []
         if concept.text:
             texts.append((concept.text, None))
@@ -473,6 +476,12 @@ class Identifier:
             ident = self.from_text(text, override)
             if ident is not None and (best is None or ident.confidence > best.confidence):
                 best = ident
+        if ing is not None:
+            # the structured ingredients win, unless the name says the same thing with more detail
+            # (the brand and product of "DIPROSONE 0,05 %, crème" over the ingredient "BETAMETHASONE")
+            if best is not None and best.substance_keys == ing.substance_keys and best.confidence >= ing.confidence:
+                return best
+            return ing
         if best is not None:
             return best
         label = order.label or ", ".join(f"{c.system}|{c.code}" for c in concept.codings)

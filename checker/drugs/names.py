@@ -105,10 +105,13 @@ def salt_candidates(folded: str) -> Iterator[str]:
     yield folded
     words = folded.split()
     # "chlorhydrate de X", "bromure d ipratropium"
-    if len(words) >= 3 and words[0] in SALT_PREFIXES and words[1] in {"de", "d", "du"}:
-        yield " ".join(words[2:])
-    if len(words) >= 2 and words[0] in SALT_PREFIXES and words[1] not in {"de", "d", "du"}:
-        yield " ".join(words[1:])
+    if len(words) >= 2 and words[0] in SALT_PREFIXES:
+        # "chlorhydrate de X", "sulfate sodique de X", "tartrate acide de X"
+        j = 1
+        while j < len(words) and (words[j] in SALT_SUFFIXES or words[j] in {"de", "d", "du", "acide"}):
+            j += 1
+        if j < len(words):
+            yield " ".join(words[j:])
     # "X calcique", "X tert butylamine", "X hydrochloride"
     # "potassium chlorure", "sodium chlorure" (hospital labels) → "chlorure de potassium"
     if len(words) == 2 and words[0] not in SALT_PREFIXES:

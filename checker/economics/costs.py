@@ -79,8 +79,8 @@ def dose_in_units(dose: Quantity, pack_unit: str, strength: Quantity | None) -> 
 
 
 def treatment_days(order: MedicationOrder) -> float | None:
-    """Prescribed treatment length in days: dosage bounds (duration, or period with both ends counted), else expected supply × (1 + renewals),
-    else the dispense validity period; ``None`` when the order does not say."""
+    """Prescribed treatment length in days: dosage bounds (duration, or period with both ends counted),
+    else expected supply × (1 + renewals), else the dispense validity period; ``None`` when the order does not say."""
     bounds = [d.bounds_days for d in order.dosages if d.bounds_days]
     bounds += [float((d.bounds_end - d.bounds_start).days + 1) for d in order.dosages
                if d.bounds_start and d.bounds_end and d.bounds_end >= d.bounds_start]

@@ -125,7 +125,8 @@ def form_key(form: str) -> str:
     return " ".join([head, *quals]).strip()
 
 
-_MASS = {"g": 1000.0, "mg": 1.0, "microgrammes": 0.001, "microgramme": 0.001, "µg": 0.001, "\u03bcg": 0.001, "ug": 0.001,
+_MASS = {"g": 1000.0, "mg": 1.0, "microgrammes": 0.001, "microgramme": 0.001, "µg": 0.001, "\u03bcg": 0.001,
+         "ug": 0.001,
          "mcg": 0.001, "ng": 1e-6}
 _UNITS_INTL = {"ui": "U", "u": "U", "unites": "U", "unite": "U", "[iu]": "U", "iu": "U", "mui": "MU"}
 

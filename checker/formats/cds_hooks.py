@@ -66,11 +66,12 @@ _TEXT = {
         "orders": "Lignes concernées",
         "switch": "Remplacer par {label}",
         "switch_desc": "Modifier la prescription en brouillon {ref} : {label}",
-        "delete": "Retirer {label} de la prescription",
-        "delete_desc": "Supprimer la prescription en brouillon {ref}",
         "exam": "Demander plutôt : {label}",
         "exam_desc": "Modifier la demande d'examen en brouillon {ref} : {label}",
         "saving": "Économie estimée",
+        "alternative": "Alternative",
+        "delete": "Retirer : {label}",
+        "delete_desc": "Supprimer la ligne en brouillon {ref}",
     },
     "en": {
         "source": "Source",
@@ -80,11 +81,12 @@ _TEXT = {
         "orders": "Orders concerned",
         "switch": "Switch to {label}",
         "switch_desc": "Update draft order {ref}: {label}",
-        "delete": "Remove {label} from the orders",
-        "delete_desc": "Delete draft order {ref}",
         "exam": "Order instead: {label}",
         "exam_desc": "Update draft exam request {ref}: {label}",
         "saving": "Estimated saving",
+        "alternative": "Alternative",
+        "delete": "Remove: {label}",
+        "delete_desc": "Delete draft order {ref}",
     },
 }
 
@@ -170,6 +172,9 @@ def _detail(f: Finding, t: dict[str, str]) -> str:
     saving = (f.suggestion or {}).get("saving") or {}
     if saving.get("amount") is not None:
         lines.append(f"**{t['saving']}** : {saving['amount']} {saving.get('currency', '')} ({saving.get('period', '')})")
+    advice = _advice(f)
+    if advice:
+        lines.append(f"**{t['alternative']}** : {_md_escape(advice)}")
     meta = [f"**{t['rule']}** : {f.rule}"]
     if f.level:
         meta.append(f"**{t['level']}** : {f.level}")
@@ -197,36 +202,43 @@ def _drafts_of(f: Finding, draft_refs: set[str] | None, prefix: str) -> list[str
 
 
 def _replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
-    """The proposed product or exam of a finding's suggestion as ``{label, codings}``.
+    """The proposed product or exam of a finding's suggestion as ``{label, codings}``, or None.
 
-    Accepted shapes: ``{"replacement": {...}}`` (or ``alternative``/``product``/``exam``), or the
-    fields at top level; each with ``coding`` (a Coding or a list of them), or ``system``+``code``,
-    and a ``label``/``name``/``display``/``text``.
+    Shapes read: the cheaper-equivalent rules' ``{"with": {"label", "cis", "cip13", ...}}``; a
+    structured ``{"alternative": {"label", "coding": Coding | [Coding]}}``. A plain-text alternative
+    (advice, not an orderable item) gives None: it is shown in the card detail instead.
     """
-    item: Any = None
-    for k in keys:
-        if isinstance(suggestion.get(k), Mapping):
-            item = suggestion[k]
-            break
+    item = next((suggestion[k] for k in keys if isinstance(suggestion.get(k), Mapping)), None)
     if item is None:
-        item = suggestion
+        return None
     codings: list[dict[str, str]] = []
     raw = item.get("coding") or item.get("codings")
     if isinstance(raw, Mapping):
         raw = [raw]
     if isinstance(raw, list):
         for c in raw:
-            if isinstance(c, Mapping) and c.get("code"):
+            if isinstance(c, Mapping) and c.get("code") and c.get("system"):
                 codings.append({k: str(c[k]) for k in ("system", "code", "display") if c.get(k)})
-    elif item.get("system") and item.get("code"):
-        codings.append({k: str(item[k]) for k in ("system", "code", "display") if item.get(k)})
-    label = next((str(item[k]) for k in ("label", "name", "display", "text", "product") if isinstance(item.get(k), str)
+    if item.get("cip13") or item.get("cis"):
+        from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
+
+        if item.get("cip13"):
+            codings.append({"system": SYS_CIP13, "code": str(item["cip13"])})
+        if item.get("cis"):
+            codings.append({"system": SYS_CIS, "code": str(item["cis"])})
+    label = next((str(item[k]) for k in ("label", "name", "display", "text") if isinstance(item.get(k), str)
                   and item.get(k)), "")
     if not label and codings:
         label = codings[0].get("display", codings[0]["code"])
     if not label:
         return None
     return {"label": label, "codings": codings}
+
+
+def _advice(f: Finding) -> str:
+    """A plain-text alternative of the finding's suggestion (protocols), if any."""
+    alt = (f.suggestion or {}).get("alternative")
+    return alt.strip() if isinstance(alt, str) else ""
 
 
 def _concept(rep: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,21 +267,24 @@ def _suggestions(
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sugg = f.suggestion or {}
+    delete_prefixes: tuple[str, ...] = ()
     if f.category == "cheaper-equivalent" and sugg:
-        rep = _replacement(sugg, "replacement", "alternative", "product")
+        rep = _replacement(sugg, "with", "replacement")
         for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
                 continue
             out.append({
-                "label": t["switch"].format(label=rep["label"])[:140],
+                "label": _clip(t["switch"].format(label=rep["label"])),
                 "uuid": _suggestion_uuid(f, "update", ref),
                 "isRecommended": True,
                 "actions": [{"type": "update", "description": t["switch_desc"].format(ref=ref, label=rep["label"]),
                              "resource": _updated_medication(res, rep)}],
             })
-    elif f.category == "off-protocol" and sugg:
-        rep = _replacement(sugg, "alternative", "exam", "replacement")
+        if sugg.get("action") == "remove" and not sugg.get("with"):
+            delete_prefixes = ("MedicationRequest/",)  # a line judged unnecessary: remove it
+    elif f.category == "off-protocol" and (f.level or "off-protocol") == "off-protocol":
+        rep = _replacement(sugg, "alternative", "exam")
         for ref in _drafts_of(f, draft_refs, "ServiceRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
@@ -277,23 +292,31 @@ def _suggestions(
             new = copy.deepcopy(dict(res))
             new["code"] = _concept(rep)
             out.append({
-                "label": t["exam"].format(label=rep["label"])[:140],
+                "label": _clip(t["exam"].format(label=rep["label"])),
                 "uuid": _suggestion_uuid(f, "update", ref),
                 "isRecommended": True,
                 "actions": [{"type": "update", "description": t["exam_desc"].format(ref=ref, label=rep["label"]),
                              "resource": new}],
             })
+        if not out:  # no orderable alternative: withdrawing the request is the action the EHR can apply
+            delete_prefixes = ("ServiceRequest/", "MedicationRequest/")
     if _contraindicated(f):
-        for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
+        delete_prefixes = ("MedicationRequest/",)
+    for prefix in delete_prefixes:
+        for ref in _drafts_of(f, draft_refs, prefix):
             if not _RELATIVE_REF.match(ref):
                 continue  # a draft without an id cannot be named in a delete action
             label = _label_of(resources.get(ref)) or ref
             out.append({
-                "label": t["delete"].format(label=label)[:140],
+                "label": _clip(t["delete"].format(label=label)),
                 "uuid": _suggestion_uuid(f, "delete", ref),
                 "actions": [{"type": "delete", "description": t["delete_desc"].format(ref=ref), "resourceId": ref}],
             })
     return out
+
+
+def _clip(text: str, limit: int = 140) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _RELATIVE_REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
@@ -309,7 +332,8 @@ def _contraindicated(f: Finding) -> bool:
 def _label_of(resource: Mapping[str, Any] | None) -> str:
     if not resource:
         return ""
-    concept = resource.get("medicationCodeableConcept") or (resource.get("medication") or {}).get("concept") or {}
+    concept = (resource.get("medicationCodeableConcept") or (resource.get("medication") or {}).get("concept")
+               or resource.get("code") or {})
     if not isinstance(concept, Mapping):
         return ""
     if concept.get("text"):

@@ -235,8 +235,15 @@ def _bullets(text: str) -> list[str]:
     return out
 
 
-def classify_condition(text: str, named: dict[str, list[str]]) -> dict[str, Any]:
-    """Structured condition of one level's section (``named``: folded member name → key)."""
+def classify_condition(text: str, named: dict[str, list[str]], sides: tuple[set[str], set[str]] = (set(), set())) -> dict[str, Any]:
+    """Structured condition of one level's section (``named``: folded member name → key).
+
+    ``sides`` = (the entry's own substances, the members of its two sides): a clause is about
+    *which* substance only when it names members of a side other than the entry's own substances
+    (naming the entry's own substance, or a class unrelated to the pair, states another condition:
+    dose, resistance …), unless it also names a route.
+    """
+    own, members = sides
     t = fold(text)
     if not t:
         return {"kind": "unstated"}
@@ -266,28 +273,42 @@ def classify_condition(text: str, named: dict[str, list[str]]) -> dict[str, Any]
             clauses.append({"others": True})
             continue
         keys = sorted({k for name, ks in named.items() if re.search(rf"\b{re.escape(name)}\w?\b", fb) for k in ks})
+        route = _route(fb)
+        if members and not route:
+            keys = [k for k in keys if k in members and k not in own]
         if keys and not fb.startswith(("si ", "en cas", "chez", "dans")):
             clause: dict[str, Any] = {"keys": keys}
-            route = _route(fb)
             if route:
                 clause["route"] = route
             clauses.append(clause)
-    if clauses:
+        elif not fb.startswith(("surveillance", "adaptation", "si ", "eviter", "respecter")):
+            kind = _kind_of(fb)
+            if kind != "other":  # a circumstance (dose, renal function …) the record may not state
+                clauses.append({"unresolved": kind})
+    if any("keys" in c or "others" in c for c in clauses):
         return {"kind": "substances", "any_of": clauses}
     route = _route(t)
     if route and len(t) < 120:
         return {"kind": "route", "route": route}
-    for kind, words in (
-        ("renal-function", ("renal", "renaux")),
-        ("hepatic-function", ("hepatique",)),
-        ("elderly", ("age",)),
-        ("dose", ("dose", "mg", "posologie")),
-        ("indication", ("indication", "utilisation comme")),
-        ("heart-function", ("ventriculaire gauche", "cardiaque")),
-    ):
+    return {"kind": _kind_of(t)}
+
+
+CONDITION_WORDS = (
+    ("renal-function", ("renal", "renaux")),
+    ("hepatic-function", ("hepatique",)),
+    ("elderly", ("age",)),
+    ("dose", ("dose", "mg", "posologie")),
+    ("indication", ("indication", "utilisation comme")),
+    ("heart-function", ("ventriculaire gauche", "cardiaque")),
+)
+
+
+def _kind_of(t: str) -> str:
+    """Kind of a non-substance condition, from keywords of its folded text."""
+    for kind, words in CONDITION_WORDS:
         if any(re.search(rf"\b{w}", t) for w in words):
-            return {"kind": kind}
-    return {"kind": "other"}
+            return kind
+    return "other"
 
 
 def _route(t: str) -> str | None:
@@ -302,7 +323,8 @@ def _route(t: str) -> str | None:
     return None
 
 
-def conditions_of(right: list[str], levels: list[str], named: dict[str, list[str]]) -> list[dict[str, Any]]:
+def conditions_of(right: list[str], levels: list[str], named: dict[str, list[str]],
+                  sides: tuple[set[str], set[str]] = (set(), set())) -> list[dict[str, Any]]:
     """One ``{"level", "condition"}`` per level; single-level entries are unconditional."""
     if len(levels) == 1:
         return [{"level": levels[0], "condition": {"kind": "always"}}]
@@ -325,7 +347,7 @@ def conditions_of(right: list[str], levels: list[str], named: dict[str, list[str
     for lv in levels:
         text = " ".join(sections.get(lv, []))
         # keep only the condition part (before a conduct sentence such as "Surveillance ...")
-        out.append({"level": lv, "condition": classify_condition(text, named)})
+        out.append({"level": lv, "condition": classify_condition(text, named, sides)})
     # "the others" means: none of the substances named in this entry's other clauses
     named_keys = sorted({k for c in out if c["condition"]["kind"] == "substances"
                          for cl in c["condition"]["any_of"] for k in cl.get("keys", ())})
@@ -488,7 +510,7 @@ def build(folder: Path) -> dict[str, Any]:
             "b": b_key,
             "others_only": other_of_same_class,
             "interactant": inter,
-            "levels": conditions_of(right, levels, named),
+            "levels": conditions_of(right, levels, named, _sides(a_key, b_key, entities)),
             "themes": themes_of(risk),
             "line": b.line,
         })
@@ -504,6 +526,20 @@ def build(folder: Path) -> dict[str, Any]:
         "entities": dict(sorted(entities.items())),
         "entries": entries,
     }
+
+
+def _sides(a_key: str, b_key: str, entities: dict[str, dict[str, Any]]) -> tuple[set[str], set[str]]:
+    """(the entry's own single substances, every member of either side) for clause checks."""
+    own: set[str] = set()
+    members: set[str] = set()
+    for k in (a_key, b_key):
+        e = entities.get(k, {})
+        if e.get("members"):
+            members |= set(e["members"])
+        else:
+            own |= {k, *e.get("aliases", [])}
+            members |= {k, *e.get("aliases", [])}
+    return own, members
 
 
 def _descendant_members(key: str, entities: dict[str, dict[str, Any]]) -> set[str]:

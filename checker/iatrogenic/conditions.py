@@ -159,6 +159,9 @@ def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, st
     pending: str | None = None
     result: bool | None = False
     for clause in cond["any_of"]:
+        if "unresolved" in clause:
+            result, pending = None, pending or clause["unresolved"]
+            continue
         if clause.get("others"):
             named = set(clause.get("except", ()))
             if not (ctx.thesaurus.nodes_for(ctx.first_key) & named or ctx.thesaurus.nodes_for(ctx.second_key) & named):

@@ -53,7 +53,8 @@ def _float(value: str, where: str, column: str) -> float:
     try:
         return float(value.strip())
     except ValueError:
-        raise ReferentialError(f"{where}: column {column}: expected a number with a dot decimal, got {value!r}") from None
+        raise ReferentialError(
+            f"{where}: column {column}: expected a number with a dot decimal, got {value!r}") from None
 
 
 def parse_cnops(data: bytes, source: str) -> tuple[CnopsRow, ...]:
@@ -78,7 +79,8 @@ def parse_cnops(data: bytes, source: str) -> tuple[CnopsRow, ...]:
         if not (d["CODE"].isdigit() and len(d["CODE"]) == 13):
             raise ReferentialError(f"{where}: column CODE: expected 13 digits (EAN13), got {d['CODE']!r}")
         if d["PRINCEPS_GENERIQUE"] not in ("P", "G"):
-            raise ReferentialError(f"{where}: column PRINCEPS_GENERIQUE: expected P or G, got {d['PRINCEPS_GENERIQUE']!r}")
+            raise ReferentialError(
+                f"{where}: column PRINCEPS_GENERIQUE: expected P or G, got {d['PRINCEPS_GENERIQUE']!r}")
         rate = _float(d["TAUX_REMBOURSEMENT"], where, "TAUX_REMBOURSEMENT")
         if rate > 1:  # a percentage left as such
             rate /= 100

@@ -22,7 +22,6 @@ from typing import Any
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
 from checker.economics.packs import fold, form_key, normalise_strength
 from checker.economics.prices import (
-    CURRENCY,
     PricedPack,
     bdpm_packs,
     brand_rows,
@@ -41,7 +40,8 @@ BDPM_SOURCE = Source(
     "BDPM 2026-01",
 )
 DCI_SOURCE = Source(
-    "Code de la santé publique, art. L. 5121-1-2 (prescription en dénomination commune, en vigueur au 1er janvier 2015)",
+    "Code de la santé publique, art. L. 5121-1-2 (prescription en dénomination commune, "
+    "en vigueur au 1er janvier 2015)",
     "https://www.legifrance.gouv.fr/codes/article_lc/LEGIARTI000028654557",
     "2015-01-01",
 )
@@ -54,7 +54,8 @@ MTE_SOURCE = Source(
 BIOSIMILAR_SOURCE = Source(
     "ANSM, liste de référence des groupes biologiques similaires (art. R. 5121-9-1 CSP), décision du 13 octobre 2017 "
     "et modifications",
-    "https://ansm.sante.fr/actualites/decision-du-13-02-2026-portant-modification-de-la-liste-de-reference-des-groupes-biologiques-similaires-mentionnee-a-larticle-r-5121-9-1-du-code-de-la-sante-publique",
+    "https://ansm.sante.fr/actualites/decision-du-13-02-2026-portant-modification-de-la-liste-de-reference-"
+    "des-groupes-biologiques-similaires-mentionnee-a-larticle-r-5121-9-1-du-code-de-la-sante-publique",
     "2026-02-13",
 )
 STRATEGY_SOURCE = Source(
@@ -223,8 +224,8 @@ def _saving_sentence(cmp: CostComparison, lang: str) -> str:
 
 
 def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
-    out: dict[str, Any] = {"unit_price": round(cmp.unit_price, 4), "alternative_unit_price": round(cmp.alt_unit_price, 4),
-                           "currency": cmp.currency}
+    out: dict[str, Any] = {"unit_price": round(cmp.unit_price, 4),
+                           "alternative_unit_price": round(cmp.alt_unit_price, 4), "currency": cmp.currency}
     if cmp.units_per_day is not None:
         out["units_per_day"] = round(cmp.units_per_day, 4)
         out["cost_per_day"] = round(cmp.cost_per_day or 0.0, 4)
@@ -235,14 +236,20 @@ def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
 
 
 def _prescribed_pack(idx: Any, identity: MedicationIdentity) -> PricedPack | None:
-    """The prescribed presentation when coded (CIP13), else the specialty's cheapest priced one."""
+    """The price reference of the prescribed specialty: its cheapest priced (marketed first)
+    presentation, even when the order codes a smaller pack. Savings from choosing a larger pack of
+    the same specialty belong to EQ005 (large pack) alone, so no amount is counted twice."""
     packs = bdpm_packs(idx, identity.cis) if identity.cis else []
-    if identity.cip13:
-        exact = [p for p in packs if p.code == identity.cip13 and p.unit_price is not None]
-        if exact:
-            return exact[0]
     marketed = [p for p in packs if p.marketed]
     return cheapest(marketed) or cheapest(packs)
+
+
+def _replace(pack: PricedPack, identity: MedicationIdentity) -> dict[str, Any]:
+    """``replace`` member of a suggestion; names the coded pack when it is not the price reference."""
+    out = pack.describe()
+    if identity.cip13 and identity.cip13 != pack.code:
+        out["prescribed_cip13"] = identity.cip13
+    return out
 
 
 def _names_the_substance(order: MedicationOrder, identity: MedicationIdentity) -> bool:
@@ -276,8 +283,8 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     nothing. With ``--jurisdiction ma`` the same comparison runs on the CNOPS 2014 list (PPV, MAD);
     a product absent from that list is reported as such, never priced by guess.
     Prices: France, the presentation price without dispensing fees; the prescribed unit price is
-    the coded presentation's (CIP13) or else the specialty's cheapest priced one, so the saving
-    claimed is the smallest one. Morocco, the public price (PPV), with CNOPS's reimbursement
+    the specialty's cheapest priced presentation (the smallest saving; a larger pack of the same
+    specialty is EQ005's business). Morocco, the public price (PPV), with CNOPS's reimbursement
     (rate × PRIX_BR) in the evidence.
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
@@ -323,7 +330,7 @@ def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationId
     cur = cmp.currency
     with_ = best.describe()
     with_.update({"dci": name, "strength": strength, "form": form})
-    suggestion = {"replace": prescribed.describe(), "with": with_, "saving": cmp.saving_dict()}
+    suggestion = {"replace": _replace(prescribed, ident), "with": with_, "saving": cmp.saving_dict()}
     evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_evidence_costs(cmp), **extra}
     product = ident.product or order.label
     if _lang(call) == "en":
@@ -364,7 +371,8 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
         detail = (f"No CNOPS 2014 row matches {brand.upper()} ({name} {strength}, same dose form); "
                   f"{len(matches)} row(s) of {name} {strength} exist. No saving is estimated."
                   if lang == "en" else
-                  f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} ({name} {strength}, même forme) ; "
+                  f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} "
+                  f"({name} {strength}, même forme) ; "
                   f"{len(matches)} ligne(s) de {name} {strength} y figurent. Aucune économie n'est estimée.")
         yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"absent-ma:{key}",
                            source=CNOPS_SOURCE,
@@ -534,12 +542,14 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
             summary = (f"{product}: non-substitutable without justification (MTE, EFG or CIF)" if en
                        else f"{product} : « non substituable » sans justification (MTE, EFG ou CIF)")
             detail = ("The mention must state MTE, EFG or CIF; without it the pharmacist may substitute." if en
-                      else "La mention doit préciser MTE, EFG ou CIF ; sans justification, le pharmacien peut substituer.")
+                      else "La mention doit préciser MTE, EFG ou CIF ; sans justification, "
+                           "le pharmacien peut substituer.")
         elif problem == "MTE-not-listed":
             summary = (f"{product}: MTE justification not allowed for {name}" if en
                        else f"{product} : justification MTE non admise pour {name}")
             detail = (f"{name} is not on the list of narrow-therapeutic-margin substances of the arrêté." if en
-                      else f"{name} ne figure pas sur la liste des substances à marge thérapeutique étroite de l'arrêté.")
+                      else f"{name} ne figure pas sur la liste des substances à marge thérapeutique "
+                           "étroite de l'arrêté.")
         else:
             summary = (f"{product}: EFG justification invalid (patient aged 6 or more)" if en
                        else f"{product} : justification EFG invalide (patient de 6 ans ou plus)")
@@ -627,14 +637,17 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
                       f"{_unit_money(best.unit_price, cur)} per {best.units.unit if best.units else 'unit'} instead of "
                       f"{_unit_money(prescribed.unit_price, cur)}: {_saving_sentence(cmp, 'en')}.")
         else:
-            summary = f"Initiation de {spec.name.split(',')[0]} : le biosimilaire {best.product.split(',')[0]} est moins cher"
+            summary = (f"Initiation de {spec.name.split(',')[0]} : le biosimilaire "
+                       f"{best.product.split(',')[0]} est moins cher")
             detail = (f"Instauration d'un traitement par le médicament biologique de référence ; {best.product} "
                       f"({best.label}) revient à {_unit_money(best.unit_price, cur)} par "
-                      f"{best.units.unit if best.units else 'unité'} au lieu de {_unit_money(prescribed.unit_price, cur)} : "
+                      f"{best.units.unit if best.units else 'unité'} au lieu de "
+                      f"{_unit_money(prescribed.unit_price, cur)} : "
                       f"{_saving_sentence(cmp, 'fr')}.")
         yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"biosimilar:{key}",
                            source=group.source,
-                           suggestion={"replace": prescribed.describe(), "with": with_, "saving": cmp.saving_dict()},
+                           suggestion={"replace": _replace(prescribed, ident), "with": with_,
+                                       "saving": cmp.saving_dict()},
                            evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
 
 
@@ -827,7 +840,8 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
         if sub == fold(key):
             continue
         cand = cheapest(_packs_of(idx, sub, float(sub_mg), form))
-        if cand is not None and cand.unit_price is not None and (best is None or cand.unit_price < (best.unit_price or 0)):
+        if cand is not None and cand.unit_price is not None \
+                and (best is None or cand.unit_price < (best.unit_price or 0)):
             best, best_sub, best_mg = cand, sub, float(sub_mg)
     if best is None or best.unit_price is None or reference.unit_price is None:
         return
@@ -841,7 +855,8 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
                if _lang(call) == "en" else
                f"{product} : {best_sub} {best_mg:g} mg ({level}) revient moins cher à efficacité comparable")
     detail = (f"{strat.evidence} {best.product} à {_unit_money(best.unit_price, cmp.currency)} par unité contre "
-              f"{_unit_money(reference.unit_price, cmp.currency)} pour {reference.product} : {_saving_sentence(cmp, 'fr')}.")
+              f"{_unit_money(reference.unit_price, cmp.currency)} pour {reference.product} : "
+              f"{_saving_sentence(cmp, 'fr')}.")
     suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": cmp.saving_dict()}
     if reference is not base:
         suggestion["saving_computed_from"] = reference.describe()
@@ -857,13 +872,15 @@ def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: Med
     if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
         return
     others = [o for o in _other_orders(call, order) if o.is_active_like]
-    partners = [o for o in others if _atc_in(o.identity.atc_codes, strat.param("with_atc", ()))]  # type: ignore[union-attr]
+    partners = [o for o in others
+                if _atc_in(o.identity.atc_codes, strat.param("with_atc", ()))]  # type: ignore[union-attr]
     if not partners:
         return
     max_days = float(strat.param("max_cotherapy_days", 0))
     if not all((d := treatment_days(o)) is not None and d <= max_days for o in partners):
         return  # a long or open-ended NSAID course is not the situation the source describes
-    if any(_atc_in(o.identity.atc_codes, strat.param("excludes_cotherapy_atc", ())) for o in others):  # type: ignore[union-attr]
+    excluded = strat.param("excludes_cotherapy_atc", ())
+    if any(_atc_in(o.identity.atc_codes, excluded) for o in others):  # type: ignore[union-attr]
         return
     base, _form = _line_pack(idx, ident)
     product = ident.product or order.label

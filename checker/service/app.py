@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -180,7 +181,8 @@ class ServiceState:
         self.refs = refs
         self.store = store
         self.verifier = verifier
-        self._slots: dict[int, asyncio.Semaphore] = {}
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
         self.fhir_transport: Any = None
         self._identities: dict[Any, Any] = {}
         self._identities_lock = threading.Lock()
@@ -207,7 +209,7 @@ class ServiceState:
 
     def slots(self) -> asyncio.Semaphore:
         """The concurrency limiter of the running event loop (one per loop: test clients, servers)."""
-        key = id(asyncio.get_running_loop())
+        key = asyncio.get_running_loop()
         sem = self._slots.get(key)
         if sem is None:
             sem = self._slots[key] = asyncio.Semaphore(self.config.limits.max_concurrent_checks)
