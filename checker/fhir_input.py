@@ -44,9 +44,12 @@ from checker.model import (
     period_days,
 )
 
+MEDICATION_USE_TYPES = frozenset({"MedicationDispense", "MedicationAdministration", "MedicationStatement"})
+"""Records of a drug the patient takes: they join interaction/duplicate checks, not judged as orders."""
+
 USED_TYPES = frozenset(
     {"MedicationRequest", "ServiceRequest", "Medication", "Patient", "Condition", "AllergyIntolerance", "Observation"}
-)
+) | MEDICATION_USE_TYPES
 """Resource types the checker uses; any other type is counted as ignored."""
 
 FILE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
@@ -70,7 +73,13 @@ class RawResource:
         return rt if isinstance(rt, str) else ""
 
     def patient_key(self) -> str | None:
-        """The patient reference this resource belongs to, as written (for sharding by patient)."""
+        """The patient reference this resource belongs to, as written (for sharding by patient).
+
+        In a CDS Hooks request every resource concerns ``context.patientId`` (the spec's prefetch
+        templates are all parameterised by it), whatever its own subject says.
+        """
+        if self.default_patient:
+            return self.default_patient
         if self.resource_type == "Patient":
             rid = self.resource.get("id")
             return f"Patient/{rid}" if isinstance(rid, str) else (self.full_url or None)
@@ -369,15 +378,26 @@ def _walk_cds_request(body: dict[str, Any], loc: SourceLocation, depth: int) -> 
     for key in ("draftOrders", "medications", "selections_resources"):
         if key in context and context[key] is not None:
             yield from _walk(context[key], _at(loc, f"/context/{key}"), depth + 1, draft=True, default_patient=patient)
-    prefetch = body.get("prefetch") or {}
+    prefetch = body.get("prefetch")
+    where = "/prefetch"
+    if prefetch is None and isinstance(context.get("prefetch"), dict):  # seen upstream: prefetch inside context
+        prefetch, where = context["prefetch"], "/context/prefetch"
+    prefetch = prefetch or {}
     if not isinstance(prefetch, dict):
-        yield InputError(str(_at(loc, "/prefetch")), "CDS Hooks prefetch must be an object")
+        yield InputError(str(_at(loc, where)), "CDS Hooks prefetch must be an object")
         return
-    for key in sorted(prefetch):
-        value = prefetch[key]
+    items = [(f"{where}/{k}", prefetch[k]) for k in sorted(prefetch)]
+    # Prefetch items misplaced among the context keys (seen upstream: context.item2)
+    items += [(f"/context/{k}", v) for k, v in sorted(context.items())
+              if k not in _CDS_CONTEXT_KEYS and isinstance(v, dict) and ("resource" in v or "resourceType" in v)]
+    for pointer, value in items:
         if value is None:
             continue
-        yield from _walk(value, _at(loc, f"/prefetch/{key}"), depth + 1, default_patient=patient)
+        yield from _walk(value, _at(loc, pointer), depth + 1, default_patient=patient)
+
+
+_CDS_CONTEXT_KEYS = frozenset({"userId", "patientId", "encounterId", "selections", "draftOrders", "medications",
+                               "selections_resources", "prefetch"})
 
 
 def _at(loc: SourceLocation, suffix: str) -> SourceLocation:
@@ -520,6 +540,8 @@ def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict
             key = patient_of(raw)
             if rt == "MedicationRequest":
                 record_for(key).medication_orders.append(_medication_order(raw, index, today))
+            elif rt in MEDICATION_USE_TYPES:
+                record_for(key).medication_orders.append(_medication_use(raw, index, today))
             elif rt == "ServiceRequest":
                 record_for(key).service_orders.append(_service_order(raw, today))
             elif rt == "Condition":
@@ -733,7 +755,8 @@ def _resource_ref(raw: RawResource) -> str:
 def _patient(raw: RawResource) -> Patient:
     res = raw.resource
     gender = _str_field(res, "gender")
-    return Patient(ref=_resource_ref(raw), birth_date=_date(res.get("birthDate")), sex=gender)
+    ref = raw.default_patient or _resource_ref(raw)
+    return Patient(ref=ref, birth_date=_date(res.get("birthDate")), sex=gender)
 
 
 def _status(res: dict[str, Any], name: str = "status") -> str:
@@ -788,6 +811,68 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
         fhir_version=version,
         location=raw.location,
         draft=raw.draft,
+    )
+
+
+_USE_STATUS_TAKEN = {
+    "MedicationDispense": {"completed", "in-progress", "preparation"},
+    "MedicationAdministration": {"completed", "in-progress"},
+    "MedicationStatement": {"active", "completed", "intended", "recorded"},
+}
+_USE_KIND = {"MedicationDispense": "dispense", "MedicationAdministration": "administration",
+             "MedicationStatement": "statement"}
+
+
+def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
+    """A dispense, administration or statement: a drug the patient is taking over a period.
+
+    Its period is carried as a :class:`Dispense` (start = hand-over or effective start, supply days
+    or effective end) so that treatment-period logic treats every kind alike; its status is
+    ``active`` when the drug was handed over, given or is being taken, else the original status.
+    """
+    res, rt = raw.resource, raw.resource_type
+    if not any(k in res for k in ("medicationCodeableConcept", "medicationReference", "medication")):
+        raise _Bad("/medication", "no medication named (medication[x] is missing)")
+    medication, ingredients, form, note = _medication(res, raw, index)
+    status = _status(res)
+    start = end = None
+    supply_days = None
+    if rt == "MedicationDispense":
+        start = _dated(res, "whenHandedOver", today) or _dated(res, "whenPrepared", today)
+        days = res.get("daysSupply")
+        if isinstance(days, dict):
+            q = _quantity(days, "/daysSupply")
+            supply_days = period_days(q.value, _ucum_time(q.unit) or "d") if q else None
+    else:
+        start = _dated(res, "effectiveDateTime", today)
+        period = res.get("effectivePeriod")
+        if isinstance(period, dict):
+            start = start or _date(period.get("start"))
+            end = _date(period.get("end"))
+            for expr in _ext_cql(period):
+                parts = re.split(r"\bend\s*:", expr, maxsplit=1)
+                start = start or _cql_date(parts[0], today)
+                if len(parts) > 1:
+                    end = end or _cql_date(parts[1], today)
+        start = start or _date(res.get("dateAsserted"))
+    dosage_list = _list(res, "dosageInstruction") if rt == "MedicationDispense" else (
+        _list(res, "dosage") if rt == "MedicationStatement" else [])
+    taken = status in _USE_STATUS_TAKEN[rt]
+    return MedicationOrder(
+        ref=_resource_ref(raw),
+        status="active" if taken else status,
+        intent=_USE_KIND[rt],
+        medication=medication,
+        ingredients=ingredients,
+        medication_form=form,
+        authored_on=start,
+        dosages=tuple(_dosage(d, f"/dosage/{i}") for i, d in enumerate(dosage_list)),
+        dispense=Dispense(validity_start=start, validity_end=end, supply_days=supply_days),
+        note=" ".join(x for x in (f"{rt} ({status})", note) if x),
+        fhir_version=detect_version(res),
+        location=raw.location,
+        draft=False,
+        kind=_USE_KIND[rt],  # type: ignore[arg-type]
     )
 
 

@@ -227,10 +227,18 @@ class MedicationOrder:
     location: SourceLocation = field(default_factory=SourceLocation)
     draft: bool = False  # a CDS Hooks draft order (being prescribed now)
     identity: MedicationIdentity | None = None  # filled by identification before rules run
+    kind: Literal["request", "dispense", "administration", "statement"] = "request"
+    """``request`` for a MedicationRequest; the other kinds record a drug the patient is taking
+    (MedicationDispense, MedicationAdministration, MedicationStatement): they take part in
+    interaction, duplicate and patient-risk checks but are not judged as prescriptions."""
 
     @property
     def label(self) -> str:
         return self.medication.label() or (self.ingredients[0].concept.label() if self.ingredients else "")
+
+    @property
+    def is_prescription(self) -> bool:
+        return self.kind == "request"
 
     @property
     def is_active_like(self) -> bool:

@@ -73,10 +73,14 @@ class RuleCall:
     def as_of(self) -> date:
         return self.settings.as_of
 
-    def identified_orders(self, *, active_only: bool = True) -> Iterator[MedicationOrder]:
-        """Medication orders identified with rule-grade confidence (optionally only active ones)."""
+    def identified_orders(self, *, active_only: bool = True, prescriptions_only: bool = False
+                          ) -> Iterator[MedicationOrder]:
+        """Medication lines identified with rule-grade confidence (optionally only active ones, and
+        only prescriptions — not dispenses, administrations or statements)."""
         for order in self.record.medication_orders:
             if active_only and not order.is_active_like:
+                continue
+            if prescriptions_only and not order.is_prescription:
                 continue
             ident = order.identity
             if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:

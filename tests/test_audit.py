@@ -211,3 +211,25 @@ def test_cli_audit_and_report(export: Path, tmp_path: Path) -> None:
     assert '<html lang="fr">' in html and "PREVISCAN" in html and "MedicationRequest/x-avk" in html
     res = runner.invoke(cli.main, ["audit", str(tmp_path / "missing"), "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.mark.corpus
+def test_audit_equals_single_run_check_on_third_party_exports(tmp_path: Path) -> None:
+    """Real inputs nobody on the team wrote: Bulk Data NDJSON with Medications in their own file,
+    and the same ePrescription Bundles in JSON and XML (same ids in different files)."""
+    from checker import check
+
+    inputs = [SHARED / "fhir" / "synthea" / "bulk-ndjson", SHARED / "fhir" / "eprescription-fr"]
+    if not all(p.is_dir() for p in inputs):
+        pytest.skip("../shared corpus not available")
+    summary = _audit(inputs, tmp_path, jobs=2, shards=3)
+    report = check([str(p) for p in inputs], as_of=AS_OF)
+    assert {k: v for k, v in summary["inputs"].items() if k != "balanced"} == report.inputs.to_dict()
+    audit_fps = [orjson.loads(l)["fingerprint"] for l in (tmp_path / "findings.ndjson").read_bytes().splitlines()]
+    assert audit_fps == [f.fingerprint for f in report.sorted_findings()]
+    errors = [orjson.loads(l)["location"] for l in (tmp_path / "errors.ndjson").read_bytes().splitlines()]
+    assert sorted(errors) == sorted(e.location for e in report.errors)
+    assert summary["savings"] == report.savings()

@@ -3,6 +3,8 @@ charts are drawn (pixels of the chart colours in a screenshot)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import shutil
 import subprocess
@@ -87,6 +89,23 @@ def test_screenshot_shows_the_charts(chromium: str, report_html: Path, tmp_path:
     assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
     img = image_mod.open(shot).convert("RGB")
     counts = {color: n for n, color in img.getcolors(maxcolors=1 << 24)}
-    for name, color in [("critical findings", SEVERITY_COLORS["critical"]), ("info findings", SEVERITY_COLORS["info"]),
-                        ("savings", SAVINGS_COLOR), ("indicators", INDICATOR_COLOR)]:
+    summary = json.loads((report_html.parent / "summary.json").read_text(encoding="utf-8"))
+    expected = [(f"{sev} findings", SEVERITY_COLORS[sev]) for sev, n in summary["findings"]["by_severity"].items() if n]
+    assert expected, "the test export should produce findings"
+    if summary["savings"]["by_substance"]:
+        expected.append(("savings", SAVINGS_COLOR))
+    rows = list(csv.DictReader((report_html.parent / "indicators.csv").open(encoding="utf-8")))
+    if any(r["scope"] == "overall" and r["value_percent"] and float(r["value_percent"]) >= 10 for r in rows):
+        expected.append(("indicators", INDICATOR_COLOR))
+    assert len(expected) >= 2
+    for name, color in expected:
         assert counts.get(_rgb(color), 0) > 400, f"no {name} bar drawn in the screenshot"
+
+
+def test_report_prints_to_pdf(chromium: str, report_html: Path, tmp_path: Path) -> None:
+    pdf = tmp_path / "report.pdf"
+    done = _run(chromium, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                report_html.as_uri())
+    assert pdf.is_file(), done.stderr.decode(errors="replace")[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.count(b"/Type /Page") + data.count(b"/Type/Page") >= 2

@@ -131,6 +131,11 @@ def test_bad_prices_raise(bad: str) -> None:
         ("30 sachet(s) papier aluminium polyéthylène de 4 g", 30),
         ("1 flacon(s) en verre de 100 ml", 1),
         ("tube(s) aluminium de 30 g", None),
+        ("1 flacon(s) polyéthylène haute densité (PEHD) de 28 comprimé(s)", 28),
+        ("3 plaquette(s) PVC-Aluminium de 24 comprimé(s) - 3 plaquette(s) PVC-Aluminium de 4 comprimé(s)", 84),
+        ("1 cartouche(s) polypropylène de 100 dose(s) avec inhalateur(s)", 100),
+        ("6 seringues préremplies en verre de 0,4 mL dans 6 (3 x 2) stylos pré-remplis", 6),
+        ("1 flacon en verre de 2500 UI + 1 flacon en verre de 5 ml", 1),
     ],
 )
 def test_units_per_pack(label: str, units: int | None) -> None:

@@ -101,3 +101,22 @@ def test_every_french_eprescription_line_is_identified_or_reported(shared_dir: P
             if not ident.substances or ident.confidence < RULE_CONFIDENCE:
                 assert o.ref in reported, f"{o.ref} ({o.label!r}) is neither identified nor reported"
     assert lines >= 85
+
+
+def test_bdpm_specialty_names_identify_their_own_substances() -> None:
+    """Self-consistency: the names of marketed specialties (every 7th, about 1,900) read back as
+    their BDPM composition; mismatches above the rule threshold stay rare (composition encodings
+    that differ between specialties of one brand, nutrition bags)."""
+    from checker.drugs import drug_index
+
+    idx = drug_index()
+    specs = [s for cis, s in sorted(idx.specialties.items()) if s.components and s.marketed][::7]
+    right = wrong_confident = 0
+    for s in specs:
+        ident = identify_text(s.name)
+        if ident is not None and ident.substance_keys == s.substance_keys:
+            right += 1
+        elif ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
+            wrong_confident += 1
+    assert right / len(specs) >= 0.97
+    assert wrong_confident / len(specs) <= 0.003

@@ -182,3 +182,27 @@ def test_local_routes_do_not_interact_except_listed_substances() -> None:
     assert len(run("IX001", record(line("a", "warfarine"), line("b", "miconazole", route="cutanée")))) == 1
     eye_bb = line("b", "timolol", atc=("S01ED01",), route="ophtalmique")
     assert len(run("IX001", record(line("a", "verapamil"), eye_bb))) == 1
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("fluindione", "enoxaparine", "PE"), ("apixaban", "enoxaparine", "CI"),
+    ("zolpidem", "hydroxyzine", "APEC"), ("oxybate de sodium", "morphine", "CI"), ("oxybate de sodium", "zolpidem", "AD"),
+    ("simvastatine", "gemfibrozil", "CI"), ("atorvastatine", "fenofibrate", "AD"),
+    ("ramipril", "sacubitril", "CI"), ("ramipril", "sitagliptine", "APEC"), ("ramipril", "everolimus", "AD"),
+    ("gentamicine", "amikacine", "CI"), ("amiodarone", "sotalol", "CI"),
+])
+def test_hand_encoded_multi_level_entries(a: str, b: str, level: str) -> None:
+    found = run("IX001", record(line("a", a), line("b", b)))
+    assert [(f.level, f.evidence["settled"]) for f in found] == [(level, True)]
+
+
+def test_methotrexate_weekly_dose_decides_nsaid_and_aspirin_levels() -> None:
+    low = line("b", "methotrexate", dosages=(dose(10, "mg", 1, period_unit="wk"),))
+    high = line("b", "methotrexate", dosages=(dose(25, "mg", 1, period_unit="wk"),))
+    assert run("IX001", record(line("a", "ibuprofene"), low))[0].level == "PE"
+    assert run("IX001", record(line("a", "ibuprofene"), high))[0].level == "AD"
+    asa = line("a", "acide acetylsalicylique", dosages=(dose(1, "g", 3),))
+    assert run("IX001", record(asa, high))[0].level == "CI"
+    assert run("IX001", record(asa, low))[0].level == "PE"
+    f = run("IX001", record(line("a", "ibuprofene"), line("b", "methotrexate")))[0]
+    assert (f.level, f.evidence["missing"]) == ("AD", ["weekly-dose"])

@@ -210,3 +210,10 @@ def test_loader_names_file_and_line(tmp_path: Path) -> None:
         load_rows(bad)
     rows = load_rows(src)
     assert all(r.source.label and r.source.url for r in rows)
+
+
+def test_the_same_request_read_twice_is_not_a_duplicate() -> None:
+    a = line("a", "paracetamol")
+    twin = line("a", "paracetamol")
+    assert run("DU001", record(a, twin)) == []
+    assert run("IX001", record(line("x", "simvastatine"), line("x", "clarithromycine"))) == []

@@ -80,7 +80,20 @@ def test_pddi_digoxin_cyclosporine_raises_no_ansm_interaction(name: str) -> None
         pytest.skip("../shared PDDI-CDS requests not available")
     report = check(str(path), as_of="2026-01-15", select=["IX"])
     assert report.inputs.resources > 0
-    assert [f for f in report.findings if f.rule == "IX001"] == []
+    substances = {o.ref: o.identity.substance_keys for r in _records(path) for o in r.medication_orders}
+    pairs = [set().union(*(substances.get(ref, frozenset()) for ref in f.implicated)) for f in report.findings]
+    # Other drugs of the scenario (e.g. furosemide) may interact for real; digoxin + ciclosporin must not.
+    assert not [p for p in pairs if {"digoxine", "ciclosporine"} <= p]
+
+
+def _records(path: Path) -> list:  # type: ignore[type-arg]
+    from checker.api import identify_records
+    from checker.fhir_input import read
+    from checker.referentials import default_referentials
+
+    ing = read(str(path))
+    identify_records(ing.records, default_referentials())
+    return ing.records
 
 
 @pytest.mark.corpus
@@ -107,3 +120,17 @@ def test_pddi_warfarin_nsaid_raises_the_thesaurus_level(name: str) -> None:
     report = check(str(path), as_of="2026-08-01", select=["IX"])
     found = [f for f in report.findings if f.rule == "IX001"]
     assert [(f.level, f.severity.value) for f in found] == [("AD", "warning")]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("number", ["02", "03", "04", "05"])
+def test_pddi_cql_scenarios_raise_warfarin_nsaid_as_ad(number: str) -> None:
+    """Scenarios 02–05 carry warfarin as a request, a dispense or an administration, in a prefetch
+    written inside ``context``: the oral ibuprofen draft must meet it at the thesaurus level (AD)."""
+    path = PDDI / f"request-warfarin-nsaid-scenario-{number}.json"
+    if not path.is_file():
+        pytest.skip("../shared PDDI-CDS requests not available")
+    report = check(str(path), as_of="2026-01-15", select=["IX"])
+    ad = [f for f in report.findings if f.level == "AD" and "warfarine" in f.summary and "ibuprof" in f.summary]
+    assert ad and all(f.severity.value == "warning" for f in ad)
+    assert all(f.implicated for f in ad)

@@ -208,3 +208,32 @@ def test_local_route_exceptions_come_from_the_general_information_page(th) -> No
         assert word in head, word
     listed = {k for exc in th.local_routes["exceptions"] for k in exc["keys"]}
     assert {"miconazole", "econazole", "pilocarpine", "fentanyl", "sumatriptan"} <= listed
+
+
+HAND_ENCODED_WORDS = {
+    frozenset({"anticoagulants oraux", "heparines"}): ["anticoagulants oraux d action directe", "antivitamine k"],
+    frozenset({"medicaments sedatifs"}): ["oxybate de sodium", "opiaces ou les barbituriques"],
+    frozenset({"acide acetylsalicylique", "methotrexate"}): ["20 mg semaine", "doses antiagregantes"],
+    frozenset({"anti inflammatoires non steroidiens", "methotrexate"}): ["20 mg par semaine"],
+    frozenset({"fibrates", "inhibiteurs de l hmg coa reductase statines"}): ["gemfibrozil et la simvastatine", "rosuvastatine de 40 mg"],
+    frozenset({"medicaments bradykinine et angio oedeme"}): ["entre sacubitril et iec", "entre gliptines et iec", "deconseille entre les autres"],
+    frozenset({"aminosides"}): ["administration simultanee", "administrations successives"],
+    frozenset({"antiarythmiques"}): ["tres delicate"],
+}
+
+
+def test_hand_encoded_entries_match_the_pdf_wording(th) -> None:
+    if not LAYOUT.is_file():
+        pytest.skip("../shared thesaurus text not available")
+    lines = LAYOUT.read_text(encoding="utf-8").replace("\f", "").split("\n")
+    hand = [e for e in th.entries if th.entities and getattr(e, "line", 0) and _hand(th, e)]
+    assert len(hand) == 12
+    for e in hand:
+        words = HAND_ENCODED_WORDS[frozenset({e.a, e.b})]
+        block = fold(" ".join(lines[e.line - 1:e.line + 25]))
+        for w in words:
+            assert w in block, (e.line, e.a, e.b, w)
+
+
+def _hand(th, e) -> bool:
+    return frozenset({e.a, e.b}) in HAND_ENCODED_WORDS and e.multi_level

@@ -148,7 +148,7 @@ def test_cheaper_equivalent_suggests_updating_the_draft() -> None:
     assert {"system": SYS_CIS, "code": "60000002"} in concept["coding"]
     assert action["resource"]["dosageInstruction"] == draft["dosageInstruction"]  # the whole resource
     assert draft["medicationCodeableConcept"] == {"text": "ATORVASTATINE MARQUE 20 mg"}  # input untouched
-    assert "12.5" in card["detail"]
+    assert "12,50 EUR sur la durée prescrite" in card["detail"]
 
 
 def test_cheaper_removal_suggests_deleting_the_draft() -> None:
@@ -403,6 +403,9 @@ def test_body_and_resource_limits(tmp_path: Path, refs: Any) -> None:
     big = hook_body([med("d1", "X" * 3000, "draft")])
     resp = c.post("/cds-services/order-sign", json=big)
     assert resp.status_code == 413 and is_outcome(resp)
+    chunked = c.post("/cds-services/order-sign", content=(b"x" * 100 for _ in range(50)),
+                     headers={"content-type": "application/json"})  # no Content-Length: counted as it streams
+    assert chunked.status_code == 413 and is_outcome(chunked)
     many = hook_body([med(f"d{i}", "PARACETAMOL", "draft") for i in range(4)])
     many["prefetch"] = {"medications": None}
     c2 = TestClient(create_app(insecure_config(tmp_path, limits=Limits(max_resources=3)), refs=refs))
@@ -558,3 +561,39 @@ def test_policy_merge_keeps_global_protection() -> None:
     merged = glob.merged(site)
     assert merged.disabled_rules == ("EQ", "DU") and "contraindication" in merged.never_suppress
     assert replace(merged, never_suppress=()).protected(finding(level="CI")) is False
+
+
+def test_legacy_medication_prescribe_layout_is_handled(client: TestClient) -> None:
+    """PDDI-era requests: drafts in context.medications, prefetch (and stray itemN) inside context."""
+    body = {"hook": "medication-prescribe", "hookInstance": "x",
+            "context": {"patientId": "p1",
+                        "medications": {"resourceType": "Bundle", "entry": [med("d1", "IBUPROFENE 400 mg", "active")]},
+                        "prefetch": {"item1": {"response": {"status": "200 OK"},
+                                               "resource": searchset(med("a0", "PARACETAMOL 1 g"))}},
+                        "item2": {"response": {"status": "200 OK"},
+                                  "resource": searchset(med("a1", "WARFARINE 5 mg comprimé"))}}}
+    resp = client.post("/cds-services/medication-prescribe", json=body)
+    assert resp.status_code == 200
+    assert any("warfarine" in c["summary"].lower() for c in resp.json()["cards"])
+    # the same body sent to the order-sign service is refused with a pointer to the right one
+    wrong = client.post("/cds-services/order-sign", json=body)
+    assert wrong.status_code == 400 and "/cds-services/medication-prescribe" in wrong.json()["issue"][0]["diagnostics"]
+
+
+def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: Any) -> None:
+    from checker.service.config import FhirFetch
+
+    called: list[str] = []
+
+    def fhir(request: httpx.Request) -> httpx.Response:
+        called.append(str(request.url))
+        return httpx.Response(200, json=searchset())
+
+    cfg = insecure_config(tmp_path, fhir=FhirFetch(allowed_servers=("https://ehr.example.org/fhir",)))
+    c = TestClient(create_app(cfg, refs=refs, fhir_transport=httpx.MockTransport(fhir)))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                     fhirServer="https://elsewhere.example/fhir",
+                     fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
+                                        "scope": "s", "subject": "s"})
+    resp = c.post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 412 and "not allowed" in json.dumps(resp.json()) and called == []

@@ -25,7 +25,7 @@ def _route_partition(part: Iterable[tuple[int, str]], n_shards: int) -> list[tup
     return [x for index, name in part for x in route_file(index, name, n_shards)]
 
 
-def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: dict[str, bytes],
+def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: dict[str, list[Any]],
                  settings: Settings) -> tuple[str, Any]:
     """Check one shard on a worker (referentials loaded once per worker process)."""
     from checker.audit import pipeline

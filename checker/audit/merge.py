@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ def _add_nested(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[k] = into.get(k, 0) + v
 
 
-def _cents_to_amounts(tree: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
-    return {k: {c: round(v / 100, 2) for c, v in sorted(per.items())} for k, per in sorted(tree.items())}
+def _amounts(tree: dict[str, dict[str, Fraction]]) -> dict[str, dict[str, float]]:
+    """Exact sums rounded to the cent, like :meth:`Report.savings`."""
+    return {k: {c: round(float(v), 2) for c, v in sorted(per.items())} for k, per in sorted(tree.items())}
 
 
 def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
@@ -38,7 +40,8 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     results = work / "results"
     names = sorted(p.name[: -len(".json")] for p in results.glob("*.json"))
     counts = InputCounts()
-    agg: dict[str, Any] = {"by_rule": {}, "by_category": {}, "savings_cents": {}}
+    agg: dict[str, Any] = {"by_rule": {}, "by_category": {}}
+    savings: dict[str, dict[str, dict[str, Fraction]]] = {}
     patients = meds = with_findings = 0
     tally: dict[tuple[str, str], list[int]] = {}
     top: list[tuple[list[Any], dict[str, Any]]] = []
@@ -48,8 +51,13 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         patients += s["patients"]
         meds += s["medication_requests"]
         with_findings += s["patients_with_findings"]
-        for k in ("by_rule", "by_category", "savings_cents"):
+        for k in ("by_rule", "by_category"):
             _add_nested(agg[k], s[k])
+        for axis, keys in s["savings"].items():
+            for key, per in keys.items():
+                for cur, text in per.items():
+                    cell = savings.setdefault(axis, {}).setdefault(key, {})
+                    cell[cur] = cell.get(cur, Fraction(0)) + Fraction(text)
         merge(tally, tally_from_json(s["tally"]))
         top.extend((k, d) for k, d in s["top"])
         top.sort(key=lambda t: t[0])
@@ -71,7 +79,6 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     for per in agg["by_rule"].values():
         for sev, n in per.items():
             by_severity[sev] = by_severity.get(sev, 0) + n
-    sav = agg["savings_cents"]
     chosen = select_rules(settings.select, settings.ignore)
     used = sorted({r for rule in chosen for r in rule.referentials})
     summary = {
@@ -92,9 +99,9 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         "errors": n_errors,
         "savings": {
             "period": "year",
-            "total": _cents_to_amounts(sav.get("total", {})).get("", {}),
-            "by_rule": _cents_to_amounts(sav.get("by_rule", {})),
-            "by_substance": _cents_to_amounts(sav.get("by_substance", {})),
+            "total": _amounts(savings.get("total", {})).get("", {}),
+            "by_rule": _amounts(savings.get("by_rule", {})),
+            "by_substance": _amounts(savings.get("by_substance", {})),
         },
         "rules": [r.id for r in chosen],
         "outputs": list(OUTPUT_FILES),

@@ -235,7 +235,7 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any) 
 
 
 _WORKER_REFS: Any = None
-_WORKER_MEDS: dict[str, dict[str, bytes]] = {}
+_WORKER_MEDS: dict[str, dict[str, list[tuple[codec.Seq, bytes]]]] = {}
 
 
 def init_worker() -> None:
@@ -255,7 +255,7 @@ def init_worker() -> None:
     _WORKER_REFS = refs
 
 
-def _medications(path: str) -> dict[str, bytes]:
+def _medications(path: str) -> dict[str, list[tuple[codec.Seq, bytes]]]:
     from checker.audit.worker import load_medications
 
     if path not in _WORKER_MEDS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import orjson
 
 from checker.audit import codec
 from checker.audit.indicators import Tally, definitions, merge, tally_records, tally_to_json
-from checker.findings import Finding, InputCounts, InputError, Report
+from checker.findings import Finding, InputCounts, InputError
 
 CHUNK_BYTES = 4 << 20  # raw bytes of resources checked at once (bounds worker memory)
 CHUNK_PATIENTS = 2000
@@ -56,7 +56,7 @@ class ShardResult:
     patients_with_findings: int = 0
     by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     by_category: dict[str, dict[str, int]] = field(default_factory=dict)
-    savings_cents: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # axis → key → currency
+    savings: dict[str, dict[str, dict[str, Fraction]]] = field(default_factory=dict)  # axis → key → currency
     tally: Tally = field(default_factory=dict)
     top: list[tuple[list[Any], dict[str, Any]]] = field(default_factory=list)  # (score key, digest)
     findings: list[tuple[list[Any], bytes]] = field(default_factory=list)
@@ -66,7 +66,9 @@ class ShardResult:
         return {
             "counts": self.counts.to_dict(), "patients": self.patients,
             "medication_requests": self.medication_requests, "patients_with_findings": self.patients_with_findings,
-            "by_rule": self.by_rule, "by_category": self.by_category, "savings_cents": self.savings_cents,
+            "by_rule": self.by_rule, "by_category": self.by_category,
+            "savings": {a: {k: {c: f"{v.numerator}/{v.denominator}" for c, v in per.items()} for k, per in keys.items()}
+                        for a, keys in self.savings.items()},
             "tally": tally_to_json(self.tally), "top": [[k, d] for k, d in self.top],
         }
 
@@ -78,17 +80,19 @@ def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
     return [-crit, -warn, -len(findings), patient]
 
 
-def _add_savings(result: ShardResult, patient_findings: list[Finding], report: Report) -> None:
-    sub = Report(report.checker_name, report.checker_version, (), report.as_of, report.jurisdiction,
-                 InputCounts(), patient_findings, [], report.lang).savings()
-    for axis in ("by_rule", "by_substance"):
-        for key, per_cur in sub[axis].items():
-            for cur, amount in per_cur.items():
-                cell = result.savings_cents.setdefault(axis, {}).setdefault(key, {})
-                cell[cur] = cell.get(cur, 0) + round(amount * 100)
-    for cur, amount in sub["total"].items():
-        cell = result.savings_cents.setdefault("total", {}).setdefault("", {})
-        cell[cur] = cell.get(cur, 0) + round(amount * 100)
+def _add_savings(result: ShardResult, findings: list[Finding]) -> None:
+    """Add the findings' yearly savings, exactly (fractions), by the same rules as :meth:`Report.savings`,
+    so that totals do not depend on how patients were split into shards."""
+    for f in findings:
+        saving = (f.suggestion or {}).get("saving")
+        if not saving or saving.get("amount") is None:
+            continue
+        amount = Fraction(float(saving.get("per_year", saving["amount"])))
+        cur = str(saving.get("currency", ""))
+        subst = str(f.evidence.get("substance", "")) or "?"
+        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
+            cell = result.savings.setdefault(axis, {}).setdefault(key, {})
+            cell[cur] = cell.get(cur, Fraction(0)) + amount
 
 
 def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: Settings, refs: Any,
@@ -126,7 +130,7 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
     records = {r.ref: r for r in ing.records}
     for patient, fs in by_patient.items():
         result.patients_with_findings += 1
-        _add_savings(result, fs, report)
+        _add_savings(result, fs)
         score = _patient_score(fs, patient or "~")
         if len(result.top) < settings.top_patients or score < result.top[-1][0]:
             digest = patient_digest(records.get(patient), fs, settings.lang)
@@ -161,7 +165,8 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def check_lines(lines: Iterable[bytes], medications: dict[str, bytes], settings: Settings, refs: Any) -> ShardResult:
+def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
+                refs: Any) -> ShardResult:
     """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
     groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
     for raw_line in lines:
@@ -180,25 +185,26 @@ def check_lines(lines: Iterable[bytes], medications: dict[str, bytes], settings:
                     for ref in codec.medication_refs(it):
                         if ref in medications:
                             wanted[ref] = None
-        lent_payloads = sorted({medications[r] for r in wanted})
-        borrowed = [codec.decode(p) for p in lent_payloads]
+        lent = sorted({entry for r in wanted for entry in medications[r]})  # input order, like a single run
+        borrowed = [codec.decode(p) for _, p in lent]
         check_chunk(items, borrowed, settings, refs, result)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])
     return result
 
 
-def load_medications(lines: Iterable[bytes]) -> dict[str, bytes]:
-    """Stand-alone Medication resources by every reference that can cite them."""
-    out: dict[str, bytes] = {}
+def load_medications(lines: Iterable[bytes]) -> dict[str, list[tuple[codec.Seq, bytes]]]:
+    """Stand-alone Medication resources under every reference that can cite them (several files
+    may use the same local id: all are kept, in input order)."""
+    out: dict[str, list[tuple[codec.Seq, bytes]]] = {}
     for raw_line in lines:
         if not raw_line.strip():
             continue
-        _, _, payload = codec.split(raw_line)
+        _, seq, payload = codec.split(raw_line)
         item = codec.decode(payload)
         if isinstance(item, codec.RawResource):
             for k in codec.medication_keys(item):
-                out.setdefault(k, payload)
+                out.setdefault(k, []).append((seq, payload))
     return out
 
 

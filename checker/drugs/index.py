@@ -22,10 +22,21 @@ Generic groups
 Substances (the model every rule compares on)
     ``idx.substance_key(name) -> str | None``: any spelling (salt, hydrate, English INN, synonym,
     thesaurus style "POTASSIUM (CHLORURE DE)") → moiety key, or None when unknown.
-    ``idx.substance(key) -> Substance | None`` — ``key, name`` (French DCI), ``english``, ``atc``,
-    ``bdpm_codes``, ``rxnorm``, ``synonyms``.
+    ``idx.moiety_key(name) -> str``: same, but an unknown name gets its lexical moiety key
+    instead of None (for referentials naming substances BDPM lacks).
+    ``idx.substance_keys(name) -> tuple[str, ...]``: several keys for an association name.
+    ``idx.substance(key) -> Substance | None`` — ``key, name`` (French DCI as BDPM spells it,
+    accents kept: "paracétamol"), ``english`` (English/USAN names), ``atc`` (level-5 codes: BDPM
+    CIS_MITM of single-substance products, plus ``referentials/substances/atc.tsv``),
+    ``bdpm_codes``, ``rxnorm`` (ingredient CUIs), ``synonyms``.
     ``idx.substances_with_atc(prefix) -> set[str]``; ``idx.keys_for_rxnorm(cui)``;
-    ``idx.keys_for_atc(code)``.
+    ``idx.keys_for_atc(code)``; ``idx.display_name(key)``; ``idx.edition`` (BDPM edition).
+
+Keys: mineral salts fold to the ion the thesaurus names ("chlorure de potassium" → "potassium",
+"sulfate ferreux" → "fer", "carbonate de lithium" → "lithium"), except sodium salts, which keep
+their name ("chlorure de sodium" ≠ "bicarbonate de sodium"); organic salts, esters used as
+prodrug carriers (etexilate, cilexetil…) and hydrates fold to the moiety; spellings differing only
+by spaces or hyphens are one key ("pseudo-éphédrine" = "pseudoephedrine").
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 11  # bump when the compiled structure changes
+INDEX_FORMAT = 17  # bump when the compiled structure changes
 
 
 class Component(NamedTuple):
@@ -231,23 +242,43 @@ class DrugIndex:
 # ---------------------------------------------------------------------------------------------
 # Building
 
-_UNITS_RE = re.compile(
-    r"(?:^|\s)(\d+)\s*(?:comprim|g[ée]lule|capsule|sachet|ampoule|flacon|suppositoire|dose|seringue|"
-    r"stylo|patch|dispositif|ovule|pastille|r[ée]cipient|cartouche|poche|lyophilisat|film|tube|"
-    r"applicateur|implant|pilulier|anneau|timbre|unit[ée]|inhalateur|g[ée]nule|granul|pipette)",
-    re.I,
+_DOSE_UNIT = re.compile(
+    r"^(comprim|g[ée]lule|capsule|sachet|suppositoire|ovule|pastille|gomme|lyophilisat|dose|ampoule|"
+    r"seringue|stylo|patch|dispositif|timbre|implant|anneau|r[ée]cipient|unit[ée]|film|applicateur|"
+    r"pipette|cachet|tablette|[ée]ponge|compresse|pansement|emplâtre|emplatre)"
 )
+_CONTAINER = re.compile(r"^(flacon|tube|poche|cartouche|bouteille|pilulier|plaquette|blister|[ée]tui|bo[iî]te|"
+                        r"bande|inhalateur|conditionnement|pot|bo[iî]tier|r[ée]cipient multidose)")
+_COUNTED = re.compile(r"(\d+)\s*(?:\(\s*\d+\s*x\s*\d+\s*\)\s*)?([^\W\d_]+)")
+
+
+def _segment_units(segment: str) -> tuple[int | None, bool]:
+    """(units, counted in dose units) of one part of a presentation label."""
+    multiplier = 1
+    first_container: int | None = None
+    for m in _COUNTED.finditer(segment):
+        n, word = int(m.group(1)), m.group(2).lower()
+        if _DOSE_UNIT.match(word):
+            return multiplier * n, True
+        if _CONTAINER.match(word):
+            multiplier *= n
+            if first_container is None:
+                first_container = n
+    return first_container, False
 
 
 def units_per_pack(label: str) -> int | None:
-    """Units in one pack from a presentation label ('plaquette(s) … de 30 comprimé(s)' → 30;
-    '3 plaquette(s) de 28 comprimé(s)' → 84). None when the label gives no count of units."""
-    text = label.replace("\u00a0", " ")
-    counts = [int(x) for x in _UNITS_RE.findall(text)]
-    if not counts:
-        return None
-    m = re.match(r"^\s*(\d+)\s+(?:plaquette|blister|[ée]tui|bo[iî]te|bande|pilulier)", text, re.I)
-    return int(m.group(1)) * counts[0] if m else counts[0]
+    """Units in one pack from a presentation label: dose units (tablets, capsules, sachets, doses,
+    syringes…) times the containers that hold them ('3 plaquette(s) de 28 comprimé(s)' → 84,
+    '1 flacon(s) de 28 comprimé(s)' → 28); parts joined by ' - ' that count the same kind of unit
+    add up ('3 plaquettes de 24 comprimés - 3 plaquettes de 4 comprimés' → 84); without any dose
+    unit, the number of containers ('1 flacon de 100 ml' → 1). None when the label gives no count."""
+    text = label.replace("\u00a0", " ").split(" + ")[0]
+    parts = [_segment_units(seg) for seg in re.split(r"\s+-\s+", text)]
+    counted = [n for n, dose in parts if dose and n is not None]
+    if counted and len(counted) == len(parts):
+        return sum(counted)
+    return parts[0][0]
 
 
 def parse_strength(text: str) -> tuple[float | None, str]:
@@ -291,7 +322,7 @@ def brand_of(name: str) -> str:
     return " ".join(words)
 
 
-def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str, str]],
+def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str, str]],
           foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str) -> DrugIndex:
     """Compile the index from parsed BDPM tables and the substance tables."""
     idx = DrugIndex(edition=edition)
@@ -313,19 +344,24 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             vocab.add(c)
     for _, name in rxnorm:
         vocab.add(N.clean(name))
-    for _, key in synonyms:
+    for _, key, *_ in synonyms:
         vocab.update(k.strip() for k in key.split("+"))
 
     alias: dict[str, str] = {}
-    for spelling, key in synonyms:
+    for spelling, key, *_ in synonyms:
         f = fold(spelling)
         if "+" not in key and f != key:
             alias[f] = key
 
+    memo: dict[str, str] = {}
+
     def key_of(raw: str) -> str:
-        k = _key_of(raw)
-        k = alias.get(k, k)
-        return alias.get(k, k)
+        k = memo.get(raw)
+        if k is None:
+            k = _key_of(raw)
+            k = alias.get(k, k)
+            k = memo[raw] = alias.get(k, k)
+        return k
 
     def _key_of(raw: str) -> str:
         c = N.clean(raw)
@@ -341,8 +377,8 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
 
     # Keys that differ only by spaces ("pseudo ephedrine" from BDPM's "PSEUDO-ÉPHÉDRINE",
     # "pseudoephedrine" from the thesaurus) are one substance: keep the one with fewest spaces.
-    raw_keys = {_key_of(r[3]) for r in compo} | {_key_of(n) for _, n in rxnorm}
-    raw_keys |= {k.strip() for _, key in synonyms for k in key.split("+")}
+    raw_keys = {_key_of(n) for n in {r[3] for r in compo}} | {_key_of(n) for _, n in rxnorm}
+    raw_keys |= {k.strip() for _, key, *_ in synonyms for k in key.split("+")}
     by_compact: dict[str, set[str]] = defaultdict(set)
     for k in raw_keys:
         by_compact[alias.get(k, k).replace(" ", "")].add(alias.get(k, k))
@@ -360,7 +396,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
 
     def add_name(spelling: str, keys: Iterable[str]) -> None:
         f = fold(spelling)
-        if f:
+        if f and not all(w in N.FORM_ONLY_WORDS for w in f.split()):
             names[f].update(keys)
 
     # 2. specialties' components (one per SA/FT link: the FT when present, it is the moiety).
@@ -375,7 +411,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             codes[k].add(r[2])
             if r[2]:
                 idx.code_keys.setdefault(r[2], k)
-            display[k][r[3]] += 0
+            _display(display, k, r[3], 0)
         # one component per therapeutic fraction (a complex such as sacubitril-valsartan has two),
         # else per active substance
         for chosen in (fts or sas[:1] or rows[:1]):
@@ -383,7 +419,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             if fts:
                 add_name(chosen[3], [k])
                 add_name(N.clean(chosen[3]), [k])
-            display[k][N.clean(chosen[3])] += 1
+            _display(display, k, chosen[3], 1)
             value, unit = parse_strength(chosen[4])
             if value is None and fts and sas:
                 value, unit = parse_strength(sas[0][4])
@@ -391,7 +427,7 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
             if all(x.key != k for x in comps[cis]):
                 comps[cis].append(c)
     for k in list(display):
-        add_name(k, [k])
+        add_name(k, [k])  # (form-only keys such as a bare "solution" stay out of the name index)
     # 3. other tables
     atc_by_cis: dict[str, list[str]] = defaultdict(list)
     for r in tables["CIS_MITM"].rows:
@@ -454,25 +490,26 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
         rx[k].add(cui)
         add_name(name, [k])
         idx.rxnorm_keys.setdefault(cui, (k,))
-        display[k][N.clean(name)] += 0
+        _display(display, k, name, 0)
     english: dict[str, set[str]] = defaultdict(set)
     syn: dict[str, set[str]] = defaultdict(set)
-    for spelling, key in synonyms:
+    for spelling, key, *rest in synonyms:
         keys = [k.strip() for k in key.split("+")]
         add_name(spelling, keys)
         for k in keys:
             display[k][k] += 0
         if len(keys) == 1:
-            syn[keys[0]].add(spelling)
+            (english if rest and rest[0] == "en" else syn)[keys[0]].add(spelling)
     for brand, key in foreign:
         keys = tuple(k.strip() for k in key.split("+"))
         idx.foreign_brands[fold(brand)] = keys
     for k, spellings in display.items():
-        best = max(spellings.items(), key=lambda kv: (kv[1], kv[0] == k, -len(kv[0])))[0] if spellings else k
+        named = {sp: n for sp, n in spellings.items() if fold(sp) == k}
+        best = max(named.items(), key=lambda kv: (kv[1], kv[0] != k, kv[0]))[0] if named else k
         subs[k] = Substance(
-            key=k, name=best if fold(best) == k else k, atc=tuple(sorted(atc_sets.get(k, ()))),
+            key=k, name=best, atc=tuple(sorted(atc_sets.get(k, ()))),
             bdpm_codes=tuple(sorted(c for c in codes.get(k, ()) if c)), rxnorm=tuple(sorted(rx.get(k, ()))),
-            synonyms=tuple(sorted(syn.get(k, ()))),
+            synonyms=tuple(sorted(syn.get(k, ()))), english=tuple(sorted(english.get(k, ()))),
         )
     idx.substances = subs
     idx.names = {n: tuple(sorted(ks)) for n, ks in names.items()}
@@ -505,6 +542,15 @@ def build(tables: dict, synonyms: list[tuple[str, str]], rxnorm: list[tuple[str,
     idx.by_keys = {k: tuple(v) for k, v in by_keys.items()}
     idx.vocabulary = tuple(sorted(set(idx.names) | set(idx.brands) | set(idx.foreign_brands)))
     return idx
+
+
+def _display(display: dict[str, Counter[str]], key: str, raw: str, weight: int) -> None:
+    """Record a display spelling of ``key`` ("paracétamol") when a raw name is the moiety itself."""
+    spelled = " ".join(N.invert_parentheses(raw).lower().split())
+    if fold(spelled) == key:
+        display[key][spelled] += weight
+    else:
+        display[key][key] += 0
 
 
 def save(idx: DrugIndex, path: Path) -> None:

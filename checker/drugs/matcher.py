@@ -30,7 +30,7 @@ _ATC5 = re.compile(r"^[A-Z]\d\d[A-Z][A-Z]\d\d$")
 
 ABBREVIATIONS = {
     "cp": "comprime", "cpr": "comprime", "cps": "comprime", "comp": "comprime", "cpe": "comprime",
-    "gel": "gelule", "gelu": "gelule", "gel.": "gelule", "caps": "capsule", "sol": "solution",
+    "gelu": "gelule", "gell": "gelule", "caps": "capsule", "sol": "solution",
     "buv": "buvable", "inj": "injectable", "susp": "suspension", "sach": "sachet", "amp": "ampoule",
     "suppo": "suppositoire", "supp": "suppositoire", "pdre": "poudre", "disp": "dispersible",
     "orodisp": "orodispersible", "eff": "effervescent", "pellic": "pellicule", "fl": "flacon",
@@ -51,6 +51,8 @@ otic rectal suppository lotion ointment shampoo powder granules granule kit mmol
 chewing gum lozenge pastille vial cartridge pen hour hours week weeks or ou au aux avec sans une un
 microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet
 """.split())
+COMMON_WORDS = frozenset("daily ultra drill any art magne stimu cyclo glyco dermo regular human enfant adulte "
+                         "nourrisson junior forte fort rapide retard conseil".split())
 NOT_STRENGTH = frozenset("day days hr h jours jour j fois x actuat comprime comprimes gelule gelules sachet "
                          "sachets ampoule ampoules dose doses ch dh k".split())
 FORM_WORDS = {
@@ -82,7 +84,7 @@ def tokenize(text: str) -> list[str]:
     t = "".join(ch for ch in t if not unicodedata.combining(ch)).lower()
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
     t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
-    raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%]", t)
+    raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
     return [ABBREVIATIONS.get(w, w) for w in raw]
 
 
@@ -150,13 +152,13 @@ class Identifier:
         covered: set[int] = set()
         i = 0
         while i < len(tokens):
-            if tokens[i] in {"/", "+", "%"} or _num(tokens[i]) is not None:
+            if tokens[i] in {"/", "+", "%", ","} or _num(tokens[i]) is not None:
                 i += 1
                 continue
             found = False
             for n in range(min(self._max_phrase, len(tokens) - i), 0, -1):
                 part = tokens[i:i + n]
-                if any(p in {"/", "+"} for p in part):
+                if any(p in {"/", "+", ","} for p in part):
                     continue
                 phrase = " ".join(part)
                 if n > 1 and _num(part[-1]) is not None and phrase not in idx.names \
@@ -191,6 +193,24 @@ class Identifier:
         if not tokens:
             return None
         subs, brands, foreign, covered = self.scan(tokens)
+        if "," in tokens:
+            # after the first comma come the form and excipients ("…, comprimé édulcoré au sorbitol")
+            comma = tokens.index(",")
+            if any(i < comma for i, _ in [*subs, *brands, *foreign]):
+                subs = [(i, k) for i, k in subs if i < comma]
+                brands = [(i, b) for i, b in brands if i < comma]
+                foreign = [(i, k) for i, k in foreign if i < comma]
+                covered = {i for i in covered if i < comma}
+        # a brand must open the label, or be a distinctive name further on ("Dafalgan", not "daily")
+        brands = [(i, b) for i, b in brands if i == 0 or (len(b) >= 6 and b not in COMMON_WORDS)]
+        # a generic named by its DCI ("VALSARTAN TEVA" in "AMLODIPINE/VALSARTAN TEVA") names its substance
+        for i, b in brands:
+            words = b.split()
+            for n in range(len(words), 0, -1):
+                keys = self.idx.names.get(" ".join(words[:n]))
+                if keys:
+                    subs.append((i, keys))
+                    break
         strengths = parse_strengths(tokens)
         forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
         res: TextResult | None = None
@@ -207,13 +227,17 @@ class Identifier:
             for _, ks in foreign:
                 keys.extend(k for k in ks if k not in keys)
             res = TextResult(keys=keys, method="text-exact", confidence=0.95, prescribed_as="dci")
+            missing = self._unread_parts(tokens, covered)
+            if missing:
+                res.confidence = 0.75
+                res.note = f"part of the association not identified: {', '.join(missing)}"
             if brands:
                 # a DCI-named generic ("amlodipine biogaran") or brand + DCI ("Doliprane paracétamol")
                 b = self._from_brands([b for _, b in brands], strengths, forms)
                 if b and set(b.keys) >= set(keys):
                     b.prescribed_as = "dci" if all(self._dci_named(brand) for _, brand in brands) else "brand"
                     res = b
-                elif b and b.keys:
+                elif b and b.keys and brands[0][0] == 0:
                     # "Doliprane codéine": the brand's substances plus the named ones, not a known product
                     res.keys = [*b.keys, *(k for k in keys if k not in b.keys)]
                     res.prescribed_as = "brand"
@@ -231,6 +255,24 @@ class Identifier:
         if res is not None and not res.candidates and res.keys:
             self._product_for_keys(res, strengths, forms)
         return res
+
+    @staticmethod
+    def _unread_parts(tokens: list[str], covered: set[int]) -> list[str]:
+        """Parts of an association ('A/B/C', 'A + B') whose words matched nothing."""
+        parts: list[list[tuple[int, str]]] = [[]]
+        for i, t in enumerate(tokens):
+            if t in {"/", "+"}:
+                parts.append([])
+            else:
+                parts[-1].append((i, t))
+        if len(parts) < 2:
+            return []
+        out = []
+        for part in parts:
+            words = [(i, t) for i, t in part if t.isalpha() and len(t) >= 4 and t not in STOPWORDS]
+            if words and not any(i in covered for i, _ in part):
+                out.append(" ".join(t for _, t in words))
+        return out
 
     def _dci_named(self, brand: str) -> bool:
         """True when a specialty name starts with a substance name ("amlodipine biogaran")."""

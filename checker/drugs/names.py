@@ -9,6 +9,7 @@ composition (``SA`` → ``FT`` links) in :mod:`checker.drugs.index`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Container, Iterator
 
 from checker.text import fold
@@ -34,7 +35,7 @@ gluconate oxalate napadisilate pamoate embonate nitrate carbonate bicarbonate hy
 bromure iodure fluorure hyclate hydroxyde stearate palmitate undecylenate edisilate furoate xinafoate
 acetonide isethionate camsilate malate glycerophosphate pidolate aspartate ascorbate orotate lactobionate
 mesylate besylate cipionate enantate decanoate hexanoate caproate laurate pivalate hydrogenosuccinate
-solution benzathine
+solution benzathine digluconate diacetate
 """.split())
 
 # French/English salt formers written after the moiety: "X calcique", "X sodium".
@@ -45,7 +46,7 @@ etexilate cilexetil medoxomil axetil pivoxil proxetil
 hydrochloride dihydrochloride hydrobromide hcl sodium disodium potassium calcium magnesium maleate
 succinate bitartrate besylate besilate mesylate mesilate citrate sulfate phosphate tartrate fumarate
 propionate dipropionate furoate valerate acetate hyclate bromide chloride nitrate lactate gluconate
-monohydrate anhydrous hydrate dihydrate trihydrate
+monohydrate anhydrous hydrate dihydrate trihydrate acide
 """.split())
 
 # Mineral cations whose salts count as the ion itself (the thesaurus names the ion: "POTASSIUM",
@@ -66,6 +67,11 @@ lactobionate chloride sulfate oxide hydroxide glycinate bisglycinate trisilicate
 KEEP_SALT_IONS = frozenset({"sodium", "natrium"})
 
 _PAREN = re.compile(r"^(?P<head>[^()]*?)\s*\((?P<inner>[^()]*)\)\s*(?P<tail>.*)$")
+
+
+# Words that never name a substance on their own ("pour solution injectable").
+FORM_ONLY_WORDS = frozenset("pour solution solutions injectable injectables suspension buvable solvant poudre "
+                            "comprime gelule emulsion perfusion creme pommade gel usage".split())
 
 
 def invert_parentheses(name: str) -> str:
@@ -91,10 +97,13 @@ INSULIN_WORDS = frozenset("recombinante biosynthetique hemisynthetique d origine
                           "biphasiqu neutre soluble zinc cristalline".split())
 
 
+@lru_cache(maxsize=32768)
 def clean(name: str) -> str:
     """Fold a raw substance name, invert parentheses and drop hydrate/physical-form words."""
-    base = invert_parentheses(name)
-    words = [w for w in fold(base).split() if w not in HYDRATE_WORDS]
+    base = fold(invert_parentheses(name))
+    if " pour " in f" {base} " and "homeopathique" not in base:
+        base = f" {base} ".split(" pour ")[0].strip() or base  # "… pour solution injectable"
+    words = [w for w in base.split() if w not in HYDRATE_WORDS]
     if len(words) > 1 and words[0] == "insuline":
         words = [words[0], *(w for w in words[1:] if w not in INSULIN_WORDS)]
     return " ".join(words)
@@ -152,6 +161,8 @@ NOT_MOIETY = frozenset("methyle ethyle dimethyle diethyle propyle butyle sodium 
 def acid_candidates(folded: str) -> Iterator[str]:
     """'valproate de sodium' / 'mycophenolate sodique' → 'acide valproique' / 'acide mycophenolique'."""
     words = folded.split()
+    if len(words) == 2 and words[1] == "acide" and words[0].endswith("ate"):
+        yield f"acide {words[0][:-3]}ique"  # "alendronate acide"
     if words and words[-1] in ACID_CATIONS and words[0].endswith("ate") and len(words[0]) > 5:
         rest = [w for w in words[1:-1] if w not in {"de", "d"}]
         if not rest:

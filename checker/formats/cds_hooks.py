@@ -64,11 +64,14 @@ _TEXT = {
         "rule": "Règle",
         "level": "Niveau",
         "orders": "Lignes concernées",
+        "draft": "en cours de prescription",
         "switch": "Remplacer par {label}",
         "switch_desc": "Modifier la prescription en brouillon {ref} : {label}",
         "exam": "Demander plutôt : {label}",
         "exam_desc": "Modifier la demande d'examen en brouillon {ref} : {label}",
         "saving": "Économie estimée",
+        "period_treatment": "sur la durée prescrite",
+        "period_year": "par an",
         "alternative": "Alternative",
         "delete": "Retirer : {label}",
         "delete_desc": "Supprimer la ligne en brouillon {ref}",
@@ -79,11 +82,14 @@ _TEXT = {
         "rule": "Rule",
         "level": "Level",
         "orders": "Orders concerned",
+        "draft": "being ordered",
         "switch": "Switch to {label}",
         "switch_desc": "Update draft order {ref}: {label}",
         "exam": "Order instead: {label}",
         "exam_desc": "Update draft exam request {ref}: {label}",
         "saving": "Estimated saving",
+        "period_treatment": "over the prescribed duration",
+        "period_year": "per year",
         "alternative": "Alternative",
         "delete": "Remove: {label}",
         "delete_desc": "Delete draft order {ref}",
@@ -107,6 +113,7 @@ def cards(
     draft_refs: set[str] | None = None,
     draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
     findings: Iterable[Finding] | None = None,
+    order_labels: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Cards for the report's findings, most severe first.
 
@@ -114,7 +121,8 @@ def cards(
     card (a problem between two already-signed orders is not the prescriber's concern now).
     ``draft_resources``: the raw draft resources by reference (``MedicationRequest/<id>``); needed to
     build ``update`` actions, which carry the whole updated resource. ``findings``: a filtered subset
-    of the report's findings (alert-fatigue controls) instead of all of them.
+    of the report's findings (alert-fatigue controls) instead of all of them. ``order_labels``:
+    what each order reference prescribes, to name the lines in the detail.
     """
     lang = report.lang if report.lang in _TEXT else "fr"
     chosen = list(findings) if findings is not None else report.sorted_findings()
@@ -123,7 +131,8 @@ def cards(
     for f in chosen:
         if draft_refs is not None and not (set(f.implicated) & draft_refs):
             continue
-        out.append(finding_card(f, lang=lang, draft_refs=draft_refs, draft_resources=draft_resources or {}))
+        out.append(finding_card(f, lang=lang, draft_refs=draft_refs, draft_resources=draft_resources or {},
+                                order_labels=order_labels))
     return out
 
 
@@ -133,6 +142,7 @@ def finding_card(
     lang: str = "fr",
     draft_refs: set[str] | None = None,
     draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
+    order_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One CDS Hooks card for one finding."""
     t = _TEXT.get(lang, _TEXT["fr"])
@@ -145,7 +155,7 @@ def finding_card(
         "uuid": card_uuid(f.fingerprint),
         "summary": summary,
         "indicator": _indicator(f.severity),
-        "detail": _detail(f, t),
+        "detail": _detail(f, t, order_labels or {}, draft_refs),
         "source": source,
     }
     suggestions = _suggestions(f, t, draft_refs, draft_resources or {})
@@ -167,11 +177,15 @@ def _md_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>" else c for c in text)
 
 
-def _detail(f: Finding, t: dict[str, str]) -> str:
+def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None) -> str:
     lines = [f.detail.strip()] if f.detail.strip() else []
     saving = (f.suggestion or {}).get("saving") or {}
-    if saving.get("amount") is not None:
-        lines.append(f"**{t['saving']}** : {saving['amount']} {saving.get('currency', '')} ({saving.get('period', '')})")
+    if isinstance(saving.get("amount"), (int, float)):
+        amount = f"{saving['amount']:.2f}"
+        if t is _TEXT["fr"]:
+            amount = amount.replace(".", ",")
+        period = t.get("period_" + str(saving.get("period", "")), "")
+        lines.append(f"**{t['saving']}** : {amount} {saving.get('currency', '')}{(' ' + period) if period else ''}")
     advice = _advice(f)
     if advice:
         lines.append(f"**{t['alternative']}** : {_md_escape(advice)}")
@@ -180,7 +194,15 @@ def _detail(f: Finding, t: dict[str, str]) -> str:
         meta.append(f"**{t['level']}** : {f.level}")
     lines.append(" · ".join(meta))
     if f.implicated:
-        lines.append(f"**{t['orders']}** : " + ", ".join(f"`{r}`" for r in f.implicated))
+        named = []
+        for ref in f.implicated:
+            label = _md_escape(labels.get(ref, ""))
+            tag = f" ({t['draft']})" if drafts and ref in drafts else ""
+            if label and _RELATIVE_REF.match(ref):
+                named.append(f"{label}{tag} `{ref}`")
+            else:
+                named.append(f"{label}{tag}" if label else f"`{ref}`")
+        lines.append(f"**{t['orders']}** : " + " ; ".join(named))
     label = _md_escape(f.source.label)
     cite = f"[{label}]({f.source.url})" if f.source.url else label
     if f.source.edition:

@@ -444,6 +444,74 @@ LOCAL_ROUTES = {
 }
 
 
+# Multi-level entries whose levels the PDF states in prose the generic parser cannot structure
+# (no "Contre-indication :" sections, or a class heading that says which pairs get which level).
+# Encoded by hand from the 2023 text (PDF line of the entry under the first class in the comment);
+# both orientations of each pair get the same conditions.
+_AOD = ["apixaban", "dabigatran", "edoxaban", "rivaroxaban"]
+_OPIOIDS = ["analgesiques morphiniques agonistes", "morphiniques", "antitussifs morphiniques vrais"]
+_HIGH_MTX = {"kind": "weekly-dose", "key": "methotrexate", "above_mg": 20}
+OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
+    # l. 1532: DOACs must not be given with heparin (CI); heparin/VKA relay needs monitoring (PE)
+    frozenset({"anticoagulants oraux", "heparines"}): {
+        "CI": {"kind": "substances", "any_of": [{"keys": _AOD}]}, "PE": {"kind": "otherwise"}},
+    # l. 12974: all sedatives together APEC, except sodium oxybate (AD), and oxybate with opioids or
+    # barbiturates (CI)
+    frozenset({"medicaments sedatifs"}): {
+        "CI": {"kind": "pair", "any_of": [[["oxybate de sodium"], _OPIOIDS + ["barbituriques"]]]},
+        "AD": {"kind": "substances", "any_of": [{"keys": ["oxybate de sodium"]}]},
+        "APEC": {"kind": "otherwise"}},
+    # l. 254: methotrexate > 20 mg/week with analgesic/antipyretic/anti-inflammatory aspirin doses CI;
+    # every other case PE
+    frozenset({"acide acetylsalicylique", "methotrexate"}): {
+        "CI": {"kind": "all_of", "of": [_HIGH_MTX, {"kind": "aspirin-dose", "any_of": [
+            {"aspirin_dose": "analgesic", "ulcer_history": None},
+            {"aspirin_dose": "anti-inflammatory", "ulcer_history": None}]}]},
+        "PE": {"kind": "otherwise"}},
+    # l. 1843: NSAIDs with methotrexate > 20 mg/week AD, lower doses PE
+    frozenset({"anti inflammatoires non steroidiens", "methotrexate"}): {
+        "AD": _HIGH_MTX, "PE": {"kind": "otherwise"}},
+    # l. 7775: fibrate + statin at least AD; CI for gemfibrozil + simvastatin and rosuvastatin 40 mg
+    frozenset({"fibrates", "inhibiteurs de l hmg coa reductase statines"}): {
+        "CI": {"kind": "any_of", "of": [
+            {"kind": "pair", "any_of": [[["gemfibrozil"], ["simvastatine"]]]},
+            {"kind": "daily-dose", "key": "rosuvastatine", "at_least_mg": 40}]},
+        "AD": {"kind": "otherwise"}},
+    # l. 13001: sacubitril + ACE inhibitor CI, gliptin + ACE inhibitor APEC, the others AD
+    frozenset({"medicaments bradykinine et angio oedeme"}): {
+        "CI": {"kind": "pair", "any_of": [[["sacubitril"], ["inhibiteurs de l enzyme de conversion"]]]},
+        "APEC": {"kind": "pair", "any_of": [[["gliptines"], ["inhibiteurs de l enzyme de conversion"]]]},
+        "AD": {"kind": "otherwise"}},
+    # l. 775: two aminoglycosides given together CI (successive courses: APEC; never concurrent)
+    frozenset({"aminosides"}): {"CI": {"kind": "always"}, "APEC": {"kind": "otherwise"}},
+    # l. 1411 and the class heading: two torsadogenic antiarrhythmics CI; same Vaughan-Williams class
+    # AD (class not encoded: unresolved); other pairs need monitoring (APEC)
+    frozenset({"antiarythmiques"}): {
+        "CI": {"kind": "pair", "any_of": [[["substances susceptibles de donner des torsades de pointes"],
+                                           ["substances susceptibles de donner des torsades de pointes"]]]},
+        "AD": {"kind": "other"}, "APEC": {"kind": "otherwise"}},
+}
+
+
+_STOP = {"medicaments", "a", "de", "d", "l", "la", "le", "les", "du", "des", "et", "risque", "autres"}
+
+
+def _shares_class_words(a: str, b: str) -> bool:
+    """True when two folded class names share a content word ("angio oedeme", "hyponatremiants")."""
+    return bool((set(a.split()) - _STOP) & (set(b.split()) - _STOP))
+
+
+def _apply_override(a_key: str, b_key: str, levels: list[dict[str, Any]]) -> bool:
+    spec = OVERRIDES.get(frozenset({a_key, b_key}))
+    if spec is None:
+        return False
+    if sorted(spec) != sorted(lv["level"] for lv in levels):
+        raise ValueError(f"override for {a_key} + {b_key} does not cover the levels {[lv['level'] for lv in levels]}")
+    for lv in levels:
+        lv["condition"] = spec[lv["level"]]
+    return True
+
+
 def build(folder: Path) -> dict[str, Any]:
     layout = next(folder.glob("*.layout.txt"))
     headers, blocks = parse_layout(layout)
@@ -485,10 +553,16 @@ def build(folder: Path) -> dict[str, Any]:
         other_of_same_class = False
         if inter.upper().startswith("AUTRES "):
             base = fold(inter[len("AUTRES "):])
+            other_of_same_class = True
+            # "AUTRES X" under X; when the wording differs from the heading ("MÉDICAMENTS BRADYKININE
+            # ET ANGIO-ŒDÈME" + "AUTRES MÉDICAMENTS À RISQUE D'ANGIO-ŒDÈME"), the other members of the
+            # heading's class are meant
             if base in header_keys or base in entities:
-                other_of_same_class = True
                 b_key = base
-            else:
+            elif _shares_class_words(base, a_key):
+                b_key = a_key
+            else:  # a class of its own the PDF does not list: kept, matches nothing
+                other_of_same_class = False
                 b_key = entity(inter, b.line)
         else:
             b_key = entity(inter, b.line)
@@ -505,12 +579,15 @@ def build(folder: Path) -> dict[str, Any]:
                 base = fold(e["name"].split("(")[0])
                 if base != k and len(base) > 5:
                     named.setdefault(base, []).extend(e["members"])
+        level_conditions = conditions_of(right, levels, named, _sides(a_key, b_key, entities))
+        overridden = _apply_override(a_key, b_key, level_conditions)
         entries.append({
             "a": a_key,
             "b": b_key,
             "others_only": other_of_same_class,
             "interactant": inter,
-            "levels": conditions_of(right, levels, named, _sides(a_key, b_key, entities)),
+            "levels": level_conditions,
+            "hand_encoded": overridden,
             "themes": themes_of(risk),
             "line": b.line,
         })

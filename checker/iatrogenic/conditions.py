@@ -31,6 +31,8 @@ DATUM_FR = {
     "dose": "la posologie",
     "indication": "l'indication du traitement",
     "heart-function": "la fonction ventriculaire gauche",
+    "weekly-dose": "la dose hebdomadaire (posologie structurée)",
+    "daily-dose": "la dose journalière (posologie structurée)",
     "other": "les circonstances précisées par le thésaurus pour ce niveau",
     "unstated": "les circonstances précisées par le thésaurus pour ce niveau",
 }
@@ -45,6 +47,8 @@ DATUM_EN = {
     "dose": "the dosage",
     "indication": "the indication",
     "heart-function": "the left ventricular function",
+    "weekly-dose": "the weekly dose (structured dosage)",
+    "daily-dose": "the daily dose (structured dosage)",
     "other": "the circumstances the thesaurus gives for this level",
     "unstated": "the circumstances the thesaurus gives for this level",
 }
@@ -147,6 +151,21 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
         if _recorded(ctx.record, (ctx.first, ctx.second), _ACS_ICD, _ACS_SNOMED, _ACS_TEXT):
             return bool(cond["acs"]), None
         return None, "acs-indication"
+    if kind == "pair":
+        return _pair(cond, ctx), None
+    if kind in ("all_of", "any_of"):
+        results = [evaluate(c, ctx) for c in cond["of"]]
+        values = [r for r, _ in results]
+        missing = next((d for r, d in results if r is None), None)
+        if kind == "all_of":
+            if any(v is False for v in values):
+                return False, None
+            return (True, None) if all(values) else (None, missing)
+        if any(v is True for v in values):
+            return True, None
+        return (False, None) if all(v is False for v in values) else (None, missing)
+    if kind in ("weekly-dose", "daily-dose"):
+        return _dose_threshold(cond, ctx)
     if kind == "route":
         r1, r2 = route_of(ctx.first), route_of(ctx.second)
         if cond["route"] in (r1, r2):
@@ -179,6 +198,30 @@ def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, st
         if got is None:
             result, pending = None, "route"
     return result, pending
+
+
+def _pair(cond: dict[str, Any], ctx: PairContext) -> bool:
+    """One line in the first set of nodes and the other in the second (either way round)."""
+    ca = set(ctx.thesaurus.closure(ctx.first_key))
+    cb = set(ctx.thesaurus.closure(ctx.second_key))
+    for left, right in cond["any_of"]:
+        left, right = set(left), set(right)
+        if (ca & left and cb & right) or (cb & left and ca & right):
+            return True
+    return False
+
+
+def _dose_threshold(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    """Dose of ``cond["key"]`` per week above ``above_mg`` / per day at least ``at_least_mg``."""
+    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
+        if cond["key"] == key or cond["key"] in ctx.thesaurus.nodes_for(key):
+            dd = daily_dose(line, key)
+            if dd is None:
+                return None, cond["kind"]
+            if cond["kind"] == "weekly-dose":
+                return dd.per_day_mg * 7 > cond["above_mg"] + 1e-9, None
+            return dd.per_day_mg >= cond["at_least_mg"] - 1e-9, None
+    return False, None
 
 
 def _aspirin_category(ctx: PairContext) -> str | None:
@@ -240,6 +283,20 @@ def settle(entry: Entry, ctx: PairContext) -> Settled:
     ordered = sorted(entry.levels, key=lambda lv: -LEVEL_RANK[lv.level])
     if len(ordered) == 1:
         return Settled(ordered[0].level, True, ())
+    fallback = next((lv for lv in ordered if lv.condition.get("kind") == "otherwise"), None)
+    if fallback is not None:
+        # "otherwise" applies when every other level is ruled out
+        others = [(lv, *evaluate(lv.condition, ctx)) for lv in ordered if lv is not fallback]
+        for lv, ok, datum in others:
+            if ok:
+                return Settled(lv.level, True, ())
+        unknown = [(lv, datum) for lv, ok, datum in others if ok is None]
+        if not unknown:
+            return Settled(fallback.level, True, ())
+        top = max([fallback.level] + [lv.level for lv, _ in unknown], key=LEVEL_RANK.__getitem__)
+        if top == fallback.level:
+            return Settled(top, True, ())
+        return Settled(top, False, tuple(dict.fromkeys(d or "other" for _, d in unknown)))
     for lv in ordered:
         ok, datum = evaluate(lv.condition, ctx)
         if ok:

@@ -30,7 +30,10 @@ ENTRIES: list[dict[str, Any]] = [
                  "(15 septembre 2023). Holds names, levels (CI, AD, PE, APEC), structured conditions of "
                  "multi-level entries, class member lists and 'Voir aussi' links, PDF line numbers, and risk-theme "
                  "codes derived by keyword; no risk or conduct sentence is reproduced. Two truncated class lists of "
-                 "the PDF text (alcohol, grapefruit: 'anpu') are left empty (not medicines).",
+                 "the PDF text (alcohol, grapefruit: 'anpu') are left empty (not medicines). The conditions of 12 "
+                 "multi-level entries stated in prose are encoded by hand (OVERRIDES, flagged hand_encoded); the "
+                 "local-route exceptions of page 2 are encoded by hand (local_routes). Checked entry by entry "
+                 "against the PDF text by tests/test_iatro_thesaurus_corpus.py.",
     },
     {
         "id": "iatrogenic-rules",

@@ -68,6 +68,7 @@ class Entry:
     themes: tuple[str, ...]
     line: int
     others_only: bool = False  # "X + AUTRES X": two different members of the same class
+    hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (see build_thesaurus.OVERRIDES)
 
     @property
     def highest(self) -> str:
@@ -121,6 +122,7 @@ class Thesaurus:
                 a=e["a"], b=e["b"], interactant=e["interactant"],
                 levels=tuple(LevelRule(lv["level"], lv["condition"]) for lv in e["levels"]),
                 themes=tuple(e["themes"]), line=int(e["line"]), others_only=bool(e["others_only"]),
+                hand_encoded=bool(e.get("hand_encoded", False)),
             )
             for e in data["entries"]
         ]

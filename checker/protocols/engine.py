@@ -218,7 +218,7 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
                 yield order, act.id, order.label or _label(act.labels, "fr")
     else:
         for order in record.medication_orders:
-            if not order.is_active_like:
+            if not order.is_active_like or not order.is_prescription:
                 continue
             hit = matching_class(protocol, order)
             if hit is not None:

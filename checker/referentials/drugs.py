@@ -40,7 +40,7 @@ def _substance_tables(root: Path, entry: ManifestEntry) -> dict[str, list[tuple[
             raise ReferentialError(f"{root / 'MANIFEST.json'}: referential 'substances' lacks {name}")
         return files[name]
 
-    synonyms = [(r[0], r[1]) for r in read_tsv(need("synonyms.tsv"), 2)]
+    synonyms = [(r[0], r[1], r[2] if len(r) > 2 else "") for r in read_tsv(need("synonyms.tsv"), 2)]
     rxnorm = [(r[1], r[0]) for r in read_tsv(need("rxnorm_ansm.tsv"), 2, header=True) if r[1] != "NA"]
     foreign = [(r[0], r[1]) for r in read_tsv(need("brands_foreign.tsv"), 2)]
     atc = [(r[0], r[1]) for r in read_tsv(need("atc.tsv"), 2)]

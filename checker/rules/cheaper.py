@@ -289,7 +289,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
     idx = _index(call)
-    for order in call.identified_orders():
+    for order in call.identified_orders(prescriptions_only=True):
         ident = order.identity
         assert ident is not None
         if ident.prescribed_as == "dci" or order.substitution_allowed is False:
@@ -444,7 +444,7 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     if call.settings.jurisdiction != "fr":
         return
     idx = _index(call)
-    for order in call.identified_orders():
+    for order in call.identified_orders(prescriptions_only=True):
         ident = order.identity
         assert ident is not None
         if ident.prescribed_as != "brand" or not ident.cis:
@@ -506,7 +506,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     mte = call.refs.get("mte-substances")
-    for order in call.identified_orders():
+    for order in call.identified_orders(prescriptions_only=True):
         ident = order.identity
         assert ident is not None
         if order.substitution_allowed is not False:
@@ -594,7 +594,7 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     groups = call.refs.get("biosimilar-groups")
-    for order in call.identified_orders():
+    for order in call.identified_orders(prescriptions_only=True):
         ident = order.identity
         assert ident is not None
         if len(ident.substances) != 1 or not ident.cis:
@@ -767,7 +767,7 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     strategies = call.refs.get("cheaper-strategies")
-    for order in call.identified_orders():
+    for order in call.identified_orders(prescriptions_only=True):
         ident = order.identity
         assert ident is not None
         spec = idx.specialty(ident.cis) if ident.cis else None

@@ -25,7 +25,7 @@ def _name(order: MedicationOrder, key: str) -> str:
 
 
 def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
-    orders = list(call.identified_orders())
+    orders = list({o.ref: o for o in call.identified_orders()}.values())  # same request read twice counts once
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
             if overlaps(a, b, call.as_of):

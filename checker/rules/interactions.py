@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,12 +102,22 @@ class PairResult:
         """The item that sets the finding's level.
 
         A class entry whose levels depend on circumstances the thesaurus leaves to the specific
-        entries ("unstated") gives way to any other entry for the pair, as the thesaurus' class
-        headings direct; otherwise the highest level wins.
+        entries ("unstated") gives way to any other entry for the pair, and every unsettled class
+        entry gives way to a settled entry naming both substances, as the thesaurus' class headings
+        direct; otherwise the highest level wins.
         """
         vague = [it for it in self.items if not it[1].settled and set(it[1].missing) <= {"unstated"}]
+        direct_settled = any(it[1].settled and len(it[0].path_first) == 1 and len(it[0].path_second) == 1
+                             for it in self.items)
+        if direct_settled:  # an entry naming both substances, settled, outranks unsettled class entries
+            vague += [it for it in self.items if not it[1].settled]
         pool = [it for it in self.items if it not in vague] or self.items
         return max(pool, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
+
+
+def _unique(orders: Iterable[MedicationOrder]) -> list[MedicationOrder]:
+    """Lines once each (the same request may be read twice, e.g. from its JSON and XML copies)."""
+    return list({o.ref: o for o in orders}.values())
 
 
 def _display(th: Thesaurus, node: str) -> str:
@@ -121,7 +131,7 @@ def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    orders = [o for o in call.identified_orders()
+    orders = [o for o in _unique(call.identified_orders())
               if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
@@ -249,6 +259,7 @@ def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
             "pdf_line": m.entry.line,
             "level": s.level,
             "levels_in_entry": [lv.level for lv in m.entry.levels],
+            "conditions_hand_encoded": m.entry.hand_encoded,
             "via": [_path_text(th, m.path_first), _path_text(th, m.path_second)],
         })
     return out

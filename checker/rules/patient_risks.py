@@ -62,7 +62,7 @@ def _name(order: MedicationOrder, key: str) -> str:
 
 def _current_orders(call: RuleCall) -> list[MedicationOrder]:
     """Identified lines being taken on ``as_of``."""
-    return [o for o in call.identified_orders() if is_current(o, call.as_of)]
+    return list({o.ref: o for o in call.identified_orders() if is_current(o, call.as_of)}.values())
 
 
 # --- PR001 allergy -------------------------------------------------------------------------------
@@ -240,7 +240,8 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     (E4), colchicine below 10 (E5), metformin below 30 (E6), or the matching chronic kidney disease
     stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). The most
     recent creatinine clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) is used.
-    When a line needs the renal function and none is recorded, an info finding says so.
+    When a line needs the renal function and none is recorded, an info finding says so. The STOPP
+    criteria apply from 65 (the population STOPP/START is written for) or when the age is unknown.
 
     Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016.
     """
@@ -248,9 +249,11 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     en = call.settings.lang == "en"
     renal_obs = renal_value(call.record)
     ckd = _ckd_codes(call.record)
+    age = call.record.age_on(call.as_of)
+    stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
     for order in _current_orders(call):
         concerned: list[dict[str, Any]] = []
-        for rid, (fr, eng) in STOPP_RENAL.items():
+        for rid, (fr, eng) in STOPP_RENAL.items() if stopp_applies else ():
             for it in data.stopp["rules"][rid]["iterations"]:
                 med = it["medicines"][0]
                 key = _atc_hit(order, med["atc"])
@@ -510,7 +513,7 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
-    orders = [o for o in call.identified_orders() if counts(o)]
+    orders = list({o.ref: o for o in call.identified_orders() if counts(o)}.values())
     for row in data.kind("accumulation"):
         members: list[tuple[MedicationOrder, str]] = []
         for o in orders:

@@ -34,7 +34,7 @@ from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
 from checker.service.feedback import FeedbackStore
-from checker.service.prefetch import PREFETCH, coverage, fetch_missing, server_allowed, unwrap
+from checker.service.prefetch import PREFETCH, REQUIRED, coverage, fetch_missing, server_allowed
 
 log = logging.getLogger("pertinence.service")
 
@@ -238,6 +238,9 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     verifier = JwtVerifier(config.auth) if config.auth.enabled else None
     if verifier is None:
         log.warning("AUTHENTICATION DISABLED (--insecure-dev): any caller can use this service. Local demos only.")
+    elif not config.base_url:
+        log.warning("server.base_url is not set: the JWT audience is checked against the URL the request names "
+                    "(Host header); set base_url to the service's public URL")
     refs = refs if refs is not None else load_referentials()
     store = FeedbackStore(config.feedback_db)
     state = ServiceState(config, refs, store, verifier)
@@ -535,7 +538,10 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
     if _count_resources(body) > cfg.limits.max_resources:
         raise ServiceError(413, f"more than {cfg.limits.max_resources} resources in one request")
     prefetch = dict(body.get("prefetch") or {})
-    cov = coverage(prefetch)
+    context = body["context"]
+    draft_types = _types_in([context.get("draftOrders"), context.get("medications")])
+    required = REQUIRED if "MedicationRequest" in draft_types else ()
+    cov = coverage(prefetch, required=required)
     fetch_errors: dict[str, str] = {}
     server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
     if cov.missing and server and isinstance(auth, dict):
@@ -555,7 +561,7 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
                 if client is not None:
                     await client.aclose()
             prefetch.update(got)
-            cov = coverage(prefetch)
+            cov = coverage(prefetch, required=required)
     if cov.missing_required:
         details = [f"{k}: {fetch_errors[k]}" if k in fetch_errors else
                    f"{k}: not prefetched ({PREFETCH[k]}) and no fhirServer with fhirAuthorization to fetch it"
@@ -619,7 +625,8 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     shown = policy.apply(report.findings, hook)
     context = body["context"]
     raw_drafts = _draft_resources([context.get("draftOrders"), context.get("medications")])
-    out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown)
+    labels = {o.ref: o.label for r in records for o in (*r.medication_orders, *r.service_orders) if o.label}
+    out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown, order_labels=labels)
     by_uuid = {str(uuid.uuid5(CARD_NAMESPACE, f.fingerprint)): f for f in shown}
     state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,
                                         by_uuid[c["uuid"]].category, c["indicator"])
@@ -632,20 +639,22 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
 
 _MISSING_TEXT = {
     "fr": {
-        "patient": "patient (âge, sexe)", "conditions": "pathologies", "allergies": "allergies", "renal": "fonction rénale (créatinine, DFG)",
+        "patient": "patient (âge, sexe)", "medications": "traitements en cours", "conditions": "pathologies", "allergies": "allergies", "renal": "fonction rénale (créatinine, DFG)",
         "weight": "poids",
         "summary": "Contrôle partiel : {what} non fournis par le DPI",
         "detail": "Le service n'a reçu ni pu obtenir : {what}. Les contrôles qui en dépendent "
                   "(contre-indications, allergies, adaptations de dose) n'ont pas été faits pour cette prescription.",
         "errors": "Éléments du dossier illisibles, ignorés",
+        "several": "{n} types de données",
     },
     "en": {
-        "patient": "patient (age, sex)", "conditions": "conditions", "allergies": "allergies", "renal": "renal function (creatinine, eGFR)",
+        "patient": "patient (age, sex)", "medications": "current medications", "conditions": "conditions", "allergies": "allergies", "renal": "renal function (creatinine, eGFR)",
         "weight": "weight",
         "summary": "Partial check: {what} not provided by the EHR",
         "detail": "The service neither received nor could fetch: {what}. The checks that need them "
                   "(contraindications, allergies, dose adjustments) were not done for these orders.",
         "errors": "Unreadable record items, skipped",
+        "several": "{n} kinds of data",
     },
 }
 
@@ -662,7 +671,8 @@ def _unchecked_card(report: Report, missing: list[str], errors: list[Any]) -> di
         detail += ("\n\n" if detail else "") + f"**{t['errors']}** :\n" + "\n".join(
             f"- `{e.location}` : {e.message}" for e in errors[:10])
     summary = t["summary"].format(what=what)
-    summary = summary if len(summary) < 140 else summary[:138] + "…"
+    if len(summary) >= 140:
+        summary = t["summary"].format(what=t["several"].format(n=len(parts)))
     return {
         "uuid": str(uuid.uuid5(CARD_NAMESPACE, "unchecked\x1f" + "\x1f".join(missing))),
         "summary": summary,

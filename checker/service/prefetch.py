@@ -46,8 +46,9 @@ KEY_TYPE = {
     "weight": "Observation",
 }
 REQUIRED = ("medications",)
-"""Without the active orders a draft may interact with, no check can be trusted: 412. The other keys
-are optional: when missing, the response says which checks could not be done."""
+"""For draft medication orders: without the active orders a draft may interact with, no check can be
+trusted, hence 412. The other keys are optional: when missing, the response says which checks could not
+be done (and the protocol rules say "cannot be checked" when their criteria are unknown)."""
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 
@@ -58,14 +59,15 @@ class Coverage:
 
     covered: set[str] = field(default_factory=set)
     missing: list[str] = field(default_factory=list)
+    required: tuple[str, ...] = REQUIRED
 
     @property
     def missing_required(self) -> list[str]:
-        return [k for k in self.missing if k in REQUIRED]
+        return [k for k in self.missing if k in self.required]
 
     @property
     def missing_optional(self) -> list[str]:
-        return [k for k in self.missing if k not in REQUIRED]
+        return [k for k in self.missing if k not in self.required]
 
 
 def unwrap(value: Any) -> Any:
@@ -105,14 +107,15 @@ def resource_types(value: Any) -> set[str]:
     return out
 
 
-def coverage(prefetch: Mapping[str, Any] | None, keys: Iterable[str] = PREFETCH) -> Coverage:
+def coverage(prefetch: Mapping[str, Any] | None, keys: Iterable[str] = PREFETCH,
+             required: tuple[str, ...] = REQUIRED) -> Coverage:
     """What the request's prefetch covers: our keys present (even ``null``), or any prefetch value
     (under another service's key names) holding or querying the same resource type."""
     prefetch = prefetch or {}
     seen_types: set[str] = set()
     for value in prefetch.values():
         seen_types |= resource_types(value)
-    cov = Coverage()
+    cov = Coverage(required=required)
     for key in keys:
         if key in prefetch and not _is_outcome(prefetch[key]):
             cov.covered.add(key)
