@@ -120,3 +120,29 @@ def test_bdpm_specialty_names_identify_their_own_substances() -> None:
             wrong_confident += 1
     assert right / len(specs) >= 0.97
     assert wrong_confident / len(specs) <= 0.003
+
+
+def test_one_letter_typos_of_brand_names_are_never_confidently_wrong() -> None:
+    """Deterministic one-edit typos (deletion, substitution, insertion) of ~300 marketed
+    single-substance specialty names: none is read as another substance above the rule threshold."""
+    from checker.drugs import drug_index
+
+    idx = drug_index()
+    specs = [s for cis, s in sorted(idx.specialties.items())
+             if s.marketed and len(s.substance_keys) == 1 and "/" not in s.name and len(s.brand.split()[0]) >= 6]
+    right = wrong_confident = total = 0
+    for n, s in enumerate(specs[::40]):
+        word = s.brand.split()[0]
+        i = 1 + n % (len(word) - 2)
+        typo = (word[:i] + word[i + 1:], word[:i] + "x" + word[i + 1:], word[:i] + "e" + word[i:])[n % 3]
+        if typo == word:
+            continue
+        total += 1
+        ident = identify_text(typo)
+        if ident is not None and ident.substance_keys == s.substance_keys:
+            right += 1
+        elif ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
+            wrong_confident += 1
+    assert total >= 200
+    assert wrong_confident == 0
+    assert right / total >= 0.75

@@ -93,13 +93,12 @@ def test_warfarin_plus_nsaid_gives_an_interaction_card(client: TestClient, share
     assert all("ANSM" in c["source"]["label"] for c in ix)
 
 
-@pytest.mark.xfail(strict=True, reason="ketorolac is not listed among the NSAID class members of the ANSM thesaurus "
-                   "(2023-09 edition): the warfarin + ketorolac pair is not found; an ATC-based class membership "
-                   "(M01A) would be needed")
 def test_warfarin_plus_ketorolac_order_sign_gives_an_interaction_card(client: TestClient, shared_dir: Path) -> None:
     resp = post(client, shared_dir / "fhir/pddi-cds/requests/warfarin-nsaids-order-sign-coordination.json")
     assert resp.status_code == 200
-    assert any(c["source"]["topic"]["code"] == "interaction" for c in resp.json()["cards"])
+    cards = [c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "interaction"]
+    # ketorolac joins the thesaurus NSAID class through its oral ATC code (M01AB15): warfarin + NSAID is AD
+    assert cards and all(c["indicator"] == "warning" for c in cards)
 
 
 def test_imaging_order_without_prefetch_is_checked_and_says_what_is_missing(client: TestClient,

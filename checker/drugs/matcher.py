@@ -51,6 +51,10 @@ otic rectal suppository lotion ointment shampoo powder granules granule kit mmol
 chewing gum lozenge pastille vial cartridge pen hour hours week weeks or ou au aux avec sans une un
 microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet
 """.split())
+FORM_START = frozenset("comprime comprimes gelule gelules capsule capsules poudre solution suspension sirop "
+                       "creme pommade gel collyre granules granule pastille pastilles lyophilisat emulsion "
+                       "dispositif film gomme emplatre mousse shampooing lotion ovule suppositoire spray "
+                       "liquide sachet sachets solute microgranules comprime".split())
 COMMON_WORDS = frozenset("daily ultra drill any art magne stimu cyclo glyco dermo regular human enfant adulte "
                          "nourrisson junior forte fort rapide retard conseil".split())
 NOT_STRENGTH = frozenset("day days hr h jours jour j fois x actuat comprime comprimes gelule gelules sachet "
@@ -158,8 +162,9 @@ class Identifier:
             found = False
             for n in range(min(self._max_phrase, len(tokens) - i), 0, -1):
                 part = tokens[i:i + n]
-                if any(p in {"/", "+", ","} for p in part):
+                if any(p in {"/", "+"} for p in part) or part[-1] == ",":
                     continue
+                part = [p for p in part if p != ","]  # "insulin, regular, human"
                 phrase = " ".join(part)
                 if n > 1 and _num(part[-1]) is not None and phrase not in idx.names \
                         and not re.fullmatch(r"\d{1,2}", part[-1]):
@@ -193,9 +198,11 @@ class Identifier:
         if not tokens:
             return None
         subs, brands, foreign, covered = self.scan(tokens)
-        if "," in tokens:
-            # after the first comma come the form and excipients ("…, comprimé édulcoré au sorbitol")
-            comma = tokens.index(",")
+        comma = next((i for i, t in enumerate(tokens) if t == "," and i + 1 < len(tokens)
+                      and tokens[i + 1] in FORM_START), None)
+        if comma is not None:
+            # BDPM style "NAME strength, form …": the form and excipients follow the comma
+            # ("…, comprimé à croquer édulcoré au sorbitol")
             if any(i < comma for i, _ in [*subs, *brands, *foreign]):
                 subs = [(i, k) for i, k in subs if i < comma]
                 brands = [(i, b) for i, b in brands if i < comma]
@@ -261,7 +268,9 @@ class Identifier:
         """Parts of an association ('A/B/C', 'A + B') whose words matched nothing."""
         parts: list[list[tuple[int, str]]] = [[]]
         for i, t in enumerate(tokens):
-            if t in {"/", "+"}:
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            # "/" separates substances ("A/B"), not units ("MG/ML") nor strengths ("37.5/325")
+            if t == "+" or (t == "/" and nxt.isalpha() and nxt not in UNITS and nxt not in STOPWORDS):
                 parts.append([])
             else:
                 parts[-1].append((i, t))
@@ -307,9 +316,9 @@ class Identifier:
                 if f:
                     specs = f
         if forms:
-            f = [s for s in specs if any(fw in s.form.lower() or fw in s.name.lower() for fw in forms)]
-            if f:
-                specs = f
+            # A stated form that no product has (ketorolac "oral tablet" when France only markets eye
+            # drops) means the line is not any of these products: keep the substance, claim no product.
+            specs = [s for s in specs if any(fw in s.form.lower() or fw in s.name.lower() for fw in forms)]
         marketed = [s for s in specs if s.marketed]
         return [s.cis for s in (marketed or specs)]
 

@@ -340,7 +340,9 @@ def _patient_html(p: dict[str, Any], as_of: str, lang: str) -> str:
     if age is not None:
         facts.append(f"{t['age']} {age} {t['years']}")
     if p.get("sex"):
-        facts.append(f"{t['sex']} {p['sex']}")
+        sex = {"male": "homme", "female": "femme", "other": "autre", "unknown": "inconnu"}.get(p["sex"], p["sex"]) \
+            if lang == "fr" else p["sex"]
+        facts.append(f"{t['sex']} {sex}")
     sevs = sorted({f.get("severity", "") for f in p.get("findings", [])})
     head = _e(p.get("patient") or t["unknown_patient"])
     out = [f'<section class="patient" data-severities="{_e(" ".join(sevs))}"><h3>{head} '

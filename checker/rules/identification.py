@@ -29,6 +29,10 @@ def _label(order: MedicationOrder, en: bool) -> str:
     return ", ".join(codes) or ("(line without name or code)" if en else "(ligne sans libellé ni code)")
 
 
+def _fr(value: float) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
 def _short(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -86,7 +90,7 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
                 f"{ident.confidence:.2f}, below the {RULE_CONFIDENCE:.2f} the rules require).{alts_en} "
                 "Clinical checks skipped it; state the DCI or a CIP/CIS code." if en else
                 f"La ligne \u00ab {label} \u00bb a été lue comme {read_as} ({ident.method}, confiance "
-                f"{ident.confidence:.2f}, sous le seuil de {RULE_CONFIDENCE:.2f} exigé par les règles).{alts} "
+                f"{_fr(ident.confidence)}, sous le seuil de {_fr(RULE_CONFIDENCE)} exigé par les règles).{alts} "
                 "Les vérifications cliniques ne l'ont pas prise en compte : préciser la DCI ou un code CIP/CIS."
             )
             yield call.finding(
