@@ -233,3 +233,13 @@ def test_audit_equals_single_run_check_on_third_party_exports(tmp_path: Path) ->
     errors = [orjson.loads(l)["location"] for l in (tmp_path / "errors.ndjson").read_bytes().splitlines()]
     assert sorted(errors) == sorted(e.location for e in report.errors)
     assert summary["savings"] == report.savings()
+
+
+def test_output_folder_inside_the_input_is_not_read_back(export: Path, tmp_path: Path) -> None:
+    import shutil
+
+    src = tmp_path / "in"
+    shutil.copytree(export / "extra", src)
+    first = _audit([src], src / "audit", jobs=1)
+    second = _audit([src], src / "audit", jobs=1)
+    assert first["inputs"] == second["inputs"] and first["inputs"]["files"] == 4

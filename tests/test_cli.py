@@ -95,3 +95,20 @@ def test_wheel_contains_package_referentials_and_entry_point(tmp_path: Path) -> 
     for entry in manifest["referentials"]:
         for f in entry["files"]:
             assert f"checker/_referentials/{f['path']}" in names, f["path"]
+
+
+def test_check_whole_shared_corpus_as_json(shared_dir: Path) -> None:
+    """Issue acceptance: `pertinence check ../shared/fhir --format json` runs, counts add up, and
+    every broken upstream file is reported with its location."""
+    res = run("check", str(shared_dir / "fhir"), "--format", "json", "--as-of", "2026-01-15")
+    assert res.exit_code in (0, 1)
+    data = json.loads(res.output)
+    c = data["inputs"]
+    assert c["resources"] == c["checked"] + c["ignored"] + c["rejected"]
+    assert c["rejected"] == len(data["errors"])
+    where = "\n".join(e["location"] for e in data["errors"])
+    for broken in ("pddi-cds/artifacts/warfarin-nsaids/warfarin-nsaids-cds-request.json",
+                   "pddi-cds/artifacts/digoxin-cyclosporine/digoxin-cyclosporine-cds-request.json",
+                   "synthea/bulk-ndjson/10-patients/log.ndjson"):
+        assert broken in where
+    assert all(e["message"] for e in data["errors"])

@@ -190,3 +190,22 @@ def test_whole_shared_corpus_reads_without_traceback(shared_dir: Path) -> None:
     where = " ".join(e.location for e in ing.errors)
     for broken in ("warfarin-nsaids-cds-request.json", "digoxin-cyclosporine-cds-request.json", "log.ndjson"):
         assert broken in where, f"{broken} must be reported"
+
+
+def test_dispense_administration_statement_are_medication_lines_not_prescriptions() -> None:
+    dispense = {"resourceType": "MedicationDispense", "id": "d", "status": "completed",
+                "medicationCodeableConcept": {"text": "warfarine 5 mg"}, "subject": {"reference": "Patient/p1"},
+                "whenHandedOver": "2026-01-02", "daysSupply": {"value": 30, "unit": "d"}}
+    admin = {"resourceType": "MedicationAdministration", "id": "a", "status": "completed",
+             "medicationCodeableConcept": {"text": "héparine"}, "subject": {"reference": "Patient/p1"},
+             "effectivePeriod": {"start": "2026-01-03", "end": "2026-01-05"}}
+    statement = {"resourceType": "MedicationStatement", "id": "s", "status": "entered-in-error",
+                 "medicationCodeableConcept": {"text": "aspirine"}, "subject": {"reference": "Patient/p1"}}
+    ing = read(bundle(PATIENT, dispense, admin, statement))
+    got = {o.ref: o for o in orders(ing)}
+    d = got["MedicationDispense/d"]
+    assert d.kind == "dispense" and not d.is_prescription and d.status == "active"
+    assert d.authored_on == date(2026, 1, 2) and d.dispense.supply_days == 30
+    assert got["MedicationAdministration/a"].dispense.validity_end == date(2026, 1, 5)
+    assert not got["MedicationStatement/s"].is_active_like
+    assert ing.counts.checked == 4

@@ -71,9 +71,12 @@ class AuditOptions:
     on_shard_done: Callable[[str], None] | None = None  # called after each completed shard
 
 
-def expand_inputs(inputs: Sequence[str | Path]) -> list[str]:
-    """Every input file, in a stable order (directories searched recursively, like ``check``)."""
+def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> list[str]:
+    """Every input file, in a stable order (directories searched recursively, like ``check``),
+    leaving out anything under ``exclude`` (the audit's own output folder)."""
     from checker.fhir_input import FILE_SUFFIXES
+
+    skip = exclude.resolve() if exclude is not None else None
 
     out: list[str] = []
     for item in inputs:
@@ -86,7 +89,7 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[str]:
             for p in sorted(path.rglob("*")):
                 low = p.name.lower().removesuffix(".gz")
                 if p.is_file() and low.endswith(FILE_SUFFIXES) and not low.startswith(".") \
-                        and WORK_DIR not in p.parts:
+                        and WORK_DIR not in p.parts and not (skip and p.resolve().is_relative_to(skip)):
                     out.append(str(p))
         elif path.is_file():
             out.append(name)
@@ -327,7 +330,7 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
         raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
     if opts.jobs < 1:
         raise AuditError("--jobs must be at least 1")
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
         raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
     out = Path(opts.out)

@@ -15,6 +15,10 @@ matches, the product is reported as absent from the jurisdiction's list: nothing
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -89,11 +93,35 @@ def cheapest(packs: Iterable[PricedPack]) -> PricedPack | None:
 # --- France: BDPM ---------------------------------------------------------------------------------
 
 
-def bdpm_packs(idx: Any, cis: str) -> list[PricedPack]:
-    """Every presentation of a specialty as priced packs (from the drug index)."""
+def memo_per_index(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Memoise a pure function of (drug index, hashable args...). The index is unhashable and never
+    changes once loaded, so results are kept per index object (keyed by identity)."""
+    cache: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(func)
+    def wrapper(idx: Any, *args: Any) -> Any:
+        key = (id(idx), *args)
+        try:
+            return cache[key]
+        except KeyError:
+            value = func(idx, *args)
+            with lock:
+                if len(cache) > 200_000:
+                    cache.clear()
+                cache[key] = value
+            return value
+
+    return wrapper
+
+
+@memo_per_index
+def bdpm_packs(idx: Any, cis: str) -> tuple[PricedPack, ...]:
+    """Every presentation of a specialty as priced packs (from the drug index; memoised: the index
+    never changes once loaded, and rules ask for the same specialties again and again)."""
     spec = idx.specialty(cis)
     if spec is None:
-        return []
+        return ()
     out: list[PricedPack] = []
     for p in idx.presentations(cis):
         short = p.shortage if p.shortage is not None else None
@@ -108,7 +136,7 @@ def bdpm_packs(idx: Any, cis: str) -> list[PricedPack]:
             marketed=bool(p.marketed and spec.marketed), shortage=shortage,
             generic=None if spec.generic_type is None else spec.generic_type != 0,
         ))
-    return out
+    return tuple(out)
 
 
 # --- Morocco: CNOPS -------------------------------------------------------------------------------

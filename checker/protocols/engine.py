@@ -8,6 +8,8 @@ the missing datum so that a finding can say what the decision hinged on.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +20,8 @@ from checker.model import (
     RULE_CONFIDENCE,
     Concept,
     Condition,
+    Ingredient,
+    MedicationIdentity,
     MedicationOrder,
     Observation,
     PatientRecord,
@@ -51,6 +55,7 @@ _TOKENS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def system_is(alias: str, system: str) -> bool:
     """True when the FHIR ``system`` URI designates the code system ``alias`` (CCAM, ICD10 …)."""
     s = system.strip().lower()
@@ -96,11 +101,16 @@ def concept_matches(matcher: Matcher, concept: Concept) -> str | None:
 def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
     """ATC codes of a prescription line: from its identification (rule-grade confidence) and any
     ATC coding given in the input."""
+    return _atc_codes(order.identity, order.medication, order.ingredients)
+
+
+@functools.lru_cache(maxsize=65536)
+def _atc_codes(ident: MedicationIdentity | None, medication: Concept, ingredients: tuple[Ingredient, ...]
+               ) -> frozenset[str]:
     codes: set[str] = set()
-    ident = order.identity
     if ident is not None and ident.confidence >= RULE_CONFIDENCE:
         codes |= {a.upper() for a in ident.atc_codes}
-    for concept in [order.medication, *(i.concept for i in order.ingredients)]:
+    for concept in [medication, *(i.concept for i in ingredients)]:
         codes |= {c.code.strip().upper() for c in concept.codings if system_is("ATC", c.system)}
     return frozenset(codes)
 

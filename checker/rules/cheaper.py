@@ -24,6 +24,7 @@ from checker.economics.packs import fold, form_key, normalise_strength
 from checker.economics.prices import (
     PricedPack,
     bdpm_packs,
+    memo_per_index,
     brand_rows,
     cheapest,
     cnops_matches,
@@ -716,8 +717,10 @@ def _strength_mg(identity: MedicationIdentity) -> float | None:
     return q.value if q is not None and q.unit == "mg" else None
 
 
-def _packs_of(idx: Any, key: str, mg: float, form: str) -> list[PricedPack]:
-    """Available packs of single-substance specialties of ``key`` at ``mg`` per unit in ``form``."""
+@memo_per_index
+def _packs_of(idx: Any, key: str, mg: float, form: str) -> tuple[PricedPack, ...]:
+    """Available packs of single-substance specialties of ``key`` at ``mg`` per unit in ``form``
+    (memoised per drug index)."""
     out: list[PricedPack] = []
     for cis in idx.specialties_with({key}):
         spec = idx.specialty(cis)
@@ -727,7 +730,7 @@ def _packs_of(idx: Any, key: str, mg: float, form: str) -> list[PricedPack]:
         if q is None or q.unit != "mg" or abs(q.value - mg) > 1e-6 * max(mg, 1):
             continue
         out.extend(p for p in bdpm_packs(idx, cis) if p.available)
-    return out
+    return tuple(out)
 
 
 def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, str]:
