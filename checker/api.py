@@ -7,7 +7,7 @@ several threads at once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from checker import __version__
@@ -17,7 +17,6 @@ from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RunSettings, select_rules
 
 JURISDICTIONS = ("fr", "ma")
-DEFAULT_AS_OF_NOTE = "today (UTC) unless as_of is given"
 
 
 def check(
@@ -83,14 +82,23 @@ def check_records(
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
     settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)
+    if isinstance(select, str):
+        select = select.split(",")
+    if isinstance(ignore, str):
+        ignore = ignore.split(",")
     chosen = list(rules) if rules is not None else select_rules(select, ignore)
     floor = Severity.parse(min_severity) if min_severity is not None else None
 
     identify_records(records, refs)
     findings: list[Finding] = []
+    errors = list(errors)
     for record in records:
         for r in chosen:
-            findings.extend(r.run(record, settings, refs))
+            try:
+                findings.extend(r.run(record, settings, refs))
+            except Exception as exc:  # one faulty rule must not cost the other checks of the run
+                errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
+                                         f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
     findings = _apply_overrides(findings, dict(overrides))
     if floor is not None:
         findings = [f for f in findings if f.severity.rank >= floor.rank]
@@ -103,7 +111,7 @@ def check_records(
         jurisdiction=jurisdiction,
         inputs=counts or InputCounts(),
         findings=_dedupe(findings),
-        errors=list(errors),
+        errors=errors,
         lang=lang,
     )
 
@@ -128,7 +136,9 @@ def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> No
 
 
 def parse_day(value: date | str) -> date:
-    """``date`` or ISO ``YYYY-MM-DD`` text (a datetime's date part is accepted)."""
+    """``date`` or ISO ``YYYY-MM-DD`` text (a datetime or a datetime string gives its date)."""
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     try:

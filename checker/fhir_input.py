@@ -140,6 +140,8 @@ def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
     elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
         yield from _from_bytes(item.encode("utf-8"), "<text>")
     elif isinstance(item, (str, Path)):
+        if not str(item).strip():
+            raise FileNotFoundError("empty path given as input")
         yield from _from_path(str(item))
     elif hasattr(item, "model_dump") and hasattr(item, "get_resource_type"):
         data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -415,6 +417,7 @@ class _Index:
     def __init__(self) -> None:
         self.by_key: dict[str, RawResource] = {}
         self.by_file_key: dict[tuple[str, str], RawResource] = {}
+        self.medication_by_file_id: dict[tuple[str, str], RawResource] = {}
         self.by_identifier: dict[tuple[str, str, str], RawResource] = {}
 
     def add(self, raw: RawResource) -> None:
@@ -426,6 +429,8 @@ class _Index:
         for key in keys:
             self.by_key.setdefault(key, raw)
             self.by_file_key.setdefault((raw.location.file, key), raw)
+        if rt == "Medication" and isinstance(rid, str) and rid:
+            self.medication_by_file_id.setdefault((raw.location.file, rid), raw)
         idents = res.get("identifier")
         if isinstance(idents, dict):
             idents = [idents]
@@ -442,8 +447,7 @@ class _Index:
         if near is not None:
             local = self.by_file_key.get((near.location.file, ref))
             if local is None and ref.startswith("#"):  # "#id" naming a Bundle entry, not a contained one
-                local = next((r for (f, k), r in self.by_file_key.items() if f == near.location.file
-                              and k.endswith("/" + ref[1:]) and r.resource_type == "Medication"), None)
+                local = self.medication_by_file_id.get((near.location.file, ref[1:]))
             if local is None:
                 m = _ABSOLUTE.search(ref)
                 if m:

@@ -42,8 +42,15 @@ def counts(order: MedicationOrder) -> bool:
 
 
 def _days(start: date, n_days: float) -> date:
-    """Inclusive end of an ``n_days``-long interval beginning on ``start`` (at least one day)."""
-    return start + timedelta(days=max(1, math.ceil(n_days)) - 1)
+    """Inclusive end of an ``n_days``-long interval beginning on ``start`` (at least one day).
+
+    Absurd durations or dates near the calendar's end are clamped to ``date.max`` (never raise).
+    """
+    try:
+        days = max(1, math.ceil(n_days)) - 1
+        return start + timedelta(days=days)
+    except (OverflowError, ValueError):
+        return date.max
 
 
 def treatment_start(order: MedicationOrder) -> date | None:
@@ -117,4 +124,4 @@ def duration_days(order: MedicationOrder, as_of: date) -> int | None:
     if start is None:
         return None
     lo, hi = effective_interval(order, as_of)
-    return (hi - lo).days + 1
+    return (hi - lo).days + 1  # date.max - date.min fits in a timedelta

@@ -209,3 +209,29 @@ def test_dispense_administration_statement_are_medication_lines_not_prescription
     assert got["MedicationAdministration/a"].dispense.validity_end == date(2026, 1, 5)
     assert not got["MedicationStatement/s"].is_active_like
     assert ing.counts.checked == 4
+
+
+def test_library_traps_are_handled() -> None:
+    from datetime import datetime
+
+    from checker import check
+
+    r = check(bundle(PATIENT, mr("a")), as_of=datetime(2026, 1, 15, 10, 30), select="ID001")
+    assert r.as_of == "2026-01-15"
+    with pytest.raises(FileNotFoundError, match="empty path"):
+        check("")
+
+
+def test_a_failing_rule_is_reported_and_the_others_still_run() -> None:
+    from dataclasses import replace
+
+    from checker.api import check_records
+    from checker.registry import all_rules
+
+    def boom(call):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    rules = all_rules()
+    broken = replace(rules[0], func=boom)
+    r = check_records(read(bundle(PATIENT, mr("a"))).records, as_of="2026-01-15", rules=[broken, *rules[1:]])
+    assert any(e.location.startswith(f"rule {broken.id}") and "boom" in e.message for e in r.errors)

@@ -39,6 +39,9 @@ def identifier(refs: Referentials | None = None) -> Identifier:
     from checker.drugs.matcher import Identifier
 
     with _lock:
+        hit = _identifiers.get(id(idx))  # another thread may have built it while we waited
+        if hit is not None and hit[0] is idx:
+            return hit[1]
         ident = Identifier(idx)
         _identifiers[id(idx)] = (idx, ident)
         return ident

@@ -95,9 +95,21 @@ def treatment_days(order: MedicationOrder) -> float | None:
     return None
 
 
+# A line counts as a long-term treatment, annualised over a full year in "per year" figures, when it
+# is prescribed for at least this many days, has repeats, or states no duration (open-ended).
+# 28 days is the usual one-month pack (4 weeks); it is a reporting convention, not a clinical fact.
+LONG_TERM_MIN_DAYS = 28.0
+
+
 @dataclass(frozen=True, slots=True)
 class CostComparison:
-    """Prescribed versus alternative unit prices and what the difference amounts to."""
+    """Prescribed versus alternative unit prices and what the difference amounts to.
+
+    "Per year" convention: a long-term line (prescribed for ≥ 28 days, with repeats, or open-ended)
+    is annualised (saving per day × 365, basis ``"annualised"``): a 90-day statin line stands for a
+    continuous treatment, not for 90 days a year. A short course (< 28 days, no repeats) keeps its
+    treatment amount as its yearly figure (basis ``"treatment"``): nothing says it will recur.
+    """
 
     currency: str
     unit_price: float  # prescribed product, per dispensing unit
@@ -105,6 +117,7 @@ class CostComparison:
     units_per_day: float | None
     days: float | None  # prescribed duration (None: not stated)
     dispensed_units: float | None = None  # quantity to dispense, when no dosage allows a daily figure
+    repeats: int = 0  # dispensings allowed after the first (dispenseRequest.numberOfRepeatsAllowed)
 
     @property
     def unit_saving(self) -> float:
@@ -124,24 +137,38 @@ class CostComparison:
 
     @property
     def saving_treatment(self) -> float | None:
-        """Saving over the prescribed duration (or over the quantity to dispense)."""
+        """Saving over the prescribed duration (or over the quantity to dispense, repeats included)."""
         if self.saving_per_day is not None and self.days is not None:
             return self.saving_per_day * self.days
         if self.dispensed_units is not None:
-            return self.unit_saving * self.dispensed_units
+            return self.unit_saving * self.dispensed_units * (1 + max(self.repeats, 0))
         return None
 
     @property
+    def long_term(self) -> bool:
+        """Prescribed for ≥ 28 days, with repeats, or with no duration stated (open-ended)."""
+        return self.days is None or self.days >= LONG_TERM_MIN_DAYS or self.repeats > 0
+
+    @property
+    def per_year_basis(self) -> str | None:
+        """``"annualised"`` (saving per day × 365), ``"treatment"`` (the treatment amount as is) or ``None``."""
+        if self.saving_per_day is not None and self.long_term:
+            return "annualised"
+        return "treatment" if self.saving_treatment is not None else None
+
+    @property
     def saving_per_year(self) -> float | None:
-        """Saving within one year: the treatment's days capped at 365, or 365 days when the order
-        is open-ended (no duration stated: a long-term treatment is assumed and said so)."""
-        if self.saving_per_day is None:
-            return self.saving_treatment
-        days = DAYS_PER_YEAR if self.days is None else min(self.days, DAYS_PER_YEAR)
-        return self.saving_per_day * days
+        """Yearly figure used in run totals: annualised for a long-term line, the treatment amount
+        for a short course (see the class docstring)."""
+        basis = self.per_year_basis
+        if basis == "annualised":
+            assert self.saving_per_day is not None
+            return self.saving_per_day * DAYS_PER_YEAR
+        return self.saving_treatment if basis == "treatment" else None
 
     def saving_dict(self) -> dict[str, Any]:
-        """The ``saving`` member of a suggestion: amount (over the period), currency, period, per year."""
+        """The ``saving`` member of a suggestion: amount (over the period), currency, period, per year
+        and ``per_year_basis`` (how the per-year figure was obtained)."""
         treatment = self.saving_treatment
         if treatment is not None:
             amount, period = treatment, "treatment"
@@ -154,9 +181,12 @@ class CostComparison:
                                "per_unit": round(self.unit_saving, 4)}
         if self.days is not None:
             out["days"] = self.days
+        if self.repeats > 0:
+            out["repeats"] = self.repeats
         per_year = self.saving_per_year
         if per_year is not None:
             out["per_year"] = round(per_year, 2)
+            out["per_year_basis"] = self.per_year_basis
         if self.saving_per_day is not None:
             out["per_day"] = round(self.saving_per_day, 4)
         return out

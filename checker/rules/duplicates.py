@@ -25,7 +25,13 @@ def _name(order: MedicationOrder, key: str) -> str:
 
 
 def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
-    orders = list({o.ref: o for o in call.identified_orders()}.values())  # same request read twice counts once
+    """Overlapping pairs of prescription lines (MedicationRequest only).
+
+    A dispense, administration or statement of a drug records the delivery or intake of a treatment
+    that is usually also prescribed: pairing it with the request would report one treatment as a
+    duplicate of itself. Interactions (IX001) still consider every kind.
+    """
+    orders = list({o.ref: o for o in call.identified_orders() if o.is_prescription}.values())
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
             if overlaps(a, b, call.as_of):
