@@ -117,3 +117,42 @@ def test_summary_over_140_chars_is_refused() -> None:
     with pytest.raises(ValueError, match="140"):
         Finding(rule="IX001", category="interaction", severity=Severity.INFO, summary="x" * 141, detail="",
                 source=Source("s"), patient=None, implicated=())
+
+
+# The Card object of CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/#card-attributes), as JSON Schema.
+_CODING = {"type": "object", "required": ["code"], "properties": {
+    "code": {"type": "string"}, "system": {"type": "string"}, "display": {"type": "string"}}}
+CARD_SCHEMA = {
+    "type": "object",
+    "required": ["summary", "indicator", "source"],
+    "properties": {
+        "uuid": {"type": "string"},
+        "summary": {"type": "string", "maxLength": 139},
+        "detail": {"type": "string"},
+        "indicator": {"enum": ["info", "warning", "critical"]},
+        "source": {"type": "object", "required": ["label"], "properties": {
+            "label": {"type": "string"}, "url": {"type": "string"}, "icon": {"type": "string"}, "topic": _CODING}},
+        "suggestions": {"type": "array", "items": {"type": "object", "required": ["label"], "properties": {
+            "label": {"type": "string"}, "uuid": {"type": "string"}, "isRecommended": {"type": "boolean"},
+            "actions": {"type": "array", "items": {"type": "object", "required": ["type", "description"],
+                                                   "properties": {"type": {"enum": ["create", "update", "delete"]},
+                                                                  "description": {"type": "string"},
+                                                                  "resource": {"type": "object"},
+                                                                  "resourceId": {"type": "string"}}}}}}},
+        "selectionBehavior": {"enum": ["at-most-one", "any"]},
+        "overrideReasons": {"type": "array", "items": _CODING},
+        "links": {"type": "array", "items": {"type": "object", "required": ["label", "url", "type"]}},
+    },
+    "dependentRequired": {"suggestions": ["selectionBehavior"]},
+}
+
+
+def test_cds_hooks_cards_match_the_card_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from checker import check
+
+    report = check([str(Path(__file__).resolve().parents[1] / "fhir_samples" / "demo")], as_of="2026-01-15")
+    cards = orjson.loads(render(report, "cds-hooks"))["cards"]
+    assert cards, "the demo set must produce cards"
+    for card in cards:
+        jsonschema.validate(card, CARD_SCHEMA)

@@ -189,6 +189,27 @@ def cnops_products(cnops: Any, idx: Any | None) -> list[CnopsProduct]:
     return out
 
 
+_CNOPS_PRODUCTS: dict[tuple[int, int], tuple[Any, Any, tuple[CnopsProduct, ...]]] = {}
+_CNOPS_LOCK = threading.Lock()
+
+
+def cnops_products_for(cnops: Any, idx: Any | None) -> tuple[CnopsProduct, ...]:
+    """:func:`cnops_products`, computed once per pair of loaded referentials (CNOPS list, drug index).
+
+    Keyed on the two objects themselves (kept alive in the cache, checked by identity), so a cache
+    hit is always for the very referentials asked about; the few last pairs are kept."""
+    key = (id(cnops), id(idx))
+    hit = _CNOPS_PRODUCTS.get(key)
+    if hit is not None and hit[0] is cnops and hit[1] is idx:
+        return hit[2]
+    value = tuple(cnops_products(cnops, idx))
+    with _CNOPS_LOCK:
+        if len(_CNOPS_PRODUCTS) >= 4:
+            _CNOPS_PRODUCTS.clear()
+        _CNOPS_PRODUCTS[key] = (cnops, idx, value)
+    return value
+
+
 def _same_strength(a: Quantity | None, b: Quantity | None) -> bool:
     if a is None or b is None:
         return False
@@ -202,7 +223,7 @@ def identity_key(identity: MedicationIdentity) -> tuple[frozenset[str], tuple[Qu
             form_key(identity.form))
 
 
-def cnops_matches(products: list[CnopsProduct], identity: MedicationIdentity) -> list[CnopsProduct]:
+def cnops_matches(products: Iterable[CnopsProduct], identity: MedicationIdentity) -> list[CnopsProduct]:
     """CNOPS rows of the same substances, strength and dose form as the identified line."""
     keys, strengths, form = identity_key(identity)
     if not keys or any(s is None for s in strengths):

@@ -143,9 +143,20 @@ class Strategy:
     evidence: str
     source: Source
     params: dict[str, Any]
+    title_en: str = ""
+    applies_when_en: str = ""
+    evidence_en: str = ""
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
+
+    def text(self, field: str, lang: str) -> str:
+        """``title``, ``applies_when`` or ``evidence`` in ``lang`` (English when the file gives it, else French)."""
+        if lang == "en":
+            english = getattr(self, f"{field}_en")
+            if english:
+                return str(english)
+        return str(getattr(self, field))
 
 
 @loader(STRATEGIES_ID)
@@ -155,6 +166,7 @@ def load_strategies(entry: ManifestEntry, root: Path) -> tuple[Strategy, ...]:
     out: list[Strategy] = []
     seen: set[str] = set()
     fixed = ("id", "kind", "title", "prescribed_atc", "preferred", "applies_when", "evidence", "source")
+    english = ("title_en", "applies_when_en", "evidence_en")  # optional English wording
     for i, s in enumerate(data["strategies"]):
         where = f"{path}: strategies[{i}]"
         s = _require(s, fixed, where)
@@ -173,6 +185,7 @@ def load_strategies(entry: ManifestEntry, root: Path) -> tuple[Strategy, ...]:
             id=s["id"], kind=s["kind"], title=s["title"], prescribed_atc=tuple(s["prescribed_atc"]),
             preferred=tuple(s["preferred"]), applies_when=s["applies_when"], evidence=s["evidence"],
             source=_source(s["source"], f"{where}.source"),
-            params={k: v for k, v in s.items() if k not in fixed},
+            params={k: v for k, v in s.items() if k not in fixed and k not in english},
+            **{k: str(s[k]) for k in english if s.get(k)},
         ))
     return tuple(out)

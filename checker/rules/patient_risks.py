@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -67,6 +68,14 @@ def _current_orders(call: RuleCall) -> list[MedicationOrder]:
 
 # --- PR001 allergy -------------------------------------------------------------------------------
 
+def _word_hit(token: str, text: str) -> bool:
+    """``token`` begins a word of ``text`` (a stem such as "penicill"); tokens of four letters or
+    fewer ("ains") must be a whole word, so "certains pollens" or "grains" never match."""
+    if len(token) <= 4:
+        return re.search(rf"(?<![a-z0-9]){re.escape(token)}(?![a-z0-9])", text) is not None
+    return re.search(rf"(?<![a-z0-9]){re.escape(token)}", text) is not None
+
+
 def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
     text = " ".join(fold(t) for t in a.code.all_texts())
     codes = {f"sct {c.code}" for c in a.code.codings if "snomed" in c.system.lower()}
@@ -99,12 +108,12 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
             label = a.code.label()
             hit: tuple[str, RiskRow | None] | None = None
             for s in order.identity.substances if order.identity else ():
-                if s.key and (s.key in text or any(key_matches(s.key, w) for w in text.split(" , "))):
+                if s.key and (re.search(rf"(?<![a-z0-9]){re.escape(s.key)}(?![a-z0-9])", text) or any(key_matches(s.key, w) for w in text.split(" , "))):
                     hit = (s.key, None)
                     break
             if hit is None:
                 for row in data.kind("allergy-class"):
-                    allergen_hit = any((t in text) if not t.startswith("sct ") else (t in codes) for t in row.allergens)
+                    allergen_hit = any(_word_hit(t, text) if not t.startswith("sct ") else (t in codes) for t in row.allergens)
                     if not allergen_hit:
                         continue
                     keys = row.matches_order(order) or [s.key for s in order.identity.substances
