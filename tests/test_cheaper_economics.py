@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from checker.economics import CostComparison, form_key, normalise_strength, treatment_days, units_in_pack, units_per_day
-from checker.economics.costs import dose_in_units
+from checker.economics.costs import LONG_TERM_MIN_DAYS, dose_in_units
 from checker.model import Concept, Dispense, Dosage, MedicationOrder, Quantity
 
 
@@ -94,27 +94,48 @@ def test_treatment_days() -> None:
     assert treatment_days(_order()) is None
 
 
-def test_cost_comparison_treatment_and_year() -> None:
+def test_cost_comparison_long_term_is_annualised() -> None:
+    """≥ 28 days: the per-year figure is the daily saving × 365, whatever the prescribed days."""
     cmp = CostComparison("EUR", unit_price=0.30, alt_unit_price=0.20, units_per_day=2, days=30)
     assert cmp.cost_per_day == pytest.approx(0.6)
     assert cmp.saving_per_day == pytest.approx(0.2)
     assert cmp.saving_treatment == pytest.approx(6.0)
-    assert cmp.saving_per_year == pytest.approx(6.0)  # a 30-day treatment saves 30 days' worth within a year
+    assert cmp.long_term and cmp.saving_per_year == pytest.approx(0.2 * 365)
     s = cmp.saving_dict()
     assert s["period"] == "treatment" and s["amount"] == pytest.approx(6.0) and s["currency"] == "EUR"
-
-
-def test_cost_comparison_open_ended_and_long() -> None:
-    cmp = CostComparison("MAD", unit_price=8.0, alt_unit_price=7.5, units_per_day=1, days=None)
-    s = cmp.saving_dict()
-    assert s["period"] == "year" and s["amount"] == pytest.approx(0.5 * 365) and s["per_year"] == pytest.approx(182.5)
+    assert s["per_year"] == pytest.approx(73.0) and s["per_year_basis"] == "annualised"
+    four_weeks = CostComparison("EUR", 1.0, 0.5, units_per_day=1, days=LONG_TERM_MIN_DAYS)
+    assert four_weeks.saving_dict()["per_year_basis"] == "annualised"
     long = CostComparison("EUR", unit_price=1.0, alt_unit_price=0.5, units_per_day=1, days=730)
     assert long.saving_treatment == pytest.approx(365) and long.saving_per_year == pytest.approx(182.5)
 
 
+def test_cost_comparison_short_course_keeps_treatment_amount() -> None:
+    """< 28 days without repeats: the treatment amount is the per-year figure; repeats make it long-term."""
+    short = CostComparison("EUR", unit_price=0.30, alt_unit_price=0.20, units_per_day=2, days=10)
+    s = short.saving_dict()
+    assert not short.long_term
+    assert s["per_year"] == pytest.approx(2.0) == s["amount"] and s["per_year_basis"] == "treatment"
+    renewed = CostComparison("EUR", 0.30, 0.20, units_per_day=2, days=10, repeats=2)
+    r = renewed.saving_dict()
+    assert renewed.long_term and r["per_year_basis"] == "annualised" and r["per_year"] == pytest.approx(73.0)
+    assert r["repeats"] == 2
+
+
+def test_cost_comparison_open_ended() -> None:
+    cmp = CostComparison("MAD", unit_price=8.0, alt_unit_price=7.5, units_per_day=1, days=None)
+    s = cmp.saving_dict()
+    assert s["period"] == "year" and s["amount"] == pytest.approx(0.5 * 365) and s["per_year"] == pytest.approx(182.5)
+    assert s["per_year_basis"] == "annualised"
+
+
 def test_cost_comparison_without_dosage() -> None:
     by_quantity = CostComparison("EUR", 0.3, 0.2, units_per_day=None, days=None, dispensed_units=90)
-    assert by_quantity.saving_dict()["amount"] == pytest.approx(9.0)
+    q = by_quantity.saving_dict()
+    assert q["amount"] == pytest.approx(9.0) and q["per_year"] == pytest.approx(9.0)
+    assert q["per_year_basis"] == "treatment"  # no daily figure: nothing to annualise
+    with_repeats = CostComparison("EUR", 0.3, 0.2, units_per_day=None, days=None, dispensed_units=30, repeats=2)
+    assert with_repeats.saving_dict()["amount"] == pytest.approx(9.0)  # 3 dispensings of 30
     unknown = CostComparison("EUR", 0.3, 0.2, units_per_day=None, days=None)
     s = unknown.saving_dict()
     assert s["amount"] is None and s["period"] == "unit" and s["per_unit"] == pytest.approx(0.1)

@@ -451,6 +451,24 @@ LOCAL_ROUTES = {
 _AOD = ["apixaban", "dabigatran", "edoxaban", "rivaroxaban"]
 _OPIOIDS = ["analgesiques morphiniques agonistes", "morphiniques", "antitussifs morphiniques vrais"]
 _HIGH_MTX = {"kind": "weekly-dose", "key": "methotrexate", "above_mg": 20}
+_TORSADES_ALWAYS_CI = ["citalopram", "domperidone", "escitalopram", "hydroxyzine", "piperaquine", "spiramycine"]
+_TORSADES_AD_ONLY = ["amisulpride", "arsenieux", "chloroquine", "chlorpromazine", "cyamemazine", "droperidol",
+                     "flupentixol", "fluphenazine", "halofantrine", "haloperidol", "hydroxychloroquine",
+                     "levomepromazine", "lumefantrine", "methadone", "pentamidine", "pimozide", "pipamperone",
+                     "pipotiazine", "sulpiride", "tiapride", "zuclopenthixol"]
+# renal impairment: eGFR/creatinine clearance below 60 (KDIGO 2012 stage G3 "moderate" and worse);
+# normal from 90 (G1); between the two the thesaurus wording does not settle it
+_RENAL_IMPAIRED = {"kind": "renal-function", "impaired": True, "below": 60, "normal_from": 90}
+_PEMETREXED_LOW_RENAL = {"kind": "renal-function", "impaired": True, "below": 80, "normal_from": 80}
+_HEPATIC_IMPAIRED = {"kind": "hepatic-function", "impaired": True}
+_LV_ALTERED = {"kind": "heart-function", "altered": True}
+_K_SPARING_PE = {"kind": "any_of", "of": [
+    {"kind": "all_of", "of": [
+        {"kind": "indication", "what": "heart-failure"},
+        {"kind": "any_of", "of": [
+            {"kind": "daily-dose", "key": "spironolactone", "at_least_mg": 12.5, "at_most_mg": 50},
+            {"kind": "substances", "any_of": [{"keys": ["eplerenone"]}]}]}]},
+    {"kind": "hypokalaemia"}]}
 OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
     # l. 1532: DOACs must not be given with heparin (CI); heparin/VKA relay needs monitoring (PE)
     frozenset({"anticoagulants oraux", "heparines"}): {
@@ -482,6 +500,63 @@ OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
         "CI": {"kind": "pair", "any_of": [[["sacubitril"], ["inhibiteurs de l enzyme de conversion"]]]},
         "APEC": {"kind": "pair", "any_of": [[["gliptines"], ["inhibiteurs de l enzyme de conversion"]]]},
         "AD": {"kind": "otherwise"}},
+    # l. 18240 (class heading) and l. 18424: two torsadogenic drugs are CI as a rule; the listed
+    # exceptions (antiparasitics, neuroleptics, methadone, arsenic, hydroxychloroquine) only AD,
+    # except with citalopram, escitalopram, hydroxyzine, domperidone, piperaquine (CI whatever the
+    # partner). Erythromycin and vincamine count only IV (gate), spiramycin IV and oral.
+    frozenset({"substances susceptibles de donner des torsades de pointes",
+               "torsadogenes sauf arsenieux antiparasitaires neuroleptiques methadone"}): {
+        "CI": {"kind": "any_of", "of": [
+            {"kind": "substances", "any_of": [{"keys": _TORSADES_ALWAYS_CI}]},
+            {"kind": "not", "of": {"kind": "substances", "any_of": [{"keys": _TORSADES_AD_ONLY}]}}]},
+        "AD": {"kind": "substances", "any_of": [{"keys": _TORSADES_AD_ONLY}]},
+        "_gate": {"kind": "route-gate", "keys": ["erythromycine", "vincamine"], "route": "iv"}},
+    # l. 2050 / 13215: PPIs + methotrexate > 20 mg/week AD, lower doses APEC
+    frozenset({"antisecretoires inhibiteurs de la pompe a protons", "methotrexate"}): {
+        "AD": _HIGH_MTX, "APEC": {"kind": "otherwise"}},
+    # l. 13264 / 19994: trimethoprim (cotrimoxazole) + methotrexate > 20 mg/week CI, <= 20 mg/week AD
+    frozenset({"methotrexate", "trimethoprime"}): {"CI": _HIGH_MTX, "AD": {"kind": "otherwise"}},
+    # l. 7445 / 11137: eszopiclone + strong CYP3A4 inhibitors CI in the elderly, PE otherwise
+    frozenset({"eszopiclone", "inhibiteurs puissants du cyp3a4"}): {
+        "CI": {"kind": "elderly", "elderly": True}, "PE": {"kind": "otherwise"}},
+    # l. 278 / 1871 / 15337 / 15346: pemetrexed + aspirin/NSAIDs AD when renal function is low to
+    # moderate, PE when normal (thresholds: pemetrexed SmPC, creatinine clearance 45-79 mL/min)
+    frozenset({"acide acetylsalicylique", "pemetrexed"}): {
+        "AD": _PEMETREXED_LOW_RENAL, "PE": {"kind": "otherwise"}},
+    frozenset({"anti inflammatoires non steroidiens", "pemetrexed"}): {
+        "AD": _PEMETREXED_LOW_RENAL, "PE": {"kind": "otherwise"}},
+    # l. 5033 / 14693: colchicine + ombitasvir/paritaprevir CI with renal and/or hepatic impairment,
+    # AD when both are normal
+    frozenset({"colchicine", "ombitasvir paritaprevir"}): {
+        "CI": {"kind": "any_of", "of": [_RENAL_IMPAIRED, _HEPATIC_IMPAIRED]}, "AD": {"kind": "otherwise"}},
+    # l. 6249 / 7287 / 7301 / 20639: esmolol + diltiazem/verapamil AD with impaired left ventricular
+    # function, PE when it is normal
+    frozenset({"diltiazem", "esmolol"}): {"AD": _LV_ALTERED, "PE": {"kind": "otherwise"}},
+    frozenset({"esmolol", "verapamil"}): {"AD": _LV_ALTERED, "PE": {"kind": "otherwise"}},
+    # l. 1289 / 6493 / 6516 / 10505: ARB or ACE inhibitor + potassium-sparing diuretic AD, except PE
+    # for spironolactone 12.5-50 mg/day or eplerenone in heart failure, or in hypokalaemia
+    frozenset({"antagonistes des recepteurs de l angiotensine ii", "diuretiques epargneurs de potassium seuls ou associes"}): {
+        "AD": {"kind": "otherwise"}, "PE": _K_SPARING_PE},
+    frozenset({"inhibiteurs de l enzyme de conversion", "diuretiques epargneurs de potassium seuls ou associes"}): {
+        "AD": {"kind": "otherwise"}, "PE": _K_SPARING_PE},
+    # l. 2113: urinary antispasmodics + strong CYP3A4 inhibitors: darifenacin CI; fesoterodine and
+    # solifenacin CI only with moderate to severe renal or hepatic impairment; tolterodine AD; the
+    # others (and fesoterodine/solifenacin without such impairment) PE
+    frozenset({"antispasmodiques urinaires", "inhibiteurs puissants du cyp3a4"}): {
+        "CI": {"kind": "any_of", "of": [
+            {"kind": "substances", "any_of": [{"keys": ["darifenacine"]}]},
+            {"kind": "all_of", "of": [
+                {"kind": "substances", "any_of": [{"keys": ["fesoterodine", "solifenacine"]}]},
+                {"kind": "any_of", "of": [_RENAL_IMPAIRED, _HEPATIC_IMPAIRED]}]}]},
+        "AD": {"kind": "substances", "any_of": [{"keys": ["tolterodine"]}]},
+        "PE": {"kind": "otherwise"}},
+    # l. 7402 / 12071 and 10793 / 12081: lamotrigine + oral oestroprogestative contraceptive or
+    # ritonavir: AD when the latter is started during the lamotrigine dose-titration period, PE
+    # otherwise (the record seldom says: the datum is named)
+    frozenset({"estroprogestatifs contraceptifs", "lamotrigine"}): {
+        "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
+    frozenset({"inhibiteurs de proteases boostes par ritonavir", "lamotrigine"}): {
+        "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
     # l. 775: two aminoglycosides given together CI (successive courses: APEC; never concurrent)
     frozenset({"aminosides"}): {"CI": {"kind": "always"}, "APEC": {"kind": "otherwise"}},
     # l. 1411 and the class heading: two torsadogenic antiarrhythmics CI; same Vaughan-Williams class
@@ -505,6 +580,7 @@ def _apply_override(a_key: str, b_key: str, levels: list[dict[str, Any]]) -> boo
     spec = OVERRIDES.get(frozenset({a_key, b_key}))
     if spec is None:
         return False
+    spec = {k: v for k, v in spec.items() if not k.startswith("_")}
     if sorted(spec) != sorted(lv["level"] for lv in levels):
         raise ValueError(f"override for {a_key} + {b_key} does not cover the levels {[lv['level'] for lv in levels]}")
     for lv in levels:
@@ -581,6 +657,7 @@ def build(folder: Path) -> dict[str, Any]:
                     named.setdefault(base, []).extend(e["members"])
         level_conditions = conditions_of(right, levels, named, _sides(a_key, b_key, entities))
         overridden = _apply_override(a_key, b_key, level_conditions)
+        gate = OVERRIDES.get(frozenset({a_key, b_key}), {}).get("_gate")
         entries.append({
             "a": a_key,
             "b": b_key,
@@ -588,6 +665,7 @@ def build(folder: Path) -> dict[str, Any]:
             "interactant": inter,
             "levels": level_conditions,
             "hand_encoded": overridden,
+            **({"gate": gate} if gate else {}),
             "themes": themes_of(risk),
             "line": b.line,
         })

@@ -33,6 +33,8 @@ DATUM_FR = {
     "heart-function": "la fonction ventriculaire gauche",
     "weekly-dose": "la dose hebdomadaire (posologie structurée)",
     "daily-dose": "la dose journalière (posologie structurée)",
+    "hypokalaemia": "la kaliémie (hypokaliémie ou non)",
+    "titration": "si l'association débute pendant la période d'ajustement posologique de la lamotrigine",
     "other": "les circonstances précisées par le thésaurus pour ce niveau",
     "unstated": "les circonstances précisées par le thésaurus pour ce niveau",
 }
@@ -49,6 +51,8 @@ DATUM_EN = {
     "heart-function": "the left ventricular function",
     "weekly-dose": "the weekly dose (structured dosage)",
     "daily-dose": "the daily dose (structured dosage)",
+    "hypokalaemia": "the serum potassium (hypokalaemia or not)",
+    "titration": "whether the combination starts during the lamotrigine dose-titration period",
     "other": "the circumstances the thesaurus gives for this level",
     "unstated": "the circumstances the thesaurus gives for this level",
 }
@@ -63,6 +67,25 @@ _ACS_TEXT = ("syndrome coronarien aigu", "infarctus", "angor instable", "angine 
 _ULCER_ICD = re.compile(r"^K2[5-8]")
 _ULCER_SNOMED = {"13200003", "397825006", "51868009"}
 _ULCER_TEXT = ("ulcere gastr", "ulcere duoden", "ulcere peptique", "peptic ulcer", "gastric ulcer", "duodenal ulcer")
+
+
+# Heart failure: ICD-10 I50; SNOMED CT 84114007 (heart failure), 42343007 (congestive heart failure).
+_HF_ICD = re.compile(r"^I50")
+_HF_SNOMED = {"84114007", "42343007"}
+_HF_TEXT = ("insuffisance cardiaque", "heart failure", "dysfonction ventriculaire gauche", "fevg alteree")
+# Hepatic failure / cirrhosis: ICD-10 K70.3-K70.4, K72, K74.6, K76.7; SNOMED CT 59927004, 19943007.
+_HEPATIC_ICD = re.compile(r"^(K70\.?[34]|K72|K74\.?6|K76\.?7)")
+_HEPATIC_SNOMED = {"59927004", "19943007"}
+_HEPATIC_TEXT = ("insuffisance hepatique", "hepatic failure", "liver failure", "cirrhose", "cirrhosis",
+                 "hepatic impairment")
+# Hypokalaemia: ICD-10 E87.6; SNOMED CT 43339004.
+_HYPOK_ICD = re.compile(r"^E87\.?6")
+_HYPOK_SNOMED = {"43339004"}
+_HYPOK_TEXT = ("hypokaliemie", "hypokalaemia", "hypokalemia")
+# Elderly: the thesaurus says "sujet âgé" without a figure; we read it as 75 and over (the age the
+# French PIM lists and HAS use for "personne âgée"), under 65 as not elderly, and leave 65-74 open.
+ELDERLY_FROM = 75
+NOT_ELDERLY_BELOW = 65
 
 
 def concept_matches(c: Concept, icd: re.Pattern[str], snomed: set[str], texts: tuple[str, ...]) -> bool:
@@ -86,6 +109,10 @@ def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: r
     return any(concept_matches(r, icd, snomed, texts) for o in orders for r in o.reasons)
 
 
+_ORAL_FORM = re.compile(r"\b(comprimes?|gelules?|sachets?|capsules?|tablets?|pastilles?|sirop|syrup|"
+                       r"suspension buvable|solution buvable|buvable|orodispersibles?|effervescents?|oral|orale|"
+                       r"per os|lyocs?|granules?)\b")
+_INJECTABLE_FORM = re.compile(r"\b(injectables?|injection|perfusion|infusion|intraveineuse|ampoules?|flacon pour)\b")
 _IV = {"47625008", "20045000", "IV", "intravenous"}
 _ORAL = {"26643006", "20053000", "PO", "oral"}
 
@@ -115,6 +142,14 @@ def route_of(order: MedicationOrder) -> str | None:
         if "orale" in r or r == "oral":
             return "oral"
         return r
+    # no stated route: a dose form that can only be swallowed (tablet, capsule, sachet …) is oral
+    words = " ".join(fold(t) for t in order.medication.all_texts())
+    if ident is not None and getattr(ident, "form", None):
+        words += " " + fold(str(ident.form))
+    if _INJECTABLE_FORM.search(words):
+        return None
+    if _ORAL_FORM.search(words):
+        return "oral"
     return None
 
 
@@ -166,12 +201,73 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
         return (False, None) if all(v is False for v in values) else (None, missing)
     if kind in ("weekly-dose", "daily-dose"):
         return _dose_threshold(cond, ctx)
+    if kind == "not":
+        ok, datum = evaluate(cond["of"], ctx)
+        return (None, datum) if ok is None else (not ok, None)
+    if kind == "route-gate":
+        return _route_gate(cond, ctx)
+    if kind == "elderly" and "elderly" in cond:
+        age = ctx.record.age_on(ctx.as_of)
+        if age is None or NOT_ELDERLY_BELOW <= age < ELDERLY_FROM:
+            return None, "elderly"
+        return (age >= ELDERLY_FROM) == bool(cond["elderly"]), None
+    if kind == "renal-function" and "impaired" in cond:
+        return _renal(cond, ctx)
+    if kind == "hepatic-function" and "impaired" in cond:
+        if _recorded(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT):
+            return bool(cond["impaired"]), None
+        return None, "hepatic-function"
+    if kind == "heart-function" and "altered" in cond:
+        if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
+            return bool(cond["altered"]), None
+        return None, "heart-function"
+    if kind == "indication" and cond.get("what") == "heart-failure":
+        if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
+            return True, None
+        return None, "indication"
+    if kind == "hypokalaemia":
+        if _recorded(ctx.record, (ctx.first, ctx.second), _HYPOK_ICD, _HYPOK_SNOMED, _HYPOK_TEXT):
+            return True, None
+        return None, "hypokalaemia"
+    if kind == "titration":
+        return None, "titration"
     if kind == "route":
         r1, r2 = route_of(ctx.first), route_of(ctx.second)
         if cond["route"] in (r1, r2):
             return True, None
         return (False, None) if r1 is not None and r2 is not None else (None, "route")
     return None, kind
+
+
+def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    """Renal function below ``below`` (impaired) / from ``normal_from`` (normal), eGFR or CrCl."""
+    from checker.rules.patient_risks import renal_value  # local: patient_risks imports this module
+
+    got = renal_value(ctx.record)
+    if got is None:
+        return None, "renal-function"
+    value = got[1]
+    if value < cond["below"]:
+        impaired: bool | None = True
+    elif value >= cond["normal_from"]:
+        impaired = False
+    else:
+        return None, "renal-function"
+    return impaired == bool(cond["impaired"]), None
+
+
+def _route_gate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+    """False when a line is one of ``keys`` given by another route than ``route`` (not concerned)."""
+    keys = set(cond["keys"])
+    pending = False
+    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
+        if key in keys or ctx.thesaurus.nodes_for(key) & keys:
+            got = route_of(line)
+            if got is None:
+                pending = True
+            elif got != cond["route"]:
+                return False, None
+    return (None, "route") if pending else (True, None)
 
 
 def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
@@ -220,6 +316,8 @@ def _dose_threshold(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None
                 return None, cond["kind"]
             if cond["kind"] == "weekly-dose":
                 return dd.per_day_mg * 7 > cond["above_mg"] + 1e-9, None
+            if "at_most_mg" in cond and dd.per_day_mg > cond["at_most_mg"] + 1e-9:
+                return False, None
             return dd.per_day_mg >= cond["at_least_mg"] - 1e-9, None
     return False, None
 
@@ -276,11 +374,36 @@ class Settled:
     settled: bool
     missing: tuple[str, ...]  # datum codes that would settle it
     all_ruled_out: bool = False  # every condition was evaluated false (lowest level kept)
+    dropped: bool = False  # the entry does not concern this pair (e.g. oral erythromycin)
+
+
+def _mentions_route(cond: Any) -> bool:
+    if isinstance(cond, dict):
+        if cond.get("kind") in ("route", "route-gate") or "route" in cond:
+            return True
+        return any(_mentions_route(v) for v in cond.values())
+    if isinstance(cond, list):
+        return any(_mentions_route(v) for v in cond)
+    return False
 
 
 def settle(entry: Entry, ctx: PairContext) -> Settled:
     """Choose the level of ``entry`` for this pair (see module docstring)."""
     ordered = sorted(entry.levels, key=lambda lv: -LEVEL_RANK[lv.level])
+    gate_missing: tuple[str, ...] = ()
+    if entry.gate is not None:
+        ok, datum = evaluate(entry.gate, ctx)
+        if ok is False:
+            return Settled(ordered[-1].level, True, (), all_ruled_out=True, dropped=True)
+        if ok is None:
+            gate_missing = (datum or "route",)
+    result = _settle_levels(entry, ordered, ctx)
+    if gate_missing and not result.dropped:
+        return Settled(result.level, False, tuple(dict.fromkeys(result.missing + gate_missing)))
+    return result
+
+
+def _settle_levels(entry: Entry, ordered: list[Any], ctx: PairContext) -> Settled:
     if len(ordered) == 1:
         return Settled(ordered[0].level, True, ())
     fallback = next((lv for lv in ordered if lv.condition.get("kind") == "otherwise"), None)
@@ -304,5 +427,7 @@ def settle(entry: Entry, ctx: PairContext) -> Settled:
         if ok is None:
             missing = [datum or "other"]
             return Settled(lv.level, False, tuple(dict.fromkeys(missing)))
-    # every condition ruled out: the pair is listed, keep its lowest level
-    return Settled(ordered[-1].level, True, (), all_ruled_out=True)
+    # every condition ruled out: when a route ruled them out the entry does not concern the pair
+    # (e.g. oral forms where only IV ones are listed); otherwise the pair is listed: lowest level
+    dropped = any(_mentions_route(lv.condition) for lv in ordered)
+    return Settled(ordered[-1].level, True, (), all_ruled_out=True, dropped=dropped)

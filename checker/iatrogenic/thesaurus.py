@@ -69,6 +69,7 @@ class Entry:
     line: int
     others_only: bool = False  # "X + AUTRES X": two different members of the same class
     hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (see build_thesaurus.OVERRIDES)
+    gate: dict[str, Any] | None = None  # when it evaluates false the entry does not concern the pair
 
     @property
     def highest(self) -> str:
@@ -122,7 +123,7 @@ class Thesaurus:
                 a=e["a"], b=e["b"], interactant=e["interactant"],
                 levels=tuple(LevelRule(lv["level"], lv["condition"]) for lv in e["levels"]),
                 themes=tuple(e["themes"]), line=int(e["line"]), others_only=bool(e["others_only"]),
-                hand_encoded=bool(e.get("hand_encoded", False)),
+                hand_encoded=bool(e.get("hand_encoded", False)), gate=e.get("gate"),
             )
             for e in data["entries"]
         ]

@@ -14,7 +14,7 @@ summary (:meth:`checker.findings.Report.savings`) totals savings by substance.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -24,11 +24,11 @@ from checker.economics.packs import fold, form_key, normalise_strength
 from checker.economics.prices import (
     PricedPack,
     bdpm_packs,
-    memo_per_index,
     brand_rows,
     cheapest,
     cnops_matches,
-    cnops_products,
+    cnops_products_for,
+    memo_per_index,
 )
 from checker.findings import Finding, Source
 from checker.model import MedicationIdentity, MedicationOrder, Quantity
@@ -82,16 +82,47 @@ def _lang(call: RuleCall) -> str:
     return call.settings.lang
 
 
-def _money(value: float | None, currency: str) -> str:
-    if value is None:
-        return "?"
-    return f"{value:,.2f}".replace(",", " ").replace(".", ",") + f" {'€' if currency == 'EUR' else currency}"
+def _symbol(currency: str) -> str:
+    return "€" if currency == "EUR" else currency
 
 
-def _unit_money(value: float | None, currency: str) -> str:
+def _money(value: float | None, currency: str, lang: str = "fr") -> str:
+    """An amount to the cent: ``1 234,56 €`` in French, ``1,234.56 €`` in English."""
     if value is None:
         return "?"
-    return f"{value:.4f}".replace(".", ",") + f" {'€' if currency == 'EUR' else currency}"
+    text = f"{value:,.2f}"
+    if lang != "en":
+        text = text.replace(",", " ").replace(".", ",")
+    return f"{text} {_symbol(currency)}"
+
+
+def _unit_money(value: float | None, currency: str, lang: str = "fr") -> str:
+    """A unit price to four decimals, with the language's decimal mark."""
+    if value is None:
+        return "?"
+    text = f"{value:.4f}"
+    return f"{text if lang == 'en' else text.replace('.', ',')} {_symbol(currency)}"
+
+
+def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
+    """The identified prescription lines the EQ rules look at, with their identity."""
+    for order in call.identified_orders(prescriptions_only=True):
+        assert order.identity is not None
+        yield order, order.identity
+
+
+def _line_finding(call: RuleCall, order: MedicationOrder, key: str, summary: str, detail: str,
+                  **extra: Any) -> Finding:
+    """A finding on one prescription line (summary cut to 140 characters)."""
+    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=key, **extra)
+
+
+def _cheaper_than(candidates: Iterable[PricedPack], reference: PricedPack) -> PricedPack | None:
+    """The cheapest candidate when it costs less per unit than ``reference``, else ``None``."""
+    best = cheapest(candidates)
+    if best is None or best.unit_price is None or reference.unit_price is None:
+        return None
+    return best if best.unit_price < reference.unit_price - _EPS else None
 
 
 def _index(call: RuleCall) -> Any:
@@ -104,11 +135,12 @@ def _substance(identity: MedicationIdentity) -> tuple[str, str]:
     return " + ".join(s.key for s in subs), " + ".join(s.name for s in subs)
 
 
-def _strength_text(identity: MedicationIdentity) -> str:
+def _strength_text(identity: MedicationIdentity, lang: str = "fr") -> str:
     parts = []
     for s in sorted(identity.substances, key=lambda s: s.key):
         if s.strength is not None:
-            v = f"{s.strength.value:g}".replace(".", ",")
+            v = f"{s.strength.value:g}"
+            v = v if lang == "en" else v.replace(".", ",")
             parts.append(f"{v} {'µg' if s.strength.unit == 'ug' else s.strength.unit}".strip())
     return " + ".join(parts)
 
@@ -195,33 +227,56 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
         units_per_day=per_day,
         days=treatment_days(order),
         dispensed_units=dispensed,
+        repeats=order.dispense.repeats if order.dispense else 0,
     )
 
 
 def _saving_sentence(cmp: CostComparison, lang: str) -> str:
+    """The saving in plain words, saying how the yearly figure was obtained (annualised long-term
+    treatment, or a short course counted as is); see :class:`~checker.economics.costs.CostComparison`."""
     s = cmp.saving_dict()
-    cur = cmp.currency
-    if lang == "en":
-        if s["period"] == "treatment":
-            text = f"saving {_money(s['amount'], cur)} over the prescribed {s.get('days', 0):g} days"
-        elif s["period"] == "year":
-            text = f"saving {_money(s['amount'], cur)} per year of treatment (duration not stated)"
-        else:
-            return "dosage not structured: saving per unit only"
-        if s.get("per_year") is not None and s["period"] == "treatment":
-            text += f" ({_money(s['per_year'], cur)} within a year)"
-        return text
-    if s["period"] == "treatment":
-        days = s.get("days")
-        text = (f"économie de {_money(s['amount'], cur)} sur la durée prescrite ({days:g} j)" if days
-                else f"économie de {_money(s['amount'], cur)} sur la quantité prescrite")
-    elif s["period"] == "year":
-        text = f"économie de {_money(s['amount'], cur)} par an (durée non précisée, traitement prolongé supposé)"
+    en = lang == "en"
+
+    def m(v: float | None) -> str:
+        return _money(v, cmp.currency, lang)
+
+    if s["period"] == "year":
+        return (f"saving {m(s['amount'])} per year (no duration stated: long-term treatment assumed, "
+                "daily saving × 365)" if en else
+                f"économie de {m(s['amount'])} par an (durée non précisée : traitement au long cours supposé, "
+                "économie par jour × 365)")
+    if s["period"] != "treatment":
+        return ("dosage not structured: only the saving per unit is known" if en
+                else "posologie non structurée : seule l'économie par unité est calculable")
+    days = s.get("days")
+    if en:
+        text = (f"saving {m(s['amount'])} over the prescribed {days:g} days" if days
+                else f"saving {m(s['amount'])} on the prescribed quantity")
     else:
-        return "posologie non structurée : seule l'économie par unité est calculable"
-    if s.get("per_year") is not None and s["period"] == "treatment":
-        text += f", soit {_money(s['per_year'], cur)} sur un an"
+        text = (f"économie de {m(s['amount'])} sur la durée prescrite ({days:g} j)" if days
+                else f"économie de {m(s['amount'])} sur la quantité prescrite")
+    basis = s.get("per_year_basis")
+    if basis == "annualised":
+        text += (f", i.e. {m(s['per_year'])} per year for this long-term treatment (daily saving × 365)" if en
+                 else f", soit {m(s['per_year'])} par an pour ce traitement au long cours (économie par jour × 365)")
+    elif basis == "treatment" and cmp.long_term:  # no daily figure: the quantity cannot be annualised
+        text += ("; no daily dose stated: this amount is the yearly figure, not annualised" if en
+                 else " ; sans posologie chiffrée, ce montant est retenu tel quel par an, sans extrapolation")
+    elif basis == "treatment":
+        text += ("; short course: this amount counts as is in yearly savings, not annualised" if en
+                 else " ; traitement court : ce montant compte tel quel dans les économies annuelles, "
+                      "sans extrapolation")
     return text
+
+
+def _price_sentence(cmp: CostComparison, lang: str, alternative: str, reference: str, unit: str = "") -> str:
+    """``<alternative> costs A per unit against B for <reference>: <saving>`` in the call's language."""
+    a, b = _unit_money(cmp.alt_unit_price, cmp.currency, lang), _unit_money(cmp.unit_price, cmp.currency, lang)
+    if lang == "en":
+        per = "ml" if unit == "ml" else "unit"
+        return f"{alternative} costs {a} per {per} against {b} for {reference}: {_saving_sentence(cmp, lang)}"
+    per = "ml" if unit == "ml" else "unité"
+    return f"{alternative} revient à {a} par {per} contre {b} pour {reference} : {_saving_sentence(cmp, lang)}"
 
 
 def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
@@ -290,9 +345,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
     idx = _index(call)
-    for order in call.identified_orders(prescriptions_only=True):
-        ident = order.identity
-        assert ident is not None
+    for order, ident in _prescription_lines(call):
         if ident.prescribed_as == "dci" or order.substitution_allowed is False:
             continue
         if call.settings.jurisdiction == "ma":
@@ -315,8 +368,8 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
             if other is None or form_key(other.form) != form:
                 continue
             candidates.extend(p for p in bdpm_packs(idx, cis) if p.available)
-        best = cheapest(candidates)
-        if best is None or best.unit_price is None or best.unit_price >= prescribed.unit_price - _EPS:
+        best = _cheaper_than(candidates, prescribed)
+        if best is None:
             continue
         key, name = _substance(ident)
         cmp = _compare(order, prescribed, best, _single_strength(ident))
@@ -327,27 +380,27 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
 def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
                      best: PricedPack, cmp: CostComparison, key: str, name: str, form: str,
                      extra: dict[str, Any], source: Source | None = None, note: str = "") -> Finding:
-    strength = _strength_text(ident)
+    lang = _lang(call)
+    strength = _strength_text(ident, lang)
     cur = cmp.currency
     with_ = best.describe()
-    with_.update({"dci": name, "strength": strength, "form": form})
+    with_.update({"dci": name, "strength": _strength_text(ident), "form": form})
     suggestion = {"replace": _replace(prescribed, ident), "with": with_, "saving": cmp.saving_dict()}
     evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_evidence_costs(cmp), **extra}
     product = ident.product or order.label
-    if _lang(call) == "en":
-        summary = f"{product}: a substitutable {name} {strength} costs less ({_unit_money(best.unit_price, cur)}/unit)"
-        detail = (f"Prescribed {prescribed.product} at {_unit_money(prescribed.unit_price, cur)} per unit; "
-                  f"{best.product} ({best.label}) costs {_unit_money(best.unit_price, cur)} per unit: "
-                  f"{_saving_sentence(cmp, 'en')}. Prescribe in DCI ({name} {strength}).")
+    # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
+    unit = prescribed.units.unit if prescribed.units else ""
+    price = _unit_money(best.unit_price, cur, lang)
+    if lang == "en":
+        summary = f"{product}: a substitutable {name} {strength} costs less ({price}/unit)"
     else:
-        summary = f"{product} : {name} {strength} substituable moins cher ({_unit_money(best.unit_price, cur)}/unité)"
-        detail = (f"{prescribed.product} revient à {_unit_money(prescribed.unit_price, cur)} par unité ; "
-                  f"{best.product} ({best.label}) à {_unit_money(best.unit_price, cur)} : "
-                  f"{_saving_sentence(cmp, 'fr')}. Prescrire en DCI ({name} {strength}).")
+        summary = f"{product} : {name} {strength} substituable moins cher ({price}/unité)"
+    alternative = f"{best.product} ({best.label}), {'substitutable' if lang == 'en' else 'substituable'},"
+    detail = _price_sentence(cmp, lang, alternative, prescribed.product, unit) + "."
     if note:
         detail += " " + note
-    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"generic:{key}",
-                        suggestion=suggestion, evidence=evidence, source=source)
+    return _line_finding(call, order, f"generic:{key}", summary, detail,
+                         suggestion=suggestion, evidence=evidence, source=source)
 
 
 def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> Iterator[Finding]:
@@ -356,17 +409,14 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     if spec is None or not spec.generic_group:
         return
     ident = with_strengths(ident, spec)
-    cnops = call.refs.get("cnops-2014")
-    products = call._cache.get("cnops-products")
-    if products is None:
-        products = call._cache["cnops-products"] = _cnops_products_cached(cnops, idx)
+    products = cnops_products_for(call.refs.get("cnops-2014"), idx)  # computed once per loaded referentials
     matches = cnops_matches(products, ident)
     brand = getattr(spec, "brand", "") or fold(ident.product).split(",")[0]
     own = brand_rows(matches, brand.split()[0] if brand else "")
     key, name = _substance(ident)
-    strength = _strength_text(ident)
+    lang = _lang(call)
+    strength = _strength_text(ident, lang)
     if not own:
-        lang = _lang(call)
         summary = (f"{ident.product or order.label}: not in the CNOPS list, no Moroccan price" if lang == "en"
                    else f"{ident.product or order.label} : absent du référentiel CNOPS, pas de prix marocain")
         detail = (f"No CNOPS 2014 row matches {brand.upper()} ({name} {strength}, same dose form); "
@@ -375,18 +425,15 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
                   f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} "
                   f"({name} {strength}, même forme) ; "
                   f"{len(matches)} ligne(s) de {name} {strength} y figurent. Aucune économie n'est estimée.")
-        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"absent-ma:{key}",
-                           source=CNOPS_SOURCE,
+        yield _line_finding(call, order, f"absent-ma:{key}", summary, detail, source=CNOPS_SOURCE,
                            evidence={"substance": key, "jurisdiction": "ma", "absent_from": "cnops-2014",
                                      "same_dci_rows": len(matches)})
         return
     prescribed = cheapest(m.pack() for m in own)
     own_codes = {m.row.code for m in own}
     alternatives = [m.pack() for m in matches if m.row.code not in own_codes and m.row.generic]
-    best = cheapest(p for p in alternatives if p.available)
-    if prescribed is None or best is None or best.unit_price is None or prescribed.unit_price is None:
-        return
-    if best.unit_price >= prescribed.unit_price - _EPS:
+    best = _cheaper_than((p for p in alternatives if p.available), prescribed) if prescribed is not None else None
+    if prescribed is None or best is None:
         return
     cmp = _compare(order, prescribed, best, _single_strength(ident))
     extra = {"price_referential": CNOPS_LABEL,
@@ -395,8 +442,8 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     paid, alt_paid = extra["reimbursed_per_unit"], extra["alternative_reimbursed_per_unit"]
     note = ""
     if paid is not None and alt_paid is not None:
-        note = (f"CNOPS reimburses {_unit_money(paid, 'MAD')} vs {_unit_money(alt_paid, 'MAD')} per unit "
-                f"(rate × reimbursement base PRIX_BR)." if _lang(call) == "en" else
+        note = (f"CNOPS reimburses {_unit_money(paid, 'MAD', lang)} vs {_unit_money(alt_paid, 'MAD', lang)} per unit "
+                f"(rate × reimbursement base PRIX_BR)." if lang == "en" else
                 f"Remboursement CNOPS : {_unit_money(paid, 'MAD')} contre {_unit_money(alt_paid, 'MAD')} par unité "
                 f"(taux × base de remboursement PRIX_BR, alignée sur le générique).")
     yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra,
@@ -408,18 +455,6 @@ def _reimbursed_per_unit(p: PricedPack) -> float | None:
     if p.reimbursement_base is None or not p.reimbursement_rate or p.units is None or p.units.count <= 0:
         return None
     return round(p.reimbursement_base * p.reimbursement_rate / p.units.count, 4)
-
-
-_CNOPS_CACHE: dict[int, Any] = {}
-
-
-def _cnops_products_cached(cnops: Any, idx: Any) -> Any:
-    """CNOPS rows with their matching keys, computed once per loaded referential."""
-    k = id(cnops)
-    if k not in _CNOPS_CACHE:
-        _CNOPS_CACHE.clear()
-        _CNOPS_CACHE[k] = cnops_products(cnops, idx)
-    return _CNOPS_CACHE[k]
 
 
 # --- EQ002: brand name instead of DCI -------------------------------------------------------------
@@ -445,9 +480,7 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     if call.settings.jurisdiction != "fr":
         return
     idx = _index(call)
-    for order in call.identified_orders(prescriptions_only=True):
-        ident = order.identity
-        assert ident is not None
+    for order, ident in _prescription_lines(call):
         if ident.prescribed_as != "brand" or not ident.cis:
             continue
         spec = idx.specialty(ident.cis)
@@ -456,7 +489,7 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
         ident = with_strengths(ident, spec)
         key, name = _substance(ident)
         strength = _strength_text(ident)
-        wording = f"{name} {strength}, {spec.form}".strip()
+        wording = f"{name} {_strength_text(ident, _lang(call))}, {spec.form}".strip()
         if _lang(call) == "en":
             summary = f"{ident.product or order.label}: prescribe by common name ({name})"
             detail = f"{spec.name} belongs to a generic group; French law requires the DCI: \u201c{wording}\u201d."
@@ -464,10 +497,10 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
             summary = f"{ident.product or order.label} : prescrire en dénomination commune ({name})"
             detail = (f"{spec.name} appartient à un groupe générique ; la prescription doit mentionner la DCI : "
                       f"« {wording} » (le nom de marque peut être ajouté).")
-        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"dci:{key}",
-                           suggestion={"replace": {"cis": spec.cis, "label": spec.name},
-                                       "with": {"dci": name, "strength": strength, "form": spec.form}},
-                           evidence={"substance": key, "generic_group": spec.generic_group})
+        yield _line_finding(call, order, f"dci:{key}", summary, detail,
+                            suggestion={"replace": {"cis": spec.cis, "label": spec.name},
+                                        "with": {"dci": name, "strength": strength, "form": spec.form}},
+                            evidence={"substance": key, "generic_group": spec.generic_group})
 
 
 # --- EQ003: non-substitutable mention and its justification ---------------------------------------
@@ -507,9 +540,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     mte = call.refs.get("mte-substances")
-    for order in call.identified_orders(prescriptions_only=True):
-        ident = order.identity
-        assert ident is not None
+    for order, ident in _prescription_lines(call):
         if order.substitution_allowed is not False:
             continue
         day = order.authored_on or call.as_of
@@ -556,9 +587,9 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
                        else f"{product} : justification EFG invalide (patient de 6 ans ou plus)")
             detail = ("EFG applies only to children under 6." if en
                       else "La justification EFG est réservée aux enfants de moins de 6 ans.")
-        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"ns:{key}",
-                           evidence={"substance": key, "justification": sorted(codes), "problem": problem,
-                                     "mte_listed": all(mte.covers(s.key) for s in ident.substances)})
+        yield _line_finding(call, order, f"ns:{key}", summary, detail,
+                            evidence={"substance": key, "justification": sorted(codes), "problem": problem,
+                                      "mte_listed": all(mte.covers(s.key) for s in ident.substances)})
 
 
 # --- EQ004: biosimilar at initiation --------------------------------------------------------------
@@ -595,9 +626,7 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     groups = call.refs.get("biosimilar-groups")
-    for order in call.identified_orders(prescriptions_only=True):
-        ident = order.identity
-        assert ident is not None
+    for order, ident in _prescription_lines(call):
         if len(ident.substances) != 1 or not ident.cis:
             continue
         key = ident.substances[0].key
@@ -623,33 +652,29 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
                 continue
             candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
                               and prescribed.units and p.units.unit == prescribed.units.unit)
-        best = cheapest(candidates)
-        if best is None or best.unit_price is None or best.unit_price >= prescribed.unit_price - _EPS:
+        best = _cheaper_than(candidates, prescribed)
+        if best is None:
             continue
         cmp = _compare(order, prescribed, best, strength)
         name = group.name
         st = _strength_text(ident) or (f"{strength.value:g} {strength.unit}" if strength else "")
         with_ = best.describe()
         with_.update({"dci": name, "strength": st, "form": spec.form})
-        cur = cmp.currency
-        if _lang(call) == "en":
+        lang = _lang(call)
+        unit = best.units.unit if best.units else ""
+        if lang == "en":
             summary = f"{spec.name.split(',')[0]} started: biosimilar {best.product.split(',')[0]} costs less"
-            detail = (f"Treatment initiation with the reference biologic; {best.product} ({best.label}) costs "
-                      f"{_unit_money(best.unit_price, cur)} per {best.units.unit if best.units else 'unit'} instead of "
-                      f"{_unit_money(prescribed.unit_price, cur)}: {_saving_sentence(cmp, 'en')}.")
+            detail = ("Treatment initiation with the reference biologic; "
+                      + _price_sentence(cmp, lang, f"{best.product} ({best.label})", spec.name.split(",")[0], unit))
         else:
             summary = (f"Initiation de {spec.name.split(',')[0]} : le biosimilaire "
                        f"{best.product.split(',')[0]} est moins cher")
-            detail = (f"Instauration d'un traitement par le médicament biologique de référence ; {best.product} "
-                      f"({best.label}) revient à {_unit_money(best.unit_price, cur)} par "
-                      f"{best.units.unit if best.units else 'unité'} au lieu de "
-                      f"{_unit_money(prescribed.unit_price, cur)} : "
-                      f"{_saving_sentence(cmp, 'fr')}.")
-        yield call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"biosimilar:{key}",
-                           source=group.source,
-                           suggestion={"replace": _replace(prescribed, ident), "with": with_,
-                                       "saving": cmp.saving_dict()},
-                           evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
+            detail = ("Instauration d'un traitement par le médicament biologique de référence ; "
+                      + _price_sentence(cmp, lang, f"{best.product} ({best.label})", spec.name.split(",")[0], unit))
+        yield _line_finding(call, order, f"biosimilar:{key}", summary, detail + ".", source=group.source,
+                            suggestion={"replace": _replace(prescribed, ident), "with": with_,
+                                        "saving": cmp.saving_dict()},
+                            evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
 
 
 def _same_q(a: Quantity | None, b: Quantity | None) -> bool:
@@ -770,9 +795,7 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
         return
     idx = _index(call)
     strategies = call.refs.get("cheaper-strategies")
-    for order in call.identified_orders(prescriptions_only=True):
-        ident = order.identity
-        assert ident is not None
+    for order, ident in _prescription_lines(call):
         spec = idx.specialty(ident.cis) if ident.cis else None
         ident = with_strengths(ident, spec)
         for strat in strategies:
@@ -786,10 +809,23 @@ def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationI
                       summary: str, detail: str, suggestion: dict[str, Any] | None,
                       extra: dict[str, Any] | None = None) -> Finding:
     key, _name = _substance(ident)
-    evidence = {"substance": key, "strategy": strat.id, "applies_when": strat.applies_when,
-                "strategy_evidence": strat.evidence, **(extra or {})}
-    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=f"strategy:{strat.id}",
-                        source=strat.source, suggestion=suggestion, evidence=evidence)
+    lang = _lang(call)
+    evidence = {"substance": key, "strategy": strat.id, "applies_when": strat.text("applies_when", lang),
+                "strategy_evidence": strat.text("evidence", lang), **(extra or {})}
+    return _line_finding(call, order, f"strategy:{strat.id}", summary, detail,
+                         source=strat.source, suggestion=suggestion, evidence=evidence)
+
+
+def _strategy_detail(call: RuleCall, strat: Any, middle: str = "") -> str:
+    """What the source says, what it means for this line (``middle``, a sentence), the condition
+    found in the record and the source named in full, in the call's language."""
+    lang = _lang(call)
+    middle = f" {middle.rstrip('. ')}." if middle else ""
+    if lang == "en":
+        return (f"{strat.text('evidence', lang)}{middle} Applies here: {strat.text('applies_when', lang)}. "
+                f"Source: {strat.source.cite()}.")
+    return (f"{strat.text('evidence', lang)}{middle} Condition retenue : {strat.text('applies_when', lang)}. "
+            f"Source : {strat.source.cite()}.")
 
 
 def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
@@ -807,14 +843,11 @@ def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medic
     preferred = strat.preferred[0]
     product = ident.product or order.label
     _key, name = _substance(ident)
-    if _lang(call) == "en":
-        summary = f"{product}: a cheaper class of comparable efficacy applies ({preferred['atc']})"
-        detail = f"{strat.evidence} Condition: {strat.applies_when}. Source: {strat.source.cite()}."
-    else:
-        summary = f"{product} : {strat.title}"
-        if len(summary) > 140:
-            summary = strat.title
-        detail = f"{strat.evidence} Condition retenue : {strat.applies_when}."
+    title = strat.text("title", _lang(call))
+    summary = f"{product} : {title}" if _lang(call) != "en" else f"{product}: {title}"
+    if len(summary) > 140:
+        summary = title
+    detail = _strategy_detail(call, strat)
     suggestion = {"replace": {"cis": ident.cis, "label": product, "dci": name},
                   "with": {"class": preferred["substance"], "atc": preferred["atc"]}}
     yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion)
@@ -854,12 +887,12 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
     product = ident.product or order.label
     with_ = best.describe()
     with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
+    lang = _lang(call)
     summary = (f"{product}: {best_sub} {best_mg:g} mg (same dose level) costs less for comparable efficacy"
-               if _lang(call) == "en" else
+               if lang == "en" else
                f"{product} : {best_sub} {best_mg:g} mg ({level}) revient moins cher à efficacité comparable")
-    detail = (f"{strat.evidence} {best.product} à {_unit_money(best.unit_price, cmp.currency)} par unité contre "
-              f"{_unit_money(reference.unit_price, cmp.currency)} pour {reference.product} : "
-              f"{_saving_sentence(cmp, 'fr')}.")
+    unit = best.units.unit if best.units else ""
+    detail = _strategy_detail(call, strat, _price_sentence(cmp, lang, best.product, reference.product, unit))
     suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": cmp.saving_dict()}
     if reference is not base:
         suggestion["saving_computed_from"] = reference.describe()
@@ -896,11 +929,12 @@ def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: Med
         cmp = _compare(order, base, free, _single_strength(ident))
         suggestion["saving"] = cmp.saving_dict()
         extra.update(_evidence_costs(cmp))
-        money = f" ({_saving_sentence(cmp, 'fr')})"
+        money = (f"Without it: {_saving_sentence(cmp, 'en')}" if _lang(call) == "en"
+                 else f"Sans cet IPP : {_saving_sentence(cmp, 'fr')}")
     summary = (f"{product} with a short NSAID course in a patient without risk factor: not justified"
                if _lang(call) == "en" else
                f"{product} avec un AINS de courte durée chez un patient sans facteur de risque")
-    detail = f"{strat.evidence} Condition retenue : {strat.applies_when}{money}."
+    detail = _strategy_detail(call, strat, money)
     yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
                             {**extra, "implicated_partners": len(partners)})
 
@@ -918,15 +952,18 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
         return
     larger = [p for p in packs if p.available and p.units and p.units.unit == chosen.units.unit
               and p.units.count > chosen.units.count]
-    best = cheapest(larger)
-    if best is None or best.unit_price is None or best.unit_price >= chosen.unit_price - _EPS:
+    best = _cheaper_than(larger, chosen)
+    if best is None:
         return
     cmp = _compare(order, chosen, best, _single_strength(ident))
     product = ident.product or order.label
-    summary = (f"{product}: {days:g}-day treatment, the large pack costs less per unit" if _lang(call) == "en"
+    lang = _lang(call)
+    summary = (f"{product}: {days:g}-day treatment, the large pack costs less per unit" if lang == "en"
                else f"{product} : traitement de {days:g} j, grand conditionnement moins cher par unité")
-    detail = (f"{strat.evidence} {best.label} à {_unit_money(best.unit_price, cmp.currency)} par unité contre "
-              f"{_unit_money(chosen.unit_price, cmp.currency)} ({chosen.label}) : {_saving_sentence(cmp, 'fr')}.")
+    unit = chosen.units.unit if chosen.units else ""
+    large, small = ("large pack", "prescribed pack") if lang == "en" else ("le grand conditionnement", "la boîte prescrite")
+    detail = _strategy_detail(call, strat, _price_sentence(cmp, lang, f"{large.capitalize()} ({best.label})",
+                                                            f"{small} ({chosen.label})", unit))
     yield _strategy_finding(call, order, ident, strat, summary, detail,
                             {"replace": chosen.describe(), "with": best.describe(), "saving": cmp.saving_dict()},
                             _evidence_costs(cmp))

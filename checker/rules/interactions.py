@@ -146,7 +146,9 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                     for m in th.matches(ka, kb, sa.atc, sb.atc):
                         first, second = (a, b) if m.first == ka else (b, a)
                         ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
-                        items.append((m, settle(m.entry, ctx)))
+                        settled = settle(m.entry, ctx)
+                        if not settled.dropped:  # the entry does not concern this pair
+                            items.append((m, settled))
             if items:
                 yield PairResult(a, b, items)
 
