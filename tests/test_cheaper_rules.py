@@ -3,6 +3,8 @@ identified), justification parsing, CNOPS matching, English messages."""
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,47 @@ def test_pack_size_and_generic_savings_are_not_counted_twice() -> None:
     total_per_day = sum(f.suggestion["saving"]["per_day"] for f in report.findings)
     assert total_per_day == pytest.approx(coded_unit - generic_unit, abs=2e-4)
     assert by_rule["EQ001"].suggestion["replace"]["prescribed_cip13"] == "3400934306815"
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_strategy_messages_name_their_source(lang: str) -> None:
+    """EQ005 reads on its own: no wording that points at 'this sheet', the source named in full,
+    English evidence and condition when the referential gives them."""
+    from checker.referentials import default_referentials
+
+    strategies = {s.id: s for s in default_referentials().get("cheaper-strategies")}
+    paths = sorted((SAMPLES / "rules" / "EQ005").glob("fail-*.json"))
+    paths = [p for p in paths if not p.name.endswith(".expect.json")]
+    seen = 0
+    for path in paths:
+        for f in check([str(path)], as_of="2026-01-15", select=["EQ005"], lang=lang).findings:
+            strat = strategies[f.evidence["strategy"]]
+            assert "fiche" not in f.detail.lower()
+            assert strat.source.cite() in f.detail
+            assert strat.text("evidence", lang) in f.detail and strat.text("applies_when", lang) in f.detail
+            if lang == "en":
+                assert strat.evidence_en and strat.evidence not in f.detail
+                assert "Condition retenue" not in f.detail and "économie" not in f.detail
+                assert not re.search(r"\d,\d{2} €", f.detail)
+            seen += 1
+    assert seen == len(paths)
+
+
+def test_cnops_products_are_computed_once_per_referentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Moroccan runs on the same loaded referentials build the CNOPS matching keys once."""
+    from checker.economics import prices
+
+    calls: list[int] = []
+    real = prices.cnops_products
+
+    def counting(cnops: object, idx: object) -> list[prices.CnopsProduct]:
+        calls.append(1)
+        return real(cnops, idx)
+
+    monkeypatch.setattr(prices, "cnops_products", counting)
+    monkeypatch.setattr(prices, "_CNOPS_PRODUCTS", {})
+    path = SAMPLES / "rules" / "EQ001" / "fail-tahor-20-ma.json"
+    first = check([str(path)], as_of="2026-01-15", jurisdiction="ma", select=["EQ001"]).findings
+    second = check([str(path)], as_of="2026-01-15", jurisdiction="ma", select=["EQ001"]).findings
+    assert first and [f.to_dict() for f in first] == [f.to_dict() for f in second]
+    assert len(calls) == 1

@@ -110,7 +110,74 @@ def test_generic_saving_recomputed_from_bdpm(name: str, cis: str, days: int | No
     per_day = prescribed - alternative  # one tablet a day in every scenario
     period_days = days if days is not None else 365
     assert s["saving"]["amount"] == pytest.approx(round(per_day * period_days, 2), abs=0.011)
-    assert s["saving"]["per_year"] == pytest.approx(round(per_day * min(period_days, 365), 2), abs=0.011)
+    # every scenario is a long-term line (≥ 28 days or open-ended): its yearly figure is annualised
+    assert s["saving"]["per_year_basis"] == "annualised"
+    assert s["saving"]["per_year"] == pytest.approx(round(per_day * 365, 2), abs=0.011)
+
+
+def _fr_money(value: float) -> str:
+    return f"{value:,.2f}".replace(",", " ").replace(".", ",") + " €"
+
+
+def test_tahor_90_days_message_states_annualised_year() -> None:
+    """A 90-day TAHOR line: the message gives the 90-day saving and the saving per year of a
+    continuous treatment (daily saving × 365), not 90 days' worth; amounts recomputed from BDPM."""
+    idx = default_referentials().get("bdpm")
+    _, found, report = _run("tahor-20")
+    (f,) = [x for x in found if x["rule"] == "EQ001"]
+    prescribed, alternative = _generic_expectation(idx, "69902323")
+    per_year = round((prescribed - alternative) * 365, 2)
+    assert _fr_money(round((prescribed - alternative) * 90, 2)) in f["detail"]
+    assert f"soit {_fr_money(per_year)} par an pour ce traitement au long cours" in f["detail"]
+    assert report.savings()["by_rule"]["EQ001"]["EUR"] == pytest.approx(per_year, abs=0.011)
+
+
+def test_short_course_is_not_annualised() -> None:
+    """A 10-day course without repeats: the per-year figure is the treatment amount, said in words;
+    the same line with repeats is a long-term treatment and is annualised."""
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    idx = default_referentials().get("bdpm")
+    prescribed, alternative = _generic_expectation(idx, "64578892")  # INEXIUM 20 mg
+    short = check(bundle(order("mr-1", "INEXIUM 20 mg, comprimé gastro-résistant", days=10)), as_of="2026-01-15",
+                  select=["EQ001"])
+    (f,) = [x.to_dict() for x in short.findings]
+    saving = f["suggestion"]["saving"]
+    assert saving["per_year_basis"] == "treatment"
+    assert saving["per_year"] == saving["amount"] == pytest.approx(round((prescribed - alternative) * 10, 2),
+                                                                    abs=0.011)
+    assert "traitement court" in f["detail"] and "sans extrapolation" in f["detail"]
+    renewed = order("mr-1", "INEXIUM 20 mg, comprimé gastro-résistant", days=None)
+    renewed["dispenseRequest"] = {"numberOfRepeatsAllowed": 2,
+                                  "expectedSupplyDuration": {"value": 10, "unit": "j", "code": "d",
+                                                             "system": "http://unitsofmeasure.org"}}
+    (g,) = [x.to_dict() for x in check(bundle(renewed), as_of="2026-01-15", select=["EQ001"]).findings]
+    assert g["suggestion"]["saving"]["per_year_basis"] == "annualised"
+    assert g["suggestion"]["saving"]["per_year"] == pytest.approx(round((prescribed - alternative) * 365, 2),
+                                                                   abs=0.011)
+
+
+def test_english_amounts_use_a_decimal_point() -> None:
+    idx = default_referentials().get("bdpm")
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    report = check([str(SCENARIOS / "tahor-20.json")], as_of=exp["as_of"], select=["EQ001"], lang="en")
+    (f,) = [x.to_dict() for x in report.findings]
+    prescribed, alternative = _generic_expectation(idx, "69902323")
+    assert f"{alternative:.4f} €" in f["summary"]
+    assert f"{round((prescribed - alternative) * 90, 2):,.2f} €" in f["detail"]
+    assert f"{round((prescribed - alternative) * 365, 2):,.2f} € per year" in f["detail"]
+    assert not re.search(r"\d,\d{2} €", f["detail"]) and "économie" not in f["detail"]
+
+
+def test_eq001_leaves_the_dci_reminder_to_eq002() -> None:
+    """A brand line with a cheaper generic: EQ002 alone says to prescribe in DCI."""
+    _, found, _ = _run("tahor-20")
+    eq001 = [f for f in found if f["rule"] == "EQ001"]
+    assert eq001 and all("DCI" not in f["detail"] and "dénomination" not in f["detail"] for f in eq001)
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    both = check([str(SCENARIOS / "tahor-20.json")], as_of=exp["as_of"], select=["EQ001", "EQ002"])
+    dci = [f for f in both.findings if "DCI" in f.detail or "dénomination" in f.summary]
+    assert [f.rule for f in dci] == ["EQ002"]
 
 
 def test_biosimilar_saving_recomputed_from_bdpm() -> None:

@@ -206,3 +206,30 @@ def test_methotrexate_weekly_dose_decides_nsaid_and_aspirin_levels() -> None:
     assert run("IX001", record(asa, low))[0].level == "PE"
     f = run("IX001", record(line("a", "ibuprofene"), line("b", "methotrexate")))[0]
     assert (f.level, f.evidence["missing"]) == ("AD", ["weekly-dose"])
+
+
+@pytest.mark.parametrize(("label", "route"), [
+    ("Carbonate de calcium 500 mg comprimé", "oral"),
+    ("Oméprazole 20 mg gélule gastrorésistante", "oral"),
+    ("Paracetamol 500 mg tablet", "oral"),
+    ("Gluconate de calcium 10 % solution injectable", None),
+    ("Calcium", None),
+])
+def test_route_inferred_from_the_dose_form(label: str, route: str | None) -> None:
+    from checker.iatrogenic.conditions import route_of
+
+    assert route_of(line("a", "calcium", label=label)) == route
+
+
+def test_oral_calcium_with_digoxin_is_not_the_iv_contraindication() -> None:
+    oral = run("IX001", record(line("a", "calcium", label="Carbonate de calcium 500 mg comprimé"), line("b", "digoxine")))
+    assert [f.evidence["level"] for f in oral] == ["PE"]
+
+
+def test_allergy_tokens_match_whole_words_only() -> None:
+    from checker.rules.patient_risks import _word_hit
+
+    assert not _word_hit("ains", "allergie a certains pollens et aux grains de sesame")
+    assert _word_hit("ains", "allergie aux ains")
+    assert _word_hit("penicill", "allergie a la penicilline")
+    assert not _word_hit("penicill", "antipenicillinase")

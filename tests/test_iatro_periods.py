@@ -86,3 +86,15 @@ def test_statuses_that_do_not_count(status: str) -> None:
 @pytest.mark.parametrize("status", ["active", "on-hold", "draft", "unknown"])
 def test_statuses_that_count(status: str) -> None:
     assert overlaps(order(status=status), order("MedicationRequest/b"), AS_OF)
+
+
+def test_far_future_date_and_huge_durations_are_clamped() -> None:
+    """authoredOn 9999-12-31 or absurd durations give date.max, never an OverflowError."""
+    far = order(authored=date(9999, 12, 31), dosages=(Dosage(bounds_days=30),))
+    assert treatment_period(far, AS_OF) == (date(9999, 12, 31), date.max)
+    huge = order(dosages=(Dosage(bounds_days=1e12),))
+    assert treatment_period(huge, AS_OF) == (date(2026, 1, 1), date.max)
+    supply = order(authored=date(9999, 12, 1), dispense=Dispense(supply_days=30, repeats=10**9))
+    assert treatment_period(supply, AS_OF)[1] == date.max
+    assert overlaps(far, huge, AS_OF)
+    assert duration_days(huge, AS_OF) == (date.max - date(2026, 1, 1)).days + 1

@@ -73,6 +73,8 @@ def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, sc
                 progress.shard_done(result.counts.resources)
                 if on_done:
                     on_done(name)
+            fut.release()  # results are on disk: let the cluster and the client forget them
+        del futures
         write_atomic(work / "partition.done", b"ok\n")
     finally:
         client.close()

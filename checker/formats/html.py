@@ -81,8 +81,8 @@ _CSS = """
 margin:0 auto;max-width:1100px;padding:24px;line-height:1.4;background:#fff}
 h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;border-bottom:2px solid var(--line);padding-bottom:4px;margin-top:32px}
 .meta{color:var(--muted);margin:4px 0 16px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px}
-.card{border:1px solid var(--line);border-radius:8px;padding:12px}.card .n{font-size:1.7rem;font-weight:700}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}
+.card{border:1px solid var(--line);border-radius:8px;padding:12px}.card .n{font-size:1.35rem;font-weight:700;overflow-wrap:anywhere}
 .card.crit{border-color:#f5b7b1;background:#fdedec}.card.crit .n{color:#a93226}.card .l{color:var(--muted);font-size:.9rem}
 .charts{display:grid;grid-template-columns:1fr;gap:16px}.chart{border:1px solid var(--line);border-radius:8px;padding:12px}
 .chart h3{margin:0 0 8px;font-size:1rem}svg text{font-family:inherit;font-size:12px;fill:var(--ink)}

@@ -557,6 +557,13 @@ OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
         "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
     frozenset({"inhibiteurs de proteases boostes par ritonavir", "lamotrigine"}): {
         "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
+    # l. 223: aspirin + curative-dose heparins (or elderly patients): AD with anti-inflammatory or
+    # analgesic/antipyretic doses, APEC with antiplatelet doses (the parser read the second AD
+    # bullet as anti-inflammatory)
+    frozenset({"acide acetylsalicylique", "heparines doses curatives et ou sujet age"}): {
+        "AD": {"kind": "aspirin-dose", "any_of": [{"aspirin_dose": "anti-inflammatory", "ulcer_history": None},
+                                                  {"aspirin_dose": "analgesic", "ulcer_history": None}]},
+        "APEC": {"kind": "aspirin-dose", "any_of": [{"aspirin_dose": "antiplatelet", "ulcer_history": None}]}},
     # l. 775: two aminoglycosides given together CI (successive courses: APEC; never concurrent)
     frozenset({"aminosides"}): {"CI": {"kind": "always"}, "APEC": {"kind": "otherwise"}},
     # l. 1411 and the class heading: two torsadogenic antiarrhythmics CI; same Vaughan-Williams class

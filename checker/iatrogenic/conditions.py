@@ -216,6 +216,9 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "hepatic-function" and "impaired" in cond:
         if _recorded(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT):
             return bool(cond["impaired"]), None
+        if any(c.is_active for c in ctx.record.conditions):
+            # a problem list is recorded and names no hepatic impairment: taken as absent
+            return not bool(cond["impaired"]), None
         return None, "hepatic-function"
     if kind == "heart-function" and "altered" in cond:
         if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
@@ -341,6 +344,7 @@ def _aspirin_category(ctx: PairContext) -> str | None:
 def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     category = _aspirin_category(ctx)
     ulcer = _recorded(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
+    problem_list = any(c.is_active for c in ctx.record.conditions)
     pending: str | None = None
     result: bool | None = False
     for clause in cond["any_of"]:
@@ -355,8 +359,10 @@ def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
             ulcer_ok: bool | None = True
         elif ulcer:
             ulcer_ok = bool(want_ulcer)
+        elif problem_list:  # a problem list is recorded and names no peptic ulcer: taken as absent
+            ulcer_ok = not want_ulcer
         else:
-            ulcer_ok = None  # an ulcer history not recorded is not proof of its absence
+            ulcer_ok = None  # no problem list at all: the history is unknown
         if dose_ok and ulcer_ok:
             return True, None
         if ulcer_ok is False:

@@ -9,12 +9,19 @@ arithmetic lives in :mod:`checker.economics`. Suggestions are structured::
 
 and every finding with money puts the substance key in ``evidence["substance"]`` so that the run
 summary (:meth:`checker.findings.Report.savings`) totals savings by substance.
+
+"Per year" convention (``saving["per_year"]``, summed by the run summary): a long-term line —
+prescribed for 28 days or more, with repeats, or with no duration — is annualised (saving per day
+× 365, ``per_year_basis: "annualised"``); a short course (under 28 days, no repeats) counts its
+treatment amount as is (``per_year_basis: "treatment"``). Messages say which, in plain words.
+EQ001 talks about the cheaper product and the money; the legal reminder to prescribe in DCI is
+EQ002's alone, so the prescriber does not read the same advice twice.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -32,7 +39,7 @@ from checker.economics.prices import (
 )
 from checker.findings import Finding, Source
 from checker.model import MedicationIdentity, MedicationOrder, Quantity
-from checker.registry import RuleCall, rule
+from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
     "ANSM, Répertoire des groupes génériques (BDPM CIS_GENER) et prix des présentations (BDPM CIS_CIP); "
@@ -73,6 +80,13 @@ CNOPS_SOURCE = Source(
 
 _EPS = 1e-9
 SUBSTITUTABLE_TYPES = {0, 1, 4}  # princeps, générique, substituable (2 = complémentarité posologique)
+
+
+def _cheaper_rule(rule_id: str, name: str, source: Source, referentials: tuple[str, ...],
+                  severity: str = "info") -> Callable[[Callable[[RuleCall], Iterable[Finding]]], Rule]:
+    """Register an EQ rule: category ``cheaper-equivalent``, severity ``info`` unless stated."""
+    return rule(rule_id, name=name, category="cheaper-equivalent", severity=severity, source=source,
+                referentials=referentials)
 
 
 # --- shared helpers -------------------------------------------------------------------------------
@@ -318,14 +332,7 @@ def _names_the_substance(order: MedicationOrder, identity: MedicationIdentity) -
 # --- EQ001: cheaper generic -----------------------------------------------------------------------
 
 
-@rule(
-    "EQ001",
-    name="cheaper-generic",
-    category="cheaper-equivalent",
-    severity="info",
-    source=BDPM_SOURCE,
-    referentials=("bdpm", "cnops-2014"),
-)
+@_cheaper_rule("EQ001", "cheaper-generic", BDPM_SOURCE, ("bdpm", "cnops-2014"))
 def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     """A substitutable equivalent of the same strength and form costs less.
 
@@ -333,8 +340,9 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     member of the group (princeps, generic or substitutable specialty, same dose form) has a
     lower unit price (presentation price ÷ units in the pack) among marketed, reimbursed
     presentations that are not in shortage. The finding gives both unit prices, the cost per day
-    from the structured dosage, the saving over the prescribed duration and within a year, and
-    suggests prescribing in DCI or the cheaper presentation. Lines prescribed in DCI, lines with a
+    from the structured dosage, the saving over the prescribed duration and per year (annualised
+    for a long-term line, the treatment amount for a short course), and suggests the cheaper
+    presentation (the DCI reminder itself is EQ002's). Lines prescribed in DCI, lines with a
     non-substitutable mention (respected, see EQ003) and lines already at the lowest price yield
     nothing. With ``--jurisdiction ma`` the same comparison runs on the CNOPS 2014 list (PPV, MAD);
     a product absent from that list is reported as such, never priced by guess.
@@ -460,14 +468,7 @@ def _reimbursed_per_unit(p: PricedPack) -> float | None:
 # --- EQ002: brand name instead of DCI -------------------------------------------------------------
 
 
-@rule(
-    "EQ002",
-    name="brand-instead-of-dci",
-    category="cheaper-equivalent",
-    severity="info",
-    source=DCI_SOURCE,
-    referentials=("bdpm",),
-)
+@_cheaper_rule("EQ002", "brand-instead-of-dci", DCI_SOURCE, ("bdpm",))
 def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     """Prescription by brand name of a substance of the generic repertory (DCI required).
 
@@ -517,14 +518,8 @@ def justification_codes(order: MedicationOrder) -> set[str]:
     return {m.upper() for t in texts if t for m in _JUSTIFICATION.findall(t)}
 
 
-@rule(
-    "EQ003",
-    name="non-substitutable-justification",
-    category="cheaper-equivalent",
-    severity="warning",
-    source=MTE_SOURCE,
-    referentials=("bdpm", "mte-substances"),
-)
+@_cheaper_rule("EQ003", "non-substitutable-justification", MTE_SOURCE, ("bdpm", "mte-substances"),
+                severity="warning")
 def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
     """Non-substitutable mention without a valid justification (MTE, EFG, CIF).
 
@@ -605,14 +600,7 @@ def _is_initiation(call: RuleCall, order: MedicationOrder, keys: frozenset[str])
     return True
 
 
-@rule(
-    "EQ004",
-    name="biosimilar-at-initiation",
-    category="cheaper-equivalent",
-    severity="info",
-    source=BIOSIMILAR_SOURCE,
-    referentials=("bdpm", "biosimilar-groups"),
-)
+@_cheaper_rule("EQ004", "biosimilar-at-initiation", BIOSIMILAR_SOURCE, ("bdpm", "biosimilar-groups"))
 def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     """A reference biologic is started although a cheaper biosimilar exists.
 
@@ -771,14 +759,7 @@ def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, 
     return cheapest(_packs_of(idx, ident.substances[0].key, mg, form)), form
 
 
-@rule(
-    "EQ005",
-    name="cheaper-strategy",
-    category="cheaper-equivalent",
-    severity="info",
-    source=STRATEGY_SOURCE,
-    referentials=("bdpm", "cheaper-strategies"),
-)
+@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies"))
 def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     """A cheaper strategy of comparable efficacy applies to this line.
 
@@ -879,9 +860,7 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
         if cand is not None and cand.unit_price is not None \
                 and (best is None or cand.unit_price < (best.unit_price or 0)):
             best, best_sub, best_mg = cand, sub, float(sub_mg)
-    if best is None or best.unit_price is None or reference.unit_price is None:
-        return
-    if best.unit_price >= reference.unit_price - _EPS:
+    if best is None or _cheaper_than([best], reference) is None:
         return
     cmp = _compare(order, reference, best, _single_strength(ident))
     product = ident.product or order.label
@@ -961,7 +940,8 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     summary = (f"{product}: {days:g}-day treatment, the large pack costs less per unit" if lang == "en"
                else f"{product} : traitement de {days:g} j, grand conditionnement moins cher par unité")
     unit = chosen.units.unit if chosen.units else ""
-    large, small = ("large pack", "prescribed pack") if lang == "en" else ("le grand conditionnement", "la boîte prescrite")
+    large, small = (("large pack", "the prescribed pack") if lang == "en"
+                    else ("le grand conditionnement", "la boîte prescrite"))
     detail = _strategy_detail(call, strat, _price_sentence(cmp, lang, f"{large.capitalize()} ({best.label})",
                                                             f"{small} ({chosen.label})", unit))
     yield _strategy_finding(call, order, ident, strat, summary, detail,

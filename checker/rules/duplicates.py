@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from checker.findings import Finding, Source
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
+from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.periods import overlaps
 from checker.registry import RuleCall, rule
@@ -89,27 +90,55 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     category="duplicate",
     severity="warning",
     source=STOPP_SOURCE,
-    referentials=("iatrogenic-rules",),
+    referentials=("iatrogenic-rules", "ansm-thesaurus"),
 )
 def same_class(call: RuleCall) -> Iterator[Finding]:
     """Two concurrent drugs of a class where duplication is a known risk.
 
     Two different substances of the same therapeutic class taken over the same period (two NSAIDs,
-    two SSRIs, two loop diuretics, two ACE inhibitors, two anticoagulants, two ARBs, two
-    benzodiazepines, two PPIs, two antiplatelet agents): adverse effects add up without added
-    benefit. Class membership is by ATC code; each class row names its basis.
+    two SSRIs, two loop diuretics, two ACE inhibitors, two anticoagulants — the classes STOPP A3 is
+    coded for): adverse effects add up without added benefit. Class membership is by ATC code; each
+    class row names its basis. A pair the ANSM thesaurus already grades (IX001, e.g. two NSAIDs,
+    enoxaparin + warfarin) is left to the interaction finding, so it is reported once.
 
     Source: STOPP/START v2 criterion A3 (any duplicate drug-class prescription), classes coded by
     Huibers et al. 2019; see ``referentials/iatrogenic/patient-risks.tsv``.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
     for a, b in _concurrent_pairs(call):
+        if _graded_by_thesaurus(th, a, b):
+            continue  # IX001 reports this pair with the thesaurus level
         for row in data.kind("duplicate-class"):
             ka, kb = row.matches_order(a), row.matches_order(b)
             if not ka or not kb or set(ka) & set(kb):
                 continue  # the same substance in both lines is DU001's finding
             yield _class_finding(call, row, a, b, ka[0], kb[0], en)
+
+
+# Thesaurus classes grouping drugs by a shared effect (hyperkalaemia, sedation …), not by
+# pharmacological class: an entry between two of them grades the accumulation of that effect, not
+# the duplication DU002 reports.
+EFFECT_CLASSES = frozenset({
+    "hyperkaliemiants", "hypokaliemiants", "hyponatremiants", "bradycardisants",
+    "substances susceptibles de donner des torsades de pointes",
+    "torsadogenes sauf arsenieux antiparasitaires neuroleptiques methadone",
+})
+
+
+def _effect_class(node: str) -> bool:
+    return node in EFFECT_CLASSES or node.startswith("medicaments ")
+
+
+def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> bool:
+    """True when a thesaurus entry names the two lines' substances or classes themselves (not two
+    effect classes): IX001 then reports the pair with the thesaurus level."""
+    if a.identity is None or b.identity is None:
+        return False
+    return any(not (_effect_class(m.entry.a) and _effect_class(m.entry.b))
+               for sa in a.identity.substances for sb in b.identity.substances
+               for m in th.matches(sa.key, sb.key, sa.atc, sb.atc))
 
 
 def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,

@@ -129,6 +129,22 @@ def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
     return [_display(th, n) for n in path]
 
 
+# Heading of the torsadogenic class (ANSM thesaurus 2023, l. 18240): for erythromycin and vincamine
+# only the intravenous forms are concerned.
+TORSADOGENIC_IV_ONLY = frozenset({"erythromycine", "vincamine"})
+
+
+def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: MedicationOrder) -> bool:
+    """True when a side joins a torsadogenic class only as erythromycin/vincamine by a known non-IV
+    route (the match does not concern the pair)."""
+    for path, line in ((m.path_first, first), (m.path_second, second)):
+        if path and path[0] in TORSADOGENIC_IV_ONLY and any("torsad" in n for n in path[1:]):
+            route = route_of(line)
+            if route is not None and route != "iv":
+                return True
+    return False
+
+
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
     orders = [o for o in _unique(call.identified_orders())
@@ -145,6 +161,8 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                     ka, kb = sa.key, sb.key
                     for m in th.matches(ka, kb, sa.atc, sb.atc):
                         first, second = (a, b) if m.first == ka else (b, a)
+                        if _torsadogenic_by_route_only(m, first, second):
+                            continue
                         ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
                         settled = settle(m.entry, ctx)
                         if not settled.dropped:  # the entry does not concern this pair

@@ -155,8 +155,9 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
 
     From age 65 (STOPP/START v2): benzodiazepines (K1), Z-drugs (K4), first-generation
     antihistamines (D14), centrally acting antihypertensives (B10), ticlopidine (C7), long-acting
-    sulphonylureas (J1), aspirin above 160 mg/day from structured dosage (C1), benzodiazepines for
-    more than 4 weeks (D5). From age 75 (French Laroche list, 2007): long half-life
+    sulphonylureas (J1), aspirin above 160 mg/day from structured dosage (C1). Durations of
+    benzodiazepine use (STOPP D5) are left to the protocol rule OP002 (HAS durations), which judges
+    the same line. From age 75 (French Laroche list, 2007): long half-life
     benzodiazepines. One finding per line with every criterion met in ``evidence``.
 
     Source: STOPP/START v2 (O'Mahony et al. 2015, coded by Huibers et al. 2019); Laroche ML et al.,
@@ -182,14 +183,7 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
             if dd is not None and dd.per_day_mg > 160:
                 hits.append({"criterion": "STOPP C1", "substance": key, "daily_mg": round(dd.per_day_mg, 1),
                              "why": "aspirin above 160 mg/day" if en else "aspirine au-delà de 160 mg/jour"})
-        key = _atc_hit(order, data.stopp_atc("STOPP D5"))
-        if key:
-            days = duration_days(order, call.as_of)
-            if days is not None and days > 28:
-                hits.append({"criterion": "STOPP D5", "substance": key, "days": days,
-                             "why": "benzodiazepine for more than 4 weeks" if en else "benzodiazépine depuis plus de 4 semaines"})
-        if hits:
-            sources.append(STOPP_SOURCE)
+        sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
         if age >= 75:
             for row in data.kind("elderly"):
                 if age < int(row.params.get("min_age", 75)):
@@ -197,7 +191,7 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
                 keys = row.matches_order(order)
                 if keys:
                     hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
-                    sources.insert(0, row.source)
+                    sources.append(row.source)
         if not hits:
             continue
         subst = _name(order, hits[0]["substance"])
@@ -209,7 +203,9 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
                   f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
                   f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
         yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
-                           source=sources[0], evidence={"age": age, "criteria": hits},
+                           source=sources[0],  # the source of the first criterion met
+                           evidence={"age": age, "criteria": hits,
+                                     "sources": list(dict.fromkeys(f"{x.label} ({x.edition})" for x in sources))},
                            suggestion={"action": "reassess"})
 
 
