@@ -9,7 +9,7 @@ import click
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 SEVERITIES = click.Choice(["info", "warning", "critical"], case_sensitive=False)
-FORMATS = ["text", "json", "ndjson", "csv", "fhir", "cds-hooks"]
+FORMATS = ["text", "json", "ndjson", "csv", "fhir", "cds-hooks", "html"]
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:

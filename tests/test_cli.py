@@ -112,3 +112,13 @@ def test_check_whole_shared_corpus_as_json(shared_dir: Path) -> None:
                    "synthea/bulk-ndjson/10-patients/log.ndjson"):
         assert broken in where
     assert all(e["message"] for e in data["errors"])
+
+
+def test_output_file_has_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "r.json"
+    run("check", DEMO, "--format", "json", "--output", str(out), "--as-of", "2026-01-15")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -110,18 +110,7 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
                         patients_total=with_findings)
     write_atomic(out / "report.html", html)
-    _readable(out)
     return summary
-
-
-def _readable(out: Path) -> None:
-    """Give the outputs ordinary permissions (temporary files are created private)."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    for name in OUTPUT_FILES:
-        os.chmod(out / name, 0o666 & ~mask)
 
 
 def _csv_lines(findings_ndjson: Any) -> Any:

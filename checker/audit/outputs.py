@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from checker.outputs import write_atomic_lines
 
 FINDINGS_CSV_COLUMNS = ("patient", "rule", "category", "severity", "level", "summary", "implicated",
                         "saving_per_year", "currency", "source", "source_url", "source_edition", "fingerprint")
@@ -20,23 +20,8 @@ INDICATOR_COLUMNS = ("indicator", "scope", "requester", "numerator", "denominato
 
 
 def atomic_lines(path: Path, lines: Iterable[bytes]) -> int:
-    """Stream ``lines`` into ``path`` atomically (same guarantees as ``checker.outputs.write_atomic``
-    for files too large to build in memory). Returns the number of lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    n = 0
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            for line in lines:
-                f.write(line)
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
+    """Stream ``lines`` into ``path`` atomically; returns the number of lines."""
+    return write_atomic_lines(path, lines)
 
 
 def _csv_line(values: Iterable[Any]) -> bytes:
