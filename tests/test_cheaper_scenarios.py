@@ -17,7 +17,7 @@ import pytest
 from checker import check
 from checker.referentials import default_referentials
 from tests.conftest import SAMPLES
-from tests.test_rule_samples import subset
+from tests.conftest import match_one_to_one
 
 SCENARIOS = SAMPLES / "scenarios" / "cheaper"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
@@ -40,13 +40,8 @@ def test_all_acceptance_scenarios_present() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario_findings_match(name: str) -> None:
     exp, found, _ = _run(name)
-    expected = exp["findings"]
-    assert len(found) == len(expected), f"{name}: {[(f['rule'], f['summary']) for f in found]}"
-    unmatched = list(found)
-    for want in expected:
-        hit = next((f for f in unmatched if subset(want, f)), None)
-        assert hit is not None, f"{name}: no finding matches {want}; got {unmatched}"
-        unmatched.remove(hit)
+    problems = match_one_to_one(exp["findings"], found)
+    assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
 # --- independent recomputation ---------------------------------------------------------------------

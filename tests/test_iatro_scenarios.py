@@ -9,38 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.conftest import match_one_to_one
 from checker.api import check
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "fhir_samples" / "scenarios" / "iatrogenic"
 PDDI = ROOT.parent / "shared" / "fhir" / "pddi-cds" / "requests"
 CASES = sorted(p for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
-
-
-def _subset(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list) and isinstance(actual, list) and expected and isinstance(expected[0], dict):
-        return len(expected) == len(actual) and all(_subset(e, a) for e, a in zip(expected, actual))
-    return expected == actual
-
-
-def match_one_to_one(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
-    """Problems found when pairing expected with actual findings (empty list = match)."""
-    left = list(actual)
-    problems = []
-    for e in expected:
-        hit = next((a for a in left if _subset(e, a)), None)
-        if hit is None:
-            problems.append(f"expected finding not produced: {e}")
-        else:
-            left.remove(hit)
-    problems += [f"unexpected finding: {a['rule']} {a['summary']}" for a in left]
-    return problems
 
 
 def test_every_acceptance_scenario_is_present() -> None:

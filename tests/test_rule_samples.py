@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from checker import check
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, match_one_to_one
 
 DEFAULT_AS_OF = "2026-01-15"
 
@@ -28,17 +28,6 @@ def _cases() -> list[Any]:
 def _expectation(path: Path) -> dict[str, Any]:
     exp = path.with_name(path.stem + ".expect.json")
     return orjson.loads(exp.read_bytes()) if exp.is_file() else {}
-
-
-def subset(expected: Any, actual: Any) -> bool:
-    """``expected`` is contained in ``actual`` (dicts as subsets, lists element-wise, else equal)."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and subset(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(subset(e, a) for e, a in zip(expected, actual))
-    if isinstance(expected, float) and isinstance(actual, (int, float)):
-        return abs(expected - actual) < 1e-6
-    return expected == actual
 
 
 @pytest.mark.parametrize("rule, path", _cases())
@@ -59,9 +48,5 @@ def test_rule_sample(rule: str, path: Path) -> None:
     assert found, f"{rule} must fire on {path.name}"
     expected = exp.get("findings")
     if expected is not None:
-        assert len(found) == len(expected), f"{path.name}: expected {len(expected)} findings, got {found}"
-        unmatched = list(found)
-        for want in expected:
-            hit = next((f for f in unmatched if subset(want, f)), None)
-            assert hit is not None, f"{path.name}: no finding matches {want}; got {unmatched}"
-            unmatched.remove(hit)
+        problems = match_one_to_one(expected, found)
+        assert not problems, f"{path.name}:\n" + "\n".join(problems)

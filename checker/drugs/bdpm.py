@@ -314,7 +314,6 @@ def update_snapshot(src_dir: Path, root: Path | None = None) -> ImportSummary:
     Every required table must parse cleanly (else :class:`BdpmImportError`, nothing is written).
     Output is deterministic: the same download always yields the same bytes.
     """
-    from checker.referentials import ReferentialError
 
     root = Path(root) if root is not None else referentials_dir()
     src_dir = Path(src_dir)
