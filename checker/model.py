@@ -170,6 +170,13 @@ class MedicationIdentity:
     alternatives: tuple[str, ...] = ()  # other candidates when ambiguous
     note: str = ""
 
+    def name_of(self, key: str) -> str:
+        """Display name (French DCI) of the substance ``key`` of this line, else the key itself."""
+        for s in self.substances:
+            if s.key == key:
+                return s.name or key
+        return key
+
     @property
     def substance_keys(self) -> frozenset[str]:
         return frozenset(s.key for s in self.substances)
@@ -235,6 +242,10 @@ class MedicationOrder:
     @property
     def label(self) -> str:
         return self.medication.label() or (self.ingredients[0].concept.label() if self.ingredients else "")
+
+    def substance_name(self, key: str) -> str:
+        """Display name (French DCI) of the substance ``key`` of this line, else the key itself."""
+        return self.identity.name_of(key) if self.identity is not None else key
 
     @property
     def is_prescription(self) -> bool:

@@ -76,14 +76,19 @@ class RuleCall:
     def identified_orders(self, *, active_only: bool = True, prescriptions_only: bool = False
                           ) -> Iterator[MedicationOrder]:
         """Medication lines identified with rule-grade confidence (optionally only active ones, and
-        only prescriptions — not dispenses, administrations or statements)."""
+        only prescriptions — not dispenses, administrations or statements), each resource once:
+        the same request may be read twice (e.g. from its JSON and its XML copy)."""
+        seen: set[str] = set()
         for order in self.record.medication_orders:
+            if order.ref in seen:
+                continue
             if active_only and not order.is_active_like:
                 continue
             if prescriptions_only and not order.is_prescription:
                 continue
             ident = order.identity
             if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
+                seen.add(order.ref)
                 yield order
 
     def finding(

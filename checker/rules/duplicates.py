@@ -18,13 +18,6 @@ STOPP_SOURCE = Source(
 )
 
 
-def _name(order: MedicationOrder, key: str) -> str:
-    for s in order.identity.substances if order.identity else ():
-        if s.key == key:
-            return s.name or key
-    return key
-
-
 def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
     """Overlapping pairs of prescription lines (MedicationRequest only).
 
@@ -32,7 +25,7 @@ def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, Medicat
     that is usually also prescribed: pairing it with the request would report one treatment as a
     duplicate of itself. Interactions (IX001) still consider every kind.
     """
-    orders = list({o.ref: o for o in call.identified_orders() if o.is_prescription}.values())
+    orders = list(call.identified_orders(prescriptions_only=True))
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
             if overlaps(a, b, call.as_of):
@@ -68,7 +61,7 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
             row = specific.get(key) or generic
             if row is None:
                 continue
-            name = _name(a, key)
+            name = a.substance_name(key)
             summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
                        f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
             if len(summary) > 140:
@@ -143,7 +136,7 @@ def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) 
 
 def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,
                    en: bool) -> Finding:
-    na, nb = _name(a, ka), _name(b, kb)
+    na, nb = a.substance_name(ka), b.substance_name(kb)
     summary = (f"Duplicate class: {row.label_en} ({na} + {nb})" if en else
                f"Doublon de classe : {row.label_fr} ({na} + {nb})")
     if len(summary) > 140:

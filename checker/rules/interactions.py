@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,11 +115,6 @@ class PairResult:
         return max(pool, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
 
 
-def _unique(orders: Iterable[MedicationOrder]) -> list[MedicationOrder]:
-    """Lines once each (the same request may be read twice, e.g. from its JSON and XML copies)."""
-    return list({o.ref: o for o in orders}.values())
-
-
 def _display(th: Thesaurus, node: str) -> str:
     ent = th.entities.get(node)
     return ent["name"].lower() if ent else node
@@ -147,7 +142,7 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    orders = [o for o in _unique(call.identified_orders())
+    orders = [o for o in call.identified_orders()
               if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
@@ -209,7 +204,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         themes = list(entry.themes)
         theme_text = "; ".join((THEME_EN if en else THEME_FR).get(t, t) for t in themes)
         label_a, label_b = first_line.label or match.first, second_line.label or match.second
-        na, nb = _name(first_line, match.first), _name(second_line, match.second)
+        na, nb = first_line.substance_name(match.first), second_line.substance_name(match.second)
         summary = f"{names[level].capitalize()}{':' if en else ' :'} {na} + {nb}"
         if len(summary) > 140:
             summary = summary[:137] + "…"
@@ -254,15 +249,6 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
                                    "APEC": "consider"}[level]},
         )
-
-
-def _name(order: MedicationOrder, key: str) -> str:
-    """Display name (DCI) of a substance of a line."""
-    if order.identity is not None:
-        for s in order.identity.substances:
-            if s.key == key:
-                return s.name or key
-    return key
 
 
 def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:

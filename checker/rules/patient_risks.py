@@ -54,16 +54,9 @@ def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> s
     return None
 
 
-def _name(order: MedicationOrder, key: str) -> str:
-    for s in order.identity.substances if order.identity else ():
-        if s.key == key:
-            return s.name or key
-    return key
-
-
 def _current_orders(call: RuleCall) -> list[MedicationOrder]:
     """Identified lines being taken on ``as_of``."""
-    return list({o.ref: o for o in call.identified_orders() if is_current(o, call.as_of)}.values())
+    return [o for o in call.identified_orders() if is_current(o, call.as_of)]
 
 
 # --- PR001 allergy -------------------------------------------------------------------------------
@@ -124,7 +117,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
             if hit is None:
                 continue
             key, row = hit
-            name = _name(order, key)
+            name = order.substance_name(key)
             if row is None:
                 summary = f"{'Allergy recorded to' if en else 'Allergie enregistrée à'} {name} : {order.label}"[:140]
                 detail = (f"{order.label} contains {name}, to which an allergy or intolerance is recorded ({label}). "
@@ -194,7 +187,7 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
                     sources.append(row.source)
         if not hits:
             continue
-        subst = _name(order, hits[0]["substance"])
+        subst = order.substance_name(hits[0]["substance"])
         whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
         summary = (f"Potentially inappropriate at {age}: {subst}" if en else
                    f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
@@ -280,7 +273,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
                                   "what": row.label(call.settings.lang), "ckd": [], "row": row})
         if not concerned:
             continue
-        subst = _name(order, concerned[0]["substance"])
+        subst = order.substance_name(concerned[0]["substance"])
         if renal_obs is None:
             by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
             if by_stage:
@@ -447,7 +440,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
           over: list[tuple[str, float, float]], en: bool) -> Finding:
-    name = _name(orders[0], key)
+    name = orders[0].substance_name(key)
     words = {"per_intake": ("par prise", "per intake"), "per_day": ("par jour", "per day"),
              "per_day_total": ("par jour, toutes lignes confondues", "per day, all lines together")}
     parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg)" for w, got, cap in over]
@@ -463,7 +456,7 @@ def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
 
 
 def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
-    name = _name(order, key)
+    name = order.substance_name(key)
     return call.finding(
         summary=(f"{name}: dose not evaluable (no structured dosage)" if en else
                  f"{name} : dose non évaluable (posologie non structurée)")[:140],
@@ -518,7 +511,7 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
-    orders = list({o.ref: o for o in call.identified_orders() if counts(o)}.values())
+    orders = [o for o in call.identified_orders() if counts(o)]
     for row in data.kind("accumulation"):
         members: list[tuple[MedicationOrder, str]] = []
         for o in orders:
@@ -532,7 +525,7 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
         group = _largest_concurrent(members, call.as_of)
         if len({k for _, k in group}) < need:
             continue
-        names = ", ".join(sorted({_name(o, k) for o, k in group}))
+        names = ", ".join(sorted({o.substance_name(k) for o, k in group}))
         yield call.finding(
             summary=(f"{len(group)} {row.label_en} together" if en else f"{len(group)} {row.label_fr} associés")[:140],
             detail=(f"{names} are taken at the same time and all belong to the thesaurus class of {row.label_en}: "
