@@ -82,8 +82,11 @@ _HEPATIC_TEXT = ("insuffisance hepatique", "hepatic failure", "liver failure", "
 _HYPOK_ICD = re.compile(r"^E87\.?6")
 _HYPOK_SNOMED = {"43339004"}
 _HYPOK_TEXT = ("hypokaliemie", "hypokalaemia", "hypokalemia")
-# Elderly: the thesaurus says "sujet âgé" without a figure; we read it as 75 and over (the age the
-# French PIM lists and HAS use for "personne âgée"), under 65 as not elderly, and leave 65-74 open.
+# Elderly: the thesaurus says "sujet âgé" without a figure. HAS's programme "Prescription
+# médicamenteuse chez le sujet âgé" (PMSA, since 2006) takes "personne âgée" as over 75, or over 65
+# with several chronic diseases (as restated by VIDAL Recos, "Médicaments et personnes âgées",
+# 21 February 2023, https://campus.vidal.fr/recommandations/1745/). So: 75 and over is elderly,
+# under 65 is not, and 65-74 stays open (the record would need the count of chronic diseases).
 ELDERLY_FROM = 75
 NOT_ELDERLY_BELOW = 65
 
