@@ -1140,11 +1140,6 @@ def _observation(raw: RawResource) -> Observation:
     )
 
 
-def group_key(raw: RawResource) -> str:
-    """Shard key for batch audits: the patient reference as written, else a per-file key."""
-    return raw.patient_key() or f"(no patient) {raw.location.file}"
-
-
 __all__ = [
     "FileMark",
     "Ingestion",
@@ -1152,7 +1147,6 @@ __all__ = [
     "USED_TYPES",
     "assemble",
     "detect_version",
-    "group_key",
     "iter_raw",
     "read",
 ]

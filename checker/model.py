@@ -29,10 +29,6 @@ class Concept:
     codings: tuple[Coding, ...] = ()
     text: str = ""
 
-    def codes(self, system: str) -> tuple[str, ...]:
-        """Codes of this concept in ``system`` (exact system URI)."""
-        return tuple(c.code for c in self.codings if c.system == system)
-
     def label(self) -> str:
         """Best human label: the text, else the first display, else the first code."""
         if self.text:
