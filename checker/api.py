@@ -12,7 +12,7 @@ from typing import Any
 
 from checker import __version__
 from checker.findings import Finding, InputCounts, InputError, Report, Severity
-from checker.model import PatientRecord
+from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RunSettings, select_rules
 
@@ -93,9 +93,10 @@ def check_records(
     findings: list[Finding] = []
     errors = list(errors)
     for record in records:
+        shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
         for r in chosen:
             try:
-                findings.extend(r.run(record, settings, refs))
+                findings.extend(r.run(record, settings, refs, shared))
             except Exception as exc:  # one faulty rule must not cost the other checks of the run
                 errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
                                          f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
@@ -120,19 +121,26 @@ def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> No
     """Fill ``order.identity`` for every medication order not identified yet.
 
     Identification depends only on what names the medication (code, ingredients, form), so the
-    result is shared between orders naming the same medication: bulk exports repeat them a lot.
+    result is shared between orders naming the same medication: bulk exports repeat them a lot, and
+    reading shares one medication object between them (so the look-up is by identity; orders built
+    otherwise are compared by value).
     """
     from checker.drugs import identify
 
-    seen: dict[tuple[object, ...], object] = {}
+    by_object: dict[tuple[int, int, int], MedicationIdentity] = {}
+    by_value: dict[tuple[object, ...], MedicationIdentity] = {}
     for record in records:
         for order in record.medication_orders:
             if order.identity is None:
-                key = (order.medication, order.ingredients, order.medication_form)
-                found = seen.get(key)
+                named = (order.medication, order.ingredients, order.medication_form)
+                quick = (id(named[0]), id(named[1]), id(named[2]))  # the orders keep these alive
+                found = by_object.get(quick)
                 if found is None:
-                    found = seen[key] = identify(order, refs)
-                order.identity = found  # type: ignore[assignment]
+                    found = by_value.get(named)
+                    if found is None:
+                        found = by_value[named] = identify(order, refs)
+                    by_object[quick] = found
+                order.identity = found
 
 
 def parse_day(value: date | str) -> date:

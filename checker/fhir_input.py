@@ -419,6 +419,10 @@ class _Index:
         self.by_file_key: dict[tuple[str, str], RawResource] = {}
         self.medication_by_file_id: dict[tuple[str, str], RawResource] = {}
         self.by_identifier: dict[tuple[str, str, str], RawResource] = {}
+        # Orders naming the same medication share one extracted medication (bulk exports repeat a
+        # few hundred medications over millions of lines): extraction runs once per medication, and
+        # identification and rule memos, keyed by object identity, hit across orders.
+        self.medications: dict[Any, Any] = {}
 
     def add(self, raw: RawResource) -> None:
         res, rt = raw.resource, raw.resource_type
@@ -880,8 +884,11 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
     )
 
 
-def _medication(res: dict[str, Any], raw: RawResource, index: _Index
-                ) -> tuple[Concept, tuple[Ingredient, ...], Concept | None, str]:
+Medicated = tuple[Concept, tuple[Ingredient, ...], Concept | None, str]
+"""What an order names: (code concept, ingredients, form, note)."""
+
+
+def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicated:
     """The ordered medication: (code concept, ingredients, form, note) from any FHIR version."""
     concept_value: Any = res.get("medicationCodeableConcept")
     reference: Any = res.get("medicationReference")
@@ -889,7 +896,14 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index
         concept_value = res["medication"].get("concept")
         reference = res["medication"].get("reference")
     if concept_value is not None:
-        return _concept(concept_value, "/medicationCodeableConcept"), (), None, ""
+        try:
+            key: Any = orjson.dumps(concept_value)
+        except TypeError:  # not JSON data (a caller's odd object): extract without sharing
+            return _concept(concept_value, "/medicationCodeableConcept"), (), None, ""
+        hit = index.medications.get(key)
+        if hit is None:
+            hit = index.medications[key] = (_concept(concept_value, "/medicationCodeableConcept"), (), None, "")
+        return hit
     ref = _ref(reference)
     if not ref:
         display = _s(reference.get("display")) if isinstance(reference, dict) else ""
@@ -901,7 +915,10 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index
     if not isinstance(med, dict) or med.get("resourceType") != "Medication":
         display = _s(reference.get("display")) or ref
         return Concept(text=display), (), None, f"medication reference {ref} not found in the input"
-    return _medication_resource(med)
+    shared = index.medications.get(id(med))
+    if shared is None or shared[0] is not med:
+        shared = index.medications[id(med)] = (med, _medication_resource(med))
+    return shared[1]
 
 
 def _contained(res: dict[str, Any], local_id: str) -> dict[str, Any] | None:

@@ -165,6 +165,14 @@ class MedicationIdentity:
     prescribed_as: Literal["brand", "dci", "code", "unknown"] = "unknown"
     alternatives: tuple[str, ...] = ()  # other candidates when ambiguous
     note: str = ""
+    substance_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Keys of :attr:`substances` (derived once: rules ask for them on every pair of lines)."""
+    atc_codes: frozenset[str] = field(init=False, repr=False, compare=False)
+    """ATC codes of :attr:`substances` (derived once)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "substance_keys", frozenset(s.key for s in self.substances))
+        object.__setattr__(self, "atc_codes", frozenset(a for s in self.substances for a in s.atc))
 
     def name_of(self, key: str) -> str:
         """Display name (French DCI) of the substance ``key`` of this line, else the key itself."""
@@ -173,14 +181,9 @@ class MedicationIdentity:
                 return s.name or key
         return key
 
-    @property
-    def substance_keys(self) -> frozenset[str]:
-        return frozenset(s.key for s in self.substances)
 
-    @property
-    def atc_codes(self) -> frozenset[str]:
-        return frozenset(a for s in self.substances for a in s.atc)
-
+NOT_TAKEN = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked"})
+"""Statuses of a line that is not (or no longer) being taken."""
 
 RULE_CONFIDENCE = 0.85
 """Minimum identification confidence for a line to take part in clinical rules."""
@@ -234,6 +237,10 @@ class MedicationOrder:
     """``request`` for a MedicationRequest; the other kinds record a drug the patient is taking
     (MedicationDispense, MedicationAdministration, MedicationStatement): they take part in
     interaction, duplicate and patient-risk checks but are not judged as prescriptions."""
+    period_memo: tuple[date, tuple[date | None, date | None]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    """``(as_of, (start, end))`` last computed by :func:`checker.periods.treatment_period`: every
+    rule asks for the same periods of the same lines, so they are computed once per line."""
 
     @property
     def label(self) -> str:
@@ -250,7 +257,7 @@ class MedicationOrder:
     @property
     def is_active_like(self) -> bool:
         """Orders that may be taken: not stopped, cancelled, entered in error, or completed."""
-        return self.status not in {"stopped", "cancelled", "entered-in-error", "completed", "revoked"}
+        return self.status not in NOT_TAKEN
 
 
 @dataclass(slots=True)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from checker.model import MedicationOrder
+from checker.model import NOT_TAKEN, MedicationOrder
 
-NOT_COUNTING = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked"})
+NOT_COUNTING = NOT_TAKEN
 """Statuses of MedicationRequests that are not (or no longer) being taken."""
 
 
@@ -70,6 +70,15 @@ def treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None, 
     then counted from ``as_of`` if the order has no date at all (a CDS Hooks draft being
     prescribed now). Use :func:`effective_interval` for comparisons.
     """
+    memo = order.period_memo
+    if memo is not None and memo[0] == as_of:
+        return memo[1]
+    found = _treatment_period(order, as_of)
+    order.period_memo = (as_of, found)
+    return found
+
+
+def _treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None, date | None]:
     start = treatment_start(order)
     origin = start if start is not None else (as_of if order.draft else None)
     if origin is not None and start is None:
@@ -110,7 +119,7 @@ def is_current(order: MedicationOrder, as_of: date) -> bool:
 
 def overlaps(a: MedicationOrder, b: MedicationOrder, as_of: date) -> bool:
     """True when both lines count and their periods share at least one day."""
-    if not (counts(a) and counts(b)):
+    if a.status in NOT_COUNTING or b.status in NOT_COUNTING:
         return False
     a_lo, a_hi = effective_interval(a, as_of)
     b_lo, b_hi = effective_interval(b, as_of)

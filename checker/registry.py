@@ -16,7 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from checker.findings import CATEGORIES, Category, Finding, Severity, Source
-from checker.model import MedicationOrder, PatientRecord, RULE_CONFIDENCE
+from checker.model import NOT_TAKEN, MedicationOrder, PatientRecord, RULE_CONFIDENCE
 
 if TYPE_CHECKING:
     from checker.referentials import Referentials
@@ -55,8 +55,11 @@ class Rule:
     def title(self) -> str:
         return self.doc.splitlines()[0] if self.doc else self.name
 
-    def run(self, record: PatientRecord, settings: RunSettings, refs: Referentials) -> list[Finding]:
-        return list(self.func(RuleCall(self, record, settings, refs)))
+    def run(self, record: PatientRecord, settings: RunSettings, refs: Referentials,
+            shared: dict[Any, Any] | None = None) -> list[Finding]:
+        """Findings of this rule on ``record``. ``shared`` carries what the rules run on the same
+        record and settings may share (the identified lines); a fresh one when omitted."""
+        return list(self.func(RuleCall(self, record, settings, refs, {} if shared is None else shared)))
 
 
 @dataclass(slots=True)
@@ -67,7 +70,8 @@ class RuleCall:
     record: PatientRecord
     settings: RunSettings
     refs: Referentials
-    _cache: dict[str, Any] = field(default_factory=dict)
+    shared: dict[Any, Any] = field(default_factory=dict)
+    """Memo shared by the rules run on this record (see :meth:`Rule.run`)."""
 
     @property
     def as_of(self) -> date:
@@ -78,13 +82,20 @@ class RuleCall:
         """Medication lines identified with rule-grade confidence (optionally only active ones, and
         only prescriptions — not dispenses, administrations or statements), each resource once:
         the same request may be read twice (e.g. from its JSON and its XML copy)."""
+        key = ("identified", active_only, prescriptions_only)
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = tuple(self._identified(active_only, prescriptions_only))
+        return iter(found)
+
+    def _identified(self, active_only: bool, prescriptions_only: bool) -> Iterator[MedicationOrder]:
         seen: set[str] = set()
         for order in self.record.medication_orders:
             if order.ref in seen:
                 continue
-            if active_only and not order.is_active_like:
+            if active_only and order.status in NOT_TAKEN:
                 continue
-            if prescriptions_only and not order.is_prescription:
+            if prescriptions_only and order.kind != "request":
                 continue
             ident = order.identity
             if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from checker.model import Quantity
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, accents removed, runs of spaces collapsed (for matching only)."""
     t = unicodedata.normalize("NFKD", text or "")
@@ -108,6 +110,7 @@ _FORM_KEEP = (
 _SOLID_ORAL = {"comprime", "gelule", "capsule"}
 
 
+@lru_cache(maxsize=16384)
 def form_key(form: str) -> str:
     """A comparable dose-form key: ``comprimé pelliculé sécable`` → ``oral-solid``,
     ``gélule gastro-résistante`` → ``oral-solid gastro-resistant``.

@@ -15,15 +15,13 @@ matches, the product is reported as absent from the jurisdiction's list: nothing
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable
-
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from checker.economics.packs import PackContent, fold, form_key, normalise_strength, units_in_pack
+from checker.memo import by_identity
 from checker.model import MedicationIdentity, Quantity
 
 CURRENCY = {"fr": "EUR", "ma": "MAD"}
@@ -93,26 +91,8 @@ def cheapest(packs: Iterable[PricedPack]) -> PricedPack | None:
 # --- France: BDPM ---------------------------------------------------------------------------------
 
 
-def memo_per_index(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Memoise a pure function of (drug index, hashable args...). The index is unhashable and never
-    changes once loaded, so results are kept per index object (keyed by identity)."""
-    cache: dict[tuple[Any, ...], Any] = {}
-    lock = threading.Lock()
-
-    @functools.wraps(func)
-    def wrapper(idx: Any, *args: Any) -> Any:
-        key = (id(idx), *args)
-        try:
-            return cache[key]
-        except KeyError:
-            value = func(idx, *args)
-            with lock:
-                if len(cache) > 200_000:
-                    cache.clear()
-                cache[key] = value
-            return value
-
-    return wrapper
+memo_per_index = by_identity
+"""Memoise a pure function of (drug index, hashable args…): see :func:`checker.memo.by_identity`."""
 
 
 @memo_per_index

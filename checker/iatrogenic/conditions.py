@@ -15,7 +15,8 @@ from typing import Any
 
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, Entry, Thesaurus
-from checker.model import Concept, MedicationOrder, PatientRecord
+from checker.memo import by_identity
+from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
 
 ASPIRIN = "acide acetylsalicylique"
@@ -137,7 +138,12 @@ def route_of(order: MedicationOrder) -> str | None:
             return "oral"
         if text:
             return text
-    ident = order.identity
+    return _route_without_dosage(order.identity, order.medication)
+
+
+@by_identity
+def _route_without_dosage(ident: MedicationIdentity | None, medication: Concept) -> str | None:
+    """The route told by the identified product or, failing that, by the dose form's words."""
     if ident is not None and ident.route:
         r = fold(ident.route)
         if "intraveine" in r or "intravenous" in r:
@@ -146,7 +152,7 @@ def route_of(order: MedicationOrder) -> str | None:
             return "oral"
         return r
     # no stated route: a dose form that can only be swallowed (tablet, capsule, sachet …) is oral
-    words = " ".join(fold(t) for t in order.medication.all_texts())
+    words = " ".join(fold(t) for t in medication.all_texts())
     if ident is not None and getattr(ident, "form", None):
         words += " " + fold(str(ident.form))
     if _INJECTABLE_FORM.search(words):

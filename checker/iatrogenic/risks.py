@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.findings import Severity, Source
-from checker.model import MedicationOrder
+from checker.model import MedicationIdentity, MedicationOrder
 from checker.text import fold
 
 KINDS = {"duplicate-class", "same-substance", "elderly", "pregnancy", "max-dose", "renal", "allergy-class",
@@ -46,13 +46,18 @@ class RiskRow:
         ident = order.identity
         if ident is None:
             return []
-        out = []
-        for s in ident.substances:
-            if self.atc and any(a.startswith(p) for a in s.atc for p in self.atc):
-                out.append(s.key)
-            elif self.keys and ("*" in self.keys or any(key_matches(s.key, k) for k in self.keys)):
-                out.append(s.key)
-        return out
+        return list(_row_matches(self, ident))
+
+
+def _row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
+    """Substance keys of ``ident`` that ``row`` concerns."""
+    out = []
+    for s in ident.substances:
+        if row.atc and any(a.startswith(p) for a in s.atc for p in row.atc):
+            out.append(s.key)
+        elif row.keys and ("*" in row.keys or any(key_matches(s.key, k) for k in row.keys)):
+            out.append(s.key)
+    return tuple(out)
 
 
 def key_matches(key: str, wanted: str) -> bool:
@@ -69,6 +74,8 @@ class IatrogenicRules:
     stopp: dict[str, Any]
     stopp_source: Source
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
+    memo: dict[tuple[str, int], tuple[MedicationIdentity, list[tuple[RiskRow, tuple[str, ...]]]]] = field(
+        default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for r in self.rows:
@@ -76,6 +83,21 @@ class IatrogenicRules:
 
     def kind(self, kind: str) -> list[RiskRow]:
         return self.by_kind.get(kind, [])
+
+    def matching(self, kind: str, order: MedicationOrder) -> list[tuple[RiskRow, tuple[str, ...]]]:
+        """Rows of ``kind`` that concern the line, each with the line's substance keys it matched
+        (in row order; memoised per identified medication)."""
+        ident = order.identity
+        if ident is None:
+            return []
+        key = (kind, id(ident))
+        hit = self.memo.get(key)
+        if hit is None or hit[0] is not ident:
+            if len(self.memo) >= 200_000:
+                self.memo.clear()
+            found = [(row, keys) for row in self.kind(kind) if (keys := _row_matches(row, ident))]
+            hit = self.memo[key] = (ident, found)
+        return hit[1]
 
     def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
         return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])

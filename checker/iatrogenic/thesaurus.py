@@ -211,9 +211,20 @@ class Thesaurus:
     # --- pairs ------------------------------------------------------------------------------
     def matches(self, key_a: str, key_b: str, atc_a: tuple[str, ...] = (), atc_b: tuple[str, ...] = ()) -> list[Match]:
         """Entries that apply to substances ``key_a`` and ``key_b`` (either orientation); ATC codes
-        place substances the thesaurus does not name (see :meth:`closure_with_atc`)."""
+        place substances the thesaurus does not name (see :meth:`closure_with_atc`). Memoised: a
+        pure function of its arguments, asked again for every pair of lines naming the same drugs."""
         if key_a == key_b:
             return []
+        memo: dict[tuple[Any, ...], list[Match]] = self.__dict__.setdefault("_match_cache", {})
+        args = (key_a, key_b, atc_a, atc_b)
+        hit = memo.get(args)
+        if hit is None:
+            if len(memo) > 500_000:
+                memo.clear()
+            hit = memo[args] = self._matches(key_a, key_b, atc_a, atc_b)
+        return list(hit)
+
+    def _matches(self, key_a: str, key_b: str, atc_a: tuple[str, ...], atc_b: tuple[str, ...]) -> list[Match]:
         out: list[Match] = []
         ca, cb = self.closure_with_atc(key_a, atc_a), self.closure_with_atc(key_b, atc_b)
         if not ca or not cb:

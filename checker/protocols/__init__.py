@@ -11,10 +11,11 @@ The loaded set is the referential ``protocols`` (``refs.get("protocols")`` →
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from checker.protocols.engine import Evaluation, applicable, evaluate, evaluate_record
+from checker.protocols.engine import Evaluation, applicable, evaluate, evaluate_all, evaluate_record
 from checker.protocols.language import Protocol, ProtocolError, parse_file, validate_files
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ProtocolSet",
     "applicable",
     "evaluate",
+    "evaluate_all",
     "evaluate_record",
     "load_protocols",
     "parse_file",
@@ -45,9 +47,19 @@ class ProtocolSet:
 
     def services(self) -> tuple[Protocol, ...]:
         """Imaging and biology protocols (they apply to ServiceRequests)."""
-        return tuple(p for p in self.protocols if p.applies_to_services)
+        return self._services
 
     def medications(self) -> tuple[Protocol, ...]:
+        """Medication protocols (they apply to MedicationRequests)."""
+        return self._medications
+
+    # Built once: the engine memoises per protocol tuple (by identity).
+    @functools.cached_property
+    def _services(self) -> tuple[Protocol, ...]:
+        return tuple(p for p in self.protocols if p.applies_to_services)
+
+    @functools.cached_property
+    def _medications(self) -> tuple[Protocol, ...]:
         return tuple(p for p in self.protocols if p.kind == "medication")
 
 

@@ -16,7 +16,9 @@ from datetime import date
 from typing import Iterator, Union
 
 from checker import periods
+from checker.memo import by_identities
 from checker.model import (
+    NOT_TAKEN,
     RULE_CONFIDENCE,
     Concept,
     Condition,
@@ -104,7 +106,7 @@ def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
     return _atc_codes(order.identity, order.medication, order.ingredients)
 
 
-@functools.lru_cache(maxsize=65536)
+@by_identities  # orders naming the same medication share these objects (see fhir_input)
 def _atc_codes(ident: MedicationIdentity | None, medication: Concept, ingredients: tuple[Ingredient, ...]
                ) -> frozenset[str]:
     codes: set[str] = set()
@@ -209,7 +211,11 @@ def matching_act(protocol: Protocol, order: ServiceOrder) -> Act | None:
 
 
 def matching_class(protocol: Protocol, order: MedicationOrder) -> tuple[MedicationClass, str] | None:
-    codes = atc_codes_of(order)
+    return _matching_class(protocol, atc_codes_of(order))
+
+
+@by_identities
+def _matching_class(protocol: Protocol, codes: frozenset[str]) -> tuple[MedicationClass, str] | None:
     for med in protocol.medications:
         hit = atc_matches(med.atc, codes)
         if hit:
@@ -545,3 +551,31 @@ def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, l
     """Every applicable order of ``record`` evaluated against ``protocol``."""
     return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
             for order, target, label in applicable(protocol, record)]
+
+
+def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: date, *,
+                 lang: str = "fr") -> list[Evaluation]:
+    """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
+    medication protocols of each line once instead of once per protocol."""
+    per_protocol: dict[int, list[tuple[Order, str, str]]] = {}
+    if record.medication_orders:
+        for order in record.medication_orders:
+            if order.status in NOT_TAKEN or order.kind != "request":
+                continue
+            for protocol, med, code in _classes_in(protocols, atc_codes_of(order)):
+                per_protocol.setdefault(id(protocol), []).append(
+                    (order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"))
+    out: list[Evaluation] = []
+    for protocol in protocols:
+        targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(id(protocol), ())
+        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
+                   for order, target, label in targets)
+    return out
+
+
+@by_identities
+def _classes_in(protocols: tuple[Protocol, ...], codes: frozenset[str]
+                ) -> tuple[tuple[Protocol, MedicationClass, str], ...]:
+    """The medication protocols (with the class and matched ATC code) a line's ATC codes fall in."""
+    return tuple((p, *hit) for p in protocols
+                 if not p.applies_to_services and (hit := _matching_class(p, codes)) is not None)

@@ -38,6 +38,7 @@ from checker.economics.prices import (
     memo_per_index,
 )
 from checker.findings import Finding, Source
+from checker.memo import by_identities
 from checker.model import MedicationIdentity, MedicationOrder, Quantity
 from checker.registry import Rule, RuleCall, rule
 
@@ -183,6 +184,7 @@ def _name_strength(name: str) -> Quantity | None:
     return Quantity(v, f"{unit}/ml" if "ml" in name.split(",")[0].lower() and "/" in name else unit)
 
 
+@by_identities  # identities and specialties never change once built; bulk inputs repeat them
 def with_strengths(identity: MedicationIdentity, spec: Any) -> MedicationIdentity:
     """The identity with each substance's strength filled from the specialty's composition when the
     prescription text did not give it (a brand name alone carries no strength)."""
@@ -367,22 +369,34 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
         prescribed = _prescribed_pack(idx, ident)
         if group is None or prescribed is None or prescribed.unit_price is None:
             continue
-        form = form_key(spec.form)
-        candidates: list[PricedPack] = []
-        for cis, gtype, _sort in group.members:
-            if cis == spec.cis or gtype not in SUBSTITUTABLE_TYPES:
-                continue
-            other = idx.specialty(cis)
-            if other is None or form_key(other.form) != form:
-                continue
-            candidates.extend(p for p in bdpm_packs(idx, cis) if p.available)
-        best = _cheaper_than(candidates, prescribed)
+        substitute = _cheapest_substitute(idx, spec.cis)
+        best = _cheaper_than([substitute], prescribed) if substitute is not None else None
         if best is None:
             continue
         key, name = _substance(ident)
         cmp = _compare(order, prescribed, best, _single_strength(ident))
         yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form,
                                {"generic_group": group.id, "group_label": group.label})
+
+
+@memo_per_index
+def _cheapest_substitute(idx: Any, cis: str) -> PricedPack | None:
+    """The cheapest available pack of the other members of the specialty's generic group that may
+    replace it (substitutable type, same dose-form key); memoised per drug index."""
+    spec = idx.specialty(cis)
+    group = idx.generic_group(spec.generic_group) if spec is not None and spec.generic_group else None
+    if group is None:
+        return None
+    form = form_key(spec.form)
+    candidates: list[PricedPack] = []
+    for member, gtype, _sort in group.members:
+        if member == cis or gtype not in SUBSTITUTABLE_TYPES:
+            continue
+        other = idx.specialty(member)
+        if other is None or form_key(other.form) != form:
+            continue
+        candidates.extend(p for p in bdpm_packs(idx, member) if p.available)
+    return cheapest(candidates)
 
 
 def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
@@ -836,32 +850,10 @@ def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medic
 
 def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                      strat: Any) -> Iterator[Finding]:
-    if len(ident.substances) != 1:
+    choice = _dose_level_choice(idx, ident, strat)
+    if choice is None:
         return
-    key = ident.substances[0].key
-    mg = _strength_mg(ident)
-    levels: dict[str, dict[str, float]] = strat.param("dose_levels")
-    level = next((lv for lv, m in levels.items() if fold(key) in m and abs(m[fold(key)] - (mg or -1)) < 1e-6), None)
-    if level is None:
-        return
-    base, form = _line_pack(idx, ident)
-    if base is None or base.unit_price is None:
-        return
-    # Compare against the cheapest pack of the prescribed substance itself, so that the amount does
-    # not repeat what EQ001 (generic of the same substance) already counts.
-    same = cheapest(_packs_of(idx, key, mg or 0, form))
-    reference = same if same is not None and same.unit_price is not None and same.unit_price < base.unit_price else base
-    best: PricedPack | None = None
-    best_sub, best_mg = "", 0.0
-    for sub, sub_mg in levels[level].items():
-        if sub == fold(key):
-            continue
-        cand = cheapest(_packs_of(idx, sub, float(sub_mg), form))
-        if cand is not None and cand.unit_price is not None \
-                and (best is None or cand.unit_price < (best.unit_price or 0)):
-            best, best_sub, best_mg = cand, sub, float(sub_mg)
-    if best is None or _cheaper_than([best], reference) is None:
-        return
+    level, base, reference, best, best_sub, best_mg = choice
     cmp = _compare(order, reference, best, _single_strength(ident))
     product = ident.product or order.label
     with_ = best.describe()
@@ -877,6 +869,42 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
         suggestion["saving_computed_from"] = reference.describe()
     yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
                             {**_evidence_costs(cmp), "dose_level": level})
+
+
+@by_identities
+def _dose_level_choice(idx: Any, ident: MedicationIdentity, strat: Any
+                       ) -> tuple[str, PricedPack, PricedPack, PricedPack, str, float] | None:
+    """For a one-substance line listed in the strategy's dose levels: (level, the line's pack, the
+    reference pack prices are compared with, the cheapest pack of another substance at the same
+    level, that substance, its mg) when that pack costs less; else ``None``. Pure in the drug
+    index, the identified medication and the strategy (memoised)."""
+    if len(ident.substances) != 1:
+        return None
+    key = ident.substances[0].key
+    mg = _strength_mg(ident)
+    levels: dict[str, dict[str, float]] = strat.param("dose_levels")
+    level = next((lv for lv, m in levels.items() if fold(key) in m and abs(m[fold(key)] - (mg or -1)) < 1e-6), None)
+    if level is None:
+        return None
+    base, form = _line_pack(idx, ident)
+    if base is None or base.unit_price is None:
+        return None
+    # Compare against the cheapest pack of the prescribed substance itself, so that the amount does
+    # not repeat what EQ001 (generic of the same substance) already counts.
+    same = cheapest(_packs_of(idx, key, mg or 0, form))
+    reference = same if same is not None and same.unit_price is not None and same.unit_price < base.unit_price else base
+    best: PricedPack | None = None
+    best_sub, best_mg = "", 0.0
+    for sub, sub_mg in levels[level].items():
+        if sub == fold(key):
+            continue
+        cand = cheapest(_packs_of(idx, sub, float(sub_mg), form))
+        if cand is not None and cand.unit_price is not None \
+                and (best is None or cand.unit_price < (best.unit_price or 0)):
+            best, best_sub, best_mg = cand, sub, float(sub_mg)
+    if best is None or _cheaper_than([best], reference) is None:
+        return None
+    return level, base, reference, best, best_sub, best_mg
 
 
 def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,

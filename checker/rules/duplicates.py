@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 from checker.findings import Finding, Source
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
@@ -25,10 +26,13 @@ def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, Medicat
     that is usually also prescribed: pairing it with the request would report one treatment as a
     duplicate of itself. Interactions (IX001) still consider every kind.
     """
-    orders = list(call.identified_orders(prescriptions_only=True))
+    yield from _overlapping(list(call.identified_orders(prescriptions_only=True)), call.as_of)
+
+
+def _overlapping(orders: list[MedicationOrder], as_of: date) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
-            if overlaps(a, b, call.as_of):
+            if overlaps(a, b, as_of):
                 yield a, b
 
 
@@ -100,13 +104,17 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
-    for a, b in _concurrent_pairs(call):
-        if _graded_by_thesaurus(th, a, b):
-            continue  # IX001 reports this pair with the thesaurus level
-        for row in data.kind("duplicate-class"):
-            ka, kb = row.matches_order(a), row.matches_order(b)
-            if not ka or not kb or set(ka) & set(kb):
-                continue  # the same substance in both lines is DU001's finding
+    # Only lines in at least one class can make a pair: most lines are in none.
+    classed = {id(o): (o, {row.id: (row, keys) for row, keys in found})
+               for o in call.identified_orders(prescriptions_only=True)
+               if (found := data.matching("duplicate-class", o))}
+    for a, b in _overlapping([o for o, _ in classed.values()], call.as_of):
+        in_b = classed[id(b)][1]
+        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in classed[id(a)][1].items()
+                if rid in in_b and not set(ka) & set(in_b[rid][1])]  # the same substance twice is DU001's
+        if not hits or _graded_by_thesaurus(th, a, b):
+            continue  # IX001 reports a graded pair with the thesaurus level
+        for row, ka, kb in hits:
             yield _class_finding(call, row, a, b, ka[0], kb[0], en)
 
 

@@ -142,26 +142,23 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    orders = [o for o in call.identified_orders()
-              if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
-    for i, a in enumerate(orders):
-        for b in orders[i + 1:]:
-            if not overlaps(a, b, call.as_of):
+    lines = [(o, sorted(o.identity.substances, key=lambda s: s.key))  # type: ignore[union-attr]
+             for o in call.identified_orders()
+             if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
+    for i, (a, subs_a) in enumerate(lines):
+        for b, subs_b in lines[i + 1:]:
+            found = [(sa.key, m) for sa in subs_a for sb in subs_b for m in th.matches(sa.key, sb.key, sa.atc, sb.atc)]
+            if not found or not overlaps(a, b, call.as_of):
                 continue
             items: list[tuple[Match, Settled]] = []
-            subs_a = sorted(a.identity.substances, key=lambda s: s.key) if a.identity else []
-            subs_b = sorted(b.identity.substances, key=lambda s: s.key) if b.identity else []
-            for sa in subs_a:
-                for sb in subs_b:
-                    ka, kb = sa.key, sb.key
-                    for m in th.matches(ka, kb, sa.atc, sb.atc):
-                        first, second = (a, b) if m.first == ka else (b, a)
-                        if _torsadogenic_by_route_only(m, first, second):
-                            continue
-                        ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
-                        settled = settle(m.entry, ctx)
-                        if not settled.dropped:  # the entry does not concern this pair
-                            items.append((m, settled))
+            for ka, m in found:
+                first, second = (a, b) if m.first == ka else (b, a)
+                if _torsadogenic_by_route_only(m, first, second):
+                    continue
+                ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
+                settled = settle(m.entry, ctx)
+                if not settled.dropped:  # the entry does not concern this pair
+                    items.append((m, settled))
             if items:
                 yield PairResult(a, b, items)
 

@@ -9,11 +9,11 @@ datum, which one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from checker.findings import Finding, Severity, Source
 from checker.protocols import ProtocolSet
-from checker.protocols.engine import Evaluation, evaluate_record
+from checker.protocols.engine import Evaluation, evaluate_all
 from checker.protocols.language import Protocol
 from checker.registry import RuleCall, rule
 
@@ -101,11 +101,10 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
     )
 
 
-def _run(call: RuleCall, protocols: Iterable[Protocol]) -> Iterator[Finding]:
-    for protocol in protocols:
-        for ev in evaluate_record(protocol, call.record, call.as_of, lang=call.settings.lang):
-            if ev.verdict in _REPORTED:
-                yield _finding(call, ev)
+def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
+    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang):
+        if ev.verdict in _REPORTED:
+            yield _finding(call, ev)
 
 
 @rule(

@@ -1,0 +1,65 @@
+"""Memoisation of pure functions of long-lived, immutable objects.
+
+Rules ask the same questions again and again about the same drug index, the same identified
+medication or the same referential row (a bulk export names a few hundred medications across
+millions of lines). These objects are immutable once built but not cheaply hashable, so results
+are kept per object *identity*; each entry also holds the object itself, so an identity reused by
+a new object after garbage collection can never return a stale answer. Caches are bounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from operator import is_
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_ENTRIES = 200_000
+
+
+def by_identity(func: F) -> F:
+    """Memoise ``func(obj, *args)``, pure in ``obj`` (kept by identity) and hashable ``args``."""
+    cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(func)
+    def wrapper(obj: Any, *args: Any) -> Any:
+        key = (id(obj), *args)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = func(obj, *args)
+        with lock:
+            if len(cache) >= MAX_ENTRIES:
+                cache.clear()
+            cache[key] = (obj, value)
+        return value
+
+    wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def by_identities(func: F) -> F:
+    """Memoise ``func(*objs)``, pure in every argument, each kept by identity (none need be
+    hashable: referential rows holding dicts, identified medications…)."""
+    cache: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(func)
+    def wrapper(*objs: Any) -> Any:
+        key = tuple(map(id, objs))
+        hit = cache.get(key)
+        if hit is not None and all(map(is_, hit[0], objs)):
+            return hit[1]
+        value = func(*objs)
+        with lock:
+            if len(cache) >= MAX_ENTRIES:
+                cache.clear()
+            cache[key] = (objs, value)
+        return value
+
+    wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
