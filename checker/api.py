@@ -12,6 +12,7 @@ from typing import Any
 
 from checker import __version__
 from checker.findings import Finding, InputCounts, InputError, Report, Severity
+from checker.memo import relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RunSettings, select_rules
@@ -42,20 +43,21 @@ def check(
     from checker import fhir_input
 
     day = parse_day(as_of) if as_of is not None else date.today()
-    ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
-    return check_records(
-        ingestion.records,
-        counts=ingestion.counts,
-        errors=ingestion.errors,
-        as_of=day,
-        jurisdiction=jurisdiction,
-        select=select,
-        ignore=ignore,
-        min_severity=min_severity,
-        lang=lang,
-        refs=refs,
-        severity_overrides=severity_overrides,
-    )
+    with relaxed_gc():
+        ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
+        return check_records(
+            ingestion.records,
+            counts=ingestion.counts,
+            errors=ingestion.errors,
+            as_of=day,
+            jurisdiction=jurisdiction,
+            select=select,
+            ignore=ignore,
+            min_severity=min_severity,
+            lang=lang,
+            refs=refs,
+            severity_overrides=severity_overrides,
+        )
 
 
 def check_records(
@@ -89,17 +91,8 @@ def check_records(
     chosen = list(rules) if rules is not None else select_rules(select, ignore)
     floor = Severity.parse(min_severity) if min_severity is not None else None
 
-    identify_records(records, refs)
-    findings: list[Finding] = []
-    errors = list(errors)
-    for record in records:
-        shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
-        for r in chosen:
-            try:
-                findings.extend(r.run(record, settings, refs, shared))
-            except Exception as exc:  # one faulty rule must not cost the other checks of the run
-                errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
-                                         f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
+    with relaxed_gc():
+        findings, errors = _run_rules(records, chosen, settings, refs, list(errors))
     findings = _apply_overrides(findings, dict(overrides))
     if floor is not None:
         findings = [f for f in findings if f.severity.rank >= floor.rank]
@@ -115,6 +108,22 @@ def check_records(
         errors=errors,
         lang=lang,
     )
+
+
+def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings: RunSettings, refs: Referentials,
+               errors: list[InputError]) -> tuple[list[Finding], list[InputError]]:
+    """Identify the lines, then run every rule on every record (a failing rule becomes an error)."""
+    identify_records(records, refs)
+    findings: list[Finding] = []
+    for record in records:
+        shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
+        for r in rules:
+            try:
+                findings.extend(r.run(record, settings, refs, shared))
+            except Exception as exc:  # one faulty rule must not cost the other checks of the run
+                errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
+                                         f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
+    return findings, errors
 
 
 def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:

@@ -16,7 +16,7 @@ import gzip
 import io
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from checker.findings import InputCounts, InputError
+from checker.memo import relaxed_gc
 from checker.model import (
     Allergy,
     Coding,
@@ -66,11 +67,11 @@ class RawResource:
     full_url: str = ""
     draft: bool = False  # a CDS Hooks draft order
     default_patient: str = ""  # CDS Hooks context.patientId, for drafts without a subject
+    resource_type: str = field(init=False)
 
-    @property
-    def resource_type(self) -> str:
+    def __post_init__(self) -> None:
         rt = self.resource.get("resourceType")
-        return rt if isinstance(rt, str) else ""
+        self.resource_type = rt if isinstance(rt, str) else ""
 
     def patient_key(self) -> str | None:
         """The patient reference this resource belongs to, as written (for sharding by patient).
@@ -122,7 +123,8 @@ class _Bad(Exception):
 
 def read(inputs: Any, *, strict: bool = False, as_of: date | None = None) -> Ingestion:
     """Read ``inputs`` and assemble patient records (see module docstring)."""
-    return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
+    with relaxed_gc():
+        return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
 
 
 def iter_raw(inputs: Any) -> Iterator[RawResource | InputError | FileMark]:
@@ -423,6 +425,7 @@ class _Index:
         # few hundred medications over millions of lines): extraction runs once per medication, and
         # identification and rule memos, keyed by object identity, hit across orders.
         self.medications: dict[Any, Any] = {}
+        self.elements: dict[tuple[str, bytes], Any] = {}  # see :func:`_shared_element`
 
     def add(self, raw: RawResource) -> None:
         res, rt = raw.resource, raw.resource_type
@@ -774,13 +777,13 @@ def _status(res: dict[str, Any], name: str = "status") -> str:
 def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
     res = raw.resource
     version = detect_version(res)
-    if not any(k in res for k in ("medicationCodeableConcept", "medicationReference", "medication")):
+    if "medicationCodeableConcept" not in res and "medicationReference" not in res and "medication" not in res:
         raise _Bad("/medication", "the order names no medication (medication[x] is missing)")
     medication, ingredients, form, note = _medication(res, raw, index)
     substitution = res.get("substitution")
     allowed: bool | None = None
     reason: Concept | None = None
-    if isinstance(substitution, dict):
+    if substitution is not None and isinstance(substitution, dict):
         if isinstance(substitution.get("allowedBoolean"), bool):
             allowed = substitution["allowedBoolean"]
         elif isinstance(substitution.get("allowedCodeableConcept"), dict):
@@ -789,8 +792,8 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
             allowed = False if codes & {"N", "none"} else True if codes else None
         if substitution.get("reason") is not None:
             reason = _concept(substitution.get("reason"), "/substitution/reason")
-    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode")
-    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r))
+    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode") if "reasonCode" in res else ()
+    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r)) if "reasonReference" in res else ()
     if version == "R5":  # R5 reason is a list of CodeableReference
         for r in _list(res, "reason"):
             if isinstance(r, dict):
@@ -798,7 +801,7 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
                     reasons += (_concept(r["concept"], "/reason"),)
                 if _ref(r.get("reference")):
                     reason_refs += (_ref(r.get("reference")),)
-    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip()
+    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
     return MedicationOrder(
         ref=_resource_ref(raw),
         status=_status(res),
@@ -808,14 +811,14 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
         medication_form=form,
         authored_on=_dated(res, "authoredOn", today),
         requester=_ref(res.get("requester")),
-        dosages=tuple(_dosage(d, f"/dosageInstruction/{i}") for i, d in enumerate(_list(res, "dosageInstruction"))),
-        dispense=_dispense(res.get("dispenseRequest"), today),
+        dosages=_shared_element(index, res, "dosageInstruction", _dosages),
+        dispense=_shared_element(index, res, "dispenseRequest", lambda r, _: _dispense(r.get("dispenseRequest"), today)),
         substitution_allowed=allowed,
         substitution_reason=reason,
         reasons=reasons,
         reason_refs=reason_refs,
-        category=_concepts(_list(res, "category"), "/category"),
-        note=" ".join(x for x in (notes, note) if x),
+        category=_concepts(_list(res, "category"), "/category") if "category" in res else (),
+        note=f"{notes} {note}" if notes and note else notes or note,
         fhir_version=version,
         location=raw.location,
         draft=raw.draft,
@@ -951,6 +954,39 @@ def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient
         ingredients.append(Ingredient(_concept(item, f"/ingredient/{i}/item"), num, den))
     form = _concept(med.get("form") or med.get("doseForm"), "/medication/form") if (med.get("form") or med.get("doseForm")) else None
     return code, tuple(ingredients), form, ""
+
+
+_MAX_SHARED_ELEMENTS = 100_000
+
+
+def _shared_element(index: _Index, res: dict[str, Any], name: str,
+                    extract: Callable[[dict[str, Any], str], Any]) -> Any:
+    """``extract(res, name)``, shared between resources whose element ``name`` is written the same.
+
+    Bulk exports repeat the same dosage and dispense structures over and over; the extracted
+    objects are immutable, so one extraction serves every identical element of the input. An
+    element that fails extraction raises each time (never cached).
+    """
+    value = res.get(name)
+    if value is None:
+        return extract(res, name)
+    try:
+        key = (name, orjson.dumps(value))
+    except TypeError:  # not JSON data (an odd object from a library caller)
+        return extract(res, name)
+    hit = index.elements.get(key, _MISSING)
+    if hit is _MISSING:
+        hit = extract(res, name)
+        if len(index.elements) < _MAX_SHARED_ELEMENTS:
+            index.elements[key] = hit
+    return hit
+
+
+_MISSING = object()
+
+
+def _dosages(res: dict[str, Any], name: str) -> tuple[Dosage, ...]:
+    return tuple(_dosage(d, f"/{name}/{i}") for i, d in enumerate(_list(res, name)))
 
 
 def _dosage(d: Any, path: str) -> Dosage:

@@ -241,6 +241,8 @@ class MedicationOrder:
         default=None, init=False, repr=False, compare=False)
     """``(as_of, (start, end))`` last computed by :func:`checker.periods.treatment_period`: every
     rule asks for the same periods of the same lines, so they are computed once per line."""
+    interval_memo: tuple[date, tuple[date, date]] | None = field(default=None, init=False, repr=False, compare=False)
+    """``(as_of, (lo, hi))`` last computed by :func:`checker.periods.effective_interval`."""
 
     @property
     def label(self) -> str:

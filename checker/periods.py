@@ -100,6 +100,15 @@ def _treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None,
 
 def effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]:
     """The closed interval used to compare lines, open ends resolved against ``as_of``."""
+    memo = order.interval_memo
+    if memo is not None and memo[0] == as_of:
+        return memo[1]
+    found = _effective_interval(order, as_of)
+    order.interval_memo = (as_of, found)
+    return found
+
+
+def _effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]:
     start, end = treatment_period(order, as_of)
     lo = start or date.min
     if end is None:

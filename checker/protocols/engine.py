@@ -558,7 +558,7 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}
-    if record.medication_orders:
+    if record.medication_orders and not all(p.applies_to_services for p in protocols):
         for order in record.medication_orders:
             if order.status in NOT_TAKEN or order.kind != "request":
                 continue

@@ -793,11 +793,15 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         spec = idx.specialty(ident.cis) if ident.cis else None
         ident = with_strengths(ident, spec)
-        for strat in strategies:
-            if not _atc_in(ident.atc_codes, strat.prescribed_atc):
-                continue
+        for strat in _strategies_for(strategies, ident):
             handler = _STRATEGY_KINDS[strat.kind]
             yield from handler(call, idx, order, ident, strat)
+
+
+@by_identities
+def _strategies_for(strategies: Any, ident: MedicationIdentity) -> tuple[Any, ...]:
+    """The strategies whose prescribed ATC classes contain the line (memoised per medication)."""
+    return tuple(s for s in strategies if _atc_in(ident.atc_codes, s.prescribed_atc))
 
 
 def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, strat: Any,

@@ -19,17 +19,14 @@ STOPP_SOURCE = Source(
 )
 
 
-def _concurrent_pairs(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
-    """Overlapping pairs of prescription lines (MedicationRequest only).
-
-    A dispense, administration or statement of a drug records the delivery or intake of a treatment
-    that is usually also prescribed: pairing it with the request would report one treatment as a
-    duplicate of itself. Interactions (IX001) still consider every kind.
-    """
-    yield from _overlapping(list(call.identified_orders(prescriptions_only=True)), call.as_of)
-
-
 def _overlapping(orders: list[MedicationOrder], as_of: date) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
+    """Overlapping pairs among ``orders``.
+
+    Duplicate rules pair prescription lines only (MedicationRequest): a dispense, administration or
+    statement of a drug records the delivery or intake of a treatment that is usually also
+    prescribed, and pairing it with the request would report one treatment as a duplicate of
+    itself. Interactions (IX001) still consider every kind.
+    """
     for i, a in enumerate(orders):
         for b in orders[i + 1:]:
             if overlaps(a, b, as_of):
@@ -58,27 +55,34 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
     en = call.settings.lang == "en"
-    for a, b in _concurrent_pairs(call):
-        shared = sorted((a.identity.substance_keys if a.identity else frozenset())
-                        & (b.identity.substance_keys if b.identity else frozenset()))
-        for key in shared:
-            row = specific.get(key) or generic
-            if row is None:
-                continue
-            name = a.substance_name(key)
-            summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
-                       f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
-            if len(summary) > 140:
-                summary = (f"Same substance twice: {name}" if en else f"Même substance dans deux lignes : {name}")
-            detail = (f"{a.label} and {b.label} both contain {name} and are taken over the same period: the doses "
-                      f"add up. Keep one line or check the total daily dose." if en else
-                      f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
-                      f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
-            yield call.finding(
-                summary=summary, detail=detail, implicated=[a.ref, b.ref], key=key, severity=row.severity,
-                source=row.source, evidence={"substance": key, "basis": row.id, "lines": [a.label, b.label]},
-                suggestion={"action": "remove-duplicate"},
-            )
+    orders = list(call.identified_orders(prescriptions_only=True))
+    for i, a in enumerate(orders):
+        for b in orders[i + 1:]:
+            shared = a.identity.substance_keys & b.identity.substance_keys  # type: ignore[union-attr]
+            if shared and overlaps(a, b, call.as_of):
+                yield from _same_substance_findings(call, a, b, sorted(shared), specific, generic, en)
+
+
+def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOrder, shared: list[str],
+                             specific: dict[str, RiskRow], generic: RiskRow | None, en: bool) -> Iterator[Finding]:
+    for key in shared:
+        row = specific.get(key) or generic
+        if row is None:
+            continue
+        name = a.substance_name(key)
+        summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
+                   f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
+        if len(summary) > 140:
+            summary = (f"Same substance twice: {name}" if en else f"Même substance dans deux lignes : {name}")
+        detail = (f"{a.label} and {b.label} both contain {name} and are taken over the same period: the doses "
+                  f"add up. Keep one line or check the total daily dose." if en else
+                  f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
+                  f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
+        yield call.finding(
+            summary=summary, detail=detail, implicated=[a.ref, b.ref], key=key, severity=row.severity,
+            source=row.source, evidence={"substance": key, "basis": row.id, "lines": [a.label, b.label]},
+            suggestion={"action": "remove-duplicate"},
+        )
 
 
 @rule(

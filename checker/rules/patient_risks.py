@@ -12,7 +12,8 @@ from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
-from checker.model import Allergy, MedicationOrder, Observation, PatientRecord
+from checker.memo import by_identities
+from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval, is_current
 from checker.registry import RuleCall, rule
 from checker.text import fold
@@ -511,14 +512,9 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
-    orders = [o for o in call.identified_orders() if counts(o)]
-    for row in data.kind("accumulation"):
-        members: list[tuple[MedicationOrder, str]] = []
-        for o in orders:
-            key = next((s.key for s in o.identity.substances if row.thesaurus_class in th.closure(s.key)), None) \
-                if o.identity else None
-            if key:
-                members.append((o, key))
+    lines = [(o, _accumulation_keys(th, data, o.identity)) for o in call.identified_orders() if counts(o)]
+    for i, row in enumerate(data.kind("accumulation")):
+        members = [(o, keys[i]) for o, keys in lines if keys[i]]
         need = int(row.params.get("min_lines", 3))
         if len({k for _, k in members}) < need:
             continue
@@ -535,6 +531,14 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
             implicated=[o.ref for o, _ in group], key=row.id, severity=row.severity, source=row.source,
             evidence={"class": row.id, "thesaurus_class": row.thesaurus_class, "substances": sorted({k for _, k in group})},
             suggestion={"action": "reassess"})
+
+
+@by_identities
+def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationIdentity) -> tuple[str | None, ...]:
+    """For each accumulation row, the line's first substance in the row's thesaurus class, or
+    ``None`` (memoised per medication)."""
+    return tuple(next((s.key for s in ident.substances if row.thesaurus_class in th.closure(s.key)), None)
+                 for row in data.kind("accumulation"))
 
 
 def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[tuple[MedicationOrder, str]]:
