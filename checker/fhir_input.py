@@ -123,8 +123,7 @@ class _Bad(Exception):
 
 def read(inputs: Any, *, strict: bool = False, as_of: date | None = None) -> Ingestion:
     """Read ``inputs`` and assemble patient records (see module docstring)."""
-    with relaxed_gc():
-        return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
+    return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
 
 
 def iter_raw(inputs: Any) -> Iterator[RawResource | InputError | FileMark]:
@@ -484,6 +483,12 @@ _ABSOLUTE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/
 def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool = False,
              as_of: date | None = None) -> Ingestion:
     """Group raw resources per patient, resolve references and extract the domain model."""
+    with relaxed_gc():  # everything read stays alive until the end: see relaxed_gc
+        return _assemble(raw_items, strict=strict, as_of=as_of)
+
+
+def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool, as_of: date | None
+              ) -> Ingestion:
     out = Ingestion()
     raws: list[RawResource] = []
     for item in raw_items:
@@ -525,14 +530,18 @@ def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict
             patients[patient.ref] = patient
             out.counts.checked += 1
 
+    resolved: dict[str, str] = {}  # patient reference as written → canonical key
+
     def patient_of(raw: RawResource) -> str | None:
         written = raw.patient_key()
         if written is None:
             return None
-        target = index.resolve(written)
-        if target is not None and id(target) in canonical:
-            return canonical[id(target)]
-        return written
+        found = resolved.get(written)
+        if found is None:
+            target = index.resolve(written)
+            found = resolved[written] = canonical[id(target)] if target is not None and id(target) in canonical \
+                else written
+        return found
 
     for raw in raws:
         rt = raw.resource_type
@@ -919,7 +928,7 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
         display = _s(reference.get("display")) or ref
         return Concept(text=display), (), None, f"medication reference {ref} not found in the input"
     shared = index.medications.get(id(med))
-    if shared is None or shared[0] is not med:
+    if shared is None:  # the entry holds the Medication dict, so its id is not reused meanwhile
         shared = index.medications[id(med)] = (med, _medication_resource(med))
     return shared[1]
 

@@ -3,8 +3,9 @@
 Rules ask the same questions again and again about the same drug index, the same identified
 medication or the same referential row (a bulk export names a few hundred medications across
 millions of lines). These objects are immutable once built but not cheaply hashable, so results
-are kept per object *identity*; each entry also holds the object itself, so an identity reused by
-a new object after garbage collection can never return a stale answer. Caches are bounded.
+are kept per object *identity*. Each entry holds the object itself, so the object stays alive and
+its id cannot be given to another object while the entry exists: a cached answer can never be
+returned for the wrong object. Caches are bounded (cleared when full).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import functools
 import gc
 import threading
-from operator import is_
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ def by_identity(func: F) -> F:
     def wrapper(obj: Any, *args: Any) -> Any:
         key = (id(obj), *args)
         hit = cache.get(key)
-        if hit is not None and hit[0] is obj:
+        if hit is not None:
             return hit[1]
         value = func(obj, *args)
         with lock:
@@ -54,7 +54,7 @@ def by_identities(func: F) -> F:
     def wrapper(*objs: Any) -> Any:
         key = tuple(map(id, objs))
         hit = cache.get(key)
-        if hit is not None and all(map(is_, hit[0], objs)):
+        if hit is not None:
             return hit[1]
         value = func(*objs)
         with lock:

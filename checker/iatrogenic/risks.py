@@ -92,7 +92,7 @@ class IatrogenicRules:
             return []
         key = (kind, id(ident))
         hit = self.memo.get(key)
-        if hit is None or hit[0] is not ident:
+        if hit is None:  # the entry holds the identity, so its id is not reused meanwhile
             if len(self.memo) >= 200_000:
                 self.memo.clear()
             found = [(row, keys) for row in self.kind(kind) if (keys := _row_matches(row, ident))]
