@@ -6,13 +6,14 @@ several threads at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from checker import __version__
 from checker.findings import Finding, InputCounts, InputError, Report, Severity
-from checker.memo import relaxed_gc
+from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RunSettings, select_rules
@@ -43,8 +44,8 @@ def check(
     from checker import fhir_input
 
     day = parse_day(as_of) if as_of is not None else date.today()
-    with relaxed_gc():
-        ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
+    with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         return check_records(
             ingestion.records,
             counts=ingestion.counts,
@@ -91,8 +92,7 @@ def check_records(
     chosen = list(rules) if rules is not None else select_rules(select, ignore)
     floor = Severity.parse(min_severity) if min_severity is not None else None
 
-    with relaxed_gc():
-        findings, errors = _run_rules(records, chosen, settings, refs, list(errors))
+    findings, errors = _run_rules(records, chosen, settings, refs, list(errors))
     findings = _apply_overrides(findings, dict(overrides))
     if floor is not None:
         findings = [f for f in findings if f.severity.rank >= floor.rank]

@@ -12,6 +12,7 @@ type) or *rejected* (with an :class:`~checker.findings.InputError` saying where 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from checker.findings import InputCounts, InputError
-from checker.memo import relaxed_gc
+from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import (
     Allergy,
     Coding,
@@ -68,6 +69,10 @@ class RawResource:
     draft: bool = False  # a CDS Hooks draft order
     default_patient: str = ""  # CDS Hooks context.patientId, for drafts without a subject
     resource_type: str = field(init=False)
+    json_native: bool = True
+    """Made of JSON types only (parsed from text, or dumped from a model): identical elements may
+    then share one extraction (see :func:`_shared_element`). False for a caller's dict, which may
+    hold tuples, dates or NaN that serialise like other values."""
 
     def __post_init__(self) -> None:
         rt = self.resource.get("resourceType")
@@ -135,7 +140,10 @@ def iter_raw(inputs: Any) -> Iterator[RawResource | InputError | FileMark]:
 
 def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
     if isinstance(item, dict):
-        yield from _walk(item, SourceLocation(file="<dict>"), depth=0)
+        for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
+            if isinstance(found, RawResource):
+                found.json_native = False
+            yield found
     elif isinstance(item, (bytes, bytearray)):
         yield from _from_bytes(bytes(item), "<bytes>")
     elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
@@ -483,12 +491,12 @@ _ABSOLUTE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/
 def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool = False,
              as_of: date | None = None) -> Ingestion:
     """Group raw resources per patient, resolve references and extract the domain model."""
-    with relaxed_gc():  # everything read stays alive until the end: see relaxed_gc
-        return _assemble(raw_items, strict=strict, as_of=as_of)
+    with contextlib.ExitStack() as bulk:
+        return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk)
 
 
-def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool, as_of: date | None
-              ) -> Ingestion:
+def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool, as_of: date | None,
+              bulk: contextlib.ExitStack) -> Ingestion:
     out = Ingestion()
     raws: list[RawResource] = []
     for item in raw_items:
@@ -500,6 +508,8 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
             out.counts.rejected += 1
         else:
             raws.append(item)
+            if len(raws) == BULK_RESOURCES:  # a bulk input: everything read stays alive to the end
+                bulk.enter_context(relaxed_gc())
     index = _Index()
     for raw in raws:
         index.add(raw)
@@ -820,8 +830,8 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
         medication_form=form,
         authored_on=_dated(res, "authoredOn", today),
         requester=_ref(res.get("requester")),
-        dosages=_shared_element(index, res, "dosageInstruction", _dosages),
-        dispense=_shared_element(index, res, "dispenseRequest", lambda r, _: _dispense(r.get("dispenseRequest"), today)),
+        dosages=_shared_element(index, raw, "dosageInstruction", _dosages),
+        dispense=_shared_element(index, raw, "dispenseRequest", lambda r, _: _dispense(r.get("dispenseRequest"), today)),
         substitution_allowed=allowed,
         substitution_reason=reason,
         reasons=reasons,
@@ -908,10 +918,9 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
         concept_value = res["medication"].get("concept")
         reference = res["medication"].get("reference")
     if concept_value is not None:
-        try:
-            key: Any = orjson.dumps(concept_value)
-        except TypeError:  # not JSON data (a caller's odd object): extract without sharing
+        if not raw.json_native:  # a caller's dict: no sharing by JSON text (see RawResource)
             return _concept(concept_value, "/medicationCodeableConcept"), (), None, ""
+        key: Any = orjson.dumps(concept_value)
         hit = index.medications.get(key)
         if hit is None:
             hit = index.medications[key] = (_concept(concept_value, "/medicationCodeableConcept"), (), None, "")
@@ -968,21 +977,21 @@ def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient
 _MAX_SHARED_ELEMENTS = 100_000
 
 
-def _shared_element(index: _Index, res: dict[str, Any], name: str,
+def _shared_element(index: _Index, raw: RawResource, name: str,
                     extract: Callable[[dict[str, Any], str], Any]) -> Any:
-    """``extract(res, name)``, shared between resources whose element ``name`` is written the same.
+    """``extract(resource, name)``, shared between resources whose element ``name`` is written the
+    same (same JSON text).
 
     Bulk exports repeat the same dosage and dispense structures over and over; the extracted
     objects are immutable, so one extraction serves every identical element of the input. An
-    element that fails extraction raises each time (never cached).
+    element that fails extraction raises each time (never cached). The index belongs to one
+    assemble call, which has one "today" (CQL dates), so the JSON text is the whole key.
     """
+    res = raw.resource
     value = res.get(name)
-    if value is None:
+    if value is None or not raw.json_native:
         return extract(res, name)
-    try:
-        key = (name, orjson.dumps(value))
-    except TypeError:  # not JSON data (an odd object from a library caller)
-        return extract(res, name)
+    key = (name, orjson.dumps(value))
     hit = index.elements.get(key, _MISSING)
     if hit is _MISSING:
         hit = extract(res, name)

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MAX_ENTRIES = 200_000
+MAX_ENTRIES = 20_000
+"""Entries per memo: far more than the distinct medications of a bulk run, and a small bound on what a
+long-running service keeps alive (its requests bring new objects each time)."""
 
 
 def by_identity(func: F) -> F:
@@ -71,11 +73,16 @@ _GC_LOCK = threading.Lock()
 _GC_USERS = 0
 _GC_SAVED: tuple[int, ...] = ()
 RELAXED_GC_THRESHOLDS = (50_000, 20, 100)
+BULK_RESOURCES = 5_000
+"""Inputs of at least this many resources are read and checked under :func:`relaxed_gc`; smaller
+ones (a CDS Hooks request, one patient's export) keep the host's collector settings."""
 
 
 @contextlib.contextmanager
 def relaxed_gc() -> Iterator[None]:
-    """Run a bulk job with the cyclic garbage collector triggered less often.
+    """Run a bulk job (reading an input, checking an audit chunk) with the cyclic garbage collector
+    triggered less often. Not for request handlers: a service under steady load would never get its
+    thresholds back.
 
     Reading an export keeps every extracted object alive until the report is built, so the
     default thresholds (a collection every 700 allocations) rescan a growing heap for nothing:
@@ -93,5 +100,5 @@ def relaxed_gc() -> Iterator[None]:
     finally:
         with _GC_LOCK:
             _GC_USERS -= 1
-            if _GC_USERS == 0:
+            if _GC_USERS == 0 and gc.get_threshold() == RELAXED_GC_THRESHOLDS:  # unless the host changed them
                 gc.set_threshold(*_GC_SAVED)

@@ -240,7 +240,8 @@ class MedicationOrder:
     period_memo: tuple[date, tuple[date | None, date | None]] | None = field(
         default=None, init=False, repr=False, compare=False)
     """``(as_of, (start, end))`` last computed by :func:`checker.periods.treatment_period`: every
-    rule asks for the same periods of the same lines, so they are computed once per line."""
+    rule asks for the same periods of the same lines, so they are computed once per line. Orders
+    are not changed once built (use ``dataclasses.replace``, which starts a fresh memo)."""
     interval_memo: tuple[date, tuple[date, date]] | None = field(default=None, init=False, repr=False, compare=False)
     """``(as_of, (lo, hi))`` last computed by :func:`checker.periods.effective_interval`."""
 

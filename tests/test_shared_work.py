@@ -104,6 +104,49 @@ def test_relaxed_gc_nests_and_restores_thresholds_even_on_error() -> None:
     assert gc.isenabled()
 
 
+def test_relaxed_gc_leaves_thresholds_the_host_changed_meanwhile() -> None:
+    before = gc.get_threshold()
+    try:
+        with memo.relaxed_gc():
+            gc.set_threshold(1234, 5, 6)
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_only_bulk_inputs_are_read_under_relaxed_gc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import contextlib
+
+    from checker import fhir_input
+
+    entered: list[int] = []
+
+    @contextlib.contextmanager
+    def recording():  # type: ignore[no-untyped-def]
+        entered.append(1)
+        yield
+
+    monkeypatch.setattr(fhir_input, "relaxed_gc", recording)
+    monkeypatch.setattr(fhir_input, "BULK_RESOURCES", 3)
+    path = tmp_path / "MedicationRequest.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(_request(i, [])) for i in range(2)))
+    read(str(path), as_of=AS_OF)
+    assert entered == []  # a small input (a CDS request, one patient) keeps the host's settings
+    path.write_bytes(b"\n".join(orjson.dumps(_request(i, [])) for i in range(3)))
+    read(str(path), as_of=AS_OF)
+    assert entered == [1]
+
+
+def test_a_callers_dict_is_never_shared_by_json_text() -> None:
+    # A tuple serialises like a list, but only a list is a FHIR array: the dict a library caller
+    # passes is extracted element by element, as written.
+    as_list = _request(1, [{"text": "1 cp"}])
+    as_tuple = _request(2, ({"text": "1 cp"},))
+    ing = read([as_list, as_tuple], as_of=AS_OF)
+    assert ing.counts.checked == 1 and ing.counts.rejected == 1
+    assert "dosageInstruction" in ing.errors[0].location
+
+
 def _request(i: int, dosage: object, patient: str = "p1") -> dict:
     return {"resourceType": "MedicationRequest", "id": f"mr{i}", "status": "active", "intent": "order",
             "subject": {"reference": f"Patient/{patient}"}, "authoredOn": "2026-01-02",

@@ -101,6 +101,7 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
     from checker import fhir_input
     from checker.api import check_records, parse_day
     from checker.formats.html import patient_digest
+    from checker.memo import relaxed_gc
 
     day = parse_day(settings.as_of)
     ing = fhir_input.assemble(items + borrowed, as_of=day)
@@ -110,9 +111,10 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
         counts = InputCounts(counts.files - lent.files, counts.resources - lent.resources,
                              counts.checked - lent.checked, counts.ignored - lent.ignored,
                              counts.rejected - lent.rejected)
-    report = check_records(ing.records, counts=counts, errors=ing.errors, as_of=day,
-                           jurisdiction=settings.jurisdiction, lang=settings.lang,
-                           select=settings.select, ignore=settings.ignore, refs=refs)
+    with relaxed_gc():  # a bulk job: see relaxed_gc
+        report = check_records(ing.records, counts=counts, errors=ing.errors, as_of=day,
+                               jurisdiction=settings.jurisdiction, lang=settings.lang,
+                               select=settings.select, ignore=settings.ignore, refs=refs)
     result.counts.add(counts)
     result.patients += sum(1 for r in ing.records if r.patient is not None)
     result.medication_requests += sum(len(r.medication_orders) for r in ing.records)

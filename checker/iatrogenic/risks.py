@@ -74,8 +74,8 @@ class IatrogenicRules:
     stopp: dict[str, Any]
     stopp_source: Source
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
-    memo: dict[tuple[str, int], tuple[MedicationIdentity, list[tuple[RiskRow, tuple[str, ...]]]]] = field(
-        default_factory=dict, repr=False)
+    memo: dict[tuple[str, int], tuple[MedicationIdentity, tuple[tuple[RiskRow, tuple[str, ...]], ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for r in self.rows:
@@ -84,18 +84,18 @@ class IatrogenicRules:
     def kind(self, kind: str) -> list[RiskRow]:
         return self.by_kind.get(kind, [])
 
-    def matching(self, kind: str, order: MedicationOrder) -> list[tuple[RiskRow, tuple[str, ...]]]:
+    def matching(self, kind: str, order: MedicationOrder) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
         """Rows of ``kind`` that concern the line, each with the line's substance keys it matched
         (in row order; memoised per identified medication)."""
         ident = order.identity
         if ident is None:
-            return []
+            return ()
         key = (kind, id(ident))
         hit = self.memo.get(key)
         if hit is None:  # the entry holds the identity, so its id is not reused meanwhile
-            if len(self.memo) >= 200_000:
+            if len(self.memo) >= 20_000:
                 self.memo.clear()
-            found = [(row, keys) for row in self.kind(kind) if (keys := _row_matches(row, ident))]
+            found = tuple((row, keys) for row in self.kind(kind) if (keys := _row_matches(row, ident)))
             hit = self.memo[key] = (ident, found)
         return hit[1]
 

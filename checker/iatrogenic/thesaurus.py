@@ -219,7 +219,7 @@ class Thesaurus:
         args = (key_a, key_b, atc_a, atc_b)
         hit = memo.get(args)
         if hit is None:
-            if len(memo) > 500_000:
+            if len(memo) > 100_000:
                 memo.clear()
             hit = memo[args] = self._matches(key_a, key_b, atc_a, atc_b)
         return list(hit)

@@ -106,7 +106,7 @@ def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
     return _atc_codes(order.identity, order.medication, order.ingredients)
 
 
-@by_identities  # orders naming the same medication share these objects (see fhir_input)
+@by_identities  # within one reading, orders naming the same medication share these objects (see fhir_input)
 def _atc_codes(ident: MedicationIdentity | None, medication: Concept, ingredients: tuple[Ingredient, ...]
                ) -> frozenset[str]:
     codes: set[str] = set()
@@ -557,17 +557,17 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
                  lang: str = "fr") -> list[Evaluation]:
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol."""
-    per_protocol: dict[int, list[tuple[Order, str, str]]] = {}
+    per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
     if record.medication_orders and not all(p.applies_to_services for p in protocols):
         for order in record.medication_orders:
             if order.status in NOT_TAKEN or order.kind != "request":
                 continue
-            for protocol, med, code in _classes_in(protocols, atc_codes_of(order)):
-                per_protocol.setdefault(id(protocol), []).append(
+            for i, med, code in _classes_in(protocols, atc_codes_of(order)):
+                per_protocol.setdefault(i, []).append(
                     (order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"))
     out: list[Evaluation] = []
-    for protocol in protocols:
-        targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(id(protocol), ())
+    for i, protocol in enumerate(protocols):
+        targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
         out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
                    for order, target, label in targets)
     return out
@@ -575,7 +575,8 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
 
 @by_identities
 def _classes_in(protocols: tuple[Protocol, ...], codes: frozenset[str]
-                ) -> tuple[tuple[Protocol, MedicationClass, str], ...]:
-    """The medication protocols (with the class and matched ATC code) a line's ATC codes fall in."""
-    return tuple((p, *hit) for p in protocols
+                ) -> tuple[tuple[int, MedicationClass, str], ...]:
+    """The medication protocols (by position, with the class and matched ATC code) a line's ATC
+    codes fall in."""
+    return tuple((i, *hit) for i, p in enumerate(protocols)
                  if not p.applies_to_services and (hit := _matching_class(p, codes)) is not None)

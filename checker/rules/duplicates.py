@@ -109,7 +109,7 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
     # Only lines in at least one class can make a pair: most lines are in none.
-    classed = {id(o): (o, {row.id: (row, keys) for row, keys in found})
+    classed = {id(o): (o, {id(row): (row, keys) for row, keys in found})
                for o in call.identified_orders(prescriptions_only=True)
                if (found := data.matching("duplicate-class", o))}
     for a, b in _overlapping([o for o, _ in classed.values()], call.as_of):
