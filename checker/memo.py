@@ -24,49 +24,37 @@ MAX_ENTRIES = 20_000
 long-running service keeps alive (its requests bring new objects each time)."""
 
 
-def by_identity(func: F) -> F:
-    """Memoise ``func(obj, *args)``, pure in ``obj`` (kept by identity) and hashable ``args``."""
-    cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+def _memoise(func: F, key_of: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> F:
+    """``func`` memoised under ``key_of(args)``; each entry keeps the arguments alive."""
+    cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
     lock = threading.Lock()
 
     @functools.wraps(func)
-    def wrapper(obj: Any, *args: Any) -> Any:
-        key = (id(obj), *args)
+    def wrapper(*args: Any) -> Any:
+        key = key_of(args)
         hit = cache.get(key)
         if hit is not None:
             return hit[1]
-        value = func(obj, *args)
+        value = func(*args)
         with lock:
             if len(cache) >= MAX_ENTRIES:
                 cache.clear()
-            cache[key] = (obj, value)
+            cache[key] = (args, value)
         return value
 
     wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def by_identity(func: F) -> F:
+    """Memoise ``func(obj, *args)``, pure in ``obj`` (kept by identity) and hashable ``args``."""
+    return _memoise(func, lambda args: (id(args[0]), *args[1:]))
 
 
 def by_identities(func: F) -> F:
     """Memoise ``func(*objs)``, pure in every argument, each kept by identity (none need be
     hashable: referential rows holding dicts, identified medications…)."""
-    cache: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
-    lock = threading.Lock()
-
-    @functools.wraps(func)
-    def wrapper(*objs: Any) -> Any:
-        key = tuple(map(id, objs))
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[1]
-        value = func(*objs)
-        with lock:
-            if len(cache) >= MAX_ENTRIES:
-                cache.clear()
-            cache[key] = (objs, value)
-        return value
-
-    wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+    return _memoise(func, lambda args: tuple(map(id, args)))
 
 
 _GC_LOCK = threading.Lock()
