@@ -237,13 +237,12 @@ class MedicationOrder:
     """``request`` for a MedicationRequest; the other kinds record a drug the patient is taking
     (MedicationDispense, MedicationAdministration, MedicationStatement): they take part in
     interaction, duplicate and patient-risk checks but are not judged as prescriptions."""
-    period_memo: tuple[date, tuple[date | None, date | None]] | None = field(
+    period_memo: tuple[date, tuple[date | None, date | None], tuple[date, date]] | None = field(
         default=None, init=False, repr=False, compare=False)
-    """``(as_of, (start, end))`` last computed by :func:`checker.periods.treatment_period`: every
-    rule asks for the same periods of the same lines, so they are computed once per line. Orders
-    are not changed once built (use ``dataclasses.replace``, which starts a fresh memo)."""
-    interval_memo: tuple[date, tuple[date, date]] | None = field(default=None, init=False, repr=False, compare=False)
-    """``(as_of, (lo, hi))`` last computed by :func:`checker.periods.effective_interval`."""
+    """``(as_of, (start, end), (lo, hi))``: the line's period and comparison interval last computed
+    by :mod:`checker.periods`. Every rule asks for the same periods of the same lines, so they are
+    computed once per line. Orders are not changed once built (``dataclasses.replace`` starts a
+    fresh memo)."""
 
     @property
     def label(self) -> str:

@@ -32,13 +32,10 @@ from datetime import date, timedelta
 
 from checker.model import NOT_TAKEN, MedicationOrder
 
-NOT_COUNTING = NOT_TAKEN
-"""Statuses of MedicationRequests that are not (or no longer) being taken."""
-
 
 def counts(order: MedicationOrder) -> bool:
     """True when the line may currently be taken (its status is not stopped, cancelled …)."""
-    return order.status not in NOT_COUNTING
+    return order.status not in NOT_TAKEN
 
 
 def _days(start: date, n_days: float) -> date:
@@ -70,12 +67,18 @@ def treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None, 
     then counted from ``as_of`` if the order has no date at all (a CDS Hooks draft being
     prescribed now). Use :func:`effective_interval` for comparisons.
     """
+    return _periods(order, as_of)[0]
+
+
+def _periods(order: MedicationOrder, as_of: date) -> tuple[tuple[date | None, date | None], tuple[date, date]]:
+    """Period and comparison interval of the line, computed once per ``as_of`` (memo on the order)."""
     memo = order.period_memo
     if memo is not None and memo[0] == as_of:
-        return memo[1]
-    found = _treatment_period(order, as_of)
-    order.period_memo = (as_of, found)
-    return found
+        return memo[1], memo[2]
+    period = _treatment_period(order, as_of)
+    interval = _effective_interval(period, as_of)
+    order.period_memo = (as_of, period, interval)
+    return period, interval
 
 
 def _treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None, date | None]:
@@ -100,16 +103,11 @@ def _treatment_period(order: MedicationOrder, as_of: date) -> tuple[date | None,
 
 def effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]:
     """The closed interval used to compare lines, open ends resolved against ``as_of``."""
-    memo = order.interval_memo
-    if memo is not None and memo[0] == as_of:
-        return memo[1]
-    found = _effective_interval(order, as_of)
-    order.interval_memo = (as_of, found)
-    return found
+    return _periods(order, as_of)[1]
 
 
-def _effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]:
-    start, end = treatment_period(order, as_of)
+def _effective_interval(period: tuple[date | None, date | None], as_of: date) -> tuple[date, date]:
+    start, end = period
     lo = start or date.min
     if end is None:
         end = max(as_of, lo)
@@ -128,7 +126,7 @@ def is_current(order: MedicationOrder, as_of: date) -> bool:
 
 def overlaps(a: MedicationOrder, b: MedicationOrder, as_of: date) -> bool:
     """True when both lines count and their periods share at least one day."""
-    if a.status in NOT_COUNTING or b.status in NOT_COUNTING:
+    if a.status in NOT_TAKEN or b.status in NOT_TAKEN:
         return False
     a_lo, a_hi = effective_interval(a, as_of)
     b_lo, b_hi = effective_interval(b, as_of)

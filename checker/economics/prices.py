@@ -91,11 +91,7 @@ def cheapest(packs: Iterable[PricedPack]) -> PricedPack | None:
 # --- France: BDPM ---------------------------------------------------------------------------------
 
 
-memo_per_index = by_identity
-"""Memoise a pure function of (drug index, hashable args…): see :func:`checker.memo.by_identity`."""
-
-
-@memo_per_index
+@by_identity
 def bdpm_packs(idx: Any, cis: str) -> tuple[PricedPack, ...]:
     """Every presentation of a specialty as priced packs (from the drug index; memoised: the index
     never changes once loaded, and rules ask for the same specialties again and again)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.findings import Severity, Source
+from checker.memo import by_identities
 from checker.model import MedicationIdentity, MedicationOrder
 from checker.text import fold
 
@@ -49,6 +50,11 @@ class RiskRow:
         return list(_row_matches(self, ident))
 
 
+@by_identities  # the row lists and identities never change once built
+def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+    return tuple((row, keys) for row in rows if (keys := _row_matches(row, ident)))
+
+
 def _row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
     """Substance keys of ``ident`` that ``row`` concerns."""
     out = []
@@ -74,8 +80,6 @@ class IatrogenicRules:
     stopp: dict[str, Any]
     stopp_source: Source
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
-    memo: dict[tuple[str, int], tuple[MedicationIdentity, tuple[tuple[RiskRow, tuple[str, ...]], ...]]] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for r in self.rows:
@@ -87,17 +91,9 @@ class IatrogenicRules:
     def matching(self, kind: str, order: MedicationOrder) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
         """Rows of ``kind`` that concern the line, each with the line's substance keys it matched
         (in row order; memoised per identified medication)."""
-        ident = order.identity
-        if ident is None:
+        if order.identity is None or kind not in self.by_kind:
             return ()
-        key = (kind, id(ident))
-        hit = self.memo.get(key)
-        if hit is None:  # the entry holds the identity, so its id is not reused meanwhile
-            if len(self.memo) >= 20_000:
-                self.memo.clear()
-            found = tuple((row, keys) for row in self.kind(kind) if (keys := _row_matches(row, ident)))
-            hit = self.memo[key] = (ident, found)
-        return hit[1]
+        return _rows_matching(self.by_kind[kind], order.identity)
 
     def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
         return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])

@@ -35,10 +35,9 @@ from checker.economics.prices import (
     cheapest,
     cnops_matches,
     cnops_products_for,
-    memo_per_index,
 )
 from checker.findings import Finding, Source
-from checker.memo import by_identities
+from checker.memo import by_identities, by_identity
 from checker.model import MedicationIdentity, MedicationOrder, Quantity
 from checker.registry import Rule, RuleCall, rule
 
@@ -379,7 +378,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
                                {"generic_group": group.id, "group_label": group.label})
 
 
-@memo_per_index
+@by_identity
 def _cheapest_substitute(idx: Any, cis: str) -> PricedPack | None:
     """The cheapest available pack of the other members of the specialty's generic group that may
     replace it (substitutable type, same dose-form key); memoised per drug index."""
@@ -744,7 +743,7 @@ def _strength_mg(identity: MedicationIdentity) -> float | None:
     return q.value if q is not None and q.unit == "mg" else None
 
 
-@memo_per_index
+@by_identity
 def _packs_of(idx: Any, key: str, mg: float, form: str) -> tuple[PricedPack, ...]:
     """Available packs of single-substance specialties of ``key`` at ``mg`` per unit in ``form``
     (memoised per drug index)."""
