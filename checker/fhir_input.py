@@ -233,15 +233,18 @@ def _looks_like_ndjson(data: bytes) -> bool:
 def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | InputError]:
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
+    loads = orjson.loads
     for number, line in enumerate(io.BytesIO(data), start=1):
-        if not line.strip():
-            continue
         try:
-            parsed = orjson.loads(line)
+            parsed = loads(line)
         except orjson.JSONDecodeError as exc:
-            yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
+            if line.strip():
+                yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
             continue
-        yield from _walk(parsed, SourceLocation(file=where, line=number), depth=0)
+        if type(parsed) is dict and type(rt := parsed.get("resourceType")) is str and rt and rt != "Bundle":
+            yield RawResource(parsed, SourceLocation(where, number))  # the hot path: one resource per line
+        else:
+            yield from _walk(parsed, SourceLocation(file=where, line=number), depth=0)
 
 
 def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
@@ -432,7 +435,7 @@ class _Index:
         # few hundred medications over millions of lines): extraction runs once per medication, and
         # identification and rule memos, keyed by object identity, hit across orders.
         self.medications: dict[Any, Any] = {}
-        self.elements: dict[tuple[str, bytes], Any] = {}  # see :func:`_shared_element`
+        self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`_shared_element`
 
     def add(self, raw: RawResource) -> None:
         res, rt = raw.resource, raw.resource_type
@@ -497,97 +500,95 @@ def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict
 
 def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool, as_of: date | None,
               bulk: contextlib.ExitStack) -> Ingestion:
+    """One pass over the input: each resource is extracted as it arrives and its parsed JSON is
+    dropped, except Patients and Medications (reference targets) and the few orders naming their
+    medication by reference, which wait for the whole input to be indexed. Patient references are
+    made canonical at the end, when every Patient is known. The result is the same as extracting
+    every resource after reading them all: same records, same order of lines, same errors."""
     out = Ingestion()
-    raws: list[RawResource] = []
-    for item in raw_items:
-        if isinstance(item, FileMark):
-            out.counts.files += 1
-        elif isinstance(item, InputError):
-            out.errors.append(item)
-            out.counts.resources += 1
-            out.counts.rejected += 1
-        else:
-            raws.append(item)
-            if len(raws) == BULK_RESOURCES:  # a bulk input: everything read stays alive to the end
-                bulk.enter_context(relaxed_gc())
+    counts = out.counts
     index = _Index()
-    for raw in raws:
-        index.add(raw)
     today = as_of or date.today()
-    records: dict[str, PatientRecord] = {}
+    patient_errors: list[InputError] = []
+    late_errors: list[tuple[int, InputError]] = []  # by position in the input
     patients: dict[str, Patient] = {}
+    canonical: dict[int, str] = {}  # id(Patient raw) -> "Patient/<id>"; the index keeps the raw alive
+    # Per patient reference as written: (position, kind, extracted item); kinds index _RecordLists.
+    groups: dict[str | None, list[tuple[int, int, Any]]] = {}
+    deferred: list[tuple[int, RawResource]] = []
+    seq = 0
+    for item in raw_items:
+        if type(item) is not RawResource:
+            if isinstance(item, FileMark):
+                counts.files += 1
+            else:
+                out.errors.append(item)
+                counts.resources += 1
+                counts.rejected += 1
+            continue
+        seq += 1
+        if seq == BULK_RESOURCES:  # a bulk input: what is extracted stays alive to the end
+            bulk.enter_context(relaxed_gc())
+        counts.resources += 1
+        rt = item.resource_type
+        kind = _KINDS.get(rt)
+        if kind is None:
+            if rt == "Patient":
+                index.add(item)
+                try:
+                    patient = _patient(item)
+                except _Bad as bad:
+                    patient_errors.append(_rejection(item, bad, strict=False))
+                    counts.rejected += 1
+                    continue
+                if strict and (error := _strict_error(item)) is not None:
+                    patient_errors.append(error)
+                    counts.rejected += 1
+                    continue
+                canonical[id(item)] = patient.ref
+                patients[patient.ref] = patient
+                counts.checked += 1
+            elif rt == "Medication":  # used through references; counted as checked
+                index.add(item)
+                counts.checked += 1
+            else:
+                counts.ignored += 1
+            continue
+        if kind == _ORDER and _names_medication_by_reference(item.resource):
+            deferred.append((seq, item))  # its Medication may come later in the input
+            continue
+        _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
+    for position, raw in deferred:
+        _extract(raw, _ORDER, position, index, today, strict, groups, late_errors, counts)
+    out.errors.extend(patient_errors)
+    if deferred:
+        late_errors.sort(key=_first)
+    out.errors.extend(error for _, error in late_errors)
 
-    def record_for(key: str | None) -> PatientRecord:
-        k = key or ""
-        rec = records.get(k)
-        if rec is None:
-            rec = records[k] = PatientRecord(patient=None)
-        return rec
+    resolved: dict[str, str] = {}  # patient reference as written -> canonical key
 
-    # Patients first, so that every reference form maps to one canonical "Patient/<id>" key.
-    canonical: dict[int, str] = {}
-    for raw in raws:
-        if raw.resource_type == "Patient":
-            out.counts.resources += 1
-            try:
-                patient = _patient(raw)
-            except _Bad as bad:
-                _reject(out, raw, bad, strict=False)
-                continue
-            if strict and not _strict_ok(out, raw):
-                continue
-            canonical[id(raw)] = patient.ref
-            patients[patient.ref] = patient
-            out.counts.checked += 1
-
-    resolved: dict[str, str] = {}  # patient reference as written → canonical key
-
-    def patient_of(raw: RawResource) -> str | None:
-        written = raw.patient_key()
+    def canonical_key(written: str | None) -> str:
         if written is None:
-            return None
+            return ""
         found = resolved.get(written)
         if found is None:
             target = index.resolve(written)
-            found = resolved[written] = canonical[id(target)] if target is not None and id(target) in canonical \
-                else written
+            found = resolved[written] = canonical.get(id(target), written) if target is not None else written
         return found
 
-    for raw in raws:
-        rt = raw.resource_type
-        if rt == "Patient":
-            continue
-        out.counts.resources += 1
-        if rt not in USED_TYPES:
-            out.counts.ignored += 1
-            continue
-        if rt == "Medication":  # used through references; counted as checked
-            out.counts.checked += 1
-            continue
-        if strict and not _strict_ok(out, raw):
-            continue
-        try:
-            key = patient_of(raw)
-            if rt == "MedicationRequest":
-                record_for(key).medication_orders.append(_medication_order(raw, index, today))
-            elif rt in MEDICATION_USE_TYPES:
-                record_for(key).medication_orders.append(_medication_use(raw, index, today))
-            elif rt == "ServiceRequest":
-                record_for(key).service_orders.append(_service_order(raw, today))
-            elif rt == "Condition":
-                record_for(key).conditions.append(_condition(raw))
-            elif rt == "AllergyIntolerance":
-                record_for(key).allergies.append(_allergy(raw))
-            elif rt == "Observation":
-                record_for(key).observations.append(_observation(raw))
-        except _Bad as bad:
-            _reject(out, raw, bad, strict=strict)
-            continue
-        out.counts.checked += 1
-
-    for key, rec in records.items():
-        if key:
-            rec.patient = patients.get(key) or Patient(ref=key)
+    merged: dict[str, list[tuple[int, int, Any]]] = {}
+    for written, items in groups.items():
+        key = canonical_key(written)
+        if key in merged:  # several ways of writing one patient's reference: keep input order
+            merged[key] = sorted(merged[key] + items, key=_first)
+        else:
+            merged[key] = sorted(items, key=_first) if deferred else items
+    records: dict[str, PatientRecord] = {}
+    for key, items in merged.items():
+        rec = records[key] = PatientRecord(patient=(patients.get(key) or Patient(ref=key)) if key else None)
+        lists = (rec.medication_orders, rec.service_orders, rec.conditions, rec.allergies, rec.observations)
+        for _, kind, extracted in items:
+            lists[kind].append(extracted)
     # Patients with a Patient resource but no other data still form a (clean) record.
     for ref, patient in patients.items():
         if ref not in records:
@@ -596,20 +597,64 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
     return out
 
 
-def _reject(out: Ingestion, raw: RawResource, bad: _Bad, *, strict: bool) -> None:
+_ORDER, _SERVICE, _CONDITION, _ALLERGY, _OBSERVATION = range(5)
+_KINDS = {"MedicationRequest": _ORDER, "ServiceRequest": _SERVICE, "Condition": _CONDITION,
+          "AllergyIntolerance": _ALLERGY, "Observation": _OBSERVATION} | dict.fromkeys(MEDICATION_USE_TYPES, _ORDER)
+"""Resource types extracted into a patient record, by the record list they go to."""
+
+
+def _first(item: tuple[int, Any] | tuple[int, int, Any]) -> int:
+    return item[0]
+
+
+def _names_medication_by_reference(res: dict[str, Any]) -> bool:
+    """True when the medication is not written in the resource itself (see :func:`_medication`)."""
+    med = res.get("medication")
+    concept = med.get("concept") if isinstance(med, dict) else res.get("medicationCodeableConcept")
+    return concept is None
+
+
+def _extract(raw: RawResource, kind: int, seq: int, index: _Index, today: date, strict: bool,
+             groups: dict[str | None, list[tuple[int, int, Any]]], errors: list[tuple[int, InputError]],
+             counts: InputCounts) -> None:
+    """Extract one resource of a patient record into ``groups`` (or an error into ``errors``)."""
+    if strict and (error := _strict_error(raw)) is not None:
+        errors.append((seq, error))
+        counts.rejected += 1
+        return
+    try:
+        if kind == _ORDER:
+            extracted: Any = (_medication_order(raw, index, today) if raw.resource_type == "MedicationRequest"
+                              else _medication_use(raw, index, today))
+        elif kind == _SERVICE:
+            extracted = _service_order(raw, today)
+        elif kind == _CONDITION:
+            extracted = _condition(raw)
+        elif kind == _ALLERGY:
+            extracted = _allergy(raw)
+        else:
+            extracted = _observation(raw)
+    except _Bad as bad:
+        errors.append((seq, _rejection(raw, bad, strict=strict)))
+        counts.rejected += 1
+        return
+    written = raw.patient_key()
+    group = groups.get(written)
+    if group is None:
+        group = groups[written] = []
+    group.append((seq, kind, extracted))
+    counts.checked += 1
+
+
+def _rejection(raw: RawResource, bad: _Bad, *, strict: bool) -> InputError:
     message = bad.message if strict else _explain(raw) or bad.message
     where = SourceLocation(raw.location.file, raw.location.line, raw.location.entry, raw.location.pointer + bad.path)
-    out.errors.append(InputError(str(where), message, raw.resource_type))
-    out.counts.rejected += 1
+    return InputError(str(where), message, raw.resource_type)
 
 
-def _strict_ok(out: Ingestion, raw: RawResource) -> bool:
+def _strict_error(raw: RawResource) -> InputError | None:
     message = _explain(raw)
-    if message:
-        out.errors.append(InputError(str(raw.location), message, raw.resource_type))
-        out.counts.rejected += 1
-        return False
-    return True
+    return InputError(str(raw.location), message, raw.resource_type) if message else None
 
 
 def detect_version(resource: dict[str, Any]) -> FhirVersion:
@@ -821,17 +866,22 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
                 if _ref(r.get("reference")):
                     reason_refs += (_ref(r.get("reference")),)
     notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
+    authored = _date(res.get("authoredOn"))
+    if authored is None and "_authoredOn" in res:
+        authored = _dated(res, "authoredOn", today)
+    status, intent = _str_field(res, "status"), _str_field(res, "intent")
+    dosages, dispense = _dosages_and_dispense(index, raw, today)  # after status/intent: same first error
     return MedicationOrder(
         ref=_resource_ref(raw),
-        status=_status(res),
-        intent=_str_field(res, "intent"),
+        status=status,
+        intent=intent,
         medication=medication,
         ingredients=ingredients,
         medication_form=form,
-        authored_on=_dated(res, "authoredOn", today),
+        authored_on=authored,
         requester=_ref(res.get("requester")),
-        dosages=_shared_element(index, raw, "dosageInstruction", _dosages),
-        dispense=_shared_element(index, raw, "dispenseRequest", lambda r, _: _dispense(r.get("dispenseRequest"), today)),
+        dosages=dosages,
+        dispense=dispense,
         substitution_allowed=allowed,
         substitution_reason=reason,
         reasons=reasons,
@@ -842,6 +892,13 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
         location=raw.location,
         draft=raw.draft,
     )
+
+
+def _dosages_and_dispense(index: _Index, raw: RawResource, today: date) -> tuple[tuple[Dosage, ...], Dispense | None]:
+    """A MedicationRequest's dosage instructions and dispense request, shared between requests
+    that write both the same way (see :func:`_shared_element`)."""
+    return _shared_element(index, raw, ("dosageInstruction", "dispenseRequest"),
+                           lambda res: (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today)))
 
 
 _USE_STATUS_TAKEN = {
@@ -977,10 +1034,10 @@ def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient
 _MAX_SHARED_ELEMENTS = 100_000
 
 
-def _shared_element(index: _Index, raw: RawResource, name: str,
-                    extract: Callable[[dict[str, Any], str], Any]) -> Any:
-    """``extract(resource, name)``, shared between resources whose element ``name`` is written the
-    same (same JSON text).
+def _shared_element(index: _Index, raw: RawResource, names: tuple[str, ...],
+                    extract: Callable[[dict[str, Any]], Any]) -> Any:
+    """``extract(resource)``, which reads the elements ``names`` only, shared between resources
+    that write these elements the same way (same JSON text).
 
     Bulk exports repeat the same dosage and dispense structures over and over; the extracted
     objects are immutable, so one extraction serves every identical element of the input. An
@@ -988,13 +1045,12 @@ def _shared_element(index: _Index, raw: RawResource, name: str,
     assemble call, which has one "today" (CQL dates), so the JSON text is the whole key.
     """
     res = raw.resource
-    value = res.get(name)
-    if value is None or not raw.json_native:
-        return extract(res, name)
-    key = (name, orjson.dumps(value))
+    if not raw.json_native:
+        return extract(res)
+    key = (names, *[orjson.dumps(res.get(name)) for name in names])
     hit = index.elements.get(key, _MISSING)
     if hit is _MISSING:
-        hit = extract(res, name)
+        hit = extract(res)
         if len(index.elements) < _MAX_SHARED_ELEMENTS:
             index.elements[key] = hit
     return hit

@@ -24,17 +24,14 @@ MAX_ENTRIES = 20_000
 long-running service keeps alive (its requests bring new objects each time)."""
 
 
-def _memoise(func: F, key_of: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> F:
-    """``func`` memoised under ``key_of(args)``; each entry keeps the arguments alive."""
+def _memoise(func: F, *, all_by_identity: bool) -> F:
+    """``func`` memoised: every argument kept by identity (``all_by_identity``), or only the first
+    one and the others by value. Each entry keeps the arguments alive. The key is computed inline:
+    rules ask these memos hundreds of thousands of times per bulk run."""
     cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
     lock = threading.Lock()
 
-    @functools.wraps(func)
-    def wrapper(*args: Any) -> Any:
-        key = key_of(args)
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[1]
+    def store(args: tuple[Any, ...], key: tuple[Any, ...]) -> Any:
         value = func(*args)
         with lock:
             if len(cache) >= MAX_ENTRIES:
@@ -42,19 +39,31 @@ def _memoise(func: F, key_of: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> F
             cache[key] = (args, value)
         return value
 
+    if all_by_identity:
+        def wrapper(*args: Any) -> Any:
+            key = tuple(map(id, args))
+            hit = cache.get(key)
+            return hit[1] if hit is not None else store(args, key)
+    else:
+        def wrapper(*args: Any) -> Any:
+            key = (id(args[0]), *args[1:])
+            hit = cache.get(key)
+            return hit[1] if hit is not None else store(args, key)
+
+    functools.update_wrapper(wrapper, func)
     wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 
 def by_identity(func: F) -> F:
     """Memoise ``func(obj, *args)``, pure in ``obj`` (kept by identity) and hashable ``args``."""
-    return _memoise(func, lambda args: (id(args[0]), *args[1:]))
+    return _memoise(func, all_by_identity=False)
 
 
 def by_identities(func: F) -> F:
     """Memoise ``func(*objs)``, pure in every argument, each kept by identity (none need be
     hashable: referential rows holding dicts, identified medications…)."""
-    return _memoise(func, lambda args: tuple(map(id, args)))
+    return _memoise(func, all_by_identity=True)
 
 
 _GC_LOCK = threading.Lock()

@@ -235,3 +235,32 @@ def test_a_failing_rule_is_reported_and_the_others_still_run() -> None:
     broken = replace(rules[0], func=boom)
     r = check_records(read(bundle(PATIENT, mr("a"))).records, as_of="2026-01-15", rules=[broken, *rules[1:]])
     assert any(e.location.startswith(f"rule {broken.id}") and "boom" in e.message for e in r.errors)
+
+
+def test_one_pass_keeps_input_order_whatever_comes_first(tmp_path: Path) -> None:
+    """Orders come before their Patient and their Medication, under two spellings of the patient
+    reference, with broken resources in between: lines and errors still come out in input order."""
+    by_ref = mr("r2")
+    del by_ref["medicationCodeableConcept"]
+    by_ref["medicationReference"] = {"reference": "Medication/later"}
+    broken_by_ref = dict(by_ref, id="r4", status=12)
+    lines = [mr("r1"), by_ref, mr("r3", subject={"reference": "urn:uuid:patient-p1"}), broken_by_ref,
+             mr("r5", dosageInstruction="twice a day"), mr("r6")]
+    other = {"subject": {"reference": "Patient/p2"}}  # one spelling only: no merge to reorder it
+    lines += [mr("q1", **other), dict(by_ref, id="q2", **other), mr("q3", **other)]
+    (tmp_path / "MedicationRequest.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in lines) + b"\n{cut\n")
+    (tmp_path / "Patient.json").write_bytes(orjson.dumps(
+        bundle({"resourceType": "Patient", "id": "bad", "gender": 3}, PATIENT, urn=True)))
+    (tmp_path / "Medication.json").write_bytes(orjson.dumps(
+        {"resourceType": "Medication", "id": "later", "code": {"text": "warfarine 5 mg"}}))
+    ing = read(str(tmp_path))
+    assert [r.ref for r in ing.records] == ["Patient/p1", "Patient/p2"]
+    assert ing.records[0].patient.birth_date == date(1950, 6, 1)
+    assert [o.ref.removeprefix("MedicationRequest/") for o in orders(ing)] == ["r1", "r2", "r3", "r6", "q1", "q2", "q3"]
+    assert orders(ing)[1].medication.text == orders(ing)[5].medication.text == "warfarine 5 mg"
+    # read errors first, then rejected Patients, then the other rejections in input order
+    where = [e.location.removeprefix(str(tmp_path)) for e in ing.errors]
+    assert where == ["/MedicationRequest.ndjson:10", "/Patient.json (entry 0, /entry/0/resource/gender)",
+                     "/MedicationRequest.ndjson (line 4, /status)",
+                     "/MedicationRequest.ndjson (line 5, /dosageInstruction)"], where
+    assert ing.counts.to_dict() == {"files": 3, "resources": 13, "checked": 9, "ignored": 0, "rejected": 4}

@@ -117,7 +117,10 @@ def _atc_codes(ident: MedicationIdentity | None, medication: Concept, ingredient
     return frozenset(codes)
 
 
+@functools.lru_cache(maxsize=4096)
 def atc_matches(prefixes: tuple[str, ...], codes: frozenset[str]) -> str | None:
+    """The first of ``codes`` (in code order) that starts with one of ``prefixes``. Cached: asked
+    for every line of a record at each step of a protocol, over a few distinct code sets."""
     for code in sorted(codes):
         for p in prefixes:
             if code.startswith(p):

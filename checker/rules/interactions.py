@@ -9,7 +9,8 @@ from typing import Any
 from checker.findings import Finding, Severity, Source
 from checker.iatrogenic.conditions import DATUM_EN, DATUM_FR, PairContext, Settled, route_of, settle
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
-from checker.model import MedicationOrder
+from checker.memo import by_identities
+from checker.model import MedicationIdentity, MedicationOrder
 from checker.periods import overlaps
 from checker.registry import RuleCall, rule
 
@@ -142,12 +143,11 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    lines = [(o, sorted(o.identity.substances, key=lambda s: s.key))  # type: ignore[union-attr]
-             for o in call.identified_orders()
+    lines = [o for o in call.identified_orders()
              if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
-    for i, (a, subs_a) in enumerate(lines):
-        for b, subs_b in lines[i + 1:]:
-            found = [(sa.key, m) for sa in subs_a for sb in subs_b for m in th.matches(sa.key, sb.key, sa.atc, sb.atc)]
+    for i, a in enumerate(lines):
+        for b in lines[i + 1:]:
+            found = _pair_matches(th, a.identity, b.identity)
             if not found or not overlaps(a, b, call.as_of):
                 continue
             items: list[tuple[Match, Settled]] = []
@@ -161,6 +161,15 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                     items.append((m, settled))
             if items:
                 yield PairResult(a, b, items)
+
+
+@by_identities
+def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -> tuple[tuple[str, Match], ...]:
+    """The thesaurus matches between two identified medications, as ``(substance of a, match)``
+    (substances in key order): the same for every pair of lines naming these medications."""
+    subs_a = sorted(a.substances, key=lambda s: s.key)
+    subs_b = sorted(b.substances, key=lambda s: s.key)
+    return tuple((sa.key, m) for sa in subs_a for sb in subs_b for m in th.matches(sa.key, sb.key, sa.atc, sb.atc))
 
 
 @rule(
