@@ -1,6 +1,6 @@
 """Acceptance scenarios of issue 4 (fhir_samples/scenarios/cheaper/).
 
-Each scenario's findings must match its ``.expect.json`` one-to-one; every amount is then
+Each scenario's findings must match its ``.expect`` one-to-one; every amount is then
 recomputed here from the shipped referentials (BDPM presentations, CNOPS rows) with this file's
 own simple selection, never typed in.
 """
@@ -20,11 +20,11 @@ from tests.conftest import SAMPLES
 from tests.conftest import match_one_to_one
 
 SCENARIOS = SAMPLES / "scenarios" / "cheaper"
-NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
+NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json"))
 
 
 def _run(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-    exp = orjson.loads((SCENARIOS / f"{name}.expect.json").read_bytes())
+    exp = orjson.loads((SCENARIOS / f"{name}.expect").read_bytes())
     report = check([str(SCENARIOS / f"{name}.json")], as_of=exp["as_of"], jurisdiction=exp["jurisdiction"],
                    select=exp["select"])
     assert not report.errors
@@ -154,7 +154,7 @@ def test_short_course_is_not_annualised() -> None:
 
 def test_english_amounts_use_a_decimal_point() -> None:
     idx = default_referentials().get("bdpm")
-    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect").read_bytes())
     report = check([str(SCENARIOS / "tahor-20.json")], as_of=exp["as_of"], select=["EQ001"], lang="en")
     (f,) = [x.to_dict() for x in report.findings]
     prescribed, alternative = _generic_expectation(idx, "69902323")
@@ -169,7 +169,7 @@ def test_eq001_leaves_the_dci_reminder_to_eq002() -> None:
     _, found, _ = _run("tahor-20")
     eq001 = [f for f in found if f["rule"] == "EQ001"]
     assert eq001 and all("DCI" not in f["detail"] and "dénomination" not in f["detail"] for f in eq001)
-    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect").read_bytes())
     both = check([str(SCENARIOS / "tahor-20.json")], as_of=exp["as_of"], select=["EQ001", "EQ002"])
     dci = [f for f in both.findings if "DCI" in f.detail or "dénomination" in f.summary]
     assert [f.rule for f in dci] == ["EQ002"]
@@ -248,7 +248,7 @@ def test_product_absent_from_cnops_is_said_not_guessed() -> None:
 
 
 def test_savings_summary_by_rule_and_substance() -> None:
-    exp = orjson.loads((SCENARIOS / "tahor-20.expect.json").read_bytes())
+    exp = orjson.loads((SCENARIOS / "tahor-20.expect").read_bytes())
     paths = [str(SCENARIOS / f"{n}.json") for n in ("tahor-20", "crestor-10", "lantus-initiation")]
     report = check(paths, as_of=exp["as_of"], select=["EQ"])
     per_year = {}
@@ -288,7 +288,7 @@ def test_scenario_files_are_up_to_date(tmp_path: Path) -> None:
         builder.main()
     finally:
         builder.SCEN, builder.RULES = scen, rules
-    for p in (tmp_path / "scen").glob("*.json"):
+    for p in [*(tmp_path / "scen").glob("*.json"), *(tmp_path / "scen").glob("*.expect")]:
         assert p.read_bytes() == (SCENARIOS / p.name).read_bytes(), p.name
-    for p in (tmp_path / "rules").glob("*/*.json"):
+    for p in [*(tmp_path / "rules").glob("*/*.json"), *(tmp_path / "rules").glob("*/*.expect")]:
         assert p.read_bytes() == (SAMPLES / "rules" / p.parent.name / p.name).read_bytes(), p

@@ -1,6 +1,6 @@
 """Clinical scenarios of issue 8 (fhir_samples/scenarios/iatrogenic): FHIR bundles with expected findings.
 
-Each ``<name>.json`` has a ``<name>.expect.json``: ``as_of``, ``select`` (rule ids or prefixes) and
+Each ``<name>.json`` has a ``<name>.expect``: ``as_of``, ``select`` (rule ids or prefixes) and
 ``findings``, matched one-to-one on the fields each expected finding lists (nested dicts as
 subsets). Also the HL7 PDDI-CDS requests from ../shared (corpus part, skipped when absent).
 """
@@ -18,7 +18,7 @@ from checker.api import check
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "fhir_samples" / "scenarios" / "iatrogenic"
 PDDI = ROOT.parent / "shared" / "fhir" / "pddi-cds" / "requests"
-CASES = sorted(p for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expect.json"))
+CASES = sorted(SCENARIOS.glob("*.json"))
 
 
 def test_every_acceptance_scenario_is_present() -> None:
@@ -35,7 +35,7 @@ def test_every_acceptance_scenario_is_present() -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_scenario(path: Path) -> None:
-    expect = json.loads(path.with_name(path.stem + ".expect.json").read_text(encoding="utf-8"))
+    expect = json.loads(path.with_name(path.stem + ".expect").read_text(encoding="utf-8"))
     report = check(str(path), as_of=expect["as_of"], select=expect["select"])
     assert not report.errors, report.errors
     actual = [f.to_dict() for f in report.findings]

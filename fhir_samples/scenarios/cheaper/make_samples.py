@@ -64,8 +64,28 @@ NS_CIF = {"allowedBoolean": False, "reason": {"text": "non substituable (CIF)"}}
 
 
 def write(path: Path, data: Any) -> None:
+    """Write a sample (its patient named after the file, so that every sample of ``fhir_samples``
+    is a patient of its own when the whole folder is checked at once) or an expectation."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        folder = "cheaper" if path.parent == SCEN else path.parent.name.lower()
+        new = f"{folder}-{path.stem}"[:64]
+        data = renamed(data, {"p1": new, "Patient/p1": f"Patient/{new}", "urn:uuid:patient-p1": f"urn:uuid:patient-{new}"})
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def renamed(data: Any, names: dict[str, str]) -> Any:
+    """``data`` with the Patient id and the references to it renamed (``names``: old → new)."""
+    if isinstance(data, dict):
+        out = {k: renamed(v, names) for k, v in data.items()}
+        if data.get("resourceType") == "Patient" and data.get("id") in names:
+            out["id"] = names[data["id"]]
+        return out
+    if isinstance(data, list):
+        return [renamed(v, names) for v in data]
+    if isinstance(data, str) and data.startswith(("Patient/", "urn:uuid:")):
+        return names.get(data, data)
+    return data
 
 
 def main() -> None:
@@ -106,15 +126,15 @@ def main() -> None:
     for name, (b, exp) in scenarios.items():
         exp = {"as_of": "2026-01-15", "jurisdiction": "fr", **exp, "select": select.get(name, ["EQ"])}
         write(SCEN / f"{name}.json", b)
-        write(SCEN / f"{name}.expect.json", exp)
+        write(SCEN / f"{name}.expect", exp)
 
     # Rule samples (run by tests/test_rule_samples.py with select=[RULE]).
     write(RULES / "EQ001" / "fail-tahor-20.json", bundle(tahor))
-    write(RULES / "EQ001" / "fail-tahor-20.expect.json", {"findings": [
+    write(RULES / "EQ001" / "fail-tahor-20.expect", {"findings": [
         {"implicated": ["MedicationRequest/mr-tahor"], "severity": "info", "category": "cheaper-equivalent",
          "evidence": {"substance": "atorvastatine"}, "suggestion": {"saving": {"currency": "EUR"}}}]})
     write(RULES / "EQ001" / "fail-tahor-20-ma.json", bundle(tahor))
-    write(RULES / "EQ001" / "fail-tahor-20-ma.expect.json", {"jurisdiction": "ma", "findings": [
+    write(RULES / "EQ001" / "fail-tahor-20-ma.expect", {"jurisdiction": "ma", "findings": [
         {"evidence": {"substance": "atorvastatine", "jurisdiction": "ma"}, "suggestion": {"saving": {"currency": "MAD"}}}]})
     write(RULES / "EQ001" / "pass-atorvastatine-dci.json", bundle(order("mr-atorva", "atorvastatine 20 mg, comprimé")))
     write(RULES / "EQ001" / "pass-already-cheapest.json",
@@ -127,7 +147,7 @@ def main() -> None:
           bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", cip13=LEVO_CIP13, substitution=NS_NONE)))
     write(RULES / "EQ003" / "fail-tahor-mte-not-listed.json",
           bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=NS_MTE)))
-    write(RULES / "EQ003" / "fail-tahor-mte-not-listed.expect.json",
+    write(RULES / "EQ003" / "fail-tahor-mte-not-listed.expect",
           {"findings": [{"evidence": {"problem": "MTE-not-listed", "substance": "atorvastatine"}}]})
     write(RULES / "EQ003" / "pass-levothyrox-mte.json",
           bundle(order("mr-levo", "LEVOTHYROX 100 microgrammes, comprimé sécable", cip13=LEVO_CIP13, substitution=NS_MTE)))
@@ -136,7 +156,7 @@ def main() -> None:
     ns_efg = {"allowedBoolean": False, "reason": {"coding": [{"code": "EFG"}], "text": "non substituable (EFG)"}}
     write(RULES / "EQ003" / "fail-efg-adult.json",
           bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=ns_efg)))
-    write(RULES / "EQ003" / "fail-efg-adult.expect.json", {"findings": [{"evidence": {"problem": "EFG-age"}}]})
+    write(RULES / "EQ003" / "fail-efg-adult.expect", {"findings": [{"evidence": {"problem": "EFG-age"}}]})
     write(RULES / "EQ003" / "pass-efg-child-under-6.json",
           bundle(order("mr-tahor", "TAHOR 20 mg, comprimé pelliculé", substitution=ns_efg), birth="2022-03-01"))
     write(RULES / "EQ002" / "pass-brand-with-dci.json",
@@ -152,7 +172,7 @@ def main() -> None:
     hta = condition("c-hta", "I10", "Hypertension essentielle")
     sartan = order("mr-valsartan", "valsartan 80 mg, comprimé", days=None)
     write(RULES / "EQ005" / "fail-sartan-initiation-hta.json", bundle(hta, sartan))
-    write(RULES / "EQ005" / "fail-sartan-initiation-hta.expect.json", {"findings": [
+    write(RULES / "EQ005" / "fail-sartan-initiation-hta.expect", {"findings": [
         {"evidence": {"strategy": "hta-iec-before-sartan", "substance": "valsartan"},
          "suggestion": {"with": {"atc": "C09AA"}}}]})
     write(RULES / "EQ005" / "pass-sartan-heart-failure.json",
@@ -161,20 +181,20 @@ def main() -> None:
     write(RULES / "EQ005" / "pass-sartan-after-iec.json", bundle(hta, earlier_iec, sartan))
     write(RULES / "EQ005" / "fail-esomeprazole-half-dose.json",
           bundle(order("mr-eso", "ésoméprazole 20 mg, gélule gastro-résistante", days=28)))
-    write(RULES / "EQ005" / "fail-esomeprazole-half-dose.expect.json", {"findings": [
+    write(RULES / "EQ005" / "fail-esomeprazole-half-dose.expect", {"findings": [
         {"evidence": {"strategy": "ipp-equivalent-moins-cher", "dose_level": "demi-dose"},
          "suggestion": {"saving": {"currency": "EUR", "period": "treatment"}}}]})
     ppi = order("mr-ppi", "oméprazole 10 mg, gélule gastro-résistante", days=5)
     nsaid = order("mr-ains", "ibuprofène 400 mg, comprimé", per_day=3, days=5)
     write(RULES / "EQ005" / "fail-ppi-short-nsaid-low-risk.json", bundle(ppi, nsaid, birth="1990-02-02"))
-    write(RULES / "EQ005" / "fail-ppi-short-nsaid-low-risk.expect.json", {"findings": [
+    write(RULES / "EQ005" / "fail-ppi-short-nsaid-low-risk.expect", {"findings": [
         {"evidence": {"strategy": "ipp-avec-ains-sans-risque"}, "suggestion": {"action": "remove"}}]})
     write(RULES / "EQ005" / "pass-ppi-nsaid-older-patient.json", bundle(ppi, nsaid, birth="1950-02-02"))
     aspirin = order("mr-kardegic", "acide acétylsalicylique 75 mg, poudre pour solution buvable en sachet", days=None)
     write(RULES / "EQ005" / "pass-ppi-nsaid-with-antiplatelet.json", bundle(ppi, nsaid, aspirin, birth="1990-02-02"))
     write(RULES / "EQ005" / "fail-large-pack-six-months.json",
           bundle(order("mr-tahor28", "TAHOR 20 mg, comprimé pelliculé", days=180, cip13=TAHOR28_CIP13)))
-    write(RULES / "EQ005" / "fail-large-pack-six-months.expect.json", {"findings": [
+    write(RULES / "EQ005" / "fail-large-pack-six-months.expect", {"findings": [
         {"evidence": {"strategy": "grand-conditionnement"}, "suggestion": {"replace": {"cip13": TAHOR28_CIP13}}}]})
     write(RULES / "EQ005" / "pass-large-pack-one-month.json",
           bundle(order("mr-tahor28", "TAHOR 20 mg, comprimé pelliculé", days=28, cip13=TAHOR28_CIP13)))
