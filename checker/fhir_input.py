@@ -437,6 +437,15 @@ class _Index:
         self.medications: dict[Any, Any] = {}
         self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`_shared_element`
 
+    def occupy(self, raw: RawResource) -> None:
+        """Record that a resource which is no reference target (not a Patient or Medication) holds
+        its Bundle ``fullUrl``: a reference to that fullUrl finds it, not a later Patient or
+        Medication written with the same fullUrl (first wins, as for every key). The resource
+        itself is not kept."""
+        if raw.full_url:
+            self.by_key.setdefault(raw.full_url, _NOT_A_TARGET)
+            self.by_file_key.setdefault((raw.location.file, raw.full_url), _NOT_A_TARGET)
+
     def add(self, raw: RawResource) -> None:
         res, rt = raw.resource, raw.resource_type
         rid = res.get("id")
@@ -488,6 +497,10 @@ class _Index:
         return None
 
 
+_NOT_A_TARGET = RawResource({"resourceType": ""}, SourceLocation("<not a reference target>"))
+"""What :meth:`_Index.resolve` finds where the first resource with that key is not a Patient or a
+Medication: resolving to it gives "not found" (the reference stays as written)."""
+
 _ABSOLUTE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -512,7 +525,8 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
     patient_errors: list[InputError] = []
     late_errors: list[tuple[int, InputError]] = []  # by position in the input
     patients: dict[str, Patient] = {}
-    canonical: dict[int, str] = {}  # id(Patient raw) -> "Patient/<id>"; the index keeps the raw alive
+    canonical: dict[int, str] = {}  # id(Patient raw) -> "Patient/<id>"
+    patient_raws: list[RawResource] = []  # keeps those raws alive, so that their ids stay theirs
     # Per patient reference as written: (position, kind, extracted item); kinds index _RecordLists.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
     deferred: list[tuple[int, RawResource]] = []
@@ -521,11 +535,12 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
         if type(item) is not RawResource:
             if isinstance(item, FileMark):
                 counts.files += 1
-            else:
+                continue
+            if isinstance(item, InputError):
                 out.errors.append(item)
                 counts.resources += 1
                 counts.rejected += 1
-            continue
+                continue
         seq += 1
         if seq == BULK_RESOURCES:  # a bulk input: what is extracted stays alive to the end
             bulk.enter_context(relaxed_gc())
@@ -546,14 +561,17 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
                     counts.rejected += 1
                     continue
                 canonical[id(item)] = patient.ref
+                patient_raws.append(item)
                 patients[patient.ref] = patient
                 counts.checked += 1
             elif rt == "Medication":  # used through references; counted as checked
                 index.add(item)
                 counts.checked += 1
             else:
+                index.occupy(item)
                 counts.ignored += 1
             continue
+        index.occupy(item)
         if kind == _ORDER and _names_medication_by_reference(item.resource):
             deferred.append((seq, item))  # its Medication may come later in the input
             continue
@@ -637,6 +655,7 @@ def _extract(raw: RawResource, kind: int, seq: int, index: _Index, today: date, 
     except _Bad as bad:
         errors.append((seq, _rejection(raw, bad, strict=strict)))
         counts.rejected += 1
+        groups.setdefault(raw.patient_key(), [])  # its patient still has a record, as every patient named
         return
     written = raw.patient_key()
     group = groups.get(written)
@@ -793,15 +812,19 @@ def _cql_date(expr: str, today: date) -> date | None:
     if not m.group(1):
         return today
     days = int(m.group(2)) * _CQL_UNIT_DAYS[m.group(3).rstrip("s")]
-    return today - timedelta(days=days) if m.group(1) == "-" else today + timedelta(days=days)
+    try:
+        return today - timedelta(days=days) if m.group(1) == "-" else today + timedelta(days=days)
+    except OverflowError:  # a date outside the calendar: no usable date
+        return None
 
 
 def _ext_cql(element: Any) -> list[str]:
     if not isinstance(element, dict):
         return []
+    extensions = element.get("extension")
     return [
         e["valueString"]
-        for e in element.get("extension", []) or []
+        for e in (extensions if isinstance(extensions, list) else [])
         if isinstance(e, dict) and "cqlExpression" in _s(e.get("url")) and isinstance(e.get("valueString"), str)
     ]
 
@@ -866,10 +889,10 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
                 if _ref(r.get("reference")):
                     reason_refs += (_ref(r.get("reference")),)
     notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
+    status, intent = _str_field(res, "status"), _str_field(res, "intent")
     authored = _date(res.get("authoredOn"))
     if authored is None and "_authoredOn" in res:
         authored = _dated(res, "authoredOn", today)
-    status, intent = _str_field(res, "status"), _str_field(res, "intent")
     dosages, dispense = _dosages_and_dispense(index, raw, today)  # after status/intent: same first error
     return MedicationOrder(
         ref=_resource_ref(raw),

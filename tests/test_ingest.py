@@ -264,3 +264,39 @@ def test_one_pass_keeps_input_order_whatever_comes_first(tmp_path: Path) -> None
                      "/MedicationRequest.ndjson (line 4, /status)",
                      "/MedicationRequest.ndjson (line 5, /dosageInstruction)"], where
     assert ing.counts.to_dict() == {"files": 3, "resources": 13, "checked": 9, "ignored": 0, "rejected": 4}
+
+
+def test_one_pass_edge_cases_found_in_review(tmp_path: Path) -> None:
+    """Cases where reading in one pass could have differed from reading everything first."""
+    # A rejected line still gives its patient a (clean) record, as any patient named in the input.
+    ing = read(mr("a", status=12, subject={"reference": "Patient/zz"}))
+    assert [r.ref for r in ing.records] == ["Patient/zz"] and ing.counts.rejected == 1
+    # A Patient the index does not keep (same id twice), then a rejected Patient, then an order:
+    # the order stays with its own patient (no identity mix-up between freed and new objects).
+    p1 = {"resourceType": "Patient", "id": "p1", "birthDate": "1930-01-01", "gender": "female"}
+    ing = read(bundle(p1, dict(p1), {"resourceType": "Basic", "id": "b"},
+                      {"resourceType": "Patient", "id": "p9", "gender": 3},
+                      mr("r9", subject={"reference": "Patient/p9"})))
+    assert {r.ref: [o.ref for o in r.medication_orders] for r in ing.records} == {
+        "Patient/p1": [], "Patient/p9": ["MedicationRequest/r9"]}
+    # The first resource holding a fullUrl keeps it, whatever its type: a later Patient with the
+    # same fullUrl in another file is not what the reference meant.
+    a = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:1", "resource": mr("a1", subject={"reference": "urn:uuid:2"})},
+        {"fullUrl": "urn:uuid:2", "resource": dict(PATIENT, id="pA")}]}
+    b = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:1", "resource": dict(PATIENT, id="pB")},
+        {"fullUrl": "urn:uuid:2", "resource": mr("b1", subject={"reference": "urn:uuid:1"})}]}
+    (tmp_path / "a.json").write_bytes(orjson.dumps(a))
+    (tmp_path / "b.json").write_bytes(orjson.dumps(b))
+    ing = read(str(tmp_path))
+    assert {r.ref: [o.ref for o in r.medication_orders] for r in ing.records} == {
+        "Patient/pA": ["MedicationRequest/a1"], "Patient/pB": [], "urn:uuid:1": ["MedicationRequest/b1"]}
+    # Malformed CQL extensions on a date: a rejection or no date, never a crash.
+    ing = read([mr("x", status=12, _authoredOn={"extension": 5}),
+                mr("y", authoredOn=None, _authoredOn={"extension": 5}),
+                mr("z", authoredOn=None, _authoredOn={"extension": [
+                    {"url": "cqlExpression", "valueString": "Today() - 99999999 days"}]})])
+    assert [o.ref for o in orders(ing)] == ["MedicationRequest/y", "MedicationRequest/z"]
+    assert all(o.authored_on is None for o in orders(ing))
+    assert [e.location for e in ing.errors] == ["<dict> (/status)"]
