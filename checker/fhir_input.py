@@ -1100,8 +1100,8 @@ def _dosage(d: Any, path: str) -> Dosage:
             high = _quantity(rng.get("high"), f"{path}/doseAndRate/0/doseRange/high")
     elif d.get("doseQuantity") is not None:  # STU3
         dose = _quantity(d.get("doseQuantity"), f"{path}/doseQuantity")
-    timing = d.get("timing") if isinstance(d.get("timing"), dict) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+    timing: dict[str, Any] = t if isinstance(t := d.get("timing"), dict) else {}
+    repeat: dict[str, Any] = r if isinstance(r := timing.get("repeat"), dict) else {}
     bounds_start = bounds_end = None
     bounds_days = None
     if isinstance(repeat.get("boundsPeriod"), dict):

@@ -423,9 +423,9 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             value, unit = parse_strength(chosen[4])
             if value is None and fts and sas:
                 value, unit = parse_strength(sas[0][4])
-            c = Component(k, chosen[3], chosen[2], chosen[4], value, unit, chosen[5], chosen[1])
+            comp = Component(k, chosen[3], chosen[2], chosen[4], value, unit, chosen[5], chosen[1])
             if all(x.key != k for x in comps[cis]):
-                comps[cis].append(c)
+                comps[cis].append(comp)
     for k in list(display):
         add_name(k, [k])  # (form-only keys such as a bare "solution" stay out of the name index)
     # 3. other tables
@@ -501,8 +501,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if len(keys) == 1:
             (english if rest and rest[0] == "en" else syn)[keys[0]].add(spelling)
     for brand, key in foreign:
-        keys = tuple(k.strip() for k in key.split("+"))
-        idx.foreign_brands[fold(brand)] = keys
+        brand_keys = tuple(k.strip() for k in key.split("+"))
+        idx.foreign_brands[fold(brand)] = brand_keys
     for k, spellings in display.items():
         named = {sp: n for sp, n in spellings.items() if fold(sp) == k}
         best = max(named.items(), key=lambda kv: (kv[1], kv[0] != k, kv[0]))[0] if named else k
@@ -514,13 +514,13 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     idx.substances = subs
     idx.names = {n: tuple(sorted(ks)) for n, ks in names.items()}
     compact: dict[str, set[str]] = defaultdict(set)
-    for n, ks in idx.names.items():
-        compact[n.replace(" ", "")].update(ks)
+    for n, name_keys in idx.names.items():
+        compact[n.replace(" ", "")].update(name_keys)
     # "pseudoephedrine" (thesaurus) = "pseudo-éphédrine" (BDPM); only unambiguous spellings
     idx.compact = {c: tuple(sorted(ks)) for c, ks in compact.items() if len(ks) == 1}
     atck: dict[str, set[str]] = defaultdict(set)
-    for k, s in subs.items():
-        for a in s.atc:
+    for k, sub in subs.items():
+        for a in sub.atc:
             atck[a].add(k)
     idx.atc_keys = {a: tuple(sorted(ks)) for a, ks in atck.items()}
     # 6. brands and exact-substance-set lookup

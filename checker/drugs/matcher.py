@@ -214,9 +214,9 @@ class Identifier:
         for i, b in brands:
             words = b.split()
             for n in range(len(words), 0, -1):
-                keys = self.idx.names.get(" ".join(words[:n]))
-                if keys:
-                    subs.append((i, keys))
+                dci_keys = self.idx.names.get(" ".join(words[:n]))
+                if dci_keys:
+                    subs.append((i, dci_keys))
                     break
         strengths = parse_strengths(tokens)
         forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
@@ -240,13 +240,14 @@ class Identifier:
                 res.note = f"part of the association not identified: {', '.join(missing)}"
             if brands:
                 # a DCI-named generic ("amlodipine biogaran") or brand + DCI ("Doliprane paracétamol")
-                b = self._from_brands([b for _, b in brands], strengths, forms)
-                if b and set(b.keys) >= set(keys):
-                    b.prescribed_as = "dci" if all(self._dci_named(brand) for _, brand in brands) else "brand"
-                    res = b
-                elif b and b.keys and brands[0][0] == 0:
+                from_brand = self._from_brands([b for _, b in brands], strengths, forms)
+                if from_brand and set(from_brand.keys) >= set(keys):
+                    from_brand.prescribed_as = (
+                        "dci" if all(self._dci_named(brand) for _, brand in brands) else "brand")
+                    res = from_brand
+                elif from_brand and from_brand.keys and brands[0][0] == 0:
                     # "Doliprane codéine": the brand's substances plus the named ones, not a known product
-                    res.keys = [*b.keys, *(k for k in keys if k not in b.keys)]
+                    res.keys = [*from_brand.keys, *(k for k in keys if k not in from_brand.keys)]
                     res.prescribed_as = "brand"
                     res.confidence = 0.8
                     res.note = "brand name and extra substance(s) match no single product"

@@ -343,7 +343,7 @@ def conditions_of(right: list[str], levels: list[str], named: dict[str, list[str
             continue
         if current is not None:
             sections[current].append(ln)
-    out = []
+    out: list[dict[str, Any]] = []
     for lv in levels:
         text = " ".join(sections.get(lv, []))
         # keep only the condition part (before a conduct sentence such as "Surveillance ...")

@@ -236,13 +236,13 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
             if act is not None:
                 yield order, act.id, order.label or _label(act.labels, "fr")
     else:
-        for order in record.medication_orders:
-            if not order.is_active_like or not order.is_prescription:
+        for med_order in record.medication_orders:
+            if not med_order.is_active_like or not med_order.is_prescription:
                 continue
-            hit = matching_class(protocol, order)
+            hit = matching_class(protocol, med_order)
             if hit is not None:
                 med, code = hit
-                yield order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"
+                yield med_order, med.id, f"{med_order.label or _label(med.labels, 'fr')} (ATC {code})"
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -363,7 +363,9 @@ class _Context:
         if kind == "valueCode":
             if obs.value_concept is None:
                 return None
-            return any(code_matches(t.value_code, c.system, c.code) for c in obs.value_concept.codings)
+            spec = t.value_code
+            assert spec is not None  # the parser sets value_code with every "valueCode" value
+            return any(code_matches(spec, c.system, c.code) for c in obs.value_concept.codings)
         if obs.value is None:
             return None
         n = float(t.value["number"])
@@ -405,10 +407,10 @@ class _Context:
         missing = [("date de début : " if self.lang == "fr" else "onset date: ") + label]
         if not self.dated:
             return Result(None, missing=[_w("order_day", self.lang)])
-        dated = [c for c in base.conditions if c.onset is not None]
-        if not dated:
+        onsets = [c.onset for c in base.conditions if c.onset is not None]
+        if not onsets:
             return Result(None, missing=missing)
-        onset = max(c.onset for c in dated)  # most recent episode
+        onset = max(onsets)  # most recent episode
         days = (self.day - onset).days
         limit = int(t.attrs["lessThanDays"])
         fact = (f"début le {onset.isoformat()}, {days} j avant la prescription" if self.lang == "fr"

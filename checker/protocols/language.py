@@ -335,8 +335,8 @@ def _build(root: etree._Element, file: str) -> Protocol:
                 problems.append(f"{file}:{lines[c.id]}: check {c.id!r}: {answer}={target!r} is not a check or outcome")
             else:
                 graph.add_edge(c.id, target, answer=answer)
-    for o in outcomes:
-        graph.add_node(o, kind="outcome")
+    for outcome_id in outcomes:
+        graph.add_node(outcome_id, kind="outcome")
     start = decision.get("start")
     if start not in nodes:
         problems.append(f"{file}:{decision.sourceline}: decision start {start!r} is not a check or outcome")

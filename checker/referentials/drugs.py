@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
+from typing import TypedDict
 
 from checker.referentials import ManifestEntry, ReferentialError, cache_dir, load_manifest, loader, verify_entry
 
@@ -32,7 +33,14 @@ def read_tsv(path: Path, ncols: int, header: bool = False) -> list[tuple[str, ..
     return rows
 
 
-def _substance_tables(root: Path, entry: ManifestEntry) -> dict[str, list[tuple[str, ...]]]:
+class _SubstanceTables(TypedDict):
+    synonyms: list[tuple[str, ...]]  # (spelling, key, language); language "" when absent
+    rxnorm: list[tuple[str, str]]
+    foreign: list[tuple[str, str]]
+    atc: list[tuple[str, str]]
+
+
+def _substance_tables(root: Path, entry: ManifestEntry) -> _SubstanceTables:
     files = {Path(p).name: root / p for p, _ in entry.files}
 
     def need(name: str) -> Path:
@@ -40,7 +48,8 @@ def _substance_tables(root: Path, entry: ManifestEntry) -> dict[str, list[tuple[
             raise ReferentialError(f"{root / 'MANIFEST.json'}: referential 'substances' lacks {name}")
         return files[name]
 
-    synonyms = [(r[0], r[1], r[2] if len(r) > 2 else "") for r in read_tsv(need("synonyms.tsv"), 2)]
+    synonyms: list[tuple[str, ...]] = [(r[0], r[1], r[2] if len(r) > 2 else "")
+                                       for r in read_tsv(need("synonyms.tsv"), 2)]
     rxnorm = [(r[1], r[0]) for r in read_tsv(need("rxnorm_ansm.tsv"), 2, header=True) if r[1] != "NA"]
     foreign = [(r[0], r[1]) for r in read_tsv(need("brands_foreign.tsv"), 2)]
     atc = [(r[0], r[1]) for r in read_tsv(need("atc.tsv"), 2)]

@@ -72,7 +72,8 @@ def parse(text: str, where: str) -> tuple[Indicator, ...]:
             if not cond:
                 raise ReferentialError(f"{here}: indicator {ident or i}: {message}")
 
-        need(isinstance(item, dict) and isinstance(ident, str) and ident, "missing id")
+        need(bool(isinstance(item, dict) and isinstance(ident, str) and ident), "missing id")
+        assert isinstance(ident, str)  # need() raised otherwise
         need(ident not in seen, "duplicate id")
         seen.add(ident)
         kind = item.get("kind")

@@ -21,7 +21,7 @@ EQ002's alone, so the prescriber does not read the same advice twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -212,7 +212,7 @@ def with_strengths(identity: MedicationIdentity, spec: Any) -> MedicationIdentit
 
 def _specialty_strength(spec: Any) -> Quantity | None:
     """Strength per dispensing unit of a one-substance specialty (``100 U/ml``, ``20 mg``)."""
-    comps = getattr(spec, "components", ()) or ()
+    comps: Sequence[Any] = getattr(spec, "components", ()) or ()
     if len(comps) != 1 or comps[0].value is None:
         return None
     c = comps[0]
@@ -457,10 +457,10 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     if prescribed is None or best is None:
         return
     cmp = _compare(order, prescribed, best, _single_strength(ident))
-    extra = {"price_referential": CNOPS_LABEL,
-             "reimbursed_per_unit": _reimbursed_per_unit(prescribed),
-             "alternative_reimbursed_per_unit": _reimbursed_per_unit(best)}
-    paid, alt_paid = extra["reimbursed_per_unit"], extra["alternative_reimbursed_per_unit"]
+    paid, alt_paid = _reimbursed_per_unit(prescribed), _reimbursed_per_unit(best)
+    extra: dict[str, Any] = {"price_referential": CNOPS_LABEL,
+                             "reimbursed_per_unit": paid,
+                             "alternative_reimbursed_per_unit": alt_paid}
     note = ""
     if paid is not None and alt_paid is not None:
         note = (f"CNOPS reimburses {_unit_money(paid, 'MAD', lang)} vs {_unit_money(alt_paid, 'MAD', lang)} per unit "

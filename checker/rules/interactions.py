@@ -143,10 +143,14 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    lines = [o for o in call.identified_orders()
-             if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes)]  # type: ignore[union-attr]
+    lines: list[MedicationOrder] = []
+    for o in call.identified_orders():
+        assert o.identity is not None  # identified_orders() yields identified lines only
+        if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes):
+            lines.append(o)
     for i, a in enumerate(lines):
         for b in lines[i + 1:]:
+            assert a.identity is not None and b.identity is not None  # identified lines (above)
             found = _pair_matches(th, a.identity, b.identity)
             if not found or not overlaps(a, b, call.as_of):
                 continue

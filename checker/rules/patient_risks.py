@@ -106,14 +106,17 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
                     hit = (s.key, None)
                     break
             if hit is None:
-                for row in data.kind("allergy-class"):
-                    allergen_hit = any(_word_hit(t, text) if not t.startswith("sct ") else (t in codes) for t in row.allergens)
+                for class_row in data.kind("allergy-class"):
+                    allergen_hit = any(_word_hit(t, text) if not t.startswith("sct ") else (t in codes)
+                                       for t in class_row.allergens)
                     if not allergen_hit:
                         continue
-                    keys = row.matches_order(order) or [s.key for s in order.identity.substances
-                                                        if any(t in s.key for t in row.allergens if not t.startswith("sct "))]
+                    assert order.identity is not None  # identified_orders() yields identified lines only
+                    keys = class_row.matches_order(order) or [
+                        s.key for s in order.identity.substances
+                        if any(t in s.key for t in class_row.allergens if not t.startswith("sct "))]
                     if keys:
-                        hit = (keys[0], row)
+                        hit = (keys[0], class_row)
                         break
             if hit is None:
                 continue
@@ -267,11 +270,12 @@ def renal(call: RuleCall) -> Iterator[Finding]:
                                       "what": eng if en else fr, "ckd": []})
                 elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
                     concerned[-1]["ckd"] = it["ckd_icd10"]
-        for row in data.kind("renal"):
-            keys = row.matches_order(order)
+        for renal_row in data.kind("renal"):
+            keys = renal_row.matches_order(order)
             if keys:
-                concerned.append({"criterion": row.id, "substance": keys[0], "below": float(row.params["below"]),
-                                  "what": row.label(call.settings.lang), "ckd": [], "row": row})
+                concerned.append({"criterion": renal_row.id, "substance": keys[0],
+                                  "below": float(renal_row.params["below"]),
+                                  "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
         if not concerned:
             continue
         subst = order.substance_name(concerned[0]["substance"])
@@ -512,9 +516,17 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     en = call.settings.lang == "en"
-    lines = [(o, _accumulation_keys(th, data, o.identity)) for o in call.identified_orders() if counts(o)]
+    lines: list[tuple[MedicationOrder, tuple[str | None, ...]]] = []
+    for o in call.identified_orders():
+        if counts(o):
+            assert o.identity is not None  # identified_orders() yields identified lines only
+            lines.append((o, _accumulation_keys(th, data, o.identity)))
     for i, row in enumerate(data.kind("accumulation")):
-        members = [(o, keys[i]) for o, keys in lines if keys[i]]
+        members: list[tuple[MedicationOrder, str]] = []
+        for line_order, line_keys in lines:
+            key = line_keys[i]
+            if key:
+                members.append((line_order, key))
         need = int(row.params.get("min_lines", 3))
         if len({k for _, k in members}) < need:
             continue

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -35,6 +35,9 @@ from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
 from checker.service.feedback import FeedbackStore
 from checker.service.prefetch import PREFETCH, REQUIRED, coverage, fetch_missing, server_allowed
+
+if TYPE_CHECKING:
+    from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 
 log = logging.getLogger("pertinence.service")
 
@@ -600,6 +603,11 @@ def _timeout(seconds: float) -> ServiceError:
                         headers={"Retry-After": "1"})
 
 
+def _orders(record: PatientRecord) -> tuple[MedicationOrder | ServiceOrder, ...]:
+    """The record's medication then service orders."""
+    return (*record.medication_orders, *record.service_orders)
+
+
 def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
               missing_optional: list[str]) -> dict[str, Any]:
     """Read the request, run the rules and build the cards (runs in a worker thread)."""
@@ -614,7 +622,7 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
         raise ServiceError(400, "a draft order could not be read; it was not checked",
                            [f"{e.location}: {e.message}" for e in draft_errors[:20]])
     records = ingestion.records
-    drafts = {o.ref for r in records for o in (*r.medication_orders, *r.service_orders) if o.draft}
+    drafts = {o.ref for r in records for o in _orders(r) if o.draft}
     if not drafts:
         return {"cards": []}  # nothing this service checks (e.g. a NutritionOrder): nothing to say
     selections = body["context"].get("selections") if hook == "order-select" else None
@@ -625,7 +633,7 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     shown = policy.apply(report.findings, hook)
     context = body["context"]
     raw_drafts = _draft_resources([context.get("draftOrders"), context.get("medications")])
-    labels = {o.ref: o.label for r in records for o in (*r.medication_orders, *r.service_orders) if o.label}
+    labels = {o.ref: o.label for r in records for o in _orders(r) if o.label}
     out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown, order_labels=labels)
     by_uuid = {str(uuid.uuid5(CARD_NAMESPACE, f.fingerprint)): f for f in shown}
     state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,

@@ -14,13 +14,16 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from checker.service.config import AuthConfig
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySetSerialization
 
 _SYMMETRIC = {"HS256", "HS384", "HS512", "none"}
 
@@ -87,7 +90,8 @@ class JwtVerifier:
         else:
             raise ValueError("authentication needs a JWK Set: auth.jwks_file or auth.jwks_url")
         try:
-            return KeySet.import_key_set(data)
+            # unvalidated JSON: import_key_set checks its shape (errors are caught below)
+            return KeySet.import_key_set(cast("KeySetSerialization", data))
         except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"the JWK Set could not be read: {exc}") from None
 
@@ -107,7 +111,7 @@ class JwtVerifier:
             return
         with self._lock:
             try:
-                self.keys = KeySet.import_key_set(self._fetch_jwks(self.config.jwks_url))
+                self.keys = KeySet.import_key_set(cast("KeySetSerialization", self._fetch_jwks(self.config.jwks_url)))
             except Exception:  # noqa: BLE001 - a failed refresh keeps the old keys
                 self._last_fetch = time.monotonic()
 

@@ -102,7 +102,7 @@ class FeedbackStore:
             )
             self._conn.commit()
 
-    def record(self, service: str, items: list[Mapping[str, Any]], issuer: str | None = None) -> int:
+    def record(self, service: str, items: Iterable[Mapping[str, Any]], issuer: str | None = None) -> int:
         """Store validated feedback items; returns how many were stored."""
         with self._lock:
             n = 0

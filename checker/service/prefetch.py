@@ -101,7 +101,7 @@ def resource_types(value: Any) -> set[str]:
     for entry in value.get("entry") or []:
         if not isinstance(entry, Mapping):
             continue
-        res = entry.get("resource") if isinstance(entry.get("resource"), Mapping) else entry
+        res: Mapping[str, Any] = r if isinstance(r := entry.get("resource"), Mapping) else entry
         if isinstance(res.get("resourceType"), str):
             out.add(res["resourceType"])
     return out
