@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -39,20 +40,40 @@ def _memoise(func: F, *, all_by_identity: bool) -> F:
             cache[key] = (args, value)
         return value
 
-    if all_by_identity:
-        def wrapper(*args: Any) -> Any:
-            key = tuple(map(id, args))
-            hit = cache.get(key)
-            return hit[1] if hit is not None else store(args, key)
-    else:
-        def wrapper(*args: Any) -> Any:
-            key = (id(args[0]), *args[1:])
-            hit = cache.get(key)
-            return hit[1] if hit is not None else store(args, key)
+    def two(a: Any, b: Any) -> Any:  # the common shapes, without packing and mapping the arguments
+        key = (id(a), id(b))
+        hit = cache.get(key)
+        return hit[1] if hit is not None else store((a, b), key)
 
+    def three(a: Any, b: Any, c: Any) -> Any:
+        key = (id(a), id(b), id(c))
+        hit = cache.get(key)
+        return hit[1] if hit is not None else store((a, b, c), key)
+
+    def every(*args: Any) -> Any:
+        key = tuple(map(id, args))
+        hit = cache.get(key)
+        return hit[1] if hit is not None else store(args, key)
+
+    def first(*args: Any) -> Any:
+        key = (id(args[0]), *args[1:])
+        hit = cache.get(key)
+        return hit[1] if hit is not None else store(args, key)
+
+    arity = _fixed_arity(func)
+    wrapper: Callable[..., Any] = first if not all_by_identity else two if arity == 2 else three if arity == 3 else every
     functools.update_wrapper(wrapper, func)
     wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _fixed_arity(func: Callable[..., Any]) -> int | None:
+    """The number of parameters of ``func`` when all are plain positional ones without default."""
+    params = inspect.signature(func).parameters.values()
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if all(p.kind in plain and p.default is inspect.Parameter.empty for p in params):
+        return len(params)
+    return None
 
 
 def by_identity(func: F) -> F:

@@ -61,6 +61,25 @@ def test_by_identities_keys_every_argument_by_identity() -> None:
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("arity", [1, 2, 3, 4])
+def test_by_identities_is_the_same_whatever_the_number_of_arguments(arity: int) -> None:
+    """Two and three arguments take a faster path than the general one: same keys, same pins."""
+    calls = []
+
+    def total(*objs: dict) -> int:
+        calls.append(objs)
+        return sum(len(o) for o in objs)
+
+    exact = {1: lambda a: total(a), 2: lambda a, b: total(a, b), 3: lambda a, b, c: total(a, b, c),
+             4: lambda a, b, c, d: total(a, b, c, d)}  # functions of exactly `arity` parameters
+    f = memo.by_identities(exact[arity])
+    objs = [{"k": i} for i in range(arity)]
+    twins = [dict(o) for o in objs]  # equal, not identical
+    assert f(*objs) == f(*objs) == arity
+    assert f(*twins) == arity
+    assert len(calls) == 2
+
+
 def test_a_memo_entry_pins_its_object_so_its_id_cannot_be_reused() -> None:
     @memo.by_identity
     def value_of(box: Box) -> int:
