@@ -527,7 +527,8 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
     patients: dict[str, Patient] = {}
     canonical: dict[int, str] = {}  # id(Patient raw) -> "Patient/<id>"
     patient_raws: list[RawResource] = []  # keeps those raws alive, so that their ids stay theirs
-    # Per patient reference as written: (position, kind, extracted item); kinds index _RecordLists.
+    # Per patient reference as written: (position, kind, extracted item); `kind` (see _KINDS) names the
+    # record list the item goes to.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
     deferred: list[tuple[int, RawResource]] = []
     seq = 0
