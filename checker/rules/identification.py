@@ -62,6 +62,8 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
         if order.status == "entered-in-error":
             continue
         ident = order.identity
+        if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
+            continue  # identified well enough for the rules: nothing to say (most lines)
         label = _label(order, en)
         if ident is None or not ident.substances:
             summary = (f"Medication not identified: {_short(label)}" if en
@@ -79,7 +81,7 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
             yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key="unidentified",
                                evidence={"text": label, "method": ident.method if ident else "none",
                                          "confidence": 0.0})
-        elif ident.confidence < RULE_CONFIDENCE:
+        else:  # identified, below the rules' confidence
             read_as = " + ".join(s.name for s in ident.substances)
             summary = (f"Uncertain identification: {_short(label, 50)} → {_short(read_as, 40)}" if en
                        else f"Identification incertaine : {_short(label, 50)} → {_short(read_as, 40)}")
