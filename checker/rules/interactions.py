@@ -143,15 +143,15 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
-    lines: list[MedicationOrder] = []
+    lines: list[tuple[MedicationOrder, MedicationIdentity]] = []
     for o in call.identified_orders():
-        assert o.identity is not None  # identified_orders() yields identified lines only
-        if not th.local_only(route_of(o), o.identity.substance_keys, o.identity.atc_codes):
-            lines.append(o)
-    for i, a in enumerate(lines):
-        for b in lines[i + 1:]:
-            assert a.identity is not None and b.identity is not None  # identified lines (above)
-            found = _pair_matches(th, a.identity, b.identity)
+        ident = o.identity
+        assert ident is not None  # identified_orders() yields identified lines only
+        if not th.local_only(route_of(o), ident.substance_keys, ident.atc_codes):
+            lines.append((o, ident))
+    for i, (a, ident_a) in enumerate(lines):
+        for b, ident_b in lines[i + 1:]:
+            found = _pair_matches(th, ident_a, ident_b)
             if not found or not overlaps(a, b, call.as_of):
                 continue
             items: list[tuple[Match, Settled]] = []
