@@ -230,4 +230,5 @@ class Report:
             "inputs": self.inputs.to_dict(),
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "errors": [e.to_dict() for e in self.errors],
+            "savings": self.savings(),
         }

@@ -292,3 +292,82 @@ def test_scenario_files_are_up_to_date(tmp_path: Path) -> None:
         assert p.read_bytes() == (SCENARIOS / p.name).read_bytes(), p.name
     for p in [*(tmp_path / "rules").glob("*/*.json"), *(tmp_path / "rules").glob("*/*.expect")]:
         assert p.read_bytes() == (SAMPLES / "rules" / p.parent.name / p.name).read_bytes(), p
+
+
+def _eq_findings(bundle_dict: dict[str, Any], jurisdiction: str = "fr", rules: tuple[str, ...] = ("EQ",)) -> list[dict[str, Any]]:
+    report = check(bundle_dict, as_of="2026-01-15", jurisdiction=jurisdiction, select=list(rules))
+    return [f.to_dict() for f in report.findings]
+
+
+def test_unit_prices_in_different_units_are_never_compared() -> None:
+    """MOMETASONE SUBSTIPHARM is priced per spray dose, other members of its group per g; ROCEPHINE
+    per vial, a generic per ml: a saving computed across those units would be invented."""
+    from checker.economics.packs import comparable_units
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    for text, cip13 in (("MOMETASONE SUBSTIPHARM 50 microgrammes/dose, suspension pour pulvérisation nasale",
+                         "3400930151341"),
+                        ("ROCEPHINE 1 g/3,5 mL, poudre et solvant pour solution injectable (IM)", "3400932675258")):
+        found = _eq_findings(bundle(order("mr-u", text, cip13=cip13, dose=1, unit="dose", days=7)))
+        priced = [f["suggestion"] for f in found if f["suggestion"] and "unit_price" in f["suggestion"]["with"]]
+        for s in priced:
+            assert comparable_units(s["replace"]["unit"], s["with"]["unit"]), s
+        assert not any(s["replace"]["unit"] != s["with"]["unit"] for s in priced)
+
+
+def test_every_eq001_comparison_in_the_bdpm_uses_comparable_units() -> None:
+    """Over the whole répertoire: the substitute EQ001 would offer is counted in a unit comparable
+    with the prescribed pack's (66 comparisons per g against per ml or per dose were found before)."""
+    from checker.economics.packs import comparable_units
+    from checker.economics.prices import bdpm_packs
+    from checker.rules.cheaper import _cheapest_substitute
+
+    idx = default_referentials().get("bdpm")
+    compared = 0
+    for cis, spec in idx.specialties.items():
+        if not spec.generic_group:
+            continue
+        for pack in bdpm_packs(idx, cis):
+            if pack.units is None or pack.unit_price is None:
+                continue
+            best = _cheapest_substitute(idx, cis, pack.units.unit)
+            if best is not None:
+                compared += 1
+                assert best.units is not None and comparable_units(best.units.unit, pack.units.unit), (cis, pack, best)
+    assert compared > 1000
+
+
+def test_a_missing_cnops_price_is_not_a_free_product() -> None:
+    """DIVARIUS 20 mg x 56 has PPV 0.00 in the CNOPS list (no public price): never offered at 0 MAD."""
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    found = _eq_findings(bundle(order("mr-der", "DEROXAT 20 mg, comprimé pelliculé sécable", days=30)),
+                         jurisdiction="ma", rules=("EQ001",))
+    assert found
+    for f in found:
+        assert f["suggestion"]["with"]["unit_price"] > 0 and f["suggestion"]["with"]["pack_price"] > 0
+    cnops = default_referentials().get("cnops-2014")
+    divarius = [r for r in cnops.rows if r.code == "6118010115790"]
+    assert divarius and divarius[0].ppv is None and divarius[0].prix_br == 238.0
+
+
+def test_a_negative_or_zero_dose_claims_no_saving() -> None:
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    for dose in (-1, 0):
+        (f,) = _eq_findings(bundle(order("mr-neg", "TAHOR 20 mg, comprimé pelliculé", dose=dose)), rules=("EQ001",))
+        assert f["suggestion"]["saving"]["amount"] is None
+    report = check(bundle(order("mr-neg", "TAHOR 20 mg, comprimé pelliculé", dose=-1)), as_of="2026-01-15",
+                   select=["EQ001"])
+    assert report.savings()["total"] == {}
+
+
+def test_check_json_and_text_give_savings_by_rule_and_substance() -> None:
+    from checker.formats import render
+
+    paths = [str(SCENARIOS / f"{n}.json") for n in ("tahor-20", "crestor-10")]
+    report = check(paths, as_of="2026-01-15", select=["EQ"])
+    data = orjson.loads(render(report, "json"))
+    assert data["savings"] == report.savings() and set(data["savings"]["by_rule"]) == {"EQ001"}
+    text = render(report, "text")
+    assert "par règle: EQ001" in text and "atorvastatine" in text.split("par substance:")[1]

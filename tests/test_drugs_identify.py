@@ -234,3 +234,42 @@ def test_named_product_with_matching_ingredients_keeps_the_brand() -> None:
     assert ident.substance_keys == {"betamethasone"} and ident.prescribed_as == "brand"
     other = identify(order("Doliprane 1000 mg", ingredients=ings))  # contradicting name: ingredients win
     assert other.substance_keys == {"betamethasone"}
+
+
+@pytest.mark.parametrize("label, key, strength", [
+    ("Paracétamol 1 000 mg", "paracetamol", Quantity(1000.0, "mg")),            # French thousands with a space
+    ("Doliprane 1\u00a0000 mg cp", "paracetamol", Quantity(1000.0, "mg")),      # ... a non-breaking space
+    ("Uvedose 100\u202f000 UI ampoule", "colecalciferol", Quantity(100000.0, "ui")),  # ... a narrow one
+    ("Acetaminophen 1,000 MG Oral Tablet", "paracetamol", Quantity(1000.0, "mg")),  # RxNorm-style commas
+    ("BETESIL 2,250 mg, emplâtre médicamenteux", "betamethasone", Quantity(2.25, "mg")),  # a French decimal comma
+    ("Hemigoxine 0,125 mg", "digoxine", Quantity(0.125, "mg")),
+])
+def test_grouped_thousands_are_one_number(label: str, key: str, strength: Quantity) -> None:
+    """"1 000 mg" was read as 1 mg then 0 mg, so an 8 g/day paracetamol line escaped the dose check."""
+    ident = identify_text(label)
+    assert ident is not None and ident.substance_keys == {key}
+    assert ident.substances[0].strength == strength
+
+
+def test_a_zero_strength_is_never_read() -> None:
+    assert parse_strengths(tokenize("paracetamol 0 mg")) == []
+    assert parse_strengths(tokenize("x 0 / 5 mg")) == [Quantity(5.0, "mg")]
+
+
+@pytest.mark.parametrize("label", ["amoxicilline acide clavulanique 1 g/125 mg",
+                                   "amoxicilline/acide clavulanique 1 g/125 mg",
+                                   "amoxicilline + acide clavulanique 1 g/125 mg"])
+def test_strengths_follow_the_order_the_substances_are_written(label: str) -> None:
+    ident = identify_text(label)
+    assert ident is not None
+    assert {s.key: s.strength for s in ident.substances} == {
+        "amoxicilline": Quantity(1.0, "g"), "acide clavulanique": Quantity(125.0, "mg")}
+
+
+@pytest.mark.parametrize("label", ["Orocal D3", "Cacit D3"])
+def test_a_word_of_a_longer_brand_name_narrows_to_it(label: str) -> None:
+    """"Orocal D3" is OROCAL VITAMINE D3 (calcium + colecalciferol), not OROCAL (calcium alone)."""
+    ident = identify_text(label)
+    assert ident is not None and ident.substance_keys == {"calcium", "colecalciferol"}
+    plain = identify_text(label.split()[0])
+    assert plain is not None and plain.substance_keys == {"calcium"}

@@ -72,7 +72,7 @@ def _available(fmt: str) -> bool:
 
 def test_json_shape() -> None:
     data = orjson.loads(render(sample_report(), "json"))
-    assert set(data) == {"checker", "as_of", "inputs", "findings", "errors"}
+    assert set(data) == {"checker", "as_of", "inputs", "findings", "errors", "savings"}
     assert data["inputs"] == {"files": 2, "resources": 9, "checked": 7, "ignored": 1, "rejected": 1}
     assert set(data["findings"][0]) == {"rule", "category", "severity", "level", "patient", "implicated", "summary",
                                          "detail", "source", "suggestion", "evidence", "fingerprint"}

@@ -80,12 +80,21 @@ class TextResult:
     note: str = ""
 
 
+_THOUSANDS_SPACE = re.compile(r"(?<![\d.,])\d{1,3}(?: \d{3})+(?!\d)")
+"""Digits grouped by thousands with (non-breaking, after NFKD) spaces, the French way: one number."""
+_THOUSANDS_COMMA = re.compile(r"(?<![\d.,])([1-9]\d{0,2}(?:,\d{3})+)(?=\s*(?:MG|MCG|G|UNT|IU|ML)\b)")
+"""Digits grouped by thousands with commas before an upper-case unit, the English/RxNorm way ("1,000 MG").
+A comma before three digits otherwise stays a decimal comma, as French labels write it ("BETESIL 2,250 mg")."""
+
+
 def tokenize(text: str) -> list[str]:
     """Normalised tokens: lower case, accents removed, decimal commas as dots, numbers split from
     units ('1000mg' → '1000', 'mg'), abbreviations expanded ('cp' → 'comprime')."""
     t = text.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae").replace("µ", "u").replace("μ", "u")
     t = unicodedata.normalize("NFKD", t)
-    t = "".join(ch for ch in t if not unicodedata.combining(ch)).lower()
+    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    t = _THOUSANDS_SPACE.sub(lambda m: m.group(0).replace(" ", ""), t)  # "1 000 mg", "100 000 UI"
+    t = _THOUSANDS_COMMA.sub(lambda m: m.group(1).replace(",", ""), t).lower()  # "1,000 MG" (RxNorm style)
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
     t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
     raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
@@ -118,8 +127,8 @@ def parse_strengths(tokens: list[str]) -> list[Quantity]:
             unit = "%"
         nxt = tokens[j] if j < len(tokens) else ""
         if unit or len(group) > 1:
-            out.extend(Quantity(g, unit) for g in group)
-        elif nxt not in NOT_STRENGTH and (i == 0 or tokens[i - 1] not in {"x", "/"}):
+            out.extend(Quantity(g, unit) for g in group if g > 0)  # a zero strength is a misreading
+        elif v > 0 and nxt not in NOT_STRENGTH and (i == 0 or tokens[i - 1] not in {"x", "/"}):
             out.append(Quantity(v, ""))  # bare number after a name: a strength in the product's unit
         i = j + 1 if unit else j
     return out
@@ -132,6 +141,14 @@ def _to_mg(q: Quantity) -> tuple[float, str]:
     if u == "ug":
         return q.value / 1000, "mg"
     return q.value, u or "mg"
+
+
+def _in_text_order(keys: tuple[str, ...], phrase: str) -> tuple[str, ...]:
+    """The substances one phrase names, in the order the phrase writes them ("amoxicilline acide
+    clavulanique 1 g/125 mg": the strengths follow that order); unseen names keep their place, last."""
+    if len(keys) < 2:
+        return keys
+    return tuple(sorted(keys, key=lambda k: phrase.find(k) if k in phrase else len(phrase)))
 
 
 def _same(a: float, b: float) -> bool:
@@ -175,14 +192,14 @@ class Identifier:
                 if phrase in idx.brands and (not keys or len(phrase.split()) > 1 and phrase not in idx.names):
                     brands.append((i, phrase))
                 elif keys:
-                    subs.append((i, keys))
+                    subs.append((i, _in_text_order(keys, phrase)))
                 elif phrase in idx.foreign_brands:
                     foreign.append((i, idx.foreign_brands[phrase]))
                 elif n <= 3 and len(phrase) >= 5 and all(p not in STOPWORDS for p in part):
                     keys = idx.substance_keys(phrase)
                     if not keys:
                         continue
-                    subs.append((i, keys))
+                    subs.append((i, _in_text_order(keys, phrase)))
                 else:
                     continue
                 covered.update(range(i, i + n))
@@ -222,7 +239,8 @@ class Identifier:
         forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
         res: TextResult | None = None
         if brands and not subs:
-            res = self._from_brands([b for _, b in brands], strengths, forms)
+            unread = [t for i, t in enumerate(tokens) if i not in covered and t.isalnum() and not t.isdigit()]
+            res = self._from_brands([b for _, b in brands], strengths, forms, unread)
             if res is not None and all(self._dci_named(b) for _, b in brands):
                 res.prescribed_as = "dci"  # "AMLODIPINE BIOGARAN": a generic named by its DCI
         elif subs:
@@ -323,13 +341,21 @@ class Identifier:
         marketed = [s for s in specs if s.marketed]
         return [s.cis for s in (marketed or specs)]
 
-    def _from_brands(self, brand_phrases: list[str], strengths: list[Quantity], forms: set[str]) -> TextResult | None:
+    def _from_brands(self, brand_phrases: list[str], strengths: list[Quantity], forms: set[str],
+                     words: list[str] | tuple[str, ...] = ()) -> TextResult | None:
+        """The products of the brands named; ``words`` are the label's other words: those that
+        belong to some of the brand's longer names narrow to those ("Orocal D3" is OROCAL VITAMINE
+        D3, not OROCAL)."""
         cis_all: list[str] = []
         for b in brand_phrases:
             cis_all.extend(c for c in self.idx.brands.get(b, ()) if c not in cis_all)
         if not cis_all:
             return None
         exact = [c for c in cis_all if self.idx.specialties[c].brand in brand_phrases]
+        brand_words = {c: set(self.idx.specialties[c].brand.split()) for c in cis_all} if words else {}
+        named = {w for w in words if any(w in bw for bw in brand_words.values())}
+        if named:
+            exact = [c for c in cis_all if named <= brand_words[c]] or exact
         chosen = self._filter(exact or cis_all, strengths, forms)
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:

@@ -50,7 +50,7 @@ def units_per_day(dosages: tuple[Dosage, ...] | list[Dosage], pack_unit: str,
         if per_day is None:
             return None
         per_intake = dose_in_units(d.dose, pack_unit, strength)
-        if per_intake is None:
+        if per_intake is None or per_intake <= 0 or per_day <= 0:  # a zero or negative dose is not a dose
             return None
         total += per_intake * per_day
     return total
@@ -81,14 +81,14 @@ def dose_in_units(dose: Quantity, pack_unit: str, strength: Quantity | None) -> 
 def treatment_days(order: MedicationOrder) -> float | None:
     """Prescribed treatment length in days: dosage bounds (duration, or period with both ends counted),
     else expected supply × (1 + renewals), else the dispense validity period; ``None`` when the order does not say."""
-    bounds = [d.bounds_days for d in order.dosages if d.bounds_days]
+    bounds = [d.bounds_days for d in order.dosages if d.bounds_days and d.bounds_days > 0]
     bounds += [float((d.bounds_end - d.bounds_start).days + 1) for d in order.dosages
                if d.bounds_start and d.bounds_end and d.bounds_end >= d.bounds_start]
     if bounds:
         return max(bounds)
     disp = order.dispense
     if disp is not None:
-        if disp.supply_days:
+        if disp.supply_days and disp.supply_days > 0:
             return disp.supply_days * (1 + max(disp.repeats, 0))
         if disp.validity_start and disp.validity_end and disp.validity_end > disp.validity_start:
             return float((disp.validity_end - disp.validity_start).days)

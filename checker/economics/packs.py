@@ -44,6 +44,17 @@ _COUNT_UNITS = {
     "pastille": "pastille", "pastilles": "pastille", "ovule": "ovule", "ovules": "ovule",
     "recipient": "recipient", "recipients": "recipient", "unidose": "recipient", "unidoses": "recipient",
 }
+_ONE_DOSE_UNITS = frozenset({"comprime", "gelule", "capsule", "lyophilisat"})
+"""Solid oral units that each hold one unit of the strength: a tablet and a capsule of the same
+strength and dose-form key are priced against each other one for one."""
+
+
+def comparable_units(a: str, b: str) -> bool:
+    """Unit prices in these pack units compare: the same unit, or two one-dose solid oral units.
+    A price per g, per ml or per spray never compares with a price per tablet, nor with each other."""
+    return a == b or (a in _ONE_DOSE_UNITS and b in _ONE_DOSE_UNITS)
+
+
 _MEASURE_UNITS = {"ml": "ml", "l": "ml", "g": "g", "mg": "g"}
 _MEASURE_FACTOR = {"ml": 1.0, "l": 1000.0, "g": 1.0, "mg": 0.001}
 

@@ -14,7 +14,8 @@ _LABELS = {
         "ignored": "ignorée(s)", "rejected": "rejetée(s)", "findings": "constat(s)", "no_patient": "(sans patient)",
         "errors": "Entrées illisibles ou rejetées", "source": "Source", "suggestion": "Proposition",
         "saving": "économie", "per_year": "par an", "summary": "Bilan", "none": "Aucun constat.",
-        "savings": "Économies potentielles", "evidence": "Éléments",
+        "savings": "Économies potentielles", "evidence": "Éléments", "by_rule": "par règle",
+        "by_substance": "par substance",
     },
     "en": {
         Severity.CRITICAL: "CRITICAL", Severity.WARNING: "WARNING", Severity.INFO: "INFO",
@@ -22,7 +23,8 @@ _LABELS = {
         "ignored": "ignored", "rejected": "rejected", "findings": "finding(s)", "no_patient": "(no patient)",
         "errors": "Unreadable or rejected input", "source": "Source", "suggestion": "Suggestion",
         "saving": "saving", "per_year": "per year", "summary": "Summary", "none": "No findings.",
-        "savings": "Potential savings", "evidence": "Evidence",
+        "savings": "Potential savings", "evidence": "Evidence", "by_rule": "by rule",
+        "by_substance": "by substance",
     },
 }
 _COLOURS = {Severity.CRITICAL: "\x1b[1;31m", Severity.WARNING: "\x1b[33m", Severity.INFO: "\x1b[36m"}
@@ -55,11 +57,20 @@ def render(report: Report, *, color: bool = False) -> str:
             lines.append(f"  {e.location}: {e.message}")
         lines.append("")
     lines.append(_summary(report, t))
-    savings = report.savings()["total"]
-    if savings:
-        amounts = ", ".join(f"{_money(v)} {cur}" for cur, v in sorted(savings.items()))
-        lines.append(f"{t['savings']}: {amounts} {t['per_year']}")
+    savings = report.savings()
+    if savings["total"]:
+        lines.append(f"{t['savings']}: {_amounts(savings['total'])} {t['per_year']}")
+        for label, part in ((t["by_rule"], savings["by_rule"]), (t["by_substance"], savings["by_substance"])):
+            lines.append(f"  {label}: " + "; ".join(f"{k} {_amounts(v)}" for k, v in _largest_first(part)))
     return "\n".join(lines) + "\n"
+
+
+def _amounts(by_currency: dict[str, float]) -> str:
+    return ", ".join(f"{_money(v)} {cur}" for cur, v in sorted(by_currency.items()))
+
+
+def _largest_first(part: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:
+    return sorted(part.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
 
 
 def _finding(f: Finding, t: dict, paint) -> list[str]:  # type: ignore[type-arg]

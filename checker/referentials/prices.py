@@ -33,9 +33,9 @@ class CnopsRow:
     strength_unit: str  # ``MG``, ``µG``, ``MG / MG`` …
     form: str
     presentation: str
-    ppv: float  # prix public de vente
+    ppv: float | None  # prix public de vente (None where the upstream conversion left 0.00: no public price)
     ph: float | None  # prix hospitalier (None where the upstream conversion left 0.00)
-    prix_br: float  # base de remboursement
+    prix_br: float | None  # base de remboursement (None where left 0.00)
     generic: bool  # PRINCEPS_GENERIQUE == "G"
     reimbursement_rate: float  # fraction, 0 when not reimbursed
 
@@ -86,11 +86,13 @@ def parse_cnops(data: bytes, source: str) -> tuple[CnopsRow, ...]:
             rate /= 100
         if not 0 <= rate <= 1:
             raise ReferentialError(f"{where}: column TAUX_REMBOURSEMENT: {rate} is not a rate")
-        ph = _float(d["PH"], where, "PH")
+        # A missing price arrives as 0.00 in every price column (e.g. hospital-only REVLIMID has PPV 0.00):
+        # read as unknown, never as free.
+        ppv, ph, prix_br = (_float(d[c], where, c) or None for c in ("PPV", "PH", "PRIX_BR"))
         rows.append(CnopsRow(
             line=n, code=d["CODE"], name=d["NOM"], dci=d["DCI1"], strength=d["DOSAGE1"],
             strength_unit=d["UNITE_DOSAGE1"], form=d["FORME"], presentation=d["PRESENTATION"],
-            ppv=_float(d["PPV"], where, "PPV"), ph=ph or None, prix_br=_float(d["PRIX_BR"], where, "PRIX_BR"),
+            ppv=ppv, ph=ph, prix_br=prix_br,
             generic=d["PRINCEPS_GENERIQUE"] == "G", reimbursement_rate=rate,
         ))
     return tuple(rows)

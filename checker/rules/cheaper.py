@@ -27,7 +27,7 @@ from datetime import date
 from typing import Any
 
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
-from checker.economics.packs import fold, form_key, normalise_strength
+from checker.economics.packs import comparable_units, fold, form_key, normalise_strength
 from checker.economics.prices import (
     PricedPack,
     bdpm_packs,
@@ -132,8 +132,12 @@ def _line_finding(call: RuleCall, order: MedicationOrder, key: str, summary: str
 
 
 def _cheaper_than(candidates: Iterable[PricedPack], reference: PricedPack) -> PricedPack | None:
-    """The cheapest candidate when it costs less per unit than ``reference``, else ``None``."""
-    best = cheapest(candidates)
+    """The cheapest candidate counted in a unit comparable with ``reference``'s (tablets with tablets
+    or capsules, ml with ml: see :func:`comparable_units`) when it costs less per unit, else ``None``."""
+    if reference.units is None:
+        return None
+    unit = reference.units.unit
+    best = cheapest(c for c in candidates if c.units is not None and comparable_units(c.units.unit, unit))
     if best is None or best.unit_price is None or reference.unit_price is None:
         return None
     return best if best.unit_price < reference.unit_price - _EPS else None
@@ -235,6 +239,8 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
     q = order.dispense.quantity if order.dispense else None
     if per_day is None and q is not None:
         dispensed = dose_in_units(q, unit, strength)
+        if dispensed is not None and dispensed <= 0:  # a zero or negative quantity is no quantity
+            dispensed = None
     return CostComparison(
         currency=prescribed.currency,
         unit_price=prescribed.unit_price or 0.0,
@@ -368,7 +374,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
         prescribed = _prescribed_pack(idx, ident)
         if group is None or prescribed is None or prescribed.unit_price is None:
             continue
-        substitute = _cheapest_substitute(idx, spec.cis)
+        substitute = _cheapest_substitute(idx, spec.cis, prescribed.units.unit if prescribed.units else "")
         best = _cheaper_than([substitute], prescribed) if substitute is not None else None
         if best is None:
             continue
@@ -379,9 +385,9 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
 
 
 @by_identity
-def _cheapest_substitute(idx: Any, cis: str) -> PricedPack | None:
-    """The cheapest available pack of the other members of the specialty's generic group that may
-    replace it (substitutable type, same dose-form key); memoised per drug index."""
+def _cheapest_substitute(idx: Any, cis: str, unit: str) -> PricedPack | None:
+    """The cheapest available pack, counted in a unit comparable with ``unit``, of the other members of the specialty's
+    generic group that may replace it (substitutable type, same dose-form key); memoised per drug index."""
     spec = idx.specialty(cis)
     group = idx.generic_group(spec.generic_group) if spec is not None and spec.generic_group else None
     if group is None:
@@ -394,7 +400,8 @@ def _cheapest_substitute(idx: Any, cis: str) -> PricedPack | None:
         other = idx.specialty(member)
         if other is None or form_key(other.form) != form:
             continue
-        candidates.extend(p for p in bdpm_packs(idx, member) if p.available)
+        candidates.extend(p for p in bdpm_packs(idx, member)
+                          if p.available and p.units and comparable_units(p.units.unit, unit))
     return cheapest(candidates)
 
 
