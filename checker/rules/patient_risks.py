@@ -370,10 +370,11 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
 
     Only when a pregnancy is recorded (pregnancy status observation LOINC 82810-3/11449-6 with
     "pregnant", or an active pregnancy condition): valproate and valpromide, oral isotretinoin,
-    ACE inhibitors/ARBs/aliskiren. Each row names its source.
+    ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin
+    except in rare indications such as a mechanical valve (warning). Each row names its source.
 
     Source: ANSM (valproate pregnancy prevention programme 2018; isotretinoin); summaries of product
-    characteristics (BDPM) sections 4.3/4.6.
+    characteristics (BDPM) sections 4.3/4.6; CRAT warfarin and acenocoumarol pages (2023-04-02).
     """
     where = pregnancy_recorded(call.record, call.as_of)
     if where is None:
