@@ -21,7 +21,11 @@ def _write(text: str, output: str | None) -> None:
     if output and output != "-":
         from checker.outputs import write_atomic
 
-        write_atomic(Path(output), text)
+        try:
+            write_atomic(Path(output), text)
+        except OSError as exc:  # a folder, a read-only place …: a usage error, not a crash
+            click.echo(f"pertinence: cannot write {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
     else:
         click.echo(text, nl=not text.endswith("\n"))
 

@@ -158,8 +158,9 @@ def parse_day(value: date | str) -> date:
         return value.date()
     if isinstance(value, date):
         return value
+    text = str(value).strip()
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        return date.fromisoformat(text) if len(text) <= 10 else datetime.fromisoformat(text).date()
     except ValueError:
         raise ValueError(f"not a date: {value!r} (expected YYYY-MM-DD)") from None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import re
 import sys
@@ -22,12 +23,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
+from checker.fhir_types import KNOWN_RESOURCE_TYPES
 from checker.findings import InputCounts, InputError
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import (
+    ANONYMOUS_MARK,
     Allergy,
     Coding,
     Concept,
@@ -57,6 +61,11 @@ USED_TYPES = frozenset(
 FILE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 _BOM = b"\xef\xbb\xbf"
 _MAX_DEPTH = 8  # nested Bundles / CDS Hooks wrappers
+
+
+LOCAL_REF = "\x1f"
+"""Joins a file name and a local ``#id`` patient reference in a patient key (file, unit separator,
+``#id``): the same ``#id`` in two files names two patients."""
 
 
 @dataclass(slots=True)
@@ -92,7 +101,10 @@ class RawResource:
         for name in ("subject", "patient"):
             ref = self.resource.get(name)
             if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-                return ref["reference"]
+                written: str = ref["reference"]
+                if written.startswith("#"):  # a local "#id": only means something inside its own file
+                    return f"{self.location.file}{LOCAL_REF}{written}"
+                return unquote(written) if "?" in written and "%" in written else written
         return self.default_patient or None
 
 
@@ -115,10 +127,11 @@ class Ingestion:
 class _Bad(Exception):
     """Raised by extraction when an element has the wrong shape; carries the element path."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, where: SourceLocation | None = None) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+        self.where = where  # another resource's location, when the bad element is in a resource referenced
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +175,14 @@ def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
 def _from_path(name: str) -> Iterator[RawResource | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
-        yield from _from_bytes(sys.stdin.buffer.read(), "<stdin>")
+        data = sys.stdin.buffer.read()
+        if data[:2] == b"\x1f\x8b":  # gzip, told by its magic bytes as for files
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                yield InputError("<stdin>", f"cannot read gzip input: {exc}")
+                return
+        yield from _from_bytes(data, "<stdin>")
         return
     path = Path(name)
     if path.is_dir():
@@ -270,10 +290,37 @@ def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         yield InputError(where, f"XML root <{qname.localname}> is not in the FHIR namespace")
         return
     resource = _xml_to_json(data, qname.localname, where)
-    if isinstance(resource, InputError):
+    if isinstance(resource, InputError) and qname.localname == "Bundle":
+        yield from _xml_bundle_by_entry(root, where)  # one bad entry must not cost the others
+    elif isinstance(resource, InputError):
         yield resource
     else:
         yield from _walk(resource, SourceLocation(file=where), depth=0)
+
+
+def _xml_bundle_by_entry(bundle: Any, where: str) -> Iterator[RawResource | InputError]:
+    """A FHIR XML Bundle that does not convert as a whole, converted entry by entry: each entry that
+    converts is read as usual, each one that does not becomes an error at its entry index."""
+    from lxml import etree
+
+    ns = "{http://hl7.org/fhir}"
+    for i, entry in enumerate(bundle.iterchildren(f"{ns}entry")):
+        eloc = SourceLocation(file=where, entry=i, pointer=f"/entry/{i}")
+        full_url_el = entry.find(f"{ns}fullUrl")
+        full_url = full_url_el.get("value", "") if full_url_el is not None else ""
+        wrapper = entry.find(f"{ns}resource")
+        children = [c for c in wrapper.iterchildren() if isinstance(c.tag, str)] if wrapper is not None else []
+        if not children:
+            if entry.find(f"{ns}request") is None and entry.find(f"{ns}response") is None:
+                yield InputError(str(eloc), "Bundle entry has no resource")
+            continue
+        child = children[0]
+        resource = _xml_to_json(etree.tostring(child), etree.QName(child).localname, str(_at(eloc, "/resource")))
+        if isinstance(resource, InputError):
+            yield resource
+        else:
+            yield from _walk({"fullUrl": full_url, "resource": resource} if full_url else resource,
+                             eloc if full_url else _at(eloc, "/resource"), depth=1)
 
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
@@ -288,20 +335,23 @@ def _xml_to_json(data: bytes, resource_type: str, where: str) -> dict[str, Any] 
 
     # fhir.resources chokes on XML comments: remove them first (they carry no data).
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True)
-    data = etree.tostring(etree.fromstring(data, parser))
-    last: Exception | None = None
+    try:
+        data = etree.tostring(etree.fromstring(data, parser))
+    except etree.XMLSyntaxError as exc:  # e.g. an entry cut out of a Bundle that is not XML on its own
+        return InputError(where, f"not well-formed XML: {exc}", resource_type)
+    first: Exception | None = None  # R4B's complaint: R4 is the common case, R5 only a retry
     for package in (R4B, r5):
         try:
             model = package.get_fhir_model_class(resource_type)
-        except KeyError:
+        except (KeyError, ValueError):  # fhir.resources 8 raises ValueError for an unknown type
             continue
         try:
             return model.model_validate_xml(data).model_dump(mode="json", by_alias=True, exclude_none=True)
         except Exception as exc:  # pydantic errors and fhir-core XML errors alike
-            last = exc
-    if last is None:
+            first = first or exc
+    if first is None:
         return InputError(where, f"unknown FHIR resource type <{resource_type}>", resource_type)
-    return InputError(where, f"FHIR XML could not be read: {_first_line(last)}", resource_type)
+    return InputError(where, f"FHIR XML could not be read: {_first_line(first)}", resource_type)
 
 
 def _first_line(exc: Exception) -> str:
@@ -483,12 +533,12 @@ class _Index:
         hit = self.by_key.get(ref)
         if hit is not None:
             return hit
-        if "?" in ref:  # conditional reference: Type?identifier=system|value
+        if "?" in ref:  # conditional reference: Type?identifier=system|value (maybe URL-encoded)
             rt, _, query = ref.partition("?")
             for part in query.split("&"):
                 name, _, value = part.partition("=")
                 if name == "identifier":
-                    system, bar, code = value.partition("|")
+                    system, bar, code = unquote(value).partition("|")
                     return self.by_identifier.get((rt, system, code) if bar else (rt, "", system))
             return None
         m = _ABSOLUTE.search(ref)
@@ -566,11 +616,20 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
                 patients[patient.ref] = patient
                 counts.checked += 1
             elif rt == "Medication":  # used through references; counted as checked
+                if strict and (error := _strict_error(item)) is not None:
+                    late_errors.append((seq, error))  # not indexed: no order takes its drug from it
+                    counts.rejected += 1
+                    continue
                 index.add(item)
                 counts.checked += 1
-            else:
+            elif rt in KNOWN_RESOURCE_TYPES:  # a resource no rule reads (Practitioner, Encounter …)
                 index.occupy(item)
                 counts.ignored += 1
+            else:  # a misspelt or invented type: never silently dropped
+                late_errors.append((seq, InputError(
+                    str(item.location), f"unknown FHIR resource type {rt!r}: not an R4, R4B or R5 resource, not checked",
+                    rt)))
+                counts.rejected += 1
             continue
         index.occupy(item)
         if kind == _ORDER and _names_medication_by_reference(item.resource):
@@ -591,7 +650,11 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
             return ""
         found = resolved.get(written)
         if found is None:
-            target = index.resolve(written)
+            if LOCAL_REF in written:  # "#id" naming a Patient entry of the same file (French ePrescription)
+                file, _, local = written.partition(LOCAL_REF)
+                target = index.by_file_key.get((file, f"Patient/{local[1:]}"))
+            else:
+                target = index.resolve(written)
             found = resolved[written] = canonical.get(id(target), written) if target is not None else written
         return found
 
@@ -604,7 +667,8 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
             merged[key] = sorted(items, key=_first) if deferred else items
     records: dict[str, PatientRecord] = {}
     for key, items in merged.items():
-        rec = records[key] = PatientRecord(patient=(patients.get(key) or Patient(ref=key)) if key else None)
+        shown = key.partition(LOCAL_REF)[2] or key  # an unresolved "#id" is shown as written
+        rec = records[key] = PatientRecord(patient=(patients.get(key) or Patient(ref=shown)) if key else None)
         lists = (rec.medication_orders, rec.service_orders, rec.conditions, rec.allergies, rec.observations)
         for _, kind, extracted in items:
             lists[kind].append(extracted)
@@ -667,6 +731,10 @@ def _extract(raw: RawResource, kind: int, seq: int, index: _Index, today: date, 
 
 
 def _rejection(raw: RawResource, bad: _Bad, *, strict: bool) -> InputError:
+    if bad.where is not None:  # the bad element is in the Medication the order references
+        where = SourceLocation(bad.where.file, bad.where.line, bad.where.entry, bad.where.pointer + bad.path)
+        return InputError(str(where), f"{bad.message}; the {raw.resource_type} at {raw.location} that names this "
+                                      f"Medication is not checked", raw.resource_type)
     message = bad.message if strict else _explain(raw) or bad.message
     where = SourceLocation(raw.location.file, raw.location.line, raw.location.entry, raw.location.pointer + bad.path)
     return InputError(str(where), message, raw.resource_type)
@@ -697,7 +765,7 @@ def _explain(raw: RawResource) -> str:
     package = r5 if version == "R5" else R4B
     try:
         model = package.get_fhir_model_class(raw.resource_type)
-    except KeyError:
+    except (KeyError, ValueError):  # fhir.resources 8 raises ValueError for an unknown type
         return f"unknown FHIR resource type {raw.resource_type!r}"
     try:
         model.model_validate(raw.resource)
@@ -845,10 +913,18 @@ def _ref(value: Any) -> str:
 
 
 def _resource_ref(raw: RawResource) -> str:
+    """``Type/id``, else the Bundle fullUrl, else ``Type@sha256:<hash of the content>``: never where the
+    resource sat in the input, so that a finding's fingerprint does not depend on it."""
     rid = raw.resource.get("id")
     if isinstance(rid, str) and rid:
         return f"{raw.resource_type}/{rid}"
-    return raw.full_url or f"{raw.resource_type}@{raw.location}"
+    if raw.full_url:
+        return raw.full_url
+    try:
+        content = orjson.dumps(raw.resource, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # e.g. an integer beyond 64 bits in a library caller's dict
+        content = repr(raw.resource).encode("utf-8", "surrogatepass")
+    return f"{raw.resource_type}{ANONYMOUS_MARK}{hashlib.sha256(content).hexdigest()[:16]}"
 
 
 def _patient(raw: RawResource) -> Patient:
@@ -966,8 +1042,8 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
                 if len(parts) > 1:
                     end = end or _cql_date(parts[1], today)
         start = start or _date(res.get("dateAsserted"))
-    dosage_list = _list(res, "dosageInstruction") if rt == "MedicationDispense" else (
-        _list(res, "dosage") if rt == "MedicationStatement" else [])
+    dosage_name = "dosageInstruction" if rt == "MedicationDispense" else "dosage"
+    dosage_list = _list(res, dosage_name) if rt in ("MedicationDispense", "MedicationStatement") else []
     taken = status in _USE_STATUS_TAKEN[rt]
     return MedicationOrder(
         ref=_resource_ref(raw),
@@ -977,7 +1053,7 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
         ingredients=ingredients,
         medication_form=form,
         authored_on=start,
-        dosages=tuple(_dosage(d, f"/dosage/{i}") for i, d in enumerate(dosage_list)),
+        dosages=tuple(_dosage(d, f"/{dosage_name}/{i}") for i, d in enumerate(dosage_list)),
         dispense=Dispense(validity_start=start, validity_end=end, supply_days=supply_days),
         note=" ".join(x for x in (f"{rt} ({status})", note) if x),
         fhir_version=detect_version(res),
@@ -995,16 +1071,18 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
     """The ordered medication: (code concept, ingredients, form, note) from any FHIR version."""
     concept_value: Any = res.get("medicationCodeableConcept")
     reference: Any = res.get("medicationReference")
+    path = "/medicationCodeableConcept"
     if isinstance(res.get("medication"), dict):  # R5 CodeableReference
         concept_value = res["medication"].get("concept")
         reference = res["medication"].get("reference")
+        path = "/medication/concept"
     if concept_value is not None:
         if not raw.json_native:  # a caller's dict: no sharing by JSON text (see RawResource)
-            return _concept(concept_value, "/medicationCodeableConcept"), (), None, ""
+            return _concept(concept_value, path), (), None, ""
         key: Any = orjson.dumps(concept_value)
         hit = index.medications.get(key)
         if hit is None:
-            hit = index.medications[key] = (_concept(concept_value, "/medicationCodeableConcept"), (), None, "")
+            hit = index.medications[key] = (_concept(concept_value, path), (), None, "")
         return hit
     ref = _ref(reference)
     if not ref:
@@ -1019,7 +1097,13 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
         return Concept(text=display), (), None, f"medication reference {ref} not found in the input"
     shared = index.medications.get(id(med))
     if shared is None:  # the entry holds the Medication dict, so its id is not reused meanwhile
-        shared = index.medications[id(med)] = (med, _medication_resource(med))
+        try:
+            shared = index.medications[id(med)] = (med, _medication_resource(med))
+        except _Bad as bad:  # say where the bad element really is
+            if isinstance(target, RawResource):
+                raise _Bad(bad.path, f"{bad.message} (Medication {ref})", where=target.location) from None
+            position = next(i for i, c in enumerate(_list(res, "contained")) if c is med)
+            raise _Bad(f"/contained/{position}{bad.path}", bad.message) from None
     return shared[1]
 
 
@@ -1031,7 +1115,7 @@ def _contained(res: dict[str, Any], local_id: str) -> dict[str, Any] | None:
 
 
 def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient, ...], Concept | None, str]:
-    code = _concept(med.get("code"), "/medication/code")
+    code = _concept(med.get("code"), "/code")
     ingredients = []
     for i, ing in enumerate(_list(med, "ingredient")):
         if not isinstance(ing, dict):
@@ -1051,7 +1135,7 @@ def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient
         elif isinstance(ing.get("strengthQuantity"), dict):
             num = _quantity(ing["strengthQuantity"])
         ingredients.append(Ingredient(_concept(item, f"/ingredient/{i}/item"), num, den))
-    form = _concept(med.get("form") or med.get("doseForm"), "/medication/form") if (med.get("form") or med.get("doseForm")) else None
+    form = _concept(med.get("form") or med.get("doseForm"), "/form" if med.get("form") else "/doseForm") if (med.get("form") or med.get("doseForm")) else None
     return code, tuple(ingredients), form, ""
 
 

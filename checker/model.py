@@ -189,6 +189,11 @@ RULE_CONFIDENCE = 0.85
 """Minimum identification confidence for a line to take part in clinical rules."""
 
 
+ANONYMOUS_MARK = "@sha256:"
+"""In ``<Type>@sha256:<hash>``: how a resource with neither id nor Bundle fullUrl is named, by a hash of
+its content, so that its findings keep the same fingerprint wherever and however it is read."""
+
+
 @dataclass(slots=True)
 class SourceLocation:
     """Where a resource came from: file, NDJSON line, Bundle entry, element path."""
@@ -213,7 +218,7 @@ class SourceLocation:
 class MedicationOrder:
     """A MedicationRequest as the rules need it."""
 
-    ref: str  # "MedicationRequest/<id>" or the Bundle fullUrl when there is no id
+    ref: str  # "MedicationRequest/<id>", else the Bundle fullUrl, else "MedicationRequest@sha256:<hash>"
     status: str
     intent: str
     medication: Concept

@@ -16,7 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from checker.findings import CATEGORIES, Category, Finding, Severity, Source
-from checker.model import NOT_TAKEN, MedicationOrder, PatientRecord, RULE_CONFIDENCE
+from checker.model import ANONYMOUS_MARK, NOT_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord, ServiceOrder
 
 if TYPE_CHECKING:
     from checker.referentials import Referentials
@@ -115,7 +115,15 @@ class RuleCall:
         suggestion: dict[str, Any] | None = None,
         evidence: dict[str, Any] | None = None,
     ) -> Finding:
-        """Build a finding of this rule for this patient, with the rule's defaults filled in."""
+        """Build a finding of this rule for this patient, with the rule's defaults filled in. A line
+        with neither id nor fullUrl is named by its content (see ``fhir_input``); where it sat in the
+        input goes to the evidence (``located_at``), out of the fingerprint."""
+        implicated = tuple(implicated)
+        evidence = evidence or {}
+        if any(ANONYMOUS_MARK in ref for ref in implicated):
+            lines: list[MedicationOrder | ServiceOrder] = [*self.record.medication_orders, *self.record.service_orders]
+            where = {o.ref: str(o.location) for o in lines if o.ref in implicated and ANONYMOUS_MARK in o.ref}
+            evidence = {**evidence, "located_at": dict(sorted(where.items()))}
         return Finding(
             rule=self.rule.id,
             category=self.rule.category,
@@ -124,10 +132,10 @@ class RuleCall:
             detail=detail,
             source=source or self.rule.source,
             patient=self.record.ref,
-            implicated=tuple(implicated),
+            implicated=implicated,
             level=level,
             suggestion=suggestion,
-            evidence=evidence or {},
+            evidence=evidence,
             key=key,
         )
 

@@ -80,8 +80,37 @@ def test_truncated_json_wrong_types_unknown_type(tmp_path: Path) -> None:
     assert "not valid JSON" in by_file["trunc.json"]
     assert "shell command" in by_file["curl.json"]
     assert "dosageInstruction" in next(e.location + e.message for e in ing.errors if "types.json" in e.location)
-    assert ing.counts.ignored == 1  # the unknown type is not ours to judge: counted, not lost
-    assert ing.counts.balanced()
+    # A misspelt or invented type is rejected with its location, never silently dropped ("MedicationReqest"
+    # would hide a prescription); a real FHIR type no rule reads is counted as ignored.
+    assert "unknown FHIR resource type 'Prescriptionz'" in by_file["unknown.json"]
+    assert ing.counts.ignored == 0 and ing.counts.balanced()
+    (tmp_path / "unknown.json").write_bytes(orjson.dumps({"resourceType": "Practitioner", "id": "x"}))
+    (tmp_path / "stu3.json").write_bytes(orjson.dumps({"resourceType": "ProcedureRequest", "id": "x"}))
+    again = read(str(tmp_path))
+    assert again.counts.ignored == 2 and not any("unknown FHIR" in e.message for e in again.errors)
+
+
+def test_a_misspelt_order_type_is_reported_not_lost() -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {**mr("a"), "resourceType": "MedicationReqest"}}, {"resource": mr("b")}]}
+    ing = read([bundle])
+    (error,) = ing.errors
+    assert "entry 0" in error.location and "MedicationReqest" in error.message
+    assert (ing.counts.checked, ing.counts.rejected, ing.counts.ignored) == (1, 1, 0)
+
+
+def test_known_resource_types_are_fhir_resources_models() -> None:
+    """Every name the reader takes for a FHIR resource type has a model in fhir.resources (R5, R4B or
+    STU3), but for the R4 types that R4B dropped; and misspellings are not among them."""
+    import importlib.util
+
+    from checker.fhir_types import KNOWN_RESOURCE_TYPES, R4_ONLY
+
+    for name in sorted(KNOWN_RESOURCE_TYPES - R4_ONLY):
+        assert any(importlib.util.find_spec(f"{pkg}.{name.lower()}") for pkg in
+                   ("fhir.resources", "fhir.resources.R4B", "fhir.resources.STU3")), name
+    assert {"MedicationRequest", "ServiceRequest", "Patient", "Practitioner", "DeviceUseStatement"} <= KNOWN_RESOURCE_TYPES
+    assert not {"MedicationReqest", "Prescriptionz", "Resource", "DomainResource"} & KNOWN_RESOURCE_TYPES
 
 
 def test_references_contained_urn_absolute_conditional_and_cross_file(tmp_path: Path) -> None:

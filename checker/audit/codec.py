@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from checker.findings import InputError
-from checker.fhir_input import FileMark, RawResource
+from checker.fhir_input import LOCAL_REF, FileMark, RawResource
 from checker.model import SourceLocation
 
 Item = RawResource | InputError | FileMark
@@ -85,6 +85,9 @@ def patient_aliases(items: list[Item]) -> dict[str, str]:
             continue
         if item.full_url:
             out[item.full_url] = key
+        rid = item.resource.get("id")
+        if isinstance(rid, str) and rid:  # a local "#id" of the same file (see fhir_input.LOCAL_REF)
+            out[f"{item.location.file}{LOCAL_REF}#{rid}"] = key
         idents = item.resource.get("identifier")
         if isinstance(idents, list):
             for ident in idents:

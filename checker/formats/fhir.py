@@ -10,6 +10,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.detectedissue import DetectedIssue
 
 from checker.findings import Finding, Report, Severity
+from checker.model import ANONYMOUS_MARK
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CATEGORY_SYSTEM = "https://pertinence.dev/fhir/CodeSystem/finding-category"
@@ -43,11 +44,11 @@ def detected_issue(f: Finding, as_of: str) -> dict[str, Any]:
         "code": {"coding": codings, "text": f.summary},
         "severity": _SEVERITY[f.severity],
         "identifiedDateTime": as_of,
-        "implicated": [{"reference": ref} for ref in f.implicated],
+        "implicated": [_reference(ref) for ref in f.implicated],
         "detail": f.detail or f.summary,
     }
     if f.patient:
-        resource["patient"] = {"reference": f.patient}
+        resource["patient"] = _reference(f.patient)
     if f.source.url:
         resource["reference"] = f.source.url
     evidence_text = orjson.dumps(f.evidence, option=orjson.OPT_SORT_KEYS).decode() if f.evidence else ""
@@ -85,3 +86,9 @@ def _uuid(fingerprint: str) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://pertinence.dev/finding/{fingerprint}"))
+
+
+def _reference(ref: str) -> dict[str, str]:
+    """A FHIR Reference: ``reference`` for a resource the input identified, ``display`` for one named by
+    its content hash (it had neither id nor fullUrl: there is nothing to point at)."""
+    return {"display": ref} if ANONYMOUS_MARK in ref else {"reference": ref}
