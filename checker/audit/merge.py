@@ -16,7 +16,7 @@ from checker.outputs import write_atomic
 
 OUTPUT_FILES = ("findings.ndjson", "findings.csv", "errors.ndjson", "summary.json", "indicators.csv", "report.html")
 HTML_ERRORS = 100
-"""How many input errors report.html lists (the first ones, in input order); all are in errors.ndjson."""
+"""How many input errors report.html lists (the first lines of errors.ndjson, which holds them all)."""
 
 
 def _add_nested(into: dict[str, Any], other: dict[str, Any]) -> None:
