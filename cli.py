@@ -334,14 +334,17 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str) -> None:
     """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
-    from checker.audit.report import build_report_html
+    from checker.audit.report import build_report
 
     try:
-        html = build_report_html(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang)
+        html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang)
     except (ValueError, FileNotFoundError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     _write(html, output)
+    if checked.errors:
+        click.echo(f"pertinence: {len(checked.errors)} input error(s) ({checked.inputs.rejected} rejected), "
+                   f"listed in {output if output != '-' else 'the report'}", err=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from checker.findings import InputCounts, InputError
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import (
     ANONYMOUS_MARK,
+    NOT_TAKEN,
     Allergy,
     Coding,
     Concept,
@@ -1008,20 +1009,83 @@ _USE_STATUS_TAKEN = {
 }
 _USE_KIND = {"MedicationDispense": "dispense", "MedicationAdministration": "administration",
              "MedicationStatement": "statement"}
+_STU3_NOT_DONE = {"MedicationDispense": ("notDone", True, "declined"),
+                  "MedicationAdministration": ("notGiven", True, "not-done"),
+                  "MedicationStatement": ("taken", "n", "not-taken")}
+"""STU3 flags saying the drug was not dispensed/given/taken: (element, value, R4 status meaning it)."""
+_ADHERENCE_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence"
+_ADHERENCE_TAKING = {"taking", "taking-as-directed", "taking-not-as-directed"}
+_ADHERENCE_NOT_TAKING = {"not-taking", "on-hold", "on-hold-as-directed", "on-hold-not-as-directed",
+                         "stopped", "stopped-as-directed", "stopped-not-as-directed"}
+"""R5 MedicationStatement.adherence codes: ``taking`` and ``not-taking`` with their sub-codes."""
+
+
+def _adherence(res: dict[str, Any]) -> str:
+    """``taking``, ``not-taking`` or '' from an R5 MedicationStatement's ``adherence.code``."""
+    adherence = res.get("adherence")
+    if not isinstance(adherence, dict):
+        return ""
+    for c in _concept(adherence.get("code"), "/adherence/code").codings:
+        if c.system in ("", _ADHERENCE_SYSTEM):
+            if c.code in _ADHERENCE_TAKING:
+                return "taking"
+            if c.code in _ADHERENCE_NOT_TAKING:
+                return "not-taking"
+    return ""
+
+
+def _use_status(res: dict[str, Any], rt: str) -> str:
+    """The status of a dispense, administration or statement, read with what else says the drug
+    was not taken: STU3 ``notDone``/``notGiven``/``taken: n`` and R5 ``adherence`` not-taking."""
+    status = _status(res)
+    element, value, meaning = _STU3_NOT_DONE[rt]
+    if res.get(element) == value:
+        return meaning
+    if rt == "MedicationStatement" and status not in NOT_TAKEN and _adherence(res) == "not-taking":
+        return "not-taking"
+    return status
+
+
+def _last_day(value: Any) -> date | None:
+    """Last day a FHIR date/dateTime covers: the day itself, or the end of a year or month given
+    alone (``2025`` → 2025-12-31, ``2025-03`` → 2025-03-31); ``None`` if absent/odd."""
+    first = _date(value)
+    if first is None or not isinstance(value, str):
+        return first
+    if len(value) == 4:
+        return date(first.year, 12, 31)
+    if len(value) == 7:
+        return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return first
 
 
 def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
     """A dispense, administration or statement: a drug the patient is taking over a period.
 
-    Its period is carried as a :class:`Dispense` (start = hand-over or effective start, supply days
-    or effective end) so that treatment-period logic treats every kind alike; its status is
-    ``active`` when the drug was handed over, given or is being taken, else the original status.
+    Its period is carried as a :class:`Dispense` (start, end or supply days) so that
+    treatment-period logic treats every kind alike:
+
+    * a dispense runs from its hand-over (else preparation) for ``daysSupply``; without it, it is
+      open-ended like a prescription without duration;
+    * an administration covers its ``effectivePeriod``, or, given at one ``effectiveDateTime``,
+      that day only (the day, month or year the date is written to);
+    * a statement covers its ``effectivePeriod`` (an omitted end means still being taken, per the
+      FHIR comment on ``effective[x]``). An ``effectiveDateTime`` is, per FHIR, "the date/time
+      when the medication is/was/will be taken": the statement asserts the drug was taken then,
+      so it covers that day only, unless the statement also says the drug is still being taken
+      (R4 status ``active``, "the medication is still being taken"; R5 ``adherence`` ``taking``),
+      in which case it runs from that day on. No duration is assumed beyond what is written.
+
+    Its status is ``active`` when the drug was handed over, given or is being taken, else the
+    original status; records saying it was not taken (R4/R5 ``not-taken``, ``not-done``,
+    ``declined``, STU3 ``taken: n``/``notGiven``/``notDone``, R5 adherence ``not-taking``) keep a
+    status of :data:`~checker.model.NOT_TAKEN`, so they never count as a treatment.
     """
     res, rt = raw.resource, raw.resource_type
     if not any(k in res for k in ("medicationCodeableConcept", "medicationReference", "medication")):
         raise _Bad("/medication", "no medication named (medication[x] is missing)")
     medication, ingredients, form, note = _medication(res, raw, index)
-    status = _status(res)
+    status = _use_status(res, rt)
     start = end = None
     supply_days = None
     if rt == "MedicationDispense":
@@ -1032,10 +1096,13 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
             supply_days = period_days(q.value, _ucum_time(q.unit) or "d") if q else None
     else:
         start = _dated(res, "effectiveDateTime", today)
+        if start is not None:
+            ongoing = rt == "MedicationStatement" and (status == "active" or _adherence(res) == "taking")
+            end = None if ongoing else (_last_day(res.get("effectiveDateTime")) or start)
         period = res.get("effectivePeriod")
         if isinstance(period, dict):
             start = start or _date(period.get("start"))
-            end = _date(period.get("end"))
+            end = end or _date(period.get("end"))
             for expr in _ext_cql(period):
                 parts = re.split(r"\bend\s*:", expr, maxsplit=1)
                 start = start or _cql_date(parts[0], today)

@@ -182,8 +182,20 @@ class MedicationIdentity:
         return key
 
 
-NOT_TAKEN = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked"})
-"""Statuses of a line that is not (or no longer) being taken."""
+NEVER_TAKEN = frozenset({"not-taken", "not-done", "declined"})
+"""Statuses of a record saying the drug was *not* taken: MedicationStatement ``not-taken`` (R4:
+"the medication was not consumed by the patient"), MedicationAdministration ``not-done`` (R4/R5:
+"terminated prior to any impact on the subject"), MedicationDispense ``declined`` (R4/R5: "the
+dispense was declined and not performed"). Such a record is no treatment, not even a past one."""
+
+NOT_TAKEN = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked",
+                       "ended", "not-taking"}) | NEVER_TAKEN
+"""Statuses of a line that is not (or no longer) being taken: those of the FHIR R4/R5 status value
+sets of MedicationRequest (R5 adds ``ended``: "the subject should no longer be taking the
+medication"), MedicationDispense, MedicationAdministration and MedicationStatement that say so, and
+``not-taking`` (an R5 MedicationStatement whose ``adherence`` is ``not-taking`` or one of its
+sub-codes, see :mod:`checker.fhir_input`). ``on-hold``, ``draft`` and ``unknown`` still count: the
+drug may be (or soon be again) taken."""
 
 RULE_CONFIDENCE = 0.85
 """Minimum identification confidence for a line to take part in clinical rules."""

@@ -20,9 +20,14 @@ Conventions (documented once, used by every rule family):
   ``as_of`` (a future line is a one-day interval at its start). A line with no start is taken as
   having begun before anything else. So two open-ended current lines always overlap, and a line
   that ended before the other began never does.
-* Lines whose status is ``stopped``, ``cancelled``, ``entered-in-error``, ``completed`` or
-  ``revoked`` do not count (:func:`counts` is ``False``) and never overlap anything; their period
-  is still computed by :func:`treatment_period` (useful for history, e.g. past durations).
+* Lines whose status is in :data:`~checker.model.NOT_TAKEN` (``stopped``, ``cancelled``,
+  ``entered-in-error``, ``completed``, ``revoked``, ``ended``, and the records of a drug not taken:
+  ``not-taken``, ``not-done``, ``declined``, ``not-taking``) do not count (:func:`counts` is
+  ``False``) and never overlap anything; their period is still computed by
+  :func:`treatment_period` (useful for history, e.g. past durations).
+* Dispenses, administrations and statements carry their period as the line's dispense (see
+  ``checker.fhir_input._medication_use``): an administration at one point in time covers that
+  day only.
 """
 
 from __future__ import annotations

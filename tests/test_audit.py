@@ -243,3 +243,76 @@ def test_output_folder_inside_the_input_is_not_read_back(export: Path, tmp_path:
     first = _audit([src], src / "audit", jobs=1)
     second = _audit([src], src / "audit", jobs=1)
     assert first["inputs"] == second["inputs"] and first["inputs"]["files"] == 4
+
+
+@pytest.fixture()
+def broken_inputs(tmp_path: Path) -> Path:
+    """A folder whose every kind of broken input must be named: a truncated gzip, a .gz that is
+    not gzip, a malformed NDJSON line, lines holding an array and a string; plus one good order."""
+    root = tmp_path / "in"
+    root.mkdir()
+    whole = gzip.compress(b"".join(orjson.dumps(_mr(f"t{i}", "Patient/p", _coded(PREVISCAN))) + b"\n"
+                                   for i in range(40)))
+    (root / "trunc.ndjson.gz").write_bytes(whole[: len(whole) // 2])
+    (root / "fake.ndjson.gz").write_bytes(orjson.dumps(_mr("f", "Patient/p", _coded(PREVISCAN))) + b"\n")
+    (root / "lines.ndjson").write_bytes(b"\n".join([
+        orjson.dumps({"resourceType": "Patient", "id": "p", "birthDate": "1950-01-01"}),
+        b'{"resourceType": "MedicationRequest", "id": broken',
+        b"[1, 2]",
+        b'"<b>str</b>"',
+        orjson.dumps(_mr("ok", "Patient/p", _coded(PREVISCAN))),
+    ]) + b"\n")
+    return root
+
+
+BROKEN = ("trunc.ndjson.gz", "fake.ndjson.gz", "lines.ndjson:2", "lines.ndjson (line 3, /0)",
+          "lines.ndjson (line 3, /1)", "lines.ndjson (line 4)")
+
+
+@pytest.mark.parametrize("lang, heading", [("fr", "Erreurs de lecture (6)"), ("en", "Input errors (6)")])
+def test_report_lists_rejected_inputs_and_says_so_on_stderr(broken_inputs: Path, tmp_path: Path, lang: str,
+                                                            heading: str) -> None:
+    from click.testing import CliRunner
+
+    import cli
+
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli.main, ["report", str(broken_inputs), "-o", str(out), "--as-of", AS_OF,
+                                        "--lang", lang])
+    assert res.exit_code == 0, res.output
+    assert res.stdout == "" and res.stderr.count("\n") == 1
+    assert "6 input error(s) (6 rejected)" in res.stderr and str(out) in res.stderr
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('id="input-errors"'):]
+    section = section[: section.index("</section>")]
+    assert heading in section
+    for where in BROKEN:
+        assert where in section, where
+    assert "not valid JSON" in section and "gzip" in section
+    clean = CliRunner().invoke(cli.main, ["report", str(broken_inputs / "lines.ndjson"), "-o",
+                                          str(tmp_path / "c.html"), "--as-of", AS_OF])
+    assert clean.exit_code == 0 and clean.stderr.count("\n") == 1  # 3 errors in that file alone
+    good = tmp_path / "good.ndjson"
+    good.write_bytes(orjson.dumps(_mr("ok", "Patient/p", _coded(PREVISCAN))) + b"\n")
+    quiet = CliRunner().invoke(cli.main, ["report", str(good), "-o", str(tmp_path / "g.html"), "--as-of", AS_OF])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert 'id="input-errors"' not in (tmp_path / "g.html").read_text(encoding="utf-8")
+
+
+def test_audit_report_lists_the_first_input_errors(broken_inputs: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from checker.audit import merge
+
+    summary = _audit([broken_inputs], tmp_path / "a", jobs=1, lang="en")
+    assert summary["errors"] == 6
+    html = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "Input errors (6)" in html and "errors.ndjson" not in html  # all listed
+    for where in BROKEN:
+        assert where in html, where
+    monkeypatch.setattr(merge, "HTML_ERRORS", 2)
+    _audit([broken_inputs], tmp_path / "b", jobs=1)
+    html = (tmp_path / "b" / "report.html").read_text(encoding="utf-8")
+    listed = [orjson.loads(l)["location"] for l in (tmp_path / "b" / "errors.ndjson").read_bytes().splitlines()]
+    assert len(listed) == 6
+    assert "Erreurs de lecture (6)" in html and "2 erreurs affichées sur 6 ; la liste complète est dans errors.ndjson" in html
+    assert listed[0] in html and listed[1] in html and listed[2] not in html

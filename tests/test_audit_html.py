@@ -70,3 +70,29 @@ def test_indicator_chart_shows_reference_and_empty_denominators() -> None:
     assert 'class="reference"' in svg and "75,0 %" in svg and "n/d (0/0)" in svg
     full = render_audit({"as_of": "2026-01-15"}, rows, [], lang="fr")
     assert "Aucune alerte" in full
+
+
+def test_input_errors_are_listed_escaped_in_both_languages() -> None:
+    from checker.findings import InputError
+
+    errors = [InputError(f"in/{EVIL}.ndjson (line 3)", f"NDJSON line is not valid JSON {EVIL}"),
+              InputError("in/b.json (entry 2)", "no medication named", "MedicationRequest")]
+    for lang, heading in (("fr", "Erreurs de lecture (2)"), ("en", "Input errors (2)")):
+        report = _report(lang)
+        report.errors = errors
+        text = render_records(report, [])
+        assert 'id="input-errors"' in text and heading in text
+        assert EVIL not in text and "in/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.ndjson (line 3)" in text
+        assert "not valid JSON &lt;script&gt;" in text and "MedicationRequest" in text
+    assert 'id="input-errors"' not in render(_report())  # no section without errors
+
+
+def test_audit_lists_the_first_errors_and_points_to_errors_ndjson() -> None:
+    first = [{"location": "a.ndjson:1", "message": "bad", "resourceType": None}]
+    fr = render_audit({"as_of": "2026-01-15"}, [], [], lang="fr", errors=first, errors_total=250,
+                      errors_file="errors.ndjson")
+    assert "Erreurs de lecture (250)" in fr and "a.ndjson:1" in fr
+    assert "1 erreurs affichées sur 250 ; la liste complète est dans errors.ndjson" in fr
+    en = render_audit({"as_of": "2026-01-15"}, [], [], lang="en", errors=first, errors_total=250,
+                      errors_file="errors.ndjson")
+    assert "Input errors (250)" in en and "1 errors shown of 250; the full list is in errors.ndjson" in en

@@ -89,3 +89,12 @@ def test_shipped_file_is_in_the_manifest() -> None:
     entry = refs.manifest[REF_ID]
     assert entry.files[0][0] == "indicators/rosp2016.json"
     assert (refs.root / entry.files[0][0]).is_file()
+
+
+@pytest.mark.parametrize("status", ["not-done", "declined", "not-taken"])
+def test_a_record_of_a_drug_not_taken_counts_in_no_indicator(defs, status: str) -> None:
+    from dataclasses import replace
+
+    statin = replace(_order("s1", "C10AA05", group="g1"), status=status, kind="statement")
+    t = tally_records([_patient("1", date(1980, 1, 1), [statin, _order("s2", "C10AA07")])], defs, AS_OF)
+    assert t[("REP-STATINS", OVERALL)] == [0, 1]

@@ -74,7 +74,8 @@ def test_future_line_is_not_extended_backwards() -> None:
     assert not overlaps(a, b, AS_OF)
 
 
-@pytest.mark.parametrize("status", ["stopped", "cancelled", "entered-in-error", "completed", "revoked"])
+@pytest.mark.parametrize("status", ["stopped", "cancelled", "entered-in-error", "completed", "revoked",
+                                    "ended", "not-taken", "not-done", "declined", "not-taking"])
 def test_statuses_that_do_not_count(status: str) -> None:
     a = order(status=status)
     b = order("MedicationRequest/b")

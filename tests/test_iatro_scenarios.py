@@ -112,3 +112,77 @@ def test_pddi_cql_scenarios_raise_warfarin_nsaid_as_ad(number: str) -> None:
     ad = [f for f in report.findings if f.level == "AD" and "warfarine" in f.summary and "ibuprof" in f.summary]
     assert ad and all(f.severity.value == "warning" for f in ad)
     assert all(f.implicated for f in ad)
+
+
+# --- dispenses, administrations and statements: taken or not, and over which days ---------------
+
+_SIMVASTATIN = {"resourceType": "MedicationRequest", "id": "l0", "status": "active", "intent": "order",
+                "medicationCodeableConcept": {"text": "Simvastatine 20 mg comprimé"},
+                "subject": {"reference": "Patient/p"}, "authoredOn": "2026-01-05",
+                "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "unit": "d"}}}
+_CLARITHRO = {"text": "Clarithromycine 500 mg comprimé"}
+_ADHERENCE = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence"
+
+
+def _use(rt: str, status: str, **fields: object) -> dict:
+    r5 = fields.pop("r5", False)
+    medication = {"medication": {"concept": _CLARITHRO}} if r5 else {"medicationCodeableConcept": _CLARITHRO}
+    return {"resourceType": rt, "id": "u", "status": status, **medication, "subject": {"reference": "Patient/p"},
+            **fields}
+
+
+def _adherence(code: str) -> dict:
+    return {"code": {"coding": [{"system": _ADHERENCE, "code": code}]}}
+
+
+USES = {
+    # records saying the drug was not taken (R4/R5 status, STU3 flags, R5 adherence)
+    "statement-not-taken": (_use("MedicationStatement", "not-taken", effectivePeriod={"start": "2026-01-01"}), False),
+    "administration-not-done": (_use("MedicationAdministration", "not-done", effectiveDateTime="2026-01-10"), False),
+    "dispense-declined": (_use("MedicationDispense", "declined", whenHandedOver="2026-01-10"), False),
+    "dispense-cancelled": (_use("MedicationDispense", "cancelled", whenHandedOver="2026-01-10"), False),
+    "administration-stopped": (_use("MedicationAdministration", "stopped", effectiveDateTime="2026-01-10"), False),
+    "statement-stu3-taken-n": (_use("MedicationStatement", "active", taken="n", effectiveDateTime="2026-01-10"), False),
+    "administration-stu3-not-given": (_use("MedicationAdministration", "completed", notGiven=True,
+                                           effectiveDateTime="2026-01-10"), False),
+    "dispense-stu3-not-done": (_use("MedicationDispense", "completed", notDone=True, whenHandedOver="2026-01-10"), False),
+    "statement-r5-not-taking": (_use("MedicationStatement", "recorded", r5=True, adherence=_adherence("not-taking"),
+                                     effectivePeriod={"start": "2026-01-01"}), False),
+    "statement-r5-stopped": (_use("MedicationStatement", "recorded", r5=True, adherence=_adherence("stopped"),
+                                  effectivePeriod={"start": "2026-01-01"}), False),
+    "request-r5-ended": ({**_SIMVASTATIN, "id": "u", "status": "ended", "medicationCodeableConcept": _CLARITHRO},
+                         False),
+    # one administration at a point in time covers that day only
+    "administration-once-long-ago": (_use("MedicationAdministration", "completed", effectiveDateTime="2025-03-10"),
+                                     False),
+    "administration-once-during": (_use("MedicationAdministration", "completed", effectiveDateTime="2026-01-10"), True),
+    "administration-month-only": (_use("MedicationAdministration", "completed", effectiveDateTime="2025-12"), False),
+    "administration-period": (_use("MedicationAdministration", "completed",
+                                   effectivePeriod={"start": "2025-12-20", "end": "2026-01-06"}), True),
+    # a statement at a point in time: that day, unless it says the drug is still being taken
+    "statement-completed-once": (_use("MedicationStatement", "completed", effectiveDateTime="2025-03-10"), False),
+    "statement-r5-recorded-once": (_use("MedicationStatement", "recorded", r5=True, effectiveDateTime="2025-03-10"),
+                                   False),
+    "statement-active-since": (_use("MedicationStatement", "active", effectiveDateTime="2025-03-10"), True),
+    "statement-r5-taking-since": (_use("MedicationStatement", "recorded", r5=True, adherence=_adherence("taking"),
+                                       effectiveDateTime="2025-03-10"), True),
+    "statement-on-hold": (_use("MedicationStatement", "on-hold", effectivePeriod={"start": "2026-01-01"}), True),
+    "dispense-supply": (_use("MedicationDispense", "completed", whenHandedOver="2026-01-01",
+                             daysSupply={"value": 7, "unit": "d"}), True),
+    "dispense-supply-over": (_use("MedicationDispense", "completed", whenHandedOver="2025-12-01",
+                                  daysSupply={"value": 7, "unit": "d"}), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(USES))
+def test_medication_use_counts_only_when_and_while_taken(name: str) -> None:
+    """Simvastatin from 5 Jan 2026 + a clarithromycin record: a contraindication only when the
+    record says clarithromycin was (or is) taken on a day of the simvastatin course."""
+    use, flagged = USES[name]
+    patient = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1960-01-01"}
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in (patient, _SIMVASTATIN, use)]}
+    report = check(bundle, as_of="2026-01-15", select=["IX"])
+    assert not report.errors, report.errors
+    assert report.inputs.balanced() and report.inputs.checked == 3  # still read and counted
+    assert [f.rule for f in report.findings] == (["IX001"] if flagged else [])

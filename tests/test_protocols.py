@@ -389,3 +389,13 @@ def test_cli_validate_and_list(tmp_path: Path) -> None:
     listing = runner.invoke(cli.main, ["protocols", "list"])
     assert listing.exit_code == 0
     assert "HAS-LOMBALGIE-IMAGERIE" in listing.output and "OP002" in listing.output
+
+
+@pytest.mark.parametrize("status", ["not-done", "declined", "not-taken"])
+def test_a_record_of_a_drug_not_taken_is_no_treatment_history(shipped: ProtocolSet, status: str) -> None:
+    """A record saying the drug was not given, dispensed or taken does not lengthen a treatment."""
+    first = _hypnotic("MedicationDispense/a", date(2025, 12, 15), 14, status=status)  # would be 15 → 28 Dec
+    second = _hypnotic("MedicationRequest/b", date(2025, 12, 29), 16)
+    record = PatientRecord(Patient("Patient/p", date(1980, 1, 1), "female"), medication_orders=[first, second])
+    [ev] = evaluate_record(shipped.get("HAS-BZD-HYPNOTIQUE-4-SEMAINES"), record, AS_OF)
+    assert ev.order.ref == "MedicationRequest/b" and ev.outcome.id == "conform"

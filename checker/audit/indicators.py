@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from checker.model import RULE_CONFIDENCE, MedicationOrder, PatientRecord
+from checker.model import NEVER_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord
 from checker.referentials.indicators import REF_ID, Indicator
 
 OVERALL = "*"
 UNKNOWN_REQUESTER = "(inconnu)"
-_NOT_PRESCRIBED = {"entered-in-error", "cancelled"}
+_NOT_PRESCRIBED = {"entered-in-error", "cancelled"} | NEVER_TAKEN
+"""Lines that count in no indicator: never valid, withdrawn, or a record that the drug was not taken."""
 
 Tally = dict[tuple[str, str], list[int]]
 

@@ -15,6 +15,8 @@ from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
 
 OUTPUT_FILES = ("findings.ndjson", "findings.csv", "errors.ndjson", "summary.json", "indicators.csv", "report.html")
+HTML_ERRORS = 100
+"""How many input errors report.html lists (the first lines of errors.ndjson, which holds them all)."""
 
 
 def _add_nested(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -108,9 +110,22 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     }
     write_atomic(out / "summary.json", outputs.json_bytes(summary))
     html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
-                        patients_total=with_findings)
+                        patients_total=with_findings, errors=_first_errors(out / "errors.ndjson", HTML_ERRORS),
+                        errors_total=n_errors, errors_file="errors.ndjson")
     write_atomic(out / "report.html", html)
     return summary
+
+
+def _first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` input errors of errors.ndjson (read no further)."""
+    found: list[dict[str, Any]] = []
+    with path.open("rb") as f:
+        for line in f:
+            if len(found) >= limit:
+                break
+            if line.strip():
+                found.append(orjson.loads(line))
+    return found
 
 
 def _csv_lines(findings_ndjson: Any) -> Any:

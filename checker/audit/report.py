@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checker.findings import Report
 
 
-def build_report_html(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr", lang: str = "fr") -> str:
-    """Read, check and render ``inputs`` as the self-contained HTML report (prescriptions included)."""
+def build_report(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr",
+                 lang: str = "fr") -> tuple[str, Report]:
+    """Read, check and render ``inputs`` as the self-contained HTML report (prescriptions and input
+    errors included); returns the HTML and the report it shows."""
     from checker import fhir_input
     from checker.api import check_records, parse_day
     from checker.audit.indicators import definitions, tally_records, to_rows
@@ -19,4 +24,9 @@ def build_report_html(inputs: Any, *, as_of: str | None = None, jurisdiction: st
     report = check_records(ing.records, counts=ing.counts, errors=ing.errors, as_of=day,
                            jurisdiction=jurisdiction, lang=lang, refs=refs)
     rows = to_rows(tally_records(ing.records, definitions(refs), parse_day(report.as_of)), definitions(refs), lang)
-    return render_records(report, ing.records, rows)
+    return render_records(report, ing.records, rows), report
+
+
+def build_report_html(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr", lang: str = "fr") -> str:
+    """Read, check and render ``inputs`` as the self-contained HTML report (see :func:`build_report`)."""
+    return build_report(inputs, as_of=as_of, jurisdiction=jurisdiction, lang=lang)[0]

@@ -42,6 +42,9 @@ _T: dict[str, dict[str, str]] = {
         "unknown_patient": "(patient non identifié)", "implicated": "Lignes concernées", "none": "—",
         "better.higher": "plus haut = mieux", "better.lower": "plus bas = mieux", "level": "Niveau",
         "per_prescriber": "Valeurs par prescripteur", "print_note": "Ce rapport est généré localement ; il ne contient aucun lien vers un service externe.",
+        "errors_intro": "Ces entrées n'ont pas pu être lues ou ont été rejetées : leur contenu n'a pas été vérifié.",
+        "location": "Emplacement", "message": "Message", "resource_type": "Type de ressource",
+        "errors_shown": "erreurs affichées sur", "see_errors": "la liste complète est dans",
     },
     "en": {
         "title": "Prescribing self-check", "subtitle": "Pertinence report",
@@ -63,6 +66,9 @@ _T: dict[str, dict[str, str]] = {
         "unknown_patient": "(unidentified patient)", "implicated": "Lines concerned", "none": "—",
         "better.higher": "higher is better", "better.lower": "lower is better", "level": "Level",
         "per_prescriber": "Values per prescriber", "print_note": "This report was generated locally; it links to no external service.",
+        "errors_intro": "These inputs could not be read or were rejected: their content was not checked.",
+        "location": "Location", "message": "Message", "resource_type": "Resource type",
+        "errors_shown": "errors shown of", "see_errors": "the full list is in",
     },
 }
 
@@ -96,6 +102,7 @@ th{background:#f4f6f7}.badge{display:inline-block;border-radius:4px;padding:1px 
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
 .filters button{margin:0 4px 8px 0;padding:3px 10px;border:1px solid var(--line);background:#fff;border-radius:4px;cursor:pointer}
 .filters button[aria-pressed=true]{background:var(--ink);color:#fff}
+table.errors td{overflow-wrap:anywhere}
 @media print{.filters{display:none}body{padding:0;max-width:none}.patient,.chart,.card{break-inside:avoid}a{color:inherit}}
 """
 
@@ -391,14 +398,41 @@ def _indicator_table(rows: Sequence[dict[str, Any]], lang: str, max_requesters: 
     return "".join(out)
 
 
+def _errors_html(errors: Sequence[dict[str, Any]], total: int, errors_file: str, lang: str) -> str:
+    """The input errors (location, message, resource type), with how many are not shown and where
+    they all are when only the first ones are given."""
+    if not errors and not total:
+        return ""
+    t = _t(lang)
+    out = [(f'<section id="input-errors"><h2>{_e(t["errors"])} ({_num(total, lang)})</h2>'
+            f'<p class="small">{_e(t["errors_intro"])}</p>')]
+    if total > len(errors):
+        sep = " ; " if lang == "fr" else "; "
+        where = f'{sep}{_e(t["see_errors"])} {_e(errors_file)}' if errors_file else ""
+        out.append(f'<p class="small">{_num(len(errors), lang)} {_e(t["errors_shown"])} {_num(total, lang)}{where}.</p>')
+    if errors:
+        out.append(f'<table class="errors"><thead><tr><th>{_e(t["location"])}</th><th>{_e(t["message"])}</th>'
+                   f'<th>{_e(t["resource_type"])}</th></tr></thead><tbody>')
+        for err in errors:
+            out.append(f'<tr><td>{_e(err.get("location"))}</td><td>{_e(err.get("message"))}</td>'
+                       f'<td>{_e(err.get("resourceType") or t["none"])}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
 # ------------------------------------------------------------------------------------------------
 # documents
 # ------------------------------------------------------------------------------------------------
 
 
 def render_audit(summary: dict[str, Any], indicator_rows: Sequence[dict[str, Any]],
-                 patients: Iterable[dict[str, Any]], *, lang: str = "fr", patients_total: int | None = None) -> str:
-    """The whole report: headline figures, charts, indicators, then each patient's details."""
+                 patients: Iterable[dict[str, Any]], *, lang: str = "fr", patients_total: int | None = None,
+                 errors: Sequence[dict[str, Any]] = (), errors_total: int | None = None,
+                 errors_file: str = "") -> str:
+    """The whole report: headline figures, input errors, charts, indicators, then each patient's
+    details. ``errors`` are input errors as :meth:`~checker.findings.InputError.to_dict` gives them,
+    all of them or the first of ``errors_total`` (then ``errors_file`` names where all are)."""
     t = _t(lang)
     patients = list(patients)
     inputs = summary.get("inputs", {})
@@ -438,6 +472,7 @@ def render_audit(summary: dict[str, Any], indicator_rows: Sequence[dict[str, Any
         f'{_e(t["jurisdiction"])} : {_e(checker.get("jurisdiction", ""))} · {_e(checker.get("name", "pertinence"))} '
         f'{_e(checker.get("version", ""))}</div></header>'
         f'<section class="cards" id="headline">{card_html}</section>'
+        f'{_errors_html(errors, len(errors) if errors_total is None else errors_total, errors_file, lang)}'
         f'<h2>{_e(t["by_category"])}</h2><div class="charts"><div class="chart">{chart_findings(fnd.get("by_category", {}), lang)}</div></div>'
         f'<h2>{_e(t["by_substance"])}</h2><div class="charts"><div class="chart">{chart_savings(savings.get("by_substance", {}), lang)}</div></div>'
         f'<h2>{_e(t["indicators"])}</h2><div class="charts"><div class="chart">{chart_indicators(indicator_rows, lang)}</div></div>'
@@ -467,7 +502,8 @@ def summary_of(report: Report) -> dict[str, Any]:
 
 def render_records(report: Report, records: Sequence[PatientRecord],
                    indicator_rows: Sequence[dict[str, Any]] = ()) -> str:
-    """The report with each patient's prescriptions (records as checked) beside the findings."""
+    """The report with each patient's prescriptions (records as checked) beside the findings, and
+    every input error of the report."""
     summary = summary_of(report)
     summary["patients"] = sum(1 for r in records if r.patient is not None)
     summary["medication_requests"] = sum(len(r.medication_orders) for r in records)
@@ -478,7 +514,8 @@ def render_records(report: Report, records: Sequence[PatientRecord],
     patients = [patient_digest(known.get(p), fs, report.lang) for p, fs in by_patient.items()]
     patients.sort(key=lambda d: (-sum(f["severity"] == "critical" for f in d["findings"]),
                                  -sum(f["severity"] == "warning" for f in d["findings"]), d["patient"] or "~"))
-    return render_audit(summary, indicator_rows, patients, lang=report.lang, patients_total=len(patients))
+    return render_audit(summary, indicator_rows, patients, lang=report.lang, patients_total=len(patients),
+                        errors=[e.to_dict() for e in report.errors])
 
 
 def render(report: Report) -> str:

@@ -18,6 +18,7 @@ from typing import Iterator, Union
 from checker import periods
 from checker.memo import by_identities
 from checker.model import (
+    NEVER_TAKEN,
     NOT_TAKEN,
     RULE_CONFIDENCE,
     Concept,
@@ -33,7 +34,8 @@ from checker.protocols.language import Act, CodeSpec, Criterion, Matcher, Medica
 from checker.text import fold
 
 Order = Union[ServiceOrder, MedicationOrder]
-_DEAD = frozenset({"entered-in-error", "cancelled", "revoked"})
+_DEAD = frozenset({"entered-in-error", "cancelled", "revoked"}) | NEVER_TAKEN
+"""Orders that are not even history: never valid, withdrawn, or a record that the drug was not taken."""
 
 # --- code systems -------------------------------------------------------------------------------
 
