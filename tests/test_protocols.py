@@ -291,15 +291,20 @@ def _hypnotic(ref: str, start: date, days: float, status: str = "active", identi
 
 
 @pytest.mark.parametrize(
-    "second_start, expected",
+    "second_start, second_days, expected",
     [
-        (date(2025, 12, 29), "too-long"),  # starts the day after the first ends: consecutive
-        (date(2025, 12, 30), "conform"),  # one-day gap: a new treatment block
+        (date(2025, 12, 29), 16, "too-long"),  # starts the day after the first ends: 30 days of treatment
+        (date(2025, 12, 30), 16, "too-long"),  # a renewal one day late still continues the treatment
+        (date(2026, 1, 26), 16, "too-long"),  # 28 days without the drug: still chained (convention)
+        (date(2026, 1, 27), 16, "conform"),  # 29 days without: a new treatment
+        (date(2026, 1, 8), 14, "conform"),  # chained, but 14 + 14 = 28 days of treatment: the gap is not counted
+        (date(2026, 1, 8), 15, "too-long"),  # 14 + 15 = 29 days of treatment
     ],
 )
-def test_hypnotic_duration_uses_consecutive_prescriptions(shipped: ProtocolSet, second_start: date, expected: str) -> None:
+def test_hypnotic_duration_uses_consecutive_prescriptions(shipped: ProtocolSet, second_start: date, second_days: int,
+                                                          expected: str) -> None:
     first = _hypnotic("MedicationRequest/a", date(2025, 12, 15), 14, status="completed")  # 15 → 28 Dec
-    second = _hypnotic("MedicationRequest/b", second_start, 16)
+    second = _hypnotic("MedicationRequest/b", second_start, second_days)
     record = PatientRecord(Patient("Patient/p", date(1980, 1, 1), "female"), medication_orders=[first, second])
     evs = evaluate_record(shipped.get("HAS-BZD-HYPNOTIQUE-4-SEMAINES"), record, AS_OF)
     assert [e.order.ref for e in evs] == ["MedicationRequest/b"]  # the completed line is history only

@@ -501,20 +501,26 @@ class _Context:
         if mine is None:
             return Result(False)
         spans.sort(key=lambda s: (s[0], s[1]))
+        # a block: [first day, last day, members, days of treatment (days between members not counted)]
         blocks: list[list] = []
         for start, end, o in spans:
             if blocks and (start - blocks[-1][1]).days <= 1 + gap:
-                blocks[-1][1] = max(blocks[-1][1], end)
-                blocks[-1][2].append(o)
+                block = blocks[-1]
+                overlap = max(0, (min(end, block[1]) - start).days + 1)  # days already counted
+                block[3] += (end - start).days + 1 - overlap
+                block[1] = max(block[1], end)
+                block[2].append(o)
             else:
-                blocks.append([start, end, [o]])
-        for start, end, members in blocks:
+                blocks.append([start, end, [o], (end - start).days + 1])
+        for start, end, members, days in blocks:
             if start <= mine[0] <= end:
-                days = (end - start).days + 1
                 n = len(members)
+                pause = (end - start).days + 1 - days
                 fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
+                        + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
                         if self.lang == "fr" else
-                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days")
+                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
+                        + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
                 return Result(days > over, facts=[fact])
         return Result(False)
 
