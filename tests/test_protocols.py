@@ -284,6 +284,117 @@ def test_missing_birth_date_and_onset_are_both_named(shipped: ProtocolSet) -> No
     assert ev_en.missing == ("patient's birth date", "onset date: common low back pain")
 
 
+def _lbp_with(reason_text: str = "", conditions: list[Condition] | None = None,
+              observations: list[Observation] | None = None, refs: tuple[str, ...] = ("Condition/c1",)) -> PatientRecord:
+    record = _lbp_record(date(2026, 1, 1), extra=conditions)
+    order = record.service_orders[0]
+    reasons = (Concept(text=reason_text),) if reason_text else ()
+    record.service_orders = [ServiceOrder(order.ref, order.status, order.intent, order.code, authored_on=order.authored_on,
+                                          reasons=reasons, reason_refs=refs)]
+    record.observations = list(observations or [])
+    return record
+
+
+@pytest.mark.parametrize(
+    "text, pattern, expected",
+    [
+        ("pas de fièvre", r"\bfievre\b", False),
+        ("Lombalgie sans signe d'alerte : pas de fièvre, pas d'antécédent de cancer", r"\bcancer", False),
+        ("sans fièvre", r"\bfievre\b", False),
+        ("Absence de fièvre", r"\bfievre\b", False),
+        ("aucun antécédent de cancer", r"\bcancer", False),
+        ("sans fièvre ni cancer", r"\bcancer", False),
+        ("No fever", r"\bfever\b", False),
+        ("Low back pain without fever", r"\bfever\b", False),
+        ("Patient denies fever.", r"\bfever\b", False),
+        ("Recherche de cancer négative", r"\bcancer", False),
+        ("Fièvre à 39,4 °C", r"\bfievre\b", True),
+        ("Pas de traumatisme, fièvre depuis hier", r"\bfievre\b", True),
+        ("pas de traumatisme mais fièvre", r"\bfievre\b", True),
+        ("pas de fièvre ; antécédent de cancer du sein", r"\bcancer", True),
+        ("Antécédent de cancer sans récidive", r"\bcancer", True),
+        ("Cancer du sein triple négatif", r"\bcancer", True),
+        ("No trauma, fever since Monday", r"\bfever\b", True),
+        ("no trauma but fever", r"\bfever\b", True),
+        ("Lombalgie sans irradiation", r"\blombalgi", True),
+    ],
+)
+def test_negated_free_text_does_not_match(text: str, pattern: str, expected: bool) -> None:
+    from checker.protocols.negation import affirmed
+
+    assert affirmed(re.compile(pattern), text) is expected
+
+
+@pytest.mark.parametrize(
+    "reason, branch",
+    [
+        ("Lombalgie commune sans signe d'alerte : pas de fièvre, pas d'antécédent de cancer", "too-early"),
+        ("Lumbar pain, no fever, no history of cancer", "too-early"),
+        ("Lombalgie ; fièvre à 39 °C", "justified"),
+        ("Lombalgie, pas de fièvre mais antécédent de cancer du sein", "justified"),
+    ],
+)
+def test_red_flags_denied_in_the_reason_do_not_count(shipped: ProtocolSet, reason: str, branch: str) -> None:
+    [ev] = evaluate_record(shipped.get("HAS-LOMBALGIE-IMAGERIE"), _lbp_with(reason), AS_OF)
+    assert ev.outcome.id == branch
+
+
+@pytest.mark.parametrize("verification, branch", [("refuted", "too-early"), ("entered-in-error", "too-early"),
+                                                   ("confirmed", "justified"), ("", "justified")])
+def test_refuted_or_mistaken_conditions_are_no_red_flag(shipped: ProtocolSet, verification: str, branch: str) -> None:
+    proto = shipped.get("HAS-LOMBALGIE-IMAGERIE")
+    cancer = Condition("Condition/k", Concept((Coding(ICD, "C50.9"),), "Cancer du sein"), "resolved",
+                       verification_status=verification)
+    [ev] = evaluate_record(proto, _lbp_with(conditions=[cancer]), AS_OF)  # in the problem list (status="any")
+    assert ev.outcome.id == branch
+    [ev] = evaluate_record(proto, _lbp_with(conditions=[cancer], refs=("Condition/c1", "Condition/k")), AS_OF)
+    assert ev.outcome.id == branch  # and as a reason of the order
+
+
+def test_refuted_conditions_are_ignored_by_every_protocol_using_conditions(shipped: ProtocolSet) -> None:
+    """status="any" criteria elsewhere (here: breast-cancer high risk for screening mammography)."""
+    proto = shipped.get("HAS-MAMMOGRAPHIE-DEPISTAGE")
+    order = ServiceOrder("ServiceRequest/m", "active", "order", Concept(text="Mammographie"), authored_on=date(2026, 1, 10),
+                         reasons=(Concept(text="Dépistage"),))
+    for verification, branch in (("refuted", "not-indicated"), ("entered-in-error", "not-indicated"), ("confirmed", "conform")):
+        cancer = Condition("Condition/k", Concept((Coding(ICD, "C50.9"),), "Cancer du sein"), "remission",
+                           verification_status=verification)
+        record = PatientRecord(Patient("Patient/p", date(1983, 6, 6), "female"), service_orders=[order], conditions=[cancer])
+        [ev] = evaluate_record(proto, record, AS_OF)
+        assert ev.outcome.id == branch, verification
+
+
+@pytest.mark.parametrize(
+    "value, unit, branch",
+    [
+        (39.4, "Cel", "justified"),
+        (38.0, "Cel", "justified"),  # 38 °C or more (Brighton Collaboration definition)
+        (37.9, "Cel", "too-early"),
+        (101.0, "[degF]", "justified"),  # 38.3 °C
+        (98.6, "°F", "too-early"),  # 37 °C
+        (39.4, "", "early-unsure"),  # no unit: the value cannot be read
+    ],
+)
+def test_measured_temperature_is_a_red_flag_from_38(shipped: ProtocolSet, value: float, unit: str, branch: str) -> None:
+    temp = Observation("Observation/t", Concept((Coding("http://loinc.org", "8310-5"),), "Température"), value=value,
+                       unit=unit, effective=date(2026, 1, 10))
+    [ev] = evaluate_record(shipped.get("HAS-LOMBALGIE-IMAGERIE"), _lbp_with(observations=[temp]), AS_OF)
+    assert ev.outcome.id == branch
+    if branch == "early-unsure":
+        assert ev.missing == ("drapeau rouge (signe d'alerte)",)
+
+
+def test_observation_units_are_compared_or_converted() -> None:
+    from checker.protocols.engine import in_unit
+
+    assert in_unit(39.0, "Cel", "Cel") == 39.0
+    assert in_unit(39.0, "°C", "Cel") == 39.0
+    assert in_unit(212.0, "[degF]", "Cel") == pytest.approx(100.0)
+    assert in_unit(100.0, "Cel", "[degF]") == pytest.approx(212.0)
+    assert in_unit(39.0, "", "Cel") is None
+    assert in_unit(39.0, "mmol/L", "Cel") is None
+
+
 def _hypnotic(ref: str, start: date, days: float, status: str = "active", identified: bool = True) -> MedicationOrder:
     identity = MedicationIdentity((SubstanceMatch("zolpidem", "zolpidem", atc=("N05CF02",)),), "test", 0.99)
     return MedicationOrder(ref, status, "order", Concept(text="Stilnox 10 mg"), authored_on=start,
@@ -291,15 +402,20 @@ def _hypnotic(ref: str, start: date, days: float, status: str = "active", identi
 
 
 @pytest.mark.parametrize(
-    "second_start, expected",
+    "second_start, second_days, expected",
     [
-        (date(2025, 12, 29), "too-long"),  # starts the day after the first ends: consecutive
-        (date(2025, 12, 30), "conform"),  # one-day gap: a new treatment block
+        (date(2025, 12, 29), 16, "too-long"),  # starts the day after the first ends: 30 days of treatment
+        (date(2025, 12, 30), 16, "too-long"),  # a renewal one day late still continues the treatment
+        (date(2026, 1, 26), 16, "too-long"),  # 28 days without the drug: still chained (convention)
+        (date(2026, 1, 27), 16, "conform"),  # 29 days without: a new treatment
+        (date(2026, 1, 8), 14, "conform"),  # chained, but 14 + 14 = 28 days of treatment: the gap is not counted
+        (date(2026, 1, 8), 15, "too-long"),  # 14 + 15 = 29 days of treatment
     ],
 )
-def test_hypnotic_duration_uses_consecutive_prescriptions(shipped: ProtocolSet, second_start: date, expected: str) -> None:
+def test_hypnotic_duration_uses_consecutive_prescriptions(shipped: ProtocolSet, second_start: date, second_days: int,
+                                                          expected: str) -> None:
     first = _hypnotic("MedicationRequest/a", date(2025, 12, 15), 14, status="completed")  # 15 → 28 Dec
-    second = _hypnotic("MedicationRequest/b", second_start, 16)
+    second = _hypnotic("MedicationRequest/b", second_start, second_days)
     record = PatientRecord(Patient("Patient/p", date(1980, 1, 1), "female"), medication_orders=[first, second])
     evs = evaluate_record(shipped.get("HAS-BZD-HYPNOTIQUE-4-SEMAINES"), record, AS_OF)
     assert [e.order.ref for e in evs] == ["MedicationRequest/b"]  # the completed line is history only

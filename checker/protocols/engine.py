@@ -31,11 +31,14 @@ from checker.model import (
     ServiceOrder,
 )
 from checker.protocols.language import Act, CodeSpec, Criterion, Matcher, MedicationClass, Outcome, Protocol, Test
+from checker.protocols.negation import affirmed
 from checker.text import fold
 
 Order = Union[ServiceOrder, MedicationOrder]
 _DEAD = frozenset({"entered-in-error", "cancelled", "revoked"}) | NEVER_TAKEN
 """Orders that are not even history: never valid, withdrawn, or a record that the drug was not taken."""
+# a Condition (or allergy) asserted as wrong is no fact about the patient, whatever its clinical status
+_NOT_TRUE = frozenset({"refuted", "entered-in-error"})
 
 # --- code systems -------------------------------------------------------------------------------
 
@@ -87,8 +90,12 @@ def code_matches(spec: CodeSpec, system: str, code: str) -> bool:
     return have.startswith(want) if spec.prefix else have == want
 
 
-def concept_matches(matcher: Matcher, concept: Concept) -> str | None:
-    """What matched (a code or a text) when ``concept`` matches, else ``None``."""
+def concept_matches(matcher: Matcher, concept: Concept, *, negation: bool = False) -> str | None:
+    """What matched (a code or a text) when ``concept`` matches, else ``None``.
+
+    With ``negation``, a pattern found only in a negated clause of a text (« pas de fièvre »,
+    "no history of cancer") does not match: see :mod:`checker.protocols.negation`. Codes are never
+    read as negated."""
     for coding in concept.codings:
         for spec in matcher.codes:
             if code_matches(spec, coding.system, coding.code):
@@ -97,7 +104,7 @@ def concept_matches(matcher: Matcher, concept: Concept) -> str | None:
         for text in concept.all_texts():
             folded = fold(text)
             for pat in matcher.patterns:
-                if pat.search(folded):
+                if pat.search(folded) and (not negation or affirmed(pat, text)):
                     return f"« {text} »"
     return None
 
@@ -127,6 +134,35 @@ def atc_matches(prefixes: tuple[str, ...], codes: frozenset[str]) -> str | None:
         for p in prefixes:
             if code.startswith(p):
                 return code
+    return None
+
+
+# --- units of observation values -----------------------------------------------------------------
+
+# spellings of the same unit (UCUM code first); compared lower-cased, without spaces, ° read as "deg"
+_UNIT_ALIASES = {
+    "cel": "Cel", "degc": "Cel", "c": "Cel", "celsius": "Cel",
+    "[degf]": "[degF]", "degf": "[degF]", "f": "[degF]", "fahrenheit": "[degF]",
+}
+
+
+def _unit_key(unit: str) -> str:
+    u = unit.strip().replace("°", "deg").replace(" ", "").lower()
+    return _UNIT_ALIASES.get(u, u)
+
+
+def in_unit(value: float, unit: str, wanted: str) -> float | None:
+    """``value`` (in ``unit``) expressed in ``wanted``; ``None`` when the unit is missing or not
+    convertible. Only the Celsius/Fahrenheit conversion is known; other units must be the same."""
+    have, want = _unit_key(unit), _unit_key(wanted)
+    if not have:
+        return None
+    if have == want:
+        return value
+    if have == "[degF]" and want == "Cel":
+        return (value - 32) * 5 / 9
+    if have == "Cel" and want == "[degF]":
+        return value * 9 / 5 + 32
     return None
 
 
@@ -317,7 +353,9 @@ class _Context:
         res = Result(False)
         if where in ("reason", "any"):
             for concept, cond in self.reason_concepts():
-                hit = concept_matches(t.matcher, concept)
+                if cond is not None and cond.verification_status in _NOT_TRUE:
+                    continue
+                hit = concept_matches(t.matcher, concept, negation=True)
                 if hit:
                     res.value = True
                     res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
@@ -327,9 +365,10 @@ class _Context:
                         res.reason_only = True
         if where in ("record", "any"):
             for cond in self.record.conditions:
-                if (active_only and not cond.is_active) or cond in res.conditions:
+                if (active_only and not cond.is_active) or cond.verification_status in _NOT_TRUE \
+                        or cond in res.conditions:
                     continue
-                hit = concept_matches(t.matcher, cond.code)
+                hit = concept_matches(t.matcher, cond.code, negation=True)
                 if hit:
                     res.value = True
                     if cond not in res.conditions:
@@ -370,9 +409,14 @@ class _Context:
             return any(code_matches(spec, c.system, c.code) for c in obs.value_concept.codings)
         if obs.value is None:
             return None
+        value: float | None = obs.value
+        if t.value.get("unit"):
+            value = in_unit(obs.value, obs.unit, t.value["unit"])
+        if value is None:
+            return None
         n = float(t.value["number"])
-        return {"lt": obs.value < n, "le": obs.value <= n, "gt": obs.value > n, "ge": obs.value >= n,
-                "eq": obs.value == n}[t.value["op"]]
+        return {"lt": value < n, "le": value <= n, "gt": value > n, "ge": value >= n,
+                "eq": value == n}[t.value["op"]]
 
     def _t_observation(self, t: Test, crit: Criterion) -> Result:
         within = t.attrs.get("withinDays")
@@ -474,7 +518,7 @@ class _Context:
     def _t_allergy(self, t: Test, crit: Criterion) -> Result:
         for allergy in self.record.allergies:
             if allergy.is_active:
-                hit = concept_matches(t.matcher, allergy.code)
+                hit = concept_matches(t.matcher, allergy.code, negation=True)
                 if hit:
                     return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
         return Result(False)
@@ -503,20 +547,26 @@ class _Context:
         if mine is None:
             return Result(False)
         spans.sort(key=lambda s: (s[0], s[1]))
+        # a block: [first day, last day, members, days of treatment (days between members not counted)]
         blocks: list[list] = []
         for start, end, o in spans:
             if blocks and (start - blocks[-1][1]).days <= 1 + gap:
-                blocks[-1][1] = max(blocks[-1][1], end)
-                blocks[-1][2].append(o)
+                block = blocks[-1]
+                overlap = max(0, (min(end, block[1]) - start).days + 1)  # days already counted
+                block[3] += (end - start).days + 1 - overlap
+                block[1] = max(block[1], end)
+                block[2].append(o)
             else:
-                blocks.append([start, end, [o]])
-        for start, end, members in blocks:
+                blocks.append([start, end, [o], (end - start).days + 1])
+        for start, end, members, days in blocks:
             if start <= mine[0] <= end:
-                days = (end - start).days + 1
                 n = len(members)
+                pause = (end - start).days + 1 - days
                 fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
+                        + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
                         if self.lang == "fr" else
-                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days")
+                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
+                        + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
                 return Result(days > over, facts=[fact])
         return Result(False)
 
