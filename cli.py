@@ -345,6 +345,8 @@ def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction
     if checked.errors:
         click.echo(f"pertinence: {len(checked.errors)} input error(s) ({checked.inputs.rejected} rejected), "
                    f"listed in {output if output != '-' else 'the report'}", err=True)
+        if checked.inputs.checked == 0:  # nothing readable at all: as `check` does
+            sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

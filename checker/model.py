@@ -188,6 +188,10 @@ NEVER_TAKEN = frozenset({"not-taken", "not-done", "declined"})
 "terminated prior to any impact on the subject"), MedicationDispense ``declined`` (R4/R5: "the
 dispense was declined and not performed"). Such a record is no treatment, not even a past one."""
 
+NO_HISTORY = frozenset({"entered-in-error", "cancelled", "revoked"}) | NEVER_TAKEN
+"""Lines that are not even past treatment: never valid, withdrawn before use, or a record that the drug
+was not taken (a stopped or completed line is past treatment)."""
+
 NOT_TAKEN = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked",
                        "ended", "not-taking"}) | NEVER_TAKEN
 """Statuses of a line that is not (or no longer) being taken: those of the FHIR R4/R5 status value

@@ -296,6 +296,10 @@ def test_report_lists_rejected_inputs_and_says_so_on_stderr(broken_inputs: Path,
     good.write_bytes(orjson.dumps(_mr("ok", "Patient/p", _coded(PREVISCAN))) + b"\n")
     quiet = CliRunner().invoke(cli.main, ["report", str(good), "-o", str(tmp_path / "g.html"), "--as-of", AS_OF])
     assert quiet.exit_code == 0 and quiet.stderr == ""
+    unreadable = tmp_path / "bad.ndjson"
+    unreadable.write_bytes(b"{not json\n")
+    nothing = CliRunner().invoke(cli.main, ["report", str(unreadable), "-o", str(tmp_path / "n.html"), "--as-of", AS_OF])
+    assert nothing.exit_code == 2 and (tmp_path / "n.html").exists()  # as `check`: nothing readable at all
     assert 'id="input-errors"' not in (tmp_path / "g.html").read_text(encoding="utf-8")
 
 

@@ -371,3 +371,17 @@ def test_check_json_and_text_give_savings_by_rule_and_substance() -> None:
     assert data["savings"] == report.savings() and set(data["savings"]["by_rule"]) == {"EQ001"}
     text = render(report, "text")
     assert "par règle: EQ001" in text and "atorvastatine" in text.split("par substance:")[1]
+
+
+def test_a_cancelled_or_never_taken_earlier_line_is_no_earlier_treatment() -> None:
+    """EQ004 speaks at initiation; a cancelled earlier order, or a record that the drug was not taken,
+    does not make the new line a continuation."""
+    from fhir_samples_builder import bundle, order  # type: ignore[import-not-found]
+
+    text = "LANTUS SOLOSTAR 100 unités/ml, solution injectable en stylo prérempli"
+    lantus = order("mr-lantus", text, dose=20, unit="U")
+    for status in ("cancelled", "entered-in-error"):
+        earlier = order("mr-lantus-2025", text, dose=18, unit="U", authored="2025-06-01", status=status)
+        assert [f["rule"] for f in _eq_findings(bundle(earlier, lantus), rules=("EQ004",))] == ["EQ004"]
+    earlier = order("mr-lantus-2025", text, dose=18, unit="U", authored="2025-06-01", status="stopped")
+    assert _eq_findings(bundle(earlier, lantus), rules=("EQ004",)) == []  # a stopped line was treatment

@@ -18,7 +18,7 @@ from typing import Iterator, Union
 from checker import periods
 from checker.memo import by_identities
 from checker.model import (
-    NEVER_TAKEN,
+    NO_HISTORY,
     NOT_TAKEN,
     RULE_CONFIDENCE,
     Concept,
@@ -35,7 +35,7 @@ from checker.protocols.negation import affirmed
 from checker.text import fold
 
 Order = Union[ServiceOrder, MedicationOrder]
-_DEAD = frozenset({"entered-in-error", "cancelled", "revoked"}) | NEVER_TAKEN
+_DEAD = NO_HISTORY
 """Orders that are not even history: never valid, withdrawn, or a record that the drug was not taken."""
 # a Condition (or allergy) asserted as wrong is no fact about the patient, whatever its clinical status
 _NOT_TRUE = frozenset({"refuted", "entered-in-error"})

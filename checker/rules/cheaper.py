@@ -38,7 +38,7 @@ from checker.economics.prices import (
 )
 from checker.findings import Finding, Source
 from checker.memo import by_identities, by_identity
-from checker.model import MedicationIdentity, MedicationOrder, Quantity
+from checker.model import NO_HISTORY, MedicationIdentity, MedicationOrder, Quantity
 from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
@@ -611,9 +611,11 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
 
 
 def _is_initiation(call: RuleCall, order: MedicationOrder, keys: frozenset[str]) -> bool:
-    """No other order of the same substance in the record dated before this one (or undated)."""
+    """No other order of the same substance in the record dated before this one (or undated); a
+    cancelled or never-taken line is no earlier treatment."""
     for other in call.record.medication_orders:
-        if other is order or other.identity is None or other.identity.substance_keys != keys:
+        if other is order or other.identity is None or other.identity.substance_keys != keys \
+                or other.status in NO_HISTORY:
             continue
         if order.authored_on is None or other.authored_on is None or other.authored_on < order.authored_on:
             return False
@@ -731,7 +733,10 @@ def _allergic_to(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
 
 
 def _other_orders(call: RuleCall, order: MedicationOrder) -> list[MedicationOrder]:
-    return [o for o in call.record.medication_orders if o is not order and o.identity is not None]
+    """The patient's other identified lines that are treatment, current or past (not cancelled, not
+    entered in error, not a record of a drug not taken)."""
+    return [o for o in call.record.medication_orders
+            if o is not order and o.identity is not None and o.status not in NO_HISTORY]
 
 
 def _prior_of_class(call: RuleCall, order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> bool:
