@@ -597,3 +597,25 @@ def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: 
                                         "scope": "s", "subject": "s"})
     resp = c.post("/cds-services/order-sign", json=body)
     assert resp.status_code == 412 and "not allowed" in json.dumps(resp.json()) and called == []
+
+
+# --- what the prefetch templates ask for, and fetch errors -----------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "detail"), [
+    (httpx.Response(500, text="boom"), "medications: FHIR server answered HTTP 500"),
+    (httpx.Response(200, json={"resourceType": "Bundle", "entry": 5}),
+     "medications: malformed FHIR server answer (response.entry: a Bundle's entry must be an array, not number)"),
+    (httpx.Response(200, json={"resourceType": "Bundle", "entry": [], "link": 5}),
+     "medications: malformed FHIR server answer (response.link: a Bundle's link must be an array, not number)"),
+])
+def test_412_details_name_the_missing_data_once_and_why(tmp_path: Path, refs: Any, answer: httpx.Response,
+                                                        detail: str) -> None:
+    app = create_app(insecure_config(tmp_path), refs=refs, fhir_transport=httpx.MockTransport(lambda r: answer))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                     fhirServer="https://ehr.example.org/fhir",
+                     fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
+                                        "scope": "s", "subject": "s"})
+    resp = TestClient(app).post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 412 and is_outcome(resp)
+    assert [i["diagnostics"] for i in resp.json()["issue"][1:]] == [detail]
