@@ -6,9 +6,10 @@ none. A key that is present with ``null`` means "no data"; an absent key means "
 service must check what it got and fetch what is missing itself with ``fhirServer`` and the bearer
 token of ``fhirAuthorization``; when the data still cannot be had, it answers 412 Precondition Failed.
 
-Renal-function LOINC codes: HL7 PDDI CDS IG 1.0.0, ValueSet valueset-renal-LOINC
-(https://hl7.org/fhir/uv/pddi/ValueSet-valueset-renal-LOINC.html). Body weight LOINC 29463-7: FHIR R4
-vital signs profile (https://hl7.org/fhir/R4/observation-vitalsigns.html).
+Renal-function LOINC codes: exactly those the renal rule (PR003) reads, creatinine clearance and eGFR
+(:data:`checker.rules.patient_risks.RENAL_FUNCTION_CODES`), so an EHR honouring the template sends every
+result the rule can use. Body weight LOINC 29463-7: FHIR R4 vital signs profile
+(https://hl7.org/fhir/R4/observation-vitalsigns.html).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from checker.rules.patient_risks import LOINC, RENAL_FUNCTION_CODES
 from checker.service.config import FhirFetch
 
-RENAL_LOINC = ("2160-0", "33914-3", "50044-7", "48642-3", "48643-1")
 WEIGHT_LOINC = ("29463-7",)
 
 PREFETCH: dict[str, str] = {
@@ -31,9 +32,9 @@ PREFETCH: dict[str, str] = {
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "renal": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"http://loinc.org|{c}" for c in RENAL_LOINC) + "&_sort=-date&_count=10",
+    + ",".join(f"{LOINC}|{c}" for c in RENAL_FUNCTION_CODES) + "&_sort=-date&_count=10",
     "weight": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"http://loinc.org|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
+    + ",".join(f"{LOINC}|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
 }
 """Prefetch key -> FHIR query template, as published in the discovery document."""
 
