@@ -229,6 +229,51 @@ def test_policy_floor_disabled_overrides_and_never_suppress() -> None:
     assert AlertPolicy(disabled_rules=("IX001",), never_suppress=()).apply([ci], "order-sign") == []
 
 
+FLOOR_CONFIG = """
+[server]
+as_of = "2026-01-15"
+feedback_db = "fb.sqlite3"
+[auth]
+enabled = false
+[alerts]
+min_severity = { order-sign = "warning" }
+"""
+
+
+def test_severity_floor_hides_could_not_check_notes_with_the_default_never_suppress(tmp_path: Path) -> None:
+    """The default never-suppress list protects real contraindications (warning, critical), not the
+    info-level "could not check" notes of the contraindication category."""
+    path = tmp_path / "pertinence.toml"
+    path.write_text(FLOOR_CONFIG, encoding="utf-8")
+    policy = load_config(path).policy_for(None, None)
+    assert policy.never_suppress == ("contraindication", "allergy", "CI")  # the default list
+    note = finding(rule="PR003", category="contraindication", severity=Severity.INFO, level=None,
+                   implicated=("MedicationRequest/d1",), summary="Fonction rénale non renseignée pour metformine")
+    renal = finding(rule="PR003", category="contraindication", severity=Severity.WARNING, level=None,
+                    implicated=("MedicationRequest/d1",), summary="metformine avec DFG estimé à 25 (< 30)")
+    ci = finding(severity=Severity.CRITICAL, level="CI")
+    assert policy.apply([note, renal, ci], "order-sign") == [renal, ci]
+    assert policy.apply([note, renal, ci], "order-select") == [note, renal, ci]  # no floor for that hook
+    silenced = replace(policy, disabled_rules=("PR003", "IX001"), severity_overrides={"PR": Severity.INFO})
+    assert silenced.apply([note, renal, ci], "order-sign") == [renal, ci]  # protected: kept, severity kept
+    assert replace(policy, never_suppress=("PR003",)).apply([note], "order-sign") == [note]  # a rule named
+
+
+def test_severity_floor_removes_every_info_card_of_the_service(tmp_path: Path, refs: Any) -> None:
+    """Metformin for a 76-year-old without renal results: PR003's info note and the data-missing card; a
+    site whose order-sign floor is warning sees neither (default never-suppress list)."""
+    body = hook_body([med("d1", "METFORMINE 850 mg comprimé", "draft")])
+    del body["prefetch"]["renal"]
+    shown = TestClient(create_app(insecure_config(tmp_path), refs=refs)).post("/cds-services/order-sign", json=body)
+    topics = sorted(c["source"]["topic"]["code"] for c in shown.json()["cards"])
+    assert topics == ["contraindication", "data-missing"] and {c["indicator"] for c in shown.json()["cards"]} == {"info"}
+    path = tmp_path / "floor" / "pertinence.toml"
+    path.parent.mkdir()
+    path.write_text(FLOOR_CONFIG, encoding="utf-8")
+    floor = TestClient(create_app(load_config(path), refs=refs)).post("/cds-services/order-sign", json=body)
+    assert floor.status_code == 200 and floor.json() == {"cards": []}
+
+
 def test_config_file(tmp_path: Path) -> None:
     path = tmp_path / "pertinence.toml"
     path.write_text("""

@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checker.findings import Report
+from checker.findings import Report, Severity
 from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
 from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
@@ -660,7 +660,8 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,
                                         by_uuid[c["uuid"]].category, c["indicator"])
                                        for c in out if c.get("uuid") in by_uuid])
-    unchecked = _unchecked_card(report, missing_optional, ingestion.errors) if cfg.warn_missing_data else None
+    unchecked = (_unchecked_card(report, missing_optional, ingestion.errors)
+                 if cfg.warn_missing_data and policy.passes_floor(Severity.INFO, hook) else None)
     if unchecked is not None:
         out.append(unchecked)
     return {"cards": out}
