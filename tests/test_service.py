@@ -229,6 +229,51 @@ def test_policy_floor_disabled_overrides_and_never_suppress() -> None:
     assert AlertPolicy(disabled_rules=("IX001",), never_suppress=()).apply([ci], "order-sign") == []
 
 
+FLOOR_CONFIG = """
+[server]
+as_of = "2026-01-15"
+feedback_db = "fb.sqlite3"
+[auth]
+enabled = false
+[alerts]
+min_severity = { order-sign = "warning" }
+"""
+
+
+def test_severity_floor_hides_could_not_check_notes_with_the_default_never_suppress(tmp_path: Path) -> None:
+    """The default never-suppress list protects real contraindications (warning, critical), not the
+    info-level "could not check" notes of the contraindication category."""
+    path = tmp_path / "pertinence.toml"
+    path.write_text(FLOOR_CONFIG, encoding="utf-8")
+    policy = load_config(path).policy_for(None, None)
+    assert policy.never_suppress == ("contraindication", "allergy", "CI")  # the default list
+    note = finding(rule="PR003", category="contraindication", severity=Severity.INFO, level=None,
+                   implicated=("MedicationRequest/d1",), summary="Fonction rénale non renseignée pour metformine")
+    renal = finding(rule="PR003", category="contraindication", severity=Severity.WARNING, level=None,
+                    implicated=("MedicationRequest/d1",), summary="metformine avec DFG estimé à 25 (< 30)")
+    ci = finding(severity=Severity.CRITICAL, level="CI")
+    assert policy.apply([note, renal, ci], "order-sign") == [renal, ci]
+    assert policy.apply([note, renal, ci], "order-select") == [note, renal, ci]  # no floor for that hook
+    silenced = replace(policy, disabled_rules=("PR003", "IX001"), severity_overrides={"PR": Severity.INFO})
+    assert silenced.apply([note, renal, ci], "order-sign") == [renal, ci]  # protected: kept, severity kept
+    assert replace(policy, never_suppress=("PR003",)).apply([note], "order-sign") == [note]  # a rule named
+
+
+def test_severity_floor_removes_every_info_card_of_the_service(tmp_path: Path, refs: Any) -> None:
+    """Metformin for a 76-year-old without renal results: PR003's info note and the data-missing card; a
+    site whose order-sign floor is warning sees neither (default never-suppress list)."""
+    body = hook_body([med("d1", "METFORMINE 850 mg comprimé", "draft")])
+    del body["prefetch"]["renal"]
+    shown = TestClient(create_app(insecure_config(tmp_path), refs=refs)).post("/cds-services/order-sign", json=body)
+    topics = sorted(c["source"]["topic"]["code"] for c in shown.json()["cards"])
+    assert topics == ["contraindication", "data-missing"] and {c["indicator"] for c in shown.json()["cards"]} == {"info"}
+    path = tmp_path / "floor" / "pertinence.toml"
+    path.parent.mkdir()
+    path.write_text(FLOOR_CONFIG, encoding="utf-8")
+    floor = TestClient(create_app(load_config(path), refs=refs)).post("/cds-services/order-sign", json=body)
+    assert floor.status_code == 200 and floor.json() == {"cards": []}
+
+
 def test_config_file(tmp_path: Path) -> None:
     path = tmp_path / "pertinence.toml"
     path.write_text("""
@@ -597,3 +642,99 @@ def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: 
                                         "scope": "s", "subject": "s"})
     resp = c.post("/cds-services/order-sign", json=body)
     assert resp.status_code == 412 and "not allowed" in json.dumps(resp.json()) and called == []
+
+
+# --- what the prefetch templates ask for, and fetch errors -----------------------------------------
+
+
+def test_renal_prefetch_template_asks_for_every_code_the_renal_rule_reads(client: TestClient) -> None:
+    from checker.rules.patient_risks import CLCR_CODES, EGFR_CODES, LOINC, renal_value
+
+    template = {s["id"]: s for s in client.get("/cds-services").json()["services"]}["order-sign"]["prefetch"]["renal"]
+    query = httpx.URL("https://ehr.example.org/fhir/" + template)
+    asked = set(query.params["code"].split(","))
+    assert {f"{LOINC}|{c}" for c in EGFR_CODES | CLCR_CODES} <= asked
+    # and those are the codes renal_value reads: an observation with any other LOINC code is not used
+    from checker.fhir_input import read
+
+    obs = {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/p"},
+           "effectiveDateTime": "2026-01-05", "valueQuantity": {"value": 25, "unit": "mL/min"}}
+    for code in ("2160-0", *sorted(EGFR_CODES | CLCR_CODES)):
+        [record] = read([{"resourceType": "Patient", "id": "p"},
+                         {**obs, "code": {"coding": [{"system": LOINC, "code": code}]}}]).records
+        assert (renal_value(record) is not None) == (f"{LOINC}|{code}" in asked), code
+
+
+def _demo_fhir_server(bundle: dict[str, Any], seen: list[httpx.Request]) -> httpx.MockTransport:
+    """A FHIR server holding the resources of ``bundle`` and answering the discovery templates' searches
+    (patient, status, clinical-status, code filters), as an EHR honouring them would."""
+    resources = [e["resource"] for e in bundle["entry"]]
+
+    def matches(res: dict[str, Any], params: httpx.QueryParams) -> bool:
+        if params.get("status") and res.get("status") != params["status"]:
+            return False
+        if params.get("code"):
+            wanted = set(params["code"].split(","))
+            codings = (res.get("code") or {}).get("coding") or []
+            return any(f"{c.get('system')}|{c.get('code')}" in wanted for c in codings)
+        return True
+
+    def fhir(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        rtype, _, rid = request.url.path.removeprefix("/fhir/").partition("/")
+        if rid:
+            hit = next((r for r in resources if r["resourceType"] == rtype and r["id"] == rid), None)
+            return httpx.Response(200, json=hit) if hit else httpx.Response(404)
+        return httpx.Response(200, json=searchset(*(r for r in resources if r["resourceType"] == rtype
+                                                    and matches(r, request.url.params))))
+    return httpx.MockTransport(fhir)
+
+
+def test_demo_egfr_reaches_the_renal_rule_through_the_discovery_template(tmp_path: Path, refs: Any) -> None:
+    """Marie Dupont's eGFR is LOINC 62238-1: an EHR answering the ``renal`` template must send it, and the
+    service must give the warning ``pertinence check … --select PR003`` gives, not "renal function not
+    recorded"."""
+    import cli
+    from tests.conftest import SAMPLES
+
+    demo = SAMPLES / "demo" / "01-dupont-marie.json"
+    res = CliRunner().invoke(cli.main, ["check", str(demo), "--as-of", AS_OF, "--select", "PR003", "--format", "json"])
+    [expected] = json.loads(res.output)["findings"]
+    assert expected["severity"] == "warning" and expected["implicated"] == ["MedicationRequest/dupont-metformine"]
+
+    bundle = json.loads(demo.read_text(encoding="utf-8"))
+    [draft] = [e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "dupont-metformine"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"] is not draft]  # the server: the rest
+    seen: list[httpx.Request] = []
+    app = create_app(insecure_config(tmp_path), refs=refs, fhir_transport=_demo_fhir_server(bundle, seen))
+    body = {"hook": "order-sign", "hookInstance": str(uuid.uuid4()), "fhirServer": "https://ehr.example.org/fhir",
+            "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": 300,
+                                  "scope": "patient/*.read", "subject": "pertinence"},
+            "context": {"userId": "Practitioner/dr-lefebvre", "patientId": "dupont-marie",
+                        "draftOrders": searchset({**draft, "status": "draft"})}}
+    resp = TestClient(app).post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 200
+    renal = [c for c in resp.json()["cards"] if "PR003" in c["detail"]]
+    assert [(c["summary"], c["indicator"], c["uuid"]) for c in renal] == [
+        (expected["summary"], "warning", str(uuid.uuid5(cds_hooks.CARD_NAMESPACE, expected["fingerprint"])))]
+    assert not any(c["source"]["topic"]["code"] == "data-missing" for c in resp.json()["cards"])
+    assert any(r.url.path.endswith("/Observation") and "62238-1" in r.url.params.get("code", "") for r in seen)
+
+
+@pytest.mark.parametrize(("answer", "detail"), [
+    (httpx.Response(500, text="boom"), "medications: FHIR server answered HTTP 500"),
+    (httpx.Response(200, json={"resourceType": "Bundle", "entry": 5}),
+     "medications: malformed FHIR server answer (response.entry: a Bundle's entry must be an array, not number)"),
+    (httpx.Response(200, json={"resourceType": "Bundle", "entry": [], "link": 5}),
+     "medications: malformed FHIR server answer (response.link: a Bundle's link must be an array, not number)"),
+])
+def test_412_details_name_the_missing_data_once_and_why(tmp_path: Path, refs: Any, answer: httpx.Response,
+                                                        detail: str) -> None:
+    app = create_app(insecure_config(tmp_path), refs=refs, fhir_transport=httpx.MockTransport(lambda r: answer))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                     fhirServer="https://ehr.example.org/fhir",
+                     fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
+                                        "scope": "s", "subject": "s"})
+    resp = TestClient(app).post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 412 and is_outcome(resp)
+    assert [i["diagnostics"] for i in resp.json()["issue"][1:]] == [detail]

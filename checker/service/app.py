@@ -28,13 +28,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checker.findings import Report
+from checker.findings import Report, Severity
 from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
 from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
 from checker.service.feedback import FeedbackStore
-from checker.service.prefetch import PREFETCH, REQUIRED, coverage, fetch_missing, server_allowed
+from checker.service.prefetch import (PREFETCH, REQUIRED, bundle_entries, bundle_shape_problems, coverage,
+                                      fetch_missing, server_allowed)
 
 if TYPE_CHECKING:
     from checker.model import MedicationOrder, PatientRecord, ServiceOrder
@@ -488,6 +489,24 @@ def _validate_request(body: Mapping[str, Any], hook: str, service_id: str) -> No
         raise ServiceError(400, "context.selections must be an array of references")
 
 
+def _check_bundle_shapes(body: Mapping[str, Any]) -> None:
+    """400 when a Bundle of the context or the prefetch (also the older ``context.prefetch`` layout) has an
+    ``entry`` or ``link`` that is not an array: its orders or results cannot be read, so nothing is checked."""
+    problems: list[str] = []
+    context = body.get("context")
+    for key, value in context.items() if isinstance(context, dict) else ():
+        if key == "prefetch" and isinstance(value, dict):
+            for k, v in value.items():
+                problems += bundle_shape_problems(v, f"context.prefetch.{k}")
+        else:
+            problems += bundle_shape_problems(value, f"context.{key}")
+    prefetch = body.get("prefetch")
+    for key, value in prefetch.items() if isinstance(prefetch, dict) else ():
+        problems += bundle_shape_problems(value, f"prefetch.{key}")
+    if problems:
+        raise ServiceError(400, "malformed FHIR Bundle; no decision support was produced", problems[:20])
+
+
 def _types_in(value: Any, depth: int = 0) -> list[str]:
     if depth > 8:
         return []
@@ -498,7 +517,7 @@ def _types_in(value: Any, depth: int = 0) -> list[str]:
     elif isinstance(value, dict):
         rt = value.get("resourceType")
         if rt == "Bundle":
-            for e in value.get("entry") or []:
+            for e in bundle_entries(value):
                 out += _types_in(e, depth + 1)
         elif isinstance(rt, str):
             out.append(rt)
@@ -525,7 +544,7 @@ def _draft_resources(value: Any) -> dict[str, dict[str, Any]]:
         elif isinstance(v, dict):
             rt = v.get("resourceType")
             if rt == "Bundle":
-                stack.extend(v.get("entry") or [])
+                stack.extend(bundle_entries(v))
             elif isinstance(rt, str) and isinstance(v.get("id"), str):
                 out[f"{rt}/{v['id']}"] = v
             elif isinstance(v.get("resource"), dict):
@@ -536,8 +555,10 @@ def _draft_resources(value: Any) -> dict[str, dict[str, Any]]:
 async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: dict[str, Any],
                        claims: Mapping[str, Any]) -> dict[str, Any]:
     cfg = state.config
+    original = body
     body = _normalize_legacy(body)
     _validate_request(body, hook, service_id)
+    _check_bundle_shapes(original)
     if _count_resources(body) > cfg.limits.max_resources:
         raise ServiceError(413, f"more than {cfg.limits.max_resources} resources in one request")
     prefetch = dict(body.get("prefetch") or {})
@@ -639,7 +660,8 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,
                                         by_uuid[c["uuid"]].category, c["indicator"])
                                        for c in out if c.get("uuid") in by_uuid])
-    unchecked = _unchecked_card(report, missing_optional, ingestion.errors) if cfg.warn_missing_data else None
+    unchecked = (_unchecked_card(report, missing_optional, ingestion.errors)
+                 if cfg.warn_missing_data and policy.passes_floor(Severity.INFO, hook) else None)
     if unchecked is not None:
         out.append(unchecked)
     return {"cards": out}

@@ -29,7 +29,7 @@ Example (every key optional)::
     min_severity = { order-select = "warning", order-sign = "info" }
     disabled_rules = ["EQ"]
     severity_overrides = { DU001 = "info" }
-    never_suppress = ["contraindication", "allergy", "CI"]
+    never_suppress = ["contraindication", "allergy", "CI"]  # categories and levels: warning/critical findings
 
     [sites."tenant-or-issuer"]             # per-site controls, matched on the JWT tenant, then iss
     severity_overrides = { IX002 = "info" }
@@ -59,7 +59,9 @@ class AlertPolicy:
 
     ``never_suppress`` lists rule ids (or id prefixes), finding categories, or interaction levels
     (``CI``): matching findings always become cards, whatever the other settings say, and keep their
-    severity.
+    severity. A category or a level protects findings at warning or critical only: an info-level note
+    of the category (e.g. PR003's "renal function not recorded: could not check") is not a
+    contraindication and stays under the severity floor. A rule named by its id is always protected.
     """
 
     min_severity: dict[str, Severity] = field(default_factory=dict)  # hook -> floor
@@ -71,24 +73,31 @@ class AlertPolicy:
         """True when ``f`` matches the never-suppress list.
 
         Items: a category (``contraindication``), a rule id (``IX001``) or ``rule:<prefix>``, or an
-        interaction level token (``CI``, ``level:CI``) matched against the finding's level.
+        interaction level token (``CI``, ``level:CI``) matched against the finding's level. Categories
+        and levels match warning and critical findings only (the finding's own severity, before any
+        site override).
         """
         levels = set(re.split(r"[^A-Z]+", (f.level or "").upper())) - {""}
+        alert = f.severity.rank >= Severity.WARNING.rank
         for item in self.never_suppress:
             kind, _, value = item.partition(":") if ":" in item else ("", "", item)
             if kind == "category" or (not kind and value in CATEGORIES):
-                if f.category == value:
+                if alert and f.category == value:
                     return True
             elif kind == "rule" or (not kind and re.fullmatch(r"[A-Z]{2}\d{3}", value)):
                 if f.rule.startswith(value.upper()):
                     return True
-            elif value.upper() in levels:
+            elif alert and value.upper() in levels:
                 return True
         return False
 
+    def passes_floor(self, severity: Severity, hook: str) -> bool:
+        """True when a card of ``severity`` is at or above the minimum severity set for ``hook``."""
+        floor = self.min_severity.get(hook)
+        return floor is None or severity.rank >= floor.rank
+
     def apply(self, findings: list[Finding], hook: str) -> list[Finding]:
         """The findings that become cards for ``hook``, with site severities applied."""
-        floor = self.min_severity.get(hook)
         out = []
         for f in findings:
             if self.protected(f):
@@ -100,7 +109,7 @@ class AlertPolicy:
                              if f.rule.startswith(p)), None)
             if override is not None:
                 f = replace(f, severity=override)
-            if floor is not None and f.severity.rank < floor.rank:
+            if not self.passes_floor(f.severity, hook):
                 continue
             out.append(f)
         return out

@@ -6,9 +6,10 @@ none. A key that is present with ``null`` means "no data"; an absent key means "
 service must check what it got and fetch what is missing itself with ``fhirServer`` and the bearer
 token of ``fhirAuthorization``; when the data still cannot be had, it answers 412 Precondition Failed.
 
-Renal-function LOINC codes: HL7 PDDI CDS IG 1.0.0, ValueSet valueset-renal-LOINC
-(https://hl7.org/fhir/uv/pddi/ValueSet-valueset-renal-LOINC.html). Body weight LOINC 29463-7: FHIR R4
-vital signs profile (https://hl7.org/fhir/R4/observation-vitalsigns.html).
+Renal-function LOINC codes: exactly those the renal rule (PR003) reads, creatinine clearance and eGFR
+(:data:`checker.rules.patient_risks.RENAL_FUNCTION_CODES`), so an EHR honouring the template sends every
+result the rule can use. Body weight LOINC 29463-7: FHIR R4 vital signs profile
+(https://hl7.org/fhir/R4/observation-vitalsigns.html).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from checker.rules.patient_risks import LOINC, RENAL_FUNCTION_CODES
 from checker.service.config import FhirFetch
 
-RENAL_LOINC = ("2160-0", "33914-3", "50044-7", "48642-3", "48643-1")
 WEIGHT_LOINC = ("29463-7",)
 
 PREFETCH: dict[str, str] = {
@@ -31,9 +32,9 @@ PREFETCH: dict[str, str] = {
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "renal": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"http://loinc.org|{c}" for c in RENAL_LOINC) + "&_sort=-date&_count=10",
+    + ",".join(f"{LOINC}|{c}" for c in RENAL_FUNCTION_CODES) + "&_sort=-date&_count=10",
     "weight": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"http://loinc.org|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
+    + ",".join(f"{LOINC}|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
 }
 """Prefetch key -> FHIR query template, as published in the discovery document."""
 
@@ -77,6 +78,54 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def bundle_entries(bundle: Mapping[str, Any]) -> list[Any]:
+    """A Bundle's ``entry`` array ([] when absent or not an array: :func:`bundle_shape_problems` reports it)."""
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []
+
+
+def bundle_links(bundle: Mapping[str, Any]) -> list[Any]:
+    """A Bundle's ``link`` array ([] when absent or not an array)."""
+    links = bundle.get("link")
+    return links if isinstance(links, list) else []
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type (what a FHIR author reads in an error message)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def bundle_shape_problems(value: Any, where: str, depth: int = 0) -> list[str]:
+    """Where a Bundle in ``value`` (a resource, a Bundle, a list, a ``{"resource": ...}`` wrapper) has an
+    ``entry`` or ``link`` that is not an array, as ``path: message`` lines; [] when the shapes are right."""
+    if depth > 8:
+        return []
+    out: list[str] = []
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            out += bundle_shape_problems(item, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, Mapping):
+        rt = value.get("resourceType")
+        if rt == "Bundle":
+            for name in ("entry", "link"):
+                got = value.get(name)
+                if got is not None and not isinstance(got, list):
+                    out.append(f"{where}.{name}: a Bundle's {name} must be an array, not {json_type(got)}")
+            for i, entry in enumerate(bundle_entries(value)):
+                out += bundle_shape_problems(entry, f"{where}.entry[{i}]", depth + 1)
+        elif rt is None and isinstance(value.get("resource"), Mapping):
+            out += bundle_shape_problems(value["resource"], f"{where}.resource", depth + 1)
+    return out
+
+
 def resource_types(value: Any) -> set[str]:
     """Resource types a prefetch value answers for: its resources, and the queries its links name."""
     value = unwrap(value)
@@ -88,7 +137,7 @@ def resource_types(value: Any) -> set[str]:
         if isinstance(rtype, str):
             out.add(rtype)
         return out
-    for link in value.get("link") or []:
+    for link in bundle_links(value):
         if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             path = urlsplit(link["url"]).path.rstrip("/")
             last = path.rsplit("/", 1)[-1]
@@ -98,7 +147,7 @@ def resource_types(value: Any) -> set[str]:
                 parts = path.split("/")
                 if len(parts) >= 2 and parts[-2][:1].isupper():
                     out.add(parts[-2])
-    for entry in value.get("entry") or []:
+    for entry in bundle_entries(value):
         if not isinstance(entry, Mapping):
             continue
         res: Mapping[str, Any] = r if isinstance(r := entry.get("resource"), Mapping) else entry
@@ -153,7 +202,7 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
 
 
 class FetchError(Exception):
-    """A FHIR read for missing prefetch data failed (the message says which and why)."""
+    """A FHIR read for missing prefetch data failed (the message says why; the caller names the key)."""
 
 
 def server_allowed(server: str, cfg: FhirFetch) -> bool:
@@ -204,38 +253,41 @@ async def _fetch_one(client: Any, key: str, server: str, token: str, context: Ma
 
     query = render_template(PREFETCH[key], context)
     if query is None:
-        raise FetchError(f"{key}: the context lacks the values its query needs")
+        raise FetchError("the context lacks the values its query needs")
     url = server.rstrip("/") + "/" + query
     headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {token}"}
     try:
         async with asyncio.timeout(cfg.timeout_seconds):
             async with client.stream("GET", url, headers=headers) as resp:
                 if resp.status_code == 404 and key == "patient":
-                    raise FetchError(f"{key}: patient not found on the FHIR server")
+                    raise FetchError("patient not found on the FHIR server")
                 if resp.status_code != 200:
-                    raise FetchError(f"{key}: FHIR server answered HTTP {resp.status_code}")
+                    raise FetchError(f"FHIR server answered HTTP {resp.status_code}")
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > cfg.max_bytes:
-                        raise FetchError(f"{key}: FHIR response larger than {cfg.max_bytes} bytes")
+                        raise FetchError(f"FHIR response larger than {cfg.max_bytes} bytes")
                     chunks.append(chunk)
     except TimeoutError:
-        raise FetchError(f"{key}: FHIR server did not answer within {cfg.timeout_seconds} s") from None
+        raise FetchError(f"FHIR server did not answer within {cfg.timeout_seconds} s") from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"{key}: FHIR server unreachable ({type(exc).__name__})") from None
+        raise FetchError(f"FHIR server unreachable ({type(exc).__name__})") from None
     try:
         data = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError:
-        raise FetchError(f"{key}: FHIR server did not return JSON") from None
+        raise FetchError("FHIR server did not return JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
-        raise FetchError(f"{key}: FHIR server did not return a resource")
+        raise FetchError("FHIR server did not return a resource")
     if data["resourceType"] == "OperationOutcome":
-        raise FetchError(f"{key}: FHIR server returned an OperationOutcome")
+        raise FetchError("FHIR server returned an OperationOutcome")
+    shape = bundle_shape_problems(data, "response")
+    if shape:
+        raise FetchError(f"malformed FHIR server answer ({shape[0]})")
     if data["resourceType"] == "Bundle":
-        if any(isinstance(link, dict) and link.get("relation") == "next" for link in data.get("link") or []):
-            raise FetchError(f"{key}: more results than one page; the list would be incomplete")
-        if len(data.get("entry") or []) > cfg.max_results:
-            raise FetchError(f"{key}: more than {cfg.max_results} results")
+        if any(isinstance(link, dict) and link.get("relation") == "next" for link in bundle_links(data)):
+            raise FetchError("more results than one page; the list would be incomplete")
+        if len(bundle_entries(data)) > cfg.max_results:
+            raise FetchError(f"more than {cfg.max_results} results")
     return data
