@@ -298,6 +298,17 @@ severity_overrides = { IX001 = "info" }
     assert cfg.policy_for("tenant-a", None).severity_overrides == {"IX001": Severity.INFO}
     assert cfg.policy_for("other", None).severity_overrides == {}
     assert cfg.limits.max_body_bytes == 1000
+
+
+def test_config_booleans_must_be_booleans(tmp_path: Path) -> None:
+    """warn_missing_data = "false" (quoted) used to be read as true."""
+    path = tmp_path / "pertinence.toml"
+    for text in ('[server]\nwarn_missing_data = "false"\n', '[auth]\nenabled = "no"\n'):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match="must be true or false"):
+            load_config(path)
+    path.write_text("[server]\nwarn_missing_data = false\n", encoding="utf-8")
+    assert load_config(path).warn_missing_data is False
     path.write_text('[alerts]\nmin_severity = { order-view = "info" }\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown hook 'order-view'"):
         load_config(path)

@@ -210,9 +210,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
         lang=_choice(server, "lang", ("fr", "en"), "fr", where),
         feedback_db=str(db),
         as_of=_opt_str(server, "as_of", where),
-        warn_missing_data=bool(server.get("warn_missing_data", True)),
+        warn_missing_data=_bool(server, "warn_missing_data", True, where),
         auth=AuthConfig(
-            enabled=bool(auth.get("enabled", True)),
+            enabled=_bool(auth, "enabled", True, where),
             jwks_file=jwks_file,
             jwks_url=_opt_str(auth, "jwks_url", where),
             issuers=tuple(_str_list(auth, "issuers", where)),
@@ -300,6 +300,14 @@ def _int(tbl: dict[str, Any], key: str, default: int, where: str) -> int:
     value = tbl.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{where}: {key} must be a positive integer")
+    return value
+
+
+def _bool(tbl: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    """A TOML boolean: the string "false" is refused, not read as true."""
+    value = tbl.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false (a TOML boolean, without quotes)")
     return value
 
 
