@@ -233,3 +233,42 @@ def test_allergy_tokens_match_whole_words_only() -> None:
     assert _word_hit("ains", "allergie aux ains")
     assert _word_hit("penicill", "allergie a la penicilline")
     assert not _word_hit("penicill", "antipenicillinase")
+
+
+# --- torsadogenic exceptions (ANSM thesaurus 2023, l. 18240-18256, 18318-18327, 18424-18438) -------
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    # spiramycin's CI bullet (l. 18430) names its routes, not a CI with every torsadogenic drug
+    ("spiramycine", "methadone", "AD"), ("spiramycine", "haloperidol", "AD"),
+    ("spiramycine", "hydroxychloroquine", "AD"), ("spiramycine", "amiodarone", "CI"),
+    # crizotinib is one of the heading's exceptions (l. 18253) and its entry is AD (l. 18319, l. 5117)
+    ("crizotinib", "amiodarone", "AD"), ("crizotinib", "spiramycine", "AD"), ("crizotinib", "citalopram", "CI"),
+])
+def test_torsadogenic_exceptions_follow_the_heading(a: str, b: str, level: str) -> None:
+    found = run("IX001", record(line("a", a), line("b", b)))
+    assert [f.level for f in found] == [level]
+
+
+# --- aspirin entries limited to high doses (l. 143, 193, 203, 244 and their mirrors) ----------------
+
+@pytest.mark.parametrize("partner", ["losartan", "ramipril", "furosemide", "deferasirox"])
+def test_antiplatelet_aspirin_is_outside_the_high_dose_entries(partner: str) -> None:
+    low = line("a", "acide acetylsalicylique", dosages=(dose(75, "mg", 1),))
+    assert run("IX001", record(low, line("b", partner))) == []
+
+
+@pytest.mark.parametrize(("partner", "level"), [("losartan", "PE"), ("ramipril", "PE"), ("furosemide", "PE"),
+                                                ("deferasirox", "APEC")])
+def test_analgesic_or_anti_inflammatory_aspirin_keeps_the_entry(partner: str, level: str) -> None:
+    for asa in (line("a", "acide acetylsalicylique", dosages=(dose(1, "g", 3),)),
+                line("a", "acide acetylsalicylique", dosages=(dose(500, "mg", 3),))):
+        f = run("IX001", record(asa, line("b", partner)))
+        assert [(x.level, x.evidence["settled"]) for x in f] == [(level, True)]
+
+
+def test_unknown_aspirin_dose_keeps_the_entry_and_names_the_dose() -> None:
+    f = run("IX001", record(line("a", "acide acetylsalicylique"), line("b", "losartan")))
+    assert [(x.level, x.evidence["settled"], x.evidence["missing"]) for x in f] == [("PE", False, ["aspirin-dose"])]
+    assert "posologie structurée d'acide acétylsalicylique" in f[0].detail
+    f = run("IX001", record(line("a", "acide acetylsalicylique"), line("b", "losartan")), lang="en")
+    assert "structured aspirin dosage" in f[0].detail

@@ -235,6 +235,12 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             elif settled.all_ruled_out:
                 detail += (" The circumstances of the higher levels are not met; the lowest level is kept." if en else
                            " Les circonstances des niveaux supérieurs ne sont pas réunies : le niveau le plus bas est retenu.")
+        elif not settled.settled:  # a single-level entry limited to circumstances the record does not state
+            datum = "; ".join((DATUM_EN if en else DATUM_FR).get(d, d) for d in settled.missing)
+            detail += (f" The thesaurus lists this pair only in some circumstances; the record does not state {datum}, "
+                       f"so the entry is reported." if en else
+                       f" Le thésaurus ne retient cette association que dans certaines circonstances ; le dossier ne "
+                       f"précise pas {datum} : l'interaction est signalée.")
         evidence: dict[str, Any] = {
             "substances": subst,
             "level": level,
