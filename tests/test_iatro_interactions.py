@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from tests.test_iatro_support import AS_OF, condition, dose, line, random_unlisted_pairs, record, run
 
-from checker.model import Quantity
+from checker.model import Coding, Concept, Condition, Observation, Quantity
 from checker.referentials import default_referentials
 
 
@@ -272,3 +272,35 @@ def test_unknown_aspirin_dose_keeps_the_entry_and_names_the_dose() -> None:
     assert "posologie structurée d'acide acétylsalicylique" in f[0].detail
     f = run("IX001", record(line("a", "acide acetylsalicylique"), line("b", "losartan")), lang="en")
     assert "structured aspirin dosage" in f[0].detail
+
+
+# --- an unrecorded condition is unknown, not absent -----------------------------------------------
+
+def _refuted(code: str) -> Condition:
+    return Condition(ref=f"Condition/refuted-{code}", code=Concept((Coding("http://hl7.org/fhir/sid/icd-10", code),)),
+                     verification_status="refuted")
+
+
+def _egfr(value: float) -> Observation:
+    return Observation(ref="Observation/egfr", code=Concept((Coding("http://loinc.org", "62238-1"),)), value=value,
+                       unit="mL/min", effective=date(2026, 1, 5))
+
+
+def test_a_problem_list_silent_on_the_liver_does_not_settle_hepatic_function() -> None:
+    # l. 2113: solifenacin + strong CYP3A4 inhibitor CI with moderate to severe hepatic impairment, else PE
+    pair = (line("a", "solifenacine"), line("b", "clarithromycine"))
+    f = run("IX001", record(*pair, conditions=(condition("I10"),), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("CI", False, ["hepatic-function"])
+    f = run("IX001", record(*pair, conditions=(condition("I10"), _refuted("K72.1")), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"]) == ("PE", True)
+    f = run("IX001", record(*pair, conditions=(condition("K74.6"),), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"]) == ("CI", True)
+
+
+def test_a_problem_list_silent_on_ulcers_does_not_settle_ulcer_history() -> None:
+    # l. 152: antiplatelet aspirin + oral anticoagulant AD with an ulcer history, APEC otherwise
+    low = line("b", "acide acetylsalicylique", dosages=(dose(75, "mg", 1),))
+    f = run("IX001", record(line("a", "warfarine"), low, conditions=(condition("I48"),)))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("AD", False, ["ulcer"])
+    f = run("IX001", record(line("a", "warfarine"), low, conditions=(condition("I48"), _refuted("K25.4"))))[0]
+    assert (f.level, f.evidence["settled"]) == ("APEC", True)

@@ -113,6 +113,18 @@ def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: r
     return any(concept_matches(r, icd, snomed, texts) for o in orders for r in o.reasons)
 
 
+def _documented(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
+                texts: tuple[str, ...]) -> bool | None:
+    """True when the record states the condition, False when it states that the condition was ruled
+    out (a Condition with verificationStatus ``refuted``), None when it says neither: a problem list
+    that does not mention a condition is no proof that the patient does not have it."""
+    if _recorded(record, orders, icd, snomed, texts):
+        return True
+    if any(c.verification_status == "refuted" and concept_matches(c.code, icd, snomed, texts) for c in record.conditions):
+        return False
+    return None
+
+
 _ORAL_FORM = re.compile(r"\b(comprimes?|gelules?|sachets?|capsules?|tablets?|pastilles?|sirop|syrup|"
                        r"suspension buvable|solution buvable|buvable|orodispersibles?|effervescents?|oral|orale|"
                        r"per os|lyocs?|granules?)\b")
@@ -223,12 +235,10 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "renal-function" and "impaired" in cond:
         return _renal(cond, ctx)
     if kind == "hepatic-function" and "impaired" in cond:
-        if _recorded(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT):
-            return bool(cond["impaired"]), None
-        if any(c.is_active for c in ctx.record.conditions):
-            # a problem list is recorded and names no hepatic impairment: taken as absent
-            return not bool(cond["impaired"]), None
-        return None, "hepatic-function"
+        hepatic = _documented(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT)
+        if hepatic is None:
+            return None, "hepatic-function"
+        return hepatic == bool(cond["impaired"]), None
     if kind == "heart-function" and "altered" in cond:
         if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
             return bool(cond["altered"]), None
@@ -352,8 +362,7 @@ def _aspirin_category(ctx: PairContext) -> str | None:
 
 def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     category = _aspirin_category(ctx)
-    ulcer = _recorded(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
-    problem_list = any(c.is_active for c in ctx.record.conditions)
+    ulcer = _documented(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
     pending: str | None = None
     result: bool | None = False
     for clause in cond["any_of"]:
@@ -366,12 +375,10 @@ def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
         want_ulcer = clause.get("ulcer_history")
         if want_ulcer is None:
             ulcer_ok: bool | None = True
-        elif ulcer:
-            ulcer_ok = bool(want_ulcer)
-        elif problem_list:  # a problem list is recorded and names no peptic ulcer: taken as absent
-            ulcer_ok = not want_ulcer
+        elif ulcer is None:
+            ulcer_ok = None  # the record neither states nor rules out an ulcer history
         else:
-            ulcer_ok = None  # no problem list at all: the history is unknown
+            ulcer_ok = ulcer == bool(want_ulcer)
         if dose_ok and ulcer_ok:
             return True, None
         if ulcer_ok is False:
