@@ -112,3 +112,15 @@ def test_pddi_cql_scenarios_raise_warfarin_nsaid_as_ad(number: str) -> None:
     ad = [f for f in report.findings if f.level == "AD" and "warfarine" in f.summary and "ibuprof" in f.summary]
     assert ad and all(f.severity.value == "warning" for f in ad)
     assert all(f.implicated for f in ad)
+
+
+@pytest.mark.corpus
+def test_pddi_topical_diclofenac_with_warfarin_is_a_local_route() -> None:
+    """Scenario 01 orders "Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]" with no route: a skin
+    form, outside the thesaurus' systemic interactions (ANSM thesaurus 2023, p. 2)."""
+    path = PDDI / "request-warfarin-nsaid-scenario-01.json"
+    if not path.is_file():
+        pytest.skip("../shared PDDI-CDS requests not available")
+    report = check(str(path), as_of="2026-01-15", select=["IX"])
+    assert report.inputs.resources > 0
+    assert not [f for f in report.findings if "diclof" in f.summary]

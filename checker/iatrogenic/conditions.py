@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from checker.iatrogenic.doses import daily_dose
-from checker.iatrogenic.thesaurus import LEVEL_RANK, Entry, Thesaurus
+from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker.memo import by_identity
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
@@ -172,6 +172,101 @@ def _route_without_dosage(ident: MedicationIdentity | None, medication: Concept)
     if _ORAL_FORM.search(words):
         return "oral"
     return None
+
+
+# --- local routes (thesaurus p. 2: "les voies locales ne sont pas concernées …") ------------------
+# Route codes → the route names of the encoding's ``local_routes``. EDQM Standard Terms: 20001000
+# auricular, 20003000 cutaneous, 20004000 dental, 20014000 gingival, 20049000 nasal, 20051000 ocular,
+# 20072000 vaginal (EDQM list as republished by hl7-eu/unicom-ig and the Swiss CH EMED ConceptMap
+# CdTyp26 → EDQM; 20003000 is "Voie cutanée" in the ANS ePrescription examples). SNOMED CT route values
+# (FHIR ValueSet route-codes; HL7 R4 examples medicationrequest0329/0330/0339): 54485002 ophthalmic,
+# 46713006 nasal, 16857009 vaginal, 10547007 otic; 6064005 and 359540000 "topical", a surface route
+# that does not say which one (TOPICAL).
+TOPICAL = TOPICAL_ROUTE
+LOCAL_ROUTE_CODES: dict[str, str] = {
+    "20001000": "auriculaire", "20003000": "cutanee", "20004000": "dentaire", "20014000": "gingivale",
+    "20049000": "nasale", "20051000": "ophtalmique", "20072000": "vaginale",
+    "54485002": "ophtalmique", "46713006": "nasale", "16857009": "vaginale", "10547007": "auriculaire",
+    "6064005": TOPICAL, "359540000": TOPICAL,
+}
+# Routes that reach the blood: EDQM 20066000 subcutaneous, 20070000 transdermal (ANS ePrescription
+# examples), 20030000 intradermal, 20002500 buccal, 20067000 sublingual; SNOMED CT 34206005 subcutaneous,
+# 45890007 transdermal (besides the IV and oral codes above).
+_SYSTEMIC_CODES = _IV | _ORAL | {"20066000", "20070000", "20030000", "20002500", "20067000", "34206005", "45890007"}
+# Words, on folded text. Systemic words are looked for first ("sous-cutanée" is not "cutanée").
+_SYSTEMIC_WORDS = re.compile(r"sous cutane|subcutane|transderm|transcutane|percutane|intraderm|\boral|per os|"
+                             r"buccal|sublingu|intraveine|intravenous|intramuscul|rectal|inhal|\b(iv|im|sc)\b")
+_LOCAL_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("ophtalmique", re.compile(r"ophtalm|ophthalm|oculaire|\bocular|collyre|eye drop")),
+    ("nasale", re.compile(r"\b(intra|endo)?nasale?s?\b")),
+    ("vaginale", re.compile(r"vaginal")),
+    ("auriculaire", re.compile(r"auricul|\botiques?\b|\botic\b")),
+    ("gingivale", re.compile(r"gingiv")),
+    ("dentaire", re.compile(r"dentaire|\bdental")),
+    ("cutanee", re.compile(r"\bcutane")),
+    (TOPICAL, re.compile(r"\btopi(que|ques|cal)\b|usage local|application locale|voie locale|\blocal use")),
+)
+# Skin dose forms (BDPM forms "gel", "crème", "pommade", "emplâtre médicamenteux(se)"); meaningful only
+# where the substance's skin forms are all cutaneous (see the NSAID rule in checker.rules.interactions).
+_SKIN_FORM = re.compile(r"\b(gel|gels|creme|cremes|cream|pommade|pommades|ointment|emplatres?|plasters?)\b")
+_TRANSDERMAL = re.compile(r"transderm|\bpatchs?\b|dispositif")
+
+
+def _local_of_text(text: str) -> str | None:
+    """The thesaurus local route a folded route or product text names; None when it names a systemic
+    route or none."""
+    if not text or _SYSTEMIC_WORDS.search(text):
+        return None
+    return next((name for name, pattern in _LOCAL_WORDS if pattern.search(text)), None)
+
+
+def _product_words(order: MedicationOrder) -> str:
+    ident = order.identity
+    words = [fold(t) for t in order.medication.all_texts()]
+    if ident is not None:
+        words += [fold(ident.form), fold(ident.product)]
+    return " ".join(w for w in words if w)
+
+
+def local_route(order: MedicationOrder) -> str | None:
+    """The thesaurus local route of a line (``cutanee``, ``ophtalmique`` …, or :data:`TOPICAL`), from
+    the stated route (codes, then words), else the identified specialty's BDPM routes, else route
+    words of the product's name; None for systemic or unknown routes. Transdermal products are
+    systemic whatever the line says."""
+    ident = order.identity
+    bdpm = fold(ident.route) if ident is not None and ident.route else ""
+    if _TRANSDERMAL.search(bdpm) or _TRANSDERMAL.search(_product_words(order)):
+        return None
+    for d in order.dosages:
+        if d.route is None:
+            continue
+        codes = [c.code.strip() for c in d.route.codings]
+        known = next((LOCAL_ROUTE_CODES[c] for c in codes if c in LOCAL_ROUTE_CODES), None)
+        if known is not None:
+            return known
+        if any(c in _SYSTEMIC_CODES for c in codes):
+            return None
+        return _local_of_text(" ".join(fold(t) for t in d.route.all_texts()))
+    if bdpm:
+        names = {_local_of_text(part.strip()) for part in bdpm.split(";")}
+        if None in names:
+            return None
+        return names.pop() if len(names) == 1 else TOPICAL
+    return _local_of_text(_product_words(order))
+
+
+def skin_form(order: MedicationOrder) -> bool:
+    """True when no route is stated and the product's name or BDPM form is a skin form (gel, cream,
+    ointment, medicated plaster) with no word of any route."""
+    ident = order.identity
+    if any(d.route is not None for d in order.dosages) or (ident is not None and ident.route):
+        return False
+    words = _product_words(order)
+    if _SYSTEMIC_WORDS.search(words) or _TRANSDERMAL.search(words) or _ORAL_FORM.search(words):
+        return False
+    if any(pattern.search(words) for name, pattern in _LOCAL_WORDS if name != "cutanee"):
+        return False
+    return bool(_SKIN_FORM.search(words))
 
 
 @dataclass(slots=True)
