@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from tests.test_iatro_support import AS_OF, condition, dose, line, random_unlisted_pairs, record, run
 
-from checker.model import Quantity
+from checker.model import Coding, Concept, Condition, Dosage, MedicationOrder, Observation, Quantity
 from checker.referentials import default_referentials
 
 
@@ -233,3 +233,168 @@ def test_allergy_tokens_match_whole_words_only() -> None:
     assert _word_hit("ains", "allergie aux ains")
     assert _word_hit("penicill", "allergie a la penicilline")
     assert not _word_hit("penicill", "antipenicillinase")
+
+
+# --- torsadogenic exceptions (ANSM thesaurus 2023, l. 18240-18256, 18318-18327, 18424-18438) -------
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    # spiramycin's CI bullet (l. 18430) names its routes, not a CI with every torsadogenic drug
+    ("spiramycine", "methadone", "AD"), ("spiramycine", "haloperidol", "AD"),
+    ("spiramycine", "hydroxychloroquine", "AD"), ("spiramycine", "amiodarone", "CI"),
+    # crizotinib is one of the heading's exceptions (l. 18253) and its entry is AD (l. 18319, l. 5117)
+    ("crizotinib", "amiodarone", "AD"), ("crizotinib", "spiramycine", "AD"), ("crizotinib", "citalopram", "CI"),
+])
+def test_torsadogenic_exceptions_follow_the_heading(a: str, b: str, level: str) -> None:
+    found = run("IX001", record(line("a", a), line("b", b)))
+    assert [f.level for f in found] == [level]
+
+
+# --- aspirin entries limited to high doses (l. 143, 193, 203, 244 and their mirrors) ----------------
+
+@pytest.mark.parametrize("partner", ["losartan", "ramipril", "furosemide", "deferasirox"])
+def test_antiplatelet_aspirin_is_outside_the_high_dose_entries(partner: str) -> None:
+    low = line("a", "acide acetylsalicylique", dosages=(dose(75, "mg", 1),))
+    assert run("IX001", record(low, line("b", partner))) == []
+
+
+@pytest.mark.parametrize(("partner", "level"), [("losartan", "PE"), ("ramipril", "PE"), ("furosemide", "PE"),
+                                                ("deferasirox", "APEC")])
+def test_analgesic_or_anti_inflammatory_aspirin_keeps_the_entry(partner: str, level: str) -> None:
+    for asa in (line("a", "acide acetylsalicylique", dosages=(dose(1, "g", 3),)),
+                line("a", "acide acetylsalicylique", dosages=(dose(500, "mg", 3),))):
+        f = run("IX001", record(asa, line("b", partner)))
+        assert [(x.level, x.evidence["settled"]) for x in f] == [(level, True)]
+
+
+def test_unknown_aspirin_dose_keeps_the_entry_and_names_the_dose() -> None:
+    f = run("IX001", record(line("a", "acide acetylsalicylique"), line("b", "losartan")))
+    assert [(x.level, x.evidence["settled"], x.evidence["missing"]) for x in f] == [("PE", False, ["aspirin-dose"])]
+    assert "posologie structurée d'acide acétylsalicylique" in f[0].detail
+    f = run("IX001", record(line("a", "acide acetylsalicylique"), line("b", "losartan")), lang="en")
+    assert "structured aspirin dosage" in f[0].detail
+
+
+# --- an unrecorded condition is unknown, not absent -----------------------------------------------
+
+def _refuted(code: str) -> Condition:
+    return Condition(ref=f"Condition/refuted-{code}", code=Concept((Coding("http://hl7.org/fhir/sid/icd-10", code),)),
+                     verification_status="refuted")
+
+
+def _egfr(value: float) -> Observation:
+    return Observation(ref="Observation/egfr", code=Concept((Coding("http://loinc.org", "62238-1"),)), value=value,
+                       unit="mL/min", effective=date(2026, 1, 5))
+
+
+def test_a_problem_list_silent_on_the_liver_does_not_settle_hepatic_function() -> None:
+    # l. 2113: solifenacin + strong CYP3A4 inhibitor CI with moderate to severe hepatic impairment, else PE
+    pair = (line("a", "solifenacine"), line("b", "clarithromycine"))
+    f = run("IX001", record(*pair, conditions=(condition("I10"),), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("CI", False, ["hepatic-function"])
+    f = run("IX001", record(*pair, conditions=(condition("I10"), _refuted("K72.1")), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"]) == ("PE", True)
+    f = run("IX001", record(*pair, conditions=(condition("K74.6"),), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"]) == ("CI", True)
+
+
+def test_a_problem_list_silent_on_ulcers_does_not_settle_ulcer_history() -> None:
+    # l. 152: antiplatelet aspirin + oral anticoagulant AD with an ulcer history, APEC otherwise
+    low = line("b", "acide acetylsalicylique", dosages=(dose(75, "mg", 1),))
+    f = run("IX001", record(line("a", "warfarine"), low, conditions=(condition("I48"),)))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("AD", False, ["ulcer"])
+    f = run("IX001", record(line("a", "warfarine"), low, conditions=(condition("I48"), _refuted("K25.4"))))[0]
+    assert (f.level, f.evidence["settled"]) == ("APEC", True)
+
+
+# --- local routes however they are written (thesaurus p. 2, l. 39-45) -------------------------------
+
+def _routed(key: str, text: str = "", system: str = "", code: str = "", label: str = "", atc: tuple[str, ...] = (),
+            bdpm_route: str = "") -> MedicationOrder:
+    codings = (Coding(system, code),) if code else ()
+    return line("b", key, label=label, atc=atc, route=bdpm_route,
+                dosages=(Dosage(text="1 application par jour", route=Concept(codings, text)),))
+
+
+@pytest.mark.parametrize(("text", "system", "code"), [
+    ("cutanée", "", ""), ("Voie cutanée", "", ""), ("VOIE CUTANEE", "", ""), ("Cutaneous use", "", ""),
+    ("Topical route", "", ""), ("usage local", "", ""), ("application locale", "", ""), ("topique", "", ""),
+    # EDQM Standard Terms 20003000 "Cutaneous use" (ANS ePrescription examples, "Voie cutanée")
+    ("", "http://standardterms.edqm.eu", "20003000"),
+    # SNOMED CT 6064005 "Topical route" (FHIR route-codes value set), 359540000 (HL7 R4 example 0329)
+    ("", "http://snomed.info/sct", "6064005"), ("", "http://snomed.info/sct", "359540000"),
+])
+def test_skin_routes_in_any_wording_do_not_interact(text: str, system: str, code: str) -> None:
+    assert run("IX001", record(line("a", "warfarine"), _routed("diclofenac", text, system, code))) == []
+
+
+@pytest.mark.parametrize(("text", "system", "code"), [
+    ("Voie sous-cutanée", "", ""), ("subcutaneous", "", ""), ("Voie transdermique", "", ""), ("Voie orale", "", ""),
+    ("intradermique", "", ""), ("", "http://standardterms.edqm.eu", "20066000"),
+    ("", "http://standardterms.edqm.eu", "20070000"), ("", "http://snomed.info/sct", "26643006"),
+])
+def test_systemic_routes_stay_systemic(text: str, system: str, code: str) -> None:
+    found = run("IX001", record(line("a", "warfarine"), _routed("ketoprofene", text, system, code)))
+    assert [f.level for f in found] == ["AD"]
+
+
+@pytest.mark.parametrize("label", ["Kétoprofène 2,5 % gel", "Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]",
+                                   "Ibuprofène 5 % crème", "Diclofénac 140 mg emplâtre médicamenteux",
+                                   "Kétoprofène pommade"])
+def test_nsaid_skin_forms_without_a_route_do_not_interact(label: str) -> None:
+    nsaid = line("b", "ketoprofene", label=label)
+    assert run("IX001", record(line("a", "warfarine"), nsaid)) == []
+
+
+@pytest.mark.parametrize("label", ["Kétoprofène 100 mg gélule", "Kétoprofène 2,5 % gel buccal", "Kétoprofène"])
+def test_nsaid_lines_without_a_skin_form_stay_systemic(label: str) -> None:
+    found = run("IX001", record(line("a", "warfarine"), line("b", "ketoprofene", label=label)))
+    assert [f.level for f in found] == ["AD"]
+
+
+def test_other_gels_without_a_route_stay_systemic() -> None:
+    # testosterone gels are transdermal (BDPM: ANDROGEL, FORTIGEL "transdermique"): systemic
+    found = run("IX001", record(line("a", "warfarine"), line("b", "testosterone", label="Testostérone 50 mg gel")))
+    assert [f.level for f in found] == ["PE"]
+    transdermal = _routed("testosterone", "Topical route", label="Androgel 50 mg gel en sachet",
+                          bdpm_route="transdermique")
+    assert [f.level for f in run("IX001", record(line("a", "warfarine"), transdermal))] == ["PE"]
+
+
+def test_identified_skin_product_with_a_worded_route() -> None:
+    # BDPM route "cutanée" and a prescriber's "Voie cutanée" (VOLTARENE EMULGEL)
+    gel = _routed("diclofenac", "Voie cutanée", label="VOLTARENE EMULGEL 1 %, gel", bdpm_route="cutanée")
+    assert run("IX001", record(line("a", "warfarine"), gel)) == []
+
+
+def test_eye_drops_keep_the_beta_blocker_exception_whatever_the_coding() -> None:
+    for text, system, code in (("", "http://snomed.info/sct", "54485002"), ("Topical route", "", ""),
+                               ("voie ophtalmique", "", ""), ("", "http://standardterms.edqm.eu", "20051000")):
+        drops = _routed("timolol", text, system, code, label="Timolol 0,5 % collyre", atc=("S01ED01",))
+        assert [f.level for f in run("IX001", record(line("a", "verapamil"), drops))] == ["AD"], (text, code)
+    # a local route the exceptions do not name: ear drops of an NSAID-free product with warfarin are out
+    ear = _routed("ketoprofene", "", "http://standardterms.edqm.eu", "20001000")
+    assert run("IX001", record(line("a", "warfarine"), ear)) == []
+
+
+def test_every_nsaid_skin_form_of_the_bdpm_is_cutaneous() -> None:
+    """The ground for reading an NSAID gel, cream, ointment or plaster with no route as cutaneous."""
+    from checker.drugs import drug_index
+    from checker.iatrogenic.conditions import skin_form
+    from checker.model import MedicationIdentity, SubstanceMatch
+    from checker.rules.interactions import NSAIDS
+
+    th = default_referentials().get("ansm-thesaurus")
+    idx = drug_index()
+    seen = []
+    for spec in idx.specialties.values():
+        atc = {c.key: idx.substances[c.key].atc if c.key in idx.substances else () for c in spec.components}
+        if not atc or not all(NSAIDS in th.closure_with_atc(k, a) for k, a in atc.items()):
+            continue
+        ident = MedicationIdentity(substances=tuple(SubstanceMatch(key=k, name=k, atc=a) for k, a in atc.items()),
+                                   method="test", confidence=1.0, form=spec.form)
+        as_text = MedicationOrder(ref="MedicationRequest/x", status="active", intent="order",
+                                  medication=Concept(text=spec.name), identity=ident)
+        if skin_form(as_text):
+            seen.append(spec.name)
+            assert spec.routes == ("cutanée",), (spec.name, spec.routes)
+    assert len(seen) >= 40

@@ -186,3 +186,15 @@ def test_medication_use_counts_only_when_and_while_taken(name: str) -> None:
     assert not report.errors, report.errors
     assert report.inputs.balanced() and report.inputs.checked == 3  # still read and counted
     assert [f.rule for f in report.findings] == (["IX001"] if flagged else [])
+
+
+@pytest.mark.corpus
+def test_pddi_topical_diclofenac_with_warfarin_is_a_local_route() -> None:
+    """Scenario 01 orders "Diclofenac Sodium 0.01 MG/MG Topical Gel [Voltaren]" with no route: a skin
+    form, outside the thesaurus' systemic interactions (ANSM thesaurus 2023, p. 2)."""
+    path = PDDI / "request-warfarin-nsaid-scenario-01.json"
+    if not path.is_file():
+        pytest.skip("../shared PDDI-CDS requests not available")
+    report = check(str(path), as_of="2026-01-15", select=["IX"])
+    assert report.inputs.resources > 0
+    assert not [f for f in report.findings if "diclof" in f.summary]

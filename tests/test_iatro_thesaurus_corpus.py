@@ -237,3 +237,41 @@ def test_hand_encoded_entries_match_the_pdf_wording(th) -> None:
 
 def _hand(th, e) -> bool:
     return frozenset({e.a, e.b}) in HAND_ENCODED_WORDS and e.multi_level
+
+
+def _block_texts(layout) -> list[tuple[int, str, str, set[str], str]]:
+    """(line, header, interactant, levels, folded paragraph text) per paragraph of the PDF text."""
+    blocks, _ = layout
+    lines = LAYOUT.read_text(encoding="utf-8").replace("\f", "").split("\n")
+    out = []
+    for i, (line, header, inter, levels) in enumerate(blocks):
+        end = blocks[i + 1][0] - 1 if i + 1 < len(blocks) else line + 20
+        out.append((line, header, inter, levels, fold(" ".join(lines[line - 1:end]))))
+    return out
+
+
+def test_aspirin_dose_gates_match_the_pdf_wording(layout, th) -> None:
+    # single-level aspirin paragraphs limited by their text to anti-inflammatory or analgesic doses
+    wanted = {line for line, header, inter, levels, text in _block_texts(layout)
+              if len(levels) == 1 and "acide acetylsalicylique" in (fold(header), fold(inter))
+              and "pour des doses anti inflammatoires d acide acetylsalicylique" in text}
+    gated = {e.line for e in th.entries if e.gate and e.gate.get("kind") == "aspirin-dose"}
+    assert gated == wanted == {143, 193, 203, 244, 1271, 5681, 6437, 10481}
+
+
+def test_torsadogenic_exceptions_match_the_class_heading(th) -> None:
+    if not LAYOUT.is_file():
+        pytest.skip("../shared thesaurus text not available")
+    text = fold(LAYOUT.read_text(encoding="utf-8").replace("\f", ""))
+    start = text.index("font exception a la regle")
+    exceptions = text[start:text.index("ne suivent pas cet assouplissement", start)]
+    always = text[text.index("a noter que le citalopram", start):text.index("suite a un arbitrage europeen", start)]
+    entry = next(e for e in th.entries if e.line == 18424)
+    ci, ad = (lv.condition for lv in entry.levels)
+    always_ci = set(ci["of"][0]["any_of"][0]["keys"])
+    ad_only = set(ad["any_of"][0]["keys"])
+    assert always_ci == {"citalopram", "escitalopram", "domperidone", "hydroxyzine", "piperaquine"}
+    assert all(k in always for k in always_ci) and "spiramycine" not in always_ci
+    neuroleptics = set(th.entities["neuroleptiques susceptibles de donner des torsades de pointes"]["members"])
+    named = {k for k in ad_only if k in exceptions}
+    assert named | neuroleptics == ad_only and "crizotinib" in named

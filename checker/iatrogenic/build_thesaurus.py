@@ -451,9 +451,17 @@ LOCAL_ROUTES = {
 _AOD = ["apixaban", "dabigatran", "edoxaban", "rivaroxaban"]
 _OPIOIDS = ["analgesiques morphiniques agonistes", "morphiniques", "antitussifs morphiniques vrais"]
 _HIGH_MTX = {"kind": "weekly-dose", "key": "methotrexate", "above_mg": 20}
-_TORSADES_ALWAYS_CI = ["citalopram", "domperidone", "escitalopram", "hydroxyzine", "piperaquine", "spiramycine"]
-_TORSADES_AD_ONLY = ["amisulpride", "arsenieux", "chloroquine", "chlorpromazine", "cyamemazine", "droperidol",
-                     "flupentixol", "fluphenazine", "halofantrine", "haloperidol", "hydroxychloroquine",
+# Torsadogenic pairs (class heading l. 18240-18256 and entry l. 18424-18438; the same wording under
+# each exception's own entry: methadone l. 13150, crizotinib l. 18318 and l. 5116, the torsadogenic
+# class l. 19821-19836). CI whatever the partner: citalopram, escitalopram, domperidone, hydroxyzine,
+# piperaquine (l. 18255-18256, l. 18431-18432). Only AD with the other torsadogenic drugs: the
+# antiparasitics, arsenic, hydroxychloroquine, methadone, crizotinib and the neuroleptics
+# (l. 18252-18254; crizotinib's own entry is "Association DECONSEILLEE", l. 18319 and l. 5117).
+# Spiramycin is not among the always-CI drugs: its bullet (l. 18430) only says which of its routes
+# count (IV and oral), i.e. all of its forms.
+_TORSADES_ALWAYS_CI = ["citalopram", "domperidone", "escitalopram", "hydroxyzine", "piperaquine"]
+_TORSADES_AD_ONLY = ["amisulpride", "arsenieux", "chloroquine", "chlorpromazine", "crizotinib", "cyamemazine",
+                     "droperidol", "flupentixol", "fluphenazine", "halofantrine", "haloperidol", "hydroxychloroquine",
                      "levomepromazine", "lumefantrine", "methadone", "pentamidine", "pimozide", "pipamperone",
                      "pipotiazine", "sulpiride", "tiapride", "zuclopenthixol"]
 # renal impairment: eGFR/creatinine clearance below 60 (KDIGO 2012 stage G3 "moderate" and worse);
@@ -501,9 +509,9 @@ OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
         "APEC": {"kind": "pair", "any_of": [[["gliptines"], ["inhibiteurs de l enzyme de conversion"]]]},
         "AD": {"kind": "otherwise"}},
     # l. 18240 (class heading) and l. 18424: two torsadogenic drugs are CI as a rule; the listed
-    # exceptions (antiparasitics, neuroleptics, methadone, arsenic, hydroxychloroquine) only AD,
-    # except with citalopram, escitalopram, hydroxyzine, domperidone, piperaquine (CI whatever the
-    # partner). Erythromycin and vincamine count only IV (gate), spiramycin IV and oral.
+    # exceptions (antiparasitics, neuroleptics, methadone, arsenic, hydroxychloroquine, crizotinib)
+    # only AD, except with citalopram, escitalopram, hydroxyzine, domperidone, piperaquine (CI
+    # whatever the partner). Erythromycin and vincamine count only IV (gate), spiramycin IV and oral.
     frozenset({"substances susceptibles de donner des torsades de pointes",
                "torsadogenes sauf arsenieux antiparasitaires neuroleptiques methadone"}): {
         "CI": {"kind": "any_of", "of": [
@@ -573,6 +581,26 @@ OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
                                            ["substances susceptibles de donner des torsades de pointes"]]]},
         "AD": {"kind": "other"}, "APEC": {"kind": "otherwise"}},
 }
+
+
+# Single-level aspirin entries that the PDF limits, in their own text, to anti-inflammatory doses
+# (>= 1 g per intake and/or >= 3 g a day) or analgesic/antipyretic doses (>= 500 mg per intake and/or
+# < 3 g a day): ARBs l. 143 / 1271, deferasirox l. 193 / 5681, diuretics l. 203 / 6437, ACE inhibitors
+# l. 244 / 10481. At other doses (antiplatelet) the entry does not concern the pair: a gate.
+ASPIRIN_KEY = "acide acetylsalicylique"
+_ASPIRIN_HIGH_DOSES = {"kind": "aspirin-dose", "any_of": [
+    {"aspirin_dose": "anti-inflammatory", "ulcer_history": None},
+    {"aspirin_dose": "analgesic", "ulcer_history": None}]}
+
+
+def aspirin_dose_gate(a_key: str, b_key: str, levels: list[str], text: str) -> dict[str, Any] | None:
+    """The aspirin-dose gate of a single-level aspirin entry whose text names both high-dose ranges."""
+    if len(levels) != 1 or ASPIRIN_KEY not in (a_key, b_key):
+        return None
+    t = fold(text)
+    if "pour des doses anti inflammatoires d acide acetylsalicylique" in t and "doses antalgiques" in t:
+        return _ASPIRIN_HIGH_DOSES
+    return None
 
 
 _STOP = {"medicaments", "a", "de", "d", "l", "la", "le", "les", "du", "des", "et", "risque", "autres"}
@@ -664,7 +692,8 @@ def build(folder: Path) -> dict[str, Any]:
                     named.setdefault(base, []).extend(e["members"])
         level_conditions = conditions_of(right, levels, named, _sides(a_key, b_key, entities))
         overridden = _apply_override(a_key, b_key, level_conditions)
-        gate = OVERRIDES.get(frozenset({a_key, b_key}), {}).get("_gate")
+        gate = OVERRIDES.get(frozenset({a_key, b_key}), {}).get("_gate") or aspirin_dose_gate(
+            a_key, b_key, levels, risk + " " + " ".join(right))
         entries.append({
             "a": a_key,
             "b": b_key,

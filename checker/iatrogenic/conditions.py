@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from checker.iatrogenic.doses import daily_dose
-from checker.iatrogenic.thesaurus import LEVEL_RANK, Entry, Thesaurus
+from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker.memo import by_identity
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
@@ -113,6 +113,18 @@ def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: r
     return any(concept_matches(r, icd, snomed, texts) for o in orders for r in o.reasons)
 
 
+def _documented(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
+                texts: tuple[str, ...]) -> bool | None:
+    """True when the record states the condition, False when it states that the condition was ruled
+    out (a Condition with verificationStatus ``refuted``), None when it says neither: a problem list
+    that does not mention a condition is no proof that the patient does not have it."""
+    if _recorded(record, orders, icd, snomed, texts):
+        return True
+    if any(c.verification_status == "refuted" and concept_matches(c.code, icd, snomed, texts) for c in record.conditions):
+        return False
+    return None
+
+
 _ORAL_FORM = re.compile(r"\b(comprimes?|gelules?|sachets?|capsules?|tablets?|pastilles?|sirop|syrup|"
                        r"suspension buvable|solution buvable|buvable|orodispersibles?|effervescents?|oral|orale|"
                        r"per os|lyocs?|granules?)\b")
@@ -160,6 +172,101 @@ def _route_without_dosage(ident: MedicationIdentity | None, medication: Concept)
     if _ORAL_FORM.search(words):
         return "oral"
     return None
+
+
+# --- local routes (thesaurus p. 2: "les voies locales ne sont pas concernées …") ------------------
+# Route codes → the route names of the encoding's ``local_routes``. EDQM Standard Terms: 20001000
+# auricular, 20003000 cutaneous, 20004000 dental, 20014000 gingival, 20049000 nasal, 20051000 ocular,
+# 20072000 vaginal (EDQM list as republished by hl7-eu/unicom-ig and the Swiss CH EMED ConceptMap
+# CdTyp26 → EDQM; 20003000 is "Voie cutanée" in the ANS ePrescription examples). SNOMED CT route values
+# (FHIR ValueSet route-codes; HL7 R4 examples medicationrequest0329/0330/0339): 54485002 ophthalmic,
+# 46713006 nasal, 16857009 vaginal, 10547007 otic; 6064005 and 359540000 "topical", a surface route
+# that does not say which one (TOPICAL).
+TOPICAL = TOPICAL_ROUTE
+LOCAL_ROUTE_CODES: dict[str, str] = {
+    "20001000": "auriculaire", "20003000": "cutanee", "20004000": "dentaire", "20014000": "gingivale",
+    "20049000": "nasale", "20051000": "ophtalmique", "20072000": "vaginale",
+    "54485002": "ophtalmique", "46713006": "nasale", "16857009": "vaginale", "10547007": "auriculaire",
+    "6064005": TOPICAL, "359540000": TOPICAL,
+}
+# Routes that reach the blood: EDQM 20066000 subcutaneous, 20070000 transdermal (ANS ePrescription
+# examples), 20030000 intradermal, 20002500 buccal, 20067000 sublingual; SNOMED CT 34206005 subcutaneous,
+# 45890007 transdermal (besides the IV and oral codes above).
+_SYSTEMIC_CODES = _IV | _ORAL | {"20066000", "20070000", "20030000", "20002500", "20067000", "34206005", "45890007"}
+# Words, on folded text. Systemic words are looked for first ("sous-cutanée" is not "cutanée").
+_SYSTEMIC_WORDS = re.compile(r"sous cutane|subcutane|transderm|transcutane|percutane|intraderm|\boral|per os|"
+                             r"buccal|sublingu|intraveine|intravenous|intramuscul|rectal|inhal|\b(iv|im|sc)\b")
+_LOCAL_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("ophtalmique", re.compile(r"ophtalm|ophthalm|oculaire|\bocular|collyre|eye drop")),
+    ("nasale", re.compile(r"\b(intra|endo)?nasale?s?\b")),
+    ("vaginale", re.compile(r"vaginal")),
+    ("auriculaire", re.compile(r"auricul|\botiques?\b|\botic\b")),
+    ("gingivale", re.compile(r"gingiv")),
+    ("dentaire", re.compile(r"dentaire|\bdental")),
+    ("cutanee", re.compile(r"\bcutane")),
+    (TOPICAL, re.compile(r"\btopi(que|ques|cal)\b|usage local|application locale|voie locale|\blocal use")),
+)
+# Skin dose forms (BDPM forms "gel", "crème", "pommade", "emplâtre médicamenteux(se)"); meaningful only
+# where the substance's skin forms are all cutaneous (see the NSAID rule in checker.rules.interactions).
+_SKIN_FORM = re.compile(r"\b(gel|gels|creme|cremes|cream|pommade|pommades|ointment|emplatres?|plasters?)\b")
+_TRANSDERMAL = re.compile(r"transderm|\bpatchs?\b|dispositif")
+
+
+def _local_of_text(text: str) -> str | None:
+    """The thesaurus local route a folded route or product text names; None when it names a systemic
+    route or none."""
+    if not text or _SYSTEMIC_WORDS.search(text):
+        return None
+    return next((name for name, pattern in _LOCAL_WORDS if pattern.search(text)), None)
+
+
+def _product_words(order: MedicationOrder) -> str:
+    ident = order.identity
+    words = [fold(t) for t in order.medication.all_texts()]
+    if ident is not None:
+        words += [fold(ident.form), fold(ident.product)]
+    return " ".join(w for w in words if w)
+
+
+def local_route(order: MedicationOrder) -> str | None:
+    """The thesaurus local route of a line (``cutanee``, ``ophtalmique`` …, or :data:`TOPICAL`), from
+    the stated route (codes, then words), else the identified specialty's BDPM routes, else route
+    words of the product's name; None for systemic or unknown routes. Transdermal products are
+    systemic whatever the line says."""
+    ident = order.identity
+    bdpm = fold(ident.route) if ident is not None and ident.route else ""
+    if _TRANSDERMAL.search(bdpm) or _TRANSDERMAL.search(_product_words(order)):
+        return None
+    for d in order.dosages:
+        if d.route is None:
+            continue
+        codes = [c.code.strip() for c in d.route.codings]
+        known = next((LOCAL_ROUTE_CODES[c] for c in codes if c in LOCAL_ROUTE_CODES), None)
+        if known is not None:
+            return known
+        if any(c in _SYSTEMIC_CODES for c in codes):
+            return None
+        return _local_of_text(" ".join(fold(t) for t in d.route.all_texts()))
+    if bdpm:
+        names = {_local_of_text(part.strip()) for part in bdpm.split(";")}
+        if None in names:
+            return None
+        return names.pop() if len(names) == 1 else TOPICAL
+    return _local_of_text(_product_words(order))
+
+
+def skin_form(order: MedicationOrder) -> bool:
+    """True when no route is stated and the product's name or BDPM form is a skin form (gel, cream,
+    ointment, medicated plaster) with no word of any route."""
+    ident = order.identity
+    if any(d.route is not None for d in order.dosages) or (ident is not None and ident.route):
+        return False
+    words = _product_words(order)
+    if _SYSTEMIC_WORDS.search(words) or _TRANSDERMAL.search(words) or _ORAL_FORM.search(words):
+        return False
+    if any(pattern.search(words) for name, pattern in _LOCAL_WORDS if name != "cutanee"):
+        return False
+    return bool(_SKIN_FORM.search(words))
 
 
 @dataclass(slots=True)
@@ -223,12 +330,10 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "renal-function" and "impaired" in cond:
         return _renal(cond, ctx)
     if kind == "hepatic-function" and "impaired" in cond:
-        if _recorded(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT):
-            return bool(cond["impaired"]), None
-        if any(c.is_active for c in ctx.record.conditions):
-            # a problem list is recorded and names no hepatic impairment: taken as absent
-            return not bool(cond["impaired"]), None
-        return None, "hepatic-function"
+        hepatic = _documented(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT)
+        if hepatic is None:
+            return None, "hepatic-function"
+        return hepatic == bool(cond["impaired"]), None
     if kind == "heart-function" and "altered" in cond:
         if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
             return bool(cond["altered"]), None
@@ -352,8 +457,7 @@ def _aspirin_category(ctx: PairContext) -> str | None:
 
 def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     category = _aspirin_category(ctx)
-    ulcer = _recorded(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
-    problem_list = any(c.is_active for c in ctx.record.conditions)
+    ulcer = _documented(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
     pending: str | None = None
     result: bool | None = False
     for clause in cond["any_of"]:
@@ -366,12 +470,10 @@ def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
         want_ulcer = clause.get("ulcer_history")
         if want_ulcer is None:
             ulcer_ok: bool | None = True
-        elif ulcer:
-            ulcer_ok = bool(want_ulcer)
-        elif problem_list:  # a problem list is recorded and names no peptic ulcer: taken as absent
-            ulcer_ok = not want_ulcer
+        elif ulcer is None:
+            ulcer_ok = None  # the record neither states nor rules out an ulcer history
         else:
-            ulcer_ok = None  # no problem list at all: the history is unknown
+            ulcer_ok = ulcer == bool(want_ulcer)
         if dose_ok and ulcer_ok:
             return True, None
         if ulcer_ok is False:

@@ -32,7 +32,9 @@ ENTRIES: list[dict[str, Any]] = [
                  "codes derived by keyword; no risk or conduct sentence is reproduced. Two truncated class lists of "
                  "the PDF text (alcohol, grapefruit: 'anpu') are left empty (not medicines). The conditions of 12 "
                  "multi-level entries stated in prose are encoded by hand (OVERRIDES, flagged hand_encoded); the "
-                 "local-route exceptions of page 2 are encoded by hand (local_routes). Checked entry by entry "
+                 "local-route exceptions of page 2 are encoded by hand (local_routes). The eight single-level aspirin "
+                 "entries whose text limits them to analgesic or anti-inflammatory doses carry an aspirin-dose "
+                 "gate. Checked entry by entry "
                  "against the PDF text by tests/test_iatro_thesaurus_corpus.py.",
     },
     {

@@ -35,6 +35,9 @@ LEVEL_NAMES_EN = {
     "APEC": "to be taken into account",
 }
 
+TOPICAL_ROUTE = "topique"
+"""A local route that does not say which one (see :meth:`Thesaurus.local_only`)."""
+
 # Substances the thesaurus does not list by name (not marketed in France, e.g. oral ketorolac) join a
 # class by their ATC code, only for classes whose ATC groups match the thesaurus definition exactly.
 # WHO ATC groups M01AA/AB/AC/AE/AG/AH = non-steroidal anti-inflammatory drugs (M01AX "other" left out).
@@ -197,12 +200,18 @@ class Thesaurus:
 
     def local_only(self, route: str | None, keys: frozenset[str], atc: frozenset[str]) -> bool:
         """True when a line given by a local route (eye drops, skin, nose …) is outside the scope of
-        the thesaurus' systemic interactions, i.e. it is not one of the listed exceptions."""
-        if route is None or fold(route) not in self.local_routes["routes"]:
+        the thesaurus' systemic interactions, i.e. it is not one of the listed exceptions.
+
+        ``route`` is one of the encoding's local routes or ``"topique"``: a surface route that does not
+        say which (SNOMED CT "Topical route"), for which every exception counts whatever its route."""
+        if route is None:
             return False
         r = fold(route)
+        generic = r == TOPICAL_ROUTE
+        if not generic and r not in self.local_routes["routes"]:
+            return False
         for exc in self.local_routes["exceptions"]:
-            if exc["routes"] and r not in exc["routes"]:
+            if exc["routes"] and not generic and r not in exc["routes"]:
                 continue
             if any(k in exc["keys"] for k in keys) or any(a.startswith(tuple(exc["atc"])) for a in atc if exc["atc"]):
                 return False

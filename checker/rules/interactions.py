@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.findings import Finding, Severity, Source
-from checker.iatrogenic.conditions import DATUM_EN, DATUM_FR, PairContext, Settled, route_of, settle
+from checker.iatrogenic.conditions import (
+    DATUM_EN,
+    DATUM_FR,
+    PairContext,
+    Settled,
+    local_route,
+    route_of,
+    settle,
+    skin_form,
+)
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.memo import by_identities
 from checker.model import MedicationIdentity, MedicationOrder
@@ -141,13 +150,27 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
     return False
 
 
+NSAIDS = "anti inflammatoires non steroidiens"
+
+
+def line_local_route(th: Thesaurus, order: MedicationOrder, ident: MedicationIdentity) -> str | None:
+    """The local route of a line (:func:`~checker.iatrogenic.conditions.local_route`); an NSAID in a
+    skin form (gel, cream, ointment, medicated plaster) with no stated route counts as cutaneous: every
+    such NSAID specialty of the BDPM is given by the cutaneous route (checked by the tests)."""
+    route = local_route(order)
+    if route is None and skin_form(order) and ident.substances and all(
+            NSAIDS in th.closure_with_atc(s.key, s.atc) for s in ident.substances):
+        return "cutanee"
+    return route
+
+
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry."""
     lines: list[tuple[MedicationOrder, MedicationIdentity]] = []
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
-        if not th.local_only(route_of(o), ident.substance_keys, ident.atc_codes):
+        if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
             lines.append((o, ident))
     for i, (a, ident_a) in enumerate(lines):
         for b, ident_b in lines[i + 1:]:
@@ -196,8 +219,9 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     settle it, the highest possible level is kept and the missing datum named. Every entry and class
     path that explains the pair is listed in ``evidence``. Stopped, cancelled, entered-in-error and
     completed lines, and lines whose periods do not overlap, never interact; nor do lines given by a
-    local route (eye, skin, nose, vagina, ear, gums), except the substances the thesaurus lists as
-    exceptions (miconazole, beta-blocker eye drops, nasal fentanyl …).
+    local route (eye, skin, nose, vagina, ear, gums; EDQM or SNOMED CT codes, words, the BDPM route
+    of the identified specialty, or an NSAID skin form with no route), except the substances the
+    thesaurus lists as exceptions (miconazole, beta-blocker eye drops, nasal fentanyl …).
 
     Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (edition 2023-09).
     """
@@ -235,6 +259,12 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             elif settled.all_ruled_out:
                 detail += (" The circumstances of the higher levels are not met; the lowest level is kept." if en else
                            " Les circonstances des niveaux supérieurs ne sont pas réunies : le niveau le plus bas est retenu.")
+        elif not settled.settled:  # a single-level entry limited to circumstances the record does not state
+            datum = "; ".join((DATUM_EN if en else DATUM_FR).get(d, d) for d in settled.missing)
+            detail += (f" The thesaurus lists this pair only in some circumstances; the record does not state {datum}, "
+                       f"so the entry is reported." if en else
+                       f" Le thésaurus ne retient cette association que dans certaines circonstances ; le dossier ne "
+                       f"précise pas {datum} : l'interaction est signalée.")
         evidence: dict[str, Any] = {
             "substances": subst,
             "level": level,
