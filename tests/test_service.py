@@ -749,3 +749,27 @@ def test_412_details_name_the_missing_data_once_and_why(tmp_path: Path, refs: An
     resp = TestClient(app).post("/cds-services/order-sign", json=body)
     assert resp.status_code == 412 and is_outcome(resp)
     assert [i["diagnostics"] for i in resp.json()["issue"][1:]] == [detail]
+
+
+def test_a_weight_under_another_key_does_not_cover_renal_function() -> None:
+    """Prefetch under another service's key names: any Observation used to cover both renal function and
+    weight, so an EHR sending only a weight got no renal fetch and no "not checked" notice."""
+    from checker.service.prefetch import coverage
+
+    def obs(code: str) -> dict:
+        return {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]}}
+
+    def searchset(url: str, *resources: dict) -> dict:
+        return {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "self", "url": url}],
+                "entry": [{"resource": r} for r in resources]}
+
+    only_weight = coverage({"vitals": searchset("https://ehr/fhir/Observation?patient=1&code=29463-7", obs("29463-7"))})
+    assert "weight" in only_weight.covered and "renal" in only_weight.missing
+    egfr = coverage({"labs": searchset("https://ehr/fhir/Observation?patient=1&code=http://loinc.org|62238-1")})
+    assert "renal" in egfr.covered and "weight" in egfr.missing  # asked for eGFR, none found: covered
+    labs = coverage({"labs": searchset("https://ehr/fhir/Observation?patient=1&category=laboratory")})
+    assert "renal" in labs.covered and "weight" in labs.missing
+    everything = coverage({"obs": searchset("https://ehr/fhir/Observation?patient=1")})
+    assert {"renal", "weight"} <= everything.covered
+    assert "renal" in coverage({"x": obs("62238-1")}).covered

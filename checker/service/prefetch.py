@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from checker.rules.patient_risks import LOINC, RENAL_FUNCTION_CODES
 from checker.service.config import FhirFetch
@@ -168,13 +168,56 @@ def coverage(prefetch: Mapping[str, Any] | None, keys: Iterable[str] = PREFETCH,
     for key in keys:
         if key in prefetch and not _is_outcome(prefetch[key]):
             cov.covered.add(key)
-        elif KEY_TYPE[key] in seen_types and key not in ("renal", "weight"):
+        elif KEY_TYPE[key] in seen_types and key not in OBSERVATION_CODES:
             cov.covered.add(key)
-        elif key in ("renal", "weight") and "Observation" in seen_types:
+        elif key in OBSERVATION_CODES and any(_answers_for(value, key) for value in prefetch.values()):
             cov.covered.add(key)
         else:
             cov.missing.append(key)
     return cov
+
+
+OBSERVATION_CODES: dict[str, frozenset[str]] = {"renal": frozenset(RENAL_FUNCTION_CODES),
+                                                "weight": frozenset(WEIGHT_LOINC)}
+"""The Observation keys, with the LOINC codes that answer them."""
+_CATEGORY_OF = {"renal": "laboratory", "weight": "vital-signs"}
+
+
+def _answers_for(value: Any, key: str) -> bool:
+    """True when a prefetch value sent under another service's key answers ``key``: it holds an
+    Observation with one of the key's codes, or its self link is an Observation search that asks for
+    those codes (or for all Observations, or for the key's category). Any Observation is not enough: a
+    weight alone must not pass for a renal result (false all-clear)."""
+    value = unwrap(value)
+    if not isinstance(value, Mapping):
+        return False
+    codes = OBSERVATION_CODES[key]
+    if value.get("resourceType") == "Observation":
+        return bool(_codes(value) & codes)
+    if value.get("resourceType") != "Bundle":
+        return False
+    for link in bundle_links(value):
+        if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
+            parts = urlsplit(link["url"])
+            if parts.path.rstrip("/").rsplit("/", 1)[-1] != "Observation":
+                continue
+            query = parse_qs(parts.query)
+            asked = {c.rsplit("|", 1)[-1] for v in query.get("code", []) for c in v.split(",")}
+            categories = {c.rsplit("|", 1)[-1] for v in query.get("category", []) for c in v.split(",")}
+            if asked & codes or (not asked and (not categories or _CATEGORY_OF[key] in categories)):
+                return True
+    for entry in bundle_entries(value):
+        res = entry.get("resource") if isinstance(entry, Mapping) else None
+        if isinstance(res, Mapping) and res.get("resourceType") == "Observation" and _codes(res) & codes:
+            return True
+    return False
+
+
+def _codes(observation: Mapping[str, Any]) -> set[str]:
+    code = observation.get("code")
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    return {c["code"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("code"), str)} \
+        if isinstance(codings, list) else set()
 
 
 def _is_outcome(value: Any) -> bool:
