@@ -295,6 +295,11 @@ def test_a_problem_list_silent_on_the_liver_does_not_settle_hepatic_function() -
     assert (f.level, f.evidence["settled"]) == ("PE", True)
     f = run("IX001", record(*pair, conditions=(condition("K74.6"),), observations=(_egfr(95),)))[0]
     assert (f.level, f.evidence["settled"]) == ("CI", True)
+    # a liver failure that has resolved is no present impairment: unknown again, not settled either way
+    resolved = Condition(ref="Condition/old-liver", code=Concept((Coding("http://hl7.org/fhir/sid/icd-10", "K72.1"),)),
+                         clinical_status="resolved")
+    f = run("IX001", record(*pair, conditions=(resolved,), observations=(_egfr(95),)))[0]
+    assert (f.level, f.evidence["settled"], f.evidence["missing"]) == ("CI", False, ["hepatic-function"])
 
 
 def test_a_problem_list_silent_on_ulcers_does_not_settle_ulcer_history() -> None:

@@ -104,9 +104,11 @@ def concept_matches(c: Concept, icd: re.Pattern[str], snomed: set[str], texts: t
 
 
 def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
-              texts: tuple[str, ...]) -> bool:
+              texts: tuple[str, ...], *, current: bool = False) -> bool:
+    """The record states the condition (a history counts, unless ``current`` asks for a present state:
+    then a resolved or inactive Condition does not)."""
     for cond in record.conditions:
-        if cond.verification_status in {"refuted", "entered-in-error"}:
+        if cond.verification_status in {"refuted", "entered-in-error"} or (current and not cond.is_active):
             continue
         if concept_matches(cond.code, icd, snomed, texts):
             return True
@@ -114,11 +116,11 @@ def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: r
 
 
 def _documented(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
-                texts: tuple[str, ...]) -> bool | None:
+                texts: tuple[str, ...], *, current: bool = False) -> bool | None:
     """True when the record states the condition, False when it states that the condition was ruled
     out (a Condition with verificationStatus ``refuted``), None when it says neither: a problem list
     that does not mention a condition is no proof that the patient does not have it."""
-    if _recorded(record, orders, icd, snomed, texts):
+    if _recorded(record, orders, icd, snomed, texts, current=current):
         return True
     if any(c.verification_status == "refuted" and concept_matches(c.code, icd, snomed, texts) for c in record.conditions):
         return False
@@ -330,7 +332,8 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "renal-function" and "impaired" in cond:
         return _renal(cond, ctx)
     if kind == "hepatic-function" and "impaired" in cond:
-        hepatic = _documented(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT)
+        hepatic = _documented(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT,
+                              current=True)  # a liver failure that has resolved is no present impairment
         if hepatic is None:
             return None, "hepatic-function"
         return hepatic == bool(cond["impaired"]), None
