@@ -80,6 +80,7 @@ class RawResource:
     default_patient: str = ""  # CDS Hooks context.patientId, for drafts without a subject
     resource_type: str = field(init=False)
     json_native: bool = True
+    name: str = ""  # set by assembly for a resource with neither id nor fullUrl (see :func:`_resource_ref`)
     """Made of JSON types only (parsed from text, or dumped from a model): identical elements may
     then share one extraction (see :func:`_shared_element`). False for a caller's dict, which may
     hold tuples, dates or NaN that serialise like other values."""
@@ -582,6 +583,7 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
     # record list the item goes to.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
     deferred: list[tuple[int, RawResource]] = []
+    anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
     for item in raw_items:
         if type(item) is not RawResource:
@@ -597,6 +599,10 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
         if seq == BULK_RESOURCES:  # a bulk input: what is extracted stays alive to the end
             bulk.enter_context(relaxed_gc())
         counts.resources += 1
+        if not item.full_url:
+            rid = item.resource.get("id")
+            if type(rid) is not str or not rid:
+                item.name = _content_name(item, anonymous)
         rt = item.resource_type
         kind = _KINDS.get(rt)
         if kind is None:
@@ -914,18 +920,27 @@ def _ref(value: Any) -> str:
 
 
 def _resource_ref(raw: RawResource) -> str:
-    """``Type/id``, else the Bundle fullUrl, else ``Type@sha256:<hash of the content>``: never where the
-    resource sat in the input, so that a finding's fingerprint does not depend on it."""
+    """``Type/id``, else the Bundle fullUrl, else the content name assembly gave it (see
+    :func:`_content_name`): never where the resource sat in the input, so that a finding's
+    fingerprint does not depend on it."""
     rid = raw.resource.get("id")
     if isinstance(rid, str) and rid:
         return f"{raw.resource_type}/{rid}"
-    if raw.full_url:
-        return raw.full_url
+    return raw.full_url or raw.name or _content_name(raw, {})
+
+
+def _content_name(raw: RawResource, seen: dict[tuple[str, str], int]) -> str:
+    """``Type@sha256:<hash of the content>`` for a resource with neither id nor fullUrl; the second and
+    later identical copies in one file get ``-2``, ``-3`` …: two identical orders written twice are two
+    lines (a duplicate to report), while the same order read from two files is one."""
     try:
         content = orjson.dumps(raw.resource, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     except TypeError:  # e.g. an integer beyond 64 bits in a library caller's dict
         content = repr(raw.resource).encode("utf-8", "surrogatepass")
-    return f"{raw.resource_type}{ANONYMOUS_MARK}{hashlib.sha256(content).hexdigest()[:16]}"
+    name = f"{raw.resource_type}{ANONYMOUS_MARK}{hashlib.sha256(content).hexdigest()[:16]}"
+    key = (raw.location.file, name)
+    copies = seen[key] = seen.get(key, 0) + 1
+    return name if copies == 1 else f"{name}-{copies}"
 
 
 def _patient(raw: RawResource) -> Patient:
@@ -1071,10 +1086,11 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
       that day only (the day, month or year the date is written to);
     * a statement covers its ``effectivePeriod`` (an omitted end means still being taken, per the
       FHIR comment on ``effective[x]``). An ``effectiveDateTime`` is, per FHIR, "the date/time
-      when the medication is/was/will be taken": the statement asserts the drug was taken then,
-      so it covers that day only, unless the statement also says the drug is still being taken
-      (R4 status ``active``, "the medication is still being taken"; R5 ``adherence`` ``taking``),
-      in which case it runs from that day on. No duration is assumed beyond what is written.
+      when the medication is/was/will be taken": a statement that says the drug is no longer
+      taken (R4 status ``completed``) covers that day only; any other (R4 ``active``,
+      ``intended``, ``unknown``, ``on-hold``; R5 ``recorded``, the usual medication-list entry)
+      runs from that day on, because nothing says it ended: reading it as one day would hide
+      its interactions (a false all-clear). No duration is assumed beyond what is written.
 
     Its status is ``active`` when the drug was handed over, given or is being taken, else the
     original status; records saying it was not taken (R4/R5 ``not-taken``, ``not-done``,
@@ -1097,7 +1113,7 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
     else:
         start = _dated(res, "effectiveDateTime", today)
         if start is not None:
-            ongoing = rt == "MedicationStatement" and (status == "active" or _adherence(res) == "taking")
+            ongoing = rt == "MedicationStatement" and status != "completed"
             end = None if ongoing else (_last_day(res.get("effectiveDateTime")) or start)
         period = res.get("effectivePeriod")
         if isinstance(period, dict):

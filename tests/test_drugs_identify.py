@@ -273,3 +273,25 @@ def test_a_word_of_a_longer_brand_name_narrows_to_it(label: str) -> None:
     assert ident is not None and ident.substance_keys == {"calcium", "colecalciferol"}
     plain = identify_text(label.split()[0])
     assert plain is not None and plain.substance_keys == {"calcium"}
+
+
+@pytest.mark.parametrize("label, tokens", [
+    ("CACIT VITAMINE D3 500 mg/1000 U.I.", ["d3", "500", "mg"]),
+    ("UMULINE PROFIL 30 100 UI/mL", ["30", "100", "ui"]),
+    ("Humalog MIX25 100 UI/ml", ["mix25", "100"]),
+    ("PIPORTIL L4 100 mg/4 ml", ["l4", "100", "mg"]),
+    ("CALCIPARINE 12 500 UI/0,5 ml", ["12500", "ui"]),
+    ("Vitamine D3 100 000 UI", ["d3", "100000", "ui"]),
+])
+def test_separate_numbers_are_not_taken_for_thousands(label: str, tokens: list[str]) -> None:
+    """Found in review: a number glued to a word ("D3", "L4") or a pair like "30 100" is two numbers."""
+    got = tokenize(label)
+    assert any(got[i:i + len(tokens)] == tokens for i in range(len(got))), got
+
+
+def test_a_word_narrows_a_brand_only_to_products_of_the_strength_written() -> None:
+    """"Nicopass 1,5 mg menthe" is not NICOPASS MENTHE FRAICHEUR 2,5 mg (the only brand name with "menthe")."""
+    ident = identify_text("Nicopass 1,5 mg menthe")
+    assert ident is not None and ident.cis != "67185182"
+    assert ident.substances[0].strength == Quantity(1.5, "mg")
+    assert identify_text("Nicopass menthe 2,5 mg").cis == "67185182"  # type: ignore[union-attr]

@@ -159,10 +159,12 @@ USES = {
     "administration-month-only": (_use("MedicationAdministration", "completed", effectiveDateTime="2025-12"), False),
     "administration-period": (_use("MedicationAdministration", "completed",
                                    effectivePeriod={"start": "2025-12-20", "end": "2026-01-06"}), True),
-    # a statement at a point in time: that day, unless it says the drug is still being taken
+    # a statement at a point in time: that day when it says the drug is no longer taken (completed), else
+    # from that day on: an R5 "recorded" or R4 "unknown" medication-list entry may still be taken
     "statement-completed-once": (_use("MedicationStatement", "completed", effectiveDateTime="2025-03-10"), False),
     "statement-r5-recorded-once": (_use("MedicationStatement", "recorded", r5=True, effectiveDateTime="2025-03-10"),
-                                   False),
+                                   True),
+    "statement-r4-unknown-once": (_use("MedicationStatement", "unknown", effectiveDateTime="2025-03-10"), True),
     "statement-active-since": (_use("MedicationStatement", "active", effectiveDateTime="2025-03-10"), True),
     "statement-r5-taking-since": (_use("MedicationStatement", "recorded", r5=True, adherence=_adherence("taking"),
                                        effectiveDateTime="2025-03-10"), True),

@@ -147,3 +147,16 @@ def test_dispense_dosage_errors_name_dosage_instruction() -> None:
                 "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": "abc"}}]}]}
     errors = read([dispense]).errors
     assert errors and "/dosageInstruction/0" in errors[0].location
+
+
+def test_identical_lines_without_id_in_one_file_stay_two_lines(tmp_path: Path) -> None:
+    """Named by content, two identical orders of one file must not merge into one: that duplicate is
+    what DU001 is for. The same order read from two files is one line."""
+    zolpidem = _anonymous("zolpidem 10 mg comprimé")
+    (tmp_path / "a.json").write_bytes(orjson.dumps(bundle(PATIENT, zolpidem, dict(zolpidem))))
+    report = check(str(tmp_path / "a.json"), as_of="2026-01-15", select=["DU001"])
+    (f,) = report.findings
+    assert len(set(f.implicated)) == 2 and f.implicated[1] == f.implicated[0] + "-2"
+    (tmp_path / "b.json").write_bytes(orjson.dumps(bundle(PATIENT, zolpidem)))
+    both = check(str(tmp_path), as_of="2026-01-15", select=["DU001"])
+    assert [x.implicated for x in both.findings] == [f.implicated]

@@ -317,6 +317,13 @@ def _lbp_with(reason_text: str = "", conditions: list[Condition] | None = None,
         ("No trauma, fever since Monday", r"\bfever\b", True),
         ("no trauma but fever", r"\bfever\b", True),
         ("Lombalgie sans irradiation", r"\blombalgi", True),
+        # a cue does not reach over « et » / "and", nor past five words (found in review)
+        ("Lombalgie sans amélioration et fièvre à 39 depuis deux jours", r"\bfievre\b", True),
+        ("Pas d'amélioration depuis 4 semaines chez un patient aux antécédents de cancer", r"\bcancer", True),
+        ("No improvement after 6 weeks and fever", r"\bfever\b", True),
+        ("sans appétit et perte de poids", r"\bperte de poids\b", True),
+        ("pas d'amélioration après quatre longues semaines de repos fièvre", r"\bfievre\b", True),
+        ("pas de fièvre ni de perte de poids", r"\bperte de poids\b", False),
     ],
 )
 def test_negated_free_text_does_not_match(text: str, pattern: str, expected: bool) -> None:

@@ -80,9 +80,11 @@ class TextResult:
     note: str = ""
 
 
-_THOUSANDS_SPACE = re.compile(r"(?<![\d.,])\d{1,3}(?: \d{3})+(?!\d)")
-"""Digits grouped by thousands with (non-breaking, after NFKD) spaces, the French way: one number."""
-_THOUSANDS_COMMA = re.compile(r"(?<![\d.,])([1-9]\d{0,2}(?:,\d{3})+)(?=\s*(?:MG|MCG|G|UNT|IU|ML)\b)")
+_THOUSANDS_SPACE = re.compile(r"(?<![\w.,])[1-9]\d{0,2}(?: (?:000|500))+(?!\d)")
+"""Digits grouped by thousands with (non-breaking, after NFKD) spaces, the French way: one number
+("1 000 mg", "100 000 UI", "12 500 UI"). Only groups of 000 or 500, and only after a word boundary,
+as such strengths are written: "UMULINE PROFIL 30 100 UI/ml", "MIX25 100" or "D3 500 mg" are two numbers."""
+_THOUSANDS_COMMA = re.compile(r"(?<![\w.,])([1-9]\d{0,2}(?:,\d{3})+)(?=\s*(?:MG|MCG|G|UNT|IU|ML)\b)")
 """Digits grouped by thousands with commas before an upper-case unit, the English/RxNorm way ("1,000 MG").
 A comma before three digits otherwise stays a decimal comma, as French labels write it ("BETESIL 2,250 mg")."""
 
@@ -318,22 +320,23 @@ class Identifier:
             if len(comps) == 1:
                 res.strengths = {k: Quantity(v, u) for k, v, u in next(iter(comps)) if v is not None}
 
+    @staticmethod
+    def _has_strengths(spec: Specialty, strengths: list[Quantity]) -> bool:
+        """Every strength written (but percentages) is one of the specialty's."""
+        have = [(c.value, c.unit.split("/")[0].strip()) for c in spec.components if c.value is not None]
+        have_mg = [_to_mg(Quantity(v, u)) for v, u in have]
+        return all(
+            any(_same(q.value, v) for v, _ in have) if not q.unit
+            else any(_same(w[0], h[0]) and w[1] == h[1] for h in have_mg)
+            for w, q in ((_to_mg(q), q) for q in strengths if q.unit != "%")
+        )
+
     def _filter(self, cis_list: list[str], strengths: list[Quantity], forms: set[str]) -> list[str]:
         specs = [s for c in cis_list if (s := self.idx.specialties.get(c))]
-        if strengths:
-            wanted = [(_to_mg(q), q) for q in strengths if q.unit != "%"]
-            if wanted:
-                def ok(s: Specialty) -> bool:
-                    have = [(c.value, c.unit.split("/")[0].strip()) for c in s.components if c.value is not None]
-                    have_mg = [_to_mg(Quantity(v, u)) for v, u in have]
-                    return all(
-                        any(_same(q.value, v) for v, _ in have) if not q.unit
-                        else any(_same(w[0], h[0]) and w[1] == h[1] for h in have_mg)
-                        for w, q in wanted
-                    )
-                f = [s for s in specs if ok(s)]
-                if f:
-                    specs = f
+        if any(q.unit != "%" for q in strengths):
+            f = [s for s in specs if self._has_strengths(s, strengths)]
+            if f:
+                specs = f
         if forms:
             # A stated form that no product has (ketorolac "oral tablet" when France only markets eye
             # drops) means the line is not any of these products: keep the substance, claim no product.
@@ -353,9 +356,16 @@ class Identifier:
             return None
         exact = [c for c in cis_all if self.idx.specialties[c].brand in brand_phrases]
         brand_words = {c: set(self.idx.specialties[c].brand.split()) for c in cis_all} if words else {}
-        named = {w for w in words if any(w in bw for bw in brand_words.values())}
+        named = {w for w in words if w not in STOPWORDS and w not in FORM_WORDS and w not in UNITS
+                 and any(w in bw for bw in brand_words.values())}
+        if named and exact and any(named <= set(tokenize(self.idx.specialties[c].name)) for c in exact):
+            named = set()  # the brand's own products already say these words ("HUMEX 5 % ADULTES …")
         if named:
-            exact = [c for c in cis_all if named <= brand_words[c]] or exact
+            narrowed = [c for c in cis_all if named <= brand_words[c]]
+            # only when the longer name also has the strengths written ("Nicopass 1,5 mg menthe" is not
+            # NICOPASS 2,5 mg MENTHE FRAICHEUR)
+            if narrowed and any(self._has_strengths(self.idx.specialties[c], strengths) for c in narrowed):
+                exact = narrowed
         chosen = self._filter(exact or cis_all, strengths, forms)
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:

@@ -6,11 +6,12 @@ NegEx-like reading, not a parser:
 
 * The text is cut into **clauses** at punctuation (``, ; : . ! ? ( ) [ ]``, line breaks; a comma
   or full stop between digits, as in « 39,4 », does not cut) and before the words « mais »,
-  « cependant », « toutefois », « sauf », « hormis », « avec », "but", "however", "except",
-  "with", which introduce something affirmed.
+  « cependant », « toutefois », « sauf », « hormis », « avec », « et », « ou », « puis »,
+  « chez », "but", "however", "except", "with", "and", "or", "then": a cue does not reach over
+  them (« sans amélioration et fièvre à 39 » affirms the fever).
 * In a clause, a pattern match is **negated** when a negation cue comes before it — « pas de »,
   « pas d' », « sans », « absence de », « aucun(e) », « ni », "no", "without", "denies" /
-  "denied" / "deny" — or when the word right after the matched word is « négatif(s) » /
+  "denied" / "deny" at most five words before it — or when the word right after the matched word is « négatif(s) » /
   « négative(s) » / "negative" (« recherche de cancer négative »).
 * A text where the pattern matches once affirmed still matches (« pas de fièvre, antécédent de
   cancer » affirms cancer).
@@ -28,7 +29,11 @@ from checker.text import fold
 # cut before folding: punctuation that ends a clause (not a decimal comma or point)
 _CLAUSE_PUNCT = re.compile(r"[;:!?()\[\]\n\r]|,(?!\d)|\.(?!\d)")
 # cut after folding: words that open an affirmed clause
-_CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|but|however|except|with)\b")
+_CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|et|ou|puis|chez|but|however|except|"
+                           r"with|and|or|then)\b")
+_WINDOW = 5
+"""Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
+quatre semaines, fièvre » does not deny the fever."""
 _PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|no|without|denies|denied|deny)\b")
 _POST_CUE = re.compile(r"\w*\s+(?:negati(?:f|fs|ve|ves))\b")
 
@@ -46,7 +51,8 @@ def clauses(text: str) -> tuple[str, ...]:
 
 
 def _negated(clause: str, start: int, end: int) -> bool:
-    if _PRE_CUE.search(clause, 0, start):
+    cues = list(_PRE_CUE.finditer(clause, 0, start))
+    if cues and len(clause[cues[-1].end():start].split()) <= _WINDOW:
         return True
     return _POST_CUE.match(clause, end) is not None
 
