@@ -358,7 +358,8 @@ class Identifier:
         brand_words = {c: set(self.idx.specialties[c].brand.split()) for c in cis_all} if words else {}
         named = {w for w in words if w not in STOPWORDS and w not in FORM_WORDS and w not in UNITS
                  and any(w in bw for bw in brand_words.values())}
-        if named and exact and any(named <= set(tokenize(self.idx.specialties[c].name)) for c in exact):
+        if named and any(named <= set(tokenize(self.idx.specialties[c].name))
+                         and self._has_strengths(self.idx.specialties[c], strengths) for c in exact):
             named = set()  # the brand's own products already say these words ("HUMEX 5 % ADULTES …")
         if named:
             narrowed = [c for c in cis_all if named <= brand_words[c]]
