@@ -19,7 +19,7 @@ from checker.iatrogenic.conditions import (
 )
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.memo import by_identities
-from checker.model import MedicationIdentity, MedicationOrder
+from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import overlaps
 from checker.registry import RuleCall, rule
 
@@ -157,6 +157,15 @@ def line_local_route(th: Thesaurus, order: MedicationOrder, ident: MedicationIde
     """The local route of a line (:func:`~checker.iatrogenic.conditions.local_route`); an NSAID in a
     skin form (gel, cream, ointment, medicated plaster) with no stated route counts as cutaneous: every
     such NSAID specialty of the BDPM is given by the cutaneous route (checked by the tests)."""
+    return _local_route_of(th, order.medication, order.dosages, ident)
+
+
+@by_identities
+def _local_route_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                    ident: MedicationIdentity) -> str | None:
+    """:func:`line_local_route` from what it reads of a line (the route depends on nothing else), shared
+    by the lines that share these objects (bulk inputs share medications and dosages, see fhir_input)."""
+    order = MedicationOrder(ref="", status="", intent="", medication=medication, dosages=dosages, identity=ident)
     route = local_route(order)
     if route is None and skin_form(order) and ident.substances and all(
             NSAIDS in th.closure_with_atc(s.key, s.atc) for s in ident.substances):
