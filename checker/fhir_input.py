@@ -12,6 +12,7 @@ type) or *rejected* (with an :class:`~checker.findings.InputError` saying where 
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import gzip
 import hashlib
@@ -1070,7 +1071,7 @@ def _last_day(value: Any) -> date | None:
     if len(value) == 4:
         return date(first.year, 12, 31)
     if len(value) == 7:
-        return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        return first.replace(day=calendar.monthrange(first.year, first.month)[1])
     return first
 
 

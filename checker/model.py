@@ -308,6 +308,11 @@ class ServiceOrder:
         return self.code.label()
 
 
+NOT_TRUE = frozenset({"refuted", "entered-in-error"})
+"""Verification statuses of a Condition or an allergy asserted as wrong: no fact about the patient,
+whatever its clinical status."""
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     ref: str
@@ -321,7 +326,7 @@ class Condition:
 
     @property
     def is_active(self) -> bool:
-        if self.verification_status in {"refuted", "entered-in-error"}:
+        if self.verification_status in NOT_TRUE:
             return False
         return self.clinical_status in {"", "active", "recurrence", "relapse"} and self.abatement is None
 
@@ -338,7 +343,7 @@ class Allergy:
 
     @property
     def is_active(self) -> bool:
-        if self.verification_status in {"refuted", "entered-in-error"}:
+        if self.verification_status in NOT_TRUE:
             return False
         return self.clinical_status in {"", "active"}
 

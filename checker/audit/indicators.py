@@ -12,13 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from checker.model import NEVER_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord
+from checker.model import NO_HISTORY, RULE_CONFIDENCE, MedicationOrder, PatientRecord
 from checker.referentials.indicators import REF_ID, Indicator
 
 OVERALL = "*"
 UNKNOWN_REQUESTER = "(inconnu)"
-_NOT_PRESCRIBED = {"entered-in-error", "cancelled"} | NEVER_TAKEN
-"""Lines that count in no indicator: never valid, withdrawn, or a record that the drug was not taken."""
 
 Tally = dict[tuple[str, str], list[int]]
 
@@ -34,8 +32,10 @@ def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
 
 
 def _usable(order: MedicationOrder) -> bool:
+    """An identified line that was prescribed: not cancelled, revoked or entered in error, and not a
+    record of a drug not taken (:data:`~checker.model.NO_HISTORY`)."""
     ident = order.identity
-    return (order.status not in _NOT_PRESCRIBED and ident is not None and bool(ident.substances)
+    return (order.status not in NO_HISTORY and ident is not None and bool(ident.substances)
             and ident.confidence >= RULE_CONFIDENCE)
 
 

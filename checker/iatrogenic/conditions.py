@@ -16,7 +16,7 @@ from typing import Any
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker.memo import by_identity
-from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
+from checker.model import NOT_TRUE, Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
 
 ASPIRIN = "acide acetylsalicylique"
@@ -108,7 +108,7 @@ def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: r
     """The record states the condition (a history counts, unless ``current`` asks for a present state:
     then a resolved or inactive Condition does not)."""
     for cond in record.conditions:
-        if cond.verification_status in {"refuted", "entered-in-error"} or (current and not cond.is_active):
+        if cond.verification_status in NOT_TRUE or (current and not cond.is_active):
             continue
         if concept_matches(cond.code, icd, snomed, texts):
             return True

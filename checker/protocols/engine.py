@@ -20,6 +20,7 @@ from checker.memo import by_identities
 from checker.model import (
     NO_HISTORY,
     NOT_TAKEN,
+    NOT_TRUE,
     RULE_CONFIDENCE,
     Concept,
     Condition,
@@ -35,10 +36,6 @@ from checker.protocols.negation import affirmed
 from checker.text import fold
 
 Order = Union[ServiceOrder, MedicationOrder]
-_DEAD = NO_HISTORY
-"""Orders that are not even history: never valid, withdrawn, or a record that the drug was not taken."""
-# a Condition (or allergy) asserted as wrong is no fact about the patient, whatever its clinical status
-_NOT_TRUE = frozenset({"refuted", "entered-in-error"})
 
 # --- code systems -------------------------------------------------------------------------------
 
@@ -104,7 +101,7 @@ def concept_matches(matcher: Matcher, concept: Concept, *, negation: bool = Fals
         for text in concept.all_texts():
             folded = fold(text)
             for pat in matcher.patterns:
-                if pat.search(folded) and (not negation or affirmed(pat, text)):
+                if affirmed(pat, text) if negation else pat.search(folded):
                     return f"« {text} »"
     return None
 
@@ -268,7 +265,7 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
     """Orders of ``record`` the protocol applies to, with the act/class id and a label."""
     if protocol.applies_to_services:
         for order in record.service_orders:
-            if order.status in _DEAD:
+            if order.status in NO_HISTORY:
                 continue
             act = matching_act(protocol, order)
             if act is not None:
@@ -353,7 +350,7 @@ class _Context:
         res = Result(False)
         if where in ("reason", "any"):
             for concept, cond in self.reason_concepts():
-                if cond is not None and cond.verification_status in _NOT_TRUE:
+                if cond is not None and cond.verification_status in NOT_TRUE:
                     continue
                 hit = concept_matches(t.matcher, concept, negation=True)
                 if hit:
@@ -365,7 +362,7 @@ class _Context:
                         res.reason_only = True
         if where in ("record", "any"):
             for cond in self.record.conditions:
-                if (active_only and not cond.is_active) or cond.verification_status in _NOT_TRUE \
+                if (active_only and not cond.is_active) or cond.verification_status in NOT_TRUE \
                         or cond in res.conditions:
                     continue
                 hit = concept_matches(t.matcher, cond.code, negation=True)
@@ -472,7 +469,7 @@ class _Context:
         orders = self.record.service_orders
         mine = orders.index(self.order) if self.order in orders else -1
         for i, other in enumerate(orders):
-            if other is self.order or other.status in _DEAD:
+            if other is self.order or other.status in NO_HISTORY:
                 continue
             day = other.authored_on or other.occurrence
             if day is None:
@@ -531,7 +528,7 @@ class _Context:
         spans: list[tuple[date, date, MedicationOrder]] = []
         mine: tuple[date, date] | None = None
         for o in self.record.medication_orders:
-            if o.status in _DEAD or not atc_matches(prefixes, atc_codes_of(o)):
+            if o.status in NO_HISTORY or not atc_matches(prefixes, atc_codes_of(o)):
                 continue
             start, end = periods.treatment_period(o, self.as_of)
             if start is None:

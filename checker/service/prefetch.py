@@ -126,6 +126,12 @@ def bundle_shape_problems(value: Any, where: str, depth: int = 0) -> list[str]:
     return out
 
 
+def _self_urls(bundle: Mapping[str, Any]) -> list[str]:
+    """The URLs of a Bundle's ``self`` links (the query that produced a searchset)."""
+    return [link["url"] for link in bundle_links(bundle)
+            if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str)]
+
+
 def resource_types(value: Any) -> set[str]:
     """Resource types a prefetch value answers for: its resources, and the queries its links name."""
     value = unwrap(value)
@@ -137,16 +143,15 @@ def resource_types(value: Any) -> set[str]:
         if isinstance(rtype, str):
             out.add(rtype)
         return out
-    for link in bundle_links(value):
-        if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
-            path = urlsplit(link["url"]).path.rstrip("/")
-            last = path.rsplit("/", 1)[-1]
-            if last[:1].isupper():
-                out.add(last)
-            elif "/" in path:  # Patient/123 read
-                parts = path.split("/")
-                if len(parts) >= 2 and parts[-2][:1].isupper():
-                    out.add(parts[-2])
+    for url in _self_urls(value):
+        path = urlsplit(url).path.rstrip("/")
+        last = path.rsplit("/", 1)[-1]
+        if last[:1].isupper():
+            out.add(last)
+        elif "/" in path:  # Patient/123 read
+            parts = path.split("/")
+            if len(parts) >= 2 and parts[-2][:1].isupper():
+                out.add(parts[-2])
     for entry in bundle_entries(value):
         if not isinstance(entry, Mapping):
             continue
@@ -196,16 +201,15 @@ def _answers_for(value: Any, key: str) -> bool:
         return bool(_codes(value) & codes)
     if value.get("resourceType") != "Bundle":
         return False
-    for link in bundle_links(value):
-        if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
-            parts = urlsplit(link["url"])
-            if parts.path.rstrip("/").rsplit("/", 1)[-1] != "Observation":
-                continue
-            query = parse_qs(parts.query)
-            asked = {c.rsplit("|", 1)[-1] for v in query.get("code", []) for c in v.split(",")}
-            categories = {c.rsplit("|", 1)[-1] for v in query.get("category", []) for c in v.split(",")}
-            if asked & codes or (not asked and (not categories or _CATEGORY_OF[key] in categories)):
-                return True
+    for url in _self_urls(value):
+        parts = urlsplit(url)
+        if parts.path.rstrip("/").rsplit("/", 1)[-1] != "Observation":
+            continue
+        query = parse_qs(parts.query)
+        asked = {c.rsplit("|", 1)[-1] for v in query.get("code", []) for c in v.split(",")}
+        categories = {c.rsplit("|", 1)[-1] for v in query.get("category", []) for c in v.split(",")}
+        if asked & codes or (not asked and (not categories or _CATEGORY_OF[key] in categories)):
+            return True
     for entry in bundle_entries(value):
         res = entry.get("resource") if isinstance(entry, Mapping) else None
         if isinstance(res, Mapping) and res.get("resourceType") == "Observation" and _codes(res) & codes:
