@@ -55,7 +55,7 @@ def test_manifest_lists_every_protocol_file_with_its_checksum() -> None:
     expected = {f.relative_to(root).as_posix() for f in PROTOCOL_FILES} | {"schema/protocol.xsd"}
     assert set(listed) == expected
     for rel, digest in listed.items():
-        assert sha256_file(root / rel) == digest, f"stale checksum for {rel}: run python -m checker.protocols.manifest"
+        assert sha256_file(root / rel) == digest, f"stale checksum for {rel}: run python tools/refresh_manifest.py"
 
 
 def test_protocol_counts_meet_the_issue(shipped: ProtocolSet) -> None:

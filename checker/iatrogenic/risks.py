@@ -1,7 +1,7 @@
 """Iatrogenic rule data: duplicate classes, patient-specific risks and the STOPP v2 subset.
 
 Loaded from ``referentials/iatrogenic/patient-risks.tsv`` (hand-encoded, one source per row) and
-``referentials/iatrogenic/stopp-v2-subset.json`` (built by :mod:`checker.iatrogenic.build_stopp`).
+``referentials/iatrogenic/stopp-v2-subset.json`` (built by ``tools/build_stopp.py``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ANSM interaction thesaurus as a queryable model (entries + class graph).
 
 The encoding (``referentials/thesaurus/ansm-thesaurus-2023-09.json.gz``, built by
-:mod:`checker.iatrogenic.build_thesaurus`) holds every entry "A + B" with its levels and their
+``tools/build_thesaurus.py``) holds every entry "A + B" with its levels and their
 conditions, and every class with its members and "Voir aussi" links. Classes form a directed
 graph (networkx): an edge ``member → class`` for each listed member and each "Voir aussi" link, so
 nested classes are followed transitively and partial classes ("MACROLIDES (SAUF SPIRAMYCINE)") are
@@ -71,7 +71,7 @@ class Entry:
     themes: tuple[str, ...]
     line: int
     others_only: bool = False  # "X + AUTRES X": two different members of the same class
-    hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (see build_thesaurus.OVERRIDES)
+    hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (see tools/build_thesaurus.py OVERRIDES)
     gate: dict[str, Any] | None = None  # when it evaluates false the entry does not concern the pair
 
     @property

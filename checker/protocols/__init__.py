@@ -2,8 +2,8 @@
 
 * :mod:`checker.protocols.language` parses and validates protocol files (XSD + graph checks,
   errors as ``file:line: message``);
-* :mod:`checker.protocols.engine` evaluates a protocol for one order of one patient;
-* :mod:`checker.protocols.manifest` refreshes the ``protocols`` entry of the referential manifest.
+* :mod:`checker.protocols.engine` evaluates a protocol for one order of one patient.
+* ``tools/refresh_manifest.py`` (maintainers) refreshes the checksums of the referential manifest.
 
 The loaded set is the referential ``protocols`` (``refs.get("protocols")`` →
 :class:`ProtocolSet`), registered in :mod:`checker.referentials.protocols`.

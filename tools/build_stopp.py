@@ -2,7 +2,7 @@
 
 Run by a maintainer (never at run time)::
 
-    python -m checker.iatrogenic.build_stopp ../shared/data/stopp-start-v2/stoppstart_v2.xml
+    python tools/build_stopp.py ../shared/data/stopp-start-v2/stoppstart_v2.xml
 
 Keeps only the STOPP criteria the checker can evaluate from a prescription record: duplicate drug
 classes (A3), renal thresholds on eGFR (E1–E6), drugs to avoid in older people whatever the context
@@ -13,6 +13,11 @@ copied; the checker words its own messages.
 """
 
 from __future__ import annotations
+
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))  # run from a checkout: import checker
 
 import json
 import sys

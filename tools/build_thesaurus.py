@@ -2,7 +2,7 @@
 
 Run by a maintainer (never at run time)::
 
-    python -m checker.iatrogenic.build_thesaurus ../shared/data/ansm-thesaurus-2023-09
+    python tools/build_thesaurus.py ../shared/data/ansm-thesaurus-2023-09
 
 It reads the full text of the official PDF (``*.layout.txt``, the ground truth; the CSV extracted
 from it loses levels of multi-level entries and truncates class lists) and writes, for every
@@ -12,6 +12,11 @@ aussi" links. No sentence of the thesaurus is copied: only names, levels and cod
 """
 
 from __future__ import annotations
+
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))  # run from a checkout: import checker
 
 import gzip
 import json
