@@ -1,0 +1,248 @@
+"""EQ001 over the whole répertoire (issue 21): every commercialised princeps presentation of every
+generic group of the shipped BDPM, prescribed by brand with its CIP13, one unit a day for 30 days.
+
+The expectation is computed here from the raw BDPM tables (``referentials/bdpm/*.tsv.gz``) with this
+file's own reading of them, never through the rule's code:
+
+- substitutable members: same group of CIS_GENER, type 0 (princeps), 1 (générique) or 4
+  (substituable); type 2 (complémentarité posologique) is not a substitute;
+- same pharmaceutical form in the sense of art. L. 5121-1, 5° a CSP: the immediate-release oral forms
+  (tablets, capsules, orodispersible, effervescent…) count as one form; modified or prolonged release,
+  gastro-resistant forms and other routes are compared only among themselves;
+- the alternative presentation is marketed, reimbursed, priced and not in rupture or stopped
+  (CIS_CIP_Dispo_Spec status 1 or 3; a supply tension, status 2, is no rupture);
+- unit prices compare only in comparable units (a tablet with a tablet or a capsule, a ml with a ml);
+- the princeps' price reference is the cheapest priced marketed presentation of the specialty in
+  units comparable with the prescribed pack.
+
+Where such an alternative costs less per unit, EQ001 must fire and name the cheapest; where none
+does, EQ001 must stay silent. Both rates must reach 99 %; the misses are printed by cause.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from checker import check
+
+ROOT = Path(__file__).resolve().parents[1]
+BDPM = ROOT / "referentials" / "bdpm"
+TARGET = 0.99
+EPS = 1e-9
+
+
+def _rows(name: str) -> list[list[str]]:
+    with gzip.open(BDPM / name, "rt", encoding="utf-8", errors="replace") as fh:
+        return [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def _fold(text: str) -> str:
+    t = unicodedata.normalize("NFKD", text)
+    return re.sub(r"\s+", " ", "".join(c for c in t if not unicodedata.combining(c)).lower()).strip()
+
+
+def _price(text: str) -> float | None:
+    t = text.strip().replace(" ", "")
+    if not t:
+        return None
+    # "1,234,56" (thousands with a comma) or "24,34"
+    if t.count(",") > 1:
+        head, _, tail = t.rpartition(",")
+        t = head.replace(",", "") + "." + tail
+    else:
+        t = t.replace(",", ".")
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+_ONE_DOSE = {"comprime": "dose", "gelule": "dose", "capsule": "dose", "lyophilisat": "dose"}
+_COUNTED = ("sachet", "suppositoire", "ampoule", "flacon", "seringue", "stylo", "cartouche", "patch",
+            "ovule", "dose", "pastille", "recipient", "dispositif")
+
+
+def _pack(label: str) -> tuple[float, str] | None:
+    """(units, unit kind) from a presentation label: ``3 plaquette(s) … de 10 comprimé(s)`` → (30, dose)."""
+    t = _fold(label).replace("(s)", "")
+    m = re.search(r"\bde\s+(\d+(?:[.,]\d+)?)\s*([a-z]+)", t)
+    if not m:
+        alone = re.match(r"^(\d+)\s+([a-z]+)", t)  # "60 sachet(s) papier aluminium"
+        if alone and alone.group(2).rstrip("s") in _COUNTED:
+            return float(alone.group(1)), alone.group(2).rstrip("s")
+        return None
+    n, word = float(m.group(1).replace(",", ".")), m.group(2)
+    lead = re.match(r"^(\d+)\s+[a-z]", t)
+    boxes = float(lead.group(1)) if lead and lead.start(1) == 0 and t.index(m.group(0)) > 0 else 1.0
+    if word.rstrip("s") in _ONE_DOSE:
+        return boxes * n, "dose"
+    if word in ("ml",):
+        return boxes * n, "ml"
+    if word == "l":
+        return boxes * n * 1000, "ml"
+    if word == "g":
+        return boxes * n, "g"
+    w = word.rstrip("s")
+    if w in _COUNTED or w == "unidose":
+        return boxes * n, "recipient" if w in ("recipient", "unidose") else w
+    return None
+
+
+def _form_class(form: str, routes: str) -> str:
+    """Form class within which members are interchangeable (L. 5121-1, 5° a CSP)."""
+    f, r = _fold(form), _fold(routes)
+    release = ("prolonged" if "prolong" in f else "modified" if "modifi" in f
+               else "gastro" if "gastro" in f else "immediate")
+    route = "oral" if ("orale" in r.split(";") or "buvable" in f) else r
+    if route == "oral" and release == "immediate":
+        return "oral"
+    return f"{route}|{release}|" + ("" if route == "oral" else f.split(" ")[0])
+
+
+class Pres(NamedTuple):
+    cis: str
+    cip13: str
+    label: str
+    units: float
+    unit: str
+    price: float
+    marketed: bool
+    reimbursed: bool
+    available: bool
+
+    @property
+    def unit_price(self) -> float:
+        return self.price / self.units
+
+
+def _load() -> dict[str, Any]:
+    specs = {r[0]: r for r in _rows("CIS_bdpm.tsv.gz") if len(r) > 6}
+    unavailable_cis: set[str] = set()
+    unavailable_cip: set[str] = set()
+    for r in _rows("CIS_CIP_Dispo_Spec.tsv.gz"):
+        if len(r) > 2 and r[2].strip() in ("1", "3"):
+            (unavailable_cip.add(r[1]) if r[1].strip() else unavailable_cis.add(r[0]))
+    pres: dict[str, list[Pres]] = defaultdict(list)
+    for r in _rows("CIS_CIP_bdpm.tsv.gz"):
+        if len(r) < 10 or r[0] not in specs:
+            continue
+        price, pack = _price(r[9]), _pack(r[2])
+        if price is None or pack is None or pack[0] <= 0:
+            continue
+        marketed = "commercialisation" in _fold(r[4]) and "arret" not in _fold(r[4]) \
+            and _fold(specs[r[0]][6]) == "commercialisee"
+        pres[r[0]].append(Pres(r[0], r[6], r[2], pack[0], pack[1], price, marketed, bool(r[8].strip()),
+                               r[6] not in unavailable_cip and r[0] not in unavailable_cis))
+    groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for r in _rows("CIS_GENER_bdpm.tsv.gz"):
+        if len(r) > 3 and r[2] in specs:
+            groups[r[0]].append((r[2], int(r[3])))
+    return {"specs": specs, "pres": pres, "groups": groups}
+
+
+class Case(NamedTuple):
+    princeps: Pres
+    name: str
+    expected: frozenset[str]  # CIP13s of the cheapest alternative (ties), empty when none is cheaper
+    best_price: float | None
+
+
+def _cases() -> list[Case]:
+    data = _load()
+    specs, pres, groups = data["specs"], data["pres"], data["groups"]
+    out: list[Case] = []
+    for members in groups.values():
+        for cis, gtype in members:
+            if gtype != 0:
+                continue
+            spec = specs[cis]
+            cls = _form_class(spec[2], spec[3])
+            for p in pres.get(cis, ()):
+                if not p.marketed:
+                    continue
+                same_unit = [q for q in pres[cis] if q.marketed and q.unit == p.unit]
+                reference = min(q.unit_price for q in same_unit)
+                alts = [q for other, t in members if other != cis and t in (0, 1, 4)
+                        and _form_class(specs[other][2], specs[other][3]) == cls
+                        for q in pres.get(other, ()) if q.marketed and q.reimbursed and q.available
+                        and q.unit == p.unit]
+                best = min((q.unit_price for q in alts), default=None)
+                if best is not None and best < reference - EPS:
+                    cheapest = frozenset(q.cip13 for q in alts if abs(q.unit_price - best) <= 1e-6)
+                    out.append(Case(p, spec[1], cheapest, best))
+                else:
+                    out.append(Case(p, spec[1], frozenset(), None))
+    return out
+
+
+def _order(i: int, case: Case) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest", "id": f"mr-{i}", "status": "active", "intent": "order",
+        "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-01-10",
+        "medicationCodeableConcept": {
+            "text": case.name,
+            "coding": [{"system": "http://data.esante.gouv.fr/ansm/medicament/codeCIP13", "code": case.princeps.cip13}]},
+        "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                                     "boundsDuration": {"value": 30, "unit": "d",
+                                                                        "system": "http://unitsofmeasure.org",
+                                                                        "code": "d"}}},
+                               "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "unit"}}]}],
+    }
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    return _cases()
+
+
+def _run(cases: list[Case]) -> dict[str, list[dict[str, Any]]]:
+    entries = [{"fullUrl": "urn:uuid:patient-p1",
+                "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-05-04", "gender": "female"}}]
+    entries += [{"fullUrl": f"urn:uuid:mr-{i}", "resource": _order(i, c)} for i, c in enumerate(cases)]
+    report = check({"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of="2026-01-15",
+                   select=["EQ001"])
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in report.findings:
+        d = f.to_dict()
+        for ref in d["implicated"]:
+            found[ref.split("/")[-1]].append(d)
+    return found
+
+
+def test_every_princeps_with_a_cheaper_substitute_is_found(cases: list[Case]) -> None:
+    assert len(cases) > 1000
+    found = _run(cases)
+    positives = negatives = hit = silent = 0
+    misses: dict[str, list[str]] = defaultdict(list)
+    for i, c in enumerate(cases):
+        got = found.get(f"mr-{i}", [])
+        tag = f"{c.name} [{c.princeps.cip13}]"
+        if c.expected:
+            positives += 1
+            if not got:
+                misses["silent although a cheaper substitute exists"].append(tag)
+            elif got[0]["suggestion"]["with"].get("cip13") not in c.expected:
+                w = got[0]["suggestion"]["with"]
+                misses["named another product than the cheapest"].append(f"{tag} -> {w.get('label')}")
+            else:
+                hit += 1
+        else:
+            negatives += 1
+            if got:
+                misses["fired without a cheaper substitute"].append(f"{tag} -> {got[0]['suggestion']['with'].get('label')}")
+            else:
+                silent += 1
+    report = "\n".join(f"{k}: {len(v)}\n  " + "\n  ".join(v[:15]) for k, v in misses.items())
+    print(f"\nrecall {hit}/{positives} = {hit / positives:.4f}; silence {silent}/{negatives} = "
+          f"{silent / negatives:.4f}\n{report}")
+    assert hit / positives >= TARGET, report
+    assert silent / negatives >= TARGET, report
