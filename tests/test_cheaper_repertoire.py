@@ -246,3 +246,54 @@ def test_every_princeps_with_a_cheaper_substitute_is_found(cases: list[Case]) ->
           f"{silent / negatives:.4f}\n{report}")
     assert hit / positives >= TARGET, report
     assert silent / negatives >= TARGET, report
+
+
+# --- the examples of issue 21 ------------------------------------------------------------------------
+
+_BY_CIP: dict[str, Case] = {}
+
+
+def _case(cip13: str) -> Case:
+    if not _BY_CIP:
+        _BY_CIP.update({c.princeps.cip13: c for c in _cases()})
+    return _BY_CIP[cip13]
+
+
+@pytest.mark.parametrize("cip13, why", [
+    ("3400933761318", "RULID 150 mg comprimé enrobé: roxithromycine generics in supply tension, not in rupture"),
+    ("3400949740413", "XEROQUEL LP 400 mg: prolonged-release generics in supply tension"),
+    ("3400930514177", "HYDROCORTISONE ROUSSEL 10 mg: a princeps named by its DCI and its laboratory"),
+    ("3400937307567", "LEVONORGESTREL BIOGARAN 1,5 mg: a princeps named by its DCI and its laboratory"),
+    ("3400933316259", "VOGALENE LYOC lyophilisat oral vs orodispersible tablet: one oral immediate-release form"),
+    ("3400933998189", "OMIX L.P. microgranules LP en gélule vs gélule LP: one prolonged-release oral form"),
+    ("3400939312361", "SINGULAIR 4 mg granulés: packs counted in sachets"),
+])
+def test_issue_examples_with_a_cheaper_generic(cip13: str, why: str) -> None:
+    case = _case(cip13)
+    assert case.expected, why
+    (finding,) = _run([case]).get("mr-0", [None])
+    assert finding is not None, why
+    w = finding["suggestion"]["with"]
+    assert w["cip13"] in case.expected, why
+    assert w["unit_price"] == pytest.approx(case.best_price, abs=1e-4)
+
+
+@pytest.mark.parametrize("cip13, name", [
+    ("3400934557583", "TRIFLUCAN 200 mg, gélule (7)"), ("3400933265878", "TRIFLUCAN 200 mg, gélule (30)"),
+    ("3400930005576", "LERCAPRESS 20 mg/20 mg (30)"), ("3400937155960", "CIBADREX 10 mg/12,5 mg (30)"),
+    ("3400937823227", "PRETERAX 2,5 mg/0,625 mg (30)"),
+])
+def test_issue_examples_priced_like_their_generics_stay_silent(cip13: str, name: str) -> None:
+    """These princeps cost exactly what their generics cost pack for pack (7 or 30 units, 90 units):
+    only a larger pack is cheaper per unit, which the princeps also has. EQ001 has no generic saving
+    to claim (a larger pack for a long treatment is EQ005's business)."""
+    case = _case(cip13)
+    data = _load()
+    same_size = {q.units: q.price for q in data["pres"][case.princeps.cis] if q.marketed}
+    group = next(m for m in data["groups"].values() if (case.princeps.cis, 0) in m)
+    for other, gtype in group:
+        for q in data["pres"].get(other, ()):
+            if gtype in (1, 4) and q.marketed and q.available and q.units in same_size:
+                assert q.price >= same_size[q.units] - EPS, (name, q)
+    assert not case.expected
+    assert not _run([case]).get("mr-0")
