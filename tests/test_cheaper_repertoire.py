@@ -71,9 +71,16 @@ _COUNTED = ("sachet", "suppositoire", "ampoule", "flacon", "seringue", "stylo", 
             "ovule", "dose", "pastille", "recipient", "dispositif")
 
 
-def _pack(label: str) -> tuple[float, str] | None:
-    """(units, unit kind) from a presentation label: ``3 plaquette(s) … de 10 comprimé(s)`` → (30, dose)."""
+def _pack(label: str, form: str = "") -> tuple[float, str] | None:
+    """(units, unit kind) from a presentation label: ``3 plaquette(s) … de 10 comprimé(s)`` → (30, dose);
+    a vial or sachet of powder is counted as such, not in grams of powder."""
     t = _fold(label).replace("(s)", "")
+    head = re.match(r"^(\d+)?\s*(flacon|sachet|ampoule)s?\b", t)
+    f = _fold(form)
+    dose = head is not None and re.search(r"poudre|lyophilisat", f) is not None and (
+        head.group(2) == "sachet" or re.search(r"injectable|perfusion", f) is not None)
+    if head and dose and re.search(r"\bde\s+[\d,.]+\s*m?g\b", t):
+        return float(head.group(1) or 1), head.group(2)
     m = re.search(r"\bde\s+(\d+(?:[.,]\d+)?)\s*([a-z]+)", t)
     if not m:
         alone = re.match(r"^(\d+)\s+([a-z]+)", t)  # "60 sachet(s) papier aluminium"
@@ -135,7 +142,7 @@ def _load() -> dict[str, Any]:
     for r in _rows("CIS_CIP_bdpm.tsv.gz"):
         if len(r) < 10 or r[0] not in specs:
             continue
-        price, pack = _price(r[9]), _pack(r[2])
+        price, pack = _price(r[9]), _pack(r[2], specs[r[0]][2])
         if price is None or pack is None or pack[0] <= 0:
             continue
         marketed = "commercialisation" in _fold(r[4]) and "arret" not in _fold(r[4]) \

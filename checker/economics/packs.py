@@ -74,7 +74,15 @@ def _unit(word: str) -> str | None:
     return _COUNT_UNITS.get(w) or _MEASURE_UNITS.get(w)
 
 
-def units_in_pack(label: str) -> PackContent | None:
+# Containers that hold one dose of the specialty's strength when the label gives no inner count
+# ("28 sachet(s) polyéthylène", "1 seringue(s) préremplie(s)"), or whose inner mass is the powder
+# ("1 flacon(s) de poudre en verre de 1 g": the vial is the unit, the gram of salt is not).
+_DOSE_CONTAINERS = frozenset({"sachet", "seringue", "ampoule", "flacon", "suppositoire", "ovule", "dose",
+                              "stylo", "cartouche", "patch", "dispositif", "recipient"})
+_LEAD_ONLY = re.compile(rf"^{_NUM}\s+([a-z]+)(?:\(s\))?(?:-dose\(s\))?\b")
+
+
+def units_in_pack(label: str, form: str = "") -> PackContent | None:
     """Dispensing units in a pack from its presentation label; ``None`` when the label says no number.
 
     >>> units_in_pack("plaquette(s) PVC aluminium de 28 comprimé(s)")
@@ -99,8 +107,10 @@ def units_in_pack(label: str) -> PackContent | None:
         return PackContent(_num(n) * _num(vol) * _MEASURE_FACTOR[vol_unit], _MEASURE_UNITS[vol_unit])
     m = _BDPM.match(t)
     if not m:
-        return None
+        return _containers_only(t)
     lead, container, n, word = m.groups()
+    if word in ("g", "mg") and _dose_of_powder(form, _unit(container)):
+        return PackContent(_num(lead) if lead is not None else 1.0, _unit(container) or container)
     unit = _unit(word)
     if unit is None:
         return None
@@ -108,6 +118,26 @@ def units_in_pack(label: str) -> PackContent | None:
     if lead is not None:
         count *= _num(lead)
     return PackContent(count, unit)
+
+
+def _dose_of_powder(form: str, container: str | None) -> bool:
+    """A sachet of powder, or a vial or ampoule of powder for injection, holds one dose: count it. A
+    flacon of powder for an oral suspension does not (its fill is no dose)."""
+    f = fold(form)
+    if not ("poudre" in f or "lyophilisat" in f):
+        return False
+    return container == "sachet" or (container in ("flacon", "ampoule") and ("injectable" in f or "perfusion" in f))
+
+
+def _containers_only(t: str) -> PackContent | None:
+    """``28 sachet(s) polyéthylène`` → 28 sachets: a leading count of one-dose containers and no other
+    quantity in the label (a ``flacon contenant 24,4 g`` of powder to reconstitute says no dose)."""
+    m = _LEAD_ONLY.match(t)
+    rest = re.sub(r"\b\d+\s+aiguilles?\b", "", t[m.end():]) if m is not None else ""
+    if m is None or re.search(r"\d", rest):
+        return None
+    unit = _unit(m.group(2))
+    return PackContent(_num(m.group(1)), unit) if unit in _DOSE_CONTAINERS else None
 
 
 # Qualifiers that change how a dose form is taken or released: kept in the form key. Everything
@@ -137,6 +167,30 @@ def form_key(form: str) -> str:
     if head == "solution" and "injectable" in quals:
         head = "liquid"
     return " ".join([head, *quals]).strip()
+
+
+_RELEASE = (("liberation prolongee", "lp"), ("l.p.", "lp"), ("liberation modifiee", "lm"),
+            ("liberation retardee", "gastro-resistant"), ("gastro-resistant", "gastro-resistant"),
+            ("gastroresistant", "gastro-resistant"))
+
+
+@lru_cache(maxsize=16384)
+def interchangeable_form(form: str, routes: tuple[str, ...] = ()) -> str:
+    """The form class within which members of one generic group replace each other.
+
+    Code de la santé publique, art. L. 5121-1, 5° a: for generics, the different immediate-release
+    oral forms count as one pharmaceutical form. So every oral immediate-release form (tablet,
+    capsule, orodispersible or effervescent tablet, oral lyophilisate, granules, oral solution…)
+    shares the key ``oral``; prolonged, modified or delayed (gastro-resistant) release stays apart
+    (``oral lp`` …), and other routes keep their own dose-form key (:func:`form_key`). Unit prices
+    are then compared only in comparable units (:func:`comparable_units`)."""
+    f = fold(form)
+    oral = any(fold(r) == "orale" for r in routes) or (not routes and (
+        "buvable" in f or form_key(form).startswith("oral-solid")))
+    if not oral:
+        return form_key(form)
+    release = sorted({v for k, v in _RELEASE if k in f})
+    return " ".join(["oral", *release])
 
 
 _MASS = {"g": 1000.0, "mg": 1.0, "microgrammes": 0.001, "microgramme": 0.001, "µg": 0.001, "\u03bcg": 0.001,

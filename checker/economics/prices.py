@@ -25,8 +25,12 @@ from checker.memo import by_identity
 from checker.model import MedicationIdentity, Quantity
 
 CURRENCY = {"fr": "EUR", "ma": "MAD"}
-# BDPM shortage status codes that make a presentation unavailable: 1 rupture, 2 tension, 3 arrêt.
-UNAVAILABLE_SHORTAGE = {1, 2, 3}
+# BDPM availability codes (CIS_CIP_Dispo_Spec) that make a presentation unavailable: 1 rupture de
+# stock, 3 arrêt de commercialisation. A supply tension (2) is no rupture: the presentation can still
+# be dispensed (a rupture is the pharmacy's inability to dispense within 72 hours, ministère de la
+# santé, "Rupture d'approvisionnement d'un médicament"); it is kept and named in the suggestion.
+UNAVAILABLE_SHORTAGE = {1, 3}
+SUPPLY_TENSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class PricedPack:
     marketed: bool = True
     shortage: str = ""  # shortage status text when unavailable
     generic: bool | None = None
+    tension: str = ""  # supply tension status text (still dispensable)
 
     @property
     def unit_price(self) -> float | None:
@@ -79,6 +84,8 @@ class PricedPack:
             out["reimbursement_rate"] = self.reimbursement_rate
         if self.reimbursement_base is not None:
             out["reimbursement_base"] = self.reimbursement_base
+        if self.tension:
+            out["supply"] = self.tension
         return out
 
 
@@ -105,12 +112,16 @@ def bdpm_packs(idx: Any, cis: str) -> tuple[PricedPack, ...]:
         if not shortage and spec.shortage is not None and spec.shortage.status_code in UNAVAILABLE_SHORTAGE \
                 and not getattr(spec.shortage, "cip13", ""):
             shortage = spec.shortage.status
+        tension = ""
+        for status in (short, spec.shortage if not getattr(spec.shortage, "cip13", "") else None):
+            if not tension and status is not None and status.status_code == SUPPLY_TENSION:
+                tension = status.status
         rate = p.reimbursement_rate / 100 if p.reimbursement_rate else None
         out.append(PricedPack(
             jurisdiction="fr", code=p.cip13, cis=cis, product=spec.name, label=p.label, form=spec.form,
-            units=units_in_pack(p.label), price=p.price, currency="EUR", reimbursement_rate=rate,
+            units=units_in_pack(p.label, spec.form), price=p.price, currency="EUR", reimbursement_rate=rate,
             marketed=bool(p.marketed and spec.marketed), shortage=shortage,
-            generic=None if spec.generic_type is None else spec.generic_type != 0,
+            generic=None if spec.generic_type is None else spec.generic_type != 0, tension=tension,
         ))
     return tuple(out)
 

@@ -27,7 +27,7 @@ from datetime import date
 from typing import Any
 
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
-from checker.economics.packs import comparable_units, fold, form_key, normalise_strength
+from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
     PricedPack,
     bdpm_packs,
@@ -361,7 +361,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     """
     idx = _index(call)
     for order, ident in _prescription_lines(call):
-        if ident.prescribed_as == "dci" or order.substitution_allowed is False:
+        if order.substitution_allowed is False or (ident.prescribed_as == "dci" and not _names_a_princeps(idx, ident)):
             continue
         if call.settings.jurisdiction == "ma":
             yield from _cheaper_ma(call, idx, order, ident)
@@ -384,21 +384,36 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
                                {"generic_group": group.id, "group_label": group.label})
 
 
+def _names_a_princeps(idx: Any, ident: MedicationIdentity) -> bool:
+    """A line read as DCI that still designates one princeps specialty: its name is the DCI with the
+    laboratory's (``HYDROCORTISONE ROUSSEL 10 mg``, ``LEVONORGESTREL BIOGARAN 1,5 mg``). What the
+    pharmacy dispenses is that princeps unless it substitutes, so the generic's saving is real."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    return spec is not None and spec.generic_type == 0 and bool(spec.generic_group)
+
+
 @by_identity
 def _cheapest_substitute(idx: Any, cis: str, unit: str) -> PricedPack | None:
-    """The cheapest available pack, counted in a unit comparable with ``unit``, of the other members of the specialty's
-    generic group that may replace it (substitutable type, same dose-form key); memoised per drug index."""
+    """The cheapest available pack, counted in a unit comparable with ``unit``, of the other members of the
+    specialty's generic group that may replace it; memoised per drug index.
+
+    The répertoire group establishes substitutability (art. L. 5125-23 CSP); its members must be of a
+    substitutable type (princeps, générique, substituable) and of the same pharmaceutical form in the
+    sense of art. L. 5121-1, 5° a CSP, where every immediate-release oral form counts as one form
+    (:func:`~checker.economics.packs.interchangeable_form`): a coated tablet, a film-coated tablet, a
+    capsule or an oral lyophilisate replace each other; prolonged or delayed release and other routes
+    only replace their own kind. Prices then compare per comparable unit."""
     spec = idx.specialty(cis)
     group = idx.generic_group(spec.generic_group) if spec is not None and spec.generic_group else None
     if group is None:
         return None
-    form = form_key(spec.form)
+    form = interchangeable_form(spec.form, tuple(spec.routes))
     candidates: list[PricedPack] = []
     for member, gtype, _sort in group.members:
         if member == cis or gtype not in SUBSTITUTABLE_TYPES:
             continue
         other = idx.specialty(member)
-        if other is None or form_key(other.form) != form:
+        if other is None or interchangeable_form(other.form, tuple(other.routes)) != form:
             continue
         candidates.extend(p for p in bdpm_packs(idx, member)
                           if p.available and p.units and comparable_units(p.units.unit, unit))
