@@ -488,9 +488,38 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
         note = (f"CNOPS reimburses {_unit_money(paid, 'MAD', lang)} vs {_unit_money(alt_paid, 'MAD', lang)} per unit "
                 f"(rate × reimbursement base PRIX_BR)." if lang == "en" else
                 f"Remboursement CNOPS : {_unit_money(paid, 'MAD')} contre {_unit_money(alt_paid, 'MAD')} par unité "
-                f"(taux × base de remboursement PRIX_BR, alignée sur le générique).")
+                f"(taux × base de remboursement PRIX_BR).")
+        extra_cost = _patient_extra_cost(cmp, prescribed, best, paid, alt_paid)
+        extra["patient_extra_cost"] = extra_cost
+        note += " " + _extra_cost_sentence(extra_cost, lang)
     yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra,
                            source=CNOPS_SOURCE, note=note)
+
+
+def _patient_extra_cost(cmp: CostComparison, prescribed: PricedPack, best: PricedPack, paid: float,
+                        alt_paid: float) -> dict[str, Any]:
+    """What the patient pays on top when the princeps is dispensed rather than the generic: the
+    difference of the two shares left to the patient (PPV − AMO reimbursement, rate × PRIX_BR, which
+    for a princeps with a generic is the generic's base), per unit and over the line's duration."""
+    own = (prescribed.unit_price or 0.0) - paid
+    alt = (best.unit_price or 0.0) - alt_paid
+    share = replace(cmp, unit_price=own, alt_unit_price=alt)
+    saving = share.saving_dict()
+    return {"per_unit": round(own - alt, 4), "patient_share_per_unit": round(own, 4),
+            "alternative_patient_share_per_unit": round(alt, 4), "amount": saving["amount"],
+            "period": saving["period"], "currency": "MAD"}
+
+
+def _extra_cost_sentence(extra: dict[str, Any], lang: str) -> str:
+    per_unit, amount = extra["per_unit"], extra["amount"]
+    if per_unit <= 0:
+        return ("The patient pays no more with the princeps (same share left to the patient)." if lang == "en"
+                else "Le princeps ne coûte pas plus au patient (même reste à charge).")
+    if lang == "en":
+        total = f", {_money(amount, 'MAD', lang)} over the prescribed treatment" if amount is not None else ""
+        return f"If the princeps is dispensed, the patient pays {_unit_money(per_unit, 'MAD', lang)} more per unit{total}."
+    total = f", soit {_money(amount, 'MAD')} sur le traitement prescrit" if amount is not None else ""
+    return f"Si le princeps est délivré, le patient paie {_unit_money(per_unit, 'MAD')} de plus par unité{total}."
 
 
 def _reimbursed_per_unit(p: PricedPack) -> float | None:
