@@ -304,3 +304,118 @@ def test_issue_examples_priced_like_their_generics_stay_silent(cip13: str, name:
                 assert q.price >= same_size[q.units] - EPS, (name, q)
     assert not case.expected
     assert not _run([case]).get("mr-0")
+
+
+# --- Morocco: the same princeps on the CNOPS list ----------------------------------------------------
+
+CNOPS = ROOT / "referentials" / "prices" / "cnops-2014.csv.gz"
+_MASS_MG = {"mg": 1.0, "g": 1000.0, "microgramme": 0.001, "microgrammes": 0.001, "µg": 0.001, "mcg": 0.001, "ug": 0.001}
+
+
+def _mg(value: str, unit: str) -> float | None:
+    factor = _MASS_MG.get(_fold(unit).replace("µ", "µ"))
+    try:
+        return None if factor is None else round(float(value.replace(",", ".")) * factor, 6)
+    except ValueError:
+        return None
+
+
+def _cnops_class(form: str) -> str | None:
+    f = _fold(form)
+    if not re.match(r"(comprime|gelule|capsule)", f):
+        return None  # the Moroccan comparison here is on solid oral forms counted in units
+    return ("prolonged" if re.search(r"\blp\b|prolong", f) else "modified" if "modifi" in f
+            else "gastro" if "gastro" in f else "oral")
+
+
+class MaCase(NamedTuple):
+    princeps: Pres
+    name: str
+    expected: frozenset[str]  # EAN13s of the cheapest generic row(s)
+    best_price: float | None
+
+
+def _ma_cases() -> list[MaCase]:
+    with gzip.open(CNOPS, "rt", encoding="latin-1") as fh:
+        rows = list(csv.DictReader(fh))
+    priced = []
+    for r in rows:
+        m = re.match(r"^(\d+)\s+boite\s+(\d+)\s+(comprime|gelule|capsule)s?\b", _fold(r["PRESENTATION"]))
+        cls = _cnops_class(r["FORME"])
+        mg = _mg(r["DOSAGE1"], r["UNITE_DOSAGE1"]) if "/" not in r["DCI1"] else None
+        ppv = float(r["PPV"] or 0)
+        if m and cls and mg is not None and ppv > 0:
+            priced.append((r, cls, mg, ppv / (int(m.group(1)) * int(m.group(2)))))
+    data = _load()
+    out: list[MaCase] = []
+    seen: set[str] = set()
+    for case in _cases():
+        p = case.princeps
+        spec = data["specs"][p.cis]
+        if p.cis in seen or p.unit != "dose":
+            continue
+        head = _fold(case.name.split(",")[0])
+        strengths = re.findall(r"(\d+(?:,\d+)?)\s*(mg|g|microgrammes?|µg)\b", head)
+        cls = _form_class(spec[2], spec[3])
+        release = {"oral": "oral"}.get(cls, cls.split("|")[1] if "|" in cls else cls)
+        if len(strengths) != 1 or release not in ("oral", "prolonged", "modified", "gastro"):
+            continue
+        mg = _mg(*strengths[0])
+        brand = head.split()[0]
+        own = [x for x in priced if _fold(x[0]["NOM"]).split()[0] == brand and x[2] == mg and x[1] == release]
+        if not own:
+            continue
+        seen.add(p.cis)
+        dci = {x[0]["DCI1"] for x in own}
+        reference = min(x[3] for x in own)
+        alts = [x for x in priced if x[0]["DCI1"] in dci and x[2] == mg and x[1] == release
+                and x[0]["PRINCEPS_GENERIQUE"] == "G" and float(x[0]["TAUX_REMBOURSEMENT"] or 0) > 0
+                and _fold(x[0]["NOM"]).split()[0] != brand]
+        best = min((x[3] for x in alts), default=None)
+        if best is not None and best < reference - EPS:
+            out.append(MaCase(p, case.name, frozenset(x[0]["CODE"] for x in alts if abs(x[3] - best) <= 1e-6), best))
+        else:
+            out.append(MaCase(p, case.name, frozenset(), None))
+    return out
+
+
+def test_every_princeps_with_a_cheaper_generic_on_the_cnops_list_is_found() -> None:
+    cases = _ma_cases()
+    assert len(cases) > 100
+    as_fr = [Case(c.princeps, c.name, frozenset(), None) for c in cases]
+    entries = [{"fullUrl": "urn:uuid:patient-p1",
+                "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-05-04", "gender": "female"}}]
+    entries += [{"fullUrl": f"urn:uuid:mr-{i}", "resource": _order(i, c)} for i, c in enumerate(as_fr)]
+    report = check({"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of="2026-01-15",
+                   jurisdiction="ma", select=["EQ001"])
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in report.findings:
+        d = f.to_dict()
+        if d["suggestion"]:
+            found[d["implicated"][0].split("/")[-1]].append(d)
+    positives = negatives = hit = silent = stated = 0
+    misses: dict[str, list[str]] = defaultdict(list)
+    for i, c in enumerate(cases):
+        got = found.get(f"mr-{i}", [])
+        if c.expected:
+            positives += 1
+            if got and got[0]["suggestion"]["with"]["ean13"] in c.expected:
+                hit += 1
+                extra = got[0]["evidence"].get("patient_extra_cost")
+                stated += extra is not None
+            else:
+                misses["missed or another product" if got else "silent"].append(
+                    f"{c.name} -> {got[0]['suggestion']['with']['label'] if got else ''} (best {c.best_price:.4f})")
+        else:
+            negatives += 1
+            if got:
+                misses["fired without a cheaper generic"].append(f"{c.name} -> {got[0]['suggestion']['with']['label']}")
+            else:
+                silent += 1
+    report_text = "\n".join(f"{k}: {len(v)}\n  " + "\n  ".join(v[:15]) for k, v in misses.items())
+    print(f"\nma recall {hit}/{positives} = {hit / max(positives, 1):.4f}; silence {silent}/{negatives} = "
+          f"{silent / max(negatives, 1):.4f}; patient's extra cost stated {stated}/{hit}\n{report_text}")
+    assert positives > 50
+    assert stated >= TARGET * hit  # the patient's extra cost is stated wherever CNOPS gives both bases
+    assert hit / positives >= TARGET, report_text
+    assert silent / negatives >= TARGET, report_text

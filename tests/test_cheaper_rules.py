@@ -69,8 +69,10 @@ def test_cnops_matching_by_dci_strength_and_form() -> None:
     combo = cnops_matches(products, _identity([("atorvastatine", 10, "mg"), ("amlodipine", 5, "mg")],
                                               "comprimé pelliculé"))
     assert {m.row.name for m in combo} == {"AMLOR PLUS 5MG/10MG"}
-    # another form does not match
-    assert not cnops_matches(products, _identity([("atorvastatine", 20, "mg")], "solution buvable"))
+    # another route does not match (every immediate-release oral form is one form, art. L. 5121-1, 5° a
+    # CSP: tablets and an oral solution match, and their units keep them apart when prices are compared)
+    assert not cnops_matches(products, _identity([("atorvastatine", 20, "mg")], "solution injectable"))
+    assert not cnops_matches(products, _identity([("atorvastatine", 20, "mg")], "comprimé à libération prolongée"))
 
 
 def test_english_messages() -> None:

@@ -189,7 +189,7 @@ def interchangeable_form(form: str, routes: tuple[str, ...] = ()) -> str:
         "buvable" in f or form_key(form).startswith("oral-solid")))
     if not oral:
         return form_key(form)
-    release = sorted({v for k, v in _RELEASE if k in f})
+    release = sorted({v for k, v in _RELEASE if k in f} | ({"lp"} if re.search(r"\blp\b", f) else set()))
     return " ".join(["oral", *release])
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker.economics.packs import PackContent, fold, form_key, normalise_strength, units_in_pack
+from checker.economics.packs import PackContent, fold, form_key, interchangeable_form, normalise_strength, units_in_pack
 from checker.memo import by_identity
 from checker.model import MedicationIdentity, Quantity
 
@@ -172,7 +172,7 @@ def cnops_products(cnops: Any, idx: Any | None) -> list[CnopsProduct]:
             k = idx.substance_key(n) if idx is not None else None
             keys.append(k or fold(n))
         out.append(CnopsProduct(r, frozenset(keys), _cnops_strengths(r.strength, r.strength_unit),
-                                form_key(r.form), fold(r.name)))
+                                interchangeable_form(r.form), fold(r.name)))
     return out
 
 
@@ -204,10 +204,11 @@ def _same_strength(a: Quantity | None, b: Quantity | None) -> bool:
 
 
 def identity_key(identity: MedicationIdentity) -> tuple[frozenset[str], tuple[Quantity | None, ...], str]:
-    """(substances, strengths in canonical units sorted by substance, form key) of an identified line."""
+    """(substances, strengths in canonical units sorted by substance, interchangeable form class: every
+    immediate-release oral form is one form, art. L. 5121-1, 5° a CSP) of an identified line."""
     subs = sorted(identity.substances, key=lambda s: s.key)
     return (frozenset(s.key for s in subs), tuple(normalise_strength(s.strength) for s in subs),
-            form_key(identity.form))
+            interchangeable_form(identity.form))
 
 
 def cnops_matches(products: Iterable[CnopsProduct], identity: MedicationIdentity) -> list[CnopsProduct]:

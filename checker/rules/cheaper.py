@@ -472,7 +472,13 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
                            evidence={"substance": key, "jurisdiction": "ma", "absent_from": "cnops-2014",
                                      "same_dci_rows": len(matches)})
         return
-    prescribed = cheapest(m.pack() for m in own)
+    # One immediate-release oral form covers tablets and oral suspensions alike: price the line only in
+    # units comparable with what was prescribed (a capsule is never priced per ml of suspension).
+    line_pack = _prescribed_pack(idx, ident)
+    line_unit = line_pack.units.unit if line_pack is not None and line_pack.units is not None else None
+    own_packs = [p for p in (m.pack() for m in own)
+                 if line_unit is None or (p.units is not None and comparable_units(p.units.unit, line_unit))]
+    prescribed = cheapest(own_packs)
     own_codes = {m.row.code for m in own}
     alternatives = [m.pack() for m in matches if m.row.code not in own_codes and m.row.generic]
     best = _cheaper_than((p for p in alternatives if p.available), prescribed) if prescribed is not None else None
@@ -489,11 +495,21 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
                 f"(rate × reimbursement base PRIX_BR)." if lang == "en" else
                 f"Remboursement CNOPS : {_unit_money(paid, 'MAD')} contre {_unit_money(alt_paid, 'MAD')} par unité "
                 f"(taux × base de remboursement PRIX_BR).")
-        extra_cost = _patient_extra_cost(cmp, prescribed, best, paid, alt_paid)
+    own_paid, generic_paid = _amo_share(prescribed, paid), _amo_share(best, alt_paid)
+    if own_paid is not None and generic_paid is not None:
+        extra_cost = _patient_extra_cost(cmp, prescribed, best, own_paid, generic_paid)
         extra["patient_extra_cost"] = extra_cost
-        note += " " + _extra_cost_sentence(extra_cost, lang)
+        note = (note + " " + _extra_cost_sentence(extra_cost, lang)).strip()
     yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra,
                            source=CNOPS_SOURCE, note=note)
+
+
+def _amo_share(p: PricedPack, reimbursed: float | None) -> float | None:
+    """AMO reimbursement per unit: rate × PRIX_BR ÷ units, nothing for a product not reimbursed
+    (rate 0), unknown when a reimbursed product has no base."""
+    if reimbursed is not None:
+        return reimbursed
+    return 0.0 if not p.reimbursement_rate else None
 
 
 def _patient_extra_cost(cmp: CostComparison, prescribed: PricedPack, best: PricedPack, paid: float,
