@@ -419,3 +419,37 @@ def test_every_princeps_with_a_cheaper_generic_on_the_cnops_list_is_found() -> N
     assert stated >= TARGET * hit  # the patient's extra cost is stated wherever CNOPS gives both bases
     assert hit / positives >= TARGET, report_text
     assert silent / negatives >= TARGET, report_text
+
+
+def test_a_line_written_in_dci_never_gets_eq001() -> None:
+    """Every group's DCI wording (the group label's common-name part, ``CIMETIDINE 200 mg``) written as a
+    doctor would, without a code: the pharmacy chooses the product, so there is no princeps to replace;
+    only a specialty named by its DCI and laboratory (a princeps) is priced as that specialty."""
+    data = _load()
+    texts = []
+    labels = dict(_GROUP_LABELS())
+    for gid in data["groups"]:
+        label = labels.get(gid, "")
+        dci = label.split(" - ")[0].lower()
+        if " - " in label and len(dci) < 80:
+            texts.append(dci)
+    entries = [{"fullUrl": "urn:uuid:patient-p1",
+                "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-05-04", "gender": "female"}}]
+    for i, text in enumerate(texts):
+        res = _order(i, Case(Pres("", "", "", 1, "dose", 1, True, True, True), text, frozenset(), None))
+        res["medicationCodeableConcept"] = {"text": text}
+        entries.append({"fullUrl": f"urn:uuid:mr-{i}", "resource": res})
+    report = check({"resourceType": "Bundle", "type": "collection", "entry": entries}, as_of="2026-01-15",
+                   select=["EQ001"])
+    fired = sorted({texts[int(f.implicated[0].split("-")[-1])] for f in report.findings})
+    assert len(texts) > 1000
+    assert not fired, fired[:20]
+
+
+_LABELS: list[tuple[str, str]] = []
+
+
+def _GROUP_LABELS() -> list[tuple[str, str]]:  # noqa: N802
+    if not _LABELS:
+        _LABELS.extend({(r[0], r[1]) for r in _rows("CIS_GENER_bdpm.tsv.gz") if len(r) > 1})
+    return _LABELS

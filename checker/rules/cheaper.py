@@ -361,7 +361,8 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     """
     idx = _index(call)
     for order, ident in _prescription_lines(call):
-        if order.substitution_allowed is False or (ident.prescribed_as == "dci" and not _names_a_princeps(idx, ident)):
+        if order.substitution_allowed is False or (ident.prescribed_as == "dci"
+                                                   and not _names_a_princeps(idx, order, ident)):
             continue
         if call.settings.jurisdiction == "ma":
             yield from _cheaper_ma(call, idx, order, ident)
@@ -384,12 +385,22 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
                                {"generic_group": group.id, "group_label": group.label})
 
 
-def _names_a_princeps(idx: Any, ident: MedicationIdentity) -> bool:
-    """A line read as DCI that still designates one princeps specialty: its name is the DCI with the
-    laboratory's (``HYDROCORTISONE ROUSSEL 10 mg``, ``LEVONORGESTREL BIOGARAN 1,5 mg``). What the
-    pharmacy dispenses is that princeps unless it substitutes, so the generic's saving is real."""
+def _names_a_princeps(idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> bool:
+    """A line read as DCI that still designates one princeps specialty: coded by its CIP13 or CIS, or
+    named by the DCI with the laboratory's name (``HYDROCORTISONE ROUSSEL 10 mg``, ``LEVONORGESTREL
+    BIOGARAN 1,5 mg``). What the pharmacy dispenses is that princeps unless it substitutes, so the
+    generic's saving is real. A plain DCI line (``budésonide 64 µg/dose``) leaves the choice to the
+    pharmacy, even when a single product fits it."""
     spec = idx.specialty(ident.cis) if ident.cis else None
-    return spec is not None and spec.generic_type == 0 and bool(spec.generic_group)
+    if spec is None or spec.generic_type != 0 or not spec.generic_group:
+        return False
+    if ident.method in ("cip13", "cis", "ucd"):
+        return True
+    words = fold(spec.brand or "").split()
+    text = " ".join(fold(t) for t in order.medication.all_texts())
+    named = {w for s in ident.substances for w in fold(s.name).split()}
+    return bool(words) and any(w not in named for w in words) and all(
+        re.search(rf"\b{re.escape(w)}\b", text) for w in words)
 
 
 @by_identity
