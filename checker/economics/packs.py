@@ -183,7 +183,9 @@ def interchangeable_form(form: str, routes: tuple[str, ...] = ()) -> str:
     capsule, orodispersible or effervescent tablet, oral lyophilisate, granules, oral solution…)
     shares the key ``oral``; prolonged, modified or delayed (gastro-resistant) release stays apart
     (``oral lp`` …), and other routes keep their own dose-form key (:func:`form_key`). Unit prices
-    are then compared only in comparable units (:func:`comparable_units`)."""
+    are then compared only in comparable units (:func:`comparable_units`).
+    Source: https://www.legifrance.gouv.fr/codes/article_lc/LEGIARTI000006689870 (art. L. 5121-1, text
+    codified by ordonnance n° 2000-548 of 15 June 2000, in force 22 June 2000, taking over art. L. 601-6)."""
     f = fold(form)
     oral = any(fold(r) == "orale" for r in routes) or (not routes and (
         "buvable" in f or form_key(form).startswith("oral-solid")))

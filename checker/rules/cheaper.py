@@ -43,7 +43,8 @@ from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
     "ANSM, Répertoire des groupes génériques (BDPM CIS_GENER) et prix des présentations (BDPM CIS_CIP); "
-    "droit de substitution du pharmacien, art. L. 5125-23 du code de la santé publique",
+    "droit de substitution du pharmacien, art. L. 5125-23 du code de la santé publique; formes orales à "
+    "libération immédiate tenues pour une même forme pharmaceutique, art. L. 5121-1, 5° a du même code",
     "https://base-donnees-publique.medicaments.gouv.fr/telechargement.php",
     "BDPM 2026-01",
 )
