@@ -22,6 +22,7 @@ does, EQ001 must stay silent. Both rates must reach 99 %; the misses are printed
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import re
 import unicodedata
@@ -131,6 +132,7 @@ class Pres(NamedTuple):
         return self.price / self.units
 
 
+@functools.cache
 def _load() -> dict[str, Any]:
     specs = {r[0]: r for r in _rows("CIS_bdpm.tsv.gz") if len(r) > 6}
     unavailable_cis: set[str] = set()
@@ -163,6 +165,7 @@ class Case(NamedTuple):
     best_price: float | None
 
 
+@functools.cache
 def _cases() -> list[Case]:
     data = _load()
     specs, pres, groups = data["specs"], data["pres"], data["groups"]
@@ -346,6 +349,11 @@ def _ma_cases() -> list[MaCase]:
         ppv = float(r["PPV"] or 0)
         if m and cls and mg is not None and ppv > 0:
             priced.append((r, cls, mg, ppv / (int(m.group(1)) * int(m.group(2)))))
+    by_brand: dict[str, list[Any]] = defaultdict(list)
+    by_product: dict[tuple[str, float, str], list[Any]] = defaultdict(list)
+    for x in priced:
+        by_brand[_fold(x[0]["NOM"]).split()[0]].append(x)
+        by_product[(x[0]["DCI1"], x[2], x[1])].append(x)
     data = _load()
     out: list[MaCase] = []
     seen: set[str] = set()
@@ -362,14 +370,14 @@ def _ma_cases() -> list[MaCase]:
             continue
         mg = _mg(*strengths[0])
         brand = head.split()[0]
-        own = [x for x in priced if _fold(x[0]["NOM"]).split()[0] == brand and x[2] == mg and x[1] == release]
+        own = [x for x in by_brand.get(brand, ()) if x[2] == mg and x[1] == release]
         if not own:
             continue
         seen.add(p.cis)
         dci = {x[0]["DCI1"] for x in own}
         reference = min(x[3] for x in own)
-        alts = [x for x in priced if x[0]["DCI1"] in dci and x[2] == mg and x[1] == release
-                and x[0]["PRINCEPS_GENERIQUE"] == "G" and float(x[0]["TAUX_REMBOURSEMENT"] or 0) > 0
+        alts = [x for d in sorted(dci) for x in by_product.get((d, mg, release), ())
+                if x[0]["PRINCEPS_GENERIQUE"] == "G" and float(x[0]["TAUX_REMBOURSEMENT"] or 0) > 0
                 and _fold(x[0]["NOM"]).split()[0] != brand]
         best = min((x[3] for x in alts), default=None)
         if best is not None and best < reference - EPS:
