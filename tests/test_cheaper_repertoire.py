@@ -350,7 +350,7 @@ def _ma_cases() -> list[MaCase]:
         if m and cls and mg is not None and ppv > 0:
             priced.append((r, cls, mg, ppv / (int(m.group(1)) * int(m.group(2)))))
     by_brand: dict[str, list[Any]] = defaultdict(list)
-    by_product: dict[tuple[str, float, str], list[Any]] = defaultdict(list)
+    by_product: dict[tuple[str, float | None, str], list[Any]] = defaultdict(list)
     for x in priced:
         by_brand[_fold(x[0]["NOM"]).split()[0]].append(x)
         by_product[(x[0]["DCI1"], x[2], x[1])].append(x)
