@@ -139,3 +139,35 @@ def test_cost_comparison_without_dosage() -> None:
     unknown = CostComparison("EUR", 0.3, 0.2, units_per_day=None, days=None)
     s = unknown.saving_dict()
     assert s["amount"] is None and s["period"] == "unit" and s["per_unit"] == pytest.approx(0.1)
+
+
+def test_immediate_release_oral_forms_are_one_form() -> None:
+    """Art. L. 5121-1, 5° a CSP: for generics the immediate-release oral forms are one pharmaceutical
+    form; release and route keep forms apart."""
+    from checker.economics.packs import interchangeable_form as f
+
+    oral = ("orale",)
+    same = ["comprimé enrobé", "comprimé pelliculé sécable", "gélule", "lyophilisat oral", "comprimé orodispersible",
+            "comprimé effervescent", "comprimé dispersible ou à croquer", "granulés", "solution buvable"]
+    assert {f(x, oral) for x in same} == {"oral"}
+    assert f("lyophilisat oral") == f("COMPRIME ORODISPERSIBLE") == f("COMPRIME PELLICULE") == "oral"  # no route given
+    assert f("gélule à libération prolongée", oral) == f("microgranules à libération prolongée en gélule", oral) \
+        == f("COMPRIME LP") == "oral lp"
+    assert f("comprimé gastro-résistant", oral) == "oral gastro-resistant"
+    assert len({f("comprimé", oral), f("comprimé à libération modifiée", oral), f("comprimé sublingual", ("sublinguale",)),
+                f("comprimé vaginal", ("vaginale",)), f("solution injectable", ("intraveineuse",))}) == 5
+
+
+def test_one_dose_containers_are_counted() -> None:
+    """A sachet, a prefilled syringe or a vial of powder for injection is the dispensing unit; the grams of
+    powder in it are not, and a flacon of powder for an oral suspension says no dose."""
+    from checker.economics.packs import PackContent, units_in_pack as u
+
+    assert u("28 sachet(s) polyéthylène aluminium polyester") == PackContent(28, "sachet")
+    assert u("1 seringue(s) préremplie(s) polycyclooléfine avec 2 aiguille(s)") == PackContent(1, "seringue")
+    inj = "poudre et solvant pour solution injectable"
+    assert u("1 flacon(s) de poudre en verre de 1 g - 1 ampoule(s) de solvant en verre de 3,5 ml", inj) \
+        == u("1 flacon(s) en verre de 1079,27  mg - 1 ampoule(s) en verre de 3,5  ml", inj) == PackContent(1, "flacon")
+    assert u("20 sachet(s) de 10 g", "poudre pour solution buvable en sachet") == PackContent(20, "sachet")
+    assert u("1 flacon(s) polyéthylène contenant 24,4 g de poudre avec seringue(s)", "poudre pour suspension buvable") is None
+    assert u("1 tube de 30 g", "crème") == PackContent(30, "g")

@@ -188,7 +188,8 @@ def interchangeable_form(form: str, routes: tuple[str, ...] = ()) -> str:
     codified by ordonnance n° 2000-548 of 15 June 2000, in force 22 June 2000, taking over art. L. 601-6)."""
     f = fold(form)
     oral = any(fold(r) == "orale" for r in routes) or (not routes and (
-        "buvable" in f or form_key(form).startswith("oral-solid")))
+        re.search(r"\b(buvable|orale?|orodispersible)\b", f) is not None
+        or (form_key(form).startswith("oral-solid") and not re.search(r"vaginal|sublingual|buccal", f))))
     if not oral:
         return form_key(form)
     release = sorted({v for k, v in _RELEASE if k in f} | ({"lp"} if re.search(r"\blp\b", f) else set()))
