@@ -345,19 +345,23 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     """A substitutable equivalent of the same strength and form costs less.
 
     The line is identified to a specialty of a generic group of the répertoire (France) and a
-    member of the group (princeps, generic or substitutable specialty, same dose form) has a
-    lower unit price (presentation price ÷ units in the pack) among marketed, reimbursed
-    presentations that are not in shortage. The finding gives both unit prices, the cost per day
+    member of the group (princeps, generic or substitutable specialty, same pharmaceutical form in
+    the sense of art. L. 5121-1, 5° a CSP: every immediate-release oral form is one form, modified
+    release and other routes only replace their own kind) has a lower unit price (presentation
+    price ÷ units in the pack, in comparable units) among marketed, reimbursed presentations that
+    are not in rupture nor stopped (a supply tension is named in the suggestion). The finding gives both unit prices, the cost per day
     from the structured dosage, the saving over the prescribed duration and per year (annualised
     for a long-term line, the treatment amount for a short course), and suggests the cheaper
-    presentation (the DCI reminder itself is EQ002's). Lines prescribed in DCI, lines with a
+    presentation (the DCI reminder itself is EQ002's). Lines prescribed in DCI (unless coded to, or
+    named with the laboratory of, a princeps: ``HYDROCORTISONE ROUSSEL``), lines with a
     non-substitutable mention (respected, see EQ003) and lines already at the lowest price yield
     nothing. With ``--jurisdiction ma`` the same comparison runs on the CNOPS 2014 list (PPV, MAD);
     a product absent from that list is reported as such, never priced by guess.
     Prices: France, the presentation price without dispensing fees; the prescribed unit price is
     the specialty's cheapest priced presentation (the smallest saving; a larger pack of the same
     specialty is EQ005's business). Morocco, the public price (PPV), with CNOPS's reimbursement
-    (rate × PRIX_BR) in the evidence.
+    (rate × PRIX_BR) in the evidence and the patient's extra cost when the princeps is dispensed
+    (difference of the shares left to the patient).
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
     idx = _index(call)
