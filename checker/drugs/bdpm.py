@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from checker.referentials import referentials_dir, sha256_file
+from checker.outputs import write_atomic
+from checker.referentials import ReferentialError, referentials_dir, sha256_file
 
 
 class BdpmImportError(Exception):
@@ -355,9 +356,6 @@ SUBSTANCES_ENTRY = {
 
 def upsert_manifest(root: Path, entry: dict) -> None:
     """Insert or replace one entry of ``<root>/MANIFEST.json`` (re-read just before writing)."""
-    from checker.outputs import write_atomic
-    from checker.referentials import ReferentialError
-
     manifest_path = root / "MANIFEST.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
