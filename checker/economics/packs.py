@@ -9,7 +9,6 @@ a presentation is its price divided by :func:`units_in_pack`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 

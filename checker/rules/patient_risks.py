@@ -13,7 +13,7 @@ from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
-from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.model import Allergy, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.periods import counts, effective_interval, is_current
 from checker.registry import RuleCall, rule
 from checker.text import fold
