@@ -5,12 +5,17 @@ way to hide a cycle)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import grimp
 import networkx as nx
 import pytest
 from importlinter.cli import lint_imports
+
+import checker.rules  # noqa: F401  (every family, imported explicitly: the reference registry)
+from checker.registry import all_rules
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "checker"
@@ -113,3 +118,19 @@ def test_the_late_import_check_sees_every_form() -> None:
         "def k():\n    import lxml.etree\n"
     )
     assert late_checker_imports(src, "m") == ["m:5 (in f)", "m:7 (in C)", "m:9 (in C)", "m:12 (in h)"]
+
+
+def test_importing_any_module_registers_every_rule_and_loader() -> None:
+    """The API is the composition root: whatever module a caller imports first, the rules and the
+    loader of every referential in the manifest are registered (a fresh interpreter each time)."""
+    defined = len(all_rules())
+    for first in ("checker.registry", "checker.referentials", "checker.model"):
+        code = (f"import {first}\n"
+                "from checker import referentials as r\n"
+                "from checker.registry import all_rules\n"
+                "r._import_loaders()\n"
+                "print(len(all_rules()), sorted(set(r.load_manifest()) - set(r._LOADERS)))")
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+        count, missing = out.stdout.split(" ", 1)
+        assert int(count) == defined and missing.strip() == "[]", (first, out.stdout)
+
