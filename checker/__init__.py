@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from checker.api import check  # noqa: E402
-from checker.findings import Finding, InputError, Report, Severity, Source  # noqa: E402
+from checker.api import check
+from checker.findings import VERSION as __version__
+from checker.findings import Finding, InputError, Report, Severity, Source
 
 __all__ = ["check", "Finding", "InputError", "Report", "Severity", "Source", "__version__"]

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from checker import __version__
-from checker.findings import Finding, InputCounts, InputError, Report, Severity
+import checker.rules  # noqa: F401  (registers every rule family, hence every referential loader)
+from checker import fhir_input
+from checker.drugs import identify
+from checker.findings import VERSION, Finding, InputCounts, InputError, Report, Severity
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
@@ -41,8 +43,6 @@ def check(
     ``as_of``: the day treated as "now" (open-ended orders, ages); today by default.
     ``strict``: validate every resource with fhir.resources and reject the invalid ones.
     """
-    from checker import fhir_input
-
     day = parse_day(as_of) if as_of is not None else date.today()
     ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
@@ -99,7 +99,7 @@ def check_records(
     used = sorted({ref for r in chosen for ref in r.referentials})
     return Report(
         checker_name="pertinence",
-        checker_version=__version__,
+        checker_version=VERSION,
         referentials=refs.info(used),
         as_of=day.isoformat(),
         jurisdiction=jurisdiction,
@@ -134,8 +134,6 @@ def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> No
     reading shares one medication object between them (so the look-up is by identity; orders built
     otherwise are compared by value).
     """
-    from checker.drugs import identify
-
     by_object: dict[tuple[int, int, int], MedicationIdentity] = {}
     by_value: dict[tuple[object, ...], MedicationIdentity] = {}
     for record in records:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
+VERSION = "0.1.0"
+"""The package version (``checker.__version__``), written in every :class:`Report`."""
+
 Category = Literal[
     "interaction",
     "duplicate",

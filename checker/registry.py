@@ -172,9 +172,10 @@ def rule(
 
 
 def all_rules() -> list[Rule]:
-    """Every registered rule, by id (importing the rule families first)."""
-    import checker.rules  # noqa: F401  (registers the families)
-
+    """Every registered rule, by id. The families register when :mod:`checker.rules` is imported,
+    which :mod:`checker.api` does (and ``import checker…`` imports the API first)."""
+    if not _REGISTRY:
+        raise RuntimeError("no rule registered: import checker.rules first")
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 

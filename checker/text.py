@@ -24,6 +24,18 @@ def fold(text: str) -> str:
     return _NON_WORD.sub(" ", ascii_text.lower()).strip()
 
 
+@lru_cache(maxsize=65536)
+def fold_keeping_punctuation(text: str) -> str:
+    """Lower case, accents removed, runs of spaces collapsed, punctuation kept (for matching only).
+
+    >>> fold_keeping_punctuation("  Comprimé   pelliculé sécable, 5 mg/ml ")
+    'comprime pellicule secable, 5 mg/ml'
+    """
+    t = unicodedata.normalize("NFKD", text or "")
+    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
+    return re.sub(r"\s+", " ", t).strip()
+
+
 def substance_key(name: str) -> str:
     """The key under which a substance (or class) name is compared across referentials.
 

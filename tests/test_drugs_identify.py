@@ -214,11 +214,11 @@ def test_substance_tables_point_at_known_substances() -> None:
 def test_index_survives_the_cache(tmp_path, monkeypatch) -> None:
     """A cold build writes the cache; a second load reads the same content back."""
     from checker.drugs import index as I
+    from checker import drugs
     from checker.referentials import Referentials
-    from checker.referentials import drugs as loaders
 
     monkeypatch.setenv("PERTINENCE_CACHE", str(tmp_path))
-    monkeypatch.setattr(loaders, "_memo", {})
+    monkeypatch.setattr(drugs, "_indexes", {})
     refs = Referentials()
     first = refs.get("bdpm")
     cached = list(tmp_path.glob("drug-index-*.pickle"))

@@ -16,21 +16,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from checker.audit.worker import Settings
+from checker.audit import pipeline
+from checker.audit.pipeline import AuditError, route_file
+from checker.audit.worker import Settings, check_lines, load_medications, write_result
+from checker.outputs import write_atomic
 
 
 def _route_partition(part: Iterable[tuple[int, str]], n_shards: int) -> list[tuple[str, bytes, bool]]:
-    from checker.audit.pipeline import route_file
-
     return [x for index, name in part for x in route_file(index, name, n_shards)]
 
 
 def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: dict[str, list[Any]],
                  settings: Settings) -> tuple[str, Any]:
     """Check one shard on a worker (referentials loaded once per worker process)."""
-    from checker.audit import pipeline
-    from checker.audit.worker import check_lines
-
     if pipeline._WORKER_REFS is None:
         pipeline.init_worker()
     name, routed = group
@@ -40,12 +38,9 @@ def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: 
 def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, scheduler: str | None, jobs: int,
              progress: Any, on_done: Callable[[str], None] | None) -> None:
     """Partition and check on Dask, writing per-shard results under ``work`` (resumable)."""
+    # Dask is an optional extra (pip install ".[dask]"): imported only when this engine runs.
     import dask.bag as db
     from distributed import Client, LocalCluster, as_completed
-
-    from checker.audit.pipeline import AuditError
-    from checker.audit.worker import load_medications, write_result
-    from checker.outputs import write_atomic
 
     if "-" in files:
         raise AuditError("the dask engine reads files, not standard input")

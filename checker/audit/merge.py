@@ -8,11 +8,15 @@ from typing import Any
 
 import orjson
 
+from checker import __version__
 from checker.audit import outputs
 from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
 from checker.audit.worker import Settings, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
+from checker.formats.html import render_audit
+from checker.referentials import default_referentials
+from checker.registry import select_rules
 
 OUTPUT_FILES = ("findings.ndjson", "findings.csv", "errors.ndjson", "summary.json", "indicators.csv", "report.html")
 HTML_ERRORS = 100
@@ -34,11 +38,6 @@ def _amounts(tree: dict[str, dict[str, Fraction]]) -> dict[str, dict[str, float]
 
 def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     """Write the six output files from the per-shard results; returns the summary."""
-    from checker import __version__
-    from checker.formats.html import render_audit
-    from checker.referentials import default_referentials
-    from checker.registry import select_rules
-
     results = work / "results"
     names = sorted(p.name[: -len(".json")] for p in results.glob("*.json"))
     counts = InputCounts()

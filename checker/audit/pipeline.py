@@ -20,8 +20,14 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from checker.api import parse_day
 from checker.audit import codec
-from checker.audit.worker import Settings
+from checker.audit.worker import Settings, check_lines, load_medications, write_result
+from checker.fhir_input import FILE_SUFFIXES, RawResource, iter_raw
+from checker.outputs import write_atomic
+from checker.referentials import default_referentials
+from checker.referentials.indicators import REF_ID
+from checker.registry import all_rules
 
 WORK_DIR = ".pertinence-audit"
 STATE_VERSION = 1
@@ -74,8 +80,6 @@ class AuditOptions:
 def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> list[str]:
     """Every input file, in a stable order (directories searched recursively, like ``check``),
     leaving out anything under ``exclude`` (the audit's own output folder)."""
-    from checker.fhir_input import FILE_SUFFIXES
-
     skip = exclude.resolve() if exclude is not None else None
 
     out: list[str] = []
@@ -131,8 +135,6 @@ def is_ndjson(name: str) -> bool:
 
 def route_file(index: int, name: str, n_shards: int) -> Iterator[tuple[str, bytes, bool]]:
     """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
-    from checker.fhir_input import RawResource, iter_raw
-
     items: Iterable[codec.Item] = iter_raw([name])
     aliases: dict[str, str] = {}
     if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
@@ -180,8 +182,6 @@ def _prepare_state(files: list[str], opts: AuditOptions, work: Path) -> dict[str
         shutil.rmtree(work)
     (work / "shards").mkdir(parents=True)
     (work / "results").mkdir(parents=True)
-    from checker.outputs import write_atomic
-
     settings = Settings(_as_of(opts.as_of), opts.jurisdiction, opts.lang, opts.select, opts.ignore, opts.top_patients)
     state = {"version": STATE_VERSION, "inputs": fp, "settings": settings.to_dict(),
              "n_shards": opts.shards or shard_count(input_bytes(files), opts.memory, opts.jobs)}
@@ -190,8 +190,6 @@ def _prepare_state(files: list[str], opts: AuditOptions, work: Path) -> dict[str
 
 
 def _as_of(value: str | None) -> str:
-    from checker.api import parse_day
-
     return (parse_day(value) if value else date.today()).isoformat()
 
 
@@ -232,8 +230,6 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any) 
     finally:
         for fh in handles.values():
             fh.close()
-    from checker.outputs import write_atomic
-
     write_atomic(work / "partition.done", b"ok\n")
 
 
@@ -244,10 +240,6 @@ _WORKER_MEDS: dict[str, dict[str, list[tuple[codec.Seq, bytes]]]] = {}
 def init_worker() -> None:
     """Load the rules and every referential they use, once per worker process."""
     global _WORKER_REFS
-    from checker.referentials import default_referentials
-    from checker.registry import all_rules
-    from checker.referentials.indicators import REF_ID
-
     refs = default_referentials()
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials} | {REF_ID}):
         try:
@@ -259,8 +251,6 @@ def init_worker() -> None:
 
 
 def _medications(path: str) -> dict[str, list[tuple[codec.Seq, bytes]]]:
-    from checker.audit.worker import load_medications
-
     if path not in _WORKER_MEDS:
         p = Path(path)
         if p.is_file():
@@ -273,8 +263,6 @@ def _medications(path: str) -> dict[str, list[tuple[codec.Seq, bytes]]]:
 
 def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
     """Check one shard file and write its results (runs in a worker process)."""
-    from checker.audit.worker import check_lines, write_result
-
     if _WORKER_REFS is None:
         init_worker()
     w = Path(work)
@@ -319,36 +307,3 @@ def check_local(work: Path, settings: Settings, jobs: int, progress: Any,
             for fut in futures:
                 fut.cancel()
             raise
-
-
-def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any]:
-    """Audit ``inputs`` into ``opts.out``; returns the summary (also written as summary.json)."""
-    from checker.audit.merge import merge_outputs
-    from checker.audit.progress import make_progress
-
-    if opts.engine not in ("local", "dask"):
-        raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
-    if opts.jobs < 1:
-        raise AuditError("--jobs must be at least 1")
-    files = expand_inputs(inputs, exclude=Path(opts.out))
-    if not files:
-        raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
-    out = Path(opts.out)
-    work = out / WORK_DIR
-    state = _prepare_state(files, opts, work)
-    settings = settings_of(state)
-    with make_progress(opts.progress, input_bytes(files)) as progress:
-        if opts.engine == "dask":
-            from checker.audit.dask_engine import run_dask
-
-            if not (work / "partition.done").is_file() or pending_shards(work):
-                run_dask(files, state["n_shards"], work, settings, opts.scheduler, opts.jobs, progress,
-                         opts.on_shard_done)
-        else:
-            if not (work / "partition.done").is_file():
-                partition_local(files, state["n_shards"], work, progress)
-            check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
-        progress.phase("merge")
-        summary = merge_outputs(work, out, settings)
-    shutil.rmtree(work, ignore_errors=True)
-    return summary

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from checker.findings import Report
+from checker import fhir_input
+from checker.api import check_records, parse_day
+from checker.audit.indicators import definitions, tally_records, to_rows
+from checker.findings import Report
+from checker.formats.html import render_records
+from checker.referentials import default_referentials
 
 
 def build_report(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr",
                  lang: str = "fr") -> tuple[str, Report]:
     """Read, check and render ``inputs`` as the self-contained HTML report (prescriptions and input
     errors included); returns the HTML and the report it shows."""
-    from checker import fhir_input
-    from checker.api import check_records, parse_day
-    from checker.audit.indicators import definitions, tally_records, to_rows
-    from checker.formats.html import render_records
-    from checker.referentials import default_referentials
-
     day = parse_day(as_of) if as_of else None
     ing = fhir_input.read(inputs, as_of=day)
     refs = default_referentials()

@@ -18,6 +18,12 @@ import orjson
 from checker.audit import codec
 from checker.audit.indicators import Tally, definitions, merge, tally_records, tally_to_json
 from checker.findings import Finding, InputCounts, InputError
+from checker import fhir_input
+from checker.api import check_records, parse_day
+from checker.audit.outputs import atomic_lines
+from checker.formats.html import patient_digest
+from checker.memo import relaxed_gc
+from checker.outputs import write_atomic
 
 CHUNK_BYTES = 4 << 20  # raw bytes of resources checked at once (bounds worker memory)
 CHUNK_PATIENTS = 2000
@@ -98,11 +104,6 @@ def _add_savings(result: ShardResult, findings: list[Finding]) -> None:
 def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: Settings, refs: Any,
                 result: ShardResult) -> None:
     """Assemble and check one chunk of patients, adding its contribution to ``result``."""
-    from checker import fhir_input
-    from checker.api import check_records, parse_day
-    from checker.formats.html import patient_digest
-    from checker.memo import relaxed_gc
-
     day = parse_day(settings.as_of)
     ing = fhir_input.assemble(items + borrowed, as_of=day)
     counts = ing.counts
@@ -212,9 +213,6 @@ def load_medications(lines: Iterable[bytes]) -> dict[str, list[tuple[codec.Seq, 
 
 def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
     """Write a shard's result files; the summary file is written last and marks completion."""
-    from checker.audit.outputs import atomic_lines
-    from checker.outputs import write_atomic
-
     atomic_lines(result_dir / f"{name}.findings.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.findings))
     atomic_lines(result_dir / f"{name}.errors.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.errors))
     write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))

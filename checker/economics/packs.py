@@ -9,19 +9,11 @@ a presentation is its price divided by :func:`units_in_pack`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
 from checker.model import Quantity
-
-
-@lru_cache(maxsize=65536)
-def fold(text: str) -> str:
-    """Lower case, accents removed, runs of spaces collapsed (for matching only)."""
-    t = unicodedata.normalize("NFKD", text or "")
-    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
-    return re.sub(r"\s+", " ", t).strip()
+from checker.text import fold_keeping_punctuation as fold
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
 from checker.findings import Finding, Report, Severity
 
 CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
@@ -242,8 +243,6 @@ def _replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | 
             if isinstance(c, Mapping) and c.get("code") and c.get("system"):
                 codings.append({k: str(c[k]) for k in ("system", "code", "display") if c.get(k)})
     if item.get("cip13") or item.get("cis"):
-        from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
-
         if item.get("cip13"):
             codings.append({"system": SYS_CIP13, "code": str(item["cip13"])})
         if item.get("cis"):

@@ -16,7 +16,7 @@ from typing import Any
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker.memo import by_identity
-from checker.model import NOT_TRUE, Concept, MedicationIdentity, MedicationOrder, PatientRecord
+from checker.model import NOT_TRUE, Concept, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.text import fold
 
 ASPIRIN = "acide acetylsalicylique"
@@ -359,10 +359,26 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     return None, kind
 
 
+LOINC = "http://loinc.org"
+EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
+CLCR_CODES = frozenset({"2164-2", "35591-7"})
+
+
+def renal_value(record: PatientRecord) -> tuple[str, float, Observation] | None:
+    """Most recent creatinine clearance or eGFR with a value: (kind, value, observation)."""
+    best: tuple[str, float, Observation] | None = None
+    for kind, codes in (("clcr", CLCR_CODES), ("egfr", EGFR_CODES)):
+        for o in record.observations_coded(LOINC, codes):
+            if o.value is None or o.status in {"entered-in-error", "cancelled"}:
+                continue
+            if best is None or (o.effective or date.min) > (best[2].effective or date.min):
+                best = (kind, o.value, o)
+            break
+    return best
+
+
 def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     """Renal function below ``below`` (impaired) / from ``normal_from`` (normal), eGFR or CrCl."""
-    from checker.rules.patient_risks import renal_value  # local: patient_risks imports this module
-
     got = renal_value(ctx.record)
     if got is None:
         return None, "renal-function"

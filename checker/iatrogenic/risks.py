@@ -14,6 +14,7 @@ from typing import Any
 from checker.findings import Severity, Source
 from checker.memo import by_identities
 from checker.model import MedicationIdentity, MedicationOrder
+from checker.referentials import ManifestEntry, ReferentialError, loader
 from checker.text import fold
 
 KINDS = {"duplicate-class", "same-substance", "elderly", "pregnancy", "max-dose", "renal", "allergy-class",
@@ -162,3 +163,12 @@ def load(root: Path, files: list[str]) -> IatrogenicRules:
     src = stopp.get("source", {})
     return IatrogenicRules(rows, stopp, Source(src.get("label", "STOPP/START v2"), src.get("url", ""),
                                                src.get("edition", "")))
+
+
+@loader("iatrogenic-rules")
+def load_iatrogenic(entry: ManifestEntry, root: Path) -> IatrogenicRules:
+    """Duplicate classes, patient-specific risk rows and the STOPP v2 subset (``iatrogenic-rules``)."""
+    try:
+        return load(root, [p for p, _ in entry.files])
+    except ValueError as exc:
+        raise ReferentialError(str(exc)) from None

@@ -19,6 +19,8 @@ from typing import Any
 
 import networkx as nx
 
+from checker.drugs.names import clean, mineral_key, salt_candidates
+from checker.referentials import ManifestEntry, ReferentialError, loader
 from checker.text import fold
 
 LEVEL_RANK = {"CI": 3, "AD": 2, "PE": 1, "APEC": 0}
@@ -101,9 +103,7 @@ def _aliases(name: str) -> set[str]:
     words = [w for w in f.split() if w not in _SALT_WORDS]
     if words:
         out.add(" ".join(words))
-    try:  # the drug referential's moiety folding, when present
-        from checker.drugs.names import clean, mineral_key, salt_candidates
-
+    try:  # the drug referential's moiety folding (an odd spelling keeps the plain aliases)
         c = clean(name)
         out.add(c)
         m = mineral_key(c)
@@ -258,9 +258,7 @@ def _candidates(key: str) -> list[str]:
     if len(parts) == 2:  # English order "isosorbide dinitrate" → "dinitrate d isosorbide"
         a, b = parts
         out.append(f"{b} d {a}" if a[0] in "aeiouyh" else f"{b} de {a}")
-    try:
-        from checker.drugs.names import clean, mineral_key, salt_candidates
-
+    try:  # the drug referential's moiety folding (an odd spelling keeps the plain candidates)
         c = clean(key)
         m = mineral_key(c)
         out.extend([c, *([m] if m else []), *salt_candidates(c)])
@@ -322,3 +320,13 @@ def load(path: Path) -> Thesaurus:
     if "entities" not in data or "source" not in data:
         raise ValueError(f"{path}: missing 'entities' or 'source'")
     return Thesaurus(data)
+
+
+@loader("ansm-thesaurus")
+def load_thesaurus(entry: ManifestEntry, root: Path) -> Thesaurus:
+    """Load the thesaurus encoding declared in the manifest (referential ``ansm-thesaurus``)."""
+    path = root / entry.files[0][0]
+    try:
+        return load(path)
+    except ValueError as exc:
+        raise ReferentialError(str(exc)) from None

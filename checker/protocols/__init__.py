@@ -6,7 +6,7 @@
 * ``tools/refresh_manifest.py`` (maintainers) refreshes the checksums of the referential manifest.
 
 The loaded set is the referential ``protocols`` (``refs.get("protocols")`` →
-:class:`ProtocolSet`), registered in :mod:`checker.referentials.protocols`.
+:class:`ProtocolSet`), whose loader is registered here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from checker.protocols.engine import Evaluation, applicable, evaluate, evaluate_all, evaluate_record
 from checker.protocols.language import Protocol, ProtocolError, parse_file, validate_files
+from checker.referentials import ManifestEntry, ReferentialError, loader
 
 __all__ = [
     "Evaluation",
@@ -82,3 +83,17 @@ def load_protocols(paths: list[Path], *, schema: Path | None = None) -> Protocol
     if problems:
         raise ProtocolError(problems)
     return ProtocolSet(tuple(out))
+
+
+@loader("protocols")
+def load(entry: ManifestEntry, root: Path) -> ProtocolSet:
+    """Validate (XSD + decision graphs) and load the protocols listed in the manifest entry;
+    errors name file:line."""
+    files = [root / p for p, _ in entry.files if p.endswith(".xml")]
+    schema = next((root / p for p, _ in entry.files if p.endswith(".xsd")), None)
+    if schema is None:
+        raise ReferentialError(f"{root / 'MANIFEST.json'}: the 'protocols' entry must list the protocol XSD")
+    try:
+        return load_protocols(files, schema=schema)
+    except ProtocolError as exc:
+        raise ReferentialError("invalid protocol file(s):\n" + "\n".join(exc.problems)) from None

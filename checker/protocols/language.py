@@ -19,6 +19,8 @@ from lxml import etree
 
 import unicodedata
 
+from checker.referentials import referentials_dir
+
 NS = "urn:pertinence:protocol:1"
 _Q = "{" + NS + "}"
 
@@ -158,8 +160,6 @@ class Protocol:
 
 def schema_path() -> Path:
     """The XSD shipped with the referentials."""
-    from checker.referentials import referentials_dir
-
     return referentials_dir() / "schema" / "protocol.xsd"
 
 

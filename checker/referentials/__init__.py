@@ -2,8 +2,11 @@
 
 ``referentials/MANIFEST.json`` lists every source with its publisher, edition date, licence and
 the SHA-256 of each file. Files are verified when first used; a missing or altered file raises
-:class:`ReferentialError` naming the file. Family modules register a *loader* per referential id;
-:class:`Referentials` loads each one once per process, lazily and thread-safely.
+:class:`ReferentialError` naming the file. A *loader* is registered per referential id, with
+:func:`loader`: by the knowledge package that parses it (``checker.drugs``, ``checker.iatrogenic``,
+``checker.protocols``), or, for plain tables, by a module of this package. :class:`Referentials`
+loads each one once per process, lazily and thread-safely. This store imports no clinical package
+(docs/architecture.md, layers).
 """
 
 from __future__ import annotations
@@ -169,7 +172,8 @@ class Referentials:
                     raise ReferentialError(f"{self.root / 'MANIFEST.json'}: no referential {ref_id!r}")
                 load = _LOADERS.get(ref_id)
                 if load is None:
-                    raise ReferentialError(f"no loader registered for referential {ref_id!r}")
+                    raise ReferentialError(f"no loader registered for referential {ref_id!r} (it registers when "
+                                           "the package that parses it is imported; `import checker` does)")
                 verify_entry(entry, self.root)
                 self._loaded[ref_id] = load(entry, self.root)
             return self._loaded[ref_id]
@@ -187,8 +191,8 @@ class Referentials:
 
 
 def _import_loaders() -> None:
-    """Import every module of this package: each registers its loaders (kept lazy so that
-    ``import checker`` stays cheap)."""
+    """Import every module of this package: each registers the loaders of its plain tables (they
+    import this module, so it can only find them once it is loaded)."""
     import importlib
     import pkgutil
 

@@ -1,21 +1,14 @@
-"""Loaders of the drug referentials: ``bdpm`` (BDPM snapshot) and ``substances`` (substance tables).
-
-Both return the same :class:`checker.drugs.index.DrugIndex`, compiled from the two entries and
-cached in :func:`checker.referentials.cache_dir` under the combined checksum of their files (a
-changed source means a new file name, hence a rebuild).
+"""Reading of the drug referentials' plain tables: the ``substances`` TSV files and the pair of
+manifest entries (``bdpm``, ``substances``) that the drug index is compiled from. The loaders of
+both ids are registered by :mod:`checker.drugs`, which compiles the index.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from pathlib import Path
 from typing import TypedDict
 
-from checker.referentials import ManifestEntry, ReferentialError, cache_dir, load_manifest, loader, verify_entry
-
-_lock = threading.Lock()
-_memo: dict[str, object] = {}
+from checker.referentials import ManifestEntry, ReferentialError, load_manifest
 
 
 def read_tsv(path: Path, ncols: int, header: bool = False) -> list[tuple[str, ...]]:
@@ -33,14 +26,14 @@ def read_tsv(path: Path, ncols: int, header: bool = False) -> list[tuple[str, ..
     return rows
 
 
-class _SubstanceTables(TypedDict):
+class SubstanceTables(TypedDict):
     synonyms: list[tuple[str, ...]]  # (spelling, key, language); language "" when absent
     rxnorm: list[tuple[str, str]]
     foreign: list[tuple[str, str]]
     atc: list[tuple[str, str]]
 
 
-def _substance_tables(root: Path, entry: ManifestEntry) -> _SubstanceTables:
+def substance_tables(root: Path, entry: ManifestEntry) -> SubstanceTables:
     files = {Path(p).name: root / p for p, _ in entry.files}
 
     def need(name: str) -> Path:
@@ -56,50 +49,9 @@ def _substance_tables(root: Path, entry: ManifestEntry) -> _SubstanceTables:
     return {"synonyms": synonyms, "rxnorm": rxnorm, "foreign": foreign, "atc": atc}
 
 
-def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry):  # -> DrugIndex
-    """Load the compiled index from the cache or build (and cache) it."""
-    from checker.drugs import index as I
-    from checker.drugs.bdpm import load_snapshot
-
-    digest = hashlib.sha256(f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}".encode()).hexdigest()[:24]
-    if digest in _memo:
-        return _memo[digest]
-    with _lock:
-        if digest in _memo:
-            return _memo[digest]
-        path = cache_dir() / f"drug-index-{digest}.pickle"
-        idx = I.load(path) if path.is_file() else None
-        if idx is None:
-            tables = load_snapshot(root / "bdpm")
-            st = _substance_tables(root, substances)
-            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition)
-            try:
-                I.save(idx, path)
-            except OSError:
-                pass  # read-only cache: keep the in-memory index
-        _memo[digest] = idx
-        return idx
-
-
-def _entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
+def entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
     manifest = load_manifest(root)
     try:
         return manifest["bdpm"], manifest["substances"]
     except KeyError as exc:
         raise ReferentialError(f"{root / 'MANIFEST.json'}: no referential {exc.args[0]!r}") from None
-
-
-@loader("bdpm")
-def load_bdpm(entry: ManifestEntry, root: Path):  # -> DrugIndex
-    """The drug index (BDPM + substance tables)."""
-    bdpm, subs = _entries(root)
-    verify_entry(subs, root)
-    return build_index(root, bdpm, subs)
-
-
-@loader("substances")
-def load_substances(entry: ManifestEntry, root: Path):  # -> DrugIndex
-    """Same index as ``bdpm``: its substance model (``substance_key``, ``substances_with_atc``…)."""
-    bdpm, subs = _entries(root)
-    verify_entry(bdpm, root)
-    return build_index(root, bdpm, subs)

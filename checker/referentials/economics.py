@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.economics.packs import fold
 from checker.findings import Source
 from checker.referentials import ManifestEntry, ReferentialError, loader
+from checker.text import fold_keeping_punctuation as fold
 
 MTE_ID = "mte-substances"
 BIOSIMILARS_ID = "biosimilar-groups"

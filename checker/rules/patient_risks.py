@@ -8,19 +8,16 @@ from datetime import date
 from typing import Any
 
 from checker.findings import Finding, Severity, Source
-from checker.iatrogenic.conditions import route_of
+from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, renal_value, route_of
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
-from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.model import Allergy, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.periods import counts, effective_interval, is_current
 from checker.registry import RuleCall, rule
 from checker.text import fold
 
-LOINC = "http://loinc.org"
-EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
-CLCR_CODES = frozenset({"2164-2", "35591-7"})
 RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES))
 """Every LOINC code PR003 reads (creatinine clearance, then eGFR): what a FHIR query for the renal
 function must ask for (the CDS Hooks ``renal`` prefetch template is built from it)."""
@@ -210,19 +207,6 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
 
 
 # --- PR003 renal function ------------------------------------------------------------------------
-
-def renal_value(record: PatientRecord) -> tuple[str, float, Observation] | None:
-    """Most recent creatinine clearance or eGFR with a value: (kind, value, observation)."""
-    best: tuple[str, float, Observation] | None = None
-    for kind, codes in (("clcr", CLCR_CODES), ("egfr", EGFR_CODES)):
-        for o in record.observations_coded(LOINC, codes):
-            if o.value is None or o.status in {"entered-in-error", "cancelled"}:
-                continue
-            if best is None or (o.effective or date.min) > (best[2].effective or date.min):
-                best = (kind, o.value, o)
-            break
-    return best
-
 
 def _ckd_codes(record: PatientRecord) -> set[str]:
     out = set()

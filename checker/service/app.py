@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -28,17 +28,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from checker import __version__, fhir_input
+from checker.api import check_records
+from checker.drugs import identify
 from checker.findings import Report, Severity
 from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
+from checker.model import MedicationOrder, PatientRecord, ServiceOrder
+from checker.referentials import default_referentials
+from checker.registry import all_rules
 from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
 from checker.service.feedback import FeedbackStore
 from checker.service.prefetch import (PREFETCH, REQUIRED, bundle_entries, bundle_shape_problems, coverage,
                                       fetch_missing, server_allowed)
-
-if TYPE_CHECKING:
-    from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 
 log = logging.getLogger("pertinence.service")
 
@@ -195,8 +198,6 @@ class ServiceState:
         """Fill ``order.identity`` from a cache shared across requests (the same drug names come back
         all day), identifying the new ones. The key is what identification reads: the medication
         concept, the ingredients and the form."""
-        from checker.drugs import identify
-
         for record in records:
             for order in record.medication_orders:
                 if order.identity is not None:
@@ -222,9 +223,6 @@ class ServiceState:
 
 def load_referentials() -> Any:
     """Load every referential the rules use, once (start-up cost, not per request)."""
-    from checker.referentials import default_referentials
-    from checker.registry import all_rules
-
     refs = default_referentials()
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials}):
         if refs.has(ref_id):
@@ -339,8 +337,6 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
 
 
 def _version() -> str:
-    from checker import __version__
-
     return __version__
 
 
@@ -632,9 +628,6 @@ def _orders(record: PatientRecord) -> tuple[MedicationOrder | ServiceOrder, ...]
 def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
               missing_optional: list[str]) -> dict[str, Any]:
     """Read the request, run the rules and build the cards (runs in a worker thread)."""
-    from checker import fhir_input
-    from checker.api import check_records
-
     cfg = state.config
     as_of = date.fromisoformat(cfg.as_of) if cfg.as_of else None
     ingestion = fhir_input.read(body, as_of=as_of)
