@@ -197,3 +197,31 @@ def test_new_protocols_of_issue_20_are_shipped_with_samples(shipped: ProtocolSet
     fail_named = {json.loads(e.read_text(encoding="utf-8"))["findings"][0]["evidence"]["protocol"]
                   for e in (SAMPLES / "rules").glob("OP001/fail-*.expect")}
     assert {p.id for p in services + transport} <= fail_named
+
+
+# --- point in time: a recommendation applies from its own date ------------------------------------
+
+
+@pytest.mark.parametrize("ordered, outcome", [
+    (date(2025, 6, 1), "before-opinion"),      # before the HAS opinion of 17 November 2025: silent
+    (date(2025, 11, 16), "before-opinion"),
+    (date(2025, 11, 17), "replace"),
+    (date(2026, 1, 10), "replace"),
+    (None, "no-date"),
+])
+def test_esr_is_judged_against_the_opinion_in_force_on_the_order_day(shipped: ProtocolSet, ordered: date | None,
+                                                                    outcome: str) -> None:
+    order = ServiceOrder(ref="ServiceRequest/v", status="active", intent="order",
+                         code=Concept(text="Vitesse de sédimentation"), authored_on=ordered)
+    record = PatientRecord(Patient("Patient/v", date(1960, 1, 1), "female"), service_orders=[order])
+    [ev] = evaluate_record(shipped.get("HAS-VITESSE-SEDIMENTATION"), record, AS_OF)
+    assert ev.outcome.id == outcome
+
+
+def test_ordered_since_needs_an_iso_date(tmp_path: Path) -> None:
+    new_protocol("HAS-DATE", kind="biology", protocols_dir=tmp_path, samples_dir=tmp_path / "s")
+    path = tmp_path / "has-date.xml"
+    text = path.read_text(encoding="utf-8").replace("<reasonGiven/>", '<orderedSince date="17/11/2025"/>', 1)
+    path.write_text(text, encoding="utf-8")
+    [problem] = validate_files([path])
+    assert "<orderedSince> attribute 'date'" in problem
