@@ -225,3 +225,13 @@ def test_ordered_since_needs_an_iso_date(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     [problem] = validate_files([path])
     assert "<orderedSince> attribute 'date'" in problem
+
+
+def test_every_act_recognises_its_own_labels(shipped: ProtocolSet) -> None:
+    """An order worded like the act's own French or English label is recognised (a label the
+    patterns miss means a pattern too narrow for the way the act is written)."""
+    from checker.protocols.engine import concept_matches
+
+    missed = [(p.id, a.id, label) for p in shipped.protocols for a in p.acts for label in a.labels.values()
+              if not concept_matches(a.matcher, Concept(text=label))]
+    assert not missed, missed
