@@ -235,3 +235,25 @@ def test_every_act_recognises_its_own_labels(shipped: ProtocolSet) -> None:
     missed = [(p.id, a.id, label) for p in shipped.protocols for a in p.acts for label in a.labels.values()
               if not concept_matches(a.matcher, Concept(text=label))]
     assert not missed, missed
+
+
+AMBULANCE_NEEDS = ["position allongée obligatoire", "transport en position demi-assise", "brancardage",
+                   "portage dans les escaliers", "oxygénothérapie", "surveillance par une personne qualifiée",
+                   "conditions d'asepsie"]
+FILLERS = ["consultation de suivi", "séance de dialyse", "rendez-vous en radiothérapie", "hospitalisation de jour"]
+
+
+@pytest.mark.parametrize("seed, need", list(enumerate(AMBULANCE_NEEDS)))
+def test_ambulance_needs_count_when_affirmed_and_not_when_denied(shipped: ProtocolSet, seed: int, need: str) -> None:
+    """Seeded wordings over the whole list of ambulance conditions of the référentiel: an affirmed
+    condition justifies the ambulance, the same condition denied (« pas de », « sans ») does not."""
+    import random
+
+    rng = random.Random(seed)
+    filler = rng.choice(FILLERS)
+    proto = shipped.get("REF-TRANSPORT-AMBULANCE")
+    [ev] = evaluate_record(proto, _transport("Transport en ambulance", f"{filler}, {need}"), AS_OF)
+    assert ev.outcome.id == "conform", (need, ev.steps)
+    denied = rng.choice(["pas de", "sans"])
+    [ev] = evaluate_record(proto, _transport("Transport en ambulance", f"{filler}, {denied} {need}"), AS_OF)
+    assert ev.outcome.id == "no-criterion", (denied, need, ev.steps)
