@@ -176,7 +176,7 @@ def interactions_lookup(substance_a: str, substance_b: str) -> None:
 
 @main.group("protocols")
 def protocols_group() -> None:
-    """HAS-style protocols (referentials/protocols/*.xml): validate and list."""
+    """HAS-style protocols (referentials/protocols/*.xml): validate, list and start a new one."""
 
 
 @protocols_group.command("validate")
@@ -192,6 +192,30 @@ def protocols_validate(files: tuple[str, ...]) -> None:
         click.echo(f"{len(problems)} problem(s) in {len(files)} file(s)", err=True)
         sys.exit(EXIT_FINDINGS)
     click.echo(f"{len(files)} protocol file(s) valid")
+
+
+@protocols_group.command("new")
+@click.argument("protocol_id")
+@click.option("--kind", type=click.Choice(["imaging", "biology", "transport", "medication"]), default="imaging",
+              show_default=True)
+@click.option("--dir", "protocols_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write the XML (default: the shipped referentials/protocols).")
+@click.option("--samples", "samples_dir", type=click.Path(file_okay=False), default="fhir_samples/rules",
+              show_default=True, help="Rule sample folder (OP001/ or OP002/ is added).")
+def protocols_new(protocol_id: str, kind: str, protocols_dir: str | None, samples_dir: str) -> None:
+    """Write a commented protocol template PROTOCOL_ID with a pass and a fail sample."""
+    from checker.protocols.authoring import new_protocol
+    from checker.referentials import referentials_dir
+
+    target = Path(protocols_dir) if protocols_dir else referentials_dir() / "protocols"
+    try:
+        written = new_protocol(protocol_id, kind=kind, protocols_dir=target, samples_dir=Path(samples_dir))
+    except (ValueError, FileExistsError) as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"next: pertinence protocols validate {written[0]} && python tools/refresh_manifest.py")
 
 
 @protocols_group.command("list")

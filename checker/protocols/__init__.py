@@ -47,7 +47,7 @@ class ProtocolSet:
         raise KeyError(f"no protocol {protocol_id!r}")
 
     def services(self) -> tuple[Protocol, ...]:
-        """Imaging and biology protocols (they apply to ServiceRequests)."""
+        """Imaging, biology and transport protocols (they apply to ServiceRequests)."""
         return self._services
 
     def medications(self) -> tuple[Protocol, ...]:

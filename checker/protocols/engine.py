@@ -571,6 +571,13 @@ class _Context:
         given = bool(self.order.reasons or self.order.reason_refs)
         return Result(given)
 
+    def _t_orderedSince(self, t: Test, crit: Criterion) -> Result:
+        if not self.dated:
+            return Result(None, missing=[_w("order_day", self.lang)])
+        since = date.fromisoformat(t.attrs["date"])
+        return Result(self.day >= since, facts=[("date de la prescription : " if self.lang == "fr" else "order date: ")
+                                                 + self.day.isoformat()])
+
     def _t_ref(self, t: Test, crit: Criterion) -> Result:
         r = self.criterion(t.attrs["criterion"])
         return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only)

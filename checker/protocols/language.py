@@ -133,7 +133,7 @@ class Protocol:
     """One protocol: what it applies to, its criteria and its decision graph."""
 
     id: str
-    kind: Literal["imaging", "biology", "medication"]
+    kind: Literal["imaging", "biology", "transport", "medication"]
     version: str
     titles: dict[str, str]
     sources: tuple[SourceRef, ...]
@@ -152,7 +152,7 @@ class Protocol:
 
     @property
     def applies_to_services(self) -> bool:
-        return self.kind in ("imaging", "biology")
+        return self.kind in ("imaging", "biology", "transport")
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -231,6 +231,19 @@ def _test(el: etree._Element, file: str, problems: list[str]) -> Test:
     return Test(kind, attrs, matcher, atc, value, value_code, el.sourceline or 0)
 
 
+_XSD_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([\w.-]+)'(?:, attribute '([\w.-]+)')?: ")
+
+
+def _schema_problem(file: str, line: int, message: str) -> str:
+    """``file:line: <element>: message`` with the namespace noise of the XSD validator removed."""
+    message = re.sub(r"\{urn:pertinence:protocol:1\}", "", message)
+    m = _XSD_ELEMENT.match(message)
+    if m is None:
+        return f"{file}:{line}: {message}"
+    where = f"<{m.group(1)}>" + (f" attribute '{m.group(2)}'" if m.group(2) else "")
+    return f"{file}:{line}: {where}: {message[m.end():]}"
+
+
 def parse_file(path: str | Path, *, schema: Path | None = None) -> Protocol:
     """Parse and fully validate one protocol file; raises :class:`ProtocolError` (file:line)."""
     path = Path(path)
@@ -244,7 +257,7 @@ def parse_file(path: str | Path, *, schema: Path | None = None) -> Protocol:
         raise ProtocolError([f"{file}:{line}: not well-formed XML ({exc.msg})"]) from None
     xsd = _schema(str(schema or schema_path()))
     if not xsd.validate(doc):
-        raise ProtocolError([f"{file}:{e.line}: {e.message}" for e in xsd.error_log])
+        raise ProtocolError([_schema_problem(file, e.line, e.message) for e in xsd.error_log])
     return _build(doc.getroot(), file)
 
 
@@ -258,7 +271,7 @@ def _build(root: etree._Element, file: str) -> Protocol:
         if name == "act":
             m = _matcher(el, file, problems)
             if m.empty:
-                problems.append(f"{file}:{el.sourceline}: act {el.get('id')!r} needs at least one <code> or <pattern>")
+                problems.append(f'{file}:{el.sourceline}: <act id="{el.get("id")}">: needs at least one <code> or <pattern>')
             acts.append(Act(el.get("id"), _texts(el, "label"), m))
         else:
             meds.append(MedicationClass(el.get("id"), _texts(el, "label"),
@@ -267,7 +280,7 @@ def _build(root: etree._Element, file: str) -> Protocol:
     if kind == "medication" and (acts or not meds):
         problems.append(f"{file}:{applies.sourceline}: a medication protocol applies to <medication> classes only")
     if kind != "medication" and (meds or not acts):
-        problems.append(f"{file}:{applies.sourceline}: an {kind} protocol applies to <act> elements only")
+        problems.append(f"{file}:{applies.sourceline}: <appliesTo>: a {kind} protocol applies to <act> elements only")
 
     criteria: dict[str, Criterion] = {}
     for el in root.find(_Q + "criteria").findall(_Q + "criterion"):
@@ -312,7 +325,7 @@ def _build(root: etree._Element, file: str) -> Protocol:
                       _texts(el, "label"))
             checks[c.id] = c
             if c.criterion not in criteria:
-                problems.append(f"{file}:{el.sourceline}: check {c.id!r} uses unknown criterion {c.criterion!r}")
+                problems.append(f'{file}:{el.sourceline}: <check id="{c.id}">: uses unknown criterion {c.criterion!r}')
         else:
             verdict = el.get("verdict")
             sev = el.get("severity")
@@ -321,18 +334,18 @@ def _build(root: etree._Element, file: str) -> Protocol:
             outcomes[o.id] = o
             if verdict in ("off-protocol", "undetermined"):
                 if sev is None:
-                    problems.append(f"{file}:{el.sourceline}: outcome {o.id!r} ({verdict}) needs a severity")
+                    problems.append(f'{file}:{el.sourceline}: <outcome id="{o.id}">: a {verdict} outcome needs a severity')
                 if "fr" not in o.messages:
-                    problems.append(f"{file}:{el.sourceline}: outcome {o.id!r} ({verdict}) needs a French <message>")
+                    problems.append(f'{file}:{el.sourceline}: <outcome id="{o.id}">: a {verdict} outcome needs a French <message>')
             if verdict == "off-protocol" and "fr" not in o.alternatives:
-                problems.append(f"{file}:{el.sourceline}: off-protocol outcome {o.id!r} needs a French <alternative>")
+                problems.append(f'{file}:{el.sourceline}: <outcome id="{o.id}">: an off-protocol outcome needs a French <alternative>')
     nodes = set(checks) | set(outcomes)
     for c in checks.values():
         graph.add_node(c.id, kind="check")
         for answer in ("yes", "no", "unknown"):
             target = getattr(c, answer)
             if target not in nodes:
-                problems.append(f"{file}:{lines[c.id]}: check {c.id!r}: {answer}={target!r} is not a check or outcome")
+                problems.append(f'{file}:{lines[c.id]}: <check id="{c.id}">: {answer}={target!r} is not a check or outcome')
             else:
                 graph.add_edge(c.id, target, answer=answer)
     for outcome_id in outcomes:
@@ -346,7 +359,8 @@ def _build(root: etree._Element, file: str) -> Protocol:
             problems.append(f"{file}:{decision.sourceline}: the decision graph has a loop ({cycle})")
         unreachable = nodes - nx.descendants(graph, start) - {start}
         for n in sorted(unreachable, key=lambda n: lines.get(n, 0)):
-            problems.append(f"{file}:{lines.get(n, 0)}: node {n!r} cannot be reached from the start {start!r}")
+            node_kind = "check" if n in checks else "outcome"
+            problems.append(f'{file}:{lines.get(n, 0)}: <{node_kind} id="{n}">: node {n!r} cannot be reached from the start {start!r}')
     if problems:
         raise ProtocolError(problems)
     return Protocol(

@@ -116,9 +116,9 @@ def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     referentials=("protocols",),
 )
 def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
-    """Imaging or biology request outside a HAS-style protocol.
+    """Imaging, biology or patient-transport request outside a HAS-style protocol or the référentiel.
 
-    Each ServiceRequest that matches an imaging or biology protocol (by CCAM, CPT, LOINC or SNOMED
+    Each ServiceRequest that matches an imaging, biology or transport protocol (by CCAM, CPT, LOINC or SNOMED
     code, or by its wording) is run through that protocol's decision graph: indication, red flags,
     time since onset, patient age and sex, recorded observations, prior orders. The finding names
     the protocol, the branch that fired, the facts used and the recommended alternative; when the
