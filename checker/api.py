@@ -16,7 +16,7 @@ from checker.findings import Finding, InputCounts, InputError, Report, Severity
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
-from checker.registry import Rule, RunSettings, select_rules
+from checker.registry import Rule, RuleCall, RunSettings, select_rules
 
 JURISDICTIONS = ("fr", "ma")
 
@@ -130,11 +130,24 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
             if should_stop is not None and should_stop():
                 raise CheckCancelled(f"stopped before rule {r.id} on {record.ref or '(no patient)'}")
             try:
-                findings.extend(r.run(record, settings, refs, shared))
+                findings.extend(r.run(record, settings, refs, shared) if should_stop is None
+                                else _run_stoppable(r, RuleCall(r, record, settings, refs, shared), should_stop))
+            except CheckCancelled:
+                raise
             except Exception as exc:  # one faulty rule must not cost the other checks of the run
                 errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
                                          f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
     return findings, errors
+
+
+def _run_stoppable(rule: Rule, call: RuleCall, should_stop: Callable[[], bool]) -> list[Finding]:
+    """``rule.run``, asking ``should_stop`` every 64 findings (a rule with thousands of pairs stops too)."""
+    out: list[Finding] = []
+    for f in rule.func(call):
+        out.append(f)
+        if len(out) % 64 == 0 and should_stop():
+            raise CheckCancelled(f"stopped during rule {rule.id}")
+    return out
 
 
 def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:

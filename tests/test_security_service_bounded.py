@@ -91,3 +91,28 @@ def test_the_check_stops_at_its_deadline(tmp_path: Path, refs: Any, monkeypatch:
         after_answer = len(calls)
         time.sleep(0.6)
         assert len(calls) == after_answer < 40
+
+
+def test_a_long_rule_stops_at_its_deadline_too(tmp_path: Path, refs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One rule with thousands of pairs (4 s of findings): the check stops inside it, not at its end."""
+    import checker.api as api
+    from checker.registry import select_rules
+
+    produced: list[int] = []
+    real = select_rules()[0]
+
+    def many_pairs(call: Any) -> Any:
+        for i in range(400):
+            time.sleep(0.01)
+            produced.append(i)
+            yield object()
+
+    monkeypatch.setattr(api, "select_rules", lambda *a, **k: [dataclasses.replace(real, func=many_pairs)])
+    cfg = insecure_config(tmp_path, limits=Limits(timeout_seconds=0.3))
+    with TestClient(create_app(cfg, refs=refs)) as client:
+        resp = client.post("/cds-services/order-sign", json=hook_body([med("d1", "PARACETAMOL 1 g comprimé", "draft")]))
+        assert resp.status_code == 503 and is_outcome(resp)
+        time.sleep(1.0)
+        after_answer = len(produced)
+        time.sleep(0.6)
+        assert len(produced) == after_answer < 400
