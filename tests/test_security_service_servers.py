@@ -163,6 +163,7 @@ def test_config_file_binds_servers_to_trusted_issuers(tmp_path: Path) -> None:
         ('"https://unknown.example" = ["https://x.example/fhir"]', "not in auth.issuers"),
         ('"https://ehr.example.org" = ["https://u@ehr.example.org/fhir"]', "user"),
         ('"https://ehr.example.org" = ["ftp://ehr.example.org/fhir"]', "http"),
+        ('"https://ehr.example.org" = ["https://ehr.example.org/fhir?x=1"]', "query"),
         ('"https://ehr.example.org" = "https://ehr.example.org/fhir"', "list"),
     ]:
         path.write_text('[auth]\nissuers = ["https://ehr.example.org"]\njwks_file = "k.json"\n'

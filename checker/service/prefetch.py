@@ -289,6 +289,8 @@ def url_problem(url: str) -> str | None:
         _origin(url)
     except NotBound as exc:
         return str(exc)
+    if urlsplit(url).query:
+        return "a base URL with a query string is refused"
     return None
 
 
