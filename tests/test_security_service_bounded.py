@@ -116,3 +116,21 @@ def test_a_long_rule_stops_at_its_deadline_too(tmp_path: Path, refs: Any, monkey
         after_answer = len(produced)
         time.sleep(0.6)
         assert len(produced) == after_answer < 400
+
+
+def test_fetched_orders_count_toward_the_order_limit(tmp_path: Path, refs: Any) -> None:
+    import httpx
+
+    from tests.security_service_helpers import TOKEN
+    from tests.test_service import searchset
+
+    active = [med(f"a{i}", COMMON[i % len(COMMON)]) for i in range(60)]
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json=searchset(*active)
+                                                             if r.url.path.endswith("/MedicationRequest")
+                                                             else searchset()))
+    cfg = insecure_config(tmp_path, limits=Limits(max_orders=50))
+    client = TestClient(create_app(cfg, refs=refs, fhir_transport=transport))
+    body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
+                     fhirServer="https://ehr.example.org/fhir", fhirAuthorization=TOKEN)
+    resp = client.post("/cds-services/order-sign", json=body)
+    assert resp.status_code == 413 and "50 orders" in resp.json()["issue"][0]["diagnostics"]
