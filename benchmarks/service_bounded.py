@@ -4,7 +4,8 @@ Starts the app under uvicorn on 127.0.0.1 (a free port, authentication off: loop
 process, samples that process's resident memory every 20 ms, and sends in turn:
 
 1. the reported request: one order-sign with 4,900 draft orders (under the body and resource limits);
-2. the largest request the default limits admit: 200 draft orders and 300 current orders (500 orders);
+2. the largest request the default limits admit: 200 draft orders and 300 current orders (500 orders),
+   alone, then 8 at once (the default ``max_concurrent_checks``);
 3. the same with a deadline the check cannot meet (``--timeout``, default 0.5 s): the CPU time the server
    process spends in the 3 s after its 503 answer is printed (work that continued after the answer);
 4. a normal request (1 draft, 20 current orders), which must answer 200.
@@ -134,6 +135,13 @@ def main() -> None:
         with httpx.Client(timeout=120.0) as client:
             post(client, "1. 4,900 draft orders", body(4900, 0))
             post(client, "2. 200 drafts + 300 current orders (limits)", body(200, 300))
+            t0 = time.perf_counter()
+            with httpx.Client(timeout=120.0) as c8:
+                import concurrent.futures
+
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    codes = list(pool.map(lambda _i: c8.post(url, json=body(200, 300)).status_code, range(8)))
+            print(f"{'2b. the same, 8 at once':<52} HTTP {sorted(set(codes))}  {time.perf_counter() - t0:6.2f} s")
             post(client, "4. normal: 1 draft + 20 current orders", body(1, 20))
     finally:
         done.set()
