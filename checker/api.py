@@ -7,7 +7,7 @@ several threads at once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -18,9 +18,13 @@ from checker.findings import VERSION, Finding, InputCounts, InputError, Report, 
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
-from checker.registry import Rule, RunSettings, select_rules
+from checker.registry import Rule, RuleCall, RunSettings, select_rules
 
 JURISDICTIONS = ("fr", "ma")
+
+
+class CheckCancelled(Exception):
+    """The caller's ``should_stop`` said stop (e.g. a CDS request past its deadline): no report."""
 
 
 def check(
@@ -75,8 +79,12 @@ def check_records(
     refs: Referentials | None = None,
     severity_overrides: dict[str, str] | None = None,
     rules: Sequence[Rule] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Report:
-    """Run the rules on already assembled patient records (CDS service, audit shards)."""
+    """Run the rules on already assembled patient records (CDS service, audit shards).
+
+    ``should_stop``: asked before each rule on each record; when it answers True the run ends with
+    :class:`CheckCancelled` (a request whose deadline has passed stops working)."""
     if jurisdiction not in JURISDICTIONS:
         raise ValueError(f"unknown jurisdiction {jurisdiction!r}: use one of {', '.join(JURISDICTIONS)}")
     if lang not in ("fr", "en"):
@@ -92,7 +100,7 @@ def check_records(
     chosen = list(rules) if rules is not None else select_rules(select, ignore)
     floor = Severity.parse(min_severity) if min_severity is not None else None
 
-    findings, errors = _run_rules(records, chosen, settings, refs, list(errors))
+    findings, errors = _run_rules(records, chosen, settings, refs, list(errors), should_stop)
     findings = _apply_overrides(findings, dict(overrides))
     if floor is not None:
         findings = [f for f in findings if f.severity.rank >= floor.rank]
@@ -111,19 +119,35 @@ def check_records(
 
 
 def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings: RunSettings, refs: Referentials,
-               errors: list[InputError]) -> tuple[list[Finding], list[InputError]]:
+               errors: list[InputError], should_stop: Callable[[], bool] | None = None,
+               ) -> tuple[list[Finding], list[InputError]]:
     """Identify the lines, then run every rule on every record (a failing rule becomes an error)."""
     identify_records(records, refs)
     findings: list[Finding] = []
     for record in records:
         shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
         for r in rules:
+            if should_stop is not None and should_stop():
+                raise CheckCancelled(f"stopped before rule {r.id} on {record.ref or '(no patient)'}")
             try:
-                findings.extend(r.run(record, settings, refs, shared))
+                findings.extend(r.run(record, settings, refs, shared) if should_stop is None
+                                else _run_stoppable(r, RuleCall(r, record, settings, refs, shared), should_stop))
+            except CheckCancelled:
+                raise
             except Exception as exc:  # one faulty rule must not cost the other checks of the run
                 errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
                                          f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
     return findings, errors
+
+
+def _run_stoppable(rule: Rule, call: RuleCall, should_stop: Callable[[], bool]) -> list[Finding]:
+    """``rule.run``, asking ``should_stop`` every 64 findings (a rule with thousands of pairs stops too)."""
+    out: list[Finding] = []
+    for f in rule.func(call):
+        out.append(f)
+        if len(out) % 64 == 0 and should_stop():
+            raise CheckCancelled(f"stopped during rule {rule.id}")
+    return out
 
 
 def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:

@@ -29,6 +29,10 @@ ANSM = Source("ANSM, Thésaurus des interactions médicamenteuses", "https://ans
 
 
 def insecure_config(tmp_path: Path, **kw: Any) -> ServiceConfig:
+    """Authentication off; FHIR server https://ehr.example.org/fhir bound (unless ``fhir`` is given)."""
+    from checker.service.config import FhirFetch
+
+    kw.setdefault("fhir", FhirFetch(servers={"https://ehr.example.org": ("https://ehr.example.org/fhir",)}))
     return ServiceConfig(auth=AuthConfig(enabled=False), feedback_db=str(tmp_path / "fb.sqlite3"), as_of=AS_OF, **kw)
 
 
@@ -645,7 +649,7 @@ def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: 
         called.append(str(request.url))
         return httpx.Response(200, json=searchset())
 
-    cfg = insecure_config(tmp_path, fhir=FhirFetch(allowed_servers=("https://ehr.example.org/fhir",)))
+    cfg = insecure_config(tmp_path, fhir=FhirFetch(servers={"https://ehr.example.org": ("https://ehr.example.org/fhir",)}))
     c = TestClient(create_app(cfg, refs=refs, fhir_transport=httpx.MockTransport(fhir)))
     body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], prefetch={},
                      fhirServer="https://elsewhere.example/fhir",

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from checker.economics.packs import PackContent, fold, form_key, interchangeable_form, normalise_strength, units_in_pack
+from checker.economics.packs import PackContent, fold, interchangeable_form, normalise_strength, units_in_pack
 from checker.memo import by_identity
 from checker.model import MedicationIdentity, Quantity
 

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checker import __version__, fhir_input
-from checker.api import check_records
+from checker.api import CheckCancelled, check_records
 from checker.drugs import identify
 from checker.findings import Report, Severity
 from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
@@ -40,8 +40,9 @@ from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
 from checker.service.feedback import FeedbackStore
-from checker.service.prefetch import (PREFETCH, REQUIRED, bundle_entries, bundle_shape_problems, coverage,
-                                      fetch_missing, server_allowed)
+from checker.service.prefetch import (PREFETCH, REQUIRED, NotBound, bound_server, bundle_entries,
+                                      bundle_shape_problems, coverage, fetch_missing, incomplete_prefetch,
+                                      template_problems)
 
 log = logging.getLogger("pertinence.service")
 
@@ -180,6 +181,29 @@ class _BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or an ``application/*+json`` type (``application/fhir+json``), any parameters."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+class _JsonOnly:
+    """ASGI middleware: a POST to the CDS services whose Content-Type is not JSON gets 415, unread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path", "").startswith("/cds-services"):
+            ctype = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
+            if not _is_json(ctype):
+                shown = ctype[:80] or "none"
+                resp = outcome_response(415, f"Content-Type {shown!r} is not JSON; send application/json")
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class ServiceState:
     """What the app shares across requests: config, referentials, verifier, feedback store."""
 
@@ -194,7 +218,7 @@ class ServiceState:
         self._identities: dict[Any, Any] = {}
         self._identities_lock = threading.Lock()
 
-    def identify(self, records: list[Any]) -> None:
+    def identify(self, records: list[Any], should_stop: Any = None) -> None:
         """Fill ``order.identity`` from a cache shared across requests (the same drug names come back
         all day), identifying the new ones. The key is what identification reads: the medication
         concept, the ingredients and the form."""
@@ -202,6 +226,8 @@ class ServiceState:
             for order in record.medication_orders:
                 if order.identity is not None:
                     continue
+                if should_stop is not None and should_stop():
+                    raise CheckCancelled("stopped while identifying the medications")
                 key = (order.medication, order.ingredients, order.medication_form)
                 hit = self._identities.get(key)
                 if hit is None:
@@ -265,6 +291,7 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     )
     app.state.pertinence = state
     app.add_middleware(_BodyLimit, max_bytes=config.limits.max_body_bytes)
+    app.add_middleware(_JsonOnly)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -548,6 +575,25 @@ def _draft_resources(value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+ORDER_TYPES = frozenset({"MedicationRequest", "ServiceRequest", "MedicationStatement", "MedicationDispense",
+                         "MedicationAdministration"})
+"""The resource types read as the patient's orders: what the rules' work grows with."""
+
+
+def _admit(limits: Any, draft_types: list[str], prefetch: Mapping[str, Any]) -> None:
+    """413 before any work when a request holds more draft orders, or more orders in all, than the
+    limits allow (the rules' cost grows with the number of orders of the patient)."""
+    drafts = len(draft_types)
+    if drafts > limits.max_draft_orders:
+        raise ServiceError(413, f"{drafts} draft orders in one request; this service checks at most "
+                                f"{limits.max_draft_orders} draft orders at a time (limits.max_draft_orders)")
+    orders = sum(1 for t in draft_types if t in ORDER_TYPES) + sum(
+        1 for value in prefetch.values() for t in _types_in(value) if t in ORDER_TYPES)
+    if orders > limits.max_orders:
+        raise ServiceError(413, f"{orders} orders (draft and current) in one request; this service checks "
+                                f"patients with at most {limits.max_orders} orders (limits.max_orders)")
+
+
 async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: dict[str, Any],
                        claims: Mapping[str, Any]) -> dict[str, Any]:
     cfg = state.config
@@ -560,27 +606,39 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
     prefetch = dict(body.get("prefetch") or {})
     context = body["context"]
     draft_types = _types_in([context.get("draftOrders"), context.get("medications")])
+    _admit(cfg.limits, draft_types, prefetch)
     required = REQUIRED if "MedicationRequest" in draft_types else ()
+    # A prefetched list with a next link is one page of several: not used, fetched whole when possible.
+    dropped, fetch_errors = incomplete_prefetch(prefetch)
+    for key in dropped:
+        del prefetch[key]
     cov = coverage(prefetch, required=required)
-    fetch_errors: dict[str, str] = {}
     server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
     if cov.missing and server and isinstance(auth, dict):
-        if not server_allowed(server, cfg.fhir):
-            fetch_errors = {k: f"fhirServer {server} is not allowed by this service's configuration"
-                            for k in cov.missing}
+        issuer = claims.get("iss") if state.verifier is not None else None
+        try:
+            base = bound_server(server, issuer, cfg.fhir)
+        except NotBound as exc:
+            fetch_errors = {k: (f"{fetch_errors[k]}; " if k in fetch_errors else "") + str(exc) for k in cov.missing}
         else:
+            bad_ids = template_problems(context, cov.missing)
+            if bad_ids:
+                raise ServiceError(400, "an id of the context is not a FHIR id; nothing was fetched", bad_ids)
             client = None
             if state.fhir_transport is not None:
                 import httpx
 
-                client = httpx.AsyncClient(transport=state.fhir_transport, timeout=cfg.fhir.timeout_seconds)
+                client = httpx.AsyncClient(transport=state.fhir_transport, timeout=cfg.fhir.timeout_seconds,
+                                           follow_redirects=False)
             try:
-                got, fetch_errors = await fetch_missing(cov.missing, server=server, token=auth["access_token"],
-                                                        context=body["context"], cfg=cfg.fhir, client=client)
+                got, errors = await fetch_missing(cov.missing, server=base, token=auth["access_token"],
+                                                  context=context, cfg=cfg.fhir, client=client)
             finally:
                 if client is not None:
                     await client.aclose()
+            fetch_errors = {k: (f"{fetch_errors[k]}; " if k in fetch_errors else "") + v for k, v in errors.items()}
             prefetch.update(got)
+            _admit(cfg.limits, draft_types, prefetch)
             cov = coverage(prefetch, required=required)
     if cov.missing_required:
         details = [f"{k}: {fetch_errors[k]}" if k in fetch_errors else
@@ -590,10 +648,12 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
                                 "produced", details)
     body = {**body, "prefetch": prefetch}
     policy = cfg.policy_for(claims.get("tenant"), claims.get("iss"))
-    # The check runs in a worker thread, which cannot be interrupted: a slot is held until the thread
-    # really ends, so slow requests cannot pile up threads beyond max_concurrent_checks.
+    # The check runs in a worker thread, which cannot be interrupted: it is asked to stop at its deadline
+    # (checked before each rule and medication look-up), and its slot is held until the thread really
+    # ends, so slow requests cannot pile up threads beyond max_concurrent_checks.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + cfg.limits.timeout_seconds
+    stop = threading.Event()
     sem = state.slots()
     try:
         async with asyncio.timeout_at(deadline):
@@ -601,7 +661,8 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
     except TimeoutError:
         raise _timeout(cfg.limits.timeout_seconds) from None
     try:
-        fut = loop.run_in_executor(None, _evaluate, state, service_id, hook, body, policy, cov.missing_optional)
+        fut = loop.run_in_executor(None, _evaluate, state, service_id, hook, body, policy, cov.missing_optional,
+                                   stop.is_set)
     except BaseException:
         sem.release()
         raise
@@ -610,8 +671,13 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
         async with asyncio.timeout_at(deadline):
             result = await asyncio.shield(fut)
     except TimeoutError:
+        stop.set()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieve a late error quietly
         raise _timeout(cfg.limits.timeout_seconds) from None
+    except BaseException:  # the request itself was cancelled (client gone, shutdown): the check stops too
+        stop.set()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
     return result
 
 
@@ -626,8 +692,9 @@ def _orders(record: PatientRecord) -> tuple[MedicationOrder | ServiceOrder, ...]
 
 
 def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
-              missing_optional: list[str]) -> dict[str, Any]:
-    """Read the request, run the rules and build the cards (runs in a worker thread)."""
+              missing_optional: list[str], should_stop: Any = None) -> dict[str, Any]:
+    """Read the request, run the rules and build the cards (runs in a worker thread; ``should_stop``
+    says when the request's deadline has passed: the work then ends with :class:`CheckCancelled`)."""
     cfg = state.config
     as_of = date.fromisoformat(cfg.as_of) if cfg.as_of else None
     ingestion = fhir_input.read(body, as_of=as_of)
@@ -641,9 +708,11 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
         return {"cards": []}  # nothing this service checks (e.g. a NutritionOrder): nothing to say
     selections = body["context"].get("selections") if hook == "order-select" else None
     focus = {s for s in selections or () if s in drafts} or drafts
-    state.identify(records)
+    state.identify(records, should_stop)
     report = check_records(records, counts=ingestion.counts, errors=ingestion.errors, as_of=as_of,
-                           jurisdiction=cfg.jurisdiction, lang=cfg.lang, refs=state.refs)
+                           jurisdiction=cfg.jurisdiction, lang=cfg.lang, refs=state.refs, should_stop=should_stop)
+    if should_stop is not None and should_stop():
+        raise CheckCancelled("stopped before the cards were built")
     shown = policy.apply(report.findings, hook)
     context = body["context"]
     raw_drafts = _draft_resources([context.get("draftOrders"), context.get("medications")])

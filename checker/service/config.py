@@ -18,12 +18,18 @@ Example (every key optional)::
     [limits]
     max_body_bytes = 2000000
     max_resources = 5000
+    max_draft_orders = 200                  # draft orders in one request (413 over it)
+    max_orders = 500                        # medication + service orders of the patient in one request
     timeout_seconds = 5.0
 
     [fhir]                                  # fetching what the prefetch lacks from fhirServer
-    timeout_seconds = 3.0
-    max_bytes = 5000000
-    allowed_servers = ["https://ehr.example.org/fhir"]
+    timeout_seconds = 3.0                   # per prefetch key, all its pages included
+    max_bytes = 5000000                     # per page
+    max_results = 500                       # per prefetch key, all pages together
+    max_pages = 10                          # per prefetch key
+
+    [fhir.servers]                          # trusted issuer -> the FHIR server base URLs its requests may name
+    "https://ehr.example.org" = ["https://ehr.example.org/fhir"]
 
     [alerts]                                # alert-fatigue controls
     min_severity = { order-select = "warning", order-sign = "info" }
@@ -44,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.findings import CATEGORIES, Finding, Severity
+from checker.service.urls import url_problem
 
 HOOKS = ("order-select", "order-sign", "medication-prescribe")
 DEFAULT_NEVER_SUPPRESS = ("contraindication", "allergy", "CI")
@@ -144,14 +151,31 @@ class Limits:
     max_resources: int = 5_000
     timeout_seconds: float = 5.0
     max_concurrent_checks: int = 8
+    max_draft_orders: int = 200
+    max_orders: int = 500
 
 
 @dataclass(frozen=True, slots=True)
 class FhirFetch:
+    """Reading what the prefetch lacks from the request's ``fhirServer``.
+
+    ``servers`` binds each trusted issuer (the JWT ``iss``) to the FHIR server base URLs its requests
+    may name; a request naming any other server gets nothing fetched (and the EHR's token is not sent).
+    Empty (the default): nothing is ever fetched. With authentication disabled (local demos) there is no
+    issuer, and every configured server is allowed.
+    """
+
     timeout_seconds: float = 3.0
     max_bytes: int = 5_000_000
-    allowed_servers: tuple[str, ...] = ()  # empty: any http(s) server the authenticated EHR names
+    servers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_results: int = 500
+    max_pages: int = 10
+
+    def servers_for(self, issuer: str | None) -> tuple[str, ...]:
+        """The base URLs bound to ``issuer`` (None, authentication disabled: every configured one)."""
+        if issuer is None:
+            return tuple(dict.fromkeys(b for bases in self.servers.values() for b in bases))
+        return self.servers.get(issuer, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,18 +250,46 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             max_resources=_int(limits, "max_resources", LimitsD.max_resources, where),
             timeout_seconds=_float(limits, "timeout_seconds", LimitsD.timeout_seconds, where),
             max_concurrent_checks=_int(limits, "max_concurrent_checks", LimitsD.max_concurrent_checks, where),
+            max_draft_orders=_int(limits, "max_draft_orders", LimitsD.max_draft_orders, where),
+            max_orders=_int(limits, "max_orders", LimitsD.max_orders, where),
         ),
         fhir=FhirFetch(
             timeout_seconds=_float(fhir, "timeout_seconds", FhirD.timeout_seconds, where),
             max_bytes=_int(fhir, "max_bytes", FhirD.max_bytes, where),
-            allowed_servers=tuple(_str_list(fhir, "allowed_servers", where)),
+            servers=_servers(fhir, where, issuers=_str_list(auth, "issuers", where),
+                             auth_enabled=_bool(auth, "enabled", True, where)),
             max_results=_int(fhir, "max_results", FhirD.max_results, where),
+            max_pages=_int(fhir, "max_pages", FhirD.max_pages, where),
         ),
         alerts=_policy(_table(data, "alerts", where), f"{where}: [alerts]", default_protect=True),
         sites={name: _policy(tbl, f"{where}: [sites.{name}]", default_protect=False)
                for name, tbl in _table(data, "sites", where).items()},
     )
     return replace(cfg, **overrides) if overrides else cfg
+
+
+def _servers(fhir: dict[str, Any], where: str, *, issuers: list[str], auth_enabled: bool) -> dict[str, tuple[str, ...]]:
+    """``[fhir.servers]``: issuer -> list of FHIR server base URLs, each issuer trusted in ``[auth]``."""
+    if "allowed_servers" in fhir:
+        raise ConfigError(f"{where}: fhir.allowed_servers (a list for every caller) is replaced by [fhir.servers], "
+                          'which binds FHIR servers to a trusted issuer: "https://ehr.example.org" = '
+                          '["https://ehr.example.org/fhir"]')
+    table = fhir.get("servers", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [fhir.servers] must be a table issuer = [FHIR server base URLs]")
+    out: dict[str, tuple[str, ...]] = {}
+    for issuer, bases in table.items():
+        if auth_enabled and issuer not in issuers:
+            raise ConfigError(f"{where}: [fhir.servers] {issuer!r} is not in auth.issuers; FHIR servers are bound "
+                              "to a trusted issuer")
+        if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+            raise ConfigError(f"{where}: [fhir.servers] {issuer!r} must be a list of URLs")
+        for base in bases:
+            problem = url_problem(base)
+            if problem:
+                raise ConfigError(f"{where}: [fhir.servers] {issuer!r}: {base!r}: {problem}")
+        out[issuer] = tuple(bases)
+    return out
 
 
 def _policy(tbl: Any, where: str, *, default_protect: bool) -> AlertPolicy:

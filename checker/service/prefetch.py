@@ -19,10 +19,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from checker.rules.patient_risks import LOINC, RENAL_FUNCTION_CODES
 from checker.service.config import FhirFetch
+from checker.service.urls import NotBound, _origin, _under, url_problem  # noqa: F401 (re-exported)
 
 WEIGHT_LOINC = ("29463-7",)
 
@@ -229,8 +230,33 @@ def _is_outcome(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
 
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""The FHIR id syntax (https://hl7.org/fhir/R4/datatypes.html#id)."""
+
+
+def fhir_id(value: str) -> str | None:
+    """``value`` as a FHIR id (``Patient/123`` gives ``123``); None when it is not one. Ids made of dots
+    only (``.``, ``..``) match the syntax but are path segments with a meaning in a URL: refused."""
+    text = value.rsplit("/", 1)[-1] if value.count("/") == 1 else value
+    if not FHIR_ID.fullmatch(text) or not text.strip("."):
+        return None
+    return text
+
+
+def template_problems(context: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """``context.x: ...`` for each value the templates of ``keys`` put into a URL that is not a FHIR id."""
+    names = {m.group(1) for k in keys for m in _TOKEN.finditer(PREFETCH[k])}
+    out = []
+    for name in sorted(names):
+        value = context.get(name)
+        if isinstance(value, str) and value and fhir_id(value) is None:
+            out.append(f"context.{name}: {value[:80]!r} is not a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)")
+    return out
+
+
 def render_template(template: str, context: Mapping[str, Any]) -> str | None:
-    """The template with its ``{{context.x}}`` tokens replaced; None when a token has no primitive value."""
+    """The template with its ``{{context.x}}`` tokens replaced by FHIR ids, URL-encoded; None when a token
+    has no value or a value that is not a FHIR id."""
     missing = False
 
     def sub(m: re.Match[str]) -> str:
@@ -239,10 +265,11 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
         if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
             missing = True
             return ""
-        text = str(value)
-        if "/" in text and m.group(1) == "patientId":  # some EHRs send "Patient/123"
-            text = text.rsplit("/", 1)[-1]
-        return text
+        text = fhir_id(str(value))
+        if text is None:
+            missing = True
+            return ""
+        return quote(text, safe="")
 
     out = _TOKEN.sub(sub, template)
     return None if missing else out
@@ -252,13 +279,56 @@ class FetchError(Exception):
     """A FHIR read for missing prefetch data failed (the message says why; the caller names the key)."""
 
 
-def server_allowed(server: str, cfg: FhirFetch) -> bool:
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    if not cfg.allowed_servers:
-        return True
-    return any(server.rstrip("/").startswith(a.rstrip("/")) for a in cfg.allowed_servers)
+def bound_server(server: str, issuer: str | None, cfg: FhirFetch) -> str:
+    """The request's ``fhirServer`` as the base URL to call, when it is one of the servers bound to
+    ``issuer`` in the configuration (or under one, on a path segment boundary); :class:`NotBound`
+    otherwise. Scheme, host and port must be the configured ones exactly."""
+    bases = cfg.servers_for(issuer)
+    if not bases:
+        who = f"issuer {issuer}" if issuer else "this service"
+        raise NotBound(f"no FHIR server is configured for {who} ([fhir.servers]); nothing is fetched")
+    parts = urlsplit(server) if isinstance(server, str) else None
+    if parts is not None and parts.query:
+        raise NotBound(f"fhirServer {server[:200]} is not allowed: it has a query string")
+    try:
+        scheme, host, port, path = _origin(server)
+    except NotBound as exc:
+        raise NotBound(f"fhirServer {str(server)[:200]} is not allowed: {exc}") from None
+    if not any(_under(server, _origin(b)) for b in bases):
+        raise NotBound(f"fhirServer {server[:200]} is not allowed: the configuration ([fhir.servers]) does not bind "
+                       f"it to {'issuer ' + issuer if issuer else 'a trusted issuer'}")
+    netloc = f"[{host}]" if ":" in host else host
+    if port != (443 if scheme == "https" else 80):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{path}"
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    """The URL of a Bundle's ``next`` link (a search result with more pages); "" when the link has no URL."""
+    for link in bundle_links(bundle):
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) else ""
+    return None
+
+
+def incomplete_prefetch(prefetch: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Prefetch values that are one page of several (a Bundle with a ``next`` link): their keys, and for
+    each of our keys they would have answered, why it is not covered. Such a list is not used (checking
+    it as if complete would be a false all-clear): the service fetches the key itself, every page, as
+    for a key that was not prefetched, and says so when it cannot."""
+    dropped: list[str] = []
+    why: dict[str, str] = {}
+    for key, value in prefetch.items():
+        value = unwrap(value)
+        if not (isinstance(value, Mapping) and value.get("resourceType") == "Bundle" and next_link(value) is not None):
+            continue
+        dropped.append(key)
+        types = resource_types(value)
+        for ours in PREFETCH:
+            if ours == key or (KEY_TYPE[ours] in types and (ours not in OBSERVATION_CODES or _answers_for(value, ours))):
+                why[ours] = f"prefetch.{key} is one page of several (next link); the other pages could not be fetched"
+    return dropped, why
 
 
 async def fetch_missing(
@@ -270,7 +340,8 @@ async def fetch_missing(
     cfg: FhirFetch,
     client: Any = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """GET each missing key's query from ``server``; returns (key -> resource, key -> error)."""
+    """GET each missing key's query from ``server`` (a base returned by :func:`bound_server`), following
+    ``next`` links on the same server up to ``cfg.max_pages`` pages; returns (key -> resource, key -> error)."""
     import httpx
 
     own = client is None
@@ -278,7 +349,7 @@ async def fetch_missing(
         client = httpx.AsyncClient(timeout=cfg.timeout_seconds, follow_redirects=False)
     try:
         results = await asyncio.gather(
-            *(_fetch_one(client, k, server, token, context, cfg) for k in keys), return_exceptions=True
+            *(_fetch_key(client, k, server, token, context, cfg) for k in keys), return_exceptions=True
         )
     finally:
         if own:
@@ -287,38 +358,69 @@ async def fetch_missing(
     errors: dict[str, str] = {}
     for key, res in zip(keys, results):
         if isinstance(res, BaseException):
+            if not isinstance(res, Exception):
+                raise res
             errors[key] = str(res) or type(res).__name__
         else:
             got[key] = res
     return got, errors
 
 
-async def _fetch_one(client: Any, key: str, server: str, token: str, context: Mapping[str, Any],
+async def _fetch_key(client: Any, key: str, server: str, token: str, context: Mapping[str, Any],
                      cfg: FhirFetch) -> Any:
+    """One key: its first page, then its ``next`` pages, within ``cfg.timeout_seconds`` in all."""
+    query = render_template(PREFETCH[key], context)
+    if query is None:
+        raise FetchError("the context lacks the FHIR ids its query needs")
+    base = _origin(server)
+    try:
+        async with asyncio.timeout(cfg.timeout_seconds):
+            first = await _get(client, server.rstrip("/") + "/" + query, token, cfg, key)
+            if first["resourceType"] != "Bundle":
+                return first
+            entries = list(bundle_entries(first))
+            page, pages = first, 1
+            while (url := next_link(page)) is not None:
+                if pages >= cfg.max_pages:
+                    raise FetchError(f"more than {cfg.max_pages} pages of results; the list would be incomplete")
+                if not _under(url, base):
+                    raise FetchError("a next-page link points outside the FHIR server; not followed")
+                page = await _get(client, url, token, cfg, key)
+                if page["resourceType"] != "Bundle":
+                    raise FetchError("a next page is not a Bundle")
+                entries += bundle_entries(page)
+                pages += 1
+                if len(entries) > cfg.max_results:
+                    break
+    except TimeoutError:
+        raise FetchError(f"FHIR server did not answer within {cfg.timeout_seconds} s") from None
+    if len(entries) > cfg.max_results:
+        raise FetchError(f"more than {cfg.max_results} results")
+    links = [link for link in bundle_links(first) if not (isinstance(link, Mapping) and link.get("relation") == "next")]
+    return {**first, "entry": entries, "link": links}
+
+
+async def _get(client: Any, url: str, token: str, cfg: FhirFetch, key: str) -> dict[str, Any]:
+    """GET one page (size-limited, no redirects) and check it is a readable FHIR resource."""
     import httpx
     import orjson
 
-    query = render_template(PREFETCH[key], context)
-    if query is None:
-        raise FetchError("the context lacks the values its query needs")
-    url = server.rstrip("/") + "/" + query
     headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {token}"}
     try:
-        async with asyncio.timeout(cfg.timeout_seconds):
-            async with client.stream("GET", url, headers=headers) as resp:
-                if resp.status_code == 404 and key == "patient":
-                    raise FetchError("patient not found on the FHIR server")
-                if resp.status_code != 200:
-                    raise FetchError(f"FHIR server answered HTTP {resp.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > cfg.max_bytes:
-                        raise FetchError(f"FHIR response larger than {cfg.max_bytes} bytes")
-                    chunks.append(chunk)
-    except TimeoutError:
-        raise FetchError(f"FHIR server did not answer within {cfg.timeout_seconds} s") from None
+        async with client.stream("GET", url, headers=headers, follow_redirects=False) as resp:
+            if resp.status_code == 404 and key == "patient":
+                raise FetchError("patient not found on the FHIR server")
+            if 300 <= resp.status_code < 400:
+                raise FetchError(f"FHIR server answered HTTP {resp.status_code} (redirects are not followed)")
+            if resp.status_code != 200:
+                raise FetchError(f"FHIR server answered HTTP {resp.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > cfg.max_bytes:
+                    raise FetchError(f"FHIR response larger than {cfg.max_bytes} bytes")
+                chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise FetchError(f"FHIR server unreachable ({type(exc).__name__})") from None
     try:
@@ -332,9 +434,4 @@ async def _fetch_one(client: Any, key: str, server: str, token: str, context: Ma
     shape = bundle_shape_problems(data, "response")
     if shape:
         raise FetchError(f"malformed FHIR server answer ({shape[0]})")
-    if data["resourceType"] == "Bundle":
-        if any(isinstance(link, dict) and link.get("relation") == "next" for link in bundle_links(data)):
-            raise FetchError("more results than one page; the list would be incomplete")
-        if len(bundle_entries(data)) > cfg.max_results:
-            raise FetchError(f"more than {cfg.max_results} results")
     return data
