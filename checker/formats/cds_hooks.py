@@ -21,12 +21,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from checker.findings import Finding, Report, Severity
+from checker.formats import codes
 
 CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
 """UUIDv5 namespace of Pertinence cards: ``uuid5(CARD_NAMESPACE, fingerprint)`` is the card uuid."""
 
-OVERRIDE_SYSTEM = "urn:pertinence:cds-hooks:override-reason"
-TOPIC_SYSTEM = "urn:pertinence:finding-category"
+OVERRIDE_SYSTEM = codes.OVERRIDE_SYSTEM
+TOPIC_SYSTEM = codes.CATEGORY_SYSTEM  # one system for finding categories, in cards and in DetectedIssue
 SUMMARY_MAX = 139  # the specification asks for a summary of fewer than 140 characters
 
 _OVERRIDE_REASONS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -223,7 +224,7 @@ def _drafts_of(f: Finding, draft_refs: set[str] | None, prefix: str) -> list[str
     return [r for r in refs if draft_refs is None or r in draft_refs]
 
 
-def _replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
+def replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
     """The proposed product or exam of a finding's suggestion as ``{label, codings}``, or None.
 
     Shapes read: the cheaper-equivalent rules' ``{"with": {"label", "cis", "cip13", ...}}``; a
@@ -291,7 +292,7 @@ def _suggestions(
     sugg = f.suggestion or {}
     delete_prefixes: tuple[str, ...] = ()
     if f.category == "cheaper-equivalent" and sugg:
-        rep = _replacement(sugg, "with", "replacement")
+        rep = replacement(sugg, "with", "replacement")
         for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
@@ -306,7 +307,7 @@ def _suggestions(
         if sugg.get("action") == "remove" and not sugg.get("with"):
             delete_prefixes = ("MedicationRequest/",)  # a line judged unnecessary: remove it
     elif f.category == "off-protocol" and (f.level or "off-protocol") == "off-protocol":
-        rep = _replacement(sugg, "alternative", "exam")
+        rep = replacement(sugg, "alternative", "exam")
         for ref in _drafts_of(f, draft_refs, "ServiceRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
