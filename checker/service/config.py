@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.findings import CATEGORIES, Finding, Severity
+from checker.service.feedback import FeedbackLimits
 
 HOOKS = ("order-select", "order-sign", "medication-prescribe")
 DEFAULT_NEVER_SUPPRESS = ("contraindication", "allergy", "CI")
@@ -169,6 +170,7 @@ class ServiceConfig:
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
     sites: dict[str, AlertPolicy] = field(default_factory=dict)
     warn_missing_data: bool = True
+    feedback: FeedbackLimits = field(default_factory=FeedbackLimits)  # feedback endpoint and card log bounds
 
     def policy_for(self, tenant: str | None, issuer: str | None) -> AlertPolicy:
         site = self.sites.get(tenant or "") or self.sites.get(issuer or "")
