@@ -115,6 +115,14 @@ def test_a_draft_for_another_patient_is_400(client: TestClient) -> None:
     assert resp.status_code == 400 and "someone-else" in _diag(resp)
 
 
+def test_a_draft_subject_with_history_or_absolute_url_of_the_same_patient_is_accepted(client: TestClient) -> None:
+    for subject in ("Patient/p1/_history/3", "https://ehr.example.org/fhir/Patient/p1"):
+        d = med("d1", IBUPROFEN, "draft")
+        d["subject"] = {"reference": subject}
+        body = hook_body([d], [med("a1", WARFARIN)])
+        assert client.post("/cds-services/order-sign", json=body).status_code == 200, subject
+
+
 def test_fhir_authorization_without_fhir_server_is_400(client: TestClient) -> None:
     body = _interaction_body()
     body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "expires_in": 300,
@@ -223,6 +231,17 @@ def test_feedback_override_reason_is_a_coding_with_a_system(client: TestClient) 
     assert resp.status_code == 400 and "system" in _diag(resp)
 
 
+@pytest.mark.parametrize("reason", [
+    {"reason": {"system": "https://ehr.example.org/r", "code": "x", "display": "d" * 100_000}},
+    {"reason": {"system": "https://ehr.example.org/r", "code": "c" * 10_000}},
+    {"userComment": "u" * 100_000},
+])
+def test_feedback_texts_are_bounded(client: TestClient, reason: dict[str, Any]) -> None:
+    card = _issue_card(client)
+    resp = client.post("/cds-services/order-sign/feedback", json=_fb(card["uuid"], overrideReason=reason))
+    assert resp.status_code == 400 and "overrideReason" in _diag(resp)
+
+
 def test_feedback_accepted_suggestions_must_belong_to_the_card(client: TestClient) -> None:
     card = _issue_card(client, with_suggestion=True)
     other = _issue_card(client, with_suggestion=True)
@@ -265,6 +284,18 @@ def test_feedback_batch_size_and_rate_are_bounded(tmp_path: Path, refs: Any) -> 
     assert c.post("/cds-services/order-sign/feedback", json={"feedback": [item] * 3}).status_code == 200
     resp = c.post("/cds-services/order-sign/feedback", json={"feedback": [item] * 3})
     assert resp.status_code == 429 and resp.headers.get("retry-after")
+
+
+def test_feedback_limits_are_read_from_the_configuration_file(tmp_path: Path) -> None:
+    from checker.service import load_config
+    from checker.service.config import ConfigError
+
+    (tmp_path / "c.toml").write_text("[feedback]\nmax_batch = 5\naccept_window_hours = 2.5\n", encoding="utf-8")
+    cfg = load_config(tmp_path / "c.toml")
+    assert cfg.feedback.max_batch == 5 and cfg.feedback.accept_window_hours == 2.5
+    (tmp_path / "bad.toml").write_text("[feedback]\nmax_batch = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="max_batch"):
+        load_config(tmp_path / "bad.toml")
 
 
 def test_feedback_retention_is_bounded(tmp_path: Path, refs: Any) -> None:

@@ -413,12 +413,11 @@ def _feedback_items(body: Mapping[str, Any], limits: FeedbackLimits | None = Non
             problems.append(f"{where}.outcomeTimestamp: an RFC 3339 date-time with its time zone is required "
                             "(e.g. 2026-01-15T10:05:31Z)")
         acc = item.get("acceptedSuggestions")
-        if item.get("outcome") == "accepted":
-            if not isinstance(acc, list) or not acc or not all(isinstance(a, dict) and isinstance(a.get("id"), str)
-                                                               for a in acc):
-                problems.append(f"{where}.acceptedSuggestions: required for accepted outcomes, items {{id}}")
-        elif acc is not None:
-            problems.append(f"{where}.acceptedSuggestions: only for accepted outcomes")
+        if item.get("outcome") == "accepted" and (not isinstance(acc, list) or not acc):
+            problems.append(f"{where}.acceptedSuggestions: required for accepted outcomes, items {{id}}")
+        elif acc is not None and not (isinstance(acc, list) and len(acc) <= _MAX_SUGGESTIONS and all(
+                isinstance(a, dict) and isinstance(a.get("id"), str) and 0 < len(a["id"]) <= 64 for a in acc)):
+            problems.append(f"{where}.acceptedSuggestions: an array of at most {_MAX_SUGGESTIONS} items {{id}}")
         reason = item.get("overrideReason")
         if reason is not None:
             if not isinstance(reason, dict):
@@ -426,9 +425,10 @@ def _feedback_items(body: Mapping[str, Any], limits: FeedbackLimits | None = Non
             else:
                 coding = reason.get("reason")
                 if coding is not None and not (isinstance(coding, dict) and all(
-                        isinstance(coding.get(k), str) and coding[k] for k in ("code", "system"))
-                        and isinstance(coding.get("display", ""), str)):
-                    problems.append(f"{where}.overrideReason.reason: expected a Coding with code and system")
+                        isinstance(coding.get(k), str) and 0 < len(coding[k]) <= _MAX_CODING[k] for k in ("code", "system"))
+                        and isinstance(coding.get("display", ""), str) and len(coding.get("display", "")) <= 500):
+                    problems.append(f"{where}.overrideReason.reason: expected a Coding with code and system "
+                                    f"(at most {_MAX_CODING['code']} and {_MAX_CODING['system']} characters)")
                 comment = reason.get("userComment", "")
                 if not isinstance(comment, str):
                     problems.append(f"{where}.overrideReason.userComment: expected a string")
@@ -439,6 +439,8 @@ def _feedback_items(body: Mapping[str, Any], limits: FeedbackLimits | None = Non
     return items
 
 
+_MAX_SUGGESTIONS = 20
+_MAX_CODING = {"code": 128, "system": 500}
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -624,8 +626,8 @@ def _context_problems(body: Mapping[str, Any]) -> list[str]:
 
 
 def _patient_id(ref: str) -> str:
-    """``Patient/123``, ``https://ehr/fhir/Patient/123`` or ``123`` -> ``123``."""
-    parts = ref.rstrip("/").split("/")
+    """``Patient/123``, ``https://ehr/fhir/Patient/123``, ``Patient/123/_history/2`` or ``123`` -> ``123``."""
+    parts = ref.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "Patient":
         return parts[-1]
     return parts[-1] if len(parts) == 1 else ref

@@ -71,7 +71,7 @@ class FeedbackLimits:
     card_retention_days: int = 30
     feedback_retention_days: int = 730
     max_feedback_rows: int = 1_000_000
-    max_text_chars: int = 2_000
+    max_text_chars: int = 1_000
 
 
 class FeedbackRefused(ValueError):
