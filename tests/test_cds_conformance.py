@@ -312,6 +312,19 @@ def test_feedback_retention_is_bounded(tmp_path: Path, refs: Any) -> None:
     assert rows == ["2026-01-15T10:02:00Z", "2026-01-15T10:03:00Z"]
 
 
+def test_card_log_is_bounded(tmp_path: Path, refs: Any) -> None:
+    from dataclasses import replace
+
+    cfg = replace(insecure_config(tmp_path), feedback=FeedbackLimits(max_card_rows=3))
+    c = TestClient(create_app(cfg, refs=refs))
+    issued = [x["uuid"] for _ in range(4) for x in c.post("/cds-services/order-sign", json=_interaction_body()).json()["cards"]]
+    c.app.state.pertinence.store._last_purge = 0.0  # the purge runs at most once a minute: let the next one run
+    c.post("/cds-services/order-sign", json=_interaction_body())
+    with sqlite3.connect(cfg.feedback_db) as conn:
+        kept = {r[0] for r in conn.execute("SELECT uuid FROM cards")}
+    assert len(kept) == 3 and not kept & set(issued[:2])
+
+
 def test_feedback_reasons_are_escaped_when_shown_or_exported(tmp_path: Path, refs: Any) -> None:
     cfg = insecure_config(tmp_path)
     c = TestClient(create_app(cfg, refs=refs))

@@ -30,6 +30,7 @@ Example (every key optional)::
     max_batch = 100                         # items per request (more: 413)
     max_items_per_minute = 600              # per caller (JWT iss, else client address; more: 429)
     card_retention_days = 30
+    max_card_rows = 2000000                 # card log, oldest dropped first
     feedback_retention_days = 730
     max_feedback_rows = 1000000             # oldest dropped first
     max_text_chars = 1000                   # userComment
@@ -341,6 +342,7 @@ def _feedback_limits(tbl: dict[str, Any], where: str) -> FeedbackLimits:
         max_batch=_int(tbl, "max_batch", d.max_batch, where),
         max_items_per_minute=_int(tbl, "max_items_per_minute", d.max_items_per_minute, where),
         card_retention_days=_int(tbl, "card_retention_days", d.card_retention_days, where),
+        max_card_rows=_int(tbl, "max_card_rows", d.max_card_rows, where),
         feedback_retention_days=_int(tbl, "feedback_retention_days", d.feedback_retention_days, where),
         max_feedback_rows=_int(tbl, "max_feedback_rows", d.max_feedback_rows, where),
         max_text_chars=_int(tbl, "max_text_chars", d.max_text_chars, where),

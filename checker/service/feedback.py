@@ -9,7 +9,7 @@ override rate per rule: the alert-fatigue signal a pharmacy committee reviews.
 Bounds (:class:`FeedbackLimits`): feedback is accepted only for cards this service issued, from the
 same CDS service, within ``accept_window_hours``; accepted suggestion ids must be suggestions of that
 card; a request holds at most ``max_batch`` items and a caller (JWT issuer, else client address) may
-send ``max_items_per_minute``; cards are kept ``card_retention_days`` and feedback rows
+send ``max_items_per_minute``; cards are kept ``card_retention_days`` (at most ``max_card_rows``) and feedback rows
 ``feedback_retention_days``, at most ``max_feedback_rows`` (oldest dropped first). Text that came from
 the EHR (reason codes and displays, comments) is stored as received but escaped whenever it is shown or
 exported (:func:`safe_text`).
@@ -69,6 +69,7 @@ class FeedbackLimits:
     max_batch: int = 100
     max_items_per_minute: int = 600
     card_retention_days: int = 30
+    max_card_rows: int = 2_000_000
     feedback_retention_days: int = 730
     max_feedback_rows: int = 1_000_000
     max_text_chars: int = 1_000
@@ -208,6 +209,10 @@ class FeedbackStore:
         cut_cards = (datetime.now(timezone.utc) - timedelta(days=lim.card_retention_days)).isoformat(timespec="seconds")
         cut_fb = (datetime.now(timezone.utc) - timedelta(days=lim.feedback_retention_days)).isoformat(timespec="seconds")
         self._conn.execute("DELETE FROM cards WHERE last_shown < ?", (cut_cards,))
+        over = self._conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0] - lim.max_card_rows
+        if over > 0:  # the oldest issued cards go first
+            self._conn.execute("DELETE FROM cards WHERE uuid IN (SELECT uuid FROM cards ORDER BY first_shown LIMIT ?)",
+                               (over,))
         self._conn.execute("DELETE FROM feedback WHERE received < ?", (cut_fb,))
         self._conn.execute("DELETE FROM feedback WHERE id <= (SELECT MAX(id) FROM feedback) - ?",
                            (lim.max_feedback_rows,))
