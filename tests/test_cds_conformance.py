@@ -166,7 +166,9 @@ def test_accept_language_gives_english_cards_reasons_and_discovery(client: TestC
     fr = client.post("/cds-services/order-sign", json=_interaction_body(), headers={"Accept-Language": "fr"}).json()
     ix_fr = next(c for c in fr["cards"] if c["source"]["topic"]["code"] == "interaction")
     assert ix_fr["overrideReasons"][0]["display"].startswith("Bénéfice")
-    d_en = client.get("/cds-services", headers=en).json()["services"]
+    resp = client.get("/cds-services", headers=en)
+    assert resp.headers["content-language"] == "en" and "accept-language" in resp.headers["vary"].lower()
+    d_en = resp.json()["services"]
     d_fr = client.get("/cds-services", headers={"Accept-Language": "fr-FR"}).json()["services"]
     assert d_en[0]["description"] != d_fr[0]["description"] and d_en[0]["title"] != d_fr[0]["title"]
     assert "Vérifie" in d_fr[0]["description"] or "Contrôle" in d_fr[0]["description"]

@@ -299,10 +299,11 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
 
     @app.get("/cds-services", summary="CDS Hooks discovery",
              responses={401: _OUTCOME})
-    async def discovery(request: Request) -> dict[str, Any]:
+    async def discovery(request: Request) -> JSONResponse:
         _authenticate(state, request)
-        return {"services": discovery_services(request_lang(request.headers.get("accept-language"), config.lang),
-                                               config)}
+        lang = request_lang(request.headers.get("accept-language"), config.lang)
+        return JSONResponse({"services": discovery_services(lang, config)},
+                            headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
     @app.post(
         "/cds-services/{service_id}",
@@ -318,14 +319,14 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
         body = _json_object(await request.body())
         lang = request_lang(request.headers.get("accept-language"), config.lang)
         result = await _handle_hook(state, service_id, service["hook"], body, claims, lang=lang)
-        return JSONResponse(result)
+        return JSONResponse(result, headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
     @app.post(
         "/cds-services/{service_id}/feedback",
         summary="Feedback on cards (accepted / overridden)",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_SCHEMA}}}},
         responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, 400: _OUTCOME,
-                   401: _OUTCOME, 404: _OUTCOME, 413: _OUTCOME},
+                   401: _OUTCOME, 404: _OUTCOME, 413: _OUTCOME, 429: _OUTCOME},
     )
     async def feedback(service_id: str, request: Request) -> JSONResponse:
         _service(service_id)
@@ -341,7 +342,8 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
             await asyncio.to_thread(state.store.check_items, service_id, items)
         except FeedbackRefused as exc:
             raise ServiceError(400, "feedback refused", exc.problems[:20]) from None
-        n = await asyncio.to_thread(state.store.record, service_id, _with_our_displays(items), claims.get("iss"))
+        n = await asyncio.to_thread(state.store.record, service_id, _with_our_displays(items, config.lang),
+                                    claims.get("iss"))
         return JSONResponse({"stored": n})
 
     return app
@@ -455,13 +457,13 @@ def is_rfc3339(value: str) -> bool:
         return False
 
 
-def _with_our_displays(items: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+def _with_our_displays(items: list[dict[str, Any]], lang: str = "fr") -> list[Mapping[str, Any]]:
     """Override reasons of our own system stored with our display (not the one the client echoed)."""
     out: list[Mapping[str, Any]] = []
     for item in items:
         reason = (item.get("overrideReason") or {}).get("reason")
         if isinstance(reason, dict) and reason.get("system") == OVERRIDE_SYSTEM:
-            ours = override_display(str(reason.get("code")), "fr")
+            ours = override_display(str(reason.get("code")), lang)
             item = {**item, "overrideReason": {**item["overrideReason"], "reason": {**reason, "display": ours}}}
         out.append(item)
     return out
