@@ -174,6 +174,17 @@ def test_accept_language_gives_english_cards_reasons_and_discovery(client: TestC
     assert "Vérifie" in d_fr[0]["description"] or "Contrôle" in d_fr[0]["description"]
 
 
+@pytest.mark.parametrize(("header", "expected"), [
+    ("en", "en"), ("en-US,en;q=0.9", "en"), ("fr-FR,en;q=0.8", "fr"), ("de,en;q=0.5,fr;q=0.4", "en"),
+    ("en;q=0,fr", "fr"), ("de", "es-default"), ("*", "es-default"), ("", "es-default"), (None, "es-default"),
+    ("fr;q=0.5,en;q=0.5", "fr"), ("en;q=abc,fr;q=0.1", "fr"),
+])
+def test_accept_language_negotiation(header: str | None, expected: str) -> None:
+    from checker.service.app import request_lang
+
+    assert request_lang(header, "es-default") == expected
+
+
 def test_configured_language_is_the_default(tmp_path: Path, refs: Any) -> None:
     from dataclasses import replace
 

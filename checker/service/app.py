@@ -526,12 +526,11 @@ def request_lang(accept_language: str | None, default: str) -> str:
         if primary not in ("fr", "en"):
             continue
         q = 1.0
-        m = re.search(r"q\s*=\s*([0-9.]+)", params)
+        m = re.search(r"q\s*=\s*([^;\s]*)", params)
         if m:
-            try:
-                q = float(m.group(1))
-            except ValueError:
-                continue
+            if not re.fullmatch(r"0(\.\d{0,3})?|1(\.0{0,3})?", m.group(1)):
+                continue  # a malformed weight: the language is not taken as preferred
+            q = float(m.group(1))
         if q <= 0:
             continue
         if best is None or (q, -pos) > (best[0], -best[1]):
