@@ -645,8 +645,7 @@ def _draft_entries(value: Any) -> list[tuple[set[str], dict[str, Any]]]:
         elif isinstance(v, dict):
             rt = v.get("resourceType")
             if rt == "Bundle":
-                entries = v.get("entry")
-                for e in entries if isinstance(entries, list) else ():
+                for e in bundle_entries(v):
                     if isinstance(e, dict) and isinstance(e.get("resource"), dict):
                         stack.append((e["resource"], _full_url(e)))
                     else:
@@ -742,21 +741,7 @@ def _count_resources(body: Mapping[str, Any]) -> int:
 
 def _draft_resources(value: Any) -> dict[str, dict[str, Any]]:
     """Raw draft resources by ``Type/id`` (what update actions start from)."""
-    out: dict[str, dict[str, Any]] = {}
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, dict):
-            rt = v.get("resourceType")
-            if rt == "Bundle":
-                stack.extend(bundle_entries(v))
-            elif isinstance(rt, str) and isinstance(v.get("id"), str):
-                out[f"{rt}/{v['id']}"] = v
-            elif isinstance(v.get("resource"), dict):
-                stack.append(v["resource"])
-    return out
+    return {i: res for ids, res in _draft_entries(value) for i in sorted(ids) if not i.startswith(("urn:", "http"))}
 
 
 async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: dict[str, Any],
