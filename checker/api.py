@@ -50,7 +50,7 @@ def check(
     day = parse_day(as_of) if as_of is not None else date.today()
     ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
-        return check_records(
+        report = check_records(
             ingestion.records,
             counts=ingestion.counts,
             errors=ingestion.errors,
@@ -63,6 +63,8 @@ def check(
             refs=refs,
             severity_overrides=severity_overrides,
         )
+    report.resource_urls = ingestion.urls
+    return report
 
 
 def check_records(

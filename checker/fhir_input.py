@@ -118,6 +118,11 @@ class FileMark:
     name: str
 
 
+MAX_URLS = 1_000_000
+"""At most this many ``Type/id`` -> fullUrl pairs are kept per read (bounded memory on bulk inputs;
+past it, outputs name the resources by ``Type/id``)."""
+
+
 @dataclass(slots=True)
 class Ingestion:
     """What reading the inputs produced."""
@@ -125,6 +130,8 @@ class Ingestion:
     records: list[PatientRecord] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     counts: InputCounts = field(default_factory=InputCounts)
+    urls: dict[str, str] = field(default_factory=dict)
+    """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
 
 
 class _Bad(Exception):
@@ -604,6 +611,8 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
             rid = item.resource.get("id")
             if type(rid) is not str or not rid:
                 item.name = _content_name(item, anonymous)
+        elif type(rid := item.resource.get("id")) is str and rid and len(out.urls) < MAX_URLS:
+            out.urls.setdefault(f"{item.resource_type}/{rid}", item.full_url)
         rt = item.resource_type
         kind = _KINDS.get(rt)
         if kind is None:

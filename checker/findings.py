@@ -185,6 +185,9 @@ class Report:
     findings: list[Finding]
     errors: list[InputError]
     lang: str = "fr"
+    resource_urls: dict[str, str] = field(default_factory=dict)
+    """``Type/id`` -> the Bundle ``fullUrl`` the input gave that resource, so that outputs can point
+    where the input lives (FHIR outputs use it for ``implicated`` and evidence references)."""
 
     def sorted_findings(self) -> list[Finding]:
         """Findings by patient, most severe first, then rule and fingerprint (deterministic)."""

@@ -89,7 +89,7 @@ def test_fhir_bundle_validates() -> None:
     from fhir.resources.R4B.bundle import Bundle
 
     bundle = Bundle.model_validate(orjson.loads(render(sample_report(), "fhir")))
-    issues = [e.resource for e in bundle.entry]
+    issues = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "DetectedIssue"]
     assert [i.severity for i in issues] == ["high", "low", "moderate"]
     assert issues[0].code.coding[0].code == "DRG"
     assert issues[0].implicated[0].reference == "MedicationRequest/a"

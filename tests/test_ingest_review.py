@@ -38,7 +38,8 @@ def test_a_line_without_id_keeps_its_fingerprint_wherever_it_is_read(tmp_path: P
     assert sorted(fb.evidence["located_at"].values()) == [f"{tmp_path / 'b' / 'b.ndjson'} (line {n})" for n in (2, 3)]
     from checker.formats import render
 
-    issue = orjson.loads(render(a, "fhir"))["entry"][0]["resource"]
+    [issue] = [e["resource"] for e in orjson.loads(render(a, "fhir"))["entry"]
+               if e["resource"]["resourceType"] == "DetectedIssue"]
     assert all("reference" not in r and r["display"].startswith("MedicationRequest@") for r in issue["implicated"])
 
 

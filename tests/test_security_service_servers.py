@@ -36,6 +36,8 @@ def bind(*bases: str, issuer: str = ISS) -> FhirFetch:
 def fetching_body(server: str, patient: str = "p1") -> dict[str, Any]:
     body = hook_body(DRAFT, prefetch={}, fhirServer=server, fhirAuthorization=TOKEN)
     body["context"]["patientId"] = patient
+    for entry in body["context"]["draftOrders"]["entry"]:  # drafts are about the patient in context
+        entry["resource"]["subject"] = {"reference": f"Patient/{patient.rsplit('/', 1)[-1]}"}
     return body
 
 

@@ -345,9 +345,11 @@ def test_interaction_between_draft_and_active_order_gives_a_card(client: TestCli
     ix = [c for c in cards if c["source"]["topic"]["code"] == "interaction"]
     assert len(ix) == 1 and "warfarine" in ix[0]["summary"].lower()
     assert ix[0]["indicator"] in ("warning", "critical") and "MedicationRequest/d1" in ix[0]["detail"]
-    # the same request again: the same card id (feedback can be matched)
+    # the same request again: a fresh card id, the same fingerprint (de-duplication)
     again = client.post("/cds-services/order-sign", json=body).json()["cards"]
-    assert [c["uuid"] for c in again] == [c["uuid"] for c in cards]
+    fp = [c["extension"][cds_hooks.codes.CARD_EXTENSION]["fingerprint"] for c in cards]
+    assert [c["extension"][cds_hooks.codes.CARD_EXTENSION]["fingerprint"] for c in again] == fp
+    assert not {c["uuid"] for c in again} & {c["uuid"] for c in cards}
 
 
 def test_no_card_when_nothing_to_say(client: TestClient) -> None:
@@ -386,12 +388,17 @@ def test_missing_optional_data_is_said_not_silently_skipped(client: TestClient) 
     (b"", 400, "empty"),
     (b'{"hookInstance": "x", "context": {}}', 400, "hook"),
     (b'{"hook": "patient-view", "hookInstance": "x", "context": {}}', 400, "patient-view"),
-    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1"}}', 400, "draftOrders"),
-    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"draftOrders": {"resourceType": "Bundle", "entry": '
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1", "userId": "Practitioner/1"}}',
+     400, "draftOrders"),
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1", "userId": "Practitioner/1", '
+     b'"draftOrders": {"resourceType": "Bundle", "entry": '
      b'[{"resource": {"resourceType": "MedicationOrder", "id": "m"}}]}}}', 400, "DSTU2"),
-    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"draftOrders": {"resourceType": "Bundle", "entry": '
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1", "userId": "Practitioner/1", '
+     b'"draftOrders": {"resourceType": "Bundle", "entry": '
      b'[{"resource": {"resourceType": "MedicationRequest", "id": "m", "status": "draft"}}]}}, "prefetch": '
      b'{"medications": null}}', 400, "draft order could not be read"),
+    (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p1", "draftOrders": {"resourceType": '
+     b'"Bundle", "entry": []}}}', 400, "context.userId"),
 ])
 def test_malformed_requests_get_400_with_an_operation_outcome(client: TestClient, payload: bytes, status: int,
                                                               needle: str) -> None:
@@ -548,18 +555,19 @@ def test_feedback_is_stored_and_survives_a_restart(tmp_path: Path, refs: Any) ->
         {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z",
          "overrideReason": {"reason": {"system": reason["system"], "code": reason["code"]}, "userComment": "suivi INR"}},
         {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:05:00Z"},
-        {"card": "unknown-card", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}],
-         "outcomeTimestamp": "2026-01-15T10:06:00Z"},
     ]}
     resp = c.post("/cds-services/order-sign/feedback", json=fb)
-    assert resp.status_code == 200 and resp.json() == {"stored": 3}
+    assert resp.status_code == 200 and resp.json() == {"stored": 2}
+    unknown = {"feedback": [{"card": "unknown-card", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}],
+                             "outcomeTimestamp": "2026-01-15T10:06:00Z"}]}
+    assert c.post("/cds-services/order-sign/feedback", json=unknown).status_code == 400
     c.close()
     app2 = create_app(cfg, refs=refs)  # a restart: a new app on the same database
     stats = {s["rule"]: s for s in feedback_stats(app2.state.pertinence.store.path)}
     ix = stats["IX001"]
     assert (ix["cards_shown"], ix["accepted"], ix["overridden"], ix["override_rate"]) == (1, 0, 2, 1.0)
     assert ix["override_reasons"][0]["code"] in (reason["code"], None)
-    assert stats[None]["accepted"] == 1
+    assert None not in stats
     with sqlite3.connect(cfg.feedback_db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT user_comment FROM feedback WHERE user_comment IS NOT NULL").fetchone() == (
@@ -626,7 +634,7 @@ def test_policy_merge_keeps_global_protection() -> None:
 def test_legacy_medication_prescribe_layout_is_handled(client: TestClient) -> None:
     """PDDI-era requests: drafts in context.medications, prefetch (and stray itemN) inside context."""
     body = {"hook": "medication-prescribe", "hookInstance": "x",
-            "context": {"patientId": "p1",
+            "context": {"patientId": "p1", "userId": "Practitioner/1",
                         "medications": {"resourceType": "Bundle", "entry": [med("d1", "IBUPROFENE 400 mg", "active")]},
                         "prefetch": {"item1": {"response": {"status": "200 OK"},
                                                "resource": searchset(med("a0", "PARACETAMOL 1 g"))}},
@@ -730,8 +738,8 @@ def test_demo_egfr_reaches_the_renal_rule_through_the_discovery_template(tmp_pat
     resp = TestClient(app).post("/cds-services/order-sign", json=body)
     assert resp.status_code == 200
     renal = [c for c in resp.json()["cards"] if "PR003" in c["detail"]]
-    assert [(c["summary"], c["indicator"], c["uuid"]) for c in renal] == [
-        (expected["summary"], "warning", str(uuid.uuid5(cds_hooks.CARD_NAMESPACE, expected["fingerprint"])))]
+    assert [(c["summary"], c["indicator"], c["extension"][cds_hooks.codes.CARD_EXTENSION]["fingerprint"])
+            for c in renal] == [(expected["summary"], "warning", expected["fingerprint"])]
     assert not any(c["source"]["topic"]["code"] == "data-missing" for c in resp.json()["cards"])
     assert any(r.url.path.endswith("/Observation") and "62238-1" in r.url.params.get("code", "") for r in seen)
 

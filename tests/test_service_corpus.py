@@ -41,8 +41,14 @@ def service_for(raw: bytes) -> str:
     return hook if hook in ("order-select", "order-sign", "medication-prescribe") else "order-sign"
 
 
-def post(client: TestClient, path: Path) -> Any:
+def post(client: TestClient, path: Path, user: bool = False) -> Any:
+    """POST a corpus file as it is; ``user``: with the ``context.userId`` the PDDI requests lack (they predate
+    it being REQUIRED) added."""
     raw = path.read_bytes()
+    if user:
+        body = json.loads(raw.decode("utf-8-sig"))
+        body["context"].setdefault("userId", "Practitioner/1")
+        raw = json.dumps(body).encode()
     return client.post(f"/cds-services/{service_for(raw)}", content=raw, headers={"content-type": "application/json"})
 
 
@@ -85,8 +91,15 @@ def test_context_only_spec_fragments_get_a_clear_400(client: TestClient, shared_
 @pytest.mark.parametrize("name", ["request-warfarin-nsaid-scenario-02.json"])
 def test_warfarin_plus_nsaid_gives_an_interaction_card(client: TestClient, shared_dir: Path, name: str) -> None:
     """PDDI IG warfarin + oral ibuprofen, in its legacy layout (scenario 01 is a topical diclofenac gel,
-    whose systemic interaction is a matter for the identification and interaction rules)."""
-    resp = post(client, shared_dir / "fhir/pddi-cds/requests" / name)
+    whose systemic interaction is a matter for the identification and interaction rules). Its
+    context.patientId (``Patient/patient-warfarin-…``) names another patient than the drafts' subject
+    (``Patient/warfarin-…``): as published it gets a 400; with the patientId the drafts name, a card."""
+    path = shared_dir / "fhir/pddi-cds/requests" / name
+    resp = post(client, path, user=True)
+    assert resp.status_code == 400 and "another patient" in resp.text
+    body = json.loads(path.read_text(encoding="utf-8-sig"))
+    body["context"].update(userId="Practitioner/1", patientId="warfarin-nsaid-over65-prefetch")
+    resp = client.post("/cds-services/medication-prescribe", json=body)
     assert resp.status_code == 200
     ix = [c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "interaction"]
     assert ix and any("warfarine" in c["summary"].lower() for c in ix)
@@ -94,7 +107,7 @@ def test_warfarin_plus_nsaid_gives_an_interaction_card(client: TestClient, share
 
 
 def test_warfarin_plus_ketorolac_order_sign_gives_an_interaction_card(client: TestClient, shared_dir: Path) -> None:
-    resp = post(client, shared_dir / "fhir/pddi-cds/requests/warfarin-nsaids-order-sign-coordination.json")
+    resp = post(client, shared_dir / "fhir/pddi-cds/requests/warfarin-nsaids-order-sign-coordination.json", user=True)
     assert resp.status_code == 200
     cards = [c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "interaction"]
     # ketorolac joins the thesaurus NSAID class through its oral ATC code (M01AB15): warfarin + NSAID is AD
@@ -110,5 +123,5 @@ def test_imaging_order_without_prefetch_is_checked_and_says_what_is_missing(clie
 
 
 def test_request_without_active_orders_gets_412(client: TestClient, shared_dir: Path) -> None:
-    resp = post(client, shared_dir / "fhir/pddi-cds/requests/request-digoxin-cyclosporine-scenario-01.json")
+    resp = post(client, shared_dir / "fhir/pddi-cds/requests/request-digoxin-cyclosporine-scenario-01.json", user=True)
     assert resp.status_code == 412 and "medications" in json.dumps(resp.json())

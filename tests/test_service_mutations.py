@@ -24,7 +24,7 @@ ElementPath = tuple[str | int, ...]
 
 LEGACY_PRESCRIBE: dict[str, Any] = {
     "hook": "medication-prescribe", "hookInstance": "legacy-1",
-    "context": {"patientId": "p1",
+    "context": {"patientId": "p1", "userId": "Practitioner/1",
                 "medications": {"resourceType": "Bundle", "entry": [med("d1", "IBUPROFENE 400 mg", "draft")]},
                 "prefetch": {"item1": {"response": {"status": "200 OK"},
                                        "resource": {**searchset(med("a1", "WARFARINE 5 mg comprimé")),
@@ -62,7 +62,9 @@ def seeds() -> list[tuple[str, dict[str, Any]]]:
     for rel in SHARED_SEEDS:
         path = SHARED / rel
         if path.is_file():
-            out.append((path.name, json.loads(path.read_text(encoding="utf-8-sig"))))
+            body = json.loads(path.read_text(encoding="utf-8-sig"))
+            body["context"].setdefault("userId", "Practitioner/1")  # PDDI requests predate the required userId
+            out.append((path.name, body))
     return out
 
 

@@ -5,7 +5,14 @@ Attributes", https://cds-hooks.hl7.org/2.0/#cds-service-response): ``indicator``
 a ``summary`` under 140 characters, a Markdown ``detail`` naming the source and its edition,
 ``source.label``/``url``, ``overrideReasons`` (Codings with a ``display``) and ``suggestions`` whose
 ``actions`` (``update``/``delete``) the EHR can apply. The card ``uuid`` is a UUIDv5 of the finding
-fingerprint, so the same problem always yields the same card id and feedback can be matched.
+fingerprint in the pure formatter (``render``: same input, same output); the CDS service asks for
+fresh ids (``fresh_ids=True``): each card of each response gets its own uuid, so feedback is tied to
+one answer. The stable finding fingerprint travels in the card ``extension`` under
+:data:`~checker.formats.codes.CARD_EXTENSION` (``fingerprint``, ``rule``, ``category``, ``drafts``) for
+de-duplication across calls.
+
+Delete suggestions name draft orders only (never an active order, and nothing outside a hook call);
+their labels name the drug.
 
 :func:`render` is the pure formatter used by ``pertinence check --format cds-hooks``; the CDS
 service calls :func:`cards` with the draft order references and the raw draft resources.
@@ -22,12 +29,13 @@ from typing import Any
 
 from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
 from checker.findings import Finding, Report, Severity
+from checker.formats import codes
 
 CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
 """UUIDv5 namespace of Pertinence cards: ``uuid5(CARD_NAMESPACE, fingerprint)`` is the card uuid."""
 
-OVERRIDE_SYSTEM = "urn:pertinence:cds-hooks:override-reason"
-TOPIC_SYSTEM = "urn:pertinence:finding-category"
+OVERRIDE_SYSTEM = codes.OVERRIDE_SYSTEM
+TOPIC_SYSTEM = codes.CATEGORY_SYSTEM  # one system for finding categories, in cards and in DetectedIssue
 SUMMARY_MAX = 139  # the specification asks for a summary of fewer than 140 characters
 
 _OVERRIDE_REASONS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -115,6 +123,7 @@ def cards(
     draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
     findings: Iterable[Finding] | None = None,
     order_labels: Mapping[str, str] | None = None,
+    fresh_ids: bool = False,
 ) -> list[dict[str, Any]]:
     """Cards for the report's findings, most severe first.
 
@@ -123,7 +132,8 @@ def cards(
     ``draft_resources``: the raw draft resources by reference (``MedicationRequest/<id>``); needed to
     build ``update`` actions, which carry the whole updated resource. ``findings``: a filtered subset
     of the report's findings (alert-fatigue controls) instead of all of them. ``order_labels``:
-    what each order reference prescribes, to name the lines in the detail.
+    what each order reference prescribes, to name the lines in the detail and delete suggestions.
+    ``fresh_ids``: random card and suggestion uuids (one per card per response) instead of stable ones.
     """
     lang = report.lang if report.lang in _TEXT else "fr"
     chosen = list(findings) if findings is not None else report.sorted_findings()
@@ -133,7 +143,7 @@ def cards(
         if draft_refs is not None and not (set(f.implicated) & draft_refs):
             continue
         out.append(finding_card(f, lang=lang, draft_refs=draft_refs, draft_resources=draft_resources or {},
-                                order_labels=order_labels))
+                                order_labels=order_labels, fresh_ids=fresh_ids))
     return out
 
 
@@ -144,6 +154,7 @@ def finding_card(
     draft_refs: set[str] | None = None,
     draft_resources: Mapping[str, Mapping[str, Any]] | None = None,
     order_labels: Mapping[str, str] | None = None,
+    fresh_ids: bool = False,
 ) -> dict[str, Any]:
     """One CDS Hooks card for one finding."""
     t = _TEXT.get(lang, _TEXT["fr"])
@@ -153,13 +164,13 @@ def finding_card(
         source["url"] = f.source.url
     source["topic"] = {"system": TOPIC_SYSTEM, "code": f.category, "display": f.category}
     card: dict[str, Any] = {
-        "uuid": card_uuid(f.fingerprint),
+        "uuid": str(uuid.uuid4()) if fresh_ids else card_uuid(f.fingerprint),
         "summary": summary,
         "indicator": _indicator(f.severity),
         "detail": _detail(f, t, order_labels or {}, draft_refs),
         "source": source,
     }
-    suggestions = _suggestions(f, t, draft_refs, draft_resources or {})
+    suggestions = _suggestions(f, t, draft_refs, draft_resources or {}, order_labels or {}, fresh_ids)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
@@ -167,7 +178,20 @@ def finding_card(
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": en if lang == "en" else fr} for code, fr, en in reasons
     ]
+    card["extension"] = {codes.CARD_EXTENSION: {
+        "fingerprint": f.fingerprint, "rule": f.rule, "category": f.category,
+        "drafts": [r for r in f.implicated if draft_refs is not None and r in draft_refs],
+    }}
     return card
+
+
+def override_display(code: str, lang: str) -> str | None:
+    """The display of one of our override reason codes in ``lang`` (None for a code we never offer)."""
+    for reasons in _OVERRIDE_REASONS.values():
+        for c, fr, en in reasons:
+            if c == code:
+                return en if lang == "en" else fr
+    return None
 
 
 def _indicator(severity: Severity) -> str:
@@ -215,7 +239,9 @@ def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: se
 # --- suggestions ---------------------------------------------------------------------------------
 
 
-def _suggestion_uuid(f: Finding, kind: str, ref: str) -> str:
+def _suggestion_uuid(f: Finding, kind: str, ref: str, fresh: bool = False) -> str:
+    if fresh:
+        return str(uuid.uuid4())
     return str(uuid.uuid5(CARD_NAMESPACE, f"{f.fingerprint}\x1f{kind}\x1f{ref}"))
 
 
@@ -224,7 +250,7 @@ def _drafts_of(f: Finding, draft_refs: set[str] | None, prefix: str) -> list[str
     return [r for r in refs if draft_refs is None or r in draft_refs]
 
 
-def _replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
+def replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | None:
     """The proposed product or exam of a finding's suggestion as ``{label, codings}``, or None.
 
     Shapes read: the cheaper-equivalent rules' ``{"with": {"label", "cis", "cip13", ...}}``; a
@@ -285,19 +311,21 @@ def _suggestions(
     t: dict[str, str],
     draft_refs: set[str] | None,
     resources: Mapping[str, Mapping[str, Any]],
+    labels: Mapping[str, str] | None = None,
+    fresh: bool = False,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sugg = f.suggestion or {}
     delete_prefixes: tuple[str, ...] = ()
     if f.category == "cheaper-equivalent" and sugg:
-        rep = _replacement(sugg, "with", "replacement")
+        rep = replacement(sugg, "with", "replacement")
         for ref in _drafts_of(f, draft_refs, "MedicationRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
                 continue
             out.append({
                 "label": _clip(t["switch"].format(label=rep["label"])),
-                "uuid": _suggestion_uuid(f, "update", ref),
+                "uuid": _suggestion_uuid(f, "update", ref, fresh),
                 "isRecommended": True,
                 "actions": [{"type": "update", "description": t["switch_desc"].format(ref=ref, label=rep["label"]),
                              "resource": _updated_medication(res, rep)}],
@@ -305,7 +333,7 @@ def _suggestions(
         if sugg.get("action") == "remove" and not sugg.get("with"):
             delete_prefixes = ("MedicationRequest/",)  # a line judged unnecessary: remove it
     elif f.category == "off-protocol" and (f.level or "off-protocol") == "off-protocol":
-        rep = _replacement(sugg, "alternative", "exam")
+        rep = replacement(sugg, "alternative", "exam")
         for ref in _drafts_of(f, draft_refs, "ServiceRequest/"):
             res = resources.get(ref)
             if rep is None or not res or not res.get("id"):
@@ -314,7 +342,7 @@ def _suggestions(
             new["code"] = _concept(rep)
             out.append({
                 "label": _clip(t["exam"].format(label=rep["label"])),
-                "uuid": _suggestion_uuid(f, "update", ref),
+                "uuid": _suggestion_uuid(f, "update", ref, fresh),
                 "isRecommended": True,
                 "actions": [{"type": "update", "description": t["exam_desc"].format(ref=ref, label=rep["label"]),
                              "resource": new}],
@@ -323,14 +351,16 @@ def _suggestions(
             delete_prefixes = ("ServiceRequest/", "MedicationRequest/")
     if _contraindicated(f):
         delete_prefixes = ("MedicationRequest/",)
+    if draft_refs is None:
+        delete_prefixes = ()  # outside a hook call nothing is a draft: never propose deleting an order
     for prefix in delete_prefixes:
         for ref in _drafts_of(f, draft_refs, prefix):
             if not _RELATIVE_REF.match(ref):
                 continue  # a draft without an id cannot be named in a delete action
-            label = _label_of(resources.get(ref)) or ref
+            label = _label_of(resources.get(ref)) or (labels or {}).get(ref) or ref
             out.append({
                 "label": _clip(t["delete"].format(label=label)),
-                "uuid": _suggestion_uuid(f, "delete", ref),
+                "uuid": _suggestion_uuid(f, "delete", ref, fresh),
                 "actions": [{"type": "delete", "description": t["delete_desc"].format(ref=ref), "resourceId": ref}],
             })
     return out

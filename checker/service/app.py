@@ -12,6 +12,7 @@ read-only); the rules run in a worker thread under a per-request time limit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import threading
@@ -32,14 +33,15 @@ from checker import __version__, fhir_input
 from checker.api import CheckCancelled, check_records
 from checker.drugs import identify
 from checker.findings import Report, Severity
-from checker.formats.cds_hooks import CARD_NAMESPACE, TOPIC_SYSTEM, cards as make_cards
+from checker.formats import codes
+from checker.formats.cds_hooks import OVERRIDE_SYSTEM, TOPIC_SYSTEM, cards as make_cards, override_display
 from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 from checker.referentials import default_referentials
 from checker.registry import all_rules
 from checker.service.auth import AuthError, JwtVerifier
 from checker.service.config import AlertPolicy, ServiceConfig
 from checker.service.errors import ServiceError, outcome_response
-from checker.service.feedback import FeedbackStore
+from checker.service.feedback import FeedbackLimits, FeedbackRefused, FeedbackStore
 from checker.service.prefetch import (PREFETCH, REQUIRED, NotBound, bound_server, bundle_entries,
                                       bundle_shape_problems, coverage, fetch_missing, incomplete_prefetch,
                                       template_problems)
@@ -270,7 +272,7 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
         log.warning("server.base_url is not set: the JWT audience is checked against the URL the request names "
                     "(Host header); set base_url to the service's public URL")
     refs = refs if refs is not None else load_referentials()
-    store = FeedbackStore(config.feedback_db)
+    store = FeedbackStore(config.feedback_db, config.feedback)
     state = ServiceState(config, refs, store, verifier)
     state.fhir_transport = fhir_transport
 
@@ -322,13 +324,11 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
 
     @app.get("/cds-services", summary="CDS Hooks discovery",
              responses={401: _OUTCOME})
-    async def discovery(request: Request) -> dict[str, Any]:
+    async def discovery(request: Request) -> JSONResponse:
         _authenticate(state, request)
-        return {"services": [
-            {"hook": s["hook"], "title": s["title"], "description": s["description"], "id": sid,
-             "prefetch": dict(PREFETCH)}
-            for sid, s in SERVICES.items()
-        ]}
+        lang = request_lang(request.headers.get("accept-language"), config.lang)
+        return JSONResponse({"services": discovery_services(lang, config)},
+                            headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
     @app.post(
         "/cds-services/{service_id}",
@@ -342,22 +342,33 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
         service = _service(service_id)
         claims = _authenticate(state, request)
         body = _json_object(await request.body())
-        result = await _handle_hook(state, service_id, service["hook"], body, claims)
-        return JSONResponse(result)
+        lang = request_lang(request.headers.get("accept-language"), config.lang)
+        result = await _handle_hook(state, service_id, service["hook"], body, claims, lang=lang)
+        return JSONResponse(result, headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
     @app.post(
         "/cds-services/{service_id}/feedback",
         summary="Feedback on cards (accepted / overridden)",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_SCHEMA}}}},
         responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, 400: _OUTCOME,
-                   401: _OUTCOME, 404: _OUTCOME, 413: _OUTCOME},
+                   401: _OUTCOME, 404: _OUTCOME, 413: _OUTCOME, 429: _OUTCOME},
     )
     async def feedback(service_id: str, request: Request) -> JSONResponse:
         _service(service_id)
         claims = _authenticate(state, request)
         body = _json_object(await request.body())
-        items = _feedback_items(body)
-        n = await asyncio.to_thread(state.store.record, service_id, items, claims.get("iss"))
+        items = _feedback_items(body, config.feedback)
+        caller = str(claims.get("iss") or (request.client.host if request.client else "") or "anonymous")
+        wait = state.store.take(caller, len(items))
+        if wait is not None:
+            raise ServiceError(429, f"more than {config.feedback.max_items_per_minute} feedback items a minute from "
+                                    f"this client; retry later", headers={"Retry-After": str(int(wait) + 1)})
+        try:
+            await asyncio.to_thread(state.store.check_items, service_id, items)
+        except FeedbackRefused as exc:
+            raise ServiceError(400, "feedback refused", exc.problems[:20]) from None
+        n = await asyncio.to_thread(state.store.record, service_id, _with_our_displays(items, config.lang),
+                                    claims.get("iss"))
         return JSONResponse({"stored": n})
 
     return app
@@ -402,55 +413,164 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _feedback_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _feedback_items(body: Mapping[str, Any], limits: FeedbackLimits | None = None) -> list[dict[str, Any]]:
+    """The feedback items, validated as CDS Hooks 2.0 "Feedback" states them: ``card`` and ``outcome``
+    required, ``acceptedSuggestions`` (items with ``id``) required for ``accepted``, ``overrideReason.reason``
+    a Coding with ``code`` and ``system``, ``outcomeTimestamp`` an RFC 3339 date-time with its zone."""
+    limits = limits or FeedbackLimits()
     items = body.get("feedback")
     if not isinstance(items, list) or not items:
         raise ServiceError(400, "feedback must be a non-empty array")
-    if len(items) > 1000:
-        raise ServiceError(413, "more than 1000 feedback items in one request")
+    if len(items) > limits.max_batch:
+        raise ServiceError(413, f"more than {limits.max_batch} feedback items in one request")
     problems: list[str] = []
     for i, item in enumerate(items):
         where = f"feedback[{i}]"
         if not isinstance(item, dict):
             problems.append(f"{where}: expected an object")
             continue
-        if not isinstance(item.get("card"), str) or not item["card"]:
+        if not isinstance(item.get("card"), str) or not item["card"] or len(item["card"]) > 64:
             problems.append(f"{where}.card: the card uuid is required")
         if item.get("outcome") not in ("accepted", "overridden"):
             problems.append(f"{where}.outcome: must be accepted or overridden")
         ts = item.get("outcomeTimestamp")
-        if not isinstance(ts, str) or not _is_timestamp(ts):
-            problems.append(f"{where}.outcomeTimestamp: an ISO date-time is required")
+        if not isinstance(ts, str) or not is_rfc3339(ts):
+            problems.append(f"{where}.outcomeTimestamp: an RFC 3339 date-time with its time zone is required "
+                            "(e.g. 2026-01-15T10:05:31Z)")
         acc = item.get("acceptedSuggestions")
-        if item.get("outcome") == "accepted":
-            if not isinstance(acc, list) or not acc or not all(isinstance(a, dict) and isinstance(a.get("id"), str)
-                                                               for a in acc):
-                problems.append(f"{where}.acceptedSuggestions: required for accepted outcomes, items {{id}}")
-        elif acc is not None and not isinstance(acc, list):
-            problems.append(f"{where}.acceptedSuggestions: must be an array")
+        if item.get("outcome") == "accepted" and (not isinstance(acc, list) or not acc):
+            problems.append(f"{where}.acceptedSuggestions: required for accepted outcomes, items {{id}}")
+        elif acc is not None and not (isinstance(acc, list) and len(acc) <= _MAX_SUGGESTIONS and all(
+                isinstance(a, dict) and isinstance(a.get("id"), str) and 0 < len(a["id"]) <= 64 for a in acc)):
+            problems.append(f"{where}.acceptedSuggestions: an array of at most {_MAX_SUGGESTIONS} items {{id}}")
         reason = item.get("overrideReason")
         if reason is not None:
             if not isinstance(reason, dict):
                 problems.append(f"{where}.overrideReason: expected an object")
             else:
                 coding = reason.get("reason")
-                if coding is not None and not (isinstance(coding, dict) and isinstance(coding.get("code"), str)
-                                               and isinstance(coding.get("system", ""), str)
-                                               and isinstance(coding.get("display", ""), str)):
-                    problems.append(f"{where}.overrideReason.reason: expected a Coding with a code")
-                if not isinstance(reason.get("userComment", ""), str):
+                if coding is not None and not (isinstance(coding, dict) and all(
+                        isinstance(coding.get(k), str) and 0 < len(coding[k]) <= _MAX_CODING[k] for k in ("code", "system"))
+                        and isinstance(coding.get("display", ""), str) and len(coding.get("display", "")) <= 500):
+                    problems.append(f"{where}.overrideReason.reason: expected a Coding with code and system "
+                                    f"(at most {_MAX_CODING['code']} and {_MAX_CODING['system']} characters)")
+                comment = reason.get("userComment", "")
+                if not isinstance(comment, str):
                     problems.append(f"{where}.overrideReason.userComment: expected a string")
+                elif len(comment) > limits.max_text_chars:
+                    problems.append(f"{where}.overrideReason.userComment: over {limits.max_text_chars} characters")
     if problems:
         raise ServiceError(400, "invalid feedback", problems[:20])
     return items
 
 
-def _is_timestamp(value: str) -> bool:
+_MAX_SUGGESTIONS = 20
+_MAX_CODING = {"code": 128, "system": 500}
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def is_rfc3339(value: str) -> bool:
+    """An RFC 3339 section 5.6 ``date-time``: full date, ``T``, full time with its offset (``Z`` or ±hh:mm)."""
+    if not _RFC3339.match(value):
+        return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         return True
     except ValueError:
         return False
+
+
+def _with_our_displays(items: list[dict[str, Any]], lang: str = "fr") -> list[Mapping[str, Any]]:
+    """Override reasons of our own system stored with our display (not the one the client echoed)."""
+    out: list[Mapping[str, Any]] = []
+    for item in items:
+        reason = (item.get("overrideReason") or {}).get("reason")
+        if isinstance(reason, dict) and reason.get("system") == OVERRIDE_SYSTEM:
+            ours = override_display(str(reason.get("code")), lang)
+            item = {**item, "overrideReason": {**item["overrideReason"], "reason": {**reason, "display": ours}}}
+        out.append(item)
+    return out
+
+
+# --- discovery and language -----------------------------------------------------------------------
+
+
+_DISCOVERY_TEXT: dict[str, dict[str, tuple[str, str]]] = {
+    "fr": {
+        "order-select": ("Pertinence : contrôle à la sélection",
+                         "Vérifie les prescriptions en brouillon sélectionnées (MedicationRequest, ServiceRequest) "
+                         "au regard des traitements en cours, pathologies, allergies et résultats récents du patient : "
+                         "interactions, doublons, risques liés au patient, équivalents moins chers, examens hors "
+                         "protocole. Chaque carte cite sa source et son édition."),
+        "order-sign": ("Pertinence : contrôle à la signature",
+                       "Vérifie toutes les prescriptions en brouillon prêtes à être signées au regard des traitements "
+                       "en cours, pathologies, allergies et résultats récents ; chaque carte cite sa source et son "
+                       "édition."),
+        "medication-prescribe": ("Pertinence : contrôle de prescription (ancien hook)",
+                                 "Les contrôles d'order-sign pour les DPI qui appellent encore l'ancien hook "
+                                 "medication-prescribe (médicaments en brouillon dans context.medications)."),
+    },
+    "en": {
+        "order-select": ("Pertinence: check on selection",
+                         "Checks the selected draft orders (MedicationRequest, ServiceRequest) against the patient's "
+                         "active orders, conditions, allergies and recent results: interactions, duplicates, patient "
+                         "risks, cheaper equivalents, off-protocol exams. Every card cites its source and edition."),
+        "order-sign": ("Pertinence: check on signing",
+                       "Checks every draft order about to be signed against the patient's active orders, conditions, "
+                       "allergies and recent results; cards cite their source and edition."),
+        "medication-prescribe": ("Pertinence: prescription check (retired hook)",
+                                 "The order-sign checks for EHRs still calling the retired medication-prescribe hook "
+                                 "(draft medications in context.medications)."),
+    },
+}
+_USAGE = {
+    "fr": ("Préalable : le prefetch « medications » (prescriptions actives du patient) est obligatoire pour les "
+           "médicaments ; sans lui ni accès FHIR, réponse 412. Les autres clés ({optional}) améliorent les contrôles ; "
+           "celles qui manquent sont lues sur fhirServer quand la requête porte fhirAuthorization{servers} (accès en "
+           "lecture : {scopes}), sinon une carte « contrôle partiel » dit ce qui n'a pas été vérifié. order-select "
+           "exige context.selections."),
+    "en": ("Precondition: the 'medications' prefetch (the patient's active orders) is required for medication "
+           "orders; without it or FHIR access the answer is 412. The other keys ({optional}) improve the checks; "
+           "missing ones are read from fhirServer when the request carries fhirAuthorization{servers} (read access: "
+           "{scopes}), else a 'partial check' card says what was not checked. order-select requires "
+           "context.selections."),
+}
+_SCOPES = "user/Patient.read user/MedicationRequest.read user/Condition.read user/AllergyIntolerance.read " \
+          "user/Observation.read"
+
+
+def request_lang(accept_language: str | None, default: str) -> str:
+    """``fr`` or ``en`` from an ``Accept-Language`` header (RFC 9110 §12.5.4: highest q first, the first
+    listed on a tie), else ``default``."""
+    best: tuple[float, int, str] | None = None
+    for pos, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in ("fr", "en"):
+            continue
+        q = 1.0
+        m = re.search(r"q\s*=\s*([^;\s]*)", params)
+        if m:
+            if not re.fullmatch(r"0(\.\d{0,3})?|1(\.0{0,3})?", m.group(1)):
+                continue  # a malformed weight: the language is not taken as preferred
+            q = float(m.group(1))
+        if q <= 0:
+            continue
+        if best is None or (q, -pos) > (best[0], -best[1]):
+            best = (q, pos, primary)
+    return best[2] if best else default
+
+
+def discovery_services(lang: str, config: ServiceConfig) -> list[dict[str, Any]]:
+    """The discovery document's services, worded in ``lang``, with their usage requirements."""
+    texts = _DISCOVERY_TEXT.get(lang, _DISCOVERY_TEXT["fr"])
+    optional = ", ".join(k for k in PREFETCH if k not in REQUIRED)
+    allowed = sorted({url for urls in config.fhir.servers.values() for url in urls})
+    servers = (f" ({'serveurs autorisés' if lang == 'fr' else 'allowed servers'} : {', '.join(allowed)})"
+               if allowed else "")
+    usage = _USAGE.get(lang, _USAGE["fr"]).format(optional=optional, servers=servers, scopes=_SCOPES)
+    return [{"hook": s["hook"], "title": texts[sid][0], "description": texts[sid][1], "id": sid,
+             "prefetch": dict(PREFETCH), "usageRequirements": usage} for sid, s in SERVICES.items()]
 
 
 # --- the hook call -------------------------------------------------------------------------------
@@ -494,6 +614,7 @@ def _validate_request(body: Mapping[str, Any], hook: str, service_id: str) -> No
     auth = body.get("fhirAuthorization")
     if auth is not None and not (isinstance(auth, dict) and isinstance(auth.get("access_token"), str)):
         problems.append("fhirAuthorization: must be an object with access_token")
+    problems += _context_problems(body)
     if problems:
         raise ServiceError(400, "not a valid CDS Hooks request", problems)
     context = body["context"]
@@ -510,6 +631,91 @@ def _validate_request(body: Mapping[str, Any], hook: str, service_id: str) -> No
     sel = context.get("selections")
     if sel is not None and not (isinstance(sel, list) and all(isinstance(s, str) for s in sel)):
         raise ServiceError(400, "context.selections must be an array of references")
+    _check_drafts(context, drafts, hook)
+
+
+def _context_problems(body: Mapping[str, Any]) -> list[str]:
+    """Request fields the specification requires together: ``fhirServer`` with ``fhirAuthorization``
+    ("If fhirAuthorization is provided, this field is REQUIRED"); the hooks' REQUIRED ``context.userId``
+    and ``context.patientId``."""
+    problems = []
+    if body.get("fhirAuthorization") is not None and not body.get("fhirServer"):
+        problems.append("fhirServer: required when fhirAuthorization is given (the token is only good there)")
+    context = body.get("context")
+    if isinstance(context, dict):
+        for key in ("userId", "patientId"):
+            if not isinstance(context.get(key), str) or not context[key].strip():
+                problems.append(f"context.{key}: required by the hook (a non-empty string)")
+    return problems
+
+
+def _patient_id(ref: str) -> str:
+    """``Patient/123``, ``https://ehr/fhir/Patient/123``, ``Patient/123/_history/2`` or ``123`` -> ``123``."""
+    parts = ref.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "Patient":
+        return parts[-1]
+    return parts[-1] if len(parts) == 1 else ref
+
+
+def _draft_entries(value: Any) -> list[tuple[set[str], dict[str, Any]]]:
+    """Each draft resource with the identities a selection may name (``Type/id``, its fullUrl)."""
+    out: list[tuple[set[str], dict[str, Any]]] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, full_url = stack.pop()
+        if isinstance(v, list):
+            stack.extend((x, "") for x in v)
+        elif isinstance(v, dict):
+            rt = v.get("resourceType")
+            if rt == "Bundle":
+                for e in bundle_entries(v):
+                    if isinstance(e, dict) and isinstance(e.get("resource"), dict):
+                        stack.append((e["resource"], _full_url(e)))
+                    else:
+                        stack.append((e, ""))
+            elif isinstance(rt, str):
+                ids = {full_url} if full_url else set()
+                if isinstance(v.get("id"), str) and v["id"]:
+                    ids.add(f"{rt}/{v['id']}")
+                out.append((ids, v))
+            elif isinstance(v.get("resource"), dict):
+                stack.append((v["resource"], _full_url(v)))
+    return out
+
+
+def _full_url(entry: Mapping[str, Any]) -> str:
+    value = entry.get("fullUrl")
+    return value if isinstance(value, str) else ""
+
+
+def _check_drafts(context: Mapping[str, Any], drafts: Any, hook: str) -> None:
+    """400 when a draft order is about another patient than ``context.patientId`` (it would be checked
+    against the wrong record), or, for order-select, when ``selections`` is absent or names an order that
+    is not in ``draftOrders`` (the hook: decision support focuses on the selected orders)."""
+    entries = _draft_entries(drafts)
+    patient = _patient_id(str(context.get("patientId") or ""))
+    others = []
+    for ids, res in entries:
+        for key in ("subject", "patient"):
+            ref = res.get(key)
+            if isinstance(ref, dict) and isinstance(ref.get("reference"), str) and ref["reference"]:
+                if "Patient/" in ref["reference"] and _patient_id(ref["reference"]) != patient:
+                    name = sorted(ids)[0] if ids else res.get("resourceType", "?")
+                    others.append(f"{name}: {key} {ref['reference']} is not context.patientId {patient}")
+    if others:
+        raise ServiceError(400, "a draft order is about another patient than context.patientId; nothing was "
+                                "checked", others[:20])
+    if hook != "order-select":
+        return
+    selections = context.get("selections")
+    if not isinstance(selections, list) or not selections:
+        raise ServiceError(400, "context.selections is required for order-select (the ids of the newly selected "
+                                "orders in draftOrders); nothing was checked")
+    known = set().union(*(ids for ids, _ in entries)) if entries else set()
+    unmatched = [s for s in selections if s not in known]
+    if unmatched:
+        raise ServiceError(400, "context.selections names orders that are not in draftOrders; nothing was checked",
+                           [f"{s}: not in draftOrders" for s in unmatched[:20]])
 
 
 def _check_bundle_shapes(body: Mapping[str, Any]) -> None:
@@ -558,21 +764,7 @@ def _count_resources(body: Mapping[str, Any]) -> int:
 
 def _draft_resources(value: Any) -> dict[str, dict[str, Any]]:
     """Raw draft resources by ``Type/id`` (what update actions start from)."""
-    out: dict[str, dict[str, Any]] = {}
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, dict):
-            rt = v.get("resourceType")
-            if rt == "Bundle":
-                stack.extend(bundle_entries(v))
-            elif isinstance(rt, str) and isinstance(v.get("id"), str):
-                out[f"{rt}/{v['id']}"] = v
-            elif isinstance(v.get("resource"), dict):
-                stack.append(v["resource"])
-    return out
+    return {i: res for ids, res in _draft_entries(value) for i in sorted(ids) if not i.startswith(("urn:", "http"))}
 
 
 ORDER_TYPES = frozenset({"MedicationRequest", "ServiceRequest", "MedicationStatement", "MedicationDispense",
@@ -595,7 +787,7 @@ def _admit(limits: Any, draft_types: list[str], prefetch: Mapping[str, Any]) -> 
 
 
 async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: dict[str, Any],
-                       claims: Mapping[str, Any]) -> dict[str, Any]:
+                       claims: Mapping[str, Any], *, lang: str | None = None) -> dict[str, Any]:
     cfg = state.config
     original = body
     body = _normalize_legacy(body)
@@ -642,8 +834,7 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
             cov = coverage(prefetch, required=required)
     if cov.missing_required:
         details = [f"{k}: {fetch_errors[k]}" if k in fetch_errors else
-                   f"{k}: not prefetched ({PREFETCH[k]}) and no fhirServer with fhirAuthorization to fetch it"
-                   for k in cov.missing_required]
+                   _not_prefetched(k, prefetch) for k in cov.missing_required]
         raise ServiceError(412, "the data needed to check these orders is missing; no decision support was "
                                 "produced", details)
     body = {**body, "prefetch": prefetch}
@@ -662,7 +853,7 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
         raise _timeout(cfg.limits.timeout_seconds) from None
     try:
         fut = loop.run_in_executor(None, _evaluate, state, service_id, hook, body, policy, cov.missing_optional,
-                                   stop.is_set)
+                                   stop.is_set, lang)
     except BaseException:
         sem.release()
         raise
@@ -681,6 +872,20 @@ async def _handle_hook(state: ServiceState, service_id: str, hook: str, body: di
     return result
 
 
+def _not_prefetched(key: str, prefetch: Mapping[str, Any]) -> str:
+    """Why a required prefetch key is missing: the EHR's own error when it sent an OperationOutcome
+    in its place (the query failed on the EHR side), else that nothing was sent."""
+    value = prefetch.get(key)
+    if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+        raw = value.get("issue")
+        issues: list[Any] = raw if isinstance(raw, list) else []
+        said = "; ".join(str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code") or "")
+                         for i in issues[:3] if isinstance(i, dict)).strip("; ")
+        return (f"{key}: the EHR answered the prefetch query ({PREFETCH[key]}) with an error (OperationOutcome"
+                + (f": {said[:300]}" if said else "") + "); no fhirServer with fhirAuthorization to retry it")
+    return f"{key}: not prefetched ({PREFETCH[key]}) and no fhirServer with fhirAuthorization to fetch it"
+
+
 def _timeout(seconds: float) -> ServiceError:
     return ServiceError(503, f"the check took longer than {seconds} s; no decision support was produced",
                         headers={"Retry-After": "1"})
@@ -692,7 +897,8 @@ def _orders(record: PatientRecord) -> tuple[MedicationOrder | ServiceOrder, ...]
 
 
 def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
-              missing_optional: list[str], should_stop: Any = None) -> dict[str, Any]:
+              missing_optional: list[str], should_stop: Any = None,
+              lang: str | None = None) -> dict[str, Any]:
     """Read the request, run the rules and build the cards (runs in a worker thread; ``should_stop``
     says when the request's deadline has passed: the work then ends with :class:`CheckCancelled`)."""
     cfg = state.config
@@ -706,27 +912,47 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     drafts = {o.ref for r in records for o in _orders(r) if o.draft}
     if not drafts:
         return {"cards": []}  # nothing this service checks (e.g. a NutritionOrder): nothing to say
-    selections = body["context"].get("selections") if hook == "order-select" else None
-    focus = {s for s in selections or () if s in drafts} or drafts
+    focus = _focus(body["context"], drafts, hook)
+    if not focus:
+        return {"cards": []}  # the selected orders are of kinds this service does not check
     state.identify(records, should_stop)
     report = check_records(records, counts=ingestion.counts, errors=ingestion.errors, as_of=as_of,
-                           jurisdiction=cfg.jurisdiction, lang=cfg.lang, refs=state.refs, should_stop=should_stop)
+                           jurisdiction=cfg.jurisdiction, lang=lang or cfg.lang, refs=state.refs,
+                           should_stop=should_stop)
     if should_stop is not None and should_stop():
         raise CheckCancelled("stopped before the cards were built")
     shown = policy.apply(report.findings, hook)
     context = body["context"]
     raw_drafts = _draft_resources([context.get("draftOrders"), context.get("medications")])
     labels = {o.ref: o.label for r in records for o in _orders(r) if o.label}
-    out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown, order_labels=labels)
-    by_uuid = {str(uuid.uuid5(CARD_NAMESPACE, f.fingerprint)): f for f in shown}
-    state.store.log_cards(service_id, [(c["uuid"], by_uuid[c["uuid"]].rule, by_uuid[c["uuid"]].fingerprint,
-                                        by_uuid[c["uuid"]].category, c["indicator"])
-                                       for c in out if c.get("uuid") in by_uuid])
-    unchecked = (_unchecked_card(report, missing_optional, ingestion.errors)
+    out = make_cards(report, draft_refs=focus, draft_resources=raw_drafts, findings=shown, order_labels=labels,
+                     fresh_ids=True)
+    unchecked = (_unchecked_card(report, missing_optional, ingestion.errors, context)
                  if cfg.warn_missing_data and policy.passes_floor(Severity.INFO, hook) else None)
     if unchecked is not None:
         out.append(unchecked)
+    state.store.log_cards(service_id, [_log_row(c) for c in out])
     return {"cards": out}
+
+
+def _focus(context: Mapping[str, Any], drafts: set[str], hook: str) -> set[str]:
+    """The draft orders the cards are about: for order-select the selected ones (named by ``Type/id`` or
+    by their fullUrl), for the other hooks every draft."""
+    if hook != "order-select":
+        return drafts
+    aliases: dict[str, str] = {}
+    for ids, res in _draft_entries([context.get("draftOrders"), context.get("medications")]):
+        typed = next((i for i in ids if "/" in i and not i.startswith(("urn:", "http"))), None)
+        for i in ids:
+            aliases[i] = typed or i
+    return {aliases.get(s, s) for s in context.get("selections") or ()} & drafts
+
+
+def _log_row(card: Mapping[str, Any]) -> tuple[str, str, str, str, str, list[str]]:
+    """What the card log keeps of an issued card: uuid, rule, fingerprint, category, indicator, suggestion ids."""
+    ext = (card.get("extension") or {}).get(codes.CARD_EXTENSION) or {}
+    return (card["uuid"], str(ext.get("rule", "")), str(ext.get("fingerprint", "")), str(ext.get("category", "")),
+            card["indicator"], [s["uuid"] for s in card.get("suggestions", []) if s.get("uuid")])
 
 
 _MISSING_TEXT = {
@@ -751,7 +977,8 @@ _MISSING_TEXT = {
 }
 
 
-def _unchecked_card(report: Report, missing: list[str], errors: list[Any]) -> dict[str, Any] | None:
+def _unchecked_card(report: Report, missing: list[str], errors: list[Any],
+                    context: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """An info card saying what could not be checked (never a silent "all clear")."""
     if not missing and not errors:
         return None
@@ -765,12 +992,16 @@ def _unchecked_card(report: Report, missing: list[str], errors: list[Any]) -> di
     summary = t["summary"].format(what=what)
     if len(summary) >= 140:
         summary = t["summary"].format(what=t["several"].format(n=len(parts)))
+    basis = "\x1f".join(["partial-check", str((context or {}).get("patientId", "")), *missing,
+                         *sorted(e.location for e in errors[:50])])
     return {
-        "uuid": str(uuid.uuid5(CARD_NAMESPACE, "unchecked\x1f" + "\x1f".join(missing))),
+        "uuid": str(uuid.uuid4()),
         "summary": summary,
         "indicator": "info",
         "detail": detail,
         "source": {"label": "Pertinence (CDS Hooks 2.0 prefetch)", "url": "https://cds-hooks.hl7.org/2.0/#prefetch-template",
                    "topic": {"system": TOPIC_SYSTEM, "code": "data-missing", "display": "data-missing"}},
+        "extension": {codes.CARD_EXTENSION: {"fingerprint": hashlib.sha256(basis.encode()).hexdigest()[:16],
+                                             "rule": "partial-check", "category": "data-missing", "drafts": []}},
     }
 

@@ -31,6 +31,16 @@ Example (every key optional)::
     [fhir.servers]                          # trusted issuer -> the FHIR server base URLs its requests may name
     "https://ehr.example.org" = ["https://ehr.example.org/fhir"]
 
+    [feedback]                              # feedback endpoint and card log bounds (defaults shown)
+    accept_window_hours = 72                # feedback only for cards issued this recently
+    max_batch = 100                         # items per request (more: 413)
+    max_items_per_minute = 600              # per caller (JWT iss, else client address; more: 429)
+    card_retention_days = 30
+    max_card_rows = 2000000                 # card log, oldest dropped first
+    feedback_retention_days = 730
+    max_feedback_rows = 1000000             # oldest dropped first
+    max_text_chars = 1000                   # userComment
+
     [alerts]                                # alert-fatigue controls
     min_severity = { order-select = "warning", order-sign = "info" }
     disabled_rules = ["EQ"]
@@ -50,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.findings import CATEGORIES, Finding, Severity
+from checker.service.feedback import FeedbackLimits
 from checker.service.urls import url_problem
 
 HOOKS = ("order-select", "order-sign", "medication-prescribe")
@@ -193,6 +204,7 @@ class ServiceConfig:
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
     sites: dict[str, AlertPolicy] = field(default_factory=dict)
     warn_missing_data: bool = True
+    feedback: FeedbackLimits = field(default_factory=FeedbackLimits)  # feedback endpoint and card log bounds
 
     def policy_for(self, tenant: str | None, issuer: str | None) -> AlertPolicy:
         site = self.sites.get(tenant or "") or self.sites.get(issuer or "")
@@ -213,7 +225,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     AuthD, LimitsD, FhirD, ServiceD = AuthConfig(), Limits(), FhirFetch(), ServiceConfig()  # noqa: N806
-    known = {"server", "auth", "limits", "fhir", "alerts", "sites"}
+    known = {"server", "auth", "limits", "fhir", "alerts", "sites", "feedback"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(known))}")
@@ -264,6 +276,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
         alerts=_policy(_table(data, "alerts", where), f"{where}: [alerts]", default_protect=True),
         sites={name: _policy(tbl, f"{where}: [sites.{name}]", default_protect=False)
                for name, tbl in _table(data, "sites", where).items()},
+        feedback=_feedback_limits(_table(data, "feedback", where), where),
     )
     return replace(cfg, **overrides) if overrides else cfg
 
@@ -368,3 +381,21 @@ def _float(tbl: dict[str, Any], key: str, default: float, where: str) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{where}: {key} must be a positive number")
     return float(value)
+
+
+def _feedback_limits(tbl: dict[str, Any], where: str) -> FeedbackLimits:
+    """The ``[feedback]`` table: every key a positive number (see :class:`FeedbackLimits`)."""
+    d = FeedbackLimits()
+    unknown = set(tbl) - set(FeedbackLimits.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"{where}: [feedback]: unknown key(s) {', '.join(sorted(unknown))}")
+    return FeedbackLimits(
+        accept_window_hours=_float(tbl, "accept_window_hours", d.accept_window_hours, where),
+        max_batch=_int(tbl, "max_batch", d.max_batch, where),
+        max_items_per_minute=_int(tbl, "max_items_per_minute", d.max_items_per_minute, where),
+        card_retention_days=_int(tbl, "card_retention_days", d.card_retention_days, where),
+        max_card_rows=_int(tbl, "max_card_rows", d.max_card_rows, where),
+        feedback_retention_days=_int(tbl, "feedback_retention_days", d.feedback_retention_days, where),
+        max_feedback_rows=_int(tbl, "max_feedback_rows", d.max_feedback_rows, where),
+        max_text_chars=_int(tbl, "max_text_chars", d.max_text_chars, where),
+    )

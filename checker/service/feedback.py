@@ -5,15 +5,26 @@ times it was shown); the EHR's feedback (HL7 CDS Hooks 2.0 "Feedback",
 https://cds-hooks.hl7.org/2.0/#feedback: ``accepted`` with the accepted suggestions, or ``overridden``
 with an optional reason and comment) is stored against the card. :func:`feedback_stats` gives the
 override rate per rule: the alert-fatigue signal a pharmacy committee reviews.
+
+Bounds (:class:`FeedbackLimits`): feedback is accepted only for cards this service issued, from the
+same CDS service, within ``accept_window_hours``; accepted suggestion ids must be suggestions of that
+card; a request holds at most ``max_batch`` items and a caller (JWT issuer, else client address) may
+send ``max_items_per_minute``; cards are kept ``card_retention_days`` (at most ``max_card_rows``) and feedback rows
+``feedback_retention_days``, at most ``max_feedback_rows`` (oldest dropped first). Text that came from
+the EHR (reason codes and displays, comments) is stored as received but escaped whenever it is shown or
+exported (:func:`safe_text`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +57,46 @@ CREATE TABLE IF NOT EXISTS feedback (
     issuer TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_rule ON feedback(rule);
+CREATE INDEX IF NOT EXISTS cards_first_shown ON cards(first_shown);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackLimits:
+    """Bounds of the feedback endpoint and of the card log (see the module docstring)."""
+
+    accept_window_hours: float = 72.0
+    max_batch: int = 100
+    max_items_per_minute: int = 600
+    card_retention_days: int = 30
+    max_card_rows: int = 2_000_000
+    feedback_retention_days: int = 730
+    max_feedback_rows: int = 1_000_000
+    max_text_chars: int = 1_000
+
+
+class FeedbackRefused(ValueError):
+    """Feedback items the store will not record, with one problem per refused item."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: str | None, limit: int = 200) -> str | None:
+    """Text received from an EHR made safe to show or export: control characters (terminal escapes,
+    bidi overrides) written as ``\\uXXXX``, ``<``/``>`` as entities, a leading ``= + - @`` (spreadsheet
+    formula) quoted with ``'``, cut to ``limit`` characters."""
+    if value is None:
+        return None
+    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    if text[:1] in ("=", "+", "-", "@"):
+        text = "'" + text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _now() -> str:
@@ -62,6 +112,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(cards)")}
+    if "suggestions" not in columns:  # databases written before suggestion ids were logged
+        conn.execute("ALTER TABLE cards ADD COLUMN suggestions TEXT")
     conn.commit()
     return conn
 
@@ -69,10 +122,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
 class FeedbackStore:
     """Thread-safe access to the card log and the feedback table."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, limits: FeedbackLimits | None = None) -> None:
         self.path = str(path)
+        self.limits = limits or FeedbackLimits()
         self._db: sqlite3.Connection | None = connect(path)
         self._lock = threading.Lock()
+        self._rates: dict[str, list[float]] = {}  # caller -> [window start, items in the window]
+        self._last_purge = 0.0
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -87,20 +143,79 @@ class FeedbackStore:
                 self._db.close()
                 self._db = None
 
-    def log_cards(self, service: str, cards: Iterable[tuple[str, str, str, str, str]]) -> None:
-        """Record shown cards: (uuid, rule, fingerprint, category, severity)."""
-        rows = [(u, r, fp, c, s, service, _now(), _now()) for u, r, fp, c, s in cards]
+    def log_cards(self, service: str, cards: Iterable[tuple[str, str, str, str, str]] | Iterable[tuple[
+            str, str, str, str, str, list[str]]]) -> None:
+        """Record issued cards: (uuid, rule, fingerprint, category, severity[, suggestion uuids])."""
+        now = _now()
+        rows = [(c[0], c[1], c[2], c[3], c[4], service, now, now, json.dumps(list(c[5]) if len(c) > 5 else []))
+                for c in cards]
         if not rows:
             return
         with self._lock:
             self._conn.executemany(
-                "INSERT INTO cards (uuid, rule, fingerprint, category, severity, service, first_shown, last_shown)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO cards (uuid, rule, fingerprint, category, severity, service, first_shown, last_shown,"
+                " suggestions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(uuid) DO UPDATE SET times_shown = times_shown + 1, last_shown = excluded.last_shown,"
                 " severity = excluded.severity",
                 rows,
             )
+            self._purge()
             self._conn.commit()
+
+    def take(self, caller: str, n: int, now: float | None = None) -> float | None:
+        """Count ``n`` feedback items against ``caller``'s per-minute allowance: None when allowed, else
+        the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._rates) > 10_000:
+                self._rates = {k: v for k, v in self._rates.items() if now - v[0] < 60}
+            window = self._rates.setdefault(caller, [now, 0.0])
+            if now - window[0] >= 60:
+                window[0], window[1] = now, 0.0
+            if window[1] + n > self.limits.max_items_per_minute:
+                return max(1.0, 60 - (now - window[0]))
+            window[1] += n
+            return None
+
+    def check_items(self, service: str, items: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :class:`FeedbackRefused` unless every item names a card this service issued recently, and
+        its accepted suggestions are that card's."""
+        since = (datetime.now(timezone.utc) - timedelta(hours=self.limits.accept_window_hours)).isoformat(
+            timespec="seconds")
+        problems: list[str] = []
+        with self._lock:
+            for i, item in enumerate(items):
+                row = self._conn.execute("SELECT service, first_shown, suggestions FROM cards WHERE uuid = ?",
+                                         (item["card"],)).fetchone()
+                if row is None or row[0] != service or row[1] < since:
+                    problems.append(f"feedback[{i}].card: not issued by the {service} service in the last "
+                                    f"{self.limits.accept_window_hours:g} h")
+                    continue
+                offered = set(json.loads(row[2] or "[]"))
+                for j, s in enumerate(item.get("acceptedSuggestions") or []):
+                    if s.get("id") not in offered:
+                        problems.append(f"feedback[{i}].acceptedSuggestions[{j}].id: not a suggestion of this card")
+        if problems:
+            raise FeedbackRefused(problems)
+
+    def _purge(self, force: bool = False) -> None:
+        """Drop cards and feedback past their retention and feedback rows over the cap (under lock; at most
+        once a minute unless forced)."""
+        now = time.monotonic()
+        if not force and now - self._last_purge < 60:
+            return
+        self._last_purge = now
+        lim = self.limits
+        cut_cards = (datetime.now(timezone.utc) - timedelta(days=lim.card_retention_days)).isoformat(timespec="seconds")
+        cut_fb = (datetime.now(timezone.utc) - timedelta(days=lim.feedback_retention_days)).isoformat(timespec="seconds")
+        self._conn.execute("DELETE FROM cards WHERE last_shown < ?", (cut_cards,))
+        over = self._conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0] - lim.max_card_rows
+        if over > 0:  # the oldest issued cards go first
+            self._conn.execute("DELETE FROM cards WHERE uuid IN (SELECT uuid FROM cards ORDER BY first_shown LIMIT ?)",
+                               (over,))
+        self._conn.execute("DELETE FROM feedback WHERE received < ?", (cut_fb,))
+        self._conn.execute("DELETE FROM feedback WHERE id <= (SELECT MAX(id) FROM feedback) - ?",
+                           (lim.max_feedback_rows,))
 
     def record(self, service: str, items: Iterable[Mapping[str, Any]], issuer: str | None = None) -> int:
         """Store validated feedback items; returns how many were stored."""
@@ -123,6 +238,7 @@ class FeedbackStore:
                     ),
                 )
                 n += 1
+            self._purge(force=True)
             self._conn.commit()
             return n
 
@@ -144,7 +260,7 @@ def feedback_stats(db: str | Path | sqlite3.Connection) -> list[dict[str, Any]]:
             "SELECT rule, reason_code, MAX(reason_display), COUNT(*) FROM feedback"
             " WHERE outcome = 'overridden' GROUP BY rule, reason_code ORDER BY COUNT(*) DESC, reason_code"
         ):
-            reasons.setdefault(rule, []).append({"code": code, "display": display, "count": n})
+            reasons.setdefault(rule, []).append({"code": safe_text(code, 64), "display": safe_text(display), "count": n})
     finally:
         if not isinstance(db, sqlite3.Connection):
             conn.close()
