@@ -14,7 +14,8 @@ is not a pregnancy. This is a deliberately small, NegEx-like reading, not a pars
   « ni », « non », "no", "not", "without", "denies" / "denied" / "deny", "negative for" — or when
   one of the three words after it is « négatif(s) » / « négative(s) » / "negative", "ruled out",
   "excluded", « exclu(e)(s) », « écarté(e)(s) » (« recherche de cancer négative », "Pregnancy ruled
-  out").
+  out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »
+  (« Ulcère gastrique : non »).
 * A match is **hypothetical** after « suspicion de », « suspecté(e) », « éventuel(le) »,
   « à éliminer », « si », "suspected", "possible", "if", "rule out"; it is **someone else's**
   after « antécédents familiaux de », « familial(e) », "family history of", or when followed by
@@ -47,6 +48,8 @@ _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspect
                            r"si|if|possible|rule out|to rule out)\b")
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
+_ANSWER_NO = frozenset({"non", "no", "negatif", "negative", "absent", "absente", "aucun", "aucune", "none"})
+"""A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »)."""
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
              r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
 _RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
@@ -85,12 +88,14 @@ def polarity(pattern: re.Pattern[str], text: str) -> bool | None:
     if not pattern.search(folded):
         return None
     seen = denied = False
-    for clause in clauses(text):
+    parts = clauses(text)
+    for i, clause in enumerate(parts):
+        answer_after = i + 1 < len(parts) and parts[i + 1] in _ANSWER_NO
         for m in pattern.finditer(clause):
             seen = True
             if _not_about_the_patient(clause, m.start()):
                 continue
-            if _negated(clause, m.start(), m.end()):
+            if answer_after or _negated(clause, m.start(), m.end()):
                 denied = True
                 continue
             if _relative_follows(folded, m.group(0)):

@@ -9,8 +9,6 @@ the missing datum so that a finding can say what the decision hinged on.
 from __future__ import annotations
 
 import functools
-
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterator, Union
@@ -32,78 +30,14 @@ from checker.model import (
     ServiceOrder,
 )
 from checker.protocols.language import Act, CodeSpec, Criterion, Matcher, MedicationClass, Outcome, Protocol, Test
-from checker.protocols.negation import affirmed
+from checker.facts import code_matches, concept_matches, system_is
 from checker.text import fold
 
 Order = Union[ServiceOrder, MedicationOrder]
 
-# --- code systems -------------------------------------------------------------------------------
+# --- code systems and concepts: the facts layer's one matcher (checker.facts.concepts) ------------
 
-_OIDS = {
-    "CCAM": {"1.2.250.1.213.2.5"},
-    "CPT": {"2.16.840.1.113883.6.12"},
-    "LOINC": {"2.16.840.1.113883.6.1"},
-    "SNOMED": {"2.16.840.1.113883.6.96"},
-    "ICD10": {"2.16.840.1.113883.6.3", "2.16.840.1.113883.6.90"},
-    "ATC": {"2.16.840.1.113883.6.73"},
-    "NABM": set(),
-}
-_TOKENS = {
-    "CCAM": ("ccam",),
-    "CPT": ("cpt",),
-    "LOINC": ("loinc",),
-    "SNOMED": ("snomed",),
-    "ICD10": ("icd10", "cim10"),
-    "ATC": ("atc",),
-    "NABM": ("nabm",),
-}
-
-
-@functools.lru_cache(maxsize=4096)
-def system_is(alias: str, system: str) -> bool:
-    """True when the FHIR ``system`` URI designates the code system ``alias`` (CCAM, ICD10 …)."""
-    s = system.strip().lower()
-    if not s:
-        return False
-    if s.startswith("urn:oid:"):
-        return s[8:] in _OIDS.get(alias, set())
-    squashed = re.sub(r"[^a-z0-9]", "", s)
-    if alias == "ATC":
-        return "atc" in re.split(r"[^a-z0-9]+", s) or "whocc" in squashed
-    return any(tok in squashed for tok in _TOKENS.get(alias, ()))
-
-
-def _norm_code(alias: str, code: str) -> str:
-    c = code.strip().upper()
-    if alias in ("ICD10", "ATC", "CCAM"):
-        c = c.replace(".", "").replace(" ", "")
-    return c
-
-
-def code_matches(spec: CodeSpec, system: str, code: str) -> bool:
-    if not system_is(spec.system, system):
-        return False
-    want, have = _norm_code(spec.system, spec.code), _norm_code(spec.system, code)
-    return have.startswith(want) if spec.prefix else have == want
-
-
-def concept_matches(matcher: Matcher, concept: Concept, *, negation: bool = False) -> str | None:
-    """What matched (a code or a text) when ``concept`` matches, else ``None``.
-
-    With ``negation``, a pattern found only in a negated clause of a text (« pas de fièvre »,
-    "no history of cancer") does not match: see :mod:`checker.protocols.negation`. Codes are never
-    read as negated."""
-    for coding in concept.codings:
-        for spec in matcher.codes:
-            if code_matches(spec, coding.system, coding.code):
-                return f"{spec.system} {coding.code}" + (f" « {coding.display} »" if coding.display else "")
-    if matcher.patterns:
-        for text in concept.all_texts():
-            folded = fold(text)
-            for pat in matcher.patterns:
-                if affirmed(pat, text) if negation else pat.search(folded):
-                    return f"« {text} »"
-    return None
+__all__ = ["code_matches", "concept_matches", "system_is"]
 
 
 def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
