@@ -33,23 +33,7 @@ STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codag
                       "https://github.com/MichielCM/stoppstart", "v2")
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
-# Our own wording of the STOPP criteria the checker evaluates (codes from the coded XML).
-STOPP_ELDERLY = {
-    "STOPP K1": ("benzodiazépine : sédation, troubles de l'équilibre, chutes", "benzodiazepine: sedation, poor balance, falls"),
-    "STOPP K4": ("hypnotique apparenté (Z) : sédation diurne prolongée, ataxie", "Z-drug hypnotic: prolonged daytime sedation, ataxia"),
-    "STOPP D14": ("antihistaminique de première génération (effets anticholinergiques)", "first-generation antihistamine (anticholinergic effects)"),
-    "STOPP B10": ("antihypertenseur central (mal toléré chez le sujet âgé)", "centrally acting antihypertensive (poorly tolerated in older people)"),
-    "STOPP C7": ("ticlopidine (alternatives mieux tolérées)", "ticlopidine (better tolerated alternatives exist)"),
-    "STOPP J1": ("sulfamide hypoglycémiant à longue durée d'action (hypoglycémies prolongées)", "long-acting sulphonylurea (prolonged hypoglycaemia)"),
-}
-STOPP_RENAL = {
-    "STOPP E1": ("digoxine > 125 µg/jour", "digoxin > 125 µg/day"),
-    "STOPP E2": ("inhibiteur direct de la thrombine", "direct thrombin inhibitor"),
-    "STOPP E3": ("inhibiteur du facteur Xa", "factor Xa inhibitor"),
-    "STOPP E4": ("AINS", "NSAID"),
-    "STOPP E5": ("colchicine", "colchicine"),
-    "STOPP E6": ("metformine", "metformin"),
-}
+# The STOPP criteria evaluated, and our wording of each: referentials/iatrogenic/stopp-selection.json.
 
 
 def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> str | None:
@@ -57,6 +41,25 @@ def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> s
     for s in order.identity.substances if order.identity else ():
         if any(a.startswith(p) for a in s.atc for p in prefixes):
             return s.key
+    return None
+
+
+def _stopp_drug_hit(data: IatrogenicRules, rid: str, order: MedicationOrder
+                    ) -> tuple[str, float | None, dict[str, Any] | None] | None:
+    """``(substance, daily mg, dose threshold)`` of the first iteration of STOPP criterion ``rid`` the line
+    meets (every drug-only iteration is tried); a dose criterion needs a structured daily dose above it."""
+    for it in data.stopp_drug_iterations(rid):
+        key = _atc_hit(order, it["atc"])
+        if not key:
+            continue
+        dose = it["dose"]
+        if dose is None:
+            return key, None, None
+        if dose.get("unit", "").upper() != "MG" or dose.get("per", "").upper() != "D" or dose.get("op") != ">":
+            continue  # a threshold this rule cannot read is never guessed
+        dd = daily_dose(order, key)
+        if dd is not None and dd.per_day_mg > float(dose["value"]) + 1e-9:
+            return key, dd.per_day_mg, dose
     return None
 
 
@@ -188,16 +191,15 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
         return None
     hits: list[dict[str, Any]] = []
     sources: list[Source] = []
-    for rid, (fr, eng) in STOPP_ELDERLY.items():
-        key = _atc_hit(order, data.stopp_atc(rid))
-        if key:
-            hits.append({"criterion": rid, "substance": key, "why": eng if en else fr})
-    key = _atc_hit(order, data.stopp_atc("STOPP C1"))
-    if key:
-        dd = daily_dose(order, key)
-        if dd is not None and dd.per_day_mg > 160:
-            hits.append({"criterion": "STOPP C1", "substance": key, "daily_mg": round(dd.per_day_mg, 1),
-                         "why": "aspirin above 160 mg/day" if en else "aspirine au-delà de 160 mg/jour"})
+    for rid, words in data.stopp_selection("elderly").items():
+        hit = _stopp_drug_hit(data, rid, order)
+        if hit is not None:
+            key, daily_mg, dose = hit
+            entry: dict[str, Any] = {"criterion": rid, "substance": key, "why": words["en" if en else "fr"]}
+            if dose is not None:
+                entry.update(daily_mg=round(daily_mg or 0.0, 1), above_mg=dose["value"])
+                entry["why"] += f" ({daily_mg or 0.0:g} mg/{'day' if en else 'jour'} > {dose['value']:g})"
+            hits.append(entry)
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
     if age >= 75:
         for row in data.kind("elderly"):
@@ -293,7 +295,8 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     age = facts.age_on(call.record, day)
     stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
     concerned: list[dict[str, Any]] = []
-    for rid, (fr, eng) in STOPP_RENAL.items() if stopp_applies else ():
+    for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
+        fr, eng = words["fr"], words["en"]
         for it in data.stopp["rules"][rid]["iterations"]:
             med = it["medicines"][0]
             key = _atc_hit(order, med["atc"])
