@@ -66,3 +66,18 @@ def test_renal_codes_of_the_rules_are_those_of_the_facts_tables() -> None:
     tables = default_referentials().get("clinical-facts")
     assert tables.observations["egfr"].codes == EGFR_CODES
     assert tables.observations["creatinine-clearance"].codes == CLCR_CODES
+
+
+@pytest.mark.parametrize("per_intake, per_day, band", [
+    (75, 75, "antiplatelet"), (160, 160, "antiplatelet"), (375, 375, "antiplatelet"), (40, 40, "other"),
+    (500, 1500, "analgesic"), (500, 3000, "anti-inflammatory"), (1000, 3000, "anti-inflammatory"),
+    (1000, 1000, "anti-inflammatory"), (400, 400, "other"),
+])
+def test_aspirin_dose_bands_come_from_the_data(per_intake: float, per_day: float, band: str) -> None:
+    """The thesaurus bands (ANSM 2023-09): anti-inflammatory >= 1 g per intake and/or >= 3 g a day;
+    analgesic >= 500 mg per intake; antiplatelet 50 to 375 mg a day."""
+    from checker.iatrogenic.conditions import aspirin_category
+
+    bands = default_referentials().get("iatrogenic-rules").aspirin_bands
+    assert bands and aspirin_category(bands, per_intake, per_day) == band
+    assert aspirin_category((), per_intake, per_day) == "other"  # nothing hard-coded behind the data

@@ -144,3 +144,17 @@ def test_one_negation_and_one_concept_matcher() -> None:
     assert engine.concept_matches is facts.concept_matches
     assert not hasattr(conditions, "concept_matches")
     assert re  # the module reads patterns as regular expressions
+
+
+def test_weight_is_read_within_its_window_and_unit() -> None:
+    from checker.model import Coding, Observation
+
+    def w(value: float, unit: str, day: date) -> Observation:
+        return Observation("Observation/w", Concept((Coding("http://loinc.org", "29463-7"),)), value=value, unit=unit,
+                           effective=day)
+    rec = PatientRecord(patient=None, observations=[w(70, "kg", date(2025, 12, 1))])
+    assert facts.weight_on(rec, date(2026, 1, 5), TABLES).what == "70 kg"
+    assert facts.weight_on(rec, date(2027, 1, 5), TABLES).missing == "weight"  # older than the window
+    assert facts.weight_on(rec, date(2025, 11, 5), TABLES).missing == "weight"  # measured after the day
+    rec = PatientRecord(patient=None, observations=[w(70000, "g", date(2025, 12, 1))])
+    assert facts.weight_on(rec, date(2026, 1, 5), TABLES).what == "70 kg"

@@ -20,6 +20,7 @@ from checker.facts.record import (
     pregnancy_on,
     renal_on,
     stated,
+    weight_on,
 )
 from checker.facts.tables import FactTables, parse
 
@@ -27,4 +28,5 @@ __all__ = [
     "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
     "latest_observation", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
+    "weight_on",
 ]

@@ -166,6 +166,19 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
     return best
 
 
+def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
+    """Body weight in kg on ``day``: the latest weight within its window (``missing`` = ``weight``)."""
+    codes = tables.observations["weight"].codes
+    o = latest_observation(record, LOINC, codes, day, tables.window("weight"), with_value=True)
+    if o is None or o.value is None:
+        return Fact(None, missing="weight")
+    unit = o.unit.strip().lower()
+    kg = o.value / 1000 if unit == "g" else o.value * 0.45359237 if unit in ("[lb_av]", "lb", "lbs") else o.value
+    if unit not in ("kg", "g", "[lb_av]", "lb", "lbs"):
+        return Fact(None, o.ref, f"{o.value:g} {o.unit}", missing="weight")  # a unit we cannot read
+    return Fact(True, o.ref, f"{kg:g} kg")
+
+
 def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     """Was the patient pregnant on ``day``? A pregnancy status observation within its window wins;
     else a pregnancy Condition present that day; a man is never pregnant. A pregnancy denied in text

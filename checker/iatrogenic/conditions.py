@@ -238,6 +238,8 @@ class PairContext:
     second: MedicationOrder
     tables: FactTables
     day: date
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+    """The thesaurus' aspirin dose bands (``referentials/iatrogenic/aspirin-dose-bands.json``)."""
     """The day the pair is judged at: the later of the two orders' days (when the combination began)."""
 
     def line_of(self, nodes: set[str]) -> MedicationOrder | None:
@@ -397,19 +399,31 @@ def _dose_threshold(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None
     return False, None
 
 
+def _band_test(test: dict[str, Any], per_intake: float, per_day: float) -> bool:
+    got = {"per_intake_mg": per_intake, "per_day_mg": per_day}
+    for name, bound in test.items():
+        what, _, side = name.rpartition("_")
+        value = got[what]
+        if (side == "min" and value < bound - 1e-9) or (side == "max" and value > bound + 1e-9):
+            return False
+    return True
+
+
+def aspirin_category(bands: tuple[dict[str, Any], ...], per_intake_mg: float, per_day_mg: float) -> str:
+    """The thesaurus dose band of an aspirin dosage: the first band one of whose tests holds, else ``other``."""
+    for band in bands:
+        if any(_band_test(t, per_intake_mg, per_day_mg) for t in band["any"]):
+            return str(band["category"])
+    return "other"
+
+
 def _aspirin_category(ctx: PairContext) -> str | None:
     for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
         if ASPIRIN in {key} | set(ctx.thesaurus.nodes_for(key)):
             dd = daily_dose(line, key)
-            if dd is None:
+            if dd is None or not ctx.aspirin_bands:
                 return None
-            if dd.per_intake_mg >= 1000 or dd.per_day_mg >= 3000:
-                return "anti-inflammatory"
-            if dd.per_intake_mg >= 500:
-                return "analgesic"
-            if 50 <= dd.per_day_mg <= 375:
-                return "antiplatelet"
-            return "other"
+            return aspirin_category(ctx.aspirin_bands, dd.per_intake_mg, dd.per_day_mg)
     return None
 
 

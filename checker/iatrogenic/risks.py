@@ -81,6 +81,8 @@ class IatrogenicRules:
     stopp_source: Source
     selection: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     """``stopp-selection.json``: family (``elderly``, ``renal``) → STOPP criterion → wording by language."""
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+    """``aspirin-dose-bands.json``: the thesaurus' aspirin dose bands, first match wins."""
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -169,7 +171,8 @@ def load_rows(path: Path) -> list[RiskRow]:
 
 def load(root: Path, files: list[str]) -> IatrogenicRules:
     tsv = next(root / f for f in files if f.endswith(".tsv"))
-    js = next(root / f for f in files if f.endswith(".json") and "selection" not in f)
+    js = next(root / f for f in files if f.endswith(".json") and "stopp-v2" in f)
+    bands_file = next((root / f for f in files if f.endswith("aspirin-dose-bands.json")), None)
     chosen = next((root / f for f in files if f.endswith("stopp-selection.json")), None)
     rows = load_rows(tsv)
     try:
@@ -188,6 +191,12 @@ def load(root: Path, files: list[str]) -> IatrogenicRules:
         unknown = [rid for family in selection.values() for rid in family if rid not in stopp["rules"]]
         if unknown:
             raise ValueError(f"{chosen}: criteria not in the STOPP subset: {', '.join(unknown)}")
+    bands: tuple[dict[str, Any], ...] = ()
+    if bands_file is not None:
+        try:
+            bands = tuple(json.loads(bands_file.read_text(encoding="utf-8"))["bands"])
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise ValueError(f"{bands_file}: {exc}") from None
     src = stopp.get("source", {})
     return IatrogenicRules(rows, stopp, Source(src.get("label", "STOPP/START v2"), src.get("url", ""),
-                                               src.get("edition", "")), selection)
+                                               src.get("edition", "")), selection, bands)

@@ -180,6 +180,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     """Every pair of concurrent identified lines with at least one thesaurus entry; the record is read
     as it stood when the combination began (the later of the two orders' days)."""
     tables: FactTables = call.refs.get("clinical-facts")
+    bands = call.refs.get("iatrogenic-rules").aspirin_bands
     lines: list[tuple[MedicationOrder, MedicationIdentity]] = []
     for o in call.identified_orders():
         ident = o.identity
@@ -198,7 +199,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                 if _torsadogenic_by_route_only(m, first, second):
                     continue
                 for day in days:  # settled on the record of its first day, else of today while still taken
-                    ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day)
+                    ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
                     settled = settle(m.entry, ctx)
                     if settled.settled:
                         break
@@ -232,7 +233,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     category="interaction",
     severity="warning",
     source=THESAURUS_SOURCE,
-    referentials=("ansm-thesaurus", "clinical-facts"),
+    referentials=("ansm-thesaurus", "clinical-facts", "iatrogenic-rules"),
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.

@@ -105,7 +105,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
-    allergies = [a for a in call.record.allergies if a.is_active]
+    allergies = facts.allergies_on(call.record, call.as_of)
     if not allergies:
         return
     for order in call.identified_orders():
