@@ -89,3 +89,20 @@ def test_the_order_s_own_words_state_a_screening_mammography(text: str, fires: b
     if fires:
         assert got[0]["evidence"]["protocol"] == "HAS-MAMMOGRAPHIE-DEPISTAGE"
         assert got[0]["evidence"]["indications"] == [{"order_text": text, "inferred": False}]
+
+
+def test_a_measurement_taken_after_the_order_does_not_judge_it() -> None:
+    """Lumbar spine X-ray on 2026-01-10 for common low back pain: a fever measured on 2026-01-10 is a red
+    flag; one measured two days after the order was not known when it was written."""
+    def data(day: str) -> list[dict[str, Any]]:
+        return _bundle("lb1", "1980-03-02", "male",
+                       {**_condition("c1", "Lombalgie commune", "2026-01-01", "M54.5")},
+                       {"resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
+                        "code": {"coding": [{"system": "https://www.ameli.fr/ccam", "code": "LFQK002"}],
+                                 "text": "Radiographie du rachis lombaire"},
+                        "authoredOn": "2026-01-10", "reasonReference": [{"reference": "Condition/c1"}]},
+                       {"resourceType": "Observation", "id": "t1", "status": "final",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}], "text": "Température"},
+                        "effectiveDateTime": day, "valueQuantity": {"value": 39.4, "unit": "Cel"}})
+    assert not _op(data("2026-01-10"), "OP001")
+    assert _op(data("2026-01-12"), "OP001")

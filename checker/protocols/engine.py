@@ -356,8 +356,9 @@ class _Context:
             hit = concept_matches(t.matcher, obs.code)
             if not hit:
                 continue
-            if within is not None and obs.effective is not None and (
-                    (self.day - obs.effective).days > int(within) or obs.effective > self.day):
+            if obs.effective is not None and obs.effective > self.day:
+                continue  # measured after the order: not known when it was written
+            if within is not None and obs.effective is not None and (self.day - obs.effective).days > int(within):
                 continue
             found.append((obs, hit))
         if not found:
