@@ -17,6 +17,7 @@ from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval
+from checker.referentials import default_referentials
 from checker.registry import RuleCall, rule
 from checker.text import fold
 
@@ -233,8 +234,6 @@ def renal_value(record: PatientRecord, day: date | None = None, tables: FactTabl
     """Most recent creatinine clearance or eGFR with a value on or before ``day``, within the validity
     window (any date, no window, when ``day`` is ``None``): ``(kind, value, observation)``."""
     if tables is None:
-        from checker.referentials import default_referentials  # the shipped tables (library use)
-
         tables = default_referentials().get("clinical-facts")
     assert tables is not None
     return facts.renal_on(record, day or date.max, tables, windowed=day is not None)
@@ -386,8 +385,6 @@ def pregnancy_recorded(record: PatientRecord, day: date, tables: FactTables | No
     """Reference of the record element stating a pregnancy on ``day``, else ``None`` (see
     :func:`checker.facts.pregnancy_on`)."""
     if tables is None:
-        from checker.referentials import default_referentials  # the shipped tables (library use)
-
         tables = default_referentials().get("clinical-facts")
     assert tables is not None
     fact = facts.pregnancy_on(record, day, tables)
