@@ -1,16 +1,20 @@
 """The tables the facts layer reads (validity windows, code lists, words), as data.
 
-They ship in ``referentials/facts/clinical-facts.json`` (manifest id ``clinical-facts``); the
-knowledge layer loads the file and hands :class:`FactTables` to the facts functions.
+They ship in ``referentials/facts/clinical-facts.json`` (manifest id ``clinical-facts``, checked by
+the referential store like any other); the loader registered here parses them, and callers hand
+:class:`FactTables` to the facts functions.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from checker.facts.concepts import Code, ConceptSet
+from checker.referentials import ManifestEntry, ReferentialError, loader
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +52,13 @@ def parse(data: dict[str, Any]) -> FactTables:
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ValueError(f"clinical-facts: malformed table ({exc})") from None
     return FactTables(windows, inferred, observations, concepts)
+
+
+@loader("clinical-facts")
+def load_clinical_facts(entry: ManifestEntry, root: Path) -> FactTables:
+    """Validity windows, inferred-indication window, observation codes and concept sets."""
+    path = root / entry.files[0][0]
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ReferentialError(f"{path}: {exc}") from None
