@@ -158,3 +158,49 @@ def test_weight_is_read_within_its_window_and_unit() -> None:
     assert facts.weight_on(rec, date(2025, 11, 5), TABLES).missing == "weight"  # measured after the day
     rec = PatientRecord(patient=None, observations=[w(70000, "g", date(2025, 12, 1))])
     assert facts.weight_on(rec, date(2026, 1, 5), TABLES).what == "70 kg"
+
+
+def _literal_phrases() -> list[Any]:
+    """Every text pattern of every concept set of the shipped tables that is a plain phrase."""
+    out = []
+    for name, cs in sorted(TABLES.concepts.items()):
+        for p in cs.patterns:
+            phrase = p.pattern.replace("\\b", "")
+            if re.fullmatch(r"[a-z ]+", phrase) and len(phrase) > 3:
+                out.append(pytest.param(name, phrase, id=f"{name}:{phrase}"))
+    return out
+
+
+@pytest.mark.parametrize("name, phrase", _literal_phrases())
+@pytest.mark.parametrize("template, expected", [
+    ("{}", True), ("Antécédent de {}", True), ("{} en 2019", True),
+    ("Pas de {}", False), ("Pas d'antécédent de {}", False), ("Absence de {}", False), ("Sans {}", False),
+    ("No {}", False), ("Denies {}", False), ("{} ruled out", False), ("{} : non", False), ("{} écarté", False),
+    ("Antécédents familiaux de {}", None), ("Family history of {}", None), ("{} chez sa mère", None),
+    ("Suspicion de {}", None), ("Possible {}", None),
+])
+def test_every_phrase_of_the_tables_reads_the_same_way(name: str, phrase: str, template: str,
+                                                        expected: bool | None) -> None:
+    """Over the whole table: each wording of each notion, affirmed, denied, hypothetical or a relative's."""
+    text = template.format(phrase)
+    assert facts.concept_polarity(TABLES.concept(name), Concept(text=text))[0] is expected, text
+
+
+@pytest.mark.parametrize("text, level, settled", [
+    ("Pas d'insuffisance hépatique", "PE", True),   # denied: the CI level is ruled out
+    ("Cirrhose hépatique", "CI", True),
+    ("Antécédents familiaux de cirrhose", "CI", False),  # a relative's: still unknown, highest level kept
+    ("Suspicion de cirrhose", "CI", False),
+])
+def test_hepatic_function_of_a_multi_level_entry_is_settled_through_the_facts(text: str, level: str,
+                                                                            settled: bool) -> None:
+    """Solifenacin + clarithromycin (thesaurus l. 2113): CI with hepatic impairment, else PE."""
+    from checker.model import Coding, Observation
+    from tests.test_iatro_support import line, record, run
+
+    egfr = Observation("Observation/e", Concept((Coding("http://loinc.org", "62238-1"),)), value=95, unit="mL/min",
+                       effective=date(2025, 12, 20))
+    cond = Condition("Condition/h", Concept(text=text), "active")
+    f = run("IX001", record(line("a", "solifenacine"), line("b", "clarithromycine"), conditions=(cond,),
+                            observations=(egfr,)))[0]
+    assert (f.level, f.evidence["settled"]) == (level, settled)
