@@ -178,3 +178,22 @@ def test_moving_as_of_later_keeps_findings_about_the_past_on_shared_corpora(shar
     if not path.exists():
         pytest.skip(f"{corpus} not in the shared corpus")
     _moving_as_of_keeps_the_past([str(path)], "2026-01-15", "2027-06-30")
+
+
+def test_an_egfr_that_fell_during_a_course_is_judged_even_when_checked_long_after() -> None:
+    # metformin 2025-10-01 for 180 days; eGFR 25 on 2026-01-05, while it was taken
+    data = bundle(egfr("e1", 25, "2026-01-05"),
+                  med("m1", "Metformine 850 mg comprimé", "2025-10-01", freq=2, days=180))
+    for as_of in ("2026-01-15", "2026-06-30", "2028-01-01"):
+        got = findings(data, as_of, "PR003")
+        assert len(got) == 1 and got[0]["severity"] == "warning", as_of
+        assert got[0]["evidence"]["judged_on"] == min(as_of, "2026-03-29")
+
+
+def test_the_readme_demo_gives_the_same_findings_whatever_the_later_as_of() -> None:
+    """The demo's orders all ended by mid-2026: checking them in 2027 or 2030 says the same."""
+    def keys(as_of: str) -> list[tuple[Any, ...]]:
+        return sorted((f.rule, f.patient, f.implicated, f.severity.value, f.summary)
+                      for f in check([str(SAMPLES / "demo")], as_of=as_of).findings)
+    assert keys("2027-06-30") == keys("2030-01-01")
+    assert keys("2027-06-30") == keys("2026-06-30")

@@ -3,10 +3,10 @@
 Every rule family asks these questions through this module, with the same answers:
 
 * **The day an order is judged at** (:func:`order_day`): its ``authoredOn``, else the start of its
-  period, else ``as_of`` (a draft being prescribed now). While a line is still being taken on
-  ``as_of`` it is also judged on ``as_of`` (:func:`judgement_days`): the record of today applies to a
-  treatment still running today. ``as_of`` never changes the judgement of a treatment that ended
-  before it.
+  period, else ``as_of`` (a draft being prescribed now). A line is also judged on the last day it
+  was taken up to ``as_of`` (:func:`judgement_days`: its end, or ``as_of`` while it runs): the record
+  of that day applies to a treatment still taken then. ``as_of`` never changes the judgement of a
+  treatment that ended before it.
 * **Age** on that day.
 * **Conditions** on that day (:func:`conditions_on`): begun by then (onset, else recordedDate; no
   date → assumed begun), not abated by then; ``refuted`` and ``entered-in-error`` never count; a
@@ -57,11 +57,15 @@ def order_day(order: MedicationOrder | ServiceOrder, as_of: date) -> date:
 
 
 def judgement_days(order: MedicationOrder, as_of: date) -> tuple[date, ...]:
-    """The order's own day, then ``as_of`` when the line is still being taken that day."""
+    """The order's own day, then the last day the line was taken up to ``as_of`` (its end, or ``as_of``
+    while it runs): a drug continued while the eGFR fell or a pregnancy began is judged on that
+    record too. For a treatment that ended before ``as_of`` both days are fixed, whatever ``as_of``."""
     day = order_day(order, as_of)
-    if day < as_of and periods.is_current(order, as_of):
-        return day, as_of
-    return (day,)
+    if not periods.counts(order):
+        return (day,)
+    _, hi = periods.effective_interval(order, as_of)
+    last = min(hi, as_of)
+    return (day, last) if last > day else (day,)
 
 
 def age_on(record: PatientRecord, day: date) -> int | None:

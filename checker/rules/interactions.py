@@ -23,7 +23,7 @@ from checker.iatrogenic.conditions import (
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
-from checker.periods import is_current, overlaps
+from checker.periods import effective_interval, overlaps
 from checker.registry import RuleCall, rule
 
 THESAURUS_SOURCE = Source(
@@ -198,7 +198,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                 first, second = (a, b) if m.first == ka else (b, a)
                 if _torsadogenic_by_route_only(m, first, second):
                     continue
-                for day in days:  # settled on the record of its first day, else of today while still taken
+                for day in days:  # settled on the record of its first day, else of its last one
                     ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
                     settled = settle(m.entry, ctx)
                     if settled.settled:
@@ -210,12 +210,11 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
 
 
 def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:
-    """The day the combination began (the later of the two orders' days), then ``as_of`` when both
-    lines are still taken that day."""
+    """The day the combination began (the later of the two orders' days), then the last day both lines
+    were taken up to ``as_of`` (fixed once the combination has ended, whatever ``as_of``)."""
     day = max(facts.order_day(a, as_of), facts.order_day(b, as_of))
-    if day < as_of and is_current(a, as_of) and is_current(b, as_of):
-        return day, as_of
-    return (day,)
+    last = min(effective_interval(a, as_of)[1], effective_interval(b, as_of)[1], as_of)
+    return (day, last) if last > day else (day,)
 
 
 @by_identities
