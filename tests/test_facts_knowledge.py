@@ -81,3 +81,27 @@ def test_aspirin_dose_bands_come_from_the_data(per_intake: float, per_day: float
     bands = default_referentials().get("iatrogenic-rules").aspirin_bands
     assert bands and aspirin_category(bands, per_intake, per_day) == band
     assert aspirin_category((), per_intake, per_day) == "other"  # nothing hard-coded behind the data
+
+
+def test_the_hand_encoded_thesaurus_conditions_are_data_and_are_those_shipped() -> None:
+    """Every hand-encoded pair of referentials/thesaurus/hand-encoded.json is an entry of the shipped
+    encoding flagged hand_encoded, with the same levels and conditions, and no other entry is flagged;
+    the local-route exceptions are the shipped ones."""
+    import json
+
+    from tests.conftest import REPO
+
+    data = json.loads((REPO / "referentials" / "thesaurus" / "hand-encoded.json").read_text(encoding="utf-8"))
+    th = default_referentials().get("ansm-thesaurus")
+    shipped: dict[frozenset[str], list[Any]] = {}
+    for e in th.entries:
+        if e.hand_encoded:
+            shipped.setdefault(frozenset((e.a, e.b)), []).append(e)
+    wanted = {frozenset(x["pair"]): x["levels"] for x in data["multi_level_conditions"]["entries"]}
+    assert set(shipped) == set(wanted)
+    for pair, entries in shipped.items():
+        levels = {k: v for k, v in wanted[pair].items() if not k.startswith("_")}
+        for e in entries:
+            assert {lv.level: lv.condition for lv in e.levels} == levels, sorted(pair)
+    local = {k: v for k, v in data["local_routes"].items() if k != "note"}
+    assert th.local_routes == local
