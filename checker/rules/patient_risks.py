@@ -167,10 +167,13 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
 
     From age 65 (STOPP/START v2): benzodiazepines (K1), Z-drugs (K4), first-generation
     antihistamines (D14), centrally acting antihypertensives (B10), ticlopidine (C7), long-acting
-    sulphonylureas (J1), aspirin above 160 mg/day from structured dosage (C1). Durations of
-    benzodiazepine use (STOPP D5) are left to the protocol rule OP002 (HAS durations), which judges
-    the same line. From age 75 (French Laroche list, 2007): long half-life
-    benzodiazepines. One finding per line with every criterion met in ``evidence``.
+    sulphonylureas (J1), salicylate antiplatelets above the daily doses of C1 from structured dosage
+    (aspirin 160 mg, carbasalate 200 mg): every drug-only iteration of the criteria listed in
+    ``referentials/iatrogenic/stopp-selection.json``. Durations of benzodiazepine use (STOPP D5) are
+    left to the protocol rule OP002 (HAS durations), which judges the same line. From age 75 (French
+    Laroche list, 2007): long half-life benzodiazepines. The age is the age on the order's date (and
+    on the last day the line was taken). One finding per line with every criterion met in
+    ``evidence``.
 
     Source: STOPP/START v2 (O'Mahony et al. 2015, coded by Huibers et al. 2019); Laroche ML et al.,
     Eur J Clin Pharmacol 2007;63:725-731.
@@ -397,8 +400,10 @@ def pregnancy_recorded(record: PatientRecord, day: date, tables: FactTables | No
 def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
-    Only when a pregnancy is recorded (pregnancy status observation LOINC 82810-3/11449-6 with
-    "pregnant", or an active pregnancy condition): valproate and valpromide, oral isotretinoin,
+    Only when a pregnancy is recorded on the order's date or on the last day the line was taken
+    (pregnancy status observation LOINC 82810-3/11449-6 within its window, or a pregnancy condition
+    present that day; denied, refuted, hypothetical or someone else's pregnancy never counts, see
+    :mod:`checker.facts`): valproate and valpromide, oral isotretinoin,
     ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin
     except in rare indications such as a mechanical valve (warning). Each row names its source.
 
