@@ -44,7 +44,6 @@ class Fact:
     ref: str | None = None
     what: str | None = None
     missing: str | None = None
-    inferred: bool = False
 
 
 # --- days ---------------------------------------------------------------------------------------
@@ -69,6 +68,7 @@ def judgement_days(order: MedicationOrder, as_of: date) -> tuple[date, ...]:
 
 
 def age_on(record: PatientRecord, day: date) -> int | None:
+    """Age in whole years on ``day`` (``None`` without a birth date)."""
     return record.age_on(day)
 
 
