@@ -84,7 +84,7 @@ def test_screenshot_shows_the_charts(chromium: str, report_html: Path, tmp_path:
     image_mod = pytest.importorskip("PIL.Image")
     shot = tmp_path / "shot.png"
     # The top of the page only: headline, then the three charts (patients' badges come further down).
-    done = _run(chromium, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,1700",
+    done = _run(chromium, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,2200",
                 f"--screenshot={shot}", report_html.as_uri())
     assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
     img = image_mod.open(shot).convert("RGB")
@@ -99,7 +99,8 @@ def test_screenshot_shows_the_charts(chromium: str, report_html: Path, tmp_path:
         expected.append(("indicators", INDICATOR_COLOR))
     assert len(expected) >= 2
     for name, color in expected:
-        assert counts.get(_rgb(color), 0) > 400, f"no {name} bar drawn in the screenshot"
+        # a bar of one finding among hundreds is narrow (about 200 pixels here): any drawn bar passes
+        assert counts.get(_rgb(color), 0) > 100, f"no {name} bar drawn in the screenshot"
 
 
 def test_report_prints_to_pdf(chromium: str, report_html: Path, tmp_path: Path) -> None:

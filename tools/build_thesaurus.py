@@ -428,164 +428,20 @@ def split_members(raw: str) -> list[str]:
     return [m for m in out if m]
 
 
-# Page 2 of the 2023 thesaurus ("Informations générales"): local routes are not concerned by the
-# interactions of systemic routes, except the substances and forms listed there. Encoded by hand
-# (names folded, ATC prefixes for the two classes), checked against the layout text by the corpus test.
-LOCAL_ROUTES = {
-    "routes": ["cutanee", "ophtalmique", "nasale", "vaginale", "auriculaire", "gingivale", "dentaire"],
-    "exceptions": [
-        {"what": "miconazole et econazole, toutes formes et voies", "keys": ["miconazole", "econazole"], "atc": [],
-         "routes": []},
-        {"what": "beta-bloquants et pilocarpine en collyre", "keys": ["pilocarpine"], "atc": ["S01ED"],
-         "routes": ["ophtalmique"]},
-        {"what": "eskétamine, desmopressine, éphédrine, dihydroergotamine, fentanyl, sumatriptan, vaccin grippal par voie nasale",
-         "keys": ["esketamine", "desmopressine", "ephedrine", "dihydroergotamine", "fentanyl", "sumatriptan"],
-         "atc": ["J07BB"], "routes": ["nasale"]},
-        {"what": "spermicides vaginaux", "keys": ["benzalkonium", "chlorure de benzalkonium", "nonoxynol"], "atc": ["G02BB"],
-         "routes": ["vaginale"]},
-        {"what": "antiseptiques iodés et mercuriels", "keys": ["povidone iodee", "iode", "merbromine", "mercurobutol",
-                                                              "thiomersal"], "atc": ["D08AG", "D08AK"], "routes": []},
-    ],
-}
+# Hand-encoded parts of the thesaurus (the local-route exceptions of page 2, the conditions of the
+# multi-level entries stated in prose), each with its PDF line: referentials/thesaurus/hand-encoded.json.
+HAND_ENCODED = Path(__file__).resolve().parents[1] / "referentials" / "thesaurus" / "hand-encoded.json"
 
 
-# Multi-level entries whose levels the PDF states in prose the generic parser cannot structure
-# (no "Contre-indication :" sections, or a class heading that says which pairs get which level).
-# Encoded by hand from the 2023 text (PDF line of the entry under the first class in the comment);
-# both orientations of each pair get the same conditions.
-_AOD = ["apixaban", "dabigatran", "edoxaban", "rivaroxaban"]
-_OPIOIDS = ["analgesiques morphiniques agonistes", "morphiniques", "antitussifs morphiniques vrais"]
-_HIGH_MTX = {"kind": "weekly-dose", "key": "methotrexate", "above_mg": 20}
-# Torsadogenic pairs (class heading l. 18240-18256 and entry l. 18424-18438; the same wording under
-# each exception's own entry: methadone l. 13150, crizotinib l. 18318 and l. 5116, the torsadogenic
-# class l. 19821-19836). CI whatever the partner: citalopram, escitalopram, domperidone, hydroxyzine,
-# piperaquine (l. 18255-18256, l. 18431-18432). Only AD with the other torsadogenic drugs: the
-# antiparasitics, arsenic, hydroxychloroquine, methadone, crizotinib and the neuroleptics
-# (l. 18252-18254; crizotinib's own entry is "Association DECONSEILLEE", l. 18319 and l. 5117).
-# Spiramycin is not among the always-CI drugs: its bullet (l. 18430) only says which of its routes
-# count (IV and oral), i.e. all of its forms.
-_TORSADES_ALWAYS_CI = ["citalopram", "domperidone", "escitalopram", "hydroxyzine", "piperaquine"]
-_TORSADES_AD_ONLY = ["amisulpride", "arsenieux", "chloroquine", "chlorpromazine", "crizotinib", "cyamemazine",
-                     "droperidol", "flupentixol", "fluphenazine", "halofantrine", "haloperidol", "hydroxychloroquine",
-                     "levomepromazine", "lumefantrine", "methadone", "pentamidine", "pimozide", "pipamperone",
-                     "pipotiazine", "sulpiride", "tiapride", "zuclopenthixol"]
-# renal impairment: eGFR/creatinine clearance below 60 (KDIGO 2012 stage G3 "moderate" and worse);
-# normal from 90 (G1); between the two the thesaurus wording does not settle it
-_RENAL_IMPAIRED = {"kind": "renal-function", "impaired": True, "below": 60, "normal_from": 90}
-_PEMETREXED_LOW_RENAL = {"kind": "renal-function", "impaired": True, "below": 80, "normal_from": 80}
-_HEPATIC_IMPAIRED = {"kind": "hepatic-function", "impaired": True}
-_LV_ALTERED = {"kind": "heart-function", "altered": True}
-_K_SPARING_PE = {"kind": "any_of", "of": [
-    {"kind": "all_of", "of": [
-        {"kind": "indication", "what": "heart-failure"},
-        {"kind": "any_of", "of": [
-            {"kind": "daily-dose", "key": "spironolactone", "at_least_mg": 12.5, "at_most_mg": 50},
-            {"kind": "substances", "any_of": [{"keys": ["eplerenone"]}]}]}]},
-    {"kind": "hypokalaemia"}]}
-OVERRIDES: dict[frozenset[str], dict[str, dict[str, Any]]] = {
-    # l. 1532: DOACs must not be given with heparin (CI); heparin/VKA relay needs monitoring (PE)
-    frozenset({"anticoagulants oraux", "heparines"}): {
-        "CI": {"kind": "substances", "any_of": [{"keys": _AOD}]}, "PE": {"kind": "otherwise"}},
-    # l. 12974: all sedatives together APEC, except sodium oxybate (AD), and oxybate with opioids or
-    # barbiturates (CI)
-    frozenset({"medicaments sedatifs"}): {
-        "CI": {"kind": "pair", "any_of": [[["oxybate de sodium"], _OPIOIDS + ["barbituriques"]]]},
-        "AD": {"kind": "substances", "any_of": [{"keys": ["oxybate de sodium"]}]},
-        "APEC": {"kind": "otherwise"}},
-    # l. 254: methotrexate > 20 mg/week with analgesic/antipyretic/anti-inflammatory aspirin doses CI;
-    # every other case PE
-    frozenset({"acide acetylsalicylique", "methotrexate"}): {
-        "CI": {"kind": "all_of", "of": [_HIGH_MTX, {"kind": "aspirin-dose", "any_of": [
-            {"aspirin_dose": "analgesic", "ulcer_history": None},
-            {"aspirin_dose": "anti-inflammatory", "ulcer_history": None}]}]},
-        "PE": {"kind": "otherwise"}},
-    # l. 1843: NSAIDs with methotrexate > 20 mg/week AD, lower doses PE
-    frozenset({"anti inflammatoires non steroidiens", "methotrexate"}): {
-        "AD": _HIGH_MTX, "PE": {"kind": "otherwise"}},
-    # l. 7775: fibrate + statin at least AD; CI for gemfibrozil + simvastatin and rosuvastatin 40 mg
-    frozenset({"fibrates", "inhibiteurs de l hmg coa reductase statines"}): {
-        "CI": {"kind": "any_of", "of": [
-            {"kind": "pair", "any_of": [[["gemfibrozil"], ["simvastatine"]]]},
-            {"kind": "daily-dose", "key": "rosuvastatine", "at_least_mg": 40}]},
-        "AD": {"kind": "otherwise"}},
-    # l. 13001: sacubitril + ACE inhibitor CI, gliptin + ACE inhibitor APEC, the others AD
-    frozenset({"medicaments bradykinine et angio oedeme"}): {
-        "CI": {"kind": "pair", "any_of": [[["sacubitril"], ["inhibiteurs de l enzyme de conversion"]]]},
-        "APEC": {"kind": "pair", "any_of": [[["gliptines"], ["inhibiteurs de l enzyme de conversion"]]]},
-        "AD": {"kind": "otherwise"}},
-    # l. 18240 (class heading) and l. 18424: two torsadogenic drugs are CI as a rule; the listed
-    # exceptions (antiparasitics, neuroleptics, methadone, arsenic, hydroxychloroquine, crizotinib)
-    # only AD, except with citalopram, escitalopram, hydroxyzine, domperidone, piperaquine (CI
-    # whatever the partner). Erythromycin and vincamine count only IV (gate), spiramycin IV and oral.
-    frozenset({"substances susceptibles de donner des torsades de pointes",
-               "torsadogenes sauf arsenieux antiparasitaires neuroleptiques methadone"}): {
-        "CI": {"kind": "any_of", "of": [
-            {"kind": "substances", "any_of": [{"keys": _TORSADES_ALWAYS_CI}]},
-            {"kind": "not", "of": {"kind": "substances", "any_of": [{"keys": _TORSADES_AD_ONLY}]}}]},
-        "AD": {"kind": "substances", "any_of": [{"keys": _TORSADES_AD_ONLY}]},
-        "_gate": {"kind": "route-gate", "keys": ["erythromycine", "vincamine"], "route": "iv"}},
-    # l. 2050 / 13215: PPIs + methotrexate > 20 mg/week AD, lower doses APEC
-    frozenset({"antisecretoires inhibiteurs de la pompe a protons", "methotrexate"}): {
-        "AD": _HIGH_MTX, "APEC": {"kind": "otherwise"}},
-    # l. 13264 / 19994: trimethoprim (cotrimoxazole) + methotrexate > 20 mg/week CI, <= 20 mg/week AD
-    frozenset({"methotrexate", "trimethoprime"}): {"CI": _HIGH_MTX, "AD": {"kind": "otherwise"}},
-    # l. 7445 / 11137: eszopiclone + strong CYP3A4 inhibitors CI in the elderly, PE otherwise
-    frozenset({"eszopiclone", "inhibiteurs puissants du cyp3a4"}): {
-        "CI": {"kind": "elderly", "elderly": True}, "PE": {"kind": "otherwise"}},
-    # l. 278 / 1871 / 15337 / 15346: pemetrexed + aspirin/NSAIDs AD when renal function is low to
-    # moderate, PE when normal (thresholds: pemetrexed SmPC, creatinine clearance 45-79 mL/min)
-    frozenset({"acide acetylsalicylique", "pemetrexed"}): {
-        "AD": _PEMETREXED_LOW_RENAL, "PE": {"kind": "otherwise"}},
-    frozenset({"anti inflammatoires non steroidiens", "pemetrexed"}): {
-        "AD": _PEMETREXED_LOW_RENAL, "PE": {"kind": "otherwise"}},
-    # l. 5033 / 14693: colchicine + ombitasvir/paritaprevir CI with renal and/or hepatic impairment,
-    # AD when both are normal
-    frozenset({"colchicine", "ombitasvir paritaprevir"}): {
-        "CI": {"kind": "any_of", "of": [_RENAL_IMPAIRED, _HEPATIC_IMPAIRED]}, "AD": {"kind": "otherwise"}},
-    # l. 6249 / 7287 / 7301 / 20639: esmolol + diltiazem/verapamil AD with impaired left ventricular
-    # function, PE when it is normal
-    frozenset({"diltiazem", "esmolol"}): {"AD": _LV_ALTERED, "PE": {"kind": "otherwise"}},
-    frozenset({"esmolol", "verapamil"}): {"AD": _LV_ALTERED, "PE": {"kind": "otherwise"}},
-    # l. 1289 / 6493 / 6516 / 10505: ARB or ACE inhibitor + potassium-sparing diuretic AD, except PE
-    # for spironolactone 12.5-50 mg/day or eplerenone in heart failure, or in hypokalaemia
-    frozenset({"antagonistes des recepteurs de l angiotensine ii", "diuretiques epargneurs de potassium seuls ou associes"}): {
-        "AD": {"kind": "otherwise"}, "PE": _K_SPARING_PE},
-    frozenset({"inhibiteurs de l enzyme de conversion", "diuretiques epargneurs de potassium seuls ou associes"}): {
-        "AD": {"kind": "otherwise"}, "PE": _K_SPARING_PE},
-    # l. 2113: urinary antispasmodics + strong CYP3A4 inhibitors: darifenacin CI; fesoterodine and
-    # solifenacin CI only with moderate to severe renal or hepatic impairment; tolterodine AD; the
-    # others (and fesoterodine/solifenacin without such impairment) PE
-    frozenset({"antispasmodiques urinaires", "inhibiteurs puissants du cyp3a4"}): {
-        "CI": {"kind": "any_of", "of": [
-            {"kind": "substances", "any_of": [{"keys": ["darifenacine"]}]},
-            {"kind": "all_of", "of": [
-                {"kind": "substances", "any_of": [{"keys": ["fesoterodine", "solifenacine"]}]},
-                {"kind": "any_of", "of": [_RENAL_IMPAIRED, _HEPATIC_IMPAIRED]}]}]},
-        "AD": {"kind": "substances", "any_of": [{"keys": ["tolterodine"]}]},
-        "PE": {"kind": "otherwise"}},
-    # l. 7402 / 12071 and 10793 / 12081: lamotrigine + oral oestroprogestative contraceptive or
-    # ritonavir: AD when the latter is started during the lamotrigine dose-titration period, PE
-    # otherwise (the record seldom says: the datum is named)
-    frozenset({"estroprogestatifs contraceptifs", "lamotrigine"}): {
-        "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
-    frozenset({"inhibiteurs de proteases boostes par ritonavir", "lamotrigine"}): {
-        "AD": {"kind": "titration", "key": "lamotrigine"}, "PE": {"kind": "otherwise"}},
-    # l. 223: aspirin + curative-dose heparins (or elderly patients): AD with anti-inflammatory or
-    # analgesic/antipyretic doses, APEC with antiplatelet doses (the parser read the second AD
-    # bullet as anti-inflammatory)
-    frozenset({"acide acetylsalicylique", "heparines doses curatives et ou sujet age"}): {
-        "AD": {"kind": "aspirin-dose", "any_of": [{"aspirin_dose": "anti-inflammatory", "ulcer_history": None},
-                                                  {"aspirin_dose": "analgesic", "ulcer_history": None}]},
-        "APEC": {"kind": "aspirin-dose", "any_of": [{"aspirin_dose": "antiplatelet", "ulcer_history": None}]}},
-    # l. 775: two aminoglycosides given together CI (successive courses: APEC; never concurrent)
-    frozenset({"aminosides"}): {"CI": {"kind": "always"}, "APEC": {"kind": "otherwise"}},
-    # l. 1411 and the class heading: two torsadogenic antiarrhythmics CI; same Vaughan-Williams class
-    # AD (class not encoded: unresolved); other pairs need monitoring (APEC)
-    frozenset({"antiarythmiques"}): {
-        "CI": {"kind": "pair", "any_of": [[["substances susceptibles de donner des torsades de pointes"],
-                                           ["substances susceptibles de donner des torsades de pointes"]]]},
-        "AD": {"kind": "other"}, "APEC": {"kind": "otherwise"}},
-}
+def _hand_encoded(path: Path = HAND_ENCODED) -> tuple[dict[str, Any], dict[frozenset[str], dict[str, dict[str, Any]]]]:
+    """``(local_routes, overrides)`` read from the hand-encoded data file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    local = {k: v for k, v in data["local_routes"].items() if k != "note"}
+    overrides = {frozenset(e["pair"]): e["levels"] for e in data["multi_level_conditions"]["entries"]}
+    return local, overrides
+
+
+LOCAL_ROUTES, OVERRIDES = _hand_encoded()
 
 
 # Single-level aspirin entries that the PDF limits, in their own text, to anti-inflammatory doses

@@ -15,8 +15,10 @@ from typing import Any
 
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
+from checker import facts
+from checker.facts import FactTables
 from checker.memo import by_identity
-from checker.model import NOT_TRUE, Concept, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
 
 ASPIRIN = "acide acetylsalicylique"
@@ -58,31 +60,9 @@ DATUM_EN = {
     "unstated": "the circumstances the thesaurus gives for this level",
 }
 
-# Acute coronary syndrome / myocardial infarction: ICD-10 I20.0, I21, I22, I24; SNOMED CT.
-_ACS_ICD = re.compile(r"^I(20\.?0|21|22|24)")
-_ACS_SNOMED = {"394659003", "22298006", "57054005", "4557003", "25106000"}
-_ACS_TEXT = ("syndrome coronarien aigu", "infarctus", "angor instable", "angine de poitrine instable",
-             "acute coronary", "myocardial infarction", "unstable angina", "sca st")
-# Peptic ulcer: ICD-10 K25–K28; SNOMED CT 13200003 (peptic ulcer), 397825006 (gastric ulcer),
-# 51868009 (duodenal ulcer).
-_ULCER_ICD = re.compile(r"^K2[5-8]")
-_ULCER_SNOMED = {"13200003", "397825006", "51868009"}
-_ULCER_TEXT = ("ulcere gastr", "ulcere duoden", "ulcere peptique", "peptic ulcer", "gastric ulcer", "duodenal ulcer")
+# Condition code tables (acute coronary syndrome, peptic ulcer, heart failure, hepatic failure,
+# hypokalaemia) live in referentials/facts/clinical-facts.json and are read through the facts layer.
 
-
-# Heart failure: ICD-10 I50; SNOMED CT 84114007 (heart failure), 42343007 (congestive heart failure).
-_HF_ICD = re.compile(r"^I50")
-_HF_SNOMED = {"84114007", "42343007"}
-_HF_TEXT = ("insuffisance cardiaque", "heart failure", "dysfonction ventriculaire gauche", "fevg alteree")
-# Hepatic failure / cirrhosis: ICD-10 K70.3-K70.4, K72, K74.6, K76.7; SNOMED CT 59927004, 19943007.
-_HEPATIC_ICD = re.compile(r"^(K70\.?[34]|K72|K74\.?6|K76\.?7)")
-_HEPATIC_SNOMED = {"59927004", "19943007"}
-_HEPATIC_TEXT = ("insuffisance hepatique", "hepatic failure", "liver failure", "cirrhose", "cirrhosis",
-                 "hepatic impairment")
-# Hypokalaemia: ICD-10 E87.6; SNOMED CT 43339004.
-_HYPOK_ICD = re.compile(r"^E87\.?6")
-_HYPOK_SNOMED = {"43339004"}
-_HYPOK_TEXT = ("hypokaliemie", "hypokalaemia", "hypokalemia")
 # Elderly: the thesaurus says "sujet âgé" without a figure. HAS's programme "Prescription
 # médicamenteuse chez le sujet âgé" (PMSA, since 2006) takes "personne âgée" as over 75, or over 65
 # with several chronic diseases (as restated by VIDAL Recos, "Médicaments et personnes âgées",
@@ -92,39 +72,13 @@ ELDERLY_FROM = 75
 NOT_ELDERLY_BELOW = 65
 
 
-def concept_matches(c: Concept, icd: re.Pattern[str], snomed: set[str], texts: tuple[str, ...]) -> bool:
-    """True when a concept is coded (ICD-10 / SNOMED CT) or worded as one of the given ones."""
-    for coding in c.codings:
-        sys = coding.system.lower()
-        if ("icd" in sys or "cim" in sys) and icd.match(coding.code.upper()):
-            return True
-        if "snomed" in sys and coding.code in snomed:
-            return True
-    return any(t in fold(x) for x in c.all_texts() for t in texts)
-
-
-def _recorded(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
-              texts: tuple[str, ...], *, current: bool = False) -> bool:
-    """The record states the condition (a history counts, unless ``current`` asks for a present state:
-    then a resolved or inactive Condition does not)."""
-    for cond in record.conditions:
-        if cond.verification_status in NOT_TRUE or (current and not cond.is_active):
-            continue
-        if concept_matches(cond.code, icd, snomed, texts):
-            return True
-    return any(concept_matches(r, icd, snomed, texts) for o in orders for r in o.reasons)
-
-
-def _documented(record: PatientRecord, orders: tuple[MedicationOrder, ...], icd: re.Pattern[str], snomed: set[str],
-                texts: tuple[str, ...], *, current: bool = False) -> bool | None:
-    """True when the record states the condition, False when it states that the condition was ruled
-    out (a Condition with verificationStatus ``refuted``), None when it says neither: a problem list
-    that does not mention a condition is no proof that the patient does not have it."""
-    if _recorded(record, orders, icd, snomed, texts, current=current):
-        return True
-    if any(c.verification_status == "refuted" and concept_matches(c.code, icd, snomed, texts) for c in record.conditions):
-        return False
-    return None
+def _stated(ctx: PairContext, concept: str, *, current: bool = False) -> bool | None:
+    """What the record states on the pair's day about ``concept`` (a concept set of the facts tables):
+    True (stated; a history counts unless ``current`` asks for a present state), False (denied in
+    text or refuted), None (not stated: a problem list that does not mention a condition is no proof
+    that the patient does not have it). The reasons of the two orders speak for the patient too."""
+    reasons = [r for o in (ctx.first, ctx.second) for r in o.reasons]
+    return facts.stated(ctx.record, ctx.day, ctx.tables.concept(concept), history=not current, also=reasons).value
 
 
 _ORAL_FORM = re.compile(r"\b(comprimes?|gelules?|sachets?|capsules?|tablets?|pastilles?|sirop|syrup|"
@@ -282,6 +236,11 @@ class PairContext:
     second_key: str
     first: MedicationOrder
     second: MedicationOrder
+    tables: FactTables
+    day: date
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+    """The thesaurus' aspirin dose bands (``referentials/iatrogenic/aspirin-dose-bands.json``)."""
+    """The day the pair is judged at: the later of the two orders' days (when the combination began)."""
 
     def line_of(self, nodes: set[str]) -> MedicationOrder | None:
         if self.thesaurus.nodes_for(self.first_key) & nodes:
@@ -301,9 +260,10 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "aspirin-dose":
         return _aspirin(cond, ctx)
     if kind == "acs-indication":
-        if _recorded(ctx.record, (ctx.first, ctx.second), _ACS_ICD, _ACS_SNOMED, _ACS_TEXT):
-            return bool(cond["acs"]), None
-        return None, "acs-indication"
+        acs = _stated(ctx, "acute-coronary-syndrome")
+        if acs is None:
+            return None, "acs-indication"
+        return acs == bool(cond["acs"]), None
     if kind == "pair":
         return _pair(cond, ctx), None
     if kind in ("all_of", "any_of"):
@@ -325,28 +285,27 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     if kind == "route-gate":
         return _route_gate(cond, ctx)
     if kind == "elderly" and "elderly" in cond:
-        age = ctx.record.age_on(ctx.as_of)
+        age = facts.age_on(ctx.record, ctx.day)
         if age is None or NOT_ELDERLY_BELOW <= age < ELDERLY_FROM:
             return None, "elderly"
         return (age >= ELDERLY_FROM) == bool(cond["elderly"]), None
     if kind == "renal-function" and "impaired" in cond:
         return _renal(cond, ctx)
     if kind == "hepatic-function" and "impaired" in cond:
-        hepatic = _documented(ctx.record, (ctx.first, ctx.second), _HEPATIC_ICD, _HEPATIC_SNOMED, _HEPATIC_TEXT,
-                              current=True)  # a liver failure that has resolved is no present impairment
+        hepatic = _stated(ctx, "hepatic-failure", current=True)  # a resolved liver failure is no present impairment
         if hepatic is None:
             return None, "hepatic-function"
         return hepatic == bool(cond["impaired"]), None
     if kind == "heart-function" and "altered" in cond:
-        if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
+        if _stated(ctx, "heart-failure"):
             return bool(cond["altered"]), None
         return None, "heart-function"
     if kind == "indication" and cond.get("what") == "heart-failure":
-        if _recorded(ctx.record, (ctx.first, ctx.second), _HF_ICD, _HF_SNOMED, _HF_TEXT):
+        if _stated(ctx, "heart-failure"):
             return True, None
         return None, "indication"
     if kind == "hypokalaemia":
-        if _recorded(ctx.record, (ctx.first, ctx.second), _HYPOK_ICD, _HYPOK_SNOMED, _HYPOK_TEXT):
+        if _stated(ctx, "hypokalaemia", current=True):
             return True, None
         return None, "hypokalaemia"
     if kind == "titration":
@@ -364,22 +323,9 @@ EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "
 CLCR_CODES = frozenset({"2164-2", "35591-7"})
 
 
-def renal_value(record: PatientRecord) -> tuple[str, float, Observation] | None:
-    """Most recent creatinine clearance or eGFR with a value: (kind, value, observation)."""
-    best: tuple[str, float, Observation] | None = None
-    for kind, codes in (("clcr", CLCR_CODES), ("egfr", EGFR_CODES)):
-        for o in record.observations_coded(LOINC, codes):
-            if o.value is None or o.status in {"entered-in-error", "cancelled"}:
-                continue
-            if best is None or (o.effective or date.min) > (best[2].effective or date.min):
-                best = (kind, o.value, o)
-            break
-    return best
-
-
 def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     """Renal function below ``below`` (impaired) / from ``normal_from`` (normal), eGFR or CrCl."""
-    got = renal_value(ctx.record)
+    got = facts.renal_on(ctx.record, ctx.day, ctx.tables)
     if got is None:
         return None, "renal-function"
     value = got[1]
@@ -458,25 +404,37 @@ def _dose_threshold(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None
     return False, None
 
 
+def _band_test(test: dict[str, Any], per_intake: float, per_day: float) -> bool:
+    got = {"per_intake_mg": per_intake, "per_day_mg": per_day}
+    for name, bound in test.items():
+        what, _, side = name.rpartition("_")
+        value = got[what]
+        if (side == "min" and value < bound - 1e-9) or (side == "max" and value > bound + 1e-9):
+            return False
+    return True
+
+
+def aspirin_category(bands: tuple[dict[str, Any], ...], per_intake_mg: float, per_day_mg: float) -> str:
+    """The thesaurus dose band of an aspirin dosage: the first band one of whose tests holds, else ``other``."""
+    for band in bands:
+        if any(_band_test(t, per_intake_mg, per_day_mg) for t in band["any"]):
+            return str(band["category"])
+    return "other"
+
+
 def _aspirin_category(ctx: PairContext) -> str | None:
     for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
         if ASPIRIN in {key} | set(ctx.thesaurus.nodes_for(key)):
             dd = daily_dose(line, key)
-            if dd is None:
+            if dd is None or not ctx.aspirin_bands:
                 return None
-            if dd.per_intake_mg >= 1000 or dd.per_day_mg >= 3000:
-                return "anti-inflammatory"
-            if dd.per_intake_mg >= 500:
-                return "analgesic"
-            if 50 <= dd.per_day_mg <= 375:
-                return "antiplatelet"
-            return "other"
+            return aspirin_category(ctx.aspirin_bands, dd.per_intake_mg, dd.per_day_mg)
     return None
 
 
 def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     category = _aspirin_category(ctx)
-    ulcer = _documented(ctx.record, (ctx.first, ctx.second), _ULCER_ICD, _ULCER_SNOMED, _ULCER_TEXT)
+    ulcer = _stated(ctx, "peptic-ulcer")
     pending: str | None = None
     result: bool | None = False
     for clause in cond["any_of"]:

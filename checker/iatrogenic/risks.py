@@ -80,6 +80,10 @@ class IatrogenicRules:
     rows: list[RiskRow]
     stopp: dict[str, Any]
     stopp_source: Source
+    selection: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """``stopp-selection.json``: family (``elderly``, ``renal``) → STOPP criterion → wording by language."""
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+    """``aspirin-dose-bands.json``: the thesaurus' aspirin dose bands, first match wins."""
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,6 +102,22 @@ class IatrogenicRules:
 
     def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
         return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])
+
+    def stopp_selection(self, family: str) -> dict[str, dict[str, str]]:
+        """The STOPP criteria of ``family`` the rules evaluate, with their wording (fr/en)."""
+        return self.selection.get(family, {})
+
+    def stopp_drug_iterations(self, rule_id: str) -> list[dict[str, Any]]:
+        """The iterations of a STOPP criterion that name drugs only (no eGFR, no CKD stage), each with
+        one positive medicine: ``{"atc": [...], "dose": {...} | None}``."""
+        out = []
+        for it in self.stopp["rules"][rule_id]["iterations"]:
+            if it.get("egfr") or it.get("ckd_icd10"):
+                continue
+            meds = [m for m in it["medicines"] if not m.get("negative")]
+            if len(meds) == 1 and len(it["medicines"]) == 1:
+                out.append({"atc": list(meds[0]["atc"]), "dose": meds[0].get("dose")})
+        return out
 
 
 def load_rows(path: Path) -> list[RiskRow]:
@@ -152,7 +172,9 @@ def load_rows(path: Path) -> list[RiskRow]:
 
 def load(root: Path, files: list[str]) -> IatrogenicRules:
     tsv = next(root / f for f in files if f.endswith(".tsv"))
-    js = next(root / f for f in files if f.endswith(".json"))
+    js = next(root / f for f in files if f.endswith(".json") and "stopp-v2" in f)
+    bands_file = next((root / f for f in files if f.endswith("aspirin-dose-bands.json")), None)
+    chosen = next((root / f for f in files if f.endswith("stopp-selection.json")), None)
     rows = load_rows(tsv)
     try:
         stopp = json.loads(js.read_text(encoding="utf-8"))
@@ -160,9 +182,25 @@ def load(root: Path, files: list[str]) -> IatrogenicRules:
         raise ValueError(f"{js}:{exc.lineno}: {exc.msg}") from None
     if "rules" not in stopp:
         raise ValueError(f"{js}: missing 'rules'")
+    selection: dict[str, dict[str, dict[str, str]]] = {}
+    if chosen is not None:
+        try:
+            raw = json.loads(chosen.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{chosen}:{exc.lineno}: {exc.msg}") from None
+        selection = {k: v for k, v in raw.items() if k in ("elderly", "renal")}
+        unknown = [rid for family in selection.values() for rid in family if rid not in stopp["rules"]]
+        if unknown:
+            raise ValueError(f"{chosen}: criteria not in the STOPP subset: {', '.join(unknown)}")
+    bands: tuple[dict[str, Any], ...] = ()
+    if bands_file is not None:
+        try:
+            bands = tuple(json.loads(bands_file.read_text(encoding="utf-8"))["bands"])
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise ValueError(f"{bands_file}: {exc}") from None
     src = stopp.get("source", {})
     return IatrogenicRules(rows, stopp, Source(src.get("label", "STOPP/START v2"), src.get("url", ""),
-                                               src.get("edition", "")))
+                                               src.get("edition", "")), selection, bands)
 
 
 @loader("iatrogenic-rules")

@@ -73,7 +73,7 @@ class Entry:
     themes: tuple[str, ...]
     line: int
     others_only: bool = False  # "X + AUTRES X": two different members of the same class
-    hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (see tools/build_thesaurus.py OVERRIDES)
+    hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (referentials/thesaurus/hand-encoded.json)
     gate: dict[str, Any] | None = None  # when it evaluates false the entry does not concern the pair
 
     @property

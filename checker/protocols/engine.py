@@ -9,8 +9,6 @@ the missing datum so that a finding can say what the decision hinged on.
 from __future__ import annotations
 
 import functools
-
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterator, Union
@@ -20,7 +18,6 @@ from checker.memo import by_identities
 from checker.model import (
     NO_HISTORY,
     NOT_TAKEN,
-    NOT_TRUE,
     RULE_CONFIDENCE,
     Concept,
     Condition,
@@ -31,79 +28,15 @@ from checker.model import (
     PatientRecord,
     ServiceOrder,
 )
-from checker.protocols.language import Act, CodeSpec, Criterion, Matcher, MedicationClass, Outcome, Protocol, Test
-from checker.protocols.negation import affirmed
-from checker.text import fold
+from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
+from checker import facts
+from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
 
 Order = Union[ServiceOrder, MedicationOrder]
 
-# --- code systems -------------------------------------------------------------------------------
+# --- code systems and concepts: the facts layer's one matcher (checker.facts.concepts) ------------
 
-_OIDS = {
-    "CCAM": {"1.2.250.1.213.2.5"},
-    "CPT": {"2.16.840.1.113883.6.12"},
-    "LOINC": {"2.16.840.1.113883.6.1"},
-    "SNOMED": {"2.16.840.1.113883.6.96"},
-    "ICD10": {"2.16.840.1.113883.6.3", "2.16.840.1.113883.6.90"},
-    "ATC": {"2.16.840.1.113883.6.73"},
-    "NABM": set(),
-}
-_TOKENS = {
-    "CCAM": ("ccam",),
-    "CPT": ("cpt",),
-    "LOINC": ("loinc",),
-    "SNOMED": ("snomed",),
-    "ICD10": ("icd10", "cim10"),
-    "ATC": ("atc",),
-    "NABM": ("nabm",),
-}
-
-
-@functools.lru_cache(maxsize=4096)
-def system_is(alias: str, system: str) -> bool:
-    """True when the FHIR ``system`` URI designates the code system ``alias`` (CCAM, ICD10 …)."""
-    s = system.strip().lower()
-    if not s:
-        return False
-    if s.startswith("urn:oid:"):
-        return s[8:] in _OIDS.get(alias, set())
-    squashed = re.sub(r"[^a-z0-9]", "", s)
-    if alias == "ATC":
-        return "atc" in re.split(r"[^a-z0-9]+", s) or "whocc" in squashed
-    return any(tok in squashed for tok in _TOKENS.get(alias, ()))
-
-
-def _norm_code(alias: str, code: str) -> str:
-    c = code.strip().upper()
-    if alias in ("ICD10", "ATC", "CCAM"):
-        c = c.replace(".", "").replace(" ", "")
-    return c
-
-
-def code_matches(spec: CodeSpec, system: str, code: str) -> bool:
-    if not system_is(spec.system, system):
-        return False
-    want, have = _norm_code(spec.system, spec.code), _norm_code(spec.system, code)
-    return have.startswith(want) if spec.prefix else have == want
-
-
-def concept_matches(matcher: Matcher, concept: Concept, *, negation: bool = False) -> str | None:
-    """What matched (a code or a text) when ``concept`` matches, else ``None``.
-
-    With ``negation``, a pattern found only in a negated clause of a text (« pas de fièvre »,
-    "no history of cancer") does not match: see :mod:`checker.protocols.negation`. Codes are never
-    read as negated."""
-    for coding in concept.codings:
-        for spec in matcher.codes:
-            if code_matches(spec, coding.system, coding.code):
-                return f"{spec.system} {coding.code}" + (f" « {coding.display} »" if coding.display else "")
-    if matcher.patterns:
-        for text in concept.all_texts():
-            folded = fold(text)
-            for pat in matcher.patterns:
-                if affirmed(pat, text) if negation else pat.search(folded):
-                    return f"« {text} »"
-    return None
+__all__ = ["code_matches", "concept_matches", "system_is"]
 
 
 def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
@@ -190,6 +123,7 @@ class Result:
     missing: list[str] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     reason_only: bool = False  # matched on a reason without a Condition resource (no onset)
+    indications: list[Indication] = field(default_factory=list)  # inferred or read from the order's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +146,9 @@ class Evaluation:
     outcome: Outcome
     steps: tuple[Step, ...]
     missing: tuple[str, ...]
+    indications: tuple[Indication, ...] = ()
+    """Indications the decision used that the order did not state: inferred from the problem list
+    (``inferred``) or read from the order's own words (``order-text``)."""
 
     @property
     def verdict(self) -> str:
@@ -222,23 +159,11 @@ class Evaluation:
         return [f for s in self.steps for f in s.facts]
 
 
-def _ref_tail(ref: str) -> str:
-    """The resource id a reference points at: ``Condition/x``, ``#x``, ``urn:uuid:x``, absolute URLs."""
-    tail = ref.strip().lstrip("#").rsplit("/", 1)[-1]
-    for prefix in ("urn:uuid:", "urn:oid:"):
-        if tail.startswith(prefix):
-            return tail[len(prefix):]
-    return tail
-
-
 # --- applicability ------------------------------------------------------------------------------
 
 
-def order_day(order: Order, as_of: date) -> date:
-    """The day the order is judged at: when written, else when planned, else ``as_of``."""
-    if isinstance(order, ServiceOrder):
-        return order.authored_on or order.occurrence or as_of
-    return order.authored_on or periods.treatment_start(order) or as_of
+order_day = facts.order_day
+"""The day the order is judged at (see :func:`checker.facts.order_day`)."""
 
 
 def matching_act(protocol: Protocol, order: ServiceOrder) -> Act | None:
@@ -285,27 +210,23 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
 
 class _Context:
     def __init__(self, protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date,
-                 lang: str) -> None:
+                 lang: str, tables: FactTables | None = None) -> None:
         self.protocol = protocol
         self.record = record
         self.order = order
         self.target = target
         self.as_of = as_of
         self.lang = lang
-        self.day = order_day(order, as_of)
+        self.day = facts.order_day(order, as_of)
+        self.tables = tables
         self.dated = (order.authored_on is not None) or (
             isinstance(order, ServiceOrder) and order.occurrence is not None) or order.draft
         self.cache: dict[str, Result] = {}
 
-    # reasons: codes/texts of the order and the Conditions it references
-    def reason_concepts(self) -> list[tuple[Concept, Condition | None]]:
-        out: list[tuple[Concept, Condition | None]] = [(c, None) for c in self.order.reasons]
-        for ref in self.order.reason_refs:
-            tail = _ref_tail(ref)
-            for cond in self.record.conditions:
-                if cond.ref == ref or _ref_tail(cond.ref) == tail:
-                    out.append((cond.code, cond))
-        return out
+    # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
+    # own words and the Conditions of its day (see checker.facts.indications)
+    def indications(self) -> list[Indication]:
+        return facts.indications(self.record, self.order, self.day, self.tables)
 
     def criterion(self, crit_id: str) -> Result:
         if crit_id not in self.cache:
@@ -337,6 +258,7 @@ class _Context:
             out.missing.extend(m for m in r.missing if m not in out.missing)
             out.conditions.extend(r.conditions)
             out.reason_only = out.reason_only or r.reason_only
+            out.indications.extend(i for i in r.indications if i not in out.indications)
         return out
 
     def test(self, t: Test, crit: Criterion) -> Result:
@@ -349,21 +271,29 @@ class _Context:
         active_only = t.attrs.get("status", "active") == "active"
         res = Result(False)
         if where in ("reason", "any"):
-            for concept, cond in self.reason_concepts():
-                if cond is not None and cond.verification_status in NOT_TRUE:
-                    continue
+            for ind in self.indications():
+                concept, cond = ind.concept, ind.condition
                 hit = concept_matches(t.matcher, concept, negation=True)
-                if hit:
-                    res.value = True
+                if not hit:
+                    continue
+                res.value = True
+                if ind.how == "inferred":
+                    res.facts.append(("indication déduite du problème enregistré : " if self.lang == "fr"
+                                      else "inferred indication, recorded condition: ") + hit)
+                elif ind.how == "order-text":
+                    res.facts.append(("libellé de la demande : " if self.lang == "fr" else "order wording: ") + hit)
+                else:
                     res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
-                    if cond is not None:
-                        res.conditions.append(cond)
-                    else:
-                        res.reason_only = True
+                if ind.how in ("inferred", "order-text"):
+                    res.indications.append(ind)
+                if cond is not None:
+                    res.conditions.append(cond)
+                else:
+                    res.reason_only = True
         if where in ("record", "any"):
-            for cond in self.record.conditions:
-                if (active_only and not cond.is_active) or cond.verification_status in NOT_TRUE \
-                        or cond in res.conditions:
+            pool = facts.conditions_on(self.record, self.day) if active_only else facts.history_on(self.record, self.day)
+            for cond in pool:
+                if cond in res.conditions:
                     continue
                 hit = concept_matches(t.matcher, cond.code, negation=True)
                 if hit:
@@ -424,8 +354,9 @@ class _Context:
             hit = concept_matches(t.matcher, obs.code)
             if not hit:
                 continue
-            if within is not None and obs.effective is not None and (
-                    (self.day - obs.effective).days > int(within) or obs.effective > self.day):
+            if obs.effective is not None and obs.effective > self.day:
+                continue  # measured after the order: not known when it was written
+            if within is not None and obs.effective is not None and (self.day - obs.effective).days > int(within):
                 continue
             found.append((obs, hit))
         if not found:
@@ -513,11 +444,10 @@ class _Context:
         return Result(False)
 
     def _t_allergy(self, t: Test, crit: Criterion) -> Result:
-        for allergy in self.record.allergies:
-            if allergy.is_active:
-                hit = concept_matches(t.matcher, allergy.code, negation=True)
-                if hit:
-                    return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
+        for allergy in facts.allergies_on(self.record, self.day):
+            hit = concept_matches(t.matcher, allergy.code, negation=True)
+            if hit:
+                return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
         return Result(False)
 
     def _t_treatmentDuration(self, t: Test, crit: Criterion) -> Result:
@@ -580,13 +510,15 @@ class _Context:
 
     def _t_ref(self, t: Test, crit: Criterion) -> Result:
         r = self.criterion(t.attrs["criterion"])
-        return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only)
+        return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only, list(r.indications))
 
 
 def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date, *,
-             lang: str = "fr", target_label: str = "") -> Evaluation:
-    """Walk the decision graph from its start to an outcome for ``order``."""
-    ctx = _Context(protocol, record, order, target, as_of, lang)
+             lang: str = "fr", target_label: str = "", tables: FactTables | None = None) -> Evaluation:
+    """Walk the decision graph from its start to an outcome for ``order``; ``tables`` (the facts
+    tables) allow an indication to be inferred from the problem list when the order states none."""
+    ctx = _Context(protocol, record, order, target, as_of, lang, tables)
+    used: list[Indication] = []
     node = protocol.start
     steps: list[Step] = []
     missing: list[str] = []
@@ -599,23 +531,27 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
         steps.append(Step(check.id, crit.id, question, answer, tuple(res.facts)))
         if answer == "unknown":
             missing.extend(m for m in res.missing if m not in missing)
+        if answer == "yes":
+            used.extend(i for i in res.indications if i not in used)
         node = getattr(check, answer)
     outcome = protocol.outcomes[node]
     if outcome.missing:
         extra = _label(outcome.missing, lang)
         if extra and extra not in missing:
             missing.append(extra)
-    return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing))
+    return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing),
+                      tuple(used))
 
 
-def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, lang: str = "fr") -> list[Evaluation]:
+def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, lang: str = "fr",
+                    tables: FactTables | None = None) -> list[Evaluation]:
     """Every applicable order of ``record`` evaluated against ``protocol``."""
-    return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
+    return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables)
             for order, target, label in applicable(protocol, record)]
 
 
 def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: date, *,
-                 lang: str = "fr") -> list[Evaluation]:
+                 lang: str = "fr", tables: FactTables | None = None) -> list[Evaluation]:
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
@@ -629,7 +565,7 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     out: list[Evaluation] = []
     for i, protocol in enumerate(protocols):
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
-        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label)
+        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables)
                    for order, target, label in targets)
     return out
 

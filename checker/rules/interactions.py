@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from checker import facts
+from checker.facts import FactTables
 from checker.findings import Finding, Severity, Source
 from checker.iatrogenic.conditions import (
     DATUM_EN,
@@ -20,7 +23,7 @@ from checker.iatrogenic.conditions import (
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
-from checker.periods import overlaps
+from checker.periods import effective_interval, overlaps
 from checker.registry import RuleCall, rule
 
 THESAURUS_SOURCE = Source(
@@ -174,7 +177,10 @@ def _local_route_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, .
 
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
-    """Every pair of concurrent identified lines with at least one thesaurus entry."""
+    """Every pair of concurrent identified lines with at least one thesaurus entry; the record is read
+    as it stood when the combination began (the later of the two orders' days)."""
+    tables: FactTables = call.refs.get("clinical-facts")
+    bands = call.refs.get("iatrogenic-rules").aspirin_bands
     lines: list[tuple[MedicationOrder, MedicationIdentity]] = []
     for o in call.identified_orders():
         ident = o.identity
@@ -187,16 +193,28 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
             if not found or not overlaps(a, b, call.as_of):
                 continue
             items: list[tuple[Match, Settled]] = []
+            days = _pair_days(a, b, call.as_of)
             for ka, m in found:
                 first, second = (a, b) if m.first == ka else (b, a)
                 if _torsadogenic_by_route_only(m, first, second):
                     continue
-                ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second)
-                settled = settle(m.entry, ctx)
+                for day in days:  # settled on the record of its first day, else of its last one
+                    ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
+                    settled = settle(m.entry, ctx)
+                    if settled.settled:
+                        break
                 if not settled.dropped:  # the entry does not concern this pair
                     items.append((m, settled))
             if items:
                 yield PairResult(a, b, items)
+
+
+def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:
+    """The day the combination began (the later of the two orders' days), then the last day both lines
+    were taken up to ``as_of`` (fixed once the combination has ended, whatever ``as_of``)."""
+    day = max(facts.order_day(a, as_of), facts.order_day(b, as_of))
+    last = min(effective_interval(a, as_of)[1], effective_interval(b, as_of)[1], as_of)
+    return (day, last) if last > day else (day,)
 
 
 @by_identities
@@ -214,7 +232,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     category="interaction",
     severity="warning",
     source=THESAURUS_SOURCE,
-    referentials=("ansm-thesaurus",),
+    referentials=("ansm-thesaurus", "clinical-facts", "iatrogenic-rules"),
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.

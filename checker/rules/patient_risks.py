@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from checker import facts
+from checker.facts import FactTables
 from checker.findings import Finding, Severity, Source
-from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, renal_value, route_of
+from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
-from checker.model import Allergy, MedicationIdentity, MedicationOrder, PatientRecord
-from checker.periods import counts, effective_interval, is_current
+from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.periods import counts, effective_interval
+from checker.referentials import default_referentials
 from checker.registry import RuleCall, rule
 from checker.text import fold
 
@@ -28,23 +31,7 @@ STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codag
                       "https://github.com/MichielCM/stoppstart", "v2")
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
-# Our own wording of the STOPP criteria the checker evaluates (codes from the coded XML).
-STOPP_ELDERLY = {
-    "STOPP K1": ("benzodiazépine : sédation, troubles de l'équilibre, chutes", "benzodiazepine: sedation, poor balance, falls"),
-    "STOPP K4": ("hypnotique apparenté (Z) : sédation diurne prolongée, ataxie", "Z-drug hypnotic: prolonged daytime sedation, ataxia"),
-    "STOPP D14": ("antihistaminique de première génération (effets anticholinergiques)", "first-generation antihistamine (anticholinergic effects)"),
-    "STOPP B10": ("antihypertenseur central (mal toléré chez le sujet âgé)", "centrally acting antihypertensive (poorly tolerated in older people)"),
-    "STOPP C7": ("ticlopidine (alternatives mieux tolérées)", "ticlopidine (better tolerated alternatives exist)"),
-    "STOPP J1": ("sulfamide hypoglycémiant à longue durée d'action (hypoglycémies prolongées)", "long-acting sulphonylurea (prolonged hypoglycaemia)"),
-}
-STOPP_RENAL = {
-    "STOPP E1": ("digoxine > 125 µg/jour", "digoxin > 125 µg/day"),
-    "STOPP E2": ("inhibiteur direct de la thrombine", "direct thrombin inhibitor"),
-    "STOPP E3": ("inhibiteur du facteur Xa", "factor Xa inhibitor"),
-    "STOPP E4": ("AINS", "NSAID"),
-    "STOPP E5": ("colchicine", "colchicine"),
-    "STOPP E6": ("metformine", "metformin"),
-}
+# The STOPP criteria evaluated, and our wording of each: referentials/iatrogenic/stopp-selection.json.
 
 
 def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> str | None:
@@ -55,9 +42,34 @@ def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> s
     return None
 
 
-def _current_orders(call: RuleCall) -> list[MedicationOrder]:
-    """Identified lines being taken on ``as_of``."""
-    return [o for o in call.identified_orders() if is_current(o, call.as_of)]
+def _stopp_drug_hit(data: IatrogenicRules, rid: str, order: MedicationOrder
+                    ) -> tuple[str, float | None, dict[str, Any] | None] | None:
+    """``(substance, daily mg, dose threshold)`` of the first iteration of STOPP criterion ``rid`` the line
+    meets (every drug-only iteration is tried); a dose criterion needs a structured daily dose above it."""
+    for it in data.stopp_drug_iterations(rid):
+        key = _atc_hit(order, it["atc"])
+        if not key:
+            continue
+        dose = it["dose"]
+        if dose is None:
+            return key, None, None
+        if dose.get("unit", "").upper() != "MG" or dose.get("per", "").upper() != "D" or dose.get("op") != ">":
+            continue  # a threshold this rule cannot read is never guessed
+        dd = daily_dose(order, key)
+        if dd is not None and dd.per_day_mg > float(dose["value"]) + 1e-9:
+            return key, dd.per_day_mg, dose
+    return None
+
+
+def _judged_orders(call: RuleCall) -> list[MedicationOrder]:
+    """Identified lines that count (not stopped, cancelled …), whenever they were taken: each is
+    judged at its own date (:func:`checker.facts.judgement_days`), never only when current."""
+    return [o for o in call.identified_orders() if counts(o)]
+
+
+def _tables(call: RuleCall) -> FactTables:
+    tables: FactTables = call.refs.get("clinical-facts")
+    return tables
 
 
 # --- PR001 allergy -------------------------------------------------------------------------------
@@ -91,7 +103,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
-    allergies = [a for a in call.record.allergies if a.is_active]
+    allergies = facts.allergies_on(call.record, call.as_of)
     if not allergies:
         return
     for order in call.identified_orders():
@@ -146,73 +158,91 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
 # --- PR002 older people --------------------------------------------------------------------------
 
 @rule("PR002", name="elderly-inappropriate", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules",))
+      referentials=("iatrogenic-rules", "clinical-facts"))
 def elderly(call: RuleCall) -> Iterator[Finding]:
     """Potentially inappropriate medication in an older patient.
 
     From age 65 (STOPP/START v2): benzodiazepines (K1), Z-drugs (K4), first-generation
     antihistamines (D14), centrally acting antihypertensives (B10), ticlopidine (C7), long-acting
-    sulphonylureas (J1), aspirin above 160 mg/day from structured dosage (C1). Durations of
-    benzodiazepine use (STOPP D5) are left to the protocol rule OP002 (HAS durations), which judges
-    the same line. From age 75 (French Laroche list, 2007): long half-life
-    benzodiazepines. One finding per line with every criterion met in ``evidence``.
+    sulphonylureas (J1), salicylate antiplatelets above the daily doses of C1 from structured dosage
+    (aspirin 160 mg, carbasalate 200 mg): every drug-only iteration of the criteria listed in
+    ``referentials/iatrogenic/stopp-selection.json``. Durations of benzodiazepine use (STOPP D5) are
+    left to the protocol rule OP002 (HAS durations), which judges the same line. From age 75 (French
+    Laroche list, 2007): long half-life benzodiazepines. The age is the age on the order's date (and
+    on the last day the line was taken). One finding per line with every criterion met in
+    ``evidence``.
 
     Source: STOPP/START v2 (O'Mahony et al. 2015, coded by Huibers et al. 2019); Laroche ML et al.,
     Eur J Clin Pharmacol 2007;63:725-731.
     """
-    age = call.record.age_on(call.as_of)
-    if age is None or age < 65:
-        return
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
-    for order in call.identified_orders():
-        if not counts(order):
-            continue
-        hits: list[dict[str, Any]] = []
-        sources: list[Source] = []
-        for rid, (fr, eng) in STOPP_ELDERLY.items():
-            key = _atc_hit(order, data.stopp_atc(rid))
-            if key:
-                hits.append({"criterion": rid, "substance": key, "why": eng if en else fr})
-        key = _atc_hit(order, data.stopp_atc("STOPP C1"))
-        if key:
-            dd = daily_dose(order, key)
-            if dd is not None and dd.per_day_mg > 160:
-                hits.append({"criterion": "STOPP C1", "substance": key, "daily_mg": round(dd.per_day_mg, 1),
-                             "why": "aspirin above 160 mg/day" if en else "aspirine au-delà de 160 mg/jour"})
-        sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
-        if age >= 75:
-            for row in data.kind("elderly"):
-                if age < int(row.params.get("min_age", 75)):
-                    continue
-                keys = row.matches_order(order)
-                if keys:
-                    hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
-                    sources.append(row.source)
-        if not hits:
-            continue
-        subst = order.substance_name(hits[0]["substance"])
-        whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
-        summary = (f"Potentially inappropriate at {age}: {subst}" if en else
-                   f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
-        detail = (f"{order.label} in a {age}-year-old patient: {whys}. Reassess the indication, prefer a safer "
-                  f"alternative or the lowest dose for the shortest time." if en else
-                  f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
-                  f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
-        yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
-                           source=sources[0],  # the source of the first criterion met
-                           evidence={"age": age, "criteria": hits,
-                                     "sources": list(dict.fromkeys(f"{x.label} ({x.edition})" for x in sources))},
-                           suggestion={"action": "reassess"})
+    for order in _judged_orders(call):
+        for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
+            found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day, en)
+            if found is not None:
+                yield found
+                break
+
+
+def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date,
+                  en: bool) -> Finding | None:
+    """The PR002 finding for ``order`` at ``age``, or ``None``."""
+    if age is None or age < 65:
+        return None
+    hits: list[dict[str, Any]] = []
+    sources: list[Source] = []
+    for rid, words in data.stopp_selection("elderly").items():
+        hit = _stopp_drug_hit(data, rid, order)
+        if hit is not None:
+            key, daily_mg, dose = hit
+            entry: dict[str, Any] = {"criterion": rid, "substance": key, "why": words["en" if en else "fr"]}
+            if dose is not None:
+                entry.update(daily_mg=round(daily_mg or 0.0, 1), above_mg=dose["value"])
+                entry["why"] += f" ({daily_mg or 0.0:g} mg/{'day' if en else 'jour'} > {dose['value']:g})"
+            hits.append(entry)
+    sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
+    if age >= 75:
+        for row in data.kind("elderly"):
+            if age < int(row.params.get("min_age", 75)):
+                continue
+            keys = row.matches_order(order)
+            if keys:
+                hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
+                sources.append(row.source)
+    if not hits:
+        return None
+    subst = order.substance_name(hits[0]["substance"])
+    whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
+    summary = (f"Potentially inappropriate at {age}: {subst}" if en else
+               f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
+    detail = (f"{order.label} in a {age}-year-old patient: {whys}. Reassess the indication, prefer a safer "
+              f"alternative or the lowest dose for the shortest time." if en else
+              f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
+              f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
+    return call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
+                       source=sources[0],  # the source of the first criterion met
+                       evidence={"age": age, "judged_on": day.isoformat(), "criteria": hits,
+                                 "sources": list(dict.fromkeys(f"{x.label} ({x.edition})" for x in sources))},
+                       suggestion={"action": "reassess"})
 
 
 # --- PR003 renal function ------------------------------------------------------------------------
 
-def _ckd_codes(record: PatientRecord) -> set[str]:
+def renal_value(record: PatientRecord, day: date | None = None, tables: FactTables | None = None
+                ) -> tuple[str, float, Observation] | None:
+    """Most recent creatinine clearance or eGFR with a value on or before ``day``, within the validity
+    window (any date, no window, when ``day`` is ``None``): ``(kind, value, observation)``."""
+    if tables is None:
+        tables = default_referentials().get("clinical-facts")
+    assert tables is not None
+    return facts.renal_on(record, day or date.max, tables, windowed=day is not None)
+
+
+def _ckd_codes(record: PatientRecord, day: date) -> set[str]:
+    """ICD-10 codes of the conditions present on ``day`` (chronic kidney disease stages N18.x)."""
     out = set()
-    for c in record.conditions:
-        if not c.is_active:
-            continue
+    for c in facts.conditions_on(record, day):
         for coding in c.code.codings:
             if "icd" in coding.system.lower() or "cim" in coding.system.lower():
                 out.add(coding.code.upper())
@@ -220,101 +250,129 @@ def _ckd_codes(record: PatientRecord) -> set[str]:
 
 
 @rule("PR003", name="renal-function", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules",))
+      referentials=("iatrogenic-rules", "clinical-facts"))
 def renal(call: RuleCall) -> Iterator[Finding]:
     """Drug to avoid or stop at the patient's level of renal function.
 
     Thresholds on eGFR (mL/min/1.73 m²) from STOPP/START v2: digoxin above 125 µg/day below 30 (E1),
     direct thrombin inhibitors below 30 (E2), factor Xa inhibitors below 15 (E3), NSAIDs below 50
     (E4), colchicine below 10 (E5), metformin below 30 (E6), or the matching chronic kidney disease
-    stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). The most
-    recent creatinine clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) is used.
-    When a line needs the renal function and none is recorded, an info finding says so. The STOPP
-    criteria apply from 65 (the population STOPP/START is written for) or when the age is unknown.
+    stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). Each line
+    is judged at its own date (and again on ``as_of`` while still taken): the most recent creatinine
+    clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) taken on or before that
+    day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
+    convention). When a line needs the renal function and none is recorded in that window, an info
+    finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
+    when the age is unknown.
 
     Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    tables = _tables(call)
     en = call.settings.lang == "en"
-    renal_obs = renal_value(call.record)
-    ckd = _ckd_codes(call.record)
-    age = call.record.age_on(call.as_of)
+    for order in _judged_orders(call):
+        missing: Finding | None = None
+        judged = False
+        for day in facts.judgement_days(order, call.as_of):
+            status, found = _renal_at(call, data, tables, order, day, en)
+            if status == "flag":
+                yield found  # type: ignore[misc]
+                break
+            if status == "ok":
+                judged = True
+            elif status == "missing" and missing is None:
+                missing = found
+        else:
+            if missing is not None and not judged:
+                yield missing
+
+
+def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date,
+              en: bool) -> tuple[str, Finding | None]:
+    """``("flag", finding)``, ``("ok", None)``, ``("missing", info finding)`` or ``("none", None)``
+    (no renal threshold for this line) for ``order`` judged on ``day``."""
+    age = facts.age_on(call.record, day)
     stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
-    for order in _current_orders(call):
-        concerned: list[dict[str, Any]] = []
-        for rid, (fr, eng) in STOPP_RENAL.items() if stopp_applies else ():
-            for it in data.stopp["rules"][rid]["iterations"]:
-                med = it["medicines"][0]
-                key = _atc_hit(order, med["atc"])
-                if not key:
-                    continue
-                if "dose" in med:
-                    dd = daily_dose(order, key)
-                    if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
-                        break  # dose under the criterion's threshold: not concerned
-                if it["egfr"]:
-                    concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"],
-                                      "what": eng if en else fr, "ckd": []})
-                elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
-                    concerned[-1]["ckd"] = it["ckd_icd10"]
-        for renal_row in data.kind("renal"):
-            keys = renal_row.matches_order(order)
-            if keys:
-                concerned.append({"criterion": renal_row.id, "substance": keys[0],
-                                  "below": float(renal_row.params["below"]),
-                                  "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
-        if not concerned:
-            continue
-        subst = order.substance_name(concerned[0]["substance"])
-        if renal_obs is None:
-            by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
-            if by_stage:
-                c = by_stage[0]
-                yield call.finding(
-                    summary=(f"{subst}: chronic kidney disease stage recorded" if en else
-                             f"{subst} : stade d'insuffisance rénale chronique enregistré")[:140],
-                    detail=(f"{order.label}: the recorded chronic kidney disease stage ({', '.join(sorted(ckd))}) "
-                            f"corresponds to the threshold of {c['criterion']} ({c['what']}). Reassess the drug or dose."
-                            if en else
-                            f"{order.label} : le stade d'insuffisance rénale chronique enregistré ({', '.join(sorted(ckd))}) "
-                            f"correspond au seuil du critère {c['criterion']} ({c['what']}). Réévaluer le médicament ou la dose."),
-                    implicated=[order.ref], key=c["substance"], evidence={"criteria": _clean(concerned), "ckd": sorted(ckd)})
+    concerned: list[dict[str, Any]] = []
+    for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
+        fr, eng = words["fr"], words["en"]
+        for it in data.stopp["rules"][rid]["iterations"]:
+            med = it["medicines"][0]
+            key = _atc_hit(order, med["atc"])
+            if not key:
                 continue
-            limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
-            yield call.finding(
-                summary=(f"Renal function not recorded for {subst}" if en else
-                         f"Fonction rénale non renseignée pour {subst}")[:140],
-                detail=(f"{order.label} has renal thresholds ({limits}), "
-                        f"but no eGFR or creatinine clearance is recorded: the check could not be done." if en else
-                        f"{order.label} a des seuils rénaux ({limits}), "
-                        f"mais aucun DFG ni clairance de la créatinine n'est enregistré : la vérification n'a pas pu être faite."),
-                implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
-                evidence={"criteria": _clean(concerned), "missing": "egfr"}, suggestion={"action": "measure-renal-function"})
-            continue
-        kind, value, obs = renal_obs
-        below = [c for c in concerned if value < c["below"]]
-        if not below:
-            continue
-        worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
-        row: RiskRow | None = worst.get("row")
-        what = "creatinine clearance" if kind == "clcr" else "eGFR"
-        what_fr = "clairance de la créatinine" if kind == "clcr" else "DFG estimé"
-        yield call.finding(
-            summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
-                     f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
-            detail=(f"{order.label}: {what} {value:g} mL/min ({obs.effective or 'undated'}) is below {worst['below']:g} "
-                    f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function."
-                    + (" The eGFR stands in for a creatinine clearance here." if row is not None and kind == "egfr" else "")
-                    if en else
-                    f"{order.label} : {what_fr} à {value:g} mL/min ({obs.effective or 'non daté'}), sous le seuil de "
-                    f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale."
-                    + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if row is not None and kind == "egfr" else "")),
-            implicated=[order.ref], key=worst["substance"],
-            severity=row.severity if row is not None else None, source=row.source if row is not None else None,
-            evidence={"renal": {"kind": kind, "value": value, "observation": obs.ref,
-                                "date": obs.effective.isoformat() if obs.effective else None},
-                      "criteria": _clean(below)},
-            suggestion={"action": "stop-or-adjust"})
+            if "dose" in med:
+                dd = daily_dose(order, key)
+                if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
+                    break  # dose under the criterion's threshold: not concerned
+            if it["egfr"]:
+                concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"],
+                                  "what": eng if en else fr, "ckd": []})
+            elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
+                concerned[-1]["ckd"] = it["ckd_icd10"]
+    for renal_row in data.kind("renal"):
+        keys = renal_row.matches_order(order)
+        if keys:
+            concerned.append({"criterion": renal_row.id, "substance": keys[0],
+                              "below": float(renal_row.params["below"]),
+                              "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
+    if not concerned:
+        return "none", None
+    subst = order.substance_name(concerned[0]["substance"])
+    renal_obs = facts.renal_on(call.record, day, tables)
+    on = day.isoformat()
+    if renal_obs is None:
+        ckd = _ckd_codes(call.record, day)
+        by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
+        if by_stage:
+            c = by_stage[0]
+            return "flag", call.finding(
+                summary=(f"{subst}: chronic kidney disease stage recorded" if en else
+                         f"{subst} : stade d'insuffisance rénale chronique enregistré")[:140],
+                detail=(f"{order.label}: the recorded chronic kidney disease stage ({', '.join(sorted(ckd))}) "
+                        f"corresponds to the threshold of {c['criterion']} ({c['what']}). Reassess the drug or dose."
+                        if en else
+                        f"{order.label} : le stade d'insuffisance rénale chronique enregistré ({', '.join(sorted(ckd))}) "
+                        f"correspond au seuil du critère {c['criterion']} ({c['what']}). Réévaluer le médicament ou la dose."),
+                implicated=[order.ref], key=c["substance"],
+                evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
+        limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
+        window = tables.window("renal-function")
+        return "missing", call.finding(
+            summary=(f"Renal function not recorded for {subst}" if en else
+                     f"Fonction rénale non renseignée pour {subst}")[:140],
+            detail=(f"{order.label} has renal thresholds ({limits}), but no eGFR or creatinine clearance is "
+                    f"recorded in the {window} days up to {on}: the check could not be done." if en else
+                    f"{order.label} a des seuils rénaux ({limits}), mais aucun DFG ni clairance de la créatinine "
+                    f"n'est enregistré dans les {window} jours précédant le {on} : la vérification n'a pas pu "
+                    f"être faite."),
+            implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
+            evidence={"criteria": _clean(concerned), "missing": "egfr", "judged_on": on, "window_days": window},
+            suggestion={"action": "measure-renal-function"})
+    kind, value, obs = renal_obs
+    below = [c for c in concerned if value < c["below"]]
+    if not below:
+        return "ok", None
+    worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
+    row: RiskRow | None = worst.get("row")
+    what = "creatinine clearance" if kind == "clcr" else "eGFR"
+    what_fr = "clairance de la créatinine" if kind == "clcr" else "DFG estimé"
+    return "flag", call.finding(
+        summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
+                 f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
+        detail=(f"{order.label}: {what} {value:g} mL/min ({obs.effective or 'undated'}) is below {worst['below']:g} "
+                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function."
+                + (" The eGFR stands in for a creatinine clearance here." if row is not None and kind == "egfr" else "")
+                if en else
+                f"{order.label} : {what_fr} à {value:g} mL/min ({obs.effective or 'non daté'}), sous le seuil de "
+                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale."
+                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if row is not None and kind == "egfr" else "")),
+        implicated=[order.ref], key=worst["substance"],
+        severity=row.severity if row is not None else None, source=row.source if row is not None else None,
+        evidence={"renal": {"kind": kind, "value": value, "observation": obs.ref,
+                            "date": obs.effective.isoformat() if obs.effective else None},
+                  "criteria": _clean(below), "judged_on": on},
+        suggestion={"action": "stop-or-adjust"})
 
 
 def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -323,67 +381,55 @@ def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # --- PR004 pregnancy ------------------------------------------------------------------------------
 
-def pregnancy_recorded(record: PatientRecord, as_of: date) -> str | None:
-    """Reference of the record element stating a current pregnancy, else ``None``."""
-    if record.patient is not None and record.patient.sex == "male":
-        return None
-    for o in record.observations_coded(LOINC, PREGNANCY_STATUS_CODES):
-        if o.value_bool is True:
-            return o.ref
-        if o.value_concept is not None:
-            codes = {c.code for c in o.value_concept.codings}
-            text = " ".join(fold(t) for t in o.value_concept.all_texts())
-            if codes & PREGNANT_SNOMED or ("pregnant" in text and "not" not in text) or text.strip() == "enceinte":
-                return o.ref
-        return None  # the most recent status says not pregnant (or unknown)
-    for c in record.conditions:
-        if not c.is_active:
-            continue
-        for coding in c.code.codings:
-            sys = coding.system.lower()
-            if "snomed" in sys and coding.code in PREGNANT_SNOMED:
-                return c.ref
-            if ("icd" in sys or "cim" in sys) and coding.code.upper().startswith(("Z33", "Z34", "Z35")):
-                return c.ref
-        if any(w in fold(t) for t in c.code.all_texts() for w in ("grossesse en cours", "enceinte", "pregnancy", "pregnant")):
-            return c.ref
-    return None
+def pregnancy_recorded(record: PatientRecord, day: date, tables: FactTables | None = None) -> str | None:
+    """Reference of the record element stating a pregnancy on ``day``, else ``None`` (see
+    :func:`checker.facts.pregnancy_on`)."""
+    if tables is None:
+        tables = default_referentials().get("clinical-facts")
+    assert tables is not None
+    fact = facts.pregnancy_on(record, day, tables)
+    return fact.ref if fact.value else None
 
 
 @rule("PR004", name="pregnancy", category="contraindication", severity="critical",
-      source=Source("ANSM / RCP (BDPM)", "https://ansm.sante.fr/", "2018"), referentials=("iatrogenic-rules",))
+      source=Source("ANSM / RCP (BDPM)", "https://ansm.sante.fr/", "2018"),
+      referentials=("iatrogenic-rules", "clinical-facts"))
 def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
-    Only when a pregnancy is recorded (pregnancy status observation LOINC 82810-3/11449-6 with
-    "pregnant", or an active pregnancy condition): valproate and valpromide, oral isotretinoin,
+    Only when a pregnancy is recorded on the order's date or on the last day the line was taken
+    (pregnancy status observation LOINC 82810-3/11449-6 within its window, or a pregnancy condition
+    present that day; denied, refuted, hypothetical or someone else's pregnancy never counts, see
+    :mod:`checker.facts`): valproate and valpromide, oral isotretinoin,
     ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin
     except in rare indications such as a mechanical valve (warning). Each row names its source.
 
     Source: ANSM (valproate pregnancy prevention programme 2018; isotretinoin); summaries of product
     characteristics (BDPM) sections 4.3/4.6; CRAT warfarin and acenocoumarol pages (2023-04-02).
     """
-    where = pregnancy_recorded(call.record, call.as_of)
-    if where is None:
-        return
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    tables = _tables(call)
     en = call.settings.lang == "en"
-    for order in call.identified_orders():
-        if not counts(order):
+    for order in _judged_orders(call):
+        rows = [(row, keys) for row in data.kind("pregnancy") if (keys := row.matches_order(order))]
+        if not rows:
             continue
-        for row in data.kind("pregnancy"):
-            keys = row.matches_order(order)
-            if not keys:
+        for day in facts.judgement_days(order, call.as_of):
+            fact = facts.pregnancy_on(call.record, day, tables)
+            if not fact.value:
                 continue
-            yield call.finding(
-                summary=(f"Pregnancy: {row.label_en}" if en else f"Grossesse : {row.label_fr}")[:140],
-                detail=(f"A pregnancy is recorded ({where}) and {order.label} is prescribed: {row.label_en}. "
-                        f"Stop or replace it after specialist advice." if en else
-                        f"Une grossesse est enregistrée ({where}) et {order.label} est prescrit : {row.label_fr}. "
-                        f"Arrêter ou remplacer après avis spécialisé."),
-                implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
-                evidence={"pregnancy": where, "rule": row.id, "substance": keys[0]},
-                suggestion={"action": "stop-or-replace"})
+            where = fact.ref
+            for row, keys in rows:
+                yield call.finding(
+                    summary=(f"Pregnancy: {row.label_en}" if en else f"Grossesse : {row.label_fr}")[:140],
+                    detail=(f"A pregnancy is recorded ({where}) and {order.label} is prescribed: {row.label_en}. "
+                            f"Stop or replace it after specialist advice." if en else
+                            f"Une grossesse est enregistrée ({where}) et {order.label} est prescrit : {row.label_fr}. "
+                            f"Arrêter ou remplacer après avis spécialisé."),
+                    implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
+                    evidence={"pregnancy": where, "rule": row.id, "substance": keys[0], "judged_on": day.isoformat()},
+                    suggestion={"action": "stop-or-replace"})
+            break
 
 
 # --- PR005 maximum dose ---------------------------------------------------------------------------
@@ -404,31 +450,39 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
-    current = _current_orders(call)
+    judged = _judged_orders(call)
     for row in data.kind("max-dose"):
-        lines = [(o, row.matches_order(o)[0]) for o in current if row.matches_order(o)]
+        lines = [(o, row.matches_order(o)[0]) for o in judged if row.matches_order(o)]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
             yield from _weekly(call, row, lines, en)
             continue
-        total, evaluable = 0.0, True
+        evaluable = True
         for order, key in lines:
             dd = daily_dose(order, key)
             if dd is None:
                 evaluable = False
                 yield _not_evaluable(call, row, order, key, en)
                 continue
-            total += dd.per_day_mg
             over = [(what, got, cap) for what, got, cap in (
                 ("per_intake", dd.per_intake_mg, row.params.get("per_intake_mg")),
                 ("per_day", dd.per_day_mg, row.params.get("per_day_mg"))) if cap is not None and got > cap + 1e-9]
             if over:
                 yield _over(call, row, [order], key, over, en)
         cap = row.params.get("per_day_mg")
-        if evaluable and len(lines) > 1 and cap is not None and total > cap + 1e-9 and not any(
+        if not evaluable or len(lines) < 2 or cap is None or any(
                 (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap for o, k in lines):
-            yield _over(call, row, [o for o, _ in lines], lines[0][1], [("per_day_total", total, cap)], en)
+            continue
+        group = _largest_concurrent(lines, call.as_of, weight=lambda o, k: _mg_per_day(o, k))
+        total = sum(_mg_per_day(o, k) for o, k in group)
+        if len(group) > 1 and total > cap + 1e-9:
+            yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap)], en)
+
+
+def _mg_per_day(order: MedicationOrder, key: str) -> float:
+    dd = daily_dose(order, key)
+    return dd.per_day_mg if dd is not None else 0.0
 
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
@@ -541,12 +595,17 @@ def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationId
                  for row in data.kind("accumulation"))
 
 
-def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[tuple[MedicationOrder, str]]:
-    """The largest set of lines all taken on one common day."""
+def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
+                        weight: Callable[[MedicationOrder, str], float] | None = None
+                        ) -> list[tuple[MedicationOrder, str]]:
+    """The set of lines all taken on one common day with the most substances (or, with ``weight``,
+    the largest total weight), whenever that day was."""
     spans = [(effective_interval(o, as_of), o, k) for o, k in members]
     best: list[tuple[MedicationOrder, str]] = []
+    best_score = -1.0
     for (lo, _), _, _ in spans:
         group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
-        if len({k for _, k in group}) > len({k for _, k in best}):
-            best = group
+        score = sum(weight(o, k) for o, k in group) if weight else float(len({k for _, k in group}))
+        if score > best_score:
+            best, best_score = group, score
     return best

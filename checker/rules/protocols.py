@@ -10,7 +10,9 @@ datum, which one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from checker.facts import FactTables, Indication
 from checker.findings import Finding, Severity, Source
 from checker.protocols import ProtocolSet
 from checker.protocols.engine import Evaluation, evaluate_all
@@ -86,6 +88,8 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
         "missing": list(ev.missing),
         "source": {"publisher": src.publisher, "title": src.title, "year": src.year, "url": src.url},
     }
+    if ev.indications:  # indications the order did not state: inferred from the problem list, or its own words
+        evidence["indications"] = [_indication(i) for i in ev.indications]
     alt = _pick(ev.outcome.alternatives, lang)
     suggestion = {"alternative": alt, "protocol": ev.protocol.id} if alt else None
     return call.finding(
@@ -101,8 +105,18 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
     )
 
 
+def _indication(ind: Indication) -> dict[str, Any]:
+    if ind.condition is None:
+        return {"order_text": ind.concept.text, "inferred": False}
+    c = ind.condition
+    when = c.recorded or c.onset
+    return {"condition": c.ref, "label": c.code.label(), "recorded": when.isoformat() if when else None,
+            "inferred": ind.inferred}
+
+
 def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
-    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang):
+    tables: FactTables = call.refs.get("clinical-facts")
+    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables):
         if ev.verdict in _REPORTED:
             yield _finding(call, ev)
 
@@ -113,7 +127,7 @@ def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     category="off-protocol",
     severity="warning",
     source=_SOURCE,
-    referentials=("protocols",),
+    referentials=("protocols", "clinical-facts"),
 )
 def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     """Imaging, biology or patient-transport request outside a HAS-style protocol or the référentiel.
@@ -138,7 +152,7 @@ def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     category="off-protocol",
     severity="warning",
     source=_SOURCE,
-    referentials=("protocols",),
+    referentials=("protocols", "clinical-facts"),
 )
 def off_protocol_medication(call: RuleCall) -> Iterator[Finding]:
     """Medication order outside a HAS-style protocol.

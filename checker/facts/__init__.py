@@ -1,0 +1,32 @@
+"""The facts layer: the only code answering "what did the record state about this patient on day D".
+
+Rules and protocols ask it for conditions, allergies, observations, pregnancy, renal function,
+age and the indications of an order, at the day an order is judged (:func:`order_day`). It reads
+the model (:mod:`checker.model`) and the tables it is given (:class:`FactTables`), nothing else.
+"""
+
+from checker.facts.concepts import Code, ConceptSet, code_matches, concept_matches, concept_polarity, system_is
+from checker.facts.indications import Indication, indications
+from checker.facts.negation import affirmed, polarity
+from checker.facts.record import (
+    Fact,
+    age_on,
+    allergies_on,
+    conditions_on,
+    history_on,
+    judgement_days,
+    latest_observation,
+    order_day,
+    pregnancy_on,
+    renal_on,
+    stated,
+    weight_on,
+)
+from checker.facts.tables import FactTables, parse
+
+__all__ = [
+    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergies_on", "code_matches",
+    "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
+    "latest_observation", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
+    "weight_on",
+]

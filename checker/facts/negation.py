@@ -1,0 +1,121 @@
+"""Negation, hypotheticals and family history in free text: the one reading of clinical wording.
+
+« Lombalgie commune : pas de fièvre, pas d'antécédent de cancer » names fever and cancer only to
+deny them; « antécédents familiaux d'ulcère » is a relative's disease; « suspicion de grossesse »
+is not a pregnancy. This is a deliberately small, NegEx-like reading, not a parser:
+
+* The text is cut into **clauses** at punctuation (``, ; : . ! ? ( ) [ ]``, line breaks; a comma
+  or full stop between digits, as in « 39,4 », does not cut) and before the words « mais »,
+  « cependant », « toutefois », « sauf », « hormis », « avec », « et », « ou », « puis »,
+  « chez », "but", "however", "except", "with", "and", "or", "then": a cue does not reach over
+  them (« sans amélioration et fièvre à 39 » affirms the fever).
+* In a clause, a match is **negated** when a negation cue comes at most five words before it —
+  « pas de », « pas d' » (so « pas d'antécédent de »), « sans », « absence de », « aucun(e) »,
+  « ni », « non », "no", "not", "without", "denies" / "denied" / "deny", "negative for" — or when
+  one of the three words after it is « négatif(s) » / « négative(s) » / "negative", "ruled out",
+  "excluded", « exclu(e)(s) », « écarté(e)(s) » (« recherche de cancer négative », "Pregnancy ruled
+  out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »
+  (« Ulcère gastrique : non »).
+* A match is **hypothetical** after « suspicion de », « suspecté(e) », « éventuel(le) »,
+  « à éliminer », « si », "suspected", "possible", "if", "rule out"; it is **someone else's**
+  after « antécédents familiaux de », « familial(e) », "family history of", or when followed by
+  « chez sa mère / son père … » / "in his mother …". Neither says anything about the patient.
+* A text where the pattern matches once affirmed is affirmed (« pas de fièvre, antécédent de
+  cancer » affirms cancer); a text where it only matches negated states the opposite.
+
+Cues and clauses are read on folded text (:func:`checker.text.fold`), like the patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from checker.text import fold
+
+# cut before folding: punctuation that ends a clause (not a decimal comma or point)
+_CLAUSE_PUNCT = re.compile(r"[;:!?()\[\]\n\r]|,(?!\d)|\.(?!\d)")
+# cut after folding: words that open an affirmed clause
+_CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|et|ou|puis|chez|but|however|except|"
+                           r"with|and|or|then)\b")
+_WINDOW = 5
+"""Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
+quatre semaines, fièvre » does not deny the fever."""
+_PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|non|no|not|without|denies|denied|"
+                      r"deny|negative for)\b")
+_POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?)\b")
+_HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
+                           r"si|if|possible|rule out|to rule out)\b")
+_FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
+                     r"familia(?:l|ux|le|les)|family history of|family history)\b")
+_ANSWER_NO = frozenset({"non", "no", "negatif", "negative", "absent", "absente", "aucun", "aucune", "none"})
+"""A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »)."""
+_RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
+             r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
+_RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
+
+
+@lru_cache(maxsize=16384)
+def clauses(text: str) -> tuple[str, ...]:
+    """The folded clauses of ``text`` (see module docstring), empty ones dropped."""
+    out: list[str] = []
+    for part in _CLAUSE_PUNCT.split(text):
+        for clause in _CLAUSE_WORDS.split(fold(part)):
+            clause = clause.strip()
+            if clause:
+                out.append(clause)
+    return tuple(out)
+
+
+def _cue_before(cue: re.Pattern[str], clause: str, start: int) -> bool:
+    cues = list(cue.finditer(clause, 0, start))
+    return bool(cues) and len(clause[cues[-1].end():start].split()) <= _WINDOW
+
+
+def _negated(clause: str, start: int, end: int) -> bool:
+    return _cue_before(_PRE_CUE, clause, start) or _POST_CUE.match(clause, end) is not None
+
+
+def _not_about_the_patient(clause: str, start: int) -> bool:
+    return _cue_before(_HYPOTHETICAL, clause, start) or _cue_before(_FAMILY, clause, start)
+
+
+def polarity(pattern: re.Pattern[str], text: str) -> bool | None:
+    """What ``text`` states about ``pattern``: ``True`` when it is affirmed at least once, ``False``
+    when it is only denied, ``None`` when it is not mentioned, or only as a hypothesis or a
+    relative's disease."""
+    folded = fold(text)
+    if not pattern.search(folded):
+        return None
+    seen = denied = False
+    parts = clauses(text)
+    for i, clause in enumerate(parts):
+        answer_after = i + 1 < len(parts) and parts[i + 1] in _ANSWER_NO
+        for m in pattern.finditer(clause):
+            seen = True
+            if _not_about_the_patient(clause, m.start()):
+                continue
+            if answer_after or _negated(clause, m.start(), m.end()):
+                denied = True
+                continue
+            if _relative_follows(folded, m.group(0)):
+                continue
+            return True
+    if denied:
+        return False
+    # a match that spans a clause boundary is not read for negation: it stands
+    return None if seen else True
+
+
+def _relative_follows(folded: str, matched: str) -> bool:
+    """« ulcère chez sa mère », "ulcer in his father": the matched words are followed by a relative."""
+    for m in re.finditer(re.escape(matched), folded):
+        if _RELATIVE_AFTER.match(folded, m.end()):
+            return True
+    return False
+
+
+def affirmed(pattern: re.Pattern[str], text: str) -> bool:
+    """True when ``pattern`` matches ``text`` at least once outside a negation, a hypothesis or a
+    relative's history."""
+    return polarity(pattern, text) is True

@@ -1,0 +1,203 @@
+"""What the record stated about the patient on a given day.
+
+Every rule family asks these questions through this module, with the same answers:
+
+* **The day an order is judged at** (:func:`order_day`): its ``authoredOn``, else the start of its
+  period, else ``as_of`` (a draft being prescribed now). A line is also judged on the last day it
+  was taken up to ``as_of`` (:func:`judgement_days`: its end, or ``as_of`` while it runs): the record
+  of that day applies to a treatment still taken then. ``as_of`` never changes the judgement of a
+  treatment that ended before it.
+* **Age** on that day.
+* **Conditions** on that day (:func:`conditions_on`): begun by then (onset, else recordedDate; no
+  date → assumed begun), not abated by then; ``refuted`` and ``entered-in-error`` never count; a
+  ``resolved`` / ``inactive`` / ``remission`` condition without an abatement date is taken as over.
+  A *history* (:func:`history_on`) also counts conditions that were over by then.
+* **Observations** (:func:`latest_observation`): the most recent one on or before the day within
+  the validity window of the tables (``referentials/facts/clinical-facts.json``); later, older and
+  undated ones are not used.
+* **Statements** (:func:`stated`): ``True`` (affirmed), ``False`` (denied: refuted Condition or a
+  text that only denies it: « pas d'antécédent d'ulcère »), ``None`` (unknown; the :class:`Fact`
+  names the missing datum). A problem list that does not mention a disease is no proof of absence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from checker import periods
+from checker.facts.concepts import ConceptMatcher, concept_polarity
+from checker.facts.tables import FactTables
+from checker.model import NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
+
+OVER = frozenset({"resolved", "inactive", "remission"})
+"""Clinical statuses of a condition that is no longer present."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An answer about the patient: ``value`` True/False/None, the record element that says so
+    (``ref``, ``what`` it says) or, when unknown, the ``missing`` datum."""
+
+    value: bool | None
+    ref: str | None = None
+    what: str | None = None
+    missing: str | None = None
+
+
+# --- days ---------------------------------------------------------------------------------------
+
+def order_day(order: MedicationOrder | ServiceOrder, as_of: date) -> date:
+    """The day an order is judged at: when written, else when planned / started, else ``as_of``."""
+    if isinstance(order, ServiceOrder):
+        return order.authored_on or order.occurrence or as_of
+    return order.authored_on or periods.treatment_start(order) or as_of
+
+
+def judgement_days(order: MedicationOrder, as_of: date) -> tuple[date, ...]:
+    """The order's own day, then the last day the line was taken up to ``as_of`` (its end, or ``as_of``
+    while it runs): a drug continued while the eGFR fell or a pregnancy began is judged on that
+    record too. For a treatment that ended before ``as_of`` both days are fixed, whatever ``as_of``."""
+    day = order_day(order, as_of)
+    if not periods.counts(order):
+        return (day,)
+    _, hi = periods.effective_interval(order, as_of)
+    last = min(hi, as_of)
+    return (day, last) if last > day else (day,)
+
+
+def age_on(record: PatientRecord, day: date) -> int | None:
+    """Age in whole years on ``day`` (``None`` without a birth date)."""
+    return record.age_on(day)
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+def _begun(c: Condition, day: date) -> bool:
+    first = c.onset or c.recorded
+    return first is None or first <= day
+
+
+def _present_on(c: Condition, day: date) -> bool:
+    if c.abatement is not None:
+        return c.abatement > day
+    return c.clinical_status not in OVER
+
+
+def conditions_on(record: PatientRecord, day: date) -> Iterator[Condition]:
+    """Conditions present on ``day`` (see module docstring)."""
+    for c in record.conditions:
+        if c.verification_status not in NOT_TRUE and _begun(c, day) and _present_on(c, day):
+            yield c
+
+
+def history_on(record: PatientRecord, day: date) -> Iterator[Condition]:
+    """Conditions stated, present or past, by ``day`` (a history of ulcer counts after it healed)."""
+    for c in record.conditions:
+        if c.verification_status not in NOT_TRUE and _begun(c, day):
+            yield c
+
+
+def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history: bool = False,
+           also: Iterable[Concept] = (), missing: str = "") -> Fact:
+    """Does the record state the notion on ``day`` (present, or ever with ``history``)? ``also``:
+    further concepts that speak for the patient (the reasons of the orders in question)."""
+    denied: Fact | None = None
+    pool = history_on(record, day) if history else conditions_on(record, day)
+    for c in pool:
+        value, what = concept_polarity(matcher, c.code)
+        if value:
+            return Fact(True, c.ref, what)
+        if value is False and denied is None:
+            denied = Fact(False, c.ref, what)
+    for concept in also:
+        value, what = concept_polarity(matcher, concept)
+        if value:
+            return Fact(True, None, what)
+        if value is False and denied is None:
+            denied = Fact(False, None, what)
+    if denied is not None:
+        return denied
+    for c in record.conditions:  # ruled out by a refuted Condition recorded by then
+        if c.verification_status == "refuted" and _begun(c, day) and concept_polarity(matcher, c.code)[0]:
+            return Fact(False, c.ref, "refuted")
+    return Fact(None, missing=missing or None)
+
+
+def allergies_on(record: PatientRecord, day: date) -> list[Allergy]:
+    """Allergies and intolerances that stand (neither refuted, entered in error nor resolved). The
+    model carries no allergy dates: the allergy is taken as known on every day."""
+    return [a for a in record.allergies if a.is_active]
+
+
+# --- observations -------------------------------------------------------------------------------
+
+_UNUSABLE = frozenset({"entered-in-error", "cancelled"})
+
+
+def latest_observation(record: PatientRecord, system: str, codes: frozenset[str], day: date,
+                       max_days: int | None, *, with_value: bool = False) -> Observation | None:
+    """The most recent usable observation with one of ``codes`` taken on or before ``day`` and at
+    most ``max_days`` before it (``None``: no limit); with ``with_value``, only numeric results."""
+    oldest = day - timedelta(days=max_days) if max_days is not None else date.min
+    best: Observation | None = None
+    for o in record.observations_coded(system, codes):
+        if o.status in _UNUSABLE or o.effective is None or not oldest <= o.effective <= day:
+            continue
+        if with_value and o.value is None:
+            continue
+        if best is None or o.effective > (best.effective or date.min):
+            best = o
+    return best
+
+
+LOINC = "http://loinc.org"
+
+
+def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: bool = True
+             ) -> tuple[str, float, Observation] | None:
+    """The most recent creatinine clearance or eGFR with a value, within the window before ``day``
+    (any age without ``windowed``): ``(kind, value, observation)``; a clearance wins over an eGFR of
+    the same day."""
+    window = tables.window("renal-function") if windowed else None
+    best: tuple[str, float, Observation] | None = None
+    for kind, name in (("clcr", "creatinine-clearance"), ("egfr", "egfr")):
+        o = latest_observation(record, LOINC, tables.observations[name].codes, day, window, with_value=True)
+        if o is not None and o.value is not None and (
+                best is None or (o.effective or date.min) > (best[2].effective or date.min)):
+            best = (kind, o.value, o)
+    return best
+
+
+def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
+    """Body weight in kg on ``day``: the latest weight within its window (``missing`` = ``weight``)."""
+    codes = tables.observations["weight"].codes
+    o = latest_observation(record, LOINC, codes, day, tables.window("weight"), with_value=True)
+    if o is None or o.value is None:
+        return Fact(None, missing="weight")
+    unit = o.unit.strip().lower()
+    kg = o.value / 1000 if unit == "g" else o.value * 0.45359237 if unit in ("[lb_av]", "lb", "lbs") else o.value
+    if unit not in ("kg", "g", "[lb_av]", "lb", "lbs"):
+        return Fact(None, o.ref, f"{o.value:g} {o.unit}", missing="weight")  # a unit we cannot read
+    return Fact(True, o.ref, f"{kg:g} kg")
+
+
+def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
+    """Was the patient pregnant on ``day``? A pregnancy status observation within its window wins;
+    else a pregnancy Condition present that day; a man is never pregnant. A pregnancy denied in text
+    (« pas de grossesse en cours », "pregnancy ruled out"), refuted, or over by then does not count."""
+    if record.patient is not None and record.patient.sex == "male":
+        return Fact(False, record.patient.ref, "male")
+    status = tables.observations["pregnancy-status"]
+    o = latest_observation(record, LOINC, status.codes, day, tables.window("pregnancy-status"))
+    if o is not None:
+        if o.value_bool is not None:
+            return Fact(o.value_bool, o.ref, str(o.value_bool).lower())
+        if o.value_concept is not None:
+            if concept_polarity(tables.concept("not-pregnant"), o.value_concept)[0]:
+                return Fact(False, o.ref, o.value_concept.label())
+            value, what = concept_polarity(tables.concept("pregnancy"), o.value_concept)
+            if value is not None:
+                return Fact(value, o.ref, what)
+    return stated(record, day, tables.concept("pregnancy"), missing="pregnancy-status")
