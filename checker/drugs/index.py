@@ -53,7 +53,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 17  # bump when the compiled structure changes
+INDEX_FORMAT = 19  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -149,6 +149,7 @@ class DrugIndex:
     code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
     vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
     compact: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name without spaces → keys
+    words: frozenset[str] = frozenset()  # every word of a specialty name or substance name (folded)
 
     # -- specialties / presentations ------------------------------------------------------------
     def specialty(self, cis: str) -> Specialty | None:
@@ -322,9 +323,57 @@ def brand_of(name: str) -> str:
     return " ".join(words)
 
 
+# Therapeutic fractions that state a content (mg of iodine, of gadolinium), not the substance given:
+# the active substance (iobitridol, gadobutrol) is the key, as the thesaurus names it.
+CONTENT_FRACTIONS = frozenset({"iode", "gadolinium"})
+
+
+def thesaurus_aliases(name: str) -> set[str]:
+    """Spellings under which the interaction thesaurus meets a substance key it prints as ``name``
+    (its own lexical folding: accents, salt and hydrate words, inverted parentheses)."""
+    c = N.clean(name)
+    out = {fold(name), c, *list(N.salt_candidates(c))[:3]}
+    ion = N.mineral_key(c)
+    if ion:
+        out.add(ion)
+    return {a for a in out if a}
+
+
+def _resolve(name: str, keys: set[str], compact: dict[str, str]) -> str | None:
+    """The key of ``keys`` an outside spelling (thesaurus, RxNorm, English INN) names, or None:
+    same letters without spaces or hyphens, else an English → French DCI spelling of each word."""
+    c = N.clean(name)
+    for cand in (c, *N.salt_candidates(c), *N.acid_candidates(c)):
+        if cand in keys:
+            return cand
+        hit = compact.get(cand.replace(" ", ""))
+        if hit:
+            return hit
+    words = c.split()
+    if 0 < len(words) <= 3:
+        options = [list(N.english_variants(w)) if len(w) >= 4 else [w] for w in words]
+        for combo in itertools.product(*options):
+            full = " ".join(combo)
+            if full in keys:
+                return full
+            hit = compact.get(full.replace(" ", ""))
+            if hit:
+                return hit
+    return None
+
+
 def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str, str]],
-          foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str) -> DrugIndex:
-    """Compile the index from parsed BDPM tables and the substance tables."""
+          foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str,
+          thesaurus_names: Iterable[tuple[str, bool]] = ()) -> DrugIndex:
+    """Compile the index from parsed BDPM tables and the substance tables.
+
+    One substance, one key: every thesaurus, RxNorm or English spelling of a BDPM substance is a
+    name of the BDPM key ("bupropion" → "bupropione"; the thesaurus loader links each thesaurus
+    entry to that key); thesaurus substances BDPM lacks become keys of their own (reachable by name,
+    and by ATC through ``atc.tsv``). ``thesaurus_names`` are (printed name, is a class member):
+    a member-less entry without ATC code may be a class ("AUTRES …"), never made a key."""
+    thesaurus_names = list(thesaurus_names)
+    atc_named = {fold(k) for k, _ in atc_extra}
     idx = DrugIndex(edition=edition)
     compo = tables["CIS_COMPO_bdpm"].rows
     # 1. moiety vocabulary: FT names, then every SA name, cleaned.
@@ -358,9 +407,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     def key_of(raw: str) -> str:
         k = memo.get(raw)
         if k is None:
-            k = _key_of(raw)
-            k = alias.get(k, k)
-            k = memo[raw] = alias.get(k, k)
+            k = memo[raw] = canon(_key_of(raw))
         return k
 
     def _key_of(raw: str) -> str:
@@ -371,7 +418,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         ft = ft_of_sa.get(c)
         if ft:
             target = ft.most_common(1)[0][0]
-            if target not in N.KEEP_SALT_IONS and N.related(c, target):
+            if target not in N.KEEP_SALT_IONS and target not in CONTENT_FRACTIONS and N.related(c, target):
                 return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
 
@@ -388,6 +435,51 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             for k in ks:
                 if k != canon:
                     alias.setdefault(k, canon)
+
+    def canon(k: str) -> str:
+        seen = {k}
+        while k in alias and alias[k] not in seen:
+            k = alias[k]
+            seen.add(k)
+        return k
+
+    # One substance, one key: a thesaurus spelling the thesaurus' own folding would not meet
+    # ("bupropion", "BOTULIQUE (TOXINE)") is a name of the BDPM key; thesaurus substances BDPM lacks
+    # (clopamide, isépamicine) get keys of their own.
+    known = {canon(_key_of(n)) for n in {r[3] for r in compo}}
+    compact_known = {k.replace(" ", ""): k for k in sorted(known, key=lambda k: (k.count(" "), k))}
+    # RxNorm's (English or thesaurus) spellings of BDPM substances: the BDPM key ("bupropion" →
+    # "bupropione").
+    for _, name in rxnorm:
+        k = canon(_key_of(name))
+        if k not in known:
+            target = _resolve(name, known, compact_known)
+            if target is not None and target != k:
+                alias[k] = target
+    bdpm_known = set(known)
+    known |= {canon(k) for k in raw_keys}
+    thesaurus_only: dict[str, str] = {}  # thesaurus key → printed name, for substances BDPM lacks
+    thesaurus_key: dict[str, str] = {}  # printed name → key
+    for printed, member in sorted(set(thesaurus_names)):
+        words = printed.split()
+        if len(words) >= 3 and words[-1] in {"de", "d", "du"}:
+            # class members are stored folded: "sodium nitroprussiate de" = SODIUM (NITROPRUSSIATE DE)
+            printed = " ".join([*words[1:], words[0]])
+        tkey = fold(printed)
+        lex = thesaurus_aliases(printed)
+        if lex & known:
+            thesaurus_key[printed] = min(lex & known, key=lambda k: (k not in bdpm_known, k != N.clean(printed), k))
+            continue  # the thesaurus meets the BDPM key as it is
+        syn = alias.get(tkey) or alias.get(N.clean(printed))
+        target = canon(syn) if syn else _resolve(printed, known, compact_known)
+        if target is not None:
+            if target != tkey:
+                alias.setdefault(tkey, target)
+            thesaurus_key[printed] = target
+        elif member or tkey in atc_named:
+            thesaurus_only[tkey] = printed
+            thesaurus_key[printed] = tkey
+    memo.clear()
 
     names: dict[str, set[str]] = defaultdict(set)
     subs: dict[str, Substance] = {}
@@ -414,6 +506,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             _display(display, k, r[3], 0)
         # one component per therapeutic fraction (a complex such as sacubitril-valsartan has two),
         # else per active substance
+        if len(fts) == 1 and sas and N.clean(fts[0][3]) in CONTENT_FRACTIONS:
+            fts = []  # "IODE" of an iodinated contrast medium: the substance is the SA (iobitridol)
         for chosen in (fts or sas[:1] or rows[:1]):
             k = key_of(chosen[3])
             if fts:
@@ -482,7 +576,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if len(spec.components) == 1 and spec.atc:
             atc_sets[spec.components[0].key].update(a for a in spec.atc if len(a) == 7)
     for key, code in atc_extra:
-        atc_sets[key].add(code.upper())
+        atc_sets[canon(fold(key))].add(code.upper())
     # 5. substance tables
     rx: dict[str, set[str]] = defaultdict(set)
     for cui, name in rxnorm:
@@ -493,15 +587,19 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         _display(display, k, name, 0)
     english: dict[str, set[str]] = defaultdict(set)
     syn: dict[str, set[str]] = defaultdict(set)
+    for printed, key in thesaurus_key.items():
+        add_name(printed, [canon(key)])
+        add_name(N.clean(printed), [canon(key)])
+        _display(display, canon(key), printed if key in thesaurus_only else key, 0)
     for spelling, key, *rest in synonyms:
-        keys = [k.strip() for k in key.split("+")]
+        keys = [canon(k.strip()) for k in key.split("+")]
         add_name(spelling, keys)
         for k in keys:
             display[k][k] += 0
         if len(keys) == 1:
             (english if rest and rest[0] == "en" else syn)[keys[0]].add(spelling)
     for brand, key in foreign:
-        brand_keys = tuple(k.strip() for k in key.split("+"))
+        brand_keys = tuple(canon(k.strip()) for k in key.split("+"))
         idx.foreign_brands[fold(brand)] = brand_keys
     for k, spellings in display.items():
         named = {sp: n for sp, n in spellings.items() if fold(sp) == k}
@@ -541,6 +639,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     idx.brands = {b: tuple(v) for b, v in brands.items()}
     idx.by_keys = {k: tuple(v) for k, v in by_keys.items()}
     idx.vocabulary = tuple(sorted(set(idx.names) | set(idx.brands) | set(idx.foreign_brands)))
+    idx.words = frozenset(w for text in (*(s.name for s in idx.specialties.values()), *idx.names)
+                          for w in fold(text).split())
     return idx
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from checker.drugs.index import DrugIndex, Specialty
 from checker.model import Coding, Concept, Ingredient, MedicationIdentity, MedicationOrder, Quantity, SubstanceMatch
@@ -60,7 +61,7 @@ COMMON_WORDS = frozenset("daily ultra drill any art magne stimu cyclo glyco derm
 NOT_STRENGTH = frozenset("day days hr h jours jour j fois x actuat comprime comprimes gelule gelules sachet "
                          "sachets ampoule ampoules dose doses ch dh k".split())
 FORM_WORDS = {
-    "comprime": "comprim", "tablet": "comprim", "gelule": "gélule", "capsule": "gélule",
+    "comprime": "comprim", "tablet": "comprim", "gelule": "gélule|capsule", "capsule": "gélule|capsule",
     "buvable": "buvable", "sirop": "sirop", "injectable": "inject", "injection": "inject",
     "suppositoire": "suppositoire", "creme": "crème", "cream": "crème", "pommade": "pommade",
     "collyre": "collyre", "sachet": "sachet", "patch": "transdermique", "transdermal": "transdermique",
@@ -163,6 +164,11 @@ class Identifier:
     def __init__(self, idx: DrugIndex) -> None:
         self.idx = idx
         self._max_phrase = 6
+        self._substance_names = tuple(n for n in idx.names if " " not in n and len(n) >= 5)
+        self._brand_heads: dict[str, set[frozenset[str]]] = {}  # first word of a longer brand → its substances
+        for b, cis in idx.brands.items():
+            if " " in b and cis and (spec := idx.specialties.get(cis[0])) is not None:
+                self._brand_heads.setdefault(b.split()[0], set()).add(spec.substance_keys)
 
     # -- text ---------------------------------------------------------------------------------
     def scan(self, tokens: list[str]) -> tuple[list[tuple[int, tuple[str, ...]]], list[tuple[int, str]],
@@ -237,6 +243,15 @@ class Identifier:
                 if dci_keys:
                     subs.append((i, dci_keys))
                     break
+        if brands and subs:
+            # a word of the brand's own product names ("NICOPASS … MENTHE FRAICHEUR") is part of the
+            # name, not an extra substance, unless those products contain it
+            own_cis = [c for _, b in brands for c in self.idx.brands.get(b, ())]
+            own_words = {w for c in own_cis for w in tokenize(self.idx.specialties[c].name)}
+            own_keys = {k for c in own_cis for k in self.idx.specialties[c].substance_keys}
+            name_words = [(i, ks) for i, ks in subs if tokens[i] in own_words and not set(ks) & own_keys]
+            subs = [sub for sub in subs if sub not in name_words]
+            covered -= {i for i, _ in name_words}
         strengths = parse_strengths(tokens)
         forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
         res: TextResult | None = None
@@ -278,11 +293,35 @@ class Identifier:
                 keys.extend(k for k in ks if k not in keys)
             res = TextResult(keys=keys, method="text-exact", confidence=0.93, prescribed_as="brand",
                              note="brand name outside BDPM")
+        if res is not None and res.method == "text-exact":
+            self._misspelt_components(res, tokens, covered)
         if res is None:
             res = self._fuzzy(tokens, covered, strengths, forms)
         if res is not None and not res.candidates and res.keys:
             self._product_for_keys(res, strengths, forms)
         return res
+
+    def _misspelt_components(self, res: TextResult, tokens: list[str], covered: set[int]) -> None:
+        """A word the referential does not know, one or two letters away from a substance name
+        ("Irbesartan ydrochlorothiazide"), is that substance: added, with the fuzzy confidence;
+        never a component silently dropped."""
+        for i, t in enumerate(tokens):
+            if i in covered or len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in self.idx.words:
+                continue
+            hit = process.extractOne(t, self._substance_names, scorer=fuzz.ratio, score_cutoff=85)
+            if hit is None:
+                continue
+            keys = self.idx.names[hit[0]]
+            if len(keys) != 1 or keys[0] in res.keys:
+                continue
+            res.keys.append(keys[0])
+            res.method = "text-fuzzy"
+            dist = Levenshtein.distance(t, hit[0])
+            conf = 0.88 if dist == 1 and len(t) >= 7 else 0.5 + (hit[1] - 78) / 22 * 0.42
+            res.confidence = round(min(res.confidence, conf), 3)
+            res.note = (res.note + "; " if res.note else "") + f"'{t}' read as '{hit[0]}' (similarity {hit[1]:.0f}%)"
+            res.candidates = ()
+            res.strengths = {}
 
     @staticmethod
     def _unread_parts(tokens: list[str], covered: set[int]) -> list[str]:
@@ -340,7 +379,9 @@ class Identifier:
         if forms:
             # A stated form that no product has (ketorolac "oral tablet" when France only markets eye
             # drops) means the line is not any of these products: keep the substance, claim no product.
-            specs = [s for s in specs if any(fw in s.form.lower() or fw in s.name.lower() for fw in forms)]
+            # ("capsule" is written for hard and soft capsules alike: "gélule|capsule" accepts either)
+            specs = [s for s in specs if any(w in s.form.lower() or w in s.name.lower()
+                                             for fw in forms for w in fw.split("|"))]
         marketed = [s for s in specs if s.marketed]
         return [s.cis for s in (marketed or specs)]
 
@@ -368,6 +409,10 @@ class Identifier:
             if narrowed and any(self._has_strengths(self.idx.specialties[c], strengths) for c in narrowed):
                 exact = narrowed
         chosen = self._filter(exact or cis_all, strengths, forms)
+        if not chosen and forms:
+            # a form none of the brand's products has ("Néoral … capsule" of a solution-only list):
+            # the brand still names its substances
+            chosen = self._filter(exact or cis_all, strengths, set())
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:
             return None
@@ -418,9 +463,15 @@ class Identifier:
         conf = 0.5 + (score - 78) / 22 * 0.42
         if score - runner_up >= 8:
             conf += 0.06
+            if len(query) >= 5 and " " not in query and Levenshtein.distance(query, match.split()[0]) == 1 \
+                    and (match in self.idx.brands and len(query) >= 7 or strengths):
+                conf = max(conf, 0.87)  # one letter dropped, added or changed, nothing else close
         conf = round(min(conf, 0.92), 3)
         if match in self.idx.names:
             res = TextResult(keys=list(self.idx.names[match]), prescribed_as="dci")
+            if any(keys != frozenset(res.keys) for keys in self._brand_heads.get(match, ())):
+                conf = min(conf, 0.8)  # also the first word of brands of other substances
+                res.alternatives = ("brand names starting with the same word",)
         elif match in self.idx.foreign_brands:
             res = TextResult(keys=list(self.idx.foreign_brands[match]), prescribed_as="brand")
         else:

@@ -56,12 +56,36 @@ def _substance_tables(root: Path, entry: ManifestEntry) -> _SubstanceTables:
     return {"synonyms": synonyms, "rxnorm": rxnorm, "foreign": foreign, "atc": atc}
 
 
-def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry):  # -> DrugIndex
+def thesaurus_substances(root: Path, entry: ManifestEntry | None) -> list[tuple[str, bool]]:
+    """Substance names of the interaction thesaurus (class members and member-less entries, as
+    printed), so that the drug index gives each the thesaurus' own key; [] without the thesaurus."""
+    if entry is None:
+        return []
+    import gzip
+    import json
+
+    path = next((root / p for p, _ in entry.files if p.endswith(".json.gz")), None)
+    if path is None:
+        return []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            entities = json.load(f)["entities"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ReferentialError(f"{path}: unreadable thesaurus encoding ({exc})") from None
+    members = {(m, True) for e in entities.values() for m in e["members"]}
+    singles = {(e["name"], False) for e in entities.values() if not e["members"]}
+    return sorted(members | singles)
+
+
+def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry,
+                thesaurus: ManifestEntry | None = None):  # -> DrugIndex
     """Load the compiled index from the cache or build (and cache) it."""
     from checker.drugs import index as I
     from checker.drugs.bdpm import load_snapshot
 
-    digest = hashlib.sha256(f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}".encode()).hexdigest()[:24]
+    th_digest = thesaurus.digest if thesaurus is not None else "-"
+    digest = hashlib.sha256(
+        f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}:{th_digest}".encode()).hexdigest()[:24]
     if digest in _memo:
         return _memo[digest]
     with _lock:
@@ -72,7 +96,8 @@ def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry):  # 
         if idx is None:
             tables = load_snapshot(root / "bdpm")
             st = _substance_tables(root, substances)
-            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition)
+            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition,
+                          thesaurus_names=thesaurus_substances(root, thesaurus))
             try:
                 I.save(idx, path)
             except OSError:
@@ -81,10 +106,10 @@ def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry):  # 
         return idx
 
 
-def _entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
+def _entries(root: Path) -> tuple[ManifestEntry, ManifestEntry, ManifestEntry | None]:
     manifest = load_manifest(root)
     try:
-        return manifest["bdpm"], manifest["substances"]
+        return manifest["bdpm"], manifest["substances"], manifest.get("ansm-thesaurus")
     except KeyError as exc:
         raise ReferentialError(f"{root / 'MANIFEST.json'}: no referential {exc.args[0]!r}") from None
 
@@ -92,14 +117,18 @@ def _entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
 @loader("bdpm")
 def load_bdpm(entry: ManifestEntry, root: Path):  # -> DrugIndex
     """The drug index (BDPM + substance tables)."""
-    bdpm, subs = _entries(root)
+    bdpm, subs, th = _entries(root)
     verify_entry(subs, root)
-    return build_index(root, bdpm, subs)
+    if th is not None:
+        verify_entry(th, root)
+    return build_index(root, bdpm, subs, th)
 
 
 @loader("substances")
 def load_substances(entry: ManifestEntry, root: Path):  # -> DrugIndex
     """Same index as ``bdpm``: its substance model (``substance_key``, ``substances_with_atc``…)."""
-    bdpm, subs = _entries(root)
+    bdpm, subs, th = _entries(root)
     verify_entry(bdpm, root)
-    return build_index(root, bdpm, subs)
+    if th is not None:
+        verify_entry(th, root)
+    return build_index(root, bdpm, subs, th)

@@ -14,6 +14,25 @@ def load_thesaurus(entry: ManifestEntry, root: Path):  # -> checker.iatrogenic.t
 
     path = root / entry.files[0][0]
     try:
-        return load(path)
+        th = load(path)
     except ValueError as exc:
         raise ReferentialError(str(exc)) from None
+    link_drug_keys(th, root)
+    return th
+
+
+def link_drug_keys(th, root: Path) -> None:  # th: checker.iatrogenic.thesaurus.Thesaurus
+    """One substance, one key: each thesaurus substance also answers to the key the drug index
+    gives its name ("BUPROPION" → "bupropione", "BOTULIQUE (TOXINE)" → "toxine botulinique"), so a
+    line identified from any source meets its thesaurus entry. Skipped without a drug index."""
+    from checker.referentials.drugs import load_bdpm
+
+    try:
+        idx = load_bdpm(entry=None, root=root)  # type: ignore[arg-type]
+    except ReferentialError:
+        return
+    for node, ent in th.entities.items():
+        for name in (ent["members"] or [ent["name"]]):
+            key = idx.substance_key(name)
+            if key:
+                th.alias_index.setdefault(key, set()).add(name if ent["members"] else node)
