@@ -60,3 +60,32 @@ def identify_text(text: str, refs: Referentials | None = None) -> MedicationIden
 def substance_key(name: str, refs: Referentials | None = None) -> str | None:
     """Moiety key of a substance name (salts, hydrates, English INN, thesaurus spelling), or None."""
     return drug_index(refs).substance_key(name)
+
+
+def explain_text(text: str, refs: Referentials | None = None) -> dict[str, object]:
+    """What identification understood of a label, for people: substances with strengths, product
+    (CIS/CIP13) when known, generic group, route/form, method, confidence, alternatives, and why a
+    reading was refused (below the rules' confidence, or nothing matched)."""
+    from checker.model import RULE_CONFIDENCE
+
+    ident = identify_text(text, refs)
+    if ident is None:
+        return {"text": text, "identified": False, "substances": [], "confidence": 0.0, "method": "none",
+                "refused": "no substance, brand or code of the drug referential matches this text"}
+    idx = drug_index(refs)
+    refused = ""
+    if ident.confidence < RULE_CONFIDENCE:
+        refused = (f"confidence {ident.confidence:.2f} below the {RULE_CONFIDENCE:.2f} the rules require"
+                   + (f" ({ident.note})" if ident.note else ""))
+    return {
+        "text": text, "identified": True,
+        "substances": [{"key": s.key, "name": s.name, "atc": list(s.atc),
+                        "strength": f"{s.strength.value:g} {s.strength.unit}".strip() if s.strength else None}
+                       for s in ident.substances],
+        "cis": ident.cis, "cip13": ident.cip13 or (idx.pres_by_cis.get(ident.cis, ("",))[0] or None
+                                                   if ident.cis and len(idx.pres_by_cis.get(ident.cis, ())) == 1 else None),
+        "product": ident.product or None, "generic_group": ident.generic_group,
+        "route": ident.route or None, "form": ident.form or None, "prescribed_as": ident.prescribed_as,
+        "method": ident.method, "confidence": ident.confidence, "used_by_rules": not refused,
+        "alternatives": list(ident.alternatives), "note": ident.note or None, "refused": refused or None,
+    }

@@ -339,6 +339,15 @@ def thesaurus_aliases(name: str) -> set[str]:
     return {a for a in out if a}
 
 
+def thesaurus_spelling(name: str) -> str:
+    """Class members are stored folded: 'sodium nitroprussiate de' is SODIUM (NITROPRUSSIATE DE),
+    i.e. 'nitroprussiate de sodium'."""
+    words = name.split()
+    if len(words) >= 3 and words[-1] in {"de", "d", "du"}:
+        return " ".join([*words[1:], words[0]])
+    return name
+
+
 def _resolve(name: str, keys: set[str], compact: dict[str, str]) -> str | None:
     """The key of ``keys`` an outside spelling (thesaurus, RxNorm, English INN) names, or None:
     same letters without spaces or hyphens, else an English → French DCI spelling of each word."""
@@ -461,10 +470,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     thesaurus_only: dict[str, str] = {}  # thesaurus key → printed name, for substances BDPM lacks
     thesaurus_key: dict[str, str] = {}  # printed name → key
     for printed, member in sorted(set(thesaurus_names)):
-        words = printed.split()
-        if len(words) >= 3 and words[-1] in {"de", "d", "du"}:
-            # class members are stored folded: "sodium nitroprussiate de" = SODIUM (NITROPRUSSIATE DE)
-            printed = " ".join([*words[1:], words[0]])
+        printed = thesaurus_spelling(printed)
         tkey = fold(printed)
         lex = thesaurus_aliases(printed)
         if lex & known:

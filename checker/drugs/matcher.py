@@ -100,7 +100,8 @@ def tokenize(text: str) -> list[str]:
     t = _THOUSANDS_COMMA.sub(lambda m: m.group(1).replace(",", ""), t).lower()  # "1,000 MG" (RxNorm style)
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
     t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
-    raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
+    t = re.sub(r"\b(alfa|beta)[ -](\d)([ab])\b", r"\1 \2\3", t)  # interferon alfa-2a, beta-1b
+    raw = re.findall(r"[a-z]+\d+(?![\d.])|(?<=alfa )\d[ab]\b|(?<=beta )\d[ab]\b|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
     return [ABBREVIATIONS.get(w, w) for w in raw]
 
 
