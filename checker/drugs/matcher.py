@@ -166,6 +166,7 @@ class Identifier:
         self.idx = idx
         self._max_phrase = 6
         self._substance_names = tuple(n for n in idx.names if " " not in n and len(n) >= 5)
+        self._words = tuple(sorted({w for n in idx.names for w in n.split() if len(w) >= 4 and w.isalpha()}))
         self._brand_heads: dict[str, set[frozenset[str]]] = {}  # first word of a longer brand → its substances
         for b, cis in idx.brands.items():
             if " " in b and cis and (spec := idx.specialties.get(cis[0])) is not None:
@@ -305,12 +306,18 @@ class Identifier:
     def _misspelt_components(self, res: TextResult, tokens: list[str], covered: set[int]) -> None:
         """A word the referential does not know, one or two letters away from a substance name
         ("Irbesartan ydrochlorothiazide"), is that substance: added, with the fuzzy confidence;
-        never a component silently dropped."""
+        never a component silently dropped. Close to another word of a substance name ("Fsidate de
+        sodium"), it keeps the reading below the rules' confidence."""
         for i, t in enumerate(tokens):
             if i in covered or len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in self.idx.words:
                 continue
             hit = process.extractOne(t, self._substance_names, scorer=fuzz.ratio, score_cutoff=85)
             if hit is None:
+                near = process.extractOne(t, self._words, scorer=fuzz.ratio, score_cutoff=85)
+                if near is not None:
+                    # a misspelt word of some substance name, not placed: the reading may miss it
+                    res.confidence = min(res.confidence, 0.8)
+                    res.note = (res.note + "; " if res.note else "") + f"'{t}' unread (close to '{near[0]}')"
                 continue
             keys = self.idx.names[hit[0]]
             if len(keys) != 1 or keys[0] in res.keys:
@@ -464,9 +471,12 @@ class Identifier:
         conf = 0.5 + (score - 78) / 22 * 0.42
         if score - runner_up >= 8:
             conf += 0.06
-            if len(query) >= 5 and " " not in query and Levenshtein.distance(query, match.split()[0]) == 1 \
+            if len(query) >= 5 and " " not in query and Levenshtein.distance(query, match) == 1 \
                     and (match in self.idx.brands and len(query) >= 7 or strengths):
                 conf = max(conf, 0.87)  # one letter dropped, added or changed, nothing else close
+        if all(w in self.idx.words for w in query.split()):
+            # correctly spelt words of some other drug name ("Hypericum perforatum …" is not HYPERIUM)
+            conf = min(conf, 0.8)
         conf = round(min(conf, 0.92), 3)
         if match in self.idx.names:
             res = TextResult(keys=list(self.idx.names[match]), prescribed_as="dci")
