@@ -174,7 +174,8 @@ def identify_cmd(texts: tuple[str, ...], path: str | None, fmt: str) -> None:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
         return
     for r in results:
-        subs = " + ".join(f"{s['name']}{' ' + s['strength'] if s['strength'] else ''}" for s in r["substances"])  # type: ignore[index,union-attr]
+        found: list[dict[str, str]] = r["substances"]  # type: ignore[assignment]
+        subs = " + ".join(f"{s['name']}{' ' + s['strength'] if s['strength'] else ''}" for s in found)
         click.echo(f"{r['text']}\n  → {subs or '(nothing)'}  [{r['method']}, {r['confidence']:.2f}]")
         for label, field in (("product", "product"), ("CIS", "cis"), ("CIP13", "cip13"), ("generic group", "generic_group"),
                              ("route", "route"), ("form", "form"), ("alternatives", "alternatives"),

@@ -53,7 +53,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 19  # bump when the compiled structure or its content rules change
+INDEX_FORMAT = 20  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -416,7 +416,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     def key_of(raw: str) -> str:
         k = memo.get(raw)
         if k is None:
-            k = memo[raw] = canon(_key_of(raw))
+            k = memo[raw] = key_for(_key_of(raw))
         return k
 
     def _key_of(raw: str) -> str:
@@ -430,6 +430,23 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             if target not in N.KEEP_SALT_IONS and target not in CONTENT_FRACTIONS and N.related(c, target):
                 return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
+
+    # One substance, one key within BDPM: spellings filed under one BDPM substance code
+    # ("CARBOCYSTÉINE"/"CARBOCISTÉINE", "SOMATOTROPINE"/"SOMATROPINE") take the most used one; a
+    # key filed under several codes ("sodium") is never folded this way.
+    keys_by_code: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in compo:
+        if r[6] == "SA" and r[2]:
+            keys_by_code[r[2]][_key_of(r[3])] += 1
+    codes_of_key = Counter(k for counts in keys_by_code.values() for k in counts)
+    chosen = set(alias) | set(alias.values())  # the synonyms table decides for these
+    for counts in keys_by_code.values():
+        if len(counts) > 1 and not chosen & set(counts):
+            main = max(counts, key=lambda k: (counts[k], -len(k), k))
+            for k in counts:
+                if k != main and codes_of_key[k] == 1 and k not in N.MINERAL_IONS.values() \
+                        and k not in N.KEEP_SALT_IONS and k not in N.NOT_MOIETY:
+                    alias.setdefault(k, main)
 
     # Keys that differ only by spaces ("pseudo ephedrine" from BDPM's "PSEUDO-ÉPHÉDRINE",
     # "pseudoephedrine" from the thesaurus) are one substance: keep the one with fewest spaces.
@@ -445,7 +462,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
                 if k != canon:
                     alias.setdefault(k, canon)
 
-    def canon(k: str) -> str:
+    def key_for(k: str) -> str:
+        """The key ``k`` stands for, following the aliases."""
         seen = {k}
         while k in alias and alias[k] not in seen:
             k = alias[k]
@@ -455,18 +473,18 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     # One substance, one key: a thesaurus spelling the thesaurus' own folding would not meet
     # ("bupropion", "BOTULIQUE (TOXINE)") is a name of the BDPM key; thesaurus substances BDPM lacks
     # (clopamide, isépamicine) get keys of their own.
-    known = {canon(_key_of(n)) for n in {r[3] for r in compo}}
+    known = {key_for(_key_of(n)) for n in {r[3] for r in compo}}
     compact_known = {k.replace(" ", ""): k for k in sorted(known, key=lambda k: (k.count(" "), k))}
     # RxNorm's (English or thesaurus) spellings of BDPM substances: the BDPM key ("bupropion" →
     # "bupropione").
     for _, name in rxnorm:
-        k = canon(_key_of(name))
+        k = key_for(_key_of(name))
         if k not in known:
             target = _resolve(name, known, compact_known)
             if target is not None and target != k:
                 alias[k] = target
     bdpm_known = set(known)
-    known |= {canon(k) for k in raw_keys}
+    known |= {key_for(k) for k in raw_keys}
     thesaurus_only: dict[str, str] = {}  # thesaurus key → printed name, for substances BDPM lacks
     thesaurus_key: dict[str, str] = {}  # printed name → key
     for printed, member in sorted(set(thesaurus_names)):
@@ -476,8 +494,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if lex & known:
             thesaurus_key[printed] = min(lex & known, key=lambda k: (k not in bdpm_known, k != N.clean(printed), k))
             continue  # the thesaurus meets the BDPM key as it is
-        syn = alias.get(tkey) or alias.get(N.clean(printed))
-        target = canon(syn) if syn else _resolve(printed, known, compact_known)
+        syn_key = alias.get(tkey) or alias.get(N.clean(printed))
+        target = key_for(syn_key) if syn_key else _resolve(printed, known, compact_known)
         if target is not None:
             if target != tkey:
                 alias.setdefault(tkey, target)
@@ -582,7 +600,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if len(spec.components) == 1 and spec.atc:
             atc_sets[spec.components[0].key].update(a for a in spec.atc if len(a) == 7)
     for key, code in atc_extra:
-        atc_sets[canon(fold(key))].add(code.upper())
+        atc_sets[key_for(fold(key))].add(code.upper())
     # 5. substance tables
     rx: dict[str, set[str]] = defaultdict(set)
     for cui, name in rxnorm:
@@ -594,18 +612,18 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     english: dict[str, set[str]] = defaultdict(set)
     syn: dict[str, set[str]] = defaultdict(set)
     for printed, key in thesaurus_key.items():
-        add_name(printed, [canon(key)])
-        add_name(N.clean(printed), [canon(key)])
-        _display(display, canon(key), printed if key in thesaurus_only else key, 0)
+        add_name(printed, [key_for(key)])
+        add_name(N.clean(printed), [key_for(key)])
+        _display(display, key_for(key), printed if key in thesaurus_only else key, 0)
     for spelling, key, *rest in synonyms:
-        keys = [canon(k.strip()) for k in key.split("+")]
+        keys = [key_for(k.strip()) for k in key.split("+")]
         add_name(spelling, keys)
         for k in keys:
             display[k][k] += 0
         if len(keys) == 1:
             (english if rest and rest[0] == "en" else syn)[keys[0]].add(spelling)
     for brand, key in foreign:
-        brand_keys = tuple(canon(k.strip()) for k in key.split("+"))
+        brand_keys = tuple(key_for(k.strip()) for k in key.split("+"))
         idx.foreign_brands[fold(brand)] = brand_keys
     for k, spellings in display.items():
         named = {sp: n for sp, n in spellings.items() if fold(sp) == k}

@@ -25,12 +25,16 @@ def link_drug_keys(th, root: Path) -> None:  # th: checker.iatrogenic.thesaurus.
     """One substance, one key: each thesaurus substance also answers to the key the drug index
     gives its name ("BUPROPION" → "bupropione", "BOTULIQUE (TOXINE)" → "toxine botulinique"), so a
     line identified from any source meets its thesaurus entry. Skipped without a drug index."""
-    from checker.referentials.drugs import load_bdpm
+    from checker.referentials import verify_entry
+    from checker.referentials.drugs import _entries, build_index
 
     try:
-        idx = load_bdpm(entry=None, root=root)  # type: ignore[arg-type]
+        bdpm, subs, th_entry = _entries(root)
     except ReferentialError:
-        return
+        return  # no drug referential beside this thesaurus
+    verify_entry(bdpm, root)
+    verify_entry(subs, root)
+    idx = build_index(root, bdpm, subs, th_entry)
     for node, ent in th.entities.items():
         for name in (ent["members"] or [ent["name"]]):
             key = idx.substance_key(name)
