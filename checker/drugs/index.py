@@ -53,7 +53,7 @@ from pathlib import Path
 from checker.drugs import names as N
 from checker.text import fold
 
-INDEX_FORMAT = 20  # bump when the compiled structure or its content rules change
+INDEX_FORMAT = 21  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -439,9 +439,9 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if r[6] == "SA" and r[2]:
             keys_by_code[r[2]][_key_of(r[3])] += 1
     codes_of_key = Counter(k for counts in keys_by_code.values() for k in counts)
-    chosen = set(alias) | set(alias.values())  # the synonyms table decides for these
+    decided = set(alias) | set(alias.values())  # the synonyms table decides for these
     for counts in keys_by_code.values():
-        if len(counts) > 1 and not chosen & set(counts):
+        if len(counts) > 1 and not decided & set(counts):
             main = max(counts, key=lambda k: (counts[k], -len(k), k))
             for k in counts:
                 if k != main and codes_of_key[k] == 1 and k not in N.MINERAL_IONS.values() \

@@ -98,6 +98,7 @@ def tokenize(text: str) -> list[str]:
     t = "".join(ch for ch in t if not unicodedata.combining(ch))
     t = _THOUSANDS_SPACE.sub(lambda m: m.group(0).replace(" ", ""), t)  # "1 000 mg", "100 000 UI"
     t = _THOUSANDS_COMMA.sub(lambda m: m.group(1).replace(",", ""), t).lower()  # "1,000 MG" (RxNorm style)
+    t = re.sub(r"([a-z])-(\d),(\d)\b", r"\1 \2 \3", t)  # chemical locants: "dichloro-2,4 benzylique"
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
     t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
     t = re.sub(r"\b(alfa|beta)[ -](\d)([ab])\b", r"\1 \2\3", t)  # interferon alfa-2a, beta-1b
@@ -167,6 +168,8 @@ class Identifier:
         self._max_phrase = 6
         self._substance_names = tuple(n for n in idx.names if " " not in n and len(n) >= 5)
         self._words = tuple(sorted({w for n in idx.names for w in n.split() if len(w) >= 4 and w.isalpha()}))
+        self._all_words = tuple(sorted(w for w in idx.words if len(w) >= 4 and w.isalpha()))
+        self._near_cache: dict[str, tuple[str, ...]] = {}
         self._brand_heads: dict[str, set[frozenset[str]]] = {}  # first word of a longer brand → its substances
         for b, cis in idx.brands.items():
             if " " in b and cis and (spec := idx.specialties.get(cis[0])) is not None:
@@ -224,6 +227,51 @@ class Identifier:
         tokens = tokenize(text)
         if not tokens:
             return None
+        fixed, notes = self._spelling(tokens)
+        if fixed is not None:
+            # one letter dropped, added or changed in a word no drug name has: read the corrected line
+            res = self._identify_tokens(fixed)
+            if res is not None and res.keys:
+                res.method = "text-fuzzy"
+                alone = sum(t.isalpha() for t in fixed) == 1  # one word, nothing else to confirm it
+                trusted = all(n[2] for n in notes) and not (alone and any(
+                    keys != frozenset(res.keys) for _, w, _ in notes for keys in self._brand_heads.get(w, ())))
+                res.confidence = round(min(res.confidence, 0.88 if trusted else 0.8), 3)
+                res.note = "; ".join([*(f"'{a}' read as '{b}'" for a, b, _ in notes), *([res.note] if res.note else [])])
+                return res
+        return self._identify_tokens(tokens)
+
+    def _spelling(self, tokens: list[str]) -> tuple[list[str] | None, list[tuple[str, str, bool]]]:
+        """Tokens with each unknown word replaced by the one known word of a drug or substance name
+        one edit away ("amlodpine" → "amlodipine"); (None, []) when there is nothing to correct. The
+        bool says the correction is unique and the word long enough (≥ 6 letters, or 5 with a
+        strength written) to trust; a lone
+        corrected word that also opens brand names of other substances is not trusted either."""
+        fixed = list(tokens)
+        notes: list[tuple[str, str, bool]] = []
+        for i, t in enumerate(tokens):
+            if len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in ABBREVIATIONS or t in self.idx.words \
+                    or t in FORM_WORDS:
+                continue
+            near = self._near_words(t)
+            if not near or self.idx.substance_keys(t):
+                continue  # nothing close, or a spelling the substance model reads ("simvastatin")
+            fixed[i] = near[0]
+            strength_written = any(_num(x) is not None for x in tokens)
+            notes.append((t, near[0], len(near) == 1 and (len(t) >= 6 or strength_written)))
+        return (fixed, notes) if notes else (None, [])
+
+    def _near_words(self, word: str) -> tuple[str, ...]:
+        hit = self._near_cache.get(word)
+        if hit is None:
+            found = process.extract(word, self._all_words, scorer=Levenshtein.distance, score_cutoff=1, limit=4)
+            hit = tuple(sorted(w for w, d, _ in found if d <= 1))
+            if len(self._near_cache) > 50_000:
+                self._near_cache.clear()
+            self._near_cache[word] = hit
+        return hit
+
+    def _identify_tokens(self, tokens: list[str]) -> TextResult | None:
         subs, brands, foreign, covered = self.scan(tokens)
         comma = next((i for i, t in enumerate(tokens) if t == "," and i + 1 < len(tokens)
                       and tokens[i + 1] in FORM_START), None)
