@@ -146,6 +146,44 @@ def referentials_update(bdpm_dir: Path, root: Path | None) -> None:
 # --- interactions (iatrogenic owner) -------------------------------------------------------------
 
 
+@referentials.command("coverage")
+def referentials_coverage() -> None:
+    """How each substance of the interaction thesaurus is reached (key, ATC, names, BDPM codes)."""
+    from checker.drugs.coverage import render_coverage, thesaurus_coverage
+
+    click.echo(render_coverage(thesaurus_coverage()))
+
+
+@main.command("identify")
+@click.argument("texts", nargs=-1)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="One label per line.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def identify_cmd(texts: tuple[str, ...], path: str | None, fmt: str) -> None:
+    """Show what identification reads in prescription labels ("Zyban LP 150 mg")."""
+    import json
+
+    from checker.drugs import explain_text
+
+    labels = list(texts)
+    if path:
+        labels += [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not labels:
+        raise click.UsageError("give labels as arguments or --file")
+    results = [explain_text(t) for t in labels]
+    if fmt == "json":
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for r in results:
+        found: list[dict[str, str]] = r["substances"]  # type: ignore[assignment]
+        subs = " + ".join(f"{s['name']}{' ' + s['strength'] if s['strength'] else ''}" for s in found)
+        click.echo(f"{r['text']}\n  → {subs or '(nothing)'}  [{r['method']}, {r['confidence']:.2f}]")
+        for label, field in (("product", "product"), ("CIS", "cis"), ("CIP13", "cip13"), ("generic group", "generic_group"),
+                             ("route", "route"), ("form", "form"), ("alternatives", "alternatives"),
+                             ("note", "note"), ("refused", "refused")):
+            if r.get(field):
+                click.echo(f"  {label}: {r[field]}")
+
+
 @main.command("interactions")
 @click.argument("substance_a")
 @click.argument("substance_b")

@@ -17,9 +17,9 @@ from checker.drugs import index as I
 from checker.drugs.bdpm import load_snapshot
 from checker.drugs.index import DrugIndex
 from checker.drugs.matcher import Identifier
-from checker.model import MedicationIdentity, MedicationOrder
+from checker.model import RULE_CONFIDENCE, MedicationIdentity, MedicationOrder
 from checker.referentials import ManifestEntry, Referentials, cache_dir, default_referentials, loader, verify_entry
-from checker.referentials.drugs import entries, substance_tables
+from checker.referentials.drugs import entries, substance_tables, thesaurus_substances
 
 _identifiers: dict[int, tuple[DrugIndex, Identifier]] = {}
 _lock = threading.Lock()
@@ -68,13 +68,16 @@ _index_lock = threading.Lock()
 _indexes: dict[str, DrugIndex] = {}
 
 
-def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry) -> DrugIndex:
+def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry,
+                thesaurus: ManifestEntry | None = None) -> DrugIndex:
     """Load the compiled index from the cache or build (and cache) it.
 
     The cache file (in :func:`checker.referentials.cache_dir`) is named after the combined checksum
     of both entries' files and the index format: a changed source means a new name, hence a rebuild.
     """
-    digest = hashlib.sha256(f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}".encode()).hexdigest()[:24]
+    th_digest = thesaurus.digest if thesaurus is not None else "-"
+    digest = hashlib.sha256(
+        f"{I.INDEX_FORMAT}:{bdpm.digest}:{substances.digest}:{th_digest}".encode()).hexdigest()[:24]
     if digest in _indexes:
         return _indexes[digest]
     with _index_lock:
@@ -85,7 +88,8 @@ def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry) -> D
         if idx is None:
             tables = load_snapshot(root / "bdpm")
             st = substance_tables(root, substances)
-            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition)
+            idx = I.build(tables, st["synonyms"], st["rxnorm"], st["foreign"], st["atc"], bdpm.edition,
+                          thesaurus_names=thesaurus_substances(root, thesaurus))
             try:
                 I.save(idx, path)
             except OSError:
@@ -97,14 +101,45 @@ def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry) -> D
 @loader("bdpm")
 def load_bdpm(entry: ManifestEntry, root: Path) -> DrugIndex:
     """The drug index (BDPM + substance tables)."""
-    bdpm, subs = entries(root)
+    bdpm, subs, th = entries(root)
     verify_entry(subs, root)
-    return build_index(root, bdpm, subs)
+    if th is not None:
+        verify_entry(th, root)
+    return build_index(root, bdpm, subs, th)
 
 
 @loader("substances")
 def load_substances(entry: ManifestEntry, root: Path) -> DrugIndex:
     """Same index as ``bdpm``: its substance model (``substance_key``, ``substances_with_atc``…)."""
-    bdpm, subs = entries(root)
+    bdpm, subs, th = entries(root)
     verify_entry(bdpm, root)
-    return build_index(root, bdpm, subs)
+    if th is not None:
+        verify_entry(th, root)
+    return build_index(root, bdpm, subs, th)
+
+
+def explain_text(text: str, refs: Referentials | None = None) -> dict[str, object]:
+    """What identification understood of a label, for people: substances with strengths, product
+    (CIS/CIP13) when known, generic group, route/form, method, confidence, alternatives, and why a
+    reading was refused (below the rules' confidence, or nothing matched)."""
+    ident = identify_text(text, refs)
+    if ident is None:
+        return {"text": text, "identified": False, "substances": [], "confidence": 0.0, "method": "none",
+                "refused": "no substance, brand or code of the drug referential matches this text"}
+    idx = drug_index(refs)
+    refused = ""
+    if ident.confidence < RULE_CONFIDENCE:
+        refused = (f"confidence {ident.confidence:.2f} below the {RULE_CONFIDENCE:.2f} the rules require"
+                   + (f" ({ident.note})" if ident.note else ""))
+    return {
+        "text": text, "identified": True,
+        "substances": [{"key": s.key, "name": s.name, "atc": list(s.atc),
+                        "strength": f"{s.strength.value:g} {s.strength.unit}".strip() if s.strength else None}
+                       for s in ident.substances],
+        "cis": ident.cis, "cip13": ident.cip13 or (idx.pres_by_cis.get(ident.cis, ("",))[0] or None
+                                                   if ident.cis and len(idx.pres_by_cis.get(ident.cis, ())) == 1 else None),
+        "product": ident.product or None, "generic_group": ident.generic_group,
+        "route": ident.route or None, "form": ident.form or None, "prescribed_as": ident.prescribed_as,
+        "method": ident.method, "confidence": ident.confidence, "used_by_rules": not refused,
+        "alternatives": list(ident.alternatives), "note": ident.note or None, "refused": refused or None,
+    }

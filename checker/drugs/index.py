@@ -55,7 +55,7 @@ from checker.drugs.bdpm import parse_price
 from checker.outputs import write_atomic
 from checker.text import fold
 
-INDEX_FORMAT = 17  # bump when the compiled structure changes
+INDEX_FORMAT = 21  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -151,6 +151,7 @@ class DrugIndex:
     code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
     vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
     compact: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name without spaces → keys
+    words: frozenset[str] = frozenset()  # every word of a specialty name or substance name (folded)
 
     # -- specialties / presentations ------------------------------------------------------------
     def specialty(self, cis: str) -> Specialty | None:
@@ -324,9 +325,66 @@ def brand_of(name: str) -> str:
     return " ".join(words)
 
 
+# Therapeutic fractions that state a content (mg of iodine, of gadolinium), not the substance given:
+# the active substance (iobitridol, gadobutrol) is the key, as the thesaurus names it.
+CONTENT_FRACTIONS = frozenset({"iode", "gadolinium"})
+
+
+def thesaurus_aliases(name: str) -> set[str]:
+    """Spellings under which the interaction thesaurus meets a substance key it prints as ``name``
+    (its own lexical folding: accents, salt and hydrate words, inverted parentheses)."""
+    c = N.clean(name)
+    out = {fold(name), c, *list(N.salt_candidates(c))[:3]}
+    ion = N.mineral_key(c)
+    if ion:
+        out.add(ion)
+    return {a for a in out if a}
+
+
+def thesaurus_spelling(name: str) -> str:
+    """Class members are stored folded: 'sodium nitroprussiate de' is SODIUM (NITROPRUSSIATE DE),
+    i.e. 'nitroprussiate de sodium'."""
+    words = name.split()
+    if len(words) >= 3 and words[-1] in {"de", "d", "du"}:
+        return " ".join([*words[1:], words[0]])
+    return name
+
+
+def _resolve(name: str, keys: set[str], compact: dict[str, str]) -> str | None:
+    """The key of ``keys`` an outside spelling (thesaurus, RxNorm, English INN) names, or None:
+    same letters without spaces or hyphens, else an English → French DCI spelling of each word."""
+    c = N.clean(name)
+    for cand in (c, *N.salt_candidates(c), *N.acid_candidates(c)):
+        if cand in keys:
+            return cand
+        hit = compact.get(cand.replace(" ", ""))
+        if hit:
+            return hit
+    words = c.split()
+    if 0 < len(words) <= 3:
+        options = [list(N.english_variants(w)) if len(w) >= 4 else [w] for w in words]
+        for combo in itertools.product(*options):
+            full = " ".join(combo)
+            if full in keys:
+                return full
+            hit = compact.get(full.replace(" ", ""))
+            if hit:
+                return hit
+    return None
+
+
 def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str, str]],
-          foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str) -> DrugIndex:
-    """Compile the index from parsed BDPM tables and the substance tables."""
+          foreign: list[tuple[str, str]], atc_extra: list[tuple[str, str]], edition: str,
+          thesaurus_names: Iterable[tuple[str, bool]] = ()) -> DrugIndex:
+    """Compile the index from parsed BDPM tables and the substance tables.
+
+    One substance, one key: every thesaurus, RxNorm or English spelling of a BDPM substance is a
+    name of the BDPM key ("bupropion" → "bupropione"; the thesaurus loader links each thesaurus
+    entry to that key); thesaurus substances BDPM lacks become keys of their own (reachable by name,
+    and by ATC through ``atc.tsv``). ``thesaurus_names`` are (printed name, is a class member):
+    a member-less entry without ATC code may be a class ("AUTRES …"), never made a key."""
+    thesaurus_names = list(thesaurus_names)
+    atc_named = {fold(k) for k, _ in atc_extra}
     idx = DrugIndex(edition=edition)
     compo = tables["CIS_COMPO_bdpm"].rows
     # 1. moiety vocabulary: FT names, then every SA name, cleaned.
@@ -360,9 +418,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     def key_of(raw: str) -> str:
         k = memo.get(raw)
         if k is None:
-            k = _key_of(raw)
-            k = alias.get(k, k)
-            k = memo[raw] = alias.get(k, k)
+            k = memo[raw] = key_for(_key_of(raw))
         return k
 
     def _key_of(raw: str) -> str:
@@ -373,9 +429,26 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         ft = ft_of_sa.get(c)
         if ft:
             target = ft.most_common(1)[0][0]
-            if target not in N.KEEP_SALT_IONS and N.related(c, target):
+            if target not in N.KEEP_SALT_IONS and target not in CONTENT_FRACTIONS and N.related(c, target):
                 return N.moiety(target, vocab)
         return N.moiety(raw, vocab)
+
+    # One substance, one key within BDPM: spellings filed under one BDPM substance code
+    # ("CARBOCYSTÉINE"/"CARBOCISTÉINE", "SOMATOTROPINE"/"SOMATROPINE") take the most used one; a
+    # key filed under several codes ("sodium") is never folded this way.
+    keys_by_code: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in compo:
+        if r[6] == "SA" and r[2]:
+            keys_by_code[r[2]][_key_of(r[3])] += 1
+    codes_of_key = Counter(k for counts in keys_by_code.values() for k in counts)
+    decided = set(alias) | set(alias.values())  # the synonyms table decides for these
+    for counts in keys_by_code.values():
+        if len(counts) > 1 and not decided & set(counts):
+            main = max(counts, key=lambda k: (counts[k], -len(k), k))
+            for k in counts:
+                if k != main and codes_of_key[k] == 1 and k not in N.MINERAL_IONS.values() \
+                        and k not in N.KEEP_SALT_IONS and k not in N.NOT_MOIETY:
+                    alias.setdefault(k, main)
 
     # Keys that differ only by spaces ("pseudo ephedrine" from BDPM's "PSEUDO-ÉPHÉDRINE",
     # "pseudoephedrine" from the thesaurus) are one substance: keep the one with fewest spaces.
@@ -390,6 +463,49 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             for k in ks:
                 if k != canon:
                     alias.setdefault(k, canon)
+
+    def key_for(k: str) -> str:
+        """The key ``k`` stands for, following the aliases."""
+        seen = {k}
+        while k in alias and alias[k] not in seen:
+            k = alias[k]
+            seen.add(k)
+        return k
+
+    # One substance, one key: a thesaurus spelling the thesaurus' own folding would not meet
+    # ("bupropion", "BOTULIQUE (TOXINE)") is a name of the BDPM key; thesaurus substances BDPM lacks
+    # (clopamide, isépamicine) get keys of their own.
+    known = {key_for(_key_of(n)) for n in {r[3] for r in compo}}
+    compact_known = {k.replace(" ", ""): k for k in sorted(known, key=lambda k: (k.count(" "), k))}
+    # RxNorm's (English or thesaurus) spellings of BDPM substances: the BDPM key ("bupropion" →
+    # "bupropione").
+    for _, name in rxnorm:
+        k = key_for(_key_of(name))
+        if k not in known:
+            target = _resolve(name, known, compact_known)
+            if target is not None and target != k:
+                alias[k] = target
+    bdpm_known = set(known)
+    known |= {key_for(k) for k in raw_keys}
+    thesaurus_only: dict[str, str] = {}  # thesaurus key → printed name, for substances BDPM lacks
+    thesaurus_key: dict[str, str] = {}  # printed name → key
+    for printed, member in sorted(set(thesaurus_names)):
+        printed = thesaurus_spelling(printed)
+        tkey = fold(printed)
+        lex = thesaurus_aliases(printed)
+        if lex & known:
+            thesaurus_key[printed] = min(lex & known, key=lambda k: (k not in bdpm_known, k != N.clean(printed), k))
+            continue  # the thesaurus meets the BDPM key as it is
+        syn_key = alias.get(tkey) or alias.get(N.clean(printed))
+        target = key_for(syn_key) if syn_key else _resolve(printed, known, compact_known)
+        if target is not None:
+            if target != tkey:
+                alias.setdefault(tkey, target)
+            thesaurus_key[printed] = target
+        elif member or tkey in atc_named:
+            thesaurus_only[tkey] = printed
+            thesaurus_key[printed] = tkey
+    memo.clear()
 
     names: dict[str, set[str]] = defaultdict(set)
     subs: dict[str, Substance] = {}
@@ -416,6 +532,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             _display(display, k, r[3], 0)
         # one component per therapeutic fraction (a complex such as sacubitril-valsartan has two),
         # else per active substance
+        if len(fts) == 1 and sas and N.clean(fts[0][3]) in CONTENT_FRACTIONS:
+            fts = []  # "IODE" of an iodinated contrast medium: the substance is the SA (iobitridol)
         for chosen in (fts or sas[:1] or rows[:1]):
             k = key_of(chosen[3])
             if fts:
@@ -482,7 +600,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         if len(spec.components) == 1 and spec.atc:
             atc_sets[spec.components[0].key].update(a for a in spec.atc if len(a) == 7)
     for key, code in atc_extra:
-        atc_sets[key].add(code.upper())
+        atc_sets[key_for(fold(key))].add(code.upper())
     # 5. substance tables
     rx: dict[str, set[str]] = defaultdict(set)
     for cui, name in rxnorm:
@@ -493,15 +611,19 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
         _display(display, k, name, 0)
     english: dict[str, set[str]] = defaultdict(set)
     syn: dict[str, set[str]] = defaultdict(set)
+    for printed, key in thesaurus_key.items():
+        add_name(printed, [key_for(key)])
+        add_name(N.clean(printed), [key_for(key)])
+        _display(display, key_for(key), printed if key in thesaurus_only else key, 0)
     for spelling, key, *rest in synonyms:
-        keys = [k.strip() for k in key.split("+")]
+        keys = [key_for(k.strip()) for k in key.split("+")]
         add_name(spelling, keys)
         for k in keys:
             display[k][k] += 0
         if len(keys) == 1:
             (english if rest and rest[0] == "en" else syn)[keys[0]].add(spelling)
     for brand, key in foreign:
-        brand_keys = tuple(k.strip() for k in key.split("+"))
+        brand_keys = tuple(key_for(k.strip()) for k in key.split("+"))
         idx.foreign_brands[fold(brand)] = brand_keys
     for k, spellings in display.items():
         named = {sp: n for sp, n in spellings.items() if fold(sp) == k}
@@ -541,6 +663,8 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     idx.brands = {b: tuple(v) for b, v in brands.items()}
     idx.by_keys = {k: tuple(v) for k, v in by_keys.items()}
     idx.vocabulary = tuple(sorted(set(idx.names) | set(idx.brands) | set(idx.foreign_brands)))
+    idx.words = frozenset(w for text in (*(s.name for s in idx.specialties.values()), *idx.names)
+                          for w in fold(text).split())
     return idx
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from checker.drugs.index import DrugIndex, Specialty
 from checker.model import Coding, Concept, Ingredient, MedicationIdentity, MedicationOrder, Quantity, SubstanceMatch
@@ -60,7 +61,7 @@ COMMON_WORDS = frozenset("daily ultra drill any art magne stimu cyclo glyco derm
 NOT_STRENGTH = frozenset("day days hr h jours jour j fois x actuat comprime comprimes gelule gelules sachet "
                          "sachets ampoule ampoules dose doses ch dh k".split())
 FORM_WORDS = {
-    "comprime": "comprim", "tablet": "comprim", "gelule": "gélule", "capsule": "gélule",
+    "comprime": "comprim", "tablet": "comprim", "gelule": "gélule|capsule", "capsule": "gélule|capsule",
     "buvable": "buvable", "sirop": "sirop", "injectable": "inject", "injection": "inject",
     "suppositoire": "suppositoire", "creme": "crème", "cream": "crème", "pommade": "pommade",
     "collyre": "collyre", "sachet": "sachet", "patch": "transdermique", "transdermal": "transdermique",
@@ -97,9 +98,11 @@ def tokenize(text: str) -> list[str]:
     t = "".join(ch for ch in t if not unicodedata.combining(ch))
     t = _THOUSANDS_SPACE.sub(lambda m: m.group(0).replace(" ", ""), t)  # "1 000 mg", "100 000 UI"
     t = _THOUSANDS_COMMA.sub(lambda m: m.group(1).replace(",", ""), t).lower()  # "1,000 MG" (RxNorm style)
+    t = re.sub(r"([a-z])-(\d),(\d)\b", r"\1 \2 \3", t)  # chemical locants: "dichloro-2,4 benzylique"
     t = re.sub(r"(\d),(\d)", r"\1.\2", t)
     t = re.sub(r"\bg(5|10|30)\b", r"glucose \1 %", t)  # hospital shorthand G5 = glucose 5 %
-    raw = re.findall(r"[a-z]+\d+(?![\d.])|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
+    t = re.sub(r"\b(alfa|beta)[ -](\d)([ab])\b", r"\1 \2\3", t)  # interferon alfa-2a, beta-1b
+    raw = re.findall(r"[a-z]+\d+(?![\d.])|(?<=alfa )\d[ab]\b|(?<=beta )\d[ab]\b|\d+(?:\.\d+)?|[a-z]+|[/+%,]", t)
     return [ABBREVIATIONS.get(w, w) for w in raw]
 
 
@@ -163,6 +166,14 @@ class Identifier:
     def __init__(self, idx: DrugIndex) -> None:
         self.idx = idx
         self._max_phrase = 6
+        self._substance_names = tuple(n for n in idx.names if " " not in n and len(n) >= 5)
+        self._words = tuple(sorted({w for n in idx.names for w in n.split() if len(w) >= 4 and w.isalpha()}))
+        self._all_words = tuple(sorted(w for w in idx.words if len(w) >= 4 and w.isalpha()))
+        self._near_cache: dict[str, tuple[str, ...]] = {}
+        self._brand_heads: dict[str, set[frozenset[str]]] = {}  # first word of a longer brand → its substances
+        for b, cis in idx.brands.items():
+            if " " in b and cis and (spec := idx.specialties.get(cis[0])) is not None:
+                self._brand_heads.setdefault(b.split()[0], set()).add(spec.substance_keys)
 
     # -- text ---------------------------------------------------------------------------------
     def scan(self, tokens: list[str]) -> tuple[list[tuple[int, tuple[str, ...]]], list[tuple[int, str]],
@@ -216,6 +227,51 @@ class Identifier:
         tokens = tokenize(text)
         if not tokens:
             return None
+        fixed, notes = self._spelling(tokens)
+        if fixed is not None:
+            # one letter dropped, added or changed in a word no drug name has: read the corrected line
+            res = self._identify_tokens(fixed)
+            if res is not None and res.keys:
+                res.method = "text-fuzzy"
+                alone = sum(t.isalpha() for t in fixed) == 1  # one word, nothing else to confirm it
+                trusted = all(n[2] for n in notes) and not (alone and any(
+                    keys != frozenset(res.keys) for _, w, _ in notes for keys in self._brand_heads.get(w, ())))
+                res.confidence = round(min(res.confidence, 0.88 if trusted else 0.8), 3)
+                res.note = "; ".join([*(f"'{a}' read as '{b}'" for a, b, _ in notes), *([res.note] if res.note else [])])
+                return res
+        return self._identify_tokens(tokens)
+
+    def _spelling(self, tokens: list[str]) -> tuple[list[str] | None, list[tuple[str, str, bool]]]:
+        """Tokens with each unknown word replaced by the one known word of a drug or substance name
+        one edit away ("amlodpine" → "amlodipine"); (None, []) when there is nothing to correct. The
+        bool says the correction is unique and the word long enough (≥ 6 letters, or 5 with a
+        strength written) to trust; a lone
+        corrected word that also opens brand names of other substances is not trusted either."""
+        fixed = list(tokens)
+        notes: list[tuple[str, str, bool]] = []
+        for i, t in enumerate(tokens):
+            if len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in ABBREVIATIONS or t in self.idx.words \
+                    or t in FORM_WORDS:
+                continue
+            near = self._near_words(t)
+            if not near or self.idx.substance_keys(t):
+                continue  # nothing close, or a spelling the substance model reads ("simvastatin")
+            fixed[i] = near[0]
+            strength_written = any(_num(x) is not None for x in tokens)
+            notes.append((t, near[0], len(near) == 1 and (len(t) >= 6 or strength_written)))
+        return (fixed, notes) if notes else (None, [])
+
+    def _near_words(self, word: str) -> tuple[str, ...]:
+        hit = self._near_cache.get(word)
+        if hit is None:
+            found = process.extract(word, self._all_words, scorer=Levenshtein.distance, score_cutoff=1, limit=4)
+            hit = tuple(sorted(w for w, d, _ in found if d <= 1))
+            if len(self._near_cache) > 50_000:
+                self._near_cache.clear()
+            self._near_cache[word] = hit
+        return hit
+
+    def _identify_tokens(self, tokens: list[str]) -> TextResult | None:
         subs, brands, foreign, covered = self.scan(tokens)
         comma = next((i for i, t in enumerate(tokens) if t == "," and i + 1 < len(tokens)
                       and tokens[i + 1] in FORM_START), None)
@@ -237,6 +293,15 @@ class Identifier:
                 if dci_keys:
                     subs.append((i, dci_keys))
                     break
+        if brands and subs:
+            # a word of the brand's own product names ("NICOPASS … MENTHE FRAICHEUR") is part of the
+            # name, not an extra substance, unless those products contain it
+            own_cis = [c for _, b in brands for c in self.idx.brands.get(b, ())]
+            own_words = {w for c in own_cis for w in tokenize(self.idx.specialties[c].name)}
+            own_keys = {k for c in own_cis for k in self.idx.specialties[c].substance_keys}
+            name_words = [(i, ks) for i, ks in subs if tokens[i] in own_words and not set(ks) & own_keys]
+            subs = [sub for sub in subs if sub not in name_words]
+            covered -= {i for i, _ in name_words}
         strengths = parse_strengths(tokens)
         forms = {FORM_WORDS[t] for t in tokens if t in FORM_WORDS}
         res: TextResult | None = None
@@ -278,11 +343,41 @@ class Identifier:
                 keys.extend(k for k in ks if k not in keys)
             res = TextResult(keys=keys, method="text-exact", confidence=0.93, prescribed_as="brand",
                              note="brand name outside BDPM")
+        if res is not None and res.method == "text-exact":
+            self._misspelt_components(res, tokens, covered)
         if res is None:
             res = self._fuzzy(tokens, covered, strengths, forms)
         if res is not None and not res.candidates and res.keys:
             self._product_for_keys(res, strengths, forms)
         return res
+
+    def _misspelt_components(self, res: TextResult, tokens: list[str], covered: set[int]) -> None:
+        """A word the referential does not know, one or two letters away from a substance name
+        ("Irbesartan ydrochlorothiazide"), is that substance: added, with the fuzzy confidence;
+        never a component silently dropped. Close to another word of a substance name ("Fsidate de
+        sodium"), it keeps the reading below the rules' confidence."""
+        for i, t in enumerate(tokens):
+            if i in covered or len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in self.idx.words:
+                continue
+            hit = process.extractOne(t, self._substance_names, scorer=fuzz.ratio, score_cutoff=85)
+            if hit is None:
+                near = process.extractOne(t, self._words, scorer=fuzz.ratio, score_cutoff=85)
+                if near is not None:
+                    # a misspelt word of some substance name, not placed: the reading may miss it
+                    res.confidence = min(res.confidence, 0.8)
+                    res.note = (res.note + "; " if res.note else "") + f"'{t}' unread (close to '{near[0]}')"
+                continue
+            keys = self.idx.names[hit[0]]
+            if len(keys) != 1 or keys[0] in res.keys:
+                continue
+            res.keys.append(keys[0])
+            res.method = "text-fuzzy"
+            dist = Levenshtein.distance(t, hit[0])
+            conf = 0.88 if dist == 1 and len(t) >= 7 else 0.5 + (hit[1] - 78) / 22 * 0.42
+            res.confidence = round(min(res.confidence, conf), 3)
+            res.note = (res.note + "; " if res.note else "") + f"'{t}' read as '{hit[0]}' (similarity {hit[1]:.0f}%)"
+            res.candidates = ()
+            res.strengths = {}
 
     @staticmethod
     def _unread_parts(tokens: list[str], covered: set[int]) -> list[str]:
@@ -340,7 +435,9 @@ class Identifier:
         if forms:
             # A stated form that no product has (ketorolac "oral tablet" when France only markets eye
             # drops) means the line is not any of these products: keep the substance, claim no product.
-            specs = [s for s in specs if any(fw in s.form.lower() or fw in s.name.lower() for fw in forms)]
+            # ("capsule" is written for hard and soft capsules alike: "gélule|capsule" accepts either)
+            specs = [s for s in specs if any(w in s.form.lower() or w in s.name.lower()
+                                             for fw in forms for w in fw.split("|"))]
         marketed = [s for s in specs if s.marketed]
         return [s.cis for s in (marketed or specs)]
 
@@ -368,6 +465,10 @@ class Identifier:
             if narrowed and any(self._has_strengths(self.idx.specialties[c], strengths) for c in narrowed):
                 exact = narrowed
         chosen = self._filter(exact or cis_all, strengths, forms)
+        if not chosen and forms:
+            # a form none of the brand's products has ("Néoral … capsule" of a solution-only list):
+            # the brand still names its substances
+            chosen = self._filter(exact or cis_all, strengths, set())
         sets = Counter(self.idx.specialties[c].substance_keys for c in chosen if self.idx.specialties[c].components)
         if not sets:
             return None
@@ -418,9 +519,18 @@ class Identifier:
         conf = 0.5 + (score - 78) / 22 * 0.42
         if score - runner_up >= 8:
             conf += 0.06
+            if len(query) >= 5 and " " not in query and Levenshtein.distance(query, match) == 1 \
+                    and (match in self.idx.brands and len(query) >= 7 or strengths):
+                conf = max(conf, 0.87)  # one letter dropped, added or changed, nothing else close
+        if all(w in self.idx.words for w in query.split()):
+            # correctly spelt words of some other drug name ("Hypericum perforatum …" is not HYPERIUM)
+            conf = min(conf, 0.8)
         conf = round(min(conf, 0.92), 3)
         if match in self.idx.names:
             res = TextResult(keys=list(self.idx.names[match]), prescribed_as="dci")
+            if any(keys != frozenset(res.keys) for keys in self._brand_heads.get(match, ())):
+                conf = min(conf, 0.8)  # also the first word of brands of other substances
+                res.alternatives = ("brand names starting with the same word",)
         elif match in self.idx.foreign_brands:
             res = TextResult(keys=list(self.idx.foreign_brands[match]), prescribed_as="brand")
         else:

@@ -97,13 +97,33 @@ INSULIN_WORDS = frozenset("recombinante biosynthetique hemisynthetique d origine
                           "biphasiqu neutre soluble zinc cristalline".split())
 
 
+# Herbal preparations ("MILLEPERTUIS (SOMMITÉ FLEURIE) (EXTRAIT SEC DE)", "EXTRAIT SEC DE FEUILLE DE
+# LIERRE"): the preparation, its qualifiers and the plant part are not the substance; the thesaurus
+# names the plant ("MILLEPERTUIS"). Allergen extracts keep their full name.
+HERBAL_PREPARATIONS = frozenset("extrait extraits teinture poudre".split())
+HERBAL_WORDS = frozenset("""
+sec secs seche fluide mou aqueux aqueuse hydroalcoolique alcoolique titre titree standardise standardisee
+quantifie quantifiee sommite sommites fleurie fleuries fleur fleurs feuille feuilles racine racines ecorce
+fruit fruits graine graines partie parties aerienne aeriennes souterraine pistil la le les de d du des
+""".split())
+HERBAL_KEEP = frozenset("allergenique allergeniques pollen pollens mere".split())  # (teinture mère: homeopathic stock)
+
+
+def herbal_moiety(words: list[str]) -> list[str]:
+    """The plant named by a herbal preparation ('millepertuis extrait sec de' → 'millepertuis')."""
+    if not any(w in HERBAL_PREPARATIONS for w in words) or any(w in HERBAL_KEEP for w in words):
+        return words
+    plant = [w for w in words if w not in HERBAL_PREPARATIONS and w not in HERBAL_WORDS]
+    return plant or words
+
+
 @lru_cache(maxsize=32768)
 def clean(name: str) -> str:
     """Fold a raw substance name, invert parentheses and drop hydrate/physical-form words."""
     base = fold(invert_parentheses(name))
     if " pour " in f" {base} " and "homeopathique" not in base:
         base = f" {base} ".split(" pour ")[0].strip() or base  # "… pour solution injectable"
-    words = [w for w in base.split() if w not in HYDRATE_WORDS]
+    words = herbal_moiety([w for w in base.split() if w not in HYDRATE_WORDS])
     if len(words) > 1 and words[0] == "insuline":
         words = [words[0], *(w for w in words[1:] if w not in INSULIN_WORDS)]
     return " ".join(words)

@@ -19,8 +19,10 @@ from typing import Any
 
 import networkx as nx
 
+from checker.drugs import build_index
 from checker.drugs.names import clean, mineral_key, salt_candidates
-from checker.referentials import ManifestEntry, ReferentialError, loader
+from checker.referentials import ManifestEntry, ReferentialError, loader, verify_entry
+from checker.referentials.drugs import entries as drug_entries
 from checker.text import fold
 
 LEVEL_RANK = {"CI": 3, "AD": 2, "PE": 1, "APEC": 0}
@@ -327,6 +329,26 @@ def load_thesaurus(entry: ManifestEntry, root: Path) -> Thesaurus:
     """Load the thesaurus encoding declared in the manifest (referential ``ansm-thesaurus``)."""
     path = root / entry.files[0][0]
     try:
-        return load(path)
+        th = load(path)
     except ValueError as exc:
         raise ReferentialError(str(exc)) from None
+    link_drug_keys(th, root)
+    return th
+
+
+def link_drug_keys(th: Thesaurus, root: Path) -> None:
+    """One substance, one key: each thesaurus substance also answers to the key the drug index
+    gives its name ("BUPROPION" → "bupropione", "BOTULIQUE (TOXINE)" → "toxine botulinique"), so a
+    line identified from any source meets its thesaurus entry. Skipped without a drug index."""
+    try:
+        bdpm, subs, th_entry = drug_entries(root)
+    except ReferentialError:
+        return  # no drug referential beside this thesaurus
+    verify_entry(bdpm, root)
+    verify_entry(subs, root)
+    idx = build_index(root, bdpm, subs, th_entry)
+    for node, ent in th.entities.items():
+        for name in (ent["members"] or [ent["name"]]):
+            key = idx.substance_key(name)
+            if key:
+                th.alias_index.setdefault(key, set()).add(name if ent["members"] else node)

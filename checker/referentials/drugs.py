@@ -5,6 +5,8 @@ both ids are registered by :mod:`checker.drugs`, which compiles the index.
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 from typing import TypedDict
 
@@ -49,9 +51,27 @@ def substance_tables(root: Path, entry: ManifestEntry) -> SubstanceTables:
     return {"synonyms": synonyms, "rxnorm": rxnorm, "foreign": foreign, "atc": atc}
 
 
-def entries(root: Path) -> tuple[ManifestEntry, ManifestEntry]:
+def thesaurus_substances(root: Path, entry: ManifestEntry | None) -> list[tuple[str, bool]]:
+    """Substance names of the interaction thesaurus (class members and member-less entries, as
+    printed), so that the drug index gives each the thesaurus' own key; [] without the thesaurus."""
+    if entry is None:
+        return []
+    path = next((root / p for p, _ in entry.files if p.endswith(".json.gz")), None)
+    if path is None:
+        return []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            entities = json.load(f)["entities"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ReferentialError(f"{path}: unreadable thesaurus encoding ({exc})") from None
+    members = {(m, True) for e in entities.values() for m in e["members"]}
+    singles = {(e["name"], False) for e in entities.values() if not e["members"]}
+    return sorted(members | singles)
+
+
+def entries(root: Path) -> tuple[ManifestEntry, ManifestEntry, ManifestEntry | None]:
     manifest = load_manifest(root)
     try:
-        return manifest["bdpm"], manifest["substances"]
+        return manifest["bdpm"], manifest["substances"], manifest.get("ansm-thesaurus")
     except KeyError as exc:
         raise ReferentialError(f"{root / 'MANIFEST.json'}: no referential {exc.args[0]!r}") from None
