@@ -56,11 +56,12 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
     from checker import check as run_check
     from checker.findings import Severity
     from checker.formats import render
+    from checker.referentials import ReferentialError
 
     try:
         report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
                            ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
@@ -226,6 +227,7 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> 
     """Run the CDS Hooks 2.0 service (discovery, order-select, order-sign, feedback)."""
     from dataclasses import replace
 
+    from checker.referentials import ReferentialError
     from checker.service import ConfigError, create_app, load_config
 
     try:
@@ -245,7 +247,7 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> 
                    err=True)
     try:
         app = create_app(cfg)
-    except ValueError as exc:
+    except (ValueError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     import uvicorn
@@ -309,6 +311,7 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
           ignore: tuple[str, ...], lang: str, progress: bool | None) -> None:
     """Audit a prescription export (NDJSON bulk exports, Bundles, gzip, folders) into --out."""
     from checker.audit import AuditError, AuditOptions, parse_size, run_audit
+    from checker.referentials import ReferentialError
 
     try:
         sel, ign = _split(select), _split(ignore)
@@ -317,7 +320,7 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
                             select=tuple(sel) if sel else None, ignore=tuple(ign) if ign else None,
                             progress=progress)
         summary = run_audit(list(inputs), opts)
-    except (AuditError, ValueError, FileNotFoundError) as exc:
+    except (AuditError, ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     inp, fnd = summary["inputs"], summary["findings"]
@@ -335,10 +338,11 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
 def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str) -> None:
     """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
     from checker.audit.report import build_report
+    from checker.referentials import ReferentialError
 
     try:
         html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     _write(html, output)

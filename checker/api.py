@@ -44,6 +44,8 @@ def check(
     from checker import fhir_input
 
     day = parse_day(as_of) if as_of is not None else date.today()
+    refs = refs or default_referentials()
+    refs.verify_all()  # an altered referential stops the run before anything is read or checked
     ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         return check_records(
@@ -82,6 +84,7 @@ def check_records(
     if lang not in ("fr", "en"):
         raise ValueError(f"unknown language {lang!r}: use fr or en")
     refs = refs or default_referentials()
+    refs.verify_all()  # once per process per file, then a stat (see verify_entry)
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
     settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)

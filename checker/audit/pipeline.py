@@ -330,6 +330,9 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
         raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
     if opts.jobs < 1:
         raise AuditError("--jobs must be at least 1")
+    from checker.referentials import default_referentials
+
+    default_referentials().verify_all()  # an altered referential stops the audit before anything is read
     files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
         raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")

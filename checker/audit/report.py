@@ -19,8 +19,9 @@ def build_report(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "
     from checker.referentials import default_referentials
 
     day = parse_day(as_of) if as_of else None
-    ing = fhir_input.read(inputs, as_of=day)
     refs = default_referentials()
+    refs.verify_all()  # an altered referential stops the report before anything is read
+    ing = fhir_input.read(inputs, as_of=day)
     report = check_records(ing.records, counts=ing.counts, errors=ing.errors, as_of=day,
                            jurisdiction=jurisdiction, lang=lang, refs=refs)
     rows = to_rows(tally_records(ing.records, definitions(refs), parse_day(report.as_of)), definitions(refs), lang)

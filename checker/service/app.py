@@ -226,6 +226,7 @@ def load_referentials() -> Any:
     from checker.registry import all_rules
 
     refs = default_referentials()
+    refs.verify_all()  # an altered referential: the service refuses to start (ReferentialError)
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials}):
         if refs.has(ref_id):
             refs.get(ref_id)
