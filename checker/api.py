@@ -33,6 +33,7 @@ def check(
     strict: bool = False,
     refs: Referentials | None = None,
     severity_overrides: dict[str, str] | None = None,
+    max_decompressed: int | None = None,
 ) -> Report:
     """Check prescriptions and return a report.
 
@@ -40,13 +41,16 @@ def check(
     resource as a dict, JSON text or a fhir.resources model, or a list of any of these.
     ``as_of``: the day treated as "now" (open-ended orders, ages); today by default.
     ``strict``: validate every resource with fhir.resources and reject the invalid ones.
+    ``max_decompressed``: bytes one compressed input may expand to (default
+    :data:`checker.fhir_input.MAX_DECOMPRESSED`, 2 GiB); past it the input is refused with an error.
     """
     from checker import fhir_input
 
     day = parse_day(as_of) if as_of is not None else date.today()
     refs = refs or default_referentials()
     refs.verify_all()  # an altered referential stops the run before anything is read or checked
-    ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
+    limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=limit)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         return check_records(
             ingestion.records,
