@@ -61,9 +61,11 @@ def main() -> None:
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--max-decompressed", default="2G", show_default=True,
               help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
 def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | None, jurisdiction: str,
           min_severity: str | None, fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...],
-          strict: bool, lang: str, max_decompressed: str) -> None:
+          strict: bool, lang: str, max_decompressed: str, max_expansion: float) -> None:
     """Check the prescriptions in PATHS (files, directories, or - for stdin)."""
     from checker import check as run_check
     from checker.findings import Severity
@@ -73,7 +75,7 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
     try:
         report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
                            ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
-                           max_decompressed=_size(max_decompressed))
+                           max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -321,9 +323,12 @@ def feedback_stats_cmd(db: str, as_json: bool) -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal outside CI).")
 @click.option("--max-decompressed", default="2G", show_default=True,
               help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
 def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume: bool, engine: str,
           scheduler: str | None, as_of: str | None, jurisdiction: str, select: tuple[str, ...],
-          ignore: tuple[str, ...], lang: str, progress: bool | None, max_decompressed: str) -> None:
+          ignore: tuple[str, ...], lang: str, progress: bool | None, max_decompressed: str,
+          max_expansion: float) -> None:
     """Audit a prescription export (NDJSON bulk exports, Bundles, gzip, folders) into --out."""
     from checker.audit import AuditError, AuditOptions, parse_size, run_audit
     from checker.referentials import ReferentialError
@@ -333,7 +338,8 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
         opts = AuditOptions(out=Path(out_dir), jobs=jobs, memory=parse_size(memory), resume=resume, engine=engine,
                             scheduler=scheduler, as_of=as_of, jurisdiction=jurisdiction, lang=lang,
                             select=tuple(sel) if sel else None, ignore=tuple(ign) if ign else None,
-                            progress=progress, max_decompressed=_size(max_decompressed))
+                            progress=progress, max_decompressed=_size(max_decompressed),
+                            max_expansion=max_expansion)
         summary = run_audit(list(inputs), opts)
     except (AuditError, ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
@@ -352,15 +358,17 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--max-decompressed", default="2G", show_default=True,
               help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
 def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str,
-           max_decompressed: str) -> None:
+           max_decompressed: str, max_expansion: float) -> None:
     """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
     from checker.audit.report import build_report
     from checker.referentials import ReferentialError
 
     try:
         html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang,
-                                     max_decompressed=_size(max_decompressed))
+                                     max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -34,6 +34,7 @@ def check(
     refs: Referentials | None = None,
     severity_overrides: dict[str, str] | None = None,
     max_decompressed: int | None = None,
+    max_expansion: float | None = None,
 ) -> Report:
     """Check prescriptions and return a report.
 
@@ -43,6 +44,7 @@ def check(
     ``strict``: validate every resource with fhir.resources and reject the invalid ones.
     ``max_decompressed``: bytes one compressed input may expand to (default
     :data:`checker.fhir_input.MAX_DECOMPRESSED`, 2 GiB); past it the input is refused with an error.
+    ``max_expansion``: the same for an expansion ratio (default :data:`~checker.fhir_input.MAX_EXPANSION`).
     """
     from checker import fhir_input
 
@@ -50,7 +52,8 @@ def check(
     refs = refs or default_referentials()
     refs.verify_all()  # an altered referential stops the run before anything is read or checked
     limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
-    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=limit)
+    ratio = fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=limit, max_expansion=ratio)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         return check_records(
             ingestion.records,

@@ -66,6 +66,11 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_DEPTH = 8  # nested Bundles / CDS Hooks wrappers
 MAX_DECOMPRESSED = 2 << 30
 """Default limit of the bytes one compressed input may expand to (``--max-decompressed``)."""
+MAX_EXPANSION = 500
+"""Default limit of the expansion ratio of a compressed input (``--max-expansion``): FHIR JSON
+compresses some 5 to 50 times; runs of one byte (a decompression bomb) about 1,000 times. Checked once
+:data:`EXPANSION_FROM` bytes are out, so that small files are never refused for it."""
+EXPANSION_FROM = 64 << 20
 MAX_LINE = 64 << 20
 """Longest NDJSON line read (one resource per line; a longer line is refused and skipped)."""
 CHUNK = 1 << 20  # bytes read at a time
@@ -149,23 +154,31 @@ class _Bad(Exception):
 
 
 def read(inputs: Any, *, strict: bool = False, as_of: date | None = None,
-         max_decompressed: int = MAX_DECOMPRESSED) -> Ingestion:
+         max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION) -> Ingestion:
     """Read ``inputs`` and assemble patient records (see module docstring).
 
     ``max_decompressed``: bytes a compressed input may expand to; past it the rest of the input is
-    refused with an error (a decompression bomb costs neither memory nor time).
+    refused with an error (a decompression bomb costs neither memory nor time); ``max_expansion``:
+    the same for a compressed input expanding more than this many times its compressed size.
     """
-    return assemble(iter_raw(inputs, max_decompressed=max_decompressed), strict=strict, as_of=as_of)
+    return assemble(iter_raw(inputs, max_decompressed=max_decompressed, max_expansion=max_expansion),
+                    strict=strict, as_of=as_of)
 
 
-def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[RawResource | InputError | FileMark]:
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED,
+             max_expansion: float = MAX_EXPANSION) -> Iterator[RawResource | InputError | FileMark]:
     """Stream raw resources, input errors and file marks from any accepted kind of input."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    limits = (max_decompressed, max_expansion)
     for item in items:
-        yield from _iter_one(item, max_decompressed)
+        yield from _iter_one(item, limits)
 
 
-def _iter_one(item: Any, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[RawResource | InputError | FileMark]:
+_Limits = tuple[int, float]
+
+
+def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION)
+              ) -> Iterator[RawResource | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -178,7 +191,7 @@ def _iter_one(item: Any, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[R
     elif isinstance(item, (str, Path)):
         if not str(item).strip():
             raise FileNotFoundError("empty path given as input")
-        yield from _from_path(str(item), max_decompressed)
+        yield from _from_path(str(item), limits)
     elif hasattr(item, "model_dump") and hasattr(item, "get_resource_type"):
         data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
         yield from _walk(data, SourceLocation(file=f"<{item.get_resource_type()} model>"), depth=0)
@@ -186,18 +199,18 @@ def _iter_one(item: Any, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[R
         yield InputError("<input>", f"cannot read an input of type {type(item).__name__}")
 
 
-def _from_path(name: str, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[RawResource | InputError | FileMark]:
+def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
-        yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, max_decompressed=max_decompressed)
+        yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
         return
     path = Path(name)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p))
         for p in files:
-            yield from _from_file(p, max_decompressed)
+            yield from _from_file(p, limits)
     elif path.is_file():
-        yield from _from_file(path, max_decompressed)
+        yield from _from_file(path, limits)
     else:
         raise FileNotFoundError(f"no such file or directory: {name}")
 
@@ -209,7 +222,7 @@ def _is_fhir_file(path: Path) -> bool:
     return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
 
 
-def _from_file(path: Path, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator[RawResource | InputError | FileMark]:
+def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
     yield FileMark(str(path))
     where = display_name(str(path))
     lower = path.name.lower().removesuffix(".gz")
@@ -219,27 +232,33 @@ def _from_file(path: Path, max_decompressed: int = MAX_DECOMPRESSED) -> Iterator
         yield InputError(where, f"cannot read file: {exc.strerror or exc}")
         return
     with f:
-        yield from _from_stream(f, where, ndjson=lower.endswith((".ndjson", ".jsonl")),
-                                max_decompressed=max_decompressed, gzip_name=path.name.lower().endswith(".gz"))
+        yield from _from_stream(f, where, ndjson=lower.endswith((".ndjson", ".jsonl")), limits=limits,
+                                gzip_name=path.name.lower().endswith(".gz"))
 
 
 class _TooBig(Exception):
     """A compressed input expands past the limit."""
 
 
-def _chunks(raw: BinaryIO, where: str, max_decompressed: int, gzip_name: bool) -> Iterator[bytes]:
+def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iterator[bytes]:
     """The input's bytes in blocks of at most :data:`CHUNK`, decompressed when gzip (told by its magic
-    bytes or its name); raises :class:`_TooBig` past ``max_decompressed`` decompressed bytes and
-    ``OSError``/``EOFError`` on a damaged stream."""
+    bytes or its name); raises :class:`_TooBig` past the limits (decompressed bytes, expansion ratio)
+    and ``OSError``/``EOFError``/``zlib.error`` on a damaged stream."""
+    max_decompressed, max_expansion = limits
     head = raw.read(2)
     if head == b"\x1f\x8b" or (gzip_name and head):
-        stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(head, raw), mode="rb")  # type: ignore[assignment]
+        counted = _Prefixed(head, raw)
+        stream: BinaryIO = gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[assignment]
         total = 0
         while block := stream.read(CHUNK):
             total += len(block)
             if total > max_decompressed:
                 raise _TooBig(f"decompressed size passes the limit of {_size(max_decompressed)} "
                               f"(--max-decompressed): the rest of the input is refused")
+            if total > EXPANSION_FROM and total > max_expansion * counted.consumed:
+                raise _TooBig(f"expands more than {max_expansion:g} times its compressed size (--max-expansion; "
+                              f"{_size(total)} out of {_size(counted.consumed)}), as a decompression bomb does: "
+                              f"the rest of the input is refused")
             yield block
         return
     if head:
@@ -249,10 +268,11 @@ def _chunks(raw: BinaryIO, where: str, max_decompressed: int, gzip_name: bool) -
 
 
 class _Prefixed(io.RawIOBase):
-    """A binary stream with bytes already read put back in front."""
+    """A binary stream with bytes already read put back in front; counts the bytes it gives."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head, self._rest = head, rest
+        self.consumed = 0
 
     def readable(self) -> bool:
         return True
@@ -261,24 +281,26 @@ class _Prefixed(io.RawIOBase):
         if self._head:
             n = min(len(b), len(self._head))
             b[:n], self._head = self._head[:n], self._head[n:]
+            self.consumed += n
             return n
         data = self._rest.read(len(b))
         b[: len(data)] = data
+        self.consumed += len(data)
         return len(data)
 
 
 def _size(n: int) -> str:
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= factor:
-            return f"{n / factor:g} {unit}"
+            return f"{n / factor:.4g} {unit}"
     return f"{n} bytes"
 
 
-def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, max_decompressed: int,
+def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
                  gzip_name: bool = False) -> Iterator[RawResource | InputError]:
     """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
     JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
-    chunks = _chunks(raw, where, max_decompressed, gzip_name)
+    chunks = _chunks(raw, where, limits, gzip_name)
     try:
         if ndjson:
             yield from _ndjson_chunks(chunks, where)

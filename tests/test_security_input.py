@@ -163,3 +163,12 @@ def test_duplicate_precheck_stays_quiet_on_the_samples() -> None:
         assert not duplicate_key_paths(raw), path
         alarms += may_have_duplicate_keys(raw, parsed)
     assert alarms == 0
+
+
+def test_expansion_ratio_limit_stops_a_bomb_early(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(fhir_input, "EXPANSION_FROM", 1 << 20)
+    path = tmp_path / "newlines.ndjson.gz"
+    _gzip_of(path, b"\n" * (1 << 20), 20)  # 20 MiB of newlines, about 1,000 times smaller compressed
+    ing = read(str(path))
+    assert [e.message for e in ing.errors if "--max-expansion" in e.message]
+    assert not read(str(path), max_expansion=5000).errors  # a looser limit reads it (all blank)

@@ -70,6 +70,7 @@ class AuditOptions:
     shards: int | None = None  # number of patient shards; default: from the input size and memory budget
     on_shard_done: Callable[[str], None] | None = None  # called after each completed shard
     max_decompressed: int | None = None  # bytes one compressed input may expand to (None: fhir_input's default)
+    max_expansion: float | None = None  # expansion ratio of a compressed input (None: fhir_input's default)
 
 
 def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> list[str]:
@@ -130,12 +131,13 @@ def is_ndjson(name: str) -> bool:
     return name.lower().removesuffix(".gz").endswith(_NDJSON)
 
 
-def route_file(index: int, name: str, n_shards: int, max_decompressed: int | None = None
-               ) -> Iterator[tuple[str, bytes, bool]]:
+def route_file(index: int, name: str, n_shards: int, max_decompressed: int | None = None,
+               max_expansion: float | None = None) -> Iterator[tuple[str, bytes, bool]]:
     """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
-    from checker.fhir_input import MAX_DECOMPRESSED, RawResource, iter_raw
+    from checker.fhir_input import MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, iter_raw
 
-    items: Iterable[codec.Item] = iter_raw([name], max_decompressed=max_decompressed or MAX_DECOMPRESSED)
+    items: Iterable[codec.Item] = iter_raw([name], max_decompressed=max_decompressed or MAX_DECOMPRESSED,
+                                           max_expansion=max_expansion or MAX_EXPANSION)
     aliases: dict[str, str] = {}
     if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
         items = list(items)
@@ -209,7 +211,7 @@ def settings_of(state: dict[str, Any]) -> Settings:
 
 
 def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
-                    max_decompressed: int | None = None) -> None:
+                    max_decompressed: int | None = None, max_expansion: float | None = None) -> None:
     """Stream every input file once, appending each item to its patient's shard."""
     shards = work / "shards"
     handles: dict[str, BinaryIO] = {}
@@ -217,7 +219,7 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
         for i, name in enumerate(files):
             size = 0 if name == "-" else os.path.getsize(name)
             count = 0
-            for target, line, is_med in route_file(i, name, n_shards, max_decompressed):
+            for target, line, is_med in route_file(i, name, n_shards, max_decompressed, max_expansion):
                 fh = handles.get(target)
                 if fh is None:
                     fh = handles[target] = open(shards / f"{target}.ndjson", "wb", buffering=1 << 16)
@@ -352,7 +354,8 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
                          opts.on_shard_done)
         else:
             if not (work / "partition.done").is_file():
-                partition_local(files, state["n_shards"], work, progress, opts.max_decompressed)
+                partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
+                                opts.max_expansion)
             check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
         progress.phase("merge")
         summary = merge_outputs(work, out, settings)
