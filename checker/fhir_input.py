@@ -223,8 +223,8 @@ def _is_fhir_file(path: Path) -> bool:
 
 
 def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
-    yield FileMark(str(path))
-    where = display_name(str(path))
+    where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
+    yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
     try:
         f = path.open("rb")

@@ -22,6 +22,7 @@ import orjson
 
 from checker.audit import codec
 from checker.audit.worker import Settings
+from checker.fhir_input import display_name
 
 WORK_DIR = ".pertinence-audit"
 STATE_VERSION = 1
@@ -161,7 +162,7 @@ def _fingerprint(files: Sequence[str]) -> list[list[Any]]:
             out.append([f, None, None])
         else:
             st = os.stat(f)
-            out.append([os.path.abspath(f), st.st_size, st.st_mtime_ns])
+            out.append([display_name(os.path.abspath(f)), st.st_size, st.st_mtime_ns])
     return out
 
 
@@ -328,9 +329,6 @@ def check_local(work: Path, settings: Settings, jobs: int, progress: Any,
 
 def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any]:
     """Audit ``inputs`` into ``opts.out``; returns the summary (also written as summary.json)."""
-    from checker.audit.merge import merge_outputs
-    from checker.audit.progress import make_progress
-
     if opts.engine not in ("local", "dask"):
         raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
     if opts.jobs < 1:
@@ -342,6 +340,24 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
     if not files:
         raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
     out = Path(opts.out)
+    from checker.audit.lock import AuditLock, AuditLocked
+
+    try:
+        with AuditLock(out):
+            return _run_locked(files, out, opts)
+    except AuditLocked as exc:
+        raise AuditError(str(exc)) from None
+    except OSError as exc:  # disk full, quota, I/O error: outputs untouched, the work folder kept
+        where = f" ({display_name(str(exc.filename))})" if exc.filename else ""
+        raise AuditError(f"cannot write the audit: {exc.strerror or exc}{where}. The output files were left as "
+                         f"they were; once the problem is fixed (e.g. space freed), run the same command with "
+                         f"--resume to continue from the completed steps") from None
+
+
+def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, Any]:
+    from checker.audit.merge import OUTPUT_FILES, merge_outputs
+    from checker.audit.progress import make_progress
+
     work = out / WORK_DIR
     state = _prepare_state(files, opts, work)
     settings = settings_of(state)
@@ -358,6 +374,11 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
                                 opts.max_expansion)
             check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
         progress.phase("merge")
-        summary = merge_outputs(work, out, settings)
+        staged = work / "outputs"  # all outputs written here first: a failure leaves none half-replaced
+        shutil.rmtree(staged, ignore_errors=True)
+        summary = merge_outputs(work, staged, settings)
+    for name in OUTPUT_FILES:
+        if (staged / name).is_file():
+            os.replace(staged / name, out / name)
     shutil.rmtree(work, ignore_errors=True)
     return summary

@@ -1,0 +1,94 @@
+"""One audit at a time per output folder: an advisory lock held for the whole run.
+
+The lock is ``fcntl.flock`` on ``<out>/.pertinence-audit.lock`` (the kernel releases it when the
+process ends, however it ends, so a killed run leaves no lock behind: only its note, which the next
+run reports as stale and replaces). The file holds who has the lock (pid, host, start time) so that a
+second audit can name the holder. The file is never removed (removing it would let two runs lock two
+different files); a clean finish empties it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+LOCK_NAME = ".pertinence-audit.lock"
+log = logging.getLogger("pertinence.audit")
+
+
+class AuditLocked(Exception):
+    """Another audit is writing into the same output folder (message names it)."""
+
+
+class AuditLock:
+    """``with AuditLock(out):`` — raises :class:`AuditLocked` when another process holds it."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = Path(out) / LOCK_NAME
+        self._fd: int | None = None
+        self.stale: dict[str, Any] | None = None  # the note of a run that ended without finishing
+
+    def __enter__(self) -> AuditLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_note(fd)
+            os.close(fd)
+            raise AuditLocked(f"another audit is writing into {self.path.parent} ({_describe(holder)}); wait for "
+                              f"it to finish or choose another --out") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        previous = _read_note(fd)
+        if previous:
+            self.stale = previous
+            log.warning("a previous audit into %s stopped without finishing (%s); its lock is stale and taken over",
+                        self.path.parent, _describe(previous))
+        note = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, orjson.dumps(note) + b"\n", 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        import fcntl
+
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if exc_type is None:
+                os.ftruncate(fd, 0)  # finished: no note left; an interrupted run leaves its note (stale)
+        except OSError:
+            pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _read_note(fd: int) -> dict[str, Any] | None:
+    try:
+        data = os.pread(fd, 4096, 0)
+        note = orjson.loads(data) if data.strip() else None
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return note if isinstance(note, dict) else None
+
+
+def _describe(note: dict[str, Any] | None) -> str:
+    if not note:
+        return "holder unknown"
+    return f"pid {note.get('pid')} on {note.get('host')}, started {note.get('started')}"
