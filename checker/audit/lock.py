@@ -3,8 +3,9 @@
 The lock is ``fcntl.flock`` on ``<out>/.pertinence-audit.lock`` (the kernel releases it when the
 process ends, however it ends, so a killed run leaves no lock behind: only its note, which the next
 run reports as stale and replaces). The file holds who has the lock (pid, host, start time) so that a
-second audit can name the holder. The file is never removed (removing it would let two runs lock two
-different files); a clean finish empties it.
+second audit can name the holder. A clean finish removes the file while still holding the lock; a
+run that locked a file since removed (its path now names another file, or none) tries again, so two
+runs never hold two different files.
 """
 
 from __future__ import annotations
@@ -39,17 +40,25 @@ class AuditLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_note(fd)
-            os.close(fd)
-            raise AuditLocked(f"another audit is writing into {self.path.parent} ({_describe(holder)}); wait for "
-                              f"it to finish or choose another --out") from None
-        except BaseException:
-            os.close(fd)
-            raise
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_note(fd)
+                os.close(fd)
+                raise AuditLocked(f"another audit is writing into {self.path.parent} ({_describe(holder)}); wait "
+                                  f"for it to finish or choose another --out") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder finished and removed this file meanwhile: lock the current one
         previous = _read_note(fd)
         if previous:
             self.stale = previous
@@ -71,7 +80,7 @@ class AuditLock:
             return
         try:
             if exc_type is None:
-                os.ftruncate(fd, 0)  # finished: no note left; an interrupted run leaves its note (stale)
+                self.path.unlink(missing_ok=True)  # finished; an interrupted run leaves its note (stale)
         except OSError:
             pass
         finally:
