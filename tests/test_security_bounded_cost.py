@@ -113,3 +113,18 @@ def test_pairing_cost_is_not_quadratic() -> None:
         pairing.bisect_right = real  # type: ignore[assignment]
     assert all(pp.collapsed for pp in pps)
     assert visited <= 3 * 20_000  # one binary search per line and pair of products
+    pairs_seen = 0
+    sweep = pairing._sweep
+
+    def counting_sweep(a: Any, b: Any) -> Any:
+        nonlocal pairs_seen
+        for pair in sweep(a, b):
+            pairs_seen += 1
+            yield pair
+
+    pairing._sweep = counting_sweep  # type: ignore[assignment]
+    try:
+        involved = [pp.lines() for pp in pps]
+    finally:
+        pairing._sweep = sweep  # type: ignore[assignment]
+    assert pairs_seen == 0 and sum(map(len, involved)) > 0  # the lines concerned, found without the pairs

@@ -71,12 +71,17 @@ class ProductPair:
         return _sweep(self.a, self.b)
 
     def lines(self) -> list[Line]:
-        """The lines of both groups that overlap at least one line of the other, in record order."""
-        seen: dict[int, Line] = {}
-        for x, y in _sweep(self.a, self.b):
-            seen.setdefault(x.index, x)
-            seen.setdefault(y.index, y)
-        return [seen[i] for i in sorted(seen)]
+        """The lines of both groups that overlap at least one line of the other, in record order
+        (a binary search per line: cost n log n however many pairs there are)."""
+        own = 1 if self.a is self.b else 0  # within one group, a line overlaps itself
+
+        def involved(x: Line, other: Group) -> bool:
+            return bisect_right(other.los, x.hi) - bisect_left(other.his, x.lo) > own
+
+        found = [x for x in self.a.lines if involved(x, self.b)]
+        if self.a is not self.b:
+            found += [y for y in self.b.lines if involved(y, self.a)]
+        return sorted(found, key=lambda ln: ln.index)
 
     @property
     def collapsed(self) -> bool:
