@@ -19,10 +19,11 @@ from typing import Any
 from checker.audit.worker import Settings
 
 
-def _route_partition(part: Iterable[tuple[int, str]], n_shards: int) -> list[tuple[str, bytes, bool]]:
+def _route_partition(part: Iterable[tuple[int, str]], n_shards: int,
+                     limits: tuple[int | None, float | None] = (None, None)) -> list[tuple[str, bytes, bool]]:
     from checker.audit.pipeline import route_file
 
-    return [x for index, name in part for x in route_file(index, name, n_shards)]
+    return [x for index, name in part for x in route_file(index, name, n_shards, *limits)]
 
 
 def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: dict[str, list[Any]],
@@ -38,7 +39,8 @@ def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: 
 
 
 def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, scheduler: str | None, jobs: int,
-             progress: Any, on_done: Callable[[str], None] | None) -> None:
+             progress: Any, on_done: Callable[[str], None] | None,
+             limits: tuple[int | None, float | None] = (None, None)) -> None:
     """Partition and check on Dask, writing per-shard results under ``work`` (resumable)."""
     import dask.bag as db
     from distributed import Client, LocalCluster, as_completed
@@ -59,7 +61,7 @@ def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, sc
         client = Client(cluster)
     try:
         routed = db.from_sequence(list(enumerate(files)), npartitions=max(len(files), 1)).map_partitions(
-            _route_partition, n_shards).persist()
+            _route_partition, n_shards, limits).persist()
         meds_lines = routed.filter(lambda t: t[2]).map(lambda t: t[1]).compute()
         medications = load_medications(meds_lines)
         meds_future = client.scatter([medications], broadcast=True)[0]  # a list: a dict would be scattered per key

@@ -367,7 +367,7 @@ def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, An
 
             if not (work / "partition.done").is_file() or pending_shards(work):
                 run_dask(files, state["n_shards"], work, settings, opts.scheduler, opts.jobs, progress,
-                         opts.on_shard_done)
+                         opts.on_shard_done, (opts.max_decompressed, opts.max_expansion))
         else:
             if not (work / "partition.done").is_file():
                 partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
