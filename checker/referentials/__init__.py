@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,9 +137,9 @@ def verify_entry(entry: ManifestEntry, root: Path) -> None:
             st = path.stat()
         except OSError:
             raise ReferentialError(f"{path}: file of referential {entry.id!r} is missing") from None
-        if not path.is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise ReferentialError(f"{path}: file of referential {entry.id!r} is missing")
-        key, stamp = (str(path.resolve()), expected), (st.st_size, st.st_mtime_ns)
+        key, stamp = (str(path), expected), (st.st_size, st.st_mtime_ns)
         if _VERIFIED.get(key) == stamp:
             continue
         actual = sha256_file(path)
