@@ -128,3 +128,69 @@ def test_pairing_cost_is_not_quadratic() -> None:
     finally:
         pairing._sweep = sweep  # type: ignore[assignment]
     assert pairs_seen == 0 and sum(map(len, involved)) > 0  # the lines concerned, found without the pairs
+
+
+def _largest_concurrent_all_pairs(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[Any]:
+    """PR006's former quadratic search, kept as the reference."""
+    from checker.periods import effective_interval
+
+    spans = [(effective_interval(o, as_of), o, k) for o, k in members]
+    best: list[tuple[MedicationOrder, str]] = []
+    for (lo, _), _, _ in spans:
+        group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
+        if len({k for _, k in group}) > len({k for _, k in best}):
+            best = group
+    return best
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.one_of(st.none(), st.integers(0, 40)),
+                          st.one_of(st.none(), st.integers(-2, 20))), min_size=1, max_size=25))
+def test_pr006_sweep_equals_all_pairs(spec: list[tuple[str, int | None, int | None]]) -> None:
+    from checker.rules.patient_risks import _largest_concurrent
+
+    as_of = date(2025, 2, 1)
+    members = [(_order(i, lo, n), key) for i, (key, lo, n) in enumerate(spec)]
+    got = _largest_concurrent(members, as_of)
+    want = _largest_concurrent_all_pairs(members, as_of)
+    assert [(o.ref, k) for o, k in got] == [(o.ref, k) for o, k in want]
+
+
+def test_pr006_cost_is_not_quadratic(monkeypatch: Any) -> None:
+    """2,000 lines of one risk class: day comparisons grow as n log n, not n² (4 million before)."""
+    import checker.rules.patient_risks as pr
+
+    compared = 0
+
+    class Day(date):
+        def _count(self) -> None:
+            nonlocal compared
+            compared += 1
+
+        def __lt__(self, other: Any) -> bool:
+            self._count()
+            return date.__lt__(self, other)
+
+        def __le__(self, other: Any) -> bool:
+            self._count()
+            return date.__le__(self, other)
+
+        def __gt__(self, other: Any) -> bool:
+            self._count()
+            return date.__gt__(self, other)
+
+        def __ge__(self, other: Any) -> bool:
+            self._count()
+            return date.__ge__(self, other)
+
+    def day(d: date) -> Day:
+        return Day(d.year, d.month, d.day)
+
+    rng = random.Random(5)
+    n = 2_000
+    members = [(_order(i, rng.randrange(0, 3000), rng.randrange(0, 30)), "abc"[i % 3]) for i in range(n)]
+    real = pr.effective_interval
+    monkeypatch.setattr(pr, "effective_interval", lambda o, as_of: tuple(map(day, real(o, as_of))))
+    group = pr._largest_concurrent(members, date(2033, 1, 1))
+    assert len({k for _, k in group}) == 3
+    assert compared < 60 * n, compared

@@ -558,11 +558,29 @@ def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationId
 
 
 def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[tuple[MedicationOrder, str]]:
-    """The largest set of lines all taken on one common day."""
+    """The largest set of lines all taken on one common day: of the lines' first days, the first (in
+    line order) on which the most distinct substances are taken, and every line taken that day.
+
+    A sweep over sorted starts and ends counts the substances taken on each first day (n log n)."""
     spans = [(effective_interval(o, as_of), o, k) for o, k in members]
-    best: list[tuple[MedicationOrder, str]] = []
-    for (lo, _), _, _ in spans:
-        group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
-        if len({k for _, k in group}) > len({k for _, k in best}):
-            best = group
-    return best
+    if not spans:
+        return []
+    starts = sorted(((a, k) for (a, _), _, k in spans), key=lambda t: t[0])
+    ends = sorted(((b, k) for (_, b), _, k in spans), key=lambda t: t[0])
+    taken: dict[str, int] = {}  # substance -> lines taken on the day
+    distinct: dict[date, int] = {}
+    i = j = 0
+    for day in sorted({lo for (lo, _), _, _ in spans}):
+        while i < len(starts) and starts[i][0] <= day:
+            taken[starts[i][1]] = taken.get(starts[i][1], 0) + 1
+            i += 1
+        while j < len(ends) and ends[j][0] < day:
+            key = ends[j][1]
+            taken[key] -= 1
+            if not taken[key]:
+                del taken[key]
+            j += 1
+        distinct[day] = len(taken)
+    top = max(distinct.values())
+    best = next(lo for (lo, _), _, _ in spans if distinct[lo] == top)
+    return [(o, k) for (a, b), o, k in spans if a <= best <= b]
