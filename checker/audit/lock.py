@@ -37,8 +37,11 @@ class AuditLock:
         self.stale: dict[str, Any] | None = None  # the note of a run that ended without finishing
 
     def __enter__(self) -> AuditLock:
-        import fcntl
-
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system (Windows): no advisory lock, said once per run
+            log.warning("no advisory lock on this system: never run two audits into %s at once", self.path.parent)
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -73,11 +76,11 @@ class AuditLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        import fcntl
-
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        import fcntl
+
         try:
             if exc_type is None:
                 self.path.unlink(missing_ok=True)  # finished; an interrupted run leaves its note (stale)
