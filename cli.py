@@ -17,6 +17,16 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     return out or None
 
 
+def _size(text: str) -> int:
+    """A size option (``512M``, ``2G``, bytes); a bad value is a usage error (ValueError)."""
+    from checker.audit.pipeline import AuditError, parse_size
+
+    try:
+        return parse_size(text)
+    except AuditError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _write(text: str, output: str | None) -> None:
     if output and output != "-":
         from checker.outputs import write_atomic
@@ -49,18 +59,24 @@ def main() -> None:
 @click.option("--ignore", multiple=True, help="Skip these rules (ids or prefixes, comma-separated).")
 @click.option("--strict", is_flag=True, help="Validate every resource with fhir.resources.")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--max-decompressed", default="2G", show_default=True,
+              help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
 def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | None, jurisdiction: str,
           min_severity: str | None, fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...],
-          strict: bool, lang: str) -> None:
+          strict: bool, lang: str, max_decompressed: str, max_expansion: float) -> None:
     """Check the prescriptions in PATHS (files, directories, or - for stdin)."""
     from checker import check as run_check
     from checker.findings import Severity
     from checker.formats import render
+    from checker.referentials import ReferentialError
 
     try:
         report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
-                           ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict)
-    except (ValueError, FileNotFoundError) as exc:
+                           ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
+                           max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+    except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
@@ -288,6 +304,7 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> 
     """Run the CDS Hooks 2.0 service (discovery, order-select, order-sign, feedback)."""
     from dataclasses import replace
 
+    from checker.referentials import ReferentialError
     from checker.service import ConfigError, create_app, load_config
 
     try:
@@ -307,7 +324,7 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> 
                    err=True)
     try:
         app = create_app(cfg)
-    except ValueError as exc:
+    except (ValueError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     import uvicorn
@@ -366,20 +383,27 @@ def feedback_stats_cmd(db: str, as_json: bool) -> None:
 @click.option("--ignore", multiple=True, help="Skip these rules (ids or prefixes, comma-separated).")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal outside CI).")
+@click.option("--max-decompressed", default="2G", show_default=True,
+              help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
 def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume: bool, engine: str,
           scheduler: str | None, as_of: str | None, jurisdiction: str, select: tuple[str, ...],
-          ignore: tuple[str, ...], lang: str, progress: bool | None) -> None:
+          ignore: tuple[str, ...], lang: str, progress: bool | None, max_decompressed: str,
+          max_expansion: float) -> None:
     """Audit a prescription export (NDJSON bulk exports, Bundles, gzip, folders) into --out."""
     from checker.audit import AuditError, AuditOptions, parse_size, run_audit
+    from checker.referentials import ReferentialError
 
     try:
         sel, ign = _split(select), _split(ignore)
         opts = AuditOptions(out=Path(out_dir), jobs=jobs, memory=parse_size(memory), resume=resume, engine=engine,
                             scheduler=scheduler, as_of=as_of, jurisdiction=jurisdiction, lang=lang,
                             select=tuple(sel) if sel else None, ignore=tuple(ign) if ign else None,
-                            progress=progress)
+                            progress=progress, max_decompressed=_size(max_decompressed),
+                            max_expansion=max_expansion)
         summary = run_audit(list(inputs), opts)
-    except (AuditError, ValueError, FileNotFoundError) as exc:
+    except (AuditError, ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     inp, fnd = summary["inputs"], summary["findings"]
@@ -394,13 +418,20 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
 @click.option("--as-of", help="Day treated as today (YYYY-MM-DD); default: today.")
 @click.option("--jurisdiction", type=click.Choice(["fr", "ma"]), default="fr", show_default=True)
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str) -> None:
+@click.option("--max-decompressed", default="2G", show_default=True,
+              help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
+@click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
+def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str,
+           max_decompressed: str, max_expansion: float) -> None:
     """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
     from checker.audit.report import build_report
+    from checker.referentials import ReferentialError
 
     try:
-        html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang)
-    except (ValueError, FileNotFoundError) as exc:
+        html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang,
+                                     max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+    except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     _write(html, output)

@@ -39,6 +39,8 @@ def check(
     strict: bool = False,
     refs: Referentials | None = None,
     severity_overrides: dict[str, str] | None = None,
+    max_decompressed: int | None = None,
+    max_expansion: float | None = None,
 ) -> Report:
     """Check prescriptions and return a report.
 
@@ -46,9 +48,16 @@ def check(
     resource as a dict, JSON text or a fhir.resources model, or a list of any of these.
     ``as_of``: the day treated as "now" (open-ended orders, ages); today by default.
     ``strict``: validate every resource with fhir.resources and reject the invalid ones.
+    ``max_decompressed``: bytes one compressed input may expand to (default
+    :data:`checker.fhir_input.MAX_DECOMPRESSED`, 2 GiB); past it the input is refused with an error.
+    ``max_expansion``: the same for an expansion ratio (default :data:`~checker.fhir_input.MAX_EXPANSION`).
     """
     day = parse_day(as_of) if as_of is not None else date.today()
-    ingestion = fhir_input.read(inputs, strict=strict, as_of=day)
+    refs = refs or default_referentials()
+    refs.verify_all()  # an altered referential stops the run before anything is read or checked
+    limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
+    ratio = fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=limit, max_expansion=ratio)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         report = check_records(
             ingestion.records,
@@ -92,6 +101,7 @@ def check_records(
     if lang not in ("fr", "en"):
         raise ValueError(f"unknown language {lang!r}: use fr or en")
     refs = refs or default_referentials()
+    refs.verify_all()  # once per process per file, then a stat (see verify_entry)
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
     settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)

@@ -19,11 +19,12 @@ import hashlib
 import io
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 import orjson
@@ -63,6 +64,16 @@ USED_TYPES = frozenset(
 FILE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 _BOM = b"\xef\xbb\xbf"
 _MAX_DEPTH = 8  # nested Bundles / CDS Hooks wrappers
+MAX_DECOMPRESSED = 2 << 30
+"""Default limit of the bytes one compressed input may expand to (``--max-decompressed``)."""
+MAX_EXPANSION = 500
+"""Default limit of the expansion ratio of a compressed input (``--max-expansion``): FHIR JSON
+compresses some 5 to 50 times; runs of one byte (a decompression bomb) about 1,000 times. Checked once
+:data:`EXPANSION_FROM` bytes are out, so that small files are never refused for it."""
+EXPANSION_FROM = 64 << 20
+MAX_LINE = 64 << 20
+"""Longest NDJSON line read (one resource per line; a longer line is refused and skipped)."""
+CHUNK = 1 << 20  # bytes read at a time
 
 
 LOCAL_REF = "\x1f"
@@ -149,19 +160,32 @@ class _Bad(Exception):
 # ------------------------------------------------------------------------------------------------
 
 
-def read(inputs: Any, *, strict: bool = False, as_of: date | None = None) -> Ingestion:
-    """Read ``inputs`` and assemble patient records (see module docstring)."""
-    return assemble(iter_raw(inputs), strict=strict, as_of=as_of)
+def read(inputs: Any, *, strict: bool = False, as_of: date | None = None,
+         max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION) -> Ingestion:
+    """Read ``inputs`` and assemble patient records (see module docstring).
+
+    ``max_decompressed``: bytes a compressed input may expand to; past it the rest of the input is
+    refused with an error (a decompression bomb costs neither memory nor time); ``max_expansion``:
+    the same for a compressed input expanding more than this many times its compressed size.
+    """
+    return assemble(iter_raw(inputs, max_decompressed=max_decompressed, max_expansion=max_expansion),
+                    strict=strict, as_of=as_of)
 
 
-def iter_raw(inputs: Any) -> Iterator[RawResource | InputError | FileMark]:
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED,
+             max_expansion: float = MAX_EXPANSION) -> Iterator[RawResource | InputError | FileMark]:
     """Stream raw resources, input errors and file marks from any accepted kind of input."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    limits = (max_decompressed, max_expansion)
     for item in items:
-        yield from _iter_one(item)
+        yield from _iter_one(item, limits)
 
 
-def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
+_Limits = tuple[int, float]
+
+
+def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION)
+              ) -> Iterator[RawResource | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -174,7 +198,7 @@ def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
     elif isinstance(item, (str, Path)):
         if not str(item).strip():
             raise FileNotFoundError("empty path given as input")
-        yield from _from_path(str(item))
+        yield from _from_path(str(item), limits)
     elif hasattr(item, "model_dump") and hasattr(item, "get_resource_type"):
         data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
         yield from _walk(data, SourceLocation(file=f"<{item.get_resource_type()} model>"), depth=0)
@@ -182,25 +206,18 @@ def _iter_one(item: Any) -> Iterator[RawResource | InputError | FileMark]:
         yield InputError("<input>", f"cannot read an input of type {type(item).__name__}")
 
 
-def _from_path(name: str) -> Iterator[RawResource | InputError | FileMark]:
+def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
-        data = sys.stdin.buffer.read()
-        if data[:2] == b"\x1f\x8b":  # gzip, told by its magic bytes as for files
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                yield InputError("<stdin>", f"cannot read gzip input: {exc}")
-                return
-        yield from _from_bytes(data, "<stdin>")
+        yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
         return
     path = Path(name)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p))
         for p in files:
-            yield from _from_file(p)
+            yield from _from_file(p, limits)
     elif path.is_file():
-        yield from _from_file(path)
+        yield from _from_file(path, limits)
     else:
         raise FileNotFoundError(f"no such file or directory: {name}")
 
@@ -212,20 +229,164 @@ def _is_fhir_file(path: Path) -> bool:
     return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
 
 
-def _from_file(path: Path) -> Iterator[RawResource | InputError | FileMark]:
-    yield FileMark(str(path))
-    try:
-        data = path.read_bytes()
-        if path.name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield InputError(str(path), f"cannot read file: {exc}")
-        return
+def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
+    where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
+    yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
-    if lower.endswith((".ndjson", ".jsonl")):
-        yield from _from_ndjson(data, str(path))
-    else:
-        yield from _from_bytes(data, str(path))
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        yield InputError(where, f"cannot read file: {exc.strerror or exc}")
+        return
+    with f:
+        yield from _from_stream(f, where, ndjson=lower.endswith((".ndjson", ".jsonl")), limits=limits,
+                                gzip_name=path.name.lower().endswith(".gz"))
+
+
+class _TooBig(Exception):
+    """A compressed input expands past the limit."""
+
+
+def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iterator[bytes]:
+    """The input's bytes in blocks of at most :data:`CHUNK`, decompressed when gzip (told by its magic
+    bytes or its name); raises :class:`_TooBig` past the limits (decompressed bytes, expansion ratio)
+    and ``OSError``/``EOFError``/``zlib.error`` on a damaged stream."""
+    max_decompressed, max_expansion = limits
+    head = raw.read(2)
+    if head == b"\x1f\x8b" or (gzip_name and head):
+        counted = _Prefixed(head, raw)
+        stream: BinaryIO = gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[assignment]
+        total = 0
+        while block := stream.read(CHUNK):
+            total += len(block)
+            if total > max_decompressed:
+                raise _TooBig(f"decompressed size passes the limit of {_size(max_decompressed)} "
+                              f"(--max-decompressed): the rest of the input is refused")
+            if total > EXPANSION_FROM and total > max_expansion * counted.consumed:
+                raise _TooBig(f"expands more than {max_expansion:g} times its compressed size (--max-expansion; "
+                              f"{_size(total)} out of {_size(counted.consumed)}), as a decompression bomb does: "
+                              f"the rest of the input is refused")
+            yield block
+        return
+    if head:
+        yield head + raw.read(CHUNK)
+    while block := raw.read(CHUNK):
+        yield block
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream with bytes already read put back in front; counts the bytes it gives."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n], self._head = self._head[:n], self._head[n:]
+            self.consumed += n
+            return n
+        data = self._rest.read(len(b))
+        b[: len(data)] = data
+        self.consumed += len(data)
+        return len(data)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.4g} {unit}"
+    return f"{n} bytes"
+
+
+def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
+                 gzip_name: bool = False) -> Iterator[RawResource | InputError]:
+    """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
+    JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
+    chunks = _chunks(raw, where, limits, gzip_name)
+    try:
+        if ndjson:
+            yield from _ndjson_chunks(chunks, where)
+            return
+        kept: list[bytes] = []
+        for block in chunks:
+            if not kept:
+                block = block.lstrip() if not block.startswith(_BOM) else _BOM + block[len(_BOM):].lstrip()
+                if not block or block == _BOM:
+                    continue
+                first = block[len(_BOM):][:1] if block.startswith(_BOM) else block[:1]
+                if first < b" " or first >= b"\x7f":  # binary (e.g. NUL bytes): no JSON, XML or text
+                    yield InputError(where, f"not valid JSON: the input starts with byte {first!r}, neither "
+                                            f"JSON nor XML: refused without reading further")
+                    return
+            kept.append(block)
+    except _TooBig as exc:
+        yield InputError(where, str(exc))
+        return
+    except (OSError, EOFError, zlib.error) as exc:
+        yield InputError(where, f"cannot read file: {exc}")
+        return
+    data = b"".join(kept)
+    del kept
+    yield from _from_bytes(data, where)
+
+
+def _ndjson_chunks(chunks: Iterable[bytes], where: str) -> Iterator[RawResource | InputError]:
+    """NDJSON lines from blocks of bytes: a line longer than :data:`MAX_LINE` is refused (and skipped
+    to the next newline) without being held; runs of blank lines cost a count, not a parse each."""
+    number = 0  # lines completed so far
+    parts: list[bytes] = []  # the line being read, in pieces
+    held = 0
+    skipping = False
+    first = True
+    for block in chunks:
+        if first:
+            first = False
+            if block.startswith(_BOM):
+                block = block[len(_BOM):]
+        if skipping:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            number += 1
+            block = block[cut + 1:]
+            skipping = False
+        if not parts and not block.strip():  # blank lines only: counted at C speed
+            number += block.count(b"\n")
+            continue
+        lines = block.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if parts:
+                parts.append(line)
+                line = b"".join(parts)
+                parts, held = [], 0
+            number += 1
+            if line.strip():
+                yield from _ndjson_line(line, where, number)
+        if tail:
+            parts.append(tail)
+            held += len(tail)
+            if held > MAX_LINE:
+                yield InputError(f"{where}:{number + 1}", f"NDJSON line longer than {_size(MAX_LINE)}: refused")
+                parts, held, skipping = [], 0, True
+    if parts:
+        line = b"".join(parts)
+        if line.strip():
+            yield from _ndjson_line(line, where, number + 1)
+
+
+def display_name(name: str) -> str:
+    """A file name as shown in errors: bytes that are not UTF-8 written as ``\\xNN`` escapes."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
@@ -247,6 +408,8 @@ def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         hint = " (it looks like a shell command, not JSON)" if data.lstrip()[:4] == b"curl" else ""
         yield InputError(where, f"not valid JSON: {exc}{hint}")
         return
+    if may_have_duplicate_keys(data, parsed):
+        parsed = _without_duplicates(data, parsed)
     yield from _walk(parsed, SourceLocation(file=where), depth=0)
 
 
@@ -263,18 +426,135 @@ def _looks_like_ndjson(data: bytes) -> bool:
 def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | InputError]:
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    loads = orjson.loads
-    for number, line in enumerate(io.BytesIO(data), start=1):
-        try:
-            parsed = loads(line)
-        except orjson.JSONDecodeError as exc:
-            if line.strip():
-                yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
-            continue
-        if type(parsed) is dict and type(rt := parsed.get("resourceType")) is str and rt and rt != "Bundle":
-            yield RawResource(parsed, SourceLocation(where, number))  # the hot path: one resource per line
-        else:
-            yield from _walk(parsed, SourceLocation(file=where, line=number), depth=0)
+    yield from _ndjson_chunks([data], where)
+
+
+def _ndjson_line(line: bytes, where: str, number: int) -> Iterator[RawResource | InputError]:
+    try:
+        parsed = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
+        return
+    if may_have_duplicate_keys(line, parsed):
+        parsed = _without_duplicates(line, parsed)
+    if type(parsed) is dict and type(rt := parsed.get("resourceType")) is str and rt and rt != "Bundle":
+        yield RawResource(parsed, SourceLocation(where, number))  # the hot path: one resource per line
+    else:
+        yield from _walk(parsed, SourceLocation(file=where, line=number), depth=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Duplicate keys (RFC 8259 leaves them undefined; FHIR JSON forbids them)
+# ------------------------------------------------------------------------------------------------
+
+
+def may_have_duplicate_keys(raw: bytes, parsed: Any) -> bool:
+    """False only when ``raw`` surely has no key twice in one object (then nothing else is done).
+
+    Every member of an object has exactly one ``:`` outside strings; other colons of the text are
+    inside strings, written as ``:`` or as a ``\\u003a`` escape. The parser keeps one value per
+    key, so re-serialising the parsed value (orjson writes colons unescaped) gives exactly one colon
+    per kept member plus the colons of the kept strings. Hence colons in ``raw`` (escapes counted,
+    and over-counted when an escaped backslash precedes ``u003a``) are at least the colons of the
+    re-serialised value, equal only when no member was dropped, that is when no key repeats. Cost:
+    one serialisation and a few byte counts, at C speed.
+    """
+    written = raw.count(b":")
+    if b"\\u" in raw:
+        written += raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    return written != orjson.dumps(parsed).count(b":")
+
+
+class _DuplicateKeys(dict):  # type: ignore[type-arg]
+    """An object of the text that repeats keys (found by the exact pass)."""
+
+    repeated: list[str]
+
+
+class _Rejected(dict):  # type: ignore[type-arg]
+    """A resource rejected for repeated keys: read as an input error where it stood."""
+
+    resource_type: str | None
+    message: str
+
+
+def duplicate_key_paths(raw: bytes) -> list[str]:
+    """Paths (``a.b[0].c``) of every key repeated in one object of ``raw`` (exact, slow: used when
+    :func:`may_have_duplicate_keys` says it may be so, and by the tests)."""
+    found: list[str] = []
+    _dup_paths(_exact(raw), "", found)
+    return found
+
+
+def _exact(raw: bytes) -> Any:
+    import json
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            return d
+        seen: set[str] = set()
+        out = _DuplicateKeys(d)
+        out.repeated = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+        return out
+
+    return json.loads(raw, object_pairs_hook=hook)
+
+
+def _dup_paths(obj: Any, path: str, found: list[str]) -> None:
+    if isinstance(obj, dict):
+        if isinstance(obj, _DuplicateKeys):
+            found.extend(f"{path}.{k}" if path else k for k in obj.repeated)
+        for k, v in obj.items():
+            _dup_paths(v, f"{path}.{k}" if path else k, found)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _dup_paths(v, f"{path}[{i}]", found)
+
+
+def _without_duplicates(raw: bytes, parsed: Any) -> Any:
+    """``parsed`` with every resource that repeats a key replaced by a :class:`_Rejected` (read as an
+    error naming the key), or a rejection of the whole text when the repeat is outside any resource."""
+    exact = _exact(raw)
+    tree, pending = _reject(exact)
+    if pending:
+        whole = _Rejected()
+        whole.resource_type = None
+        whole.message = _dup_message(pending)
+        return whole
+    return tree
+
+
+def _dup_message(paths: list[str]) -> str:
+    return (f"key repeated in one JSON object: {', '.join(paths[:5])}{' …' if len(paths) > 5 else ''} "
+            f"(FHIR JSON forbids repeated keys; which value was meant is unknown): resource rejected")
+
+
+def _reject(obj: Any) -> tuple[Any, list[str]]:
+    """(tree with offending resources replaced, repeated-key paths not yet inside a resource)."""
+    if isinstance(obj, list):
+        out_list, pending = [], []
+        for i, v in enumerate(obj):
+            nv, p = _reject(v)
+            out_list.append(nv)
+            pending += [f"[{i}]{q if q.startswith('[') else '.' + q}" for q in p]
+        return out_list, pending
+    if not isinstance(obj, dict):
+        return obj, []
+    pending = list(obj.repeated) if isinstance(obj, _DuplicateKeys) else []
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        nv, p = _reject(v)
+        out[k] = nv
+        pending += [f"{k}{q if q.startswith('[') else '.' + q}" for q in p]
+    rt = obj.get("resourceType")
+    if pending and isinstance(rt, str) and rt:
+        rejected = _Rejected()
+        rejected.resource_type = rt
+        rid = obj.get("id")
+        rejected.message = _dup_message([f"{rt}{'/' + rid if isinstance(rid, str) else ''}.{q}" for q in pending])
+        return rejected, []
+    return out, pending
 
 
 def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
@@ -378,6 +658,9 @@ def _walk(obj: Any, loc: SourceLocation, depth: int, *, draft: bool = False,
             yield RawResource(obj, loc, full_url=full_url, draft=draft, default_patient=default_patient)
             return
     where = str(loc)
+    if type(obj) is _Rejected:
+        yield InputError(where, obj.message, obj.resource_type)
+        return
     if depth > _MAX_DEPTH:
         yield InputError(where, "nesting too deep (Bundles inside Bundles beyond 8 levels)")
         return

@@ -7,16 +7,20 @@ for the Dask engine, :mod:`checker.audit.indicators` for the prescriber indicato
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from checker.audit.dask_engine import run_dask
-from checker.audit.merge import merge_outputs
+from checker.audit.lock import AuditLock, AuditLocked
+from checker.audit.merge import OUTPUT_FILES, merge_outputs
 from checker.audit.pipeline import (WORK_DIR, AuditError, AuditOptions, _prepare_state, check_local, expand_inputs,
                                     input_bytes, parse_size, partition_local, pending_shards, settings_of)
 from checker.audit.progress import make_progress
+from checker.fhir_input import display_name
+from checker.referentials import default_referentials
 
 __all__ = ["AuditError", "AuditOptions", "expand_inputs", "parse_size", "run_audit"]
 
@@ -27,10 +31,24 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
         raise AuditError(f"unknown engine {opts.engine!r}: use local or dask")
     if opts.jobs < 1:
         raise AuditError("--jobs must be at least 1")
+    default_referentials().verify_all()  # an altered referential stops the audit before anything is read
     files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
         raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
     out = Path(opts.out)
+    try:
+        with AuditLock(out):
+            return _run_locked(files, out, opts)
+    except AuditLocked as exc:
+        raise AuditError(str(exc)) from None
+    except OSError as exc:  # disk full, quota, I/O error: outputs untouched, the work folder kept
+        where = f" ({display_name(str(exc.filename))})" if exc.filename else ""
+        raise AuditError(f"cannot write the audit: {exc.strerror or exc}{where}. The output files were left as "
+                         f"they were; once the problem is fixed (e.g. space freed), run the same command with "
+                         f"--resume to continue from the completed steps") from None
+
+
+def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, Any]:
     work = out / WORK_DIR
     state = _prepare_state(files, opts, work)
     settings = settings_of(state)
@@ -38,12 +56,18 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
         if opts.engine == "dask":
             if not (work / "partition.done").is_file() or pending_shards(work):
                 run_dask(files, state["n_shards"], work, settings, opts.scheduler, opts.jobs, progress,
-                         opts.on_shard_done)
+                         opts.on_shard_done, (opts.max_decompressed, opts.max_expansion))
         else:
             if not (work / "partition.done").is_file():
-                partition_local(files, state["n_shards"], work, progress)
+                partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
+                                opts.max_expansion)
             check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
         progress.phase("merge")
-        summary = merge_outputs(work, out, settings)
+        staged = work / "outputs"  # all outputs written here first: a failure leaves none half-replaced
+        shutil.rmtree(staged, ignore_errors=True)
+        summary = merge_outputs(work, staged, settings)
+    for name in OUTPUT_FILES:
+        if (staged / name).is_file():
+            os.replace(staged / name, out / name)
     shutil.rmtree(work, ignore_errors=True)
     return summary

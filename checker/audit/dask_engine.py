@@ -22,8 +22,9 @@ from checker.audit.worker import Settings, check_lines, load_medications, write_
 from checker.outputs import write_atomic
 
 
-def _route_partition(part: Iterable[tuple[int, str]], n_shards: int) -> list[tuple[str, bytes, bool]]:
-    return [x for index, name in part for x in route_file(index, name, n_shards)]
+def _route_partition(part: Iterable[tuple[int, str]], n_shards: int,
+                     limits: tuple[int | None, float | None] = (None, None)) -> list[tuple[str, bytes, bool]]:
+    return [x for index, name in part for x in route_file(index, name, n_shards, *limits)]
 
 
 def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: dict[str, list[Any]],
@@ -36,7 +37,8 @@ def _check_group(group: tuple[str, list[tuple[str, bytes, bool]]], medications: 
 
 
 def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, scheduler: str | None, jobs: int,
-             progress: Any, on_done: Callable[[str], None] | None) -> None:
+             progress: Any, on_done: Callable[[str], None] | None,
+             limits: tuple[int | None, float | None] = (None, None)) -> None:
     """Partition and check on Dask, writing per-shard results under ``work`` (resumable)."""
     # Dask is an optional extra (pip install ".[dask]"): imported only when this engine runs.
     import dask.bag as db
@@ -54,7 +56,7 @@ def run_dask(files: list[str], n_shards: int, work: Path, settings: Settings, sc
         client = Client(cluster)
     try:
         routed = db.from_sequence(list(enumerate(files)), npartitions=max(len(files), 1)).map_partitions(
-            _route_partition, n_shards).persist()
+            _route_partition, n_shards, limits).persist()
         meds_lines = routed.filter(lambda t: t[2]).map(lambda t: t[1]).compute()
         medications = load_medications(meds_lines)
         meds_future = client.scatter([medications], broadcast=True)[0]  # a list: a dict would be scattered per key

@@ -23,7 +23,8 @@ import orjson
 from checker.api import parse_day
 from checker.audit import codec
 from checker.audit.worker import Settings, check_lines, load_medications, write_result
-from checker.fhir_input import FILE_SUFFIXES, RawResource, iter_raw
+from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, display_name,
+                                iter_raw)
 from checker.outputs import write_atomic
 from checker.referentials import default_referentials
 from checker.referentials.indicators import REF_ID
@@ -75,6 +76,8 @@ class AuditOptions:
     top_patients: int = 200
     shards: int | None = None  # number of patient shards; default: from the input size and memory budget
     on_shard_done: Callable[[str], None] | None = None  # called after each completed shard
+    max_decompressed: int | None = None  # bytes one compressed input may expand to (None: fhir_input's default)
+    max_expansion: float | None = None  # expansion ratio of a compressed input (None: fhir_input's default)
 
 
 def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> list[str]:
@@ -133,9 +136,11 @@ def is_ndjson(name: str) -> bool:
     return name.lower().removesuffix(".gz").endswith(_NDJSON)
 
 
-def route_file(index: int, name: str, n_shards: int) -> Iterator[tuple[str, bytes, bool]]:
+def route_file(index: int, name: str, n_shards: int, max_decompressed: int | None = None,
+               max_expansion: float | None = None) -> Iterator[tuple[str, bytes, bool]]:
     """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
-    items: Iterable[codec.Item] = iter_raw([name])
+    items: Iterable[codec.Item] = iter_raw([name], max_decompressed=max_decompressed or MAX_DECOMPRESSED,
+                                           max_expansion=max_expansion or MAX_EXPANSION)
     aliases: dict[str, str] = {}
     if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
         items = list(items)
@@ -159,7 +164,7 @@ def _fingerprint(files: Sequence[str]) -> list[list[Any]]:
             out.append([f, None, None])
         else:
             st = os.stat(f)
-            out.append([os.path.abspath(f), st.st_size, st.st_mtime_ns])
+            out.append([display_name(os.path.abspath(f)), st.st_size, st.st_mtime_ns])
     return out
 
 
@@ -204,7 +209,8 @@ def settings_of(state: dict[str, Any]) -> Settings:
 # ------------------------------------------------------------------------------------------------
 
 
-def partition_local(files: list[str], n_shards: int, work: Path, progress: Any) -> None:
+def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
+                    max_decompressed: int | None = None, max_expansion: float | None = None) -> None:
     """Stream every input file once, appending each item to its patient's shard."""
     shards = work / "shards"
     handles: dict[str, BinaryIO] = {}
@@ -212,7 +218,7 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any) 
         for i, name in enumerate(files):
             size = 0 if name == "-" else os.path.getsize(name)
             count = 0
-            for target, line, is_med in route_file(i, name, n_shards):
+            for target, line, is_med in route_file(i, name, n_shards, max_decompressed, max_expansion):
                 fh = handles.get(target)
                 if fh is None:
                     fh = handles[target] = open(shards / f"{target}.ndjson", "wb", buffering=1 << 16)

@@ -13,12 +13,16 @@ from checker.referentials import default_referentials
 
 
 def build_report(inputs: Any, *, as_of: str | None = None, jurisdiction: str = "fr",
-                 lang: str = "fr") -> tuple[str, Report]:
+                 lang: str = "fr", max_decompressed: int | None = None,
+                 max_expansion: float | None = None) -> tuple[str, Report]:
     """Read, check and render ``inputs`` as the self-contained HTML report (prescriptions and input
     errors included); returns the HTML and the report it shows."""
     day = parse_day(as_of) if as_of else None
-    ing = fhir_input.read(inputs, as_of=day)
     refs = default_referentials()
+    refs.verify_all()  # an altered referential stops the report before anything is read
+    limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
+    ratio = fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion
+    ing = fhir_input.read(inputs, as_of=day, max_decompressed=limit, max_expansion=ratio)
     report = check_records(ing.records, counts=ing.counts, errors=ing.errors, as_of=day,
                            jurisdiction=jurisdiction, lang=lang, refs=refs)
     rows = to_rows(tally_records(ing.records, definitions(refs), parse_day(report.as_of)), definitions(refs), lang)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from typing import Any
 
 from checker.findings import Finding, Source
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
-from checker.periods import overlaps
 from checker.registry import RuleCall, rule
+from checker.rules.pairing import Group, group_lines, product_pairs
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -19,18 +19,10 @@ STOPP_SOURCE = Source(
 )
 
 
-def _overlapping(orders: list[MedicationOrder], as_of: date) -> Iterator[tuple[MedicationOrder, MedicationOrder]]:
-    """Overlapping pairs among ``orders``.
-
-    Duplicate rules pair prescription lines only (MedicationRequest): a dispense, administration or
-    statement of a drug records the delivery or intake of a treatment that is usually also
-    prescribed, and pairing it with the request would report one treatment as a duplicate of
-    itself. Interactions (IX001) still consider every kind.
-    """
-    for i, a in enumerate(orders):
-        for b in orders[i + 1:]:
-            if overlaps(a, b, as_of):
-                yield a, b
+# Duplicate rules pair prescription lines only (MedicationRequest): a dispense, administration or
+# statement of a drug records the delivery or intake of a treatment that is usually also prescribed,
+# and pairing it with the request would report one treatment as a duplicate of itself. Interactions
+# (IX001) still consider every kind. Pairs are found at bounded cost (see checker.rules.pairing).
 
 
 @rule(
@@ -56,15 +48,33 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
     en = call.settings.lang == "en"
     orders = list(call.identified_orders(prescriptions_only=True))
-    for i, a in enumerate(orders):
-        for b in orders[i + 1:]:
-            shared = a.identity.substance_keys & b.identity.substance_keys  # type: ignore[union-attr]
-            if shared and overlaps(a, b, call.as_of):
-                yield from _same_substance_findings(call, a, b, sorted(shared), specific, generic, en)
+    groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity))
+
+    def keys(g: Group) -> frozenset[str]:
+        return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
+
+    results: list[tuple[tuple[int, int], list[Finding]]] = []
+    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b))):
+        shared = sorted(keys(pp.a) & keys(pp.b))
+        if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
+            involved = pp.lines()
+            a, b = involved[0].order, involved[1].order
+            results.append(((involved[0].index, involved[1].index), list(_same_substance_findings(
+                call, a, b, shared, specific, generic, en, lines=(tuple(ln.order for ln in involved), pp.count)))))
+            continue
+        for x, y in pp.pairs():
+            results.append(((x.index, y.index),
+                          list(_same_substance_findings(call, x.order, y.order, shared, specific, generic, en))))
+    results.sort(key=lambda f: f[0])
+    for _, findings in results:
+        yield from findings
 
 
 def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOrder, shared: list[str],
-                             specific: dict[str, RiskRow], generic: RiskRow | None, en: bool) -> Iterator[Finding]:
+                             specific: dict[str, RiskRow], generic: RiskRow | None, en: bool,
+                             lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Iterator[Finding]:
+    """Findings for two concurrent lines; ``lines`` (every line concerned, number of overlapping pairs)
+    when a pair of products is reported once for many pairs of lines."""
     for key in shared:
         row = specific.get(key) or generic
         if row is None:
@@ -78,10 +88,17 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
                   f"add up. Keep one line or check the total daily dose." if en else
                   f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
                   f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
+        implicated = [a.ref, b.ref]
+        evidence: dict[str, Any] = {"substance": key, "basis": row.id, "lines": [a.label, b.label]}
+        if lines is not None:
+            implicated = [o.ref for o in lines[0]]
+            evidence["line_pairs"] = lines[1]
+            detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
+                       if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
+                       f"seule fois, toutes les lignes citées.")
         yield call.finding(
-            summary=summary, detail=detail, implicated=[a.ref, b.ref], key=key, severity=row.severity,
-            source=row.source, evidence={"substance": key, "basis": row.id, "lines": [a.label, b.label]},
-            suggestion={"action": "remove-duplicate"},
+            summary=summary, detail=detail, implicated=implicated, key=key, severity=row.severity,
+            source=row.source, evidence=evidence, suggestion={"action": "remove-duplicate"},
         )
 
 
@@ -112,14 +129,32 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     classed = {id(o): (o, {id(row): (row, keys) for row, keys in found})
                for o in call.identified_orders(prescriptions_only=True)
                if (found := data.matching("duplicate-class", o))}
-    for a, b in _overlapping([o for o, _ in classed.values()], call.as_of):
+    groups = group_lines([o for o, _ in classed.values()], call.as_of, key=lambda o: id(o.identity))
+
+    def hits_of(a: MedicationOrder, b: MedicationOrder) -> list[tuple[RiskRow, Any, Any]]:
         in_b = classed[id(b)][1]
-        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in classed[id(a)][1].items()
+        return [(row, ka, in_b[rid][1]) for rid, (row, ka) in classed[id(a)][1].items()
                 if rid in in_b and not set(ka) & set(in_b[rid][1])]  # the same substance twice is DU001's
-        if not hits or _graded_by_thesaurus(th, a, b):
-            continue  # IX001 reports a graded pair with the thesaurus level
-        for row, ka, kb in hits:
-            yield _class_finding(call, row, a, b, ka[0], kb[0], en)
+
+    def wanted(ga: Group, gb: Group) -> bool:
+        a, b = ga.lines[0].order, gb.lines[0].order
+        return bool(hits_of(a, b)) and not _graded_by_thesaurus(th, a, b)  # IX001 reports a graded pair
+
+    results: list[tuple[tuple[int, int], list[Finding]]] = []
+    for pp in product_pairs(groups, wanted):
+        if pp.collapsed:
+            involved = pp.lines()
+            a, b = involved[0].order, involved[1].order
+            lines = (tuple(ln.order for ln in involved), pp.count)
+            results.append(((involved[0].index, involved[1].index),
+                          [_class_finding(call, row, a, b, ka[0], kb[0], en, lines) for row, ka, kb in hits_of(a, b)]))
+            continue
+        for x, y in pp.pairs():
+            results.append(((x.index, y.index), [_class_finding(call, row, x.order, y.order, ka[0], kb[0], en)
+                                               for row, ka, kb in hits_of(x.order, y.order)]))
+    results.sort(key=lambda f: f[0])
+    for _, findings in results:
+        yield from findings
 
 
 # Thesaurus classes grouping drugs by a shared effect (hyperkalaemia, sedation …), not by
@@ -147,7 +182,7 @@ def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) 
 
 
 def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,
-                   en: bool) -> Finding:
+                   en: bool, lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
     na, nb = a.substance_name(ka), b.substance_name(kb)
     summary = (f"Duplicate class: {row.label_en} ({na} + {nb})" if en else
                f"Doublon de classe : {row.label_fr} ({na} + {nb})")
@@ -157,9 +192,15 @@ def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: Medicati
               f"up without added benefit. Keep a single drug of the class if possible." if en else
               f"{a.label} et {b.label} : {row.label_fr}, pris sur la même période. Les effets indésirables "
               f"s'additionnent sans bénéfice supplémentaire ; garder si possible un seul médicament de la classe.")
+    implicated = [a.ref, b.ref]
+    evidence: dict[str, Any] = {"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))}
+    if lines is not None:
+        implicated = [o.ref for o in lines[0]]
+        evidence["line_pairs"] = lines[1]
+        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
+                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
+                   f"seule fois, toutes les lignes citées.")
     return call.finding(
-        summary=summary, detail=detail, implicated=[a.ref, b.ref], key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
-        severity=row.severity, source=row.source,
-        evidence={"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))},
-        suggestion={"action": "keep-one"},
+        summary=summary, detail=detail, implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
+        severity=row.severity, source=row.source, evidence=evidence, suggestion={"action": "keep-one"},
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -23,8 +23,9 @@ from checker.iatrogenic.conditions import (
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
-from checker.periods import effective_interval, overlaps
+from checker.periods import effective_interval
 from checker.registry import RuleCall, rule
+from checker.rules.pairing import Group, ProductPair, group_lines, overlap_count, product_pairs
 
 THESAURUS_SOURCE = Source(
     "ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
@@ -110,6 +111,9 @@ class PairResult:
     first: MedicationOrder
     second: MedicationOrder
     items: list[tuple[Match, Settled]]
+    lines: tuple[MedicationOrder, ...] = ()
+    """Every line concerned, when a pair of products is reported once for many pairs of lines."""
+    line_pairs: int = 1
 
     def best(self) -> tuple[Match, Settled]:
         """The item that sets the finding's level.
@@ -177,36 +181,121 @@ def _local_route_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, .
 
 
 def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
-    """Every pair of concurrent identified lines with at least one thesaurus entry; the record is read
-    as it stood when the combination began (the later of the two orders' days)."""
-    tables: FactTables = call.refs.get("clinical-facts")
-    bands = call.refs.get("iatrogenic-rules").aspirin_bands
-    lines: list[tuple[MedicationOrder, MedicationIdentity]] = []
+    """Every pair of concurrent identified lines with at least one thesaurus entry, in record order;
+    the record is read as it stood when the combination began (the later of the two orders' days),
+    else on the last day both were taken.
+
+    Lines are grouped by product; a pair of products with more than
+    :data:`~checker.rules.pairing.LINE_PAIRS_PER_PRODUCT_PAIR` overlapping pairs of lines gives one
+    result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
+    """
+    lines: list[MedicationOrder] = []
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
         if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
-            lines.append((o, ident))
-    for i, (a, ident_a) in enumerate(lines):
-        for b, ident_b in lines[i + 1:]:
-            found = _pair_matches(th, ident_a, ident_b)
-            if not found or not overlaps(a, b, call.as_of):
-                continue
-            items: list[tuple[Match, Settled]] = []
-            days = _pair_days(a, b, call.as_of)
-            for ka, m in found:
-                first, second = (a, b) if m.first == ka else (b, a)
-                if _torsadogenic_by_route_only(m, first, second):
-                    continue
-                for day in days:  # settled on the record of its first day, else of its last one
-                    ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
-                    settled = settle(m.entry, ctx)
-                    if settled.settled:
-                        break
-                if not settled.dropped:  # the entry does not concern this pair
-                    items.append((m, settled))
-            if items:
-                yield PairResult(a, b, items)
+            lines.append(o)
+    groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
+
+    def wanted(a: Group, b: Group) -> bool:
+        ia, ib = a.lines[0].order.identity, b.lines[0].order.identity
+        assert ia is not None and ib is not None
+        return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
+
+    results: list[tuple[tuple[int, int], PairResult]] = []
+    for pp in product_pairs(groups, wanted):
+        if pp.collapsed:
+            result = _collapsed(call, th, pp)
+            if result is not None:
+                results.append(result)
+            continue
+        for x, y in pp.pairs():
+            one = _pair_result(call, th, x.order, y.order)
+            if one is not None:
+                results.append(((x.index, y.index), one))
+    results.sort(key=lambda f: f[0])
+    for _, pair in results:
+        yield pair
+
+
+def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> PairResult | None:
+    """The entries concerning two concurrent lines (``a`` before ``b`` in the record), settled."""
+    assert a.identity is not None and b.identity is not None
+    tables: FactTables = call.refs.get("clinical-facts")
+    bands = call.refs.get("iatrogenic-rules").aspirin_bands
+    items: list[tuple[Match, Settled]] = []
+    days = _pair_days(a, b, call.as_of)
+    for ka, m in _pair_matches(th, a.identity, b.identity):
+        first, second = (a, b) if m.first == ka else (b, a)
+        if _torsadogenic_by_route_only(m, first, second):
+            continue
+        for day in days:  # settled on the record of its first day, else of its last one
+            ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
+            settled = settle(m.entry, ctx)
+            if settled.settled:
+                break
+        if not settled.dropped:  # the entry does not concern this pair
+            items.append((m, settled))
+    return PairResult(a, b, items) if items else None
+
+
+def _settle_signature(order: MedicationOrder) -> Hashable:
+    """What settling an entry reads of a line (product, form, dose, route, reasons; not its dates):
+    lines with the same signature settle alike."""
+    undated = tuple(replace(d, bounds_start=None, bounds_end=None) for d in order.dosages)
+    return (id(order.identity), order.medication, order.ingredients, order.medication_form, undated, order.reasons)
+
+
+def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[int, int], PairResult] | None:
+    """One result for a pair of products with many overlapping pairs of lines: settled once per pair of
+    line signatures that overlap (the highest level wins), naming every line concerned."""
+    subgroups = {id(pp.a): _by_signature(pp.a), id(pp.b): _by_signature(pp.b)}
+    best: tuple[tuple[int, bool], tuple[int, int], PairResult] | None = None
+    for sa, sb in _signature_pairs(subgroups[id(pp.a)], subgroups[id(pp.b)], same=pp.a is pp.b):
+        first_pair = next(iter(ProductPair(sa, sb, 1).pairs_unsorted()), None)
+        if first_pair is None:
+            continue
+        x, y = first_pair
+        one = _pair_result(call, th, x.order, y.order)
+        if one is None:
+            continue
+        _, settled = one.best()
+        rank = (LEVEL_RANK[settled.level], settled.settled)
+        if best is None or rank > best[0]:
+            best = (rank, (x.index, y.index), one)
+    if best is None:
+        return None
+    involved = pp.lines()
+    result = best[2]
+    result.lines = tuple(ln.order for ln in involved)
+    result.line_pairs = pp.count
+    return (involved[0].index, involved[1].index if len(involved) > 1 else involved[0].index), result
+
+
+def _by_signature(group: Group) -> list[Group]:
+    out: dict[Hashable, Group] = {}
+    for ln in group.lines:
+        sig = _settle_signature(ln.order)
+        g = out.get(sig)
+        if g is None:
+            g = out[sig] = Group(sig)
+        g.lines.append(ln)
+    for g in out.values():
+        g.seal()
+    return sorted(out.values(), key=lambda g: min(ln.index for ln in g.lines))
+
+
+def _signature_pairs(left: list[Group], right: list[Group], *, same: bool) -> Iterator[tuple[Group, Group]]:
+    if same:
+        for i, a in enumerate(left):
+            for b in left[i:]:
+                if (a is not b or len(a.lines) > 1) and overlap_count(a, b):
+                    yield a, b
+    else:
+        for a in left:
+            for b in right:
+                if overlap_count(a, b):
+                    yield a, b
 
 
 def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:
@@ -292,6 +381,11 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
                        f"so the entry is reported." if en else
                        f" Le thésaurus ne retient cette association que dans certaines circonstances ; le dossier ne "
                        f"précise pas {datum} : l'interaction est signalée.")
+        if pair.lines:
+            detail += (f" These two products are prescribed in {len(pair.lines)} lines forming {pair.line_pairs} "
+                       f"overlapping pairs: reported once, naming every line." if en else
+                       f" Ces deux produits figurent sur {len(pair.lines)} lignes formant {pair.line_pairs} paires "
+                       f"concomitantes : signalé une seule fois, toutes les lignes citées.")
         evidence: dict[str, Any] = {
             "substances": subst,
             "level": level,
@@ -305,10 +399,12 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
         if not settled.settled:
             evidence["missing"] = list(settled.missing)
+        if pair.lines:
+            evidence["line_pairs"] = pair.line_pairs
         yield call.finding(
             summary=summary,
             detail=detail,
-            implicated=[pair.first.ref, pair.second.ref],
+            implicated=[o.ref for o in pair.lines] if pair.lines else [pair.first.ref, pair.second.ref],
             key="+".join(subst),
             severity=SEVERITY_OF_LEVEL[level],
             level=level,

@@ -598,14 +598,34 @@ def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationId
 def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
                         weight: Callable[[MedicationOrder, str], float] | None = None
                         ) -> list[tuple[MedicationOrder, str]]:
-    """The set of lines all taken on one common day with the most substances (or, with ``weight``,
-    the largest total weight), whenever that day was."""
+    """The largest set of lines all taken on one common day, whenever that day was: of the lines' first
+    days, the first (in line order) on which the most distinct substances (or, with ``weight``, the
+    largest total weight) are taken, and every line taken that day.
+
+    A sweep over sorted starts and ends scores each first day (n log n)."""
     spans = [(effective_interval(o, as_of), o, k) for o, k in members]
-    best: list[tuple[MedicationOrder, str]] = []
-    best_score = -1.0
-    for (lo, _), _, _ in spans:
-        group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
-        score = sum(weight(o, k) for o, k in group) if weight else float(len({k for _, k in group}))
-        if score > best_score:
-            best, best_score = group, score
-    return best
+    if not spans:
+        return []
+    starts = sorted(range(len(spans)), key=lambda i: spans[i][0][0])
+    ends = sorted(range(len(spans)), key=lambda i: spans[i][0][1])
+    taken: dict[str, int] = {}  # substance -> lines taken on the day
+    total = 0.0
+    score: dict[date, float] = {}
+    i = j = 0
+    for day in sorted({lo for (lo, _), _, _ in spans}):
+        while i < len(starts) and spans[starts[i]][0][0] <= day:
+            _, o, k = spans[starts[i]]
+            taken[k] = taken.get(k, 0) + 1
+            total += weight(o, k) if weight else 0.0
+            i += 1
+        while j < len(ends) and spans[ends[j]][0][1] < day:
+            _, o, k = spans[ends[j]]
+            taken[k] -= 1
+            if not taken[k]:
+                del taken[k]
+            total -= weight(o, k) if weight else 0.0
+            j += 1
+        score[day] = total if weight else float(len(taken))
+    top = max(score.values())
+    best = next(lo for (lo, _), _, _ in spans if score[lo] >= top - 1e-9)  # sums of floats: a tolerance
+    return [(o, k) for (a, b), o, k in spans if a <= best <= b]

@@ -252,6 +252,7 @@ class ServiceState:
 def load_referentials() -> Any:
     """Load every referential the rules use, once (start-up cost, not per request)."""
     refs = default_referentials()
+    refs.verify_all()  # an altered referential: the service refuses to start (ReferentialError)
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials}):
         if refs.has(ref_id):
             refs.get(ref_id)

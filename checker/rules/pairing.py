@@ -1,0 +1,156 @@
+"""Pairs of concurrent lines at bounded cost (interactions, duplicates).
+
+Comparing every line with every other one costs n² per patient, and one finding per pair of
+*lines* makes the report itself n² when thousands of lines repeat the same few products (a
+200,000-line patient history). Here lines are grouped by product (their identified medication);
+for each pair of products the overlapping pairs of lines are counted by a sort and a binary search
+(O(n log n)), enumerated by a sweep over time-sorted periods (O(n log n + pairs)) only when they
+are few, and otherwise reported once for the pair of products (:class:`ProductPair`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from checker.model import NOT_TAKEN, MedicationOrder
+from checker.periods import effective_interval
+
+LINE_PAIRS_PER_PRODUCT_PAIR = 20
+"""Above this many overlapping pairs of lines for one pair of products, one finding is given for
+the pair of products (naming every line concerned) instead of one per pair of lines."""
+
+
+@dataclass(slots=True)
+class Line:
+    """One line taking part in pairing: its position in the record, the line and its interval."""
+
+    index: int
+    order: MedicationOrder
+    lo: date
+    hi: date
+
+
+@dataclass(slots=True)
+class Group:
+    """The lines of one product, sorted by start, with their starts and ends sorted for counting."""
+
+    key: Hashable
+    lines: list[Line] = field(default_factory=list)
+    los: list[date] = field(default_factory=list)
+    his: list[date] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return self.lines[0].index
+
+    def seal(self) -> None:
+        self.lines.sort(key=lambda ln: (ln.lo, ln.index))
+        self.los = [ln.lo for ln in self.lines]
+        self.his = sorted(ln.hi for ln in self.lines)
+
+
+@dataclass(slots=True)
+class ProductPair:
+    """Two groups of lines (possibly the same group) with ``count`` overlapping pairs of lines."""
+
+    a: Group
+    b: Group
+    count: int
+
+    def pairs(self) -> list[tuple[Line, Line]]:
+        """Every overlapping pair of lines, each as (earlier line, later line) in record order,
+        sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
+        return sorted(_sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index))
+
+    def pairs_unsorted(self) -> Iterator[tuple[Line, Line]]:
+        """:meth:`pairs` in sweep order, lazily (to take the first one)."""
+        return _sweep(self.a, self.b)
+
+    def lines(self) -> list[Line]:
+        """The lines of both groups that overlap at least one line of the other, in record order
+        (a binary search per line: cost n log n however many pairs there are)."""
+        own = 1 if self.a is self.b else 0  # within one group, a line overlaps itself
+
+        def involved(x: Line, other: Group) -> bool:
+            return bisect_right(other.los, x.hi) - bisect_left(other.his, x.lo) > own
+
+        found = [x for x in self.a.lines if involved(x, self.b)]
+        if self.a is not self.b:
+            found += [y for y in self.b.lines if involved(y, self.a)]
+        return sorted(found, key=lambda ln: ln.index)
+
+    @property
+    def collapsed(self) -> bool:
+        """True when the pair of products is reported once rather than per pair of lines."""
+        return self.count > LINE_PAIRS_PER_PRODUCT_PAIR
+
+
+def group_lines(orders: Iterable[MedicationOrder], as_of: date,
+                key: Callable[[MedicationOrder], Hashable]) -> list[Group]:
+    """Lines that may be taken (stopped, cancelled … lines never overlap), grouped by ``key``, groups
+    in the order of their first line."""
+    groups: dict[Hashable, Group] = {}
+    for i, order in enumerate(orders):
+        if order.status in NOT_TAKEN:
+            continue
+        lo, hi = effective_interval(order, as_of)
+        k = key(order)
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = Group(k)
+        g.lines.append(Line(i, order, lo, hi))
+    out = sorted(groups.values(), key=lambda g: g.lines[0].index)
+    for g in out:
+        g.seal()
+    return out
+
+
+def overlap_count(a: Group, b: Group) -> int:
+    """Number of overlapping pairs of lines, one line in ``a`` and one in ``b`` (distinct lines when
+    ``a is b``): for each line x, the lines starting on or before x's end minus those ending before
+    x's start (these started before it too). Cost: (len(a) + len(b)) log."""
+    total = 0
+    for x in a.lines:
+        total += bisect_right(b.los, x.hi) - bisect_left(b.his, x.lo)
+    if a is b:
+        total = (total - len(a.lines)) // 2  # each line overlaps itself; each pair counted twice
+    return total
+
+
+def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
+                  same_product: bool = True) -> Iterator[ProductPair]:
+    """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)
+    that ``wanted`` keeps and whose lines overlap at least once."""
+    for i, a in enumerate(groups):
+        for b in groups[i if same_product else i + 1:]:
+            if (a is b and len(a.lines) < 2) or not wanted(a, b):
+                continue
+            n = overlap_count(a, b)
+            if n:
+                yield ProductPair(a, b, n)
+
+
+def _sweep(a: Group, b: Group) -> Iterator[tuple[Line, Line]]:
+    """Overlapping pairs of lines between ``a`` and ``b`` (within ``a`` when ``a is b``), each as
+    (earlier, later) in record order: lines visited by start; a line overlaps every active line of
+    the other side (started before it, not yet ended)."""
+    if a is b:
+        events = [(ln.lo, ln.index, 0, ln) for ln in a.lines]
+    else:
+        events = [(ln.lo, ln.index, 0, ln) for ln in a.lines] + [(ln.lo, ln.index, 1, ln) for ln in b.lines]
+    events.sort(key=lambda e: (e[0], e[1]))
+    active: list[dict[int, Line]] = [{}, {}]
+    ends: list[list[tuple[date, int]]] = [[], []]
+    for lo, _, side, line in events:
+        other = side if a is b else 1 - side
+        heap, live = ends[other], active[other]
+        while heap and heap[0][0] < lo:
+            live.pop(heapq.heappop(heap)[1], None)
+        for y in live.values():
+            yield (y, line) if y.index < line.index else (line, y)
+        active[side][line.index] = line
+        heapq.heappush(ends[side], (line.hi, line.index))

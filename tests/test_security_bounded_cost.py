@@ -1,0 +1,196 @@
+"""Security: one patient with thousands of lines must not explode (issue 16, bounded cost).
+
+Per-patient work is n log n: concurrent lines are found by a sweep over time-sorted periods, and a
+pair of products repeated over thousands of lines gives one finding naming every line, not one per
+pair of lines. Counted, never timed (the timing lives in benchmarks/bounded_check.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import checker.rules.interactions as ix
+from checker import check
+from checker.model import Concept, MedicationOrder
+from checker.rules import pairing
+from tests.conftest import SAMPLES
+
+SAMPLE = SAMPLES / "scenarios" / "iatrogenic" / "simvastatine-clarithromycine.json"
+
+
+def _one_patient(copies: int) -> dict[str, Any]:
+    """The simvastatin + clarithromycin sample with each order repeated ``copies`` times (renewals
+    written one day apart, all running together on the day checked)."""
+    bundle = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    entries = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "MedicationRequest"]
+    orders = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    for k in range(copies):
+        for e in orders:
+            dup = copy.deepcopy(e)
+            dup["resource"]["id"] = f"{e['resource']['id']}-{k}"
+            dup["fullUrl"] = f"{e['fullUrl']}-{k}"
+            dup["resource"]["authoredOn"] = (date(2026, 1, 1) + timedelta(days=k % 10)).isoformat()
+            entries.append(dup)
+    return {**bundle, "entry": entries}
+
+
+def test_repeated_products_give_one_finding_per_pair_of_products(monkeypatch: Any) -> None:
+    settled: list[int] = []
+    real = ix.settle
+    monkeypatch.setattr(ix, "settle", lambda entry, ctx: settled.append(1) or real(entry, ctx))
+    copies = 300  # 600 lines: tens of thousands of concurrent simvastatin-clarithromycin pairs of lines
+    report = check(_one_patient(copies), as_of="2026-01-15", select=["IX001", "DU001"])
+    ix001 = [f for f in report.findings if f.rule == "IX001"]
+    assert len(ix001) == 1 and ix001[0].level == "CI"
+    assert len(ix001[0].implicated) == 2 * copies  # every line named
+    assert ix001[0].evidence["line_pairs"] > 10_000
+    assert len(settled) <= 10  # settled once per pair of line wordings, not per pair of lines
+    du001 = [f for f in report.findings if f.rule == "DU001"]
+    assert len(du001) <= 2  # simvastatin twice, clarithromycin twice: once per product
+
+
+def test_few_repeats_still_give_one_finding_per_pair_of_lines() -> None:
+    report = check(_one_patient(2), as_of="2026-01-15", select=["IX001"])
+    assert len([f for f in report.findings if f.rule == "IX001"]) == 4
+
+
+def _order(i: int, lo: int | None, length: int | None, status: str = "active") -> MedicationOrder:
+    from checker.model import Dosage
+
+    start = date(2025, 1, 1) + timedelta(days=lo) if lo is not None else None
+    end = start + timedelta(days=length) if start is not None and length is not None else None
+    return MedicationOrder(ref=f"MedicationRequest/{i}", status=status, intent="order",
+                           medication=Concept(text=f"x{i}"),
+                           dosages=(Dosage(bounds_start=start, bounds_end=end),))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.one_of(st.none(), st.integers(0, 60)),
+                          st.one_of(st.none(), st.integers(-3, 40)), st.sampled_from(["active", "active", "stopped"])),
+                min_size=0, max_size=30))
+def test_sweep_and_count_equal_all_pairs(spec: list[tuple[int, int | None, int | None, str]]) -> None:
+    """The sweep finds exactly the pairs :func:`checker.periods.overlaps` finds comparing all pairs."""
+    from checker.periods import overlaps
+
+    as_of = date(2025, 2, 1)
+    orders = [_order(i, lo, n, status) for i, (_, lo, n, status) in enumerate(spec)]
+    product = {id(o): p for o, (p, _, _, _) in zip(orders, spec)}
+    groups = pairing.group_lines(orders, as_of, key=lambda o: product[id(o)])
+    got: set[tuple[int, int]] = set()
+    for pp in pairing.product_pairs(groups, lambda a, b: True):
+        pairs = pp.pairs()
+        assert len(pairs) == pp.count == pairing.overlap_count(pp.a, pp.b)
+        got |= {(x.index, y.index) for x, y in pairs}
+    want = {(i, j) for i in range(len(orders)) for j in range(i + 1, len(orders))
+            if overlaps(orders[i], orders[j], as_of)}
+    assert got == want
+
+
+def test_pairing_cost_is_not_quadratic() -> None:
+    """Counting the overlaps of 20,000 lines of two products does not visit the 10⁸ pairs."""
+    rng = random.Random(3)
+    orders = [_order(i, rng.randrange(0, 3000), rng.randrange(0, 30)) for i in range(20_000)]
+    groups = pairing.group_lines(orders, date(2033, 1, 1), key=lambda o: int(o.ref.rsplit("/", 1)[1]) % 2)
+    visited = 0
+    real = pairing.bisect_right
+
+    def counting(*args: Any) -> int:
+        nonlocal visited
+        visited += 1
+        return real(*args)
+
+    pairing.bisect_right = counting  # type: ignore[assignment]
+    try:
+        pps = list(pairing.product_pairs(groups, lambda a, b: True))
+    finally:
+        pairing.bisect_right = real  # type: ignore[assignment]
+    assert all(pp.collapsed for pp in pps)
+    assert visited <= 3 * 20_000  # one binary search per line and pair of products
+    pairs_seen = 0
+    sweep = pairing._sweep
+
+    def counting_sweep(a: Any, b: Any) -> Any:
+        nonlocal pairs_seen
+        for pair in sweep(a, b):
+            pairs_seen += 1
+            yield pair
+
+    pairing._sweep = counting_sweep  # type: ignore[assignment]
+    try:
+        involved = [pp.lines() for pp in pps]
+    finally:
+        pairing._sweep = sweep  # type: ignore[assignment]
+    assert pairs_seen == 0 and sum(map(len, involved)) > 0  # the lines concerned, found without the pairs
+
+
+def _largest_concurrent_all_pairs(members: list[tuple[MedicationOrder, str]], as_of: date) -> list[Any]:
+    """PR006's former quadratic search, kept as the reference."""
+    from checker.periods import effective_interval
+
+    spans = [(effective_interval(o, as_of), o, k) for o, k in members]
+    best: list[tuple[MedicationOrder, str]] = []
+    for (lo, _), _, _ in spans:
+        group = [(o, k) for (a, b), o, k in spans if a <= lo <= b]
+        if len({k for _, k in group}) > len({k for _, k in best}):
+            best = group
+    return best
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.one_of(st.none(), st.integers(0, 40)),
+                          st.one_of(st.none(), st.integers(-2, 20))), min_size=1, max_size=25))
+def test_pr006_sweep_equals_all_pairs(spec: list[tuple[str, int | None, int | None]]) -> None:
+    from checker.rules.patient_risks import _largest_concurrent
+
+    as_of = date(2025, 2, 1)
+    members = [(_order(i, lo, n), key) for i, (key, lo, n) in enumerate(spec)]
+    got = _largest_concurrent(members, as_of)
+    want = _largest_concurrent_all_pairs(members, as_of)
+    assert [(o.ref, k) for o, k in got] == [(o.ref, k) for o, k in want]
+
+
+def test_pr006_cost_is_not_quadratic(monkeypatch: Any) -> None:
+    """2,000 lines of one risk class: day comparisons grow as n log n, not n² (4 million before)."""
+    import checker.rules.patient_risks as pr
+
+    compared = 0
+
+    class Day(date):
+        def _count(self) -> None:
+            nonlocal compared
+            compared += 1
+
+        def __lt__(self, other: Any) -> bool:
+            self._count()
+            return date.__lt__(self, other)
+
+        def __le__(self, other: Any) -> bool:
+            self._count()
+            return date.__le__(self, other)
+
+        def __gt__(self, other: Any) -> bool:
+            self._count()
+            return date.__gt__(self, other)
+
+        def __ge__(self, other: Any) -> bool:
+            self._count()
+            return date.__ge__(self, other)
+
+    def day(d: date) -> Day:
+        return Day(d.year, d.month, d.day)
+
+    rng = random.Random(5)
+    n = 2_000
+    members = [(_order(i, rng.randrange(0, 3000), rng.randrange(0, 30)), "abc"[i % 3]) for i in range(n)]
+    real = pr.effective_interval
+    monkeypatch.setattr(pr, "effective_interval", lambda o, as_of: tuple(map(day, real(o, as_of))))
+    group = pr._largest_concurrent(members, date(2033, 1, 1))
+    assert len({k for _, k in group}) == 3
+    assert compared < 60 * n, compared
