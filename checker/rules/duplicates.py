@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from datetime import date
 
 from checker.findings import Finding, Source
+from checker.iatrogenic.classes import TherapeuticClasses
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
+from checker.memo import by_identities
+from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.periods import overlaps
@@ -91,35 +94,86 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
     category="duplicate",
     severity="warning",
     source=STOPP_SOURCE,
-    referentials=("iatrogenic-rules", "ansm-thesaurus"),
+    referentials=("iatrogenic-rules", "ansm-thesaurus", "therapeutic-classes"),
 )
 def same_class(call: RuleCall) -> Iterator[Finding]:
-    """Two concurrent drugs of a class where duplication is a known risk.
+    """Two concurrent drugs of one therapeutic class.
 
-    Two different substances of the same therapeutic class taken over the same period (two NSAIDs,
-    two SSRIs, two loop diuretics, two ACE inhibitors, two anticoagulants — the classes STOPP A3 is
-    coded for): adverse effects add up without added benefit. Class membership is by ATC code; each
-    class row names its basis. A pair the ANSM thesaurus already grades (IX001, e.g. two NSAIDs,
-    enoxaparin + warfarin) is left to the interaction finding, so it is reported once.
+    Two different substances of the same class on two prescription lines taken over the same period:
+    adverse effects add up without added benefit. A class is a WHO ATC chemical subgroup (level 4:
+    two benzodiazepines N05BA, two proton-pump inhibitors A02BC, two SSRIs N06AB, two ACE inhibitors
+    C09AA …), or one of the wider classes STOPP A3 is coded for (two NSAIDs including aspirin, two
+    anticoagulants …, rows of ``patient-risks.tsv``, reported first). Not reported: the standard
+    combinations of ``class-duplicates.json`` (e.g. aspirin with a P2Y12 inhibitor, an as-needed
+    short-acting with a long-acting beta-2 agonist), each with its reason and source; the scope limits
+    of that file (« other » subgroups, vitamins, solutions); a pair the ANSM thesaurus already grades
+    (IX001, e.g. two NSAIDs), left to the interaction finding so it is reported once.
 
     Source: STOPP/START v2 criterion A3 (any duplicate drug-class prescription), classes coded by
-    Huibers et al. 2019; see ``referentials/iatrogenic/patient-risks.tsv``.
+    Huibers et al. 2019; WHO ATC chemical subgroups (index 2026); see
+    ``referentials/iatrogenic/class-duplicates.json``.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
+    classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
     en = call.settings.lang == "en"
     # Only lines in at least one class can make a pair: most lines are in none.
-    classed = {id(o): (o, {id(row): (row, keys) for row, keys in found})
-               for o in call.identified_orders(prescriptions_only=True)
-               if (found := data.matching("duplicate-class", o))}
-    for a, b in _overlapping([o for o, _ in classed.values()], call.as_of):
-        in_b = classed[id(b)][1]
-        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in classed[id(a)][1].items()
+    classed: dict[int, tuple[MedicationOrder, dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]]]] = {}
+    for o in call.identified_orders(prescriptions_only=True):
+        rows = {id(row): (row, keys) for row, keys in data.matching("duplicate-class", o)}
+        groups = _subgroups(classes, o.identity)
+        if rows or groups:
+            classed[id(o)] = (o, rows, groups)
+    for a, b in _overlapping([o for o, _, _ in classed.values()], call.as_of):
+        _, rows_a, groups_a = classed[id(a)]
+        _, in_b, groups_b = classed[id(b)]
+        shared_keys = a.identity.substance_keys & b.identity.substance_keys  # type: ignore[union-attr]
+        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in rows_a.items()
                 if rid in in_b and not set(ka) & set(in_b[rid][1])]  # the same substance twice is DU001's
-        if not hits or _graded_by_thesaurus(th, a, b):
+        atc_hits = [(g, groups_a[g], groups_b[g]) for g in sorted(groups_a.keys() & groups_b.keys())
+                    if groups_a[g][0] != groups_b[g][0] and not {groups_a[g][0], groups_b[g][0]} & shared_keys]
+        if not (hits or atc_hits) or _graded_by_thesaurus(th, a, b):
             continue  # IX001 reports a graded pair with the thesaurus level
         for row, ka, kb in hits:
             yield _class_finding(call, row, a, b, ka[0], kb[0], en)
+        if hits:
+            continue  # the wider STOPP class already names this pair
+        for group, (sa, atc_a), (sb, atc_b) in atc_hits:
+            if classes.exception(a, atc_a, b, atc_b) is None:
+                yield _subgroup_finding(call, classes, group, a, b, sa, sb, en)
+
+
+@by_identities
+def _subgroups(classes: TherapeuticClasses, ident: MedicationIdentity | None) -> dict[str, tuple[str, str]]:
+    """The line's ATC chemical subgroups DU002 reports: subgroup -> (substance key, level-5 code)."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in ident.substances if ident is not None else ():
+        for code in s.atc:
+            group = classes.subgroup(code)
+            if group is not None and group not in out:
+                out[group] = (s.key, code)
+    return out
+
+
+def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a: MedicationOrder,
+                      b: MedicationOrder, ka: str, kb: str, en: bool) -> Finding:
+    na, nb = a.substance_name(ka), b.substance_name(kb)
+    name = classes.names[group]
+    summary = (f"Duplicate class: {name} ({na} + {nb})" if en else f"Doublon de classe : {name} ({na} + {nb})")
+    if len(summary) > 140:
+        summary = f"{'Duplicate class' if en else 'Doublon de classe'} {group} : {na} + {nb}"
+    detail = (f"{a.label} and {b.label} both belong to the ATC class {group} ({name}) and are taken over the same "
+              f"period: their adverse effects add up without added benefit. Keep a single drug of the class "
+              f"unless the combination is intended." if en else
+              f"{a.label} et {b.label} appartiennent tous deux à la classe ATC {group} ({name}) et sont pris sur la "
+              f"même période : les effets indésirables s'additionnent sans bénéfice supplémentaire. Ne garder qu'un "
+              f"médicament de la classe, sauf association voulue.")
+    return call.finding(
+        summary=summary, detail=detail, implicated=[a.ref, b.ref], key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
+        source=classes.basis,
+        evidence={"class": f"atc:{group}", "atc_subgroup": group, "class_name": name,
+                  "substances": sorted((ka, kb)), "products": [a.label, b.label]},
+        suggestion={"action": "keep-one"})
 
 
 # Thesaurus classes grouping drugs by a shared effect (hyperkalaemia, sedation …), not by
