@@ -32,6 +32,9 @@ PREGNANT_SNOMED = frozenset({"77386006"})
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
+KIDNEY_WORDS = {"clcr": ("creatinine clearance", "clairance de la créatinine"), "egfr": ("eGFR", "DFG estimé"),
+                "cockcroft-gault": ("Cockcroft-Gault creatinine clearance", "clairance de Cockcroft-Gault")}
+MISSING_FR = {"creatinine": "créatininémie", "weight": "poids", "age": "âge", "sex": "sexe"}
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 # The STOPP criteria evaluated, and our wording of each: referentials/iatrogenic/stopp-selection.json.
@@ -263,9 +266,16 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
-    when the age is unknown.
+    when the age is unknown. AGS Beers 2023 kidney rows (amiloride, aspirin, celecoxib, ciprofloxacin
+    below 30 mL/min, cimetidine below 50, baclofen below an eGFR of 60) apply from 65 too.
 
-    Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016.
+    When no eGFR or clearance is recorded, the creatinine clearance is computed with the
+    Cockcroft–Gault formula from the latest serum creatinine (mg/dL, mg/L, µmol/L or mmol/L,
+    converted), weight, age and sex (:func:`checker.facts.kidney_function_on`); when one of these is
+    missing the info finding names it (``evidence.missing_for_cockcroft_gault``).
+
+    Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016; AGS Beers Criteria
+    2023, table 6; Cockcroft DW, Gault MH, Nephron 1976;16:31–41.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
@@ -312,16 +322,17 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 concerned[-1]["ckd"] = it["ckd_icd10"]
     for renal_row in data.kind("renal"):
         keys = renal_row.matches_order(order)
-        if keys:
+        min_age = renal_row.params.get("min_age")
+        if keys and (min_age is None or age is None or age >= int(min_age)):
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
                               "below": float(renal_row.params["below"]),
                               "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
     if not concerned:
         return "none", None
     subst = order.substance_name(concerned[0]["substance"])
-    renal_obs = facts.renal_on(call.record, day, tables)
+    kidney = facts.kidney_function_on(call.record, day, tables)
     on = day.isoformat()
-    if renal_obs is None:
+    if kidney.value is None:
         ckd = _ckd_codes(call.record, day)
         by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
         if by_stage:
@@ -338,39 +349,50 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
         limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
         window = tables.window("renal-function")
+        lacking = ", ".join(kidney.missing)
+        lacking_fr = ", ".join(MISSING_FR.get(m, m) for m in kidney.missing)
         return "missing", call.finding(
             summary=(f"Renal function not recorded for {subst}" if en else
                      f"Fonction rénale non renseignée pour {subst}")[:140],
             detail=(f"{order.label} has renal thresholds ({limits}), but no eGFR or creatinine clearance is "
-                    f"recorded in the {window} days up to {on}: the check could not be done." if en else
+                    f"recorded in the {window} days up to {on}, and the Cockcroft-Gault clearance cannot be "
+                    f"computed (missing: {lacking}): the check could not be done." if en else
                     f"{order.label} a des seuils rénaux ({limits}), mais aucun DFG ni clairance de la créatinine "
-                    f"n'est enregistré dans les {window} jours précédant le {on} : la vérification n'a pas pu "
-                    f"être faite."),
+                    f"n'est enregistré dans les {window} jours précédant le {on}, et la clairance de Cockcroft-Gault "
+                    f"ne peut être calculée (manque : {lacking_fr}) : la vérification n'a pas pu être faite."),
             implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
-            evidence={"criteria": _clean(concerned), "missing": "egfr", "judged_on": on, "window_days": window},
+            evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
+                      "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
-    kind, value, obs = renal_obs
+    kind, value = kidney.kind or "", kidney.value
     below = [c for c in concerned if value < c["below"]]
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
     row: RiskRow | None = worst.get("row")
-    what = "creatinine clearance" if kind == "clcr" else "eGFR"
-    what_fr = "clairance de la créatinine" if kind == "clcr" else "DFG estimé"
+    what, what_fr = KIDNEY_WORDS.get(kind, KIDNEY_WORDS["egfr"])
+    when = kidney.measured_on.isoformat() if kidney.measured_on else None
+    how = ""
+    if kind == "cockcroft-gault" and kidney.inputs:
+        i = kidney.inputs
+        how = (f" Cockcroft-Gault from creatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} years, {i['sex']}." if en
+               else f" Cockcroft-Gault : créatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} ans, "
+                    f"{'femme' if i['sex'] == 'female' else 'homme'}.")
+    stand_in = row is not None and kind == "egfr"
     return "flag", call.finding(
         summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
                  f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
-        detail=(f"{order.label}: {what} {value:g} mL/min ({obs.effective or 'undated'}) is below {worst['below']:g} "
-                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function."
-                + (" The eGFR stands in for a creatinine clearance here." if row is not None and kind == "egfr" else "")
+        detail=(f"{order.label}: {what} {value:g} mL/min ({when or 'undated'}) is below {worst['below']:g} "
+                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function.{how}"
+                + (" The eGFR stands in for a creatinine clearance here." if stand_in else "")
                 if en else
-                f"{order.label} : {what_fr} à {value:g} mL/min ({obs.effective or 'non daté'}), sous le seuil de "
-                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale."
-                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if row is not None and kind == "egfr" else "")),
+                f"{order.label} : {what_fr} à {value:g} mL/min ({when or 'non daté'}), sous le seuil de "
+                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale.{how}"
+                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if stand_in else "")),
         implicated=[order.ref], key=worst["substance"],
         severity=row.severity if row is not None else None, source=row.source if row is not None else None,
-        evidence={"renal": {"kind": kind, "value": value, "observation": obs.ref,
-                            "date": obs.effective.isoformat() if obs.effective else None},
+        evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
+                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs},
                   "criteria": _clean(below), "judged_on": on},
         suggestion={"action": "stop-or-adjust"})
 
