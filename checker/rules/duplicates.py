@@ -13,7 +13,8 @@ from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.periods import overlaps
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import RuleCall, rows_of, rule
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -217,3 +218,14 @@ def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: Medicati
         evidence={"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))},
         suggestion={"action": "keep-one"},
     )
+
+
+@rows_of("DU002")
+def _class_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    classes: TherapeuticClasses = refs.get("therapeutic-classes")
+    out = [f"{r.id}: {r.label_en} — {r.source.cite()}" for r in data.kind("duplicate-class")]
+    out.append(f"ATC chemical subgroups: {len(classes.names)} ({', '.join(sorted(classes.names))}) — "
+               f"{classes.basis.cite()}")
+    out += [f"not reported: {e.id} ({e.subgroup}): {e.reason_en} — {e.source.cite()}" for e in classes.exceptions]
+    return out

@@ -18,8 +18,8 @@ from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval
-from checker.referentials import default_referentials
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials, default_referentials
+from checker.registry import RuleCall, rows_of, rule
 from checker.text import fold
 
 LOINC = "http://loinc.org"
@@ -719,3 +719,20 @@ def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
         if score > best_score:
             best, best_score = group, score
     return best
+
+
+def _row_line(row: RiskRow) -> str:
+    return f"{row.id}: {row.label_en} — {row.source.cite()}"
+
+
+@rows_of("PR003")
+def _renal_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    stopp = [f"{rid}: {words['en']} — {data.stopp_source.cite()}" for rid, words in data.stopp_selection("renal").items()]
+    return stopp + [_row_line(r) for r in data.kind("renal")]
+
+
+@rows_of("PR005")
+def _dose_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return [_row_line(r) for r in data.kind("max-dose")]
