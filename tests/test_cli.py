@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 import cli

@@ -267,7 +267,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
-    when the age is unknown. AGS Beers 2023 kidney rows (amiloride, aspirin, celecoxib, ciprofloxacin
+    when the age is unknown. AGS Beers 2023 kidney rows (amiloride, celecoxib, ciprofloxacin
     below 30 mL/min, cimetidine below 50, baclofen below an eGFR of 60) apply from 65 too.
 
     When no eGFR or clearance is recorded, the creatinine clearance is computed with the
