@@ -36,21 +36,29 @@ def main(who_csv: str) -> None:
     for code, keys in drug_index().atc_keys.items():
         if len(code) == 7:
             members[code[:5]].update(keys)
+    other = scope["exclude_other_subgroups"]
     wanted = {c for c, keys in members.items() if len(keys) >= 2 and not c.startswith(excluded)
-              and not (scope["exclude_other_subgroups"] and c.endswith("X"))}
+              and not (other and "X" in c[3:5])}
     names: dict[str, str] = {}
+    named_other: set[str] = set()
     with open(who_csv, encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            if row["atc_code"] in wanted:
-                names[row["atc_code"]] = row["atc_name"].strip()
-    missing = sorted(wanted - set(names))
+            name = row["atc_name"].strip()
+            if row["atc_code"] not in wanted:
+                continue
+            if other and name.lower().startswith("other ") and row["atc_code"] not in scope["keep_other_named"]:
+                named_other.add(row["atc_code"])
+            else:
+                names[row["atc_code"]] = name
+    missing = sorted(wanted - set(names) - named_other)
     with open(ROOT / "atc-level4.tsv", "w", encoding="utf-8") as out:
         out.write("# WHO ATC chemical subgroups (level 4) DU002 reports, with their WHO names (WHO ATC/DDD index "
                   "2026, looked up; codes and names only). Built by tools/build_atc_level4.py.\n")
         out.write("code\tname\n")
         for code in sorted(names):
             out.write(f"{code}\t{names[code]}\n")
-    print(f"{len(names)} subgroups written; not in the WHO file: {missing}", file=sys.stderr)
+    print(f"{len(names)} subgroups written; 'other' subgroups left out: {sorted(named_other)}; "
+          f"not in the WHO file: {missing}", file=sys.stderr)
 
 
 if __name__ == "__main__":
