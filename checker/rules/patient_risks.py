@@ -25,9 +25,11 @@ from checker.text import fold
 LOINC = "http://loinc.org"
 EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
 CLCR_CODES = frozenset({"2164-2", "35591-7"})
-RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES))
-"""Every LOINC code PR003 reads (creatinine clearance, then eGFR): what a FHIR query for the renal
-function must ask for (the CDS Hooks ``renal`` prefetch template is built from it)."""
+CREATININE_CODES = frozenset({"2160-0", "14682-9", "38483-4"})
+RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES), *sorted(CREATININE_CODES))
+"""Every LOINC code PR003 reads (creatinine clearance, eGFR, then serum creatinine for the
+Cockcroft–Gault estimate): what a FHIR query for the renal function must ask for (the CDS Hooks
+``renal`` prefetch template is built from it)."""
 PREGNANCY_STATUS_CODES = frozenset({"82810-3", "11449-6"})
 PREGNANT_SNOMED = frozenset({"77386006"})
 
