@@ -112,6 +112,14 @@ def explain(rule_id: str) -> None:
     click.echo(f"\nSource: {r.source.cite()}" + (f"\n{r.source.url}" if r.source.url else ""))
     if r.referentials:
         click.echo(f"Referentials: {', '.join(r.referentials)}")
+    from checker.referentials import default_referentials
+    from checker.registry import data_rows
+
+    rows = data_rows(r.id, default_referentials())
+    if rows:
+        click.echo(f"\nData rows ({len(rows)}):")
+        for row_line in rows:
+            click.echo(f"  {row_line}")
 
 
 # --- referentials (drug referential owner) -------------------------------------------------------

@@ -171,6 +171,27 @@ def rule(
     return register
 
 
+_ROWS: dict[str, Callable[[Referentials], list[str]]] = {}
+
+
+def rows_of(rule_id: str) -> Callable[[Callable[[Referentials], list[str]]], Callable[[Referentials], list[str]]]:
+    """Register the function listing the data rows a rule applies (one line each: id, what, source
+    and edition), shown by ``pertinence explain``."""
+
+    def register(func: Callable[[Referentials], list[str]]) -> Callable[[Referentials], list[str]]:
+        _ROWS[rule_id] = func
+        return func
+
+    return register
+
+
+def data_rows(rule_id: str, refs: Referentials) -> list[str]:
+    """The data rows of a rule (empty when it lists none; the families register their rows when
+    :mod:`checker.rules` is imported, as for :func:`all_rules`)."""
+    func = _ROWS.get(rule_id)
+    return func(refs) if func is not None else []
+
+
 def all_rules() -> list[Rule]:
     """Every registered rule, by id. The families register when :mod:`checker.rules` is imported,
     which :mod:`checker.api` does (and ``import checker…`` imports the API first)."""

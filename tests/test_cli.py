@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 import cli
@@ -122,3 +123,17 @@ def test_output_file_has_ordinary_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize(("rule_id", "kinds"), [("PR005", ("max-dose",)), ("PR003", ("renal",)), ("DU002", ("duplicate-class",))])
+def test_explain_lists_every_data_row(rule_id: str, kinds: tuple[str, ...]) -> None:
+    """``pertinence explain`` lists each data row the rule applies, with its source."""
+    from checker.referentials import default_referentials
+
+    out = run("explain", rule_id).output
+    data = default_referentials().get("iatrogenic-rules")
+    ids = [r.id for k in kinds for r in data.kind(k)]
+    assert ids and all(f"  {i}: " in out for i in ids)
+    if rule_id == "DU002":
+        classes = default_referentials().get("therapeutic-classes")
+        assert all(f"not reported: {e.id} " in out for e in classes.exceptions)

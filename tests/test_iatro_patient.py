@@ -28,10 +28,18 @@ def test_same_substance_in_two_lines() -> None:
     assert len(other) == 1 and other[0].evidence["basis"] == "any"
 
 
+@pytest.mark.parametrize(("a", "b", "group"), [
+    (("omeprazole", "A02BC01"), ("pantoprazole", "A02BC02"), "A02BC"),  # STOPP A3: any duplicate class
+    (("valsartan", "C09CA03"), ("losartan", "C09CA01"), "C09CA"),
+    (("alprazolam", "N05BA12"), ("bromazepam", "N05BA08"), "N05BA"),
+])
+def test_same_atc_subgroup_reported(a: tuple[str, str], b: tuple[str, str], group: str) -> None:
+    found = run("DU002", record(line("a", a[0], atc=(a[1],)), line("b", b[0], atc=(b[1],))))
+    assert [f.evidence["atc_subgroup"] for f in found] == [group]
+
+
 @pytest.mark.parametrize(("a", "b"), [
-    (("omeprazole", "A02BC01"), ("pantoprazole", "A02BC02")),  # PPIs: not coded by STOPP A3, no citable source
-    (("bromazepam", "N05BA08"), ("zolpidem", "N05CF02")),
-    (("valsartan", "C09CA03"), ("losartan", "C09CA01")),
+    (("bromazepam", "N05BA08"), ("zolpidem", "N05CF02")),  # two ATC subgroups
     (("ibuprofene", "M01AE01"), ("ketoprofene", "M01AE03")),  # graded by the thesaurus: IX001 reports it
     (("acide acetylsalicylique", "B01AC06"), ("ibuprofene", "M01AE01")),
     (("enoxaparine", "B01AB05"), ("warfarine", "B01AA03")),
@@ -168,14 +176,14 @@ def test_paracetamol_max_dose_from_tablets() -> None:
     over = line("a", "paracetamol", dosages=(dose(1, "comprimé", 5),), strength=Quantity(1000, "mg"))
     ok = line("a", "paracetamol", dosages=(dose(1, "comprimé", 3),), strength=Quantity(1000, "mg"))
     f = run("PR005", record(over))
-    assert f[0].evidence["over"] == [{"what": "per_day", "mg": 5000.0, "max_mg": 4000}]
+    assert f[0].evidence["over"] == [{"what": "per_day", "mg": 5000.0, "max_mg": 4000, "basis": "adult"}]
     assert run("PR005", record(ok)) == []
 
 
 def test_paracetamol_total_over_two_lines() -> None:
     a = line("a", "paracetamol", dosages=(dose(1, "g", 3),))
     b = line("b", "tramadol", "paracetamol", dosages=(dose(2, "comprimé", 3),), strength=Quantity(325, "mg"))
-    f = run("PR005", record(a, b))
+    f = [x for x in run("PR005", record(a, b)) if x.evidence["substance"] == "paracetamol"]  # (the helper gives tramadol 325 mg too)
     assert [x.evidence["over"][0]["what"] for x in f] == ["per_day_total"] and len(f[0].implicated) == 2
 
 

@@ -671,21 +671,25 @@ def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: 
 
 
 def test_renal_prefetch_template_asks_for_every_code_the_renal_rule_reads(client: TestClient) -> None:
-    from checker.rules.patient_risks import CLCR_CODES, EGFR_CODES, LOINC, renal_value
+    from checker.rules.patient_risks import CLCR_CODES, CREATININE_CODES, EGFR_CODES, LOINC, renal_value
 
     template = {s["id"]: s for s in client.get("/cds-services").json()["services"]}["order-sign"]["prefetch"]["renal"]
     query = httpx.URL("https://ehr.example.org/fhir/" + template)
     asked = set(query.params["code"].split(","))
-    assert {f"{LOINC}|{c}" for c in EGFR_CODES | CLCR_CODES} <= asked
-    # and those are the codes renal_value reads: an observation with any other LOINC code is not used
+    assert {f"{LOINC}|{c}" for c in EGFR_CODES | CLCR_CODES | CREATININE_CODES} <= asked
+    # and those are the codes renal_value reads, plus the serum creatinine of the Cockcroft-Gault
+    # estimate: an observation with any other LOINC code is not used
     from checker.fhir_input import read
 
     obs = {"resourceType": "Observation", "id": "o", "status": "final", "subject": {"reference": "Patient/p"},
            "effectiveDateTime": "2026-01-05", "valueQuantity": {"value": 25, "unit": "mL/min"}}
-    for code in ("2160-0", *sorted(EGFR_CODES | CLCR_CODES)):
+    for code in ("2339-0", *sorted(EGFR_CODES | CLCR_CODES)):
         [record] = read([{"resourceType": "Patient", "id": "p"},
                          {**obs, "code": {"coding": [{"system": LOINC, "code": code}]}}]).records
         assert (renal_value(record) is not None) == (f"{LOINC}|{code}" in asked), code
+    from checker.referentials import default_referentials
+
+    assert CREATININE_CODES == default_referentials().get("clinical-facts").observations["creatinine"].codes
 
 
 def _demo_fhir_server(bundle: dict[str, Any], seen: list[httpx.Request]) -> httpx.MockTransport:

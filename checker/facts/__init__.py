@@ -7,6 +7,7 @@ the model (:mod:`checker.model`) and the tables it is given (:class:`FactTables`
 
 from checker.facts.concepts import Code, ConceptSet, code_matches, concept_matches, concept_polarity, system_is
 from checker.facts.indications import Indication, indications
+from checker.facts.kidney import KidneyFunction, cockcroft_gault, creatinine_mg_dl, kidney_function_on
 from checker.facts.negation import affirmed, polarity
 from checker.facts.record import (
     Fact,
@@ -29,4 +30,5 @@ __all__ = [
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
     "latest_observation", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",
+    "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on",
 ]

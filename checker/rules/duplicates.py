@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from checker.findings import Finding, Source
+from checker.iatrogenic.classes import TherapeuticClasses
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
+from checker.memo import by_identities
+from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import RuleCall, rows_of, rule
 from checker.rules.pairing import Group, group_lines, product_pairs
 
 STOPP_SOURCE = Source(
@@ -108,53 +112,119 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
     category="duplicate",
     severity="warning",
     source=STOPP_SOURCE,
-    referentials=("iatrogenic-rules", "ansm-thesaurus"),
+    referentials=("iatrogenic-rules", "ansm-thesaurus", "therapeutic-classes"),
 )
 def same_class(call: RuleCall) -> Iterator[Finding]:
-    """Two concurrent drugs of a class where duplication is a known risk.
+    """Two concurrent drugs of one therapeutic class.
 
-    Two different substances of the same therapeutic class taken over the same period (two NSAIDs,
-    two SSRIs, two loop diuretics, two ACE inhibitors, two anticoagulants — the classes STOPP A3 is
-    coded for): adverse effects add up without added benefit. Class membership is by ATC code; each
-    class row names its basis. A pair the ANSM thesaurus already grades (IX001, e.g. two NSAIDs,
-    enoxaparin + warfarin) is left to the interaction finding, so it is reported once.
+    Two different substances of the same class on two prescription lines taken over the same period:
+    adverse effects add up without added benefit. A class is a WHO ATC chemical subgroup (level 4:
+    two benzodiazepines N05BA, two proton-pump inhibitors A02BC, two SSRIs N06AB, two ACE inhibitors
+    C09AA …), or one of the wider classes STOPP A3 is coded for (two NSAIDs including aspirin, two
+    anticoagulants …, rows of ``patient-risks.tsv``, reported first). Not reported: the standard
+    combinations of ``class-duplicates.json`` (e.g. aspirin with a P2Y12 inhibitor, an as-needed
+    short-acting with a long-acting beta-2 agonist), each with its reason and source; the scope limits
+    of that file (« other » subgroups, vitamins, solutions); a pair the ANSM thesaurus already grades
+    (IX001, e.g. two NSAIDs), left to the interaction finding so it is reported once.
 
     Source: STOPP/START v2 criterion A3 (any duplicate drug-class prescription), classes coded by
-    Huibers et al. 2019; see ``referentials/iatrogenic/patient-risks.tsv``.
+    Huibers et al. 2019; WHO ATC chemical subgroups (index 2026); see
+    ``referentials/iatrogenic/class-duplicates.json``.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
+    classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
     en = call.settings.lang == "en"
     # Only lines in at least one class can make a pair: most lines are in none.
-    classed = {id(o): (o, {id(row): (row, keys) for row, keys in found})
-               for o in call.identified_orders(prescriptions_only=True)
-               if (found := data.matching("duplicate-class", o))}
-    groups = group_lines([o for o, _ in classed.values()], call.as_of, key=lambda o: id(o.identity))
+    classed: dict[int, tuple[MedicationOrder, dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]]]] = {}
+    for o in call.identified_orders(prescriptions_only=True):
+        rows = {id(row): (row, keys) for row, keys in data.matching("duplicate-class", o)}
+        subgroups = _subgroups(classes, o.identity)
+        if rows or subgroups:
+            classed[id(o)] = (o, rows, subgroups)
+    groups = group_lines([o for o, _, _ in classed.values()], call.as_of, key=lambda o: id(o.identity))
 
-    def hits_of(a: MedicationOrder, b: MedicationOrder) -> list[tuple[RiskRow, Any, Any]]:
-        in_b = classed[id(b)][1]
-        return [(row, ka, in_b[rid][1]) for rid, (row, ka) in classed[id(a)][1].items()
+    def hits_of(a: MedicationOrder, b: MedicationOrder) -> tuple[list[tuple[RiskRow, Any, Any]],
+                                                                list[tuple[str, tuple[str, str], tuple[str, str]]]]:
+        """STOPP class rows shared by the two lines, else the ATC subgroups they share."""
+        _, rows_a, groups_a = classed[id(a)]
+        _, in_b, groups_b = classed[id(b)]
+        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in rows_a.items()
                 if rid in in_b and not set(ka) & set(in_b[rid][1])]  # the same substance twice is DU001's
+        if hits:
+            return hits, []  # the wider STOPP class already names this pair
+        shared_keys = a.identity.substance_keys & b.identity.substance_keys  # type: ignore[union-attr]
+        atc_hits = [(g, groups_a[g], groups_b[g]) for g in sorted(groups_a.keys() & groups_b.keys())
+                    if groups_a[g][0] != groups_b[g][0] and not {groups_a[g][0], groups_b[g][0]} & shared_keys]
+        return hits, atc_hits
 
     def wanted(ga: Group, gb: Group) -> bool:
         a, b = ga.lines[0].order, gb.lines[0].order
-        return bool(hits_of(a, b)) and not _graded_by_thesaurus(th, a, b)  # IX001 reports a graded pair
+        hits, atc_hits = hits_of(a, b)
+        return bool(hits or atc_hits) and not _graded_by_thesaurus(th, a, b)  # IX001 reports a graded pair
+
+    def findings(a: MedicationOrder, b: MedicationOrder,
+                 lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> list[Finding]:
+        hits, atc_hits = hits_of(a, b)
+        out = [_class_finding(call, row, a, b, ka[0], kb[0], en, lines) for row, ka, kb in hits]
+        for group, (sa, atc_a), (sb, atc_b) in atc_hits:
+            if classes.exception(a, atc_a, b, atc_b) is None:  # as-needed or not is a line's own fact
+                out.append(_subgroup_finding(call, classes, group, a, b, sa, sb, en, lines))
+        return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
     for pp in product_pairs(groups, wanted):
         if pp.collapsed:
             involved = pp.lines()
-            a, b = involved[0].order, involved[1].order
-            lines = (tuple(ln.order for ln in involved), pp.count)
             results.append(((involved[0].index, involved[1].index),
-                          [_class_finding(call, row, a, b, ka[0], kb[0], en, lines) for row, ka, kb in hits_of(a, b)]))
+                            findings(involved[0].order, involved[1].order,
+                                     (tuple(ln.order for ln in involved), pp.count))))
             continue
         for x, y in pp.pairs():
-            results.append(((x.index, y.index), [_class_finding(call, row, x.order, y.order, ka[0], kb[0], en)
-                                               for row, ka, kb in hits_of(x.order, y.order)]))
+            results.append(((x.index, y.index), findings(x.order, y.order)))
     results.sort(key=lambda f: f[0])
-    for _, findings in results:
-        yield from findings
+    for _, found in results:
+        yield from found
+
+
+@by_identities
+def _subgroups(classes: TherapeuticClasses, ident: MedicationIdentity | None) -> dict[str, tuple[str, str]]:
+    """The line's ATC chemical subgroups DU002 reports: subgroup -> (substance key, level-5 code)."""
+    out: dict[str, tuple[str, str]] = {}
+    for s in ident.substances if ident is not None else ():
+        for code in s.atc:
+            group = classes.subgroup(code)
+            if group is not None and group not in out:
+                out[group] = (s.key, code)
+    return out
+
+
+def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a: MedicationOrder,
+                      b: MedicationOrder, ka: str, kb: str, en: bool,
+                      lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
+    na, nb = a.substance_name(ka), b.substance_name(kb)
+    name = classes.names[group]
+    summary = (f"Duplicate class: {name} ({na} + {nb})" if en else f"Doublon de classe : {name} ({na} + {nb})")
+    if len(summary) > 140:
+        summary = f"{'Duplicate class' if en else 'Doublon de classe'} {group} : {na} + {nb}"
+    detail = (f"{a.label} and {b.label} both belong to the ATC class {group} ({name}) and are taken over the same "
+              f"period: their adverse effects add up without added benefit. Keep a single drug of the class "
+              f"unless the combination is intended." if en else
+              f"{a.label} et {b.label} appartiennent tous deux à la classe ATC {group} ({name}) et sont pris sur la "
+              f"même période : les effets indésirables s'additionnent sans bénéfice supplémentaire. Ne garder qu'un "
+              f"médicament de la classe, sauf association voulue.")
+    implicated = [a.ref, b.ref]
+    evidence: dict[str, Any] = {"class": f"atc:{group}", "atc_subgroup": group, "class_name": name,
+                                "substances": sorted((ka, kb)), "products": [a.label, b.label]}
+    if lines is not None:
+        implicated = [o.ref for o in lines[0]]
+        evidence["line_pairs"] = lines[1]
+        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
+                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
+                   f"seule fois, toutes les lignes citées.")
+    return call.finding(
+        summary=summary, detail=detail, implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
+        source=classes.basis, evidence=evidence, suggestion={"action": "keep-one"})
 
 
 # Thesaurus classes grouping drugs by a shared effect (hyperkalaemia, sedation …), not by
@@ -204,3 +274,14 @@ def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: Medicati
         summary=summary, detail=detail, implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
         severity=row.severity, source=row.source, evidence=evidence, suggestion={"action": "keep-one"},
     )
+
+
+@rows_of("DU002")
+def _class_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    classes: TherapeuticClasses = refs.get("therapeutic-classes")
+    out = [f"{r.id}: {r.label_en} — {r.source.cite()}" for r in data.kind("duplicate-class")]
+    out.append(f"ATC chemical subgroups: {len(classes.names)} ({', '.join(sorted(classes.names))}) — "
+               f"{classes.basis.cite()}")
+    out += [f"not reported: {e.id} ({e.subgroup}): {e.reason_en} — {e.source.cite()}" for e in classes.exceptions]
+    return out

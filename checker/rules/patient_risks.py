@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -17,18 +18,23 @@ from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval
-from checker.referentials import default_referentials
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials, default_referentials
+from checker.registry import RuleCall, rows_of, rule
 from checker.text import fold
 
-RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES))
-"""Every LOINC code PR003 reads (creatinine clearance, then eGFR): what a FHIR query for the renal
-function must ask for (the CDS Hooks ``renal`` prefetch template is built from it)."""
+CREATININE_CODES = frozenset({"2160-0", "14682-9", "38483-4"})
+RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES), *sorted(CREATININE_CODES))
+"""Every LOINC code PR003 reads (creatinine clearance, eGFR, then serum creatinine for the
+Cockcroft–Gault estimate): what a FHIR query for the renal function must ask for (the CDS Hooks
+``renal`` prefetch template is built from it)."""
 PREGNANCY_STATUS_CODES = frozenset({"82810-3", "11449-6"})
 PREGNANT_SNOMED = frozenset({"77386006"})
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
+KIDNEY_WORDS = {"clcr": ("creatinine clearance", "clairance de la créatinine"), "egfr": ("eGFR", "DFG estimé"),
+                "cockcroft-gault": ("Cockcroft-Gault creatinine clearance", "clairance de Cockcroft-Gault")}
+MISSING_FR = {"creatinine": "créatininémie", "weight": "poids", "age": "âge", "sex": "sexe"}
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 # The STOPP criteria evaluated, and our wording of each: referentials/iatrogenic/stopp-selection.json.
@@ -263,9 +269,16 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
-    when the age is unknown.
+    when the age is unknown. AGS Beers 2023 kidney rows (amiloride, celecoxib, ciprofloxacin
+    below 30 mL/min, cimetidine below 50, baclofen below an eGFR of 60) apply from 65 too.
 
-    Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016.
+    When no eGFR or clearance is recorded, the creatinine clearance is computed with the
+    Cockcroft–Gault formula from the latest serum creatinine (mg/dL, mg/L, µmol/L or mmol/L,
+    converted), weight, age and sex (:func:`checker.facts.kidney_function_on`); when one of these is
+    missing the info finding names it (``evidence.missing_for_cockcroft_gault``).
+
+    Source: STOPP/START v2 criteria E1–E6; ANSM, colchicine, 21 September 2016; AGS Beers Criteria
+    2023, table 6; Cockcroft DW, Gault MH, Nephron 1976;16:31–41.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
@@ -312,16 +325,17 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 concerned[-1]["ckd"] = it["ckd_icd10"]
     for renal_row in data.kind("renal"):
         keys = renal_row.matches_order(order)
-        if keys:
+        min_age = renal_row.params.get("min_age")
+        if keys and (min_age is None or age is None or age >= int(min_age)):
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
                               "below": float(renal_row.params["below"]),
                               "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
     if not concerned:
         return "none", None
     subst = order.substance_name(concerned[0]["substance"])
-    renal_obs = facts.renal_on(call.record, day, tables)
+    kidney = facts.kidney_function_on(call.record, day, tables)
     on = day.isoformat()
-    if renal_obs is None:
+    if kidney.value is None:
         ckd = _ckd_codes(call.record, day)
         by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
         if by_stage:
@@ -338,39 +352,50 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
         limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
         window = tables.window("renal-function")
+        lacking = ", ".join(kidney.missing)
+        lacking_fr = ", ".join(MISSING_FR.get(m, m) for m in kidney.missing)
         return "missing", call.finding(
             summary=(f"Renal function not recorded for {subst}" if en else
                      f"Fonction rénale non renseignée pour {subst}")[:140],
             detail=(f"{order.label} has renal thresholds ({limits}), but no eGFR or creatinine clearance is "
-                    f"recorded in the {window} days up to {on}: the check could not be done." if en else
+                    f"recorded in the {window} days up to {on}, and the Cockcroft-Gault clearance cannot be "
+                    f"computed (missing: {lacking}): the check could not be done." if en else
                     f"{order.label} a des seuils rénaux ({limits}), mais aucun DFG ni clairance de la créatinine "
-                    f"n'est enregistré dans les {window} jours précédant le {on} : la vérification n'a pas pu "
-                    f"être faite."),
+                    f"n'est enregistré dans les {window} jours précédant le {on}, et la clairance de Cockcroft-Gault "
+                    f"ne peut être calculée (manque : {lacking_fr}) : la vérification n'a pas pu être faite."),
             implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
-            evidence={"criteria": _clean(concerned), "missing": "egfr", "judged_on": on, "window_days": window},
+            evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
+                      "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
-    kind, value, obs = renal_obs
+    kind, value = kidney.kind or "", kidney.value
     below = [c for c in concerned if value < c["below"]]
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
     row: RiskRow | None = worst.get("row")
-    what = "creatinine clearance" if kind == "clcr" else "eGFR"
-    what_fr = "clairance de la créatinine" if kind == "clcr" else "DFG estimé"
+    what, what_fr = KIDNEY_WORDS.get(kind, KIDNEY_WORDS["egfr"])
+    when = kidney.measured_on.isoformat() if kidney.measured_on else None
+    how = ""
+    if kind == "cockcroft-gault" and kidney.inputs:
+        i = kidney.inputs
+        how = (f" Cockcroft-Gault from creatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} years, {i['sex']}." if en
+               else f" Cockcroft-Gault : créatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} ans, "
+                    f"{'femme' if i['sex'] == 'female' else 'homme'}.")
+    stand_in = row is not None and kind == "egfr"
     return "flag", call.finding(
         summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
                  f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
-        detail=(f"{order.label}: {what} {value:g} mL/min ({obs.effective or 'undated'}) is below {worst['below']:g} "
-                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function."
-                + (" The eGFR stands in for a creatinine clearance here." if row is not None and kind == "egfr" else "")
+        detail=(f"{order.label}: {what} {value:g} mL/min ({when or 'undated'}) is below {worst['below']:g} "
+                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function.{how}"
+                + (" The eGFR stands in for a creatinine clearance here." if stand_in else "")
                 if en else
-                f"{order.label} : {what_fr} à {value:g} mL/min ({obs.effective or 'non daté'}), sous le seuil de "
-                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale."
-                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if row is not None and kind == "egfr" else "")),
+                f"{order.label} : {what_fr} à {value:g} mL/min ({when or 'non daté'}), sous le seuil de "
+                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale.{how}"
+                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if stand_in else "")),
         implicated=[order.ref], key=worst["substance"],
         severity=row.severity if row is not None else None, source=row.source if row is not None else None,
-        evidence={"renal": {"kind": kind, "value": value, "observation": obs.ref,
-                            "date": obs.effective.isoformat() if obs.effective else None},
+        evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
+                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs},
                   "criteria": _clean(below), "judged_on": on},
         suggestion={"action": "stop-or-adjust"})
 
@@ -435,49 +460,121 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
 # --- PR005 maximum dose ---------------------------------------------------------------------------
 
 @rule("PR005", name="maximum-dose", category="dosage", severity="warning",
-      source=Source("ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016)", "https://ansm.sante.fr/", "2016-2019"),
-      referentials=("iatrogenic-rules",))
+      source=Source("RCP (BDPM) rubrique 4.2 et ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016, "
+                    "hydroxyzine 2015, citalopram/escitalopram 2022, ondansétron 2013)", "https://ansm.sante.fr/", "2013-2024"),
+      referentials=("iatrogenic-rules", "clinical-facts"))
 def maximum_dose(call: RuleCall) -> Iterator[Finding]:
-    """Dose above the maximum for paracetamol, colchicine, or oral methotrexate taken more than weekly.
+    """Dose above the maximum of the summary of product characteristics (or an ANSM document).
 
-    Computed from structured dosage only (dose × frequency, strength of the unit when the dose is a
-    count of tablets): paracetamol above 1 g per intake or 4 g per day, colchicine above 1 mg per
-    intake or 3 mg per day (also summed over concurrent lines), oral methotrexate prescribed more
-    than once a week. A text-only dosage is reported as not evaluable, never guessed.
+    About forty substances, each row citing its source (``max-dose`` rows of
+    ``referentials/iatrogenic/patient-risks.tsv``): the maximum per intake and per day for adults;
+    the older-adult maximum where the source gives one (citalopram, escitalopram, hydroxyzine,
+    aspirin, intravenous ondansetron), from the age the row states; the paediatric maximum in mg/kg
+    when the record has a weight on the order's day (ibuprofen, hydroxyzine, metoclopramide,
+    allopurinol); rows limited to routes where the ceiling applies (a gel is not an oral dose). Doses
+    come from structured dosage only (dose × frequency, unit strength for a count of tablets) and
+    are also summed over concurrent lines of the same substance; a text-only dosage is reported as
+    not evaluable, and a child's missing weight is named when a weight-based maximum applies. Oral
+    methotrexate prescribed more than once a week is reported.
 
-    Source: ANSM — paracetamol "Surdosage = danger" (2019), colchicine dosing (21 September 2016),
-    oral methotrexate once-weekly reminders (2016).
+    Source: the summaries of product characteristics (BDPM, section 4.2) and ANSM documents named by
+    each row, with their dates.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    tables = _tables(call)
     en = call.settings.lang == "en"
     judged = _judged_orders(call)
     for row in data.kind("max-dose"):
-        lines = [(o, row.matches_order(o)[0]) for o in judged if row.matches_order(o)]
+        lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(row, o)]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
             yield from _weekly(call, row, lines, en)
             continue
         evaluable = True
+        day_caps: list[float] = []
+        counted: list[tuple[MedicationOrder, str]] = []
         for order, key in lines:
+            caps = _dose_caps(call, tables, row, order)
+            if caps is None:
+                continue  # a row for another age group
+            counted.append((order, key))
+            if caps.missing_weight:
+                yield _weight_missing(call, row, order, key, en)
             dd = daily_dose(order, key)
             if dd is None:
                 evaluable = False
-                yield _not_evaluable(call, row, order, key, en)
+                if "max_age" not in row.params:  # the adult row already says it
+                    yield _not_evaluable(call, row, order, key, en)
                 continue
-            over = [(what, got, cap) for what, got, cap in (
-                ("per_intake", dd.per_intake_mg, row.params.get("per_intake_mg")),
-                ("per_day", dd.per_day_mg, row.params.get("per_day_mg"))) if cap is not None and got > cap + 1e-9]
+            if caps.per_day is not None:
+                day_caps.append(caps.per_day[0])
+            over = [(what, got, cap[0], cap[1]) for what, got, cap in (
+                ("per_intake", dd.per_intake_mg, caps.per_intake),
+                ("per_day", dd.per_day_mg, caps.per_day)) if cap is not None and got > cap[0] + 1e-9]
             if over:
                 yield _over(call, row, [order], key, over, en)
-        cap = row.params.get("per_day_mg")
-        if not evaluable or len(lines) < 2 or cap is None or any(
-                (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap for o, k in lines):
+        cap_day = min(day_caps) if day_caps else None
+        if not evaluable or len(counted) < 2 or cap_day is None or any(
+                (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
             continue
-        group = _largest_concurrent(lines, call.as_of, weight=lambda o, k: _mg_per_day(o, k))
+        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k))
         total = sum(_mg_per_day(o, k) for o, k in group)
-        if len(group) > 1 and total > cap + 1e-9:
-            yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap)], en)
+        if len(group) > 1 and total > cap_day + 1e-9:
+            yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")], en)
+
+
+@dataclass(frozen=True, slots=True)
+class DoseCaps:
+    """The maxima that apply to one line: ``(mg, basis)`` per intake and per day (basis ``adult``,
+    ``older`` or ``weight``), and whether a weight-based maximum applies but the weight is missing."""
+
+    per_intake: tuple[float, str] | None
+    per_day: tuple[float, str] | None
+    missing_weight: bool = False
+    weight_kg: float | None = None
+
+
+def _route_allowed(row: RiskRow, order: MedicationOrder) -> bool:
+    """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
+    routes = row.params.get("routes")
+    if not routes:
+        return True
+    route = route_of(order)
+    return route is None or any(r in route for r in routes)
+
+
+def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
+    if value is None:
+        return current
+    return (value, basis) if current is None or value < current[0] else current
+
+
+def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
+    """The maxima of ``row`` for this line on its own day, or ``None`` when the row is for another
+    age group (a paediatric row and an adult, or an unknown age)."""
+    p = row.params
+    day = facts.order_day(order, call.as_of)
+    age = facts.age_on(call.record, day)
+    if "max_age" in p and (age is None or age > int(p["max_age"])):
+        return None
+    intake = _lowest(None, p.get("per_intake_mg"), "adult")
+    per_day = _lowest(None, p.get("per_day_mg"), "adult")
+    if age is not None and age >= int(p.get("older_from_age", 10 ** 6)):
+        intake = _lowest(intake, p.get("older_per_intake_mg"), "older")
+        per_day = _lowest(per_day, p.get("older_per_day_mg"), "older")
+    missing = False
+    kg: float | None = None
+    if ("per_kg_day_mg" in p or "per_kg_intake_mg" in p) and (
+            "per_kg_max_age" not in p or (age is not None and age <= int(p["per_kg_max_age"]))):
+        weight = facts.weight_on(call.record, day, tables)
+        kg = float(weight.what.split()[0]) if weight.value and weight.what else None
+        if kg is None:
+            missing = "max_age" in p or "per_kg_max_age" in p  # a child's weight is needed; an adult keeps the adult maximum
+        elif kg <= float(p.get("per_kg_max_weight_kg", 10 ** 6)):
+            intake = _lowest(intake, p["per_kg_intake_mg"] * kg if "per_kg_intake_mg" in p else None, "weight")
+            per_day = _lowest(per_day, p["per_kg_day_mg"] * kg if "per_kg_day_mg" in p else None, "weight")
+    return DoseCaps(intake, per_day, missing, kg)
 
 
 def _mg_per_day(order: MedicationOrder, key: str) -> float:
@@ -486,11 +583,13 @@ def _mg_per_day(order: MedicationOrder, key: str) -> float:
 
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
-          over: list[tuple[str, float, float]], en: bool) -> Finding:
+          over: list[tuple[str, float, float, str]], en: bool) -> Finding:
     name = orders[0].substance_name(key)
     words = {"per_intake": ("par prise", "per intake"), "per_day": ("par jour", "per day"),
              "per_day_total": ("par jour, toutes lignes confondues", "per day, all lines together")}
-    parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg)" for w, got, cap in over]
+    bases = {"adult": ("", ""), "older": (" chez le sujet âgé", " in older people"),
+             "weight": (" selon le poids", " for the weight"), "lines": ("", "")}
+    parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg{bases[b][1 if en else 0]})" for w, got, cap, b in over]
     labels = " + ".join(o.label for o in orders)
     return call.finding(
         summary=(f"{name} above the maximum dose" if en else f"{name} au-delà de la dose maximale")[:140],
@@ -498,8 +597,23 @@ def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
                 f"{labels} : {'; '.join(parts)}. Réduire la posologie."),
         implicated=[o.ref for o in orders], key=f"{row.id}:{'total' if len(orders) > 1 else 'line'}",
         severity=row.severity, source=row.source,
-        evidence={"substance": key, "over": [{"what": w, "mg": round(g, 3), "max_mg": c} for w, g, c in over]},
+        evidence={"substance": key, "row": row.id,
+                  "over": [{"what": w, "mg": round(g, 3), "max_mg": round(c, 3), "basis": b} for w, g, c, b in over]},
         suggestion={"action": "reduce-dose"})
+
+
+def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
+    name = order.substance_name(key)
+    return call.finding(
+        summary=(f"{name}: weight not recorded for the weight-based maximum" if en else
+                 f"{name} : poids non renseigné pour la dose maximale selon le poids")[:140],
+        detail=(f"{order.label}: the maximum dose of {name} in a child is set per kg, but no weight is recorded "
+                f"within its validity window: the dose could not be checked against it." if en else
+                f"{order.label} : la dose maximale de {name} chez l'enfant est fixée par kg, mais aucun poids n'est "
+                f"enregistré dans sa fenêtre de validité : la dose n'a pas pu être vérifiée."),
+        implicated=[order.ref], key=f"{row.id}:missing-weight", severity=Severity.INFO, source=row.source,
+        evidence={"substance": key, "row": row.id, "missing": "weight"},
+        suggestion={"action": "record-weight"})
 
 
 def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
@@ -629,3 +743,20 @@ def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
     top = max(score.values())
     best = next(lo for (lo, _), _, _ in spans if score[lo] >= top - 1e-9)  # sums of floats: a tolerance
     return [(o, k) for (a, b), o, k in spans if a <= best <= b]
+
+
+def _row_line(row: RiskRow) -> str:
+    return f"{row.id}: {row.label_en} — {row.source.cite()}"
+
+
+@rows_of("PR003")
+def _renal_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    stopp = [f"{rid}: {words['en']} — {data.stopp_source.cite()}" for rid, words in data.stopp_selection("renal").items()]
+    return stopp + [_row_line(r) for r in data.kind("renal")]
+
+
+@rows_of("PR005")
+def _dose_rows(refs: Referentials) -> list[str]:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return [_row_line(r) for r in data.kind("max-dose")]

@@ -1,0 +1,91 @@
+"""Kidney function on a day: a recorded clearance or eGFR, else a Cockcroft–Gault estimate.
+
+Which estimate is used (documented in docs/facts.md):
+
+1. the most recent creatinine clearance or eGFR taken on or before the day within the validity
+   window (:func:`checker.facts.renal_on`), a clearance winning over an eGFR of the same day;
+2. when none is recorded, the creatinine clearance computed with the Cockcroft–Gault formula from
+   the latest serum creatinine and weight within their windows, the age on that day and the sex:
+
+       CrCl (mL/min) = (140 − age) × weight (kg) / (72 × creatinine (mg/dL)), × 0.85 for a woman
+
+   (Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
+   1976;16:31–41). A creatinine in µmol/L is converted to mg/dL by dividing by 88.4 (molar mass of
+   creatinine 113.12 g/mol: 1 mg/dL = 10 mg/L ÷ 113.12 g/mol = 88.4 µmol/L);
+3. otherwise no estimate, and :attr:`KidneyFunction.missing` names every datum that was lacking
+   (``creatinine``, ``weight``, ``age``, ``sex``): silence is never an all-clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from checker.facts.record import LOINC, latest_observation, renal_on, weight_on
+from checker.facts.tables import FactTables
+from checker.model import PatientRecord
+
+UMOL_PER_MG_DL = 88.4
+"""µmol/L in 1 mg/dL of creatinine (molar mass 113.12 g/mol)."""
+
+_TO_MG_DL = {"mg/dl": 1.0, "mg/l": 0.1, "umol/l": 1 / UMOL_PER_MG_DL, "µmol/l": 1 / UMOL_PER_MG_DL,
+             "μmol/l": 1 / UMOL_PER_MG_DL, "mmol/l": 1000 / UMOL_PER_MG_DL}
+
+
+@dataclass(frozen=True, slots=True)
+class KidneyFunction:
+    """``value`` in mL/min (per 1.73 m² for an eGFR), ``kind`` ``clcr`` | ``egfr`` | ``cockcroft-gault``,
+    the record elements used (``refs``) and the ``inputs`` of a computed estimate; or ``value`` None and
+    ``missing`` listing what was lacking."""
+
+    value: float | None
+    kind: str | None = None
+    refs: tuple[str, ...] = ()
+    measured_on: date | None = None
+    inputs: dict[str, float | str] | None = None
+    missing: tuple[str, ...] = ()
+
+
+def creatinine_mg_dl(value: float, unit: str) -> float | None:
+    """A serum creatinine in mg/dL (``None`` for a unit that cannot be read)."""
+    factor = _TO_MG_DL.get(unit.strip().lower().replace(" ", ""))
+    return None if factor is None else value * factor
+
+
+def cockcroft_gault(age: float, weight_kg: float, creatinine_mg_per_dl: float, female: bool) -> float:
+    """Creatinine clearance in mL/min (Cockcroft & Gault, Nephron 1976)."""
+    clcr = (140 - age) * weight_kg / (72 * creatinine_mg_per_dl)
+    return clcr * 0.85 if female else clcr
+
+
+def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> KidneyFunction:
+    """The kidney function that stands on ``day`` (see the module docstring for the order)."""
+    measured = renal_on(record, day, tables)
+    if measured is not None:
+        kind, value, obs = measured
+        return KidneyFunction(value, kind, (obs.ref,), obs.effective)
+    missing: list[str] = []
+    spec = tables.observations.get("creatinine")
+    creat = latest_observation(record, LOINC, spec.codes, day, tables.window("creatinine"), with_value=True) \
+        if spec is not None else None
+    scr = creatinine_mg_dl(creat.value, creat.unit) if creat is not None and creat.value is not None else None
+    if scr is None or scr <= 0:
+        missing.append("creatinine")
+    weight = weight_on(record, day, tables)
+    kg = float(weight.what.split()[0]) if weight.value and weight.what else None
+    if kg is None:
+        missing.append("weight")
+    age = record.age_on(day)
+    if age is None:
+        missing.append("age")
+    sex = record.patient.sex if record.patient is not None else ""
+    if sex not in ("male", "female"):
+        missing.append("sex")
+    if missing:
+        return KidneyFunction(None, missing=tuple(missing))
+    assert creat is not None and scr is not None and kg is not None and age is not None
+    value = cockcroft_gault(age, kg, scr, sex == "female")
+    refs = tuple(r for r in (creat.ref, weight.ref) if r)
+    return KidneyFunction(round(value, 1), "cockcroft-gault", refs, creat.effective,
+                          {"age": age, "weight_kg": round(kg, 1), "creatinine_mg_dl": round(scr, 3),
+                           "creatinine": f"{creat.value:g} {creat.unit}", "sex": sex})

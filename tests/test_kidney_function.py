@@ -1,0 +1,149 @@
+"""Kidney function: Cockcroft–Gault, creatinine units, and every renal threshold just above / below."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checker import check
+from checker.drugs import drug_index, identify_text
+from checker.facts import cockcroft_gault, creatinine_mg_dl
+from checker.referentials import default_referentials
+
+RULES = default_referentials().get("iatrogenic-rules")
+
+
+# Worked examples published with the formula (superglobalcalculator.com, "Creatinine Clearance
+# (Cockcroft-Gault)", pharmacology and health pages, read 2026-12-04): age, kg, mg/dL, female -> mL/min.
+WORKED = [(60, 80, 1.2, False, 74.1), (45, 65, 0.9, True, 80.9), (65, 70, 1.4, False, 52.1), (45, 60, 0.9, True, 74.8)]
+
+
+@pytest.mark.parametrize("age, kg, scr, female, expected", WORKED)
+def test_cockcroft_gault_matches_the_worked_examples(age: int, kg: float, scr: float, female: bool, expected: float) -> None:
+    assert abs(cockcroft_gault(age, kg, scr, female) - expected) <= 0.15  # the source rounds to one decimal
+
+
+@pytest.mark.parametrize("value, unit", [(1.2, "mg/dL"), (12, "mg/L"), (106.08, "umol/L"), (106.08, "µmol/L"),
+                                         (0.10608, "mmol/L")])
+def test_creatinine_units_are_converted_to_mg_per_dl(value: float, unit: str) -> None:
+    got = creatinine_mg_dl(value, unit)
+    assert got is not None and abs(got - 1.2) < 1e-9
+
+
+def test_an_unreadable_creatinine_unit_is_not_guessed() -> None:
+    assert creatinine_mg_dl(1.2, "g/dL") is None and creatinine_mg_dl(1.2, "") is None
+
+
+def _obs(pid: str, n: int, code: str, value: float, unit: str, day: str = "2026-01-02") -> dict[str, Any]:
+    return {"resource": {"resourceType": "Observation", "id": f"{pid}-o{n}", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                         "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": day,
+                         "valueQuantity": {"value": value, "unit": unit}}}
+
+
+def _bundle(tmp: Path, pid: str, label: str, observations: list[dict[str, Any]], *, gender: str = "female",
+            birth: str | None = "1950-06-01") -> str:
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": pid, "gender": gender}
+    if birth:
+        patient["birthDate"] = birth
+    entries = [{"resource": patient}, {"resource": {
+        "resourceType": "MedicationRequest", "id": f"{pid}-m", "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"text": label}, "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": "2026-01-05",
+        "dispenseRequest": {"expectedSupplyDuration": {"value": 10, "unit": "d"}}}}, *observations]
+    path = tmp / f"{pid}.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}), encoding="utf-8")
+    return str(path)
+
+
+def _pr003(path: str) -> list[Any]:
+    report = check([path], as_of="2026-01-15", select=["PR003"])
+    assert not report.errors
+    return [f for f in report.findings if f.rule == "PR003"]
+
+
+def _flagged(findings: list[Any]) -> set[str]:
+    return {c["criterion"] for f in findings for c in f.evidence.get("criteria", []) if "renal" in f.evidence}
+
+
+def _label_for(keys: tuple[str, ...], atc: tuple[str, ...]) -> str | None:
+    """A label the identifier reads as one substance the row concerns."""
+    idx = drug_index()
+    candidates = list(keys) + sorted(k for p in atc for k in idx.substances_with_atc(p))
+    for key in candidates:
+        name = idx.display_name(key)
+        ident = identify_text(name)
+        if ident is not None and len(ident.substances) == 1 and ident.substances[0].key == key:
+            if not atc or any(a.startswith(p) for a in ident.substances[0].atc for p in atc):
+                return name
+    return None
+
+
+def _thresholds() -> list[Any]:
+    """Every renal threshold shipped: the rows of patient-risks.tsv and each STOPP section E criterion."""
+    out = []
+    for row in RULES.kind("renal"):
+        out.append(pytest.param(row.id, row.keys, row.atc, float(row.params["below"]), id=row.id))
+    for rid in RULES.stopp_selection("renal"):
+        for it in RULES.stopp["rules"][rid]["iterations"]:
+            if it["egfr"]:
+                med = it["medicines"][0]
+                out.append(pytest.param(rid, (), tuple(med["atc"]), float(it["egfr"]["value"]), id=rid))
+                break
+    return out
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())
+def test_each_renal_threshold_just_above_and_just_below(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
+                                                        below: float, tmp_path: Path) -> None:
+    """An eGFR one unit under the threshold flags the criterion; one unit over does not; the patient
+    is 75 (every row applies from 65 at most)."""
+    label = _label_for(keys, atc)
+    assert label, f"{criterion}: no identifiable drug in the index"
+    under = _pr003(_bundle(tmp_path, "under", label, [_obs("under", 1, "62238-1", below - 1, "mL/min/{1.73_m2}")]))
+    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 1, "mL/min/{1.73_m2}")]))
+    assert criterion in _flagged(under), (criterion, label, [f.summary for f in under])
+    assert criterion not in _flagged(over), (criterion, label, [f.summary for f in over])
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())
+def test_each_renal_threshold_through_cockcroft_gault(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
+                                                      below: float, tmp_path: Path) -> None:
+    """With no eGFR, the clearance computed from creatinine (µmol/L), weight, age and sex is judged
+    against the same thresholds: a creatinine chosen for a clearance 2 mL/min under, then over."""
+    label = _label_for(keys, atc)
+    assert label
+    age, kg = 75, 60.0  # birth 1950-06-01, judged 2026-01-05
+    for pid, target, expect in (("cgunder", below - 2, True), ("cgover", below + 2, False)):
+        scr_mg_dl = (140 - age) * kg * 0.85 / (72 * target)
+        obs = [_obs(pid, 1, "14682-9", round(scr_mg_dl * 88.4, 3), "umol/L"), _obs(pid, 2, "29463-7", kg, "kg")]
+        found = _pr003(_bundle(tmp_path, pid, label, obs))
+        assert (criterion in _flagged(found)) is expect, (criterion, target, [f.summary for f in found])
+        if expect:
+            f = next(f for f in found if "renal" in f.evidence)
+            assert f.evidence["renal"]["kind"] == "cockcroft-gault"
+
+
+@pytest.mark.parametrize("drop, missing", [("weight", ["weight"]), ("creatinine", ["creatinine"]),
+                                           ("birth", ["age"]), ("sex", ["sex"])])
+def test_the_missing_datum_is_named(drop: str, missing: list[str], tmp_path: Path) -> None:
+    """No eGFR and one datum of Cockcroft–Gault lacking: an info finding names it (no all-clear)."""
+    obs = []
+    if drop != "creatinine":
+        obs.append(_obs("miss", 1, "2160-0", 2.5, "mg/dL"))
+    if drop != "weight":
+        obs.append(_obs("miss", 2, "29463-7", 60, "kg"))
+    path = _bundle(tmp_path, "miss", "Colchicine 1 mg comprimé", obs, gender="unknown" if drop == "sex" else "female",
+                   birth=None if drop == "birth" else "1950-06-01")
+    found = _pr003(path)
+    assert [f.evidence.get("missing_for_cockcroft_gault") for f in found] == [missing], [f.summary for f in found]
+
+
+def test_a_recorded_egfr_wins_over_cockcroft_gault(tmp_path: Path) -> None:
+    obs = [_obs("both", 1, "62238-1", 45, "mL/min/{1.73_m2}"), _obs("both", 2, "2160-0", 5.0, "mg/dL"),
+           _obs("both", 3, "29463-7", 60, "kg")]
+    found = _pr003(_bundle(tmp_path, "both", "Colchicine 1 mg comprimé", obs))
+    assert not any(f.evidence.get("renal", {}).get("kind") == "cockcroft-gault" for f in found)
