@@ -68,7 +68,10 @@ def test_second_audit_into_the_same_folder_is_refused_naming_the_holder(tmp_path
     assert (out / "findings.ndjson").is_file()
 
 
-def test_killed_run_leaves_a_stale_lock_that_resume_takes_over(tmp_path: Path, caplog: Any) -> None:
+def test_killed_run_leaves_a_stale_lock_that_resume_takes_over(tmp_path: Path, caplog: Any, monkeypatch: Any) -> None:
+    audit_log = logging.getLogger("pertinence.audit")  # another library's logging set-up may have muted it
+    monkeypatch.setattr(audit_log, "disabled", False)
+    monkeypatch.setattr(audit_log, "propagate", True)
     clean = tmp_path / "clean"
     _audit(clean)
     out = tmp_path / "out"
