@@ -40,13 +40,13 @@ def test_headline_charts_and_savings() -> None:
     text = render(_report())
     assert 'id="headline"' in text and 'id="chart-findings"' in text and 'id="chart-savings"' in text
     assert 'class="bar sev-critical"' in text and 'class="bar saving"' in text
-    assert "18,25 EUR" in text  # French number format, yearly saving
+    assert "18,25\u00a0€" in text  # CLDR French money, yearly saving
     assert "paracétamol" in text and "ANSM thésaurus (2023-09)" in text
 
 
 def test_english_report() -> None:
     text = render(_report("en"))
-    assert '<html lang="en">' in text and "Prescribing self-check" in text and "18.25 EUR" in text
+    assert '<html lang="en">' in text and "Prescribing self-check" in text and "€18.25" in text
 
 
 def test_patient_prescriptions_are_listed() -> None:
@@ -67,7 +67,7 @@ def test_indicator_chart_shows_reference_and_empty_denominators() -> None:
              "value_percent": None, "reference_percent": None, "better": "lower", "title": "BZD",
              "numerator_definition": "", "denominator_definition": "", "source": "s", "source_url": ""}]
     svg = chart_indicators(rows, "fr")
-    assert 'class="reference"' in svg and "75,0 %" in svg and "n/d (0/0)" in svg
+    assert 'class="reference"' in svg and "75,0\u00a0%" in svg and "n/d (0/0)" in svg
     full = render_audit({"as_of": "2026-01-15"}, rows, [], lang="fr")
     assert "Aucune alerte" in full
 
