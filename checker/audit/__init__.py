@@ -29,7 +29,8 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
         raise AuditError("--jobs must be at least 1")
     files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
-        raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
+        raise AuditError("no FHIR resource found: no FHIR file in the inputs (.json, .ndjson, .jsonl, .xml, "
+                         "optionally .gz)")
     out = Path(opts.out)
     work = out / WORK_DIR
     state = _prepare_state(files, opts, work)

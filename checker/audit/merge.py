@@ -109,13 +109,13 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     }
     write_atomic(out / "summary.json", outputs.json_bytes(summary))
     html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
-                        patients_total=with_findings, errors=_first_errors(out / "errors.ndjson", HTML_ERRORS),
+                        patients_total=with_findings, errors=first_errors(out / "errors.ndjson", HTML_ERRORS),
                         errors_total=n_errors, errors_file="errors.ndjson")
     write_atomic(out / "report.html", html)
     return summary
 
 
-def _first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
+def first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` input errors of errors.ndjson (read no further)."""
     found: list[dict[str, Any]] = []
     with path.open("rb") as f:

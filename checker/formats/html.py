@@ -588,5 +588,6 @@ def render_records(report: Report, records: Sequence[PatientRecord],
 
 
 def render(report: Report) -> str:
-    """The HTML report of ``report`` (findings grouped by patient; prescriptions named by reference)."""
-    return render_records(report, [])
+    """The HTML report of ``report``: findings grouped by patient, with the patients' prescriptions
+    when the report carries the records it was computed from (``records`` attribute)."""
+    return render_records(report, list(getattr(report, "records", None) or ()))
