@@ -54,7 +54,8 @@ details.finding>summary{cursor:pointer;overflow-wrap:anywhere}details.finding .w
 details.finding .why p{margin:4px 0}.cat{color:var(--muted);font-size:.85rem}.todo{color:#1b4f72}
 .who{font-weight:600;margin-right:4px}details.orders{margin-top:6px}details.orders>summary{cursor:pointer;color:var(--muted)}
 .quiet-list{overflow-wrap:anywhere;max-height:12em;overflow:auto}.capped{background:#fef9e7;padding:4px 8px;border-radius:4px}
-td.dir{white-space:nowrap}
+td.dir{white-space:nowrap}details.orders,#indicators,#input-errors,.chart{overflow-x:auto}
+@media (max-width:600px){body{padding:10px}.cards{grid-template-columns:1fr 1fr}}
 @media print{.filters{display:none}details>*{display:block}body{padding:0;max-width:none}.patient,.chart,.card{break-inside:avoid}a{color:inherit}}
 """
 
