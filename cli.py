@@ -88,8 +88,8 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
-    _exit_without_fhir(report.inputs, report.errors, paths)
     _write(_html(report, output) if fmt == "html" else render(report, fmt, color=color), output)
+    _exit_without_fhir(report.inputs, report.errors, paths)
     if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)
     worst = report.max_severity()
@@ -420,8 +420,8 @@ def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction
     except (ValueError, FileNotFoundError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    _exit_without_fhir(checked.inputs, checked.errors, inputs)
     _write(html, output)
+    _exit_without_fhir(checked.inputs, checked.errors, inputs)
     if checked.errors:
         click.echo(f"pertinence: {len(checked.errors)} input error(s) ({checked.inputs.rejected} rejected), "
                    f"listed in {output if output != '-' else 'the report'}", err=True)
