@@ -7,6 +7,7 @@ them, else from the finding's evidence (substances) or the product the suggestio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,3 +82,26 @@ def advice(f: Mapping[str, Any], lang: str, labels: Mapping[str, str] | None = N
         else:
             parts.append(msg(lang, "action.saving", amount=money(float(saving["amount"]), cur, lang)))
     return (" ; " if lang == "fr" else "; ").join(parts)
+
+
+def short_cite(label: str, edition: str = "", limit: int = 90) -> str:
+    """A source's publisher, title and year, short enough for a card's ``source.label``: without
+    parentheses, subtitles (after " — "), second references (after ";"), clipped at a word; the
+    long reference stays behind the source URL and in the card detail."""
+    text = label
+    while True:
+        shorter = re.sub(r"\s*\([^()]*\)", "", text)
+        if shorter == text:
+            break
+        text = shorter
+    text = text.split(";")[0].strip()
+    text = re.sub(r"\s+—\s+[^«»]*?(?=\s*»|$)", "", text)  # a title's subtitle
+    text = re.sub(r",\s*(19|20)\d\d$", "", text).strip().rstrip(",")
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    if text.count("«") > text.count("»"):
+        text += " »"
+    year = re.search(r"\b(19|20)\d\d\b", edition or "") or re.search(r"\b(19|20)\d\d\b", label)
+    if year and year.group(0) not in text:
+        text += f" ({year.group(0)})"
+    return text or label[:limit]
