@@ -30,8 +30,8 @@ from typing import Any
 from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
 from checker.findings import Finding, Report, Severity
 from checker.formats import codes
-from checker.formats.advice import drugs_named, short_cite
-from checker.formats.catalogue import money, word
+from checker.formats.advice import advice, drugs_named, short_cite
+from checker.formats.catalogue import LANGS, money, table, word
 
 CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
 """UUIDv5 namespace of Pertinence cards: ``uuid5(CARD_NAMESPACE, fingerprint)`` is the card uuid."""
@@ -68,46 +68,7 @@ _OVERRIDE_REASONS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
-_TEXT = {
-    "fr": {
-        "source": "Source",
-        "edition": "édition",
-        "rule": "Règle",
-        "level": "Niveau",
-        "orders": "Lignes concernées",
-        "draft": "en cours de prescription",
-        "switch": "Remplacer par {label}",
-        "switch_desc": "Modifier la prescription en brouillon {ref} : {label}",
-        "exam": "Demander plutôt : {label}",
-        "exam_desc": "Modifier la demande d'examen en brouillon {ref} : {label}",
-        "saving": "Économie estimée",
-        "period_treatment": "sur la durée prescrite",
-        "period_year": "par an",
-        "alternative": "Alternative",
-        "delete": "Retirer : {label}",
-        "delete_desc": "Supprimer la ligne en brouillon {ref}",
-        "this_line": "cette ligne",
-    },
-    "en": {
-        "source": "Source",
-        "edition": "edition",
-        "rule": "Rule",
-        "level": "Level",
-        "orders": "Orders concerned",
-        "draft": "being ordered",
-        "switch": "Switch to {label}",
-        "switch_desc": "Update draft order {ref}: {label}",
-        "exam": "Order instead: {label}",
-        "exam_desc": "Update draft exam request {ref}: {label}",
-        "saving": "Estimated saving",
-        "period_treatment": "over the prescribed duration",
-        "period_year": "per year",
-        "alternative": "Alternative",
-        "delete": "Remove: {label}",
-        "delete_desc": "Delete draft order {ref}",
-        "this_line": "this order",
-    },
-}
+# Card wording: the ``cds`` table of the catalogue (checker/formats/messages/<lang>.toml).
 
 
 def card_uuid(fingerprint: str) -> str:
@@ -139,7 +100,7 @@ def cards(
     what each order reference prescribes, to name the lines in the detail and delete suggestions.
     ``fresh_ids``: random card and suggestion uuids (one per card per response) instead of stable ones.
     """
-    lang = report.lang if report.lang in _TEXT else "fr"
+    lang = report.lang if report.lang in LANGS else "fr"
     chosen = list(findings) if findings is not None else report.sorted_findings()
     chosen.sort(key=lambda f: (-f.severity.rank, f.rule, f.implicated, f.fingerprint))
     out = []
@@ -161,7 +122,7 @@ def finding_card(
     fresh_ids: bool = False,
 ) -> dict[str, Any]:
     """One CDS Hooks card for one finding."""
-    t = _TEXT.get(lang, _TEXT["fr"])
+    t = table(lang, "cds")
     summary = f.summary if len(f.summary) <= SUMMARY_MAX else f.summary[: SUMMARY_MAX - 1].rstrip() + "…"
     # A short title and year on the card; the full reference is behind the URL and in the detail.
     source: dict[str, Any] = {"label": short_cite(f.source.label, f.source.edition) or "Pertinence"}
@@ -215,9 +176,13 @@ def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: se
         amount = money(float(saving["amount"]), str(saving.get("currency", "")), lang)
         period = t.get("period_" + str(saving.get("period", "")), "")
         lines.append(f"**{t['saving']}** : {amount}{(' ' + period) if period else ''}")
-    advice = _advice(f)
-    if advice:
-        lines.append(f"**{t['alternative']}** : {_md_escape(advice)}")
+    alternative = _advice(f)
+    if alternative:
+        lines.append(f"**{t['alternative']}** : {_md_escape(alternative)}")
+    else:
+        todo = advice(f.to_dict(), lang, labels)
+        if todo:
+            lines.append(f"**{t['todo']}** : {_md_escape(todo)}")
     meta = [f"**{t['rule']}** : {f.rule}"]
     if f.level:
         meta.append(f"**{t['level']}** : {word(lang, 'level', f.level)}")
