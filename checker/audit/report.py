@@ -22,9 +22,12 @@ from checker.api import check_records, parse_day
 from checker.audit.indicators import definitions, tally_records, to_rows
 from checker.audit.progress import interactive
 from checker.findings import Finding, InputError, Report
+from checker.formats import csv as csv_format
+from checker.formats import ndjson as ndjson_format
 from checker.formats.html import MAX_FINDINGS_PER_PATIENT, MAX_PATIENTS, render_records
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import PatientRecord
+from checker.outputs import write_atomic
 from checker.referentials import default_referentials
 
 CHUNK_RECORDS = 256
@@ -163,10 +166,6 @@ def render_checked(report: Report, *, output: str | Path | None = None) -> str:
         n > MAX_FINDINGS_PER_PATIENT for n in _per_patient(report.findings).values())
     csv_path, ndjson_path = _beside(output, ".findings.csv"), _beside(output, ".findings.ndjson")
     if capped and csv_path is not None and ndjson_path is not None:
-        from checker.formats import csv as csv_format
-        from checker.formats import ndjson as ndjson_format
-        from checker.outputs import write_atomic
-
         write_atomic(csv_path, csv_format.render(report))
         write_atomic(ndjson_path, ndjson_format.render(report))
         findings_file = f"{csv_path.name}, {ndjson_path.name}"

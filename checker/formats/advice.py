@@ -58,8 +58,8 @@ def advice(f: Mapping[str, Any], lang: str, labels: Mapping[str, str] | None = N
     actions = catalogue(lang)["action"]
     drugs = _join(drugs_named(f, labels), lang)
     parts: list[str] = []
-    replace = sugg.get("replace") if isinstance(sugg.get("replace"), dict) else {}
-    target = sugg.get("with") if isinstance(sugg.get("with"), dict) else {}
+    replace: Mapping[str, Any] = sugg["replace"] if isinstance(sugg.get("replace"), dict) else {}
+    target: Mapping[str, Any] = sugg["with"] if isinstance(sugg.get("with"), dict) else {}
     prescribed = _product(replace) or drugs or "—"
     to = _product(target) or " ".join(str(target[k]) for k in ("dci", "strength", "form") if target.get(k)) \
         or str(target.get("class") or "")
@@ -74,7 +74,7 @@ def advice(f: Mapping[str, Any], lang: str, labels: Mapping[str, str] | None = N
         parts.append(msg(lang, "action.alternative", text=str(sugg["alternative"])))
     if sugg.get("text") and not parts:
         parts.append(str(sugg["text"]))
-    saving = sugg.get("saving") if isinstance(sugg.get("saving"), dict) else {}
+    saving: Mapping[str, Any] = sugg["saving"] if isinstance(sugg.get("saving"), dict) else {}
     if saving.get("amount") is not None:
         cur = str(saving.get("currency", ""))
         if saving.get("per_year") is not None:

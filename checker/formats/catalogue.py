@@ -94,7 +94,9 @@ def day(value: str | date | None, lang: str) -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value[:10])
+            when = date.fromisoformat(value[:10])
         except ValueError:
             return value
-    return format_date(value, format="medium", locale=_locale(lang))
+    else:
+        when = value
+    return format_date(when, format="medium", locale=_locale(lang))

@@ -438,7 +438,7 @@ def _errors_html(errors: Sequence[dict[str, Any]], total: int, errors_file: str,
 
 
 def _critical_html(patients: Sequence[Mapping[str, Any]], total: int, findings_file: str, lang: str) -> str:
-    shown = []
+    shown: list[str] = []
     for p in patients:
         labels = _labels_of(p)
         for f in p.get("findings") or []:
