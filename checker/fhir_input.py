@@ -244,7 +244,7 @@ def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         if _looks_like_ndjson(data):
             yield from _from_ndjson(data, where)
             return
-        kind = not_fhir_kind(data)
+        kind = "" if data.lstrip()[:4] == b"curl" else not_fhir_kind(data)
         if kind:
             yield InputError(where, f"not FHIR JSON/XML: looks like {kind}")
             return

@@ -146,3 +146,37 @@ def test_100k_line_report_is_bounded_and_renders(chromium: str, tmp_path: Path) 
     assert f"{number(10_000, 'fr')} patients vérifiés" in head and number(lines, "fr") in head
     _screenshot(chromium, out, _shots(tmp_path) / "report-100k.png", tmp_path)
     shutil.rmtree(tmp_path / "in")
+
+
+def _md(text: str) -> str:
+    """The little Markdown a CDS card detail uses, as an EHR would display it."""
+    out = html_module.escape(text)
+    out = re.sub(r"\[([^\]]+)\]\((https?://[^)]+)\)", r'<a href="\2">\1</a>', out)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return "".join(f"<p>{p}</p>" for p in out.split("\n\n"))
+
+
+def test_cds_card_as_an_ehr_shows_it(chromium: str, tmp_path: Path) -> None:
+    from checker import check
+    from checker.formats.cds_hooks import cards
+
+    report = check(str(SAMPLES / "demo"), as_of=AS_OF)
+    card = next(c for c in cards(report) if c["indicator"] == "critical")
+    colour = {"critical": "#c0392b", "warning": "#e67e22", "info": "#2e86c1"}[card["indicator"]]
+    page = (f'<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><style>body{{font-family:sans-serif;'
+            f'margin:0;padding:12px;width:560px}}.card{{border-left:6px solid {colour};padding:8px 12px;'
+            f'box-shadow:0 1px 3px #999}}h4{{margin:0 0 6px}}.src{{color:#555;font-size:.85rem;white-space:nowrap;'
+            f'overflow:hidden;text-overflow:ellipsis}}</style></head><body><div class="card" id="card">'
+            f'<h4 id="summary">{html_module.escape(card["summary"])}</h4><div>{_md(card["detail"])}</div>'
+            f'<div class="src" id="source"><a href="{html_module.escape(card["source"].get("url", ""))}">'
+            f'{html_module.escape(card["source"]["label"])}</a></div></div>'
+            "<script>var s=document.getElementById('source');document.documentElement.setAttribute("
+            "'data-source-fits',String(s.scrollWidth<=s.clientWidth+1));</script></body></html>")
+    out = tmp_path / "card.html"
+    out.write_text(page, encoding="utf-8")
+    dom = _run(chromium, tmp_path / "profile-card", "--window-size=600,900", "--dump-dom",
+               out.as_uri()).stdout.decode("utf-8", errors="replace")
+    assert 'data-source-fits="true"' in dom  # the source label is short enough for a card's footer
+    assert "MedicationRequest/" not in _visible_text(dom).split("Lignes concernées")[0]
+    _screenshot(chromium, out, _shots(tmp_path) / "cds-card.png", tmp_path, 600, 700)
