@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from checker.findings import CATEGORIES, Finding, Report, Severity
-from checker.formats.advice import advice
+from checker.formats.advice import advice, short_cite
 from checker.formats.catalogue import LANGS, amounts, day, money, msg, number, percent, table, word
 from checker.model import PatientRecord
 
@@ -179,7 +179,8 @@ def chart_indicators(rows: Sequence[dict[str, Any]], lang: str) -> str:
              f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>']
     for i, r in enumerate(overall):
         y = 5 + i * (bar_h + gap)
-        parts.append(f'<text x="0" y="{y + 13}">{_e(_clip(str(r["title"]), 50))}</text>'
+        arrow = "↑ " if r.get("better") == "higher" else "↓ " if r.get("better") == "lower" else ""
+        parts.append(f'<text x="0" y="{y + 13}">{_e(arrow + _clip(str(r["title"]), 48))}</text>'
                      f'<rect x="{left}" y="{y}" width="{span}" height="{bar_h}" fill="#f2f3f4"/>')
         value = r["value_percent"]
         if value is None:
@@ -378,7 +379,7 @@ def _indicator_table(rows: Sequence[dict[str, Any]], lang: str, max_requesters: 
                    f'<td><b>{_e(value)}</b></td><td class="dir">{arrow} {_e(t["better." + r["better"]])}</td><td>{_e(ref)}</td>'
                    f'<td>{_num(r["numerator"], lang)}<div class="small">{_e(r["numerator_definition"])}</div></td>'
                    f'<td>{_num(r["denominator"], lang)}<div class="small">{_e(r["denominator_definition"])}</div></td>'
-                   f'<td class="small">{_link(r.get("source_url", ""), r["source"])}</td></tr>')
+                   f'<td class="small" title="{_e(r["source"])}">{_link(r.get("source_url", ""), short_cite(str(r["source"])))}</td></tr>')
     out.append("</tbody></table>")
     if hidden:
         out.append(f'<p class="small">{_e(t["per_prescriber"])} ({_num(hidden, lang)}){_colon(lang)}indicators.csv</p>')
