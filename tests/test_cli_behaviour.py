@@ -158,3 +158,16 @@ def test_check_inputs_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> N
 
     report = check_inputs(DEMO, as_of=AS_OF, progress=True)
     assert report.findings
+
+
+def test_audit_report_lists_quiet_patients_and_counts_lines(tmp_path: Path) -> None:
+    import json
+
+    run("audit", DEMO, "--out", str(tmp_path / "a"), "--as-of", AS_OF, "--no-progress")
+    html = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    quiet = html[html.index('id="quiet"'):]
+    assert "Patient/benali-fatima" in quiet and "Patient/petit-lucas" in quiet
+    assert summary["lines"] > summary["medication_requests"]  # the demo's imaging request is a line too
+    head = html[html.index('id="headline"'): html.index("</section>", html.index('id="headline"'))]
+    assert f'{summary["lines"]}</div><div class="l">lignes de prescription vérifiées' in head
