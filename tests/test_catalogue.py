@@ -76,6 +76,7 @@ def test_french_output_is_french(fmt: str) -> None:
     for word in ("doublon", "hors protocole", "équivalent moins cher", "indéterminé", "contre-indication"):
         assert word in visible, word
     assert "16,91\u00a0€" in visible and "EUR" not in visible
+    assert "15 janv. 2026" in visible  # the reference date, CLDR French
 
 
 def test_english_output_words_money_the_english_way() -> None:

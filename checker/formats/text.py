@@ -11,7 +11,7 @@ from itertools import groupby
 
 from checker.findings import Finding, Report, Severity
 from checker.formats.advice import advice
-from checker.formats.catalogue import amounts, msg, number, word
+from checker.formats.catalogue import amounts, day, msg, number, word
 
 _COLOURS = {Severity.CRITICAL: "\x1b[1;31m", Severity.WARNING: "\x1b[33m", Severity.INFO: "\x1b[36m"}
 _RESET, _BOLD, _DIM = "\x1b[0m", "\x1b[1m", "\x1b[2m"
@@ -26,7 +26,7 @@ def render(report: Report, *, color: bool = False) -> str:
     paint: Paint = (lambda code, s: f"{code}{s}{_RESET}") if color else (lambda code, s: s)
     c = report.inputs
     lines = [
-        f"{report.checker_name} {report.checker_version} — {t('as_of')} {report.as_of} — "
+        f"{report.checker_name} {report.checker_version} — {t('as_of')} {day(report.as_of, lang)} — "
         f"{n(c.files)} {t('files')}, {n(c.resources)} {t('resources')} ({n(c.checked)} {t('checked')}, "
         f"{n(c.ignored)} {t('ignored')}, {n(c.rejected)} {t('rejected')})",
         "",
