@@ -30,7 +30,7 @@ from checker.model import PatientRecord
 from checker.outputs import write_atomic
 from checker.referentials import default_referentials
 
-CHUNK_RECORDS = 256
+CHUNK_RECORDS = 1000
 """Patient records checked per step (the progress bar moves once per step)."""
 PROGRESS_BYTES = 8 << 20
 """Inputs at least this large (or stdin) get a progress bar on an interactive terminal."""
