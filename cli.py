@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,29 @@ def _size(text: str) -> int:
         return parse_size(text)
     except AuditError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _exit_without_fhir(counts: Any, errors: Any, paths: tuple[str, ...]) -> None:
+    """No readable FHIR resource in the inputs (empty folder, only non-FHIR files): say so and exit 2,
+    the same way for check, report and audit."""
+    if counts.checked or counts.ignored:
+        return
+    where = ", ".join(paths)
+    click.echo(f"pertinence: no FHIR resource found in {where} ({counts.files} file(s) read, "
+               f"{counts.rejected} rejected)", err=True)
+    errors = list(errors)
+    for e in errors[:10]:
+        e = e if isinstance(e, dict) else e.to_dict()
+        click.echo(f"  {e['location']}: {e['message']}", err=True)
+    if len(errors) > 10:
+        click.echo(f"  … and {len(errors) - 10} more", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _html(report: Any, output: str | None) -> str:
+    from checker.audit.report import render_checked
+
+    return render_checked(report, output=output)
 
 
 def _write(text: str, output: str | None) -> None:
@@ -67,7 +91,7 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
           min_severity: str | None, fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...],
           strict: bool, lang: str, max_decompressed: str, max_expansion: float) -> None:
     """Check the prescriptions in PATHS (files, directories, or - for stdin)."""
-    from checker import check as run_check
+    from checker.audit.report import check_inputs as run_check
     from checker.findings import Severity
     from checker.formats import render
     from checker.referentials import ReferentialError
@@ -80,7 +104,8 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
-    _write(render(report, fmt, color=color), output)
+    _write(_html(report, output) if fmt == "html" else render(report, fmt, color=color), output)
+    _exit_without_fhir(report.inputs, report.errors, paths)
     if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)
     worst = report.max_severity()
@@ -107,8 +132,10 @@ def explain(rule_id: str) -> None:
     except KeyError as exc:
         click.echo(f"pertinence: {exc.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
+    from checker.formats.plain import plain_text
+
     click.echo(f"{r.id} — {r.name}\ncategory: {r.category}   default severity: {r.severity.value}\n")
-    click.echo(r.doc)
+    click.echo(plain_text(r.doc))
     click.echo(f"\nSource: {r.source.cite()}" + (f"\n{r.source.url}" if r.source.url else ""))
     if r.referentials:
         click.echo(f"Referentials: {', '.join(r.referentials)}")
@@ -346,14 +373,18 @@ def feedback() -> None:
 
 
 @feedback.command("stats")
-@click.option("--db", default="pertinence-feedback.sqlite3", show_default=True, type=click.Path(dir_okay=False),
-              help="Feedback database written by `pertinence serve`.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="Feedback database written by `pertinence serve` (default: pertinence-feedback.sqlite3 in the "
+                   "user data folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def feedback_stats_cmd(db: str, as_json: bool) -> None:
+def feedback_stats_cmd(db: str | None, as_json: bool) -> None:
     """Override rate per rule: how often prescribers dismiss each rule's cards."""
     import json
 
     from checker.service import feedback_stats
+    from checker.service.config import default_feedback_db
+
+    db = db or str(default_feedback_db())
 
     if not Path(db).is_file():
         click.echo(f"pertinence: {db}: no feedback database", err=True)
@@ -395,10 +426,12 @@ def feedback_stats_cmd(db: str, as_json: bool) -> None:
               help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
 @click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
               help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
+@click.option("--fail-on", type=SEVERITIES, default="critical", show_default=True,
+              help="Exit 1 when a finding reaches this severity (as check does).")
 def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume: bool, engine: str,
           scheduler: str | None, as_of: str | None, jurisdiction: str, select: tuple[str, ...],
           ignore: tuple[str, ...], lang: str, progress: bool | None, max_decompressed: str,
-          max_expansion: float) -> None:
+          max_expansion: float, fail_on: str) -> None:
     """Audit a prescription export (NDJSON bulk exports, Bundles, gzip, folders) into --out."""
     from checker.audit import AuditError, AuditOptions, parse_size, run_audit
     from checker.referentials import ReferentialError
@@ -414,10 +447,29 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
     except (AuditError, ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    from checker.formats.catalogue import msg, number
+
     inp, fnd = summary["inputs"], summary["findings"]
-    click.echo(f"{inp['resources']} resources ({inp['checked']} checked, {inp['ignored']} ignored, "
-               f"{inp['rejected']} rejected), {summary['patients']} patients, {fnd['total']} findings "
-               f"({fnd['by_severity'].get('critical', 0)} critical) -> {out_dir}", err=True)
+    n = lambda v: number(v, lang)  # noqa: E731
+    click.echo(msg(lang, "audit.done", resources=n(inp["resources"]), checked=n(inp["checked"]),
+                   ignored=n(inp["ignored"]), rejected=n(inp["rejected"]), patients=n(summary["patients"]),
+                   findings=n(fnd["total"]), critical=n(fnd["by_severity"].get("critical", 0)), out=out_dir), err=True)
+    if not (inp["checked"] or inp["ignored"]):
+        from checker.audit.merge import first_errors
+
+        _exit_without_fhir(_Counts(inp), first_errors(Path(out_dir) / "errors.ndjson", 11), inputs)
+    from checker.findings import Severity
+
+    floor = Severity.parse(fail_on).rank
+    reached = any(n and Severity.parse(sev).rank >= floor for sev, n in fnd["by_severity"].items())
+    sys.exit(EXIT_FINDINGS if reached else EXIT_OK)
+
+
+class _Counts:
+    """Input counts read back from an audit summary."""
+
+    def __init__(self, d: dict[str, int]) -> None:
+        self.files, self.checked, self.ignored, self.rejected = d["files"], d["checked"], d["ignored"], d["rejected"]
 
 
 @main.command()
@@ -430,19 +482,22 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
               help="Refuse a compressed input expanding past this size (e.g. 512M, 8G).")
 @click.option("--max-expansion", default=500.0, show_default=True, type=click.FloatRange(min=1),
               help="Refuse a compressed input expanding more than this many times its size (past 64 MiB).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: large inputs on a terminal outside CI).")
 def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction: str, lang: str,
-           max_decompressed: str, max_expansion: float) -> None:
+           max_decompressed: str, max_expansion: float, progress: bool | None) -> None:
     """Write a self-contained HTML report (doctor's self-check) of the prescriptions in INPUTS."""
     from checker.audit.report import build_report
     from checker.referentials import ReferentialError
 
     try:
-        html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang,
-                                     max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+        html, checked = build_report(list(inputs), as_of=as_of, jurisdiction=jurisdiction, lang=lang, output=output,
+                                     progress=progress, max_decompressed=_size(max_decompressed),
+                                     max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     _write(html, output)
+    _exit_without_fhir(checked.inputs, checked.errors, inputs)
     if checked.errors:
         click.echo(f"pertinence: {len(checked.errors)} input error(s) ({checked.inputs.rejected} rejected), "
                    f"listed in {output if output != '-' else 'the report'}", err=True)

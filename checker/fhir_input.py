@@ -405,6 +405,10 @@ def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         if _looks_like_ndjson(data):
             yield from _from_ndjson(data, where)
             return
+        kind = "" if data.lstrip()[:4] == b"curl" else not_fhir_kind(data)
+        if kind:
+            yield InputError(where, f"not FHIR JSON/XML: looks like {kind}")
+            return
         hint = " (it looks like a shell command, not JSON)" if data.lstrip()[:4] == b"curl" else ""
         yield InputError(where, f"not valid JSON: {exc}{hint}")
         return
@@ -1761,3 +1765,26 @@ __all__ = [
     "iter_raw",
     "read",
 ]
+
+
+_MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a ZIP archive or an Office document"), (b"\x89PNG", "a PNG image"),
+          (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"\xd0\xcf\x11\xe0", "an old Office document"),
+          (b"{\\rtf", "an RTF document"), (b"SQLite format 3", "an SQLite database"), (b"MSH|", "an HL7 v2 message"))
+
+
+def not_fhir_kind(data: bytes) -> str:
+    """What a file that is not FHIR JSON/XML looks like, from its first bytes ("a PDF" …); "" when
+    nothing is recognised (then the parser's own message is the clearest)."""
+    head = data.lstrip()[:16]
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    sample = data[:4096]
+    if sample and b"\x00" in sample:
+        return "a binary file"
+    first = sample.split(b"\n", 1)[0]
+    if first.count(b";") >= 2 or first.count(b",") >= 3 or first.count(b"\t") >= 2:
+        return "a CSV or tabular text file"
+    if sample and not sample.lstrip()[:1] in (b"{", b"["):
+        return "plain text"
+    return ""

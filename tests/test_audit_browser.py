@@ -83,9 +83,15 @@ def _rgb(color: str) -> tuple[int, int, int]:
 def test_screenshot_shows_the_charts(chromium: str, report_html: Path, tmp_path: Path) -> None:
     image_mod = pytest.importorskip("PIL.Image")
     shot = tmp_path / "shot.png"
-    # The top of the page only: headline, then the three charts (patients' badges come further down).
-    done = _run(chromium, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,2200",
-                f"--screenshot={shot}", report_html.as_uri())
+    # The charts come after the patients: screenshot a copy without the patients' sections.
+    import re
+
+    page = re.sub(r'(?s)<section id="(critical|patients|quiet)">.*?</section>(?=<section id=|<h2)', "",
+                  report_html.read_text(encoding="utf-8"))
+    charts = tmp_path / "charts.html"
+    charts.write_text(page, encoding="utf-8")
+    done = _run(chromium, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,2400",
+                f"--screenshot={shot}", charts.as_uri())
     assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
     img = image_mod.open(shot).convert("RGB")
     counts = {color: n for n, color in img.getcolors(maxcolors=1 << 24)}

@@ -40,13 +40,13 @@ def test_headline_charts_and_savings() -> None:
     text = render(_report())
     assert 'id="headline"' in text and 'id="chart-findings"' in text and 'id="chart-savings"' in text
     assert 'class="bar sev-critical"' in text and 'class="bar saving"' in text
-    assert "18,25 EUR" in text  # French number format, yearly saving
+    assert "18,25\u00a0€" in text  # CLDR French money, yearly saving
     assert "paracétamol" in text and "ANSM thésaurus (2023-09)" in text
 
 
 def test_english_report() -> None:
     text = render(_report("en"))
-    assert '<html lang="en">' in text and "Prescribing self-check" in text and "18.25 EUR" in text
+    assert '<html lang="en">' in text and "Prescribing self-check" in text and "€18.25" in text
 
 
 def test_patient_prescriptions_are_listed() -> None:
@@ -67,7 +67,7 @@ def test_indicator_chart_shows_reference_and_empty_denominators() -> None:
              "value_percent": None, "reference_percent": None, "better": "lower", "title": "BZD",
              "numerator_definition": "", "denominator_definition": "", "source": "s", "source_url": ""}]
     svg = chart_indicators(rows, "fr")
-    assert 'class="reference"' in svg and "75,0 %" in svg and "n/d (0/0)" in svg
+    assert 'class="reference"' in svg and "75,0\u00a0%" in svg and "n/d (0/0)" in svg
     full = render_audit({"as_of": "2026-01-15"}, rows, [], lang="fr")
     assert "Aucune alerte" in full
 
@@ -96,3 +96,59 @@ def test_audit_lists_the_first_errors_and_points_to_errors_ndjson() -> None:
     en = render_audit({"as_of": "2026-01-15"}, [], [], lang="en", errors=first, errors_total=250,
                       errors_file="errors.ndjson")
     assert "Input errors (250)" in en and "1 errors shown of 250; the full list is in errors.ndjson" in en
+
+
+def _row(ind: str, better: str, ref: float | None) -> dict:
+    return {"indicator": ind, "scope": "overall", "requester": "", "numerator": 1, "denominator": 2,
+            "value_percent": 50.0, "reference_percent": ref, "better": better, "title": ind,
+            "numerator_definition": "", "denominator_definition": "", "source": "Assurance Maladie (ROSP 2016)",
+            "source_url": "https://www.ameli.fr/"}
+
+
+def test_indicators_show_direction_and_reference_where_one_exists() -> None:
+    text = render_audit({"as_of": "2026-01-15"}, [_row("A", "higher", 80.0), _row("B", "lower", None)], [], lang="fr")
+    table = text[text.index('class="indicators"'):]
+    assert "↑ plus haut = mieux" in table and "↓ plus bas = mieux" in table
+    assert "80,0\u00a0%" in table and "pas de référence publiée" in table
+
+
+def test_input_errors_grouped_by_message_with_first_locations_in_numeric_order() -> None:
+    errors = [{"location": f"in/x.ndjson:{n}", "message": "NDJSON line is not valid JSON", "resourceType": None}
+              for n in (10, 9, 100, 2, 33, 7, 8)]
+    errors.append({"location": "in/b.json", "message": "unknown FHIR resource type", "resourceType": "Foo"})
+    text = render_audit({"as_of": "2026-01-15"}, [], [], lang="fr", errors=errors)
+    section = text[text.index('id="input-errors"'):]
+    assert section.count("NDJSON line is not valid JSON") == 1  # one row per message
+    first = section.index("not valid JSON")
+    row = section[first: section.index("</tr>", first)]
+    assert "<td>7</td>" in row  # the count
+    locs = re.findall(r"in/x\.ndjson:(\d+)", row)
+    assert locs == ["2", "7", "8", "9", "10"]  # the first five, in numeric order
+    assert section.index("not valid JSON") < section.index("unknown FHIR resource type")  # most frequent first
+
+
+def test_patients_ranked_by_worst_finding_and_quiet_patients_listed() -> None:
+    def digest(patient: str, *sevs: str) -> dict:
+        return {"patient": patient, "findings": [
+            {"severity": s, "summary": f"{patient} {s}", "rule": "R", "category": "interaction",
+             "implicated": [], "source": {}} for s in sevs]}
+
+    patients = [digest("Patient/many-info", "info", "info", "info", "info"), digest("Patient/one-crit", "critical"),
+                digest("Patient/two-warn", "warning", "warning")]
+    summary = {"as_of": "2026-01-15", "patients": 6, "findings": {"by_severity": {"critical": 1}}}
+    text = render_audit(summary, [], patients, lang="fr", quiet=["Patient/q10", "Patient/q9", "Patient/q1"])
+    body = text[text.index('id="patients"'):]
+    order = [body.index(f"<h3>Patient/{p}") for p in ("one-crit", "two-warn", "many-info")]
+    assert order == sorted(order)
+    quiet = text[text.index('id="quiet"'):]
+    assert "(3)" in quiet and "Patient/q1 · Patient/q9 · Patient/q10" in quiet
+    first_screen = text[: text.index('id="patients"')]
+    assert 'id="card-patients"' in first_screen and 'id="critical"' in first_screen
+
+
+def test_findings_fold_their_reasoning() -> None:
+    text = render(_report())
+    assert text.count('<details class="finding') >= 2 and "<summary>" in text
+    crit = text[text.index('<details class="finding critical"'):]
+    summary_part = crit[: crit.index("</summary>")]
+    assert "Risque hémorragique" not in summary_part  # the detail is folded under the one-line summary

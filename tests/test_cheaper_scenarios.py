@@ -370,7 +370,7 @@ def test_check_json_and_text_give_savings_by_rule_and_substance() -> None:
     data = orjson.loads(render(report, "json"))
     assert data["savings"] == report.savings() and set(data["savings"]["by_rule"]) == {"EQ001"}
     text = render(report, "text")
-    assert "par règle: EQ001" in text and "atorvastatine" in text.split("par substance:")[1]
+    assert "par règle : EQ001" in text and "atorvastatine" in text.split("par substance :")[1]  # French typography
 
 
 def test_a_cancelled_or_never_taken_earlier_line_is_no_earlier_treatment() -> None:

@@ -98,9 +98,9 @@ def test_fhir_bundle_validates() -> None:
 def test_text_is_grouped_by_patient_and_english_available() -> None:
     fr = render(sample_report(), "text")
     assert fr.index("Patient/dupont") < fr.index("Patient/martin")
-    assert "CRITIQUE" in fr and "Économies potentielles: 16.80 EUR par an" in fr
+    assert "CRITIQUE" in fr and "Économies potentielles : 16,80\u00a0€ par an" in fr  # CLDR French money
     en = render(sample_report("en"), "text")
-    assert "CRITICAL" in en and "per year" in en
+    assert "CRITICAL" in en and "Potential savings: €16.80 per year" in en
     assert "\x1b[" not in fr and "\x1b[" in render(sample_report(), "text", color=True)
 
 

@@ -152,7 +152,7 @@ def test_cheaper_equivalent_suggests_updating_the_draft() -> None:
     assert {"system": SYS_CIS, "code": "60000002"} in concept["coding"]
     assert action["resource"]["dosageInstruction"] == draft["dosageInstruction"]  # the whole resource
     assert draft["medicationCodeableConcept"] == {"text": "ATORVASTATINE MARQUE 20 mg"}  # input untouched
-    assert "12,50 EUR sur la durée prescrite" in card["detail"]
+    assert "12,50\u00a0€ sur la durée prescrite" in card["detail"]
 
 
 def test_cheaper_removal_suggests_deleting_the_draft() -> None:

@@ -34,7 +34,8 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
     default_referentials().verify_all()  # an altered referential stops the audit before anything is read
     files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
-        raise AuditError("no FHIR file found in the inputs (.json, .ndjson, .jsonl, .xml, optionally .gz)")
+        raise AuditError("no FHIR resource found: no FHIR file in the inputs (.json, .ndjson, .jsonl, .xml, "
+                         "optionally .gz)")
     out = Path(opts.out)
     try:
         with AuditLock(out):

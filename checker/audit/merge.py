@@ -11,7 +11,7 @@ import orjson
 from checker import __version__
 from checker.audit import outputs
 from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
-from checker.audit.worker import Settings, merge_sorted
+from checker.audit.worker import QUIET_PATIENTS, Settings, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
 from checker.formats.html import render_audit
@@ -43,7 +43,8 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     counts = InputCounts()
     agg: dict[str, Any] = {"by_rule": {}, "by_category": {}}
     savings: dict[str, dict[str, dict[str, Fraction]]] = {}
-    patients = meds = with_findings = 0
+    patients = meds = services = with_findings = 0
+    quiet: list[str] = []
     tally: dict[tuple[str, str], list[int]] = {}
     top: list[tuple[list[Any], dict[str, Any]]] = []
     for name in names:
@@ -51,6 +52,8 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         counts.add(InputCounts(**s["counts"]))
         patients += s["patients"]
         meds += s["medication_requests"]
+        services += s.get("service_requests", 0)
+        quiet = sorted(quiet + s.get("quiet", []))[:QUIET_PATIENTS]
         with_findings += s["patients_with_findings"]
         for k in ("by_rule", "by_category"):
             _add_nested(agg[k], s[k])
@@ -91,6 +94,7 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         "patients": patients,
         "patients_with_findings": with_findings,
         "medication_requests": meds,
+        "lines": meds + services,
         "findings": {
             "total": n_findings,
             "by_severity": by_severity,
@@ -109,13 +113,14 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     }
     write_atomic(out / "summary.json", outputs.json_bytes(summary))
     html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
-                        patients_total=with_findings, errors=_first_errors(out / "errors.ndjson", HTML_ERRORS),
-                        errors_total=n_errors, errors_file="errors.ndjson")
+                        patients_total=with_findings, errors=first_errors(out / "errors.ndjson", HTML_ERRORS),
+                        errors_total=n_errors, errors_file="errors.ndjson", quiet=quiet,
+                       findings_file="findings.csv, findings.ndjson")
     write_atomic(out / "report.html", html)
     return summary
 
 
-def _first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
+def first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` input errors of errors.ndjson (read no further)."""
     found: list[dict[str, Any]] = []
     with path.open("rb") as f:

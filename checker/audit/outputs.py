@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 
+from checker.formats import csv as csv_format
 from checker.outputs import write_atomic_lines
 
-FINDINGS_CSV_COLUMNS = ("patient", "rule", "category", "severity", "level", "summary", "implicated",
-                        "saving_per_year", "currency", "source", "source_url", "source_edition", "fingerprint")
+FINDINGS_CSV_COLUMNS = tuple(csv_format.COLUMNS)
+"""The same columns as ``pertinence check --format csv``."""
 INDICATOR_COLUMNS = ("indicator", "scope", "requester", "numerator", "denominator", "value_percent",
                      "reference_percent", "better", "title", "numerator_definition", "denominator_definition",
                      "source", "source_url")
@@ -36,13 +37,7 @@ def csv_header(columns: Iterable[str]) -> bytes:
 
 def finding_csv_line(finding_json: bytes) -> bytes:
     """One findings.csv row from a findings.ndjson line."""
-    f = orjson.loads(finding_json)
-    saving = (f.get("suggestion") or {}).get("saving") or {}
-    amount = saving.get("per_year", saving.get("amount"))
-    src = f.get("source") or {}
-    return _csv_line([f.get("patient"), f["rule"], f["category"], f["severity"], f.get("level"), f["summary"],
-                      ";".join(f.get("implicated") or []), amount, saving.get("currency"), src.get("label"),
-                      src.get("url"), src.get("edition"), f["fingerprint"]])
+    return _csv_line(csv_format.row(orjson.loads(finding_json)))
 
 
 def indicators_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -27,6 +27,7 @@ from checker.outputs import write_atomic
 
 CHUNK_BYTES = 4 << 20  # raw bytes of resources checked at once (bounds worker memory)
 CHUNK_PATIENTS = 2000
+QUIET_PATIENTS = 1000  # patients with nothing to report listed by name in the HTML report (the rest counted)
 TOP_PATIENTS = 200  # patients kept per shard (and overall) for the HTML report's detail section
 
 
@@ -59,6 +60,7 @@ class ShardResult:
     counts: InputCounts = field(default_factory=InputCounts)
     patients: int = 0
     medication_requests: int = 0
+    service_requests: int = 0
     patients_with_findings: int = 0
     by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     by_category: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -67,6 +69,7 @@ class ShardResult:
     top: list[tuple[list[Any], dict[str, Any]]] = field(default_factory=list)  # (score key, digest)
     findings: list[tuple[list[Any], bytes]] = field(default_factory=list)
     errors: list[tuple[list[Any], bytes]] = field(default_factory=list)
+    quiet: list[str] = field(default_factory=list)  # first patients (sorted) with nothing to report
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class ShardResult:
             "savings": {a: {k: {c: f"{v.numerator}/{v.denominator}" for c, v in per.items()} for k, per in keys.items()}
                         for a, keys in self.savings.items()},
             "tally": tally_to_json(self.tally), "top": [[k, d] for k, d in self.top],
+            "service_requests": self.service_requests, "quiet": sorted(self.quiet)[:QUIET_PATIENTS],
         }
 
 
@@ -119,6 +123,7 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
     result.counts.add(counts)
     result.patients += sum(1 for r in ing.records if r.patient is not None)
     result.medication_requests += sum(len(r.medication_orders) for r in ing.records)
+    result.service_requests += sum(len(r.service_orders) for r in ing.records)
     merge(result.tally, tally_records(ing.records, definitions(refs), day))
     by_patient: dict[str | None, list[Finding]] = {}
     for f in report.findings:
@@ -131,6 +136,8 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
     for e in report.errors:
         result.errors.append(([e.location, e.message, e.resource_type or ""], orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
+    quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
+    result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
     for patient, fs in by_patient.items():
         result.patients_with_findings += 1
         _add_savings(result, fs)

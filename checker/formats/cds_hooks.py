@@ -30,6 +30,8 @@ from typing import Any
 from checker.drugs.matcher import SYS_CIP13, SYS_CIS  # the systems identification reads back
 from checker.findings import Finding, Report, Severity
 from checker.formats import codes
+from checker.formats.advice import advice, drugs_named, short_cite
+from checker.formats.catalogue import LANGS, money, table, word
 
 CARD_NAMESPACE = uuid.UUID("5b0f3f52-7c1e-5d2a-9a51-70657274696e")
 """UUIDv5 namespace of Pertinence cards: ``uuid5(CARD_NAMESPACE, fingerprint)`` is the card uuid."""
@@ -66,44 +68,7 @@ _OVERRIDE_REASONS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
-_TEXT = {
-    "fr": {
-        "source": "Source",
-        "edition": "édition",
-        "rule": "Règle",
-        "level": "Niveau",
-        "orders": "Lignes concernées",
-        "draft": "en cours de prescription",
-        "switch": "Remplacer par {label}",
-        "switch_desc": "Modifier la prescription en brouillon {ref} : {label}",
-        "exam": "Demander plutôt : {label}",
-        "exam_desc": "Modifier la demande d'examen en brouillon {ref} : {label}",
-        "saving": "Économie estimée",
-        "period_treatment": "sur la durée prescrite",
-        "period_year": "par an",
-        "alternative": "Alternative",
-        "delete": "Retirer : {label}",
-        "delete_desc": "Supprimer la ligne en brouillon {ref}",
-    },
-    "en": {
-        "source": "Source",
-        "edition": "edition",
-        "rule": "Rule",
-        "level": "Level",
-        "orders": "Orders concerned",
-        "draft": "being ordered",
-        "switch": "Switch to {label}",
-        "switch_desc": "Update draft order {ref}: {label}",
-        "exam": "Order instead: {label}",
-        "exam_desc": "Update draft exam request {ref}: {label}",
-        "saving": "Estimated saving",
-        "period_treatment": "over the prescribed duration",
-        "period_year": "per year",
-        "alternative": "Alternative",
-        "delete": "Remove: {label}",
-        "delete_desc": "Delete draft order {ref}",
-    },
-}
+# Card wording: the ``cds`` table of the catalogue (checker/formats/messages/<lang>.toml).
 
 
 def card_uuid(fingerprint: str) -> str:
@@ -135,7 +100,7 @@ def cards(
     what each order reference prescribes, to name the lines in the detail and delete suggestions.
     ``fresh_ids``: random card and suggestion uuids (one per card per response) instead of stable ones.
     """
-    lang = report.lang if report.lang in _TEXT else "fr"
+    lang = report.lang if report.lang in LANGS else "fr"
     chosen = list(findings) if findings is not None else report.sorted_findings()
     chosen.sort(key=lambda f: (-f.severity.rank, f.rule, f.implicated, f.fingerprint))
     out = []
@@ -157,17 +122,18 @@ def finding_card(
     fresh_ids: bool = False,
 ) -> dict[str, Any]:
     """One CDS Hooks card for one finding."""
-    t = _TEXT.get(lang, _TEXT["fr"])
+    t = table(lang, "cds")
     summary = f.summary if len(f.summary) <= SUMMARY_MAX else f.summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    source: dict[str, Any] = {"label": f.source.cite() or f.source.label or "Pertinence"}
+    # A short title and year on the card; the full reference is behind the URL and in the detail.
+    source: dict[str, Any] = {"label": short_cite(f.source.label, f.source.edition) or "Pertinence"}
     if f.source.url:
         source["url"] = f.source.url
-    source["topic"] = {"system": TOPIC_SYSTEM, "code": f.category, "display": f.category}
+    source["topic"] = {"system": TOPIC_SYSTEM, "code": f.category, "display": word(lang, "category", f.category)}
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()) if fresh_ids else card_uuid(f.fingerprint),
         "summary": summary,
         "indicator": _indicator(f.severity),
-        "detail": _detail(f, t, order_labels or {}, draft_refs),
+        "detail": _detail(f, t, order_labels or {}, draft_refs, lang),
         "source": source,
     }
     suggestions = _suggestions(f, t, draft_refs, draft_resources or {}, order_labels or {}, fresh_ids)
@@ -202,21 +168,24 @@ def _md_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>" else c for c in text)
 
 
-def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None) -> str:
+def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None,
+            lang: str = "fr") -> str:
     lines = [f.detail.strip()] if f.detail.strip() else []
     saving = (f.suggestion or {}).get("saving") or {}
     if isinstance(saving.get("amount"), (int, float)):
-        amount = f"{saving['amount']:.2f}"
-        if t is _TEXT["fr"]:
-            amount = amount.replace(".", ",")
+        amount = money(float(saving["amount"]), str(saving.get("currency", "")), lang)
         period = t.get("period_" + str(saving.get("period", "")), "")
-        lines.append(f"**{t['saving']}** : {amount} {saving.get('currency', '')}{(' ' + period) if period else ''}")
-    advice = _advice(f)
-    if advice:
-        lines.append(f"**{t['alternative']}** : {_md_escape(advice)}")
+        lines.append(f"**{t['saving']}** : {amount}{(' ' + period) if period else ''}")
+    alternative = _advice(f)
+    if alternative:
+        lines.append(f"**{t['alternative']}** : {_md_escape(alternative)}")
+    else:
+        todo = advice(f.to_dict(), lang, labels)
+        if todo:
+            lines.append(f"**{t['todo']}** : {_md_escape(todo)}")
     meta = [f"**{t['rule']}** : {f.rule}"]
     if f.level:
-        meta.append(f"**{t['level']}** : {f.level}")
+        meta.append(f"**{t['level']}** : {word(lang, 'level', f.level)}")
     lines.append(" · ".join(meta))
     if f.implicated:
         named = []
@@ -357,7 +326,8 @@ def _suggestions(
         for ref in _drafts_of(f, draft_refs, prefix):
             if not _RELATIVE_REF.match(ref):
                 continue  # a draft without an id cannot be named in a delete action
-            label = _label_of(resources.get(ref)) or (labels or {}).get(ref) or ref
+            label = _label_of(resources.get(ref)) or (labels or {}).get(ref) or ", ".join(drugs_named(f.to_dict())) \
+                or t["this_line"]
             out.append({
                 "label": _clip(t["delete"].format(label=label)),
                 "uuid": _suggestion_uuid(f, "delete", ref, fresh),

@@ -29,9 +29,10 @@ _SOURCE = Source(
 
 
 def _source(protocol: Protocol) -> Source:
+    """The recommendation that decides (the protocol's first source); the others (a definition
+    borrowed for a threshold, a report cited for comparison) go to the evidence."""
     s = protocol.sources[0]
-    label = "; ".join(x.cite() for x in protocol.sources)
-    return Source(label, s.url, s.year)
+    return Source(s.cite(), s.url, s.year)
 
 
 def _pick(texts: dict[str, str], lang: str) -> str:
@@ -90,6 +91,8 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
     }
     if ev.indications:  # indications the order did not state: inferred from the problem list, or its own words
         evidence["indications"] = [_indication(i) for i in ev.indications]
+    if len(ev.protocol.sources) > 1:
+        evidence["background_sources"] = [{"citation": x.cite(), "url": x.url} for x in ev.protocol.sources[1:]]
     alt = _pick(ev.outcome.alternatives, lang)
     suggestion = {"alternative": alt, "protocol": ev.protocol.id} if alt else None
     return call.finding(

@@ -6,7 +6,7 @@ Example (every key optional)::
     base_url = "https://cds.example.org"   # public URL: the JWT ``aud`` is base_url + request path
     jurisdiction = "fr"
     lang = "fr"
-    feedback_db = "pertinence-feedback.sqlite3"
+    feedback_db = "pertinence-feedback.sqlite3"   # default: in the user data folder (see default_feedback_db)
 
     [auth]
     enabled = true
@@ -189,6 +189,17 @@ class FhirFetch:
         return self.servers.get(issuer, ())
 
 
+def default_feedback_db() -> Path:
+    """Where the feedback database lives by default: the user data folder (platformdirs), e.g.
+    ``~/.local/share/pertinence/pertinence-feedback.sqlite3`` on Linux; ``PERTINENCE_DATA_DIR`` overrides it."""
+    import os
+
+    from platformdirs import user_data_path
+
+    base = os.environ.get("PERTINENCE_DATA_DIR")
+    return (Path(base) if base else user_data_path("pertinence", appauthor=False)) / "pertinence-feedback.sqlite3"
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """Everything ``create_app`` needs; build it with :func:`load_config` or directly in tests."""
@@ -196,7 +207,7 @@ class ServiceConfig:
     base_url: str | None = None
     jurisdiction: str = "fr"
     lang: str = "fr"
-    feedback_db: str = "pertinence-feedback.sqlite3"
+    feedback_db: str = field(default_factory=lambda: str(default_feedback_db()))
     as_of: str | None = None  # fixed "today" (tests, demos); None: the real date per request
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: Limits = field(default_factory=Limits)
@@ -238,7 +249,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
     if jwks_file and not Path(jwks_file).is_absolute():
         jwks_file = str(base / jwks_file)
     db = server.get("feedback_db", ServiceD.feedback_db)
-    if path is not None and db != ":memory:" and not Path(db).is_absolute():
+    if path is not None and "feedback_db" in server and db != ":memory:" and not Path(db).is_absolute():
         db = str(base / db)
     cfg = ServiceConfig(
         base_url=_opt_str(server, "base_url", where),
