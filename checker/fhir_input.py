@@ -320,8 +320,10 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
                     continue
                 first = block[len(_BOM):][:1] if block.startswith(_BOM) else block[:1]
                 if first < b" " or first >= b"\x7f":  # binary (e.g. NUL bytes): no JSON, XML or text
-                    yield InputError(where, f"not valid JSON: the input starts with byte {first!r}, neither "
-                                            f"JSON nor XML: refused without reading further")
+                    kind = not_fhir_kind(block[:4096])
+                    yield InputError(where, f"not FHIR JSON/XML: looks like {kind}" if kind else
+                                     f"not valid JSON: the input starts with byte {first!r}, neither "
+                                     f"JSON nor XML: refused without reading further")
                     return
             kept.append(block)
     except _TooBig as exc:
