@@ -118,3 +118,17 @@ def test_clopamide_is_not_loperamide() -> None:
         assert conf >= RULE_CONFIDENCE and keys and "loperamide" not in keys
         (key,) = keys
         assert "diuretiques thiazidiques et apparentes" in thesaurus().closure(key)
+
+
+def test_an_english_form_word_is_not_a_typo_that_lowers_a_clear_reading() -> None:
+    """'modified' (RxNorm: modified release) is no misspelt drug word: the ciclosporin line of the
+    HL7 PDDI digoxin + cyclosporine scenario stays at rule confidence."""
+    keys, conf = read("cyclosporine, modified 50 MG Oral Capsule")
+    assert keys == {"ciclosporine"} and conf >= RULE_CONFIDENCE
+
+
+def test_a_first_letter_is_not_corrected_into_another_brand() -> None:
+    """'Vicodin' (hydrocodone + paracetamol, a US brand) is one letter from DICODIN (dihydrocodeine):
+    reading it so at rule confidence would be a wrong identification, worse than none."""
+    ident = identify_text("Vicodin 5/500 Oral Tablet")
+    assert ident is None or ident.confidence < RULE_CONFIDENCE or "dihydrocodeine" not in ident.substance_keys

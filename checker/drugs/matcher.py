@@ -50,7 +50,7 @@ film enrobe gastro resistant sublingual collyre creme pommade gel sirop goutte g
 suppositoire suppositoires patch dispositif unidose unidoses voie orale iv im sc and with nasal ophthalmic
 otic rectal suppository lotion ointment shampoo powder granules granule kit mmol meq l u delayed
 chewing gum lozenge pastille vial cartridge pen hour hours week weeks or ou au aux avec sans une un
-microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet
+microgramme microgrammes inhalation inhalee buccal bucco dispersible usp nf bp jet modified coated disintegrating
 """.split())
 FORM_START = frozenset("comprime comprimes gelule gelules capsule capsules poudre solution suspension sirop "
                        "creme pommade gel collyre granules granule pastille pastilles lyophilisat emulsion "
@@ -238,6 +238,9 @@ class Identifier:
                     keys != frozenset(res.keys) for _, w, _ in notes for keys in self._brand_heads.get(w, ())))
                 res.confidence = round(min(res.confidence, 0.88 if trusted else 0.8), 3)
                 res.note = "; ".join([*(f"'{a}' read as '{b}'" for a, b, _ in notes), *([res.note] if res.note else [])])
+                plain = self._identify_tokens(tokens)
+                if plain is not None and set(plain.keys) == set(res.keys) and plain.confidence > res.confidence:
+                    return plain  # the correction changes nothing read, and the line reads better as written
                 return res
         return self._identify_tokens(tokens)
 
@@ -253,7 +256,7 @@ class Identifier:
             if len(t) < 5 or not t.isalpha() or t in STOPWORDS or t in ABBREVIATIONS or t in self.idx.words \
                     or t in FORM_WORDS:
                 continue
-            near = self._near_words(t)
+            near = tuple(w for w in self._near_words(t) if _same_first_letter(t, w))
             if not near or self.idx.substance_keys(t):
                 continue  # nothing close, or a spelling the substance model reads ("simvastatin")
             fixed[i] = near[0]
@@ -520,6 +523,7 @@ class Identifier:
         if score - runner_up >= 8:
             conf += 0.06
             if len(query) >= 5 and " " not in query and Levenshtein.distance(query, match) == 1 \
+                    and _same_first_letter(query, match) \
                     and (match in self.idx.brands and len(query) >= 7 or strengths):
                 conf = max(conf, 0.87)  # one letter dropped, added or changed, nothing else close
         if all(w in self.idx.words for w in query.split()):
@@ -716,3 +720,9 @@ class Identifier:
                 return sub
         method = methods[0] if len(set(methods)) == 1 else "ingredients"
         return self._identity(keys, strengths, method, min(confs), prescribed_as="dci" if "text" in method else "code")
+
+
+def _same_first_letter(typed: str, known: str) -> bool:
+    """A misspelling keeps its first letter, or drops it: a changed first letter ("Vicodin", a US
+    brand of hydrocodone, against DICODIN, dihydrocodeine) is another name, not a typo."""
+    return typed[:1] == known[:1] or typed == known[1:]
