@@ -311,7 +311,7 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool, wor
                    err=True)
     workers = workers or os.cpu_count() or 1
     try:  # before any worker: keys, referential checksums, feedback database, drug index cache filled
-        app = create_app(cfg)
+        app = create_app(cfg, warm=workers == 1)
     except (ValueError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -127,12 +127,13 @@ def run_load(url: str, n: int, concurrency: int, make: Any) -> tuple[list[float]
     return latencies, errors
 
 
-def write_config(tmp: Path, base: str, jwk: dict[str, Any]) -> Path:
+def write_config(tmp: Path, base: str, jwk: dict[str, Any], checks: int | None = None) -> Path:
     """The service's TOML configuration: JWT on (the run's key), a fixed day, a fresh feedback database."""
     (tmp / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
     path = tmp / "pertinence.toml"
     path.write_text(f'[server]\nbase_url = "{base}"\nas_of = "2026-01-15"\nfeedback_db = "feedback.sqlite3"\n'
-                    f'[auth]\njwks_file = "jwks.json"\nissuers = ["{ISS}"]\n', encoding="utf-8")
+                    f'[auth]\njwks_file = "jwks.json"\nissuers = ["{ISS}"]\n'
+                    + (f"[limits]\nmax_concurrent_checks = {checks}\n" if checks else ""), encoding="utf-8")
     return path
 
 
@@ -181,6 +182,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="worker processes of `pertinence serve` (default: the number of cores)")
+    ap.add_argument("--checks-per-worker", type=int, default=None,
+                    help="limits.max_concurrent_checks of the service (default: the service's default)")
     args = ap.parse_args()
     n = max(1, min(args.requests, 2000))  # bounded
     conc = max(1, min(args.concurrency, 64))
@@ -193,7 +196,7 @@ def main() -> None:
     port = free_port()
     base = f"{BASE}:{port}"
     tmp = Path(tempfile.mkdtemp(prefix="pertinence-bench-"))
-    config = write_config(tmp, base, key.as_dict(private=False))
+    config = write_config(tmp, base, key.as_dict(private=False), args.checks_per_worker)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     # the server runs in its own processes, so the load generator does not share their interpreter lock
     t0 = time.perf_counter()

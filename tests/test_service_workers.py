@@ -15,8 +15,14 @@ from fastapi.testclient import TestClient
 from checker.formats import codes
 from checker.service import CONFIG_ENV, INSECURE_ENV, app_from_env, config_from_env
 from checker.service.feedback import FeedbackLimits, FeedbackStore
+from tests.test_service import hook_body, med
 
-from tests.test_service import hook_body, med, refs  # noqa: F401  (the referentials, loaded once)
+
+@pytest.fixture(scope="module")
+def refs() -> Any:
+    from checker.service.app import load_referentials
+
+    return load_referentials()
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +86,7 @@ def test_factory_builds_a_working_app(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv(CONFIG_ENV, str(_config_file(tmp_path)))
     monkeypatch.setenv(INSECURE_ENV, "1")
     app = app_from_env()
+    assert app.state.pertinence._identities  # warmed up before serving
     with TestClient(app) as client:
         body = hook_body([med("d1", "IBUPROFENE 400 mg comprimé", "draft")], [med("a1", "WARFARINE 5 mg comprimé")])
         resp = client.post("/cds-services/order-sign", json=body)
@@ -152,8 +159,8 @@ def test_serve_refuses_to_start_before_any_worker_when_a_referential_fails(
 
     import uvicorn
 
-    import checker.referentials as referentials
     import cli
+    from checker import referentials
 
     root = Path(referentials.referentials_dir())
     altered = tmp_path / "referentials"
@@ -169,3 +176,22 @@ def test_serve_refuses_to_start_before_any_worker_when_a_referential_fails(
                                            "--config", str(_config_file(tmp_path))])
     assert result.exit_code == 2 and "checksum" in result.output
     assert rec.calls == []
+
+
+def test_app_is_warmed_up_before_serving_without_logging_cards(tmp_path: Path, refs: Any) -> None:
+    """create_app(warm=True) checks the discovery example once (the rules' look-up structures built
+    before the first EHR request) and leaves the card log empty."""
+    import sqlite3
+
+    from checker.service import create_app
+    from tests.test_service import insecure_config
+
+    cold = create_app(insecure_config(tmp_path), refs=refs).state.pertinence
+    assert not cold._identities
+    cold.store.close()
+    app = create_app(insecure_config(tmp_path), refs=refs, warm=True)
+    state = app.state.pertinence
+    assert {k[0].text for k in state._identities} >= {"IBUPROFENE 400 mg comprimé", "WARFARINE 5 mg comprimé"}
+    state.store.close()
+    with sqlite3.connect(tmp_path / "fb.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0] == 0

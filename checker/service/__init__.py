@@ -46,8 +46,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ServiceConfig:
 def app_from_env() -> FastAPI:
     """App factory of a worker process (``uvicorn checker.service:app_from_env --factory``): the
     configuration from :func:`config_from_env`, referentials loaded in this process (the compiled drug
-    index from the on-disk cache the serving command filled before starting the workers)."""
-    return create_app(config_from_env())
+    index from the on-disk cache the serving command filled before starting the workers), warmed up
+    by one check of the discovery example before it serves."""
+    return create_app(config_from_env(), warm=True)
 
 
-__all__ = ["CONFIG_ENV", "INSECURE_ENV", "app_from_env", "config_from_env", "AlertPolicy", "ConfigError", "ServiceConfig", "create_app", "feedback_stats", "load_config"]
+__all__ = ["CONFIG_ENV", "INSECURE_ENV", "AlertPolicy", "ConfigError", "ServiceConfig", "app_from_env", "config_from_env",
+           "create_app", "feedback_stats", "load_config"]

@@ -258,11 +258,29 @@ def load_referentials() -> Any:
     return refs
 
 
-def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_transport: Any = None) -> FastAPI:
+def warm_up(state: ServiceState) -> None:
+    """Check the discovery example (ibuprofen drafted over warfarin) once, before serving, and log no
+    card: the look-up structures the rules build on first use are then ready, and the first EHR
+    request of a worker costs what the next ones do (about 50 ms instead of 8 ms on the load
+    benchmark's order)."""
+    cfg = state.config
+    as_of = date.fromisoformat(cfg.as_of) if cfg.as_of else None
+    body = orjson.loads(orjson.dumps(EXAMPLE_REQUEST))
+    ingestion = fhir_input.read(body, as_of=as_of)
+    state.identify(ingestion.records)
+    report = check_records(ingestion.records, counts=ingestion.counts, as_of=as_of, jurisdiction=cfg.jurisdiction,
+                           lang=cfg.lang, refs=state.refs)
+    drafts = {o.ref for r in ingestion.records for o in _orders(r) if o.draft}
+    make_cards(report, draft_refs=drafts, findings=cfg.alerts.apply(report.findings, "order-sign"), fresh_ids=True)
+
+
+def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_transport: Any = None,
+               warm: bool = False) -> FastAPI:
     """Build the CDS Hooks app: referentials loaded and feedback store opened now.
 
     ``refs``: referentials to use (default: the shipped ones, loaded here); ``fhir_transport``: an
-    httpx transport for the FHIR server reads (tests use ``httpx.MockTransport``).
+    httpx transport for the FHIR server reads (tests use ``httpx.MockTransport``); ``warm``: run
+    :func:`warm_up` before returning (what the serving command and the workers' factory do).
     """
     config = config or ServiceConfig()
     verifier = JwtVerifier(config.auth) if config.auth.enabled else None
@@ -275,6 +293,8 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     store = FeedbackStore(config.feedback_db, config.feedback)
     state = ServiceState(config, refs, store, verifier)
     state.fhir_transport = fhir_transport
+    if warm:
+        warm_up(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
