@@ -4,7 +4,9 @@ through SQLite, and the parent refuses to start before any worker when a referen
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,15 @@ def refs() -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _restore_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``serve`` hands its configuration to the workers through os.environ: undone after each test."""
+def _restore_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``serve`` hands its configuration to the workers through os.environ, and a warmed-up app sets
+    the collector up for serving: both undone after each test."""
     for name in (CONFIG_ENV, INSECURE_ENV):
         monkeypatch.setenv(name, "")
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def _config_file(tmp_path: Path) -> Path:
@@ -184,6 +191,7 @@ def test_app_is_warmed_up_before_serving_without_logging_cards(tmp_path: Path, r
     import sqlite3
 
     from checker.service import create_app
+    from checker.service.app import SERVING_GC_THRESHOLDS
     from tests.test_service import insecure_config
 
     cold = create_app(insecure_config(tmp_path), refs=refs).state.pertinence
@@ -195,3 +203,5 @@ def test_app_is_warmed_up_before_serving_without_logging_cards(tmp_path: Path, r
     state.store.close()
     with sqlite3.connect(tmp_path / "fb.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0] == 0
+    # what was loaded and warmed lives as long as the process: out of the collector's sight
+    assert gc.get_freeze_count() > 0 and gc.get_threshold() == SERVING_GC_THRESHOLDS

@@ -12,6 +12,7 @@ read-only); the rules run in a worker thread under a per-request time limit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import re
@@ -274,13 +275,28 @@ def warm_up(state: ServiceState) -> None:
     make_cards(report, draft_refs=drafts, findings=cfg.alerts.apply(report.findings, "order-sign"), fresh_ids=True)
 
 
+SERVING_GC_THRESHOLDS = (10_000, 10, 10)
+"""Collector thresholds of a serving process: the youngest generation collected every 10,000
+allocations instead of 700 (one order-sign request allocates tens of thousands of short-lived objects)."""
+
+
+def settle_heap() -> None:
+    """Prepare a serving process's heap once its referentials are loaded and warmed up: those objects
+    live as long as the process, so they are moved out of the cyclic collector's sight
+    (``gc.freeze``), and young collections are made rarer (:data:`SERVING_GC_THRESHOLDS`). On the
+    load benchmark's order-sign request: about 10.6 ms of CPU before, 8 ms after."""
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
+
+
 def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_transport: Any = None,
                warm: bool = False) -> FastAPI:
     """Build the CDS Hooks app: referentials loaded and feedback store opened now.
 
     ``refs``: referentials to use (default: the shipped ones, loaded here); ``fhir_transport``: an
     httpx transport for the FHIR server reads (tests use ``httpx.MockTransport``); ``warm``: run
-    :func:`warm_up` before returning (what the serving command and the workers' factory do).
+    :func:`warm_up` then :func:`settle_heap` before returning (what the serving command and the
+    workers' factory do: the process is then a server).
     """
     config = config or ServiceConfig()
     verifier = JwtVerifier(config.auth) if config.auth.enabled else None
@@ -295,6 +311,7 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     state.fhir_transport = fhir_transport
     if warm:
         warm_up(state)
+        settle_heap()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
