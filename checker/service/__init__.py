@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from checker.memo import relaxed_gc
 from checker.service.config import AlertPolicy, ConfigError, ServiceConfig, load_config
 from checker.service.feedback import feedback_stats
 
@@ -48,7 +49,8 @@ def app_from_env() -> FastAPI:
     configuration from :func:`config_from_env`, referentials loaded in this process (the compiled drug
     index from the on-disk cache the serving command filled before starting the workers), warmed up
     by one check of the discovery example before it serves."""
-    return create_app(config_from_env(), warm=True)
+    with relaxed_gc():  # imports and referentials: long-lived objects the collector would rescan for nothing
+        return create_app(config_from_env(), warm=True)
 
 
 __all__ = ["CONFIG_ENV", "INSECURE_ENV", "AlertPolicy", "ConfigError", "ServiceConfig", "app_from_env", "config_from_env",
