@@ -335,12 +335,15 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML configuration file.")
 @click.option("--insecure-dev", is_flag=True, help="Disable JWT authentication (local demos only, loopback only).")
-def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
+              help="Worker processes answering requests under one supervisor (default: the number of cores).")
+def serve(host: str, port: int, config_path: str | None, insecure_dev: bool, workers: int | None) -> None:
     """Run the CDS Hooks 2.0 service (discovery, order-select, order-sign, feedback)."""
+    import os
     from dataclasses import replace
 
     from checker.referentials import ReferentialError
-    from checker.service import ConfigError, create_app, load_config
+    from checker.service import CONFIG_ENV, INSECURE_ENV, ConfigError, create_app, load_config
 
     try:
         cfg = load_config(config_path)
@@ -357,14 +360,22 @@ def serve(host: str, port: int, config_path: str | None, insecure_dev: bool) -> 
     elif host not in _LOOPBACK:
         click.echo(f"pertinence: listening on {host} (not loopback): put TLS in front (CDS Hooks requires HTTPS)",
                    err=True)
-    try:
-        app = create_app(cfg)
+    workers = workers or os.cpu_count() or 1
+    try:  # before any worker: keys, referential checksums, feedback database, drug index cache filled
+        app = create_app(cfg, warm=workers == 1)
     except (ValueError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        return
+    app.state.pertinence.store.close()
+    os.environ[CONFIG_ENV] = str(Path(config_path).resolve()) if config_path else ""
+    os.environ[INSECURE_ENV] = "1" if insecure_dev else ""
+    uvicorn.run("checker.service:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="info", server_header=False)
 
 
 @main.group()

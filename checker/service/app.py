@@ -12,6 +12,7 @@ read-only); the rules run in a worker thread under a per-request time limit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import re
@@ -259,11 +260,43 @@ def load_referentials() -> Any:
     return refs
 
 
-def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_transport: Any = None) -> FastAPI:
+def warm_up(state: ServiceState) -> None:
+    """Check the discovery example (ibuprofen drafted over warfarin) once, before serving, and log no
+    card: the look-up structures the rules build on first use are then ready (the load benchmark's
+    first order-sign on a fresh process: 45 ms of CPU without it, 20 ms with it, 6–9 ms the next ones)."""
+    cfg = state.config
+    as_of = date.fromisoformat(cfg.as_of) if cfg.as_of else None
+    body = orjson.loads(orjson.dumps(EXAMPLE_REQUEST))
+    ingestion = fhir_input.read(body, as_of=as_of)
+    state.identify(ingestion.records)
+    report = check_records(ingestion.records, counts=ingestion.counts, as_of=as_of, jurisdiction=cfg.jurisdiction,
+                           lang=cfg.lang, refs=state.refs)
+    drafts = {o.ref for r in ingestion.records for o in _orders(r) if o.draft}
+    make_cards(report, draft_refs=drafts, findings=cfg.alerts.apply(report.findings, "order-sign"), fresh_ids=True)
+
+
+SERVING_GC_THRESHOLDS = (10_000, 10, 10)
+"""Collector thresholds of a serving process: the youngest generation collected every 10,000
+allocations instead of 700 (one order-sign request allocates tens of thousands of short-lived objects)."""
+
+
+def settle_heap() -> None:
+    """Prepare a serving process's heap once its referentials are loaded and warmed up: those objects
+    live as long as the process, so they are moved out of the cyclic collector's sight
+    (``gc.freeze``), and young collections are made rarer (:data:`SERVING_GC_THRESHOLDS`). On the
+    load benchmark's order-sign request: about 10.6 ms of CPU before, 8 ms after."""
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
+
+
+def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_transport: Any = None,
+               warm: bool = False) -> FastAPI:
     """Build the CDS Hooks app: referentials loaded and feedback store opened now.
 
     ``refs``: referentials to use (default: the shipped ones, loaded here); ``fhir_transport``: an
-    httpx transport for the FHIR server reads (tests use ``httpx.MockTransport``).
+    httpx transport for the FHIR server reads (tests use ``httpx.MockTransport``); ``warm``: run
+    :func:`warm_up` then :func:`settle_heap` before returning (what the serving command and the
+    workers' factory do: the process is then a server).
     """
     config = config or ServiceConfig()
     verifier = JwtVerifier(config.auth) if config.auth.enabled else None
@@ -276,6 +309,9 @@ def create_app(config: ServiceConfig | None = None, *, refs: Any = None, fhir_tr
     store = FeedbackStore(config.feedback_db, config.feedback)
     state = ServiceState(config, refs, store, verifier)
     state.fhir_transport = fhir_transport
+    if warm:
+        warm_up(state)
+        settle_heap()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202

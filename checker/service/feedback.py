@@ -9,7 +9,8 @@ override rate per rule: the alert-fatigue signal a pharmacy committee reviews.
 Bounds (:class:`FeedbackLimits`): feedback is accepted only for cards this service issued, from the
 same CDS service, within ``accept_window_hours``; accepted suggestion ids must be suggestions of that
 card; a request holds at most ``max_batch`` items and a caller (JWT issuer, else client address) may
-send ``max_items_per_minute``; cards are kept ``card_retention_days`` (at most ``max_card_rows``) and feedback rows
+send ``max_items_per_minute`` (counted in the database, so the worker processes of one service share
+it); cards are kept ``card_retention_days`` (at most ``max_card_rows``) and feedback rows
 ``feedback_retention_days``, at most ``max_feedback_rows`` (oldest dropped first). Text that came from
 the EHR (reason codes and displays, comments) is stored as received but escaped whenever it is shown or
 exported (:func:`safe_text`).
@@ -55,6 +56,11 @@ CREATE TABLE IF NOT EXISTS feedback (
     outcome_timestamp TEXT NOT NULL,
     received TEXT NOT NULL,
     issuer TEXT
+);
+CREATE TABLE IF NOT EXISTS rates (
+    caller TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    items REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_rule ON feedback(rule);
 CREATE INDEX IF NOT EXISTS cards_first_shown ON cards(first_shown);
@@ -127,7 +133,6 @@ class FeedbackStore:
         self.limits = limits or FeedbackLimits()
         self._db: sqlite3.Connection | None = connect(path)
         self._lock = threading.Lock()
-        self._rates: dict[str, list[float]] = {}  # caller -> [window start, items in the window]
         self._last_purge = 0.0
 
     @property
@@ -164,17 +169,25 @@ class FeedbackStore:
 
     def take(self, caller: str, n: int, now: float | None = None) -> float | None:
         """Count ``n`` feedback items against ``caller``'s per-minute allowance: None when allowed, else
-        the seconds to wait."""
-        now = time.monotonic() if now is None else now
+        the seconds to wait. The count lives in the database: every worker process of the service
+        draws on the same allowance."""
+        now = time.time() if now is None else now
         with self._lock:
-            if len(self._rates) > 10_000:
-                self._rates = {k: v for k, v in self._rates.items() if now - v[0] < 60}
-            window = self._rates.setdefault(caller, [now, 0.0])
-            if now - window[0] >= 60:
-                window[0], window[1] = now, 0.0
-            if window[1] + n > self.limits.max_items_per_minute:
-                return max(1.0, 60 - (now - window[0]))
-            window[1] += n
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")  # read and update as one step, whatever the other processes do
+            try:
+                row = conn.execute("SELECT window_start, items FROM rates WHERE caller = ?", (caller,)).fetchone()
+                start, used = (row[0], row[1]) if row is not None and 0 <= now - row[0] < 60 else (now, 0.0)
+                if used + n > self.limits.max_items_per_minute:
+                    conn.rollback()
+                    return max(1.0, 60 - (now - start))
+                conn.execute("INSERT INTO rates (caller, window_start, items) VALUES (?, ?, ?) ON CONFLICT(caller)"
+                             " DO UPDATE SET window_start = excluded.window_start, items = excluded.items",
+                             (caller, start, used + n))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
             return None
 
     def check_items(self, service: str, items: Sequence[Mapping[str, Any]]) -> None:
@@ -214,6 +227,7 @@ class FeedbackStore:
             self._conn.execute("DELETE FROM cards WHERE uuid IN (SELECT uuid FROM cards ORDER BY first_shown LIMIT ?)",
                                (over,))
         self._conn.execute("DELETE FROM feedback WHERE received < ?", (cut_fb,))
+        self._conn.execute("DELETE FROM rates WHERE window_start < ?", (time.time() - 60,))
         self._conn.execute("DELETE FROM feedback WHERE id <= (SELECT MAX(id) FROM feedback) - ?",
                            (lim.max_feedback_rows,))
 
