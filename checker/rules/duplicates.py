@@ -14,7 +14,7 @@ from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.referentials import Referentials
 from checker.registry import RuleCall, rows_of, rule
-from checker.rules.pairing import Group, group_lines, product_pairs
+from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -174,11 +174,15 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
     for pp in product_pairs(groups, wanted):
-        if pp.collapsed:
+        if pp.collapsed:  # judged on each pair of line signatures ("as needed" is a line's own fact)
             involved = pp.lines()
-            results.append(((involved[0].index, involved[1].index),
-                            findings(involved[0].order, involved[1].order,
-                                     (tuple(ln.order for ln in involved), pp.count))))
+            lines = (tuple(ln.order for ln in involved), pp.count)
+            once: dict[str, Finding] = {}
+            for sa, sb in signature_pairs(pp):
+                for x, y in judged_pairs(sa, sb):
+                    for f in findings(x.order, y.order, lines):
+                        once.setdefault(f.fingerprint, f)
+            results.append(((involved[0].index, involved[1].index), list(once.values())))
             continue
         for x, y in pp.pairs():
             results.append(((x.index, y.index), findings(x.order, y.order)))

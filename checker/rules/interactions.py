@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -25,7 +25,7 @@ from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.registry import RuleCall, rule
-from checker.rules.pairing import Group, ProductPair, group_lines, overlap_count, product_pairs
+from checker.rules.pairing import Group, ProductPair, group_lines, judged_pairs, product_pairs, signature_pairs
 
 THESAURUS_SOURCE = Source(
     "ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
@@ -239,30 +239,20 @@ def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: Medicatio
     return PairResult(a, b, items) if items else None
 
 
-def _settle_signature(order: MedicationOrder) -> Hashable:
-    """What settling an entry reads of a line (product, form, dose, route, reasons; not its dates):
-    lines with the same signature settle alike."""
-    undated = tuple(replace(d, bounds_start=None, bounds_end=None) for d in order.dosages)
-    return (id(order.identity), order.medication, order.ingredients, order.medication_form, undated, order.reasons)
-
-
 def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[int, int], PairResult] | None:
-    """One result for a pair of products with many overlapping pairs of lines: settled once per pair of
-    line signatures that overlap (the highest level wins), naming every line concerned."""
-    subgroups = {id(pp.a): _by_signature(pp.a), id(pp.b): _by_signature(pp.b)}
+    """One result for a pair of products with many overlapping pairs of lines: settled for each pair
+    of line signatures that overlap, on its earliest and on its latest lines (the highest level
+    wins), naming every line concerned."""
     best: tuple[tuple[int, bool], tuple[int, int], PairResult] | None = None
-    for sa, sb in _signature_pairs(subgroups[id(pp.a)], subgroups[id(pp.b)], same=pp.a is pp.b):
-        first_pair = next(iter(ProductPair(sa, sb, 1).pairs_unsorted()), None)
-        if first_pair is None:
-            continue
-        x, y = first_pair
-        one = _pair_result(call, th, x.order, y.order)
-        if one is None:
-            continue
-        _, settled = one.best()
-        rank = (LEVEL_RANK[settled.level], settled.settled)
-        if best is None or rank > best[0]:
-            best = (rank, (x.index, y.index), one)
+    for sa, sb in signature_pairs(pp):
+        for x, y in judged_pairs(sa, sb):
+            one = _pair_result(call, th, x.order, y.order)
+            if one is None:
+                continue
+            _, settled = one.best()
+            rank = (LEVEL_RANK[settled.level], settled.settled)
+            if best is None or rank > best[0]:
+                best = (rank, (x.index, y.index), one)
     if best is None:
         return None
     involved = pp.lines()
@@ -271,31 +261,6 @@ def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[in
     result.line_pairs = pp.count
     return (involved[0].index, involved[1].index if len(involved) > 1 else involved[0].index), result
 
-
-def _by_signature(group: Group) -> list[Group]:
-    out: dict[Hashable, Group] = {}
-    for ln in group.lines:
-        sig = _settle_signature(ln.order)
-        g = out.get(sig)
-        if g is None:
-            g = out[sig] = Group(sig)
-        g.lines.append(ln)
-    for g in out.values():
-        g.seal()
-    return sorted(out.values(), key=lambda g: min(ln.index for ln in g.lines))
-
-
-def _signature_pairs(left: list[Group], right: list[Group], *, same: bool) -> Iterator[tuple[Group, Group]]:
-    if same:
-        for i, a in enumerate(left):
-            for b in left[i:]:
-                if (a is not b or len(a.lines) > 1) and overlap_count(a, b):
-                    yield a, b
-    else:
-        for a in left:
-            for b in right:
-                if overlap_count(a, b):
-                    yield a, b
 
 
 def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from checker.model import NOT_TAKEN, MedicationOrder
@@ -154,3 +154,57 @@ def _sweep(a: Group, b: Group) -> Iterator[tuple[Line, Line]]:
             yield (y, line) if y.index < line.index else (line, y)
         active[side][line.index] = line
         heapq.heappush(ends[side], (line.hi, line.index))
+
+
+def line_signature(order: MedicationOrder) -> Hashable:
+    """What a rule reads of a line apart from its dates (product, form, dose and its "as needed",
+    route, reasons): lines with the same signature are judged alike on the same day."""
+    undated = tuple(replace(d, bounds_start=None, bounds_end=None) for d in order.dosages)
+    return (id(order.identity), order.medication, order.ingredients, order.medication_form, undated, order.reasons)
+
+
+def by_signature(group: Group) -> list[Group]:
+    """The lines of one product split by :func:`line_signature`, in record order of their first line."""
+    out: dict[Hashable, Group] = {}
+    for ln in group.lines:
+        sig = line_signature(ln.order)
+        g = out.get(sig)
+        if g is None:
+            g = out[sig] = Group(sig)
+        g.lines.append(ln)
+    for g in out.values():
+        g.seal()
+    return sorted(out.values(), key=lambda g: min(ln.index for ln in g.lines))
+
+
+def signature_pairs(pp: ProductPair) -> Iterator[tuple[Group, Group]]:
+    """The pairs of line signatures of a collapsed pair of products that overlap in time."""
+    left = by_signature(pp.a)
+    if pp.a is pp.b:
+        for i, a in enumerate(left):
+            for b in left[i:]:
+                if (a is not b or len(a.lines) > 1) and overlap_count(a, b):
+                    yield a, b
+        return
+    right = by_signature(pp.b)
+    for a in left:
+        for b in right:
+            if overlap_count(a, b):
+                yield a, b
+
+
+def judged_pairs(a: Group, b: Group) -> list[tuple[Line, Line]]:
+    """The pairs of lines on which two overlapping signatures are judged: their earliest overlapping
+    pair and, when they overlap, their latest-starting lines (the record may have changed in between:
+    age, renal function), in record order within each pair."""
+    out: list[tuple[Line, Line]] = []
+    first = next(iter(ProductPair(a, b, 1).pairs_unsorted()), None)
+    if first is not None:
+        out.append(first)
+    x = max(a.lines, key=lambda ln: (ln.lo, ln.index))
+    y = max((ln for ln in b.lines if ln is not x), key=lambda ln: (ln.lo, ln.index), default=None)
+    if y is not None and x.lo <= y.hi and y.lo <= x.hi:
+        last = (x, y) if x.index < y.index else (y, x)
+        if first is None or {id(last[0]), id(last[1])} != {id(first[0]), id(first[1])}:
+            out.append(last)
+    return out
