@@ -213,11 +213,18 @@ def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError 
         return
     path = Path(name)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_fhir_file(p))
+        files = sorted(p for p in path.rglob("*") if _is_fhir_file(p) and not p.is_dir())
         for p in files:
+            if not p.is_file():  # a dangling link, a socket…: named, never skipped in silence
+                yield FileMark(display_name(str(p)))
+                yield InputError(display_name(str(p)), "unreadable: not a regular file (a broken link?)")
+                continue
             yield from _from_file(p, limits)
     elif path.is_file():
         yield from _from_file(path, limits)
+    elif path.is_symlink() or path.exists():
+        yield FileMark(display_name(name))
+        yield InputError(display_name(name), "unreadable: not a regular file (a broken link?)")
     else:
         raise FileNotFoundError(f"no such file or directory: {name}")
 

@@ -7,6 +7,7 @@ for the Dask engine, :mod:`checker.audit.indicators` for the prescriber indicato
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Sequence
@@ -43,10 +44,25 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
     except AuditLocked as exc:
         raise AuditError(str(exc)) from None
     except OSError as exc:  # disk full, quota, I/O error: outputs untouched, the work folder kept
+        if exc.errno not in _WRITE_ERRORS and not _under(exc.filename, out):
+            raise  # not a failure to write the audit (e.g. an input that cannot be read)
         where = f" ({display_name(str(exc.filename))})" if exc.filename else ""
         raise AuditError(f"cannot write the audit: {exc.strerror or exc}{where}. The output files were left as "
                          f"they were; once the problem is fixed (e.g. space freed), run the same command with "
                          f"--resume to continue from the completed steps") from None
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _under(filename: object, out: Path) -> bool:
+    """True when ``filename`` lies in the output folder (where the audit writes)."""
+    if not isinstance(filename, (str, bytes, os.PathLike)):
+        return False
+    try:
+        return Path(os.fsdecode(filename)).resolve().is_relative_to(out.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, Any]:

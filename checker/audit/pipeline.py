@@ -95,7 +95,7 @@ def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> 
         if path.is_dir():
             for p in sorted(path.rglob("*")):
                 low = p.name.lower().removesuffix(".gz")
-                if p.is_file() and low.endswith(FILE_SUFFIXES) and not low.startswith(".") \
+                if not p.is_dir() and low.endswith(FILE_SUFFIXES) and not low.startswith(".") \
                         and WORK_DIR not in p.parts and not (skip and p.resolve().is_relative_to(skip)):
                     out.append(str(p))
         elif path.is_file():
@@ -105,13 +105,25 @@ def expand_inputs(inputs: Sequence[str | Path], exclude: Path | None = None) -> 
     return out
 
 
+def _stat(name: str) -> os.stat_result:
+    """The file's status, or its link's when it is a dangling link (read later as an input error)."""
+    try:
+        return os.stat(name)
+    except FileNotFoundError:
+        return os.lstat(name)
+
+
+def _size(name: str) -> int:
+    return _stat(name).st_size if os.path.exists(name) else 0
+
+
 def input_bytes(files: Sequence[str]) -> int:
     """Estimated uncompressed size of the inputs."""
     total = 0
     for f in files:
         if f == "-":
             continue
-        size = os.path.getsize(f)
+        size = _size(f)
         total += size * GZIP_RATIO if f.lower().endswith(".gz") else size
     return total
 
@@ -163,7 +175,7 @@ def _fingerprint(files: Sequence[str]) -> list[list[Any]]:
         if f == "-":
             out.append([f, None, None])
         else:
-            st = os.stat(f)
+            st = _stat(f)
             out.append([display_name(os.path.abspath(f)), st.st_size, st.st_mtime_ns])
     return out
 
@@ -216,7 +228,7 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
     handles: dict[str, BinaryIO] = {}
     try:
         for i, name in enumerate(files):
-            size = 0 if name == "-" else os.path.getsize(name)
+            size = 0 if name == "-" else _size(name)
             count = 0
             for target, line, is_med in route_file(i, name, n_shards, max_decompressed, max_expansion):
                 fh = handles.get(target)
