@@ -72,10 +72,17 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
     from checker.formats import render
     from checker.referentials import ReferentialError
 
+    from checker.audit.sharded import check_sharded, wants_shards
+
     try:
-        report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
-                           ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
-                           max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+        if not strict and wants_shards(paths):  # a large input: through patient shards on disk (same report)
+            report = check_sharded(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
+                                   ignore=_split(ignore), min_severity=min_severity, lang=lang,
+                                   max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+        else:
+            report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
+                               ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
+                               max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)

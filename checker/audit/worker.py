@@ -7,7 +7,7 @@ result files byte for byte.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -168,16 +168,16 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
-                refs: Any) -> ShardResult:
-    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]]
+                 ) -> Iterator[tuple[list[codec.Item], list[codec.Item]]]:
+    """The lines of one shard as chunks of whole patients, each item in input order, with the
+    stand-alone Medications the chunk's orders cite (lent from the common shard)."""
     groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
     for raw_line in lines:
         if not raw_line.strip():
             continue
         key, seq, payload = codec.split(raw_line)
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
-    result = ShardResult()
     for chunk in _chunks(groups):
         chunk.sort(key=lambda t: t[0])
         items = [codec.decode(p) for _, p in chunk]
@@ -189,7 +189,14 @@ def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.
                         if ref in medications:
                             wanted[ref] = None
         lent = sorted({entry for r in wanted for entry in medications[r]})  # input order, like a single run
-        borrowed = [codec.decode(p) for _, p in lent]
+        yield items, [codec.decode(p) for _, p in lent]
+
+
+def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
+                refs: Any) -> ShardResult:
+    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+    result = ShardResult()
+    for items, borrowed in shard_chunks(lines, medications):
         check_chunk(items, borrowed, settings, refs, result)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])
