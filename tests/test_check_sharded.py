@@ -60,3 +60,33 @@ def test_check_command_takes_the_sharded_path_above_the_threshold(tmp_path: Path
     monkeypatch.setattr(sharded.wants_shards, "__defaults__", (1000,))
     after = CliRunner().invoke(cli.main, args)
     assert used and after.exit_code == before.exit_code and after.output == before.output
+
+
+def test_streamed_json_is_byte_identical_and_holds_no_report(tmp_path: Path) -> None:
+    """The json report written chunk by chunk (findings spilled and merged) equals the json format."""
+    import io
+
+    from checker.audit.sharded import write_sharded_json
+
+    _generator().generate(tmp_path / "export", patients=60, per_patient=10, seed=5)
+    whole = check([str(tmp_path / "export")], as_of=AS_OF)
+    for shards in (1, 4):
+        out = io.BytesIO()
+        written = write_sharded_json([str(tmp_path / "export")], out, as_of=AS_OF, shards=shards)
+        assert out.getvalue().decode() == render(whole, "json"), shards
+        assert written.worst == whole.max_severity() and written.inputs == whole.inputs
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    out = io.BytesIO()
+    write_sharded_json([str(empty)], out, as_of=AS_OF)
+    assert out.getvalue().decode() == render(check([str(empty)], as_of=AS_OF), "json")
+
+
+def test_streamed_json_on_the_samples() -> None:
+    import io
+
+    from checker.audit.sharded import write_sharded_json
+
+    out = io.BytesIO()
+    write_sharded_json([str(SAMPLES)], out, as_of=AS_OF, lang="en", shards=3)
+    assert out.getvalue().decode() == render(check([str(SAMPLES)], as_of=AS_OF, lang="en"), "json")
