@@ -575,7 +575,8 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
-    if record.medication_orders and not all(p.applies_to_services for p in protocols):
+    services, any_medication = _service_positions(protocols)
+    if record.medication_orders and any_medication:
         for order in record.medication_orders:
             if order.status in NOT_TAKEN or order.kind != "request":
                 continue
@@ -584,12 +585,23 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
                     (order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"))
     out: list[Evaluation] = []
     shared: dict = {}
-    for i, protocol in enumerate(protocols):
+    # only the protocols that can apply: service protocols when the record has service orders, and
+    # the medication protocols a line falls in (in protocol order, as evaluate_record would give)
+    positions = sorted({*per_protocol, *services}) if record.service_orders else sorted(per_protocol)
+    for i in positions:
+        protocol = protocols[i]
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
         out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables,
                             shared=shared)
                    for order, target, label in targets)
     return out
+
+
+@by_identities
+def _service_positions(protocols: tuple[Protocol, ...]) -> tuple[tuple[int, ...], bool]:
+    """Positions of the service-order protocols, and whether any protocol is about medications."""
+    return (tuple(i for i, p in enumerate(protocols) if p.applies_to_services),
+            not all(p.applies_to_services for p in protocols))
 
 
 @by_identities
