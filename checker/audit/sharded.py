@@ -31,6 +31,11 @@ from checker.referentials import Referentials, default_referentials
 
 SHARD_THRESHOLD = 64 << 20
 """Bytes of (uncompressed) input above which ``check`` runs through the sharded pipeline."""
+CHUNK_BYTES = 16 << 20
+"""Raw bytes of whole patients checked at once. Larger than an audit worker's chunk: each chunk is
+read and identified afresh (lines share their work within one reading only), and ``check`` runs
+one chunk at a time in one process."""
+CHUNK_PATIENTS = 50_000
 
 
 class _Quiet:
@@ -69,7 +74,7 @@ def _checked_chunks(paths: Sequence[str], day: date, refs: Referentials, shards:
         names = sorted(p.name for p in (work / "shards").glob("*.ndjson") if p.name != meds_path.name)
         for name in names:
             with (work / "shards" / name).open("rb") as f:
-                for items, borrowed in shard_chunks(f, medications):
+                for items, borrowed in shard_chunks(f, medications, CHUNK_BYTES, CHUNK_PATIENTS):
                     ing = fhir_input.assemble(items + borrowed, as_of=day)
                     counts = ing.counts
                     if borrowed:  # stand-alone Medications lent to this chunk are counted in the common shard

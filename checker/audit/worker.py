@@ -142,7 +142,8 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
             del result.top[settings.top_patients:]
 
 
-def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]]) -> Iterable[list[tuple[codec.Seq, bytes]]]:
+def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: int = CHUNK_BYTES,
+            max_patients: int = CHUNK_PATIENTS) -> Iterable[list[tuple[codec.Seq, bytes]]]:
     """Whole patients, in key order, packed into chunks of bounded size."""
     chunk: list[tuple[codec.Seq, bytes]] = []
     size = patients = 0
@@ -151,7 +152,7 @@ def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]]) -> Iterable
         chunk.extend(lines)
         size += sum(len(p) for _, p in lines)
         patients += 1
-        if size >= CHUNK_BYTES or patients >= CHUNK_PATIENTS:
+        if size >= max_bytes or patients >= max_patients:
             yield chunk
             chunk, size, patients = [], 0, 0
     if chunk:
@@ -168,7 +169,8 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]]
+def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
+                 max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS
                  ) -> Iterator[tuple[list[codec.Item], list[codec.Item]]]:
     """The lines of one shard as chunks of whole patients, each item in input order, with the
     stand-alone Medications the chunk's orders cite (lent from the common shard)."""
@@ -178,7 +180,7 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
             continue
         key, seq, payload = codec.split(raw_line)
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
-    for chunk in _chunks(groups):
+    for chunk in _chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
         items = [codec.decode(p) for _, p in chunk]
         wanted: dict[str, None] = {}
