@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,10 +98,22 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
     from checker.formats import render
     from checker.referentials import ReferentialError
 
+    from checker.audit.sharded import check_sharded, wants_shards
+
+    big = not strict and wants_shards(paths)  # a large input: through patient shards on disk (same report)
+    if big and fmt == "json":
+        _check_json_streamed(paths, output, fail_on, as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
+                             ignore=_split(ignore), min_severity=min_severity, lang=lang,
+                             max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     try:
-        report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
-                           ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
-                           max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+        if big:
+            report = check_sharded(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
+                                   ignore=_split(ignore), min_severity=min_severity, lang=lang,
+                                   max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
+        else:
+            report = run_check(list(paths), as_of=as_of, jurisdiction=jurisdiction, select=_split(select),
+                               ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
+                               max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
         click.echo(f"pertinence: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -109,6 +123,34 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
     if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)
     worst = report.max_severity()
+    sys.exit(EXIT_FINDINGS if worst is not None and worst.rank >= Severity.parse(fail_on).rank else EXIT_OK)
+
+
+def _check_json_streamed(paths: tuple[str, ...], output: str | None, fail_on: str, **options: Any) -> None:
+    """``check --format json`` of a large input, written as it is merged (bounded memory); exits."""
+    from checker.audit.sharded import write_sharded_json
+    from checker.findings import Severity
+    from checker.referentials import ReferentialError
+
+    to_file = bool(output and output != "-")
+    target = Path(f"{output}.part") if to_file else None
+    try:
+        with (target.open("wb") if target is not None else contextlib.nullcontext(sys.stdout.buffer)) as out:
+            written = write_sharded_json(list(paths), out, **options)
+        if target is not None:
+            os.replace(target, str(output))
+    except (ValueError, FileNotFoundError, ReferentialError) as exc:
+        click.echo(f"pertinence: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(f"pertinence: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    finally:
+        if target is not None:
+            target.unlink(missing_ok=True)
+    if written.inputs.checked == 0 and written.errors:
+        sys.exit(EXIT_USAGE)
+    worst = written.worst
     sys.exit(EXIT_FINDINGS if worst is not None and worst.rank >= Severity.parse(fail_on).rank else EXIT_OK)
 
 

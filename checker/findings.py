@@ -6,8 +6,10 @@ Every output format renders a :class:`Report`; nothing else crosses from rules t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from fractions import Fraction
 from typing import Any, Literal
 
 VERSION = "0.1.0"
@@ -172,6 +174,40 @@ class ReferentialInfo:
         return {"id": self.id, "title": self.title, "edition": self.edition, "sha256": self.sha256}
 
 
+def add_savings(totals: dict[str, dict[str, dict[str, Fraction]]], findings: Iterable[Finding]) -> None:
+    """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount)."""
+    for f in findings:
+        saving = (f.suggestion or {}).get("saving")
+        if not saving or saving.get("amount") is None:
+            continue
+        amount = Fraction(float(saving.get("per_year", saving["amount"])))
+        cur = str(saving.get("currency", ""))
+        subst = str(f.evidence.get("substance", "")) or "?"
+        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
+            cell = totals.setdefault(axis, {}).setdefault(key, {})
+            cell[cur] = cell.get(cur, Fraction(0)) + amount
+
+
+def savings_dict(totals: dict[str, dict[str, dict[str, Fraction]]]) -> dict[str, Any]:
+    """The report's savings section from exact totals (see :func:`add_savings`)."""
+    def rnd(d: dict[str, Fraction]) -> dict[str, float]:
+        return {k: round(float(v), 2) for k, v in d.items()}
+
+    return {
+        "period": "year",
+        "total": rnd(totals.get("total", {}).get("", {})),
+        "by_rule": {k: rnd(v) for k, v in sorted(totals.get("by_rule", {}).items())},
+        "by_substance": {k: rnd(v) for k, v in sorted(totals.get("by_substance", {}).items())},
+    }
+
+
+def savings_table(findings: Iterable[Finding]) -> dict[str, Any]:
+    """Potential savings of ``findings`` totalled by currency, by rule and by substance."""
+    totals: dict[str, dict[str, dict[str, Fraction]]] = {}
+    add_savings(totals, findings)
+    return savings_dict(totals)
+
+
 @dataclass(slots=True)
 class Report:
     """The result of a check: findings, input errors and accounting. Pure data."""
@@ -200,29 +236,9 @@ class Report:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
 
     def savings(self) -> dict[str, Any]:
-        """Potential savings totalled by currency, by rule and by substance."""
-        by_rule: dict[str, dict[str, float]] = {}
-        by_substance: dict[str, dict[str, float]] = {}
-        total: dict[str, float] = {}
-        for f in self.findings:
-            saving = (f.suggestion or {}).get("saving")
-            if not saving or saving.get("amount") is None:
-                continue
-            amount = float(saving.get("per_year", saving["amount"]))
-            cur = str(saving.get("currency", ""))
-            total[cur] = total.get(cur, 0.0) + amount
-            by_rule.setdefault(f.rule, {}).setdefault(cur, 0.0)
-            by_rule[f.rule][cur] += amount
-            subst = str(f.evidence.get("substance", "")) or "?"
-            by_substance.setdefault(subst, {}).setdefault(cur, 0.0)
-            by_substance[subst][cur] += amount
-        rnd = lambda d: {k: round(v, 2) for k, v in d.items()}  # noqa: E731
-        return {
-            "period": "year",
-            "total": rnd(total),
-            "by_rule": {k: rnd(v) for k, v in sorted(by_rule.items())},
-            "by_substance": {k: rnd(v) for k, v in sorted(by_substance.items())},
-        }
+        """Potential savings totalled by currency, by rule and by substance (exact sums, rounded
+        at the end: the totals do not depend on the order of the findings)."""
+        return savings_table(self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -194,3 +194,64 @@ def test_pr006_cost_is_not_quadratic(monkeypatch: Any) -> None:
     group = pr._largest_concurrent(members, date(2033, 1, 1))
     assert len({k for _, k in group}) == 3
     assert compared < 60 * n, compared
+
+
+def _repeated(sample: str, copies: int, step_days: int) -> dict[str, Any]:
+    """A rule sample with each of its MedicationRequests repeated ``copies`` times, the copies
+    written ``step_days`` apart (counting back from the original date)."""
+    bundle = json.loads((SAMPLES / "rules" / sample).read_text(encoding="utf-8"))
+    entries = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "MedicationRequest"]
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] != "MedicationRequest":
+            continue
+        for k in range(copies):
+            dup = copy.deepcopy(e)
+            dup["resource"]["id"] = f"{e['resource']['id']}-{k}"
+            dup["fullUrl"] = f"{e.get('fullUrl', e['resource']['id'])}-{k}"
+            day = date.fromisoformat(e["resource"]["authoredOn"][:10]) - timedelta(days=step_days * k)
+            dup["resource"]["authoredOn"] = day.isoformat()
+            entries.append(dup)
+    return {**bundle, "entry": entries}
+
+
+def _work(monkeypatch: Any, module: Any, name: str, bundle: dict[str, Any], rule: str) -> tuple[int, list[Any]]:
+    """Calls of ``module.name`` while checking ``bundle`` with ``rule`` alone, and the findings."""
+    calls = 0
+    real = getattr(module, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    try:
+        findings = check(bundle, as_of="2026-01-15", select=[rule]).findings
+    finally:
+        monkeypatch.setattr(module, name, real)
+    return calls, [f for f in findings if f.rule == rule]
+
+
+def test_op002_treatment_duration_reads_each_line_once_per_patient(monkeypatch: Any) -> None:
+    """OP002's treatment-duration criterion merges a patient's lines into blocks once, not once per
+    line: the treatment periods computed grow linearly with the lines (quadratically before)."""
+    from checker import periods
+
+    sample = "OP002/fail-omeprazole-renouvellements-mensuels.json"
+    small, found_small = _work(monkeypatch, periods, "treatment_period", _repeated(sample, 100, 30), "OP002")
+    large, found_large = _work(monkeypatch, periods, "treatment_period", _repeated(sample, 200, 30), "OP002")
+    assert found_small and found_large  # months of renewals: the protocol flags them
+    assert large <= 2.5 * small, (small, large)  # doubling the lines doubles the work (×4 before)
+    assert large <= 10 * 400, large
+
+
+def test_eq005_cotherapy_reads_each_line_once_per_patient(monkeypatch: Any) -> None:
+    """EQ005's drop-cotherapy strategy (a PPI with a short NSAID course) classes a patient's lines
+    once, not once per PPI line: class tests grow linearly with the lines (quadratically before)."""
+    import checker.rules.cheaper as cheaper
+
+    sample = "EQ005/fail-ppi-short-nsaid-low-risk.json"
+    small, found_small = _work(monkeypatch, cheaper, "_atc_in", _repeated(sample, 150, 0), "EQ005")
+    large, found_large = _work(monkeypatch, cheaper, "_atc_in", _repeated(sample, 300, 0), "EQ005")
+    assert found_small and found_large
+    assert large <= 2.5 * small, (small, large)

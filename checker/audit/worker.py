@@ -7,7 +7,7 @@ result files byte for byte.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -149,7 +149,8 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
             del result.top[settings.top_patients:]
 
 
-def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]]) -> Iterable[list[tuple[codec.Seq, bytes]]]:
+def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: int = CHUNK_BYTES,
+            max_patients: int = CHUNK_PATIENTS) -> Iterable[list[tuple[codec.Seq, bytes]]]:
     """Whole patients, in key order, packed into chunks of bounded size."""
     chunk: list[tuple[codec.Seq, bytes]] = []
     size = patients = 0
@@ -158,7 +159,7 @@ def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]]) -> Iterable
         chunk.extend(lines)
         size += sum(len(p) for _, p in lines)
         patients += 1
-        if size >= CHUNK_BYTES or patients >= CHUNK_PATIENTS:
+        if size >= max_bytes or patients >= max_patients:
             yield chunk
             chunk, size, patients = [], 0, 0
     if chunk:
@@ -175,17 +176,18 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
-                refs: Any) -> ShardResult:
-    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
+                 max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS
+                 ) -> Iterator[tuple[list[codec.Item], list[codec.Item]]]:
+    """The lines of one shard as chunks of whole patients, each item in input order, with the
+    stand-alone Medications the chunk's orders cite (lent from the common shard)."""
     groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
     for raw_line in lines:
         if not raw_line.strip():
             continue
         key, seq, payload = codec.split(raw_line)
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
-    result = ShardResult()
-    for chunk in _chunks(groups):
+    for chunk in _chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
         items = [codec.decode(p) for _, p in chunk]
         wanted: dict[str, None] = {}
@@ -196,7 +198,14 @@ def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.
                         if ref in medications:
                             wanted[ref] = None
         lent = sorted({entry for r in wanted for entry in medications[r]})  # input order, like a single run
-        borrowed = [codec.decode(p) for _, p in lent]
+        yield items, [codec.decode(p) for _, p in lent]
+
+
+def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
+                refs: Any) -> ShardResult:
+    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+    result = ShardResult()
+    for items, borrowed in shard_chunks(lines, medications):
         check_chunk(items, borrowed, settings, refs, result)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])

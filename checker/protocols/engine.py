@@ -210,7 +210,7 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
 
 class _Context:
     def __init__(self, protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date,
-                 lang: str, tables: FactTables | None = None) -> None:
+                 lang: str, tables: FactTables | None = None, shared: dict | None = None) -> None:
         self.protocol = protocol
         self.record = record
         self.order = order
@@ -222,6 +222,7 @@ class _Context:
         self.dated = (order.authored_on is not None) or (
             isinstance(order, ServiceOrder) and order.occurrence is not None) or order.draft
         self.cache: dict[str, Result] = {}
+        self.shared: dict = {} if shared is None else shared  # per record, across its orders and protocols
 
     # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
     # own words and the Conditions of its day (see checker.facts.indications)
@@ -455,47 +456,24 @@ class _Context:
             return Result(False)
         prefixes = t.atc or tuple(a for m in self.protocol.medications for a in m.atc)
         over, gap = int(t.attrs["overDays"]), int(t.attrs.get("maxGapDays", "0"))
-        spans: list[tuple[date, date, MedicationOrder]] = []
-        mine: tuple[date, date] | None = None
-        for o in self.record.medication_orders:
-            if o.status in NO_HISTORY or not atc_matches(prefixes, atc_codes_of(o)):
-                continue
-            start, end = periods.treatment_period(o, self.as_of)
-            if start is None:
-                if o is self.order:
-                    return Result(None, missing=[_w("start", self.lang)])
-                continue
-            if end is None:
-                end = max(self.as_of, start) if periods.counts(o) else start
-            end = max(end, start)
-            spans.append((start, end, o))
-            if o is self.order:
-                mine = (start, end)
-        if mine is None:
+        key = ("treatmentDuration", prefixes, gap)
+        found = self.shared.get(key)
+        if found is None:  # once per record: the lines of the class, sorted, merged into blocks
+            found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of)
+        blocks, block_of, undated = found
+        if id(self.order) in undated:
+            return Result(None, missing=[_w("start", self.lang)])
+        i = block_of.get(id(self.order))
+        if i is None:
             return Result(False)
-        spans.sort(key=lambda s: (s[0], s[1]))
-        # a block: [first day, last day, members, days of treatment (days between members not counted)]
-        blocks: list[list] = []
-        for start, end, o in spans:
-            if blocks and (start - blocks[-1][1]).days <= 1 + gap:
-                block = blocks[-1]
-                overlap = max(0, (min(end, block[1]) - start).days + 1)  # days already counted
-                block[3] += (end - start).days + 1 - overlap
-                block[1] = max(block[1], end)
-                block[2].append(o)
-            else:
-                blocks.append([start, end, [o], (end - start).days + 1])
-        for start, end, members, days in blocks:
-            if start <= mine[0] <= end:
-                n = len(members)
-                pause = (end - start).days + 1 - days
-                fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
-                        + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
-                        if self.lang == "fr" else
-                        f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
-                        + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
-                return Result(days > over, facts=[fact])
-        return Result(False)
+        start, end, n, days = blocks[i]
+        pause = (end - start).days + 1 - days
+        fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
+                + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
+                if self.lang == "fr" else
+                f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
+                + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
+        return Result(days > over, facts=[fact])
 
     def _t_reasonGiven(self, t: Test, crit: Criterion) -> Result:
         given = bool(self.order.reasons or self.order.reason_refs)
@@ -513,11 +491,51 @@ class _Context:
         return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only, list(r.indications))
 
 
+def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date
+                      ) -> tuple[list[tuple[date, date, int, int]], dict[int, int], set[int]]:
+    """The record's lines of ``prefixes`` merged into blocks of consecutive treatment (a pause of at
+    most ``gap`` days joins two lines): each block as (first day, last day, lines, days of treatment,
+    days between lines not counted); the block of each line (by identity); the lines without a start.
+    One sort per record (n log n), shared by every line the treatment-duration criterion asks about."""
+    spans: list[tuple[date, date, int]] = []
+    undated: set[int] = set()
+    for o in record.medication_orders:
+        if o.status in NO_HISTORY or not atc_matches(prefixes, atc_codes_of(o)):
+            continue
+        start, end = periods.treatment_period(o, as_of)
+        if start is None:
+            undated.add(id(o))
+            continue
+        if end is None:
+            end = max(as_of, start) if periods.counts(o) else start
+        spans.append((start, max(end, start), id(o)))
+    spans.sort(key=lambda s: (s[0], s[1]))
+    blocks: list[tuple[date, date, int, int]] = []
+    block_of: dict[int, int] = {}
+    first = last = date.min
+    n = days = 0
+    for start, end, ident in spans:
+        if n and (start - last).days <= 1 + gap:
+            overlap = max(0, (min(end, last) - start).days + 1)  # days already counted
+            days += (end - start).days + 1 - overlap
+            last = max(last, end)
+            n += 1
+        else:
+            if n:
+                blocks.append((first, last, n, days))
+            first, last, n, days = start, end, 1, (end - start).days + 1
+        block_of[ident] = len(blocks)
+    if n:
+        blocks.append((first, last, n, days))
+    return blocks, block_of, undated
+
+
 def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date, *,
-             lang: str = "fr", target_label: str = "", tables: FactTables | None = None) -> Evaluation:
+             lang: str = "fr", target_label: str = "", tables: FactTables | None = None,
+             shared: dict | None = None) -> Evaluation:
     """Walk the decision graph from its start to an outcome for ``order``; ``tables`` (the facts
     tables) allow an indication to be inferred from the problem list when the order states none."""
-    ctx = _Context(protocol, record, order, target, as_of, lang, tables)
+    ctx = _Context(protocol, record, order, target, as_of, lang, tables, shared)
     used: list[Indication] = []
     node = protocol.start
     steps: list[Step] = []
@@ -546,7 +564,9 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
 def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, lang: str = "fr",
                     tables: FactTables | None = None) -> list[Evaluation]:
     """Every applicable order of ``record`` evaluated against ``protocol``."""
-    return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables)
+    shared: dict = {}
+    return [evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables,
+                     shared=shared)
             for order, target, label in applicable(protocol, record)]
 
 
@@ -555,7 +575,8 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
-    if record.medication_orders and not all(p.applies_to_services for p in protocols):
+    services, any_medication = _service_positions(protocols)
+    if record.medication_orders and any_medication:
         for order in record.medication_orders:
             if order.status in NOT_TAKEN or order.kind != "request":
                 continue
@@ -563,11 +584,24 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
                 per_protocol.setdefault(i, []).append(
                     (order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"))
     out: list[Evaluation] = []
-    for i, protocol in enumerate(protocols):
+    shared: dict = {}
+    # only the protocols that can apply: service protocols when the record has service orders, and
+    # the medication protocols a line falls in (in protocol order, as evaluate_record would give)
+    positions = sorted({*per_protocol, *services}) if record.service_orders else sorted(per_protocol)
+    for i in positions:
+        protocol = protocols[i]
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
-        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables)
+        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables,
+                            shared=shared)
                    for order, target, label in targets)
     return out
+
+
+@by_identities
+def _service_positions(protocols: tuple[Protocol, ...]) -> tuple[tuple[int, ...], bool]:
+    """Positions of the service-order protocols, and whether any protocol is about medications."""
+    return (tuple(i for i, p in enumerate(protocols) if p.applies_to_services),
+            not all(p.applies_to_services for p in protocols))
 
 
 @by_identities

@@ -998,6 +998,20 @@ def _dose_level_choice(idx: Any, ident: MedicationIdentity, strat: Any
     return level, base, reference, best, best_sub, best_mg
 
 
+def _cotherapy_lines(call: RuleCall, strat: Any) -> tuple[list[MedicationOrder], set[int], set[int], set[int]]:
+    """For the drop-cotherapy strategy, among the record's active treatment lines (a line's other
+    lines are these but itself): those of the partner classes (as a list, and by identity); the
+    partner lines that are long or open-ended; the lines of an excluding class (by identity)."""
+    active = [o for o in call.record.medication_orders
+              if o.identity is not None and o.status not in NO_HISTORY and o.is_active_like]
+    with_atc, excluded = strat.param("with_atc", ()), strat.param("excludes_cotherapy_atc", ())
+    max_days = float(strat.param("max_cotherapy_days", 0))
+    partners = [o for o in active if _atc_in(o.identity.atc_codes, with_atc)]  # type: ignore[union-attr]
+    long_ids = {id(o) for o in partners if (d := treatment_days(o)) is None or d > max_days}
+    excluded_ids = {id(o) for o in active if _atc_in(o.identity.atc_codes, excluded)}  # type: ignore[union-attr]
+    return partners, {id(o) for o in partners}, long_ids, excluded_ids
+
+
 def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                     strat: Any) -> Iterator[Finding]:
     age = call.record.age_on(order.authored_on or call.as_of)
@@ -1005,17 +1019,19 @@ def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: Med
         return
     if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
         return
-    others = [o for o in _other_orders(call, order) if o.is_active_like]
-    partners = [o for o in others
-                if _atc_in(o.identity.atc_codes, strat.param("with_atc", ()))]  # type: ignore[union-attr]
-    if not partners:
+    key = ("drop-cotherapy", id(strat))
+    lines = call.shared.get(key)
+    if lines is None:  # once per record, not once per line (bounded cost)
+        lines = call.shared[key] = _cotherapy_lines(call, strat)
+    with_partner, partner_ids, long_ids, excluded_ids = lines
+    me = id(order)
+    if len(partner_ids) <= (me in partner_ids):
         return
-    max_days = float(strat.param("max_cotherapy_days", 0))
-    if not all((d := treatment_days(o)) is not None and d <= max_days for o in partners):
+    if len(long_ids) > (me in long_ids):
         return  # a long or open-ended NSAID course is not the situation the source describes
-    excluded = strat.param("excludes_cotherapy_atc", ())
-    if any(_atc_in(o.identity.atc_codes, excluded) for o in others):  # type: ignore[union-attr]
+    if len(excluded_ids) > (me in excluded_ids):
         return
+    partners = [o for o in with_partner if o is not order]
     base, _form = _line_pack(idx, ident)
     product = ident.product or order.label
     suggestion: dict[str, Any] = {"action": "remove", "replace": base.describe() if base else {"label": product},

@@ -42,7 +42,12 @@ SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 def _atc_hit(order: MedicationOrder, prefixes: tuple[str, ...] | list[str]) -> str | None:
     """The substance key of the line whose ATC starts with one of ``prefixes``."""
-    for s in order.identity.substances if order.identity else ():
+    return _identity_atc_hit(order.identity, prefixes)
+
+
+@by_identities  # asked for every line and every STOPP iteration: a few hundred medications, fixed prefix lists
+def _identity_atc_hit(identity: MedicationIdentity | None, prefixes: tuple[str, ...] | list[str]) -> str | None:
+    for s in identity.substances if identity else ():
         if any(a.startswith(p) for a in s.atc for p in prefixes):
             return s.key
     return None

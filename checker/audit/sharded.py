@@ -1,0 +1,196 @@
+"""``check`` of a large input through the audit's pipeline: the same report, in bounded memory.
+
+Above :data:`SHARD_THRESHOLD` bytes of input, holding every patient record at once costs more
+memory than the input is worth. The input is then partitioned by patient into shards spilled to a
+temporary folder (the audit's partition phase), each shard is checked chunk by chunk of whole
+patients (the audit's workers), and the findings, errors and counts are gathered into one
+:class:`~checker.findings.Report`, the same as the in-memory path gives: only whole patients are
+checked together and every rule works within one patient.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from checker import fhir_input
+from checker.api import check_records, parse_day
+from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
+                                    parse_size, DEFAULT_MEMORY)
+from checker.audit.worker import load_medications, merge_sorted, shard_chunks
+from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, savings_dict
+from checker.memo import relaxed_gc
+from checker.referentials import Referentials, default_referentials
+
+SHARD_THRESHOLD = 64 << 20
+"""Bytes of (uncompressed) input above which ``check`` runs through the sharded pipeline."""
+CHUNK_BYTES = 16 << 20
+"""Raw bytes of whole patients checked at once. Larger than an audit worker's chunk: each chunk is
+read and identified afresh (lines share their work within one reading only), and ``check`` runs
+one chunk at a time in one process."""
+CHUNK_PATIENTS = 50_000
+
+
+class _Quiet:
+    """Progress sink of the partition phase (``check`` shows no progress)."""
+
+    def items(self, n: int) -> None:
+        pass
+
+    def bytes_done(self, n: int) -> None:
+        pass
+
+
+def wants_shards(paths: Sequence[str], threshold: int = SHARD_THRESHOLD) -> bool:
+    """Whether ``check`` of ``paths`` (files or folders, not stdin) should run sharded."""
+    if any(p == "-" for p in paths) or not all(Path(p).exists() for p in paths):
+        return False
+    return input_bytes(expand_inputs(paths)) > threshold
+
+
+def _checked_chunks(paths: Sequence[str], day: date, refs: Referentials, shards: int | None,
+                    max_decompressed: int | None, max_expansion: float | None, **options: Any
+                    ) -> Iterator[tuple[Report, InputCounts, dict[str, str]]]:
+    """Partition ``paths`` by patient into a temporary folder, then check it chunk by chunk of whole
+    patients: each chunk's report, its input counts and its resource URLs."""
+    files = expand_inputs(paths)
+    n = shards or shard_count(input_bytes(files), parse_size(DEFAULT_MEMORY), 1)
+    with tempfile.TemporaryDirectory(prefix="pertinence-check-") as tmp:
+        work = Path(tmp)
+        (work / "shards").mkdir()
+        partition_local(files, n, work, _Quiet(), max_decompressed, max_expansion)
+        meds_path = work / "shards" / f"{MEDICATIONS}.ndjson"
+        medications: dict[str, Any] = {}
+        if meds_path.is_file():
+            with meds_path.open("rb") as f:
+                medications = load_medications(f)
+        names = sorted(p.name for p in (work / "shards").glob("*.ndjson") if p.name != meds_path.name)
+        for name in names:
+            with (work / "shards" / name).open("rb") as f:
+                for items, borrowed in shard_chunks(f, medications, CHUNK_BYTES, CHUNK_PATIENTS):
+                    ing = fhir_input.assemble(items + borrowed, as_of=day)
+                    counts = ing.counts
+                    if borrowed:  # stand-alone Medications lent to this chunk are counted in the common shard
+                        lent = fhir_input.assemble(borrowed, as_of=day).counts
+                        counts = InputCounts(counts.files - lent.files, counts.resources - lent.resources,
+                                             counts.checked - lent.checked, counts.ignored - lent.ignored,
+                                             counts.rejected - lent.rejected)
+                    with relaxed_gc():
+                        report = check_records(ing.records, counts=counts, errors=ing.errors, as_of=day,
+                                               refs=refs, **options)
+                    yield report, counts, ing.urls
+
+
+def _options(select: Iterable[str] | None, ignore: Iterable[str] | None, **rest: Any) -> dict[str, Any]:
+    return {"select": list(select) if select is not None else None,
+            "ignore": list(ignore) if ignore is not None else None, **rest}
+
+
+def check_sharded(paths: Sequence[str], *, as_of: date | str | None = None, jurisdiction: str = "fr",
+                  select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                  min_severity: str | None = None, lang: str = "fr", refs: Referentials | None = None,
+                  severity_overrides: dict[str, str] | None = None, max_decompressed: int | None = None,
+                  max_expansion: float | None = None, shards: int | None = None) -> Report:
+    """:func:`checker.check` of ``paths`` through patient shards on disk (same report; the records
+    are held a chunk at a time, the findings all at once: see :func:`write_sharded_json`)."""
+    day = parse_day(as_of) if as_of is not None else date.today()
+    refs = refs or default_referentials()
+    refs.verify_all()
+    options = _options(select, ignore, jurisdiction=jurisdiction, min_severity=min_severity, lang=lang,
+                       severity_overrides=severity_overrides)
+    findings: list[Finding] = []
+    errors: list[InputError] = []
+    counts = InputCounts()
+    urls: dict[str, str] = {}
+    report: Report | None = None
+    for report, chunk_counts, chunk_urls in _checked_chunks(paths, day, refs, shards, max_decompressed,
+                                                            max_expansion, **options):
+        findings.extend(report.findings)
+        errors.extend(report.errors)
+        counts.add(chunk_counts)
+        urls.update(chunk_urls)
+    if report is None:  # no input item at all
+        report = check_records([], counts=counts, as_of=day, refs=refs, **options)
+    report.findings, report.errors, report.inputs, report.resource_urls = findings, errors, counts, urls
+    return report
+
+
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+_PLACE = "@@findings@@"
+
+
+@dataclass(slots=True)
+class Written:
+    """What :func:`write_sharded_json` tells the command: the input counts, the input errors and the
+    most severe finding (for the exit status)."""
+
+    inputs: InputCounts
+    errors: int
+    worst: Severity | None
+
+
+def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str | None = None,
+                       jurisdiction: str = "fr", select: Iterable[str] | None = None,
+                       ignore: Iterable[str] | None = None, min_severity: str | None = None, lang: str = "fr",
+                       refs: Referentials | None = None, severity_overrides: dict[str, str] | None = None,
+                       max_decompressed: int | None = None, max_expansion: float | None = None,
+                       shards: int | None = None) -> Written:
+    """Write the ``json`` report of ``paths`` to ``out`` in bounded memory: each chunk's findings are
+    sorted and spilled to disk, then merged in report order (byte for byte the ``json`` format's
+    output for :func:`checker.check` of the same input)."""
+    day = parse_day(as_of) if as_of is not None else date.today()
+    refs = refs or default_referentials()
+    refs.verify_all()
+    options = _options(select, ignore, jurisdiction=jurisdiction, min_severity=min_severity, lang=lang,
+                       severity_overrides=severity_overrides)
+    errors: list[InputError] = []
+    counts = InputCounts()
+    totals: dict[str, dict[str, dict[str, Fraction]]] = {}
+    worst: Severity | None = None
+    report: Report | None = None
+    with tempfile.TemporaryDirectory(prefix="pertinence-findings-") as tmp:
+        spilled: list[Path] = []
+        for report, chunk_counts, _urls in _checked_chunks(paths, day, refs, shards, max_decompressed,
+                                                           max_expansion, **options):
+            errors.extend(report.errors)
+            counts.add(chunk_counts)
+            add_savings(totals, report.findings)
+            chunk_worst = report.max_severity()
+            if chunk_worst is not None and (worst is None or chunk_worst.rank > worst.rank):
+                worst = chunk_worst
+            if report.findings:
+                path = Path(tmp) / f"{len(spilled):06d}.ndjson"
+                with path.open("wb") as f:
+                    for finding in report.sorted_findings():
+                        key = orjson.dumps([finding.patient or "~", -finding.severity.rank, finding.rule,
+                                            finding.implicated, finding.fingerprint])
+                        body = orjson.dumps(finding.to_dict(), option=_JSON).replace(b"\n", b"\t")
+                        f.write(key + b"\t" + body + b"\n")  # JSON text has no raw tab: one line per finding
+                spilled.append(path)
+        if report is None:
+            report = check_records([], counts=counts, as_of=day, refs=refs, **options)
+        report.findings, report.errors, report.inputs = [], errors, counts
+        head = report.to_dict()
+        head["savings"] = savings_dict(totals)
+        if spilled:
+            head["findings"] = [_PLACE]
+        text = orjson.dumps(head, option=_JSON)
+        marker = b"\n    " + orjson.dumps(_PLACE) + b"\n"
+        before, _, after = text.partition(marker) if spilled else (text, b"", b"")
+        out.write(before)
+        if spilled:
+            first = True
+            for body in merge_sorted(spilled):
+                out.write(b"\n    " if first else b",\n    ")
+                out.write(body.replace(b"\t", b"\n    "))
+                first = False
+            out.write(b"\n" + after)
+        out.write(b"\n")
+    return Written(counts, len(errors), worst)
