@@ -13,7 +13,7 @@ from datetime import date
 from enum import Enum
 from typing import Any, Literal, Union
 
-from checker.wording import day, money, msg, number
+from checker.wording import catalogue, day, money, msg, number
 
 VERSION = "0.1.0"
 """The package version (``checker.__version__``), written in every :class:`Report`."""
@@ -106,7 +106,15 @@ class Words:
     sep: str = "; "
 
 
-Param = Union[str, int, float, date, Amount, Quantity, Word, Words]
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text a referential gives in both languages (a class label of patient-risks.tsv …)."""
+
+    fr: str
+    en: str
+
+
+Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized]
 """A typed message parameter: plain text (a drug label) or a value the language words."""
 
 
@@ -151,6 +159,8 @@ class _Formatter(string.Formatter):
             text = msg(self.lang, f"{value.table}.{value.code}")
         elif isinstance(value, Words):
             text = value.sep.join(msg(self.lang, f"{value.table}.{c}") for c in value.codes)
+        elif isinstance(value, Localized):
+            text = value.en if self.lang == "en" else value.fr
         elif isinstance(value, date):
             text = day(value, self.lang)
         else:
@@ -172,12 +182,16 @@ class Message:
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
 
-    def _fill(self, lang: str, table: str) -> str:
-        return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}"), (), dict(self.params))
+    def _fill(self, lang: str, table: str, suffix: str = "") -> str:
+        return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
 
     def summary(self, lang: str) -> str:
-        """The summary in ``lang``, cut to :data:`SUMMARY_MAX` characters (the one place it is cut)."""
+        """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
+        over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
+        then a cut with "…"."""
         text = self._fill(lang, "finding_summary")
+        if len(text) > SUMMARY_MAX and f"{self.code}.short" in catalogue(lang).get("finding_summary", {}):
+            text = self._fill(lang, "finding_summary", ".short")
         return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 3] + "…"
 
     def detail(self, lang: str) -> str:

@@ -106,11 +106,26 @@ def test_english_output_words_money_the_english_way() -> None:
 RULES_DIR = Path(__file__).resolve().parents[1] / "checker" / "rules"
 
 
-def _emitted_messages() -> list[tuple[str, str, set[str] | None]]:
-    """(file, code, parameter names or None when not literal) of every ``Message(...)`` a rule builds."""
-    found: list[tuple[str, str, set[str] | None]] = []
+def _sentences(tree: ast.AST) -> set[int]:
+    """ids of the ``Message(...)`` calls that add a sentence to another message's detail (put in a
+    tuple or appended to a list: the ``extra`` of a message), which have no summary of their own."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List)):
+            out |= {id(e) for e in node.elts}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append":
+            out |= {id(a) for a in node.args}
+    return out
+
+
+def _emitted_messages() -> list[tuple[str, str, bool, set[str] | None]]:
+    """(file, code, has a summary, parameter names or None when not literal) of every ``Message(...)``
+    a rule builds."""
+    found: list[tuple[str, str, bool, set[str] | None]] = []
     for path in sorted(RULES_DIR.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        sentences = _sentences(tree)
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Message":
                 assert node.args and isinstance(node.args[0], ast.Constant), (
                     f"{path.name}:{node.lineno}: a message code must be a literal, so that this test sees it")
@@ -121,18 +136,19 @@ def _emitted_messages() -> list[tuple[str, str, set[str] | None]]:
                         params = {str(k.value) for k in arg.keys if isinstance(k, ast.Constant)}
                     else:
                         params = None
-                found.append((path.name, str(node.args[0].value), params))
+                found.append((path.name, str(node.args[0].value), id(node) not in sentences, params))
     return found
 
 
 def test_rules_emit_message_codes() -> None:
-    assert any(code == "IX001" for _, code, _ in _emitted_messages())
+    emitted = {code: main for _, code, main, _ in _emitted_messages()}
+    assert emitted["IX001"] and not emitted["IX001.many-lines"]
 
 
-@pytest.mark.parametrize("where, code, params", _emitted_messages(), ids=lambda v: str(v))
+@pytest.mark.parametrize("where, code, main, params", _emitted_messages(), ids=lambda v: str(v))
 def test_every_message_code_a_rule_emits_is_worded_in_both_languages(
-        where: str, code: str, params: set[str] | None) -> None:
-    tables = ["finding_detail"] if "." in code else ["finding_summary", "finding_detail"]
+        where: str, code: str, main: bool, params: set[str] | None) -> None:
+    tables = ["finding_summary", "finding_detail"] if main else ["finding_detail"]
     fields: dict[str, set[str]] = {}
     for lang in LANGS:
         for t in tables:
@@ -141,8 +157,10 @@ def test_every_message_code_a_rule_emits_is_worded_in_both_languages(
             assert _fields(catalogue(lang)[t][code]) == fields[t], f"{code}: {t} parameters differ between languages"
     if params is not None:  # every parameter a message uses is one the rule gives
         for t in tables:
-            missing = {f.split(".")[0].split("[")[0] for f in fields[t]} - params
-            assert not missing, f"{where}: {code} uses {missing}, which the rule does not give"
+            short = catalogue("fr")[t].get(f"{code}.short") if t == "finding_summary" else None
+            for text in (catalogue("fr")[t][code], short or ""):
+                missing = {f.split(".")[0].split("[")[0] for f in _fields(text)} - params
+                assert not missing, f"{where}: {code} uses {missing}, which the rule does not give"
 
 
 def test_every_thesaurus_theme_is_worded() -> None:
@@ -193,3 +211,9 @@ def test_savings_are_read_from_a_typed_saving() -> None:
     assert report.savings()["total"] == {"EUR": 120.0}
     assert f.to_dict()["suggestion"] == {"saving": {"amount": 10.0, "currency": "EUR", "period": "treatment",
                                                     "per_year": 120.0}}
+
+
+def test_an_over_long_summary_takes_the_codes_shorter_wording() -> None:
+    m = Message("DU001", {"substance": "paracétamol", "label_a": "A" * 80, "label_b": "B" * 80})
+    assert m.summary("fr") == "Même substance dans deux lignes : paracétamol"
+    assert m.summary("en") == "Same substance twice: paracetamol".replace("paracetamol", "paracétamol")

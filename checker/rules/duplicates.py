@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checker.findings import Finding, Source
+from checker.findings import Finding, Localized, Message, Param, Source
 from checker.iatrogenic.classes import TherapeuticClasses
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
 from checker.memo import by_identities
@@ -29,6 +29,13 @@ STOPP_SOURCE = Source(
 # (IX001) still consider every kind. Pairs are found at bounded cost (see checker.rules.pairing).
 
 
+def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[Message, ...]:
+    """The sentence saying a pair of products is reported once for many pairs of lines."""
+    if lines is None:
+        return ()
+    return (Message("DU.many-lines", {"lines": len(lines[0]), "pairs": lines[1]}),)
+
+
 @rule(
     "DU001",
     name="same-substance-twice",
@@ -50,7 +57,6 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
-    en = call.settings.lang == "en"
     orders = list(call.identified_orders(prescriptions_only=True))
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity))
 
@@ -64,18 +70,18 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
             involved = pp.lines()
             a, b = involved[0].order, involved[1].order
             results.append(((involved[0].index, involved[1].index), list(_same_substance_findings(
-                call, a, b, shared, specific, generic, en, lines=(tuple(ln.order for ln in involved), pp.count)))))
+                call, a, b, shared, specific, generic, lines=(tuple(ln.order for ln in involved), pp.count)))))
             continue
         for x, y in pp.pairs():
             results.append(((x.index, y.index),
-                          list(_same_substance_findings(call, x.order, y.order, shared, specific, generic, en))))
+                          list(_same_substance_findings(call, x.order, y.order, shared, specific, generic))))
     results.sort(key=lambda f: f[0])
     for _, findings in results:
         yield from findings
 
 
 def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOrder, shared: list[str],
-                             specific: dict[str, RiskRow], generic: RiskRow | None, en: bool,
+                             specific: dict[str, RiskRow], generic: RiskRow | None,
                              lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Iterator[Finding]:
     """Findings for two concurrent lines; ``lines`` (every line concerned, number of overlapping pairs)
     when a pair of products is reported once for many pairs of lines."""
@@ -83,25 +89,15 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
         row = specific.get(key) or generic
         if row is None:
             continue
-        name = a.substance_name(key)
-        summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
-                   f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
-        if len(summary) > 140:
-            summary = (f"Same substance twice: {name}" if en else f"Même substance dans deux lignes : {name}")
-        detail = (f"{a.label} and {b.label} both contain {name} and are taken over the same period: the doses "
-                  f"add up. Keep one line or check the total daily dose." if en else
-                  f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
-                  f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
+        params: dict[str, Param] = {"substance": a.substance_name(key), "label_a": a.label, "label_b": b.label}
         implicated = [a.ref, b.ref]
         evidence: dict[str, Any] = {"substance": key, "basis": row.id, "lines": [a.label, b.label]}
         if lines is not None:
             implicated = [o.ref for o in lines[0]]
             evidence["line_pairs"] = lines[1]
-            detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                       if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                       f"seule fois, toutes les lignes citées.")
         yield call.finding(
-            summary=summary, detail=detail, implicated=implicated, key=key, severity=row.severity,
+            message=Message("DU001", params, _many_lines(lines)),
+            implicated=implicated, key=key, severity=row.severity,
             source=row.source, evidence=evidence, suggestion={"action": "remove-duplicate"},
         )
 
@@ -134,7 +130,6 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
-    en = call.settings.lang == "en"
     # Only lines in at least one class can make a pair: most lines are in none.
     classed: dict[int, tuple[MedicationOrder, dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]]]] = {}
     for o in call.identified_orders(prescriptions_only=True):
@@ -166,10 +161,10 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     def findings(a: MedicationOrder, b: MedicationOrder,
                  lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> list[Finding]:
         hits, atc_hits = hits_of(a, b)
-        out = [_class_finding(call, row, a, b, ka[0], kb[0], en, lines) for row, ka, kb in hits]
+        out = [_class_finding(call, row, a, b, ka[0], kb[0], lines) for row, ka, kb in hits]
         for group, (sa, atc_a), (sb, atc_b) in atc_hits:
             if classes.exception(a, atc_a, b, atc_b) is None:  # as-needed or not is a line's own fact
-                out.append(_subgroup_finding(call, classes, group, a, b, sa, sb, en, lines))
+                out.append(_subgroup_finding(call, classes, group, a, b, sa, sb, lines))
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
@@ -200,30 +195,21 @@ def _subgroups(classes: TherapeuticClasses, ident: MedicationIdentity | None) ->
 
 
 def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a: MedicationOrder,
-                      b: MedicationOrder, ka: str, kb: str, en: bool,
+                      b: MedicationOrder, ka: str, kb: str,
                       lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
     na, nb = a.substance_name(ka), b.substance_name(kb)
     name = classes.names[group]
-    summary = (f"Duplicate class: {name} ({na} + {nb})" if en else f"Doublon de classe : {name} ({na} + {nb})")
-    if len(summary) > 140:
-        summary = f"{'Duplicate class' if en else 'Doublon de classe'} {group} : {na} + {nb}"
-    detail = (f"{a.label} and {b.label} both belong to the ATC class {group} ({name}) and are taken over the same "
-              f"period: their adverse effects add up without added benefit. Keep a single drug of the class "
-              f"unless the combination is intended." if en else
-              f"{a.label} et {b.label} appartiennent tous deux à la classe ATC {group} ({name}) et sont pris sur la "
-              f"même période : les effets indésirables s'additionnent sans bénéfice supplémentaire. Ne garder qu'un "
-              f"médicament de la classe, sauf association voulue.")
+    params: dict[str, Param] = {"class_name": name, "group": group, "first": na, "second": nb,
+                                "label_a": a.label, "label_b": b.label}
     implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": f"atc:{group}", "atc_subgroup": group, "class_name": name,
                                 "substances": sorted((ka, kb)), "products": [a.label, b.label]}
     if lines is not None:
         implicated = [o.ref for o in lines[0]]
         evidence["line_pairs"] = lines[1]
-        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                   f"seule fois, toutes les lignes citées.")
     return call.finding(
-        summary=summary, detail=detail, implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
+        message=Message("DU002.atc", params, _many_lines(lines)),
+        implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
         source=classes.basis, evidence=evidence, suggestion={"action": "keep-one"})
 
 
@@ -252,26 +238,18 @@ def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) 
 
 
 def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,
-                   en: bool, lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
+                   lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
     na, nb = a.substance_name(ka), b.substance_name(kb)
-    summary = (f"Duplicate class: {row.label_en} ({na} + {nb})" if en else
-               f"Doublon de classe : {row.label_fr} ({na} + {nb})")
-    if len(summary) > 140:
-        summary = f"{'Duplicate class' if en else 'Doublon de classe'} : {na} + {nb}"
-    detail = (f"{a.label} and {b.label} are {row.label_en}, taken over the same period: their adverse effects add "
-              f"up without added benefit. Keep a single drug of the class if possible." if en else
-              f"{a.label} et {b.label} : {row.label_fr}, pris sur la même période. Les effets indésirables "
-              f"s'additionnent sans bénéfice supplémentaire ; garder si possible un seul médicament de la classe.")
+    params: dict[str, Param] = {"class_label": Localized(row.label_fr, row.label_en), "first": na, "second": nb,
+                                "label_a": a.label, "label_b": b.label}
     implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))}
     if lines is not None:
         implicated = [o.ref for o in lines[0]]
         evidence["line_pairs"] = lines[1]
-        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                   f"seule fois, toutes les lignes citées.")
     return call.finding(
-        summary=summary, detail=detail, implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
+        message=Message("DU002", params, _many_lines(lines)),
+        implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
         severity=row.severity, source=row.source, evidence=evidence, suggestion={"action": "keep-one"},
     )
 
