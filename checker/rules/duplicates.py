@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checker.findings import Finding, Localized, Message, Param, Source
+from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
 from checker.iatrogenic.classes import TherapeuticClasses
+from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
 from checker.memo import by_identities
 from checker.model import MedicationIdentity
@@ -15,6 +16,7 @@ from checker.model import MedicationOrder
 from checker.referentials import Referentials
 from checker.registry import RuleCall, rows_of, rule
 from checker.rules.pairing import Group, group_lines, product_pairs
+from checker.rules.patient_risks import daily_ceiling
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -27,6 +29,33 @@ STOPP_SOURCE = Source(
 # statement of a drug records the delivery or intake of a treatment that is usually also prescribed,
 # and pairing it with the request would report one treatment as a duplicate of itself. Interactions
 # (IX001) still consider every kind. Pairs are found at bounded cost (see checker.rules.pairing).
+
+
+def _mg(value: float) -> Quantity:
+    return Quantity(round(value, 1), "mg", 0 if abs(value - round(value)) < 1e-9 else 1)
+
+
+def _total_dose(call: RuleCall, a: MedicationOrder, b: MedicationOrder, key: str,
+                evidence: dict[str, Any]) -> Message:
+    """The sentence stating the two lines' total daily dose of ``key`` against the maximum per day
+    (the lowest that applies to either line); fills ``evidence`` with the figures."""
+    doses = [daily_dose(o, key) for o in (a, b)]
+    if any(d is None for d in doses):
+        evidence["daily_total"] = "not-computable"
+        return Message("DU001.total-unknown")
+    total = sum(d.per_day_mg for d in doses if d is not None)
+    evidence["daily_total_mg"] = round(total, 3)
+    name = a.substance_name(key)
+    ceilings = [c for o in (a, b) if (c := daily_ceiling(call, o, key)) is not None]
+    if not ceilings:
+        return Message("DU001.total-no-ceiling", {"substance": name, "total": _mg(total)})
+    cap, basis, row_id = min(ceilings)
+    evidence.update(daily_max_mg=round(cap, 3), daily_max_basis=basis, daily_max_row=row_id)
+    params: dict[str, Param] = {"substance": name, "total": _mg(total), "ceiling": _mg(cap),
+                                "basis": Word("dose_basis", basis)}
+    if total > cap + 1e-9:
+        return Message("DU001.total-above", params)
+    return Message("DU001.total-within", params)
 
 
 def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[Message, ...]:
@@ -42,14 +71,17 @@ def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[
     category="duplicate",
     severity="warning",
     source=STOPP_SOURCE,
-    referentials=("iatrogenic-rules",),
+    referentials=("iatrogenic-rules", "clinical-facts"),
 )
 def same_substance(call: RuleCall) -> Iterator[Finding]:
     """Same active substance in two concurrent prescription lines.
 
     Two lines taken over the same period contain the same active moiety (for instance paracetamol
     in Doliprane and in Ixprim): the doses add up unnoticed, a classic route to overdose. One
-    finding per pair of lines and substance.
+    finding per pair of lines and substance. The finding states the total daily dose of the two
+    lines (structured dosage) against the lowest PR005 maximum per day that applies to the patient
+    (``max-dose`` rows of ``referentials/iatrogenic/patient-risks.tsv``), or says that the total
+    cannot be computed (a dosage in words only).
 
     Source: ANSM, paracetamol boxes "Surdosage = danger" (9 July 2019: do not take another medicine
     containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
@@ -92,11 +124,14 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
         params: dict[str, Param] = {"substance": a.substance_name(key), "label_a": a.label, "label_b": b.label}
         implicated = [a.ref, b.ref]
         evidence: dict[str, Any] = {"substance": key, "basis": row.id, "lines": [a.label, b.label]}
+        extra: tuple[Message, ...] = ()
         if lines is not None:
             implicated = [o.ref for o in lines[0]]
             evidence["line_pairs"] = lines[1]
+        else:
+            extra = (_total_dose(call, a, b, key, evidence),)
         yield call.finding(
-            message=Message("DU001", params, _many_lines(lines)),
+            message=Message("DU001", params, extra + _many_lines(lines)),
             implicated=implicated, key=key, severity=row.severity,
             source=row.source, evidence=evidence, suggestion={"action": "remove-duplicate"},
         )
@@ -208,7 +243,7 @@ def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a
         implicated = [o.ref for o in lines[0]]
         evidence["line_pairs"] = lines[1]
     return call.finding(
-        message=Message("DU002.atc", params, _many_lines(lines)),
+        message=Message("DU002-atc", params, _many_lines(lines)),
         implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
         source=classes.basis, evidence=evidence, suggestion={"action": "keep-one"})
 

@@ -577,6 +577,23 @@ def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: Medicati
     return DoseCaps(intake, per_day, missing, kg)
 
 
+def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[float, str, str] | None:
+    """The lowest PR005 maximum per day that applies to substance ``key`` on this line for this
+    patient on the line's day: ``(mg, basis, row id)`` with basis ``adult``, ``older`` or
+    ``weight``; ``None`` when no ``max-dose`` row gives one."""
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    tables = _tables(call)
+    best: tuple[float, str, str] | None = None
+    for row in data.kind("max-dose"):
+        keys = row.matches_order(order)
+        if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(row, order):
+            continue
+        caps = _dose_caps(call, tables, row, order)
+        if caps is not None and caps.per_day is not None and (best is None or caps.per_day[0] < best[0]):
+            best = (caps.per_day[0], caps.per_day[1], row.id)
+    return best
+
+
 def _mg_per_day(order: MedicationOrder, key: str) -> float:
     dd = daily_dose(order, key)
     return dd.per_day_mg if dd is not None else 0.0
