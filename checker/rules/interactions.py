@@ -9,7 +9,7 @@ from typing import Any
 
 from checker import facts
 from checker.facts import FactTables
-from checker.findings import Finding, Message, Severity, Source, Word, Words
+from checker.findings import Finding, Message, Quantity, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import (
     PairContext,
     Settled,
@@ -18,7 +18,7 @@ from checker.iatrogenic.conditions import (
     settle,
     skin_form,
 )
-from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
+from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Match, Thesaurus, ThesaurusAdvice
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
@@ -254,7 +254,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     category="interaction",
     severity="warning",
     source=THESAURUS_SOURCE,
-    referentials=("ansm-thesaurus", "clinical-facts", "iatrogenic-rules"),
+    referentials=("ansm-thesaurus", "ansm-thesaurus-advice", "clinical-facts", "iatrogenic-rules"),
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.
@@ -275,6 +275,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (edition 2023-09).
     """
     th: Thesaurus = call.refs.get("ansm-thesaurus")
+    advice: ThesaurusAdvice = call.refs.get("ansm-thesaurus-advice")
     for pair in interacting_pairs(call, th):
         match, settled = pair.best()
         entry = match.entry
@@ -283,7 +284,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         second_line = pair.second if first_line is pair.first else pair.first
         subst = sorted({match.first, match.second})
         themes = list(entry.themes)
-        extra: list[Message] = []
+        extra: list[Message] = _advice_sentences(advice.of(entry))
         if entry.multi_level:
             if not settled.settled:
                 extra.append(Message("IX001.graded-unsettled", {
@@ -329,6 +330,33 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
                                    "APEC": "consider"}[level]},
         )
+
+
+def _advice_sentences(advice: Advice | None) -> list[Message]:
+    """The entry's own conduct (encoded from the thesaurus): what to monitor, dose, spacing, timing."""
+    if advice is None:
+        return []
+    out: list[Message] = []
+    if advice.avoid:
+        out.append(Message("IX001.avoid"))
+    if advice.monitor:
+        out.append(Message("IX001.monitor", {"what": Words("ix_monitor", advice.monitor, ", ")}))
+    if advice.adjust_dose:
+        out.append(Message("IX001.adjust-dose"))
+    if (m := advice.max_dose) is not None:
+        dose = Quantity(float(m["value"]), str(m["unit"]), 0 if float(m["value"]).is_integer() else 1)
+        if m.get("per_day") and m.get("drug"):
+            out.append(Message("IX001.max-dose-day-of", {"dose": dose, "drug": str(m["drug"])}))
+        elif m.get("per_day"):
+            out.append(Message("IX001.max-dose-day", {"dose": dose}))
+        else:
+            out.append(Message("IX001.max-dose", {"dose": dose}))
+    if advice.spacing_h is not None:
+        out.append(Message("IX001.spacing", {"hours": Quantity(advice.spacing_h, "h")}))
+    if (p := advice.after_stop) is not None:
+        n = int(p["value"])
+        out.append(Message("IX001.after-stop", {"n": n, "unit": Word("ix_period", f"{p['unit']}{'1' if n == 1 else ''}")}))
+    return out
 
 
 def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
