@@ -10,7 +10,7 @@ from typing import Any
 
 from checker import facts
 from checker.facts import FactTables
-from checker.findings import Finding, Severity, Source
+from checker.findings import Finding, Localized, Message, Param, Severity, Source
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
@@ -140,21 +140,14 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
                 continue
             key, row = hit
             name = order.substance_name(key)
+            params: dict[str, Param] = {"substance": name, "line": order.label, "allergen": label}
             if row is None:
-                summary = f"{'Allergy recorded to' if en else 'Allergie enregistrée à'} {name} : {order.label}"[:140]
-                detail = (f"{order.label} contains {name}, to which an allergy or intolerance is recorded ({label}). "
-                          f"Do not give it unless the allergy has been ruled out." if en else
-                          f"{order.label} contient {name}, pour lequel une allergie ou intolérance est enregistrée "
-                          f"({label}). Ne pas administrer sauf si l'allergie a été écartée.")
+                message = Message("PR001", params)
                 source, severity = None, None
             else:
-                summary = (f"{'Cross-allergy' if en else 'Allergie croisée'} : {row.label(call.settings.lang)}")[:140]
-                detail = (f"Recorded allergy: {label}. {order.label} contains {name}, of the same class: "
-                          f"cross-reactivity risk. Choose a drug from another class." if en else
-                          f"Allergie enregistrée : {label}. {order.label} contient {name}, de la même classe : "
-                          f"risque de réaction croisée. Choisir un médicament d'une autre classe.")
+                message = Message("PR001-class", {**params, "class_label": Localized(row.label_fr, row.label_en)})
                 source, severity = row.source, row.severity
-            yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=f"{a.ref}:{key}",
+            yield call.finding(message=message, implicated=[order.ref], key=f"{a.ref}:{key}",
                                source=source, severity=severity,
                                evidence={"allergy": a.ref, "allergen": label, "substance": key,
                                          "class": row.id if row else None, "criticality": a.criticality},
@@ -622,12 +615,7 @@ def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
 def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
     name = order.substance_name(key)
     return call.finding(
-        summary=(f"{name}: weight not recorded for the weight-based maximum" if en else
-                 f"{name} : poids non renseigné pour la dose maximale selon le poids")[:140],
-        detail=(f"{order.label}: the maximum dose of {name} in a child is set per kg, but no weight is recorded "
-                f"within its validity window: the dose could not be checked against it." if en else
-                f"{order.label} : la dose maximale de {name} chez l'enfant est fixée par kg, mais aucun poids n'est "
-                f"enregistré dans sa fenêtre de validité : la dose n'a pas pu être vérifiée."),
+        message=Message("PR005-weight-missing", {"substance": name, "line": order.label}),
         implicated=[order.ref], key=f"{row.id}:missing-weight", severity=Severity.INFO, source=row.source,
         evidence={"substance": key, "row": row.id, "missing": "weight"},
         suggestion={"action": "record-weight"})
@@ -636,12 +624,7 @@ def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: s
 def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
     name = order.substance_name(key)
     return call.finding(
-        summary=(f"{name}: dose not evaluable (no structured dosage)" if en else
-                 f"{name} : dose non évaluable (posologie non structurée)")[:140],
-        detail=(f"{order.label}: the dosage is not structured (dose, frequency and unit strength), so the maximum "
-                f"dose of {name} could not be checked." if en else
-                f"{order.label} : la posologie n'est pas structurée (dose, fréquence, dosage unitaire) ; la dose "
-                f"maximale de {name} n'a pas pu être vérifiée."),
+        message=Message("PR005-not-evaluable", {"substance": name, "line": order.label}),
         implicated=[order.ref], key=f"{row.id}:not-evaluable", severity=Severity.INFO, source=row.source,
         evidence={"substance": key, "evaluable": False, "dosage_text": [d.text for d in order.dosages if d.text]})
 
@@ -658,13 +641,7 @@ def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str
         weekly = sum(p * 7 for p in per_week if p is not None)
         if weekly > row.params["max_intakes_per_week"] + 1e-9:
             yield call.finding(
-                summary=(f"Oral methotrexate {weekly:g} times a week" if en else
-                         f"Méthotrexate oral {weekly:g} fois par semaine")[:140],
-                detail=(f"{order.label} is prescribed {weekly:g} times a week: low-dose oral methotrexate is taken "
-                        f"once a week; daily intake has caused fatal overdoses. State the single weekly day." if en else
-                        f"{order.label} est prescrit {weekly:g} fois par semaine : le méthotrexate oral à faible dose se "
-                        f"prend une fois par semaine ; des prises quotidiennes ont causé des surdosages mortels. "
-                        f"Indiquer le jour unique de prise."),
+                message=Message("PR005-weekly", {"weekly": weekly, "line": order.label}),
                 implicated=[order.ref], key=f"{row.id}:{key}", severity=row.severity, source=row.source,
                 evidence={"substance": key, "intakes_per_week": round(weekly, 2)},
                 suggestion={"action": "weekly-dosing"})
