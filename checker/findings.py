@@ -114,7 +114,16 @@ class Localized:
     en: str
 
 
-Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized]
+@dataclass(frozen=True, slots=True)
+class Phrases:
+    """Several phrases, each a :class:`Message` whose ``finding_detail`` wording is filled in, joined
+    by ``sep`` (``"4000 mg par jour (max 3000 mg); 1500 mg par prise (max 1000 mg)"``)."""
+
+    items: tuple[Message, ...]
+    sep: str = "; "
+
+
+Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, Phrases]
 """A typed message parameter: plain text (a drug label) or a value the language words."""
 
 
@@ -159,6 +168,8 @@ class _Formatter(string.Formatter):
             text = msg(self.lang, f"{value.table}.{value.code}")
         elif isinstance(value, Words):
             text = value.sep.join(msg(self.lang, f"{value.table}.{c}") for c in value.codes)
+        elif isinstance(value, Phrases):
+            text = value.sep.join(m._fill(self.lang, "finding_detail") for m in value.items)
         elif isinstance(value, Localized):
             text = value.en if self.lang == "en" else value.fr
         elif isinstance(value, date):

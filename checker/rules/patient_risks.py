@@ -10,7 +10,7 @@ from typing import Any
 
 from checker import facts
 from checker.facts import FactTables
-from checker.findings import Finding, Localized, Message, Param, Severity, Source
+from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
@@ -594,17 +594,13 @@ def _mg_per_day(order: MedicationOrder, key: str) -> float:
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
           over: list[tuple[str, float, float, str]], en: bool) -> Finding:
-    name = orders[0].substance_name(key)
-    words = {"per_intake": ("par prise", "per intake"), "per_day": ("par jour", "per day"),
-             "per_day_total": ("par jour, toutes lignes confondues", "per day, all lines together")}
-    bases = {"adult": ("", ""), "older": (" chez le sujet âgé", " in older people"),
-             "weight": (" selon le poids", " for the weight"), "lines": ("", "")}
-    parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg{bases[b][1 if en else 0]})" for w, got, cap, b in over]
-    labels = " + ".join(o.label for o in orders)
+    parts = tuple(Message("PR005.over", {"got": got, "what": Word("dose_per", w), "cap": cap}) if b in ("adult", "lines")
+                  else Message("PR005.over-basis", {"got": got, "what": Word("dose_per", w), "cap": cap,
+                                                    "basis": Word("dose_over_basis", b)})
+                  for w, got, cap, b in over)
     return call.finding(
-        summary=(f"{name} above the maximum dose" if en else f"{name} au-delà de la dose maximale")[:140],
-        detail=(f"{labels}: {'; '.join(parts)}. Reduce the dose." if en else
-                f"{labels} : {'; '.join(parts)}. Réduire la posologie."),
+        message=Message("PR005", {"substance": orders[0].substance_name(key),
+                                  "lines": " + ".join(o.label for o in orders), "parts": Phrases(parts)}),
         implicated=[o.ref for o in orders], key=f"{row.id}:{'total' if len(orders) > 1 else 'line'}",
         severity=row.severity, source=row.source,
         evidence={"substance": key, "row": row.id,
