@@ -427,7 +427,6 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    en = call.settings.lang == "en"
     for order in _judged_orders(call):
         rows = [(row, keys) for row in data.kind("pregnancy") if (keys := row.matches_order(order))]
         if not rows:
@@ -439,11 +438,8 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
             where = fact.ref
             for row, keys in rows:
                 yield call.finding(
-                    summary=(f"Pregnancy: {row.label_en}" if en else f"Grossesse : {row.label_fr}")[:140],
-                    detail=(f"A pregnancy is recorded ({where}) and {order.label} is prescribed: {row.label_en}. "
-                            f"Stop or replace it after specialist advice." if en else
-                            f"Une grossesse est enregistrée ({where}) et {order.label} est prescrit : {row.label_fr}. "
-                            f"Arrêter ou remplacer après avis spécialisé."),
+                    message=Message("PR004", {"risk": Localized(row.label_fr, row.label_en), "where": where or "",
+                                              "line": order.label}),
                     implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
                     evidence={"pregnancy": where, "rule": row.id, "substance": keys[0], "judged_on": day.isoformat()},
                     suggestion={"action": "stop-or-replace"})
