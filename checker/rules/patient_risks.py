@@ -657,7 +657,6 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
-    en = call.settings.lang == "en"
     lines: list[tuple[MedicationOrder, tuple[str | None, ...]]] = []
     for o in call.identified_orders():
         if counts(o):
@@ -677,11 +676,8 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
             continue
         names = ", ".join(sorted({o.substance_name(k) for o, k in group}))
         yield call.finding(
-            summary=(f"{len(group)} {row.label_en} together" if en else f"{len(group)} {row.label_fr} associés")[:140],
-            detail=(f"{names} are taken at the same time and all belong to the thesaurus class of {row.label_en}: "
-                    f"the risk adds up with each one. Reassess whether each is needed." if en else
-                    f"{names} sont pris en même temps et appartiennent tous à la classe du thésaurus « {row.label_fr} » : "
-                    f"le risque s'additionne avec chacun. Réévaluer la nécessité de chacun."),
+            message=Message("PR006", {"count": len(group), "class_label": Localized(row.label_fr, row.label_en),
+                                      "substances": names}),
             implicated=[o.ref for o, _ in group], key=row.id, severity=row.severity, source=row.source,
             evidence={"class": row.id, "thesaurus_class": row.thesaurus_class, "substances": sorted({k for _, k in group})},
             suggestion={"action": "reassess"})
