@@ -190,15 +190,20 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
     if age is None or age < 65:
         return None
     hits: list[dict[str, Any]] = []
+    phrases: list[Message] = []  # the reason of each criterion, worded in either language
     sources: list[Source] = []
     for rid, words in data.stopp_selection("elderly").items():
         hit = _stopp_drug_hit(data, rid, order)
         if hit is not None:
             key, daily_mg, dose = hit
             entry: dict[str, Any] = {"criterion": rid, "substance": key, "why": words["en" if en else "fr"]}
+            why = Localized(words["fr"], words["en"])
             if dose is not None:
                 entry.update(daily_mg=round(daily_mg or 0.0, 1), above_mg=dose["value"])
                 entry["why"] += f" ({daily_mg or 0.0:g} mg/{'day' if en else 'jour'} > {dose['value']:g})"
+                phrases.append(Message("PR002.why-dose", {"why": why, "mg": daily_mg or 0.0, "above": float(dose["value"])}))
+            else:
+                phrases.append(Message("PR002.why", {"why": why}))
             hits.append(entry)
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
     if age >= 75:
@@ -208,22 +213,25 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
             keys = row.matches_order(order)
             if keys:
                 hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
+                phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
                 sources.append(row.source)
     if not hits:
         return None
-    subst = order.substance_name(hits[0]["substance"])
-    whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
-    summary = (f"Potentially inappropriate at {age}: {subst}" if en else
-               f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
-    detail = (f"{order.label} in a {age}-year-old patient: {whys}. Reassess the indication, prefer a safer "
-              f"alternative or the lowest dose for the shortest time." if en else
-              f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
-              f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
-    return call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
+    message = Message("PR002", {"age": age, "substance": order.substance_name(hits[0]["substance"]),
+                                "line": order.label, "whys": Phrases(_distinct(phrases))})
+    return call.finding(message=message, implicated=[order.ref], key=hits[0]["substance"],
                        source=sources[0],  # the source of the first criterion met
                        evidence={"age": age, "judged_on": day.isoformat(), "criteria": hits,
                                  "sources": list(dict.fromkeys(f"{x.label} ({x.edition})" for x in sources))},
                        suggestion={"action": "reassess"})
+
+
+def _distinct(messages: list[Message]) -> tuple[Message, ...]:
+    """``messages`` without repeats (same code and parameters), first kept."""
+    seen: dict[tuple[str, tuple[tuple[str, Any], ...]], Message] = {}
+    for m in messages:
+        seen.setdefault((m.code, tuple(sorted(m.params.items()))), m)
+    return tuple(seen.values())
 
 
 # --- PR003 renal function ------------------------------------------------------------------------
