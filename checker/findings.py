@@ -6,11 +6,15 @@ Every output format renders a :class:`Report`; nothing else crosses from rules t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import Enum
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, Union
+
+from checker.wording import catalogue, day, money, msg, number
 
 VERSION = "0.1.0"
 """The package version (``checker.__version__``), written in every :class:`Report`."""
@@ -65,6 +69,147 @@ class Source:
         return f"{self.label} ({self.edition})" if self.edition else self.label
 
 
+SUMMARY_MAX = 140
+"""The one bound on a finding's summary, in every language (longer wording is cut with "…")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A sum of money in a currency (ISO 4217), worded the language's CLDR way (``16,91 €``)."""
+
+    value: float
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A number with a unit (``3975`` ``mg``), the number worded the language's CLDR way."""
+
+    value: float
+    unit: str
+    decimals: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A code that the catalogue table ``table`` words (a level, a theme, a missing datum …)."""
+
+    table: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """Several codes of one catalogue table, worded and joined by ``sep``."""
+
+    table: str
+    codes: tuple[str, ...]
+    sep: str = "; "
+
+
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text a referential gives in both languages (a class label of patient-risks.tsv …)."""
+
+    fr: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Phrases:
+    """Several phrases, each a :class:`Message` whose ``finding_detail`` wording is filled in, joined
+    by ``sep`` (``"4000 mg par jour (max 3000 mg); 1500 mg par prise (max 1000 mg)"``)."""
+
+    items: tuple[Message, ...]
+    sep: str = "; "
+
+
+Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, Phrases]
+"""A typed message parameter: plain text (a drug label) or a value the language words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saving:
+    """Money a suggestion saves: ``amount`` per ``period`` and, summed by the run, ``per_year``."""
+
+    amount: float
+    currency: str
+    period: str = ""
+    per_year: float | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Saving:
+        known = {"amount", "currency", "period", "per_year"}
+        return cls(float(d["amount"]), str(d.get("currency", "")), str(d.get("period", "")),
+                   None if d.get("per_year") is None else float(d["per_year"]),
+                   tuple((k, v) for k, v in d.items() if k not in known))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"amount": self.amount, "currency": self.currency, "period": self.period, "per_year": self.per_year,
+                **dict(self.extra)}
+
+    @property
+    def yearly(self) -> float:
+        return self.per_year if self.per_year is not None else self.amount
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        cap = format_spec == "cap"
+        spec = "" if cap else format_spec
+        if isinstance(value, Amount):
+            text = money(value.value, value.currency, self.lang)
+        elif isinstance(value, Quantity):
+            text = f"{number(value.value, self.lang, value.decimals)} {value.unit}".rstrip()
+        elif isinstance(value, Word):
+            text = msg(self.lang, f"{value.table}.{value.code}")
+        elif isinstance(value, Words):
+            text = value.sep.join(msg(self.lang, f"{value.table}.{c}") for c in value.codes)
+        elif isinstance(value, Phrases):
+            text = value.sep.join(m._fill(self.lang, "finding_detail") for m in value.items)
+        elif isinstance(value, Localized):
+            text = value.en if self.lang == "en" else value.fr
+        elif isinstance(value, date):
+            text = day(value, self.lang)
+        else:
+            text = format(value, spec)
+        return text.capitalize() if cap else text
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a rule says, as a code with typed parameters; the catalogue words it in each language.
+
+    ``code`` names the ``finding_summary`` and ``finding_detail`` messages (``"IX001"``); each of
+    ``extra`` adds one more sentence to the detail (a ``finding_detail`` message of its own)."""
+
+    code: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    extra: tuple[Message, ...] = ()
+
+    def codes(self) -> list[str]:
+        return [self.code, *(c for m in self.extra for c in m.codes())]
+
+    def _fill(self, lang: str, table: str, suffix: str = "") -> str:
+        return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
+
+    def summary(self, lang: str) -> str:
+        """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
+        over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
+        then a cut with "…"."""
+        text = self._fill(lang, "finding_summary")
+        if len(text) > SUMMARY_MAX and f"{self.code}.short" in catalogue(lang).get("finding_summary", {}):
+            text = self._fill(lang, "finding_summary", ".short")
+        return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 3] + "…"
+
+    def detail(self, lang: str) -> str:
+        return "".join([self._fill(lang, "finding_detail"), *(" " + m._fill(lang, "finding_detail") for m in self.extra)])
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem about one or more prescription lines of one patient.
@@ -87,6 +232,9 @@ class Finding:
     suggestion: dict[str, Any] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    message: Message | None = None
+    """The code and typed parameters ``summary`` and ``detail`` were worded from (``None`` for a
+    finding built from prose); :meth:`worded` words it again in another language."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -94,6 +242,27 @@ class Finding:
         if len(self.summary) > 140:
             raise ValueError(f"finding summary over 140 characters ({len(self.summary)}): {self.summary!r}")
         object.__setattr__(self, "implicated", tuple(sorted(self.implicated)))
+
+    @classmethod
+    def worded_from(cls, message: Message, lang: str, **fields: Any) -> Finding:
+        """A finding whose summary and detail are ``message`` worded in ``lang``."""
+        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, **fields)
+
+    def worded(self, lang: str) -> Finding:
+        """This finding with its summary and detail in ``lang`` (itself when it has no message)."""
+        if self.message is None:
+            return self
+        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang))
+
+    @property
+    def saving(self) -> Saving | None:
+        """The suggestion's saving as a typed value (``None`` when it has no amount)."""
+        raw = (self.suggestion or {}).get("saving")
+        if isinstance(raw, Saving):
+            return raw
+        if not raw or raw.get("amount") is None:
+            return None
+        return Saving.from_dict(raw)
 
     @property
     def fingerprint(self) -> str:
@@ -113,10 +282,17 @@ class Finding:
             "summary": self.summary,
             "detail": self.detail,
             "source": {"label": self.source.label, "url": self.source.url, "edition": self.source.edition},
-            "suggestion": self.suggestion,
+            "suggestion": _plain(self.suggestion),
             "evidence": self.evidence,
             "fingerprint": self.fingerprint,
         }
+
+
+def _plain(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The suggestion as JSON-ready data (a typed :class:`Saving` becomes its dict)."""
+    if suggestion and isinstance(suggestion.get("saving"), Saving):
+        return {**suggestion, "saving": suggestion["saving"].to_dict()}
+    return suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +353,11 @@ class ReferentialInfo:
 def add_savings(totals: dict[str, dict[str, dict[str, Fraction]]], findings: Iterable[Finding]) -> None:
     """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount)."""
     for f in findings:
-        saving = (f.suggestion or {}).get("saving")
-        if not saving or saving.get("amount") is None:
+        saving = f.saving
+        if saving is None:
             continue
-        amount = Fraction(float(saving.get("per_year", saving["amount"])))
-        cur = str(saving.get("currency", ""))
+        amount = Fraction(float(saving.yearly))
+        cur = saving.currency
         subst = str(f.evidence.get("substance", "")) or "?"
         for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
             cell = totals.setdefault(axis, {}).setdefault(key, {})
@@ -224,6 +400,12 @@ class Report:
     resource_urls: dict[str, str] = field(default_factory=dict)
     """``Type/id`` -> the Bundle ``fullUrl`` the input gave that resource, so that outputs can point
     where the input lives (FHIR outputs use it for ``implicated`` and evidence references)."""
+
+    def worded(self, lang: str) -> Report:
+        """The same report with every finding worded in ``lang`` (rendering after the fact)."""
+        if lang == self.lang:
+            return self
+        return replace(self, findings=[f.worded(lang) for f in self.findings], lang=lang)
 
     def sorted_findings(self) -> list[Finding]:
         """Findings by patient, most severe first, then rule and fingerprint (deterministic)."""

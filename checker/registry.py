@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from checker.findings import CATEGORIES, Category, Finding, Severity, Source
+from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source
 from checker.model import ANONYMOUS_MARK, NOT_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord, ServiceOrder
 
 if TYPE_CHECKING:
@@ -105,8 +105,9 @@ class RuleCall:
     def finding(
         self,
         *,
-        summary: str,
-        detail: str,
+        summary: str = "",
+        detail: str = "",
+        message: Message | None = None,
         implicated: Iterable[str],
         key: str = "",
         severity: Severity | None = None,
@@ -117,8 +118,11 @@ class RuleCall:
     ) -> Finding:
         """Build a finding of this rule for this patient, with the rule's defaults filled in. A line
         with neither id nor fullUrl is named by its content (see ``fhir_input``); where it sat in the
-        input goes to the evidence (``located_at``), out of the fingerprint."""
+        input goes to the evidence (``located_at``), out of the fingerprint. Give ``message`` (a code
+        with typed parameters, worded in the run's language) rather than ``summary``/``detail`` prose."""
         implicated = tuple(implicated)
+        if message is not None:
+            summary, detail = message.summary(self.settings.lang), message.detail(self.settings.lang)
         evidence = evidence or {}
         if any(ANONYMOUS_MARK in ref for ref in implicated):
             lines: list[MedicationOrder | ServiceOrder] = [*self.record.medication_orders, *self.record.service_orders]
@@ -137,6 +141,7 @@ class RuleCall:
             suggestion=suggestion,
             evidence=evidence,
             key=key,
+            message=message,
         )
 
 

@@ -3,13 +3,30 @@ message, and French output is French throughout (categories, levels, money, date
 
 from __future__ import annotations
 
+import ast
 import re
 import string
-
+from pathlib import Path
 import pytest
 
-from checker.findings import CATEGORIES, Finding, InputCounts, Report, Severity, Source
+from checker.findings import (
+    CATEGORIES,
+    SUMMARY_MAX,
+    Amount,
+    Finding,
+    InputCounts,
+    Message,
+    Quantity,
+    Report,
+    Saving,
+    Severity,
+    Source,
+    Word,
+    Words,
+    _Formatter,
+)
 from checker.formats import render
+from checker.referentials import default_referentials
 from checker.formats.catalogue import LANGS, catalogue, day, keys, money, msg, number, percent
 
 LEVELS = ("CI", "AD", "PE", "APEC", "off-protocol", "undetermined")
@@ -82,3 +99,109 @@ def test_french_output_is_french(fmt: str) -> None:
 def test_english_output_words_money_the_english_way() -> None:
     out = render(_report("en"), "text")
     assert "€16.91" in out and "duplicate" in out and "undetermined" in out
+
+
+# --- Rules' message codes -------------------------------------------------------------------------
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "checker" / "rules"
+
+
+def _emitted_messages() -> list[tuple[str, str, bool, set[str] | None]]:
+    """(file, code, has a summary, parameter names or None when not literal) of every ``Message(...)``
+    a rule builds. A code with a dot (``IX001.many-lines``) is a sentence added to another message's
+    detail and has no summary; any other code has both."""
+    found: list[tuple[str, str, bool, set[str] | None]] = []
+    for path in sorted(RULES_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Message":
+                assert node.args and isinstance(node.args[0], ast.Constant), (
+                    f"{path.name}:{node.lineno}: a message code must be a literal, so that this test sees it")
+                params: set[str] | None = set()
+                if len(node.args) > 1:
+                    arg = node.args[1]
+                    if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) for k in arg.keys):
+                        params = {str(k.value) for k in arg.keys if isinstance(k, ast.Constant)}
+                    else:
+                        params = None
+                code = str(node.args[0].value)
+                found.append((path.name, code, "." not in code, params))
+    return found
+
+
+def test_rules_emit_message_codes() -> None:
+    emitted = {code: main for _, code, main, _ in _emitted_messages()}
+    assert emitted["IX001"] and not emitted["IX001.many-lines"]
+
+
+@pytest.mark.parametrize("where, code, main, params", _emitted_messages(), ids=lambda v: str(v))
+def test_every_message_code_a_rule_emits_is_worded_in_both_languages(
+        where: str, code: str, main: bool, params: set[str] | None) -> None:
+    tables = ["finding_summary", "finding_detail"] if main else ["finding_detail"]
+    fields: dict[str, set[str]] = {}
+    for lang in LANGS:
+        for t in tables:
+            assert code in catalogue(lang).get(t, {}), f"{where}: {lang}.{t} lacks {code}"
+            fields.setdefault(t, _fields(catalogue(lang)[t][code]))
+            assert _fields(catalogue(lang)[t][code]) == fields[t], f"{code}: {t} parameters differ between languages"
+    if params is not None:  # every parameter a message uses is one the rule gives
+        for t in tables:
+            short = catalogue("fr")[t].get(f"{code}.short") if t == "finding_summary" else None
+            for text in (catalogue("fr")[t][code], short or ""):
+                missing = {f.split(".")[0].split("[")[0] for f in _fields(text)} - params
+                assert not missing, f"{where}: {code} uses {missing}, which the rule does not give"
+
+
+def test_every_thesaurus_theme_is_worded() -> None:
+    th = default_referentials().get("ansm-thesaurus")
+    themes = {t for e in th.entries for t in e.themes}
+    for lang in LANGS:
+        assert themes <= set(catalogue(lang)["ix_theme"]), lang
+
+
+def test_a_message_is_worded_in_either_language_after_the_fact() -> None:
+    m = Message("IX001", {"level": Word("ix_level", "CI"), "first": "a", "second": "b", "label_a": "A",
+                          "label_b": "B", "themes": Words("ix_theme", ("bleeding",)),
+                          "conduct": Word("ix_conduct", "CI")},
+                (Message("IX001.many-lines", {"lines": 3, "pairs": 2}),))
+    src = Source("ANSM", "", "2023-09")
+    f = Finding.worded_from(m, "fr", rule="IX001", category="interaction", severity=Severity.CRITICAL,
+                            source=src, patient=None, implicated=("MedicationRequest/1",))
+    assert f.summary == "Contre-indication : a + b" and "Conduite : ne pas associer" in f.detail
+    assert f.detail.endswith("toutes les lignes citées.")
+    en = f.worded("en")
+    assert en.summary == "Contraindicated: a + b" and "What to do: do not combine" in en.detail
+    assert en.fingerprint == f.fingerprint
+    report = Report("pertinence", "0.1.0", (), "2026-01-15", "fr", InputCounts(), [f], [], "fr")
+    assert "Contraindicated: a + b" in render(report, "json", lang="en")
+    assert "Contre-indication : a + b" in render(report, "json")
+
+
+def test_the_summary_is_cut_to_140_characters_in_one_place() -> None:
+    long = "x" * 200
+    m = Message("IX001", {"level": Word("ix_level", "PE"), "first": long, "second": "b", "label_a": "A",
+                          "label_b": "B", "themes": Words("ix_theme", ()), "conduct": Word("ix_conduct", "PE")})
+    for lang in LANGS:
+        assert len(m.summary(lang)) <= SUMMARY_MAX and m.summary(lang).endswith("…")
+
+
+def test_typed_money_and_quantities_are_worded_the_cldr_way() -> None:
+    assert _Formatter("fr").format("{a} / {q}", a=Amount(16.91, "EUR"), q=Quantity(3975, "mg")) == \
+        "16,91\u00a0€ / 3\u202f975 mg"
+    assert _Formatter("en").format("{a} / {q}", a=Amount(16.91, "EUR"), q=Quantity(3975, "mg")) == "€16.91 / 3,975 mg"
+
+
+def test_savings_are_read_from_a_typed_saving() -> None:
+    src = Source("x")
+    f = Finding("EQ001", "cheaper-equivalent", Severity.INFO, "s", "d", src, "Patient/p", ("MedicationRequest/1",),
+                suggestion={"saving": Saving(10.0, "EUR", "treatment", 120.0)}, evidence={"substance": "s"})
+    assert f.saving == Saving(10.0, "EUR", "treatment", 120.0)
+    report = Report("pertinence", "0.1.0", (), "2026-01-15", "fr", InputCounts(), [f], [], "fr")
+    assert report.savings()["total"] == {"EUR": 120.0}
+    assert f.to_dict()["suggestion"] == {"saving": {"amount": 10.0, "currency": "EUR", "period": "treatment",
+                                                    "per_year": 120.0}}
+
+
+def test_an_over_long_summary_takes_the_codes_shorter_wording() -> None:
+    m = Message("DU001", {"substance": "paracétamol", "label_a": "A" * 80, "label_b": "B" * 80})
+    assert m.summary("fr") == "Même substance dans deux lignes : paracétamol"
+    assert m.summary("en") == "Same substance twice: paracetamol".replace("paracetamol", "paracétamol")

@@ -17,8 +17,11 @@ FORMATS: dict[str, str] = {
 }
 
 
-def render(report: Report, fmt: str = "text", *, color: bool = False) -> str:
-    """Render ``report`` in format ``fmt`` (see :data:`FORMATS`)."""
+def render(report: Report, fmt: str = "text", *, color: bool = False, lang: str | None = None) -> str:
+    """Render ``report`` in format ``fmt`` (see :data:`FORMATS`), in ``lang`` (default: the
+    report's language); findings carrying a message are worded again in that language."""
+    if lang is not None:
+        report = report.worded(lang)
     try:
         module = importlib.import_module(FORMATS[fmt])
     except KeyError:

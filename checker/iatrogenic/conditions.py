@@ -23,42 +23,6 @@ from checker.text import fold
 
 ASPIRIN = "acide acetylsalicylique"
 
-DATUM_FR = {
-    "aspirin-dose": "la posologie structurée d'acide acétylsalicylique (dose par prise et par jour)",
-    "ulcer": "la présence ou l'absence d'antécédent d'ulcère gastro-duodénal",
-    "acs-indication": "l'indication de l'association (syndrome coronarien aigu ou non)",
-    "route": "la voie d'administration",
-    "renal-function": "la fonction rénale",
-    "hepatic-function": "la fonction hépatique",
-    "elderly": "l'âge et le terrain du patient",
-    "dose": "la posologie",
-    "indication": "l'indication du traitement",
-    "heart-function": "la fonction ventriculaire gauche",
-    "weekly-dose": "la dose hebdomadaire (posologie structurée)",
-    "daily-dose": "la dose journalière (posologie structurée)",
-    "hypokalaemia": "la kaliémie (hypokaliémie ou non)",
-    "titration": "si l'association débute pendant la période d'ajustement posologique de la lamotrigine",
-    "other": "les circonstances précisées par le thésaurus pour ce niveau",
-    "unstated": "les circonstances précisées par le thésaurus pour ce niveau",
-}
-DATUM_EN = {
-    "aspirin-dose": "the structured aspirin dosage (dose per intake and per day)",
-    "ulcer": "whether the patient has a history of peptic ulcer",
-    "acs-indication": "the indication of the combination (acute coronary syndrome or not)",
-    "route": "the route of administration",
-    "renal-function": "the renal function",
-    "hepatic-function": "the hepatic function",
-    "elderly": "the patient's age and condition",
-    "dose": "the dosage",
-    "indication": "the indication",
-    "heart-function": "the left ventricular function",
-    "weekly-dose": "the weekly dose (structured dosage)",
-    "daily-dose": "the daily dose (structured dosage)",
-    "hypokalaemia": "the serum potassium (hypokalaemia or not)",
-    "titration": "whether the combination starts during the lamotrigine dose-titration period",
-    "other": "the circumstances the thesaurus gives for this level",
-    "unstated": "the circumstances the thesaurus gives for this level",
-}
 
 # Condition code tables (acute coronary syndrome, peptic ulcer, heart failure, hepatic failure,
 # hypokalaemia) live in referentials/facts/clinical-facts.json and are read through the facts layer.

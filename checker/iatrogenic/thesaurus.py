@@ -352,3 +352,54 @@ def link_drug_keys(th: Thesaurus, root: Path) -> None:
             key = idx.substance_key(name)
             if key:
                 th.alias_index.setdefault(key, set()).add(name if ent["members"] else node)
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """What a thesaurus entry's conduct asks, as codes and numbers (referential
+    ``ansm-thesaurus-advice``, built by tools/build_thesaurus_advice.py): monitoring codes, dose
+    adjustment, avoidance, a dose not to exceed, a spacing of intakes, a period after stopping."""
+
+    monitor: tuple[str, ...] = ()
+    adjust_dose: bool = False
+    avoid: bool = False
+    max_dose: dict[str, Any] | None = None  # value, unit, per_day, drug
+    spacing_h: float | None = None
+    after_stop: dict[str, Any] | None = None  # value, unit (d, wk, mo)
+
+
+class ThesaurusAdvice:
+    """The encoded conduct of the thesaurus entries, looked up by entry."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._entries: dict[str, dict[str, Any]] = data["entries"]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def raw(self, key: str) -> dict[str, Any]:
+        return self._entries[key]
+
+    def of(self, entry: Entry) -> Advice | None:
+        raw = self._entries.get(f"{entry.a}|{fold(entry.interactant)}")
+        if raw is None:
+            return None
+        return Advice(tuple(raw.get("monitor", ())), bool(raw.get("adjust_dose")), bool(raw.get("avoid")),
+                      raw.get("max_dose"), raw.get("spacing_h"), raw.get("after_stop"))
+
+
+@loader("ansm-thesaurus-advice")
+def load_advice(entry: ManifestEntry, root: Path) -> ThesaurusAdvice:
+    """Load the encoded conduct of the thesaurus entries (referential ``ansm-thesaurus-advice``)."""
+    path = root / entry.files[0][0]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["entries"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReferentialError(f"{path}: unreadable thesaurus advice ({exc})") from None
+    if not isinstance(entries, dict):
+        raise ReferentialError(f"{path}: 'entries' is not an object")
+    return ThesaurusAdvice(data)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checker.findings import Finding, Source
+from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
 from checker.iatrogenic.classes import TherapeuticClasses
+from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
 from checker.memo import by_identities
 from checker.model import MedicationIdentity
@@ -15,6 +16,7 @@ from checker.model import MedicationOrder
 from checker.referentials import Referentials
 from checker.registry import RuleCall, rows_of, rule
 from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
+from checker.rules.patient_risks import daily_ceiling
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -29,20 +31,57 @@ STOPP_SOURCE = Source(
 # (IX001) still consider every kind. Pairs are found at bounded cost (see checker.rules.pairing).
 
 
+def _mg(value: float) -> Quantity:
+    return Quantity(round(value, 1), "mg", 0 if abs(value - round(value)) < 1e-9 else 1)
+
+
+def _total_dose(call: RuleCall, a: MedicationOrder, b: MedicationOrder, key: str,
+                evidence: dict[str, Any]) -> Message:
+    """The sentence stating the two lines' total daily dose of ``key`` against the maximum per day
+    (the lowest that applies to either line); fills ``evidence`` with the figures."""
+    doses = [daily_dose(o, key) for o in (a, b)]
+    if any(d is None for d in doses):
+        evidence["daily_total"] = "not-computable"
+        return Message("DU001.total-unknown")
+    total = sum(d.per_day_mg for d in doses if d is not None)
+    evidence["daily_total_mg"] = round(total, 3)
+    name = a.substance_name(key)
+    ceilings = [c for o in (a, b) if (c := daily_ceiling(call, o, key)) is not None]
+    if not ceilings:
+        return Message("DU001.total-no-ceiling", {"substance": name, "total": _mg(total)})
+    cap, basis, row_id = min(ceilings)
+    evidence.update(daily_max_mg=round(cap, 3), daily_max_basis=basis, daily_max_row=row_id)
+    params: dict[str, Param] = {"substance": name, "total": _mg(total), "ceiling": _mg(cap),
+                                "basis": Word("dose_basis", basis)}
+    if total > cap + 1e-9:
+        return Message("DU001.total-above", params)
+    return Message("DU001.total-within", params)
+
+
+def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[Message, ...]:
+    """The sentence saying a pair of products is reported once for many pairs of lines."""
+    if lines is None:
+        return ()
+    return (Message("DU.many-lines", {"lines": len(lines[0]), "pairs": lines[1]}),)
+
+
 @rule(
     "DU001",
     name="same-substance-twice",
     category="duplicate",
     severity="warning",
     source=STOPP_SOURCE,
-    referentials=("iatrogenic-rules",),
+    referentials=("iatrogenic-rules", "clinical-facts"),
 )
 def same_substance(call: RuleCall) -> Iterator[Finding]:
     """Same active substance in two concurrent prescription lines.
 
     Two lines taken over the same period contain the same active moiety (for instance paracetamol
     in Doliprane and in Ixprim): the doses add up unnoticed, a classic route to overdose. One
-    finding per pair of lines and substance.
+    finding per pair of lines and substance. The finding states the total daily dose of the two
+    lines (structured dosage) against the lowest PR005 maximum per day that applies to the patient
+    (``max-dose`` rows of ``referentials/iatrogenic/patient-risks.tsv``), or says that the total
+    cannot be computed (a dosage in words only).
 
     Source: ANSM, paracetamol boxes "Surdosage = danger" (9 July 2019: do not take another medicine
     containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
@@ -50,7 +89,6 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
-    en = call.settings.lang == "en"
     orders = list(call.identified_orders(prescriptions_only=True))
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity))
 
@@ -64,18 +102,18 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
             involved = pp.lines()
             a, b = involved[0].order, involved[1].order
             results.append(((involved[0].index, involved[1].index), list(_same_substance_findings(
-                call, a, b, shared, specific, generic, en, lines=(tuple(ln.order for ln in involved), pp.count)))))
+                call, a, b, shared, specific, generic, lines=(tuple(ln.order for ln in involved), pp.count)))))
             continue
         for x, y in pp.pairs():
             results.append(((x.index, y.index),
-                          list(_same_substance_findings(call, x.order, y.order, shared, specific, generic, en))))
+                          list(_same_substance_findings(call, x.order, y.order, shared, specific, generic))))
     results.sort(key=lambda f: f[0])
     for _, findings in results:
         yield from findings
 
 
 def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOrder, shared: list[str],
-                             specific: dict[str, RiskRow], generic: RiskRow | None, en: bool,
+                             specific: dict[str, RiskRow], generic: RiskRow | None,
                              lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Iterator[Finding]:
     """Findings for two concurrent lines; ``lines`` (every line concerned, number of overlapping pairs)
     when a pair of products is reported once for many pairs of lines."""
@@ -83,25 +121,18 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
         row = specific.get(key) or generic
         if row is None:
             continue
-        name = a.substance_name(key)
-        summary = (f"Same substance twice: {name} ({a.label} / {b.label})" if en else
-                   f"Même substance dans deux lignes : {name} ({a.label} / {b.label})")
-        if len(summary) > 140:
-            summary = (f"Same substance twice: {name}" if en else f"Même substance dans deux lignes : {name}")
-        detail = (f"{a.label} and {b.label} both contain {name} and are taken over the same period: the doses "
-                  f"add up. Keep one line or check the total daily dose." if en else
-                  f"{a.label} et {b.label} contiennent tous deux {name} et sont pris sur la même période : les "
-                  f"doses s'additionnent. Ne garder qu'une ligne ou vérifier la dose totale journalière.")
+        params: dict[str, Param] = {"substance": a.substance_name(key), "label_a": a.label, "label_b": b.label}
         implicated = [a.ref, b.ref]
         evidence: dict[str, Any] = {"substance": key, "basis": row.id, "lines": [a.label, b.label]}
+        extra: tuple[Message, ...] = ()
         if lines is not None:
             implicated = [o.ref for o in lines[0]]
             evidence["line_pairs"] = lines[1]
-            detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                       if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                       f"seule fois, toutes les lignes citées.")
+        else:
+            extra = (_total_dose(call, a, b, key, evidence),)
         yield call.finding(
-            summary=summary, detail=detail, implicated=implicated, key=key, severity=row.severity,
+            message=Message("DU001", params, extra + _many_lines(lines)),
+            implicated=implicated, key=key, severity=row.severity,
             source=row.source, evidence=evidence, suggestion={"action": "remove-duplicate"},
         )
 
@@ -134,7 +165,6 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
-    en = call.settings.lang == "en"
     # Only lines in at least one class can make a pair: most lines are in none.
     classed: dict[int, tuple[MedicationOrder, dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]]]] = {}
     for o in call.identified_orders(prescriptions_only=True):
@@ -166,10 +196,10 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     def findings(a: MedicationOrder, b: MedicationOrder,
                  lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> list[Finding]:
         hits, atc_hits = hits_of(a, b)
-        out = [_class_finding(call, row, a, b, ka[0], kb[0], en, lines) for row, ka, kb in hits]
+        out = [_class_finding(call, row, a, b, ka[0], kb[0], lines) for row, ka, kb in hits]
         for group, (sa, atc_a), (sb, atc_b) in atc_hits:
             if classes.exception(a, atc_a, b, atc_b) is None:  # as-needed or not is a line's own fact
-                out.append(_subgroup_finding(call, classes, group, a, b, sa, sb, en, lines))
+                out.append(_subgroup_finding(call, classes, group, a, b, sa, sb, lines))
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
@@ -204,30 +234,21 @@ def _subgroups(classes: TherapeuticClasses, ident: MedicationIdentity | None) ->
 
 
 def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a: MedicationOrder,
-                      b: MedicationOrder, ka: str, kb: str, en: bool,
+                      b: MedicationOrder, ka: str, kb: str,
                       lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
     na, nb = a.substance_name(ka), b.substance_name(kb)
     name = classes.names[group]
-    summary = (f"Duplicate class: {name} ({na} + {nb})" if en else f"Doublon de classe : {name} ({na} + {nb})")
-    if len(summary) > 140:
-        summary = f"{'Duplicate class' if en else 'Doublon de classe'} {group} : {na} + {nb}"
-    detail = (f"{a.label} and {b.label} both belong to the ATC class {group} ({name}) and are taken over the same "
-              f"period: their adverse effects add up without added benefit. Keep a single drug of the class "
-              f"unless the combination is intended." if en else
-              f"{a.label} et {b.label} appartiennent tous deux à la classe ATC {group} ({name}) et sont pris sur la "
-              f"même période : les effets indésirables s'additionnent sans bénéfice supplémentaire. Ne garder qu'un "
-              f"médicament de la classe, sauf association voulue.")
+    params: dict[str, Param] = {"class_name": name, "group": group, "first": na, "second": nb,
+                                "label_a": a.label, "label_b": b.label}
     implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": f"atc:{group}", "atc_subgroup": group, "class_name": name,
                                 "substances": sorted((ka, kb)), "products": [a.label, b.label]}
     if lines is not None:
         implicated = [o.ref for o in lines[0]]
         evidence["line_pairs"] = lines[1]
-        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                   f"seule fois, toutes les lignes citées.")
     return call.finding(
-        summary=summary, detail=detail, implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
+        message=Message("DU002-atc", params, _many_lines(lines)),
+        implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
         source=classes.basis, evidence=evidence, suggestion={"action": "keep-one"})
 
 
@@ -256,26 +277,18 @@ def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) 
 
 
 def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: MedicationOrder, ka: str, kb: str,
-                   en: bool, lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
+                   lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> Finding:
     na, nb = a.substance_name(ka), b.substance_name(kb)
-    summary = (f"Duplicate class: {row.label_en} ({na} + {nb})" if en else
-               f"Doublon de classe : {row.label_fr} ({na} + {nb})")
-    if len(summary) > 140:
-        summary = f"{'Duplicate class' if en else 'Doublon de classe'} : {na} + {nb}"
-    detail = (f"{a.label} and {b.label} are {row.label_en}, taken over the same period: their adverse effects add "
-              f"up without added benefit. Keep a single drug of the class if possible." if en else
-              f"{a.label} et {b.label} : {row.label_fr}, pris sur la même période. Les effets indésirables "
-              f"s'additionnent sans bénéfice supplémentaire ; garder si possible un seul médicament de la classe.")
+    params: dict[str, Param] = {"class_label": Localized(row.label_fr, row.label_en), "first": na, "second": nb,
+                                "label_a": a.label, "label_b": b.label}
     implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))}
     if lines is not None:
         implicated = [o.ref for o in lines[0]]
         evidence["line_pairs"] = lines[1]
-        detail += (f" {len(lines[0])} lines form {lines[1]} overlapping pairs: reported once, naming every line."
-                   if en else f" {len(lines[0])} lignes forment {lines[1]} paires concomitantes : signalé une "
-                   f"seule fois, toutes les lignes citées.")
     return call.finding(
-        summary=summary, detail=detail, implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
+        message=Message("DU002", params, _many_lines(lines)),
+        implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
         severity=row.severity, source=row.source, evidence=evidence, suggestion={"action": "keep-one"},
     )
 

@@ -9,10 +9,8 @@ from typing import Any
 
 from checker import facts
 from checker.facts import FactTables
-from checker.findings import Finding, Severity, Source
+from checker.findings import Finding, Message, Quantity, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import (
-    DATUM_EN,
-    DATUM_FR,
     PairContext,
     Settled,
     local_route,
@@ -20,7 +18,7 @@ from checker.iatrogenic.conditions import (
     settle,
     skin_form,
 )
-from checker.iatrogenic.thesaurus import LEVEL_NAMES_EN, LEVEL_NAMES_FR, LEVEL_RANK, Match, Thesaurus
+from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Match, Thesaurus, ThesaurusAdvice
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
@@ -35,73 +33,8 @@ THESAURUS_SOURCE = Source(
 
 SEVERITY_OF_LEVEL = {"CI": Severity.CRITICAL, "AD": Severity.WARNING, "PE": Severity.INFO, "APEC": Severity.INFO}
 
-# Our own wording of the risk themes detected in each entry (codes assigned at build time).
-THEME_FR = {
-    "torsades": "risque de torsades de pointes",
-    "qt-rhythm": "risque de troubles du rythme",
-    "bleeding": "risque hémorragique accru",
-    "hyperkalaemia": "risque d'hyperkaliémie",
-    "serotonin": "risque de syndrome sérotoninergique",
-    "myopathy": "risque d'atteinte musculaire (rhabdomyolyse)",
-    "bradycardia": "risque de bradycardie ou de trouble de conduction",
-    "hypotension": "risque d'hypotension",
-    "sedation": "sédation et dépression respiratoire majorées",
-    "renal": "risque d'atteinte rénale",
-    "liver": "risque d'atteinte hépatique",
-    "haematological": "toxicité hématologique majorée",
-    "hypoglycaemia": "risque d'hypoglycémie",
-    "seizures": "abaissement du seuil épileptogène",
-    "ischaemia": "risque de vasoconstriction et d'ischémie",
-    "hyponatraemia": "risque d'hyponatrémie",
-    "lithium": "variation de la lithémie",
-    "digoxin": "variation de la digoxinémie",
-    "immunosuppression": "risque infectieux lié à l'immunodépression",
-    "contraception": "risque d'échec de la contraception",
-    "increased-exposure": "exposition accrue à l'un des médicaments (surdosage possible)",
-    "decreased-efficacy": "baisse de l'exposition ou de l'efficacité de l'un des médicaments",
-    "absorption": "absorption digestive modifiée",
-    "additive": "effets indésirables additifs",
-    "other": "interaction décrite par le thésaurus",
-}
-THEME_EN = {
-    "torsades": "risk of torsades de pointes",
-    "qt-rhythm": "risk of arrhythmia",
-    "bleeding": "increased bleeding risk",
-    "hyperkalaemia": "risk of hyperkalaemia",
-    "serotonin": "risk of serotonin syndrome",
-    "myopathy": "risk of muscle damage (rhabdomyolysis)",
-    "bradycardia": "risk of bradycardia or conduction disorder",
-    "hypotension": "risk of hypotension",
-    "sedation": "increased sedation and respiratory depression",
-    "renal": "risk of kidney injury",
-    "liver": "risk of liver injury",
-    "haematological": "increased haematological toxicity",
-    "hypoglycaemia": "risk of hypoglycaemia",
-    "seizures": "lowered seizure threshold",
-    "ischaemia": "risk of vasoconstriction and ischaemia",
-    "hyponatraemia": "risk of hyponatraemia",
-    "lithium": "change in lithium levels",
-    "digoxin": "change in digoxin levels",
-    "immunosuppression": "infection risk from immunosuppression",
-    "contraception": "risk of contraceptive failure",
-    "increased-exposure": "higher exposure to one of the drugs (possible overdose)",
-    "decreased-efficacy": "lower exposure or efficacy of one of the drugs",
-    "absorption": "altered gut absorption",
-    "additive": "additive adverse effects",
-    "other": "interaction described by the thesaurus",
-}
-CONDUCT_FR = {
-    "CI": "ne pas associer ; choisir une alternative",
-    "AD": "éviter l'association ; si elle est indispensable, la surveiller étroitement",
-    "PE": "association possible en appliquant les précautions prévues (surveillance, adaptation de dose)",
-    "APEC": "tenir compte du risque dans la décision et le suivi",
-}
-CONDUCT_EN = {
-    "CI": "do not combine; choose an alternative",
-    "AD": "avoid the combination; if it cannot be avoided, monitor closely",
-    "PE": "possible with the precautions the thesaurus sets (monitoring, dose adjustment)",
-    "APEC": "take the risk into account when deciding and monitoring",
-}
+# The wording (levels, risk themes, conduct, missing data) is the catalogue's: tables ix_level,
+# ix_theme, ix_conduct, datum and the IX001 messages of finding_summary / finding_detail.
 
 
 @dataclass(slots=True)
@@ -286,7 +219,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     category="interaction",
     severity="warning",
     source=THESAURUS_SOURCE,
-    referentials=("ansm-thesaurus", "clinical-facts", "iatrogenic-rules"),
+    referentials=("ansm-thesaurus", "ansm-thesaurus-advice", "clinical-facts", "iatrogenic-rules"),
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.
@@ -307,7 +240,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     Source: ANSM, Thésaurus des interactions médicamenteuses, septembre 2023 (edition 2023-09).
     """
     th: Thesaurus = call.refs.get("ansm-thesaurus")
-    en = call.settings.lang == "en"
+    advice: ThesaurusAdvice = call.refs.get("ansm-thesaurus-advice")
     for pair in interacting_pairs(call, th):
         match, settled = pair.best()
         entry = match.entry
@@ -315,42 +248,28 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
         second_line = pair.second if first_line is pair.first else pair.first
         subst = sorted({match.first, match.second})
-        names = LEVEL_NAMES_EN if en else LEVEL_NAMES_FR
         themes = list(entry.themes)
-        theme_text = "; ".join((THEME_EN if en else THEME_FR).get(t, t) for t in themes)
-        label_a, label_b = first_line.label or match.first, second_line.label or match.second
-        na, nb = first_line.substance_name(match.first), second_line.substance_name(match.second)
-        summary = f"{names[level].capitalize()}{':' if en else ' :'} {na} + {nb}"
-        if len(summary) > 140:
-            summary = summary[:137] + "…"
-        if en:
-            detail = (f"{label_a} and {label_b} are taken over the same period. ANSM thesaurus (2023): "
-                      f"{names[level]} — {theme_text}. What to do: {CONDUCT_EN[level]}.")
-        else:
-            detail = (f"{label_a} et {label_b} sont pris sur la même période. Thésaurus ANSM (2023) : "
-                      f"{names[level]} — {theme_text}. Conduite : {CONDUCT_FR[level]}.")
+        extra: list[Message] = _advice_sentences(advice.of(entry))
         if entry.multi_level:
-            all_levels = ", ".join(names[lv.level] for lv in entry.levels)
             if not settled.settled:
-                datum = "; ".join((DATUM_EN if en else DATUM_FR).get(d, d) for d in settled.missing)
-                detail += (f" The thesaurus grades this pair {all_levels} depending on circumstances; the record "
-                           f"does not state {datum}, so the highest possible level is kept." if en else
-                           f" Le thésaurus gradue cette association ({all_levels}) selon les circonstances ; le "
-                           f"dossier ne précise pas {datum} : le niveau le plus élevé possible est retenu.")
+                extra.append(Message("IX001.graded-unsettled", {
+                    "levels": Words("ix_level", tuple(lv.level for lv in entry.levels), ", "),
+                    "missing": Words("datum", settled.missing)}))
             elif settled.all_ruled_out:
-                detail += (" The circumstances of the higher levels are not met; the lowest level is kept." if en else
-                           " Les circonstances des niveaux supérieurs ne sont pas réunies : le niveau le plus bas est retenu.")
+                extra.append(Message("IX001.graded-lowest"))
         elif not settled.settled:  # a single-level entry limited to circumstances the record does not state
-            datum = "; ".join((DATUM_EN if en else DATUM_FR).get(d, d) for d in settled.missing)
-            detail += (f" The thesaurus lists this pair only in some circumstances; the record does not state {datum}, "
-                       f"so the entry is reported." if en else
-                       f" Le thésaurus ne retient cette association que dans certaines circonstances ; le dossier ne "
-                       f"précise pas {datum} : l'interaction est signalée.")
+            extra.append(Message("IX001.circumstances-unstated", {"missing": Words("datum", settled.missing)}))
         if pair.lines:
-            detail += (f" These two products are prescribed in {len(pair.lines)} lines forming {pair.line_pairs} "
-                       f"overlapping pairs: reported once, naming every line." if en else
-                       f" Ces deux produits figurent sur {len(pair.lines)} lignes formant {pair.line_pairs} paires "
-                       f"concomitantes : signalé une seule fois, toutes les lignes citées.")
+            extra.append(Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}))
+        message = Message("IX001", {
+            "level": Word("ix_level", level),
+            "first": first_line.substance_name(match.first),
+            "second": second_line.substance_name(match.second),
+            "label_a": first_line.label or match.first,
+            "label_b": second_line.label or match.second,
+            "themes": Words("ix_theme", tuple(themes)),
+            "conduct": Word("ix_conduct", level),
+        }, tuple(extra))
         evidence: dict[str, Any] = {
             "substances": subst,
             "level": level,
@@ -367,8 +286,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         if pair.lines:
             evidence["line_pairs"] = pair.line_pairs
         yield call.finding(
-            summary=summary,
-            detail=detail,
+            message=message,
             implicated=[o.ref for o in pair.lines] if pair.lines else [pair.first.ref, pair.second.ref],
             key="+".join(subst),
             severity=SEVERITY_OF_LEVEL[level],
@@ -377,6 +295,33 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
                                    "APEC": "consider"}[level]},
         )
+
+
+def _advice_sentences(advice: Advice | None) -> list[Message]:
+    """The entry's own conduct (encoded from the thesaurus): what to monitor, dose, spacing, timing."""
+    if advice is None:
+        return []
+    out: list[Message] = []
+    if advice.avoid:
+        out.append(Message("IX001.avoid"))
+    if advice.monitor:
+        out.append(Message("IX001.monitor", {"what": Words("ix_monitor", advice.monitor, ", ")}))
+    if advice.adjust_dose:
+        out.append(Message("IX001.adjust-dose"))
+    if (m := advice.max_dose) is not None:
+        dose = Quantity(float(m["value"]), str(m["unit"]), 0 if float(m["value"]).is_integer() else 1)
+        if m.get("per_day") and m.get("drug"):
+            out.append(Message("IX001.max-dose-day-of", {"dose": dose, "drug": str(m["drug"])}))
+        elif m.get("per_day"):
+            out.append(Message("IX001.max-dose-day", {"dose": dose}))
+        else:
+            out.append(Message("IX001.max-dose", {"dose": dose}))
+    if advice.spacing_h is not None:
+        out.append(Message("IX001.spacing", {"hours": Quantity(advice.spacing_h, "h")}))
+    if (p := advice.after_stop) is not None:
+        n = int(p["value"])
+        out.append(Message("IX001.after-stop", {"n": n, "unit": Word("ix_period", f"{p['unit']}{'1' if n == 1 else ''}")}))
+    return out
 
 
 def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from checker import facts
 from checker.facts import FactTables
-from checker.findings import Finding, Severity, Source
+from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
@@ -113,7 +113,6 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     (BDPM, section 4.3); class rows in ``referentials/iatrogenic/patient-risks.tsv``.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
-    en = call.settings.lang == "en"
     allergies = facts.allergies_on(call.record, call.as_of)
     if not allergies:
         return
@@ -145,21 +144,14 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
                 continue
             key, row = hit
             name = order.substance_name(key)
+            params: dict[str, Param] = {"substance": name, "line": order.label, "allergen": label}
             if row is None:
-                summary = f"{'Allergy recorded to' if en else 'Allergie enregistrée à'} {name} : {order.label}"[:140]
-                detail = (f"{order.label} contains {name}, to which an allergy or intolerance is recorded ({label}). "
-                          f"Do not give it unless the allergy has been ruled out." if en else
-                          f"{order.label} contient {name}, pour lequel une allergie ou intolérance est enregistrée "
-                          f"({label}). Ne pas administrer sauf si l'allergie a été écartée.")
+                message = Message("PR001", params)
                 source, severity = None, None
             else:
-                summary = (f"{'Cross-allergy' if en else 'Allergie croisée'} : {row.label(call.settings.lang)}")[:140]
-                detail = (f"Recorded allergy: {label}. {order.label} contains {name}, of the same class: "
-                          f"cross-reactivity risk. Choose a drug from another class." if en else
-                          f"Allergie enregistrée : {label}. {order.label} contient {name}, de la même classe : "
-                          f"risque de réaction croisée. Choisir un médicament d'une autre classe.")
+                message = Message("PR001-class", {**params, "class_label": Localized(row.label_fr, row.label_en)})
                 source, severity = row.source, row.severity
-            yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key=f"{a.ref}:{key}",
+            yield call.finding(message=message, implicated=[order.ref], key=f"{a.ref}:{key}",
                                source=source, severity=severity,
                                evidence={"allergy": a.ref, "allergen": label, "substance": key,
                                          "class": row.id if row else None, "criticality": a.criticality},
@@ -202,15 +194,20 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
     if age is None or age < 65:
         return None
     hits: list[dict[str, Any]] = []
+    phrases: list[Message] = []  # the reason of each criterion, worded in either language
     sources: list[Source] = []
     for rid, words in data.stopp_selection("elderly").items():
         hit = _stopp_drug_hit(data, rid, order)
         if hit is not None:
             key, daily_mg, dose = hit
             entry: dict[str, Any] = {"criterion": rid, "substance": key, "why": words["en" if en else "fr"]}
+            why = Localized(words["fr"], words["en"])
             if dose is not None:
                 entry.update(daily_mg=round(daily_mg or 0.0, 1), above_mg=dose["value"])
                 entry["why"] += f" ({daily_mg or 0.0:g} mg/{'day' if en else 'jour'} > {dose['value']:g})"
+                phrases.append(Message("PR002.why-dose", {"why": why, "mg": daily_mg or 0.0, "above": float(dose["value"])}))
+            else:
+                phrases.append(Message("PR002.why", {"why": why}))
             hits.append(entry)
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
     if age >= 75:
@@ -220,22 +217,25 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
             keys = row.matches_order(order)
             if keys:
                 hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
+                phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
                 sources.append(row.source)
     if not hits:
         return None
-    subst = order.substance_name(hits[0]["substance"])
-    whys = "; ".join(dict.fromkeys(h["why"] for h in hits))
-    summary = (f"Potentially inappropriate at {age}: {subst}" if en else
-               f"Médicament potentiellement inapproprié à {age} ans : {subst}")[:140]
-    detail = (f"{order.label} in a {age}-year-old patient: {whys}. Reassess the indication, prefer a safer "
-              f"alternative or the lowest dose for the shortest time." if en else
-              f"{order.label} chez un patient de {age} ans : {whys}. Réévaluer l'indication, préférer une "
-              f"alternative mieux tolérée ou la dose la plus faible le moins longtemps possible.")
-    return call.finding(summary=summary, detail=detail, implicated=[order.ref], key=hits[0]["substance"],
+    message = Message("PR002", {"age": age, "substance": order.substance_name(hits[0]["substance"]),
+                                "line": order.label, "whys": Phrases(_distinct(phrases))})
+    return call.finding(message=message, implicated=[order.ref], key=hits[0]["substance"],
                        source=sources[0],  # the source of the first criterion met
                        evidence={"age": age, "judged_on": day.isoformat(), "criteria": hits,
                                  "sources": list(dict.fromkeys(f"{x.label} ({x.edition})" for x in sources))},
                        suggestion={"action": "reassess"})
+
+
+def _distinct(messages: list[Message]) -> tuple[Message, ...]:
+    """``messages`` without repeats (same code and parameters), first kept."""
+    seen: dict[tuple[str, tuple[tuple[str, Any], ...]], Message] = {}
+    for m in messages:
+        seen.setdefault((m.code, tuple(sorted(m.params.items()))), m)
+    return tuple(seen.values())
 
 
 # --- PR003 renal function ------------------------------------------------------------------------
@@ -439,7 +439,6 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    en = call.settings.lang == "en"
     for order in _judged_orders(call):
         rows = [(row, keys) for row in data.kind("pregnancy") if (keys := row.matches_order(order))]
         if not rows:
@@ -451,11 +450,8 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
             where = fact.ref
             for row, keys in rows:
                 yield call.finding(
-                    summary=(f"Pregnancy: {row.label_en}" if en else f"Grossesse : {row.label_fr}")[:140],
-                    detail=(f"A pregnancy is recorded ({where}) and {order.label} is prescribed: {row.label_en}. "
-                            f"Stop or replace it after specialist advice." if en else
-                            f"Une grossesse est enregistrée ({where}) et {order.label} est prescrit : {row.label_fr}. "
-                            f"Arrêter ou remplacer après avis spécialisé."),
+                    message=Message("PR004", {"risk": Localized(row.label_fr, row.label_en), "where": where or "",
+                                              "line": order.label}),
                     implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
                     evidence={"pregnancy": where, "rule": row.id, "substance": keys[0], "judged_on": day.isoformat()},
                     suggestion={"action": "stop-or-replace"})
@@ -582,6 +578,23 @@ def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: Medicati
     return DoseCaps(intake, per_day, missing, kg)
 
 
+def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[float, str, str] | None:
+    """The lowest PR005 maximum per day that applies to substance ``key`` on this line for this
+    patient on the line's day: ``(mg, basis, row id)`` with basis ``adult``, ``older`` or
+    ``weight``; ``None`` when no ``max-dose`` row gives one."""
+    data: IatrogenicRules = call.refs.get("iatrogenic-rules")
+    tables = _tables(call)
+    best: tuple[float, str, str] | None = None
+    for row in data.kind("max-dose"):
+        keys = row.matches_order(order)
+        if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(row, order):
+            continue
+        caps = _dose_caps(call, tables, row, order)
+        if caps is not None and caps.per_day is not None and (best is None or caps.per_day[0] < best[0]):
+            best = (caps.per_day[0], caps.per_day[1], row.id)
+    return best
+
+
 def _mg_per_day(order: MedicationOrder, key: str) -> float:
     dd = daily_dose(order, key)
     return dd.per_day_mg if dd is not None else 0.0
@@ -589,17 +602,13 @@ def _mg_per_day(order: MedicationOrder, key: str) -> float:
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
           over: list[tuple[str, float, float, str]], en: bool) -> Finding:
-    name = orders[0].substance_name(key)
-    words = {"per_intake": ("par prise", "per intake"), "per_day": ("par jour", "per day"),
-             "per_day_total": ("par jour, toutes lignes confondues", "per day, all lines together")}
-    bases = {"adult": ("", ""), "older": (" chez le sujet âgé", " in older people"),
-             "weight": (" selon le poids", " for the weight"), "lines": ("", "")}
-    parts = [f"{got:g} mg {words[w][1 if en else 0]} (max {cap:g} mg{bases[b][1 if en else 0]})" for w, got, cap, b in over]
-    labels = " + ".join(o.label for o in orders)
+    parts = tuple(Message("PR005.over", {"got": got, "what": Word("dose_per", w), "cap": cap}) if b in ("adult", "lines")
+                  else Message("PR005.over-basis", {"got": got, "what": Word("dose_per", w), "cap": cap,
+                                                    "basis": Word("dose_over_basis", b)})
+                  for w, got, cap, b in over)
     return call.finding(
-        summary=(f"{name} above the maximum dose" if en else f"{name} au-delà de la dose maximale")[:140],
-        detail=(f"{labels}: {'; '.join(parts)}. Reduce the dose." if en else
-                f"{labels} : {'; '.join(parts)}. Réduire la posologie."),
+        message=Message("PR005", {"substance": orders[0].substance_name(key),
+                                  "lines": " + ".join(o.label for o in orders), "parts": Phrases(parts)}),
         implicated=[o.ref for o in orders], key=f"{row.id}:{'total' if len(orders) > 1 else 'line'}",
         severity=row.severity, source=row.source,
         evidence={"substance": key, "row": row.id,
@@ -610,12 +619,7 @@ def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
 def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
     name = order.substance_name(key)
     return call.finding(
-        summary=(f"{name}: weight not recorded for the weight-based maximum" if en else
-                 f"{name} : poids non renseigné pour la dose maximale selon le poids")[:140],
-        detail=(f"{order.label}: the maximum dose of {name} in a child is set per kg, but no weight is recorded "
-                f"within its validity window: the dose could not be checked against it." if en else
-                f"{order.label} : la dose maximale de {name} chez l'enfant est fixée par kg, mais aucun poids n'est "
-                f"enregistré dans sa fenêtre de validité : la dose n'a pas pu être vérifiée."),
+        message=Message("PR005-weight-missing", {"substance": name, "line": order.label}),
         implicated=[order.ref], key=f"{row.id}:missing-weight", severity=Severity.INFO, source=row.source,
         evidence={"substance": key, "row": row.id, "missing": "weight"},
         suggestion={"action": "record-weight"})
@@ -624,12 +628,7 @@ def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: s
 def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
     name = order.substance_name(key)
     return call.finding(
-        summary=(f"{name}: dose not evaluable (no structured dosage)" if en else
-                 f"{name} : dose non évaluable (posologie non structurée)")[:140],
-        detail=(f"{order.label}: the dosage is not structured (dose, frequency and unit strength), so the maximum "
-                f"dose of {name} could not be checked." if en else
-                f"{order.label} : la posologie n'est pas structurée (dose, fréquence, dosage unitaire) ; la dose "
-                f"maximale de {name} n'a pas pu être vérifiée."),
+        message=Message("PR005-not-evaluable", {"substance": name, "line": order.label}),
         implicated=[order.ref], key=f"{row.id}:not-evaluable", severity=Severity.INFO, source=row.source,
         evidence={"substance": key, "evaluable": False, "dosage_text": [d.text for d in order.dosages if d.text]})
 
@@ -646,13 +645,7 @@ def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str
         weekly = sum(p * 7 for p in per_week if p is not None)
         if weekly > row.params["max_intakes_per_week"] + 1e-9:
             yield call.finding(
-                summary=(f"Oral methotrexate {weekly:g} times a week" if en else
-                         f"Méthotrexate oral {weekly:g} fois par semaine")[:140],
-                detail=(f"{order.label} is prescribed {weekly:g} times a week: low-dose oral methotrexate is taken "
-                        f"once a week; daily intake has caused fatal overdoses. State the single weekly day." if en else
-                        f"{order.label} est prescrit {weekly:g} fois par semaine : le méthotrexate oral à faible dose se "
-                        f"prend une fois par semaine ; des prises quotidiennes ont causé des surdosages mortels. "
-                        f"Indiquer le jour unique de prise."),
+                message=Message("PR005-weekly", {"weekly": weekly, "line": order.label}),
                 implicated=[order.ref], key=f"{row.id}:{key}", severity=row.severity, source=row.source,
                 evidence={"substance": key, "intakes_per_week": round(weekly, 2)},
                 suggestion={"action": "weekly-dosing"})
@@ -676,7 +669,6 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
-    en = call.settings.lang == "en"
     lines: list[tuple[MedicationOrder, tuple[str | None, ...]]] = []
     for o in call.identified_orders():
         if counts(o):
@@ -696,11 +688,8 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
             continue
         names = ", ".join(sorted({o.substance_name(k) for o, k in group}))
         yield call.finding(
-            summary=(f"{len(group)} {row.label_en} together" if en else f"{len(group)} {row.label_fr} associés")[:140],
-            detail=(f"{names} are taken at the same time and all belong to the thesaurus class of {row.label_en}: "
-                    f"the risk adds up with each one. Reassess whether each is needed." if en else
-                    f"{names} sont pris en même temps et appartiennent tous à la classe du thésaurus « {row.label_fr} » : "
-                    f"le risque s'additionne avec chacun. Réévaluer la nécessité de chacun."),
+            message=Message("PR006", {"count": len(group), "class_label": Localized(row.label_fr, row.label_en),
+                                      "substances": names}),
             implicated=[o.ref for o, _ in group], key=row.id, severity=row.severity, source=row.source,
             evidence={"class": row.id, "thesaurus_class": row.thesaurus_class, "substances": sorted({k for _, k in group})},
             suggestion={"action": "reassess"})

@@ -1,0 +1,105 @@
+"""The wording of every output, in one catalogue per language, and CLDR numbers, money and dates.
+
+It sits in the lowest layer so that the findings model can word a finding's message in either
+language after the fact; :mod:`checker.formats.catalogue` re-exports it for the formatters.
+
+Wording lives in ``checker/formats/messages/<lang>.toml`` (one TOML table per kind of key:
+``label``, ``category``, ``level``, ``severity``, ``report`` …); a key is looked up as
+``"table.key"``. Both languages hold the same keys (``tests/test_catalogue.py``). Numbers, amounts
+of money and dates follow the language's CLDR conventions through Babel ("16,91 €" in French,
+"€16.91" in English). See docs/messages.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LANGS = ("fr", "en")
+_DIR = Path(__file__).parent / "formats" / "messages"
+_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict[str, dict[str, str]]:
+    """The whole catalogue of ``lang`` (French for an unknown language)."""
+    lang = lang if lang in LANGS else "fr"
+    with (_DIR / f"{lang}.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def keys(lang: str) -> set[str]:
+    """Every ``table.key`` of ``lang``'s catalogue."""
+    return {f"{table}.{k}" for table, entries in catalogue(lang).items() for k in entries}
+
+
+def msg(lang: str, key: str, **params: Any) -> str:
+    """The wording of ``key`` (``"table.key"``) in ``lang``, with ``params`` filled in.
+
+    An unknown key raises :class:`KeyError`: a missing message is a defect, not a silent fallback."""
+    table, _, name = key.partition(".")
+    text = catalogue(lang)[table][name]
+    return text.format(**params) if params else text
+
+
+def word(lang: str, table: str, code: str | None) -> str:
+    """A code's wording (a category, level, severity …); the code itself when it has none."""
+    if not code:
+        return ""
+    return catalogue(lang).get(table, {}).get(code, code)
+
+
+def table(lang: str, name: str) -> dict[str, str]:
+    return catalogue(lang)[name]
+
+
+def _locale(lang: str) -> str:
+    return _LOCALES.get(lang, _LOCALES["fr"])
+
+
+def number(value: float | int, lang: str, decimals: int = 0) -> str:
+    """``12 345`` / ``12,345`` (CLDR grouping and decimal signs), with exactly ``decimals`` digits."""
+    fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, format=fmt, locale=_locale(lang))
+
+
+def percent(value: float, lang: str, decimals: int = 1) -> str:
+    """``value`` given in percent (``12.5`` → ``12,5 %`` / ``12.5%``)."""
+    pattern = Locale.parse(_locale(lang)).percent_formats[None].pattern  # "#,##0 %" in French
+    fmt = pattern.replace("0", "0." + "0" * decimals, 1) if decimals else pattern
+    return format_percent(value / 100, format=fmt, locale=_locale(lang))
+
+
+def money(amount: float, currency: str, lang: str) -> str:
+    """``16,91 €`` / ``€16.91``; ``16,91 MAD``; an amount without currency is a plain number."""
+    if not currency:
+        return number(amount, lang, 2)
+    return format_currency(amount, currency, locale=_locale(lang))
+
+
+def amounts(by_currency: dict[str, float], lang: str) -> str:
+    """Several currencies joined (``16,91 € + 3,00 MAD``); ``0`` formatted when empty."""
+    if not by_currency:
+        return money(0, "EUR", lang) if lang else "0"
+    return " + ".join(money(v, cur, lang) for cur, v in sorted(by_currency.items()))
+
+
+def day(value: str | date | None, lang: str) -> str:
+    """An ISO date as the language writes it (``15 janv. 2026`` / ``15 Jan 2026``); other text as is."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            when = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    else:
+        when = value
+    return format_date(when, format="medium", locale=_locale(lang))
