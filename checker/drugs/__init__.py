@@ -98,24 +98,25 @@ def build_index(root: Path, bdpm: ManifestEntry, substances: ManifestEntry,
         return idx
 
 
+def _whole_index(root: Path) -> DrugIndex:
+    """The one index both entries answer with, once every file it is built from is verified."""
+    bdpm, subs, th = entries(root)
+    for entry in (bdpm, subs, th):
+        if entry is not None:
+            verify_entry(entry, root)
+    return build_index(root, bdpm, subs, th)
+
+
 @loader("bdpm")
 def load_bdpm(entry: ManifestEntry, root: Path) -> DrugIndex:
     """The drug index (BDPM + substance tables)."""
-    bdpm, subs, th = entries(root)
-    verify_entry(subs, root)
-    if th is not None:
-        verify_entry(th, root)
-    return build_index(root, bdpm, subs, th)
+    return _whole_index(root)
 
 
 @loader("substances")
 def load_substances(entry: ManifestEntry, root: Path) -> DrugIndex:
     """Same index as ``bdpm``: its substance model (``substance_key``, ``substances_with_atc``…)."""
-    bdpm, subs, th = entries(root)
-    verify_entry(bdpm, root)
-    if th is not None:
-        verify_entry(th, root)
-    return build_index(root, bdpm, subs, th)
+    return _whole_index(root)
 
 
 def explain_text(text: str, refs: Referentials | None = None) -> dict[str, object]:
