@@ -789,3 +789,14 @@ def test_a_weight_under_another_key_does_not_cover_renal_function() -> None:
     everything = coverage({"obs": searchset("https://ehr/fhir/Observation?patient=1")})
     assert {"renal", "weight"} <= everything.covered
     assert "renal" in coverage({"x": obs("62238-1")}).covered
+
+
+@pytest.mark.parametrize("section", ["limits", "feedback"])
+def test_a_misspelt_limit_is_refused_not_ignored(tmp_path: Path, section: str) -> None:
+    """A typo in a limit's name ("max_draft_order") would leave the default in force unnoticed."""
+    from checker.service.config import ConfigError
+
+    path = tmp_path / "pertinence.toml"
+    path.write_text(f"[{section}]\nmax_draft_order = 10\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(path)

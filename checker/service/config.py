@@ -55,9 +55,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from checker.findings import CATEGORIES, Finding, Severity
 from checker.service.feedback import FeedbackLimits
@@ -235,7 +235,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             raise ConfigError(f"{p}: configuration file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    AuthD, LimitsD, FhirD, ServiceD = AuthConfig(), Limits(), FhirFetch(), ServiceConfig()  # noqa: N806
+    AuthD, FhirD, ServiceD = AuthConfig(), FhirFetch(), ServiceConfig()  # noqa: N806
     known = {"server", "auth", "limits", "fhir", "alerts", "sites", "feedback"}
     unknown = set(data) - known
     if unknown:
@@ -268,14 +268,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             max_token_lifetime_seconds=_int(auth, "max_token_lifetime_seconds",
                                             AuthD.max_token_lifetime_seconds, where),
         ),
-        limits=Limits(
-            max_body_bytes=_int(limits, "max_body_bytes", LimitsD.max_body_bytes, where),
-            max_resources=_int(limits, "max_resources", LimitsD.max_resources, where),
-            timeout_seconds=_float(limits, "timeout_seconds", LimitsD.timeout_seconds, where),
-            max_concurrent_checks=_int(limits, "max_concurrent_checks", LimitsD.max_concurrent_checks, where),
-            max_draft_orders=_int(limits, "max_draft_orders", LimitsD.max_draft_orders, where),
-            max_orders=_int(limits, "max_orders", LimitsD.max_orders, where),
-        ),
+        limits=_positive_numbers(Limits, limits, where, "limits"),
         fhir=FhirFetch(
             timeout_seconds=_float(fhir, "timeout_seconds", FhirD.timeout_seconds, where),
             max_bytes=_int(fhir, "max_bytes", FhirD.max_bytes, where),
@@ -396,17 +389,22 @@ def _float(tbl: dict[str, Any], key: str, default: float, where: str) -> float:
 
 def _feedback_limits(tbl: dict[str, Any], where: str) -> FeedbackLimits:
     """The ``[feedback]`` table: every key a positive number (see :class:`FeedbackLimits`)."""
-    d = FeedbackLimits()
-    unknown = set(tbl) - set(FeedbackLimits.__dataclass_fields__)
+    return _positive_numbers(FeedbackLimits, tbl, where, "feedback")
+
+
+_N = TypeVar("_N", Limits, FeedbackLimits)
+
+
+def _positive_numbers(cls: type[_N], tbl: dict[str, Any], where: str, section: str) -> _N:
+    """A table of positive numbers read into ``cls``: each field keeps its default's type (a float
+    default takes any number, an int default an integer); an unknown key is refused, since a misspelt
+    limit would otherwise leave its default in force unnoticed."""
+    d = cls()
+    names = [f.name for f in fields(cls)]
+    unknown = set(tbl) - set(names)
     if unknown:
-        raise ConfigError(f"{where}: [feedback]: unknown key(s) {', '.join(sorted(unknown))}")
-    return FeedbackLimits(
-        accept_window_hours=_float(tbl, "accept_window_hours", d.accept_window_hours, where),
-        max_batch=_int(tbl, "max_batch", d.max_batch, where),
-        max_items_per_minute=_int(tbl, "max_items_per_minute", d.max_items_per_minute, where),
-        card_retention_days=_int(tbl, "card_retention_days", d.card_retention_days, where),
-        max_card_rows=_int(tbl, "max_card_rows", d.max_card_rows, where),
-        feedback_retention_days=_int(tbl, "feedback_retention_days", d.feedback_retention_days, where),
-        max_feedback_rows=_int(tbl, "max_feedback_rows", d.max_feedback_rows, where),
-        max_text_chars=_int(tbl, "max_text_chars", d.max_text_chars, where),
-    )
+        raise ConfigError(f"{where}: [{section}]: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"expected {', '.join(names)}")
+    values: dict[str, Any] = {n: (_float if isinstance(getattr(d, n), float) else _int)(tbl, n, getattr(d, n), where)
+                              for n in names}
+    return cls(**values)
