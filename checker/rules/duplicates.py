@@ -58,6 +58,16 @@ def _total_dose(call: RuleCall, a: MedicationOrder, b: MedicationOrder, key: str
     return Message("DU001.total-within", params)
 
 
+def _implicated(a: MedicationOrder, b: MedicationOrder, lines: tuple[tuple[MedicationOrder, ...], int] | None,
+                evidence: dict[str, Any]) -> list[str]:
+    """The two lines, or every line concerned when a pair of products is reported once (the number of
+    overlapping pairs of lines then goes to ``evidence``)."""
+    if lines is None:
+        return [a.ref, b.ref]
+    evidence["line_pairs"] = lines[1]
+    return [o.ref for o in lines[0]]
+
+
 def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[Message, ...]:
     """The sentence saying a pair of products is reported once for many pairs of lines."""
     if lines is None:
@@ -122,14 +132,9 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
         if row is None:
             continue
         params: dict[str, Param] = {"substance": a.substance_name(key), "label_a": a.label, "label_b": b.label}
-        implicated = [a.ref, b.ref]
         evidence: dict[str, Any] = {"substance": key, "basis": row.id, "lines": [a.label, b.label]}
-        extra: tuple[Message, ...] = ()
-        if lines is not None:
-            implicated = [o.ref for o in lines[0]]
-            evidence["line_pairs"] = lines[1]
-        else:
-            extra = (_total_dose(call, a, b, key, evidence),)
+        implicated = _implicated(a, b, lines, evidence)
+        extra = (_total_dose(call, a, b, key, evidence),) if lines is None else ()
         yield call.finding(
             message=Message("DU001", params, extra + _many_lines(lines)),
             implicated=implicated, key=key, severity=row.severity,
@@ -240,12 +245,9 @@ def _subgroup_finding(call: RuleCall, classes: TherapeuticClasses, group: str, a
     name = classes.names[group]
     params: dict[str, Param] = {"class_name": name, "group": group, "first": na, "second": nb,
                                 "label_a": a.label, "label_b": b.label}
-    implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": f"atc:{group}", "atc_subgroup": group, "class_name": name,
                                 "substances": sorted((ka, kb)), "products": [a.label, b.label]}
-    if lines is not None:
-        implicated = [o.ref for o in lines[0]]
-        evidence["line_pairs"] = lines[1]
+    implicated = _implicated(a, b, lines, evidence)
     return call.finding(
         message=Message("DU002-atc", params, _many_lines(lines)),
         implicated=implicated, key=f"atc:{group}:{'+'.join(sorted((ka, kb)))}",
@@ -281,11 +283,8 @@ def _class_finding(call: RuleCall, row: RiskRow, a: MedicationOrder, b: Medicati
     na, nb = a.substance_name(ka), b.substance_name(kb)
     params: dict[str, Param] = {"class_label": Localized(row.label_fr, row.label_en), "first": na, "second": nb,
                                 "label_a": a.label, "label_b": b.label}
-    implicated = [a.ref, b.ref]
     evidence: dict[str, Any] = {"class": row.id, "atc_prefixes": list(row.atc), "substances": sorted((ka, kb))}
-    if lines is not None:
-        implicated = [o.ref for o in lines[0]]
-        evidence["line_pairs"] = lines[1]
+    implicated = _implicated(a, b, lines, evidence)
     return call.finding(
         message=Message("DU002", params, _many_lines(lines)),
         implicated=implicated, key=f"{row.id}:{'+'.join(sorted((ka, kb)))}",
