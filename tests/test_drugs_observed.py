@@ -84,6 +84,14 @@ def test_salmon_calcitonin_products_reach_the_calcitonin_entry() -> None:
     assert "PE" in {lv.level for m in thesaurus().matches(key, lithium) for lv in m.entry.levels}
 
 
+def test_nautamine_reaches_its_thesaurus_entry() -> None:
+    """NAUTAMINE (BDPM 2026-01, marketed) holds DI(ACÉFYLLINE) DIPHÉNHYDRAMINE, a member of the
+    thesaurus's sedative class: the brand line must reach that substance."""
+    (key,), conf = read("Nautamine cp sécable")
+    assert conf >= RULE_CONFIDENCE
+    assert "di acefylline diphenhydramine" in thesaurus().nodes_for(key), key
+
+
 def test_bupropion_plus_tramadol_is_found_from_a_brand_line() -> None:
     (zyban,), _ = read("Zyban LP 150 mg")
     (tramadol,), _ = read("tramadol 50 mg gél")
