@@ -72,6 +72,26 @@ def test_every_botulinum_toxin_product_has_one_key() -> None:
     assert len(keys) == 1 and "botulique toxine" in thesaurus().nodes_for(next(iter(keys)))
 
 
+def test_salmon_calcitonin_products_reach_the_calcitonin_entry() -> None:
+    """BDPM 2026-01 lists salmon calcitonin (CALCITONINE PHARMY II, marketed); the thesaurus's
+    CALCITONINE (+ lithium, PE) must be reached from it."""
+    idx = drug_index()
+    keys = {c.key for s in idx.specialties.values() for c in s.components if "calcitonine" in c.name.lower()}
+    assert keys and all("calcitonine" in thesaurus().nodes_for(k) for k in keys), keys
+    (key,), conf = read("Calcitonine Pharmy II 100 UI/1 ml inj")
+    assert conf >= RULE_CONFIDENCE
+    (lithium,), _ = read("Teralithe 250 mg")
+    assert "PE" in {lv.level for m in thesaurus().matches(key, lithium) for lv in m.entry.levels}
+
+
+def test_nautamine_reaches_its_thesaurus_entry() -> None:
+    """NAUTAMINE (BDPM 2026-01, marketed) holds DI(ACÉFYLLINE) DIPHÉNHYDRAMINE, a member of the
+    thesaurus's sedative class: the brand line must reach that substance."""
+    (key,), conf = read("Nautamine cp sécable")
+    assert conf >= RULE_CONFIDENCE
+    assert "di acefylline diphenhydramine" in thesaurus().nodes_for(key), key
+
+
 def test_bupropion_plus_tramadol_is_found_from_a_brand_line() -> None:
     (zyban,), _ = read("Zyban LP 150 mg")
     (tramadol,), _ = read("tramadol 50 mg gél")
