@@ -403,3 +403,11 @@ def test_every_nsaid_skin_form_of_the_bdpm_is_cutaneous() -> None:
             seen.append(spec.name)
             assert spec.routes == ("cutanée",), (spec.name, spec.routes)
     assert len(seen) >= 40
+
+
+@pytest.mark.parametrize(("route", "expected"), [("orale", []), ("intraveineuse", ["APEC"])])
+def test_gold_with_an_ace_inhibitor_only_for_intravenous_gold_salts(route: str, expected: list[str]) -> None:
+    """The 2023 thesaurus limits OR + IEC to gold salts given IV (l. 14835): oral trace-dose gold
+    (oligotherapy) is not concerned."""
+    rec = record(line("gold", "or", route=route), line("ace", "ramipril", atc=("C09AA05",)))
+    assert sorted(f.level for f in run("IX001", rec)) == expected
