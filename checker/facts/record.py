@@ -22,9 +22,11 @@ Every rule family asks these questions through this module, with the same answer
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 from checker import periods
 from checker.facts.concepts import ConceptMatcher, concept_polarity
@@ -139,17 +141,48 @@ _UNUSABLE = frozenset({"entered-in-error", "cancelled"})
 def latest_observation(record: PatientRecord, system: str, codes: frozenset[str], day: date,
                        max_days: int | None, *, with_value: bool = False) -> Observation | None:
     """The most recent usable observation with one of ``codes`` taken on or before ``day`` and at
-    most ``max_days`` before it (``None``: no limit); with ``with_value``, only numeric results."""
+    most ``max_days`` before it (``None``: no limit); with ``with_value``, only numeric results.
+    Among observations of the same day, the first in the record wins."""
     oldest = day - timedelta(days=max_days) if max_days is not None else date.min
-    best: Observation | None = None
-    for o in record.observations_coded(system, codes):
-        if o.status in _UNUSABLE or o.effective is None or not oldest <= o.effective <= day:
+    index = _observations_by_day(record)
+    best: tuple[date, int, Observation] | None = None
+    for code in codes:
+        found = index.get((system, code, with_value))
+        if found is None:
             continue
-        if with_value and o.value is None:
+        days, rows = found
+        pos = bisect_right(days, day) - 1
+        if pos < 0 or rows[pos][0] < oldest:
             continue
-        if best is None or o.effective > (best.effective or date.min):
-            best = o
-    return best
+        if best is None or rows[pos][:2] > best[:2]:
+            best = rows[pos]
+    return best[2] if best is not None else None
+
+
+_ObservationIndex = dict[tuple[str, str, bool], tuple[list[date], list[tuple[date, int, Observation]]]]
+
+
+def _observations_by_day(record: PatientRecord) -> _ObservationIndex:
+    """The record's usable dated observations by ``(system, code, with a value)``, sorted by day (then
+    record order first, last), built once per record: every line then finds its latest result by
+    bisection instead of rescanning the record."""
+    key = ("observations-by-day", len(record.observations))
+    index = cast("_ObservationIndex | None", record.memo.get(key))
+    if index is None:
+        groups: dict[tuple[str, str, bool], list[tuple[date, int, Observation]]] = {}
+        for i, o in enumerate(record.observations):
+            if o.status in _UNUSABLE or o.effective is None:
+                continue
+            for system, code in {(c.system, c.code) for c in o.code.codings}:
+                groups.setdefault((system, code, False), []).append((o.effective, -i, o))
+                if o.value is not None:
+                    groups.setdefault((system, code, True), []).append((o.effective, -i, o))
+        built: _ObservationIndex = {}
+        for k, rows in groups.items():
+            rows.sort(key=lambda r: (r[0], r[1]))
+            built[k] = ([r[0] for r in rows], rows)
+        record.memo[key] = index = built
+    return index
 
 
 LOINC = "http://loinc.org"

@@ -1,0 +1,47 @@
+"""The per-record observation index answers as a scan of the whole record would (seeded records)."""
+
+import random
+from datetime import date, timedelta
+
+from checker.facts.record import latest_observation
+from checker.model import Coding, Concept, Observation, PatientRecord
+
+SYSTEMS = ("http://loinc.org", "urn:other")
+CODES = ("a", "b", "c", "d")
+
+
+def _scan(record, system, codes, day, max_days, with_value):
+    oldest = day - timedelta(days=max_days) if max_days is not None else date.min
+    best = None
+    for o in sorted((o for o in record.observations if any(c.system == system and c.code in codes
+                                                           for c in o.code.codings)),
+                    key=lambda o: o.effective or date.min, reverse=True):
+        if o.status in ("entered-in-error", "cancelled") or o.effective is None or not oldest <= o.effective <= day:
+            continue
+        if with_value and o.value is None:
+            continue
+        if best is None or o.effective > best.effective:
+            best = o
+    return best
+
+
+def test_index_matches_a_full_scan():
+    rng = random.Random(20260115)
+    start = date(2025, 1, 1)
+    for n in range(300):
+        obs = []
+        for i in range(rng.randint(0, 12)):
+            codings = tuple(Coding(rng.choice(SYSTEMS), rng.choice(CODES)) for _ in range(rng.randint(1, 2)))
+            obs.append(Observation(f"Observation/{n}-{i}", Concept(codings=codings),
+                                   value=rng.choice([None, 1.0, 2.0]),
+                                   effective=rng.choice([None, start + timedelta(days=rng.randint(0, 60))]),
+                                   status=rng.choice(["final", "final", "cancelled", "entered-in-error"])))
+        record = PatientRecord(patient=None, observations=obs)
+        for _ in range(10):
+            codes = frozenset(rng.sample(CODES, rng.randint(1, 3)))
+            system = rng.choice(SYSTEMS)
+            day = start + timedelta(days=rng.randint(-5, 70))
+            max_days = rng.choice([None, 0, 7, 30])
+            with_value = rng.random() < 0.5
+            assert latest_observation(record, system, codes, day, max_days, with_value=with_value) is \
+                _scan(record, system, codes, day, max_days, with_value)
