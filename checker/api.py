@@ -101,7 +101,7 @@ def check_records(
     if lang not in ("fr", "en"):
         raise ValueError(f"unknown language {lang!r}: use fr or en")
     refs = refs or default_referentials()
-    refs.verify_all()  # once per process per file, then a stat (see verify_entry)
+    refs.verify_all()  # once per Referentials (see Referentials.verify_all)
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
     settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)
