@@ -105,14 +105,9 @@ def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history
            also: Iterable[Concept] = (), missing: str = "") -> Fact:
     """Does the record state the notion on ``day`` (present, or ever with ``history``)? ``also``:
     further concepts that speak for the patient (the reasons of the orders in question)."""
-    denied: Fact | None = None
-    pool = history_on(record, day) if history else conditions_on(record, day)
-    for c in pool:
-        value, what = concept_polarity(matcher, c.code)
-        if value:
-            return Fact(True, c.ref, what)
-        if value is False and denied is None:
-            denied = Fact(False, c.ref, what)
+    affirmed, denied, refuted = _stated_by_conditions(record, day, matcher, history)
+    if affirmed is not None:
+        return affirmed
     for concept in also:
         value, what = concept_polarity(matcher, concept)
         if value:
@@ -121,10 +116,42 @@ def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history
             denied = Fact(False, None, what)
     if denied is not None:
         return denied
-    for c in record.conditions:  # ruled out by a refuted Condition recorded by then
-        if c.verification_status == "refuted" and _begun(c, day) and concept_polarity(matcher, c.code)[0]:
-            return Fact(False, c.ref, "refuted")
+    if refuted is not None:
+        return refuted
     return Fact(None, missing=missing or None)
+
+
+_ByConditions = tuple[Fact | None, Fact | None, Fact | None]
+
+
+def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatcher, history: bool
+                          ) -> _ByConditions:
+    """What the record's conditions say of the notion on ``day``: the first affirming one, the first
+    denying one, the first refuted one recorded by then. Memoised per record, day and notion: every
+    line of a day asks the same question (the texts' negation patterns are read once)."""
+    key = ("stated", len(record.conditions), id(matcher), day, history)
+    memo = cast("tuple[ConceptMatcher, _ByConditions] | None", record.memo.get(key))
+    if memo is not None and memo[0] is matcher:
+        return memo[1]
+    affirmed: Fact | None = None
+    denied: Fact | None = None
+    refuted: Fact | None = None
+    pool = history_on(record, day) if history else conditions_on(record, day)
+    for c in pool:
+        value, what = concept_polarity(matcher, c.code)
+        if value:
+            affirmed = Fact(True, c.ref, what)
+            break
+        if value is False and denied is None:
+            denied = Fact(False, c.ref, what)
+    if affirmed is None:
+        for c in record.conditions:  # ruled out by a refuted Condition recorded by then
+            if c.verification_status == "refuted" and _begun(c, day) and concept_polarity(matcher, c.code)[0]:
+                refuted = Fact(False, c.ref, "refuted")
+                break
+    found = (affirmed, denied, refuted)
+    record.memo[key] = (matcher, found)
+    return found
 
 
 def allergies_on(record: PatientRecord, day: date) -> list[Allergy]:

@@ -1,4 +1,4 @@
-"""The per-record observation index answers as a scan of the whole record would (seeded records)."""
+"""Per-record memos of the facts layer answer as a scan of the whole record would (seeded records)."""
 
 import random
 from datetime import date, timedelta
@@ -45,3 +45,23 @@ def test_index_matches_a_full_scan():
             with_value = rng.random() < 0.5
             assert latest_observation(record, system, codes, day, max_days, with_value=with_value) is \
                 _scan(record, system, codes, day, max_days, with_value)
+
+
+def test_lines_of_one_day_read_the_conditions_once(monkeypatch):
+    """Every line judged on a day asks the same question of the problem list: its texts are read once."""
+    import re
+    from types import SimpleNamespace
+
+    import checker.facts.record as R
+    from checker.model import Condition
+
+    conditions = [Condition(f"Condition/{i}", Concept(text=t)) for i, t in
+                  enumerate(["hypertension", "pas d'ulcère gastrique", "diabète"])]
+    record = PatientRecord(patient=None, conditions=conditions)
+    matcher = SimpleNamespace(codes=(), patterns=(re.compile("ulc[eè]re"),))
+    calls = []
+    real = R.concept_polarity
+    monkeypatch.setattr(R, "concept_polarity", lambda m, c: calls.append(c) or real(m, c))
+    answers = {R.stated(record, date(2026, 1, 15), matcher, missing="ulcer") for _ in range(5)}
+    assert len(answers) == 1 and next(iter(answers)).value is False
+    assert len(calls) == 3
