@@ -65,3 +65,23 @@ def test_lines_of_one_day_read_the_conditions_once(monkeypatch):
     answers = {R.stated(record, date(2026, 1, 15), matcher, missing="ulcer") for _ in range(5)}
     assert len(answers) == 1 and next(iter(answers)).value is False
     assert len(calls) == 3
+
+
+def test_reason_references_are_resolved_without_rescanning_the_conditions(monkeypatch):
+    """Each line's ``reasonReference`` finds its Condition through the record's index (built once)."""
+    import importlib
+
+    from checker.model import Condition, MedicationOrder
+
+    I = importlib.import_module("checker.facts.indications")  # noqa: N806 (the package re-exports a function of that name)
+
+    conditions = [Condition(f"Condition/c{i}", Concept(text=f"problem {i}")) for i in range(50)]
+    record = PatientRecord(patient=None, conditions=conditions)
+    orders = [MedicationOrder(f"MedicationRequest/m{i}", "active", "order", Concept(text="x"),
+                              reason_refs=(f"Condition/c{i}",)) for i in range(50)]
+    calls = []
+    real = I.ref_tail
+    monkeypatch.setattr(I, "ref_tail", lambda r: calls.append(r) or real(r))
+    found = [I.indications(record, o, date(2026, 1, 15)) for o in orders]
+    assert [[i.condition.ref for i in f] for f in found] == [[f"Condition/c{i}"] for i in range(50)]
+    assert len(calls) == 100  # each condition once, each reference once
