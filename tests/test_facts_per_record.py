@@ -73,7 +73,7 @@ def test_reason_references_are_resolved_without_rescanning_the_conditions(monkey
 
     from checker.model import Condition, MedicationOrder
 
-    I = importlib.import_module("checker.facts.indications")  # noqa: N806 (the package re-exports a function of that name)
+    I = importlib.import_module("checker.facts.indications")
 
     conditions = [Condition(f"Condition/c{i}", Concept(text=f"problem {i}")) for i in range(50)]
     record = PatientRecord(patient=None, conditions=conditions)
