@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -52,12 +53,10 @@ def check(
     :data:`checker.fhir_input.MAX_DECOMPRESSED`, 2 GiB); past it the input is refused with an error.
     ``max_expansion``: the same for an expansion ratio (default :data:`~checker.fhir_input.MAX_EXPANSION`).
     """
-    day = parse_day(as_of) if as_of is not None else date.today()
-    refs = refs or default_referentials()
-    refs.verify_all()  # an altered referential stops the run before anything is read or checked
-    limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
-    ratio = fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion
-    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=limit, max_expansion=ratio)
+    run = start_run(as_of, refs, max_decompressed, max_expansion)
+    day, refs = run.day, run.refs
+    ingestion = fhir_input.read(inputs, strict=strict, as_of=day, max_decompressed=run.max_decompressed,
+                                max_expansion=run.max_expansion)
     with relaxed_gc() if ingestion.counts.resources >= BULK_RESOURCES else contextlib.nullcontext():
         report = check_records(
             ingestion.records,
@@ -74,6 +73,31 @@ def check(
         )
     report.resource_urls = ingestion.urls
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What every way of running a check settles before reading: the day treated as "now", the
+    verified referentials and the decompression limits."""
+
+    day: date
+    refs: Referentials
+    max_decompressed: int
+    max_expansion: float
+
+
+def start_run(as_of: date | str | None = None, refs: Referentials | None = None,
+              max_decompressed: int | None = None, max_expansion: float | None = None) -> RunStart:
+    """The start shared by :func:`check`, ``check_inputs`` (progress bar) and the sharded ``check``:
+    ``as_of`` parsed (today by default), the referentials verified (an altered one stops the run
+    before anything is read) and the limits defaulted (:data:`checker.fhir_input.MAX_DECOMPRESSED`,
+    :data:`~checker.fhir_input.MAX_EXPANSION`)."""
+    day = parse_day(as_of) if as_of is not None else date.today()
+    refs = refs or default_referentials()
+    refs.verify_all()
+    return RunStart(day, refs,
+                    fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed,
+                    fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion)
 
 
 def check_records(
@@ -101,7 +125,7 @@ def check_records(
     if lang not in ("fr", "en"):
         raise ValueError(f"unknown language {lang!r}: use fr or en")
     refs = refs or default_referentials()
-    refs.verify_all()  # once per process per file, then a stat (see verify_entry)
+    refs.verify_all()  # once per Referentials (see Referentials.verify_all)
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
     settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)

@@ -377,6 +377,8 @@ class PatientRecord:
     conditions: list[Condition] = field(default_factory=list)
     allergies: list[Allergy] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
+    memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What the facts layer derived from this record once (e.g. its observations sorted by day)."""
 
     @property
     def ref(self) -> str | None:

@@ -74,3 +74,18 @@ def test_verification_hashes_each_file_once_per_process(monkeypatch: pytest.Monk
     refs.verify_all()
     R.Referentials().verify_all()
     assert len(calls) == first
+
+
+def test_repeated_checks_verify_the_referentials_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service request or an audit chunk does not re-verify every file: what a run uses was verified
+    before it was loaded, and loaded data do not change when the file does."""
+    import checker.referentials as R
+    from checker.api import check_records
+
+    calls: list[str] = []
+    real = R.verify_entry
+    monkeypatch.setattr(R, "verify_entry", lambda entry, root: calls.append(entry.id) or real(entry, root))
+    refs = R.Referentials()
+    for _ in range(3):
+        check_records([], as_of="2026-01-15", refs=refs)
+    assert sorted(calls) == sorted(refs.manifest)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from checker import fhir_input
-from checker.api import check_records, parse_day
+from checker.api import check_records, parse_day, start_run
 from checker.audit.indicators import definitions, tally_records, to_rows
 from checker.audit.progress import interactive
 from checker.findings import Finding, InputError, Report
@@ -106,16 +106,13 @@ def check_inputs(inputs: Any, *, as_of: date | str | None = None, jurisdiction: 
                  max_expansion: float | None = None) -> CheckedReport:
     """:func:`checker.check` with a progress bar on large inputs (``progress=None``: only on an
     interactive terminal outside CI, for inputs of :data:`PROGRESS_BYTES` or more)."""
-    day = parse_day(as_of) if as_of is not None else date.today()
+    run = start_run(as_of, None, max_decompressed, max_expansion)  # an altered referential stops it here
+    day, refs = run.day, run.refs
     if progress is None:
         progress = interactive() and _input_size(inputs) >= PROGRESS_BYTES
     bar = _Bar() if progress else None
-    refs = default_referentials()
-    refs.verify_all()  # an altered referential stops the check before anything is read
-    limit = fhir_input.MAX_DECOMPRESSED if max_decompressed is None else max_decompressed
-    ratio = fhir_input.MAX_EXPANSION if max_expansion is None else max_expansion
     with bar if bar is not None else contextlib.nullcontext():
-        raw = fhir_input.iter_raw(inputs, max_decompressed=limit, max_expansion=ratio)
+        raw = fhir_input.iter_raw(inputs, max_decompressed=run.max_decompressed, max_expansion=run.max_expansion)
         ing = fhir_input.assemble(bar.read(raw) if bar else raw, strict=strict, as_of=day)
         records = ing.records
         if bar:

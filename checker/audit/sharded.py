@@ -21,13 +21,13 @@ from typing import Any, BinaryIO
 import orjson
 
 from checker import fhir_input
-from checker.api import check_records, parse_day
+from checker.api import check_records, start_run
 from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
                                     parse_size, DEFAULT_MEMORY)
 from checker.audit.worker import load_medications, merge_sorted, shard_chunks
 from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, savings_dict
 from checker.memo import relaxed_gc
-from checker.referentials import Referentials, default_referentials
+from checker.referentials import Referentials
 
 SHARD_THRESHOLD = 64 << 20
 """Bytes of (uncompressed) input above which ``check`` runs through the sharded pipeline."""
@@ -100,9 +100,8 @@ def check_sharded(paths: Sequence[str], *, as_of: date | str | None = None, juri
                   max_expansion: float | None = None, shards: int | None = None) -> Report:
     """:func:`checker.check` of ``paths`` through patient shards on disk (same report; the records
     are held a chunk at a time, the findings all at once: see :func:`write_sharded_json`)."""
-    day = parse_day(as_of) if as_of is not None else date.today()
-    refs = refs or default_referentials()
-    refs.verify_all()
+    run = start_run(as_of, refs, max_decompressed, max_expansion)
+    day, refs = run.day, run.refs
     options = _options(select, ignore, jurisdiction=jurisdiction, min_severity=min_severity, lang=lang,
                        severity_overrides=severity_overrides)
     findings: list[Finding] = []
@@ -110,8 +109,8 @@ def check_sharded(paths: Sequence[str], *, as_of: date | str | None = None, juri
     counts = InputCounts()
     urls: dict[str, str] = {}
     report: Report | None = None
-    for report, chunk_counts, chunk_urls in _checked_chunks(paths, day, refs, shards, max_decompressed,
-                                                            max_expansion, **options):
+    for report, chunk_counts, chunk_urls in _checked_chunks(paths, day, refs, shards, run.max_decompressed,
+                                                            run.max_expansion, **options):
         findings.extend(report.findings)
         errors.extend(report.errors)
         counts.add(chunk_counts)
@@ -145,9 +144,8 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
     """Write the ``json`` report of ``paths`` to ``out`` in bounded memory: each chunk's findings are
     sorted and spilled to disk, then merged in report order (byte for byte the ``json`` format's
     output for :func:`checker.check` of the same input)."""
-    day = parse_day(as_of) if as_of is not None else date.today()
-    refs = refs or default_referentials()
-    refs.verify_all()
+    run = start_run(as_of, refs, max_decompressed, max_expansion)
+    day, refs = run.day, run.refs
     options = _options(select, ignore, jurisdiction=jurisdiction, min_severity=min_severity, lang=lang,
                        severity_overrides=severity_overrides)
     errors: list[InputError] = []
@@ -157,8 +155,8 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
     report: Report | None = None
     with tempfile.TemporaryDirectory(prefix="pertinence-findings-") as tmp:
         spilled: list[Path] = []
-        for report, chunk_counts, _urls in _checked_chunks(paths, day, refs, shards, max_decompressed,
-                                                           max_expansion, **options):
+        for report, chunk_counts, _urls in _checked_chunks(paths, day, refs, shards, run.max_decompressed,
+                                                           run.max_expansion, **options):
             errors.extend(report.errors)
             counts.add(chunk_counts)
             add_savings(totals, report.findings)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, cast
 
 from checker.facts.record import conditions_on
 from checker.facts.tables import FactTables
@@ -62,10 +62,10 @@ def indications(record: PatientRecord, order: MedicationOrder | ServiceOrder, da
     """Every indication of ``order`` judged on ``day`` (see module docstring); ``tables`` gives the
     inferred-indication window (no inference without it)."""
     out: list[Indication] = [Indication(c, None, "reason") for c in order.reasons]
-    for ref in order.reason_refs:
-        tail = ref_tail(ref)
-        for cond in record.conditions:
-            if (cond.ref == ref or ref_tail(cond.ref) == tail) and cond.verification_status not in NOT_TRUE:
+    if order.reason_refs:
+        by_tail = _conditions_by_id(record)
+        for ref in order.reason_refs:
+            for cond in by_tail.get(ref_tail(ref), ()):
                 out.append(Indication(cond.code, cond, "reference"))
     if order.reasons or order.reason_refs:
         return out
@@ -79,3 +79,17 @@ def indications(record: PatientRecord, order: MedicationOrder | ServiceOrder, da
             if first is not None and 0 <= (day - first).days <= limit:
                 out.append(Indication(cond.code, cond, "inferred"))
     return out
+
+
+def _conditions_by_id(record: PatientRecord) -> dict[str, list[Condition]]:
+    """The record's conditions that are not refuted nor entered in error, by the id a reference
+    names (:func:`ref_tail`), in record order; built once per record, not rescanned per line."""
+    key = ("conditions-by-id", len(record.conditions))
+    found = cast("dict[str, list[Condition]] | None", record.memo.get(key))
+    if found is None:
+        found = {}
+        for cond in record.conditions:
+            if cond.verification_status not in NOT_TRUE:
+                found.setdefault(ref_tail(cond.ref), []).append(cond)
+        record.memo[key] = found
+    return found

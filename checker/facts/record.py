@@ -22,9 +22,11 @@ Every rule family asks these questions through this module, with the same answer
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 from checker import periods
 from checker.facts.concepts import ConceptMatcher, concept_polarity
@@ -103,14 +105,9 @@ def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history
            also: Iterable[Concept] = (), missing: str = "") -> Fact:
     """Does the record state the notion on ``day`` (present, or ever with ``history``)? ``also``:
     further concepts that speak for the patient (the reasons of the orders in question)."""
-    denied: Fact | None = None
-    pool = history_on(record, day) if history else conditions_on(record, day)
-    for c in pool:
-        value, what = concept_polarity(matcher, c.code)
-        if value:
-            return Fact(True, c.ref, what)
-        if value is False and denied is None:
-            denied = Fact(False, c.ref, what)
+    affirmed, denied, refuted = _stated_by_conditions(record, day, matcher, history)
+    if affirmed is not None:
+        return affirmed
     for concept in also:
         value, what = concept_polarity(matcher, concept)
         if value:
@@ -119,10 +116,42 @@ def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history
             denied = Fact(False, None, what)
     if denied is not None:
         return denied
-    for c in record.conditions:  # ruled out by a refuted Condition recorded by then
-        if c.verification_status == "refuted" and _begun(c, day) and concept_polarity(matcher, c.code)[0]:
-            return Fact(False, c.ref, "refuted")
+    if refuted is not None:
+        return refuted
     return Fact(None, missing=missing or None)
+
+
+_ByConditions = tuple[Fact | None, Fact | None, Fact | None]
+
+
+def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatcher, history: bool
+                          ) -> _ByConditions:
+    """What the record's conditions say of the notion on ``day``: the first affirming one, the first
+    denying one, the first refuted one recorded by then. Memoised per record, day and notion: every
+    line of a day asks the same question (the texts' negation patterns are read once)."""
+    key = ("stated", len(record.conditions), id(matcher), day, history)
+    memo = cast("tuple[ConceptMatcher, _ByConditions] | None", record.memo.get(key))
+    if memo is not None and memo[0] is matcher:
+        return memo[1]
+    affirmed: Fact | None = None
+    denied: Fact | None = None
+    refuted: Fact | None = None
+    pool = history_on(record, day) if history else conditions_on(record, day)
+    for c in pool:
+        value, what = concept_polarity(matcher, c.code)
+        if value:
+            affirmed = Fact(True, c.ref, what)
+            break
+        if value is False and denied is None:
+            denied = Fact(False, c.ref, what)
+    if affirmed is None:
+        for c in record.conditions:  # ruled out by a refuted Condition recorded by then
+            if c.verification_status == "refuted" and _begun(c, day) and concept_polarity(matcher, c.code)[0]:
+                refuted = Fact(False, c.ref, "refuted")
+                break
+    found = (affirmed, denied, refuted)
+    record.memo[key] = (matcher, found)
+    return found
 
 
 def allergies_on(record: PatientRecord, day: date) -> list[Allergy]:
@@ -139,17 +168,48 @@ _UNUSABLE = frozenset({"entered-in-error", "cancelled"})
 def latest_observation(record: PatientRecord, system: str, codes: frozenset[str], day: date,
                        max_days: int | None, *, with_value: bool = False) -> Observation | None:
     """The most recent usable observation with one of ``codes`` taken on or before ``day`` and at
-    most ``max_days`` before it (``None``: no limit); with ``with_value``, only numeric results."""
+    most ``max_days`` before it (``None``: no limit); with ``with_value``, only numeric results.
+    Among observations of the same day, the first in the record wins."""
     oldest = day - timedelta(days=max_days) if max_days is not None else date.min
-    best: Observation | None = None
-    for o in record.observations_coded(system, codes):
-        if o.status in _UNUSABLE or o.effective is None or not oldest <= o.effective <= day:
+    index = _observations_by_day(record)
+    best: tuple[date, int, Observation] | None = None
+    for code in codes:
+        found = index.get((system, code, with_value))
+        if found is None:
             continue
-        if with_value and o.value is None:
+        days, rows = found
+        pos = bisect_right(days, day) - 1
+        if pos < 0 or rows[pos][0] < oldest:
             continue
-        if best is None or o.effective > (best.effective or date.min):
-            best = o
-    return best
+        if best is None or rows[pos][:2] > best[:2]:
+            best = rows[pos]
+    return best[2] if best is not None else None
+
+
+_ObservationIndex = dict[tuple[str, str, bool], tuple[list[date], list[tuple[date, int, Observation]]]]
+
+
+def _observations_by_day(record: PatientRecord) -> _ObservationIndex:
+    """The record's usable dated observations by ``(system, code, with a value)``, sorted by day (then
+    record order first, last), built once per record: every line then finds its latest result by
+    bisection instead of rescanning the record."""
+    key = ("observations-by-day", len(record.observations))
+    index = cast("_ObservationIndex | None", record.memo.get(key))
+    if index is None:
+        groups: dict[tuple[str, str, bool], list[tuple[date, int, Observation]]] = {}
+        for i, o in enumerate(record.observations):
+            if o.status in _UNUSABLE or o.effective is None:
+                continue
+            for system, code in {(c.system, c.code) for c in o.code.codings}:
+                groups.setdefault((system, code, False), []).append((o.effective, -i, o))
+                if o.value is not None:
+                    groups.setdefault((system, code, True), []).append((o.effective, -i, o))
+        built: _ObservationIndex = {}
+        for k, rows in groups.items():
+            rows.sort(key=lambda r: (r[0], r[1]))
+            built[k] = ([r[0] for r in rows], rows)
+        record.memo[key] = index = built
+    return index
 
 
 LOINC = "http://loinc.org"

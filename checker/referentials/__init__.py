@@ -179,6 +179,7 @@ class Referentials:
         self.manifest = load_manifest(self.root)
         self._loaded: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._verified = False
 
     def get(self, ref_id: str) -> Any:
         value = self._loaded.get(ref_id)
@@ -204,9 +205,15 @@ class Referentials:
     def verify_all(self) -> None:
         """Verify every referential of the manifest (raises :class:`ReferentialError` on the first
         missing or altered file). Runs start with it: one altered file stops the run before anything is
-        checked, since a rule left without its data would otherwise read as an all-clear."""
+        checked, since a rule left without its data would otherwise read as an all-clear.
+
+        Once per instance: a referential is verified again when it is loaded (:meth:`get`), and loaded
+        data do not change with the file, so a service request or an audit chunk costs no ``stat``."""
+        if self._verified:
+            return
         for entry in self.manifest.values():
             verify_entry(entry, self.root)
+        self._verified = True
 
     def has(self, ref_id: str) -> bool:
         return ref_id in self.manifest
