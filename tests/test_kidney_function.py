@@ -109,6 +109,37 @@ def test_each_renal_threshold_just_above_and_just_below(criterion: str, keys: tu
     assert criterion not in _flagged(over), (criterion, label, [f.summary for f in over])
 
 
+INCLUSIVE = [pytest.param(r.id, r.keys, r.atc, float(r.params["below"]), id=r.id)
+             for r in RULES.kind("renal") if r.params.get("inclusive")]
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below", INCLUSIVE)
+def test_an_inclusive_threshold_flags_the_clearance_equal_to_it(criterion: str, keys: tuple[str, ...],
+                                                               atc: tuple[str, ...], below: float, tmp_path: Path) -> None:
+    """Rows whose source says "≤ N" or "N to M mL/min" (Beers: levetiracetam ≤ 80, edoxaban and
+    rivaroxaban 15-50) flag a clearance equal to N; half a unit over it does not."""
+    label = _label_for(keys, atc)
+    assert label
+    at = _pr003(_bundle(tmp_path, "at", label, [_obs("at", 1, "62238-1", below, "mL/min/{1.73_m2}")]))
+    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 0.5, "mL/min/{1.73_m2}")]))
+    assert criterion in _flagged(at), (criterion, [f.summary for f in at])
+    assert criterion not in _flagged(over), (criterion, [f.summary for f in over])
+
+
+def test_the_beers_kidney_table_is_complete() -> None:
+    """Every drug of the AGS Beers 2023 kidney table that is marketed in France has a row (dofetilide,
+    not in the BDPM, is left out); tiered drugs carry both their avoid and reduce-dose thresholds."""
+    rows = {r.id: r for r in RULES.kind("renal") if r.id.startswith("beers-")}
+    wanted = {"amiloride", "baclofen", "celecoxib", "cimetidine", "ciprofloxacin", "nitrofurantoin", "cotrimoxazole-avoid",
+              "cotrimoxazole-reduce", "dabigatran", "edoxaban-avoid", "edoxaban-reduce", "enoxaparin", "fondaparinux",
+              "rivaroxaban-avoid", "rivaroxaban-reduce", "spironolactone", "triamterene", "duloxetine", "gabapentin",
+              "levetiracetam", "nsaid", "pregabalin", "tramadol", "famotidine", "nizatidine", "colchicine", "probenecid"}
+    assert {f"beers-{w}" for w in wanted} <= set(rows)
+    assert all(r.params["action"] in {"avoid", "reduce-dose"} and r.params["min_age"] == 65 for r in rows.values())
+    for drug, avoid, reduce in (("edoxaban", 15, 50), ("rivaroxaban", 15, 50), ("cotrimoxazole", 15, 30)):
+        assert rows[f"beers-{drug}-avoid"].params["below"] == avoid and rows[f"beers-{drug}-reduce"].params["below"] == reduce
+
+
 @pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())
 def test_each_renal_threshold_through_cockcroft_gault(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
                                                       below: float, tmp_path: Path) -> None:
