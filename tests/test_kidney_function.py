@@ -16,14 +16,31 @@ from checker.referentials import default_referentials
 RULES = default_referentials().get("iatrogenic-rules")
 
 
-# Worked examples published with the formula (superglobalcalculator.com, "Creatinine Clearance
-# (Cockcroft-Gault)", pharmacology and health pages, read 2026-12-04): age, kg, mg/dL, female -> mL/min.
-WORKED = [(60, 80, 1.2, False, 74.1), (45, 65, 0.9, True, 80.9), (65, 70, 1.4, False, 52.1), (45, 60, 0.9, True, 74.8)]
+# Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
+# 1976;16(1):31-41. The paper's own text could not be read; the formula is checked as a publisher
+# states it (Taber's Medical Dictionary, F.A. Davis, entry "Cockcroft-Gault formula", read
+# 2026-12-05): men (140 - age) x weight (kg) / (72 x serum creatinine in mg/dL), women the same x
+# 0.85. The examples below were worked by hand from that formula with round figures, so that each
+# expected clearance is exact: (age, kg, mg/dL, female) -> mL/min.
+WORKED = [
+    (40, 72, 1.0, False, 100.0),   # 100 x 72 / 72
+    (40, 72, 1.0, True, 85.0),     # the same woman: x 0.85
+    (80, 60, 2.0, False, 25.0),    # 60 x 60 / 144
+    (80, 60, 2.0, True, 21.25),
+    (68, 50, 0.5, False, 100.0),   # 72 x 50 / 36
+    (104, 90, 1.5, True, 25.5),    # 36 x 90 / 108 x 0.85
+]
 
 
 @pytest.mark.parametrize("age, kg, scr, female, expected", WORKED)
 def test_cockcroft_gault_matches_the_worked_examples(age: int, kg: float, scr: float, female: bool, expected: float) -> None:
-    assert abs(cockcroft_gault(age, kg, scr, female) - expected) <= 0.15  # the source rounds to one decimal
+    assert cockcroft_gault(age, kg, scr, female) == pytest.approx(expected, abs=1e-9)
+
+
+def test_cockcroft_gault_from_micromoles_uses_the_converted_creatinine() -> None:
+    """88.4 µmol/L is 1 mg/dL: the first worked example again, from a French laboratory's unit."""
+    scr = creatinine_mg_dl(88.4, "µmol/L")
+    assert scr is not None and cockcroft_gault(40, 72, scr, False) == pytest.approx(100.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("value, unit", [(1.2, "mg/dL"), (12, "mg/L"), (106.08, "umol/L"), (106.08, "µmol/L"),
