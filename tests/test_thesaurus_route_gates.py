@@ -172,3 +172,160 @@ def test_route_limits_stated_in_each_entry_text_are_gated(th: Thesaurus) -> None
                 offenders.append(f"l. {e.line} {e.a} + {e.b}: {key} gated {sorted(gated(e).get(key, ()))}, text says {sorted(want)}")
     assert limited >= 40
     assert not offenders, f"{len(offenders)} of {limited} limited sides not gated:\n" + "\n".join(offenders)
+
+
+# --- every gate, on generated pairs -------------------------------------------------------------------
+
+# How a line states each route (BDPM route wording, as the drug referential gives it)
+ROUTE_WORDING = {"oral": "orale", "iv": "intraveineuse", "im": "intramusculaire", "sc": "sous-cutanée",
+                 "rectal": "rectale", "transdermal": "transdermique", "inhaled": "inhalée",
+                 "sublingual": "sublinguale", "intra-articular": "intra-articulaire", "nasal": "nasale",
+                 "dental": "bucco-dentaire", "vaginal": "vaginale"}
+LOCAL = {"nasal", "dental", "vaginal", "cutaneous", "ocular"}  # dropped before pairing (thesaurus p. 2)
+OTHER_ROUTES = ("oral", "iv", "rectal", "im", "sc", "transdermal", "inhaled")
+
+
+def _substances(th: Thesaurus, key: str) -> list[str]:
+    members = th.entities.get(key, {}).get("members") or [key]
+    return [m for m in members if th.knows(m)]
+
+
+def gated_sides() -> list[Any]:
+    th = default_referentials().get("ansm-thesaurus")
+    out = []
+    for e in th.entries:
+        for key, routes in sorted(gated(e).items()):
+            out.append(pytest.param(e.line, key, id=f"l{e.line}-{key[:30]}"))
+    return out
+
+
+def _clean_pair(th: Thesaurus, e: Entry, key: str, rng: Any) -> tuple[str, str] | None:
+    """A substance of the gated side and one of the other side that meet in this entry (and its mirror)
+    only, so that the finding speaks of this entry alone; None when there is none."""
+    mine = _substances(th, key) if key in (e.a, e.b) else [key]
+    other_side = e.b if key == e.a else e.a
+    theirs = _substances(th, other_side)
+    rng.shuffle(mine)
+    rng.shuffle(theirs)
+    pair = {e.a, e.b}
+    for x in mine[:12]:
+        for y in theirs[:12]:
+            found = th.matches(x, y)
+            if found and all({m.entry.a, m.entry.b} == pair for m in found):
+                return x, y
+    return None
+
+
+def test_every_route_gate_on_generated_pairs(th: Thesaurus) -> None:
+    """Seeded, over every route gate of the shipped thesaurus: a pair given by a gated route gets the
+    finding; by another known route, none; by an unknown route, the finding with the route named as
+    the missing datum (the level kept, never dropped, never asserted)."""
+    import random
+
+    from tests.test_iatro_support import line, record, run
+
+    rng = random.Random(20230915)
+    lines_of = {}
+    for e in th.entries:
+        lines_of.setdefault(frozenset((e.a, e.b)), set()).add(e.line)
+    tried, skipped, problems = 0, [], []
+    for e in th.entries:
+        for key, routes in sorted(gated(e).items()):
+            pair = _clean_pair(th, e, key, rng)
+            usable = sorted((routes - LOCAL) & (level_routes(e) or routes))
+            if pair is None or not usable:
+                skipped.append(f"l. {e.line} {key}")
+                continue
+            tried += 1
+            x, y = pair
+            mine_lines = lines_of[frozenset((e.a, e.b))]
+            other = next(r for r in OTHER_ROUTES if r not in routes)
+
+            def findings(route: str) -> list[Any]:
+                return [f for f in run("IX001", record(line("x", x, route=ROUTE_WORDING.get(route, ""), label="spécialité X"),
+                                               line("y", y)))
+                        if {en["pdf_line"] for en in f.evidence["entries"]} & mine_lines]
+
+            on = findings(rng.choice(usable))
+            off = findings(other)
+            unknown = findings("")
+            if len(on) != 1:
+                problems.append(f"l. {e.line} {x} + {y}: gated route gives {len(on)} findings")
+            if off:
+                problems.append(f"l. {e.line} {x} ({other}) + {y}: another route still gives {off[0].level}")
+            if len(unknown) != 1 or "route" not in unknown[0].evidence.get("missing", ()):
+                problems.append(f"l. {e.line} {x} (no route) + {y}: {[f.evidence.get('missing') for f in unknown]}")
+            elif on and unknown[0].level != on[0].level and not on[0].evidence.get("levels_in_entry"):
+                problems.append(f"l. {e.line}: unknown route changed the level {on[0].level} → {unknown[0].level}")
+    assert tried >= 80, (tried, skipped)
+    assert not problems, f"{len(problems)} problems over {tried} gates:\n" + "\n".join(problems)
+
+
+def level_routes(e: Entry) -> set[str]:
+    """Routes the levels of a multi-level entry name (they choose the level among the gate's routes:
+    "le diltiazem IV" / "le diltiazem per os")."""
+    text = json.dumps([lv.condition for lv in e.levels])
+    return {r for r in ROUTE_WORDING if f'"{r}"' in text}
+
+
+def test_every_route_gate_settles_its_entry(th: Thesaurus) -> None:
+    """Seeded, over every route gate, at the entry itself (pairs that other entries also concern
+    included): gated route → the entry concerns the pair; another known route → dropped; unknown →
+    kept, unsettled, the route named as missing."""
+    import random
+
+    from checker.iatrogenic.conditions import PairContext, settle
+    from tests.test_iatro_support import AS_OF, line, record
+
+    refs = default_referentials()
+    tables, bands = refs.get("clinical-facts"), refs.get("iatrogenic-rules").aspirin_bands
+    rng = random.Random(20230915)
+    tried, skipped, problems = 0, [], []
+    for e in th.entries:
+        for key, routes in sorted(gated(e).items()):
+            mine = _substances(th, key) if key in (e.a, e.b) else [key]
+            theirs = _substances(th, e.b if key == e.a else e.a)
+            match = next((m for x in rng.sample(mine, min(8, len(mine))) for y in rng.sample(theirs, min(8, len(theirs)))
+                          for m in th.matches(x, y) if m.entry is e), None)
+            if match is None:
+                skipped.append(f"l. {e.line} {key}")
+                continue
+            tried += 1
+            gated_first = key == e.a or key in th.closure(match.first)
+            if e.a == e.b:
+                gated_first = True
+
+            def settled(route: str) -> Any:
+                here = line("x", match.first, route=ROUTE_WORDING[route] if gated_first and route else "", label="spécialité X")
+                there = line("y", match.second, route=ROUTE_WORDING[route] if not gated_first and route else "",
+                             label="spécialité Y")
+                ctx = PairContext(th, record(here, there), AS_OF, match.first, match.second, here, there, tables,
+                                  AS_OF, bands)
+                return settle(e, ctx)
+
+            usable = sorted(routes & set(ROUTE_WORDING) & (level_routes(e) or routes))
+            other = next(r for r in OTHER_ROUTES if r not in routes)
+            on, off, unknown = settled(rng.choice(usable)), settled(other), settled("")
+            if on.dropped:
+                problems.append(f"l. {e.line} {match.first} + {match.second}: dropped on its own route")
+            if not off.dropped:
+                problems.append(f"l. {e.line} {match.first} + {match.second}: kept by route {other}")
+            if unknown.dropped or unknown.settled or "route" not in unknown.missing:
+                problems.append(f"l. {e.line} {match.first} + {match.second}: unknown route gives {unknown}")
+    assert tried == sum(len(gated(e)) for e in th.entries) - len(skipped)
+    assert len(skipped) <= 6, skipped  # sides whose class names no substance the thesaurus knows
+    assert not problems, f"{len(problems)} problems over {tried} gates:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("route", "level"), [("sublinguale", "PE"), ("intraveineuse", "PE"), ("orale", "AD"),
+                                              ("rectale", None)])
+def test_midazolam_routes_with_a_strong_cyp3a4_inhibitor(route: str, level: str | None) -> None:
+    """L. 11253: AD with oral midazolam, PE with IV and sublingual midazolam; other routes not concerned."""
+    from tests.test_iatro_support import line, record, run
+
+    found = run("IX001", record(line("a", "itraconazole"), line("b", "midazolam", route=route)))
+    assert len(found) == 1  # other entries (e.g. an APEC class entry) may concern the pair too
+    entry_levels = {en["level"] for en in found[0].evidence["entries"] if en["pdf_line"] in (11253, 13509)}
+    assert entry_levels == ({level} if level else set())
+    if level:
+        assert found[0].level == level

@@ -286,6 +286,11 @@ def classify_condition(text: str, named: dict[str, list[str]], sides: tuple[set[
             clause: dict[str, Any] = {"keys": keys}
             if route:
                 clause["route"] = route
+                # every route of the clause up to an exception ("le midazolam IV et sublingual"; not
+                # "les sels de calcium IV, hormis supplémentation parentérale")
+                routes = _routes_in(re.split(r"\b(?:hormis|sauf|hors)\b", _route_text(b))[0])
+                if len(routes | {route}) > 1:
+                    clause["routes"] = sorted(routes | {route})
             clauses.append(clause)
         elif not fb.startswith(("surveillance", "adaptation", "si ", "eviter", "respecter")):
             kind = _kind_of(fb)

@@ -363,11 +363,11 @@ def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, st
         line = ctx.line_of(set(clause["keys"]))
         if line is None:
             continue
-        want = clause.get("route")
+        want = clause.get("routes") or ([clause["route"]] if clause.get("route") else [])
         if not want:
             return True, None
-        got = route_of(line)
-        if got == want:
+        got = route_name(line)
+        if got in want:
             return True, None
         if got is None:
             result, pending = None, "route"
