@@ -515,7 +515,7 @@ def name_routes(name: str) -> set[str]:
 
 def text_routes(text: str, names: set[str]) -> set[str]:
     """Routes the entry's text names for a side known by ``names`` (folded)."""
-    names = {n for n in names if len(n) >= 4}
+    names = {n for n in names if len(n) >= 3}
     if not names:
         return set()
     alt = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
