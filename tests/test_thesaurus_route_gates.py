@@ -351,3 +351,20 @@ def test_route_clauses_naming_no_substance_are_gated(th: Thesaurus) -> None:
                 offenders.append(f"l. {e.line} {e.a} + {e.b}")
     assert seen >= 4
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    # ANS ePrescription example HAS-17 (../shared/fhir/eprescription-fr): a nebulised corticoid, no route stated
+    ("Budésonide 1 mg/2 ml (0,5 mg/ml) suspension pour inhalation par nébuliseur en récipient unidose", []),
+    ("Budésonide 3 mg gélule", ["PE"]),
+    ("Budésonide", ["PE"]),
+])
+def test_the_dose_form_tells_an_inhaled_corticoid(label: str, expected: list[str]) -> None:
+    """L. 1525: glucocorticoids by the systemic and rectal routes only; a product made for inhalation
+    is inhaled even when the line states no route; a bare name stays unknown (finding kept, route missing)."""
+    from tests.test_iatro_support import line, record, run
+
+    found = run("IX001", record(line("a", "fluindione"), line("b", "budesonide", label=label)))
+    assert [f.level for f in found] == expected
+    if label == "Budésonide":
+        assert found[0].evidence["missing"] == ["route"]

@@ -343,9 +343,19 @@ def route_name(order: MedicationOrder) -> str | None:
             if hit is not None:
                 return hit
     got = route_of(order)
-    if got in ("iv", "oral") or got is None:
+    if got is None:  # no route stated: a dose form made for one route only ("suspension pour inhalation")
+        words = _product_words(order)
+        if _INJECTABLE_FORM.search(words):
+            return None
+        return next((name for name, pattern in _FORM_ROUTES if pattern.search(words)), None)
+    if got in ("iv", "oral"):
         return got
     return next((name for name, pattern in _ROUTE_NAMES if pattern.search(got)), None)
+
+
+_FORM_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(words)) for name, words in (
+    ("inhaled", r"\binhal|nebulis"), ("rectal", r"suppositoire|lavement|\brectal"), ("transdermal", r"transderm"),
+    ("sublingual", r"sublingu"), ("ocular", r"collyre")))
 
 
 def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
