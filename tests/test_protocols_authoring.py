@@ -131,7 +131,23 @@ TRANSPORT_CASES = [
     ("Bon de transport VSL", "troubles cognitifs, ne peut transmettre les informations seul", "REF-TRANSPORT-ASSIS", "conform"),
     ("Taxi conventionné", "consultation de suivi", "REF-TRANSPORT-ASSIS", "no-criterion"),
     ("Transport assis professionnalisé", None, "REF-TRANSPORT-ASSIS", "no-reason"),
+    # the patient moves without assistance: personal vehicle or public transport (ameli, 7 Aug 2017)
+    ("Bon de transport VSL", "consultation de suivi, patient autonome", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Taxi conventionné", "rendez-vous en cardiologie ; se déplace seul", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Taxi conventionné", "follow-up visit, walks unaided", "REF-TRANSPORT-ASSIS", "autonomous"),
+    # autonomous but a listed condition is stated: the condition decides
+    ("Bon de transport VSL", "patient autonome mais troubles cognitifs", "REF-TRANSPORT-ASSIS", "conform"),
+    # treatment side effects during the journey: not judged (see the protocol's description)
+    ("Taxi conventionné", "patient autonome, risque d'effets secondaires après la chimiothérapie",
+     "REF-TRANSPORT-ASSIS", "side-effects"),
 ]
+
+#: wordings that deny autonomy: never read as « the patient moves without assistance »
+NOT_AUTONOMOUS = ["patient non autonome", "n'est pas autonome", "n'est plus autonome", "peu autonome",
+                  "ne peut pas se déplacer seul", "ne peut plus se déplacer seule", "incapable de se déplacer seul",
+                  "inapte à se déplacer seul", "ne se déplace pas seul", "not independently mobile",
+                  "sans autonomie pour les déplacements", "pas totalement autonome", "semi-autonome",
+                  "partiellement autonome", "ne peut se déplacer seul", "ne doit pas se déplacer seule"]
 
 
 @pytest.mark.parametrize("text, reason, protocol, outcome", TRANSPORT_CASES)
@@ -139,6 +155,23 @@ def test_transport_orders_follow_the_national_referential(shipped: ProtocolSet, 
                                                           protocol: str, outcome: str) -> None:
     [ev] = evaluate_record(shipped.get(protocol), _transport(text, reason), AS_OF)
     assert ev.outcome.id == outcome, (ev.outcome.id, ev.steps)
+
+
+@pytest.mark.parametrize("seed, wording", list(enumerate(NOT_AUTONOMOUS)))
+def test_denied_autonomy_never_turns_a_seated_transport_off_protocol(shipped: ProtocolSet, seed: int,
+                                                                      wording: str) -> None:
+    import random
+
+    filler = random.Random(seed).choice(FILLERS)
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("Taxi conventionné", f"{filler}, {wording}"),
+                           AS_OF)
+    assert ev.outcome.id == "no-criterion", (wording, ev.steps)
+
+
+def test_autonomous_patient_finding_names_the_alternative(shipped: ProtocolSet) -> None:
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("VSL", "patient autonome"), AS_OF)
+    assert (ev.outcome.verdict, ev.outcome.severity) == ("off-protocol", "warning")
+    assert "véhicule personnel" in ev.outcome.alternatives["fr"].lower()
 
 
 def test_transport_recognition_ignores_other_orders(shipped: ProtocolSet) -> None:
