@@ -135,6 +135,8 @@ TRANSPORT_CASES = [
     ("Bon de transport VSL", "consultation de suivi, patient autonome", "REF-TRANSPORT-ASSIS", "autonomous"),
     ("Taxi conventionné", "rendez-vous en cardiologie ; se déplace seul", "REF-TRANSPORT-ASSIS", "autonomous"),
     ("Taxi conventionné", "follow-up visit, walks unaided", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Transport en ambulance", "retour à domicile, patient autonome", "REF-TRANSPORT-AMBULANCE", "autonomous"),
+    ("Transport en ambulance", "patient autonome, oxygénothérapie pendant le trajet", "REF-TRANSPORT-AMBULANCE", "conform"),
     # autonomous but a listed condition is stated: the condition decides
     ("Bon de transport VSL", "patient autonome mais troubles cognitifs", "REF-TRANSPORT-ASSIS", "conform"),
     # treatment side effects during the journey: not judged (see the protocol's description)
@@ -157,14 +159,15 @@ def test_transport_orders_follow_the_national_referential(shipped: ProtocolSet, 
     assert ev.outcome.id == outcome, (ev.outcome.id, ev.steps)
 
 
+@pytest.mark.parametrize("mode, protocol", [("Taxi conventionné", "REF-TRANSPORT-ASSIS"),
+                                            ("Transport en ambulance", "REF-TRANSPORT-AMBULANCE")])
 @pytest.mark.parametrize("seed, wording", list(enumerate(NOT_AUTONOMOUS)))
-def test_denied_autonomy_never_turns_a_seated_transport_off_protocol(shipped: ProtocolSet, seed: int,
-                                                                      wording: str) -> None:
+def test_denied_autonomy_is_never_read_as_autonomy(shipped: ProtocolSet, mode: str, protocol: str, seed: int,
+                                                   wording: str) -> None:
     import random
 
     filler = random.Random(seed).choice(FILLERS)
-    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("Taxi conventionné", f"{filler}, {wording}"),
-                           AS_OF)
+    [ev] = evaluate_record(shipped.get(protocol), _transport(mode, f"{filler}, {wording}"), AS_OF)
     assert ev.outcome.id == "no-criterion", (wording, ev.steps)
 
 
