@@ -139,9 +139,14 @@ TRANSPORT_CASES = [
     ("Transport en ambulance", "patient autonome, oxygénothérapie pendant le trajet", "REF-TRANSPORT-AMBULANCE", "conform"),
     # autonomous but a listed condition is stated: the condition decides
     ("Bon de transport VSL", "patient autonome mais troubles cognitifs", "REF-TRANSPORT-ASSIS", "conform"),
-    # treatment side effects during the journey: not judged (see the protocol's description)
-    ("Taxi conventionné", "patient autonome, risque d'effets secondaires après la chimiothérapie",
-     "REF-TRANSPORT-ASSIS", "side-effects"),
+    # art. 2, last paragraph: a treatment or condition that may cause side effects during the journey
+    ("Taxi conventionné", "patient autonome, risque d'effets secondaires pendant le trajet après la chimiothérapie",
+     "REF-TRANSPORT-ASSIS", "conform"),
+    ("Transport en ambulance", "risque d'effets indésirables du traitement pendant le transport",
+     "REF-TRANSPORT-AMBULANCE", "seated-enough"),
+    # a treatment named without its side-effect risk: the datum the decision needs is named
+    ("Taxi conventionné", "séance de chimiothérapie", "REF-TRANSPORT-ASSIS", "side-effects"),
+    ("Bon de transport VSL", "patient autonome, pas d'effets secondaires", "REF-TRANSPORT-ASSIS", "autonomous"),
 ]
 
 #: wordings that deny autonomy: never read as « the patient moves without assistance »
@@ -168,7 +173,22 @@ def test_denied_autonomy_is_never_read_as_autonomy(shipped: ProtocolSet, mode: s
 
     filler = random.Random(seed).choice(FILLERS)
     [ev] = evaluate_record(shipped.get(protocol), _transport(mode, f"{filler}, {wording}"), AS_OF)
-    assert ev.outcome.id == "no-criterion", (wording, ev.steps)
+    assert ev.outcome.id != "autonomous", (wording, ev.steps)
+    assert ev.outcome.id in ("no-criterion", "side-effects"), (wording, ev.steps)
+
+
+def test_a_seated_transport_reason_without_any_condition_is_off_protocol(shipped: ProtocolSet) -> None:
+    """The référentiel (arrêté du 23 décembre 2006, art. 1 to 3) is read whole: when neither an
+    ambulance nor a seated transport can be prescribed, only a personal vehicle or public transport can."""
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("Taxi conventionné", "consultation de suivi"),
+                           AS_OF)
+    assert (ev.outcome.id, ev.outcome.verdict, ev.outcome.severity) == ("no-criterion", "off-protocol", "info")
+
+
+def test_a_named_treatment_without_its_side_effect_risk_names_the_datum(shipped: ProtocolSet) -> None:
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("VSL", "séance d'hémodialyse"), AS_OF)
+    assert ev.outcome.verdict == "undetermined"
+    assert any("effets secondaires" in m for m in ev.missing), ev.missing
 
 
 def test_autonomous_patient_finding_names_the_alternative(shipped: ProtocolSet) -> None:
