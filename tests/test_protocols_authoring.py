@@ -154,7 +154,10 @@ NOT_AUTONOMOUS = ["patient non autonome", "n'est pas autonome", "n'est plus auto
                   "ne peut pas se déplacer seul", "ne peut plus se déplacer seule", "incapable de se déplacer seul",
                   "inapte à se déplacer seul", "ne se déplace pas seul", "not independently mobile",
                   "sans autonomie pour les déplacements", "pas totalement autonome", "semi-autonome",
-                  "partiellement autonome", "ne peut se déplacer seul", "ne doit pas se déplacer seule"]
+                  "partiellement autonome", "ne peut se déplacer seul", "ne doit pas se déplacer seule",
+                  "ne peut se déplacer sans aide", "ne peut pas se déplacer sans assistance",
+                  "incapable de se déplacer sans aide", "autonome pour la toilette mais pas pour les déplacements",
+                  "autonome à domicile"]
 
 
 @pytest.mark.parametrize("text, reason, protocol, outcome", TRANSPORT_CASES)
@@ -175,6 +178,25 @@ def test_denied_autonomy_is_never_read_as_autonomy(shipped: ProtocolSet, mode: s
     [ev] = evaluate_record(shipped.get(protocol), _transport(mode, f"{filler}, {wording}"), AS_OF)
     assert ev.outcome.id != "autonomous", (wording, ev.steps)
     assert ev.outcome.id in ("no-criterion", "side-effects"), (wording, ev.steps)
+
+
+AUTONOMOUS = ["patient autonome", "se déplace seul", "se déplace seule", "autonome pour ses déplacements",
+              "se déplace par ses propres moyens", "se déplace sans aide", "walks unaided", "independently mobile"]
+
+
+@pytest.mark.parametrize("mode, protocol", [("Taxi conventionné", "REF-TRANSPORT-ASSIS"),
+                                            ("Transport en ambulance", "REF-TRANSPORT-AMBULANCE")])
+@pytest.mark.parametrize("seed, wording", list(enumerate(AUTONOMOUS)))
+def test_affirmed_autonomy_without_condition_calls_for_personal_transport(shipped: ProtocolSet, mode: str,
+                                                                           protocol: str, seed: int,
+                                                                           wording: str) -> None:
+    import random
+
+    rng = random.Random(seed)
+    filler = rng.choice(["consultation de suivi", "rendez-vous en cardiologie", "contrôle post-opératoire"])
+    text = rng.choice([f"{filler}, {wording}", f"{wording} ; {filler}"])
+    [ev] = evaluate_record(shipped.get(protocol), _transport(mode, text), AS_OF)
+    assert (ev.outcome.id, ev.outcome.verdict) == ("autonomous", "off-protocol"), (text, ev.steps)
 
 
 def test_a_seated_transport_reason_without_any_condition_is_off_protocol(shipped: ProtocolSet) -> None:
