@@ -1,0 +1,56 @@
+"""The criteria language: one set of typed, frozen criterion nodes and one evaluator.
+
+The protocols' XML tests, the ANSM thesaurus' level conditions and the patient-risk rows are all
+read into the nodes of :mod:`checker.criteria.nodes` (one parser per source format) and judged by
+:func:`evaluate`, which answers yes, no or unknown, an unknown always naming the missing datum.
+"""
+
+from checker.criteria.evaluate import (
+    EPSILON,
+    NO,
+    YES,
+    Context,
+    Verdict,
+    aspirin_category,
+    evaluate,
+    in_unit,
+    unknown,
+    value_passes,
+)
+from checker.criteria.nodes import (
+    NODE_TYPES,
+    Age,
+    AllOf,
+    Always,
+    AnyOf,
+    AspirinBand,
+    CodeSpec,
+    Dose,
+    LineIn,
+    Local,
+    Matcher,
+    Node,
+    Not,
+    Observation,
+    OtherLines,
+    Otherwise,
+    Pair,
+    Pregnant,
+    RenalFunction,
+    Route,
+    RouteGate,
+    Sex,
+    Stated,
+    Unstated,
+    ValueTest,
+    walk,
+)
+from checker.criteria.thesaurus import CriteriaError, from_thesaurus, mentions_route
+
+__all__ = [
+    "EPSILON", "NO", "YES", "Context", "Verdict", "aspirin_category", "evaluate", "in_unit", "unknown", "value_passes",
+    "NODE_TYPES", "Age", "AllOf", "Always", "AnyOf", "AspirinBand", "CodeSpec", "Dose", "LineIn", "Local", "Matcher",
+    "Node", "Not", "Observation", "OtherLines", "Otherwise", "Pair", "Pregnant", "RenalFunction", "Route",
+    "RouteGate", "Sex", "Stated", "Unstated", "ValueTest", "walk",
+    "CriteriaError", "from_thesaurus", "mentions_route",
+]
