@@ -45,6 +45,7 @@ from checker.criteria.nodes import (
     ValueTest,
     walk,
 )
+from checker.criteria.risks import RowCriteria, from_risk_row
 from checker.criteria.thesaurus import CriteriaError, from_thesaurus, mentions_route
 
 __all__ = [
@@ -52,5 +53,5 @@ __all__ = [
     "NODE_TYPES", "Age", "AllOf", "Always", "AnyOf", "AspirinBand", "CodeSpec", "Dose", "LineIn", "Local", "Matcher",
     "Node", "Not", "Observation", "OtherLines", "Otherwise", "Pair", "Pregnant", "RenalFunction", "Route",
     "RouteGate", "Sex", "Stated", "Unstated", "ValueTest", "walk",
-    "CriteriaError", "from_thesaurus", "mentions_route",
+    "CriteriaError", "from_thesaurus", "mentions_route", "RowCriteria", "from_risk_row",
 ]

@@ -221,6 +221,7 @@ def _pregnant(node: Pregnant, ctx: Context) -> Verdict:
 def _renal(node: RenalFunction, ctx: Context) -> Verdict:
     tables = _tables(ctx)
     value: float | None
+    got: Any
     if node.estimate:
         kidney = facts.kidney_function_on(ctx.record, ctx.day, tables)
         value, got = kidney.value, kidney
