@@ -9,7 +9,11 @@ from checker.criteria.evaluate import (
     EPSILON,
     NO,
     YES,
+    AgeOn,
     Context,
+    Daily,
+    Measured,
+    SexOf,
     Verdict,
     aspirin_category,
     evaluate,
@@ -49,7 +53,7 @@ from checker.criteria.risks import RowCriteria, from_risk_row
 from checker.criteria.thesaurus import CriteriaError, from_thesaurus, mentions_route
 
 __all__ = [
-    "EPSILON", "NO", "YES", "Context", "Verdict", "aspirin_category", "evaluate", "in_unit", "unknown", "value_passes",
+    "EPSILON", "NO", "YES", "AgeOn", "Context", "Daily", "Measured", "SexOf", "Verdict", "aspirin_category", "evaluate", "in_unit", "unknown", "value_passes",
     "NODE_TYPES", "Age", "AllOf", "Always", "AnyOf", "AspirinBand", "CodeSpec", "Dose", "LineIn", "Local", "Matcher",
     "Node", "Not", "Observation", "OtherLines", "Otherwise", "Pair", "Pregnant", "RenalFunction", "Route",
     "RouteGate", "Sex", "Stated", "Unstated", "ValueTest", "walk",

@@ -67,6 +67,28 @@ class Verdict:
         return self.missing[0] if self.value is None and self.missing else None
 
 
+@dataclass(frozen=True, slots=True)
+class AgeOn:
+    """Evidence: the patient's age in years on the day."""
+
+    years: int
+
+
+@dataclass(frozen=True, slots=True)
+class SexOf:
+    """Evidence: the patient's recorded sex."""
+
+    sex: str
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """Evidence: the observation used, and the code or words of it that matched."""
+
+    observation: ObservationRecord
+    matched: str
+
+
 YES = Verdict(True)
 NO = Verdict(False)
 
@@ -199,16 +221,16 @@ def _age(node: Age, ctx: Context) -> Verdict:
     if age is None:
         return unknown(node.datum)
     if node.unknown_band is not None and node.unknown_band[0] <= age < node.unknown_band[1]:
-        return unknown(node.datum, age)
+        return unknown(node.datum, AgeOn(age))
     ok = (node.min is None or age >= node.min) and (node.max is None or age <= node.max)
-    return Verdict(ok, (), (age,))
+    return Verdict(ok, (), (AgeOn(age),))
 
 
 def _sex(node: Sex, ctx: Context) -> Verdict:
     sex = ctx.record.patient.sex if ctx.record.patient else ""
     if sex not in ("female", "male"):
         return unknown(node.datum)
-    return Verdict(sex == node.sex, (), (sex,))
+    return Verdict(sex == node.sex, (), (SexOf(sex),))
 
 
 def _pregnant(node: Pregnant, ctx: Context) -> Verdict:
@@ -306,8 +328,8 @@ def _observation(node: Observation, ctx: Context) -> Verdict:
     obs, hit = found[0]
     ok = value_passes(node.value, obs)
     if ok is None:
-        return unknown(node.datum, (obs, hit))
-    return Verdict(ok, (), ((obs, hit),))
+        return unknown(node.datum, Measured(obs, hit))
+    return Verdict(ok, (), (Measured(obs, hit),))
 
 
 # --- line leaves: the lines under judgement --------------------------------------------------------

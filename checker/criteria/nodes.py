@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +224,8 @@ class Local:
     datum: str = ""
 
 
-Node = Union[Always, Otherwise, AllOf, AnyOf, Not, Unstated, Stated, Age, Sex, Pregnant, RenalFunction, Observation,
-             Route, LineIn, OtherLines, Pair, RouteGate, Dose, AspirinBand, Local]
+Node = (Always | Otherwise | AllOf | AnyOf | Not | Unstated | Stated | Age | Sex | Pregnant | RenalFunction | Observation
+        | Route | LineIn | OtherLines | Pair | RouteGate | Dose | AspirinBand | Local)
 
 NODE_TYPES: tuple[type, ...] = (Always, Otherwise, AllOf, AnyOf, Not, Unstated, Stated, Age, Sex, Pregnant,
                                 RenalFunction, Observation, Route, LineIn, OtherLines, Pair, RouteGate, Dose,

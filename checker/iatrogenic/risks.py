@@ -44,7 +44,7 @@ class RiskRow:
     label_en: str
     source: Source
     line: int
-    criteria: RowCriteria = RowCriteria()
+    criteria: RowCriteria = field(default_factory=RowCriteria)
     """The row's conditions (``params``) in the criteria language."""
 
     def label(self, lang: str) -> str:
