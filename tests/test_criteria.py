@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import tomllib
 from collections.abc import Sequence
 from datetime import date
@@ -23,6 +24,8 @@ from checker.criteria import (
     Always,
     AnyOf,
     CriteriaError,
+    HasAllergy,
+    HasCondition,
     Local,
     Node,
     Not,
@@ -41,13 +44,14 @@ from checker.criteria import (
 from checker.criteria.evaluate import _EVALUATORS
 from checker.criteria.risks import CONDITION_PARAMS
 from checker.criteria.thesaurus import KINDS, PROSE_ONLY
+from checker.facts import Indication
 from checker.iatrogenic.conditions import PairContext, settle
 from checker.iatrogenic.risks import LineContext, load_rows
 from checker.model import Concept, MedicationOrder, Patient, PatientRecord, ServiceOrder
 from checker.protocols import engine
 from checker.protocols.language import LOCAL_TESTS
 from checker.referentials import default_referentials, referentials_dir
-from tests.test_iatro_support import line, record
+from tests.test_iatro_support import condition, line, record
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = date(2026, 1, 15)
@@ -137,7 +141,7 @@ def test_a_risk_row_missing_the_condition_its_kind_needs_is_an_error() -> None:
 def test_every_protocol_criterion_is_read_into_criteria_nodes() -> None:
     protocols = default_referentials().get("protocols").protocols
     assert len(protocols) > 20
-    shared = {"age": Age, "sex": Sex, "observation": Observation}
+    shared = {"age": Age, "sex": Sex, "observation": Observation, "condition": HasCondition, "allergy": HasAllergy}
     for p in protocols:
         for crit in p.criteria.values():
             assert isinstance(crit.node, AnyOf if crit.match == "any" else AllOf)
@@ -161,6 +165,9 @@ class _Patient:
 
     def reasons(self) -> tuple[Concept, ...]:
         return ()
+
+    def indications(self) -> list[Indication]:
+        return []
 
     def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
         return self._lines
@@ -348,3 +355,14 @@ def test_protocol_age_unknown_is_worded_as_the_birth_date() -> None:
             if "birth" in ctx.verdict(crit.id).missing:
                 worded.append(ctx.criterion(crit.id).missing)
     assert worded and all("date de naissance du patient" in words for words in worded)
+
+
+def test_condition_and_allergy_leaves_read_negations_and_name_where_they_matched() -> None:
+    cystitis = criteria.Matcher(patterns=(re.compile(r"cystite"),))
+    denied = record(conditions=(condition("N30", text="Pas de cystite"),))
+    stated = record(conditions=(condition("N30", text="Cystite aiguë"),))
+    node = HasCondition(cystitis, in_reason=False)
+    assert criteria.evaluate(node, _Patient(denied)).value is False
+    got = criteria.evaluate(node, _Patient(stated))
+    assert got.value is True and any(isinstance(e, criteria.Named) and e.where == "record" for e in got.evidence)
+    assert criteria.evaluate(HasAllergy(cystitis), _Patient(stated)).value is False

@@ -27,6 +27,8 @@ from checker.criteria.nodes import (
     AnyOf,
     AspirinBand,
     Dose,
+    HasAllergy,
+    HasCondition,
     LineIn,
     Local,
     Node,
@@ -44,7 +46,7 @@ from checker.criteria.nodes import (
     Unstated,
     ValueTest,
 )
-from checker.facts import FactTables
+from checker.facts import FactTables, Indication
 from checker.model import Concept, MedicationOrder, PatientRecord
 from checker.model import Observation as ObservationRecord
 
@@ -89,6 +91,24 @@ class Measured:
     matched: str
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """Evidence: the words or code that matched (``text``) and where: ``reason`` / ``reference`` (the
+    order's reason), ``order-text`` (its own words), ``inferred`` (a condition recorded just before
+    it), ``record`` (the problem list), ``allergy``."""
+
+    where: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BareReason:
+    """Evidence: a condition was found only as a reason code of the order, with no Condition
+    resource behind it (so no onset date)."""
+
+
+BARE_REASON = BareReason()
+
 YES = Verdict(True)
 NO = Verdict(False)
 
@@ -128,6 +148,10 @@ class Context(Protocol):
 
     def reasons(self) -> Sequence[Concept]:
         """Further concepts that speak for the patient (the reasons of the lines judged)."""
+        ...
+
+    def indications(self) -> Sequence[Indication]:
+        """The indications of the order judged (:func:`checker.facts.indications`)."""
         ...
 
     def lines(self) -> Sequence[tuple[str, MedicationOrder]]: ...
@@ -332,6 +356,48 @@ def _observation(node: Observation, ctx: Context) -> Verdict:
     return Verdict(ok, (), (Measured(obs, hit),))
 
 
+def _has_condition(node: HasCondition, ctx: Context) -> Verdict:
+    found = False
+    evidence: list[Any] = []
+    conditions: list[Any] = []
+    bare = False
+    if node.in_reason:
+        for ind in ctx.indications():
+            hit = facts.concept_matches(node.matcher, ind.concept, negation=True)
+            if not hit:
+                continue
+            found = True
+            evidence.append(Named(ind.how, hit))
+            if ind.how in ("inferred", "order-text"):
+                evidence.append(ind)
+            if ind.condition is not None:
+                conditions.append(ind.condition)
+            else:
+                bare = True
+    if node.in_record:
+        pool = facts.conditions_on(ctx.record, ctx.day) if node.active_only else facts.history_on(ctx.record, ctx.day)
+        for cond in pool:
+            if cond in conditions:
+                continue
+            hit = facts.concept_matches(node.matcher, cond.code, negation=True)
+            if hit:
+                found = True
+                conditions.append(cond)
+                evidence.append(Named("record", hit))
+    if not found:
+        return NO
+    # a Condition found in the record documents the reason given as a bare code
+    return Verdict(True, (), (*evidence, *conditions, *((BARE_REASON,) if bare and not conditions else ())))
+
+
+def _has_allergy(node: HasAllergy, ctx: Context) -> Verdict:
+    for allergy in facts.allergies_on(ctx.record, ctx.day):
+        hit = facts.concept_matches(node.matcher, allergy.code, negation=True)
+        if hit:
+            return Verdict(True, (), (Named("allergy", hit),))
+    return NO
+
+
 # --- line leaves: the lines under judgement --------------------------------------------------------
 
 def _route(node: Route, ctx: Context) -> Verdict:
@@ -432,6 +498,6 @@ def _local(node: Local, ctx: Context) -> Verdict:
 _EVALUATORS: dict[type, Callable[[Any, Context], Verdict]] = {
     Always: _always, Otherwise: _otherwise, AllOf: _all_of, AnyOf: _any_of, Not: _not, Unstated: _unstated,
     Stated: _stated, Age: _age, Sex: _sex, Pregnant: _pregnant, RenalFunction: _renal, Observation: _observation,
-    Route: _route, LineIn: _line_in, OtherLines: _other_lines, Pair: _pair, RouteGate: _route_gate, Dose: _dose,
+    HasCondition: _has_condition, HasAllergy: _has_allergy, Route: _route, LineIn: _line_in, OtherLines: _other_lines, Pair: _pair, RouteGate: _route_gate, Dose: _dose,
     AspirinBand: _aspirin_band, Local: _local,
 }

@@ -3,7 +3,7 @@
 A criterion is a tree of nodes: combinators (:class:`AllOf`, :class:`AnyOf`, :class:`Not`) over
 leaves. Patient leaves read the record through the facts layer on the day the criterion is judged
 (:class:`Stated`, :class:`Age`, :class:`Sex`, :class:`Pregnant`, :class:`RenalFunction`,
-:class:`Observation`); line leaves read the prescription lines under judgement (:class:`Route`,
+:class:`Observation`, :class:`HasCondition`, :class:`HasAllergy`); line leaves read the prescription lines under judgement (:class:`Route`,
 :class:`LineIn`, :class:`OtherLines`, :class:`Pair`, :class:`RouteGate`, :class:`Dose`,
 :class:`AspirinBand`); :class:`Unstated` is a circumstance a referential gives only in prose, so it
 is always unknown and names its datum; :class:`Local` is a leaf of one source's own context (a
@@ -150,6 +150,27 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class HasCondition:
+    """A condition matching ``matcher`` is stated: among the indications of the order judged
+    (``in_reason``: its reasons, its own words, a condition recorded just before it) and/or in the
+    problem list on the day (``in_record``), present then (``active_only``) or ever. Texts are read
+    with their negations."""
+
+    matcher: Matcher
+    in_reason: bool = True
+    in_record: bool = True
+    active_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HasAllergy:
+    """An allergy or intolerance matching ``matcher`` is recorded on the day (not refuted, not
+    denied in text)."""
+
+    matcher: Matcher
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """A line under judgement is given by one of ``routes``: exact route names, or words contained
     in the line's route with ``contains``. Unknown while a line's route is unknown."""
@@ -225,10 +246,10 @@ class Local:
 
 
 Node = (Always | Otherwise | AllOf | AnyOf | Not | Unstated | Stated | Age | Sex | Pregnant | RenalFunction | Observation
-        | Route | LineIn | OtherLines | Pair | RouteGate | Dose | AspirinBand | Local)
+        | HasCondition | HasAllergy | Route | LineIn | OtherLines | Pair | RouteGate | Dose | AspirinBand | Local)
 
 NODE_TYPES: tuple[type, ...] = (Always, Otherwise, AllOf, AnyOf, Not, Unstated, Stated, Age, Sex, Pregnant,
-                                RenalFunction, Observation, Route, LineIn, OtherLines, Pair, RouteGate, Dose,
+                                RenalFunction, Observation, HasCondition, HasAllergy, Route, LineIn, OtherLines, Pair, RouteGate, Dose,
                                 AspirinBand, Local)
 
 

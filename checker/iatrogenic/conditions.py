@@ -18,7 +18,8 @@ from checker.criteria import CriteriaError, Local, Node, Otherwise, Verdict, asp
 from checker.criteria.thesaurus import ASPIRIN, ELDERLY_FROM, NOT_ELDERLY_BELOW
 from checker.iatrogenic.doses import DailyDose, daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
-from checker.facts import FactTables
+from checker import facts
+from checker.facts import FactTables, Indication
 from checker.memo import by_identity
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
@@ -195,6 +196,9 @@ class PairContext:
     def reasons(self) -> list[Concept]:
         """The reasons of the two orders speak for the patient too."""
         return [r for o in (self.first, self.second) for r in o.reasons]
+
+    def indications(self) -> list[Indication]:
+        return [i for o in (self.first, self.second) for i in facts.indications(self.record, o, self.day, self.tables)]
 
     def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
         return ((self.first_key, self.first), (self.second_key, self.second))

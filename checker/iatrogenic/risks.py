@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from checker.criteria import CriteriaError, Local, RowCriteria, Verdict, from_risk_row
-from checker.facts import FactTables
+from checker import facts
+from checker.facts import FactTables, Indication
 from checker.findings import Severity, Source
 from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose
@@ -94,6 +95,9 @@ class LineContext:
 
     def reasons(self) -> tuple[Concept, ...]:
         return tuple(self.line.reasons)
+
+    def indications(self) -> list[Indication]:
+        return facts.indications(self.record, self.line, self.day, self.tables)
 
     def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
         return ((self.key, self.line),)

@@ -29,7 +29,7 @@ from checker.model import (
 )
 from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
 from checker import criteria, facts
-from checker.criteria import AgeOn, Local, Measured, SexOf, Verdict
+from checker.criteria import BARE_REASON, AgeOn, Local, Measured, Named, SexOf, Verdict
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
 
 Order = Union[ServiceOrder, MedicationOrder]
@@ -82,20 +82,22 @@ _WORDS = {
 }
 
 
+_NAMED = {
+    "inferred": ("indication déduite du problème enregistré : ", "inferred indication, recorded condition: "),
+    "order-text": ("libellé de la demande : ", "order wording: "),
+    "reason": ("motif de la demande : ", "order reason: "),
+    "record": ("problème enregistré : ", "recorded condition: "),
+    "allergy": ("allergie : ", "allergy: "),
+}
+"""How a fact the criteria evaluator found is introduced, by where it was found (French, English)."""
+
+
 def _w(key: str, lang: str) -> str:
     return _WORDS[key].get(lang, _WORDS[key]["fr"])
 
 
 def _label(labels: dict[str, str], lang: str) -> str:
     return labels.get(lang) or labels.get("fr") or next(iter(labels.values()), "")
-
-
-@dataclass(frozen=True, slots=True)
-class _ReasonOnly:
-    """Evidence marker: a test matched on a reason given without a Condition resource (no onset)."""
-
-
-REASON_ONLY = _ReasonOnly()
 
 
 @dataclass(slots=True)
@@ -231,7 +233,7 @@ class _Context:
         v = self.verdict(crit.id)
         out = Result(v.value)
         for e in v.evidence:
-            if isinstance(e, (str, AgeOn, SexOf, Measured)):
+            if isinstance(e, (str, AgeOn, SexOf, Measured, Named)):
                 fact = self._fact(e)
                 if fact not in out.facts:
                     out.facts.append(fact)
@@ -239,7 +241,7 @@ class _Context:
                 out.conditions.append(e)
             elif isinstance(e, Indication):
                 out.indications.append(e)
-            elif e is REASON_ONLY:
+            elif e is BARE_REASON:
                 out.reason_only = True
         for datum in v.missing:
             word = self._word(datum)
@@ -247,8 +249,10 @@ class _Context:
                 out.missing.append(word)
         return out
 
-    def _fact(self, e: str | AgeOn | SexOf | Measured) -> str:
+    def _fact(self, e: str | AgeOn | SexOf | Measured | Named) -> str:
         fr = self.lang == "fr"
+        if isinstance(e, Named):
+            return _NAMED.get(e.where, _NAMED["reason"])[0 if fr else 1] + e.text
         if isinstance(e, AgeOn):
             return ("âge : " if fr else "age: ") + f"{e.years}"
         if isinstance(e, SexOf):
@@ -299,49 +303,9 @@ class _Context:
             return self.verdict(t.attrs["criterion"])
         r: Result = getattr(self, "_t_" + t.kind)(t)
         return Verdict(r.value, tuple(r.missing),
-                       (*r.facts, *r.conditions, *r.indications, *((REASON_ONLY,) if r.reason_only else ())))
+                       (*r.facts, *r.conditions, *r.indications, *((BARE_REASON,) if r.reason_only else ())))
 
     # each primitive ------------------------------------------------------------------------------
-
-    def _t_condition(self, t: Test) -> Result:
-        where = t.attrs.get("in", "any")
-        active_only = t.attrs.get("status", "active") == "active"
-        res = Result(False)
-        if where in ("reason", "any"):
-            for ind in self.indications():
-                concept, cond = ind.concept, ind.condition
-                hit = concept_matches(t.matcher, concept, negation=True)
-                if not hit:
-                    continue
-                res.value = True
-                if ind.how == "inferred":
-                    res.facts.append(("indication déduite du problème enregistré : " if self.lang == "fr"
-                                      else "inferred indication, recorded condition: ") + hit)
-                elif ind.how == "order-text":
-                    res.facts.append(("libellé de la demande : " if self.lang == "fr" else "order wording: ") + hit)
-                else:
-                    res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
-                if ind.how in ("inferred", "order-text"):
-                    res.indications.append(ind)
-                if cond is not None:
-                    res.conditions.append(cond)
-                else:
-                    res.reason_only = True
-        if where in ("record", "any"):
-            pool = facts.conditions_on(self.record, self.day) if active_only else facts.history_on(self.record, self.day)
-            for cond in pool:
-                if cond in res.conditions:
-                    continue
-                hit = concept_matches(t.matcher, cond.code, negation=True)
-                if hit:
-                    res.value = True
-                    if cond not in res.conditions:
-                        res.conditions.append(cond)
-                    res.facts.append(("problème enregistré : " if self.lang == "fr" else "recorded condition: ") + hit)
-        if res.value:
-            # a Condition found in the record documents the reason given as a bare code
-            res.reason_only = res.reason_only and not res.conditions
-        return res
 
     def _t_onset(self, t: Test) -> Result:
         target = self.protocol.criteria[t.attrs["criterion"]]
@@ -409,13 +373,6 @@ class _Context:
             if together:
                 word = "co-prescription : " if self.lang == "fr" else "co-prescribed: "
                 return Result(True, facts=[f"{word}{other.label} (ATC {hit})"])
-        return Result(False)
-
-    def _t_allergy(self, t: Test) -> Result:
-        for allergy in facts.allergies_on(self.record, self.day):
-            hit = concept_matches(t.matcher, allergy.code, negation=True)
-            if hit:
-                return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
         return Result(False)
 
     def _t_treatmentDuration(self, t: Test) -> Result:

@@ -25,6 +25,8 @@ from checker.criteria import (
     AnyOf,
     CodeSpec,
     CriteriaError,
+    HasAllergy,
+    HasCondition,
     Local,
     Matcher,
     Node,
@@ -96,10 +98,11 @@ class Criterion:
         object.__setattr__(self, "node", AnyOf(parts) if self.match == "any" else AllOf(parts))
 
 
-LOCAL_TESTS = frozenset({"condition", "onset", "otherOrder", "act", "medication", "allergy", "treatmentDuration",
-                         "reasonGiven", "orderedSince", "ref"})
+LOCAL_TESTS = frozenset({"onset", "otherOrder", "act", "medication", "treatmentDuration", "reasonGiven", "orderedSince",
+                         "ref"})
 """Tests answered by the protocol engine's own context (the order, its other orders, the decision
-graph); ``age``, ``sex`` and ``observation`` are patient leaves of the criteria language."""
+graph); ``age``, ``sex``, ``observation``, ``condition`` and ``allergy`` are patient leaves of the
+criteria language."""
 
 
 def node_of_test(t: Test, criterion_id: str) -> Node:
@@ -114,6 +117,12 @@ def node_of_test(t: Test, criterion_id: str) -> Node:
         within = t.attrs.get("withinDays")
         return Observation(t.matcher, f"criterion:{criterion_id}", _value_test(t),
                            None if within is None else int(within), t.attrs.get("ifAbsent") == "unknown")
+    if t.kind == "condition":
+        where = t.attrs.get("in", "any")
+        return HasCondition(t.matcher, where in ("reason", "any"), where in ("record", "any"),
+                            t.attrs.get("status", "active") == "active")
+    if t.kind == "allergy":
+        return HasAllergy(t.matcher)
     if t.kind in LOCAL_TESTS:
         return Local(t.kind, t)
     raise CriteriaError(f"line {t.line}: <{t.kind}> is not a test of the criteria language")
