@@ -32,6 +32,7 @@ from checker.criteria.nodes import (
     AnyOf,
     AspirinBand,
     CodeSpec,
+    CriteriaError,
     Dose,
     HasAllergy,
     HasCondition,
@@ -55,7 +56,7 @@ from checker.criteria.nodes import (
     walk,
 )
 from checker.criteria.risks import RowCriteria, from_risk_row
-from checker.criteria.thesaurus import CriteriaError, from_thesaurus, mentions_route
+from checker.criteria.thesaurus import from_thesaurus, mentions_route
 
 __all__ = [
     "EPSILON", "NO", "YES", "BARE_REASON", "AgeOn", "BareReason", "Context", "Daily", "Measured", "Named",

@@ -426,7 +426,10 @@ def _other_lines(node: OtherLines, ctx: Context) -> Verdict:
 
 
 def _pair(node: Pair, ctx: Context) -> Verdict:
-    (ka, _), (kb, _) = ctx.lines()[:2]
+    lines = ctx.lines()
+    if len(lines) < 2:
+        return NO
+    (ka, _), (kb, _) = lines[:2]
     ca, cb = set(ctx.closure(ka)), set(ctx.closure(kb))
     for left, right in node.any_of:
         if (ca & left and cb & right) or (cb & left and ca & right):

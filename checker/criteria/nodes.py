@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 
+class CriteriaError(ValueError):
+    """A condition that is not written in the criteria language."""
+
+
 @dataclass(frozen=True, slots=True)
 class Always:
     """Holds for every patient (a single-level thesaurus entry)."""

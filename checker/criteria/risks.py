@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checker.criteria.nodes import Age, Node, Pregnant, RenalFunction, Route
-from checker.criteria.thesaurus import CriteriaError
+from checker.criteria.nodes import Age, CriteriaError, Node, Pregnant, RenalFunction, Route
 
 
 @dataclass(frozen=True, slots=True)

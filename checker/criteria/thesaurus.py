@@ -17,6 +17,7 @@ from checker.criteria.nodes import (
     Always,
     AnyOf,
     AspirinBand,
+    CriteriaError,
     Dose,
     LineIn,
     Node,
@@ -31,10 +32,6 @@ from checker.criteria.nodes import (
     Unstated,
     walk,
 )
-
-
-class CriteriaError(ValueError):
-    """A condition that is not written in the criteria language."""
 
 
 ASPIRIN = "acide acetylsalicylique"
