@@ -13,36 +13,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from checker.iatrogenic.doses import daily_dose
+from checker import criteria
+from checker.criteria import CriteriaError, Local, Node, Otherwise, Verdict, aspirin_category, mentions_route
+from checker.criteria.thesaurus import ASPIRIN, ELDERLY_FROM, NOT_ELDERLY_BELOW
+from checker.iatrogenic.doses import DailyDose, daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker import facts
-from checker.facts import FactTables
+from checker.facts import FactTables, Indication
 from checker.memo import by_identity
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
 
-ASPIRIN = "acide acetylsalicylique"
-
+__all__ = ["ASPIRIN", "ELDERLY_FROM", "NOT_ELDERLY_BELOW", "aspirin_category"]  # read from checker.criteria
 
 # Condition code tables (acute coronary syndrome, peptic ulcer, heart failure, hepatic failure,
-# hypokalaemia) live in referentials/facts/clinical-facts.json and are read through the facts layer.
-
-# Elderly: the thesaurus says "sujet âgé" without a figure. HAS's programme "Prescription
-# médicamenteuse chez le sujet âgé" (PMSA, since 2006) takes "personne âgée" as over 75, or over 65
-# with several chronic diseases (as restated by VIDAL Recos, "Médicaments et personnes âgées",
-# 21 February 2023, https://campus.vidal.fr/recommandations/1745/). So: 75 and over is elderly,
-# under 65 is not, and 65-74 stays open (the record would need the count of chronic diseases).
-ELDERLY_FROM = 75
-NOT_ELDERLY_BELOW = 65
-
-
-def _stated(ctx: PairContext, concept: str, *, current: bool = False) -> bool | None:
-    """What the record states on the pair's day about ``concept`` (a concept set of the facts tables):
-    True (stated; a history counts unless ``current`` asks for a present state), False (denied in
-    text or refuted), None (not stated: a problem list that does not mention a condition is no proof
-    that the patient does not have it). The reasons of the two orders speak for the patient too."""
-    reasons = [r for o in (ctx.first, ctx.second) for r in o.reasons]
-    return facts.stated(ctx.record, ctx.day, ctx.tables.concept(concept), history=not current, also=reasons).value
+# hypokalaemia) live in referentials/facts/clinical-facts.json and are read through the facts layer;
+# the conditions themselves are criteria nodes (checker.criteria), judged by its one evaluator.
 
 
 _ORAL_FORM = re.compile(r"\b(comprimes?|gelules?|sachets?|capsules?|tablets?|pastilles?|sirop|syrup|"
@@ -206,117 +192,45 @@ class PairContext:
     """The thesaurus' aspirin dose bands (``referentials/iatrogenic/aspirin-dose-bands.json``)."""
     """The day the pair is judged at: the later of the two orders' days (when the combination began)."""
 
-    def line_of(self, nodes: set[str]) -> MedicationOrder | None:
-        if self.thesaurus.nodes_for(self.first_key) & nodes:
-            return self.first
-        if self.thesaurus.nodes_for(self.second_key) & nodes:
-            return self.second
-        return None
+    # the criteria context (checker.criteria.Context): the pair's two lines, the first on the A side
+    def reasons(self) -> list[Concept]:
+        """The reasons of the two orders speak for the patient too."""
+        return [r for o in (self.first, self.second) for r in o.reasons]
+
+    def indications(self) -> list[Indication]:
+        return [i for o in (self.first, self.second) for i in facts.indications(self.record, o, self.day, self.tables)]
+
+    def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
+        return ((self.first_key, self.first), (self.second_key, self.second))
+
+    def nodes_for(self, key: str) -> frozenset[str]:
+        return self.thesaurus.nodes_for(key)
+
+    def closure(self, key: str) -> dict[str, tuple[str, ...]]:
+        return self.thesaurus.closure(key)
+
+    def route_of(self, line: MedicationOrder) -> str | None:
+        return route_of(line)
+
+    def route_name(self, line: MedicationOrder) -> str | None:
+        return route_name(line)
+
+    def daily_dose(self, line: MedicationOrder, key: str) -> DailyDose | None:
+        return daily_dose(line, key)
+
+    def local(self, node: Local) -> Verdict:
+        raise CriteriaError(f"a thesaurus condition has no {node.kind!r} leaf")
 
 
-def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
+def evaluate(cond: Node, ctx: PairContext) -> tuple[bool | None, str | None]:
     """(result, datum) for one condition; ``datum`` names what is missing when result is None."""
-    kind = cond.get("kind", "other")
-    if kind == "always":
-        return True, None
-    if kind == "substances":
-        return _substances(cond, ctx)
-    if kind == "aspirin-dose":
-        return _aspirin(cond, ctx)
-    if kind == "acs-indication":
-        acs = _stated(ctx, "acute-coronary-syndrome")
-        if acs is None:
-            return None, "acs-indication"
-        return acs == bool(cond["acs"]), None
-    if kind == "pair":
-        return _pair(cond, ctx), None
-    if kind in ("all_of", "any_of"):
-        results = [evaluate(c, ctx) for c in cond["of"]]
-        values = [r for r, _ in results]
-        missing = next((d for r, d in results if r is None), None)
-        if kind == "all_of":
-            if any(v is False for v in values):
-                return False, None
-            return (True, None) if all(values) else (None, missing)
-        if any(v is True for v in values):
-            return True, None
-        return (False, None) if all(v is False for v in values) else (None, missing)
-    if kind in ("weekly-dose", "daily-dose"):
-        return _dose_threshold(cond, ctx)
-    if kind == "not":
-        ok, datum = evaluate(cond["of"], ctx)
-        return (None, datum) if ok is None else (not ok, None)
-    if kind == "route-gate":
-        return _route_gate(cond, ctx)
-    if kind == "elderly" and "elderly" in cond:
-        age = facts.age_on(ctx.record, ctx.day)
-        if age is None or NOT_ELDERLY_BELOW <= age < ELDERLY_FROM:
-            return None, "elderly"
-        return (age >= ELDERLY_FROM) == bool(cond["elderly"]), None
-    if kind == "renal-function" and "impaired" in cond:
-        return _renal(cond, ctx)
-    if kind == "hepatic-function" and "impaired" in cond:
-        hepatic = _stated(ctx, "hepatic-failure", current=True)  # a resolved liver failure is no present impairment
-        if hepatic is None:
-            return None, "hepatic-function"
-        return hepatic == bool(cond["impaired"]), None
-    if kind == "heart-function" and "altered" in cond:
-        if _stated(ctx, "heart-failure"):
-            return bool(cond["altered"]), None
-        return None, "heart-function"
-    if kind == "indication" and cond.get("what") == "heart-failure":
-        if _stated(ctx, "heart-failure"):
-            return True, None
-        return None, "indication"
-    if kind == "hypokalaemia":
-        if _stated(ctx, "hypokalaemia", current=True):
-            return True, None
-        return None, "hypokalaemia"
-    if kind == "titration":
-        return None, "titration"
-    if kind == "route":
-        r1, r2 = route_of(ctx.first), route_of(ctx.second)
-        if cond["route"] in (r1, r2):
-            return True, None
-        return (False, None) if r1 is not None and r2 is not None else (None, "route")
-    return None, kind
+    verdict = criteria.evaluate(cond, ctx)
+    return verdict.value, verdict.datum
 
 
 LOINC = "http://loinc.org"
 EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
 CLCR_CODES = frozenset({"2164-2", "35591-7"})
-
-
-def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    """Renal function below ``below`` (impaired) / from ``normal_from`` (normal), eGFR or CrCl."""
-    got = facts.renal_on(ctx.record, ctx.day, ctx.tables)
-    if got is None:
-        return None, "renal-function"
-    value = got[1]
-    if value < cond["below"]:
-        impaired: bool | None = True
-    elif value >= cond["normal_from"]:
-        impaired = False
-    else:
-        return None, "renal-function"
-    return impaired == bool(cond["impaired"]), None
-
-
-def _route_gate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    """False when a line is one of ``keys`` (a substance, or a class it belongs to) given by a route
-    outside ``routes`` (or the single ``route``): the entry does not concern it; None when its route is
-    not known."""
-    keys = set(cond["keys"])
-    wanted = set(cond.get("routes") or [cond["route"]])
-    pending = False
-    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
-        if key in keys or ctx.thesaurus.nodes_for(key) & keys or keys & ctx.thesaurus.closure(key).keys():
-            got = route_name(line)
-            if got is None:
-                pending = True
-            elif got not in wanted:
-                return False, None
-    return (None, "route") if pending else (True, None)
 
 
 # Route names of the thesaurus' route gates (referentials/thesaurus/hand-encoded.json, route_phrases),
@@ -358,114 +272,6 @@ _FORM_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(
     ("sublingual", r"sublingu"), ("ocular", r"collyre")))
 
 
-def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    pending: str | None = None
-    result: bool | None = False
-    for clause in cond["any_of"]:
-        if "unresolved" in clause:
-            result, pending = None, pending or clause["unresolved"]
-            continue
-        if clause.get("others"):
-            named = set(clause.get("except", ()))
-            if not (ctx.thesaurus.nodes_for(ctx.first_key) & named or ctx.thesaurus.nodes_for(ctx.second_key) & named):
-                return True, None
-            continue
-        line = ctx.line_of(set(clause["keys"]))
-        if line is None:
-            continue
-        want = clause.get("routes") or ([clause["route"]] if clause.get("route") else [])
-        if not want:
-            return True, None
-        got = route_name(line)
-        if got in want:
-            return True, None
-        if got is None:
-            result, pending = None, "route"
-    return result, pending
-
-
-def _pair(cond: dict[str, Any], ctx: PairContext) -> bool:
-    """One line in the first set of nodes and the other in the second (either way round)."""
-    ca = set(ctx.thesaurus.closure(ctx.first_key))
-    cb = set(ctx.thesaurus.closure(ctx.second_key))
-    for left, right in cond["any_of"]:
-        left, right = set(left), set(right)
-        if (ca & left and cb & right) or (cb & left and ca & right):
-            return True
-    return False
-
-
-def _dose_threshold(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    """Dose of ``cond["key"]`` per week above ``above_mg`` / per day at least ``at_least_mg``."""
-    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
-        if cond["key"] == key or cond["key"] in ctx.thesaurus.nodes_for(key):
-            dd = daily_dose(line, key)
-            if dd is None:
-                return None, cond["kind"]
-            if cond["kind"] == "weekly-dose":
-                return dd.per_day_mg * 7 > cond["above_mg"] + 1e-9, None
-            if "at_most_mg" in cond and dd.per_day_mg > cond["at_most_mg"] + 1e-9:
-                return False, None
-            return dd.per_day_mg >= cond["at_least_mg"] - 1e-9, None
-    return False, None
-
-
-def _band_test(test: dict[str, Any], per_intake: float, per_day: float) -> bool:
-    got = {"per_intake_mg": per_intake, "per_day_mg": per_day}
-    for name, bound in test.items():
-        what, _, side = name.rpartition("_")
-        value = got[what]
-        if (side == "min" and value < bound - 1e-9) or (side == "max" and value > bound + 1e-9):
-            return False
-    return True
-
-
-def aspirin_category(bands: tuple[dict[str, Any], ...], per_intake_mg: float, per_day_mg: float) -> str:
-    """The thesaurus dose band of an aspirin dosage: the first band one of whose tests holds, else ``other``."""
-    for band in bands:
-        if any(_band_test(t, per_intake_mg, per_day_mg) for t in band["any"]):
-            return str(band["category"])
-    return "other"
-
-
-def _aspirin_category(ctx: PairContext) -> str | None:
-    for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
-        if ASPIRIN in {key} | set(ctx.thesaurus.nodes_for(key)):
-            dd = daily_dose(line, key)
-            if dd is None or not ctx.aspirin_bands:
-                return None
-            return aspirin_category(ctx.aspirin_bands, dd.per_intake_mg, dd.per_day_mg)
-    return None
-
-
-def _aspirin(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    category = _aspirin_category(ctx)
-    ulcer = _stated(ctx, "peptic-ulcer")
-    pending: str | None = None
-    result: bool | None = False
-    for clause in cond["any_of"]:
-        if category is None:
-            dose_ok: bool | None = None
-        else:
-            dose_ok = category == clause["aspirin_dose"]
-        if dose_ok is False:
-            continue
-        want_ulcer = clause.get("ulcer_history")
-        if want_ulcer is None:
-            ulcer_ok: bool | None = True
-        elif ulcer is None:
-            ulcer_ok = None  # the record neither states nor rules out an ulcer history
-        else:
-            ulcer_ok = ulcer == bool(want_ulcer)
-        if dose_ok and ulcer_ok:
-            return True, None
-        if ulcer_ok is False:
-            continue
-        result = None
-        pending = pending or ("aspirin-dose" if dose_ok is None else "ulcer")
-    return result, pending
-
-
 @dataclass(frozen=True, slots=True)
 class Settled:
     """The level retained for one entry and whether the data settled it."""
@@ -477,22 +283,12 @@ class Settled:
     dropped: bool = False  # the entry does not concern this pair (e.g. oral erythromycin)
 
 
-def _mentions_route(cond: Any) -> bool:
-    if isinstance(cond, dict):
-        if cond.get("kind") in ("route", "route-gate") or "route" in cond:
-            return True
-        return any(_mentions_route(v) for v in cond.values())
-    if isinstance(cond, list):
-        return any(_mentions_route(v) for v in cond)
-    return False
-
-
 def settle(entry: Entry, ctx: PairContext) -> Settled:
     """Choose the level of ``entry`` for this pair (see module docstring)."""
     ordered = sorted(entry.levels, key=lambda lv: -LEVEL_RANK[lv.level])
     gate_missing: tuple[str, ...] = ()
-    if entry.gate is not None:
-        ok, datum = evaluate(entry.gate, ctx)
+    if entry.gate_criterion is not None:
+        ok, datum = evaluate(entry.gate_criterion, ctx)
         if ok is False:
             return Settled(ordered[-1].level, True, (), all_ruled_out=True, dropped=True)
         if ok is None:
@@ -506,10 +302,10 @@ def settle(entry: Entry, ctx: PairContext) -> Settled:
 def _settle_levels(entry: Entry, ordered: list[Any], ctx: PairContext) -> Settled:
     if len(ordered) == 1:
         return Settled(ordered[0].level, True, ())
-    fallback = next((lv for lv in ordered if lv.condition.get("kind") == "otherwise"), None)
+    fallback = next((lv for lv in ordered if isinstance(lv.criterion, Otherwise)), None)
     if fallback is not None:
         # "otherwise" applies when every other level is ruled out
-        others = [(lv, *evaluate(lv.condition, ctx)) for lv in ordered if lv is not fallback]
+        others = [(lv, *evaluate(lv.criterion, ctx)) for lv in ordered if lv is not fallback]
         for lv, ok, datum in others:
             if ok:
                 return Settled(lv.level, True, ())
@@ -521,7 +317,7 @@ def _settle_levels(entry: Entry, ordered: list[Any], ctx: PairContext) -> Settle
             return Settled(top, True, ())
         return Settled(top, False, tuple(dict.fromkeys(d or "other" for _, d in unknown)))
     for lv in ordered:
-        ok, datum = evaluate(lv.condition, ctx)
+        ok, datum = evaluate(lv.criterion, ctx)
         if ok:
             return Settled(lv.level, True, ())
         if ok is None:
@@ -529,5 +325,5 @@ def _settle_levels(entry: Entry, ordered: list[Any], ctx: PairContext) -> Settle
             return Settled(lv.level, False, tuple(dict.fromkeys(missing)))
     # every condition ruled out: when a route ruled them out the entry does not concern the pair
     # (e.g. oral forms where only IV ones are listed); otherwise the pair is listed: lowest level
-    dropped = any(_mentions_route(lv.condition) for lv in ordered)
+    dropped = any(mentions_route(lv.criterion) for lv in ordered)
     return Settled(ordered[-1].level, True, (), all_ruled_out=True, dropped=dropped)

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from checker.criteria import CriteriaError, Local, RowCriteria, Verdict, from_risk_row
+from checker import facts
+from checker.facts import FactTables, Indication
 from checker.findings import Severity, Source
+from checker.iatrogenic.conditions import route_name, route_of
+from checker.iatrogenic.doses import DailyDose, daily_dose
 from checker.memo import by_identities
-from checker.model import MedicationIdentity, MedicationOrder
+from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import ManifestEntry, ReferentialError, loader
 from checker.text import fold
 
@@ -39,6 +45,8 @@ class RiskRow:
     label_en: str
     source: Source
     line: int
+    criteria: RowCriteria = field(default_factory=RowCriteria)
+    """The row's conditions (``params``) in the criteria language."""
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_fr
@@ -71,6 +79,46 @@ def key_matches(key: str, wanted: str) -> bool:
     """Same substance key, allowing a salt/ester word after the moiety ("loflazepate d ethyle")."""
     a, b = fold(key), fold(wanted)
     return a == b or a.startswith(b + " ") or b.startswith(a + " ")
+
+
+@dataclass(frozen=True, slots=True)
+class LineContext:
+    """One prescription line (substance ``key``) of a patient judged on ``day``: the context in which a
+    row's criteria are evaluated (:func:`checker.criteria.evaluate`)."""
+
+    record: PatientRecord
+    day: date
+    tables: FactTables | None
+    line: MedicationOrder
+    key: str
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+
+    def reasons(self) -> tuple[Concept, ...]:
+        return tuple(self.line.reasons)
+
+    def indications(self) -> list[Indication]:
+        return facts.indications(self.record, self.line, self.day, self.tables)
+
+    def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
+        return ((self.key, self.line),)
+
+    def nodes_for(self, key: str) -> frozenset[str]:
+        return frozenset()
+
+    def closure(self, key: str) -> frozenset[str]:
+        return frozenset({key})
+
+    def route_of(self, line: MedicationOrder) -> str | None:
+        return route_of(line)
+
+    def route_name(self, line: MedicationOrder) -> str | None:
+        return route_name(line)
+
+    def daily_dose(self, line: MedicationOrder, key: str) -> DailyDose | None:
+        return daily_dose(line, key)
+
+    def local(self, node: Local) -> Verdict:
+        raise CriteriaError(f"a patient-risk row has no {node.kind!r} leaf")
 
 
 @dataclass(slots=True)
@@ -158,13 +206,14 @@ def load_rows(path: Path) -> list[RiskRow]:
         try:
             params = json.loads(d["params"])
             severity = Severity.parse(d["severity"])
+            row_criteria = from_risk_row(d["kind"], params)
         except (json.JSONDecodeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: {exc}") from None
         if not d["source_label"] or not d["source_url"]:
             raise ValueError(f"{path}:{n}: every row needs a source label and URL")
         rows.append(RiskRow(d["kind"], d["id"], tuple(atc), tuple(keys), tuple(allergens), thesaurus_class, params,
                             severity, d["label_fr"], d["label_en"],
-                            Source(d["source_label"], d["source_url"], d["source_edition"]), n))
+                            Source(d["source_label"], d["source_url"], d["source_edition"]), n, row_criteria))
     if header is None:
         raise ValueError(f"{path}: empty file")
     return rows

@@ -13,12 +13,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
+from checker.criteria import Node, from_thesaurus
 from checker.drugs import build_index
 from checker.drugs.names import clean, mineral_key, salt_candidates
 from checker.referentials import ManifestEntry, ReferentialError, loader, verify_entry
@@ -62,6 +63,11 @@ class LevelRule:
 
     level: str  # CI, AD, PE, APEC
     condition: dict[str, Any]
+    criterion: Node = field(init=False, compare=False, repr=False)
+    """``condition`` in the criteria language (:mod:`checker.criteria`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "criterion", from_thesaurus(self.condition))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,11 @@ class Entry:
     others_only: bool = False  # "X + AUTRES X": two different members of the same class
     hand_encoded: bool = False  # conditions encoded by hand from the PDF prose (referentials/thesaurus/hand-encoded.json)
     gate: dict[str, Any] | None = None  # when it evaluates false the entry does not concern the pair
+    gate_criterion: Node | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.gate is not None:
+            object.__setattr__(self, "gate_criterion", from_thesaurus(self.gate))
 
     @property
     def highest(self) -> str:

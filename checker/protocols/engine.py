@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 from checker import periods
 from checker.memo import by_identities
@@ -24,12 +24,12 @@ from checker.model import (
     Ingredient,
     MedicationIdentity,
     MedicationOrder,
-    Observation,
     PatientRecord,
     ServiceOrder,
 )
 from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
-from checker import facts
+from checker import criteria, facts
+from checker.criteria import BARE_REASON, AgeOn, Local, Measured, Named, SexOf, Verdict
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
 
 Order = Union[ServiceOrder, MedicationOrder]
@@ -67,33 +67,9 @@ def atc_matches(prefixes: tuple[str, ...], codes: frozenset[str]) -> str | None:
     return None
 
 
-# --- units of observation values -----------------------------------------------------------------
+# --- units of observation values: the criteria language's (checker.criteria.in_unit) ----------------
 
-# spellings of the same unit (UCUM code first); compared lower-cased, without spaces, ° read as "deg"
-_UNIT_ALIASES = {
-    "cel": "Cel", "degc": "Cel", "c": "Cel", "celsius": "Cel",
-    "[degf]": "[degF]", "degf": "[degF]", "f": "[degF]", "fahrenheit": "[degF]",
-}
-
-
-def _unit_key(unit: str) -> str:
-    u = unit.strip().replace("°", "deg").replace(" ", "").lower()
-    return _UNIT_ALIASES.get(u, u)
-
-
-def in_unit(value: float, unit: str, wanted: str) -> float | None:
-    """``value`` (in ``unit``) expressed in ``wanted``; ``None`` when the unit is missing or not
-    convertible. Only the Celsius/Fahrenheit conversion is known; other units must be the same."""
-    have, want = _unit_key(unit), _unit_key(wanted)
-    if not have:
-        return None
-    if have == want:
-        return value
-    if have == "[degF]" and want == "Cel":
-        return (value - 32) * 5 / 9
-    if have == "Cel" and want == "[degF]":
-        return value * 9 / 5 + 32
-    return None
+in_unit = criteria.in_unit
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -104,6 +80,16 @@ _WORDS = {
     "order_day": {"fr": "date de la prescription", "en": "date of the order"},
     "start": {"fr": "date de début du traitement", "en": "treatment start date"},
 }
+
+
+_NAMED = {
+    "inferred": ("indication déduite du problème enregistré : ", "inferred indication, recorded condition: "),
+    "order-text": ("libellé de la demande : ", "order wording: "),
+    "reason": ("motif de la demande : ", "order reason: "),
+    "record": ("problème enregistré : ", "recorded condition: "),
+    "allergy": ("allergie : ", "allergy: "),
+}
+"""How a fact the criteria evaluator found is introduced, by where it was found (French, English)."""
 
 
 def _w(key: str, lang: str) -> str:
@@ -222,6 +208,7 @@ class _Context:
         self.dated = (order.authored_on is not None) or (
             isinstance(order, ServiceOrder) and order.occurrence is not None) or order.draft
         self.cache: dict[str, Result] = {}
+        self.verdicts: dict[str, Verdict] = {}
         self.shared: dict = {} if shared is None else shared  # per record, across its orders and protocols
 
     # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
@@ -234,154 +221,101 @@ class _Context:
             self.cache[crit_id] = self._criterion(self.protocol.criteria[crit_id])
         return self.cache[crit_id]
 
+    def verdict(self, crit_id: str) -> Verdict:
+        """The criteria evaluator's verdict on a criterion of the protocol (once per order)."""
+        if crit_id not in self.verdicts:
+            self.verdicts[crit_id] = criteria.evaluate(self.protocol.criteria[crit_id].node, self)
+        return self.verdicts[crit_id]
+
     def _criterion(self, crit: Criterion) -> Result:
-        results = [self.test(t, crit) for t in crit.tests]
-        out = Result(None)
-        if crit.match == "any":
-            hits = [r for r in results if r.value is True]
-            if hits:
-                out.value = True
-                chosen = hits
-            elif any(r.value is None for r in results):
-                out.value, chosen = None, [r for r in results if r.value is None]
-            else:
-                out.value, chosen = False, results
-        else:
-            misses = [r for r in results if r.value is False]
-            if misses:
-                out.value, chosen = False, misses
-            elif any(r.value is None for r in results):
-                out.value, chosen = None, [r for r in results if r.value is None]
-            else:
-                out.value, chosen = True, results
-        for r in chosen:
-            out.facts.extend(f for f in r.facts if f not in out.facts)
-            out.missing.extend(m for m in r.missing if m not in out.missing)
-            out.conditions.extend(r.conditions)
-            out.reason_only = out.reason_only or r.reason_only
-            out.indications.extend(i for i in r.indications if i not in out.indications)
+        """The verdict of ``crit`` worded: its facts, the data it misses, the conditions and
+        indications it rests on."""
+        v = self.verdict(crit.id)
+        out = Result(v.value)
+        for e in v.evidence:
+            if isinstance(e, (str, AgeOn, SexOf, Measured, Named)):
+                fact = self._fact(e)
+                if fact not in out.facts:
+                    out.facts.append(fact)
+            elif isinstance(e, Condition):
+                out.conditions.append(e)
+            elif isinstance(e, Indication):
+                out.indications.append(e)
+            elif e is BARE_REASON:
+                out.reason_only = True
+        for datum in v.missing:
+            word = self._word(datum)
+            if word not in out.missing:
+                out.missing.append(word)
         return out
 
-    def test(self, t: Test, crit: Criterion) -> Result:
-        return getattr(self, "_t_" + t.kind)(t, crit)
+    def _fact(self, e: str | AgeOn | SexOf | Measured | Named) -> str:
+        fr = self.lang == "fr"
+        if isinstance(e, Named):
+            return _NAMED.get(e.where, _NAMED["reason"])[0 if fr else 1] + e.text
+        if isinstance(e, AgeOn):
+            return ("âge : " if fr else "age: ") + f"{e.years}"
+        if isinstance(e, SexOf):
+            return ("sexe : " if fr else "sex: ") + e.sex
+        if isinstance(e, Measured):
+            obs = e.observation
+            shown = obs.value if obs.value is not None else (
+                obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
+            return f"{e.matched} = {shown}{(' ' + obs.unit) if obs.unit else ''}" + (
+                f" ({obs.effective.isoformat()})" if obs.effective else "")
+        return e
+
+    def _word(self, datum: str) -> str:
+        """A missing datum in words: the patient's data, or what a criterion of the protocol needs."""
+        if datum in _WORDS:
+            return _w(datum, self.lang)
+        what, _, crit_id = datum.partition(":")
+        label = _label(self.protocol.criteria[crit_id].labels, self.lang)
+        if what == "onset":
+            return ("date de début : " if self.lang == "fr" else "onset date: ") + label
+        return label
+
+    # the criteria context (checker.criteria.Context): the protocol's own leaves are answered here;
+    # a protocol judges no medication line by its substance key
+    aspirin_bands: tuple[dict[str, Any], ...] = ()
+
+    def reasons(self) -> tuple[Concept, ...]:
+        return ()
+
+    def lines(self) -> tuple[tuple[str, MedicationOrder], ...]:
+        return ()
+
+    def nodes_for(self, key: str) -> frozenset[str]:
+        return frozenset()
+
+    def closure(self, key: str) -> frozenset[str]:
+        return frozenset({key})
+
+    def route_of(self, line: MedicationOrder) -> str | None:
+        return None
+
+    def route_name(self, line: MedicationOrder) -> str | None:
+        return None
+
+    def daily_dose(self, line: MedicationOrder, key: str) -> criteria.Daily | None:
+        return None
+
+    def local(self, node: Local) -> Verdict:
+        t: Test = node.spec
+        if t.kind == "ref":
+            return self.verdict(t.attrs["criterion"])
+        r: Result = getattr(self, "_t_" + t.kind)(t)
+        return Verdict(r.value, tuple(r.missing),
+                       (*r.facts, *r.conditions, *r.indications, *((BARE_REASON,) if r.reason_only else ())))
 
     # each primitive ------------------------------------------------------------------------------
 
-    def _t_condition(self, t: Test, crit: Criterion) -> Result:
-        where = t.attrs.get("in", "any")
-        active_only = t.attrs.get("status", "active") == "active"
-        res = Result(False)
-        if where in ("reason", "any"):
-            for ind in self.indications():
-                concept, cond = ind.concept, ind.condition
-                hit = concept_matches(t.matcher, concept, negation=True)
-                if not hit:
-                    continue
-                res.value = True
-                if ind.how == "inferred":
-                    res.facts.append(("indication déduite du problème enregistré : " if self.lang == "fr"
-                                      else "inferred indication, recorded condition: ") + hit)
-                elif ind.how == "order-text":
-                    res.facts.append(("libellé de la demande : " if self.lang == "fr" else "order wording: ") + hit)
-                else:
-                    res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
-                if ind.how in ("inferred", "order-text"):
-                    res.indications.append(ind)
-                if cond is not None:
-                    res.conditions.append(cond)
-                else:
-                    res.reason_only = True
-        if where in ("record", "any"):
-            pool = facts.conditions_on(self.record, self.day) if active_only else facts.history_on(self.record, self.day)
-            for cond in pool:
-                if cond in res.conditions:
-                    continue
-                hit = concept_matches(t.matcher, cond.code, negation=True)
-                if hit:
-                    res.value = True
-                    if cond not in res.conditions:
-                        res.conditions.append(cond)
-                    res.facts.append(("problème enregistré : " if self.lang == "fr" else "recorded condition: ") + hit)
-        if res.value:
-            # a Condition found in the record documents the reason given as a bare code
-            res.reason_only = res.reason_only and not res.conditions
-        return res
-
-    def _t_age(self, t: Test, crit: Criterion) -> Result:
-        age = self.record.age_on(self.day)
-        if age is None:
-            return Result(None, missing=[_w("birth", self.lang)])
-        lo, hi = t.attrs.get("min"), t.attrs.get("max")
-        ok = (lo is None or age >= int(lo)) and (hi is None or age <= int(hi))
-        return Result(ok, facts=[("âge : " if self.lang == "fr" else "age: ") + f"{age}"])
-
-    def _t_sex(self, t: Test, crit: Criterion) -> Result:
-        sex = self.record.patient.sex if self.record.patient else ""
-        if sex not in ("female", "male"):
-            return Result(None, missing=[_w("sex", self.lang)])
-        return Result(sex == t.attrs["is"], facts=[("sexe : " if self.lang == "fr" else "sex: ") + sex])
-
-    def _observation_ok(self, t: Test, obs: Observation) -> bool | None:
-        if t.value is None:
-            return True
-        kind = t.value["kind"]
-        if kind == "valueBool":
-            if obs.value_bool is None:
-                return None
-            return obs.value_bool == (t.value["is"] in ("true", "1"))
-        if kind == "valueCode":
-            if obs.value_concept is None:
-                return None
-            spec = t.value_code
-            assert spec is not None  # the parser sets value_code with every "valueCode" value
-            return any(code_matches(spec, c.system, c.code) for c in obs.value_concept.codings)
-        if obs.value is None:
-            return None
-        value: float | None = obs.value
-        if t.value.get("unit"):
-            value = in_unit(obs.value, obs.unit, t.value["unit"])
-        if value is None:
-            return None
-        n = float(t.value["number"])
-        return {"lt": value < n, "le": value <= n, "gt": value > n, "ge": value >= n,
-                "eq": value == n}[t.value["op"]]
-
-    def _t_observation(self, t: Test, crit: Criterion) -> Result:
-        within = t.attrs.get("withinDays")
-        found: list[tuple[Observation, str]] = []
-        for obs in self.record.observations:
-            if obs.status in ("entered-in-error", "cancelled"):
-                continue
-            hit = concept_matches(t.matcher, obs.code)
-            if not hit:
-                continue
-            if obs.effective is not None and obs.effective > self.day:
-                continue  # measured after the order: not known when it was written
-            if within is not None and obs.effective is not None and (self.day - obs.effective).days > int(within):
-                continue
-            found.append((obs, hit))
-        if not found:
-            if t.attrs.get("ifAbsent") == "unknown":
-                return Result(None, missing=[_label(crit.labels, self.lang)])
-            return Result(False)
-        found.sort(key=lambda x: x[0].effective or date.min, reverse=True)
-        obs, hit = found[0]
-        ok = self._observation_ok(t, obs)
-        shown = obs.value if obs.value is not None else (
-            obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
-        fact = f"{hit} = {shown}{(' ' + obs.unit) if obs.unit else ''}" + (
-            f" ({obs.effective.isoformat()})" if obs.effective else "")
-        if ok is None:
-            return Result(None, facts=[fact], missing=[_label(crit.labels, self.lang)])
-        return Result(ok, facts=[fact])
-
-    def _t_onset(self, t: Test, crit: Criterion) -> Result:
+    def _t_onset(self, t: Test) -> Result:
         target = self.protocol.criteria[t.attrs["criterion"]]
         base = self.criterion(target.id)
-        label = _label(target.labels, self.lang)
-        missing = [("date de début : " if self.lang == "fr" else "onset date: ") + label]
+        missing = [f"onset:{target.id}"]
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=["order_day"])
         onsets = [c.onset for c in base.conditions if c.onset is not None]
         if not onsets:
             return Result(None, missing=missing)
@@ -392,9 +326,9 @@ class _Context:
                 else f"onset {onset.isoformat()}, {days} days before the order")
         return Result(days < limit, facts=[fact])
 
-    def _t_otherOrder(self, t: Test, crit: Criterion) -> Result:
+    def _t_otherOrder(self, t: Test) -> Result:
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=["order_day"])
         n = int(t.attrs["withinDays"])
         around = t.attrs.get("direction") == "around"
         same_act = t.attrs.get("sameAct") in ("true", "1")
@@ -424,10 +358,10 @@ class _Context:
                 return Result(True, facts=[fact])
         return Result(False)
 
-    def _t_act(self, t: Test, crit: Criterion) -> Result:
+    def _t_act(self, t: Test) -> Result:
         return Result(self.target in t.attrs["ids"].split(), facts=[f"{self.order.label}"])
 
-    def _t_medication(self, t: Test, crit: Criterion) -> Result:
+    def _t_medication(self, t: Test) -> Result:
         for other in self.record.medication_orders:
             if other is self.order or not periods.counts(other):
                 continue
@@ -444,14 +378,7 @@ class _Context:
                 return Result(True, facts=[f"{word}{other.label} (ATC {hit})"])
         return Result(False)
 
-    def _t_allergy(self, t: Test, crit: Criterion) -> Result:
-        for allergy in facts.allergies_on(self.record, self.day):
-            hit = concept_matches(t.matcher, allergy.code, negation=True)
-            if hit:
-                return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
-        return Result(False)
-
-    def _t_treatmentDuration(self, t: Test, crit: Criterion) -> Result:
+    def _t_treatmentDuration(self, t: Test) -> Result:
         if not isinstance(self.order, MedicationOrder):
             return Result(False)
         prefixes = t.atc or tuple(a for m in self.protocol.medications for a in m.atc)
@@ -462,7 +389,7 @@ class _Context:
             found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of)
         blocks, block_of, undated = found
         if id(self.order) in undated:
-            return Result(None, missing=[_w("start", self.lang)])
+            return Result(None, missing=["start"])
         i = block_of.get(id(self.order))
         if i is None:
             return Result(False)
@@ -475,20 +402,16 @@ class _Context:
                 + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
         return Result(days > over, facts=[fact])
 
-    def _t_reasonGiven(self, t: Test, crit: Criterion) -> Result:
+    def _t_reasonGiven(self, t: Test) -> Result:
         given = bool(self.order.reasons or self.order.reason_refs)
         return Result(given)
 
-    def _t_orderedSince(self, t: Test, crit: Criterion) -> Result:
+    def _t_orderedSince(self, t: Test) -> Result:
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=["order_day"])
         since = date.fromisoformat(t.attrs["date"])
         return Result(self.day >= since, facts=[("date de la prescription : " if self.lang == "fr" else "order date: ")
                                                  + self.day.isoformat()])
-
-    def _t_ref(self, t: Test, crit: Criterion) -> Result:
-        r = self.criterion(t.attrs["criterion"])
-        return Result(r.value, list(r.facts), list(r.missing), list(r.conditions), r.reason_only, list(r.indications))
 
 
 def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date

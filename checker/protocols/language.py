@@ -19,7 +19,24 @@ from lxml import etree
 
 import unicodedata
 
+from checker.criteria import (
+    Age,
+    AllOf,
+    AnyOf,
+    CodeSpec,
+    CriteriaError,
+    HasAllergy,
+    HasCondition,
+    Local,
+    Matcher,
+    Node,
+    Observation,
+    Sex,
+    ValueTest,
+)
 from checker.referentials import referentials_dir
+
+__all__ = ["CodeSpec", "Matcher"]  # the criteria language's code and pattern matcher
 
 NS = "urn:pertinence:protocol:1"
 _Q = "{" + NS + "}"
@@ -37,28 +54,6 @@ class ProtocolError(Exception):
 
 
 # --- the parsed model ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CodeSpec:
-    """A code to match: system alias (CCAM, ICD10 …), the code, exact or prefix matching."""
-
-    system: str
-    code: str
-    prefix: bool = False
-    display: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """Codes and text patterns; matches a concept when any code or any pattern matches."""
-
-    codes: tuple[CodeSpec, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not self.codes and not self.patterns
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +90,53 @@ class Criterion:
     match: Literal["all", "any"]
     tests: tuple[Test, ...]
     line: int = 0
+    node: Node = field(init=False, compare=False, repr=False)
+    """The criterion in the criteria language (:mod:`checker.criteria`): all or any of its tests."""
+
+    def __post_init__(self) -> None:
+        parts = tuple(node_of_test(t, self.id) for t in self.tests)
+        object.__setattr__(self, "node", AnyOf(parts) if self.match == "any" else AllOf(parts))
+
+
+LOCAL_TESTS = frozenset({"onset", "otherOrder", "act", "medication", "treatmentDuration", "reasonGiven", "orderedSince",
+                         "ref"})
+"""Tests answered by the protocol engine's own context (the order, its other orders, the decision
+graph); ``age``, ``sex``, ``observation``, ``condition`` and ``allergy`` are patient leaves of the
+criteria language."""
+
+
+def node_of_test(t: Test, criterion_id: str) -> Node:
+    """One XML test as a criteria node; missing data are named by stable codes (``birth``, ``sex``,
+    ``criterion:<id>`` for an observation the criterion needs)."""
+    if t.kind == "age":
+        lo, hi = t.attrs.get("min"), t.attrs.get("max")
+        return Age("birth", min=None if lo is None else int(lo), max=None if hi is None else int(hi))
+    if t.kind == "sex":
+        return Sex("sex", "female" if t.attrs["is"] == "female" else "male")
+    if t.kind == "observation":
+        within = t.attrs.get("withinDays")
+        return Observation(t.matcher, f"criterion:{criterion_id}", _value_test(t),
+                           None if within is None else int(within), t.attrs.get("ifAbsent") == "unknown")
+    if t.kind == "condition":
+        where = t.attrs.get("in", "any")
+        return HasCondition(t.matcher, where in ("reason", "any"), where in ("record", "any"),
+                            t.attrs.get("status", "active") == "active")
+    if t.kind == "allergy":
+        return HasAllergy(t.matcher)
+    if t.kind in LOCAL_TESTS:
+        return Local(t.kind, t)
+    raise CriteriaError(f"line {t.line}: <{t.kind}> is not a test of the criteria language")
+
+
+def _value_test(t: Test) -> ValueTest | None:
+    if t.value is None:
+        return None
+    kind = t.value["kind"]
+    if kind == "valueBool":
+        return ValueTest("valueBool", is_=t.value["is"] in ("true", "1"))
+    if kind == "valueCode":
+        return ValueTest("valueCode", code=t.value_code)
+    return ValueTest("value", op=t.value["op"], number=float(t.value["number"]), unit=t.value.get("unit", ""))
 
 
 @dataclass(frozen=True, slots=True)

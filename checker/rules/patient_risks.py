@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from checker import facts
+from checker import criteria, facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
-from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
+from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
@@ -81,6 +81,14 @@ def _judged_orders(call: RuleCall) -> list[MedicationOrder]:
 def _tables(call: RuleCall) -> FactTables:
     tables: FactTables = call.refs.get("clinical-facts")
     return tables
+
+
+def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
+    """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none)."""
+    if node is None:
+        return True
+    ctx = LineContext(call.record, day, call.refs.get("clinical-facts"), order, key)
+    return criteria.evaluate(node, ctx).value
 
 
 # --- PR001 allergy -------------------------------------------------------------------------------
@@ -212,10 +220,8 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
     if age >= 75:
         for row in data.kind("elderly"):
-            if age < int(row.params.get("min_age", 75)):
-                continue
             keys = row.matches_order(order)
-            if keys:
+            if keys and _holds(row.criteria.population, call, order, keys[0], day) is True:
                 hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
                 phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
                 sources.append(row.source)
@@ -331,8 +337,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 concerned[-1]["ckd"] = it["ckd_icd10"]
     for renal_row in data.kind("renal"):
         keys = renal_row.matches_order(order)
-        min_age = renal_row.params.get("min_age")
-        if keys and (min_age is None or age is None or age >= int(min_age)):
+        if keys and _holds(renal_row.criteria.population, call, order, keys[0], day) is not False:  # unknown age: applies
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
                               "below": float(renal_row.params["below"]),
                               "inclusive": bool(renal_row.params.get("inclusive")),  # source says "≤ N"
@@ -375,7 +380,8 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                       "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
     kind, value = kidney.kind or "", kidney.value
-    below = [c for c in concerned if value < c["below"] or (c.get("inclusive") and value == c["below"])]
+    below = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is True
+                                      if "row" in c else value < c["below"])]
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
@@ -447,11 +453,14 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
         if not rows:
             continue
         for day in facts.judgement_days(order, call.as_of):
-            fact = facts.pregnancy_on(call.record, day, tables)
-            if not fact.value:
+            verdicts = [(row, keys, criteria.evaluate(row.criteria.risk,
+                                                      LineContext(call.record, day, tables, order, keys[0])))
+                        for row, keys in rows if row.criteria.risk is not None]
+            pregnant = [(row, keys, v) for row, keys, v in verdicts if v.value is True]
+            if not pregnant:
                 continue
-            where = fact.ref
-            for row, keys in rows:
+            for row, keys, verdict in pregnant:
+                where = verdict.evidence[0].ref
                 yield call.finding(
                     message=Message("PR004", {"risk": Localized(row.label_fr, row.label_en), "where": where or "",
                                               "line": order.label}),
@@ -489,7 +498,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     en = call.settings.lang == "en"
     judged = _judged_orders(call)
     for row in data.kind("max-dose"):
-        lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(row, o)]
+        lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(call, row, o, keys[0])]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
@@ -539,13 +548,9 @@ class DoseCaps:
     weight_kg: float | None = None
 
 
-def _route_allowed(row: RiskRow, order: MedicationOrder) -> bool:
+def _route_allowed(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> bool:
     """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
-    routes = row.params.get("routes")
-    if not routes:
-        return True
-    route = route_of(order)
-    return route is None or any(r in route for r in routes)
+    return _holds(row.criteria.route, call, order, key, facts.order_day(order, call.as_of)) is not False
 
 
 def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
@@ -557,20 +562,19 @@ def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) 
 def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
     """The maxima of ``row`` for this line on its own day, or ``None`` when the row is for another
     age group (a paediatric row and an adult, or an unknown age)."""
-    p = row.params
+    p, rc = row.params, row.criteria
     day = facts.order_day(order, call.as_of)
-    age = facts.age_on(call.record, day)
-    if "max_age" in p and (age is None or age > int(p["max_age"])):
+    key = keys[0] if (keys := row.matches_order(order)) else ""
+    if _holds(rc.population, call, order, key, day) is not True:  # a row for another age group, or age unknown
         return None
     intake = _lowest(None, p.get("per_intake_mg"), "adult")
     per_day = _lowest(None, p.get("per_day_mg"), "adult")
-    if age is not None and age >= int(p.get("older_from_age", 10 ** 6)):
+    if rc.older is not None and _holds(rc.older, call, order, key, day) is True:
         intake = _lowest(intake, p.get("older_per_intake_mg"), "older")
         per_day = _lowest(per_day, p.get("older_per_day_mg"), "older")
     missing = False
     kg: float | None = None
-    if ("per_kg_day_mg" in p or "per_kg_intake_mg" in p) and (
-            "per_kg_max_age" not in p or (age is not None and age <= int(p["per_kg_max_age"]))):
+    if ("per_kg_day_mg" in p or "per_kg_intake_mg" in p) and _holds(rc.weight_based, call, order, key, day) is True:
         weight = facts.weight_on(call.record, day, tables)
         kg = float(weight.what.split()[0]) if weight.value and weight.what else None
         if kg is None:
@@ -590,7 +594,7 @@ def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[flo
     best: tuple[float, str, str] | None = None
     for row in data.kind("max-dose"):
         keys = row.matches_order(order)
-        if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(row, order):
+        if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(call, row, order, key):
             continue
         caps = _dose_caps(call, tables, row, order)
         if caps is not None and caps.per_day is not None and (best is None or caps.per_day[0] < best[0]):
