@@ -79,6 +79,8 @@ class Amount:
 
     value: float
     currency: str
+    decimals: int | None = None
+    """Digits after the decimal sign; ``None``: the currency's own (2 for EUR and MAD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,26 +134,37 @@ Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, P
 class Saving:
     """Money a suggestion saves: ``amount`` per ``period`` and, summed by the run, ``per_year``."""
 
-    amount: float
+    amount: float | None
+    """Over ``period``; ``None`` when only the difference per unit is known (no dosage, no quantity)."""
     currency: str
     period: str = ""
     per_year: float | None = None
     extra: tuple[tuple[str, Any], ...] = ()
+    """Further figures, in order (``per_unit``, ``days``, ``per_year_basis``, ``per_day`` …)."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Saving:
         known = {"amount", "currency", "period", "per_year"}
-        return cls(float(d["amount"]), str(d.get("currency", "")), str(d.get("period", "")),
-                   None if d.get("per_year") is None else float(d["per_year"]),
+        return cls(None if d.get("amount") is None else float(d["amount"]), str(d.get("currency", "")),
+                   str(d.get("period", "")), None if d.get("per_year") is None else float(d["per_year"]),
                    tuple((k, v) for k, v in d.items() if k not in known))
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """One of the further figures (``extra``) by name."""
+        return dict(self.extra).get(name, default)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"amount": self.amount, "currency": self.currency, "period": self.period, "per_year": self.per_year,
-                **dict(self.extra)}
+        out: dict[str, Any] = {"amount": self.amount, "currency": self.currency, "period": self.period}
+        if self.per_year is not None:
+            out["per_year"] = self.per_year
+        return {**out, **dict(self.extra)}
 
     @property
     def yearly(self) -> float:
-        return self.per_year if self.per_year is not None else self.amount
+        """The amount counted per year in the run's savings (0 when no amount is known)."""
+        if self.per_year is not None:
+            return self.per_year
+        return self.amount if self.amount is not None else 0.0
 
 
 class _Formatter(string.Formatter):
@@ -162,7 +175,7 @@ class _Formatter(string.Formatter):
         cap = format_spec == "cap"
         spec = "" if cap else format_spec
         if isinstance(value, Amount):
-            text = money(value.value, value.currency, self.lang)
+            text = money(value.value, value.currency, self.lang, value.decimals)
         elif isinstance(value, Quantity):
             text = f"{number(value.value, self.lang, value.decimals)} {value.unit}".rstrip()
         elif isinstance(value, Word):
@@ -259,7 +272,7 @@ class Finding:
         """The suggestion's saving as a typed value (``None`` when it has no amount)."""
         raw = (self.suggestion or {}).get("saving")
         if isinstance(raw, Saving):
-            return raw
+            return raw if raw.amount is not None else None
         if not raw or raw.get("amount") is None:
             return None
         return Saving.from_dict(raw)

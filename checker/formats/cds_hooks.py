@@ -171,7 +171,7 @@ def _md_escape(text: str) -> str:
 def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None,
             lang: str = "fr") -> str:
     lines = [f.detail.strip()] if f.detail.strip() else []
-    saving = (f.suggestion or {}).get("saving") or {}
+    saving = f.saving.to_dict() if f.saving is not None else {}
     if isinstance(saving.get("amount"), (int, float)):
         amount = money(float(saving["amount"]), str(saving.get("currency", "")), lang)
         period = t.get("period_" + str(saving.get("period", "")), "")

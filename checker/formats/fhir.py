@@ -244,7 +244,7 @@ def _proposal_extension(f: Finding) -> dict[str, Any] | None:
         if rep["codings"]:
             concept["coding"] = rep["codings"]
         parts.append({"url": "replacement", "valueCodeableConcept": concept})
-    saving = sugg.get("saving") or {}
+    saving = f.saving.to_dict() if f.saving is not None else {}
     if isinstance(saving, Mapping) and isinstance(saving.get("amount"), (int, float)) and saving.get("currency"):
         parts.append({"url": "saving", "valueMoney": {"value": saving["amount"], "currency": str(saving["currency"])}})
         if saving.get("period"):
@@ -285,7 +285,7 @@ def _narrative(f: Finding, lang: str) -> str:
         proposed.append(t["replace"].format(label=rep["label"]))
     elif isinstance(sugg.get("alternative"), str) and sugg["alternative"].strip():
         proposed.append(sugg["alternative"].strip())
-    saving = sugg.get("saving") or {}
+    saving = f.saving.to_dict() if f.saving is not None else {}
     if isinstance(saving, Mapping) and isinstance(saving.get("amount"), (int, float)):
         amount = f"{saving['amount']:.2f}"
         proposed.append(t["saving"].format(amount=amount.replace(".", ",") if lang == "fr" else amount,
