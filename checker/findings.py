@@ -248,6 +248,10 @@ class Finding:
     message: Message | None = None
     """The code and typed parameters ``summary`` and ``detail`` were worded from (``None`` for a
     finding built from prose); :meth:`worded` words it again in another language."""
+    lang: str = "fr"
+    """The language ``summary`` and ``detail`` are worded in; typed values of ``evidence`` (a
+    :class:`Message`, a :class:`Localized` text) and of ``suggestion`` are worded in it by
+    :meth:`to_dict` and :meth:`suggested`."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -259,13 +263,19 @@ class Finding:
     @classmethod
     def worded_from(cls, message: Message, lang: str, **fields: Any) -> Finding:
         """A finding whose summary and detail are ``message`` worded in ``lang``."""
-        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, **fields)
+        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, lang=lang, **fields)
 
     def worded(self, lang: str) -> Finding:
-        """This finding with its summary and detail in ``lang`` (itself when it has no message)."""
+        """This finding with its summary and detail in ``lang`` (its typed evidence and suggestion
+        follow); itself when it has no message."""
         if self.message is None:
             return self
-        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang))
+        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang), lang=lang)
+
+    def suggested(self) -> dict[str, Any] | None:
+        """The suggestion as plain data in the finding's language (a :class:`Saving` as its dict, a
+        :class:`Localized` text as the language's text)."""
+        return _plain(self.suggestion, self.lang)
 
     @property
     def saving(self) -> Saving | None:
@@ -295,17 +305,28 @@ class Finding:
             "summary": self.summary,
             "detail": self.detail,
             "source": {"label": self.source.label, "url": self.source.url, "edition": self.source.edition},
-            "suggestion": _plain(self.suggestion),
-            "evidence": self.evidence,
+            "suggestion": _plain(self.suggestion, self.lang),
+            "evidence": _plain(self.evidence, self.lang),
             "fingerprint": self.fingerprint,
         }
 
 
-def _plain(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The suggestion as JSON-ready data (a typed :class:`Saving` becomes its dict)."""
-    if suggestion and isinstance(suggestion.get("saving"), Saving):
-        return {**suggestion, "saving": suggestion["saving"].to_dict()}
-    return suggestion
+def _plain(data: Any, lang: str) -> Any:
+    """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
+    :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are walked (and copied only when something in them changes)."""
+    if isinstance(data, Saving):
+        return data.to_dict()
+    if isinstance(data, Message):
+        return data.detail(lang)
+    if isinstance(data, Localized):
+        return data.en if lang == "en" else data.fr
+    if isinstance(data, dict):
+        out = {k: _plain(v, lang) for k, v in data.items()}
+        return data if all(out[k] is v for k, v in data.items()) else out
+    if isinstance(data, (list, tuple)):
+        items = [_plain(v, lang) for v in data]
+        return data if all(a is b for a, b in zip(items, data)) else items
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,7 @@ def test_transport_recognition_ignores_other_orders(shipped: ProtocolSet) -> Non
 def test_missing_transport_justification_is_named(shipped: ProtocolSet) -> None:
     [ev] = evaluate_record(shipped.get("REF-TRANSPORT-AMBULANCE"), _transport("ambulance", None), AS_OF)
     assert ev.outcome.verdict == "undetermined"
-    assert any("déficience" in m for m in ev.missing), ev.missing
+    assert any("déficience" in m.detail("fr") for m in ev.missing), ev.missing
 
 
 # --- sources ------------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | N
 
 def _advice(f: Finding) -> str:
     """A plain-text alternative of the finding's suggestion (protocols), if any."""
-    alt = (f.suggestion or {}).get("alternative")
+    alt = (f.suggested() or {}).get("alternative")
     return alt.strip() if isinstance(alt, str) else ""
 
 
@@ -284,7 +284,7 @@ def _suggestions(
     fresh: bool = False,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     delete_prefixes: tuple[str, ...] = ()
     if f.category == "cheaper-equivalent" and sugg:
         rep = replacement(sugg, "with", "replacement")

@@ -227,13 +227,13 @@ def _evidence(f: Finding, urls: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _replacement(f: Finding) -> dict[str, Any] | None:
-    return replacement(f.suggestion or {}, "with", "replacement", "alternative", "exam")
+    return replacement(f.suggested() or {}, "with", "replacement", "alternative", "exam")
 
 
 def _proposal_extension(f: Finding) -> dict[str, Any] | None:
     """The proposed-action extension: ``action`` (code), ``replacement`` (CodeableConcept), ``saving``
     (Money) with its ``savingPeriod`` (code), ``advice`` (string)."""
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     parts: list[dict[str, Any]] = []
     action = sugg.get("action")
     if isinstance(action, str) and action:
@@ -276,7 +276,7 @@ def _narrative(f: Finding, lang: str) -> str:
     t = _PROPOSAL_TEXT.get(lang, _PROPOSAL_TEXT["fr"])
     parts = [f.detail.strip() or f.summary]
     proposed: list[str] = []
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     action = sugg.get("action")
     if isinstance(action, str) and action in _ACTIONS:
         proposed.append(_ACTIONS[action][lang == "en"])

@@ -31,6 +31,7 @@ from checker.model import (
 from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
 from checker import facts
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
+from checker.findings import Localized, Message, Param, Word
 
 Order = Union[ServiceOrder, MedicationOrder]
 
@@ -98,20 +99,29 @@ def in_unit(value: float, unit: str, wanted: str) -> float | None:
 
 # --- results ------------------------------------------------------------------------------------
 
-_WORDS = {
-    "birth": {"fr": "date de naissance du patient", "en": "patient's birth date"},
-    "sex": {"fr": "sexe du patient", "en": "patient's sex"},
-    "order_day": {"fr": "date de la prescription", "en": "date of the order"},
-    "start": {"fr": "date de début du traitement", "en": "treatment start date"},
-}
+def _w(key: str) -> Message:
+    """A missing datum the engine names itself (``birth``, ``sex``, ``order-day``, ``start``): the
+    catalogue words it (``finding_detail`` ``OP.missing-<key>``)."""
+    return Message(f"OP.missing-{key}")
 
 
-def _w(key: str, lang: str) -> str:
-    return _WORDS[key].get(lang, _WORDS[key]["fr"])
+def _fact(code: str, **params: Param) -> Message:
+    """A fact the decision used, as a code the catalogue words (``finding_detail`` ``OP.fact-<code>``)."""
+    return Message(f"OP.fact-{code}", params)
 
 
 def _label(labels: dict[str, str], lang: str) -> str:
     return labels.get(lang) or labels.get("fr") or next(iter(labels.values()), "")
+
+
+def localized(labels: dict[str, str]) -> Localized:
+    """A protocol's label in both languages (French when the file gives no English)."""
+    fr = _label(labels, "fr")
+    return Localized(fr, labels.get("en") or fr)
+
+
+def _labelled(code: str, labels: dict[str, str]) -> Message:
+    return Message(code, {"label": localized(labels)})
 
 
 @dataclass(slots=True)
@@ -119,8 +129,8 @@ class Result:
     """The answer of a test or criterion: ``True``/``False``/``None`` (unknown)."""
 
     value: bool | None
-    facts: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    facts: list[Message] = field(default_factory=list)
+    missing: list[Message] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     reason_only: bool = False  # matched on a reason without a Condition resource (no onset)
     indications: list[Indication] = field(default_factory=list)  # inferred or read from the order's words
@@ -132,7 +142,7 @@ class Step:
     criterion: str
     question: str
     answer: str
-    facts: tuple[str, ...]
+    facts: tuple[Message, ...]
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ class Evaluation:
     target_label: str
     outcome: Outcome
     steps: tuple[Step, ...]
-    missing: tuple[str, ...]
+    missing: tuple[Message, ...]
     indications: tuple[Indication, ...] = ()
     """Indications the decision used that the order did not state: inferred from the problem list
     (``inferred``) or read from the order's own words (``order-text``)."""
@@ -155,7 +165,7 @@ class Evaluation:
         return self.outcome.verdict
 
     @property
-    def facts(self) -> list[str]:
+    def facts(self) -> list[Message]:
         return [f for s in self.steps for f in s.facts]
 
 
@@ -279,12 +289,11 @@ class _Context:
                     continue
                 res.value = True
                 if ind.how == "inferred":
-                    res.facts.append(("indication déduite du problème enregistré : " if self.lang == "fr"
-                                      else "inferred indication, recorded condition: ") + hit)
+                    res.facts.append(_fact("inferred", hit=hit))
                 elif ind.how == "order-text":
-                    res.facts.append(("libellé de la demande : " if self.lang == "fr" else "order wording: ") + hit)
+                    res.facts.append(_fact("order-text", hit=hit))
                 else:
-                    res.facts.append(("motif de la demande : " if self.lang == "fr" else "order reason: ") + hit)
+                    res.facts.append(_fact("reason", hit=hit))
                 if ind.how in ("inferred", "order-text"):
                     res.indications.append(ind)
                 if cond is not None:
@@ -301,7 +310,7 @@ class _Context:
                     res.value = True
                     if cond not in res.conditions:
                         res.conditions.append(cond)
-                    res.facts.append(("problème enregistré : " if self.lang == "fr" else "recorded condition: ") + hit)
+                    res.facts.append(_fact("condition", hit=hit))
         if res.value:
             # a Condition found in the record documents the reason given as a bare code
             res.reason_only = res.reason_only and not res.conditions
@@ -310,16 +319,16 @@ class _Context:
     def _t_age(self, t: Test, crit: Criterion) -> Result:
         age = self.record.age_on(self.day)
         if age is None:
-            return Result(None, missing=[_w("birth", self.lang)])
+            return Result(None, missing=[_w("birth")])
         lo, hi = t.attrs.get("min"), t.attrs.get("max")
         ok = (lo is None or age >= int(lo)) and (hi is None or age <= int(hi))
-        return Result(ok, facts=[("âge : " if self.lang == "fr" else "age: ") + f"{age}"])
+        return Result(ok, facts=[_fact("age", age=age)])
 
     def _t_sex(self, t: Test, crit: Criterion) -> Result:
         sex = self.record.patient.sex if self.record.patient else ""
         if sex not in ("female", "male"):
-            return Result(None, missing=[_w("sex", self.lang)])
-        return Result(sex == t.attrs["is"], facts=[("sexe : " if self.lang == "fr" else "sex: ") + sex])
+            return Result(None, missing=[_w("sex")])
+        return Result(sex == t.attrs["is"], facts=[_fact("sex", sex=Word("sex", sex))])
 
     def _observation_ok(self, t: Test, obs: Observation) -> bool | None:
         if t.value is None:
@@ -362,39 +371,38 @@ class _Context:
             found.append((obs, hit))
         if not found:
             if t.attrs.get("ifAbsent") == "unknown":
-                return Result(None, missing=[_label(crit.labels, self.lang)])
+                return Result(None, missing=[_labelled("OP.missing-label", crit.labels)])
             return Result(False)
         found.sort(key=lambda x: x[0].effective or date.min, reverse=True)
         obs, hit = found[0]
         ok = self._observation_ok(t, obs)
         shown = obs.value if obs.value is not None else (
             obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
-        fact = f"{hit} = {shown}{(' ' + obs.unit) if obs.unit else ''}" + (
-            f" ({obs.effective.isoformat()})" if obs.effective else "")
+        value = f"{shown}{(' ' + obs.unit) if obs.unit else ''}"
+        fact = _fact("observation-dated", hit=hit, value=value, day=obs.effective) if obs.effective else \
+            _fact("observation", hit=hit, value=value)
         if ok is None:
-            return Result(None, facts=[fact], missing=[_label(crit.labels, self.lang)])
+            return Result(None, facts=[fact], missing=[_labelled("OP.missing-label", crit.labels)])
         return Result(ok, facts=[fact])
 
     def _t_onset(self, t: Test, crit: Criterion) -> Result:
         target = self.protocol.criteria[t.attrs["criterion"]]
         base = self.criterion(target.id)
-        label = _label(target.labels, self.lang)
-        missing = [("date de début : " if self.lang == "fr" else "onset date: ") + label]
+        missing = [_labelled("OP.missing-onset", target.labels)]
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=[_w("order-day")])
         onsets = [c.onset for c in base.conditions if c.onset is not None]
         if not onsets:
             return Result(None, missing=missing)
         onset = max(onsets)  # most recent episode
         days = (self.day - onset).days
         limit = int(t.attrs["lessThanDays"])
-        fact = (f"début le {onset.isoformat()}, {days} j avant la prescription" if self.lang == "fr"
-                else f"onset {onset.isoformat()}, {days} days before the order")
+        fact = _fact("onset", onset=onset, days=days)
         return Result(days < limit, facts=[fact])
 
     def _t_otherOrder(self, t: Test, crit: Criterion) -> Result:
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=[_w("order-day")])
         n = int(t.attrs["withinDays"])
         around = t.attrs.get("direction") == "around"
         same_act = t.attrs.get("sameAct") in ("true", "1")
@@ -419,13 +427,12 @@ class _Context:
             else:
                 hit = concept_matches(t.matcher, other.code)
             if hit:
-                fact = (f"autre demande {other.ref} du {day.isoformat()} ({hit})" if self.lang == "fr"
-                        else f"other order {other.ref} on {day.isoformat()} ({hit})")
+                fact = _fact("other-order", ref=other.ref, day=day, hit=hit)
                 return Result(True, facts=[fact])
         return Result(False)
 
     def _t_act(self, t: Test, crit: Criterion) -> Result:
-        return Result(self.target in t.attrs["ids"].split(), facts=[f"{self.order.label}"])
+        return Result(self.target in t.attrs["ids"].split(), facts=[_fact("act", label=self.order.label)])
 
     def _t_medication(self, t: Test, crit: Criterion) -> Result:
         for other in self.record.medication_orders:
@@ -440,15 +447,14 @@ class _Context:
                 lo, hi = periods.effective_interval(other, self.as_of)
                 together = lo <= self.day <= hi
             if together:
-                word = "co-prescription : " if self.lang == "fr" else "co-prescribed: "
-                return Result(True, facts=[f"{word}{other.label} (ATC {hit})"])
+                return Result(True, facts=[_fact("co-prescribed", label=other.label, atc=hit)])
         return Result(False)
 
     def _t_allergy(self, t: Test, crit: Criterion) -> Result:
         for allergy in facts.allergies_on(self.record, self.day):
             hit = concept_matches(t.matcher, allergy.code, negation=True)
             if hit:
-                return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
+                return Result(True, facts=[_fact("allergy", hit=hit)])
         return Result(False)
 
     def _t_treatmentDuration(self, t: Test, crit: Criterion) -> Result:
@@ -462,17 +468,14 @@ class _Context:
             found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of)
         blocks, block_of, undated = found
         if id(self.order) in undated:
-            return Result(None, missing=[_w("start", self.lang)])
+            return Result(None, missing=[_w("start")])
         i = block_of.get(id(self.order))
         if i is None:
             return Result(False)
         start, end, n, days = blocks[i]
         pause = (end - start).days + 1 - days
-        fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
-                + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
-                if self.lang == "fr" else
-                f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
-                + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
+        fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
+            _fact("duration", n=n, start=start, end=end, days=days)
         return Result(days > over, facts=[fact])
 
     def _t_reasonGiven(self, t: Test, crit: Criterion) -> Result:
@@ -481,10 +484,9 @@ class _Context:
 
     def _t_orderedSince(self, t: Test, crit: Criterion) -> Result:
         if not self.dated:
-            return Result(None, missing=[_w("order_day", self.lang)])
+            return Result(None, missing=[_w("order-day")])
         since = date.fromisoformat(t.attrs["date"])
-        return Result(self.day >= since, facts=[("date de la prescription : " if self.lang == "fr" else "order date: ")
-                                                 + self.day.isoformat()])
+        return Result(self.day >= since, facts=[_fact("order-date", day=self.day)])
 
     def _t_ref(self, t: Test, crit: Criterion) -> Result:
         r = self.criterion(t.attrs["criterion"])
@@ -539,7 +541,7 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
     used: list[Indication] = []
     node = protocol.start
     steps: list[Step] = []
-    missing: list[str] = []
+    missing: list[Message] = []
     while node in protocol.checks:
         check = protocol.checks[node]
         res = ctx.criterion(check.criterion)
@@ -554,8 +556,8 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
         node = getattr(check, answer)
     outcome = protocol.outcomes[node]
     if outcome.missing:
-        extra = _label(outcome.missing, lang)
-        if extra and extra not in missing:
+        extra = _labelled("OP.missing-label", outcome.missing)
+        if _label(outcome.missing, "fr") and extra not in missing:
             missing.append(extra)
     return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing),
                       tuple(used))

@@ -333,8 +333,8 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                               "below": float(renal_row.params["below"]), "ckd": [], "row": renal_row})
     if not concerned:
         return "none", None
-    for i, c in enumerate(concerned):
-        c["what"] = what[i]
+    for n, c in enumerate(concerned):
+        c["what"] = what[n]
     subst = order.substance_name(concerned[0]["substance"])
     kidney = facts.kidney_function_on(call.record, day, tables)
     on = day.isoformat()
@@ -353,7 +353,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
         window = tables.window("renal-function")
         return "missing", call.finding(
             message=Message("PR003-missing", {"substance": subst, "line": order.label, "limits": limits,
-                                              "window": window, "day": day,
+                                              "window": window if window is not None else "—", "day": day,
                                               "lacking": Words("renal_input", tuple(kidney.missing), ", ")}),
             implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
             evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
