@@ -210,6 +210,10 @@ class Message:
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
         return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
 
+    def text(self, lang: str, table: str) -> str:
+        """The message worded from catalogue table ``table``, each ``extra`` message after it."""
+        return "".join([self._fill(lang, table), *(" " + m.text(lang, table) for m in self.extra)])
+
     def summary(self, lang: str) -> str:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
         over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
@@ -331,11 +335,26 @@ def _plain(data: Any, lang: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class InputError:
-    """A piece of input that could not be read or used, with where it came from."""
+    """A piece of input that could not be read or used, with where it came from.
+
+    ``code`` is what was wrong as a code with parameters (catalogue table ``input_error``);
+    ``message`` is its wording in one language (English as the reader words it, the run's language
+    once a report holds it: :meth:`worded`)."""
 
     location: str
     message: str
     resource_type: str | None = None
+    code: Message | None = None
+
+    @classmethod
+    def coded(cls, location: str, code: Message, resource_type: str | None = None, lang: str = "en") -> InputError:
+        return cls(location, code.text(lang, "input_error"), resource_type, code)
+
+    def worded(self, lang: str) -> InputError:
+        """This error with its message in ``lang`` (itself when it has no code)."""
+        if self.code is None:
+            return self
+        return replace(self, message=self.code.text(lang, "input_error"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"location": self.location, "message": self.message, "resourceType": self.resource_type}
@@ -439,7 +458,8 @@ class Report:
         """The same report with every finding worded in ``lang`` (rendering after the fact)."""
         if lang == self.lang:
             return self
-        return replace(self, findings=[f.worded(lang) for f in self.findings], lang=lang)
+        return replace(self, findings=[f.worded(lang) for f in self.findings],
+                       errors=[e.worded(lang) for e in self.errors], lang=lang)
 
     def sorted_findings(self) -> list[Finding]:
         """Findings by patient, most severe first, then rule and fingerprint (deterministic)."""
