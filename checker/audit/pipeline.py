@@ -25,8 +25,8 @@ from checker.audit import codec
 from checker.audit.worker import Settings, check_lines, load_medications, write_result
 from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, display_name,
                                 iter_raw)
-from checker.outputs import write_atomic
 from checker.findings import Message
+from checker.outputs import write_atomic
 from checker.referentials import default_referentials
 from checker.referentials.indicators import REF_ID
 from checker.registry import all_rules
