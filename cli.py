@@ -30,21 +30,28 @@ def _size(text: str) -> int:
         raise ValueError(str(exc)) from None
 
 
-def _exit_without_fhir(counts: Any, errors: Any, paths: tuple[str, ...]) -> None:
+def _exit_without_fhir(counts: Any, errors: Any, paths: tuple[str, ...], lang: str) -> None:
     """No readable FHIR resource in the inputs (empty folder, only non-FHIR files): say so and exit 2,
-    the same way for check, report and audit."""
+    the same way for check, report and audit (in the run's language, as the errors are)."""
+    from checker.formats.catalogue import msg, number
+
     if counts.checked or counts.ignored:
         return
-    where = ", ".join(paths)
-    click.echo(f"pertinence: no FHIR resource found in {where} ({counts.files} file(s) read, "
-               f"{counts.rejected} rejected)", err=True)
+    click.echo("pertinence: " + msg(lang, "cli.no_fhir", where=", ".join(paths), files=number(counts.files, lang),
+                                    rejected=number(counts.rejected, lang)), err=True)
     errors = list(errors)
     for e in errors[:10]:
         e = e if isinstance(e, dict) else e.to_dict()
         click.echo(f"  {e['location']}: {e['message']}", err=True)
     if len(errors) > 10:
-        click.echo(f"  … and {len(errors) - 10} more", err=True)
+        click.echo("  " + msg(lang, "cli.more", n=number(len(errors) - 10, lang)), err=True)
     sys.exit(EXIT_USAGE)
+
+
+def _said(exc: BaseException, lang: str) -> str:
+    """An error for the terminal: worded in ``lang`` when it carries a message code (a missing input)."""
+    code = getattr(exc, "code", None)
+    return code.text(lang, "input_error") if code is not None and hasattr(code, "text") else str(exc)
 
 
 def _html(report: Any, output: str | None) -> str:
@@ -115,11 +122,11 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
                                ignore=_split(ignore), min_severity=min_severity, lang=lang, strict=strict,
                                max_decompressed=_size(max_decompressed), max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
-        click.echo(f"pertinence: {exc}", err=True)
+        click.echo(f"pertinence: {_said(exc, lang)}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
     _write(_html(report, output) if fmt == "html" else render(report, fmt, color=color), output)
-    _exit_without_fhir(report.inputs, report.errors, paths)
+    _exit_without_fhir(report.inputs, report.errors, paths, lang)
     if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)
     worst = report.max_severity()
@@ -498,7 +505,7 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
                             max_expansion=max_expansion)
         summary = run_audit(list(inputs), opts)
     except (AuditError, ValueError, FileNotFoundError, ReferentialError) as exc:
-        click.echo(f"pertinence: {exc}", err=True)
+        click.echo(f"pertinence: {_said(exc, lang)}", err=True)
         sys.exit(EXIT_USAGE)
     from checker.formats.catalogue import msg, number
 
@@ -510,7 +517,7 @@ def audit(inputs: tuple[str, ...], out_dir: str, jobs: int, memory: str, resume:
     if not (inp["checked"] or inp["ignored"]):
         from checker.audit.merge import first_errors
 
-        _exit_without_fhir(_Counts(inp), first_errors(Path(out_dir) / "errors.ndjson", 11), inputs)
+        _exit_without_fhir(_Counts(inp), first_errors(Path(out_dir) / "errors.ndjson", 11), inputs, lang)
     from checker.findings import Severity
 
     floor = Severity.parse(fail_on).rank
@@ -547,13 +554,16 @@ def report(inputs: tuple[str, ...], output: str, as_of: str | None, jurisdiction
                                      progress=progress, max_decompressed=_size(max_decompressed),
                                      max_expansion=max_expansion)
     except (ValueError, FileNotFoundError, ReferentialError) as exc:
-        click.echo(f"pertinence: {exc}", err=True)
+        click.echo(f"pertinence: {_said(exc, lang)}", err=True)
         sys.exit(EXIT_USAGE)
     _write(html, output)
-    _exit_without_fhir(checked.inputs, checked.errors, inputs)
+    _exit_without_fhir(checked.inputs, checked.errors, inputs, lang)
     if checked.errors:
-        click.echo(f"pertinence: {len(checked.errors)} input error(s) ({checked.inputs.rejected} rejected), "
-                   f"listed in {output if output != '-' else 'the report'}", err=True)
+        from checker.formats.catalogue import msg, number
+
+        where = output if output != "-" else msg(lang, "cli.the_report")
+        click.echo("pertinence: " + msg(lang, "cli.input_errors", n=number(len(checked.errors), lang),
+                                        rejected=number(checked.inputs.rejected, lang), where=where), err=True)
         if checked.inputs.checked == 0:  # nothing readable at all: as `check` does
             sys.exit(EXIT_USAGE)
 

@@ -15,7 +15,7 @@ from typing import Any
 import checker.rules  # noqa: F401  (registers every rule family, hence every referential loader)
 from checker import fhir_input
 from checker.drugs import identify
-from checker.findings import VERSION, Finding, InputCounts, InputError, Report, Severity, in_input_order
+from checker.findings import VERSION, Finding, InputCounts, InputError, Message, Report, Severity, in_input_order
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
@@ -149,7 +149,7 @@ def check_records(
         jurisdiction=jurisdiction,
         inputs=counts or InputCounts(),
         findings=_dedupe(findings),
-        errors=in_input_order(errors),
+        errors=in_input_order(e.worded(lang) for e in errors),
         lang=lang,
     )
 
@@ -171,8 +171,8 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
             except CheckCancelled:
                 raise
             except Exception as exc:  # one faulty rule must not cost the other checks of the run
-                errors.append(InputError(f"rule {r.id} on {record.ref or '(no patient)'}",
-                                         f"the rule failed ({type(exc).__name__}: {exc}); other rules ran"))
+                errors.append(InputError.coded(f"rule {r.id} on {record.ref or '(no patient)'}",
+                                               Message("rule-failed", {"error": f"{type(exc).__name__}: {exc}"})))
     return findings, errors
 
 

@@ -30,7 +30,8 @@ from urllib.parse import unquote
 import orjson
 
 from checker.fhir_types import KNOWN_RESOURCE_TYPES
-from checker.findings import InputCounts, InputError
+from checker.findings import InputCounts, InputError, Message, Param, Word
+from checker.findings import Quantity as Measure
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import (
     ANONYMOUS_MARK,
@@ -145,11 +146,25 @@ class Ingestion:
     """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
 
 
+def _err(where: str, code: str, resource_type: str | None = None, *extra: Message, **params: Param) -> InputError:
+    """An input error as a code with parameters (catalogue table ``input_error``), worded in English
+    until a report words it in its language."""
+    return InputError.coded(where, Message(code, params, extra), resource_type)
+
+
+class InputNotFound(FileNotFoundError):
+    """An input path that names nothing; ``code`` says so as a message code (table ``input_error``)."""
+
+    def __init__(self, code: Message) -> None:
+        super().__init__(code.text("en", "input_error"))
+        self.code = code
+
+
 class _Bad(Exception):
     """Raised by extraction when an element has the wrong shape; carries the element path."""
 
-    def __init__(self, path: str, message: str, where: SourceLocation | None = None) -> None:
-        super().__init__(f"{path}: {message}")
+    def __init__(self, path: str, message: Message, where: SourceLocation | None = None) -> None:
+        super().__init__(f"{path}: {message.text('en', 'input_error')}")
         self.path = path
         self.message = message
         self.where = where  # another resource's location, when the bad element is in a resource referenced
@@ -197,13 +212,13 @@ def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION)
         yield from _from_bytes(item.encode("utf-8"), "<text>")
     elif isinstance(item, (str, Path)):
         if not str(item).strip():
-            raise FileNotFoundError("empty path given as input")
+            raise InputNotFound(Message("empty-path"))
         yield from _from_path(str(item), limits)
     elif hasattr(item, "model_dump") and hasattr(item, "get_resource_type"):
         data = item.model_dump(mode="json", by_alias=True, exclude_none=True)
         yield from _walk(data, SourceLocation(file=f"<{item.get_resource_type()} model>"), depth=0)
     else:
-        yield InputError("<input>", f"cannot read an input of type {type(item).__name__}")
+        yield _err("<input>", "unreadable-type", type=type(item).__name__)
 
 
 def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
@@ -217,16 +232,16 @@ def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError 
         for p in files:
             if not p.is_file():  # a dangling link, a socket…: named, never skipped in silence
                 yield FileMark(display_name(str(p)))
-                yield InputError(display_name(str(p)), "unreadable: not a regular file (a broken link?)")
+                yield _err(display_name(str(p)), "not-regular-file")
                 continue
             yield from _from_file(p, limits)
     elif path.is_file():
         yield from _from_file(path, limits)
     elif path.is_symlink() or path.exists():
         yield FileMark(display_name(name))
-        yield InputError(display_name(name), "unreadable: not a regular file (a broken link?)")
+        yield _err(display_name(name), "not-regular-file")
     else:
-        raise FileNotFoundError(f"no such file or directory: {name}")
+        raise InputNotFound(Message("no-such-input", {"name": name}))
 
 
 def _is_fhir_file(path: Path) -> bool:
@@ -243,7 +258,7 @@ def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError
     try:
         f = path.open("rb")
     except OSError as exc:
-        yield InputError(where, f"cannot read file: {exc.strerror or exc}")
+        yield _err(where, "cannot-read", error=str(exc.strerror or exc))
         return
     with f:
         yield from _from_stream(f, where, ndjson=lower.endswith((".ndjson", ".jsonl")), limits=limits,
@@ -252,6 +267,10 @@ def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError
 
 class _TooBig(Exception):
     """A compressed input expands past the limit."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.text("en", "input_error"))
+        self.message = message
 
 
 def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iterator[bytes]:
@@ -267,12 +286,10 @@ def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iter
         while block := stream.read(CHUNK):
             total += len(block)
             if total > max_decompressed:
-                raise _TooBig(f"decompressed size passes the limit of {_size(max_decompressed)} "
-                              f"(--max-decompressed): the rest of the input is refused")
+                raise _TooBig(Message("too-big", {"limit": _size(max_decompressed)}))
             if total > EXPANSION_FROM and total > max_expansion * counted.consumed:
-                raise _TooBig(f"expands more than {max_expansion:g} times its compressed size (--max-expansion; "
-                              f"{_size(total)} out of {_size(counted.consumed)}), as a decompression bomb does: "
-                              f"the rest of the input is refused")
+                raise _TooBig(Message("bomb", {"ratio": float(max_expansion), "total": _size(total),
+                                               "consumed": _size(counted.consumed)}))
             yield block
         return
     if head:
@@ -303,11 +320,13 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _size(n: int) -> str:
+def _size(n: int) -> Measure:
+    """A size in bytes, KiB, MiB or GiB (four significant digits), the number worded CLDR."""
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= factor:
-            return f"{n / factor:.4g} {unit}"
-    return f"{n} bytes"
+            text = f"{n / factor:.4g}"
+            return Measure(float(text), unit, len(text.split(".")[1]) if "." in text else 0)
+    return Measure(n, "B")
 
 
 def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
@@ -328,16 +347,15 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
                 first = block[len(_BOM):][:1] if block.startswith(_BOM) else block[:1]
                 if first < b" " or first >= b"\x7f":  # binary (e.g. NUL bytes): no JSON, XML or text
                     kind = not_fhir_kind(block[:4096])
-                    yield InputError(where, f"not FHIR JSON/XML: looks like {kind}" if kind else
-                                     f"not valid JSON: the input starts with byte {first!r}, neither "
-                                     f"JSON nor XML: refused without reading further")
+                    yield _err(where, "not-fhir", kind=Word("input_kind", kind)) if kind else \
+                        _err(where, "binary-start", byte=repr(first))
                     return
             kept.append(block)
     except _TooBig as exc:
-        yield InputError(where, str(exc))
+        yield InputError.coded(where, exc.message)
         return
     except (OSError, EOFError, zlib.error) as exc:
-        yield InputError(where, f"cannot read file: {exc}")
+        yield _err(where, "cannot-read", error=str(exc))
         return
     data = b"".join(kept)
     del kept
@@ -381,7 +399,7 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str) -> Iterator[RawResource 
             parts.append(tail)
             held += len(tail)
             if held > MAX_LINE:
-                yield InputError(f"{where}:{number + 1}", f"NDJSON line longer than {_size(MAX_LINE)}: refused")
+                yield _err(f"{where}:{number + 1}", "line-too-long", limit=_size(MAX_LINE))
                 parts, held, skipping = [], 0, True
     if parts:
         line = b"".join(parts)
@@ -406,7 +424,7 @@ def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
         yield from _from_xml(data, where)
         return
     if not data.strip():
-        yield InputError(where, "empty input: no FHIR resource in it")
+        yield _err(where, "empty")
         return
     try:
         parsed = orjson.loads(data)
@@ -416,10 +434,10 @@ def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
             return
         kind = "" if data.lstrip()[:4] == b"curl" else not_fhir_kind(data)
         if kind:
-            yield InputError(where, f"not FHIR JSON/XML: looks like {kind}")
+            yield _err(where, "not-fhir", kind=Word("input_kind", kind))
             return
-        hint = " (it looks like a shell command, not JSON)" if data.lstrip()[:4] == b"curl" else ""
-        yield InputError(where, f"not valid JSON: {exc}{hint}")
+        hint = (Message("shell-hint"),) if data.lstrip()[:4] == b"curl" else ()
+        yield _err(where, "invalid-json", None, *hint, error=str(exc))
         return
     if may_have_duplicate_keys(data, parsed):
         parsed = _without_duplicates(data, parsed)
@@ -446,7 +464,7 @@ def _ndjson_line(line: bytes, where: str, number: int) -> Iterator[RawResource |
     try:
         parsed = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        yield InputError(f"{where}:{number}", f"NDJSON line is not valid JSON: {exc}")
+        yield _err(f"{where}:{number}", "invalid-ndjson-line", error=str(exc))
         return
     if may_have_duplicate_keys(line, parsed):
         parsed = _without_duplicates(line, parsed)
@@ -488,7 +506,7 @@ class _Rejected(dict):  # type: ignore[type-arg]
     """A resource rejected for repeated keys: read as an input error where it stood."""
 
     resource_type: str | None
-    message: str
+    message: Message
 
 
 def duplicate_key_paths(raw: bytes) -> list[str]:
@@ -538,9 +556,8 @@ def _without_duplicates(raw: bytes, parsed: Any) -> Any:
     return tree
 
 
-def _dup_message(paths: list[str]) -> str:
-    return (f"key repeated in one JSON object: {', '.join(paths[:5])}{' …' if len(paths) > 5 else ''} "
-            f"(FHIR JSON forbids repeated keys; which value was meant is unknown): resource rejected")
+def _dup_message(paths: list[str]) -> Message:
+    return Message("duplicate-keys", {"paths": ", ".join(paths[:5]) + (" …" if len(paths) > 5 else "")})
 
 
 def _reject(obj: Any) -> tuple[Any, list[str]]:
@@ -574,7 +591,7 @@ def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
     from lxml import etree
 
     if _DOCTYPE.search(data):
-        yield InputError(where, "XML with a DOCTYPE is refused: DTDs and entities are never processed (XXE protection)")
+        yield _err(where, "xml-doctype")
         return
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
@@ -582,15 +599,15 @@ def _from_xml(data: bytes, where: str) -> Iterator[RawResource | InputError]:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        yield InputError(where, f"not well-formed XML: {exc}")
+        yield _err(where, "xml-malformed", error=str(exc))
         return
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        yield InputError(where, "XML with a DOCTYPE is refused: DTDs and entities are never processed (XXE protection)")
+        yield _err(where, "xml-doctype")
         return
     qname = etree.QName(root)
     if qname.namespace != "http://hl7.org/fhir":
-        yield InputError(where, f"XML root <{qname.localname}> is not in the FHIR namespace")
+        yield _err(where, "xml-root", root=str(qname.localname))
         return
     resource = _xml_to_json(data, qname.localname, where)
     if isinstance(resource, InputError) and qname.localname == "Bundle":
@@ -615,7 +632,7 @@ def _xml_bundle_by_entry(bundle: Any, where: str) -> Iterator[RawResource | Inpu
         children = [c for c in wrapper.iterchildren() if isinstance(c.tag, str)] if wrapper is not None else []
         if not children:
             if entry.find(f"{ns}request") is None and entry.find(f"{ns}response") is None:
-                yield InputError(str(eloc), "Bundle entry has no resource")
+                yield _err(str(eloc), "entry-no-resource")
             continue
         child = children[0]
         resource = _xml_to_json(etree.tostring(child), etree.QName(child).localname, str(_at(eloc, "/resource")))
@@ -641,7 +658,7 @@ def _xml_to_json(data: bytes, resource_type: str, where: str) -> dict[str, Any] 
     try:
         data = etree.tostring(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:  # e.g. an entry cut out of a Bundle that is not XML on its own
-        return InputError(where, f"not well-formed XML: {exc}", resource_type)
+        return _err(where, "xml-malformed", resource_type, error=str(exc))
     first: Exception | None = None  # R4B's complaint: R4 is the common case, R5 only a retry
     for package in (R4B, r5):
         try:
@@ -653,8 +670,8 @@ def _xml_to_json(data: bytes, resource_type: str, where: str) -> dict[str, Any] 
         except Exception as exc:  # pydantic errors and fhir-core XML errors alike
             first = first or exc
     if first is None:
-        return InputError(where, f"unknown FHIR resource type <{resource_type}>", resource_type)
-    return InputError(where, f"FHIR XML could not be read: {_first_line(first)}", resource_type)
+        return _err(where, "xml-unknown-type", resource_type, type=resource_type)
+    return _err(where, "xml-unreadable", resource_type, error=_first_line(first))
 
 
 def _first_line(exc: Exception) -> str:
@@ -672,17 +689,17 @@ def _walk(obj: Any, loc: SourceLocation, depth: int, *, draft: bool = False,
             return
     where = str(loc)
     if type(obj) is _Rejected:
-        yield InputError(where, obj.message, obj.resource_type)
+        yield InputError.coded(where, obj.message, obj.resource_type)
         return
     if depth > _MAX_DEPTH:
-        yield InputError(where, "nesting too deep (Bundles inside Bundles beyond 8 levels)")
+        yield _err(where, "too-deep")
         return
     if isinstance(obj, list):
         for i, item in enumerate(obj):
             yield from _walk(item, _at(loc, f"/{i}"), depth + 1, draft=draft, default_patient=default_patient)
         return
     if not isinstance(obj, dict):
-        yield InputError(where, f"expected a JSON object, found {type(obj).__name__}")
+        yield _err(where, "not-object", found=type(obj).__name__)
         return
     rt = obj.get("resourceType")
     if rt is None and isinstance(obj.get("context"), dict) and (
@@ -695,7 +712,7 @@ def _walk(obj: Any, loc: SourceLocation, depth: int, *, draft: bool = False,
                          default_patient=default_patient, full_url=_s(obj.get("fullUrl")))
         return
     if not isinstance(rt, str) or not rt:
-        yield InputError(where, "neither a FHIR resource (no resourceType) nor a CDS Hooks request (no hook/context)")
+        yield _err(where, "not-resource")
         return
     if rt == "Bundle":
         yield from _walk_bundle(obj, loc, depth, draft=draft, default_patient=default_patient)
@@ -709,12 +726,12 @@ def _walk_bundle(bundle: dict[str, Any], loc: SourceLocation, depth: int, *, dra
     if entries is None:
         return
     if not isinstance(entries, list):
-        yield InputError(str(_at(loc, "/entry")), "Bundle.entry must be a list")
+        yield _err(str(_at(loc, "/entry")), "entry-not-list")
         return
     for i, entry in enumerate(entries):
         eloc = SourceLocation(file=loc.file, line=loc.line, entry=i, pointer=f"{loc.pointer}/entry/{i}")
         if not isinstance(entry, dict):
-            yield InputError(str(eloc), "Bundle entry is not an object")
+            yield _err(str(eloc), "entry-not-object")
             continue
         if "resource" in entry:
             res = entry["resource"]
@@ -728,19 +745,19 @@ def _walk_bundle(bundle: dict[str, Any], loc: SourceLocation, depth: int, *, dra
                 yield from _walk(res, _at(eloc, "/resource"), depth + 1, draft=draft,
                                  default_patient=default_patient, full_url=full_url)
             else:
-                yield InputError(str(eloc), "Bundle entry resource is not an object")
+                yield _err(str(eloc), "entry-resource-not-object")
         elif "resourceType" in entry:  # entry written without its `resource` wrapper
             yield from _walk(entry, eloc, depth + 1, draft=draft, default_patient=default_patient)
         elif "request" in entry or "response" in entry or "search" in entry:
             continue  # an entry with no resource (e.g. batch request/response only)
         else:
-            yield InputError(str(eloc), "Bundle entry has no resource")
+            yield _err(str(eloc), "entry-no-resource")
 
 
 def _walk_cds_request(body: dict[str, Any], loc: SourceLocation, depth: int) -> Iterator[RawResource | InputError]:
     context = body.get("context")
     if not isinstance(context, dict):
-        yield InputError(str(_at(loc, "/context")), "CDS Hooks request context must be an object")
+        yield _err(str(_at(loc, "/context")), "cds-context")
         return
     patient = _s(context.get("patientId"))
     if patient and "/" not in patient:
@@ -754,7 +771,7 @@ def _walk_cds_request(body: dict[str, Any], loc: SourceLocation, depth: int) -> 
         prefetch, where = context["prefetch"], "/context/prefetch"
     prefetch = prefetch or {}
     if not isinstance(prefetch, dict):
-        yield InputError(str(_at(loc, where)), "CDS Hooks prefetch must be an object")
+        yield _err(str(_at(loc, where)), "cds-prefetch")
         return
     items = [(f"{where}/{k}", prefetch[k]) for k in sorted(prefetch)]
     # Prefetch items misplaced among the context keys (seen upstream: context.item2)
@@ -939,9 +956,7 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
                 index.occupy(item)
                 counts.ignored += 1
             else:  # a misspelt or invented type: never silently dropped
-                late_errors.append((seq, InputError(
-                    str(item.location), f"unknown FHIR resource type {rt!r}: not an R4, R4B or R5 resource, not checked",
-                    rt)))
+                late_errors.append((seq, _err(str(item.location), "unknown-type", rt, type=rt)))
                 counts.rejected += 1
             continue
         index.occupy(item)
@@ -1046,16 +1061,17 @@ def _extract(raw: RawResource, kind: int, seq: int, index: _Index, today: date, 
 def _rejection(raw: RawResource, bad: _Bad, *, strict: bool) -> InputError:
     if bad.where is not None:  # the bad element is in the Medication the order references
         where = SourceLocation(bad.where.file, bad.where.line, bad.where.entry, bad.where.pointer + bad.path)
-        return InputError(str(where), f"{bad.message}; the {raw.resource_type} at {raw.location} that names this "
-                                      f"Medication is not checked", raw.resource_type)
+        names = Message("order-not-checked", {"type": raw.resource_type, "location": str(raw.location)})
+        return InputError.coded(str(where), Message(bad.message.code, bad.message.params, (*bad.message.extra, names)),
+                                raw.resource_type)
     message = bad.message if strict else _explain(raw) or bad.message
     where = SourceLocation(raw.location.file, raw.location.line, raw.location.entry, raw.location.pointer + bad.path)
-    return InputError(str(where), message, raw.resource_type)
+    return InputError.coded(str(where), message, raw.resource_type)
 
 
 def _strict_error(raw: RawResource) -> InputError | None:
     message = _explain(raw)
-    return InputError(str(raw.location), message, raw.resource_type) if message else None
+    return InputError.coded(str(raw.location), message, raw.resource_type) if message else None
 
 
 def detect_version(resource: dict[str, Any]) -> FhirVersion:
@@ -1069,8 +1085,8 @@ def detect_version(resource: dict[str, Any]) -> FhirVersion:
     return "R4"
 
 
-def _explain(raw: RawResource) -> str:
-    """A precise validation message from fhir.resources (R4B or R5 by detection), or ''."""
+def _explain(raw: RawResource) -> Message | None:
+    """A precise validation message from fhir.resources (R4B or R5 by detection), or ``None``."""
     import fhir.resources as r5
     from fhir.resources import R4B
 
@@ -1079,12 +1095,13 @@ def _explain(raw: RawResource) -> str:
     try:
         model = package.get_fhir_model_class(raw.resource_type)
     except (KeyError, ValueError):  # fhir.resources 8 raises ValueError for an unknown type
-        return f"unknown FHIR resource type {raw.resource_type!r}"
+        return Message("unknown-type-plain", {"type": raw.resource_type})
     try:
         model.model_validate(raw.resource)
     except Exception as exc:
-        return f"invalid {raw.resource_type} ({'R5' if version == 'R5' else 'R4'}): {_first_line(exc)}"
-    return ""
+        return Message("invalid-resource", {"type": raw.resource_type, "version": "R5" if version == "R5" else "R4",
+                                            "error": _first_line(exc)})
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1103,7 +1120,7 @@ def _list(res: dict[str, Any], name: str) -> list[Any]:
     if isinstance(value, dict):  # a single object where a list is expected: tolerated
         return [value]
     if not isinstance(value, list):
-        raise _Bad(f"/{name}", f"expected a list, found {type(value).__name__}")
+        raise _Bad(f"/{name}", Message("expected-list", {"found": type(value).__name__}))
     return value
 
 
@@ -1111,10 +1128,10 @@ def _str_field(res: dict[str, Any], name: str, *, required: bool = False) -> str
     value = res.get(name)
     if value is None:
         if required:
-            raise _Bad(f"/{name}", "required element is missing")
+            raise _Bad(f"/{name}", Message("required-missing"))
         return ""
     if not isinstance(value, str):
-        raise _Bad(f"/{name}", f"expected a string, found {type(value).__name__}")
+        raise _Bad(f"/{name}", Message("expected-string", {"found": type(value).__name__}))
     return value
 
 
@@ -1122,23 +1139,23 @@ def _concept(value: Any, path: str = "") -> Concept:
     if value is None:
         return Concept()
     if not isinstance(value, dict):
-        raise _Bad(path, f"expected a CodeableConcept object, found {type(value).__name__}")
+        raise _Bad(path, Message("expected-concept", {"found": type(value).__name__}))
     codings = value.get("coding") or []
     if isinstance(codings, dict):
         codings = [codings]
     if not isinstance(codings, list):
-        raise _Bad(f"{path}/coding", "expected a list of codings")
+        raise _Bad(f"{path}/coding", Message("expected-codings"))
     out = []
     for i, c in enumerate(codings):
         if not isinstance(c, dict):
-            raise _Bad(f"{path}/coding/{i}", "coding is not an object")
+            raise _Bad(f"{path}/coding/{i}", Message("coding-not-object"))
         code = c.get("code")
         if code is None:
             if c.get("display"):
                 out.append(Coding(_s(c.get("system")), "", _s(c.get("display"))))
             continue
         if not isinstance(code, (str, int)):
-            raise _Bad(f"{path}/coding/{i}/code", "code must be a string")
+            raise _Bad(f"{path}/coding/{i}/code", Message("code-not-string"))
         out.append(Coding(_s(c.get("system")), str(code).strip(), _s(c.get("display"))))
     return Concept(tuple(out), _s(value.get("text")))
 
@@ -1153,7 +1170,7 @@ def _quantity(value: Any, path: str = "") -> Quantity | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _Bad(path, "expected a Quantity object")
+        raise _Bad(path, Message("expected-quantity"))
     v = value.get("value")
     if v is None:
         return None
@@ -1162,9 +1179,9 @@ def _quantity(value: Any, path: str = "") -> Quantity | None:
             try:
                 v = float(v.replace(",", "."))
             except ValueError:
-                raise _Bad(f"{path}/value", f"not a number: {v!r}") from None
+                raise _Bad(f"{path}/value", Message("not-a-number", {"value": repr(v)})) from None
         else:
-            raise _Bad(f"{path}/value", "expected a number")
+            raise _Bad(f"{path}/value", Message("expected-number"))
     return Quantity(float(v), _s(value.get("code")) or _s(value.get("unit")))
 
 
@@ -1264,7 +1281,7 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
     res = raw.resource
     version = detect_version(res)
     if "medicationCodeableConcept" not in res and "medicationReference" not in res and "medication" not in res:
-        raise _Bad("/medication", "the order names no medication (medication[x] is missing)")
+        raise _Bad("/medication", Message("order-no-medication"))
     medication, ingredients, form, note = _medication(res, raw, index)
     substitution = res.get("substitution")
     allowed: bool | None = None
@@ -1405,7 +1422,7 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
     """
     res, rt = raw.resource, raw.resource_type
     if not any(k in res for k in ("medicationCodeableConcept", "medicationReference", "medication")):
-        raise _Bad("/medication", "no medication named (medication[x] is missing)")
+        raise _Bad("/medication", Message("no-medication"))
     medication, ingredients, form, note = _medication(res, raw, index)
     status = _use_status(res, rt)
     start = end = None
@@ -1490,7 +1507,9 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
             shared = index.medications[id(med)] = (med, _medication_resource(med))
         except _Bad as bad:  # say where the bad element really is
             if isinstance(target, RawResource):
-                raise _Bad(bad.path, f"{bad.message} (Medication {ref})", where=target.location) from None
+                raise _Bad(bad.path, Message(bad.message.code, bad.message.params,
+                                             (*bad.message.extra, Message("in-medication", {"ref": ref}))),
+                           where=target.location) from None
             position = next(i for i, c in enumerate(_list(res, "contained")) if c is med)
             raise _Bad(f"/contained/{position}{bad.path}", bad.message) from None
     return shared[1]
@@ -1562,7 +1581,7 @@ def _dosages(res: dict[str, Any], name: str) -> tuple[Dosage, ...]:
 
 def _dosage(d: Any, path: str) -> Dosage:
     if not isinstance(d, dict):
-        raise _Bad(path, "dosage instruction is not an object")
+        raise _Bad(path, Message("dosage-not-object"))
     dose = high = None
     dar = d.get("doseAndRate")
     if isinstance(dar, list) and dar and isinstance(dar[0], dict):
@@ -1776,24 +1795,24 @@ __all__ = [
 ]
 
 
-_MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a ZIP archive or an Office document"), (b"\x89PNG", "a PNG image"),
-          (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"\xd0\xcf\x11\xe0", "an old Office document"),
-          (b"{\\rtf", "an RTF document"), (b"SQLite format 3", "an SQLite database"), (b"MSH|", "an HL7 v2 message"))
+_MAGIC = ((b"%PDF", "pdf"), (b"PK\x03\x04", "zip"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"),
+          (b"\xd0\xcf\x11\xe0", "old-office"), (b"{\\rtf", "rtf"), (b"SQLite format 3", "sqlite"), (b"MSH|", "hl7v2"))
 
 
 def not_fhir_kind(data: bytes) -> str:
-    """What a file that is not FHIR JSON/XML looks like, from its first bytes ("a PDF" …); "" when
-    nothing is recognised (then the parser's own message is the clearest)."""
+    """What a file that is not FHIR JSON/XML looks like, from its first bytes, as a code of the
+    catalogue table ``input_kind`` (``"pdf"`` …); "" when nothing is recognised (then the parser's own
+    message is the clearest)."""
     head = data.lstrip()[:16]
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
     sample = data[:4096]
     if sample and b"\x00" in sample:
-        return "a binary file"
+        return "binary"
     first = sample.split(b"\n", 1)[0]
     if first.count(b";") >= 2 or first.count(b",") >= 3 or first.count(b"\t") >= 2:
-        return "a CSV or tabular text file"
+        return "csv"
     if sample and not sample.lstrip()[:1] in (b"{", b"["):
-        return "plain text"
+        return "text"
     return ""

@@ -80,6 +80,8 @@ class Amount:
 
     value: float
     currency: str
+    decimals: int | None = None
+    """Digits after the decimal sign; ``None``: the currency's own (2 for EUR and MAD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,26 +135,37 @@ Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, P
 class Saving:
     """Money a suggestion saves: ``amount`` per ``period`` and, summed by the run, ``per_year``."""
 
-    amount: float
+    amount: float | None
+    """Over ``period``; ``None`` when only the difference per unit is known (no dosage, no quantity)."""
     currency: str
     period: str = ""
     per_year: float | None = None
     extra: tuple[tuple[str, Any], ...] = ()
+    """Further figures, in order (``per_unit``, ``days``, ``per_year_basis``, ``per_day`` …)."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Saving:
         known = {"amount", "currency", "period", "per_year"}
-        return cls(float(d["amount"]), str(d.get("currency", "")), str(d.get("period", "")),
-                   None if d.get("per_year") is None else float(d["per_year"]),
+        return cls(None if d.get("amount") is None else float(d["amount"]), str(d.get("currency", "")),
+                   str(d.get("period", "")), None if d.get("per_year") is None else float(d["per_year"]),
                    tuple((k, v) for k, v in d.items() if k not in known))
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """One of the further figures (``extra``) by name."""
+        return dict(self.extra).get(name, default)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"amount": self.amount, "currency": self.currency, "period": self.period, "per_year": self.per_year,
-                **dict(self.extra)}
+        out: dict[str, Any] = {"amount": self.amount, "currency": self.currency, "period": self.period}
+        if self.per_year is not None:
+            out["per_year"] = self.per_year
+        return {**out, **dict(self.extra)}
 
     @property
     def yearly(self) -> float:
-        return self.per_year if self.per_year is not None else self.amount
+        """The amount counted per year in the run's savings (0 when no amount is known)."""
+        if self.per_year is not None:
+            return self.per_year
+        return self.amount if self.amount is not None else 0.0
 
 
 class _Formatter(string.Formatter):
@@ -163,7 +176,7 @@ class _Formatter(string.Formatter):
         cap = format_spec == "cap"
         spec = "" if cap else format_spec
         if isinstance(value, Amount):
-            text = money(value.value, value.currency, self.lang)
+            text = money(value.value, value.currency, self.lang, value.decimals)
         elif isinstance(value, Quantity):
             text = f"{number(value.value, self.lang, value.decimals)} {value.unit}".rstrip()
         elif isinstance(value, Word):
@@ -197,6 +210,10 @@ class Message:
 
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
         return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
+
+    def text(self, lang: str, table: str) -> str:
+        """The message worded from catalogue table ``table``, each ``extra`` message after it."""
+        return "".join([self._fill(lang, table), *(" " + m.text(lang, table) for m in self.extra)])
 
     def summary(self, lang: str) -> str:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
@@ -236,6 +253,10 @@ class Finding:
     message: Message | None = None
     """The code and typed parameters ``summary`` and ``detail`` were worded from (``None`` for a
     finding built from prose); :meth:`worded` words it again in another language."""
+    lang: str = "fr"
+    """The language ``summary`` and ``detail`` are worded in; typed values of ``evidence`` (a
+    :class:`Message`, a :class:`Localized` text) and of ``suggestion`` are worded in it by
+    :meth:`to_dict` and :meth:`suggested`."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -247,20 +268,26 @@ class Finding:
     @classmethod
     def worded_from(cls, message: Message, lang: str, **fields: Any) -> Finding:
         """A finding whose summary and detail are ``message`` worded in ``lang``."""
-        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, **fields)
+        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, lang=lang, **fields)
 
     def worded(self, lang: str) -> Finding:
-        """This finding with its summary and detail in ``lang`` (itself when it has no message)."""
+        """This finding with its summary and detail in ``lang`` (its typed evidence and suggestion
+        follow); itself when it has no message."""
         if self.message is None:
             return self
-        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang))
+        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang), lang=lang)
+
+    def suggested(self) -> dict[str, Any] | None:
+        """The suggestion as plain data in the finding's language (a :class:`Saving` as its dict, a
+        :class:`Localized` text as the language's text)."""
+        return _plain(self.suggestion, self.lang)
 
     @property
     def saving(self) -> Saving | None:
         """The suggestion's saving as a typed value (``None`` when it has no amount)."""
         raw = (self.suggestion or {}).get("saving")
         if isinstance(raw, Saving):
-            return raw
+            return raw if raw.amount is not None else None
         if not raw or raw.get("amount") is None:
             return None
         return Saving.from_dict(raw)
@@ -283,38 +310,65 @@ class Finding:
             "summary": self.summary,
             "detail": self.detail,
             "source": {"label": self.source.label, "url": self.source.url, "edition": self.source.edition},
-            "suggestion": _plain(self.suggestion),
-            "evidence": self.evidence,
+            "suggestion": _plain(self.suggestion, self.lang),
+            "evidence": _plain(self.evidence, self.lang),
             "fingerprint": self.fingerprint,
         }
 
 
-def _plain(suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The suggestion as JSON-ready data (a typed :class:`Saving` becomes its dict)."""
-    if suggestion and isinstance(suggestion.get("saving"), Saving):
-        return {**suggestion, "saving": suggestion["saving"].to_dict()}
-    return suggestion
+def _plain(data: Any, lang: str) -> Any:
+    """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
+    :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are walked (and copied only when something in them changes)."""
+    if isinstance(data, Saving):
+        return data.to_dict()
+    if isinstance(data, Message):
+        return data.detail(lang)
+    if isinstance(data, Localized):
+        return data.en if lang == "en" else data.fr
+    if isinstance(data, dict):
+        out = {k: _plain(v, lang) for k, v in data.items()}
+        return data if all(out[k] is v for k, v in data.items()) else out
+    if isinstance(data, (list, tuple)):
+        items = [_plain(v, lang) for v in data]
+        return data if all(a is b for a, b in zip(items, data)) else items
+    return data
 
 
 @dataclass(frozen=True, slots=True)
 class InputError:
-    """A piece of input that could not be read or used, with where it came from."""
+    """A piece of input that could not be read or used, with where it came from.
+
+    ``code`` is what was wrong as a code with parameters (catalogue table ``input_error``);
+    ``message`` is its wording in one language (English as the reader words it, the run's language
+    once a report holds it: :meth:`worded`)."""
 
     location: str
     message: str
     resource_type: str | None = None
+    code: Message | None = None
+
+    @classmethod
+    def coded(cls, location: str, code: Message, resource_type: str | None = None, lang: str = "en") -> InputError:
+        return cls(location, code.text(lang, "input_error"), resource_type, code)
+
+    def worded(self, lang: str) -> InputError:
+        """This error with its message in ``lang`` (itself when it has no code)."""
+        if self.code is None:
+            return self
+        return replace(self, message=self.code.text(lang, "input_error"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"location": self.location, "message": self.message, "resourceType": self.resource_type}
 
     def order_key(self) -> tuple[Any, ...]:
         """Input order: errors located in a file by file (digit runs read as numbers), then line;
-        the others (a rule that failed on a record) after them, by location."""
+        the others (a rule that failed on a record) after them, by location. Ties keep their order
+        (the sort is stable), whatever the language of the messages."""
         m = None if self.location.startswith("rule ") else _LOCATED.match(self.location)
         if m is None:
-            return (1, _natural(self.location), self.message)
+            return (1, _natural(self.location))
         line = m.group("line") or m.group("line2")
-        return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "", self.message)
+        return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "")
 
 
 _LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+)| \(line (?P<line2>\d+)(?:, (?P<where>[^)]*))?\))?$")
@@ -427,7 +481,8 @@ class Report:
         """The same report with every finding worded in ``lang`` (rendering after the fact)."""
         if lang == self.lang:
             return self
-        return replace(self, findings=[f.worded(lang) for f in self.findings], lang=lang)
+        return replace(self, findings=[f.worded(lang) for f in self.findings],
+                       errors=[e.worded(lang) for e in self.errors], lang=lang)
 
     def sorted_findings(self) -> list[Finding]:
         """Findings by patient, most severe first, then rule and fingerprint (deterministic)."""

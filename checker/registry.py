@@ -142,6 +142,7 @@ class RuleCall:
             evidence=evidence,
             key=key,
             message=message,
+            lang=self.settings.lang,
         )
 
 

@@ -77,11 +77,16 @@ def percent(value: float, lang: str, decimals: int = 1) -> str:
     return format_percent(value / 100, format=fmt, locale=_locale(lang))
 
 
-def money(amount: float, currency: str, lang: str) -> str:
-    """``16,91 €`` / ``€16.91``; ``16,91 MAD``; an amount without currency is a plain number."""
+def money(amount: float, currency: str, lang: str, decimals: int | None = None) -> str:
+    """``16,91 €`` / ``€16.91``; ``16,91 MAD``; an amount without currency is a plain number.
+    ``decimals`` overrides the currency's digits (a unit price to the hundredth of a cent: ``0,0123 €``)."""
     if not currency:
-        return number(amount, lang, 2)
-    return format_currency(amount, currency, locale=_locale(lang))
+        return number(amount, lang, 2 if decimals is None else decimals)
+    if decimals is None:
+        return format_currency(amount, currency, locale=_locale(lang))
+    pattern = Locale.parse(_locale(lang)).currency_formats["standard"].pattern
+    fmt = pattern.replace("0.00", "0" + ("." + "0" * decimals if decimals else ""), 1)
+    return format_currency(amount, currency, format=fmt, currency_digits=False, locale=_locale(lang))
 
 
 def amounts(by_currency: dict[str, float], lang: str) -> str:

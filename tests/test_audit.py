@@ -287,14 +287,15 @@ def test_report_lists_rejected_inputs_and_says_so_on_stderr(broken_inputs: Path,
                                         "--lang", lang])
     assert res.exit_code == 0, res.output
     assert res.stdout == "" and res.stderr.count("\n") == 1
-    assert "6 input error(s) (6 rejected)" in res.stderr and str(out) in res.stderr
+    said = {"fr": "6 erreur(s) de lecture (6 rejetée(s))", "en": "6 input error(s) (6 rejected)"}[lang]
+    assert said in res.stderr and str(out) in res.stderr
     html = out.read_text(encoding="utf-8")
     section = html[html.index('id="input-errors"'):]
     section = section[: section.index("</section>")]
     assert heading in section
     for where in BROKEN:
         assert where in section, where
-    assert "not valid JSON" in section and "gzip" in section
+    assert {"fr": "JSON invalide", "en": "not valid JSON"}[lang] in section and "gzip" in section
     clean = CliRunner().invoke(cli.main, ["report", str(broken_inputs / "lines.ndjson"), "-o",
                                           str(tmp_path / "c.html"), "--as-of", AS_OF])
     assert clean.exit_code == 0 and clean.stderr.count("\n") == 1  # 3 errors in that file alone

@@ -12,6 +12,7 @@ import pytest
 from checker import check, fhir_input
 from checker.api import identify_records
 from checker.economics.prices import brand_rows, cnops_matches, cnops_products
+from checker.findings import Saving
 from checker.model import Coding, Concept, MedicationIdentity, MedicationOrder, Quantity, SubstanceMatch
 from checker.referentials import default_referentials
 from checker.rules.cheaper import _name_strength, justification_codes
@@ -112,12 +113,13 @@ def test_real_world_inputs_never_crash(shared_dir: Path, jurisdiction: str) -> N
     currency = "EUR" if jurisdiction == "fr" else "MAD"
     for f in report.findings:
         saving = (f.suggestion or {}).get("saving")
-        if saving:
-            assert saving["currency"] == currency
+        if saving is not None:
+            assert isinstance(saving, Saving)  # typed, not a dict the run summary digs into
+            assert saving.currency == currency
             if saving.get("per_unit") is not None:
-                assert saving["per_unit"] > 0
-            if saving.get("amount") is not None:
-                assert saving["amount"] > 0 and saving["per_year"] > 0
+                assert saving.get("per_unit") > 0
+            if saving.amount is not None:
+                assert saving.amount > 0 and saving.per_year is not None and saving.per_year > 0
 
 
 def test_pack_size_and_generic_savings_are_not_counted_twice() -> None:
@@ -131,7 +133,7 @@ def test_pack_size_and_generic_savings_are_not_counted_twice() -> None:
     coded = idx.presentation("3400934306815")
     coded_unit = coded.price / coded.units
     generic_unit = by_rule["EQ001"].suggestion["with"]["unit_price"]
-    total_per_day = sum(f.suggestion["saving"]["per_day"] for f in report.findings)
+    total_per_day = sum(f.suggestion["saving"].get("per_day") for f in report.findings)
     assert total_per_day == pytest.approx(coded_unit - generic_unit, abs=2e-4)
     assert by_rule["EQ001"].suggestion["replace"]["prescribed_cip13"] == "3400934306815"
 

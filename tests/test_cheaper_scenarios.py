@@ -111,7 +111,8 @@ def test_generic_saving_recomputed_from_bdpm(name: str, cis: str, days: int | No
 
 
 def _fr_money(value: float) -> str:
-    return f"{value:,.2f}".replace(",", " ").replace(".", ",") + " €"
+    """French CLDR money: narrow no-break space between thousands, no-break space before the sign."""
+    return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",") + "\u00a0€"
 
 
 def test_tahor_90_days_message_states_annualised_year() -> None:
@@ -158,10 +159,10 @@ def test_english_amounts_use_a_decimal_point() -> None:
     report = check([str(SCENARIOS / "tahor-20.json")], as_of=exp["as_of"], select=["EQ001"], lang="en")
     (f,) = [x.to_dict() for x in report.findings]
     prescribed, alternative = _generic_expectation(idx, "69902323")
-    assert f"{alternative:.4f} €" in f["summary"]
-    assert f"{round((prescribed - alternative) * 90, 2):,.2f} €" in f["detail"]
-    assert f"{round((prescribed - alternative) * 365, 2):,.2f} € per year" in f["detail"]
-    assert not re.search(r"\d,\d{2} €", f["detail"]) and "économie" not in f["detail"]
+    assert f"€{alternative:.4f}" in f["summary"]  # English CLDR: the sign first, a decimal point
+    assert f"€{round((prescribed - alternative) * 90, 2):,.2f}" in f["detail"]
+    assert f"€{round((prescribed - alternative) * 365, 2):,.2f} per year" in f["detail"]
+    assert not re.search(r"\d,\d{2}\s€", f["detail"]) and "économie" not in f["detail"]
 
 
 def test_eq001_leaves_the_dci_reminder_to_eq002() -> None:
@@ -253,9 +254,9 @@ def test_savings_summary_by_rule_and_substance() -> None:
     report = check(paths, as_of=exp["as_of"], select=["EQ"])
     per_year = {}
     for f in report.findings:
-        saving = (f.suggestion or {}).get("saving")
-        if saving and saving.get("amount") is not None:
-            per_year[f.evidence["substance"]] = per_year.get(f.evidence["substance"], 0) + saving["per_year"]
+        saving = f.saving
+        if saving is not None:
+            per_year[f.evidence["substance"]] = per_year.get(f.evidence["substance"], 0) + saving.yearly
     summary = report.savings()
     assert set(summary["by_substance"]) == {"atorvastatine", "rosuvastatine", "insuline glargine"}
     for key, value in per_year.items():

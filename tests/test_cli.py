@@ -44,7 +44,7 @@ def test_only_unreadable_input_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
     res = run("check", str(bad), "--format", "json")
-    assert res.exit_code == 2 and "no FHIR resource found" in res.stderr
+    assert res.exit_code == 2 and "aucune ressource FHIR trouvée" in res.stderr and "JSON invalide" in res.stderr
     assert json.loads(res.stdout)["errors"][0]["location"].endswith("bad.json")
 
 

@@ -30,9 +30,13 @@ def _non_fhir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("lang, none, pdf", [
+    ("fr", "aucune ressource FHIR trouvée", "ni JSON ni XML FHIR : le fichier ressemble à un PDF"),
+    ("en", "no FHIR resource found", "not FHIR JSON/XML: looks like a PDF")])
 @pytest.mark.parametrize("kind", ["empty", "non-fhir"])
 @pytest.mark.parametrize("command", ["check", "report", "audit"])
-def test_no_fhir_is_exit_2_for_every_command(tmp_path: Path, kind: str, command: str) -> None:
+def test_no_fhir_is_exit_2_for_every_command(tmp_path: Path, kind: str, command: str, lang: str, none: str,
+                                             pdf: str) -> None:
     if kind == "empty":
         folder = tmp_path / "empty"
         folder.mkdir()
@@ -40,11 +44,11 @@ def test_no_fhir_is_exit_2_for_every_command(tmp_path: Path, kind: str, command:
         folder = _non_fhir(tmp_path)
     extra = {"check": [], "report": ["-o", str(tmp_path / "r.html")],
              "audit": ["--out", str(tmp_path / "out"), "--no-progress"]}[command]
-    res = run(command, str(folder), "--as-of", AS_OF, *extra)
+    res = run(command, str(folder), "--as-of", AS_OF, "--lang", lang, *extra)
     assert res.exit_code == 2, res.output
-    assert "no FHIR resource found" in res.stderr
+    assert none in res.stderr  # the run's language throughout, input errors included
     if kind == "non-fhir":
-        assert "not FHIR JSON/XML: looks like a PDF" in res.stderr
+        assert pdf in res.stderr
 
 
 @pytest.mark.parametrize("data, kind", [(b"%PDF-1.4", "a PDF"), (b"PK\x03\x04rest", "a ZIP archive"),
@@ -53,14 +57,14 @@ def test_no_fhir_is_exit_2_for_every_command(tmp_path: Path, kind: str, command:
 def test_non_fhir_file_says_what_it_looks_like(tmp_path: Path, data: bytes, kind: str) -> None:
     f = tmp_path / "x.json"
     f.write_bytes(data)
-    res = run("check", str(f), "--format", "json")
+    res = run("check", str(f), "--format", "json", "--lang", "en")
     assert res.exit_code == 2 and f"not FHIR JSON/XML: looks like {kind}" in res.stderr
 
 
 def test_broken_json_keeps_the_parser_message(tmp_path: Path) -> None:
     f = tmp_path / "x.json"
     f.write_bytes(b'{"resourceType": "MedicationRequest", ')
-    res = run("check", str(f), "--format", "json")
+    res = run("check", str(f), "--format", "json", "--lang", "en")
     assert res.exit_code == 2 and "not valid JSON" in res.stderr
 
 

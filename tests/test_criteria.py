@@ -42,6 +42,7 @@ from checker.criteria import (
     walk,
 )
 from checker.criteria.evaluate import _EVALUATORS
+from checker.findings import Message
 from checker.criteria.risks import CONDITION_PARAMS
 from checker.criteria.thesaurus import KINDS, PROSE_ONLY
 from checker.facts import Indication
@@ -344,7 +345,10 @@ def test_protocol_unknowns_name_their_datum_and_are_worded() -> None:
                     assert datum in stable or (what in ("criterion", "onset") and ref in p.criteria), datum
                     seen.add(what)
                 words = ctx.criterion(crit.id).missing
-                assert words and not any(w.startswith(("criterion:", "onset:")) or w in stable for w in words)
+                assert words and all(isinstance(w, Message) and w.code.startswith("OP.missing-") for w in words)
+                for lang in ("fr", "en"):
+                    texts = [w.text(lang, "finding_detail") for w in words]
+                    assert all(t and not t.startswith(("criterion:", "onset:")) and t not in stable for t in texts)
     assert {"birth", "criterion"} <= seen
 
 
@@ -356,7 +360,8 @@ def test_protocol_age_unknown_is_worded_as_the_birth_date() -> None:
         for crit in p.criteria.values():
             if "birth" in ctx.verdict(crit.id).missing:
                 worded.append(ctx.criterion(crit.id).missing)
-    assert worded and all("date de naissance du patient" in words for words in worded)
+    assert worded and all("date de naissance du patient" in [w.text("fr", "finding_detail") for w in words]
+                          for words in worded)
 
 
 def test_condition_and_allergy_leaves_read_negations_and_name_where_they_matched() -> None:

@@ -210,7 +210,7 @@ def test_a_seated_transport_reason_without_any_condition_is_off_protocol(shipped
 def test_a_named_treatment_without_its_side_effect_risk_names_the_datum(shipped: ProtocolSet) -> None:
     [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("VSL", "séance d'hémodialyse"), AS_OF)
     assert ev.outcome.verdict == "undetermined"
-    assert any("effets secondaires" in m for m in ev.missing), ev.missing
+    assert any("effets secondaires" in m.detail("fr") for m in ev.missing), ev.missing
 
 
 def test_autonomous_patient_finding_names_the_alternative(shipped: ProtocolSet) -> None:
@@ -228,7 +228,7 @@ def test_transport_recognition_ignores_other_orders(shipped: ProtocolSet) -> Non
 def test_missing_transport_justification_is_named(shipped: ProtocolSet) -> None:
     [ev] = evaluate_record(shipped.get("REF-TRANSPORT-AMBULANCE"), _transport("ambulance", None), AS_OF)
     assert ev.outcome.verdict == "undetermined"
-    assert any("déficience" in m for m in ev.missing), ev.missing
+    assert any("déficience" in m.detail("fr") for m in ev.missing), ev.missing
 
 
 # --- sources ------------------------------------------------------------------------------------

@@ -62,4 +62,4 @@ def test_an_unreadable_glasgow_score_is_named(proto: Protocol) -> None:
     gcs = Observation(ref="Observation/gcs", code=Concept(text="Score de Glasgow"), effective=ORDERED)
     [ev] = evaluate_record(proto, _ct("Traumatisme crânien léger", date(1980, 1, 1), [gcs]), AS_OF)
     assert ev.outcome.id == "ct-risk-unknown", ev.steps
-    assert any("glasgow" in m.lower() for m in ev.missing), ev.missing
+    assert any("glasgow" in m.detail("fr").lower() for m in ev.missing), ev.missing

@@ -21,6 +21,7 @@ from checker.audit.pipeline import (WORK_DIR, AuditError, AuditOptions, _prepare
                                     input_bytes, parse_size, partition_local, pending_shards, settings_of)
 from checker.audit.progress import make_progress
 from checker.fhir_input import display_name
+from checker.findings import Message
 from checker.referentials import default_referentials
 
 __all__ = ["AuditError", "AuditOptions", "expand_inputs", "parse_size", "run_audit"]
@@ -35,8 +36,9 @@ def run_audit(inputs: Sequence[str | Path], opts: AuditOptions) -> dict[str, Any
     default_referentials().verify_all()  # an altered referential stops the audit before anything is read
     files = expand_inputs(inputs, exclude=Path(opts.out))
     if not files:
-        raise AuditError("no FHIR resource found: no FHIR file in the inputs (.json, .ndjson, .jsonl, .xml, "
-                         "optionally .gz)")
+        error = AuditError(Message("no-fhir-file").text("en", "input_error"))
+        error.code = Message("no-fhir-file")
+        raise error
     out = Path(opts.out)
     try:
         with AuditLock(out):

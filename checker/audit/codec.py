@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from checker.findings import InputError
+from checker.findings import InputError, Message, Quantity, Word
 from checker.fhir_input import LOCAL_REF, FileMark, RawResource
 from checker.model import SourceLocation
 
@@ -29,7 +29,8 @@ def encode(item: Item) -> bytes:
         return orjson.dumps(["r", item.resource, [loc.file, loc.line, loc.entry, loc.pointer],
                              item.full_url, item.draft, item.default_patient])
     if isinstance(item, InputError):
-        return orjson.dumps(["e", item.location, item.message, item.resource_type])
+        return orjson.dumps(["e", item.location, item.message, item.resource_type,
+                             _message_data(item.code) if item.code is not None else None])
     if isinstance(item, FileMark):
         return orjson.dumps(["f", item.name])
     raise TypeError(f"cannot encode {type(item).__name__}")
@@ -44,10 +45,34 @@ def decode(payload: bytes | str) -> Item:
         return RawResource(data[1], SourceLocation(f, line, entry, pointer), full_url=data[3], draft=data[4],
                            default_patient=data[5])
     if tag == "e":
-        return InputError(data[1], data[2], data[3])
+        code = _message(data[4]) if len(data) > 4 and data[4] is not None else None
+        return InputError(data[1], data[2], data[3], code)
     if tag == "f":
         return FileMark(data[1])
     raise ValueError(f"unknown shard item tag {tag!r}")
+
+
+def _message_data(m: Message) -> list[Any]:
+    """An input error's code as JSON: code, parameters (text, numbers, ``Word``, ``Quantity``), extras."""
+    def param(v: Any) -> Any:
+        if isinstance(v, Word):
+            return {"w": [v.table, v.code]}
+        if isinstance(v, Quantity):
+            return {"q": [v.value, v.unit, v.decimals]}
+        if isinstance(v, (str, int, float)):
+            return v
+        raise TypeError(f"cannot encode a {type(v).__name__} message parameter")
+    return [m.code, {k: param(v) for k, v in m.params.items()}, [_message_data(x) for x in m.extra]]
+
+
+def _message(data: list[Any]) -> Message:
+    def param(v: Any) -> Any:
+        if isinstance(v, dict) and "w" in v:
+            return Word(*v["w"])
+        if isinstance(v, dict) and "q" in v:
+            return Quantity(*v["q"])
+        return v
+    return Message(data[0], {k: param(v) for k, v in data[1].items()}, tuple(_message(x) for x in data[2]))
 
 
 def line(key: str | None, seq: Seq, payload: bytes) -> bytes:

@@ -25,6 +25,7 @@ from checker.audit import codec
 from checker.audit.worker import Settings, check_lines, load_medications, write_result
 from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, display_name,
                                 iter_raw)
+from checker.findings import Message
 from checker.outputs import write_atomic
 from checker.referentials import default_referentials
 from checker.referentials.indicators import REF_ID
@@ -43,7 +44,10 @@ EXPANSION = 12  # memory of parsed + assembled + checked resources per byte of r
 
 
 class AuditError(Exception):
-    """A problem with the audit's inputs or options (message meant for the user)."""
+    """A problem with the audit's inputs or options (message meant for the user); ``code``, when
+    set, words it in the run's language (catalogue table ``input_error``)."""
+
+    code: Message | None = None
 
 
 def parse_size(text: str | int) -> int:

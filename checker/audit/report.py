@@ -118,7 +118,7 @@ def check_inputs(inputs: Any, *, as_of: date | str | None = None, jurisdiction: 
         if bar:
             bar.start_check(len(records))
         findings: list[Finding] = []
-        errors: list[InputError] = list(ing.errors)
+        errors: list[InputError] = [e.worded(lang) for e in ing.errors]
         gc = relaxed_gc() if ing.counts.resources >= BULK_RESOURCES else contextlib.nullcontext()
         with gc:
             for start in range(0, max(len(records), 1), CHUNK_RECORDS):

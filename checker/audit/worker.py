@@ -94,11 +94,11 @@ def _add_savings(result: ShardResult, findings: list[Finding]) -> None:
     """Add the findings' yearly savings, exactly (fractions), by the same rules as :meth:`Report.savings`,
     so that totals do not depend on how patients were split into shards."""
     for f in findings:
-        saving = (f.suggestion or {}).get("saving")
-        if not saving or saving.get("amount") is None:
+        saving = f.saving
+        if saving is None:
             continue
-        amount = Fraction(float(saving.get("per_year", saving["amount"])))
-        cur = str(saving.get("currency", ""))
+        amount = Fraction(float(saving.yearly))
+        cur = saving.currency
         subst = str(f.evidence.get("substance", "")) or "?"
         for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
             cell = result.savings.setdefault(axis, {}).setdefault(key, {})

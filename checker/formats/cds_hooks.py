@@ -171,7 +171,7 @@ def _md_escape(text: str) -> str:
 def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None,
             lang: str = "fr") -> str:
     lines = [f.detail.strip()] if f.detail.strip() else []
-    saving = (f.suggestion or {}).get("saving") or {}
+    saving = f.saving.to_dict() if f.saving is not None else {}
     if isinstance(saving.get("amount"), (int, float)):
         amount = money(float(saving["amount"]), str(saving.get("currency", "")), lang)
         period = t.get("period_" + str(saving.get("period", "")), "")
@@ -253,7 +253,7 @@ def replacement(suggestion: Mapping[str, Any], *keys: str) -> dict[str, Any] | N
 
 def _advice(f: Finding) -> str:
     """A plain-text alternative of the finding's suggestion (protocols), if any."""
-    alt = (f.suggestion or {}).get("alternative")
+    alt = (f.suggested() or {}).get("alternative")
     return alt.strip() if isinstance(alt, str) else ""
 
 
@@ -284,7 +284,7 @@ def _suggestions(
     fresh: bool = False,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     delete_prefixes: tuple[str, ...] = ()
     if f.category == "cheaper-equivalent" and sugg:
         rep = replacement(sugg, "with", "replacement")

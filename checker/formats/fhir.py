@@ -31,6 +31,7 @@ from fhir.resources.R4B.detectedissue import DetectedIssue
 from fhir.resources.R4B.device import Device
 
 from checker.findings import Finding, Report, Severity
+from checker.formats.catalogue import money
 from checker.formats.cds_hooks import replacement
 from checker.formats.codes import (ACTION_SYSTEM, ATC_SYSTEM, CATEGORY_SYSTEM, FINGERPRINT_SYSTEM, LEVEL_SYSTEM,
                                    PROPOSAL_EXTENSION, RULE_SYSTEM, SUBSTANCE_SYSTEM)
@@ -55,9 +56,9 @@ _EVIDENCE_REF = re.compile(r"^(?:%s)/[A-Za-z0-9\-.]{1,64}$" % "|".join(_EVIDENCE
 _URL_REF = re.compile(r"^(?:urn:uuid:|urn:oid:|https?://)\S+$")
 _REF_KEYS = frozenset({"allergy", "observation", "condition", "conditions", "pregnancy", "reason", "reasons"})
 _PROPOSAL_TEXT = {
-    "fr": {"proposal": "Proposition", "replace": "remplacer par {label}", "saving": "économie estimée {amount} {cur}",
+    "fr": {"proposal": "Proposition", "replace": "remplacer par {label}", "saving": "économie estimée {amount}",
            "source": "Source", "edition": "édition"},
-    "en": {"proposal": "Proposed", "replace": "switch to {label}", "saving": "estimated saving {amount} {cur}",
+    "en": {"proposal": "Proposed", "replace": "switch to {label}", "saving": "estimated saving {amount}",
            "source": "Source", "edition": "edition"},
 }
 _ACTIONS = {  # proposed-action codes in words (fr, en)
@@ -227,13 +228,13 @@ def _evidence(f: Finding, urls: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _replacement(f: Finding) -> dict[str, Any] | None:
-    return replacement(f.suggestion or {}, "with", "replacement", "alternative", "exam")
+    return replacement(f.suggested() or {}, "with", "replacement", "alternative", "exam")
 
 
 def _proposal_extension(f: Finding) -> dict[str, Any] | None:
     """The proposed-action extension: ``action`` (code), ``replacement`` (CodeableConcept), ``saving``
     (Money) with its ``savingPeriod`` (code), ``advice`` (string)."""
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     parts: list[dict[str, Any]] = []
     action = sugg.get("action")
     if isinstance(action, str) and action:
@@ -244,7 +245,7 @@ def _proposal_extension(f: Finding) -> dict[str, Any] | None:
         if rep["codings"]:
             concept["coding"] = rep["codings"]
         parts.append({"url": "replacement", "valueCodeableConcept": concept})
-    saving = sugg.get("saving") or {}
+    saving = f.saving.to_dict() if f.saving is not None else {}
     if isinstance(saving, Mapping) and isinstance(saving.get("amount"), (int, float)) and saving.get("currency"):
         parts.append({"url": "saving", "valueMoney": {"value": saving["amount"], "currency": str(saving["currency"])}})
         if saving.get("period"):
@@ -276,7 +277,7 @@ def _narrative(f: Finding, lang: str) -> str:
     t = _PROPOSAL_TEXT.get(lang, _PROPOSAL_TEXT["fr"])
     parts = [f.detail.strip() or f.summary]
     proposed: list[str] = []
-    sugg = f.suggestion or {}
+    sugg = f.suggested() or {}
     action = sugg.get("action")
     if isinstance(action, str) and action in _ACTIONS:
         proposed.append(_ACTIONS[action][lang == "en"])
@@ -285,11 +286,9 @@ def _narrative(f: Finding, lang: str) -> str:
         proposed.append(t["replace"].format(label=rep["label"]))
     elif isinstance(sugg.get("alternative"), str) and sugg["alternative"].strip():
         proposed.append(sugg["alternative"].strip())
-    saving = sugg.get("saving") or {}
-    if isinstance(saving, Mapping) and isinstance(saving.get("amount"), (int, float)):
-        amount = f"{saving['amount']:.2f}"
-        proposed.append(t["saving"].format(amount=amount.replace(".", ",") if lang == "fr" else amount,
-                                           cur=saving.get("currency", "")).rstrip())
+    saving = f.saving
+    if saving is not None and saving.amount is not None:  # CLDR money: 16,91 € / €16.91
+        proposed.append(t["saving"].format(amount=money(saving.amount, saving.currency, lang)))
     if proposed:
         parts.append(f"{t['proposal']} : " + " ; ".join(proposed) if lang == "fr"
                      else f"{t['proposal']}: " + "; ".join(proposed))

@@ -31,6 +31,7 @@ from checker.protocols.language import Act, Criterion, MedicationClass, Outcome,
 from checker import criteria, facts
 from checker.criteria import BARE_REASON, AgeOn, Local, Measured, Named, SexOf, Verdict
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
+from checker.findings import Localized, Message, Param, Word
 
 Order = Union[ServiceOrder, MedicationOrder]
 
@@ -74,30 +75,37 @@ in_unit = criteria.in_unit
 
 # --- results ------------------------------------------------------------------------------------
 
-_WORDS = {
-    "birth": {"fr": "date de naissance du patient", "en": "patient's birth date"},
-    "sex": {"fr": "sexe du patient", "en": "patient's sex"},
-    "order_day": {"fr": "date de la prescription", "en": "date of the order"},
-    "start": {"fr": "date de début du traitement", "en": "treatment start date"},
-}
+def _w(key: str) -> Message:
+    """A missing datum the engine names itself (``birth``, ``sex``, ``order-day``, ``start``): the
+    catalogue words it (``finding_detail`` ``OP.missing-<key>``)."""
+    return Message(f"OP.missing-{key}")
 
 
-_NAMED = {
-    "inferred": ("indication déduite du problème enregistré : ", "inferred indication, recorded condition: "),
-    "order-text": ("libellé de la demande : ", "order wording: "),
-    "reason": ("motif de la demande : ", "order reason: "),
-    "record": ("problème enregistré : ", "recorded condition: "),
-    "allergy": ("allergie : ", "allergy: "),
-}
-"""How a fact the criteria evaluator found is introduced, by where it was found (French, English)."""
+def _fact(code: str, **params: Param) -> Message:
+    """A fact the decision used, as a code the catalogue words (``finding_detail`` ``OP.fact-<code>``)."""
+    return Message(f"OP.fact-{code}", params)
 
 
-def _w(key: str, lang: str) -> str:
-    return _WORDS[key].get(lang, _WORDS[key]["fr"])
+_NAMED_FACT = {"inferred": "inferred", "order-text": "order-text", "reason": "reason", "record": "condition",
+               "allergy": "allergy"}
+"""The fact code of a fact the criteria evaluator found, by where it was found."""
+
+_ENGINE_DATA = frozenset({"birth", "sex", "order_day", "start"})
+"""The patient's data the engine names as missing itself (``OP.missing-<datum>``)."""
 
 
 def _label(labels: dict[str, str], lang: str) -> str:
     return labels.get(lang) or labels.get("fr") or next(iter(labels.values()), "")
+
+
+def localized(labels: dict[str, str]) -> Localized:
+    """A protocol's label in both languages (French when the file gives no English)."""
+    fr = _label(labels, "fr")
+    return Localized(fr, labels.get("en") or fr)
+
+
+def _labelled(code: str, labels: dict[str, str]) -> Message:
+    return Message(code, {"label": localized(labels)})
 
 
 @dataclass(slots=True)
@@ -105,8 +113,8 @@ class Result:
     """The answer of a test or criterion: ``True``/``False``/``None`` (unknown)."""
 
     value: bool | None
-    facts: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    facts: list[Message] = field(default_factory=list)
+    missing: list[Any] = field(default_factory=list)  # datum names from a test; their wording (Message) once a criterion is worded
     conditions: list[Condition] = field(default_factory=list)
     reason_only: bool = False  # matched on a reason without a Condition resource (no onset)
     indications: list[Indication] = field(default_factory=list)  # inferred or read from the order's words
@@ -118,7 +126,7 @@ class Step:
     criterion: str
     question: str
     answer: str
-    facts: tuple[str, ...]
+    facts: tuple[Message, ...]
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ class Evaluation:
     target_label: str
     outcome: Outcome
     steps: tuple[Step, ...]
-    missing: tuple[str, ...]
+    missing: tuple[Message, ...]
     indications: tuple[Indication, ...] = ()
     """Indications the decision used that the order did not state: inferred from the problem list
     (``inferred``) or read from the order's own words (``order-text``)."""
@@ -141,7 +149,7 @@ class Evaluation:
         return self.outcome.verdict
 
     @property
-    def facts(self) -> list[str]:
+    def facts(self) -> list[Message]:
         return [f for s in self.steps for f in s.facts]
 
 
@@ -233,8 +241,8 @@ class _Context:
         v = self.verdict(crit.id)
         out = Result(v.value)
         for e in v.evidence:
-            if isinstance(e, (str, AgeOn, SexOf, Measured, Named)):
-                fact = self._fact(e)
+            if isinstance(e, (Message, AgeOn, SexOf, Measured, Named)):
+                fact = e if isinstance(e, Message) else self._fact(e)
                 if fact not in out.facts:
                     out.facts.append(fact)
             elif isinstance(e, Condition):
@@ -249,31 +257,30 @@ class _Context:
                 out.missing.append(word)
         return out
 
-    def _fact(self, e: str | AgeOn | SexOf | Measured | Named) -> str:
-        fr = self.lang == "fr"
+    def _fact(self, e: AgeOn | SexOf | Measured | Named) -> Message:
+        """A fact the criteria evaluator found, as a code the catalogue words (``OP.fact-*``)."""
         if isinstance(e, Named):
-            return _NAMED.get(e.where, _NAMED["reason"])[0 if fr else 1] + e.text
+            return _fact(_NAMED_FACT.get(e.where, "reason"), hit=e.text)
         if isinstance(e, AgeOn):
-            return ("âge : " if fr else "age: ") + f"{e.years}"
+            return _fact("age", age=e.years)
         if isinstance(e, SexOf):
-            return ("sexe : " if fr else "sex: ") + e.sex
-        if isinstance(e, Measured):
-            obs = e.observation
-            shown = obs.value if obs.value is not None else (
-                obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
-            return f"{e.matched} = {shown}{(' ' + obs.unit) if obs.unit else ''}" + (
-                f" ({obs.effective.isoformat()})" if obs.effective else "")
-        return e
+            return _fact("sex", sex=Word("sex", e.sex))
+        obs = e.observation
+        shown = obs.value if obs.value is not None else (
+            obs.value_bool if obs.value_bool is not None else (obs.value_concept.label() if obs.value_concept else ""))
+        value = f"{shown}{(' ' + obs.unit) if obs.unit else ''}"
+        if obs.effective:
+            return _fact("observation-dated", hit=e.matched, value=value, day=obs.effective)
+        return _fact("observation", hit=e.matched, value=value)
 
-    def _word(self, datum: str) -> str:
-        """A missing datum in words: the patient's data, or what a criterion of the protocol needs."""
-        if datum in _WORDS:
-            return _w(datum, self.lang)
+    def _word(self, datum: str) -> Message:
+        """A missing datum as a code the catalogue words: the patient's data (``OP.missing-*``), or
+        what a criterion of the protocol needs (its own label)."""
+        if datum in _ENGINE_DATA:
+            return _w(datum.replace("_", "-"))
         what, _, crit_id = datum.partition(":")
-        label = _label(self.protocol.criteria[crit_id].labels, self.lang)
-        if what == "onset":
-            return ("date de début : " if self.lang == "fr" else "onset date: ") + label
-        return label
+        labels = self.protocol.criteria[crit_id].labels
+        return _labelled("OP.missing-onset" if what == "onset" else "OP.missing-label", labels)
 
     # the criteria context (checker.criteria.Context): the protocol's own leaves are answered here;
     # a protocol judges no medication line by its substance key
@@ -322,8 +329,7 @@ class _Context:
         onset = max(onsets)  # most recent episode
         days = (self.day - onset).days
         limit = int(t.attrs["lessThanDays"])
-        fact = (f"début le {onset.isoformat()}, {days} j avant la prescription" if self.lang == "fr"
-                else f"onset {onset.isoformat()}, {days} days before the order")
+        fact = _fact("onset", onset=onset, days=days)
         return Result(days < limit, facts=[fact])
 
     def _t_otherOrder(self, t: Test) -> Result:
@@ -353,13 +359,12 @@ class _Context:
             else:
                 hit = concept_matches(t.matcher, other.code)
             if hit:
-                fact = (f"autre demande {other.ref} du {day.isoformat()} ({hit})" if self.lang == "fr"
-                        else f"other order {other.ref} on {day.isoformat()} ({hit})")
+                fact = _fact("other-order", ref=other.ref, day=day, hit=hit)
                 return Result(True, facts=[fact])
         return Result(False)
 
     def _t_act(self, t: Test) -> Result:
-        return Result(self.target in t.attrs["ids"].split(), facts=[f"{self.order.label}"])
+        return Result(self.target in t.attrs["ids"].split(), facts=[_fact("act", label=self.order.label)])
 
     def _t_medication(self, t: Test) -> Result:
         for other in self.record.medication_orders:
@@ -374,8 +379,7 @@ class _Context:
                 lo, hi = periods.effective_interval(other, self.as_of)
                 together = lo <= self.day <= hi
             if together:
-                word = "co-prescription : " if self.lang == "fr" else "co-prescribed: "
-                return Result(True, facts=[f"{word}{other.label} (ATC {hit})"])
+                return Result(True, facts=[_fact("co-prescribed", label=other.label, atc=hit)])
         return Result(False)
 
     def _t_treatmentDuration(self, t: Test) -> Result:
@@ -395,11 +399,8 @@ class _Context:
             return Result(False)
         start, end, n, days = blocks[i]
         pause = (end - start).days + 1 - days
-        fact = (f"{n} prescription(s) consécutive(s) du {start.isoformat()} au {end.isoformat()} : {days} j"
-                + (f" de traitement (hors {pause} j d'interruption)" if pause else "")
-                if self.lang == "fr" else
-                f"{n} consecutive prescription(s) from {start.isoformat()} to {end.isoformat()}: {days} days"
-                + (f" of treatment ({pause} days of interruption not counted)" if pause else ""))
+        fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
+            _fact("duration", n=n, start=start, end=end, days=days)
         return Result(days > over, facts=[fact])
 
     def _t_reasonGiven(self, t: Test) -> Result:
@@ -410,8 +411,7 @@ class _Context:
         if not self.dated:
             return Result(None, missing=["order_day"])
         since = date.fromisoformat(t.attrs["date"])
-        return Result(self.day >= since, facts=[("date de la prescription : " if self.lang == "fr" else "order date: ")
-                                                 + self.day.isoformat()])
+        return Result(self.day >= since, facts=[_fact("order-date", day=self.day)])
 
 
 def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date
@@ -462,7 +462,7 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
     used: list[Indication] = []
     node = protocol.start
     steps: list[Step] = []
-    missing: list[str] = []
+    missing: list[Message] = []
     while node in protocol.checks:
         check = protocol.checks[node]
         res = ctx.criterion(check.criterion)
@@ -477,8 +477,8 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
         node = getattr(check, answer)
     outcome = protocol.outcomes[node]
     if outcome.missing:
-        extra = _label(outcome.missing, lang)
-        if extra and extra not in missing:
+        extra = _labelled("OP.missing-label", outcome.missing)
+        if _label(outcome.missing, "fr") and extra not in missing:
             missing.append(extra)
     return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing),
                       tuple(used))

@@ -36,7 +36,8 @@ from checker.economics.prices import (
     cnops_matches,
     cnops_products_for,
 )
-from checker.findings import Finding, Source
+from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
+from checker.findings import Quantity as Measure
 from checker.memo import by_identities, by_identity
 from checker.model import NO_HISTORY, MedicationIdentity, MedicationOrder, Quantity
 from checker.registry import Rule, RuleCall, rule
@@ -80,6 +81,8 @@ CNOPS_SOURCE = Source(
 )
 
 _EPS = 1e-9
+DOSE_LEVELS = ("demi-dose", "pleine dose")
+"""The dose levels of ``cheaper-strategies.json`` the catalogue words (table ``eq_dose_level``)."""
 SUBSTITUTABLE_TYPES = {0, 1, 4}  # princeps, générique, substituable (2 = complémentarité posologique)
 
 
@@ -93,30 +96,9 @@ def _cheaper_rule(rule_id: str, name: str, source: Source, referentials: tuple[s
 # --- shared helpers -------------------------------------------------------------------------------
 
 
-def _lang(call: RuleCall) -> str:
-    return call.settings.lang
-
-
-def _symbol(currency: str) -> str:
-    return "€" if currency == "EUR" else currency
-
-
-def _money(value: float | None, currency: str, lang: str = "fr") -> str:
-    """An amount to the cent: ``1 234,56 €`` in French, ``1,234.56 €`` in English."""
-    if value is None:
-        return "?"
-    text = f"{value:,.2f}"
-    if lang != "en":
-        text = text.replace(",", " ").replace(".", ",")
-    return f"{text} {_symbol(currency)}"
-
-
-def _unit_money(value: float | None, currency: str, lang: str = "fr") -> str:
-    """A unit price to four decimals, with the language's decimal mark."""
-    if value is None:
-        return "?"
-    text = f"{value:.4f}"
-    return f"{text if lang == 'en' else text.replace('.', ',')} {_symbol(currency)}"
+def _unit_price(value: float | None, currency: str) -> Param:
+    """A unit price to the hundredth of a cent (``0,0123 €``), worded the language's CLDR way."""
+    return Amount(value, currency, 4) if value is not None else "?"
 
 
 def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
@@ -126,10 +108,14 @@ def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, Medic
         yield order, order.identity
 
 
-def _line_finding(call: RuleCall, order: MedicationOrder, key: str, summary: str, detail: str,
-                  **extra: Any) -> Finding:
-    """A finding on one prescription line (summary cut to 140 characters)."""
-    return call.finding(summary=summary[:140], detail=detail, implicated=[order.ref], key=key, **extra)
+def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
+    """A finding on one prescription line, worded from ``message`` (the catalogue bounds the summary)."""
+    return call.finding(message=message, implicated=[order.ref], key=key, **extra)
+
+
+def _saving(cmp: CostComparison) -> Saving:
+    """The suggestion's saving as a typed value (amount over its period, per year, the other figures)."""
+    return Saving.from_dict(cmp.saving_dict())
 
 
 def _cheaper_than(candidates: Iterable[PricedPack], reference: PricedPack) -> PricedPack | None:
@@ -154,14 +140,26 @@ def _substance(identity: MedicationIdentity) -> tuple[str, str]:
     return " + ".join(s.key for s in subs), " + ".join(s.name for s in subs)
 
 
-def _strength_text(identity: MedicationIdentity, lang: str = "fr") -> str:
+def _strength_text(identity: MedicationIdentity) -> str:
+    """The line's strengths as data (``500 mg + 30 mg``), for a suggestion."""
     parts = []
     for s in sorted(identity.substances, key=lambda s: s.key):
         if s.strength is not None:
-            v = f"{s.strength.value:g}"
-            v = v if lang == "en" else v.replace(".", ",")
-            parts.append(f"{v} {'µg' if s.strength.unit == 'ug' else s.strength.unit}".strip())
+            parts.append(f"{s.strength.value:g} {'µg' if s.strength.unit == 'ug' else s.strength.unit}".strip())
     return " + ".join(parts)
+
+
+def _decimals(value: float) -> int:
+    text = f"{value:g}"
+    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
+
+
+def _strength(identity: MedicationIdentity) -> Phrases:
+    """The line's strengths, each number worded the language's CLDR way (``0,5 mg + 30 mg``)."""
+    return Phrases(tuple(Message("EQ.strength", {"q": Measure(s.strength.value, "µg" if s.strength.unit == "ug"
+                                                              else s.strength.unit, _decimals(s.strength.value))})
+                         for s in sorted(identity.substances, key=lambda s: s.key) if s.strength is not None),
+                   " + ")
 
 
 def _single_strength(identity: MedicationIdentity) -> Quantity | None:
@@ -253,52 +251,38 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
     )
 
 
-def _saving_sentence(cmp: CostComparison, lang: str) -> str:
+def _saving_phrase(cmp: CostComparison) -> Phrases:
     """The saving in plain words, saying how the yearly figure was obtained (annualised long-term
     treatment, or a short course counted as is); see :class:`~checker.economics.costs.CostComparison`."""
     s = cmp.saving_dict()
-    en = lang == "en"
 
-    def m(v: float | None) -> str:
-        return _money(v, cmp.currency, lang)
+    def m(v: float | None) -> Param:
+        return Amount(v, cmp.currency) if v is not None else "?"
 
     if s["period"] == "year":
-        return (f"saving {m(s['amount'])} per year (no duration stated: long-term treatment assumed, "
-                "daily saving × 365)" if en else
-                f"économie de {m(s['amount'])} par an (durée non précisée : traitement au long cours supposé, "
-                "économie par jour × 365)")
+        return Phrases((Message("EQ.saving-year", {"amount": m(s["amount"])}),))
     if s["period"] != "treatment":
-        return ("dosage not structured: only the saving per unit is known" if en
-                else "posologie non structurée : seule l'économie par unité est calculable")
+        return Phrases((Message("EQ.saving-unit"),))
     days = s.get("days")
-    if en:
-        text = (f"saving {m(s['amount'])} over the prescribed {days:g} days" if days
-                else f"saving {m(s['amount'])} on the prescribed quantity")
-    else:
-        text = (f"économie de {m(s['amount'])} sur la durée prescrite ({days:g} j)" if days
-                else f"économie de {m(s['amount'])} sur la quantité prescrite")
+    parts = [Message("EQ.saving-days", {"amount": m(s["amount"]), "days": float(days)}) if days
+             else Message("EQ.saving-quantity", {"amount": m(s["amount"])})]
     basis = s.get("per_year_basis")
     if basis == "annualised":
-        text += (f", i.e. {m(s['per_year'])} per year for this long-term treatment (daily saving × 365)" if en
-                 else f", soit {m(s['per_year'])} par an pour ce traitement au long cours (économie par jour × 365)")
+        parts.append(Message("EQ.per-year-annualised", {"per_year": m(s["per_year"])}))
     elif basis == "treatment" and cmp.long_term:  # no daily figure: the quantity cannot be annualised
-        text += ("; no daily dose stated: this amount is the yearly figure, not annualised" if en
-                 else " ; sans posologie chiffrée, ce montant est retenu tel quel par an, sans extrapolation")
+        parts.append(Message("EQ.per-year-as-is"))
     elif basis == "treatment":
-        text += ("; short course: this amount counts as is in yearly savings, not annualised" if en
-                 else " ; traitement court : ce montant compte tel quel dans les économies annuelles, "
-                      "sans extrapolation")
-    return text
+        parts.append(Message("EQ.per-year-short"))
+    return Phrases(tuple(parts), "")
 
 
-def _price_sentence(cmp: CostComparison, lang: str, alternative: str, reference: str, unit: str = "") -> str:
-    """``<alternative> costs A per unit against B for <reference>: <saving>`` in the call's language."""
-    a, b = _unit_money(cmp.alt_unit_price, cmp.currency, lang), _unit_money(cmp.unit_price, cmp.currency, lang)
-    if lang == "en":
-        per = "ml" if unit == "ml" else "unit"
-        return f"{alternative} costs {a} per {per} against {b} for {reference}: {_saving_sentence(cmp, lang)}"
-    per = "ml" if unit == "ml" else "unité"
-    return f"{alternative} revient à {a} par {per} contre {b} pour {reference} : {_saving_sentence(cmp, lang)}"
+def _price(cmp: CostComparison, alternative: Param, reference: Param, unit: str = "") -> Phrases:
+    """``<alternative> costs A per unit against B for <reference>: <saving>``."""
+    return Phrases((Message("EQ.price", {"alternative": alternative, "reference": reference,
+                                         "alt_price": _unit_price(cmp.alt_unit_price, cmp.currency),
+                                         "price": _unit_price(cmp.unit_price, cmp.currency),
+                                         "per": Word("eq_per", "ml" if unit == "ml" else "unit"),
+                                         "saving": _saving_phrase(cmp)}),))
 
 
 def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
@@ -438,28 +422,21 @@ def _cheapest_substitute(idx: Any, cis: str, unit: str) -> PricedPack | None:
 
 def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
                      best: PricedPack, cmp: CostComparison, key: str, name: str, form: str,
-                     extra: dict[str, Any], source: Source | None = None, note: str = "") -> Finding:
-    lang = _lang(call)
-    strength = _strength_text(ident, lang)
+                     extra: dict[str, Any], source: Source | None = None, notes: tuple[Message, ...] = ()) -> Finding:
     cur = cmp.currency
     with_ = best.describe()
     with_.update({"dci": name, "strength": _strength_text(ident), "form": form})
-    suggestion = {"replace": _replace(prescribed, ident), "with": with_, "saving": cmp.saving_dict()}
+    suggestion = {"replace": _replace(prescribed, ident), "with": with_, "saving": _saving(cmp)}
     evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_evidence_costs(cmp), **extra}
     product = ident.product or order.label
     # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
     unit = prescribed.units.unit if prescribed.units else ""
-    price = _unit_money(best.unit_price, cur, lang)
-    if lang == "en":
-        summary = f"{product}: a substitutable {name} {strength} costs less ({price}/unit)"
-    else:
-        summary = f"{product} : {name} {strength} substituable moins cher ({price}/unité)"
-    alternative = f"{best.product} ({best.label}), {'substitutable' if lang == 'en' else 'substituable'},"
-    detail = _price_sentence(cmp, lang, alternative, prescribed.product, unit) + "."
-    if note:
-        detail += " " + note
-    return _line_finding(call, order, f"generic:{key}", summary, detail,
-                         suggestion=suggestion, evidence=evidence, source=source)
+    alternative = Phrases((Message("EQ001.alternative", {"product": best.product, "label": best.label}),))
+    message = Message("EQ001", {"product": product, "name": name, "strength": _strength(ident),
+                                "unit_price": _unit_price(best.unit_price, cur),
+                                "price": _price(cmp, alternative, prescribed.product, unit)}, notes)
+    return _line_finding(call, order, f"generic:{key}", message, suggestion=suggestion, evidence=evidence,
+                         source=source)
 
 
 def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> Iterator[Finding]:
@@ -473,18 +450,10 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     brand = getattr(spec, "brand", "") or fold(ident.product).split(",")[0]
     own = brand_rows(matches, brand.split()[0] if brand else "")
     key, name = _substance(ident)
-    lang = _lang(call)
-    strength = _strength_text(ident, lang)
     if not own:
-        summary = (f"{ident.product or order.label}: not in the CNOPS list, no Moroccan price" if lang == "en"
-                   else f"{ident.product or order.label} : absent du référentiel CNOPS, pas de prix marocain")
-        detail = (f"No CNOPS 2014 row matches {brand.upper()} ({name} {strength}, same dose form); "
-                  f"{len(matches)} row(s) of {name} {strength} exist. No saving is estimated."
-                  if lang == "en" else
-                  f"Aucune ligne du référentiel CNOPS 2014 ne correspond à {brand.upper()} "
-                  f"({name} {strength}, même forme) ; "
-                  f"{len(matches)} ligne(s) de {name} {strength} y figurent. Aucune économie n'est estimée.")
-        yield _line_finding(call, order, f"absent-ma:{key}", summary, detail, source=CNOPS_SOURCE,
+        message = Message("EQ001-absent-ma", {"product": ident.product or order.label, "brand": brand.upper(),
+                                              "name": name, "strength": _strength(ident), "rows": len(matches)})
+        yield _line_finding(call, order, f"absent-ma:{key}", message, source=CNOPS_SOURCE,
                            evidence={"substance": key, "jurisdiction": "ma", "absent_from": "cnops-2014",
                                      "same_dci_rows": len(matches)})
         return
@@ -505,19 +474,17 @@ def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     extra: dict[str, Any] = {"price_referential": CNOPS_LABEL,
                              "reimbursed_per_unit": paid,
                              "alternative_reimbursed_per_unit": alt_paid}
-    note = ""
+    notes: list[Message] = []
     if paid is not None and alt_paid is not None:
-        note = (f"CNOPS reimburses {_unit_money(paid, 'MAD', lang)} vs {_unit_money(alt_paid, 'MAD', lang)} per unit "
-                f"(rate × reimbursement base PRIX_BR)." if lang == "en" else
-                f"Remboursement CNOPS : {_unit_money(paid, 'MAD')} contre {_unit_money(alt_paid, 'MAD')} par unité "
-                f"(taux × base de remboursement PRIX_BR).")
+        notes.append(Message("EQ001.cnops-reimbursed", {"paid": _unit_price(paid, "MAD"),
+                                                        "alt_paid": _unit_price(alt_paid, "MAD")}))
     own_paid, generic_paid = _amo_share(prescribed, paid), _amo_share(best, alt_paid)
     if own_paid is not None and generic_paid is not None:
         extra_cost = _patient_extra_cost(cmp, prescribed, best, own_paid, generic_paid)
         extra["patient_extra_cost"] = extra_cost
-        note = (note + " " + _extra_cost_sentence(extra_cost, lang)).strip()
+        notes.append(_extra_cost_message(extra_cost))
     yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form, extra,
-                           source=CNOPS_SOURCE, note=note)
+                           source=CNOPS_SOURCE, notes=tuple(notes))
 
 
 def _amo_share(p: PricedPack, reimbursed: float | None) -> float | None:
@@ -542,16 +509,13 @@ def _patient_extra_cost(cmp: CostComparison, prescribed: PricedPack, best: Price
             "period": saving["period"], "currency": "MAD"}
 
 
-def _extra_cost_sentence(extra: dict[str, Any], lang: str) -> str:
+def _extra_cost_message(extra: dict[str, Any]) -> Message:
     per_unit, amount = extra["per_unit"], extra["amount"]
     if per_unit <= 0:
-        return ("The patient pays no more with the princeps (same share left to the patient)." if lang == "en"
-                else "Le princeps ne coûte pas plus au patient (même reste à charge).")
-    if lang == "en":
-        total = f", {_money(amount, 'MAD', lang)} over the prescribed treatment" if amount is not None else ""
-        return f"If the princeps is dispensed, the patient pays {_unit_money(per_unit, 'MAD', lang)} more per unit{total}."
-    total = f", soit {_money(amount, 'MAD')} sur le traitement prescrit" if amount is not None else ""
-    return f"Si le princeps est délivré, le patient paie {_unit_money(per_unit, 'MAD')} de plus par unité{total}."
+        return Message("EQ001.extra-cost-none")
+    if amount is None:
+        return Message("EQ001.extra-cost-unit", {"per_unit": _unit_price(per_unit, "MAD")})
+    return Message("EQ001.extra-cost", {"per_unit": _unit_price(per_unit, "MAD"), "amount": Amount(amount, "MAD")})
 
 
 def _reimbursed_per_unit(p: PricedPack) -> float | None:
@@ -586,15 +550,9 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
         ident = with_strengths(ident, spec)
         key, name = _substance(ident)
         strength = _strength_text(ident)
-        wording = f"{name} {_strength_text(ident, _lang(call))}, {spec.form}".strip()
-        if _lang(call) == "en":
-            summary = f"{ident.product or order.label}: prescribe by common name ({name})"
-            detail = f"{spec.name} belongs to a generic group; French law requires the DCI: \u201c{wording}\u201d."
-        else:
-            summary = f"{ident.product or order.label} : prescrire en dénomination commune ({name})"
-            detail = (f"{spec.name} appartient à un groupe générique ; la prescription doit mentionner la DCI : "
-                      f"« {wording} » (le nom de marque peut être ajouté).")
-        yield _line_finding(call, order, f"dci:{key}", summary, detail,
+        message = Message("EQ002", {"product": ident.product or order.label, "name": name, "specialty": spec.name,
+                                    "strength": _strength(ident), "form": spec.form})
+        yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
                                         "with": {"dci": name, "strength": strength, "form": spec.form}},
                             evidence={"substance": key, "generic_group": spec.generic_group})
@@ -660,25 +618,10 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
         if not problem:
             continue
         product = ident.product or order.label
-        en = _lang(call) == "en"
-        if problem == "missing":
-            summary = (f"{product}: non-substitutable without justification (MTE, EFG or CIF)" if en
-                       else f"{product} : « non substituable » sans justification (MTE, EFG ou CIF)")
-            detail = ("The mention must state MTE, EFG or CIF; without it the pharmacist may substitute." if en
-                      else "La mention doit préciser MTE, EFG ou CIF ; sans justification, "
-                           "le pharmacien peut substituer.")
-        elif problem == "MTE-not-listed":
-            summary = (f"{product}: MTE justification not allowed for {name}" if en
-                       else f"{product} : justification MTE non admise pour {name}")
-            detail = (f"{name} is not on the list of narrow-therapeutic-margin substances of the arrêté." if en
-                      else f"{name} ne figure pas sur la liste des substances à marge thérapeutique "
-                           "étroite de l'arrêté.")
-        else:
-            summary = (f"{product}: EFG justification invalid (patient aged 6 or more)" if en
-                       else f"{product} : justification EFG invalide (patient de 6 ans ou plus)")
-            detail = ("EFG applies only to children under 6." if en
-                      else "La justification EFG est réservée aux enfants de moins de 6 ans.")
-        yield _line_finding(call, order, f"ns:{key}", summary, detail,
+        message = Message("EQ003-missing", {"product": product}) if problem == "missing" else \
+            Message("EQ003-mte-not-listed", {"product": product, "name": name}) if problem == "MTE-not-listed" else \
+            Message("EQ003-efg-age", {"product": product, "max_age": mte.efg_max_age_years})
+        yield _line_finding(call, order, f"ns:{key}", message,
                             evidence={"substance": key, "justification": sorted(codes), "problem": problem,
                                       "mte_listed": all(mte.covers(s.key) for s in ident.substances)})
 
@@ -746,20 +689,13 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
         st = _strength_text(ident) or (f"{strength.value:g} {strength.unit}" if strength else "")
         with_ = best.describe()
         with_.update({"dci": name, "strength": st, "form": spec.form})
-        lang = _lang(call)
         unit = best.units.unit if best.units else ""
-        if lang == "en":
-            summary = f"{spec.name.split(',')[0]} started: biosimilar {best.product.split(',')[0]} costs less"
-            detail = ("Treatment initiation with the reference biologic; "
-                      + _price_sentence(cmp, lang, f"{best.product} ({best.label})", spec.name.split(",")[0], unit))
-        else:
-            summary = (f"Initiation de {spec.name.split(',')[0]} : le biosimilaire "
-                       f"{best.product.split(',')[0]} est moins cher")
-            detail = ("Instauration d'un traitement par le médicament biologique de référence ; "
-                      + _price_sentence(cmp, lang, f"{best.product} ({best.label})", spec.name.split(",")[0], unit))
-        yield _line_finding(call, order, f"biosimilar:{key}", summary, detail + ".", source=group.source,
+        reference = spec.name.split(",")[0]
+        message = Message("EQ004", {"reference": reference, "biosimilar": best.product.split(",")[0],
+                                    "price": _price(cmp, f"{best.product} ({best.label})", reference, unit)})
+        yield _line_finding(call, order, f"biosimilar:{key}", message, source=group.source,
                             suggestion={"replace": _replace(prescribed, ident), "with": with_,
-                                        "saving": cmp.saving_dict()},
+                                        "saving": _saving(cmp)},
                             evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
 
 
@@ -892,26 +828,25 @@ def _strategies_for(strategies: Any, ident: MedicationIdentity) -> tuple[Any, ..
 
 
 def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, strat: Any,
-                      summary: str, detail: str, suggestion: dict[str, Any] | None,
+                      message: Message, suggestion: dict[str, Any] | None,
                       extra: dict[str, Any] | None = None) -> Finding:
     key, _name = _substance(ident)
-    lang = _lang(call)
-    evidence = {"substance": key, "strategy": strat.id, "applies_when": strat.text("applies_when", lang),
-                "strategy_evidence": strat.text("evidence", lang), **(extra or {})}
-    return _line_finding(call, order, f"strategy:{strat.id}", summary, detail,
-                         source=strat.source, suggestion=suggestion, evidence=evidence)
+    evidence = {"substance": key, "strategy": strat.id, **(extra or {})}
+    return _line_finding(call, order, f"strategy:{strat.id}", message, source=strat.source, suggestion=suggestion,
+                         evidence=evidence)
 
 
-def _strategy_detail(call: RuleCall, strat: Any, middle: str = "") -> str:
-    """What the source says, what it means for this line (``middle``, a sentence), the condition
-    found in the record and the source named in full, in the call's language."""
-    lang = _lang(call)
-    middle = f" {middle.rstrip('. ')}." if middle else ""
-    if lang == "en":
-        return (f"{strat.text('evidence', lang)}{middle} Applies here: {strat.text('applies_when', lang)}. "
-                f"Source: {strat.source.cite()}.")
-    return (f"{strat.text('evidence', lang)}{middle} Condition retenue : {strat.text('applies_when', lang)}. "
-            f"Source : {strat.source.cite()}.")
+def _strategy(strat: Any, middle: Phrases | None = None) -> dict[str, Param]:
+    """The parameters of a strategy's detail: what the source says, what it means for this line
+    (``middle``, a sentence), the condition found in the record and the source named in full."""
+    return {"evidence": _texts(strat, "evidence"), "applies": _texts(strat, "applies_when"),
+            "middle": Phrases((Message("EQ005.middle", {"text": middle}),)) if middle else Phrases(()),
+            "source": strat.source.cite()}
+
+
+def _texts(strat: Any, name: str) -> Localized:
+    """A strategy's text in both languages (English when the file gives it, else French)."""
+    return Localized(strat.text(name, "fr"), strat.text(name, "en"))
 
 
 def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
@@ -929,14 +864,10 @@ def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medic
     preferred = strat.preferred[0]
     product = ident.product or order.label
     _key, name = _substance(ident)
-    title = strat.text("title", _lang(call))
-    summary = f"{product} : {title}" if _lang(call) != "en" else f"{product}: {title}"
-    if len(summary) > 140:
-        summary = title
-    detail = _strategy_detail(call, strat)
     suggestion = {"replace": {"cis": ident.cis, "label": product, "dci": name},
                   "with": {"class": preferred["substance"], "atc": preferred["atc"]}}
-    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion)
+    message = Message("EQ005-class-switch", {"product": product, "title": _texts(strat, "title"), **_strategy(strat)})
+    yield _strategy_finding(call, order, ident, strat, message, suggestion)
 
 
 def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
@@ -949,17 +880,15 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
     product = ident.product or order.label
     with_ = best.describe()
     with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
-    lang = _lang(call)
-    summary = (f"{product}: {best_sub} {best_mg:g} mg (same dose level) costs less for comparable efficacy"
-               if lang == "en" else
-               f"{product} : {best_sub} {best_mg:g} mg ({level}) revient moins cher à efficacité comparable")
     unit = best.units.unit if best.units else ""
-    detail = _strategy_detail(call, strat, _price_sentence(cmp, lang, best.product, reference.product, unit))
-    suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": cmp.saving_dict()}
+    suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": _saving(cmp)}
     if reference is not base:
         suggestion["saving_computed_from"] = reference.describe()
-    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
-                            {**_evidence_costs(cmp), "dose_level": level})
+    message = Message("EQ005-same-dose-level", {
+        "product": product, "substance": best_sub, "mg": best_mg,
+        "level": Word("eq_dose_level", level) if level in DOSE_LEVELS else level,
+        **_strategy(strat, _price(cmp, best.product, reference.product, unit))})
+    yield _strategy_finding(call, order, ident, strat, message, suggestion, {**_evidence_costs(cmp), "dose_level": level})
 
 
 @by_identities
@@ -1037,20 +966,15 @@ def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: Med
     suggestion: dict[str, Any] = {"action": "remove", "replace": base.describe() if base else {"label": product},
                                   "with": None}
     extra: dict[str, Any] = {"partners": sorted(o.ref for o in partners)}
-    money = ""
+    money: Phrases | None = None
     if base is not None and base.unit_price is not None:
         free = PricedPack("fr", "", None, "", "", "", base.units, 0.0, base.currency, None)
         cmp = _compare(order, base, free, _single_strength(ident))
-        suggestion["saving"] = cmp.saving_dict()
+        suggestion["saving"] = _saving(cmp)
         extra.update(_evidence_costs(cmp))
-        money = (f"Without it: {_saving_sentence(cmp, 'en')}" if _lang(call) == "en"
-                 else f"Sans cet IPP : {_saving_sentence(cmp, 'fr')}")
-    summary = (f"{product} with a short NSAID course in a patient without risk factor: not justified"
-               if _lang(call) == "en" else
-               f"{product} avec un AINS de courte durée chez un patient sans facteur de risque")
-    detail = _strategy_detail(call, strat, money)
-    yield _strategy_finding(call, order, ident, strat, summary, detail, suggestion,
-                            {**extra, "implicated_partners": len(partners)})
+        money = Phrases((Message("EQ005.without-it", {"saving": _saving_phrase(cmp)}),))
+    message = Message("EQ005-drop-cotherapy", {"product": product, **_strategy(strat, money)})
+    yield _strategy_finding(call, order, ident, strat, message, suggestion, {**extra, "implicated_partners": len(partners)})
 
 
 def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
@@ -1071,16 +995,13 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
         return
     cmp = _compare(order, chosen, best, _single_strength(ident))
     product = ident.product or order.label
-    lang = _lang(call)
-    summary = (f"{product}: {days:g}-day treatment, the large pack costs less per unit" if lang == "en"
-               else f"{product} : traitement de {days:g} j, grand conditionnement moins cher par unité")
     unit = chosen.units.unit if chosen.units else ""
-    large, small = (("large pack", "the prescribed pack") if lang == "en"
-                    else ("le grand conditionnement", "la boîte prescrite"))
-    detail = _strategy_detail(call, strat, _price_sentence(cmp, lang, f"{large.capitalize()} ({best.label})",
-                                                            f"{small} ({chosen.label})", unit))
-    yield _strategy_finding(call, order, ident, strat, summary, detail,
-                            {"replace": chosen.describe(), "with": best.describe(), "saving": cmp.saving_dict()},
+    large = Phrases((Message("EQ005.large-pack", {"label": best.label}),))
+    small = Phrases((Message("EQ005.prescribed-pack", {"label": chosen.label}),))
+    message = Message("EQ005-large-pack", {"product": product, "days": float(days),
+                                           **_strategy(strat, _price(cmp, large, small, unit))})
+    yield _strategy_finding(call, order, ident, strat, message,
+                            {"replace": chosen.describe(), "with": best.describe(), "saving": _saving(cmp)},
                             _evidence_costs(cmp))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checker.findings import Finding, Source
+from checker.findings import Finding, Message, Param, Quantity, Source, Word
 from checker.model import RULE_CONFIDENCE, MedicationOrder
 from checker.registry import RuleCall, rule
 
@@ -21,20 +21,21 @@ SOURCE = Source(
 )
 
 
-def _label(order: MedicationOrder, en: bool) -> str:
+METHODS = ("cis", "cip13", "cip7", "ucd", "atc", "rxnorm", "ingredients", "text-exact", "text-fuzzy")
+"""How a line can have been identified (catalogue table ``id_method``)."""
+
+
+def _method(method: str) -> Param:
+    return Word("id_method", method) if method in METHODS else method
+
+
+def _label(order: MedicationOrder) -> Param:
+    """The line's text, else its codes, else a word saying it has neither."""
     label = order.label.strip()
     if label:
         return label
     codes = [f"{c.system.rsplit('/', 1)[-1] or 'code'} {c.code}" for c in order.medication.codings]
-    return ", ".join(codes) or ("(line without name or code)" if en else "(ligne sans libellé ni code)")
-
-
-def _fr(value: float) -> str:
-    return f"{value:.2f}".replace(".", ",")
-
-
-def _short(text: str, limit: int = 70) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return ", ".join(codes) or Word("id_label", "no-text")
 
 
 @rule(
@@ -57,47 +58,29 @@ def unidentified_medication(call: RuleCall) -> Iterator[Finding]:
 
     Source: art. R. 5132-3 du code de la santé publique (mentions de l'ordonnance) et BDPM.
     """
-    en = call.settings.lang == "en"
     for order in call.record.medication_orders:
         if order.status == "entered-in-error":
             continue
         ident = order.identity
         if ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE:
             continue  # identified well enough for the rules: nothing to say (most lines)
-        label = _label(order, en)
+        label = _label(order)
+        text = label if isinstance(label, str) else ""
         if ident is None or not ident.substances:
-            summary = (f"Medication not identified: {_short(label)}" if en
-                       else f"Médicament non identifié : {_short(label)}")
-            detail = (
-                f"The line \u00ab {label} \u00bb matches no substance or product of the drug referential "
-                "(codes and text were tried). No other check was run on it; verify the prescription."
-                if en else
-                f"La ligne \u00ab {label} \u00bb ne correspond à aucune substance ni spécialité du référentiel "
-                "(codes et libellé essayés). Aucune autre vérification n'a porté sur elle : à contrôler."
-            )
-            if label.startswith("#"):
-                detail += (" The medication is a reference to a resource that could not be read." if en else
-                           " Le médicament est une référence vers une ressource qui n'a pu être lue.")
-            yield call.finding(summary=summary, detail=detail, implicated=[order.ref], key="unidentified",
-                               evidence={"text": label, "method": ident.method if ident else "none",
-                                         "confidence": 0.0})
+            extra = (Message("ID001.reference"),) if text.startswith("#") else ()
+            yield call.finding(message=Message("ID001", {"label": label}, extra), implicated=[order.ref],
+                               key="unidentified", evidence={"text": text, "method": ident.method if ident else "none",
+                                                             "confidence": 0.0})
         else:  # identified, below the rules' confidence
             read_as = " + ".join(s.name for s in ident.substances)
-            summary = (f"Uncertain identification: {_short(label, 50)} → {_short(read_as, 40)}" if en
-                       else f"Identification incertaine : {_short(label, 50)} → {_short(read_as, 40)}")
-            alts = f" Autres possibilités : {', '.join(ident.alternatives)}." if ident.alternatives else ""
-            alts_en = f" Other candidates: {', '.join(ident.alternatives)}." if ident.alternatives else ""
-            detail = (
-                f"The line \u00ab {label} \u00bb was read as {read_as} ({ident.method}, confidence "
-                f"{ident.confidence:.2f}, below the {RULE_CONFIDENCE:.2f} the rules require).{alts_en} "
-                "Clinical checks skipped it; state the DCI or a CIP/CIS code." if en else
-                f"La ligne \u00ab {label} \u00bb a été lue comme {read_as} ({ident.method}, confiance "
-                f"{_fr(ident.confidence)}, sous le seuil de {_fr(RULE_CONFIDENCE)} exigé par les règles).{alts} "
-                "Les vérifications cliniques ne l'ont pas prise en compte : préciser la DCI ou un code CIP/CIS."
-            )
+            extra = (Message("ID001.alternatives", {"alternatives": ", ".join(ident.alternatives)}),) \
+                if ident.alternatives else ()
+            message = Message("ID001-uncertain", {"label": label, "read_as": read_as, "method": _method(ident.method),
+                                                  "confidence": Quantity(ident.confidence, "", 2),
+                                                  "threshold": Quantity(RULE_CONFIDENCE, "", 2)}, extra)
             yield call.finding(
-                summary=summary, detail=detail, implicated=[order.ref], key="uncertain",
-                evidence={"text": label, "method": ident.method, "confidence": ident.confidence,
+                message=message, implicated=[order.ref], key="uncertain",
+                evidence={"text": text, "method": ident.method, "confidence": ident.confidence,
                           "substances": [s.key for s in ident.substances],
                           "alternatives": list(ident.alternatives), "note": ident.note},
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 from checker import criteria, facts
 from checker.facts import FactTables
-from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
+from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches
@@ -32,9 +32,8 @@ PREGNANT_SNOMED = frozenset({"77386006"})
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
-KIDNEY_WORDS = {"clcr": ("creatinine clearance", "clairance de la créatinine"), "egfr": ("eGFR", "DFG estimé"),
-                "cockcroft-gault": ("Cockcroft-Gault creatinine clearance", "clairance de Cockcroft-Gault")}
-MISSING_FR = {"creatinine": "créatininémie", "weight": "poids", "age": "âge", "sex": "sexe"}
+KIDNEY_KINDS = ("clcr", "egfr", "cockcroft-gault")
+"""The kinds of renal function measure PR003 words (catalogue table ``renal_kind``)."""
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 # The STOPP criteria evaluated, and our wording of each: referentials/iatrogenic/stopp-selection.json.
@@ -187,17 +186,16 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
     Eur J Clin Pharmacol 2007;63:725-731.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
-    en = call.settings.lang == "en"
     for order in _judged_orders(call):
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
-            found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day, en)
+            found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day)
             if found is not None:
                 yield found
                 break
 
 
-def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date,
-                  en: bool) -> Finding | None:
+def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date
+                  ) -> Finding | None:
     """The PR002 finding for ``order`` at ``age``, or ``None``."""
     if age is None or age < 65:
         return None
@@ -208,11 +206,10 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
         hit = _stopp_drug_hit(data, rid, order)
         if hit is not None:
             key, daily_mg, dose = hit
-            entry: dict[str, Any] = {"criterion": rid, "substance": key, "why": words["en" if en else "fr"]}
+            entry: dict[str, Any] = {"criterion": rid, "substance": key}
             why = Localized(words["fr"], words["en"])
             if dose is not None:
                 entry.update(daily_mg=round(daily_mg or 0.0, 1), above_mg=dose["value"])
-                entry["why"] += f" ({daily_mg or 0.0:g} mg/{'day' if en else 'jour'} > {dose['value']:g})"
                 phrases.append(Message("PR002.why-dose", {"why": why, "mg": daily_mg or 0.0, "above": float(dose["value"])}))
             else:
                 phrases.append(Message("PR002.why", {"why": why}))
@@ -222,7 +219,7 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
         for row in data.kind("elderly"):
             keys = row.matches_order(order)
             if keys and _holds(row.criteria.population, call, order, keys[0], day) is True:
-                hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
+                hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0]})
                 phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
                 sources.append(row.source)
     if not hits:
@@ -294,12 +291,11 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    en = call.settings.lang == "en"
     for order in _judged_orders(call):
         missing: Finding | None = None
         judged = False
         for day in facts.judgement_days(order, call.as_of):
-            status, found = _renal_at(call, data, tables, order, day, en)
+            status, found = _renal_at(call, data, tables, order, day)
             if status == "flag":
                 yield found  # type: ignore[misc]
                 break
@@ -312,15 +308,15 @@ def renal(call: RuleCall) -> Iterator[Finding]:
                 yield missing
 
 
-def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date,
-              en: bool) -> tuple[str, Finding | None]:
+def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date
+              ) -> tuple[str, Finding | None]:
     """``("flag", finding)``, ``("ok", None)``, ``("missing", info finding)`` or ``("none", None)``
     (no renal threshold for this line) for ``order`` judged on ``day``."""
     age = facts.age_on(call.record, day)
     stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
     concerned: list[dict[str, Any]] = []
+    what: dict[int, Localized] = {}  # the wording of each criterion, by its place in ``concerned``
     for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
-        fr, eng = words["fr"], words["en"]
         for it in data.stopp["rules"][rid]["iterations"]:
             med = it["medicines"][0]
             key = _atc_hit(order, med["atc"])
@@ -331,19 +327,22 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
                     break  # dose under the criterion's threshold: not concerned
             if it["egfr"]:
-                concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"],
-                                  "what": eng if en else fr, "ckd": []})
+                what[len(concerned)] = Localized(words["fr"], words["en"])
+                concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"], "ckd": []})
             elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
                 concerned[-1]["ckd"] = it["ckd_icd10"]
     for renal_row in data.kind("renal"):
         keys = renal_row.matches_order(order)
         if keys and _holds(renal_row.criteria.population, call, order, keys[0], day) is not False:  # unknown age: applies
+            what[len(concerned)] = Localized(renal_row.label_fr, renal_row.label_en)
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
                               "below": float(renal_row.params["below"]),
                               "inclusive": bool(renal_row.params.get("inclusive")),  # source says "≤ N"
-                              "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
+                              "ckd": [], "row": renal_row})
     if not concerned:
         return "none", None
+    for n, c in enumerate(concerned):
+        c["what"] = what[n]
     subst = order.substance_name(concerned[0]["substance"])
     kidney = facts.kidney_function_on(call.record, day, tables)
     on = day.isoformat()
@@ -353,28 +352,18 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
         if by_stage:
             c = by_stage[0]
             return "flag", call.finding(
-                summary=(f"{subst}: chronic kidney disease stage recorded" if en else
-                         f"{subst} : stade d'insuffisance rénale chronique enregistré")[:140],
-                detail=(f"{order.label}: the recorded chronic kidney disease stage ({', '.join(sorted(ckd))}) "
-                        f"corresponds to the threshold of {c['criterion']} ({c['what']}). Reassess the drug or dose."
-                        if en else
-                        f"{order.label} : le stade d'insuffisance rénale chronique enregistré ({', '.join(sorted(ckd))}) "
-                        f"correspond au seuil du critère {c['criterion']} ({c['what']}). Réévaluer le médicament ou la dose."),
+                message=Message("PR003-ckd", {"substance": subst, "line": order.label, "codes": ", ".join(sorted(ckd)),
+                                              "criterion": c["criterion"], "what": c["what"]}),
                 implicated=[order.ref], key=c["substance"],
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
-        limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
+        limits = Phrases(tuple(Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
+                                                                "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
+                               for c in concerned))
         window = tables.window("renal-function")
-        lacking = ", ".join(kidney.missing)
-        lacking_fr = ", ".join(MISSING_FR.get(m, m) for m in kidney.missing)
         return "missing", call.finding(
-            summary=(f"Renal function not recorded for {subst}" if en else
-                     f"Fonction rénale non renseignée pour {subst}")[:140],
-            detail=(f"{order.label} has renal thresholds ({limits}), but no eGFR or creatinine clearance is "
-                    f"recorded in the {window} days up to {on}, and the Cockcroft-Gault clearance cannot be "
-                    f"computed (missing: {lacking}): the check could not be done." if en else
-                    f"{order.label} a des seuils rénaux ({limits}), mais aucun DFG ni clairance de la créatinine "
-                    f"n'est enregistré dans les {window} jours précédant le {on}, et la clairance de Cockcroft-Gault "
-                    f"ne peut être calculée (manque : {lacking_fr}) : la vérification n'a pas pu être faite."),
+            message=Message("PR003-missing", {"substance": subst, "line": order.label, "limits": limits,
+                                              "window": window if window is not None else "—", "day": day,
+                                              "lacking": Words("renal_input", tuple(kidney.missing), ", ")}),
             implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
             evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
                       "judged_on": on, "window_days": window},
@@ -386,26 +375,23 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
     row: RiskRow | None = worst.get("row")
-    what, what_fr = KIDNEY_WORDS.get(kind, KIDNEY_WORDS["egfr"])
     when = kidney.measured_on.isoformat() if kidney.measured_on else None
-    how = ""
+    extra: list[Message] = []
     if kind == "cockcroft-gault" and kidney.inputs:
         i = kidney.inputs
-        how = (f" Cockcroft-Gault from creatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} years, {i['sex']}." if en
-               else f" Cockcroft-Gault : créatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} ans, "
-                    f"{'femme' if i['sex'] == 'female' else 'homme'}.")
-    stand_in = row is not None and kind == "egfr"
-    op = "≤" if worst.get("inclusive") else "<"
+        extra.append(Message("PR003.cockcroft-gault", {"creatinine": str(i["creatinine"]),
+                                                       "weight": float(i["weight_kg"]), "age": float(i["age"]),
+                                                       "sex": Word("sex", str(i["sex"]))}))
+    if row is not None and kind == "egfr":
+        extra.append(Message("PR003.egfr-stands-in"))
+    measured: Param = kidney.measured_on if kidney.measured_on else Word("renal_kind", "undated")
     return "flag", call.finding(
-        summary=(f"{subst} with {what} {value:g} ({op} {worst['below']:g})" if en else
-                 f"{subst} avec {what_fr} à {value:g} ({op} {worst['below']:g})")[:140],
-        detail=(f"{order.label}: {what} {value:g} mL/min ({when or 'undated'}) is {'at or below' if op == '≤' else 'below'} {worst['below']:g} "
-                f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function.{how}"
-                + (" The eGFR stands in for a creatinine clearance here." if stand_in else "")
-                if en else
-                f"{order.label} : {what_fr} à {value:g} mL/min ({when or 'non daté'}), {'au seuil ou sous le seuil' if op == '≤' else 'sous le seuil'} de "
-                f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale.{how}"
-                + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if stand_in else "")),
+        message=Message("PR003", {"substance": subst, "line": order.label,
+                                  "kind": Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr"),
+                                  "value": float(value), "below": float(worst["below"]), "when": measured,
+                                  "op": Word("renal_op", "le" if worst.get("inclusive") else "lt"),
+                                  "under": Word("renal_under", "le" if worst.get("inclusive") else "lt"),
+                                  "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra)),
         implicated=[order.ref], key=worst["substance"],
         severity=row.severity if row is not None else None, source=row.source if row is not None else None,
         evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
@@ -415,7 +401,8 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
 
 
 def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in c.items() if k != "row"} for c in items]
+    """The criteria as evidence data: the wording of each (``what``) goes to the message, not here."""
+    return [{k: v for k, v in c.items() if k not in ("row", "what")} for c in items]
 
 
 # --- PR004 pregnancy ------------------------------------------------------------------------------
@@ -495,14 +482,13 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    en = call.settings.lang == "en"
     judged = _judged_orders(call)
     for row in data.kind("max-dose"):
         lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(call, row, o, keys[0])]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
-            yield from _weekly(call, row, lines, en)
+            yield from _weekly(call, row, lines)
             continue
         evaluable = True
         day_caps: list[float] = []
@@ -513,12 +499,12 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
                 continue  # a row for another age group
             counted.append((order, key))
             if caps.missing_weight:
-                yield _weight_missing(call, row, order, key, en)
+                yield _weight_missing(call, row, order, key)
             dd = daily_dose(order, key)
             if dd is None:
                 evaluable = False
                 if "max_age" not in row.params:  # the adult row already says it
-                    yield _not_evaluable(call, row, order, key, en)
+                    yield _not_evaluable(call, row, order, key)
                 continue
             if caps.per_day is not None:
                 day_caps.append(caps.per_day[0])
@@ -526,7 +512,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
                 ("per_intake", dd.per_intake_mg, caps.per_intake),
                 ("per_day", dd.per_day_mg, caps.per_day)) if cap is not None and got > cap[0] + 1e-9]
             if over:
-                yield _over(call, row, [order], key, over, en)
+                yield _over(call, row, [order], key, over)
         cap_day = min(day_caps) if day_caps else None
         if not evaluable or len(counted) < 2 or cap_day is None or any(
                 (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
@@ -534,7 +520,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
         group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k))
         total = sum(_mg_per_day(o, k) for o, k in group)
         if len(group) > 1 and total > cap_day + 1e-9:
-            yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")], en)
+            yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,7 +594,7 @@ def _mg_per_day(order: MedicationOrder, key: str) -> float:
 
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
-          over: list[tuple[str, float, float, str]], en: bool) -> Finding:
+          over: list[tuple[str, float, float, str]]) -> Finding:
     parts = tuple(Message("PR005.over", {"got": got, "what": Word("dose_per", w), "cap": cap}) if b in ("adult", "lines")
                   else Message("PR005.over-basis", {"got": got, "what": Word("dose_per", w), "cap": cap,
                                                     "basis": Word("dose_over_basis", b)})
@@ -623,7 +609,7 @@ def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
         suggestion={"action": "reduce-dose"})
 
 
-def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
+def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> Finding:
     name = order.substance_name(key)
     return call.finding(
         message=Message("PR005-weight-missing", {"substance": name, "line": order.label}),
@@ -632,7 +618,7 @@ def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: s
         suggestion={"action": "record-weight"})
 
 
-def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str, en: bool) -> Finding:
+def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> Finding:
     name = order.substance_name(key)
     return call.finding(
         message=Message("PR005-not-evaluable", {"substance": name, "line": order.label}),
@@ -640,14 +626,14 @@ def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: st
         evidence={"substance": key, "evaluable": False, "dosage_text": [d.text for d in order.dosages if d.text]})
 
 
-def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str]], en: bool) -> Iterator[Finding]:
+def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str]]) -> Iterator[Finding]:
     for order, key in lines:
         route = route_of(order)
         if route not in (None, "oral", "orale"):
             continue
         per_week = [d.intakes_per_day() for d in order.dosages]
         if not order.dosages or any(p is None for p in per_week):
-            yield _not_evaluable(call, row, order, key, en)
+            yield _not_evaluable(call, row, order, key)
             continue
         weekly = sum(p * 7 for p in per_week if p is not None)
         if weekly > row.params["max_intakes_per_week"] + 1e-9:

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from checker.facts import FactTables, Indication
-from checker.findings import Finding, Severity, Source
+from checker.findings import Finding, Localized, Message, Phrases, Severity, Source, Word
 from checker.protocols import ProtocolSet
-from checker.protocols.engine import Evaluation, evaluate_all
+from checker.protocols.engine import Evaluation, evaluate_all, localized
 from checker.protocols.language import Protocol
 from checker.registry import RuleCall, rule
 
@@ -35,52 +35,43 @@ def _source(protocol: Protocol) -> Source:
     return Source(s.cite(), s.url, s.year)
 
 
-def _pick(texts: dict[str, str], lang: str) -> str:
-    return texts.get(lang) or texts.get("fr") or ""
+def _dotted(texts: dict[str, str]) -> Localized:
+    """A protocol text in both languages, ending with a full stop."""
+    both = localized(texts)
+    return Localized(*(t if not t or t.endswith(".") else t + "." for t in (both.fr, both.en)))
 
 
-def _summary(ev: Evaluation, lang: str) -> str:
-    what = ev.target_label or ev.order.label or ev.order.ref
-    if ev.verdict == "undetermined":
-        head = "pertinence non vérifiable" if lang == "fr" else "appropriateness cannot be checked"
-    else:
-        head = "hors protocole" if lang == "fr" else "off protocol"
-    text = f"{what} : {head} ({ev.protocol.id})" if lang == "fr" else f"{what}: {head} ({ev.protocol.id})"
-    if len(text) > 140:
-        room = 140 - len(text) + len(what) - 1
-        text = text.replace(what, what[: max(10, room)] + "…", 1)
-    return text[:140]
-
-
-def _detail(ev: Evaluation, lang: str) -> str:
-    fr = lang == "fr"
-    parts = [_pick(ev.outcome.messages, lang)]
-    alt = _pick(ev.outcome.alternatives, lang)
-    if alt:
-        parts.append(("Alternative recommandée : " if fr else "Recommended alternative: ") + alt)
+def _message(ev: Evaluation) -> Message:
+    """The finding's message: the protocol's own texts (outcome, alternative, questions, title) in
+    both languages, the engine's facts and missing data as codes, the catalogue's wording around them."""
+    protocol = ev.protocol
+    extra: list[Message] = []
+    if ev.outcome.alternatives:
+        extra.append(Message("OP.alternative", {"alternative": _dotted(ev.outcome.alternatives)}))
     if ev.missing:
-        parts.append(("Donnée manquante décisive : " if fr else "Decisive missing datum: ") + "; ".join(ev.missing))
-    path = " → ".join(f"{s.question} : {_answer(s.answer, lang)}" if fr else f"{s.question}: {s.answer}"
-                      for s in ev.steps)
-    if path:
-        parts.append(("Raisonnement : " if fr else "Reasoning: ") + path + ".")
+        extra.append(Message("OP.missing", {"missing": Phrases(ev.missing)}))
+    if ev.steps:
+        path = []
+        for step in ev.steps:
+            check, crit = protocol.checks[step.check], protocol.criteria[step.criterion]
+            question = localized(check.labels) if check.labels else localized(crit.labels)
+            path.append(Message("OP.step", {"question": question, "answer": Word("op_answer", step.answer)}))
+        extra.append(Message("OP.reasoning", {"path": Phrases(tuple(path), " → ")}))
     if ev.facts:
-        parts.append(("Faits utilisés : " if fr else "Facts used: ") + "; ".join(ev.facts) + ".")
-    parts.append(("Protocole " if fr else "Protocol ") + f"{ev.protocol.id} — {ev.protocol.title(lang)}.")
-    return " ".join(p if p.endswith(".") else p + "." for p in parts if p)
-
-
-def _answer(answer: str, lang: str) -> str:
-    return {"yes": "oui", "no": "non", "unknown": "inconnu"}[answer] if lang == "fr" else answer
+        extra.append(Message("OP.facts", {"facts": Phrases(tuple(ev.facts))}))
+    extra.append(Message("OP.protocol", {"protocol": protocol.id,
+                                         "title": _dotted({"fr": protocol.title("fr"), "en": protocol.title("en")})}))
+    what = ev.target_label or ev.order.label or ev.order.ref
+    return Message("OP", {"what": what, "head": Word("op_verdict", ev.verdict), "protocol": protocol.id,
+                          "outcome": _dotted(ev.outcome.messages)}, tuple(extra))
 
 
 def _finding(call: RuleCall, ev: Evaluation) -> Finding:
-    lang = call.settings.lang
     src = ev.protocol.sources[0]
     evidence = {
         "protocol": ev.protocol.id,
         "protocol_version": ev.protocol.version,
-        "protocol_title": ev.protocol.title(lang),
+        "protocol_title": Localized(ev.protocol.title("fr"), ev.protocol.title("en")),
         "verdict": ev.verdict,
         "branch": ev.outcome.id,
         "applies_to": ev.target,
@@ -93,11 +84,10 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
         evidence["indications"] = [_indication(i) for i in ev.indications]
     if len(ev.protocol.sources) > 1:
         evidence["background_sources"] = [{"citation": x.cite(), "url": x.url} for x in ev.protocol.sources[1:]]
-    alt = _pick(ev.outcome.alternatives, lang)
-    suggestion = {"alternative": alt, "protocol": ev.protocol.id} if alt else None
+    suggestion = {"alternative": localized(ev.outcome.alternatives), "protocol": ev.protocol.id} \
+        if ev.outcome.alternatives else None
     return call.finding(
-        summary=_summary(ev, lang),
-        detail=_detail(ev, lang),
+        message=_message(ev),
         implicated=[ev.order.ref],
         key=f"{ev.protocol.id}:{ev.outcome.id}",
         severity=Severity.parse(ev.outcome.severity or "warning"),
