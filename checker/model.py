@@ -340,6 +340,10 @@ class Allergy:
     criticality: str = ""
     category: tuple[str, ...] = ()
     reactions: tuple[Concept, ...] = ()
+    onset: date | None = None
+    recorded: date | None = None
+    last_occurrence: date | None = None
+    abatement: date | None = None  # extension allergyintolerance-abatement (FHIR extensions pack)
 
     @property
     def is_active(self) -> bool:

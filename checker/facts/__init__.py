@@ -12,6 +12,7 @@ from checker.facts.negation import affirmed, polarity
 from checker.facts.record import (
     Fact,
     age_on,
+    allergen_polarity,
     allergies_on,
     conditions_on,
     history_on,
@@ -26,7 +27,8 @@ from checker.facts.record import (
 from checker.facts.tables import FactTables, parse
 
 __all__ = [
-    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergies_on", "code_matches",
+    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergen_polarity",
+    "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
     "latest_observation", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",

@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from checker import facts
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
 from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
@@ -795,15 +796,17 @@ def _has_condition(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> boo
     return False
 
 
-def _allergic_to(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
-    """An active allergy or intolerance coded in ATC under ``prefixes`` (or naming an ACE inhibitor)."""
-    for a in call.record.allergies:
-        if not a.is_active:
-            continue
+_ACE_INHIBITOR_WORDS = re.compile(r"\b(iec|inhibiteurs? de l.enzyme de conversion|ace inhibitor)")
+
+
+def _allergic_to(call: RuleCall, order: MedicationOrder, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """An allergy or intolerance standing on the order's day (:func:`checker.facts.allergies_on`) coded
+    in ATC under ``prefixes`` (or naming an ACE inhibitor other than to deny it)."""
+    day = facts.order_day(order, call.as_of)
+    for a in facts.allergies_on(call.record, day, call.refs.get("clinical-facts")):
         if any(c.code.startswith(tuple(prefixes)) for c in a.code.codings if "atc" in c.system.lower()):
             return True
-        text = " ".join(fold(t) for t in a.code.all_texts())
-        if "C09A" in prefixes and re.search(r"\b(iec|inhibiteurs? de l.enzyme de conversion|ace inhibitor)", text):
+        if "C09A" in prefixes and facts.allergen_polarity(a, _ACE_INHIBITOR_WORDS):
             return True
     return False
 
@@ -860,7 +863,7 @@ def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, 
     return cheapest(_packs_of(idx, ident.substances[0].key, mg, form)), form
 
 
-@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies"))
+@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies", "clinical-facts"))
 def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     """A cheaper strategy of comparable efficacy applies to this line.
 
@@ -920,7 +923,7 @@ def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medic
         return
     if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
         return
-    if strat.param("excludes_allergy_atc") and _allergic_to(call, strat.param("excludes_allergy_atc")):
+    if strat.param("excludes_allergy_atc") and _allergic_to(call, order, strat.param("excludes_allergy_atc")):
         return
     if strat.param("excludes_prior_atc") and _prior_of_class(call, order, strat.param("excludes_prior_atc")):
         return

@@ -1,0 +1,183 @@
+"""Allergies on a day: read once with their dates and statuses, answered by the facts layer with the
+point-in-time semantics of conditions, and PR001 judged through it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from checker import facts
+from checker.fhir_input import read
+from checker.model import Allergy, Concept, PatientRecord
+from checker.referentials import default_referentials
+from tests.test_facts_point_in_time import bundle, findings, med
+
+TABLES = default_referentials().get("clinical-facts")
+ABATEMENT = "http://hl7.org/fhir/StructureDefinition/allergyintolerance-abatement"
+
+
+def allergy(rid: str, text: str, *, onset: str | None = None, recorded: str | None = None,
+            last: str | None = None, clinical: str | None = "active", verification: str | None = None,
+            abatement: str | None = None, codings: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    r: dict[str, Any] = {"resourceType": "AllergyIntolerance", "id": rid, "code": {"text": text},
+                         "patient": {"reference": "Patient/pit"}}
+    if codings:
+        r["code"]["coding"] = codings
+    if clinical:
+        r["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                           "code": clinical}]}
+    if verification:
+        r["verificationStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": verification}]}
+    if onset:
+        r["onsetDateTime"] = onset
+    if recorded:
+        r["recordedDate"] = recorded
+    if last:
+        r["lastOccurrence"] = last
+    if abatement:
+        r["extension"] = [{"url": ABATEMENT, "valueDateTime": abatement}]
+    return r
+
+
+def _allergies(data: dict[str, Any]) -> list[Allergy]:
+    ingestion = read(data)
+    return [a for rec in ingestion.records for a in rec.allergies]
+
+
+def _record(*allergies: Allergy) -> PatientRecord:
+    return PatientRecord(None, allergies=list(allergies))
+
+
+# --- the one reader ---------------------------------------------------------------------------------
+
+def test_the_reader_keeps_the_dates_of_an_allergy() -> None:
+    [a] = _allergies(bundle(allergy("a1", "Pénicilline", onset="2019-05", recorded="2020-02-03",
+                                    last="2024-07-01T10:00:00Z", clinical="inactive", abatement="2025-01-10")))
+    assert (a.onset, a.recorded, a.last_occurrence, a.abatement) == (
+        date(2019, 5, 1), date(2020, 2, 3), date(2024, 7, 1), date(2025, 1, 10))
+    assert a.clinical_status == "inactive"
+
+
+def test_the_reader_takes_stu3_dates_and_plain_statuses() -> None:
+    res = {"resourceType": "AllergyIntolerance", "id": "a3", "clinicalStatus": "resolved",
+           "verificationStatus": "refuted", "assertedDate": "2017-03-04", "onsetPeriod": {"start": "2016-01-02"},
+           "code": {"text": "Pénicilline"}, "patient": {"reference": "Patient/pit"}}
+    [a] = _allergies(bundle(res))
+    assert (a.clinical_status, a.verification_status, a.recorded, a.onset) == (
+        "resolved", "refuted", date(2017, 3, 4), date(2016, 1, 2))
+
+
+# --- allergies on a day -------------------------------------------------------------------------------
+
+def _on(a: Allergy, day: date) -> bool:
+    return a in facts.allergies_on(_record(a), day, TABLES)
+
+
+def test_an_allergy_counts_from_its_onset_else_from_when_it_was_recorded() -> None:
+    by_onset = Allergy("AllergyIntolerance/a", Concept(text="Pénicilline"), "active", onset=date(2025, 3, 1),
+                       recorded=date(2025, 6, 1))
+    assert not _on(by_onset, date(2025, 2, 28)) and _on(by_onset, date(2025, 3, 1))
+    by_record = Allergy("AllergyIntolerance/b", Concept(text="Pénicilline"), "active", recorded=date(2025, 6, 1))
+    assert not _on(by_record, date(2025, 5, 31)) and _on(by_record, date(2025, 6, 1))
+    seen = Allergy("AllergyIntolerance/c", Concept(text="Pénicilline"), "active", recorded=date(2025, 6, 1),
+                   last_occurrence=date(2025, 4, 1))
+    assert not _on(seen, date(2025, 3, 31)) and _on(seen, date(2025, 4, 1))  # a reaction seen before it was recorded
+    undated = Allergy("AllergyIntolerance/d", Concept(text="Pénicilline"), "active")
+    assert _on(undated, date(1990, 1, 1))
+
+
+@pytest.mark.parametrize("clinical, verification, abatement, on", [
+    ("active", "refuted", None, False),
+    ("active", "entered-in-error", None, False),
+    ("", "entered-in-error", None, False),
+    ("resolved", "confirmed", None, False),
+    ("inactive", "", None, False),
+    ("resolved", "confirmed", date(2025, 6, 1), True),  # resolved later: it stood on the day
+    ("resolved", "confirmed", date(2025, 1, 1), False),
+    ("active", "unconfirmed", None, True),  # a suspected allergy still warns
+    ("", "", None, True),
+])
+def test_statuses_and_abatement(clinical: str, verification: str, abatement: date | None, on: bool) -> None:
+    a = Allergy("AllergyIntolerance/x", Concept(text="Pénicilline"), clinical, verification,
+                onset=date(2020, 1, 1), abatement=abatement)
+    assert _on(a, date(2025, 3, 1)) is on
+
+
+@pytest.mark.parametrize("text, codings", [
+    ("Pas d'allergie connue", []),
+    ("No known allergies", []),
+    ("NKA", []),
+    ("NKDA", []),
+    ("Allergies : aucune", []),
+    ("Aucune allergie médicamenteuse connue", []),
+    ("", [{"system": "http://snomed.info/sct", "code": "716186003", "display": "No known allergy"}]),
+    ("", [{"system": "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips", "code": "no-known-allergies"}]),
+    ("", [{"system": "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips",
+           "code": "no-known-medication-allergies"}]),
+])
+def test_a_statement_of_no_allergy_is_not_an_allergy(text: str, codings: list[dict[str, str]]) -> None:
+    [a] = _allergies(bundle(allergy("n1", text, codings=codings)))
+    assert facts.allergies_on(_record(a), date(2026, 1, 1), TABLES) == []
+
+
+@pytest.mark.parametrize("text, word, expected", [
+    ("Allergie à la pénicilline", r"penicill", True),
+    ("Pas d'allergie à la pénicilline", r"penicill", False),
+    ("No known allergy to penicillin", r"penicill", False),
+    ("Allergie à la pénicilline : non", r"penicill", False),
+    ("Allergie pénicilline écartée", r"penicill", False),
+    ("Urticaire sous amoxicilline, pas de réaction aux céphalosporines", r"amoxicilline", True),
+    ("Urticaire sous amoxicilline, pas de réaction aux céphalosporines", r"cephalosporine", False),
+    ("Allergie aux pollens", r"penicill", None),
+])
+def test_the_allergen_is_read_with_negation(text: str, word: str, expected: bool | None) -> None:
+    import re
+    a = Allergy("AllergyIntolerance/t", Concept(text=text), "active")
+    assert facts.allergen_polarity(a, re.compile(word)) is expected
+
+
+# --- PR001 judged at the order's date -----------------------------------------------------------------
+
+AMOX = "Amoxicilline 1 g comprimé dispersible"
+
+
+def test_an_allergy_recorded_after_a_finished_course_does_not_flag_it() -> None:
+    data = bundle(allergy("a1", "Allergie à la pénicilline", onset="2025-06-10", recorded="2025-06-10"),
+                  med("m1", AMOX, "2025-03-01", freq=3, days=7))
+    assert findings(data, "2026-01-15", "PR001") == []
+    assert findings(data, "2025-03-05", "PR001") == []
+
+
+def test_an_allergy_recorded_while_the_line_is_still_taken_flags_it_on_that_day() -> None:
+    data = bundle(allergy("a1", "Allergie à la pénicilline", recorded="2026-01-10"),
+                  med("m1", AMOX, "2026-01-05", freq=3, days=30))
+    [f] = findings(data, "2026-01-15", "PR001")
+    assert f["evidence"]["judged_on"] == "2026-01-15"
+    assert findings(data, "2026-01-08", "PR001") == []  # the day before it was recorded: nothing known yet
+
+
+def test_an_allergy_known_before_the_order_flags_it_whenever_checked() -> None:
+    data = bundle(allergy("a1", "Allergie à la pénicilline", onset="2015-01-01", recorded="2015-01-01"),
+                  med("m1", AMOX, "2025-03-01", freq=3, days=7))
+    at_the_time, later = findings(data, "2025-03-02", "PR001"), findings(data, "2026-01-15", "PR001")
+    assert len(at_the_time) == len(later) == 1
+    assert later[0]["evidence"]["judged_on"] == "2025-03-01"
+    assert at_the_time[0]["fingerprint"] == later[0]["fingerprint"]
+
+
+@pytest.mark.parametrize("extra", [{"verification": "refuted"}, {"verification": "entered-in-error"},
+                                   {"clinical": "resolved"}, {"clinical": "inactive"}])
+def test_refuted_wrong_or_resolved_allergies_never_count(extra: dict[str, Any]) -> None:
+    data = bundle(allergy("a1", "Allergie à la pénicilline", onset="2015-01-01", **extra),
+                  med("m1", AMOX, "2026-01-12", freq=3, days=7))
+    assert findings(data, "2026-01-15", "PR001") == []
+
+
+@pytest.mark.parametrize("text", ["Pas d'allergie à la pénicilline", "No known allergy to penicillin",
+                                  "Allergie à la pénicilline : non", "Allergie pénicilline écartée", "NKDA"])
+def test_a_denied_allergy_does_not_flag_the_drug(text: str) -> None:
+    data = bundle(allergy("a1", text), med("m1", AMOX, "2026-01-12", freq=3, days=7))
+    assert findings(data, "2026-01-15", "PR001") == []
