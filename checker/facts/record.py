@@ -278,10 +278,11 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
     """The most recent creatinine clearance or eGFR with a value, within the window before ``day``
     (any age without ``windowed``): ``(kind, value, observation)``; a clearance wins over an eGFR of
     the same day."""
-    window = tables.window("renal-function") if windowed else None
     best: tuple[str, float, Observation] | None = None
     for kind, name in (("clcr", "creatinine-clearance"), ("egfr", "egfr")):
-        o = latest_observation(record, LOINC, tables.observations[name].codes, day, window, with_value=True)
+        spec = tables.observations[name]
+        window = tables.observation_window(name) if windowed else None
+        o = latest_observation(record, spec.uri, spec.codes, day, window, with_value=True)
         if o is not None and o.value is not None and (
                 best is None or (o.effective or date.min) > (best[2].effective or date.min)):
             best = (kind, o.value, o)
@@ -290,8 +291,8 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
 
 def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     """Body weight in kg on ``day``: the latest weight within its window (``missing`` = ``weight``)."""
-    codes = tables.observations["weight"].codes
-    o = latest_observation(record, LOINC, codes, day, tables.window("weight"), with_value=True)
+    spec = tables.observations["weight"]
+    o = latest_observation(record, spec.uri, spec.codes, day, tables.observation_window("weight"), with_value=True)
     if o is None or o.value is None:
         return Fact(None, missing="weight")
     unit = o.unit.strip().lower()
@@ -308,7 +309,7 @@ def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     if record.patient is not None and record.patient.sex == "male":
         return Fact(False, record.patient.ref, "male")
     status = tables.observations["pregnancy-status"]
-    o = latest_observation(record, LOINC, status.codes, day, tables.window("pregnancy-status"))
+    o = latest_observation(record, status.uri, status.codes, day, tables.observation_window("pregnancy-status"))
     if o is not None:
         if o.value_bool is not None:
             return Fact(o.value_bool, o.ref, str(o.value_bool).lower())

@@ -282,11 +282,6 @@ def evaluate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str |
     return None, kind
 
 
-LOINC = "http://loinc.org"
-EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
-CLCR_CODES = frozenset({"2164-2", "35591-7"})
-
-
 def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
     """Renal function below ``below`` (impaired) / from ``normal_from`` (normal), eGFR or CrCl."""
     got = facts.renal_on(ctx.record, ctx.day, ctx.tables)

@@ -12,7 +12,7 @@ from typing import Any
 from checker import facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
-from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
+from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
@@ -22,14 +22,6 @@ from checker.periods import counts, effective_interval
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, rows_of, rule
 from checker.text import fold
-
-CREATININE_CODES = frozenset({"2160-0", "14682-9", "38483-4"})
-RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES), *sorted(CREATININE_CODES))
-"""Every LOINC code PR003 reads (creatinine clearance, eGFR, then serum creatinine for the
-Cockcroft–Gault estimate): what a FHIR query for the renal function must ask for (the CDS Hooks
-``renal`` prefetch template is built from it)."""
-PREGNANCY_STATUS_CODES = frozenset({"82810-3", "11449-6"})
-PREGNANT_SNOMED = frozenset({"77386006"})
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
@@ -291,7 +283,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     (E4), colchicine below 10 (E5), metformin below 30 (E6), or the matching chronic kidney disease
     stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). Each line
     is judged at its own date (and again on ``as_of`` while still taken): the most recent creatinine
-    clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) taken on or before that
+    clearance or eGFR (the LOINC codes of the facts tables) taken on or before that
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
@@ -377,7 +369,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 implicated=[order.ref], key=c["substance"],
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
         limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
-        window = tables.window("renal-function")
+        window = tables.observation_window("egfr")
         lacking = ", ".join(kidney.missing)
         lacking_fr = ", ".join(MISSING_FR.get(m, m) for m in kidney.missing)
         return "missing", call.finding(
@@ -449,7 +441,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
     Only when a pregnancy is recorded on the order's date or on the last day the line was taken
-    (pregnancy status observation LOINC 82810-3/11449-6 within its window, or a pregnancy condition
+    (a pregnancy status observation, codes in the facts tables, within its window, or a pregnancy condition
     present that day; denied, refuted, hypothetical or someone else's pregnancy never counts, see
     :mod:`checker.facts`): valproate and valpromide, oral isotretinoin,
     ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin

@@ -1,0 +1,95 @@
+"""Observation code lists and validity windows live in one place, the facts tables
+(``referentials/facts/clinical-facts.json``): the rules, the thesaurus conditions and the CDS Hooks
+prefetch templates read them from there."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tokenize
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from checker.referentials import default_referentials, referentials_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = default_referentials().get("clinical-facts")
+LOINC_SHAPE = re.compile(r"\d{1,5}-\d")
+"""A LOINC code: digits, a hyphen, the check digit."""
+
+
+def _asked(template: str) -> set[tuple[str, str]]:
+    """``(system, code)`` pairs an Observation search template asks for."""
+    query = parse_qs(urlsplit("https://ehr.example/fhir/" + template).query)
+    return {tuple(c.rsplit("|", 1)) for v in query.get("code", []) for c in v.split(",")}  # type: ignore[misc]
+
+
+def test_every_observation_code_the_rules_read_is_requested_by_the_prefetch() -> None:
+    from checker.service.prefetch import KEY_TYPE, PREFETCH
+
+    asked: set[tuple[str, str]] = set()
+    for key, template in PREFETCH.items():
+        if KEY_TYPE[key] == "Observation":
+            asked |= _asked(template)
+    read = {(spec.uri, code) for spec in TABLES.observations.values() for code in spec.codes}
+    assert read, "the facts tables declare the observations the rules read"
+    missing = sorted(read - asked)
+    assert not missing, f"observation codes the rules read but the prefetch never asks for: {missing}"
+    assert ("http://loinc.org", "3141-9") in asked and ("http://loinc.org", "82810-3") in asked
+
+
+def test_each_observation_template_asks_for_its_own_kinds_only() -> None:
+    """A weight alone must not pass for a renal result: each key asks for the codes of its kinds."""
+    from checker.service.prefetch import OBSERVATION_CODES, PREFETCH
+
+    for key, codes in OBSERVATION_CODES.items():
+        assert {c for _, c in _asked(PREFETCH[key])} == codes, key
+    kinds_of = {k: spec.request for k, spec in TABLES.observations.items()}
+    assert set(kinds_of.values()) == set(OBSERVATION_CODES)
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+        if tok.type == tokenize.STRING:
+            body = tok.string.lstrip("rbuRBUfF")
+            body = body.strip("\"'")
+            out.append((tok.start[0], body))
+    return out
+
+
+def test_no_loinc_code_list_is_written_in_the_package() -> None:
+    """Observation codes are data: no LOINC-shaped string literal in ``checker/`` (the facts tables
+    loader reads them from the JSON file)."""
+    found = [f"{p.relative_to(ROOT)}:{line}: {text!r}"
+             for p in sorted((ROOT / "checker").rglob("*.py"))
+             for line, text in _string_literals(p) if LOINC_SHAPE.fullmatch(text)]
+    assert not found, "LOINC codes written in code (move them to referentials/facts/clinical-facts.json):\n" + \
+        "\n".join(found)
+
+
+def test_the_literal_scan_would_see_a_code_list() -> None:
+    sample = ROOT / "tests" / "test_facts_tables.py"
+    assert any(LOINC_SHAPE.fullmatch(t) for _, t in _string_literals(sample))  # "3141-9" above
+
+
+RAW = json.loads((referentials_dir() / "facts" / "clinical-facts.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("kind", sorted(RAW["observations"]))
+def test_every_observation_kind_has_a_validity_window_with_its_basis(kind: str) -> None:
+    window = RAW["observations"][kind].get("window")
+    assert window in RAW["validity_days"], f"{kind}: no validity window named in the data"
+    entry = RAW["validity_days"][window]
+    assert isinstance(entry["days"], int) and entry["days"] > 0
+    basis = entry["basis"].lower()
+    assert "project convention" in basis or "source:" in basis, f"{window}: say its source or that it is a convention"
+    assert TABLES.observation_window(kind) == entry["days"]
+
+
+def test_every_window_is_used_by_an_observation_kind() -> None:
+    used = {spec["window"] for spec in RAW["observations"].values()}
+    assert set(RAW["validity_days"]) == used
