@@ -41,14 +41,35 @@ def test_every_observation_code_the_rules_read_is_requested_by_the_prefetch() ->
     assert ("http://loinc.org", "3141-9") in asked and ("http://loinc.org", "82810-3") in asked
 
 
+def test_every_observation_code_the_protocols_read_is_requested_by_the_prefetch() -> None:
+    """The protocol rules read observations too (temperature, Glasgow score, TSH …): each exact code
+    their observation criteria name is asked for (a criterion worded only by a text pattern cannot be)."""
+    from checker.service.prefetch import KEY_TYPE, PREFETCH
+
+    asked: set[tuple[str, str]] = set()
+    for key, template in PREFETCH.items():
+        if KEY_TYPE[key] == "Observation":
+            asked |= {(s, c) for s, c in _asked(template)}
+    named = {(c.system, c.code) for p in default_referentials().get("protocols").protocols
+             for crit in p.criteria.values() for t in crit.tests if t.kind == "observation"
+             for c in t.matcher.codes if not c.prefix}
+    assert ("LOINC", "8310-5") in named  # body temperature (low back pain imaging)
+    uris = {"LOINC": "http://loinc.org", "SNOMED": "http://snomed.info/sct"}
+    missing = sorted((uris[s], c) for s, c in named if (uris[s], c) not in asked)
+    assert not missing, f"observation codes the protocols read but the prefetch never asks for: {missing}"
+
+
 def test_each_observation_template_asks_for_its_own_kinds_only() -> None:
     """A weight alone must not pass for a renal result: each key asks for the codes of its kinds."""
     from checker.service.prefetch import OBSERVATION_CODES, PREFETCH
 
     for key, codes in OBSERVATION_CODES.items():
         assert {c for _, c in _asked(PREFETCH[key])} == codes, key
-    kinds_of = {k: spec.request for k, spec in TABLES.observations.items()}
-    assert set(kinds_of.values()) == set(OBSERVATION_CODES)
+        own = {c for spec in TABLES.observations.values() if spec.request == key for c in spec.codes}
+        if not TABLES.requests[key].protocols:
+            assert codes == own, key
+    assert {spec.request for spec in TABLES.observations.values()} <= set(OBSERVATION_CODES)
+    assert set(TABLES.requests) == set(OBSERVATION_CODES)
 
 
 def _string_literals(path: Path) -> list[tuple[int, str]]:

@@ -55,7 +55,7 @@ def hook_body(drafts: list[dict[str, Any]], active: list[dict[str, Any]] | None 
     """A CDS Hooks request for patient p1 with every prefetch key answered (``null`` = no data)."""
     pre = {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
            "medications": searchset(*(active or [])) if active else None,
-           "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None}
+           "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None}
     if prefetch is not None:
         pre = prefetch
     body = {"hook": hook, "hookInstance": str(uuid.uuid4()),

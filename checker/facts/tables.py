@@ -39,11 +39,13 @@ class ObservationCodes:
 @dataclass(frozen=True, slots=True)
 class ObservationRequest:
     """How to ask an EHR for the observations of one request key: every ``(system URI, code)`` of its
-    kinds, the observation category that answers it (``None`` when not known), results per page."""
+    kinds, the observation category that answers it (``None`` when not known), results per page, and
+    whether it also asks for the codes the protocols' observation criteria name (``protocols``)."""
 
     codes: tuple[tuple[str, str], ...]
     category: str | None
     count: int
+    protocols: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class FactTables:
     inferred_indication_days: int = 0
     observations: dict[str, ObservationCodes] = field(default_factory=dict)
     concepts: dict[str, ConceptSet] = field(default_factory=dict)
-    requests: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    requests: dict[str, ObservationRequest] = field(default_factory=dict)
 
     def window(self, what: str) -> int | None:
         return self.validity_days.get(what)
@@ -69,10 +71,10 @@ class FactTables:
     def observation_requests(self) -> dict[str, ObservationRequest]:
         """Each request key with every code of the observation kinds it gathers (in table order)."""
         out: dict[str, ObservationRequest] = {}
-        for key, (category, count) in self.requests.items():
+        for key, request in self.requests.items():
             codes = tuple((spec.uri, code) for spec in self.observations.values() if spec.request == key
                           for code in sorted(spec.codes))
-            out[key] = ObservationRequest(codes, category, count)
+            out[key] = ObservationRequest(codes, request.category, request.count, request.protocols)
         return out
 
 
@@ -83,7 +85,8 @@ def parse(data: dict[str, Any]) -> FactTables:
         inferred = int(data["inferred_indication_days"]["days"])
         observations = {k: ObservationCodes(v["system"], frozenset(v["codes"]), v["window"], v["request"])
                         for k, v in data["observations"].items()}
-        requests = {k: (v.get("category"), int(v["count"])) for k, v in data["requests"].items() if k != "about"}
+        requests = {k: ObservationRequest((), v.get("category"), int(v["count"]), bool(v.get("protocols", False)))
+                    for k, v in data["requests"].items() if k != "about"}
         concepts = {
             k: ConceptSet(tuple(Code(c["system"], c["code"], bool(c.get("prefix", False))) for c in v["codes"]),
                           tuple(re.compile(p) for p in v["patterns"]))

@@ -20,11 +20,11 @@ import asyncio
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
-from checker.facts.tables import FactTables, ObservationRequest
+from checker.facts.tables import SYSTEM_URIS, FactTables, ObservationRequest
 from checker.referentials import default_referentials
 from checker.service.config import FhirFetch
 from checker.service.urls import NotBound, _origin, _under, url_problem  # noqa: F401 (re-exported)
@@ -43,8 +43,19 @@ _RECORD_TYPES = {"patient": "Patient", "medications": "MedicationRequest", "cond
 
 @functools.cache
 def _observation_requests() -> dict[str, ObservationRequest]:
-    tables: FactTables = default_referentials().get("clinical-facts")
-    return tables.observation_requests()
+    """The facts tables' request keys; a key marked ``protocols`` also asks for every exact code the
+    protocols' observation criteria name (a criterion worded only by a text pattern cannot be asked for)."""
+    refs = default_referentials()
+    tables: FactTables = refs.get("clinical-facts")
+    requests = tables.observation_requests()
+    if any(r.protocols for r in requests.values()):
+        named = tuple(sorted({(SYSTEM_URIS[c.system], c.code) for p in refs.get("protocols").protocols
+                              for crit in p.criteria.values() for t in crit.tests if t.kind == "observation"
+                              for c in t.matcher.codes if not c.prefix and c.system in SYSTEM_URIS}))
+        for key, r in requests.items():
+            if r.protocols:
+                requests[key] = replace(r, codes=tuple(dict.fromkeys(r.codes + named)))
+    return requests
 
 
 def observation_template(request: ObservationRequest) -> str:
