@@ -3,6 +3,8 @@ point-in-time semantics of conditions, and PR001 judged through it."""
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import date
 from typing import Any
 
@@ -132,9 +134,10 @@ def test_a_statement_of_no_allergy_is_not_an_allergy(text: str, codings: list[di
     ("Urticaire sous amoxicilline, pas de réaction aux céphalosporines", r"amoxicilline", True),
     ("Urticaire sous amoxicilline, pas de réaction aux céphalosporines", r"cephalosporine", False),
     ("Allergie aux pollens", r"penicill", None),
+    ("Suspicion d'allergie à la pénicilline", r"penicill", True),  # a suspicion calls for the same caution
+    ("Allergie à la pénicilline chez sa mère", r"penicill", None),
 ])
 def test_the_allergen_is_read_with_negation(text: str, word: str, expected: bool | None) -> None:
-    import re
     a = Allergy("AllergyIntolerance/t", Concept(text=text), "active")
     assert facts.allergen_polarity(a, re.compile(word)) is expected
 
@@ -181,3 +184,40 @@ def test_refuted_wrong_or_resolved_allergies_never_count(extra: dict[str, Any]) 
 def test_a_denied_allergy_does_not_flag_the_drug(text: str) -> None:
     data = bundle(allergy("a1", text), med("m1", AMOX, "2026-01-12", freq=3, days=7))
     assert findings(data, "2026-01-15", "PR001") == []
+
+
+# --- every allergen of the allergy-class table, in generated wording -------------------------------
+
+AFFIRMED = ["Allergie à {w}", "Allergie aux {w} (urticaire)", "{w} : œdème de Quincke", "Allergy to {w}",
+            "Intolérance aux {w}", "Réaction allergique grave sous {w} en 2019", "Suspicion d'allergie aux {w}",
+            "Possible allergy to {w}"]
+DENIED = ["Pas d'allergie à {w}", "Absence d'allergie aux {w}", "No allergy to {w}", "Allergie à {w} : non",
+          "Allergie aux {w} écartée", "Allergy to {w} ruled out", "Denies allergy to {w}",
+          "Aucune allergie connue aux {w}", "Allergie aux {w} : test négatif"]
+OTHERS = ["Antécédents familiaux d'allergie aux {w}", "Allergie aux {w} chez sa mère", "Family history of {w} allergy"]
+
+
+def _allergen_cases() -> list[Any]:
+    rows = default_referentials().get("iatrogenic-rules").kind("allergy-class")
+    tokens = sorted({t for row in rows for t in row.allergens if not t.startswith("sct ")})
+    assert len(tokens) > 20, tokens
+    rng = random.Random(14)
+    cases = []
+    for token in tokens:  # every allergen of the table, each in a few seeded wordings
+        word = token if len(token) <= 4 or " " in token else token + "ines"
+        for group, expected in ((AFFIRMED, True), (DENIED, False), (OTHERS, None)):
+            for template in rng.sample(group, 2):
+                cases.append(pytest.param(token, template.format(w=word), expected, id=f"{token}-{template[:18]}"))
+    return cases
+
+
+@pytest.mark.parametrize("token, text, expected", _allergen_cases())
+def test_every_class_allergen_reads_the_same_way(token: str, text: str, expected: bool | None) -> None:
+    """Suspected allergies count (caution, as verificationStatus ``unconfirmed``); denied ones and a
+    relative's do not."""
+    from checker.rules.patient_risks import _named
+
+    a = Allergy("AllergyIntolerance/g", Concept(text=text), "active")
+    assert _named(a, token) is (expected is True)
+    whole = r"(?![a-z0-9])" if len(token) <= 4 else ""
+    assert facts.allergen_polarity(a, re.compile(rf"(?<![a-z0-9]){re.escape(token)}{whole}")) is expected

@@ -206,11 +206,12 @@ def allergies_on(record: PatientRecord, day: date, tables: FactTables | None = N
 
 def allergen_polarity(a: Allergy, pattern: re.Pattern[str]) -> bool | None:
     """What the allergy's wording says of the allergen ``pattern`` (on folded text): ``True`` named as
-    an allergen at least once, ``False`` only denied (« pas d'allergie à la pénicilline »), ``None``
-    not named (or only as a hypothesis or a relative's)."""
+    an allergen at least once, suspected included (« suspicion d'allergie à la pénicilline », like a
+    verificationStatus ``unconfirmed``), ``False`` only denied (« pas d'allergie à la pénicilline »),
+    ``None`` not named, or only as a relative's."""
     seen: bool | None = None
     for text in a.code.all_texts():
-        p = polarity(pattern, text)
+        p = polarity(pattern, text, suspected=True)
         if p:
             return True
         if p is False:
