@@ -1748,7 +1748,8 @@ def _allergy(raw: RawResource) -> Allergy:
                 abatement = _date(ext["valuePeriod"].get("end")) or _date(ext["valuePeriod"].get("start"))
     return Allergy(
         ref=_resource_ref(raw),
-        code=_concept(res.get("code"), "/code"),
+        code=_concept(res["code"], "/code") if res.get("code") is not None
+        else _concept(res.get("substance"), "/substance"),  # DSTU2 names the allergen in substance
         clinical_status=clinical,
         verification_status=verification,
         criticality=_s(res.get("criticality")),

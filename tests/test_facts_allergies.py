@@ -221,3 +221,17 @@ def test_every_class_allergen_reads_the_same_way(token: str, text: str, expected
     assert _named(a, token) is (expected is True)
     whole = r"(?![a-z0-9])" if len(token) <= 4 else ""
     assert facts.allergen_polarity(a, re.compile(rf"(?<![a-z0-9]){re.escape(token)}{whole}")) is expected
+
+
+def test_the_reader_takes_dstu2_status_and_dates() -> None:
+    """DSTU2 has one ``status`` (active … refuted, entered-in-error), ``onset`` and ``lastOccurence``."""
+    base = {"resourceType": "AllergyIntolerance", "substance": {"text": "Pénicilline"},
+            "patient": {"reference": "Patient/pit"}, "onset": "2015-06-01", "lastOccurence": "2016-02-03"}
+    got = {}
+    for rid, status in (("s1", "confirmed"), ("s2", "refuted"), ("s3", "resolved"), ("s4", "entered-in-error")):
+        [a] = _allergies(bundle({**base, "id": rid, "status": status}))
+        got[status] = (a.clinical_status, a.verification_status)
+        assert (a.onset, a.last_occurrence) == (date(2015, 6, 1), date(2016, 2, 3))
+        assert a.code.label() == "Pénicilline"  # DSTU2 names the allergen in substance
+    assert got == {"confirmed": ("active", ""), "refuted": ("", "refuted"), "resolved": ("resolved", ""),
+                   "entered-in-error": ("", "entered-in-error")}
