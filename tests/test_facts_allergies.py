@@ -235,3 +235,13 @@ def test_the_reader_takes_dstu2_status_and_dates() -> None:
         assert a.code.label() == "Pénicilline"  # DSTU2 names the allergen in substance
     assert got == {"confirmed": ("active", ""), "refuted": ("", "refuted"), "resolved": ("resolved", ""),
                    "entered-in-error": ("", "entered-in-error")}
+
+
+def test_an_allergy_begun_before_but_recorded_after_the_order_counts_and_says_when_it_was_recorded() -> None:
+    """The patient was allergic on the order's day (onset before it): the line is flagged, and the
+    evidence gives the recording date, so an auditor sees the prescriber could not have read it."""
+    data = bundle(allergy("a1", "Allergie à la pénicilline", onset="2010-01-01", recorded="2025-10-01"),
+                  med("m1", AMOX, "2025-03-01", freq=3, days=7))
+    [f] = findings(data, "2026-01-15", "PR001")
+    assert f["evidence"]["judged_on"] == "2025-03-01"
+    assert f["evidence"]["allergy_onset"] == "2010-01-01" and f["evidence"]["allergy_recorded"] == "2025-10-01"

@@ -131,7 +131,9 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
                                source=source, severity=severity,
                                evidence={"allergy": a.ref, "allergen": label, "substance": key,
                                          "class": row.id if row else None, "criticality": a.criticality,
-                                         "judged_on": day.isoformat()},
+                                         "judged_on": day.isoformat(),
+                                         "allergy_onset": a.onset.isoformat() if a.onset else None,
+                                         "allergy_recorded": a.recorded.isoformat() if a.recorded else None},
                                suggestion={"action": "stop-or-replace"})
             break
 
