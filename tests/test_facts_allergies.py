@@ -245,3 +245,41 @@ def test_an_allergy_begun_before_but_recorded_after_the_order_counts_and_says_wh
     [f] = findings(data, "2026-01-15", "PR001")
     assert f["evidence"]["judged_on"] == "2025-03-01"
     assert f["evidence"]["allergy_onset"] == "2010-01-01" and f["evidence"]["allergy_recorded"] == "2025-10-01"
+
+
+# --- the cheaper-strategy gates read the facts of the order's day --------------------------------------
+
+def _sartan_record(*extra: dict[str, Any]) -> dict[str, Any]:
+    import json
+    from tests.conftest import SAMPLES
+
+    data = json.loads((SAMPLES / "rules" / "EQ005" / "fail-sartan-initiation-hta.json").read_text(encoding="utf-8"))
+    for e in data["entry"]:
+        if e["resource"]["resourceType"] == "MedicationRequest":
+            e["resource"]["authoredOn"] = "2025-03-01"
+    pid = data["entry"][0]["resource"]["id"]
+    for r in extra:
+        data["entry"].append({"fullUrl": f"urn:uuid:{r['id']}", "resource": {**r, "subject": {"reference": f"Patient/{pid}"},
+                                                                            "patient": {"reference": f"Patient/{pid}"}}})
+    return data
+
+
+def _hf(**dates: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": "c-hf", "code": {"coding": [
+        {"system": "http://hl7.org/fhir/sid/icd-10", "code": "I50.9", "display": "Insuffisance cardiaque"}]},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": "active"}]}, **dates}
+
+
+def test_a_sartan_started_before_heart_failure_was_diagnosed_is_judged_on_its_day() -> None:
+    """The strategy excludes heart failure: one diagnosed months after the order does not excuse it
+    (audit a year later); one diagnosed before it does."""
+    assert len(findings(_sartan_record(_hf(onsetDateTime="2025-10-01")), "2026-01-15", "EQ005")) == 1
+    assert findings(_sartan_record(_hf(onsetDateTime="2024-10-01")), "2026-01-15", "EQ005") == []
+
+
+def test_an_ace_inhibitor_intolerance_recorded_after_the_sartan_does_not_excuse_it() -> None:
+    late = allergy("a-iec", "Intolérance aux IEC (toux)", recorded="2025-11-02")
+    early = allergy("a-iec", "Intolérance aux IEC (toux)", recorded="2024-11-02")
+    assert len(findings(_sartan_record(late), "2026-01-15", "EQ005")) == 1
+    assert findings(_sartan_record(early), "2026-01-15", "EQ005") == []

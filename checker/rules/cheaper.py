@@ -635,7 +635,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if order.substitution_allowed is not False:
             continue
-        day = order.authored_on or call.as_of
+        day = facts.order_day(order, call.as_of)
         if day < date(2020, 1, 1):
             continue
         spec = idx.specialty(ident.cis) if ident.cis else None
@@ -653,7 +653,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
             if "MTE" in codes and all(mte.covers(s.key) or mte.covers(s.name) for s in ident.substances):
                 valid.add("MTE")
             if "EFG" in codes:
-                age = call.record.age_on(day)
+                age = facts.age_on(call.record, day)
                 if age is None or age < mte.efg_max_age_years:
                     valid.add("EFG")
             if not valid:
@@ -782,12 +782,11 @@ def _icd_norm(code: str) -> str:
     return code.replace(".", "").upper().strip()
 
 
-def _has_condition(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
-    """An active condition of the record coded (ICD-10) under one of ``prefixes``."""
+def _has_condition(call: RuleCall, order: MedicationOrder, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """A condition present on the order's day (:func:`checker.facts.conditions_on`) coded (ICD-10)
+    under one of ``prefixes``."""
     wanted = [_icd_norm(p) for p in prefixes]
-    for cond in call.record.conditions:
-        if not cond.is_active:
-            continue
+    for cond in facts.conditions_on(call.record, facts.order_day(order, call.as_of)):
         for c in cond.code.codings:
             if "icd" in c.system.lower() or "cim" in c.system.lower() or not c.system:
                 code = _icd_norm(c.code)
@@ -919,9 +918,9 @@ def _strategy_detail(call: RuleCall, strat: Any, middle: str = "") -> str:
 
 def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                   strat: Any) -> Iterator[Finding]:
-    if strat.param("requires_conditions") and not _has_condition(call, strat.param("requires_conditions")):
+    if strat.param("requires_conditions") and not _has_condition(call, order, strat.param("requires_conditions")):
         return
-    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+    if strat.param("excludes_conditions") and _has_condition(call, order, strat.param("excludes_conditions")):
         return
     if strat.param("excludes_allergy_atc") and _allergic_to(call, order, strat.param("excludes_allergy_atc")):
         return
@@ -1017,10 +1016,10 @@ def _cotherapy_lines(call: RuleCall, strat: Any) -> tuple[list[MedicationOrder],
 
 def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                     strat: Any) -> Iterator[Finding]:
-    age = call.record.age_on(order.authored_on or call.as_of)
+    age = facts.age_on(call.record, facts.order_day(order, call.as_of))
     if age is None or age > int(strat.param("max_age", 200)):
         return
-    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+    if strat.param("excludes_conditions") and _has_condition(call, order, strat.param("excludes_conditions")):
         return
     key = ("drop-cotherapy", id(strat))
     lines = call.shared.get(key)
