@@ -114,3 +114,16 @@ def test_every_observation_kind_has_a_validity_window_with_its_basis(kind: str) 
 def test_every_window_is_used_by_an_observation_kind() -> None:
     used = {spec["window"] for spec in RAW["observations"].values()}
     assert set(RAW["validity_days"]) == used
+
+
+READERS = re.compile(r"\brecord\.(?:conditions|allergies|observations)\b")
+STILL_DIRECT = {"checker/protocols/engine.py"}
+"""The protocols' observation criteria still walk the record's observations themselves (with their own
+``withinDays``); the criteria language work moves them onto the facts layer."""
+
+
+def test_only_the_facts_layer_walks_the_patients_conditions_allergies_and_observations() -> None:
+    found = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "checker").rglob("*.py")
+                   if READERS.search(p.read_text(encoding="utf-8")))
+    outside = [f for f in found if not f.startswith("checker/facts/") and f != "checker/fhir_input.py"]
+    assert set(outside) <= STILL_DIRECT, f"read the record through checker.facts, not directly: {outside}"

@@ -110,8 +110,6 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    if not call.record.allergies:
-        return
     for order in _judged_orders(call):
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
             found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables))
