@@ -369,7 +369,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 implicated=[order.ref], key=c["substance"],
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
         limits = "; ".join(f"{c['what']} < {c['below']:g}" for c in concerned)
-        window = tables.observation_window("egfr")
+        window = tables.window("renal-function")
         lacking = ", ".join(kidney.missing)
         lacking_fr = ", ".join(MISSING_FR.get(m, m) for m in kidney.missing)
         return "missing", call.finding(
