@@ -445,7 +445,7 @@ class _Context:
         return Result(False)
 
     def _t_allergy(self, t: Test, crit: Criterion) -> Result:
-        for allergy in facts.allergies_on(self.record, self.day, self.tables):
+        for allergy in facts.allergies_on(self.record, self.day):
             hit = concept_matches(t.matcher, allergy.code, negation=True)
             if hit:
                 return Result(True, facts=[("allergie : " if self.lang == "fr" else "allergy: ") + hit])
