@@ -15,7 +15,7 @@ from typing import Any
 import checker.rules  # noqa: F401  (registers every rule family, hence every referential loader)
 from checker import fhir_input
 from checker.drugs import identify
-from checker.findings import VERSION, Finding, InputCounts, InputError, Report, Severity
+from checker.findings import VERSION, Finding, InputCounts, InputError, Report, Severity, in_input_order
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
@@ -149,7 +149,7 @@ def check_records(
         jurisdiction=jurisdiction,
         inputs=counts or InputCounts(),
         findings=_dedupe(findings),
-        errors=errors,
+        errors=in_input_order(errors),
         lang=lang,
     )
 

@@ -6,6 +6,7 @@ Every output format renders a :class:`Report`; nothing else crosses from rules t
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -305,6 +306,27 @@ class InputError:
 
     def to_dict(self) -> dict[str, Any]:
         return {"location": self.location, "message": self.message, "resourceType": self.resource_type}
+
+    def order_key(self) -> tuple[Any, ...]:
+        """Input order: errors located in a file by file (digit runs read as numbers), then line;
+        the others (a rule that failed on a record) after them, by location."""
+        m = None if self.location.startswith("rule ") else _LOCATED.match(self.location)
+        if m is None:
+            return (1, _natural(self.location), self.message)
+        line = m.group("line") or m.group("line2")
+        return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "", self.message)
+
+
+_LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+)| \(line (?P<line2>\d+)(?:, (?P<where>[^)]*))?\))?$")
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def in_input_order(errors: Iterable[InputError]) -> list[InputError]:
+    """Input errors in one order whatever path read them (whole input, or patient shards)."""
+    return sorted(errors, key=InputError.order_key)
 
 
 @dataclass(slots=True)

@@ -90,3 +90,26 @@ def test_streamed_json_on_the_samples() -> None:
     out = io.BytesIO()
     write_sharded_json([str(SAMPLES)], out, as_of=AS_OF, lang="en", shards=3)
     assert out.getvalue().decode() == render(check([str(SAMPLES)], as_of=AS_OF, lang="en"), "json")
+
+
+def test_sharded_input_errors_come_in_input_order(tmp_path: Path) -> None:
+    """Errors of several patients and files are listed in input order (file, then line), as the
+    in-memory path lists them, whatever shard each patient fell in."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for f in range(3):
+        lines = []
+        for p in range(12):
+            pid = f"p{f}-{p}"
+            lines.append(json.dumps({"resourceType": "Patient", "id": pid, "birthDate": "1950-01-01"}))
+            bad = {"resourceType": "MedicationRequest", "id": f"m{f}-{p}", "status": "active", "intent": "order",
+                   "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2025-01-05"}  # no medication
+            lines.append(json.dumps(bad))
+            if p % 4 == 0:
+                lines.append("{not json")
+        (folder / f"part{f}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole = check([str(folder)], as_of=AS_OF)
+    assert len(whole.errors) >= 12
+    for shards in (2, 5):
+        split = check_sharded([str(folder)], as_of=AS_OF, shards=shards)
+        assert [e.to_dict() for e in split.errors] == [e.to_dict() for e in whole.errors], shards

@@ -16,14 +16,31 @@ from checker.referentials import default_referentials
 RULES = default_referentials().get("iatrogenic-rules")
 
 
-# Worked examples published with the formula (superglobalcalculator.com, "Creatinine Clearance
-# (Cockcroft-Gault)", pharmacology and health pages, read 2026-12-04): age, kg, mg/dL, female -> mL/min.
-WORKED = [(60, 80, 1.2, False, 74.1), (45, 65, 0.9, True, 80.9), (65, 70, 1.4, False, 52.1), (45, 60, 0.9, True, 74.8)]
+# Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
+# 1976;16(1):31-41. The paper's own text could not be read; the formula is checked as a publisher
+# states it (Taber's Medical Dictionary, F.A. Davis, entry "Cockcroft-Gault formula", read
+# 2026-12-05): men (140 - age) x weight (kg) / (72 x serum creatinine in mg/dL), women the same x
+# 0.85. The examples below were worked by hand from that formula with round figures, so that each
+# expected clearance is exact: (age, kg, mg/dL, female) -> mL/min.
+WORKED = [
+    (40, 72, 1.0, False, 100.0),   # 100 x 72 / 72
+    (40, 72, 1.0, True, 85.0),     # the same woman: x 0.85
+    (80, 60, 2.0, False, 25.0),    # 60 x 60 / 144
+    (80, 60, 2.0, True, 21.25),
+    (68, 50, 0.5, False, 100.0),   # 72 x 50 / 36
+    (104, 90, 1.5, True, 25.5),    # 36 x 90 / 108 x 0.85
+]
 
 
 @pytest.mark.parametrize("age, kg, scr, female, expected", WORKED)
 def test_cockcroft_gault_matches_the_worked_examples(age: int, kg: float, scr: float, female: bool, expected: float) -> None:
-    assert abs(cockcroft_gault(age, kg, scr, female) - expected) <= 0.15  # the source rounds to one decimal
+    assert cockcroft_gault(age, kg, scr, female) == pytest.approx(expected, abs=1e-9)
+
+
+def test_cockcroft_gault_from_micromoles_uses_the_converted_creatinine() -> None:
+    """88.4 µmol/L is 1 mg/dL: the first worked example again, from a French laboratory's unit."""
+    scr = creatinine_mg_dl(88.4, "µmol/L")
+    assert scr is not None and cockcroft_gault(40, 72, scr, False) == pytest.approx(100.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("value, unit", [(1.2, "mg/dL"), (12, "mg/L"), (106.08, "umol/L"), (106.08, "µmol/L"),
@@ -107,6 +124,37 @@ def test_each_renal_threshold_just_above_and_just_below(criterion: str, keys: tu
     over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 1, "mL/min/{1.73_m2}")]))
     assert criterion in _flagged(under), (criterion, label, [f.summary for f in under])
     assert criterion not in _flagged(over), (criterion, label, [f.summary for f in over])
+
+
+INCLUSIVE = [pytest.param(r.id, r.keys, r.atc, float(r.params["below"]), id=r.id)
+             for r in RULES.kind("renal") if r.params.get("inclusive")]
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below", INCLUSIVE)
+def test_an_inclusive_threshold_flags_the_clearance_equal_to_it(criterion: str, keys: tuple[str, ...],
+                                                               atc: tuple[str, ...], below: float, tmp_path: Path) -> None:
+    """Rows whose source says "≤ N" or "N to M mL/min" (Beers: levetiracetam ≤ 80, edoxaban and
+    rivaroxaban 15-50) flag a clearance equal to N; half a unit over it does not."""
+    label = _label_for(keys, atc)
+    assert label
+    at = _pr003(_bundle(tmp_path, "at", label, [_obs("at", 1, "62238-1", below, "mL/min/{1.73_m2}")]))
+    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 0.5, "mL/min/{1.73_m2}")]))
+    assert criterion in _flagged(at), (criterion, [f.summary for f in at])
+    assert criterion not in _flagged(over), (criterion, [f.summary for f in over])
+
+
+def test_the_beers_kidney_table_is_complete() -> None:
+    """Every drug of the AGS Beers 2023 kidney table that is marketed in France has a row (dofetilide,
+    not in the BDPM, is left out); tiered drugs carry both their avoid and reduce-dose thresholds."""
+    rows = {r.id: r for r in RULES.kind("renal") if r.id.startswith("beers-")}
+    wanted = {"amiloride", "baclofen", "celecoxib", "cimetidine", "ciprofloxacin", "nitrofurantoin", "cotrimoxazole-avoid",
+              "cotrimoxazole-reduce", "dabigatran", "edoxaban-avoid", "edoxaban-reduce", "enoxaparin", "fondaparinux",
+              "rivaroxaban-avoid", "rivaroxaban-reduce", "spironolactone", "triamterene", "duloxetine", "gabapentin",
+              "levetiracetam", "nsaid", "pregabalin", "tramadol", "famotidine", "nizatidine", "colchicine", "probenecid"}
+    assert {f"beers-{w}" for w in wanted} <= set(rows)
+    assert all(r.params["action"] in {"avoid", "reduce-dose"} and r.params["min_age"] == 65 for r in rows.values())
+    for drug, avoid, reduce in (("edoxaban", 15, 50), ("rivaroxaban", 15, 50), ("cotrimoxazole", 15, 30)):
+        assert rows[f"beers-{drug}-avoid"].params["below"] == avoid and rows[f"beers-{drug}-reduce"].params["below"] == reduce
 
 
 @pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())

@@ -46,3 +46,30 @@ def test_stale_checksum_new_file_and_orphan_are_reported(copy: Path) -> None:
     protocols = next(e for e in data["referentials"] if e["id"] == "protocols")
     assert "protocols/zz-new.xml" in [f["path"] for f in protocols["files"]]
     json.dumps(data)  # still serialisable
+
+
+def test_one_manifest_writer() -> None:
+    """Only ``checker.referentials.manifest`` writes the manifest: the maintainer tool and the BDPM
+    import both go through it (no second implementation of checksums or files lists)."""
+    writers = []
+    for path in [*(REPO / "checker").rglob("*.py"), *(REPO / "tools").glob("*.py"), REPO / "cli.py"]:
+        text = path.read_text(encoding="utf-8")
+        writes = any(w in text for w in ("write_atomic(", ".write_text(", ".write_bytes(", "json.dump("))
+        if writes and ("MANIFEST.json" in text or "MANIFEST =" in text):
+            writers.append(path.relative_to(REPO).as_posix())
+    assert writers == ["checker/referentials/manifest.py"]
+
+
+def test_bdpm_import_keeps_other_entries_and_refreshes_their_checksums(copy: Path, tmp_path: Path) -> None:
+    """``referentials update --bdpm`` ends with the same refresh as the maintainer tool: it keeps
+    every other entry and leaves no stale checksum behind."""
+    from checker.drugs.bdpm import update_snapshot
+    from tests.test_drugs_bdpm import write_download
+
+    update_snapshot(write_download(tmp_path / "dl"), copy)
+    data, changes = _tool().refresh(copy)
+    assert changes == []
+    ids = [e["id"] for e in data["referentials"]]
+    assert ids == [e["id"] for e in json.loads((REPO / "referentials" / "MANIFEST.json").read_text())["referentials"]]
+    bdpm = next(e for e in data["referentials"] if e["id"] == "bdpm")
+    assert bdpm["edition"] == "2026-01"

@@ -131,7 +131,33 @@ TRANSPORT_CASES = [
     ("Bon de transport VSL", "troubles cognitifs, ne peut transmettre les informations seul", "REF-TRANSPORT-ASSIS", "conform"),
     ("Taxi conventionné", "consultation de suivi", "REF-TRANSPORT-ASSIS", "no-criterion"),
     ("Transport assis professionnalisé", None, "REF-TRANSPORT-ASSIS", "no-reason"),
+    # the patient moves without assistance: personal vehicle or public transport (ameli, 7 Aug 2017)
+    ("Bon de transport VSL", "consultation de suivi, patient autonome", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Taxi conventionné", "rendez-vous en cardiologie ; se déplace seul", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Taxi conventionné", "follow-up visit, walks unaided", "REF-TRANSPORT-ASSIS", "autonomous"),
+    ("Transport en ambulance", "retour à domicile, patient autonome", "REF-TRANSPORT-AMBULANCE", "autonomous"),
+    ("Transport en ambulance", "patient autonome, oxygénothérapie pendant le trajet", "REF-TRANSPORT-AMBULANCE", "conform"),
+    # autonomous but a listed condition is stated: the condition decides
+    ("Bon de transport VSL", "patient autonome mais troubles cognitifs", "REF-TRANSPORT-ASSIS", "conform"),
+    # art. 2, last paragraph: a treatment or condition that may cause side effects during the journey
+    ("Taxi conventionné", "patient autonome, risque d'effets secondaires pendant le trajet après la chimiothérapie",
+     "REF-TRANSPORT-ASSIS", "conform"),
+    ("Transport en ambulance", "risque d'effets indésirables du traitement pendant le transport",
+     "REF-TRANSPORT-AMBULANCE", "seated-enough"),
+    # a treatment named without its side-effect risk: the datum the decision needs is named
+    ("Taxi conventionné", "séance de chimiothérapie", "REF-TRANSPORT-ASSIS", "side-effects"),
+    ("Bon de transport VSL", "patient autonome, pas d'effets secondaires", "REF-TRANSPORT-ASSIS", "autonomous"),
 ]
+
+#: wordings that deny autonomy: never read as « the patient moves without assistance »
+NOT_AUTONOMOUS = ["patient non autonome", "n'est pas autonome", "n'est plus autonome", "peu autonome",
+                  "ne peut pas se déplacer seul", "ne peut plus se déplacer seule", "incapable de se déplacer seul",
+                  "inapte à se déplacer seul", "ne se déplace pas seul", "not independently mobile",
+                  "sans autonomie pour les déplacements", "pas totalement autonome", "semi-autonome",
+                  "partiellement autonome", "ne peut se déplacer seul", "ne doit pas se déplacer seule",
+                  "ne peut se déplacer sans aide", "ne peut pas se déplacer sans assistance",
+                  "incapable de se déplacer sans aide", "autonome pour la toilette mais pas pour les déplacements",
+                  "autonome à domicile"]
 
 
 @pytest.mark.parametrize("text, reason, protocol, outcome", TRANSPORT_CASES)
@@ -139,6 +165,58 @@ def test_transport_orders_follow_the_national_referential(shipped: ProtocolSet, 
                                                           protocol: str, outcome: str) -> None:
     [ev] = evaluate_record(shipped.get(protocol), _transport(text, reason), AS_OF)
     assert ev.outcome.id == outcome, (ev.outcome.id, ev.steps)
+
+
+@pytest.mark.parametrize("mode, protocol", [("Taxi conventionné", "REF-TRANSPORT-ASSIS"),
+                                            ("Transport en ambulance", "REF-TRANSPORT-AMBULANCE")])
+@pytest.mark.parametrize("seed, wording", list(enumerate(NOT_AUTONOMOUS)))
+def test_denied_autonomy_is_never_read_as_autonomy(shipped: ProtocolSet, mode: str, protocol: str, seed: int,
+                                                   wording: str) -> None:
+    import random
+
+    filler = random.Random(seed).choice(FILLERS)
+    [ev] = evaluate_record(shipped.get(protocol), _transport(mode, f"{filler}, {wording}"), AS_OF)
+    assert ev.outcome.id != "autonomous", (wording, ev.steps)
+    assert ev.outcome.id in ("no-criterion", "side-effects"), (wording, ev.steps)
+
+
+AUTONOMOUS = ["patient autonome", "se déplace seul", "se déplace seule", "autonome pour ses déplacements",
+              "se déplace par ses propres moyens", "se déplace sans aide", "walks unaided", "independently mobile"]
+
+
+@pytest.mark.parametrize("mode, protocol", [("Taxi conventionné", "REF-TRANSPORT-ASSIS"),
+                                            ("Transport en ambulance", "REF-TRANSPORT-AMBULANCE")])
+@pytest.mark.parametrize("seed, wording", list(enumerate(AUTONOMOUS)))
+def test_affirmed_autonomy_without_condition_calls_for_personal_transport(shipped: ProtocolSet, mode: str,
+                                                                           protocol: str, seed: int,
+                                                                           wording: str) -> None:
+    import random
+
+    rng = random.Random(seed)
+    filler = rng.choice(["consultation de suivi", "rendez-vous en cardiologie", "contrôle post-opératoire"])
+    text = rng.choice([f"{filler}, {wording}", f"{wording} ; {filler}"])
+    [ev] = evaluate_record(shipped.get(protocol), _transport(mode, text), AS_OF)
+    assert (ev.outcome.id, ev.outcome.verdict) == ("autonomous", "off-protocol"), (text, ev.steps)
+
+
+def test_a_seated_transport_reason_without_any_condition_is_off_protocol(shipped: ProtocolSet) -> None:
+    """The référentiel (arrêté du 23 décembre 2006, art. 1 to 3) is read whole: when neither an
+    ambulance nor a seated transport can be prescribed, only a personal vehicle or public transport can."""
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("Taxi conventionné", "consultation de suivi"),
+                           AS_OF)
+    assert (ev.outcome.id, ev.outcome.verdict, ev.outcome.severity) == ("no-criterion", "off-protocol", "info")
+
+
+def test_a_named_treatment_without_its_side_effect_risk_names_the_datum(shipped: ProtocolSet) -> None:
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("VSL", "séance d'hémodialyse"), AS_OF)
+    assert ev.outcome.verdict == "undetermined"
+    assert any("effets secondaires" in m for m in ev.missing), ev.missing
+
+
+def test_autonomous_patient_finding_names_the_alternative(shipped: ProtocolSet) -> None:
+    [ev] = evaluate_record(shipped.get("REF-TRANSPORT-ASSIS"), _transport("VSL", "patient autonome"), AS_OF)
+    assert (ev.outcome.verdict, ev.outcome.severity) == ("off-protocol", "warning")
+    assert "véhicule personnel" in ev.outcome.alternatives["fr"].lower()
 
 
 def test_transport_recognition_ignores_other_orders(shipped: ProtocolSet) -> None:

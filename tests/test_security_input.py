@@ -172,3 +172,16 @@ def test_expansion_ratio_limit_stops_a_bomb_early(tmp_path: Path, monkeypatch: A
     ing = read(str(path))
     assert [e.message for e in ing.errors if "--max-expansion" in e.message]
     assert not read(str(path), max_expansion=5000).errors  # a looser limit reads it (all blank)
+
+
+def test_a_zero_decompression_limit_is_a_limit_on_every_path(tmp_path: Path) -> None:
+    """``--max-decompressed 0`` refuses every compressed input, on the audit's sharded path as in
+    ``check``; it is not read as "use the default"."""
+    from checker.audit.pipeline import route_file
+
+    path = tmp_path / "one.ndjson.gz"
+    _gzip_of(path, orjson.dumps({"resourceType": "Patient", "id": "p"}) + b"\n", 1)
+    assert any("--max-decompressed" in e.message for e in read(str(path), max_decompressed=0).errors)
+    lines = [line for _, line, _ in route_file(0, str(path), 4, max_decompressed=0)]
+    assert any(b"--max-decompressed" in line for line in lines)
+    assert not any(b'"Patient"' in line for line in lines)

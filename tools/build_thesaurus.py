@@ -22,6 +22,7 @@ import gzip
 import json
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,11 @@ def classify_condition(text: str, named: dict[str, list[str]], sides: tuple[set[
             clause: dict[str, Any] = {"keys": keys}
             if route:
                 clause["route"] = route
+                # every route of the clause up to an exception ("le midazolam IV et sublingual"; not
+                # "les sels de calcium IV, hormis supplémentation parentérale")
+                routes = _routes_in(re.split(r"\b(?:hormis|sauf|hors)\b", _route_text(b))[0])
+                if len(routes | {route}) > 1:
+                    clause["routes"] = sorted(routes | {route})
             clauses.append(clause)
         elif not fb.startswith(("surveillance", "adaptation", "si ", "eviter", "respecter")):
             kind = _kind_of(fb)
@@ -464,6 +470,92 @@ def aspirin_dose_gate(a_key: str, b_key: str, levels: list[str], text: str) -> d
     return None
 
 
+
+# --- route gates -------------------------------------------------------------------------------
+# An entry whose own text limits a side to a route ("avec l'amphotéricine B administrée par voie IV",
+# "pour les sels de calcium administrés par voie orale", "+ SELS DE FER PAR VOIE INJECTABLE") does not
+# concern the other routes of that side: the side gets a route gate on the routes its text names. The
+# route words and the routes each names are data (hand-encoded.json, "route_phrases"). A side is named
+# with a route when the route words follow one of its names (its heading, aliases or members), with
+# only the words below between them (no other name, no clause punctuation), or precede it with "de/du"
+# ("par voie orale ou rectale du sorbitol", "l'administration IV de quinine"). Every route the text
+# names for a side counts (diltiazem "voie injectable" and "per os": both); the multi-level conditions
+# still choose the level by route.
+ROUTE_PHRASES: dict[str, Any] = json.loads(HAND_ENCODED.read_text(encoding="utf-8"))["route_phrases"]
+_ROUTES_OF: dict[str, list[str]] = {w: p["routes"] for p in ROUTE_PHRASES["phrases"] for w in p["words"]}
+_ROUTE_ALT = "|".join(sorted(map(re.escape, _ROUTES_OF), key=len, reverse=True))
+_ROUTE_SPAN = re.compile(
+    rf"(?:par |en )?(?:voies? )?\b(?:{_ROUTE_ALT})\b(?:,? (?:et |ou )+(?:par extrapolation, )?(?:par )?(?:voies? )?"
+    rf"\b(?:{_ROUTE_ALT})\b)*")
+_ROUTE_WORD = re.compile(rf"\b(?:{_ROUTE_ALT})\b")
+_BETWEEN = r"(?:\(?seul ou associe\)? |administree?s? |utilisee?s? |a fortes doses et |\()*"
+_NOT_LIMITING = tuple(ROUTE_PHRASES["not_limiting"])
+
+
+def _route_text(text: str) -> str:
+    """Lower case, no accents, clause punctuation kept; hyphens, apostrophes and slashes as spaces."""
+    t = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
+    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
+    return re.sub(r"\s+", " ", re.sub(r"[-'/]", " ", t)).strip()
+
+
+def _routes_in(span: str) -> set[str]:
+    return {r for w in _ROUTE_WORD.findall(span) for r in _ROUTES_OF[w]}
+
+
+def name_routes(name: str) -> set[str]:
+    """Routes a side's own name limits it to ("SELS DE FER PAR VOIE INJECTABLE"); "notamment" does not limit."""
+    t = _route_text(name)
+    out: set[str] = set()
+    for m in _ROUTE_SPAN.finditer(t):
+        if not t[:m.start()].rstrip(" ,(").endswith(_NOT_LIMITING):
+            out |= _routes_in(m.group(0))
+    return out
+
+
+def text_routes(text: str, names: set[str]) -> set[str]:
+    """Routes the entry's text names for a side known by ``names`` (folded)."""
+    names = {n for n in names if len(n) >= 3}
+    if not names:
+        return set()
+    alt = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    t = _route_text(text)
+    out: set[str] = set()
+    after = re.compile(rf"\b(?:{alt})\b {_BETWEEN}({_ROUTE_SPAN.pattern})")
+    before = re.compile(rf"\b(?:par |l administration )({_ROUTE_SPAN.pattern}) d(?:e|u|es)(?: la| l)? (?:{alt})\b")
+    for m in list(after.finditer(t)) + list(before.finditer(t)):
+        out |= _routes_in(m.group(1))
+    return out
+
+
+def _side_names(key: str, entities: dict[str, dict[str, Any]]) -> set[str]:
+    e = entities.get(key, {})
+    names = {key, fold(e.get("name", key).split("(")[0]), *e.get("aliases", ())}
+    for m in e.get("members", ()):
+        names.update(member_aliases(m))
+    return names
+
+
+def route_gate(a_key: str, b_key: str, text: str, entities: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The route gate(s) of an entry: one per side its name or its text limits to some routes."""
+    gates = []
+    for key in dict.fromkeys((a_key, b_key)):
+        routes = name_routes(entities.get(key, {}).get("name", key)) | text_routes(text, _side_names(key, entities))
+        if routes:
+            gates.append({"kind": "route-gate", "keys": [key], "routes": sorted(routes)})
+    if not gates:
+        return None
+    return gates[0] if len(gates) == 1 else {"kind": "all_of", "of": gates}
+
+
+def _all_gates(*gates: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One gate holding every given gate (hand-encoded first)."""
+    present = [g for g in gates if g]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else {"kind": "all_of", "of": present}
+
+
 _STOP = {"medicaments", "a", "de", "d", "l", "la", "le", "les", "du", "des", "et", "risque", "autres"}
 
 
@@ -553,8 +645,9 @@ def build(folder: Path) -> dict[str, Any]:
                     named.setdefault(base, []).extend(e["members"])
         level_conditions = conditions_of(right, levels, named, _sides(a_key, b_key, entities))
         overridden = _apply_override(a_key, b_key, level_conditions)
-        gate = OVERRIDES.get(frozenset({a_key, b_key}), {}).get("_gate") or aspirin_dose_gate(
-            a_key, b_key, levels, risk + " " + " ".join(right))
+        hand_gate = OVERRIDES.get(frozenset({a_key, b_key}), {}).get("_gate")
+        gate = _all_gates(hand_gate, None if hand_gate else aspirin_dose_gate(a_key, b_key, levels, risk + " " + " ".join(right)),
+                          route_gate(a_key, b_key, risk + " . " + " ".join(right), entities))
         entries.append({
             "a": a_key,
             "b": b_key,

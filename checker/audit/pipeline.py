@@ -151,8 +151,9 @@ def is_ndjson(name: str) -> bool:
 def route_file(index: int, name: str, n_shards: int, max_decompressed: int | None = None,
                max_expansion: float | None = None) -> Iterator[tuple[str, bytes, bool]]:
     """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
-    items: Iterable[codec.Item] = iter_raw([name], max_decompressed=max_decompressed or MAX_DECOMPRESSED,
-                                           max_expansion=max_expansion or MAX_EXPANSION)
+    items: Iterable[codec.Item] = iter_raw(
+        [name], max_decompressed=MAX_DECOMPRESSED if max_decompressed is None else max_decompressed,
+        max_expansion=MAX_EXPANSION if max_expansion is None else max_expansion)
     aliases: dict[str, str] = {}
     if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
         items = list(items)

@@ -25,7 +25,7 @@ from checker.api import check_records, start_run
 from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
                                     parse_size, DEFAULT_MEMORY)
 from checker.audit.worker import load_medications, merge_sorted, shard_chunks
-from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, savings_dict
+from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, in_input_order, savings_dict
 from checker.memo import relaxed_gc
 from checker.referentials import Referentials
 
@@ -117,7 +117,7 @@ def check_sharded(paths: Sequence[str], *, as_of: date | str | None = None, juri
         urls.update(chunk_urls)
     if report is None:  # no input item at all
         report = check_records([], counts=counts, as_of=day, refs=refs, **options)
-    report.findings, report.errors, report.inputs, report.resource_urls = findings, errors, counts, urls
+    report.findings, report.errors, report.inputs, report.resource_urls = findings, in_input_order(errors), counts, urls
     return report
 
 
@@ -174,7 +174,7 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
                 spilled.append(path)
         if report is None:
             report = check_records([], counts=counts, as_of=day, refs=refs, **options)
-        report.findings, report.errors, report.inputs = [], errors, counts
+        report.findings, report.errors, report.inputs = [], in_input_order(errors), counts
         head = report.to_dict()
         head["savings"] = savings_dict(totals)
         if spilled:

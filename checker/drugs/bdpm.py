@@ -5,7 +5,7 @@ set of tab-separated text files without header, in cp1252 (mirrors re-encode the
 decimal commas and DD/MM/YYYY dates. :func:`read_table` parses one file with a strict per-table
 schema and collects every malformed line as ``file:line: message`` (:class:`BdpmImportError`);
 :func:`update_snapshot` imports a whole download into ``referentials/bdpm/`` as sorted, gzip'd
-UTF-8 files (reproducible byte for byte) and updates the MANIFEST entry.
+UTF-8 files (reproducible byte for byte) and refreshes the manifest (checker.referentials.manifest).
 
 Blank lines (the official CIS_CPD file carries stray carriage-return-only lines) hold no data: they
 are skipped and counted in :class:`ImportSummary.blank_lines`, never silently.
@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from checker.outputs import write_atomic
-from checker.referentials import ReferentialError, referentials_dir, sha256_file
+from checker.referentials import manifest, referentials_dir
 
 
 class BdpmImportError(Exception):
@@ -332,30 +330,12 @@ def update_snapshot(src_dir: Path, root: Path | None = None) -> ImportSummary:
         summary.duplicates += len(t.rows) - len(set(t.rows))
         summary.blank_lines += t.blank_lines
         summary.written.append(path)
-        files.append({"path": f"bdpm/{name}.tsv.gz", "sha256": sha256_file(path)})
-    upsert_manifest(root, dict(BDPM_ENTRY, edition=summary.edition, files=files))
+        files.append({"path": f"bdpm/{name}.tsv.gz"})
+    listing = manifest.read(root)
+    manifest.set_entry(listing, dict(BDPM_ENTRY, edition=summary.edition, files=files))
+    listing, _ = manifest.refresh(root, listing)
+    manifest.write(root, listing)
     return summary
-
-
-def upsert_manifest(root: Path, entry: dict) -> None:
-    """Insert or replace one entry of ``<root>/MANIFEST.json`` (re-read just before writing)."""
-    manifest_path = root / "MANIFEST.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        manifest = {"about": "Referentials shipped with Pertinence.", "referentials": []}
-    except json.JSONDecodeError as exc:
-        raise ReferentialError(f"{manifest_path}:{exc.lineno}: manifest is not valid JSON ({exc.msg})") from None
-    items = manifest.setdefault("referentials", [])
-    for i, item in enumerate(items):
-        if item.get("id") == entry["id"]:
-            if item == entry:
-                return
-            items[i] = entry
-            break
-    else:
-        items.append(entry)
-    write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -10,7 +10,8 @@ Which estimate is used (documented in docs/facts.md):
        CrCl (mL/min) = (140 − age) × weight (kg) / (72 × creatinine (mg/dL)), × 0.85 for a woman
 
    (Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
-   1976;16:31–41). A creatinine in µmol/L is converted to mg/dL by dividing by 88.4 (molar mass of
+   1976;16:31–41; the paper's text was not reachable here, the formula is checked as Taber's Medical
+   Dictionary, F.A. Davis, states it, read 2026-12-05). A creatinine in µmol/L is converted to mg/dL by dividing by 88.4 (molar mass of
    creatinine 113.12 g/mol: 1 mg/dL = 10 mg/L ÷ 113.12 g/mol = 88.4 µmol/L);
 3. otherwise no estimate, and :attr:`KidneyFunction.missing` names every datum that was lacking
    (``creatinine``, ``weight``, ``age``, ``sex``): silence is never an all-clear.

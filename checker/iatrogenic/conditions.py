@@ -298,17 +298,59 @@ def _renal(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | N
 
 
 def _route_gate(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
-    """False when a line is one of ``keys`` given by another route than ``route`` (not concerned)."""
+    """False when a line is one of ``keys`` (a substance, or a class it belongs to) given by a route
+    outside ``routes`` (or the single ``route``): the entry does not concern it; None when its route is
+    not known."""
     keys = set(cond["keys"])
+    wanted = set(cond.get("routes") or [cond["route"]])
     pending = False
     for key, line in ((ctx.first_key, ctx.first), (ctx.second_key, ctx.second)):
-        if key in keys or ctx.thesaurus.nodes_for(key) & keys:
-            got = route_of(line)
+        if key in keys or ctx.thesaurus.nodes_for(key) & keys or keys & ctx.thesaurus.closure(key).keys():
+            got = route_name(line)
             if got is None:
                 pending = True
-            elif got != cond["route"]:
+            elif got not in wanted:
                 return False, None
     return (None, "route") if pending else (True, None)
+
+
+# Route names of the thesaurus' route gates (referentials/thesaurus/hand-encoded.json, route_phrases),
+# read from a line's route: EDQM Standard Terms codes as used in the ANS ePrescription examples
+# (20035000 "Voie intramusculaire", 20066000 "Voie sous-cutanée", 20020000 "Voie inhalée"), then the
+# folded words of route_of (first match wins: "sous-cutanée" before "cutanée").
+_ROUTE_CODES = {"20035000": "im", "20066000": "sc", "34206005": "sc", "20020000": "inhaled"}
+_ROUTE_NAMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(words)) for name, words in (
+    ("sc", r"sous cutane|subcutane|\bsc\b"), ("transdermal", r"transderm|percutane|transcutane"),
+    ("intra-articular", r"intra ?articul"), ("im", r"intramuscul|\bim\b"),
+    ("iv", r"intraveine|intravenous|\biv\b|perfusion"), ("sublingual", r"sublingu"),
+    ("dental", r"dentaire|\bdental|gingiv"), ("oral", r"\boral|per os|buccal"), ("rectal", r"rectal"),
+    ("inhaled", r"inhal"), ("nasal", r"nasal"), ("vaginal", r"vaginal"),
+    ("ocular", r"ophtalm|ophthalm|oculaire|\bocular|collyre"), ("cutaneous", r"\bcutane|topi|\blocal")))
+ROUTE_NAMES = frozenset(name for name, _ in _ROUTE_NAMES)
+
+
+def route_name(order: MedicationOrder) -> str | None:
+    """The route of a line as a route gate names it (``iv``, ``im``, ``sc``, ``oral``, ``rectal`` …);
+    None when no route is known or its words are not understood."""
+    for d in order.dosages:
+        if d.route is not None:
+            hit = next((_ROUTE_CODES[c.code] for c in d.route.codings if c.code in _ROUTE_CODES), None)
+            if hit is not None:
+                return hit
+    got = route_of(order)
+    if got is None:  # no route stated: a dose form made for one route only ("suspension pour inhalation")
+        words = _product_words(order)
+        if _INJECTABLE_FORM.search(words):
+            return None
+        return next((name for name, pattern in _FORM_ROUTES if pattern.search(words)), None)
+    if got in ("iv", "oral"):
+        return got
+    return next((name for name, pattern in _ROUTE_NAMES if pattern.search(got)), None)
+
+
+_FORM_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(words)) for name, words in (
+    ("inhaled", r"\binhal|nebulis"), ("rectal", r"suppositoire|lavement|\brectal"), ("transdermal", r"transderm"),
+    ("sublingual", r"sublingu"), ("ocular", r"collyre")))
 
 
 def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, str | None]:
@@ -326,11 +368,11 @@ def _substances(cond: dict[str, Any], ctx: PairContext) -> tuple[bool | None, st
         line = ctx.line_of(set(clause["keys"]))
         if line is None:
             continue
-        want = clause.get("route")
+        want = clause.get("routes") or ([clause["route"]] if clause.get("route") else [])
         if not want:
             return True, None
-        got = route_of(line)
-        if got == want:
+        got = route_name(line)
+        if got in want:
             return True, None
         if got is None:
             result, pending = None, "route"

@@ -287,8 +287,9 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
-    when the age is unknown. AGS Beers 2023 kidney rows (amiloride, celecoxib, ciprofloxacin
-    below 30 mL/min, cimetidine below 50, baclofen below an eGFR of 60) apply from 65 too.
+    when the age is unknown. The AGS Beers 2023 kidney table (table 6: anticoagulants, potassium-
+    sparing diuretics, co-trimoxazole, gabapentinoids, levetiracetam, NSAIDs, H2 blockers…, one row
+    per threshold, "≤ N" rows flagged with ``inclusive``) applies from 65 too.
 
     When no eGFR or clearance is recorded, the creatinine clearance is computed with the
     Cockcroft–Gault formula from the latest serum creatinine (mg/dL, mg/L, µmol/L or mmol/L,
@@ -347,6 +348,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
         if keys and (min_age is None or age is None or age >= int(min_age)):
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
                               "below": float(renal_row.params["below"]),
+                              "inclusive": bool(renal_row.params.get("inclusive")),  # source says "≤ N"
                               "what": renal_row.label(call.settings.lang), "ckd": [], "row": renal_row})
     if not concerned:
         return "none", None
@@ -386,7 +388,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                       "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
     kind, value = kidney.kind or "", kidney.value
-    below = [c for c in concerned if value < c["below"]]
+    below = [c for c in concerned if value < c["below"] or (c.get("inclusive") and value == c["below"])]
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
@@ -400,14 +402,15 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                else f" Cockcroft-Gault : créatinine {i['creatinine']}, {i['weight_kg']:g} kg, {i['age']:g} ans, "
                     f"{'femme' if i['sex'] == 'female' else 'homme'}.")
     stand_in = row is not None and kind == "egfr"
+    op = "≤" if worst.get("inclusive") else "<"
     return "flag", call.finding(
-        summary=(f"{subst} with {what} {value:g} (< {worst['below']:g})" if en else
-                 f"{subst} avec {what_fr} à {value:g} (< {worst['below']:g})")[:140],
-        detail=(f"{order.label}: {what} {value:g} mL/min ({when or 'undated'}) is below {worst['below']:g} "
+        summary=(f"{subst} with {what} {value:g} ({op} {worst['below']:g})" if en else
+                 f"{subst} avec {what_fr} à {value:g} ({op} {worst['below']:g})")[:140],
+        detail=(f"{order.label}: {what} {value:g} mL/min ({when or 'undated'}) is {'at or below' if op == '≤' else 'below'} {worst['below']:g} "
                 f"({worst['criterion']}: {worst['what']}). Stop the drug or adjust it to the renal function.{how}"
                 + (" The eGFR stands in for a creatinine clearance here." if stand_in else "")
                 if en else
-                f"{order.label} : {what_fr} à {value:g} mL/min ({when or 'non daté'}), sous le seuil de "
+                f"{order.label} : {what_fr} à {value:g} mL/min ({when or 'non daté'}), {'au seuil ou sous le seuil' if op == '≤' else 'sous le seuil'} de "
                 f"{worst['below']:g} ({worst['criterion']} : {worst['what']}). Arrêter ou adapter à la fonction rénale.{how}"
                 + (" Le DFG estimé tient lieu ici de clairance de la créatinine." if stand_in else "")),
         implicated=[order.ref], key=worst["substance"],
