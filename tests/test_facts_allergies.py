@@ -283,3 +283,38 @@ def test_an_ace_inhibitor_intolerance_recorded_after_the_sartan_does_not_excuse_
     early = allergy("a-iec", "Intolérance aux IEC (toux)", recorded="2024-11-02")
     assert len(findings(_sartan_record(late), "2026-01-15", "EQ005")) == 1
     assert findings(_sartan_record(early), "2026-01-15", "EQ005") == []
+
+
+# --- over every PR001 failing sample: the allergy's date decides ----------------------------------------
+
+def _pr001_fail_samples() -> list[Any]:
+    from tests.conftest import SAMPLES
+
+    return [pytest.param(p, id=p.stem) for p in sorted((SAMPLES / "rules" / "PR001").glob("fail-*.json"))]
+
+
+@pytest.mark.parametrize("path", _pr001_fail_samples())
+def test_the_allergy_date_decides_for_every_failing_sample(path: Any) -> None:
+    """Dated after the last day the line was taken, the allergy flags nothing; dated before the order,
+    it flags it, whatever the later check date."""
+    import json
+    from datetime import timedelta
+
+    from checker import fhir_input, periods
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    [record] = fhir_input.read(data).records
+    far = date(2030, 1, 1)
+    ends = [periods.effective_interval(o, far)[1] for o in record.medication_orders]
+    starts = [facts.order_day(o, far) for o in record.medication_orders]
+    last, first = max(ends), min(starts)
+    assert last < far, "the sample's lines have an end"
+    for when, as_of, flagged in ((last + timedelta(days=1), last + timedelta(days=30), False),
+                                 (first - timedelta(days=1), last + timedelta(days=30), True),
+                                 (first - timedelta(days=1), far, True)):
+        for e in data["entry"]:
+            r = e["resource"]
+            if r["resourceType"] == "AllergyIntolerance":
+                r["onsetDateTime"] = r["recordedDate"] = when.isoformat()
+        got = findings(data, as_of.isoformat(), "PR001")
+        assert bool(got) is flagged, (when, as_of, [f["summary"] for f in got])
