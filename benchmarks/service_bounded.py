@@ -48,7 +48,7 @@ def body(drafts: int, active: int) -> dict[str, Any]:
             "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [
                 {"resource": _order(f"a{k}", ACTIVE[(k * 7) % len(ACTIVE)], "active")} for k in range(active)]}
             if active else None,
-            "conditions": None, "allergies": None, "renal": None, "weight": None,
+            "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None,
         },
     }
 

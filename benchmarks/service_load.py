@@ -65,7 +65,7 @@ def request_body(i: int) -> dict[str, Any]:
             "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1948-05-01", "gender": "female"},
             "medications": {"resourceType": "Bundle", "type": "searchset",
                             "entry": [{"resource": _order(f"a{k}", t, "active")} for k, t in enumerate(ACTIVE)]},
-            "conditions": None, "allergies": None, "renal": None, "weight": None,
+            "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None,
         },
     }
 

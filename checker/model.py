@@ -324,12 +324,6 @@ class Condition:
     recorded: date | None = None
     category: tuple[Concept, ...] = ()
 
-    @property
-    def is_active(self) -> bool:
-        if self.verification_status in NOT_TRUE:
-            return False
-        return self.clinical_status in {"", "active", "recurrence", "relapse"} and self.abatement is None
-
 
 @dataclass(frozen=True, slots=True)
 class Allergy:
@@ -340,12 +334,10 @@ class Allergy:
     criticality: str = ""
     category: tuple[str, ...] = ()
     reactions: tuple[Concept, ...] = ()
-
-    @property
-    def is_active(self) -> bool:
-        if self.verification_status in NOT_TRUE:
-            return False
-        return self.clinical_status in {"", "active"}
+    onset: date | None = None
+    recorded: date | None = None
+    last_occurrence: date | None = None
+    abatement: date | None = None  # extension allergyintolerance-abatement (FHIR extensions pack)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,8 +382,3 @@ class PatientRecord:
             return None
         b = self.patient.birth_date
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
-
-    def observations_coded(self, system: str, codes: frozenset[str] | set[str]) -> list[Observation]:
-        """Observations carrying one of ``codes`` in ``system``, most recent first."""
-        found = [o for o in self.observations if any(c.system == system and c.code in codes for c in o.code.codings)]
-        return sorted(found, key=lambda o: o.effective or date.min, reverse=True)

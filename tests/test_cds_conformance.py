@@ -368,7 +368,7 @@ def _load(path: Path) -> Any:
 def _prefetch(patient_id: str, active: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"patient": {"resourceType": "Patient", "id": patient_id, "birthDate": "1950-03-02", "gender": "female"},
             "medications": searchset(*(active or [])) if active else None,
-            "conditions": None, "allergies": None, "renal": None, "weight": None}
+            "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None}
 
 
 def _as_request(context: dict[str, Any], hook: str, **extra: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from checker import facts
 from checker.referentials import default_referentials
 from tests.test_iatro_support import dose, line, record, run
 
@@ -61,11 +62,17 @@ def test_every_stopp_criterion_pr002_and_pr003_name_is_in_the_shipped_referentia
 
 
 def test_renal_codes_of_the_rules_are_those_of_the_facts_tables() -> None:
-    from checker.rules.patient_risks import CLCR_CODES, EGFR_CODES
+    """The rules keep no code list of their own (see tests/test_facts_tables.py): an eGFR coded with a
+    code the tables list is read, one the tables do not list is not."""
+    from checker.model import Coding, Concept, Observation, PatientRecord
 
     tables = default_referentials().get("clinical-facts")
-    assert tables.observations["egfr"].codes == EGFR_CODES
-    assert tables.observations["creatinine-clearance"].codes == CLCR_CODES
+    spec = tables.observations["egfr"]
+    day = date(2026, 1, 5)
+    for code, read in ((sorted(spec.codes)[0], True), ("2339-0", False)):
+        rec = PatientRecord(None, observations=[Observation("Observation/o", Concept((Coding(spec.uri, code),)), 25.0,
+                                                            "mL/min", effective=day)])
+        assert (facts.renal_on(rec, day, tables) is not None) is read, code
 
 
 @pytest.mark.parametrize("per_intake, per_day, band", [

@@ -52,7 +52,7 @@ def two_pages(where: dict[str, str]):  # noqa: ANN201
 
 def prefetch_with(medications: dict[str, Any] | None, **over: Any) -> dict[str, Any]:
     pre = {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
-           "medications": medications, "conditions": None, "allergies": None, "renal": None, "weight": None}
+           "medications": medications, "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None}
     return {**pre, **over}
 
 

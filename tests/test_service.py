@@ -55,7 +55,7 @@ def hook_body(drafts: list[dict[str, Any]], active: list[dict[str, Any]] | None 
     """A CDS Hooks request for patient p1 with every prefetch key answered (``null`` = no data)."""
     pre = {"patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
            "medications": searchset(*(active or [])) if active else None,
-           "conditions": None, "allergies": None, "renal": None, "weight": None}
+           "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None}
     if prefetch is not None:
         pre = prefetch
     body = {"hook": hook, "hookInstance": str(uuid.uuid4()),
@@ -671,8 +671,12 @@ def test_fhir_server_outside_the_allow_list_is_not_called(tmp_path: Path, refs: 
 
 
 def test_renal_prefetch_template_asks_for_every_code_the_renal_rule_reads(client: TestClient) -> None:
-    from checker.rules.patient_risks import CLCR_CODES, CREATININE_CODES, EGFR_CODES, LOINC, renal_value
+    from checker.referentials import default_referentials
+    from checker.rules.patient_risks import renal_value
 
+    observations = default_referentials().get("clinical-facts").observations
+    EGFR_CODES, CLCR_CODES = observations["egfr"].codes, observations["creatinine-clearance"].codes
+    CREATININE_CODES, LOINC = observations["creatinine"].codes, observations["egfr"].uri
     template = {s["id"]: s for s in client.get("/cds-services").json()["services"]}["order-sign"]["prefetch"]["renal"]
     query = httpx.URL("https://ehr.example.org/fhir/" + template)
     asked = set(query.params["code"].split(","))
@@ -687,9 +691,6 @@ def test_renal_prefetch_template_asks_for_every_code_the_renal_rule_reads(client
         [record] = read([{"resourceType": "Patient", "id": "p"},
                          {**obs, "code": {"coding": [{"system": LOINC, "code": code}]}}]).records
         assert (renal_value(record) is not None) == (f"{LOINC}|{code}" in asked), code
-    from checker.referentials import default_referentials
-
-    assert CREATININE_CODES == default_referentials().get("clinical-facts").observations["creatinine"].codes
 
 
 def _demo_fhir_server(bundle: dict[str, Any], seen: list[httpx.Request]) -> httpx.MockTransport:

@@ -339,18 +339,10 @@ def value_passes(test: ValueTest | None, obs: ObservationRecord) -> bool | None:
 
 def _observation(node: Observation, ctx: Context) -> Verdict:
     found: list[tuple[ObservationRecord, str]] = []
-    for obs in ctx.record.observations:
-        if obs.status in ("entered-in-error", "cancelled"):
-            continue
+    for obs in facts.observations_on(ctx.record, ctx.day, node.within_days):
         hit = facts.concept_matches(node.matcher, obs.code)
-        if not hit:
-            continue
-        if obs.effective is not None and obs.effective > ctx.day:
-            continue  # measured after the day: not known then
-        if node.within_days is not None and obs.effective is not None and (
-                ctx.day - obs.effective).days > node.within_days:
-            continue
-        found.append((obs, hit))
+        if hit:
+            found.append((obs, hit))
     if not found:
         return unknown(node.datum) if node.if_absent_unknown else NO
     found.sort(key=lambda x: x[0].effective or date.min, reverse=True)
@@ -396,7 +388,7 @@ def _has_condition(node: HasCondition, ctx: Context) -> Verdict:
 
 
 def _has_allergy(node: HasAllergy, ctx: Context) -> Verdict:
-    for allergy in facts.allergies_on(ctx.record, ctx.day):
+    for allergy in facts.allergies_on(ctx.record, ctx.day, ctx.tables):
         hit = facts.concept_matches(node.matcher, allergy.code, negation=True)
         if hit:
             return Verdict(True, (), (Named("allergy", hit),))

@@ -12,11 +12,13 @@ from checker.facts.negation import affirmed, polarity
 from checker.facts.record import (
     Fact,
     age_on,
+    allergen_polarity,
     allergies_on,
     conditions_on,
     history_on,
     judgement_days,
     latest_observation,
+    observations_on,
     order_day,
     pregnancy_on,
     renal_on,
@@ -26,9 +28,10 @@ from checker.facts.record import (
 from checker.facts.tables import FactTables, parse
 
 __all__ = [
-    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergies_on", "code_matches",
+    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergen_polarity",
+    "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
-    "latest_observation", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
+    "latest_observation", "observations_on", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",
     "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on",
 ]

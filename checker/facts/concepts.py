@@ -60,6 +60,7 @@ _OIDS = {
     "ICD10": {"2.16.840.1.113883.6.3", "2.16.840.1.113883.6.90"},
     "ATC": {"2.16.840.1.113883.6.73"},
     "NABM": set(),
+    "IPS-ABSENT": {"2.16.840.1.113883.5.1150.1"},
 }
 _TOKENS = {
     "CCAM": ("ccam",),
@@ -69,6 +70,7 @@ _TOKENS = {
     "ICD10": ("icd10", "cim10"),
     "ATC": ("atc",),
     "NABM": ("nabm",),
+    "IPS-ABSENT": ("absentunknownuvips",),  # http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from checker.facts.record import LOINC, latest_observation, renal_on, weight_on
+from checker.facts.record import latest_observation, renal_on, weight_on
 from checker.facts.tables import FactTables
 from checker.model import PatientRecord
 
@@ -67,7 +67,8 @@ def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> 
         return KidneyFunction(value, kind, (obs.ref,), obs.effective)
     missing: list[str] = []
     spec = tables.observations.get("creatinine")
-    creat = latest_observation(record, LOINC, spec.codes, day, tables.window("creatinine"), with_value=True) \
+    creat = latest_observation(record, spec.uri, spec.codes, day, tables.observation_window("creatinine"),
+                               with_value=True) \
         if spec is not None else None
     scr = creatinine_mg_dl(creat.value, creat.unit) if creat is not None and creat.value is not None else None
     if scr is None or scr <= 0:

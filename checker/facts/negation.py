@@ -14,8 +14,9 @@ is not a pregnancy. This is a deliberately small, NegEx-like reading, not a pars
   « ni », « non », "no", "not", "without", "denies" / "denied" / "deny", "negative for" — or when
   one of the three words after it is « négatif(s) » / « négative(s) » / "negative", "ruled out",
   "excluded", « exclu(e)(s) », « écarté(e)(s) » (« recherche de cancer négative », "Pregnancy ruled
-  out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »
-  (« Ulcère gastrique : non »).
+  out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »,
+  possibly after « test », « bilan », « recherche », « dépistage » (« Ulcère gastrique : non »,
+  « Allergie aux AINS : test négatif »).
 * A match is **hypothetical** after « suspicion de », « suspecté(e) », « éventuel(le) »,
   « à éliminer », « si », "suspected", "possible", "if", "rule out"; it is **someone else's**
   after « antécédents familiaux de », « familial(e) », "family history of", or when followed by
@@ -48,8 +49,10 @@ _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspect
                            r"si|if|possible|rule out|to rule out)\b")
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
-_ANSWER_NO = frozenset({"non", "no", "negatif", "negative", "absent", "absente", "aucun", "aucune", "none"})
-"""A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »)."""
+_ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
+                        r"(?:non|no|negati(?:f|fs|ve|ves)|absente?|aucune?|none)|negative tests?")
+"""A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »,
+« Allergie aux AINS : test négatif »)."""
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
              r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
 _RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
@@ -76,24 +79,23 @@ def _negated(clause: str, start: int, end: int) -> bool:
     return _cue_before(_PRE_CUE, clause, start) or _POST_CUE.match(clause, end) is not None
 
 
-def _not_about_the_patient(clause: str, start: int) -> bool:
-    return _cue_before(_HYPOTHETICAL, clause, start) or _cue_before(_FAMILY, clause, start)
-
-
-def polarity(pattern: re.Pattern[str], text: str) -> bool | None:
+def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) -> bool | None:
     """What ``text`` states about ``pattern``: ``True`` when it is affirmed at least once, ``False``
     when it is only denied, ``None`` when it is not mentioned, or only as a hypothesis or a
-    relative's disease."""
+    relative's disease. With ``suspected``, a hypothesis about the patient (« suspicion d'allergie à
+    la pénicilline ») counts as affirmed: where a suspicion calls for the same caution (allergies)."""
     folded = fold(text)
     if not pattern.search(folded):
         return None
     seen = denied = False
     parts = clauses(text)
     for i, clause in enumerate(parts):
-        answer_after = i + 1 < len(parts) and parts[i + 1] in _ANSWER_NO
+        answer_after = i + 1 < len(parts) and _ANSWER_NO.fullmatch(parts[i + 1]) is not None
         for m in pattern.finditer(clause):
             seen = True
-            if _not_about_the_patient(clause, m.start()):
+            if _cue_before(_FAMILY, clause, m.start()):
+                continue
+            if _cue_before(_HYPOTHETICAL, clause, m.start()) and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
                 denied = True

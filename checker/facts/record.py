@@ -12,6 +12,10 @@ Every rule family asks these questions through this module, with the same answer
   date → assumed begun), not abated by then; ``refuted`` and ``entered-in-error`` never count; a
   ``resolved`` / ``inactive`` / ``remission`` condition without an abatement date is taken as over.
   A *history* (:func:`history_on`) also counts conditions that were over by then.
+* **Allergies** on that day (:func:`allergies_on`): the same semantics (onset, else recordedDate or
+  lastOccurrence; the abatement extension, else ``resolved`` / ``inactive`` are over; ``refuted`` and
+  ``entered-in-error`` never count); a record of *no* allergy (NKA, « pas d'allergie connue ») is not an
+  allergy, and an allergen named only to be denied is not one (:func:`allergen_polarity`).
 * **Observations** (:func:`latest_observation`): the most recent one on or before the day within
   the validity window of the tables (``referentials/facts/clinical-facts.json``); later, older and
   undated ones are not used.
@@ -22,6 +26,7 @@ Every rule family asks these questions through this module, with the same answer
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ from typing import cast
 
 from checker import periods
 from checker.facts.concepts import ConceptMatcher, concept_polarity
+from checker.facts.negation import polarity
 from checker.facts.tables import FactTables
 from checker.model import NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
 
@@ -101,6 +107,18 @@ def history_on(record: PatientRecord, day: date) -> Iterator[Condition]:
             yield c
 
 
+def observations_on(record: PatientRecord, day: date, within_days: int | None = None) -> Iterator[Observation]:
+    """Observations known on ``day``: not entered in error or cancelled, not measured after it and,
+    with ``within_days``, not measured more than that many days before it (undated ones count)."""
+    for obs in record.observations:
+        if obs.status in ("entered-in-error", "cancelled"):
+            continue
+        if obs.effective is not None and (obs.effective > day or (
+                within_days is not None and (day - obs.effective).days > within_days)):
+            continue
+        yield obs
+
+
 def stated(record: PatientRecord, day: date, matcher: ConceptMatcher, *, history: bool = False,
            also: Iterable[Concept] = (), missing: str = "") -> Fact:
     """Does the record state the notion on ``day`` (present, or ever with ``history``)? ``also``:
@@ -154,10 +172,63 @@ def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatc
     return found
 
 
-def allergies_on(record: PatientRecord, day: date) -> list[Allergy]:
-    """Allergies and intolerances that stand (neither refuted, entered in error nor resolved). The
-    model carries no allergy dates: the allergy is taken as known on every day."""
-    return [a for a in record.allergies if a.is_active]
+# --- allergies ----------------------------------------------------------------------------------
+
+def _allergy_begun(a: Allergy, day: date) -> bool:
+    """Known by ``day``: its onset, else the earlier of when it was recorded and its last reaction
+    (a reaction seen before the allergy was written down); no date → assumed known."""
+    if a.onset is not None:
+        return a.onset <= day
+    known = [d for d in (a.recorded, a.last_occurrence) if d is not None]
+    return not known or min(known) <= day
+
+
+def _allergy_present(a: Allergy, day: date) -> bool:
+    if a.abatement is not None:
+        return a.abatement > day
+    return a.clinical_status not in OVER
+
+
+def is_no_allergy_statement(a: Allergy, tables: FactTables) -> bool:
+    """An AllergyIntolerance that records the absence of allergies, not an allergy: a "no known
+    allergy" code (SNOMED CT, IPS absent/unknown), NKA / NKDA, or wording that only denies an allergy
+    (« Pas d'allergie connue », "No known allergy to penicillin", « Allergies : aucune »)."""
+    if concept_polarity(tables.concept("no-known-allergy"), a.code)[0]:
+        return True
+    return concept_polarity(tables.concept("allergy"), a.code)[0] is False
+
+
+def allergies_on(record: PatientRecord, day: date, tables: FactTables | None = None) -> list[Allergy]:
+    """Allergies and intolerances that stand on ``day``, with the semantics of conditions: known by
+    then (onset, else recordedDate or lastOccurrence; undated = known), not abated by then (the
+    ``allergyintolerance-abatement`` date; without one, ``resolved`` / ``inactive`` are over);
+    ``refuted`` and ``entered-in-error`` never count, nor do statements of no allergy (recognised with
+    the ``tables``; without them, the caller reads wording with negation itself)."""
+    key = ("no-allergy-statements", len(record.allergies), id(tables))
+    absent = cast("frozenset[int] | None", record.memo.get(key))
+    if tables is None:
+        absent = frozenset()
+    elif absent is None:
+        absent = frozenset(i for i, a in enumerate(record.allergies) if is_no_allergy_statement(a, tables))
+        record.memo[key] = absent
+    return [a for i, a in enumerate(record.allergies)
+            if a.verification_status not in NOT_TRUE and i not in absent
+            and _allergy_begun(a, day) and _allergy_present(a, day)]
+
+
+def allergen_polarity(a: Allergy, pattern: re.Pattern[str]) -> bool | None:
+    """What the allergy's wording says of the allergen ``pattern`` (on folded text): ``True`` named as
+    an allergen at least once, suspected included (« suspicion d'allergie à la pénicilline », like a
+    verificationStatus ``unconfirmed``), ``False`` only denied (« pas d'allergie à la pénicilline »),
+    ``None`` not named, or only as a relative's."""
+    seen: bool | None = None
+    for text in a.code.all_texts():
+        p = polarity(pattern, text, suspected=True)
+        if p:
+            return True
+        if p is False:
+            seen = False
+    return seen
 
 
 # --- observations -------------------------------------------------------------------------------
@@ -220,10 +291,11 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
     """The most recent creatinine clearance or eGFR with a value, within the window before ``day``
     (any age without ``windowed``): ``(kind, value, observation)``; a clearance wins over an eGFR of
     the same day."""
-    window = tables.window("renal-function") if windowed else None
     best: tuple[str, float, Observation] | None = None
     for kind, name in (("clcr", "creatinine-clearance"), ("egfr", "egfr")):
-        o = latest_observation(record, LOINC, tables.observations[name].codes, day, window, with_value=True)
+        spec = tables.observations[name]
+        window = tables.observation_window(name) if windowed else None
+        o = latest_observation(record, spec.uri, spec.codes, day, window, with_value=True)
         if o is not None and o.value is not None and (
                 best is None or (o.effective or date.min) > (best[2].effective or date.min)):
             best = (kind, o.value, o)
@@ -232,8 +304,8 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
 
 def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     """Body weight in kg on ``day``: the latest weight within its window (``missing`` = ``weight``)."""
-    codes = tables.observations["weight"].codes
-    o = latest_observation(record, LOINC, codes, day, tables.window("weight"), with_value=True)
+    spec = tables.observations["weight"]
+    o = latest_observation(record, spec.uri, spec.codes, day, tables.observation_window("weight"), with_value=True)
     if o is None or o.value is None:
         return Fact(None, missing="weight")
     unit = o.unit.strip().lower()
@@ -250,7 +322,7 @@ def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     if record.patient is not None and record.patient.sex == "male":
         return Fact(False, record.patient.ref, "male")
     status = tables.observations["pregnancy-status"]
-    o = latest_observation(record, LOINC, status.codes, day, tables.window("pregnancy-status"))
+    o = latest_observation(record, status.uri, status.codes, day, tables.observation_window("pregnancy-status"))
     if o is not None:
         if o.value_bool is not None:
             return Fact(o.value_bool, o.ref, str(o.value_bool).lower())

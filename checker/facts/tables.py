@@ -17,10 +17,35 @@ from checker.facts.concepts import Code, ConceptSet
 from checker.referentials import ManifestEntry, ReferentialError, loader
 
 
+SYSTEM_URIS = {"LOINC": "http://loinc.org", "SNOMED": "http://snomed.info/sct"}
+"""Canonical FHIR URI of the code systems the observation tables name by alias."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObservationCodes:
+    """One kind of observation the facts read: its codes, the validity window it is read within
+    (a key of ``validity_days``) and the request (prefetch key) that asks an EHR for it."""
+
     system: str
     codes: frozenset[str]
+    window: str = ""
+    request: str = ""
+
+    @property
+    def uri(self) -> str:
+        return SYSTEM_URIS.get(self.system, self.system)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRequest:
+    """How to ask an EHR for the observations of one request key: every ``(system URI, code)`` of its
+    kinds, the observation category that answers it (``None`` when not known), results per page, and
+    whether it also asks for the codes the protocols' observation criteria name (``protocols``)."""
+
+    codes: tuple[tuple[str, str], ...]
+    category: str | None
+    count: int
+    protocols: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +56,26 @@ class FactTables:
     inferred_indication_days: int = 0
     observations: dict[str, ObservationCodes] = field(default_factory=dict)
     concepts: dict[str, ConceptSet] = field(default_factory=dict)
+    requests: dict[str, ObservationRequest] = field(default_factory=dict)
 
     def window(self, what: str) -> int | None:
         return self.validity_days.get(what)
 
+    def observation_window(self, kind: str) -> int | None:
+        """Days before the order within which an observation of ``kind`` still stands."""
+        return self.validity_days.get(self.observations[kind].window)
+
     def concept(self, name: str) -> ConceptSet:
         return self.concepts[name]
+
+    def observation_requests(self) -> dict[str, ObservationRequest]:
+        """Each request key with every code of the observation kinds it gathers (in table order)."""
+        out: dict[str, ObservationRequest] = {}
+        for key, request in self.requests.items():
+            codes = tuple((spec.uri, code) for spec in self.observations.values() if spec.request == key
+                          for code in sorted(spec.codes))
+            out[key] = ObservationRequest(codes, request.category, request.count, request.protocols)
+        return out
 
 
 def parse(data: dict[str, Any]) -> FactTables:
@@ -44,14 +83,20 @@ def parse(data: dict[str, Any]) -> FactTables:
     try:
         windows = {k: int(v["days"]) for k, v in data["validity_days"].items()}
         inferred = int(data["inferred_indication_days"]["days"])
-        observations = {k: ObservationCodes(v["system"], frozenset(v["codes"])) for k, v in data["observations"].items()}
+        observations = {k: ObservationCodes(v["system"], frozenset(v["codes"]), v["window"], v["request"])
+                        for k, v in data["observations"].items()}
+        requests = {k: ObservationRequest((), v.get("category"), int(v["count"]), bool(v.get("protocols", False)))
+                    for k, v in data["requests"].items() if k != "about"}
         concepts = {
             k: ConceptSet(tuple(Code(c["system"], c["code"], bool(c.get("prefix", False))) for c in v["codes"]),
                           tuple(re.compile(p) for p in v["patterns"]))
             for k, v in data["concepts"].items()}
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ValueError(f"clinical-facts: malformed table ({exc})") from None
-    return FactTables(windows, inferred, observations, concepts)
+    for k, spec in observations.items():
+        if spec.window not in windows or spec.request not in requests:
+            raise ValueError(f"clinical-facts: observation {k!r} names an unknown window or request")
+    return FactTables(windows, inferred, observations, concepts, requests)
 
 
 @loader("clinical-facts")

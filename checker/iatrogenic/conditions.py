@@ -228,9 +228,6 @@ def evaluate(cond: Node, ctx: PairContext) -> tuple[bool | None, str | None]:
     return verdict.value, verdict.datum
 
 
-LOINC = "http://loinc.org"
-EGFR_CODES = frozenset({"33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "50044-7", "88293-6", "88294-4"})
-CLCR_CODES = frozenset({"2164-2", "35591-7"})
 
 
 # Route names of the thesaurus' route gates (referentials/thesaurus/hand-encoded.json, route_phrases),

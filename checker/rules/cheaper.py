@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from checker import facts
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
 from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
@@ -592,7 +593,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if order.substitution_allowed is not False:
             continue
-        day = order.authored_on or call.as_of
+        day = facts.order_day(order, call.as_of)
         if day < date(2020, 1, 1):
             continue
         spec = idx.specialty(ident.cis) if ident.cis else None
@@ -610,7 +611,7 @@ def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
             if "MTE" in codes and all(mte.covers(s.key) or mte.covers(s.name) for s in ident.substances):
                 valid.add("MTE")
             if "EFG" in codes:
-                age = call.record.age_on(day)
+                age = facts.age_on(call.record, day)
                 if age is None or age < mte.efg_max_age_years:
                     valid.add("EFG")
             if not valid:
@@ -717,12 +718,11 @@ def _icd_norm(code: str) -> str:
     return code.replace(".", "").upper().strip()
 
 
-def _has_condition(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
-    """An active condition of the record coded (ICD-10) under one of ``prefixes``."""
+def _has_condition(call: RuleCall, order: MedicationOrder, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """A condition present on the order's day (:func:`checker.facts.conditions_on`) coded (ICD-10)
+    under one of ``prefixes``."""
     wanted = [_icd_norm(p) for p in prefixes]
-    for cond in call.record.conditions:
-        if not cond.is_active:
-            continue
+    for cond in facts.conditions_on(call.record, facts.order_day(order, call.as_of)):
         for c in cond.code.codings:
             if "icd" in c.system.lower() or "cim" in c.system.lower() or not c.system:
                 code = _icd_norm(c.code)
@@ -731,15 +731,17 @@ def _has_condition(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> boo
     return False
 
 
-def _allergic_to(call: RuleCall, prefixes: list[str] | tuple[str, ...]) -> bool:
-    """An active allergy or intolerance coded in ATC under ``prefixes`` (or naming an ACE inhibitor)."""
-    for a in call.record.allergies:
-        if not a.is_active:
-            continue
+_ACE_INHIBITOR_WORDS = re.compile(r"\b(iec|inhibiteurs? de l.enzyme de conversion|ace inhibitor)")
+
+
+def _allergic_to(call: RuleCall, order: MedicationOrder, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """An allergy or intolerance standing on the order's day (:func:`checker.facts.allergies_on`) coded
+    in ATC under ``prefixes`` (or naming an ACE inhibitor other than to deny it)."""
+    day = facts.order_day(order, call.as_of)
+    for a in facts.allergies_on(call.record, day, call.refs.get("clinical-facts")):
         if any(c.code.startswith(tuple(prefixes)) for c in a.code.codings if "atc" in c.system.lower()):
             return True
-        text = " ".join(fold(t) for t in a.code.all_texts())
-        if "C09A" in prefixes and re.search(r"\b(iec|inhibiteurs? de l.enzyme de conversion|ace inhibitor)", text):
+        if "C09A" in prefixes and facts.allergen_polarity(a, _ACE_INHIBITOR_WORDS):
             return True
     return False
 
@@ -796,7 +798,7 @@ def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, 
     return cheapest(_packs_of(idx, ident.substances[0].key, mg, form)), form
 
 
-@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies"))
+@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies", "clinical-facts"))
 def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     """A cheaper strategy of comparable efficacy applies to this line.
 
@@ -851,11 +853,11 @@ def _texts(strat: Any, name: str) -> Localized:
 
 def _class_switch(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                   strat: Any) -> Iterator[Finding]:
-    if strat.param("requires_conditions") and not _has_condition(call, strat.param("requires_conditions")):
+    if strat.param("requires_conditions") and not _has_condition(call, order, strat.param("requires_conditions")):
         return
-    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+    if strat.param("excludes_conditions") and _has_condition(call, order, strat.param("excludes_conditions")):
         return
-    if strat.param("excludes_allergy_atc") and _allergic_to(call, strat.param("excludes_allergy_atc")):
+    if strat.param("excludes_allergy_atc") and _allergic_to(call, order, strat.param("excludes_allergy_atc")):
         return
     if strat.param("excludes_prior_atc") and _prior_of_class(call, order, strat.param("excludes_prior_atc")):
         return
@@ -943,10 +945,10 @@ def _cotherapy_lines(call: RuleCall, strat: Any) -> tuple[list[MedicationOrder],
 
 def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
                     strat: Any) -> Iterator[Finding]:
-    age = call.record.age_on(order.authored_on or call.as_of)
+    age = facts.age_on(call.record, facts.order_day(order, call.as_of))
     if age is None or age > int(strat.param("max_age", 200)):
         return
-    if strat.param("excludes_conditions") and _has_condition(call, strat.param("excludes_conditions")):
+    if strat.param("excludes_conditions") and _has_condition(call, order, strat.param("excludes_conditions")):
         return
     key = ("drop-cotherapy", id(strat))
     lines = call.shared.get(key)

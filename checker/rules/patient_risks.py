@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 from checker import criteria, facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
-from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
+from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import daily_dose
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches
 from checker.iatrogenic.thesaurus import Thesaurus
@@ -21,14 +22,6 @@ from checker.periods import counts, effective_interval
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, rows_of, rule
 from checker.text import fold
-
-CREATININE_CODES = frozenset({"2160-0", "14682-9", "38483-4"})
-RENAL_FUNCTION_CODES: tuple[str, ...] = (*sorted(CLCR_CODES), *sorted(EGFR_CODES), *sorted(CREATININE_CODES))
-"""Every LOINC code PR003 reads (creatinine clearance, eGFR, then serum creatinine for the
-Cockcroft–Gault estimate): what a FHIR query for the renal function must ask for (the CDS Hooks
-``renal`` prefetch template is built from it)."""
-PREGNANCY_STATUS_CODES = frozenset({"82810-3", "11449-6"})
-PREGNANT_SNOMED = frozenset({"77386006"})
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
@@ -108,48 +101,29 @@ def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
 
 @rule("PR001", name="allergy", category="allergy", severity="critical",
       source=Source("RCP (BDPM), rubrique 4.3 Contre-indications : hypersensibilité", "https://base-donnees-publique.medicaments.gouv.fr/", "2026-01"),
-      referentials=("iatrogenic-rules",))
+      referentials=("iatrogenic-rules", "clinical-facts"))
 def allergy(call: RuleCall) -> Iterator[Finding]:
     """Prescribed drug to which the patient has a recorded allergy or intolerance.
 
-    A line contains a substance named in an active AllergyIntolerance, or a member of an allergy
-    class with cross-reactivity (penicillins, cephalosporins, NSAIDs, sulfonamides). Refuted or
-    entered-in-error allergies are ignored.
+    A line contains a substance named in an AllergyIntolerance that stands on the order's date (and
+    on the last day the line was taken), or a member of an allergy class with cross-reactivity
+    (penicillins, cephalosporins, NSAIDs, sulfonamides). The facts layer says which allergies stand
+    on a day (:func:`checker.facts.allergies_on`): one recorded after a finished course does not
+    count against it; refuted, entered-in-error, resolved ones and records of no allergy never do;
+    an allergen named only to be denied (« pas d'allergie à la pénicilline ») is not one.
 
     Source: the contraindication for hypersensitivity in the summaries of product characteristics
     (BDPM, section 4.3); class rows in ``referentials/iatrogenic/patient-risks.tsv``.
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
-    allergies = facts.allergies_on(call.record, call.as_of)
-    if not allergies:
-        return
-    for order in call.identified_orders():
-        if not counts(order):
-            continue
-        for a in allergies:
-            text, codes = _allergy_tokens(a)
-            label = a.code.label()
-            hit: tuple[str, RiskRow | None] | None = None
-            for s in order.identity.substances if order.identity else ():
-                if s.key and (re.search(rf"(?<![a-z0-9]){re.escape(s.key)}(?![a-z0-9])", text) or any(key_matches(s.key, w) for w in text.split(" , "))):
-                    hit = (s.key, None)
-                    break
-            if hit is None:
-                for class_row in data.kind("allergy-class"):
-                    allergen_hit = any(_word_hit(t, text) if not t.startswith("sct ") else (t in codes)
-                                       for t in class_row.allergens)
-                    if not allergen_hit:
-                        continue
-                    assert order.identity is not None  # identified_orders() yields identified lines only
-                    keys = class_row.matches_order(order) or [
-                        s.key for s in order.identity.substances
-                        if any(t in s.key for t in class_row.allergens if not t.startswith("sct "))]
-                    if keys:
-                        hit = (keys[0], class_row)
-                        break
-            if hit is None:
+    tables = _tables(call)
+    for order in _judged_orders(call):
+        for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
+            found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables))
+            if found is None:
                 continue
-            key, row = hit
+            a, key, row = found
+            label = a.code.label()
             name = order.substance_name(key)
             params: dict[str, Param] = {"substance": name, "line": order.label, "allergen": label}
             if row is None:
@@ -161,8 +135,47 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
             yield call.finding(message=message, implicated=[order.ref], key=f"{a.ref}:{key}",
                                source=source, severity=severity,
                                evidence={"allergy": a.ref, "allergen": label, "substance": key,
-                                         "class": row.id if row else None, "criticality": a.criticality},
+                                         "class": row.id if row else None, "criticality": a.criticality,
+                                         "judged_on": day.isoformat(),
+                                         "allergy_onset": a.onset.isoformat() if a.onset else None,
+                                         "allergy_recorded": a.recorded.isoformat() if a.recorded else None},
                                suggestion={"action": "stop-or-replace"})
+            break
+
+
+def _named(a: Allergy, token: str, whole_word: bool = False) -> bool:
+    """The allergy's wording names ``token`` (a folded substance key or class stem) other than to deny it."""
+    end = r"(?![a-z0-9])" if whole_word or len(token) <= 4 else ""
+    return facts.allergen_polarity(a, _token_pattern(token, end)) is True
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_pattern(token: str, end: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(token)}{end}")
+
+
+def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy]
+                 ) -> tuple[Allergy, str, RiskRow | None] | None:
+    """The first standing allergy that names a substance of the line, or its class: ``(allergy, substance
+    key, class row or None)``."""
+    for a in allergies:
+        text, codes = _allergy_tokens(a)
+        for s in order.identity.substances if order.identity else ():
+            if s.key and ((re.search(rf"(?<![a-z0-9]){re.escape(s.key)}(?![a-z0-9])", text) and _named(a, s.key, True))
+                          or any(key_matches(s.key, w) for w in text.split(" , "))):
+                return a, s.key, None
+        for class_row in data.kind("allergy-class"):
+            allergen_hit = any(_word_hit(t, text) and _named(a, t) if not t.startswith("sct ") else (t in codes)
+                               for t in class_row.allergens)
+            if not allergen_hit:
+                continue
+            assert order.identity is not None  # identified_orders() yields identified lines only
+            keys = class_row.matches_order(order) or [
+                s.key for s in order.identity.substances
+                if any(t in s.key for t in class_row.allergens if not t.startswith("sct "))]
+            if keys:
+                return a, keys[0], class_row
+    return None
 
 
 # --- PR002 older people --------------------------------------------------------------------------
@@ -273,7 +286,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     (E4), colchicine below 10 (E5), metformin below 30 (E6), or the matching chronic kidney disease
     stage (ICD-10 N18.x); colchicine with creatinine clearance below 30 mL/min (ANSM 2016). Each line
     is judged at its own date (and again on ``as_of`` while still taken): the most recent creatinine
-    clearance or eGFR (LOINC 33914-3, 48642-3, 48643-1, 62238-1, 98979-8 …) taken on or before that
+    clearance or eGFR (the LOINC codes of the facts tables) taken on or before that
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
     finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
@@ -424,7 +437,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
     Only when a pregnancy is recorded on the order's date or on the last day the line was taken
-    (pregnancy status observation LOINC 82810-3/11449-6 within its window, or a pregnancy condition
+    (a pregnancy status observation, codes in the facts tables, within its window, or a pregnancy condition
     present that day; denied, refuted, hypothetical or someone else's pregnancy never counts, see
     :mod:`checker.facts`): valproate and valpromide, oral isotretinoin,
     ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin

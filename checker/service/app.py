@@ -132,7 +132,7 @@ EXAMPLE_REQUEST: dict[str, Any] = {
         "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-03-02", "gender": "female"},
         "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [
             {"resource": {**_EXAMPLE_ORDER, "id": "a1", "medicationCodeableConcept": {"text": "WARFARINE 5 mg comprimé"}}}]},
-        "conditions": None, "allergies": None, "renal": None, "weight": None,
+        "conditions": None, "allergies": None, "renal": None, "weight": None, "pregnancy": None, "results": None,
     },
 }
 _OUTCOME = {"content": {"application/json": {"schema": {"type": "object", "properties": {
@@ -996,6 +996,7 @@ _MISSING_TEXT = {
     "fr": {
         "patient": "patient (âge, sexe)", "medications": "traitements en cours", "conditions": "pathologies", "allergies": "allergies", "renal": "fonction rénale (créatinine, DFG)",
         "weight": "poids",
+        "pregnancy": "statut de grossesse", "results": "résultats d'examens lus par les protocoles",
         "summary": "Contrôle partiel : {what} non fournis par le DPI",
         "detail": "Le service n'a reçu ni pu obtenir : {what}. Les contrôles qui en dépendent "
                   "(contre-indications, allergies, adaptations de dose) n'ont pas été faits pour cette prescription.",
@@ -1005,6 +1006,7 @@ _MISSING_TEXT = {
     "en": {
         "patient": "patient (age, sex)", "medications": "current medications", "conditions": "conditions", "allergies": "allergies", "renal": "renal function (creatinine, eGFR)",
         "weight": "weight",
+        "pregnancy": "pregnancy status", "results": "results the protocols read",
         "summary": "Partial check: {what} not provided by the EHR",
         "detail": "The service neither received nor could fetch: {what}. The checks that need them "
                   "(contraindications, allergies, dose adjustments) were not done for these orders.",

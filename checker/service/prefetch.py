@@ -6,47 +6,92 @@ none. A key that is present with ``null`` means "no data"; an absent key means "
 service must check what it got and fetch what is missing itself with ``fhirServer`` and the bearer
 token of ``fhirAuthorization``; when the data still cannot be had, it answers 412 Precondition Failed.
 
-Renal-function LOINC codes: exactly those the renal rule (PR003) reads, creatinine clearance and eGFR
-(:data:`checker.rules.patient_risks.RENAL_FUNCTION_CODES`), so an EHR honouring the template sends every
-result the rule can use. Body weight LOINC 29463-7: FHIR R4 vital signs profile
-(https://hl7.org/fhir/R4/observation-vitalsigns.html).
+Observation templates are derived from the facts tables (``referentials/facts/clinical-facts.json``,
+``requests`` and ``observations``), never listed here: each request key (``renal``, ``weight``,
+``pregnancy`` …) asks for every code of the observation kinds that name it, so an EHR honouring the
+templates sends every result the rules can read (eGFR, creatinine clearance, serum creatinine for the
+Cockcroft–Gault estimate, body weight 29463-7 and 3141-9, pregnancy status). The templates are built on
+first use, from the shipped tables, not at import.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
-from checker.rules.patient_risks import LOINC, RENAL_FUNCTION_CODES
+from checker.facts.tables import SYSTEM_URIS, FactTables, ObservationRequest
+from checker.referentials import default_referentials
 from checker.service.config import FhirFetch
 from checker.service.urls import NotBound, _origin, _under, url_problem  # noqa: F401 (re-exported)
 
-WEIGHT_LOINC = ("29463-7",)
+V = TypeVar("V")
 
-PREFETCH: dict[str, str] = {
+_RECORD_TEMPLATES = {
     "patient": "Patient/{{context.patientId}}",
     "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
-    "renal": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"{LOINC}|{c}" for c in RENAL_FUNCTION_CODES) + "&_sort=-date&_count=10",
-    "weight": "Observation?patient={{context.patientId}}&code="
-    + ",".join(f"{LOINC}|{c}" for c in WEIGHT_LOINC) + "&_sort=-date&_count=3",
 }
+_RECORD_TYPES = {"patient": "Patient", "medications": "MedicationRequest", "conditions": "Condition",
+                 "allergies": "AllergyIntolerance"}
+
+
+@functools.cache
+def _observation_requests() -> dict[str, ObservationRequest]:
+    """The facts tables' request keys; a key marked ``protocols`` also asks for every exact code the
+    protocols' observation criteria name (a criterion worded only by a text pattern cannot be asked for)."""
+    refs = default_referentials()
+    tables: FactTables = refs.get("clinical-facts")
+    requests = tables.observation_requests()
+    if any(r.protocols for r in requests.values()):
+        named = tuple(sorted({(SYSTEM_URIS[c.system], c.code) for p in refs.get("protocols").protocols
+                              for crit in p.criteria.values() for t in crit.tests if t.kind == "observation"
+                              for c in t.matcher.codes if not c.prefix and c.system in SYSTEM_URIS}))
+        for key, r in requests.items():
+            if r.protocols:
+                requests[key] = replace(r, codes=tuple(dict.fromkeys(r.codes + named)))
+    return requests
+
+
+def observation_template(request: ObservationRequest) -> str:
+    """The Observation search asking for every code of ``request``, latest first."""
+    return ("Observation?patient={{context.patientId}}&code=" + ",".join(f"{uri}|{code}" for uri, code in request.codes)
+            + f"&_sort=-date&_count={request.count}")
+
+
+class _Derived(Mapping[str, V]):
+    """A read-only table built on first use from the facts tables (a referential failing its checksum
+    then stops the request or the run with its own error, not the import)."""
+
+    def __init__(self, build: Callable[[], dict[str, V]]) -> None:
+        self._build = build
+        self._data: dict[str, V] | None = None
+
+    def _get(self) -> dict[str, V]:
+        if self._data is None:
+            self._data = self._build()
+        return self._data
+
+    def __getitem__(self, key: str) -> V:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+PREFETCH: Mapping[str, str] = _Derived(lambda: {
+    **_RECORD_TEMPLATES, **{k: observation_template(r) for k, r in _observation_requests().items()}})
 """Prefetch key -> FHIR query template, as published in the discovery document."""
 
-KEY_TYPE = {
-    "patient": "Patient",
-    "medications": "MedicationRequest",
-    "conditions": "Condition",
-    "allergies": "AllergyIntolerance",
-    "renal": "Observation",
-    "weight": "Observation",
-}
+KEY_TYPE: Mapping[str, str] = _Derived(lambda: {**_RECORD_TYPES, **dict.fromkeys(_observation_requests(), "Observation")})
 REQUIRED = ("medications",)
 """For draft medication orders: without the active orders a draft may interact with, no check can be
 trusted, hence 412. The other keys are optional: when missing, the response says which checks could not
@@ -183,10 +228,10 @@ def coverage(prefetch: Mapping[str, Any] | None, keys: Iterable[str] = PREFETCH,
     return cov
 
 
-OBSERVATION_CODES: dict[str, frozenset[str]] = {"renal": frozenset(RENAL_FUNCTION_CODES),
-                                                "weight": frozenset(WEIGHT_LOINC)}
-"""The Observation keys, with the LOINC codes that answer them."""
-_CATEGORY_OF = {"renal": "laboratory", "weight": "vital-signs"}
+OBSERVATION_CODES: Mapping[str, frozenset[str]] = _Derived(
+    lambda: {k: frozenset(code for _, code in r.codes) for k, r in _observation_requests().items()})
+"""The Observation keys, with the codes that answer them (from the facts tables)."""
+_CATEGORY_OF: Mapping[str, str | None] = _Derived(lambda: {k: r.category for k, r in _observation_requests().items()})
 
 
 def _answers_for(value: Any, key: str) -> bool:
