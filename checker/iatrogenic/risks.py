@@ -56,6 +56,11 @@ def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tupl
     return tuple((row, keys) for row in rows if (keys := _row_matches(row, ident)))
 
 
+@by_identities
+def _keys_by_row(rows: list[RiskRow], ident: MedicationIdentity) -> dict[int, tuple[str, ...]]:
+    return {id(row): keys for row, keys in _rows_matching(rows, ident)}
+
+
 def _row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
     """Substance keys of ``ident`` that ``row`` concerns."""
     out = []
@@ -99,6 +104,13 @@ class IatrogenicRules:
         if order.identity is None or kind not in self.by_kind:
             return ()
         return _rows_matching(self.by_kind[kind], order.identity)
+
+    def row_keys(self, kind: str, order: MedicationOrder) -> dict[int, tuple[str, ...]]:
+        """:meth:`matching` as a look-up: ``id(row)`` → the line's substance keys that row concerns
+        (rows concerning none are absent; memoised per identified medication, not to be modified)."""
+        if order.identity is None or kind not in self.by_kind:
+            return {}
+        return _keys_by_row(self.by_kind[kind], order.identity)
 
     def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
         return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])

@@ -214,7 +214,7 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
         for row in data.kind("elderly"):
             if age < int(row.params.get("min_age", 75)):
                 continue
-            keys = row.matches_order(order)
+            keys = data.row_keys("elderly", order).get(id(row), ())
             if keys:
                 hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0], "why": row.label(call.settings.lang)})
                 phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
@@ -328,8 +328,9 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                                   "what": eng if en else fr, "ckd": []})
             elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
                 concerned[-1]["ckd"] = it["ckd_icd10"]
+    renal_keys = data.row_keys("renal", order)
     for renal_row in data.kind("renal"):
-        keys = renal_row.matches_order(order)
+        keys = renal_keys.get(id(renal_row), ())
         min_age = renal_row.params.get("min_age")
         if keys and (min_age is None or age is None or age >= int(min_age)):
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
@@ -440,7 +441,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     for order in _judged_orders(call):
-        rows = [(row, keys) for row in data.kind("pregnancy") if (keys := row.matches_order(order))]
+        rows = data.matching("pregnancy", order)
         if not rows:
             continue
         for day in facts.judgement_days(order, call.as_of):
@@ -484,9 +485,10 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     en = call.settings.lang == "en"
-    judged = _judged_orders(call)
+    matched = [(o, data.row_keys("max-dose", o)) for o in _judged_orders(call)]  # each line's rows, once
     for row in data.kind("max-dose"):
-        lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(row, o)]
+        rid = id(row)
+        lines = [(o, keys[rid][0]) for o, keys in matched if rid in keys and _route_allowed(row, o)]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
@@ -585,8 +587,9 @@ def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[flo
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     best: tuple[float, str, str] | None = None
+    matched = data.row_keys("max-dose", order)
     for row in data.kind("max-dose"):
-        keys = row.matches_order(order)
+        keys = matched.get(id(row), ())
         if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(row, order):
             continue
         caps = _dose_caps(call, tables, row, order)
