@@ -13,7 +13,7 @@ from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word
 from checker.iatrogenic.conditions import CLCR_CODES, EGFR_CODES, LOINC, route_of  # noqa: F401 (LOINC re-exported)
 from checker.iatrogenic.doses import daily_dose
-from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches
+from checker.iatrogenic.risks import IatrogenicRules, RiskRow, key_matches, row_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
@@ -181,11 +181,33 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
     for order in _judged_orders(call):
+        if not _elderly_candidate(data, order.identity):
+            continue  # no criterion can concern this medication, whatever the age
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
             found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day, en)
             if found is not None:
                 yield found
                 break
+
+
+@by_identities
+def _elderly_candidate(data: IatrogenicRules, identity: MedicationIdentity | None) -> bool:
+    """Whether a PR002 criterion names a substance of this medication (ATC of a drug-only STOPP
+    iteration, or a Laroche row): the lines that need an age at all."""
+    return identity is not None and (any(
+        _identity_atc_hit(identity, it["atc"]) for rid in data.stopp_selection("elderly")
+        for it in data.stopp_drug_iterations(rid)) or any(
+        row_matches(row, identity) for row in data.kind("elderly")))
+
+
+@by_identities
+def _renal_candidate(data: IatrogenicRules, identity: MedicationIdentity | None) -> bool:
+    """Whether a PR003 threshold names a substance of this medication (ATC of a STOPP renal
+    iteration, or a renal row): the lines that need the renal function at all."""
+    return identity is not None and (any(
+        _identity_atc_hit(identity, it["medicines"][0]["atc"]) for rid in data.stopp_selection("renal")
+        for it in data.stopp["rules"][rid]["iterations"]) or any(
+        row_matches(row, identity) for row in data.kind("renal")))
 
 
 def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date,
@@ -289,6 +311,8 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     tables = _tables(call)
     en = call.settings.lang == "en"
     for order in _judged_orders(call):
+        if not _renal_candidate(data, order.identity):
+            continue  # no threshold concerns this medication: nothing to judge, nothing missing
         missing: Finding | None = None
         judged = False
         for day in facts.judgement_days(order, call.as_of):
