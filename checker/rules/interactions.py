@@ -22,7 +22,8 @@ from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Mat
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import Group, ProductPair, group_lines, judged_pairs, product_pairs, signature_pairs
 
 THESAURUS_SOURCE = Source(
@@ -213,6 +214,15 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     return tuple((sa.key, m) for sa in subs_a for sb in subs_b for m in th.matches(sa.key, sb.key, sa.atc, sb.atc))
 
 
+def _trigger(refs: Referentials) -> Trigger:
+    """Two lines whose medications each have a substance on a side of a thesaurus entry (by name,
+    class or ATC code, as :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places it)."""
+    th: Thesaurus = refs.get("ansm-thesaurus")
+    sides = frozenset(n for e in th.entries for n in (e.a, e.b))
+    return Trigger(medication=lambda ident: any(not sides.isdisjoint(th.closure_with_atc(s.key, s.atc))
+                                                for s in ident.substances), lines=2)
+
+
 @rule(
     "IX001",
     name="ansm-interaction",
@@ -220,6 +230,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     severity="warning",
     source=THESAURUS_SOURCE,
     referentials=("ansm-thesaurus", "ansm-thesaurus-advice", "clinical-facts", "iatrogenic-rules"),
+    trigger=_trigger,
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.

@@ -19,7 +19,7 @@ from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval
 from checker.referentials import Referentials, default_referentials
-from checker.registry import RuleCall, rows_of, rule
+from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.text import fold
 
 CREATININE_CODES = frozenset({"2160-0", "14682-9", "38483-4"})
@@ -83,6 +83,45 @@ def _tables(call: RuleCall) -> FactTables:
     return tables
 
 
+# --- triggers (see checker.registry.Trigger) --------------------------------------------------------
+
+def _allergy_trigger(refs: Referentials) -> Trigger:
+    """An identified line and an allergy recorded."""
+    return Trigger(record=lambda record: bool(record.allergies))
+
+
+def _elderly_trigger(refs: Referentials) -> Trigger:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: _elderly_candidate(data, ident))
+
+
+def _renal_trigger(refs: Referentials) -> Trigger:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: _renal_candidate(data, ident))
+
+
+def _rows_trigger(refs: Referentials, kind: str, lines: int = 1) -> Trigger:
+    """A line (``lines`` lines) whose medication one of the rows of ``kind`` concerns."""
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: any(row_matches(row, ident) for row in data.kind(kind)), lines=lines)
+
+
+def _pregnancy_trigger(refs: Referentials) -> Trigger:
+    return _rows_trigger(refs, "pregnancy")
+
+
+def _max_dose_trigger(refs: Referentials) -> Trigger:
+    return _rows_trigger(refs, "max-dose")
+
+
+def _accumulation_trigger(refs: Referentials) -> Trigger:
+    """As many lines as the smallest class asks for, each with a substance in a class."""
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    th: Thesaurus = refs.get("ansm-thesaurus")
+    need = min((int(row.params.get("min_lines", 3)) for row in data.kind("accumulation")), default=1)
+    return Trigger(medication=lambda ident: any(_accumulation_keys(th, data, ident)), lines=need)
+
+
 # --- PR001 allergy -------------------------------------------------------------------------------
 
 def _word_hit(token: str, text: str) -> bool:
@@ -101,7 +140,8 @@ def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
 
 @rule("PR001", name="allergy", category="allergy", severity="critical",
       source=Source("RCP (BDPM), rubrique 4.3 Contre-indications : hypersensibilité", "https://base-donnees-publique.medicaments.gouv.fr/", "2026-01"),
-      referentials=("iatrogenic-rules",))
+      referentials=("iatrogenic-rules",),
+      trigger=_allergy_trigger)
 def allergy(call: RuleCall) -> Iterator[Finding]:
     """Prescribed drug to which the patient has a recorded allergy or intolerance.
 
@@ -161,7 +201,8 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
 # --- PR002 older people --------------------------------------------------------------------------
 
 @rule("PR002", name="elderly-inappropriate", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_elderly_trigger)
 def elderly(call: RuleCall) -> Iterator[Finding]:
     """Potentially inappropriate medication in an older patient.
 
@@ -283,7 +324,8 @@ def _ckd_codes(record: PatientRecord, day: date) -> set[str]:
 
 
 @rule("PR003", name="renal-function", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_renal_trigger)
 def renal(call: RuleCall) -> Iterator[Finding]:
     """Drug to avoid or stop at the patient's level of renal function.
 
@@ -448,7 +490,8 @@ def pregnancy_recorded(record: PatientRecord, day: date, tables: FactTables | No
 
 @rule("PR004", name="pregnancy", category="contraindication", severity="critical",
       source=Source("ANSM / RCP (BDPM)", "https://ansm.sante.fr/", "2018"),
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_pregnancy_trigger)
 def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
@@ -488,7 +531,8 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
 @rule("PR005", name="maximum-dose", category="dosage", severity="warning",
       source=Source("RCP (BDPM) rubrique 4.2 et ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016, "
                     "hydroxyzine 2015, citalopram/escitalopram 2022, ondansétron 2013)", "https://ansm.sante.fr/", "2013-2024"),
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_max_dose_trigger)
 def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """Dose above the maximum of the summary of product characteristics (or an ANSM document).
 
@@ -683,7 +727,8 @@ def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str
 @rule("PR006", name="risk-accumulation", category="contraindication", severity="warning",
       source=Source("ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
                     "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1", "2023-09"),
-      referentials=("iatrogenic-rules", "ansm-thesaurus"))
+      referentials=("iatrogenic-rules", "ansm-thesaurus"),
+      trigger=_accumulation_trigger)
 def accumulation(call: RuleCall) -> Iterator[Finding]:
     """Three or more concurrent drugs from the same risk class.
 

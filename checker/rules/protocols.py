@@ -15,9 +15,11 @@ from typing import Any
 from checker.facts import FactTables, Indication
 from checker.findings import Finding, Severity, Source
 from checker.protocols import ProtocolSet
-from checker.protocols.engine import Evaluation, evaluate_all
+from checker.protocols.engine import Evaluation, atc_codes_of, evaluate_all
+from checker.protocols.engine import _classes_in as classes_in
 from checker.protocols.language import Protocol
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import RuleCall, Trigger, rule
 
 _REPORTED = ("off-protocol", "undetermined")
 
@@ -124,6 +126,17 @@ def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
             yield _finding(call, ev)
 
 
+def _service_trigger(refs: Referentials) -> Trigger:
+    """A service order (the service protocols apply to service orders only)."""
+    return Trigger(record=lambda record: bool(record.service_orders), lines=0)
+
+
+def _medication_trigger(refs: Referentials) -> Trigger:
+    """A line whose ATC codes (identified or given) fall in a medication protocol's class."""
+    meds = refs.get("protocols").medications()
+    return Trigger(line=lambda order: bool(classes_in(meds, atc_codes_of(order))))
+
+
 @rule(
     "OP001",
     name="off-protocol-service-request",
@@ -131,6 +144,7 @@ def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     severity="warning",
     source=_SOURCE,
     referentials=("protocols", "clinical-facts"),
+    trigger=_service_trigger,
 )
 def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     """Imaging, biology or patient-transport request outside a HAS-style protocol or the référentiel.
@@ -156,6 +170,7 @@ def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     severity="warning",
     source=_SOURCE,
     referentials=("protocols", "clinical-facts"),
+    trigger=_medication_trigger,
 )
 def off_protocol_medication(call: RuleCall) -> Iterator[Finding]:
     """Medication order outside a HAS-style protocol.
