@@ -24,7 +24,15 @@ from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
-from checker.rules.pairing import Group, ProductPair, group_lines, judged_pairs, product_pairs, signature_pairs
+from checker.rules.pairing import (
+    Group,
+    ProductPair,
+    focused,
+    group_lines,
+    judged_pairs,
+    product_pairs,
+    signature_pairs,
+)
 
 THESAURUS_SOURCE = Source(
     "ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
@@ -137,7 +145,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
 
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, wanted):
+    for pp in product_pairs(groups, focused(wanted, call.settings.focus)):
         if pp.collapsed:
             result = _collapsed(call, th, pp)
             if result is not None:

@@ -121,6 +121,26 @@ def overlap_count(a: Group, b: Group) -> int:
     return total
 
 
+def focused(wanted: Callable[[Group, Group], bool], focus: frozenset[str] | None) -> Callable[[Group, Group], bool]:
+    """``wanted``, kept under a focus (:attr:`checker.registry.RunSettings.focus`) to the pairs of
+    groups where one group holds a focus line: a finding implicating a focus line comes from such a
+    pair of products, and a pair of products gives the same findings whatever the other pairs."""
+    if focus is None:
+        return wanted
+    holds: dict[int, bool] = {}
+
+    def keep(a: Group, b: Group) -> bool:
+        for g in (a, b):
+            found = holds.get(id(g))
+            if found is None:
+                found = holds[id(g)] = any(ln.order.ref in focus for ln in g.lines)
+            if found:
+                return wanted(a, b)
+        return False
+
+    return keep
+
+
 def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
                   same_product: bool = True) -> Iterator[ProductPair]:
     """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)

@@ -157,7 +157,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     if not allergies:
         return
     for order in call.identified_orders():
-        if not counts(order):
+        if not counts(order) or not call.in_focus(order):  # each line is judged on its own
             continue
         for a in allergies:
             text, codes = _allergy_tokens(a)
@@ -222,7 +222,7 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     en = call.settings.lang == "en"
     for order in _judged_orders(call):
-        if not _elderly_candidate(data, order.identity):
+        if not call.in_focus(order) or not _elderly_candidate(data, order.identity):
             continue  # no criterion can concern this medication, whatever the age
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
             found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day, en)
@@ -353,7 +353,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     tables = _tables(call)
     en = call.settings.lang == "en"
     for order in _judged_orders(call):
-        if not _renal_candidate(data, order.identity):
+        if not call.in_focus(order) or not _renal_candidate(data, order.identity):
             continue  # no threshold concerns this medication: nothing to judge, nothing missing
         missing: Finding | None = None
         judged = False
@@ -508,7 +508,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     for order in _judged_orders(call):
-        rows = data.matching("pregnancy", order)
+        rows = data.matching("pregnancy", order) if call.in_focus(order) else ()
         if not rows:
             continue
         for day in facts.judgement_days(order, call.as_of):
