@@ -123,3 +123,45 @@ def test_records_without_a_trigger_skip_the_rule() -> None:
     ix = next(r for r in all_rules() if r.id == "IX001").trigger(refs)
     one = next(r for r in _records("samples") if len([o for o in r.medication_orders if o.identity]) == 1)
     assert ix is not None and not ix.fires(one)
+
+
+DRUGS = [("C10AA01", "Simvastatine 20 mg"), ("J01FA09", "Clarithromycine 500 mg"), ("B01AA03", "Warfarine 5 mg"),
+         ("M01AE01", "Ibuprofène 400 mg"), ("N02BE01", "Paracétamol 1 g"), ("C09AA05", "Ramipril 5 mg"),
+         ("C03CA01", "Furosémide 40 mg"), ("N06AB06", "Sertraline 50 mg"), ("N02AX02", "Tramadol 50 mg"),
+         ("A02BC01", "Oméprazole 20 mg"), ("B01AC04", "Clopidogrel 75 mg"), ("N05BA12", "Alprazolam 0,25 mg"),
+         ("J01CA04", "Amoxicilline 1 g"), ("C07AB07", "Bisoprolol 5 mg")]
+
+
+def _generated_patient(rnd: random.Random, n: int) -> list[dict[str, object]]:
+    """One patient with ``n`` lines of a few interacting drugs, repeated (same-product groups, and
+    pairs of products with more overlapping pairs of lines than are reported one by one)."""
+    drugs = rnd.sample(DRUGS, rnd.randint(2, 5))
+    out: list[dict[str, object]] = [{"resourceType": "Patient", "id": "p", "gender": rnd.choice(["male", "female"]),
+                                     "birthDate": f"{rnd.randint(1930, 2005)}-05-1{rnd.randint(0, 9)}"}]
+    for i in range(n):
+        atc, text = rnd.choice(drugs)
+        out.append({"resourceType": "MedicationRequest", "id": f"m{i}", "intent": "order",
+                    "status": rnd.choice(["active", "active", "active", "completed", "stopped"]),
+                    "subject": {"reference": "Patient/p"}, "authoredOn": f"2025-{rnd.randint(10, 12):02d}-{rnd.randint(1, 28):02d}",
+                    "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": atc}], "text": text},
+                    "dosageInstruction": [{"timing": {"repeat": {"frequency": rnd.randint(1, 4), "period": 1, "periodUnit": "d"}},
+                                           "doseAndRate": [{"doseQuantity": {"value": rnd.randint(1, 3), "unit": "comprimé"}}]}],
+                    "dispenseRequest": {"expectedSupplyDuration": {"value": rnd.choice([7, 30, 90, 90]), "unit": "days",
+                                                                   "system": "http://unitsofmeasure.org", "code": "d"}}})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_focused_run_finds_the_same_on_generated_patients_with_repeated_products(seed: int) -> None:
+    refs = default_referentials()
+    rnd = random.Random(seed)
+    compared = 0
+    for _ in range(4):
+        records = fhir_input.read(_generated_patient(rnd, rnd.choice([6, 15, 40])), as_of=AS_OF).records
+        full = check_records(records, as_of=AS_OF, refs=refs).findings
+        for ref in rnd.sample(sorted({o.ref for r in records for o in r.medication_orders}), 3):
+            focused = check_records(records, as_of=AS_OF, refs=refs, focus={ref}).findings
+            assert ([_key(f) for f in focused if ref in f.implicated]
+                    == [_key(f) for f in full if ref in f.implicated]), ref
+            compared += sum(ref in f.implicated for f in full)
+    assert compared > 0

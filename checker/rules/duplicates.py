@@ -15,7 +15,7 @@ from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
-from checker.rules.pairing import Group, focused, group_lines, judged_pairs, product_pairs, signature_pairs
+from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
 from checker.rules.patient_risks import daily_ceiling
 
 STOPP_SOURCE = Source(
@@ -112,7 +112,7 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, focused(lambda a, b: bool(keys(a) & keys(b)), call.settings.focus)):
+    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus):
         shared = sorted(keys(pp.a) & keys(pp.b))
         if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
             involved = pp.lines()
@@ -215,7 +215,7 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, focused(wanted, call.settings.focus)):
+    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
         if pp.collapsed:  # judged on each pair of line signatures ("as needed" is a line's own fact)
             involved = pp.lines()
             lines = (tuple(ln.order for ln in involved), pp.count)

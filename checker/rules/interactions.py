@@ -27,7 +27,6 @@ from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import (
     Group,
     ProductPair,
-    focused,
     group_lines,
     judged_pairs,
     product_pairs,
@@ -132,9 +131,14 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
     lines: list[MedicationOrder] = []
+    focus = call.settings.focus
+    drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
+        if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
+                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
+            continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
         if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
             lines.append(o)
     groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
@@ -145,7 +149,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
 
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, focused(wanted, call.settings.focus)):
+    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
         if pp.collapsed:
             result = _collapsed(call, th, pp)
             if result is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from checker.facts import FactTables, Indication
 from checker.findings import Finding, Severity, Source
+from checker.model import MedicationOrder
 from checker.protocols import ProtocolSet
 from checker.protocols.engine import Evaluation, atc_codes_of, evaluate_all
 from checker.protocols.engine import _classes_in as classes_in
@@ -134,7 +135,18 @@ def _service_trigger(refs: Referentials) -> Trigger:
 def _medication_trigger(refs: Referentials) -> Trigger:
     """A line whose ATC codes (identified or given) fall in a medication protocol's class."""
     meds = refs.get("protocols").medications()
-    return Trigger(line=lambda order: bool(classes_in(meds, atc_codes_of(order))))
+    known: dict[frozenset[str], bool] = {}  # by value: each request brings new objects
+
+    def concerns(order: MedicationOrder) -> bool:
+        codes = atc_codes_of(order)
+        found = known.get(codes)
+        if found is None:
+            if len(known) > 10_000:
+                known.clear()
+            found = known[codes] = bool(classes_in(meds, codes))
+        return found
+
+    return Trigger(line=concerns)
 
 
 @rule(
