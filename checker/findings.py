@@ -5,6 +5,7 @@ Every output format renders a :class:`Report`; nothing else crosses from rules t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import string
 from collections.abc import Iterable, Mapping
@@ -154,6 +155,16 @@ class Saving:
         return self.per_year if self.per_year is not None else self.amount
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...] | None:
+    """A catalogue template split into (literal, field, format spec, conversion), or ``None`` when a
+    field is positional or its format spec holds a field (left to :meth:`string.Formatter.vformat`)."""
+    parts = tuple((lit, name, spec or "", conv) for lit, name, spec, conv in string.Formatter().parse(template))
+    if any(name is not None and (not name or name[0].isdigit() or "{" in (spec or "")) for _, name, spec, _ in parts):
+        return None
+    return parts
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -195,7 +206,18 @@ class Message:
         return [self.code, *(c for m in self.extra for c in m.codes())]
 
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
-        return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
+        template = msg(lang, f"{table}.{self.code}{suffix}")
+        parts = _parsed(template)
+        formatter = _Formatter(lang)
+        if parts is None:
+            return formatter.vformat(template, (), dict(self.params))
+        out = []  # what vformat does, the template parsed once (every finding is worded on creation)
+        for literal, name, spec, conversion in parts:
+            out.append(literal)
+            if name is not None:
+                value, _ = formatter.get_field(name, (), self.params)
+                out.append(formatter.format_field(formatter.convert_field(value, conversion), spec))
+        return "".join(out)
 
     def summary(self, lang: str) -> str:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
