@@ -257,6 +257,8 @@ class Finding:
     message: Message | None = None
     """The code and typed parameters ``summary`` and ``detail`` were worded from (``None`` for a
     finding built from prose); :meth:`worded` words it again in another language."""
+    _fingerprint: str = field(default="", init=False, repr=False, compare=False)
+    """:attr:`fingerprint`, once computed (it is asked for when deduplicating, sorting and writing)."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -289,8 +291,10 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Stable 16-hex id from rule, patient, implicated lines and key."""
-        basis = "\x1f".join([self.rule, self.patient or "", *self.implicated, self.key])
-        return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+        if not self._fingerprint:
+            basis = "\x1f".join([self.rule, self.patient or "", *self.implicated, self.key])
+            object.__setattr__(self, "_fingerprint", hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16])
+        return self._fingerprint
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as plain JSON-ready data (the documented output fields)."""
