@@ -251,6 +251,24 @@ def _renal_candidate(data: IatrogenicRules, identity: MedicationIdentity | None)
         row_matches(row, identity) for row in data.kind("renal")))
 
 
+@by_identities
+def _renal_hits(data: IatrogenicRules, identity: MedicationIdentity | None
+                ) -> dict[str, tuple[tuple[dict[str, Any], dict[str, Any], str], ...]]:
+    """For each STOPP renal criterion, its iterations whose medicine's ATC names a substance of this
+    medication, in order, as ``(iteration, medicine, substance key)`` (the others are passed over)."""
+    out: dict[str, tuple[tuple[dict[str, Any], dict[str, Any], str], ...]] = {}
+    for rid in data.stopp_selection("renal"):
+        found = []
+        for it in data.stopp["rules"][rid]["iterations"]:
+            med = it["medicines"][0]
+            key = _identity_atc_hit(identity, med["atc"])
+            if key:
+                found.append((it, med, key))
+        if found:
+            out[rid] = tuple(found)
+    return out
+
+
 def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date,
                   en: bool) -> Finding | None:
     """The PR002 finding for ``order`` at ``age``, or ``None``."""
@@ -378,13 +396,10 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     age = facts.age_on(call.record, day)
     stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
     concerned: list[dict[str, Any]] = []
+    hits = _renal_hits(data, order.identity)
     for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
         fr, eng = words["fr"], words["en"]
-        for it in data.stopp["rules"][rid]["iterations"]:
-            med = it["medicines"][0]
-            key = _atc_hit(order, med["atc"])
-            if not key:
-                continue
+        for it, med, key in hits.get(rid, ()):
             if "dose" in med:
                 dd = daily_dose(order, key)
                 if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
