@@ -569,8 +569,11 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     tables = _tables(call)
     en = call.settings.lang == "en"
     matched = [(o, data.row_keys("max-dose", o)) for o in _judged_orders(call)]  # each line's rows, once
+    concerned = {rid for _, keys in matched for rid in keys}
     for row in data.kind("max-dose"):
         rid = id(row)
+        if rid not in concerned:
+            continue
         lines = [(o, keys[rid][0]) for o, keys in matched if rid in keys and _route_allowed(row, o)]
         if not lines:
             continue
@@ -670,9 +673,7 @@ def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[flo
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     best: tuple[float, str, str] | None = None
-    matched = data.row_keys("max-dose", order)
-    for row in data.kind("max-dose"):
-        keys = matched.get(id(row), ())
+    for row, keys in data.matching("max-dose", order):  # the rows concerning the line, in row order
         if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(row, order):
             continue
         caps = _dose_caps(call, tables, row, order)
