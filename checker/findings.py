@@ -212,10 +212,15 @@ class Message:
         if parts is None:
             return formatter.vformat(template, (), dict(self.params))
         out = []  # what vformat does, the template parsed once (every finding is worded on creation)
+        params = self.params
         for literal, name, spec, conversion in parts:
             out.append(literal)
-            if name is not None:
-                value, _ = formatter.get_field(name, (), self.params)
+            if name is None:
+                continue
+            value = params[name] if name.isidentifier() else formatter.get_field(name, (), params)[0]
+            if conversion is None and not spec and type(value) is str:
+                out.append(value)  # what format_field gives a plain text
+            else:
                 out.append(formatter.format_field(formatter.convert_field(value, conversion), spec))
         return "".join(out)
 
