@@ -122,7 +122,8 @@ def _indication(ind: Indication) -> dict[str, Any]:
 
 def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     tables: FactTables = call.refs.get("clinical-facts")
-    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables):
+    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables,
+                           only=call.settings.focus):  # under a focus, findings implicate the evaluated order only
         if ev.verdict in _REPORTED:
             yield _finding(call, ev)
 
