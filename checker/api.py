@@ -19,7 +19,7 @@ from checker.findings import VERSION, Finding, InputCounts, InputError, Report, 
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
-from checker.registry import Rule, RuleCall, RunSettings, select_rules
+from checker.registry import Rule, RuleCall, RunSettings, Trigger, select_rules
 
 JURISDICTIONS = ("fr", "ma")
 
@@ -165,9 +165,11 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
     :class:`~checker.registry.Trigger`; a failing rule becomes an error)."""
     identify_records(records, refs)
     findings: list[Finding] = []
-    triggers = [r.trigger(refs) for r in rules]
+    triggers: list[Trigger | None] = []  # computed with the first record (an empty run loads no referential)
     focus = settings.focus
     for record in records:
+        if not triggers:
+            triggers = [r.trigger(refs) for r in rules]
         shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
         for r, trigger in zip(rules, triggers):
             if trigger is not None and not trigger.fires(record, focus):
