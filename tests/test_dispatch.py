@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -27,7 +27,7 @@ AS_OF = date(2026, 1, 15)
 CORPORA = {"samples": SAMPLES, "shared": SHARED / "fhir"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _records(corpus: str) -> tuple[PatientRecord, ...]:
     path = CORPORA[corpus]
     if not path.is_dir():
