@@ -54,11 +54,13 @@ def main() -> None:
     ident = time.process_time() - start
     settings = RunSettings(as_of=AS_OF, jurisdiction="fr", lang="fr", severity_overrides=())
     per_rule: collections.Counter[str] = collections.Counter()
+    triggers = [r.trigger(refs) for r in rules]
     for record in ing.records:
         shared: dict[object, object] = {}
-        for r in rules:
+        for r, trigger in zip(rules, triggers):
             start = time.process_time()
-            list(r.run(record, settings, refs, shared))
+            if trigger is None or trigger.fires(record):  # as the engine dispatches (time to decide included)
+                list(r.run(record, settings, refs, shared))
             per_rule[r.id] += time.process_time() - start
     total = sum(per_rule.values())
     print(f"plain parse {parse:.2f} s CPU; reading {read:.2f} s ({read / parse:.1f}x); identification {ident:.2f} s "

@@ -19,7 +19,7 @@ from checker.findings import VERSION, Finding, InputCounts, InputError, Message,
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
-from checker.registry import Rule, RuleCall, RunSettings, select_rules
+from checker.registry import Rule, RuleCall, RunSettings, Trigger, select_rules
 
 JURISDICTIONS = ("fr", "ma")
 
@@ -115,11 +115,14 @@ def check_records(
     severity_overrides: dict[str, str] | None = None,
     rules: Sequence[Rule] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    focus: Iterable[str] | None = None,
 ) -> Report:
     """Run the rules on already assembled patient records (CDS service, audit shards).
 
     ``should_stop``: asked before each rule on each record; when it answers True the run ends with
-    :class:`CheckCancelled` (a request whose deadline has passed stops working)."""
+    :class:`CheckCancelled` (a request whose deadline has passed stops working).
+    ``focus``: the orders (references) whose findings are wanted, e.g. a CDS request's drafts: the
+    findings implicating one of them are the same as without it, others may be left out."""
     if jurisdiction not in JURISDICTIONS:
         raise ValueError(f"unknown jurisdiction {jurisdiction!r}: use one of {', '.join(JURISDICTIONS)}")
     if lang not in ("fr", "en"):
@@ -128,7 +131,8 @@ def check_records(
     refs.verify_all()  # once per Referentials (see Referentials.verify_all)
     day = parse_day(as_of) if as_of is not None else date.today()
     overrides = tuple((k.upper(), Severity.parse(v)) for k, v in (severity_overrides or {}).items())
-    settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides)
+    settings = RunSettings(as_of=day, jurisdiction=jurisdiction, lang=lang, severity_overrides=overrides,
+                           focus=frozenset(focus) if focus is not None else None)
     if isinstance(select, str):
         select = select.split(",")
     if isinstance(ignore, str):
@@ -157,12 +161,19 @@ def check_records(
 def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings: RunSettings, refs: Referentials,
                errors: list[InputError], should_stop: Callable[[], bool] | None = None,
                ) -> tuple[list[Finding], list[InputError]]:
-    """Identify the lines, then run every rule on every record (a failing rule becomes an error)."""
+    """Identify the lines, then run every rule on every record that has one of its triggers (see
+    :class:`~checker.registry.Trigger`; a failing rule becomes an error)."""
     identify_records(records, refs)
     findings: list[Finding] = []
+    triggers: list[Trigger | None] = []  # computed with the first record (an empty run loads no referential)
+    focus = settings.focus
     for record in records:
+        if not triggers:
+            triggers = [r.trigger(refs) for r in rules]
         shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
-        for r in rules:
+        for r, trigger in zip(rules, triggers):
+            if trigger is not None and not trigger.fires(record, focus):
+                continue  # nothing in the record can make this rule fire
             if should_stop is not None and should_stop():
                 raise CheckCancelled(f"stopped before rule {r.id} on {record.ref or '(no patient)'}")
             try:

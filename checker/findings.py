@@ -5,6 +5,7 @@ Every output format renders a :class:`Report`; nothing else crosses from rules t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import string
@@ -168,6 +169,16 @@ class Saving:
         return self.amount if self.amount is not None else 0.0
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...] | None:
+    """A catalogue template split into (literal, field, format spec, conversion), or ``None`` when a
+    field is positional or its format spec holds a field (left to :meth:`string.Formatter.vformat`)."""
+    parts = tuple((lit, name, spec or "", conv) for lit, name, spec, conv in string.Formatter().parse(template))
+    if any(name is not None and (not name or name[0].isdigit() or "{" in (spec or "")) for _, name, spec, _ in parts):
+        return None
+    return parts
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -209,7 +220,23 @@ class Message:
         return [self.code, *(c for m in self.extra for c in m.codes())]
 
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
-        return _Formatter(lang).vformat(msg(lang, f"{table}.{self.code}{suffix}"), (), dict(self.params))
+        template = msg(lang, f"{table}.{self.code}{suffix}")
+        parts = _parsed(template)
+        formatter = _Formatter(lang)
+        if parts is None:
+            return formatter.vformat(template, (), dict(self.params))
+        out = []  # what vformat does, the template parsed once (every finding is worded on creation)
+        params = self.params
+        for literal, name, spec, conversion in parts:
+            out.append(literal)
+            if name is None:
+                continue
+            value = params[name] if name.isidentifier() else formatter.get_field(name, (), params)[0]
+            if conversion is None and not spec and type(value) is str:
+                out.append(value)  # what format_field gives a plain text
+            else:
+                out.append(formatter.format_field(formatter.convert_field(value, conversion), spec))
+        return "".join(out)
 
     def text(self, lang: str, table: str) -> str:
         """The message worded from catalogue table ``table``, each ``extra`` message after it."""
@@ -257,6 +284,8 @@ class Finding:
     """The language ``summary`` and ``detail`` are worded in; typed values of ``evidence`` (a
     :class:`Message`, a :class:`Localized` text) and of ``suggestion`` are worded in it by
     :meth:`to_dict` and :meth:`suggested`."""
+    _fingerprint: str = field(default="", init=False, repr=False, compare=False)
+    """:attr:`fingerprint`, once computed (it is asked for when deduplicating, sorting and writing)."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -295,8 +324,10 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Stable 16-hex id from rule, patient, implicated lines and key."""
-        basis = "\x1f".join([self.rule, self.patient or "", *self.implicated, self.key])
-        return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+        if not self._fingerprint:
+            basis = "\x1f".join([self.rule, self.patient or "", *self.implicated, self.key])
+            object.__setattr__(self, "_fingerprint", hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16])
+        return self._fingerprint
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as plain JSON-ready data (the documented output fields)."""

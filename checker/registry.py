@@ -16,7 +16,16 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source
-from checker.model import ANONYMOUS_MARK, NOT_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord, ServiceOrder
+from checker.memo import by_identities
+from checker.model import (
+    ANONYMOUS_MARK,
+    NOT_TAKEN,
+    RULE_CONFIDENCE,
+    MedicationIdentity,
+    MedicationOrder,
+    PatientRecord,
+    ServiceOrder,
+)
 
 if TYPE_CHECKING:
     from checker.referentials import Referentials
@@ -32,6 +41,56 @@ class RunSettings:
     jurisdiction: str = "fr"
     lang: str = "fr"
     severity_overrides: tuple[tuple[str, Severity], ...] = ()
+    focus: frozenset[str] | None = None
+    """The orders whose findings are wanted (a CDS request's drafts); ``None``: every order. Rules
+    may then skip work that cannot give a finding implicating one of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What can make a rule fire on a record, computed once from the referentials (see
+    :meth:`Rule.trigger`): the engine runs the rule only on records that have it.
+
+    A record has it when ``record`` (a fact the rule needs, e.g. an allergy recorded) holds and at
+    least ``lines`` of its medication lines are *concerned*: a line is concerned by ``line`` (a test
+    of the order itself), else by ``medication`` (a test of its identified medication, asked once
+    per medication), else whenever it is identified. Every medication line a finding of the rule
+    implicates must be concerned (tests/test_dispatch.py proves it on every corpus), so under a
+    ``focus`` the rule runs only when a concerned line is in the focus."""
+
+    medication: Callable[[MedicationIdentity], bool] | None = None
+    line: Callable[[MedicationOrder], bool] | None = None
+    lines: int = 1
+    record: Callable[[PatientRecord], bool] | None = None
+
+    def concerns(self, order: MedicationOrder) -> bool:
+        if self.line is not None:
+            return self.line(order)
+        ident = order.identity
+        if ident is None:
+            return False
+        return self.medication is None or _concerned(self, ident)
+
+    def fires(self, record: PatientRecord, focus: frozenset[str] | None = None) -> bool:
+        """Whether the rule can give a finding on ``record`` (one implicating a ``focus`` order, when given)."""
+        if self.record is not None and not self.record(record):
+            return False
+        if self.lines <= 0:
+            return True
+        n, focused = 0, focus is None
+        for order in record.medication_orders:
+            if self.concerns(order):
+                n += 1
+                focused = focused or order.ref in focus  # type: ignore[operator]
+                if n >= self.lines and focused:
+                    return True
+        return False
+
+
+@by_identities
+def _concerned(trigger: Trigger, ident: MedicationIdentity) -> bool:
+    assert trigger.medication is not None
+    return trigger.medication(ident)
 
 
 @dataclass(frozen=True)
@@ -46,6 +105,13 @@ class Rule:
     referentials: tuple[str, ...]
     func: Callable[[RuleCall], Iterable[Finding]]
     family: str
+    triggers: Callable[[Referentials], Trigger] | None = None
+    """Computes the rule's :class:`Trigger` from the referentials; ``None``: the rule runs on every record."""
+
+    def trigger(self, refs: Referentials) -> Trigger | None:
+        """The rule's trigger for these referentials (computed once), or ``None`` when it has none or
+        it cannot be computed: the rule then runs on every record."""
+        return _trigger_of(self, refs) if self.triggers is not None else None
 
     @property
     def doc(self) -> str:
@@ -62,6 +128,15 @@ class Rule:
         return list(self.func(RuleCall(self, record, settings, refs, {} if shared is None else shared)))
 
 
+@by_identities
+def _trigger_of(rule: Rule, refs: Referentials) -> Trigger | None:
+    assert rule.triggers is not None
+    try:
+        return rule.triggers(refs)
+    except Exception:  # a trigger that cannot be computed never hides a finding: the rule runs always
+        return None
+
+
 @dataclass(slots=True)
 class RuleCall:
     """What a rule function receives: its rule, the patient record, the run settings, the data."""
@@ -76,6 +151,10 @@ class RuleCall:
     @property
     def as_of(self) -> date:
         return self.settings.as_of
+
+    def in_focus(self, order: MedicationOrder | ServiceOrder) -> bool:
+        """Whether findings about ``order`` are wanted (see :attr:`RunSettings.focus`)."""
+        return self.settings.focus is None or order.ref in self.settings.focus
 
     def identified_orders(self, *, active_only: bool = True, prescriptions_only: bool = False
                           ) -> Iterator[MedicationOrder]:
@@ -157,6 +236,7 @@ def rule(
     severity: Severity | str,
     source: Source,
     referentials: Iterable[str] = (),
+    trigger: Callable[[Referentials], Trigger] | None = None,
 ) -> Callable[[Callable[[RuleCall], Iterable[Finding]]], Rule]:
     """Register the decorated function as a rule (see module docstring)."""
 
@@ -170,7 +250,7 @@ def rule(
         if not (func.__doc__ or "").strip():
             raise ValueError(f"rule {id}: the function must document itself in its docstring")
         family = func.__module__.rsplit(".", 1)[-1]
-        r = Rule(id, name, category, Severity.parse(severity), source, tuple(referentials), func, family)
+        r = Rule(id, name, category, Severity.parse(severity), source, tuple(referentials), func, family, trigger)
         _REGISTRY[id] = r
         return r
 

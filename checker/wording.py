@@ -66,6 +66,13 @@ def _locale(lang: str) -> str:
 
 def number(value: float | int, lang: str, decimals: int = 0) -> str:
     """``12 345`` / ``12,345`` (CLDR grouping and decimal signs), with exactly ``decimals`` digits."""
+    if value and type(value) in (int, float):  # remembered (findings repeat a few doses); never ±0
+        return _number(value, lang, decimals)
+    return _number.__wrapped__(value, lang, decimals)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _number(value: float | int, lang: str, decimals: int) -> str:
     fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
     return format_decimal(value, format=fmt, locale=_locale(lang))
 

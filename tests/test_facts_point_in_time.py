@@ -3,7 +3,6 @@ only closes open-ended periods, so a later ``--as-of`` never changes a finding a
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 

@@ -81,7 +81,7 @@ def test_the_check_stops_at_its_deadline(tmp_path: Path, refs: Any, monkeypatch:
         time.sleep(0.1)
         return []
 
-    fakes = [dataclasses.replace(real, id=f"ZZ{i:03d}", func=slow) for i in range(40)]
+    fakes = [dataclasses.replace(real, id=f"ZZ{i:03d}", func=slow, triggers=None) for i in range(40)]  # run always
     monkeypatch.setattr(api, "select_rules", lambda *a, **k: fakes)
     cfg = insecure_config(tmp_path, limits=Limits(timeout_seconds=0.3))
     with TestClient(create_app(cfg, refs=refs)) as client:
@@ -107,7 +107,7 @@ def test_a_long_rule_stops_at_its_deadline_too(tmp_path: Path, refs: Any, monkey
             produced.append(i)
             yield object()
 
-    monkeypatch.setattr(api, "select_rules", lambda *a, **k: [dataclasses.replace(real, func=many_pairs)])
+    monkeypatch.setattr(api, "select_rules", lambda *a, **k: [dataclasses.replace(real, func=many_pairs, triggers=None)])
     cfg = insecure_config(tmp_path, limits=Limits(timeout_seconds=0.3))
     with TestClient(create_app(cfg, refs=refs)) as client:
         resp = client.post("/cds-services/order-sign", json=hook_body([med("d1", "PARACETAMOL 1 g comprimé", "draft")]))

@@ -72,8 +72,8 @@ def _checked_chunks(paths: Sequence[str], day: date, refs: Referentials, shards:
             with meds_path.open("rb") as f:
                 medications = load_medications(f)
         names = sorted(p.name for p in (work / "shards").glob("*.ndjson") if p.name != meds_path.name)
-        for name in names:
-            with (work / "shards" / name).open("rb") as f:
+        for name in names:  # decoding and assembling a chunk is bulk work too (see relaxed_gc)
+            with (work / "shards" / name).open("rb") as f, relaxed_gc():
                 for items, borrowed in shard_chunks(f, medications, CHUNK_BYTES, CHUNK_PATIENTS):
                     ing = fhir_input.assemble(items + borrowed, as_of=day)
                     counts = ing.counts

@@ -205,8 +205,9 @@ def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.
                 refs: Any) -> ShardResult:
     """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
     result = ShardResult()
-    for items, borrowed in shard_chunks(lines, medications):
-        check_chunk(items, borrowed, settings, refs, result)
+    with relaxed_gc():  # decoding and assembling the chunks is bulk work too
+        for items, borrowed in shard_chunks(lines, medications):
+            check_chunk(items, borrowed, settings, refs, result)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])
     return result

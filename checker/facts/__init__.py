@@ -18,6 +18,7 @@ from checker.facts.record import (
     history_on,
     judgement_days,
     latest_observation,
+    lists_allergies,
     observations_on,
     order_day,
     pregnancy_on,
@@ -31,7 +32,7 @@ __all__ = [
     "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergen_polarity",
     "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
-    "latest_observation", "observations_on", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
+    "latest_observation", "lists_allergies", "observations_on", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",
     "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on",
 ]

@@ -198,6 +198,12 @@ def is_no_allergy_statement(a: Allergy, tables: FactTables) -> bool:
     return concept_polarity(tables.concept("allergy"), a.code)[0] is False
 
 
+def lists_allergies(record: PatientRecord) -> bool:
+    """Whether the record lists any allergy or intolerance at all, whatever its dates or status (a
+    cheap pre-check; :func:`allergies_on` says which stand on a day)."""
+    return bool(record.allergies)
+
+
 def allergies_on(record: PatientRecord, day: date, tables: FactTables | None = None) -> list[Allergy]:
     """Allergies and intolerances that stand on ``day``, with the semantics of conditions: known by
     then (onset, else recordedDate or lastOccurrence; undated = known), not abated by then (the

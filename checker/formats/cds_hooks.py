@@ -164,8 +164,11 @@ def _indicator(severity: Severity) -> str:
     return {Severity.CRITICAL: "critical", Severity.WARNING: "warning"}.get(severity, "info")
 
 
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>"})
+
+
 def _md_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\`*_[]<>" else c for c in text)
+    return text.translate(_MD_ESCAPES)
 
 
 def _detail(f: Finding, t: dict[str, str], labels: Mapping[str, str], drafts: set[str] | None,

@@ -56,15 +56,20 @@ class RiskRow:
         ident = order.identity
         if ident is None:
             return []
-        return list(_row_matches(self, ident))
+        return list(row_matches(self, ident))
 
 
 @by_identities  # the row lists and identities never change once built
 def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
-    return tuple((row, keys) for row in rows if (keys := _row_matches(row, ident)))
+    return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
 
 
-def _row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
+@by_identities
+def _keys_by_row(rows: list[RiskRow], ident: MedicationIdentity) -> dict[int, tuple[str, ...]]:
+    return {id(row): keys for row, keys in _rows_matching(rows, ident)}
+
+
+def row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
     """Substance keys of ``ident`` that ``row`` concerns."""
     out = []
     for s in ident.substances:
@@ -133,6 +138,7 @@ class IatrogenicRules:
     aspirin_bands: tuple[dict[str, Any], ...] = ()
     """``aspirin-dose-bands.json``: the thesaurus' aspirin dose bands, first match wins."""
     by_kind: dict[str, list[RiskRow]] = field(default_factory=dict)
+    drug_iterations: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for r in self.rows:
@@ -148,6 +154,13 @@ class IatrogenicRules:
             return ()
         return _rows_matching(self.by_kind[kind], order.identity)
 
+    def row_keys(self, kind: str, order: MedicationOrder) -> dict[int, tuple[str, ...]]:
+        """:meth:`matching` as a look-up: ``id(row)`` → the line's substance keys that row concerns
+        (rows concerning none are absent; memoised per identified medication, not to be modified)."""
+        if order.identity is None or kind not in self.by_kind:
+            return {}
+        return _keys_by_row(self.by_kind[kind], order.identity)
+
     def stopp_atc(self, rule_id: str, iteration: int = 0, medicine: int = 0) -> tuple[str, ...]:
         return tuple(self.stopp["rules"][rule_id]["iterations"][iteration]["medicines"][medicine]["atc"])
 
@@ -155,9 +168,16 @@ class IatrogenicRules:
         """The STOPP criteria of ``family`` the rules evaluate, with their wording (fr/en)."""
         return self.selection.get(family, {})
 
-    def stopp_drug_iterations(self, rule_id: str) -> list[dict[str, Any]]:
+    def stopp_drug_iterations(self, rule_id: str) -> tuple[dict[str, Any], ...]:
         """The iterations of a STOPP criterion that name drugs only (no eGFR, no CKD stage), each with
-        one positive medicine: ``{"atc": [...], "dose": {...} | None}``."""
+        one positive medicine: ``{"atc": [...], "dose": {...} | None}`` (built once per criterion;
+        not to be modified)."""
+        found = self.drug_iterations.get(rule_id)
+        if found is None:
+            found = self.drug_iterations[rule_id] = tuple(self._drug_iterations(rule_id))
+        return found
+
+    def _drug_iterations(self, rule_id: str) -> list[dict[str, Any]]:
         out = []
         for it in self.stopp["rules"][rule_id]["iterations"]:
             if it.get("egfr") or it.get("ckd_icd10"):

@@ -494,9 +494,11 @@ def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, l
 
 
 def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: date, *,
-                 lang: str = "fr", tables: FactTables | None = None) -> list[Evaluation]:
+                 lang: str = "fr", tables: FactTables | None = None,
+                 only: frozenset[str] | None = None) -> list[Evaluation]:
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
-    medication protocols of each line once instead of once per protocol."""
+    medication protocols of each line once instead of once per protocol. ``only``: evaluate only the
+    orders with these references (each evaluation reads the record, not the others' results)."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
     services, any_medication = _service_positions(protocols)
     if record.medication_orders and any_medication:
@@ -516,7 +518,7 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
         out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables,
                             shared=shared)
-                   for order, target, label in targets)
+                   for order, target, label in targets if only is None or order.ref in only)
     return out
 
 

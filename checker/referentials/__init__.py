@@ -11,6 +11,7 @@ loads each one once per process, lazily and thread-safely. This store imports no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,7 +82,14 @@ class ManifestEntry:
     @property
     def digest(self) -> str:
         """One checksum for the whole entry (combines its file checksums)."""
-        return hashlib.sha256("".join(s for _, s in self.files).encode()).hexdigest()
+        return _digest(self.files)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(files: tuple[tuple[str, str], ...]) -> str:
+    """:attr:`ManifestEntry.digest`, computed once per list of files (every report cites its
+    referentials: a CDS request would otherwise hash thousands of checksums)."""
+    return hashlib.sha256("".join(s for _, s in files).encode()).hexdigest()
 
 
 _REQUIRED = ("id", "title", "publisher", "edition", "licence", "url", "files")

@@ -14,7 +14,7 @@ from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
 from checker.referentials import Referentials
-from checker.registry import RuleCall, rows_of, rule
+from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
 from checker.rules.patient_risks import daily_ceiling
 
@@ -75,6 +75,11 @@ def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[
     return (Message("DU.many-lines", {"lines": len(lines[0]), "pairs": lines[1]}),)
 
 
+def _two_lines(refs: Referentials) -> Trigger:
+    """Any two identified lines (the pair is the rule's to find)."""
+    return Trigger(lines=2)
+
+
 @rule(
     "DU001",
     name="same-substance-twice",
@@ -82,6 +87,7 @@ def _many_lines(lines: tuple[tuple[MedicationOrder, ...], int] | None) -> tuple[
     severity="warning",
     source=STOPP_SOURCE,
     referentials=("iatrogenic-rules", "clinical-facts"),
+    trigger=_two_lines,
 )
 def same_substance(call: RuleCall) -> Iterator[Finding]:
     """Same active substance in two concurrent prescription lines.
@@ -106,7 +112,7 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b))):
+    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus):
         shared = sorted(keys(pp.a) & keys(pp.b))
         if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
             involved = pp.lines()
@@ -149,6 +155,7 @@ def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOr
     severity="warning",
     source=STOPP_SOURCE,
     referentials=("iatrogenic-rules", "ansm-thesaurus", "therapeutic-classes"),
+    trigger=_two_lines,
 )
 def same_class(call: RuleCall) -> Iterator[Finding]:
     """Two concurrent drugs of one therapeutic class.
@@ -208,7 +215,7 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, wanted):
+    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
         if pp.collapsed:  # judged on each pair of line signatures ("as needed" is a line's own fact)
             involved = pp.lines()
             lines = (tuple(ln.order for ln in involved), pp.count)

@@ -22,8 +22,16 @@ from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Mat
 from checker.memo import by_identities
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
-from checker.registry import RuleCall, rule
-from checker.rules.pairing import Group, ProductPair, group_lines, judged_pairs, product_pairs, signature_pairs
+from checker.referentials import Referentials
+from checker.registry import RuleCall, Trigger, rule
+from checker.rules.pairing import (
+    Group,
+    ProductPair,
+    group_lines,
+    judged_pairs,
+    product_pairs,
+    signature_pairs,
+)
 
 THESAURUS_SOURCE = Source(
     "ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
@@ -123,9 +131,14 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
     lines: list[MedicationOrder] = []
+    focus = call.settings.focus
+    drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
+        if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
+                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
+            continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
         if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
             lines.append(o)
     groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
@@ -136,7 +149,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
 
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, wanted):
+    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
         if pp.collapsed:
             result = _collapsed(call, th, pp)
             if result is not None:
@@ -213,6 +226,15 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     return tuple((sa.key, m) for sa in subs_a for sb in subs_b for m in th.matches(sa.key, sb.key, sa.atc, sb.atc))
 
 
+def _trigger(refs: Referentials) -> Trigger:
+    """Two lines whose medications each have a substance on a side of a thesaurus entry (by name,
+    class or ATC code, as :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places it)."""
+    th: Thesaurus = refs.get("ansm-thesaurus")
+    sides = frozenset(n for e in th.entries for n in (e.a, e.b))
+    return Trigger(medication=lambda ident: any(not sides.isdisjoint(th.closure_with_atc(s.key, s.atc))
+                                                for s in ident.substances), lines=2)
+
+
 @rule(
     "IX001",
     name="ansm-interaction",
@@ -220,6 +242,7 @@ def _pair_matches(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -
     severity="warning",
     source=THESAURUS_SOURCE,
     referentials=("ansm-thesaurus", "ansm-thesaurus-advice", "clinical-facts", "iatrogenic-rules"),
+    trigger=_trigger,
 )
 def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     """Drug–drug interaction listed in the ANSM thesaurus.

@@ -122,11 +122,18 @@ def overlap_count(a: Group, b: Group) -> int:
 
 
 def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
-                  same_product: bool = True) -> Iterator[ProductPair]:
+                  same_product: bool = True, focus: frozenset[str] | None = None) -> Iterator[ProductPair]:
     """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)
-    that ``wanted`` keeps and whose lines overlap at least once."""
+    that ``wanted`` keeps and whose lines overlap at least once. Under a ``focus``
+    (:attr:`checker.registry.RunSettings.focus`) only the pairs where a group holds a focus line: a
+    finding implicating a focus line comes from such a pair of products, and a pair of products gives
+    the same findings whatever the other pairs."""
+    hot = None if focus is None else {id(g) for g in groups if any(ln.order.ref in focus for ln in g.lines)}
     for i, a in enumerate(groups):
+        a_hot = hot is None or id(a) in hot
         for b in groups[i if same_product else i + 1:]:
+            if not a_hot and id(b) not in hot:  # type: ignore[operator]
+                continue
             if (a is b and len(a.lines) < 2) or not wanted(a, b):
                 continue
             n = overlap_count(a, b)

@@ -14,13 +14,13 @@ from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import daily_dose
-from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches
+from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, effective_interval
 from checker.referentials import Referentials, default_referentials
-from checker.registry import RuleCall, rows_of, rule
+from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.text import fold
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
@@ -83,6 +83,45 @@ def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, k
     return criteria.evaluate(node, ctx).value
 
 
+# --- triggers (see checker.registry.Trigger) --------------------------------------------------------
+
+def _allergy_trigger(refs: Referentials) -> Trigger:
+    """An identified line and an allergy recorded."""
+    return Trigger(record=facts.lists_allergies)
+
+
+def _elderly_trigger(refs: Referentials) -> Trigger:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: _elderly_candidate(data, ident))
+
+
+def _renal_trigger(refs: Referentials) -> Trigger:
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: _renal_candidate(data, ident))
+
+
+def _rows_trigger(refs: Referentials, kind: str, lines: int = 1) -> Trigger:
+    """A line (``lines`` lines) whose medication one of the rows of ``kind`` concerns."""
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    return Trigger(medication=lambda ident: any(row_matches(row, ident) for row in data.kind(kind)), lines=lines)
+
+
+def _pregnancy_trigger(refs: Referentials) -> Trigger:
+    return _rows_trigger(refs, "pregnancy")
+
+
+def _max_dose_trigger(refs: Referentials) -> Trigger:
+    return _rows_trigger(refs, "max-dose")
+
+
+def _accumulation_trigger(refs: Referentials) -> Trigger:
+    """As many lines as the smallest class asks for, each with a substance in a class."""
+    data: IatrogenicRules = refs.get("iatrogenic-rules")
+    th: Thesaurus = refs.get("ansm-thesaurus")
+    need = min((int(row.params.get("min_lines", 3)) for row in data.kind("accumulation")), default=1)
+    return Trigger(medication=lambda ident: any(_accumulation_keys(th, data, ident)), lines=need)
+
+
 # --- PR001 allergy -------------------------------------------------------------------------------
 
 def _word_hit(token: str, text: str) -> bool:
@@ -101,7 +140,8 @@ def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
 
 @rule("PR001", name="allergy", category="allergy", severity="critical",
       source=Source("RCP (BDPM), rubrique 4.3 Contre-indications : hypersensibilité", "https://base-donnees-publique.medicaments.gouv.fr/", "2026-01"),
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_allergy_trigger)
 def allergy(call: RuleCall) -> Iterator[Finding]:
     """Prescribed drug to which the patient has a recorded allergy or intolerance.
 
@@ -118,6 +158,8 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     for order in _judged_orders(call):
+        if not call.in_focus(order):  # a CDS request judges its drafts only
+            continue
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
             found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables))
             if found is None:
@@ -181,7 +223,8 @@ def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[
 # --- PR002 older people --------------------------------------------------------------------------
 
 @rule("PR002", name="elderly-inappropriate", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_elderly_trigger)
 def elderly(call: RuleCall) -> Iterator[Finding]:
     """Potentially inappropriate medication in an older patient.
 
@@ -200,11 +243,51 @@ def elderly(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     for order in _judged_orders(call):
+        if not call.in_focus(order) or not _elderly_candidate(data, order.identity):
+            continue  # no criterion can concern this medication, whatever the age
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
             found = _elderly_hits(call, data, order, facts.age_on(call.record, day), day)
             if found is not None:
                 yield found
                 break
+
+
+@by_identities
+def _elderly_candidate(data: IatrogenicRules, identity: MedicationIdentity | None) -> bool:
+    """Whether a PR002 criterion names a substance of this medication (ATC of a drug-only STOPP
+    iteration, or a Laroche row): the lines that need an age at all."""
+    return identity is not None and (any(
+        _identity_atc_hit(identity, it["atc"]) for rid in data.stopp_selection("elderly")
+        for it in data.stopp_drug_iterations(rid)) or any(
+        row_matches(row, identity) for row in data.kind("elderly")))
+
+
+@by_identities
+def _renal_candidate(data: IatrogenicRules, identity: MedicationIdentity | None) -> bool:
+    """Whether a PR003 threshold names a substance of this medication (ATC of a STOPP renal
+    iteration, or a renal row): the lines that need the renal function at all."""
+    return identity is not None and (any(
+        _identity_atc_hit(identity, it["medicines"][0]["atc"]) for rid in data.stopp_selection("renal")
+        for it in data.stopp["rules"][rid]["iterations"]) or any(
+        row_matches(row, identity) for row in data.kind("renal")))
+
+
+@by_identities
+def _renal_hits(data: IatrogenicRules, identity: MedicationIdentity | None
+                ) -> dict[str, tuple[tuple[dict[str, Any], dict[str, Any], str], ...]]:
+    """For each STOPP renal criterion, its iterations whose medicine's ATC names a substance of this
+    medication, in order, as ``(iteration, medicine, substance key)`` (the others are passed over)."""
+    out: dict[str, tuple[tuple[dict[str, Any], dict[str, Any], str], ...]] = {}
+    for rid in data.stopp_selection("renal"):
+        found = []
+        for it in data.stopp["rules"][rid]["iterations"]:
+            med = it["medicines"][0]
+            key = _identity_atc_hit(identity, med["atc"])
+            if key:
+                found.append((it, med, key))
+        if found:
+            out[rid] = tuple(found)
+    return out
 
 
 def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date
@@ -230,7 +313,7 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
     if age >= 75:
         for row in data.kind("elderly"):
-            keys = row.matches_order(order)
+            keys = data.row_keys("elderly", order).get(id(row), ())
             if keys and _holds(row.criteria.population, call, order, keys[0], day) is True:
                 hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0]})
                 phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
@@ -277,7 +360,8 @@ def _ckd_codes(record: PatientRecord, day: date) -> set[str]:
 
 
 @rule("PR003", name="renal-function", category="contraindication", severity="warning", source=STOPP_SOURCE,
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_renal_trigger)
 def renal(call: RuleCall) -> Iterator[Finding]:
     """Drug to avoid or stop at the patient's level of renal function.
 
@@ -305,6 +389,8 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     for order in _judged_orders(call):
+        if not call.in_focus(order) or not _renal_candidate(data, order.identity):
+            continue  # no threshold concerns this medication: nothing to judge, nothing missing
         missing: Finding | None = None
         judged = False
         for day in facts.judgement_days(order, call.as_of):
@@ -329,12 +415,9 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
     concerned: list[dict[str, Any]] = []
     what: dict[int, Localized] = {}  # the wording of each criterion, by its place in ``concerned``
+    hits = _renal_hits(data, order.identity)
     for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
-        for it in data.stopp["rules"][rid]["iterations"]:
-            med = it["medicines"][0]
-            key = _atc_hit(order, med["atc"])
-            if not key:
-                continue
+        for it, med, key in hits.get(rid, ()):
             if "dose" in med:
                 dd = daily_dose(order, key)
                 if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
@@ -344,8 +427,9 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"], "ckd": []})
             elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
                 concerned[-1]["ckd"] = it["ckd_icd10"]
+    renal_keys = data.row_keys("renal", order)
     for renal_row in data.kind("renal"):
-        keys = renal_row.matches_order(order)
+        keys = renal_keys.get(id(renal_row), ())
         if keys and _holds(renal_row.criteria.population, call, order, keys[0], day) is not False:  # unknown age: applies
             what[len(concerned)] = Localized(renal_row.label_fr, renal_row.label_en)
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
@@ -432,7 +516,8 @@ def pregnancy_recorded(record: PatientRecord, day: date, tables: FactTables | No
 
 @rule("PR004", name="pregnancy", category="contraindication", severity="critical",
       source=Source("ANSM / RCP (BDPM)", "https://ansm.sante.fr/", "2018"),
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_pregnancy_trigger)
 def pregnancy(call: RuleCall) -> Iterator[Finding]:
     """Drug contraindicated or to avoid during a recorded pregnancy.
 
@@ -449,7 +534,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     for order in _judged_orders(call):
-        rows = [(row, keys) for row in data.kind("pregnancy") if (keys := row.matches_order(order))]
+        rows = data.matching("pregnancy", order) if call.in_focus(order) else ()
         if not rows:
             continue
         for day in facts.judgement_days(order, call.as_of):
@@ -475,7 +560,8 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
 @rule("PR005", name="maximum-dose", category="dosage", severity="warning",
       source=Source("RCP (BDPM) rubrique 4.2 et ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016, "
                     "hydroxyzine 2015, citalopram/escitalopram 2022, ondansétron 2013)", "https://ansm.sante.fr/", "2013-2024"),
-      referentials=("iatrogenic-rules", "clinical-facts"))
+      referentials=("iatrogenic-rules", "clinical-facts"),
+      trigger=_max_dose_trigger)
 def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """Dose above the maximum of the summary of product characteristics (or an ANSM document).
 
@@ -495,9 +581,13 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    judged = _judged_orders(call)
+    matched = [(o, data.row_keys("max-dose", o)) for o in _judged_orders(call)]  # each line's rows, once
+    concerned = {rid for _, keys in matched for rid in keys}
     for row in data.kind("max-dose"):
-        lines = [(o, keys[0]) for o in judged if (keys := row.matches_order(o)) and _route_allowed(call, row, o, keys[0])]
+        rid = id(row)
+        if rid not in concerned:
+            continue
+        lines = [(o, keys[rid][0]) for o, keys in matched if rid in keys and _route_allowed(call, row, o, keys[rid][0])]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
@@ -591,8 +681,7 @@ def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[flo
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
     best: tuple[float, str, str] | None = None
-    for row in data.kind("max-dose"):
-        keys = row.matches_order(order)
+    for row, keys in data.matching("max-dose", order):  # the rows concerning the line, in row order
         if "max_intakes_per_week" in row.params or not keys or keys[0] != key or not _route_allowed(call, row, order, key):
             continue
         caps = _dose_caps(call, tables, row, order)
@@ -662,7 +751,8 @@ def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str
 @rule("PR006", name="risk-accumulation", category="contraindication", severity="warning",
       source=Source("ANSM, Thésaurus des interactions médicamenteuses, septembre 2023",
                     "https://ansm.sante.fr/documents/reference/thesaurus-des-interactions-medicamenteuses-1", "2023-09"),
-      referentials=("iatrogenic-rules", "ansm-thesaurus"))
+      referentials=("iatrogenic-rules", "ansm-thesaurus"),
+      trigger=_accumulation_trigger)
 def accumulation(call: RuleCall) -> Iterator[Finding]:
     """Three or more concurrent drugs from the same risk class.
 

@@ -14,10 +14,13 @@ from typing import Any
 
 from checker.facts import FactTables, Indication
 from checker.findings import Finding, Localized, Message, Phrases, Severity, Source, Word
+from checker.model import MedicationOrder
 from checker.protocols import ProtocolSet
-from checker.protocols.engine import Evaluation, evaluate_all, localized
+from checker.protocols.engine import Evaluation, atc_codes_of, evaluate_all, localized
+from checker.protocols.engine import _classes_in as classes_in
 from checker.protocols.language import Protocol
-from checker.registry import RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import RuleCall, Trigger, rule
 
 _REPORTED = ("off-protocol", "undetermined")
 
@@ -109,9 +112,32 @@ def _indication(ind: Indication) -> dict[str, Any]:
 
 def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     tables: FactTables = call.refs.get("clinical-facts")
-    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables):
+    for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables,
+                           only=call.settings.focus):  # under a focus, findings implicate the evaluated order only
         if ev.verdict in _REPORTED:
             yield _finding(call, ev)
+
+
+def _service_trigger(refs: Referentials) -> Trigger:
+    """A service order (the service protocols apply to service orders only)."""
+    return Trigger(record=lambda record: bool(record.service_orders), lines=0)
+
+
+def _medication_trigger(refs: Referentials) -> Trigger:
+    """A line whose ATC codes (identified or given) fall in a medication protocol's class."""
+    meds = refs.get("protocols").medications()
+    known: dict[frozenset[str], bool] = {}  # by value: each request brings new objects
+
+    def concerns(order: MedicationOrder) -> bool:
+        codes = atc_codes_of(order)
+        found = known.get(codes)
+        if found is None:
+            if len(known) > 10_000:
+                known.clear()
+            found = known[codes] = bool(classes_in(meds, codes))
+        return found
+
+    return Trigger(line=concerns)
 
 
 @rule(
@@ -121,6 +147,7 @@ def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     severity="warning",
     source=_SOURCE,
     referentials=("protocols", "clinical-facts"),
+    trigger=_service_trigger,
 )
 def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     """Imaging, biology or patient-transport request outside a HAS-style protocol or the référentiel.
@@ -146,6 +173,7 @@ def off_protocol_service_request(call: RuleCall) -> Iterator[Finding]:
     severity="warning",
     source=_SOURCE,
     referentials=("protocols", "clinical-facts"),
+    trigger=_medication_trigger,
 )
 def off_protocol_medication(call: RuleCall) -> Iterator[Finding]:
     """Medication order outside a HAS-style protocol.

@@ -955,7 +955,7 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
     state.identify(records, should_stop)
     report = check_records(records, counts=ingestion.counts, errors=ingestion.errors, as_of=as_of,
                            jurisdiction=cfg.jurisdiction, lang=lang or cfg.lang, refs=state.refs,
-                           should_stop=should_stop)
+                           should_stop=should_stop, focus=focus)  # only findings about the focus get a card
     if should_stop is not None and should_stop():
         raise CheckCancelled("stopped before the cards were built")
     shown = policy.apply(report.findings, hook)
