@@ -1,0 +1,76 @@
+"""MedicationRequest (STU3, R4, R4B, R5) to :class:`~checker.model.MedicationOrder`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from checker.fhir_input.dates import _date, _dated
+from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
+from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
+from checker.fhir_input.raw import RawResource
+from checker.fhir_input.references import _Index, _resource_ref
+from checker.fhir_input.validation import detect_version
+from checker.model import Concept, Dispense, Dosage, MedicationOrder
+
+
+def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
+    res = raw.resource
+    version = detect_version(res)
+    if "medicationCodeableConcept" not in res and "medicationReference" not in res and "medication" not in res:
+        raise _Bad("/medication", "the order names no medication (medication[x] is missing)")
+    medication, ingredients, form, note = _medication(res, raw, index)
+    substitution = res.get("substitution")
+    allowed: bool | None = None
+    reason: Concept | None = None
+    if substitution is not None and isinstance(substitution, dict):
+        if isinstance(substitution.get("allowedBoolean"), bool):
+            allowed = substitution["allowedBoolean"]
+        elif isinstance(substitution.get("allowedCodeableConcept"), dict):
+            sub = _concept(substitution["allowedCodeableConcept"], "/substitution/allowedCodeableConcept")
+            codes = {c.code for c in sub.codings}
+            allowed = False if codes & {"N", "none"} else True if codes else None
+        if substitution.get("reason") is not None:
+            reason = _concept(substitution.get("reason"), "/substitution/reason")
+    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode") if "reasonCode" in res else ()
+    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r)) if "reasonReference" in res else ()
+    if version == "R5":  # R5 reason is a list of CodeableReference
+        for r in _list(res, "reason"):
+            if isinstance(r, dict):
+                if r.get("concept") is not None:
+                    reasons += (_concept(r["concept"], "/reason"),)
+                if _ref(r.get("reference")):
+                    reason_refs += (_ref(r.get("reference")),)
+    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
+    status, intent = _str_field(res, "status"), _str_field(res, "intent")
+    authored = _date(res.get("authoredOn"))
+    if authored is None and "_authoredOn" in res:
+        authored = _dated(res, "authoredOn", today)
+    dosages, dispense = _dosages_and_dispense(index, raw, today)  # after status/intent: same first error
+    return MedicationOrder(
+        ref=_resource_ref(raw),
+        status=status,
+        intent=intent,
+        medication=medication,
+        ingredients=ingredients,
+        medication_form=form,
+        authored_on=authored,
+        requester=_ref(res.get("requester")),
+        dosages=dosages,
+        dispense=dispense,
+        substitution_allowed=allowed,
+        substitution_reason=reason,
+        reasons=reasons,
+        reason_refs=reason_refs,
+        category=_concepts(_list(res, "category"), "/category") if "category" in res else (),
+        note=f"{notes} {note}" if notes and note else notes or note,
+        fhir_version=version,
+        location=raw.location,
+        draft=raw.draft,
+    )
+
+
+def _dosages_and_dispense(index: _Index, raw: RawResource, today: date) -> tuple[tuple[Dosage, ...], Dispense | None]:
+    """A MedicationRequest's dosage instructions and dispense request, shared between requests
+    that write both the same way (see :func:`_shared_element`)."""
+    return _shared_element(index, raw, ("dosageInstruction", "dispenseRequest"),
+                           lambda res: (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today)))
