@@ -25,7 +25,7 @@ from typing import Any
 
 from checker.fhir_input.assembly import MAX_URLS, Ingestion, assemble
 from checker.fhir_input.decoding import duplicate_key_paths, may_have_duplicate_keys, not_fhir_kind
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, RawResource
+from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, RawResource, TypedResource
 from checker.fhir_input.sources import (
     CHUNK,
     EXPANSION_FROM,
@@ -47,8 +47,8 @@ def read(inputs: Any, *, strict: bool = False, as_of: date | None = None,
     refused with an error (a decompression bomb costs neither memory nor time); ``max_expansion``:
     the same for a compressed input expanding more than this many times its compressed size.
     """
-    return assemble(iter_raw(inputs, max_decompressed=max_decompressed, max_expansion=max_expansion),
-                    strict=strict, as_of=as_of)
+    return assemble(iter_raw(inputs, max_decompressed=max_decompressed, max_expansion=max_expansion,
+                             typed=not strict), strict=strict, as_of=as_of)
 
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "FileMark",
     "Ingestion",
     "RawResource",
+    "TypedResource",
     "assemble",
     "detect_version",
     "display_name",

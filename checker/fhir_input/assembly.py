@@ -12,13 +12,14 @@ from typing import Any
 from checker.fhir_input.allergies import _allergy
 from checker.fhir_input.conditions import _condition
 from checker.fhir_input.elements import _Bad
-from checker.fhir_input.medication_requests import _medication_order
+from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_patient_key
 from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource
+from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedResource
 from checker.fhir_input.references import _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
+from checker.fhir_input.sources import _ndjson_line
 from checker.fhir_input.validation import _explain, _strict_error
 from checker.fhir_types import KNOWN_RESOURCE_TYPES
 from checker.findings import InputCounts, InputError
@@ -41,14 +42,14 @@ class Ingestion:
     """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
 
 
-def assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool = False,
+def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool = False,
              as_of: date | None = None) -> Ingestion:
     """Group raw resources per patient, resolve references and extract the domain model."""
     with contextlib.ExitStack() as bulk:
         return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk)
 
 
-def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, strict: bool, as_of: date | None,
+def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
               bulk: contextlib.ExitStack) -> Ingestion:
     """One pass over the input: each resource is extracted as it arrives and its parsed JSON is
     dropped, except Patients and Medications (reference targets) and the few orders naming their
@@ -70,7 +71,26 @@ def _assemble(raw_items: Iterable[RawResource | InputError | FileMark], *, stric
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
-    for item in raw_items:
+    item: RawResource | InputError | FileMark
+    for entry in raw_items:
+        if isinstance(entry, TypedResource):
+            if not strict:
+                order = _typed_order(entry, index, today)
+                if order is not None:  # what the dict path gives, without its dict (see _typed_order)
+                    seq += 1
+                    if seq == BULK_RESOURCES:
+                        bulk.enter_context(relaxed_gc())
+                    counts.resources += 1
+                    written = typed_patient_key(entry)
+                    group = groups.get(written)
+                    if group is None:
+                        group = groups[written] = []
+                    group.append((seq, _ORDER, order))
+                    counts.checked += 1
+                    continue
+            (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)  # read as a dict
+        else:
+            item = entry
         if type(item) is not RawResource:
             if isinstance(item, FileMark):
                 counts.files += 1

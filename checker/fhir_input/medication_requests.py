@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from checker.fhir_input.dates import _date, _dated
 from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
 from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
-from checker.fhir_input.raw import RawResource
+from checker.fhir_input.raw import RawResource, TypedResource, written_patient
 from checker.fhir_input.references import _Index, _resource_ref
+from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
 from checker.fhir_input.validation import detect_version
 from checker.model import Concept, Dispense, Dosage, MedicationOrder
 
@@ -74,3 +76,79 @@ def _dosages_and_dispense(index: _Index, raw: RawResource, today: date) -> tuple
     that write both the same way (see :func:`_shared_element`)."""
     return _shared_element(index, raw, ("dosageInstruction", "dispenseRequest"),
                            lambda res: (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today)))
+
+
+_MAX_TYPED_SHARED = 100_000
+"""At most this many distinct medications, dosage/dispense pairs and dates are kept per reading for
+typed lines (past it they are extracted afresh, as the same text always gives the same objects)."""
+
+
+def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationOrder | None:
+    """:func:`_medication_order` of a typed line, or ``None`` when the line must be read as a dict
+    (no id, no medication, an element the dict path would refuse): then the dict path's result and
+    error stand. Builds what :func:`_medication_order` builds from a resource holding only the
+    elements of :class:`~checker.fhir_input.typed.MedicationRequestLine` (FHIR R4 by detection)."""
+    t: MedicationRequestLine = item.typed
+    rid = t.id
+    med = t.medicationCodeableConcept
+    if rid is UNSET or not rid or med is UNSET:
+        return None  # named by its content / a medication given by reference or missing
+    med_text = bytes(med)
+    medicated = index.typed_medications.get(med_text)
+    if medicated is None:
+        value = checked(med_text)
+        if value is FAILED or value is None:  # null: the dict path looks for a referenced Medication
+            return None
+        try:
+            medicated = _concept(value, "/medicationCodeableConcept")
+        except _Bad:
+            return None
+        if len(index.typed_medications) < _MAX_TYPED_SHARED:
+            index.typed_medications[med_text] = medicated
+    dosage, dispense_request = t.dosageInstruction, t.dispenseRequest
+    key = (None if dosage is UNSET else bytes(dosage), None if dispense_request is UNSET else bytes(dispense_request))
+    shared = index.typed_elements.get(key)
+    if shared is None:
+        res: dict[str, Any] = {}
+        for name, text in zip(("dosageInstruction", "dispenseRequest"), key):
+            if text is not None:
+                res[name] = value = checked(text)
+                if value is FAILED:
+                    return None
+        try:
+            shared = (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today))
+        except _Bad:
+            return None
+        if len(index.typed_elements) < _MAX_TYPED_SHARED:
+            index.typed_elements[key] = shared
+    authored = None
+    if t.authoredOn is not UNSET:
+        authored = index.typed_dates.get(t.authoredOn, _MISSING)
+        if authored is _MISSING:
+            authored = _date(t.authoredOn)
+            if len(index.typed_dates) < _MAX_TYPED_SHARED:
+                index.typed_dates[t.authoredOn] = authored
+    requester = t.requester
+    return MedicationOrder(
+        ref=f"MedicationRequest/{rid}",
+        status="" if t.status is UNSET else t.status,
+        intent="" if t.intent is UNSET else t.intent,
+        medication=medicated,
+        authored_on=authored,
+        requester="" if requester is UNSET or requester.reference is UNSET else requester.reference,
+        dosages=shared[0],
+        dispense=shared[1],
+        fhir_version="R4",
+        location=item.location,
+    )
+
+
+def typed_patient_key(item: TypedResource) -> str | None:
+    """:meth:`RawResource.patient_key` of a typed line."""
+    subject = item.typed.subject
+    if subject is UNSET or subject.reference is UNSET:
+        return None
+    return written_patient(subject.reference, item.location.file)
+
+
+_MISSING: Any = object()

@@ -57,11 +57,27 @@ class RawResource:
         for name in ("subject", "patient"):
             ref = self.resource.get(name)
             if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-                written: str = ref["reference"]
-                if written.startswith("#"):  # a local "#id": only means something inside its own file
-                    return f"{self.location.file}{LOCAL_REF}{written}"
-                return unquote(written) if "?" in written and "%" in written else written
+                return written_patient(ref["reference"], self.location.file)
         return self.default_patient or None
+
+
+def written_patient(written: str, file: str) -> str:
+    """A patient reference as written, keyed for grouping: a local ``#id`` is tied to its ``file``
+    (see :data:`LOCAL_REF`), a URL-encoded conditional reference decoded."""
+    if written.startswith("#"):  # a local "#id": only means something inside its own file
+        return f"{file}{LOCAL_REF}{written}"
+    return unquote(written) if "?" in written and "%" in written else written
+
+
+@dataclass(slots=True)
+class TypedResource:
+    """An NDJSON line decoded into a typed structure (see :mod:`checker.fhir_input.typed`) instead
+    of a dict: assembly extracts it directly, or, when the typed extraction cannot be sure to give
+    what the dict would, reads ``line`` as any other line (then nothing differs)."""
+
+    typed: Any
+    line: bytes
+    location: SourceLocation
 
 
 @dataclass(slots=True)

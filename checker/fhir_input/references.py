@@ -27,6 +27,11 @@ class _Index:
         # identification and rule memos, keyed by object identity, hit across orders.
         self.medications: dict[Any, Any] = {}
         self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`_shared_element`
+        # The same sharing for typed lines (see :mod:`checker.fhir_input.typed`), keyed by the raw
+        # JSON text of the elements, and their authoring dates by the date as written.
+        self.typed_medications: dict[bytes, Any] = {}
+        self.typed_elements: dict[tuple[bytes | None, bytes | None], Any] = {}
+        self.typed_dates: dict[str, Any] = {}
 
     def occupy(self, raw: RawResource) -> None:
         """Record that a resource which is no reference target (not a Patient or Medication) holds

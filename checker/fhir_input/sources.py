@@ -9,12 +9,13 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, overload
 
 import orjson
 
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
-from checker.fhir_input.raw import FileMark, RawResource
+from checker.fhir_input.typed import decode_line
+from checker.fhir_input.raw import FileMark, RawResource, TypedResource
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError
 from checker.model import SourceLocation
@@ -45,20 +46,35 @@ MAX_LINE = 64 << 20
 CHUNK = 1 << 20  # bytes read at a time
 
 
-def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED,
-             max_expansion: float = MAX_EXPANSION) -> Iterator[RawResource | InputError | FileMark]:
-    """Stream raw resources, input errors and file marks from any accepted kind of input."""
+@overload
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
+             typed: Literal[False] = False) -> Iterator[RawResource | InputError | FileMark]: ...
+
+
+@overload
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
+             typed: bool) -> Iterator[RawResource | TypedResource | InputError | FileMark]: ...
+
+
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
+             typed: bool = False) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
+    """Stream raw resources, input errors and file marks from any accepted kind of input.
+
+    ``typed``: NDJSON lines that :func:`~checker.fhir_input.typed.decode_line` decodes come as
+    :class:`~checker.fhir_input.raw.TypedResource` items, which only :func:`~checker.fhir_input.assemble`
+    reads (it extracts them without building their dicts, or reads them as the other lines)."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    limits = (max_decompressed, max_expansion)
+    limits = (max_decompressed, max_expansion, typed)
     for item in items:
         yield from _iter_one(item, limits)
 
 
-_Limits = tuple[int, float]
+_Limits = tuple[int, float, bool]
+"""Bytes a compressed input may expand to, its expansion ratio, and whether NDJSON lines are decoded typed."""
 
 
-def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION)
-              ) -> Iterator[RawResource | InputError | FileMark]:
+def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, False)
+              ) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -79,7 +95,7 @@ def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION)
         yield InputError("<input>", f"cannot read an input of type {type(item).__name__}")
 
 
-def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
+def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
         yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
@@ -108,7 +124,7 @@ def _is_fhir_file(path: Path) -> bool:
     return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
 
 
-def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | InputError | FileMark]:
+def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
     where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
     yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
@@ -130,7 +146,7 @@ def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iter
     """The input's bytes in blocks of at most :data:`CHUNK`, decompressed when gzip (told by its magic
     bytes or its name); raises :class:`_TooBig` past the limits (decompressed bytes, expansion ratio)
     and ``OSError``/``EOFError``/``zlib.error`` on a damaged stream."""
-    max_decompressed, max_expansion = limits
+    max_decompressed, max_expansion, _ = limits
     head = raw.read(2)
     if head == b"\x1f\x8b" or (gzip_name and head):
         counted = _Prefixed(head, raw)
@@ -183,13 +199,13 @@ def _size(n: int) -> str:
 
 
 def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
-                 gzip_name: bool = False) -> Iterator[RawResource | InputError]:
+                 gzip_name: bool = False) -> Iterator[RawResource | TypedResource | InputError]:
     """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
     JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
     chunks = _chunks(raw, where, limits, gzip_name)
     try:
         if ndjson:
-            yield from _ndjson_chunks(chunks, where)
+            yield from _ndjson_chunks(chunks, where, typed=limits[2])
             return
         kept: list[bytes] = []
         for block in chunks:
@@ -216,9 +232,12 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
     yield from _from_bytes(data, where)
 
 
-def _ndjson_chunks(chunks: Iterable[bytes], where: str) -> Iterator[RawResource | InputError]:
+def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
+                   ) -> Iterator[RawResource | TypedResource | InputError]:
     """NDJSON lines from blocks of bytes: a line longer than :data:`MAX_LINE` is refused (and skipped
-    to the next newline) without being held; runs of blank lines cost a count, not a parse each."""
+    to the next newline) without being held; runs of blank lines cost a count, not a parse each.
+    ``typed``: a line that :func:`~checker.fhir_input.typed.decode_line` decodes is yielded as a
+    :class:`~checker.fhir_input.raw.TypedResource`, any other line as usual."""
     number = 0  # lines completed so far
     parts: list[bytes] = []  # the line being read, in pieces
     held = 0
@@ -246,7 +265,9 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str) -> Iterator[RawResource 
                 line = b"".join(parts)
                 parts, held = [], 0
             number += 1
-            if line.strip():
+            if typed and (decoded := decode_line(line)) is not None:  # the hot path of bulk exports
+                yield TypedResource(decoded, line, SourceLocation(where, number))
+            elif line.strip():
                 yield from _ndjson_line(line, where, number)
         if tail:
             parts.append(tail)
@@ -257,7 +278,7 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str) -> Iterator[RawResource 
     if parts:
         line = b"".join(parts)
         if line.strip():
-            yield from _ndjson_line(line, where, number + 1)
+            yield from (_typed_line if typed else _ndjson_line)(line, where, number + 1)
 
 
 def display_name(name: str) -> str:
@@ -269,7 +290,7 @@ def display_name(name: str) -> str:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | InputError]:
+def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     head = data.lstrip()[:1]
     if head == b"<":
@@ -306,9 +327,17 @@ def _looks_like_ndjson(data: bytes) -> bool:
         return False
 
 
-def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | InputError]:
+def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     yield from _ndjson_chunks([data], where)
+
+
+def _typed_line(line: bytes, where: str, number: int) -> Iterator[RawResource | TypedResource | InputError]:
+    typed = decode_line(line)
+    if typed is None:
+        yield from _ndjson_line(line, where, number)
+    else:
+        yield TypedResource(typed, line, SourceLocation(where, number))
 
 
 def _ndjson_line(line: bytes, where: str, number: int) -> Iterator[RawResource | InputError]:
