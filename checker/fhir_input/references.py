@@ -29,6 +29,7 @@ class _Index:
         self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`_shared_element`
         # The same sharing for typed lines (see :mod:`checker.fhir_input.typed`), keyed by the raw
         # JSON text of the elements, and their authoring dates by the date as written.
+        self.typed_lines: dict[tuple[bytes, bytes | None, bytes | None], Any] = {}
         self.typed_medications: dict[bytes, Any] = {}
         self.typed_elements: dict[tuple[bytes | None, bytes | None], Any] = {}
         self.typed_dates: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from msgspec import UNSET, Raw, UnsetType
 from checker.fhir_input.decoding import may_have_duplicate_keys
 
 
-class Reference(msgspec.Struct, forbid_unknown_fields=True):
+class Reference(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A FHIR Reference written with these elements only."""
 
     reference: str | UnsetType = UNSET
@@ -34,7 +34,7 @@ class Reference(msgspec.Struct, forbid_unknown_fields=True):
     type: str | UnsetType = UNSET
 
 
-class MedicationRequestLine(msgspec.Struct, forbid_unknown_fields=True):
+class MedicationRequestLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The elements of a bulk MedicationRequest line that extraction reads; any other refuses the line."""
 
     resourceType: Literal["MedicationRequest"]  # noqa: N815 (FHIR element names)
