@@ -155,6 +155,9 @@ TRICKY: dict[str, bytes] = {
     "not JSON": b'{"resourceType": "MedicationRequest", "id": ',
     "a list": orjson.dumps([BASE]),
     "spaces and CR": orjson.dumps(BASE, option=orjson.OPT_INDENT_2).replace(b"\n", b" ") + b" \r",
+    "tab inside the status": _line().replace(b'"active"', b'"act\tive"'),
+    "byte order mark": b"\xef\xbb\xbf" + _line(),
+    "key written with spaces": _line().replace(b'"status":', b'"status" :'),
 }
 
 
