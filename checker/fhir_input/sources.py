@@ -14,8 +14,8 @@ from typing import Any, BinaryIO, Literal, overload
 import orjson
 
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
-from checker.fhir_input.typed import decode_line
 from checker.fhir_input.raw import FileMark, RawResource, TypedResource
+from checker.fhir_input.typed import decode_line
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError
 from checker.model import SourceLocation

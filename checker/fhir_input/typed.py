@@ -37,16 +37,16 @@ class Reference(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 class MedicationRequestLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The elements of a bulk MedicationRequest line that extraction reads; any other refuses the line."""
 
-    resourceType: Literal["MedicationRequest"]  # noqa: N815 (FHIR element names)
+    resourceType: Literal["MedicationRequest"]  # FHIR element names, as written in the JSON
     id: str | UnsetType = UNSET
     status: str | UnsetType = UNSET
     intent: str | UnsetType = UNSET
     subject: Reference | UnsetType = UNSET
-    authoredOn: str | UnsetType = UNSET  # noqa: N815
+    authoredOn: str | UnsetType = UNSET
     requester: Reference | UnsetType = UNSET
-    medicationCodeableConcept: Raw | UnsetType = UNSET  # noqa: N815
-    dosageInstruction: Raw | UnsetType = UNSET  # noqa: N815
-    dispenseRequest: Raw | UnsetType = UNSET  # noqa: N815
+    medicationCodeableConcept: Raw | UnsetType = UNSET
+    dosageInstruction: Raw | UnsetType = UNSET
+    dispenseRequest: Raw | UnsetType = UNSET
 
 
 _DECODER = msgspec.json.Decoder(MedicationRequestLine)
