@@ -10,6 +10,7 @@ third-party corpus when present, and on lines written to trip the fast path up.
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from datetime import date
 from pathlib import Path
@@ -158,6 +159,9 @@ TRICKY: dict[str, bytes] = {
     "tab inside the status": _line().replace(b'"active"', b'"act\tive"'),
     "byte order mark": b"\xef\xbb\xbf" + _line(),
     "key written with spaces": _line().replace(b'"status":', b'"status" :'),
+    "spaced, repeated top-level key": json.dumps(BASE).encode()[:-1] + b', "status": "stopped"}',
+    "spaced, repeated key inside the requester": json.dumps(BASE).encode().replace(b'"Dr X"', b'"Dr X", "display": "Y"'),
+    "UTF-8 surrogate in the status": _line().replace(b'"active"', b'"act\xed\xa0\x80ive"'),
 }
 
 
