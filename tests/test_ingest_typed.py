@@ -91,6 +91,9 @@ BASE: dict[str, Any] = {
 }
 
 
+PATIENT: dict[str, Any] = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1940-02-29"}
+
+
 def _line(**changes: Any) -> bytes:
     res = dict(BASE)
     for k, v in changes.items():
@@ -162,6 +165,19 @@ TRICKY: dict[str, bytes] = {
     "spaced, repeated top-level key": json.dumps(BASE).encode()[:-1] + b', "status": "stopped"}',
     "spaced, repeated key inside the requester": json.dumps(BASE).encode().replace(b'"Dr X"', b'"Dr X", "display": "Y"'),
     "UTF-8 surrogate in the status": _line().replace(b'"active"', b'"act\xed\xa0\x80ive"'),
+    "patient": orjson.dumps(PATIENT),
+    "patient without id": orjson.dumps({**PATIENT, "id": None}).replace(b'"id":null,', b""),
+    "patient with an empty id": orjson.dumps({**PATIENT, "id": ""}),
+    "patient with a numeric gender": orjson.dumps({**PATIENT, "gender": 1}),
+    "patient with a null birth date": orjson.dumps({**PATIENT, "birthDate": None}),
+    "patient with a partial birth date": orjson.dumps({**PATIENT, "id": "p2", "birthDate": "1950"}),
+    "patient with a name": orjson.dumps({**PATIENT, "id": "p3", "name": [{"family": "Martin"}]}),
+    "patient with an identifier": orjson.dumps({**PATIENT, "id": "p4", "identifier": [{"value": "42"}]}),
+    "patient with a repeated key": orjson.dumps(PATIENT)[:-1] + b',"gender":"male"}',
+    "patient, spaced, repeated key": json.dumps(PATIENT).encode()[:-1] + b', "id": "p5"}',
+    "patient named like an order's medication": orjson.dumps({**PATIENT, "id": "med"}),
+    "order naming a patient as its medication": _line(id="m9", medicationCodeableConcept=...,
+                                                      medicationReference={"reference": "Patient/p1"}),
 }
 
 
