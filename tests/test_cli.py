@@ -90,7 +90,7 @@ def test_wheel_contains_package_referentials_and_entry_point(tmp_path: Path) -> 
                    check=True, capture_output=True)
     wheel = next(tmp_path.glob("pertinence-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "cli.py" in names and "checker/fhir_input.py" in names
+    assert "cli.py" in names and "checker/fhir_input/__init__.py" in names
     assert "checker/_referentials/MANIFEST.json" in names
     manifest = json.loads((REPO / "referentials" / "MANIFEST.json").read_text())
     for entry in manifest["referentials"]:

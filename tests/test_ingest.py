@@ -334,4 +334,6 @@ def test_one_pass_edge_cases_found_in_review(tmp_path: Path) -> None:
 def test_every_used_type_is_read_by_assembly() -> None:
     """The types counted as used are exactly the ones assembly extracts, plus the two reference
     targets (Patient, Medication): a type added to one list and not the other would be lost."""
-    assert fhir_input.USED_TYPES == frozenset(fhir_input._KINDS) | {"Patient", "Medication"}
+    from checker.fhir_input.assembly import _KINDS
+
+    assert fhir_input.USED_TYPES == frozenset(_KINDS) | {"Patient", "Medication"}

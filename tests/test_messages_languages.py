@@ -201,7 +201,8 @@ def _literal_codes(path: Path) -> Iterator[tuple[int, str, str, set[str] | None]
         yield node.lineno, name, arg.value, params
 
 
-READER_MODULES = ("fhir_input.py", "api.py", "audit/__init__.py", "audit/pipeline.py")
+READER_MODULES = (*(f"fhir_input/{p.name}" for p in sorted((ROOT / "checker" / "fhir_input").glob("*.py"))),
+                  "api.py", "audit/__init__.py", "audit/pipeline.py")
 
 
 @pytest.mark.parametrize("path", sorted({*ROOT.glob("checker/rules/*.py"), ROOT / "checker/protocols/engine.py",

@@ -136,7 +136,7 @@ def test_relaxed_gc_leaves_thresholds_the_host_changed_meanwhile() -> None:
 def test_only_bulk_inputs_are_read_under_relaxed_gc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import contextlib
 
-    from checker import fhir_input
+    from checker.fhir_input import assembly
 
     entered: list[int] = []
 
@@ -145,8 +145,8 @@ def test_only_bulk_inputs_are_read_under_relaxed_gc(monkeypatch: pytest.MonkeyPa
         entered.append(1)
         yield
 
-    monkeypatch.setattr(fhir_input, "relaxed_gc", recording)
-    monkeypatch.setattr(fhir_input, "BULK_RESOURCES", 3)
+    monkeypatch.setattr(assembly, "relaxed_gc", recording)
+    monkeypatch.setattr(assembly, "BULK_RESOURCES", 3)
     path = tmp_path / "MedicationRequest.ndjson"
     path.write_bytes(b"\n".join(orjson.dumps(_request(i, [])) for i in range(2)))
     read(str(path), as_of=AS_OF)

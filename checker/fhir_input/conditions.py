@@ -1,0 +1,29 @@
+"""Condition to :class:`~checker.model.Condition`."""
+
+from __future__ import annotations
+
+from checker.fhir_input.dates import _date
+from checker.fhir_input.elements import _concept, _concepts, _list, _status_code
+from checker.fhir_input.raw import RawResource
+from checker.fhir_input.references import _resource_ref
+from checker.model import Condition
+
+
+def _condition(raw: RawResource) -> Condition:
+    res = raw.resource
+    onset = _date(res.get("onsetDateTime"))
+    if onset is None and isinstance(res.get("onsetPeriod"), dict):
+        onset = _date(res["onsetPeriod"].get("start"))
+    abatement = _date(res.get("abatementDateTime"))
+    if abatement is None and isinstance(res.get("abatementPeriod"), dict):
+        abatement = _date(res["abatementPeriod"].get("end")) or _date(res["abatementPeriod"].get("start"))
+    return Condition(
+        ref=_resource_ref(raw),
+        code=_concept(res.get("code"), "/code"),
+        clinical_status=_status_code(res.get("clinicalStatus"), "/clinicalStatus"),
+        verification_status=_status_code(res.get("verificationStatus"), "/verificationStatus"),
+        onset=onset,
+        abatement=abatement,
+        recorded=_date(res.get("recordedDate")) or _date(res.get("assertedDate")),
+        category=_concepts(_list(res, "category"), "/category"),
+    )

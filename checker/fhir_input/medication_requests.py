@@ -1,0 +1,181 @@
+"""MedicationRequest (STU3, R4, R4B, R5) to :class:`~checker.model.MedicationOrder`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from checker.fhir_input.dates import _date, _dated
+from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
+from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
+from checker.fhir_input.raw import RawResource, TypedResource, written_patient
+from checker.fhir_input.references import _Index, _resource_ref
+from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
+from checker.fhir_input.validation import detect_version
+from checker.findings import Message
+from checker.model import Concept, Dispense, Dosage, MedicationOrder
+
+
+def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
+    res = raw.resource
+    version = detect_version(res)
+    if "medicationCodeableConcept" not in res and "medicationReference" not in res and "medication" not in res:
+        raise _Bad("/medication", Message("order-no-medication"))
+    medication, ingredients, form, note = _medication(res, raw, index)
+    substitution = res.get("substitution")
+    allowed: bool | None = None
+    reason: Concept | None = None
+    if substitution is not None and isinstance(substitution, dict):
+        if isinstance(substitution.get("allowedBoolean"), bool):
+            allowed = substitution["allowedBoolean"]
+        elif isinstance(substitution.get("allowedCodeableConcept"), dict):
+            sub = _concept(substitution["allowedCodeableConcept"], "/substitution/allowedCodeableConcept")
+            codes = {c.code for c in sub.codings}
+            allowed = False if codes & {"N", "none"} else True if codes else None
+        if substitution.get("reason") is not None:
+            reason = _concept(substitution.get("reason"), "/substitution/reason")
+    reasons = _concepts(_list(res, "reasonCode"), "/reasonCode") if "reasonCode" in res else ()
+    reason_refs = tuple(_ref(r) for r in _list(res, "reasonReference") if _ref(r)) if "reasonReference" in res else ()
+    if version == "R5":  # R5 reason is a list of CodeableReference
+        for r in _list(res, "reason"):
+            if isinstance(r, dict):
+                if r.get("concept") is not None:
+                    reasons += (_concept(r["concept"], "/reason"),)
+                if _ref(r.get("reference")):
+                    reason_refs += (_ref(r.get("reference")),)
+    notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
+    status, intent = _str_field(res, "status"), _str_field(res, "intent")
+    authored = _date(res.get("authoredOn"))
+    if authored is None and "_authoredOn" in res:
+        authored = _dated(res, "authoredOn", today)
+    dosages, dispense = _dosages_and_dispense(index, raw, today)  # after status/intent: same first error
+    return MedicationOrder(
+        ref=_resource_ref(raw),
+        status=status,
+        intent=intent,
+        medication=medication,
+        ingredients=ingredients,
+        medication_form=form,
+        authored_on=authored,
+        requester=_ref(res.get("requester")),
+        dosages=dosages,
+        dispense=dispense,
+        substitution_allowed=allowed,
+        substitution_reason=reason,
+        reasons=reasons,
+        reason_refs=reason_refs,
+        category=_concepts(_list(res, "category"), "/category") if "category" in res else (),
+        note=f"{notes} {note}" if notes and note else notes or note,
+        fhir_version=version,
+        location=raw.location,
+        draft=raw.draft,
+    )
+
+
+def _dosages_and_dispense(index: _Index, raw: RawResource, today: date) -> tuple[tuple[Dosage, ...], Dispense | None]:
+    """A MedicationRequest's dosage instructions and dispense request, shared between requests
+    that write both the same way (see :func:`_shared_element`)."""
+    return _shared_element(index, raw, ("dosageInstruction", "dispenseRequest"),
+                           lambda res: (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today)))
+
+
+_MAX_TYPED_SHARED = 100_000
+"""At most this many distinct medications, dosage/dispense pairs and dates are kept per reading for
+typed lines (past it they are extracted afresh, as the same text always gives the same objects)."""
+
+
+def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationOrder | None:
+    """:func:`_medication_order` of a typed line, or ``None`` when the line must be read as a dict
+    (no id, no medication, an element the dict path would refuse): then the dict path's result and
+    error stand. Builds what :func:`_medication_order` builds from a resource holding only the
+    elements of :class:`~checker.fhir_input.typed.MedicationRequestLine` (FHIR R4 by detection)."""
+    t: MedicationRequestLine = item.typed
+    rid = t.id
+    med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
+    if not rid or med is UNSET:  # (UNSET is false) named by its content / medication by reference or missing
+        return None
+    key = (bytes(med), None if dosage is UNSET else bytes(dosage),
+           None if dispense_request is UNSET else bytes(dispense_request))
+    shared = index.typed_lines.get(key)
+    if shared is None:
+        shared = _typed_shared(key, index, today)
+        if shared is None:
+            return None
+    authored = None
+    if t.authoredOn:
+        authored = index.typed_dates.get(t.authoredOn, _MISSING)
+        if authored is _MISSING:
+            authored = _date(t.authoredOn)
+            if len(index.typed_dates) < _MAX_TYPED_SHARED:
+                index.typed_dates[t.authoredOn] = authored
+    requester = t.requester
+    # Positional (twice as fast as keywords here): the field order of MedicationOrder, checked by
+    # tests/test_ingest_typed.py, which compares these orders with the dict path's.
+    return MedicationOrder(
+        f"MedicationRequest/{rid}",  # ref
+        t.status or "",  # status
+        t.intent or "",  # intent
+        shared[0],  # medication
+        (),  # ingredients
+        None,  # medication_form
+        authored,  # authored_on
+        (requester.reference or "") if requester else "",  # requester
+        shared[1],  # dosages
+        shared[2],  # dispense
+        None,  # substitution_allowed
+        None,  # substitution_reason
+        (),  # reasons
+        (),  # reason_refs
+        (),  # category
+        "",  # note
+        "R4",  # fhir_version
+        item.location,  # location
+    )
+
+
+def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, today: date
+                  ) -> tuple[Concept, tuple[Dosage, ...], Dispense | None] | None:
+    """The medication, dosages and dispense of typed lines writing them as ``key`` (their JSON texts),
+    or ``None`` when the dict path would refuse one of them. Shared between lines: the medication by
+    its text alone, the dosages and dispense by theirs."""
+    med_text, dosage_text, dispense_text = key
+    medicated = index.typed_medications.get(med_text)
+    if medicated is None:
+        value = checked(med_text)
+        if value is FAILED or value is None:  # null: the dict path looks for a referenced Medication
+            return None
+        try:
+            medicated = _concept(value, "/medicationCodeableConcept")
+        except _Bad:
+            return None
+        if len(index.typed_medications) < _MAX_TYPED_SHARED:
+            index.typed_medications[med_text] = medicated
+    elements = index.typed_elements.get(key[1:])
+    if elements is None:
+        res: dict[str, Any] = {}
+        for name, text in (("dosageInstruction", dosage_text), ("dispenseRequest", dispense_text)):
+            if text is not None:
+                res[name] = value = checked(text)
+                if value is FAILED:
+                    return None
+        try:
+            elements = (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today))
+        except _Bad:
+            return None
+        if len(index.typed_elements) < _MAX_TYPED_SHARED:
+            index.typed_elements[key[1:]] = elements
+    shared = (medicated, *elements)
+    if len(index.typed_lines) < _MAX_TYPED_SHARED:
+        index.typed_lines[key] = shared
+    return shared
+
+
+def typed_patient_key(item: TypedResource) -> str | None:
+    """:meth:`RawResource.patient_key` of a typed line."""
+    subject = item.typed.subject
+    if subject is UNSET or subject.reference is UNSET:
+        return None
+    return written_patient(subject.reference, item.location.file)
+
+
+_MISSING: Any = object()

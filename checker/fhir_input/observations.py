@@ -1,0 +1,34 @@
+"""Observation to :class:`~checker.model.Observation`."""
+
+from __future__ import annotations
+
+from checker.fhir_input.dates import _date
+from checker.fhir_input.elements import _concept, _quantity, _s
+from checker.fhir_input.raw import RawResource
+from checker.fhir_input.references import _resource_ref
+from checker.model import Observation
+
+
+def _observation(raw: RawResource) -> Observation:
+    res = raw.resource
+    value = unit = None
+    vq = res.get("valueQuantity")
+    if vq is not None:
+        q = _quantity(vq, "/valueQuantity")
+        if q is not None:
+            value, unit = q.value, q.unit
+    effective = _date(res.get("effectiveDateTime")) or _date(res.get("issued"))
+    if effective is None and isinstance(res.get("effectivePeriod"), dict):
+        effective = _date(res["effectivePeriod"].get("start"))
+    vc = res.get("valueCodeableConcept")
+    vb = res.get("valueBoolean")
+    return Observation(
+        ref=_resource_ref(raw),
+        code=_concept(res.get("code"), "/code"),
+        value=value,
+        unit=unit or "",
+        value_concept=_concept(vc, "/valueCodeableConcept") if isinstance(vc, dict) else None,
+        value_bool=vb if isinstance(vb, bool) else None,
+        effective=effective,
+        status=_s(res.get("status")),
+    )
