@@ -204,11 +204,19 @@ def test_xml_resource_and_safety(tmp_path: Path) -> None:
 
 
 def test_strict_mode_rejects_invalid_resources() -> None:
-    bad = mr("bad", authoredOn="yesterday")
+    bad = mr("bad", requester="Practitioner/x")  # a Reference written as a plain string
     ing = read(bundle(PATIENT, bad, mr("good")), strict=True)
     assert [o.ref for o in orders(ing)] == ["MedicationRequest/good"]
-    assert "authoredOn" in ing.errors[0].message
-    assert read(bundle(PATIENT, bad)).counts.rejected == 0  # lenient by default
+    assert "requester" in ing.errors[0].message
+    assert read(bundle(PATIENT, bad)).counts.rejected == 0  # lenient by default: nothing the rules read
+
+
+def test_an_unreadable_date_is_refused_even_when_lenient() -> None:
+    """A date the checker needs (the order's day) cannot be read leniently: judging the order as
+    undated would move it to another day (tests/test_ingest_unreadable_dates.py)."""
+    ing = read(bundle(PATIENT, mr("bad", authoredOn="yesterday"), mr("good")))
+    assert [o.ref for o in orders(ing)] == ["MedicationRequest/good"]
+    assert ing.counts.rejected == 1 and "/authoredOn" in ing.errors[0].location
 
 
 @pytest.mark.corpus

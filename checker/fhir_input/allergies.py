@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.fhir_input.dates import _date
+from checker.fhir_input.dates import _read_date
 from checker.fhir_input.elements import _concept, _list, _s, _status_code
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
@@ -21,9 +21,9 @@ def _allergy(raw: RawResource) -> Allergy:
             if isinstance(subst, dict):
                 reactions.append(_concept(subst, f"/reaction/{i}/substance"))
     category = tuple(c for c in _list(res, "category") if isinstance(c, str))
-    onset = _date(res.get("onsetDateTime")) or _date(res.get("onset"))  # DSTU2: onset is a dateTime
+    onset = _read_date(res.get("onsetDateTime"), "/onsetDateTime") or _read_date(res.get("onset"), "/onset")  # DSTU2: onset is a dateTime
     if onset is None and isinstance(res.get("onsetPeriod"), dict):
-        onset = _date(res["onsetPeriod"].get("start"))
+        onset = _read_date(res["onsetPeriod"].get("start"), "/onsetPeriod/start")
     clinical = _status_code(res.get("clinicalStatus"), "/clinicalStatus")
     verification = _status_code(res.get("verificationStatus"), "/verificationStatus")
     old_status = _s(res.get("status"))  # DSTU2: one status for both
@@ -35,9 +35,11 @@ def _allergy(raw: RawResource) -> Allergy:
     abatement = None
     for ext in _list(res, "extension"):
         if isinstance(ext, dict) and ext.get("url") == ALLERGY_ABATEMENT:
-            abatement = _date(ext.get("valueDateTime")) or _date(ext.get("valueDate"))
+            abatement = (_read_date(ext.get("valueDateTime"), "/extension/abatement/valueDateTime")
+                         or _read_date(ext.get("valueDate"), "/extension/abatement/valueDate"))
             if abatement is None and isinstance(ext.get("valuePeriod"), dict):
-                abatement = _date(ext["valuePeriod"].get("end")) or _date(ext["valuePeriod"].get("start"))
+                abatement = (_read_date(ext["valuePeriod"].get("end"), "/extension/abatement/valuePeriod/end")
+                             or _read_date(ext["valuePeriod"].get("start"), "/extension/abatement/valuePeriod/start"))
     return Allergy(
         ref=_resource_ref(raw),
         code=_concept(res["code"], "/code") if res.get("code") is not None
@@ -49,7 +51,7 @@ def _allergy(raw: RawResource) -> Allergy:
         reactions=tuple(reactions),
         onset=onset,
         # R4/R5 recordedDate, STU3 assertedDate (DSTU2 recordedDate too)
-        recorded=_date(res.get("recordedDate")) or _date(res.get("assertedDate")),
-        last_occurrence=_date(res.get("lastOccurrence")) or _date(res.get("lastOccurence")),  # DSTU2 spelling
+        recorded=_read_date(res.get("recordedDate"), "/recordedDate") or _read_date(res.get("assertedDate"), "/assertedDate"),
+        last_occurrence=_read_date(res.get("lastOccurrence"), "/lastOccurrence") or _read_date(res.get("lastOccurence"), "/lastOccurence"),  # DSTU2 spelling
         abatement=abatement,
     )

@@ -7,7 +7,8 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from checker.fhir_input.elements import _s
+from checker.fhir_input.elements import _Bad, _s
+from checker.findings import Message
 
 
 def _date(value: Any) -> date | None:
@@ -22,6 +23,18 @@ def _date(value: Any) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+def _read_date(value: Any, path: str) -> date | None:
+    """A date element of a resource: ``None`` when absent; :class:`_Bad` (the resource is refused,
+    the error names the element) when present but not a FHIR date, rather than reading the order as
+    undated or the result as unrecorded."""
+    if value is None:
+        return None
+    found = _date(value)
+    if found is None:
+        raise _Bad(path, Message("bad-date", {"value": str(value)[:40]}))
+    return found
 
 
 _CQL_TODAY = re.compile(r"Today\(\)(?:\s*([+-])\s*(\d+)\s*(day|days|week|weeks|month|months|year|years))?")
@@ -56,7 +69,7 @@ def _ext_cql(element: Any) -> list[str]:
 
 
 def _dated(res: dict[str, Any], name: str, today: date) -> date | None:
-    found = _date(res.get(name))
+    found = _read_date(res.get(name), f"/{name}")
     if found is None:
         for expr in _ext_cql(res.get(f"_{name}")):
             found = _cql_date(expr, today)

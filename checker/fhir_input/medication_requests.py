@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from checker.fhir_input.dates import _date, _dated
+from checker.fhir_input.dates import _date, _read_date, _dated
 from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
 from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
 from checker.fhir_input.raw import RawResource, TypedResource, written_patient
@@ -45,7 +45,7 @@ def _medication_order(raw: RawResource, index: _Index, today: date) -> Medicatio
                     reason_refs += (_ref(r.get("reference")),)
     notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip() if "note" in res else ""
     status, intent = _str_field(res, "status"), _str_field(res, "intent")
-    authored = _date(res.get("authoredOn"))
+    authored = _read_date(res.get("authoredOn"), "/authoredOn")
     if authored is None and "_authoredOn" in res:
         authored = _dated(res, "authoredOn", today)
     dosages, dispense = _dosages_and_dispense(index, raw, today)  # after status/intent: same first error
@@ -106,6 +106,8 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
         authored = index.typed_dates.get(t.authoredOn, _MISSING)
         if authored is _MISSING:
             authored = _date(t.authoredOn)
+            if authored is None:  # not a FHIR date: the dict path refuses the line and names the element
+                return None
             if len(index.typed_dates) < _MAX_TYPED_SHARED:
                 index.typed_dates[t.authoredOn] = authored
     requester = t.requester

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
-from checker.fhir_input.dates import _cql_date, _date, _dated, _ext_cql, _last_day
+from checker.fhir_input.dates import _cql_date, _read_date, _dated, _ext_cql, _last_day
 from checker.fhir_input.elements import _Bad, _concept, _list, _quantity, _status, _ucum_time
 from checker.fhir_input.medications import _dosage, _medication
 from checker.fhir_input.raw import RawResource
@@ -112,14 +112,14 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
             end = None if ongoing else (_last_day(res.get("effectiveDateTime")) or start)
         period = res.get("effectivePeriod")
         if isinstance(period, dict):
-            start = start or _date(period.get("start"))
-            end = end or _date(period.get("end"))
+            start = start or _read_date(period.get("start"), "/effectivePeriod/start")
+            end = end or _read_date(period.get("end"), "/effectivePeriod/end")
             for expr in _ext_cql(period):
                 parts = re.split(r"\bend\s*:", expr, maxsplit=1)
                 start = start or _cql_date(parts[0], today)
                 if len(parts) > 1:
                     end = end or _cql_date(parts[1], today)
-        start = start or _date(res.get("dateAsserted"))
+        start = start or _read_date(res.get("dateAsserted"), "/dateAsserted")
     dosage_name = "dosageInstruction" if rt == "MedicationDispense" else "dosage"
     dosage_list = _list(res, dosage_name) if rt in ("MedicationDispense", "MedicationStatement") else []
     taken = status in _USE_STATUS_TAKEN[rt]

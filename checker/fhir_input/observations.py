@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.fhir_input.dates import _date
+from checker.fhir_input.dates import _read_date
 from checker.fhir_input.elements import _concept, _quantity, _s
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
@@ -17,9 +17,9 @@ def _observation(raw: RawResource) -> Observation:
         q = _quantity(vq, "/valueQuantity")
         if q is not None:
             value, unit = q.value, q.unit
-    effective = _date(res.get("effectiveDateTime")) or _date(res.get("issued"))
+    effective = _read_date(res.get("effectiveDateTime"), "/effectiveDateTime") or _read_date(res.get("issued"), "/issued")
     if effective is None and isinstance(res.get("effectivePeriod"), dict):
-        effective = _date(res["effectivePeriod"].get("start"))
+        effective = _read_date(res["effectivePeriod"].get("start"), "/effectivePeriod/start")
     vc = res.get("valueCodeableConcept")
     vb = res.get("valueBoolean")
     return Observation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from checker.fhir_input.dates import _date, _dated
+from checker.fhir_input.dates import _read_date, _dated
 from checker.fhir_input.elements import _concept, _concepts, _list, _ref, _s, _status, _str_field
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
@@ -25,9 +25,9 @@ def _service_order(raw: RawResource, today: date) -> ServiceOrder:
                 reasons += (_concept(r["concept"], "/reason"),)
             if _ref(r.get("reference")):
                 reason_refs += (_ref(r.get("reference")),)
-    occurrence = _date(res.get("occurrenceDateTime"))
+    occurrence = _read_date(res.get("occurrenceDateTime"), "/occurrenceDateTime")
     if occurrence is None and isinstance(res.get("occurrencePeriod"), dict):
-        occurrence = _date(res["occurrencePeriod"].get("start"))
+        occurrence = _read_date(res["occurrencePeriod"].get("start"), "/occurrencePeriod/start")
     notes = " ".join(_s(n.get("text")) for n in _list(res, "note") if isinstance(n, dict)).strip()
     return ServiceOrder(
         ref=_resource_ref(raw),
