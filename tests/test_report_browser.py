@@ -161,8 +161,11 @@ def test_cds_card_as_an_ehr_shows_it(chromium: str, tmp_path: Path) -> None:
     from checker import check
     from checker.formats.cds_hooks import cards
 
+    from checker.fhir_input import read
+
     report = check(str(SAMPLES / "demo"), as_of=AS_OF)
-    card = next(c for c in cards(report) if c["indicator"] == "critical")
+    labels = {o.ref: o.label for r in read(str(SAMPLES / "demo")).records for o in r.medication_orders}
+    card = next(c for c in cards(report, order_labels=labels) if c["indicator"] == "critical")  # as the service sends it
     colour = {"critical": "#c0392b", "warning": "#e67e22", "info": "#2e86c1"}[card["indicator"]]
     page = (f'<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><style>body{{font-family:sans-serif;'
             f'margin:0;padding:12px;width:560px}}.card{{border-left:6px solid {colour};padding:8px 12px;'
@@ -179,4 +182,6 @@ def test_cds_card_as_an_ehr_shows_it(chromium: str, tmp_path: Path) -> None:
                out.as_uri()).stdout.decode("utf-8", errors="replace")
     assert 'data-source-fits="true"' in dom  # the source label is short enough for a card's footer
     assert "MedicationRequest/" not in _visible_text(dom).split("Lignes concernées")[0]
+    concerned = _visible_text(dom).split("Lignes concernées")[1].split("Source")[0]
+    assert "CLARITHROMYCINE" in concerned and "imvastatine" in concerned  # the lines named by their labels
     _screenshot(chromium, out, _shots(tmp_path) / "cds-card.png", tmp_path, 600, 700)
