@@ -249,9 +249,13 @@ def _age(node: Age, ctx: Context) -> Verdict:
     age = facts.age_on(ctx.record, ctx.day)
     if age is None:
         return unknown(node.datum)
-    if node.unknown_band is not None and node.unknown_band[0] <= age < node.unknown_band[1]:
+    low, band = node.min, node.unknown_band
+    if node.population is not None:  # the population's ages, from the facts tables
+        population = _tables(ctx).population(node.population)
+        low, band = population.from_age, population.undetermined
+    if band is not None and band[0] <= age < band[1]:
         return unknown(node.datum, AgeOn(age))
-    ok = (node.min is None or age >= node.min) and (node.max is None or age <= node.max)
+    ok = (low is None or age >= low) and (node.max is None or age <= node.max)
     return Verdict(ok, (), (AgeOn(age),))
 
 

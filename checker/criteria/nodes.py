@@ -72,12 +72,15 @@ class Stated:
 @dataclass(frozen=True, slots=True)
 class Age:
     """Age on the day within [``min``, ``max``] (years, both inclusive, either open). Ages in the
-    ``unknown_band`` [lo, hi) are unknown: the referential does not decide them."""
+    ``unknown_band`` [lo, hi) are unknown: the referential does not decide them. With
+    ``population``, the ages are those of that population in the facts tables (its ``from_age`` is
+    ``min``, its undetermined band ``unknown_band``), read when the criterion is evaluated."""
 
     datum: str
     min: int | None = None
     max: int | None = None
     unknown_band: tuple[int, int] | None = None
+    population: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

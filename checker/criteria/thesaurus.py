@@ -36,13 +36,10 @@ from checker.criteria.nodes import (
 
 ASPIRIN = "acide acetylsalicylique"
 
-# Elderly: the thesaurus says "sujet âgé" without a figure. HAS's programme "Prescription
-# médicamenteuse chez le sujet âgé" (PMSA, since 2006) takes "personne âgée" as over 75, or over 65
-# with several chronic diseases (as restated by VIDAL Recos, "Médicaments et personnes âgées",
-# 21 February 2023, https://campus.vidal.fr/recommandations/1745/). So: 75 and over is elderly,
-# under 65 is not, and 65-74 stays open (the record would need the count of chronic diseases).
-ELDERLY_FROM = 75
-NOT_ELDERLY_BELOW = 65
+ELDERLY = "elderly"
+"""The population the thesaurus' "sujet âgé" names: its ages (from 75; 65-74 left open, after HAS's
+PMSA as restated by VIDAL Recos, 21 February 2023) are in the facts tables' ``populations``
+(``referentials/facts/clinical-facts.json``), read when the condition is evaluated."""
 
 PROSE_ONLY = frozenset({"dose", "titration", "unstated", "other"})
 """Kinds the thesaurus encoding uses for circumstances stated in prose only (always unknown)."""
@@ -102,7 +99,7 @@ _READERS: dict[str, Callable[[dict[str, Any]], Node]] = {
     "route-gate": _route_gate,
     "route": lambda c: Route((c["route"],)),
     "elderly": lambda c: _unless(c, "elderly", lambda want: _negated(
-        Age("elderly", min=ELDERLY_FROM, unknown_band=(NOT_ELDERLY_BELOW, ELDERLY_FROM)), want), "elderly"),
+        Age("elderly", population=ELDERLY), want), "elderly"),
     "renal-function": lambda c: _unless(c, "impaired", lambda want: _negated(
         RenalFunction("renal-function", float(c["below"]), float(c["normal_from"])), want), "renal-function"),
     # a resolved liver failure is no present impairment

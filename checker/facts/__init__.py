@@ -26,10 +26,10 @@ from checker.facts.record import (
     stated,
     weight_on,
 )
-from checker.facts.tables import FactTables, parse
+from checker.facts.tables import FactTables, Population, parse
 
 __all__ = [
-    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "affirmed", "age_on", "allergen_polarity",
+    "Code", "ConceptSet", "Fact", "FactTables", "Indication", "Population", "affirmed", "age_on", "allergen_polarity",
     "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
     "latest_observation", "lists_allergies", "observations_on", "order_day", "parse", "polarity", "pregnancy_on", "renal_on", "stated", "system_is",

@@ -49,14 +49,35 @@ class ObservationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Population:
+    """A population defined by age (whole years on the day): from ``from_age`` in it; with
+    ``undetermined_from``, ages in [``undetermined_from``, ``from_age``) are left open by the source
+    (neither in it nor out of it)."""
+
+    from_age: int
+    undetermined_from: int | None = None
+
+    @property
+    def undetermined(self) -> tuple[int, int] | None:
+        """The band of ages the source leaves open, ``None`` when it decides every age."""
+        return None if self.undetermined_from is None else (self.undetermined_from, self.from_age)
+
+
+@dataclass(frozen=True, slots=True)
 class FactTables:
-    """Validity windows (days), inferred-indication window, observation codes and concept sets."""
+    """Validity windows (days), inferred-indication window, observation codes, concept sets and
+    population ages."""
 
     validity_days: dict[str, int] = field(default_factory=dict)
     inferred_indication_days: int = 0
     observations: dict[str, ObservationCodes] = field(default_factory=dict)
     concepts: dict[str, ConceptSet] = field(default_factory=dict)
     requests: dict[str, ObservationRequest] = field(default_factory=dict)
+    populations: dict[str, Population] = field(default_factory=dict)
+
+    def population(self, name: str) -> Population:
+        """The ages of population ``name`` (``elderly``, ``stopp-start``; ``KeyError`` when unknown)."""
+        return self.populations[name]
 
     def window(self, what: str) -> int | None:
         return self.validity_days.get(what)
@@ -91,17 +112,22 @@ def parse(data: dict[str, Any]) -> FactTables:
             k: ConceptSet(tuple(Code(c["system"], c["code"], bool(c.get("prefix", False))) for c in v["codes"]),
                           tuple(re.compile(p) for p in v["patterns"]))
             for k, v in data["concepts"].items()}
+        populations = {k: Population(int(v["from_age"]), int(v["undetermined_from_age"]) if "undetermined_from_age" in v else None)
+                       for k, v in data["populations"].items()}
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ValueError(f"clinical-facts: malformed table ({exc})") from None
     for k, spec in observations.items():
         if spec.window not in windows or spec.request not in requests:
             raise ValueError(f"clinical-facts: observation {k!r} names an unknown window or request")
-    return FactTables(windows, inferred, observations, concepts, requests)
+    for k, pop in populations.items():
+        if pop.undetermined_from is not None and not pop.undetermined_from <= pop.from_age:
+            raise ValueError(f"clinical-facts: populations {k!r}: the undetermined band starts above the age")
+    return FactTables(windows, inferred, observations, concepts, requests, populations)
 
 
 @loader("clinical-facts")
 def load_clinical_facts(entry: ManifestEntry, root: Path) -> FactTables:
-    """Validity windows, inferred-indication window, observation codes and concept sets."""
+    """Validity windows, inferred-indication window, observation codes, concept sets and populations."""
     path = root / entry.files[0][0]
     try:
         return parse(json.loads(path.read_text(encoding="utf-8")))

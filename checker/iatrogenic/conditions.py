@@ -15,7 +15,7 @@ from typing import Any
 
 from checker import criteria
 from checker.criteria import CriteriaError, Local, Node, Otherwise, Verdict, aspirin_category, mentions_route
-from checker.criteria.thesaurus import ASPIRIN, ELDERLY_FROM, NOT_ELDERLY_BELOW
+from checker.criteria.thesaurus import ASPIRIN
 from checker.iatrogenic.doses import DailyDose, daily_dose
 from checker.iatrogenic.thesaurus import LEVEL_RANK, TOPICAL_ROUTE, Entry, Thesaurus
 from checker import facts
@@ -24,7 +24,7 @@ from checker.memo import by_identity
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.text import fold
 
-__all__ = ["ASPIRIN", "ELDERLY_FROM", "NOT_ELDERLY_BELOW", "aspirin_category"]  # read from checker.criteria
+__all__ = ["ASPIRIN", "aspirin_category"]  # read from checker.criteria
 
 # Condition code tables (acute coronary syndrome, peptic ulcer, heart failure, hepatic failure,
 # hypokalaemia) live in referentials/facts/clinical-facts.json and are read through the facts layer;

@@ -25,6 +25,8 @@ from checker.text import fold
 
 STOPP_SOURCE = Source("STOPP/START v2 (O'Mahony et al., Age Ageing 2015) ; codage Huibers et al. 2019",
                       "https://github.com/MichielCM/stoppstart", "v2")
+STOPP_POPULATION = "stopp-start"
+"""The population STOPP/START v2 is written for: its age (65) is in the facts tables' ``populations``."""
 KIDNEY_KINDS = ("clcr", "egfr", "cockcroft-gault")
 """The kinds of renal function measure PR003 words (catalogue table ``renal_kind``)."""
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
@@ -228,15 +230,16 @@ def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[
 def elderly(call: RuleCall) -> Iterator[Finding]:
     """Potentially inappropriate medication in an older patient.
 
-    From age 65 (STOPP/START v2): benzodiazepines (K1), Z-drugs (K4), first-generation
-    antihistamines (D14), centrally acting antihypertensives (B10), ticlopidine (C7), long-acting
+    From the STOPP/START age (65, ``populations`` of ``referentials/facts/clinical-facts.json``):
+    benzodiazepines (K1), Z-drugs (K4), first-generation antihistamines (D14), centrally acting
+    antihypertensives (B10), ticlopidine (C7), long-acting
     sulphonylureas (J1), salicylate antiplatelets above the daily doses of C1 from structured dosage
     (aspirin 160 mg, carbasalate 200 mg): every drug-only iteration of the criteria listed in
     ``referentials/iatrogenic/stopp-selection.json``. Durations of benzodiazepine use (STOPP D5) are
-    left to the protocol rule OP002 (HAS durations), which judges the same line. From age 75 (French
-    Laroche list, 2007): long half-life benzodiazepines. The age is the age on the order's date (and
-    on the last day the line was taken). One finding per line with every criterion met in
-    ``evidence``.
+    left to the protocol rule OP002 (HAS durations), which judges the same line. From the age of each
+    Laroche row (``min_age`` in ``patient-risks.tsv``, 75; French Laroche list, 2007): long half-life
+    benzodiazepines. The age is the age on the order's date (and on the last day the line was
+    taken). One finding per line with every criterion met in ``evidence``.
 
     Source: STOPP/START v2 (O'Mahony et al. 2015, coded by Huibers et al. 2019); Laroche ML et al.,
     Eur J Clin Pharmacol 2007;63:725-731.
@@ -293,12 +296,13 @@ def _renal_hits(data: IatrogenicRules, identity: MedicationIdentity | None
 def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder, age: int | None, day: date
                   ) -> Finding | None:
     """The PR002 finding for ``order`` at ``age``, or ``None``."""
-    if age is None or age < 65:
+    if age is None:
         return None
     hits: list[dict[str, Any]] = []
     phrases: list[Message] = []  # the reason of each criterion, worded in either language
     sources: list[Source] = []
-    for rid, words in data.stopp_selection("elderly").items():
+    stopp = age >= _tables(call).population(STOPP_POPULATION).from_age
+    for rid, words in data.stopp_selection("elderly").items() if stopp else ():
         hit = _stopp_drug_hit(data, rid, order)
         if hit is not None:
             key, daily_mg, dose = hit
@@ -311,13 +315,12 @@ def _elderly_hits(call: RuleCall, data: IatrogenicRules, order: MedicationOrder,
                 phrases.append(Message("PR002.why", {"why": why}))
             hits.append(entry)
     sources.extend(STOPP_SOURCE for _ in hits)  # one source per criterion, in the order of ``hits``
-    if age >= 75:
-        for row in data.kind("elderly"):
-            keys = data.row_keys("elderly", order).get(id(row), ())
-            if keys and _holds(row.criteria.population, call, order, keys[0], day) is True:
-                hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0]})
-                phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
-                sources.append(row.source)
+    for row in data.kind("elderly"):  # each row judges its own age (its ``min_age``)
+        keys = data.row_keys("elderly", order).get(id(row), ())
+        if keys and _holds(row.criteria.population, call, order, keys[0], day) is True:
+            hits.append({"criterion": f"Laroche 2007 ({row.id})", "substance": keys[0]})
+            phrases.append(Message("PR002.why", {"why": Localized(row.label_fr, row.label_en)}))
+            sources.append(row.source)
     if not hits:
         return None
     message = Message("PR002", {"age": age, "substance": order.substance_name(hits[0]["substance"]),
@@ -373,10 +376,11 @@ def renal(call: RuleCall) -> Iterator[Finding]:
     clearance or eGFR (the LOINC codes of the facts tables) taken on or before that
     day, within the validity window of ``referentials/facts/clinical-facts.json`` (a project
     convention). When a line needs the renal function and none is recorded in that window, an info
-    finding says so. The STOPP criteria apply from 65 (the population STOPP/START is written for) or
-    when the age is unknown. The AGS Beers 2023 kidney table (table 6: anticoagulants, potassium-
-    sparing diuretics, co-trimoxazole, gabapentinoids, levetiracetam, NSAIDs, H2 blockers…, one row
-    per threshold, "≤ N" rows flagged with ``inclusive``) applies from 65 too.
+    finding says so. The STOPP criteria apply from the STOPP/START age of the facts tables'
+    ``populations`` (65, the population STOPP/START is written for) or when the age is unknown. The
+    AGS Beers 2023 kidney table (table 6: anticoagulants, potassium-sparing diuretics,
+    co-trimoxazole, gabapentinoids, levetiracetam, NSAIDs, H2 blockers…, one row per threshold,
+    "≤ N" rows flagged with ``inclusive``) applies from each row's ``min_age`` (65 too).
 
     When no eGFR or clearance is recorded, the creatinine clearance is computed with the
     Cockcroft–Gault formula from the latest serum creatinine (mg/dL, mg/L, µmol/L or mmol/L,
@@ -412,7 +416,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     """``("flag", finding)``, ``("ok", None)``, ``("missing", info finding)`` or ``("none", None)``
     (no renal threshold for this line) for ``order`` judged on ``day``."""
     age = facts.age_on(call.record, day)
-    stopp_applies = age is None or age >= 65  # STOPP/START v2 is written for people aged 65 and over
+    stopp_applies = age is None or age >= tables.population(STOPP_POPULATION).from_age  # the STOPP/START population
     concerned: list[dict[str, Any]] = []
     what: dict[int, Localized] = {}  # the wording of each criterion, by its place in ``concerned``
     hits = _renal_hits(data, order.identity)
