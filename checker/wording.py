@@ -87,6 +87,13 @@ def percent(value: float, lang: str, decimals: int = 1) -> str:
 def money(amount: float, currency: str, lang: str, decimals: int | None = None) -> str:
     """``16,91 €`` / ``€16.91``; ``16,91 MAD``; an amount without currency is a plain number.
     ``decimals`` overrides the currency's digits (a unit price to the hundredth of a cent: ``0,0123 €``)."""
+    if amount and type(amount) in (int, float):  # remembered: an audit words the same prices again and again
+        return _money(amount, currency, lang, decimals)
+    return _money.__wrapped__(amount, currency, lang, decimals)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _money(amount: float, currency: str, lang: str, decimals: int | None) -> str:
     if not currency:
         return number(amount, lang, 2 if decimals is None else decimals)
     if decimals is None:
@@ -114,4 +121,10 @@ def day(value: str | date | None, lang: str) -> str:
             return value
     else:
         when = value
+    return _day(when, lang)
+
+
+@lru_cache(maxsize=8192)
+def _day(when: date, lang: str) -> str:
+    """Remembered: findings word the same few order dates again and again."""
     return format_date(when, format="medium", locale=_locale(lang))
