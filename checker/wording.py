@@ -98,9 +98,15 @@ def _money(amount: float, currency: str, lang: str, decimals: int | None) -> str
         return number(amount, lang, 2 if decimals is None else decimals)
     if decimals is None:
         return format_currency(amount, currency, locale=_locale(lang))
+    return format_currency(amount, currency, format=_currency_format(lang, decimals), currency_digits=False,
+                           locale=_locale(lang))
+
+
+@lru_cache(maxsize=64)
+def _currency_format(lang: str, decimals: int) -> str:
+    """The language's currency pattern with ``decimals`` digits (the CLDR data is parsed once)."""
     pattern = Locale.parse(_locale(lang)).currency_formats["standard"].pattern
-    fmt = pattern.replace("0.00", "0" + ("." + "0" * decimals if decimals else ""), 1)
-    return format_currency(amount, currency, format=fmt, currency_digits=False, locale=_locale(lang))
+    return pattern.replace("0.00", "0" + ("." + "0" * decimals if decimals else ""), 1)
 
 
 def amounts(by_currency: dict[str, float], lang: str) -> str:
