@@ -404,7 +404,7 @@ class InputError:
         return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "")
 
 
-def rule_location(rule_id: str, record_ref: str) -> str:
+def rule_location(rule_id: str, record_ref: str | None) -> str:
     """Where a rule failed, as notation (no words, the same in every language): ``PR003 · Patient/x``,
     ``PR003 · —`` for a record without a patient."""
     return f"{rule_id} · {record_ref or '—'}"
