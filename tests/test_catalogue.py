@@ -219,3 +219,15 @@ def test_the_fhir_narrative_is_worded_by_the_catalogue() -> None:
     for table in ("fhir_action", "fhir_text"):
         assert catalogue("fr")[table].keys() == catalogue("en")[table].keys(), table
     assert {"proposal", "replace", "saving", "source", "labelled", "list_sep"} <= set(catalogue("fr")["fhir_text"])
+
+
+def test_the_partial_check_card_is_worded_by_the_catalogue() -> None:
+    """The CDS service's "partial check" card keeps no wording table of its own: every kind of missing
+    data the service reports (checker.service.prefetch.PREFETCH keys it can miss) is worded in both languages."""
+    import checker.service.app as app_module
+
+    assert not hasattr(app_module, "_MISSING_TEXT")
+    for lang in LANGS:
+        t = catalogue(lang)["cds_partial"]
+        assert {"patient", "medications", "conditions", "allergies", "renal", "weight", "pregnancy", "results",
+                "summary", "detail", "errors", "several", "errors_heading", "error_line"} <= set(t)

@@ -35,7 +35,7 @@ from checker.api import CheckCancelled, check_records
 from checker.drugs import identify
 from checker.findings import Report, Severity
 from checker.formats import codes
-from checker.formats.catalogue import msg
+from checker.formats.catalogue import msg, table
 from checker.formats.cds_hooks import OVERRIDE_SYSTEM, TOPIC_SYSTEM, cards as make_cards, override_display
 from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 from checker.referentials import default_referentials
@@ -936,42 +936,18 @@ def _log_row(card: Mapping[str, Any]) -> tuple[str, str, str, str, str, list[str
             card["indicator"], [s["uuid"] for s in card.get("suggestions", []) if s.get("uuid")])
 
 
-_MISSING_TEXT = {
-    "fr": {
-        "patient": "patient (âge, sexe)", "medications": "traitements en cours", "conditions": "pathologies", "allergies": "allergies", "renal": "fonction rénale (créatinine, DFG)",
-        "weight": "poids",
-        "pregnancy": "statut de grossesse", "results": "résultats d'examens lus par les protocoles",
-        "summary": "Contrôle partiel : {what} non fournis par le DPI",
-        "detail": "Le service n'a reçu ni pu obtenir : {what}. Les contrôles qui en dépendent "
-                  "(contre-indications, allergies, adaptations de dose) n'ont pas été faits pour cette prescription.",
-        "errors": "Éléments du dossier illisibles, ignorés",
-        "several": "{n} types de données",
-    },
-    "en": {
-        "patient": "patient (age, sex)", "medications": "current medications", "conditions": "conditions", "allergies": "allergies", "renal": "renal function (creatinine, eGFR)",
-        "weight": "weight",
-        "pregnancy": "pregnancy status", "results": "results the protocols read",
-        "summary": "Partial check: {what} not provided by the EHR",
-        "detail": "The service neither received nor could fetch: {what}. The checks that need them "
-                  "(contraindications, allergies, dose adjustments) were not done for these orders.",
-        "errors": "Unreadable record items, skipped",
-        "several": "{n} kinds of data",
-    },
-}
-
-
 def _unchecked_card(report: Report, missing: list[str], errors: list[Any],
                     context: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """An info card saying what could not be checked (never a silent "all clear")."""
     if not missing and not errors:
         return None
-    t = _MISSING_TEXT.get(report.lang, _MISSING_TEXT["fr"])
+    t = table(report.lang, "cds_partial")
     parts = [t[k] for k in missing]
     what = ", ".join(parts) if parts else t["errors"].lower()
     detail = t["detail"].format(what=what) if parts else ""
     if errors:
-        detail += ("\n\n" if detail else "") + f"**{t['errors']}** :\n" + "\n".join(
-            f"- `{e.location}` : {e.message}" for e in errors[:10])
+        detail += ("\n\n" if detail else "") + t["errors_heading"].format(label=t["errors"]) + "\n" + "\n".join(
+            t["error_line"].format(location=e.location, message=e.message) for e in errors[:10])
     summary = t["summary"].format(what=what)
     if len(summary) >= 140:
         summary = t["summary"].format(what=t["several"].format(n=len(parts)))
