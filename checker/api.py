@@ -16,6 +16,7 @@ import checker.rules  # noqa: F401  (registers every rule family, hence every re
 from checker import fhir_input
 from checker.drugs import identify
 from checker.findings import VERSION, Finding, InputCounts, InputError, Message, Report, Severity, in_input_order
+from checker.findings import rule_location
 from checker.memo import BULK_RESOURCES, relaxed_gc
 from checker.model import MedicationIdentity, PatientRecord
 from checker.referentials import Referentials, default_referentials
@@ -175,14 +176,14 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
             if trigger is not None and not trigger.fires(record, focus):
                 continue  # nothing in the record can make this rule fire
             if should_stop is not None and should_stop():
-                raise CheckCancelled(f"stopped before rule {r.id} on {record.ref or '(no patient)'}")
+                raise CheckCancelled(f"stopped before rule {rule_location(r.id, record.ref)}")
             try:
                 findings.extend(r.run(record, settings, refs, shared) if should_stop is None
                                 else _run_stoppable(r, RuleCall(r, record, settings, refs, shared), should_stop))
             except CheckCancelled:
                 raise
             except Exception as exc:  # one faulty rule must not cost the other checks of the run
-                errors.append(InputError.coded(f"rule {r.id} on {record.ref or '(no patient)'}",
+                errors.append(InputError.coded(rule_location(r.id, record.ref),
                                                Message("rule-failed", {"error": f"{type(exc).__name__}: {exc}"})))
     return findings, errors
 

@@ -392,17 +392,26 @@ class InputError:
         return {"location": self.location, "message": self.message, "resourceType": self.resource_type}
 
     def order_key(self) -> tuple[Any, ...]:
-        """Input order: errors located in a file by file (digit runs read as numbers), then line;
-        the others (a rule that failed on a record) after them, by location. Ties keep their order
-        (the sort is stable), whatever the language of the messages."""
-        m = None if self.location.startswith("rule ") else _LOCATED.match(self.location)
+        """Input order: errors located in a file (``file``, ``file:3``, ``file:3 /pointer``,
+        ``file /entry/2/resource``, see :class:`~checker.model.SourceLocation`) by file (digit runs
+        read as numbers), then line, then pointer; the others (a rule that failed on a record,
+        ``PR003 · Patient/x``, see :func:`rule_location`) after them, by location. Ties keep their
+        order (the sort is stable), whatever the language of the messages."""
+        m = None if _RULE_LOCATED.match(self.location) else _LOCATED.match(self.location)
         if m is None:
             return (1, _natural(self.location))
-        line = m.group("line") or m.group("line2")
+        line = m.group("line")
         return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "")
 
 
-_LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+)| \(line (?P<line2>\d+)(?:, (?P<where>[^)]*))?\))?$")
+def rule_location(rule_id: str, record_ref: str | None) -> str:
+    """Where a rule failed, as notation (no words, the same in every language): ``PR003 · Patient/x``,
+    ``PR003 · —`` for a record without a patient."""
+    return f"{rule_id} · {record_ref or '—'}"
+
+
+_LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+))?(?: (?P<where>/.*))?$")
+_RULE_LOCATED = re.compile(r"^[A-Z]{2}\d{3} · ")
 
 
 def _natural(text: str) -> tuple[Any, ...]:

@@ -220,14 +220,14 @@ class SourceLocation:
     pointer: str = ""
 
     def __str__(self) -> str:
-        parts = [self.file or "<input>"]
+        """Notation, no words (the same in every language): ``file:3`` for an NDJSON line, then the
+        JSON pointer (RFC 6901) of the element, ``file:3 /medication``, ``file /entry/2/resource``
+        (a Bundle entry is in its pointer)."""
+        text = self.file or "<input>"
         if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.entry is not None:
-            parts.append(f"entry {self.entry}")
-        if self.pointer:
-            parts.append(self.pointer)
-        return ":".join(parts[:1]) + ("" if len(parts) == 1 else " (" + ", ".join(parts[1:]) + ")")
+            text += f":{self.line}"
+        pointer = self.pointer or ("" if self.entry is None else f"/entry/{self.entry}")
+        return f"{text} {pointer}" if pointer else text
 
 
 @dataclass(slots=True)

@@ -271,8 +271,8 @@ def broken_inputs(tmp_path: Path) -> Path:
     return root
 
 
-BROKEN = ("trunc.ndjson.gz", "fake.ndjson.gz", "lines.ndjson:2", "lines.ndjson (line 3, /0)",
-          "lines.ndjson (line 3, /1)", "lines.ndjson (line 4)")
+BROKEN = ("trunc.ndjson.gz", "fake.ndjson.gz", "lines.ndjson:2", "lines.ndjson:3 /0",
+          "lines.ndjson:3 /1", "lines.ndjson:4")
 
 
 @pytest.mark.parametrize("lang, heading", [("fr", "Erreurs de lecture (6)"), ("en", "Input errors (6)")])

@@ -75,14 +75,14 @@ def test_indicator_chart_shows_reference_and_empty_denominators() -> None:
 def test_input_errors_are_listed_escaped_in_both_languages() -> None:
     from checker.findings import InputError
 
-    errors = [InputError(f"in/{EVIL}.ndjson (line 3)", f"NDJSON line is not valid JSON {EVIL}"),
-              InputError("in/b.json (entry 2)", "no medication named", "MedicationRequest")]
+    errors = [InputError(f"in/{EVIL}.ndjson:3", f"NDJSON line is not valid JSON {EVIL}"),
+              InputError("in/b.json /entry/2", "no medication named", "MedicationRequest")]
     for lang, heading in (("fr", "Erreurs de lecture (2)"), ("en", "Input errors (2)")):
         report = _report(lang)
         report.errors = errors
         text = render_records(report, [])
         assert 'id="input-errors"' in text and heading in text
-        assert EVIL not in text and "in/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.ndjson (line 3)" in text
+        assert EVIL not in text and "in/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.ndjson:3" in text
         assert "not valid JSON &lt;script&gt;" in text and "MedicationRequest" in text
     assert 'id="input-errors"' not in render(_report())  # no section without errors
 

@@ -205,3 +205,29 @@ def test_an_over_long_summary_takes_the_codes_shorter_wording() -> None:
     m = Message("DU001", {"substance": "paracétamol", "label_a": "A" * 80, "label_b": "B" * 80})
     assert m.summary("fr") == "Même substance dans deux lignes : paracétamol"
     assert m.summary("en") == "Same substance twice: paracetamol".replace("paracetamol", "paracétamol")
+
+
+def test_the_fhir_narrative_is_worded_by_the_catalogue() -> None:
+    """checker/formats/fhir.py keeps no wording of its own: its proposed actions and narrative
+    labels are catalogue tables, held in both languages."""
+    import checker.formats.fhir as fhir
+
+    source = Path(fhir.__file__).read_text(encoding="utf-8")
+    worded = [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+              and re.search(r"[à-ÿ]", n.value)]
+    assert worded == [], worded
+    for table in ("fhir_action", "fhir_text"):
+        assert catalogue("fr")[table].keys() == catalogue("en")[table].keys(), table
+    assert {"proposal", "replace", "saving", "source", "labelled", "list_sep"} <= set(catalogue("fr")["fhir_text"])
+
+
+def test_the_partial_check_card_is_worded_by_the_catalogue() -> None:
+    """The CDS service's "partial check" card keeps no wording table of its own: every kind of missing
+    data the service reports (checker.service.prefetch.PREFETCH keys it can miss) is worded in both languages."""
+    import checker.service.app as app_module
+
+    assert not hasattr(app_module, "_MISSING_TEXT")
+    for lang in LANGS:
+        t = catalogue(lang)["cds_partial"]
+        assert {"patient", "medications", "conditions", "allergies", "renal", "weight", "pregnancy", "results",
+                "summary", "detail", "errors", "several", "errors_heading", "error_line"} <= set(t)

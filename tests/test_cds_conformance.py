@@ -490,3 +490,30 @@ def test_pddi_warfarin_ketorolac_order_sign_gives_an_interaction_card(client: Te
     assert resp.status_code == 200
     cards = [c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "interaction"]
     assert cards and all(c["indicator"] == "warning" for c in cards)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_discovery_is_worded_by_the_catalogue_in_the_service_language(tmp_path: Path, refs: Any, lang: str) -> None:
+    """Without Accept-Language, discovery speaks the service's configured language, every title,
+    description and usage requirement taken from the catalogue (no wording table of the service's own)."""
+    from dataclasses import replace
+
+    import checker.service.app as app_module
+    from checker.formats.catalogue import msg
+
+    c = TestClient(create_app(replace(insecure_config(tmp_path), lang=lang), refs=refs))
+    resp = c.get("/cds-services")
+    assert resp.headers["content-language"] == lang
+    services = resp.json()["services"]
+    assert len(services) == len(app_module.SERVICES) >= 3
+    for s in services:
+        assert s["title"] == msg(lang, f"cds_service.{s['id']}_title")
+        assert s["description"] == msg(lang, f"cds_service.{s['id']}_description")
+        assert s["usageRequirements"].startswith(msg(lang, "cds_service.usage").split("{")[0])
+    assert not hasattr(app_module, "_DISCOVERY_TEXT") and not hasattr(app_module, "_USAGE")
+    assert all(set(s) == {"hook"} for s in app_module.SERVICES.values())  # the wording is the catalogue's
+    words = " ".join(s["description"] + " " + s["usageRequirements"] for s in services)
+    if lang == "fr":
+        assert "Vérifie" in words and "Checks" not in words and "Precondition" not in words
+    else:
+        assert "Checks" in words and "Vérifie" not in words and "Préalable" not in words

@@ -40,7 +40,7 @@ def sample_report(lang: str = "fr") -> Report:
                 implicated=("ServiceRequest/x",)),
     ]
     return Report("pertinence", "0.1.0", (ReferentialInfo("bdpm", "BDPM", "2026-01", "ab" * 32),), "2026-01-15",
-                  "fr", InputCounts(2, 9, 7, 1, 1), findings, [InputError("in/bad.json (entry 3)", "not valid JSON")],
+                  "fr", InputCounts(2, 9, 7, 1, 1), findings, [InputError("in/bad.json /entry/3", "not valid JSON")],
                   lang=lang)
 
 

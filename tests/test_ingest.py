@@ -95,7 +95,7 @@ def test_a_misspelt_order_type_is_reported_not_lost() -> None:
         {"resource": {**mr("a"), "resourceType": "MedicationReqest"}}, {"resource": mr("b")}]}
     ing = read([bundle])
     (error,) = ing.errors
-    assert "entry 0" in error.location and "MedicationReqest" in error.message
+    assert "/entry/0" in error.location and "MedicationReqest" in error.message
     assert (ing.counts.checked, ing.counts.rejected, ing.counts.ignored) == (1, 1, 0)
 
 
@@ -271,7 +271,7 @@ def test_a_failing_rule_is_reported_and_the_others_still_run() -> None:
     rules = all_rules()
     broken = replace(rules[0], func=boom, triggers=None)  # run on every record (no dispatch by trigger)
     r = check_records(read(bundle(PATIENT, mr("a"))).records, as_of="2026-01-15", rules=[broken, *rules[1:]])
-    assert any(e.location.startswith(f"rule {broken.id}") and "boom" in e.message for e in r.errors)
+    assert any(e.location.startswith(f"{broken.id} · ") and "boom" in e.message for e in r.errors)
 
 
 def test_one_pass_keeps_input_order_whatever_comes_first(tmp_path: Path) -> None:
@@ -297,9 +297,9 @@ def test_one_pass_keeps_input_order_whatever_comes_first(tmp_path: Path) -> None
     assert orders(ing)[1].medication.text == orders(ing)[5].medication.text == "warfarine 5 mg"
     # read errors first, then rejected Patients, then the other rejections in input order
     where = [e.location.removeprefix(str(tmp_path)) for e in ing.errors]
-    assert where == ["/MedicationRequest.ndjson:10", "/Patient.json (entry 0, /entry/0/resource/gender)",
-                     "/MedicationRequest.ndjson (line 4, /status)",
-                     "/MedicationRequest.ndjson (line 5, /dosageInstruction)"], where
+    assert where == ["/MedicationRequest.ndjson:10", "/Patient.json /entry/0/resource/gender",
+                     "/MedicationRequest.ndjson:4 /status",
+                     "/MedicationRequest.ndjson:5 /dosageInstruction"], where
     assert ing.counts.to_dict() == {"files": 3, "resources": 13, "checked": 9, "ignored": 0, "rejected": 4}
 
 
@@ -336,7 +336,7 @@ def test_one_pass_edge_cases_found_in_review(tmp_path: Path) -> None:
                     {"url": "cqlExpression", "valueString": "Today() - 99999999 days"}]})])
     assert [o.ref for o in orders(ing)] == ["MedicationRequest/y", "MedicationRequest/z"]
     assert all(o.authored_on is None for o in orders(ing))
-    assert [e.location for e in ing.errors] == ["<dict> (/status)"]
+    assert [e.location for e in ing.errors] == ["<dict> /status"]
 
 
 def test_every_used_type_is_read_by_assembly() -> None:

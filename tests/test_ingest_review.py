@@ -35,7 +35,7 @@ def test_a_line_without_id_keeps_its_fingerprint_wherever_it_is_read(tmp_path: P
     (fa,), (fb,) = a.findings, b.findings
     assert fa.fingerprint == fb.fingerprint and fa.implicated == fb.implicated
     assert all(ref.startswith("MedicationRequest@sha256:") and " " not in ref for ref in fa.implicated)
-    assert sorted(fb.evidence["located_at"].values()) == [f"{tmp_path / 'b' / 'b.ndjson'} (line {n})" for n in (2, 3)]
+    assert sorted(fb.evidence["located_at"].values()) == [f"{tmp_path / 'b' / 'b.ndjson'}:{n}" for n in (2, 3)]
     from checker.formats import render
 
     [issue] = [e["resource"] for e in orjson.loads(render(a, "fhir"))["entry"]
@@ -58,7 +58,7 @@ def test_an_xml_bundle_with_one_bad_entry_keeps_the_others(tmp_path: Path) -> No
     report = check(str(tmp_path / "b.xml"), as_of="2026-01-15", select=["IX001"])
     assert (report.inputs.checked, report.inputs.rejected) == (3, 1)
     (error,) = report.errors
-    assert "entry 3" in error.location and "abc" in error.message
+    assert "/entry/3" in error.location and "abc" in error.message
     assert [f.level for f in report.findings] == ["CI"]
 
 
@@ -135,8 +135,8 @@ def test_a_bad_element_of_a_referenced_medication_is_located_in_that_medication(
     del order["medicationCodeableConcept"]
     (tmp_path / "MedicationRequest.ndjson").write_bytes(orjson.dumps(order) + b"\n")
     (error,) = read(str(tmp_path)).errors
-    assert error.location.startswith(str(tmp_path / "Medication.ndjson") + " (line 1, /ingredient/0/strength/numerator")
-    assert "MedicationRequest.ndjson (line 1)" in error.message
+    assert error.location.startswith(str(tmp_path / "Medication.ndjson") + ":1 /ingredient/0/strength/numerator")
+    assert "MedicationRequest.ndjson:1" in error.message
     contained = {**order, "contained": [{**med, "id": "c1"}], "medicationReference": {"reference": "#c1"}}
     (error,) = read([contained]).errors
     assert "/contained/0/ingredient/0/strength/numerator" in error.location

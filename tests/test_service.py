@@ -172,7 +172,7 @@ def test_contraindicated_draft_gets_a_delete_action_for_the_draft_only() -> None
 
 
 def test_no_delete_action_for_a_draft_without_id() -> None:
-    ref = "MedicationRequest@<dict> (entry 0, /context/draftOrders/entry/0/resource)"
+    ref = "MedicationRequest@<dict> /context/draftOrders/entry/0/resource"
     f = finding(severity=Severity.CRITICAL, level="CI", implicated=("MedicationRequest/a1", ref))
     [card] = cds_hooks.cards(report(f), draft_refs={ref})
     assert "suggestions" not in card and "selectionBehavior" not in card

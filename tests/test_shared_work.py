@@ -193,8 +193,8 @@ def test_a_shared_bad_element_is_rejected_in_every_resource_with_its_own_locatio
                                  orjson.dumps(_request(3, []))]))
     ing = read(str(path), as_of=AS_OF)
     assert ing.counts.to_dict() == {"files": 1, "resources": 3, "checked": 1, "ignored": 0, "rejected": 2}
-    assert [e.location.split("(", 1)[1] for e in ing.errors] == [
-        f"line {n}, /dosageInstruction/0/doseAndRate/0/doseQuantity/value)" for n in (1, 2)]
+    assert [e.location for e in ing.errors] == [
+        f"{path}:{n} /dosageInstruction/0/doseAndRate/0/doseQuantity/value" for n in (1, 2)]
 
 
 def test_identification_is_the_same_for_shared_and_separately_built_medications() -> None:

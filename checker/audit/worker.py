@@ -172,7 +172,7 @@ def group_key(key: str | None, payload: bytes) -> str | None:
         return key
     item = codec.decode(payload)
     if isinstance(item, codec.RawResource):
-        return f"(no patient) {item.location.file}"
+        return f"— {item.location.file}"  # no patient: "—", as in an error's location (notation, no words)
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 

@@ -31,7 +31,7 @@ from fhir.resources.R4B.detectedissue import DetectedIssue
 from fhir.resources.R4B.device import Device
 
 from checker.findings import Finding, Report, Severity
-from checker.formats.catalogue import money
+from checker.formats.catalogue import money, table
 from checker.formats.cds_hooks import replacement
 from checker.formats.codes import (ACTION_SYSTEM, ATC_SYSTEM, CATEGORY_SYSTEM, FINGERPRINT_SYSTEM, LEVEL_SYSTEM,
                                    PROPOSAL_EXTENSION, RULE_SYSTEM, SUBSTANCE_SYSTEM)
@@ -55,26 +55,6 @@ _EVIDENCE_TYPES = ("Observation", "Condition", "AllergyIntolerance")
 _EVIDENCE_REF = re.compile(r"^(?:%s)/[A-Za-z0-9\-.]{1,64}$" % "|".join(_EVIDENCE_TYPES))
 _URL_REF = re.compile(r"^(?:urn:uuid:|urn:oid:|https?://)\S+$")
 _REF_KEYS = frozenset({"allergy", "observation", "condition", "conditions", "pregnancy", "reason", "reasons"})
-_PROPOSAL_TEXT = {
-    "fr": {"proposal": "Proposition", "replace": "remplacer par {label}", "saving": "économie estimée {amount}",
-           "source": "Source", "edition": "édition"},
-    "en": {"proposal": "Proposed", "replace": "switch to {label}", "saving": "estimated saving {amount}",
-           "source": "Source", "edition": "edition"},
-}
-_ACTIONS = {  # proposed-action codes in words (fr, en)
-    "stop-or-replace": ("arrêter ou remplacer le médicament", "stop or replace the drug"),
-    "avoid-or-monitor": ("éviter l'association, sinon surveiller", "avoid the combination, else monitor"),
-    "monitor": ("surveiller", "monitor"),
-    "precaution": ("précautions d'emploi", "precautions for use"),
-    "reassess": ("réévaluer l'indication", "reassess the indication"),
-    "stop-or-adjust": ("arrêter ou adapter la dose", "stop or adjust the dose"),
-    "measure-renal-function": ("mesurer la fonction rénale", "measure the renal function"),
-    "reduce-dose": ("réduire la dose", "reduce the dose"),
-    "weekly-dosing": ("vérifier le rythme hebdomadaire", "check the weekly schedule"),
-    "remove-duplicate": ("retirer le doublon", "remove the duplicate"),
-    "keep-one": ("n'en garder qu'un", "keep only one"),
-    "remove": ("retirer la ligne", "remove the line"),
-}
 
 
 def device(version: str) -> dict[str, Any]:
@@ -274,13 +254,14 @@ def _mitigation(f: Finding) -> dict[str, Any] | None:
 
 def _narrative(f: Finding, lang: str) -> str:
     """The detail in words: explanation, what is proposed, the source with its edition."""
-    t = _PROPOSAL_TEXT.get(lang, _PROPOSAL_TEXT["fr"])
+    t = table(lang, "fhir_text")
+    actions = table(lang, "fhir_action")
     parts = [f.detail.strip() or f.summary]
     proposed: list[str] = []
     sugg = f.suggested() or {}
     action = sugg.get("action")
-    if isinstance(action, str) and action in _ACTIONS:
-        proposed.append(_ACTIONS[action][lang == "en"])
+    if isinstance(action, str) and action in actions:
+        proposed.append(actions[action])
     rep = _replacement(f)
     if rep is not None:
         proposed.append(t["replace"].format(label=rep["label"]))
@@ -290,9 +271,8 @@ def _narrative(f: Finding, lang: str) -> str:
     if saving is not None and saving.amount is not None:  # CLDR money: 16,91 € / €16.91
         proposed.append(t["saving"].format(amount=money(saving.amount, saving.currency, lang)))
     if proposed:
-        parts.append(f"{t['proposal']} : " + " ; ".join(proposed) if lang == "fr"
-                     else f"{t['proposal']}: " + "; ".join(proposed))
+        parts.append(t["labelled"].format(label=t["proposal"], text=t["list_sep"].join(proposed)))
     cite = f.source.cite()
     if cite:
-        parts.append(f"{t['source']} : {cite}" if lang == "fr" else f"{t['source']}: {cite}")
+        parts.append(t["labelled"].format(label=t["source"], text=cite))
     return "\n\n".join(parts)

@@ -35,6 +35,7 @@ from checker.api import CheckCancelled, check_records
 from checker.drugs import identify
 from checker.findings import Report, Severity
 from checker.formats import codes
+from checker.formats.catalogue import msg, table
 from checker.formats.cds_hooks import OVERRIDE_SYSTEM, TOPIC_SYSTEM, cards as make_cards, override_display
 from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 from checker.referentials import default_referentials
@@ -49,26 +50,10 @@ from checker.service.prefetch import (PREFETCH, REQUIRED, NotBound, bound_server
 
 log = logging.getLogger("pertinence.service")
 
-SERVICES: dict[str, dict[str, str]] = {
-    "order-select": {
-        "hook": "order-select",
-        "title": "Pertinence : contrôle à la sélection",
-        "description": "Checks the selected draft orders (MedicationRequest, ServiceRequest) against the patient's "
-        "active orders, conditions, allergies and recent results: interactions, duplicates, patient risks, "
-        "cheaper equivalents, off-protocol exams. Every card cites its source and edition.",
-    },
-    "order-sign": {
-        "hook": "order-sign",
-        "title": "Pertinence : contrôle à la signature",
-        "description": "Checks every draft order about to be signed against the patient's active orders, conditions, "
-        "allergies and recent results; cards cite their source and edition.",
-    },
-    "medication-prescribe": {
-        "hook": "medication-prescribe",
-        "title": "Pertinence : contrôle de prescription (ancien hook)",
-        "description": "The order-sign checks for EHRs still calling the retired medication-prescribe hook "
-        "(draft medications in context.medications).",
-    },
+SERVICES: dict[str, dict[str, str]] = {  # worded (title, description) by the catalogue's cds_service table
+    "order-select": {"hook": "order-select"},
+    "order-sign": {"hook": "order-sign"},
+    "medication-prescribe": {"hook": "medication-prescribe"},
 }
 
 LEGACY_ORDER_TYPES = {
@@ -532,46 +517,6 @@ def _with_our_displays(items: list[dict[str, Any]], lang: str = "fr") -> list[Ma
 # --- discovery and language -----------------------------------------------------------------------
 
 
-_DISCOVERY_TEXT: dict[str, dict[str, tuple[str, str]]] = {
-    "fr": {
-        "order-select": ("Pertinence : contrôle à la sélection",
-                         "Vérifie les prescriptions en brouillon sélectionnées (MedicationRequest, ServiceRequest) "
-                         "au regard des traitements en cours, pathologies, allergies et résultats récents du patient : "
-                         "interactions, doublons, risques liés au patient, équivalents moins chers, examens hors "
-                         "protocole. Chaque carte cite sa source et son édition."),
-        "order-sign": ("Pertinence : contrôle à la signature",
-                       "Vérifie toutes les prescriptions en brouillon prêtes à être signées au regard des traitements "
-                       "en cours, pathologies, allergies et résultats récents ; chaque carte cite sa source et son "
-                       "édition."),
-        "medication-prescribe": ("Pertinence : contrôle de prescription (ancien hook)",
-                                 "Les contrôles d'order-sign pour les DPI qui appellent encore l'ancien hook "
-                                 "medication-prescribe (médicaments en brouillon dans context.medications)."),
-    },
-    "en": {
-        "order-select": ("Pertinence: check on selection",
-                         "Checks the selected draft orders (MedicationRequest, ServiceRequest) against the patient's "
-                         "active orders, conditions, allergies and recent results: interactions, duplicates, patient "
-                         "risks, cheaper equivalents, off-protocol exams. Every card cites its source and edition."),
-        "order-sign": ("Pertinence: check on signing",
-                       "Checks every draft order about to be signed against the patient's active orders, conditions, "
-                       "allergies and recent results; cards cite their source and edition."),
-        "medication-prescribe": ("Pertinence: prescription check (retired hook)",
-                                 "The order-sign checks for EHRs still calling the retired medication-prescribe hook "
-                                 "(draft medications in context.medications)."),
-    },
-}
-_USAGE = {
-    "fr": ("Préalable : le prefetch « medications » (prescriptions actives du patient) est obligatoire pour les "
-           "médicaments ; sans lui ni accès FHIR, réponse 412. Les autres clés ({optional}) améliorent les contrôles ; "
-           "celles qui manquent sont lues sur fhirServer quand la requête porte fhirAuthorization{servers} (accès en "
-           "lecture : {scopes}), sinon une carte « contrôle partiel » dit ce qui n'a pas été vérifié. order-select "
-           "exige context.selections."),
-    "en": ("Precondition: the 'medications' prefetch (the patient's active orders) is required for medication "
-           "orders; without it or FHIR access the answer is 412. The other keys ({optional}) improve the checks; "
-           "missing ones are read from fhirServer when the request carries fhirAuthorization{servers} (read access: "
-           "{scopes}), else a 'partial check' card says what was not checked. order-select requires "
-           "context.selections."),
-}
 _SCOPES = "user/Patient.read user/MedicationRequest.read user/Condition.read user/AllergyIntolerance.read " \
           "user/Observation.read"
 
@@ -600,13 +545,12 @@ def request_lang(accept_language: str | None, default: str) -> str:
 
 def discovery_services(lang: str, config: ServiceConfig) -> list[dict[str, Any]]:
     """The discovery document's services, worded in ``lang``, with their usage requirements."""
-    texts = _DISCOVERY_TEXT.get(lang, _DISCOVERY_TEXT["fr"])
     optional = ", ".join(k for k in PREFETCH if k not in REQUIRED)
     allowed = sorted({url for urls in config.fhir.servers.values() for url in urls})
-    servers = (f" ({'serveurs autorisés' if lang == 'fr' else 'allowed servers'} : {', '.join(allowed)})"
-               if allowed else "")
-    usage = _USAGE.get(lang, _USAGE["fr"]).format(optional=optional, servers=servers, scopes=_SCOPES)
-    return [{"hook": s["hook"], "title": texts[sid][0], "description": texts[sid][1], "id": sid,
+    servers = msg(lang, "cds_service.allowed_servers", urls=", ".join(allowed)) if allowed else ""
+    usage = msg(lang, "cds_service.usage", optional=optional, servers=servers, scopes=_SCOPES)
+    return [{"hook": s["hook"], "title": msg(lang, f"cds_service.{sid}_title"),
+             "description": msg(lang, f"cds_service.{sid}_description"), "id": sid,
              "prefetch": dict(PREFETCH), "usageRequirements": usage} for sid, s in SERVICES.items()]
 
 
@@ -992,42 +936,18 @@ def _log_row(card: Mapping[str, Any]) -> tuple[str, str, str, str, str, list[str
             card["indicator"], [s["uuid"] for s in card.get("suggestions", []) if s.get("uuid")])
 
 
-_MISSING_TEXT = {
-    "fr": {
-        "patient": "patient (âge, sexe)", "medications": "traitements en cours", "conditions": "pathologies", "allergies": "allergies", "renal": "fonction rénale (créatinine, DFG)",
-        "weight": "poids",
-        "pregnancy": "statut de grossesse", "results": "résultats d'examens lus par les protocoles",
-        "summary": "Contrôle partiel : {what} non fournis par le DPI",
-        "detail": "Le service n'a reçu ni pu obtenir : {what}. Les contrôles qui en dépendent "
-                  "(contre-indications, allergies, adaptations de dose) n'ont pas été faits pour cette prescription.",
-        "errors": "Éléments du dossier illisibles, ignorés",
-        "several": "{n} types de données",
-    },
-    "en": {
-        "patient": "patient (age, sex)", "medications": "current medications", "conditions": "conditions", "allergies": "allergies", "renal": "renal function (creatinine, eGFR)",
-        "weight": "weight",
-        "pregnancy": "pregnancy status", "results": "results the protocols read",
-        "summary": "Partial check: {what} not provided by the EHR",
-        "detail": "The service neither received nor could fetch: {what}. The checks that need them "
-                  "(contraindications, allergies, dose adjustments) were not done for these orders.",
-        "errors": "Unreadable record items, skipped",
-        "several": "{n} kinds of data",
-    },
-}
-
-
 def _unchecked_card(report: Report, missing: list[str], errors: list[Any],
                     context: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """An info card saying what could not be checked (never a silent "all clear")."""
     if not missing and not errors:
         return None
-    t = _MISSING_TEXT.get(report.lang, _MISSING_TEXT["fr"])
+    t = table(report.lang, "cds_partial")
     parts = [t[k] for k in missing]
     what = ", ".join(parts) if parts else t["errors"].lower()
     detail = t["detail"].format(what=what) if parts else ""
     if errors:
-        detail += ("\n\n" if detail else "") + f"**{t['errors']}** :\n" + "\n".join(
-            f"- `{e.location}` : {e.message}" for e in errors[:10])
+        detail += ("\n\n" if detail else "") + t["errors_heading"].format(label=t["errors"]) + "\n" + "\n".join(
+            t["error_line"].format(location=e.location, message=e.message) for e in errors[:10])
     summary = t["summary"].format(what=what)
     if len(summary) >= 140:
         summary = t["summary"].format(what=t["several"].format(n=len(parts)))
