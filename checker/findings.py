@@ -401,7 +401,7 @@ class InputError:
         if m is None:
             return (1, _natural(self.location))
         line = m.group("line")
-        return (0, _natural(m.group("file")), int(line) if line else 0, m.group("where") or "")
+        return (0, _natural(m.group("file")), int(line) if line else 0, _natural(m.group("where") or ""))
 
 
 def rule_location(rule_id: str, record_ref: str | None) -> str:
@@ -410,7 +410,7 @@ def rule_location(rule_id: str, record_ref: str | None) -> str:
     return f"{rule_id} · {record_ref or '—'}"
 
 
-_LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+))?(?: (?P<where>/.*))?$")
+_LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+))?(?: (?P<where>/[^ ]*))?$")
 _RULE_LOCATED = re.compile(r"^[A-Z]{2}\d{3} · ")
 
 

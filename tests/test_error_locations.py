@@ -70,3 +70,15 @@ def test_errors_without_patient_name_no_patient(tmp_path: Path) -> None:
     from checker.model import SourceLocation
     raw = codec.RawResource({"resourceType": "Medication"}, SourceLocation("in/m.ndjson", 4))
     assert "patient" not in (group_key(None, codec.encode(raw)) or "")
+
+
+def test_errors_of_one_bundle_come_in_entry_order() -> None:
+    """Pointers are ordered number by number (``/entry/2`` before ``/entry/10``), and a folder name
+    with a space before a slash stays in the file part."""
+    from checker.findings import InputError, in_input_order
+
+    where = ["b.json /entry/10/resource/authoredOn", "b.json /entry/2/resource/authoredOn",
+             "my /dir/a.json /entry/3/resource", "a.ndjson:10", "a.ndjson:9 /status", "DU001 · Patient/p"]
+    ordered = [e.location for e in in_input_order(InputError(w, "m") for w in where)]
+    assert ordered == ["a.ndjson:9 /status", "a.ndjson:10", "b.json /entry/2/resource/authoredOn",
+                       "b.json /entry/10/resource/authoredOn", "my /dir/a.json /entry/3/resource", "DU001 · Patient/p"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,19 @@ def test_partial_fhir_dates_stay_readable(tmp_path: Path) -> None:
              "medicationCodeableConcept": {"text": "Metformine 850 mg comprimé"}}
     report = check([str(_write(tmp_path, order))], as_of=AS_OF, lang="en")
     assert not report.errors
+
+
+def test_an_observation_dated_by_effective_instant_or_period_is_dated_by_it(tmp_path: Path) -> None:
+    """``effectiveInstant`` dates a result as ``effectiveDateTime`` does, and the clinically relevant
+    time (``effective[x]``) wins over the time the result was issued."""
+    from checker.fhir_input import read
+
+    def observation(**when: Any) -> dict:
+        return {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/a"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "62238-1"}]},
+                "valueQuantity": {"value": 20, "unit": "mL/min/1.73m2"}, **when}
+
+    for when, expected in (({"effectiveInstant": "2025-11-20T08:00:00+01:00"}, "2025-11-20"),
+                           ({"effectivePeriod": {"start": "2025-11-18"}, "issued": "2025-11-21T10:00:00Z"}, "2025-11-18")):
+        record = read(str(_write(tmp_path, observation(**when)))).records[0]
+        assert [str(o.effective) for o in record.observations] == [expected], when

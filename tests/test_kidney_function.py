@@ -195,3 +195,18 @@ def test_a_recorded_egfr_wins_over_cockcroft_gault(tmp_path: Path) -> None:
            _obs("both", 3, "29463-7", 60, "kg")]
     found = _pr003(_bundle(tmp_path, "both", "Colchicine 1 mg comprimé", obs))
     assert not any(f.evidence.get("renal", {}).get("kind") == "cockcroft-gault" for f in found)
+
+
+def test_a_row_that_states_its_threshold_is_not_given_it_twice() -> None:
+    """The renal rows' labels state their own threshold ("< 30 mL/min"); the "renal function not
+    recorded" detail lists them as they are, without a second "< 30" (STOPP criteria, whose words
+    name no figure, keep theirs)."""
+    from checker import check
+    from tests.conftest import SAMPLES
+
+    report = check(str(SAMPLES / "rules" / "OP002" / "pass-pantoprazole-ains-sujet-age.json"), as_of="2026-01-15")
+    details = [f.detail for f in report.findings if f.rule == "PR003"]
+    assert details, "the sample has an NSAID without a recorded renal function"
+    for detail in details:
+        assert "mL/min (à éviter : insuffisance rénale aiguë) <" not in detail, detail
+        assert "AINS < 50" in detail  # the STOPP criterion keeps its figure

@@ -17,9 +17,13 @@ def _observation(raw: RawResource) -> Observation:
         q = _quantity(vq, "/valueQuantity")
         if q is not None:
             value, unit = q.value, q.unit
-    effective = _read_date(res.get("effectiveDateTime"), "/effectiveDateTime") or _read_date(res.get("issued"), "/issued")
+    # the clinically relevant time (effective[x]) first, the time the result was issued last
+    effective = (_read_date(res.get("effectiveDateTime"), "/effectiveDateTime")
+                 or _read_date(res.get("effectiveInstant"), "/effectiveInstant"))
     if effective is None and isinstance(res.get("effectivePeriod"), dict):
         effective = _read_date(res["effectivePeriod"].get("start"), "/effectivePeriod/start")
+    if effective is None:
+        effective = _read_date(res.get("issued"), "/issued")
     vc = res.get("valueCodeableConcept")
     vb = res.get("valueBoolean")
     return Observation(

@@ -457,8 +457,9 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                                               "criterion": c["criterion"], "what": c["what"]}),
                 implicated=[order.ref], key=c["substance"],
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
-        limits = Phrases(tuple(Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
-                                                                "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
+        limits = Phrases(tuple(Message("PR003.limit-stated", {"what": c["what"]}) if "row" in c  # its label states it
+                               else Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
+                                                            "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
                                for c in concerned))
         window = tables.window("renal-function")
         return "missing", call.finding(
