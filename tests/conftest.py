@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +23,47 @@ def shared_dir() -> Path:
     if not (SHARED / "README.md").is_file():
         pytest.skip("../shared corpus not present")
     return SHARED
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script that is not a package module (a benchmark, a maintainer tool) loaded by its path."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def export_generator() -> ModuleType:
+    """``benchmarks/generate_export.py``: seeded synthetic exports for the tests."""
+    return load_script(REPO / "benchmarks" / "generate_export.py")
+
+
+def find_chromium() -> str | None:
+    """The chromium binary, installing the Debian package when missing and allowed to."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found or not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "chromium"]):
+        try:
+            subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        found = shutil.which("chromium")
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Headless Chromium for the browser tests (they skip when it cannot be had)."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed and could not be installed")
+    return binary
 
 
 def subset(expected: Any, actual: Any) -> bool:

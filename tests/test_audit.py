@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import gzip
-import importlib.util
 import json
 import os
 import signal
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from tests.conftest import export_generator
 
 from checker.audit import AuditOptions, run_audit
 from checker.audit.merge import OUTPUT_FILES
@@ -28,12 +29,6 @@ PREVISCAN = ("3400933484132", "PREVISCAN 20 mg, comprimé quadrisécable")
 IBUPROFENE = ("3400937656313", "IBUPROFENE BIOGARAN 400 mg, comprimé pelliculé")
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _mr(mid: str, subject: str, med: dict, requester: str = "Practitioner/pr1") -> dict:
@@ -51,7 +46,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated export plus the awkward cases: gzip, Bundle with urn:uuid, a Medication in
     another file, a malformed line, a resource without patient."""
     root = tmp_path_factory.mktemp("export")
-    _generator().generate(root / "bulk", patients=60, per_patient=6, seed=11, practitioners=12, file_lines=150)
+    export_generator().generate(root / "bulk", patients=60, per_patient=6, seed=11, practitioners=12, file_lines=150)
     extra = root / "extra"
     extra.mkdir()
     # 1. A Medication resource in its own file, cited by reference from a gzip NDJSON file.

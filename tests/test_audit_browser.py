@@ -5,59 +5,26 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from checker.formats.html import INDICATOR_COLOR, SAVINGS_COLOR, SEVERITY_COLORS
+from tests.conftest import export_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _chromium() -> str | None:
-    """The chromium binary, installing the Debian package when missing and allowed to."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found or not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "chromium"]):
-        try:
-            subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        found = shutil.which("chromium")
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed and could not be installed")
-    return binary
-
-
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An audit report of a small generated export (with findings, savings and indicators)."""
-    import importlib.util
-
     from checker.audit import AuditOptions, run_audit
 
-    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
-    gen = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(gen)
     root = tmp_path_factory.mktemp("browser")
-    gen.generate(root / "in", patients=40, per_patient=8, seed=3, practitioners=5)
+    export_generator().generate(root / "in", patients=40, per_patient=8, seed=3, practitioners=5)
     run_audit([str(root / "in")], AuditOptions(out=root / "out", as_of="2026-01-15", jobs=1, progress=False))
     return root / "out" / "report.html"
 

@@ -6,7 +6,6 @@ must be byte for byte the one of the in-memory path.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,16 @@ import checker.audit.sharded as sharded
 from checker import check
 from checker.audit.sharded import check_sharded, wants_shards
 from checker.formats import render
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, export_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-01-15"
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_sharded_json_report_is_byte_identical_on_a_generated_export(tmp_path: Path) -> None:
-    _generator().generate(tmp_path / "export", patients=60, per_patient=10, seed=11)
+    export_generator().generate(tmp_path / "export", patients=60, per_patient=10, seed=11)
     whole = render(check([str(tmp_path / "export")], as_of=AS_OF), "json")
     for shards in (1, 3, 8):
         split = render(check_sharded([str(tmp_path / "export")], as_of=AS_OF, shards=shards), "json")
@@ -49,7 +42,7 @@ def test_sharded_json_report_is_byte_identical_on_the_samples() -> None:
 def test_check_command_takes_the_sharded_path_above_the_threshold(tmp_path: Path, monkeypatch: Any) -> None:
     import cli
 
-    _generator().generate(tmp_path / "export", patients=20, per_patient=10, seed=3)
+    export_generator().generate(tmp_path / "export", patients=20, per_patient=10, seed=3)
     args = ["check", str(tmp_path / "export"), "--as-of", AS_OF, "--format", "json"]
     before = CliRunner().invoke(cli.main, args)
     assert not wants_shards([str(tmp_path / "export")])
@@ -68,7 +61,7 @@ def test_streamed_json_is_byte_identical_and_holds_no_report(tmp_path: Path) -> 
 
     from checker.audit.sharded import write_sharded_json
 
-    _generator().generate(tmp_path / "export", patients=60, per_patient=10, seed=5)
+    export_generator().generate(tmp_path / "export", patients=60, per_patient=10, seed=5)
     whole = check([str(tmp_path / "export")], as_of=AS_OF)
     for shards in (1, 4):
         out = io.BytesIO()

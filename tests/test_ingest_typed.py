@@ -9,7 +9,6 @@ third-party corpus when present, and on lines written to trip the fast path up.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from datetime import date
@@ -19,6 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.conftest import export_generator
+
 from checker.fhir_input import Ingestion, assemble, iter_raw, read
 from checker.fhir_input.raw import TypedResource
 
@@ -26,12 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 1, 15)
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _both(inputs: Any, *, strict: bool = False) -> tuple[Ingestion, Ingestion]:
@@ -51,7 +46,7 @@ def _assert_same(typed: Ingestion, plain: Ingestion) -> None:
 
 
 def test_typed_path_reads_generated_exports_as_the_dict_path(tmp_path: Path) -> None:
-    _generator().generate(tmp_path, patients=300, per_patient=10, seed=11, practitioners=20, file_lines=1000)
+    export_generator().generate(tmp_path, patients=300, per_patient=10, seed=11, practitioners=20, file_lines=1000)
     typed, plain = _both(str(tmp_path))
     assert typed.counts.checked > 3000
     _assert_same(typed, plain)
@@ -59,7 +54,7 @@ def test_typed_path_reads_generated_exports_as_the_dict_path(tmp_path: Path) -> 
 
 def test_the_typed_path_is_taken_on_bulk_lines(tmp_path: Path) -> None:
     """Without this the comparisons above would hold trivially."""
-    _generator().generate(tmp_path, patients=50, per_patient=10, seed=3, practitioners=5)
+    export_generator().generate(tmp_path, patients=50, per_patient=10, seed=3, practitioners=5)
     items = list(iter_raw(str(tmp_path), typed=True))
     orders = [i for i in items if getattr(i, "resource_type", "") == "MedicationRequest" or type(i) is TypedResource]
     assert orders and sum(type(i) is TypedResource for i in orders) >= 0.99 * len(orders)

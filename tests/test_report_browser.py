@@ -8,7 +8,6 @@ temporary folder."""
 from __future__ import annotations
 
 import html as html_module
-import importlib.util
 import os
 import re
 import shutil
@@ -16,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
-from tests.test_audit_browser import _chromium, _run
+from tests.conftest import SAMPLES, export_generator
+from tests.test_audit_browser import _run
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-01-15"
@@ -31,14 +30,6 @@ var cards=[].map.call(document.querySelectorAll('#headline .card'),function(c){v
 return r.width>0&&r.height>0&&r.bottom<=window.innerHeight?1:0}).reduce(function(a,b){return a+b},0);
 document.documentElement.setAttribute('data-overflow',bad.length?bad.join(' '):'none');
 document.documentElement.setAttribute('data-cards-visible',String(cards));})();</script>"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed and could not be installed")
-    return binary
 
 
 def _shots(tmp_path: Path) -> Path:
@@ -113,11 +104,7 @@ def test_check_format_html_counts_every_patient(tmp_path: Path) -> None:
 
 
 def _generate(folder: Path, patients: int, per_patient: int) -> None:
-    spec = importlib.util.spec_from_file_location("generate_export", ROOT / "benchmarks" / "generate_export.py")
-    gen = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    assert spec is not None and spec.loader is not None
-    spec.loader.exec_module(gen)
-    gen.generate(folder, patients=patients, per_patient=per_patient, seed=7)
+    export_generator().generate(folder, patients=patients, per_patient=per_patient, seed=7)
 
 
 @pytest.mark.slow

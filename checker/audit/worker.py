@@ -17,7 +17,7 @@ import orjson
 
 from checker.audit import codec
 from checker.audit.indicators import Tally, definitions, merge, tally_records, tally_to_json
-from checker.findings import Finding, InputCounts, InputError
+from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
 from checker.api import check_records, parse_day
 from checker.audit.outputs import atomic_lines
@@ -90,21 +90,6 @@ def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
     return [-crit, -warn, -len(findings), patient]
 
 
-def _add_savings(result: ShardResult, findings: list[Finding]) -> None:
-    """Add the findings' yearly savings, exactly (fractions), by the same rules as :meth:`Report.savings`,
-    so that totals do not depend on how patients were split into shards."""
-    for f in findings:
-        saving = f.saving
-        if saving is None:
-            continue
-        amount = Fraction(float(saving.yearly))
-        cur = saving.currency
-        subst = str(f.evidence.get("substance", "")) or "?"
-        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
-            cell = result.savings.setdefault(axis, {}).setdefault(key, {})
-            cell[cur] = cell.get(cur, Fraction(0)) + amount
-
-
 def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: Settings, refs: Any,
                 result: ShardResult) -> None:
     """Assemble and check one chunk of patients, adding its contribution to ``result``."""
@@ -140,7 +125,7 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
     for patient, fs in by_patient.items():
         result.patients_with_findings += 1
-        _add_savings(result, fs)
+        add_savings(result.savings, fs)  # exact fractions: totals do not depend on the sharding
         score = _patient_score(fs, patient or "~")
         if len(result.top) < settings.top_patients or score < result.top[-1][0]:
             digest = patient_digest(records.get(patient), fs, settings.lang)

@@ -175,8 +175,24 @@ def skin_form(order: MedicationOrder) -> bool:
     return bool(_SKIN_FORM.search(words))
 
 
+class LineReading:
+    """How the criteria read a prescription line (its route, its route name, its daily dose): the
+    part of :class:`checker.criteria.Context` every medication context shares."""
+
+    __slots__ = ()
+
+    def route_of(self, line: MedicationOrder) -> str | None:
+        return route_of(line)
+
+    def route_name(self, line: MedicationOrder) -> str | None:
+        return route_name(line)
+
+    def daily_dose(self, line: MedicationOrder, key: str) -> DailyDose | None:
+        return daily_dose(line, key)
+
+
 @dataclass(slots=True)
-class PairContext:
+class PairContext(LineReading):
     """The two lines of a pair as the entry sees them (``first`` on the entry's A side)."""
 
     thesaurus: Thesaurus
@@ -208,15 +224,6 @@ class PairContext:
 
     def closure(self, key: str) -> dict[str, tuple[str, ...]]:
         return self.thesaurus.closure(key)
-
-    def route_of(self, line: MedicationOrder) -> str | None:
-        return route_of(line)
-
-    def route_name(self, line: MedicationOrder) -> str | None:
-        return route_name(line)
-
-    def daily_dose(self, line: MedicationOrder, key: str) -> DailyDose | None:
-        return daily_dose(line, key)
 
     def local(self, node: Local) -> Verdict:
         raise CriteriaError(f"a thesaurus condition has no {node.kind!r} leaf")

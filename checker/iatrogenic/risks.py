@@ -16,8 +16,7 @@ from checker.criteria import CriteriaError, Local, RowCriteria, Verdict, from_ri
 from checker import facts
 from checker.facts import FactTables, Indication
 from checker.findings import Severity, Source
-from checker.iatrogenic.conditions import route_name, route_of
-from checker.iatrogenic.doses import DailyDose, daily_dose
+from checker.iatrogenic.conditions import LineReading
 from checker.memo import by_identities
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import ManifestEntry, ReferentialError, loader
@@ -87,7 +86,7 @@ def key_matches(key: str, wanted: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class LineContext:
+class LineContext(LineReading):
     """One prescription line (substance ``key``) of a patient judged on ``day``: the context in which a
     row's criteria are evaluated (:func:`checker.criteria.evaluate`)."""
 
@@ -112,15 +111,6 @@ class LineContext:
 
     def closure(self, key: str) -> frozenset[str]:
         return frozenset({key})
-
-    def route_of(self, line: MedicationOrder) -> str | None:
-        return route_of(line)
-
-    def route_name(self, line: MedicationOrder) -> str | None:
-        return route_name(line)
-
-    def daily_dose(self, line: MedicationOrder, key: str) -> DailyDose | None:
-        return daily_dose(line, key)
 
     def local(self, node: Local) -> Verdict:
         raise CriteriaError(f"a patient-risk row has no {node.kind!r} leaf")
