@@ -192,14 +192,22 @@ NO_HISTORY = frozenset({"entered-in-error", "cancelled", "revoked"}) | NEVER_TAK
 """Lines that are not even past treatment: never valid, withdrawn before use, or a record that the drug
 was not taken (a stopped or completed line is past treatment)."""
 
-NOT_TAKEN = frozenset({"stopped", "cancelled", "entered-in-error", "completed", "revoked",
-                       "ended", "not-taking"}) | NEVER_TAKEN
-"""Statuses of a line that is not (or no longer) being taken: those of the FHIR R4/R5 status value
-sets of MedicationRequest (R5 adds ``ended``: "the subject should no longer be taking the
-medication"), MedicationDispense, MedicationAdministration and MedicationStatement that say so, and
-``not-taking`` (an R5 MedicationStatement whose ``adherence`` is ``not-taking`` or one of its
-sub-codes, see :mod:`checker.fhir_input`). ``on-hold``, ``draft`` and ``unknown`` still count: the
-drug may be (or soon be again) taken."""
+ENDED = frozenset({"stopped", "completed", "ended"})
+"""Statuses of a line that was taken and is now over: MedicationRequest ``completed`` ("all actions
+that are implied by the prescription have occurred"), ``stopped`` ("to be permanently halted") and R5
+``ended`` ("the subject should no longer be taking the medication"), and the same statuses of a
+MedicationStatement. Such a line is past treatment: it counts over the days it was taken (see
+:mod:`checker.periods`), so that an export audited after the end of its courses keeps their findings."""
+
+NOT_TAKEN = frozenset({"cancelled", "entered-in-error", "revoked", "not-taking"}) | NEVER_TAKEN
+"""Statuses of a line that never counts as treatment: never valid (``entered-in-error``), withdrawn
+before use (``cancelled``, ``revoked``), a record that the drug was not taken (:data:`NEVER_TAKEN`)
+and ``not-taking`` (an R5 MedicationStatement whose ``adherence`` is ``not-taking`` or one of its
+sub-codes, see :mod:`checker.fhir_input`). ``on-hold``, ``draft`` and ``unknown`` count: the drug may
+be (or soon be again) taken; the :data:`ENDED` statuses count over the days the line was taken."""
+
+NOT_CURRENT = NOT_TAKEN | ENDED
+"""Lines that are not being taken now: never taken, or taken and over."""
 
 RULE_CONFIDENCE = 0.85
 """Minimum identification confidence for a line to take part in clinical rules."""
@@ -279,8 +287,8 @@ class MedicationOrder:
 
     @property
     def is_active_like(self) -> bool:
-        """Orders that may be taken: not stopped, cancelled, entered in error, or completed."""
-        return self.status not in NOT_TAKEN
+        """Orders that may be taken now: not stopped, completed, cancelled or entered in error."""
+        return self.status not in NOT_CURRENT
 
 
 @dataclass(slots=True)

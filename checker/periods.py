@@ -20,11 +20,18 @@ Conventions (documented once, used by every rule family):
   ``as_of`` (a future line is a one-day interval at its start). A line with no start is taken as
   having begun before anything else. So two open-ended current lines always overlap, and a line
   that ended before the other began never does.
-* Lines whose status is in :data:`~checker.model.NOT_TAKEN` (``stopped``, ``cancelled``,
-  ``entered-in-error``, ``completed``, ``revoked``, ``ended``, and the records of a drug not taken:
-  ``not-taken``, ``not-done``, ``declined``, ``not-taking``) do not count (:func:`counts` is
-  ``False``) and never overlap anything; their period is still computed by
-  :func:`treatment_period` (useful for history, e.g. past durations).
+* **Ended lines** (status in :data:`~checker.model.ENDED`: ``completed``, ``stopped``, ``ended``)
+  were taken and are over: they count over their period as written, and no longer than the record
+  shows. A ``completed`` line runs at most up to ``as_of``; a ``stopped`` or ``ended`` one at most up
+  to the day before (it is no longer taken "today", so a draft of today does not meet it). Without a
+  written end, an ended line is proven taken on its first day only: that day is its interval (two
+  lines written together still overlap; an open-ended past line is not stretched to ``as_of``). The
+  ``as_of`` caps only touch lines still running on ``as_of``, so a later ``as_of`` never changes a
+  finding about a treatment that had ended.
+* Lines whose status is in :data:`~checker.model.NOT_TAKEN` (``cancelled``, ``entered-in-error``,
+  ``revoked``, and the records of a drug not taken: ``not-taken``, ``not-done``, ``declined``,
+  ``not-taking``) do not count (:func:`counts` is ``False``) and never overlap anything; their
+  period is still computed by :func:`treatment_period`.
 * Dispenses, administrations and statements carry their period as the line's dispense (see
   ``checker.fhir_input._medication_use``): an administration at one point in time covers that
   day only.
@@ -35,11 +42,12 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from checker.model import NOT_TAKEN, MedicationOrder
+from checker.model import ENDED, NOT_TAKEN, MedicationOrder
 
 
 def counts(order: MedicationOrder) -> bool:
-    """True when the line may currently be taken (its status is not stopped, cancelled …)."""
+    """True when the line is (or was) taken: its status is not cancelled, entered in error, not taken …
+    (an ended line counts over the days it was taken)."""
     return order.status not in NOT_TAKEN
 
 
@@ -81,7 +89,7 @@ def _periods(order: MedicationOrder, as_of: date) -> tuple[tuple[date | None, da
     if memo is not None and memo[0] == as_of:
         return memo[1], memo[2]
     period = _treatment_period(order, as_of)
-    interval = _effective_interval(period, as_of)
+    interval = _effective_interval(period, as_of, order.status)
     order.period_memo = (as_of, period, interval)
     return period, interval
 
@@ -111,10 +119,15 @@ def effective_interval(order: MedicationOrder, as_of: date) -> tuple[date, date]
     return _periods(order, as_of)[1]
 
 
-def _effective_interval(period: tuple[date | None, date | None], as_of: date) -> tuple[date, date]:
+def _effective_interval(period: tuple[date | None, date | None], as_of: date, status: str = ""
+                        ) -> tuple[date, date]:
     start, end = period
     lo = start or date.min
-    if end is None:
+    if status in ENDED:
+        # taken and over: the written end, else the first day only; never past the record's day
+        last = as_of if status == "completed" or as_of == date.min else as_of - timedelta(days=1)
+        end = min(end or lo, max(last, lo))
+    elif end is None:
         end = max(as_of, lo)
     if end < lo:  # inconsistent input (end before start): keep the start day only
         end = lo
@@ -122,7 +135,8 @@ def _effective_interval(period: tuple[date | None, date | None], as_of: date) ->
 
 
 def is_current(order: MedicationOrder, as_of: date) -> bool:
-    """True when the line counts and ``as_of`` falls within its period."""
+    """True when the line counts and ``as_of`` falls within its period (an ended line's period
+    reaches ``as_of`` only when completed that day)."""
     if not counts(order):
         return False
     lo, hi = effective_interval(order, as_of)

@@ -156,23 +156,24 @@ class RuleCall:
         """Whether findings about ``order`` are wanted (see :attr:`RunSettings.focus`)."""
         return self.settings.focus is None or order.ref in self.settings.focus
 
-    def identified_orders(self, *, active_only: bool = True, prescriptions_only: bool = False
+    def identified_orders(self, *, taken_only: bool = True, prescriptions_only: bool = False
                           ) -> Iterator[MedicationOrder]:
-        """Medication lines identified with rule-grade confidence (optionally only active ones, and
+        """Medication lines identified with rule-grade confidence (optionally only lines taken now or in
+        the past, :data:`~checker.model.NOT_TAKEN` excluded, and
         only prescriptions — not dispenses, administrations or statements), each resource once:
         the same request may be read twice (e.g. from its JSON and its XML copy)."""
-        key = ("identified", active_only, prescriptions_only)
+        key = ("identified", taken_only, prescriptions_only)
         found = self.shared.get(key)
         if found is None:
-            found = self.shared[key] = tuple(self._identified(active_only, prescriptions_only))
+            found = self.shared[key] = tuple(self._identified(taken_only, prescriptions_only))
         return iter(found)
 
-    def _identified(self, active_only: bool, prescriptions_only: bool) -> Iterator[MedicationOrder]:
+    def _identified(self, taken_only: bool, prescriptions_only: bool) -> Iterator[MedicationOrder]:
         seen: set[str] = set()
         for order in self.record.medication_orders:
             if order.ref in seen:
                 continue
-            if active_only and order.status in NOT_TAKEN:
+            if taken_only and order.status in NOT_TAKEN:
                 continue
             if prescriptions_only and order.kind != "request":
                 continue

@@ -98,3 +98,34 @@ def test_a_record_of_a_drug_not_taken_counts_in_no_indicator(defs, status: str) 
     statin = replace(_order("s1", "C10AA05", group="g1"), status=status, kind="statement")
     t = tally_records([_patient("1", date(1980, 1, 1), [statin, _order("s2", "C10AA07")])], defs, AS_OF)
     assert t[("REP-STATINS", OVERALL)] == [0, 1]
+
+
+# --- point in time: an indicator about past prescriptions does not move with the audit date ---------
+
+def _ended(o: MedicationOrder, status: str = "completed") -> MedicationOrder:
+    o.status = status
+    return o
+
+
+def test_age_is_the_age_when_prescribed_not_on_the_audit_date(defs) -> None:
+    """Born 1 Mar 1951: 74 when bromazepam was written in 2025, 75 and over afterwards. A later audit date
+    does not bring the patient into the 65+ or 75+ denominators by ageing alone."""
+    born = date(1951, 3, 1)
+    record = _patient("old", born, [_order("bz", "N05BA08", start=date(2025, 6, 1), days=10)]
+                      + [_order(f"p{i}", "C09AA05", key=f"k{i}", start=date(2025, 6, 1), days=30) for i in range(10)])
+    early = tally_records([record], defs, date(2025, 7, 1))
+    late = tally_records([record], defs, date(2027, 1, 1))
+    assert early == late
+    assert early[("BZD-LONG-65", OVERALL)] == [1, 1]  # 74 at the prescription: within 65+
+    assert early.get(("POLY-75-10", OVERALL), [0, 0]) == [0, 0]  # 74, not 75+, when the 11 lines ran
+
+
+def test_polypharmacy_counts_lines_taken_together_even_when_ended(defs) -> None:
+    """Ten substances taken together in 2025 at 80, all completed by the audit: the patient counts; the
+    same ten taken one after the other (never together) do not make the numerator."""
+    born = date(1940, 1, 1)
+    together = [_ended(_order(f"t{i}", "C09AA05", key=f"k{i}", start=date(2025, 3, 1), days=30)) for i in range(10)]
+    apart = [_ended(_order(f"a{i}", "C09AA05", key=f"k{i}", start=date(2024, 1, 1 + 2 * i), days=1))
+             for i in range(10)]
+    t = tally_records([_patient("t", born, together), _patient("a", born, apart)], defs, date(2026, 6, 1))
+    assert t[("POLY-75-10", OVERALL)] == [1, 2]

@@ -103,9 +103,18 @@ def test_non_overlapping_periods_do_not_interact() -> None:
     assert len(run("IX001", record(a2, b))) == 1
 
 
-@pytest.mark.parametrize("status", ["cancelled", "stopped", "entered-in-error", "completed"])
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error", "revoked"])
 def test_lines_that_do_not_count(status: str) -> None:
     assert run("IX001", record(line("a", "simvastatine"), line("b", "clarithromycine", status=status))) == []
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed", "ended"])
+def test_ended_lines_count_on_the_days_they_were_taken(status: str) -> None:
+    """Written the same day as the simvastatin, an ended clarithromycin line was taken with it; a 7-day
+    course ended before the simvastatin began was not."""
+    assert len(run("IX001", record(line("a", "simvastatine"), line("b", "clarithromycine", status=status)))) == 1
+    before = line("b", "clarithromycine", status=status, authored=date(2025, 12, 1), supply_days=7)
+    assert run("IX001", record(line("a", "simvastatine"), before)) == []
 
 
 def test_low_confidence_lines_are_left_out() -> None:

@@ -74,14 +74,51 @@ def test_future_line_is_not_extended_backwards() -> None:
     assert not overlaps(a, b, AS_OF)
 
 
-@pytest.mark.parametrize("status", ["stopped", "cancelled", "entered-in-error", "completed", "revoked",
-                                    "ended", "not-taken", "not-done", "declined", "not-taking"])
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error", "revoked", "not-taken", "not-done",
+                                    "declined", "not-taking"])
 def test_statuses_that_do_not_count(status: str) -> None:
     a = order(status=status)
     b = order("MedicationRequest/b")
     assert not counts(a)
     assert not overlaps(a, b, AS_OF)
     assert not is_current(a, AS_OF)
+
+
+@pytest.mark.parametrize("status", ["completed", "stopped", "ended"])
+def test_ended_line_counts_over_its_written_period(status: str) -> None:
+    """A past course (a 10-day supply from 1 Jan) was taken: it overlaps a line of 5 Jan, not one of 12 Jan."""
+    a = order(status=status, dispense=Dispense(supply_days=10))
+    assert counts(a)
+    assert effective_interval(a, AS_OF) == (date(2026, 1, 1), date(2026, 1, 10))
+    assert overlaps(a, order("MedicationRequest/b", authored=date(2026, 1, 5)), AS_OF)
+    assert not overlaps(a, order("MedicationRequest/c", authored=date(2026, 1, 12)), AS_OF)
+    assert not is_current(a, AS_OF)
+    # a later as_of changes nothing about it
+    assert effective_interval(a, date(2027, 6, 1)) == effective_interval(a, AS_OF)
+
+
+@pytest.mark.parametrize("status", ["completed", "stopped", "ended"])
+def test_ended_line_without_written_end_is_its_first_day(status: str) -> None:
+    """Proven taken on its first day only: it overlaps a line written that day, not a later one."""
+    a = order(status=status)
+    assert effective_interval(a, AS_OF) == (date(2026, 1, 1), date(2026, 1, 1))
+    assert overlaps(a, order("MedicationRequest/b"), AS_OF)
+    assert not overlaps(a, order("MedicationRequest/c", authored=date(2026, 1, 2)), AS_OF)
+    assert duration_days(a, AS_OF) == 1
+
+
+def test_ended_line_stops_at_the_record_day() -> None:
+    """A 30-day line still running on ``as_of``: completed reaches ``as_of``, stopped the day before,
+    so a draft of today meets the completed line (its drug may still be in hand), not the stopped one."""
+    completed = order(status="completed", dispense=Dispense(supply_days=30))
+    stopped = order(status="stopped", dispense=Dispense(supply_days=30))
+    assert effective_interval(completed, AS_OF) == (date(2026, 1, 1), AS_OF)
+    assert effective_interval(stopped, AS_OF) == (date(2026, 1, 1), date(2026, 1, 14))
+    today = order("MedicationRequest/d", authored=None, draft=True, dosages=(Dosage(bounds_days=5),))
+    assert overlaps(completed, today, AS_OF) and not overlaps(stopped, today, AS_OF)
+    # written on as_of itself: the line is its first day
+    same_day = order(status="stopped", authored=AS_OF)
+    assert effective_interval(same_day, AS_OF) == (AS_OF, AS_OF)
 
 
 @pytest.mark.parametrize("status", ["active", "on-hold", "draft", "unknown"])

@@ -141,7 +141,6 @@ USES = {
     "administration-not-done": (_use("MedicationAdministration", "not-done", effectiveDateTime="2026-01-10"), False),
     "dispense-declined": (_use("MedicationDispense", "declined", whenHandedOver="2026-01-10"), False),
     "dispense-cancelled": (_use("MedicationDispense", "cancelled", whenHandedOver="2026-01-10"), False),
-    "administration-stopped": (_use("MedicationAdministration", "stopped", effectiveDateTime="2026-01-10"), False),
     "statement-stu3-taken-n": (_use("MedicationStatement", "active", taken="n", effectiveDateTime="2026-01-10"), False),
     "administration-stu3-not-given": (_use("MedicationAdministration", "completed", notGiven=True,
                                            effectiveDateTime="2026-01-10"), False),
@@ -150,8 +149,10 @@ USES = {
                                      effectivePeriod={"start": "2026-01-01"}), False),
     "statement-r5-stopped": (_use("MedicationStatement", "recorded", r5=True, adherence=_adherence("stopped"),
                                   effectivePeriod={"start": "2026-01-01"}), False),
+    # an administration stopped before its end was still (partly) given that day; a request that ended was taken
+    "administration-stopped": (_use("MedicationAdministration", "stopped", effectiveDateTime="2026-01-10"), True),
     "request-r5-ended": ({**_SIMVASTATIN, "id": "u", "status": "ended", "medicationCodeableConcept": _CLARITHRO},
-                         False),
+                         True),
     # one administration at a point in time covers that day only
     "administration-once-long-ago": (_use("MedicationAdministration", "completed", effectiveDateTime="2025-03-10"),
                                      False),

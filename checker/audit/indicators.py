@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from checker import periods
+from checker.facts.record import order_day
 from checker.model import NO_HISTORY, RULE_CONFIDENCE, MedicationOrder, PatientRecord
 from checker.referentials.indicators import REF_ID, Indicator
 
@@ -81,35 +83,81 @@ def _add(tally: Tally, ind: str, who: str, num: bool, den: bool = True) -> None:
         cell[0] += 1
 
 
-def _patient_level(ind: Indicator, orders: list[MedicationOrder], age: int | None,
+def _written_at_age(orders: list[MedicationOrder], record: PatientRecord, min_age: int | None, as_of: date
+                    ) -> list[MedicationOrder]:
+    """The orders written when the patient had reached ``min_age`` (age on each order's own day)."""
+    if min_age is None:
+        return orders
+    out = []
+    for o in orders:
+        age = record.age_on(order_day(o, as_of))
+        if age is not None and age >= min_age:
+            out.append(o)
+    return out
+
+
+def most_substances_together(orders: Iterable[MedicationOrder], record: PatientRecord, min_age: int, as_of: date
+                             ) -> int:
+    """The largest number of distinct substances taken on one day when the patient was ``min_age`` or
+    older: a sweep over the lines' treatment periods (ended lines over the days they were taken, open
+    ones up to ``as_of``), n log n."""
+    events: list[tuple[date, int, int]] = []  # (day, 0 = start / 1 = after the end, line)
+    keys: list[frozenset[str]] = []
+    for o in orders:
+        if not periods.counts(o) or o.identity is None:
+            continue
+        lo, hi = periods.effective_interval(o, as_of)
+        if lo == date.min:
+            continue  # no start: when it was taken is unknown
+        keys.append(frozenset(o.identity.substance_keys))
+        events.append((lo, 0, len(keys) - 1))
+        if hi < date.max:
+            events.append((hi + timedelta(days=1), -1, len(keys) - 1))
+    events.sort()
+    running: dict[str, int] = {}
+    best = 0
+    for day, kind, i in events:
+        for k in keys[i]:
+            running[k] = running.get(k, 0) + (1 if kind == 0 else -1)
+            if not running[k]:
+                del running[k]
+        if kind == 0:
+            age = record.age_on(day)
+            if age is not None and age >= min_age:
+                best = max(best, len(running))
+    return best
+
+
+def _patient_level(ind: Indicator, orders: list[MedicationOrder], record: PatientRecord, as_of: date,
                    all_orders: list[MedicationOrder]) -> tuple[bool, bool]:
-    """(in denominator, in numerator) for one patient seen through ``orders``."""
+    """(in denominator, in numerator) for one patient seen through ``orders``. Ages are the patient's
+    age on each order's own day, never on the audit date: a later audit does not move a patient into
+    an age band by ageing alone."""
     if ind.kind == "patient_duration":
         spans = [iv for o in orders if _atc_match(o, ind.denominator_atc) for iv in [order_interval(o)] if iv]
         if not spans:
             return False, False
         return True, longest_coverage(spans) > (ind.max_days or 0)
     if ind.kind == "patient_share":
-        if ind.min_age is not None and (age is None or age < ind.min_age):
-            return False, False
+        orders = _written_at_age(orders, record, ind.min_age, as_of)
         den = any(_atc_match(o, ind.denominator_atc) for o in orders) if ind.denominator_atc else bool(orders)
         return den, den and any(_atc_match(o, ind.numerator_atc) for o in orders)
     if ind.kind == "patient_polypharmacy":
-        if age is None or age < (ind.min_age or 0) or not orders:
+        if not _written_at_age(orders, record, ind.min_age or 0, as_of):
             return False, False
-        current = {k for o in all_orders if o.is_active_like for k in o.identity.substance_keys}  # type: ignore[union-attr]
-        return True, len(current) >= (ind.min_substances or 0)
+        together = most_substances_together(all_orders, record, ind.min_age or 0, as_of)
+        return True, together >= (ind.min_substances or 0)
     return False, False
 
 
 def tally_records(records: Sequence[PatientRecord], defs: Sequence[Indicator], as_of: date) -> Tally:
-    """Count every indicator for these (identified) patient records."""
+    """Count every indicator for these (identified) patient records. ``as_of`` only closes the
+    periods of lines still running (and dates an undated order)."""
     tally: Tally = {}
     for record in records:
         orders = [o for o in record.medication_orders if _usable(o)]
         if not orders:
             continue
-        age = record.age_on(as_of)
         by_requester: dict[str, list[MedicationOrder]] = {}
         for o in orders:
             by_requester.setdefault(_requester(o), []).append(o)
@@ -125,13 +173,13 @@ def tally_records(records: Sequence[PatientRecord], defs: Sequence[Indicator], a
                     _add(tally, ind.id, OVERALL, num)
                     _add(tally, ind.id, _requester(o), num)
                 continue
-            den, num = _patient_level(ind, orders, age, orders)
+            den, num = _patient_level(ind, orders, record, as_of, orders)
             _add(tally, ind.id, OVERALL, num, den)
             for who, theirs in by_requester.items():
                 if ind.kind == "patient_polypharmacy":
                     _add(tally, ind.id, who, num, den)  # a patient property, shown to each prescriber
                 else:
-                    d, n = _patient_level(ind, theirs, age, orders)
+                    d, n = _patient_level(ind, theirs, record, as_of, orders)
                     _add(tally, ind.id, who, n, d)
     return tally
 

@@ -13,7 +13,7 @@ from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _Index, _resource_ref
 from checker.fhir_input.validation import detect_version
 from checker.findings import Message
-from checker.model import NOT_TAKEN, Dispense, MedicationOrder, period_days
+from checker.model import NOT_CURRENT, Dispense, MedicationOrder, period_days
 
 _USE_STATUS_TAKEN = {
     "MedicationDispense": {"completed", "in-progress", "preparation"},
@@ -64,7 +64,7 @@ def _use_status(res: dict[str, Any], rt: str) -> str:
     element, value, meaning = _STU3_NOT_DONE[rt]
     if res.get(element) == value:
         return meaning
-    if rt == "MedicationStatement" and status not in NOT_TAKEN and _adherence(res) == "not-taking":
+    if rt == "MedicationStatement" and status not in NOT_CURRENT and _adherence(res) == "not-taking":
         return "not-taking"
     return status
 

@@ -191,7 +191,7 @@ def applicable(protocol: Protocol, record: PatientRecord) -> Iterator[tuple[Orde
                 yield order, act.id, order.label or _label(act.labels, "fr")
     else:
         for med_order in record.medication_orders:
-            if not med_order.is_active_like or not med_order.is_prescription:
+            if med_order.status in NOT_TAKEN or not med_order.is_prescription:
                 continue
             hit = matching_class(protocol, med_order)
             if hit is not None:
@@ -391,13 +391,13 @@ class _Context:
         found = self.shared.get(key)
         if found is None:  # once per record: the lines of the class, sorted, merged into blocks
             found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of)
-        blocks, block_of, undated = found
+        block_at_start, undated = found
         if id(self.order) in undated:
             return Result(None, missing=["start"])
-        i = block_of.get(id(self.order))
-        if i is None:
+        block = block_at_start.get(id(self.order))
+        if block is None:
             return Result(False)
-        start, end, n, days = blocks[i]
+        start, end, n, days = block
         pause = (end - start).days + 1 - days
         fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
             _fact("duration", n=n, start=start, end=end, days=days)
@@ -415,11 +415,14 @@ class _Context:
 
 
 def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date
-                      ) -> tuple[list[tuple[date, date, int, int]], dict[int, int], set[int]]:
+                      ) -> tuple[dict[int, tuple[date, date, int, int]], set[int]]:
     """The record's lines of ``prefixes`` merged into blocks of consecutive treatment (a pause of at
-    most ``gap`` days joins two lines): each block as (first day, last day, lines, days of treatment,
-    days between lines not counted); the block of each line (by identity); the lines without a start.
-    One sort per record (n log n), shared by every line the treatment-duration criterion asks about."""
+    most ``gap`` days joins two lines). For each line (by identity), its block as it stood when the
+    line was taken: (first day, last day, lines, days of treatment) over the lines of the block that
+    began on or before that line's first day, counted up to that line's last day — a renewal written
+    later does not make an earlier line too long, nor does a later ``as_of`` (point in time). Also the
+    lines without a start. One sort per record (n log n), shared by
+    every line the treatment-duration criterion asks about."""
     spans: list[tuple[date, date, int]] = []
     undated: set[int] = set()
     for o in record.medication_orders:
@@ -429,28 +432,33 @@ def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int
         if start is None:
             undated.add(id(o))
             continue
-        if end is None:
-            end = max(as_of, start) if periods.counts(o) else start
+        if periods.counts(o):  # open ends closed at ``as_of``, ended lines as far as they were taken
+            end = periods.effective_interval(o, as_of)[1]
+        elif end is None:
+            end = start
         spans.append((start, max(end, start), id(o)))
     spans.sort(key=lambda s: (s[0], s[1]))
-    blocks: list[tuple[date, date, int, int]] = []
-    block_of: dict[int, int] = {}
+    at_start: dict[int, tuple[date, date, int, int]] = {}
     first = last = date.min
     n = days = 0
-    for start, end, ident in spans:
+    pending: list[tuple[int, date]] = []  # lines that began on the current day, given their block once the day is read
+    for i, (start, end, ident) in enumerate(spans):
         if n and (start - last).days <= 1 + gap:
             overlap = max(0, (min(end, last) - start).days + 1)  # days already counted
             days += (end - start).days + 1 - overlap
             last = max(last, end)
             n += 1
         else:
-            if n:
-                blocks.append((first, last, n, days))
             first, last, n, days = start, end, 1, (end - start).days + 1
-        block_of[ident] = len(blocks)
-    if n:
-        blocks.append((first, last, n, days))
-    return blocks, block_of, undated
+        pending.append((ident, end))
+        if i + 1 == len(spans) or spans[i + 1][0] != start:
+            for p, p_end in pending:
+                # up to the line's own last day: the days after it come from one earlier line still
+                # running (every line counted began on or before it), so they form one stretch
+                after = max(0, (last - p_end).days)
+                at_start[p] = (first, min(last, p_end), n, days - after)
+            pending.clear()
+    return at_start, undated
 
 
 def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date, *,

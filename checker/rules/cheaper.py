@@ -103,10 +103,12 @@ def _unit_price(value: float | None, currency: str) -> Param:
 
 
 def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
-    """The identified prescription lines the EQ rules look at, with their identity."""
+    """The identified prescription lines the EQ rules look at, with their identity: lines taken now
+    (an ended line is not judged: a saving is stated per year of the treatment going on)."""
     for order in call.identified_orders(prescriptions_only=True):
         assert order.identity is not None
-        yield order, order.identity
+        if order.is_active_like:
+            yield order, order.identity
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
