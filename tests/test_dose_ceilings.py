@@ -41,6 +41,24 @@ def test_the_table_has_forty_substances_each_with_a_dated_source() -> None:
     assert all(r.source.label and r.source.url.startswith("http") and r.source.edition for r in rows)
 
 
+# Sites of the publishers themselves: the BDPM, the ANSM (RCP pages, safety documents) and the HAS.
+PUBLISHERS = frozenset({"base-donnees-publique.medicaments.gouv.fr", "agence-prd.ansm.sante.fr", "ansm.sante.fr",
+                        "archive.ansm.sante.fr", "www.has-sante.fr", "has-sante.fr"})
+# Rows whose figure was read only on a copy of the SmPC or on another site; each still awaits the
+# publisher's page (a row leaves this set when it is re-sourced, and no new row may join it).
+AWAITING_PUBLISHER = frozenset({"paracetamol", "metoclopramide", "levetiracetam", "gabapentin", "allopurinol",
+                                "allopurinol-child", "paroxetine", "atorvastatin", "quetiapine", "ramipril",
+                                "methylphenidate"})
+
+
+def test_each_ceiling_cites_a_publisher_page_or_is_listed_as_awaiting_one() -> None:
+    from urllib.parse import urlparse
+
+    rows = default_referentials().get("iatrogenic-rules").kind("max-dose")
+    elsewhere = {r.id for r in rows if urlparse(r.source.url).hostname not in PUBLISHERS}
+    assert elsewhere == AWAITING_PUBLISHER
+
+
 def _adult(row) -> bool:  # noqa: ANN001
     return "max_age" not in row.params
 
