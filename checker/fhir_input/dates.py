@@ -37,6 +37,14 @@ def _read_date(value: Any, path: str) -> date | None:
     return found
 
 
+def _read_end_date(value: Any, path: str) -> date | None:
+    """The end of a Period: like :func:`_read_date`, but a date written to the month or the year
+    covers all of it (FHIR Period: "the end value includes any matching date/time"), so
+    ``2026-01`` is 31 January, not the 1st."""
+    found = _read_date(value, path)
+    return _last_day(value) if found is not None else None
+
+
 _CQL_TODAY = re.compile(r"Today\(\)(?:\s*([+-])\s*(\d+)\s*(day|days|week|weeks|month|months|year|years))?")
 
 

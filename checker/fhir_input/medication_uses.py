@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
-from checker.fhir_input.dates import _cql_date, _read_date, _dated, _ext_cql, _last_day
+from checker.fhir_input.dates import _cql_date, _read_date, _read_end_date, _dated, _ext_cql, _last_day
 from checker.fhir_input.elements import _Bad, _concept, _list, _quantity, _status, _ucum_time
 from checker.fhir_input.medications import _dosage, _medication
 from checker.fhir_input.raw import RawResource
@@ -113,7 +113,7 @@ def _medication_use(raw: RawResource, index: _Index, today: date) -> MedicationO
         period = res.get("effectivePeriod")
         if isinstance(period, dict):
             start = start or _read_date(period.get("start"), "/effectivePeriod/start")
-            end = end or _read_date(period.get("end"), "/effectivePeriod/end")
+            end = end or _read_end_date(period.get("end"), "/effectivePeriod/end")
             for expr in _ext_cql(period):
                 parts = re.split(r"\bend\s*:", expr, maxsplit=1)
                 start = start or _cql_date(parts[0], today)

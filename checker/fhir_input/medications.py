@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from checker.fhir_input.dates import _cql_date, _ext_cql, _read_date
+from checker.fhir_input.dates import _cql_date, _ext_cql, _read_date, _read_end_date
 from checker.fhir_input.elements import _Bad, _concept, _list, _num, _quantity, _ref, _s, _ucum_time
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _Index
@@ -147,7 +147,7 @@ def _dosage(d: Any, path: str) -> Dosage:
     bounds_days = None
     if isinstance(repeat.get("boundsPeriod"), dict):
         bounds_start = _read_date(repeat["boundsPeriod"].get("start"), f"{path}/timing/repeat/boundsPeriod/start")
-        bounds_end = _read_date(repeat["boundsPeriod"].get("end"), f"{path}/timing/repeat/boundsPeriod/end")
+        bounds_end = _read_end_date(repeat["boundsPeriod"].get("end"), f"{path}/timing/repeat/boundsPeriod/end")
     if isinstance(repeat.get("boundsDuration"), dict):
         q = _quantity(repeat["boundsDuration"], f"{path}/timing/repeat/boundsDuration")
         if q is not None:
@@ -189,7 +189,7 @@ def _dispense(value: Any, today: date) -> Dispense | None:
     vp = value.get("validityPeriod")
     if isinstance(vp, dict):
         start = _read_date(vp.get("start"), "/dispenseRequest/validityPeriod/start")
-        end = _read_date(vp.get("end"), "/dispenseRequest/validityPeriod/end")
+        end = _read_end_date(vp.get("end"), "/dispenseRequest/validityPeriod/end")
         for expr in _ext_cql(vp):  # "FHIR.Period { start: … Today() - 90 days …, end: … Today() … }"
             parts = re.split(r"\bend\s*:", expr, maxsplit=1)
             start = start or _cql_date(parts[0], today)
