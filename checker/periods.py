@@ -40,6 +40,7 @@ Conventions (documented once, used by every rule family):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
 
 from checker.model import ENDED, NOT_TAKEN, MedicationOrder
@@ -160,3 +161,29 @@ def duration_days(order: MedicationOrder, as_of: date) -> int | None:
         return None
     lo, hi = effective_interval(order, as_of)
     return (hi - lo).days + 1  # date.max - date.min fits in a timedelta
+
+
+def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: int,
+                 medication: Callable[[MedicationOrder], Hashable]) -> dict[int, date]:
+    """Lines taken over by their renewal: ``id(line)`` → the day before the renewal began.
+
+    A renewal is a later line of the same ``medication`` (the caller's key: same substances and
+    strengths) that begins after the line began and no more than ``overlap_days`` before its end:
+    the next box collected before the last one is finished. From its first day it replaces the line,
+    so dose totals and duplicates do not count the two at once. Lines of each medication are sorted
+    once (n log n)."""
+    by_medication: dict[Hashable, list[tuple[date, date, int]]] = {}
+    for o in orders:
+        if not counts(o):
+            continue
+        lo, hi = effective_interval(o, as_of)
+        if lo == date.min:
+            continue  # no start: which line came first is unknown
+        by_medication.setdefault(medication(o), []).append((lo, hi, id(o)))
+    ends: dict[int, date] = {}
+    for lines in by_medication.values():
+        lines.sort()
+        for (lo, hi, line), (next_lo, _, _) in zip(lines, lines[1:]):
+            if lo < next_lo <= hi and (hi - next_lo).days < overlap_days:
+                ends[line] = next_lo - timedelta(days=1)
+    return ends

@@ -74,6 +74,8 @@ class FactTables:
     concepts: dict[str, ConceptSet] = field(default_factory=dict)
     requests: dict[str, ObservationRequest] = field(default_factory=dict)
     populations: dict[str, Population] = field(default_factory=dict)
+    renewal_overlap_days: int = 0
+    """Days a renewal of the same medication may overlap the line it renews (see :func:`checker.periods.renewal_ends`)."""
 
     def population(self, name: str) -> Population:
         """The ages of population ``name`` (``elderly``, ``stopp-start``; ``KeyError`` when unknown)."""
@@ -104,6 +106,7 @@ def parse(data: dict[str, Any]) -> FactTables:
     try:
         windows = {k: int(v["days"]) for k, v in data["validity_days"].items()}
         inferred = int(data["inferred_indication_days"]["days"])
+        renewal = int(data["renewal_overlap_days"]["days"]) if "renewal_overlap_days" in data else 0
         observations = {k: ObservationCodes(v["system"], frozenset(v["codes"]), v["window"], v["request"])
                         for k, v in data["observations"].items()}
         requests = {k: ObservationRequest((), v.get("category"), int(v["count"]), bool(v.get("protocols", False)))
@@ -122,7 +125,9 @@ def parse(data: dict[str, Any]) -> FactTables:
     for k, pop in populations.items():
         if pop.undetermined_from is not None and not pop.undetermined_from <= pop.from_age:
             raise ValueError(f"clinical-facts: populations {k!r}: the undetermined band starts above the age")
-    return FactTables(windows, inferred, observations, concepts, requests, populations)
+    if renewal < 0:
+        raise ValueError("clinical-facts: renewal_overlap_days is negative")
+    return FactTables(windows, inferred, observations, concepts, requests, populations, renewal)
 
 
 @loader("clinical-facts")

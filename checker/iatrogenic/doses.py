@@ -36,6 +36,16 @@ def mg_of(q: Quantity | None) -> float | None:
     return None if factor is None else q.value * factor
 
 
+def medication_key(order: MedicationOrder) -> tuple[tuple[str, float | None], ...]:
+    """What makes two lines the same medication for renewals: their substances and the strength of
+    each in mg (Doliprane 1000 mg and Dafalgan 1 g are the same medication; Ixprim is not)."""
+    ident = order.identity
+    if ident is None:
+        return ()
+    return tuple(sorted((s.key, None if (mg := mg_of(s.strength)) is None else round(mg, 3))
+                        for s in ident.substances))
+
+
 def _unit_strength_mg(subst: SubstanceMatch) -> float | None:
     return mg_of(subst.strength)
 

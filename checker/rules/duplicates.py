@@ -7,12 +7,14 @@ from typing import Any
 
 from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
 from checker.iatrogenic.classes import TherapeuticClasses
-from checker.iatrogenic.doses import daily_dose
+from checker.facts import FactTables
+from checker.iatrogenic.doses import daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
 from checker.memo import by_identities
 from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
+from checker.periods import renewal_ends
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
@@ -97,7 +99,9 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     finding per pair of lines and substance. The finding states the total daily dose of the two
     lines (structured dosage) against the lowest PR005 maximum per day that applies to the patient
     (``max-dose`` rows of ``referentials/iatrogenic/patient-risks.tsv``), or says that the total
-    cannot be computed (a dosage in words only).
+    cannot be computed (a dosage in words only). A renewal of the same medication written up to
+    ``renewal_overlap_days`` (``referentials/facts/clinical-facts.json``, a project convention)
+    before the line ends takes over from it: the two are one treatment, not a duplicate.
 
     Source: ANSM, paracetamol boxes "Surdosage = danger" (9 July 2019: do not take another medicine
     containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
@@ -106,7 +110,9 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
     orders = list(call.identified_orders(prescriptions_only=True))
-    groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity))
+    tables: FactTables = call.refs.get("clinical-facts")
+    renewed = renewal_ends(orders, call.as_of, tables.renewal_overlap_days, medication_key)
+    groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
 
     def keys(g: Group) -> frozenset[str]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -90,14 +90,17 @@ class ProductPair:
 
 
 def group_lines(orders: Iterable[MedicationOrder], as_of: date,
-                key: Callable[[MedicationOrder], Hashable]) -> list[Group]:
-    """Lines that may be taken (stopped, cancelled … lines never overlap), grouped by ``key``, groups
-    in the order of their first line."""
+                key: Callable[[MedicationOrder], Hashable], ends: Mapping[int, date] | None = None) -> list[Group]:
+    """Lines that were taken (cancelled, entered-in-error … lines never overlap), grouped by ``key``,
+    groups in the order of their first line. ``ends``: lines taken over by a renewal end the day
+    before it (:func:`checker.periods.renewal_ends`)."""
     groups: dict[Hashable, Group] = {}
     for i, order in enumerate(orders):
         if order.status in NOT_TAKEN:
             continue
         lo, hi = effective_interval(order, as_of)
+        if ends and id(order) in ends:
+            hi = max(lo, min(hi, ends[id(order)]))
         k = key(order)
         g = groups.get(k)
         if g is None:

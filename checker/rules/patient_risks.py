@@ -13,12 +13,12 @@ from checker import criteria, facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
-from checker.iatrogenic.doses import daily_dose
+from checker.iatrogenic.doses import daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
-from checker.periods import counts, effective_interval
+from checker.periods import counts, effective_interval, renewal_ends
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.text import fold
@@ -577,7 +577,9 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     when the record has a weight on the order's day (ibuprofen, hydroxyzine, metoclopramide,
     allopurinol); rows limited to routes where the ceiling applies (a gel is not an oral dose). Doses
     come from structured dosage only (dose × frequency, unit strength for a count of tablets) and
-    are also summed over concurrent lines of the same substance; a text-only dosage is reported as
+    are also summed over concurrent lines of the same substance (a renewal of the same medication
+    written up to ``renewal_overlap_days`` before the line ends takes over from it, see
+    ``referentials/facts/clinical-facts.json``); a text-only dosage is reported as
     not evaluable, and a child's missing weight is named when a weight-based maximum applies. Oral
     methotrexate prescribed more than once a week is reported.
 
@@ -625,7 +627,8 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
         if not evaluable or len(counted) < 2 or cap_day is None or any(
                 (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
             continue
-        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k))
+        renewed = renewal_ends([o for o, _ in counted], call.as_of, tables.renewal_overlap_days, medication_key)
+        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), ends=renewed)
         total = sum(_mg_per_day(o, k) for o, k in group)
         if len(group) > 1 and total > cap_day + 1e-9:
             yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
@@ -804,15 +807,24 @@ def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationId
                  for row in data.kind("accumulation"))
 
 
+def _until_renewed(interval: tuple[date, date], ends: dict[int, date] | None, order: MedicationOrder
+                   ) -> tuple[date, date]:
+    """The line's interval, ended the day before its renewal began when it has one."""
+    if not ends or id(order) not in ends:
+        return interval
+    lo, hi = interval
+    return lo, max(lo, min(hi, ends[id(order)]))
+
+
 def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
-                        weight: Callable[[MedicationOrder, str], float] | None = None
-                        ) -> list[tuple[MedicationOrder, str]]:
+                        weight: Callable[[MedicationOrder, str], float] | None = None,
+                        ends: dict[int, date] | None = None) -> list[tuple[MedicationOrder, str]]:
     """The largest set of lines all taken on one common day, whenever that day was: of the lines' first
     days, the first (in line order) on which the most distinct substances (or, with ``weight``, the
     largest total weight) are taken, and every line taken that day.
 
     A sweep over sorted starts and ends scores each first day (n log n)."""
-    spans = [(effective_interval(o, as_of), o, k) for o, k in members]
+    spans = [(_until_renewed(effective_interval(o, as_of), ends, o), o, k) for o, k in members]
     if not spans:
         return []
     starts = sorted(range(len(spans)), key=lambda i: spans[i][0][0])
