@@ -18,11 +18,12 @@ RULES = default_referentials().get("iatrogenic-rules")
 
 
 # Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
-# 1976;16(1):31-41. The paper's own text could not be read; the formula is checked as a publisher
-# states it (Taber's Medical Dictionary, F.A. Davis, entry "Cockcroft-Gault formula", read
-# 2026-12-05): men (140 - age) x weight (kg) / (72 x serum creatinine in mg/dL), women the same x
-# 0.85. The examples below were worked by hand from that formula with round figures, so that each
-# expected clearance is exact: (age, kg, mg/dL, female) -> mL/min.
+# 1976;16(1):31-41, doi 10.1159/000180580. The paper's abstract (read 2026-12-05 in a copy of the
+# paper, https://www.scribd.com/document/519107434/Cock-Croft-1976) gives, for adult men,
+# (140 - age) x weight (kg) / (72 x serum creatinine in mg/100 mL), and 15 % less for women. No worked
+# example of the paper (nor of an ANSM/HAS document or SmPC) could be read, so the examples below were
+# worked by hand from that formula with round figures, so that each expected clearance is exact:
+# (age, kg, mg/dL, female) -> mL/min.
 WORKED = [
     (40, 72, 1.0, False, 100.0),   # 100 x 72 / 72
     (40, 72, 1.0, True, 85.0),     # the same woman: x 0.85
