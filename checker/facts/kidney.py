@@ -31,6 +31,7 @@ from datetime import date
 from checker.facts.record import latest_observation, renal_on, weight_on
 from checker.facts.tables import CockcroftGault, FactTables
 from checker.model import PatientRecord
+from checker.referentials import default_referentials
 
 UMOL_PER_MG_DL = 88.4
 """µmol/L in 1 mg/dL of creatinine (molar mass 113.12 g/mol)."""
@@ -64,8 +65,6 @@ def cockcroft_gault(age: float, weight_kg: float, creatinine_mg_per_dl: float, f
     """Creatinine clearance in mL/min (Cockcroft & Gault, Nephron 1976), with the figures of
     ``formula`` (by default those of the shipped facts tables)."""
     if formula is None:
-        from checker.referentials import default_referentials
-
         formula = default_referentials().get("clinical-facts").cockcroft_gault
         assert formula is not None
     clcr = (formula.age_from - age) * weight_kg / (formula.divisor * creatinine_mg_per_dl)
