@@ -115,15 +115,16 @@ def _thresholds() -> list[Any]:
     return out
 
 
+@pytest.mark.parametrize("loinc, unit", [("62238-1", "mL/min/{1.73_m2}"), ("2164-2", "mL/min")], ids=["egfr", "clcr"])
 @pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())
 def test_each_renal_threshold_just_above_and_just_below(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
-                                                        below: float, tmp_path: Path) -> None:
-    """An eGFR one unit under the threshold flags the criterion; one unit over does not; the patient
-    is 75 (every row applies from 65 at most)."""
+                                                        below: float, loinc: str, unit: str, tmp_path: Path) -> None:
+    """An eGFR, then a measured creatinine clearance, one unit under the threshold flags the
+    criterion; one unit over does not; the patient is 75 (every row applies from 65 at most)."""
     label = _label_for(keys, atc)
     assert label, f"{criterion}: no identifiable drug in the index"
-    under = _pr003(_bundle(tmp_path, "under", label, [_obs("under", 1, "62238-1", below - 1, "mL/min/{1.73_m2}")]))
-    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 1, "mL/min/{1.73_m2}")]))
+    under = _pr003(_bundle(tmp_path, "under", label, [_obs("under", 1, loinc, below - 1, unit)]))
+    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, loinc, below + 1, unit)]))
     assert criterion in _flagged(under), (criterion, label, [f.summary for f in under])
     assert criterion not in _flagged(over), (criterion, label, [f.summary for f in over])
 
@@ -301,3 +302,11 @@ def test_each_stopp_e_criterion_by_ckd_stage(criterion: str, atc: str, stages: l
     milder = f"N18.{int(min(stages)[-1]) - 1}"
     found = run("PR003", record(order, birth=date(1950, 6, 1), conditions=(condition(milder),)))
     assert not any("ckd" in f.evidence for f in found) and [f.evidence.get("missing") for f in found] == ["egfr"]
+
+
+def test_the_threshold_samples_cover_every_row_of_the_table() -> None:
+    """The generators above read the table: every renal row of patient-risks.tsv and every renal
+    STOPP criterion of the selection gets its just-above / just-below samples."""
+    sampled = {p.values[0] for p in _thresholds()}
+    wanted = {r.id for r in RULES.kind("renal")} | set(RULES.stopp_selection("renal"))
+    assert sampled == wanted and len(wanted) >= 34
