@@ -310,3 +310,23 @@ def test_the_threshold_samples_cover_every_row_of_the_table() -> None:
     sampled = {p.values[0] for p in _thresholds()}
     wanted = {r.id for r in RULES.kind("renal")} | set(RULES.stopp_selection("renal"))
     assert sampled == wanted and len(wanted) >= 34
+
+
+AGED = [pytest.param(r.id, r.keys, r.atc, float(r.params["below"]), int(r.params["min_age"]), id=r.id)
+        for r in RULES.kind("renal") if "min_age" in r.params]
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below, min_age", AGED)
+def test_each_aged_renal_row_applies_from_its_own_age(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
+                                                      below: float, min_age: int, tmp_path: Path) -> None:
+    """A clearance under the row's threshold flags it from the row's ``min_age`` (the Beers table is
+    written for people 65 and older), not a year before."""
+    label = _label_for(keys, atc)
+    assert label
+    flagged = {}
+    for age in (min_age - 1, min_age):
+        birth = f"{2025 - age}-06-01"  # that age on 2026-01-05 and on 2026-01-15
+        pid = f"age{age}"
+        found = _pr003(_bundle(tmp_path, pid, label, [_obs(pid, 1, "2164-2", below - 1, "mL/min")], birth=birth))
+        flagged[age] = criterion in _flagged(found)
+    assert flagged == {min_age - 1: False, min_age: True}, flagged
