@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ RULES = default_referentials().get("iatrogenic-rules")
 
 
 # Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
-# 1976;16(1):31-41. The paper's own text could not be read; the formula is checked as a publisher
-# states it (Taber's Medical Dictionary, F.A. Davis, entry "Cockcroft-Gault formula", read
-# 2026-12-05): men (140 - age) x weight (kg) / (72 x serum creatinine in mg/dL), women the same x
-# 0.85. The examples below were worked by hand from that formula with round figures, so that each
-# expected clearance is exact: (age, kg, mg/dL, female) -> mL/min.
+# 1976;16(1):31-41, doi 10.1159/000180580. The paper's abstract (read 2026-12-05 in a copy of the
+# paper, https://www.scribd.com/document/519107434/Cock-Croft-1976) gives, for adult men,
+# (140 - age) x weight (kg) / (72 x serum creatinine in mg/100 mL), and 15 % less for women. No worked
+# example of the paper (nor of an ANSM/HAS document or SmPC) could be read, so the examples below were
+# worked by hand from that formula with round figures, so that each expected clearance is exact:
+# (age, kg, mg/dL, female) -> mL/min.
 WORKED = [
     (40, 72, 1.0, False, 100.0),   # 100 x 72 / 72
     (40, 72, 1.0, True, 85.0),     # the same woman: x 0.85
@@ -113,15 +115,16 @@ def _thresholds() -> list[Any]:
     return out
 
 
+@pytest.mark.parametrize("loinc, unit", [("62238-1", "mL/min/{1.73_m2}"), ("2164-2", "mL/min")], ids=["egfr", "clcr"])
 @pytest.mark.parametrize("criterion, keys, atc, below", _thresholds())
 def test_each_renal_threshold_just_above_and_just_below(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
-                                                        below: float, tmp_path: Path) -> None:
-    """An eGFR one unit under the threshold flags the criterion; one unit over does not; the patient
-    is 75 (every row applies from 65 at most)."""
+                                                        below: float, loinc: str, unit: str, tmp_path: Path) -> None:
+    """An eGFR, then a measured creatinine clearance, one unit under the threshold flags the
+    criterion; one unit over does not; the patient is 75 (every row applies from 65 at most)."""
     label = _label_for(keys, atc)
     assert label, f"{criterion}: no identifiable drug in the index"
-    under = _pr003(_bundle(tmp_path, "under", label, [_obs("under", 1, "62238-1", below - 1, "mL/min/{1.73_m2}")]))
-    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, "62238-1", below + 1, "mL/min/{1.73_m2}")]))
+    under = _pr003(_bundle(tmp_path, "under", label, [_obs("under", 1, loinc, below - 1, unit)]))
+    over = _pr003(_bundle(tmp_path, "over", label, [_obs("over", 1, loinc, below + 1, unit)]))
     assert criterion in _flagged(under), (criterion, label, [f.summary for f in under])
     assert criterion not in _flagged(over), (criterion, label, [f.summary for f in over])
 
@@ -210,3 +213,120 @@ def test_a_row_that_states_its_threshold_is_not_given_it_twice() -> None:
     for detail in details:
         assert "mL/min (à éviter : insuffisance rénale aiguë) <" not in detail, detail
         assert "AINS < 50" in detail  # the STOPP criterion keeps its figure
+
+
+# --- Cockcroft–Gault constants are data, with their source ----------------------------------------
+
+def test_the_cockcroft_gault_constants_are_data_with_their_source() -> None:
+    """The formula's figures (140, 72, × 0.85 for a woman: "15 % less in females") and the weight it
+    takes live in referentials/facts/clinical-facts.json, cited to the paper (Nephron 1976)."""
+    cg = default_referentials().get("clinical-facts").cockcroft_gault
+    assert (cg.age_from, cg.divisor, cg.female_factor) == (140, 72, 0.85)
+    assert cg.creatinine_unit == "mg/dL" and cg.weight == "actual"
+    assert "Nephron" in cg.source and "10.1159/000180580" in cg.source
+
+
+def test_the_estimate_is_computed_with_the_tables_constants() -> None:
+    """kidney_function_on reads the constants from the tables it is given, not from code."""
+    from dataclasses import replace
+
+    from checker.facts import kidney_function_on
+    from checker.model import Coding, Concept, Observation
+    from tests.test_iatro_support import line, record
+
+    def obs(code: str, value: float, unit: str) -> Observation:
+        return Observation(ref=f"Observation/{code}", code=Concept((Coding("http://loinc.org", code),)), value=value,
+                           unit=unit, effective=date(2026, 1, 2))
+
+    tables = default_referentials().get("clinical-facts")
+    rec = record(line("a", "colchicine"), birth=date(1950, 6, 1),
+                 observations=(obs("2160-0", 1.0, "mg/dL"), obs("29463-7", 72, "kg")))
+    day = date(2026, 1, 5)  # 75 years old: (140 - 75) x 72 / (72 x 1.0) x 0.85 = 55.25
+    assert kidney_function_on(rec, day, tables).value == pytest.approx(55.2, abs=0.06)
+    halved = replace(tables, cockcroft_gault=replace(tables.cockcroft_gault, female_factor=0.5))
+    assert kidney_function_on(rec, day, halved).value == pytest.approx(32.5, abs=0.06)
+
+
+# --- STOPP v2 section E: every criterion encoded, each sampled by eGFR and by CKD stage ------------
+
+def _stopp_e_shared(shared: Path) -> dict[str, float]:
+    """Each STOPP E criterion of the shared STOPP/START v2 text with its eGFR threshold."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(shared / "data" / "stopp-start-v2" / "stoppstart_v2.xml").getroot()
+    out: dict[str, float] = {}
+    for rule in root.iter():
+        if rule.tag.endswith("rule") and (rule.get("id") or "").startswith("STOPP E"):
+            text = " ".join(d.text or "" for d in rule if d.tag.endswith("description") and d.get("language") == "en")
+            m = re.search(r"eGFR\s*<\s*(\d+)", text)
+            assert m, (rule.get("id"), text)
+            out[str(rule.get("id"))] = float(m.group(1))
+    return out
+
+
+def test_every_stopp_section_e_criterion_is_encoded_with_its_threshold(shared_dir: Path) -> None:
+    """Read from the STOPP/START v2 text (optional corpus): E1–E6, each evaluated by PR003 with the
+    eGFR threshold its wording states."""
+    shared = _stopp_e_shared(shared_dir)
+    assert sorted(shared) == [f"STOPP E{n}" for n in range(1, 7)]
+    selected = RULES.stopp_selection("renal")
+    encoded = {rid: next(it["egfr"]["value"] for it in RULES.stopp["rules"][rid]["iterations"] if it["egfr"])
+               for rid in selected}
+    assert encoded == shared
+
+
+def _stopp_e_stages() -> list[Any]:
+    out = []
+    for rid in RULES.stopp_selection("renal"):
+        its = RULES.stopp["rules"][rid]["iterations"]
+        stages = sorted({c for it in its for c in it["ckd_icd10"]})
+        atc = next(m["atc"][0] for it in its for m in it["medicines"])
+        out.append(pytest.param(rid, atc, stages, id=rid))
+    return out
+
+
+@pytest.mark.parametrize("criterion, atc, stages", _stopp_e_stages())
+def test_each_stopp_e_criterion_by_ckd_stage(criterion: str, atc: str, stages: list[str]) -> None:
+    """No eGFR recorded: each CKD stage the criterion lists flags it; the stage just milder does not
+    (it names the missing renal function instead)."""
+    from tests.test_iatro_support import condition, dose, line, record, run
+
+    assert stages, criterion
+    dosages = (dose(0.25, "mg", 1),) if criterion == "STOPP E1" else ()  # E1: digoxin above 125 µg/day
+    order = line("a", "x", atc=(atc,), dosages=dosages)
+    for stage in stages:
+        found = run("PR003", record(order, birth=date(1950, 6, 1), conditions=(condition(stage),)))
+        assert [c["criterion"] for f in found for c in f.evidence["criteria"] if "ckd" in f.evidence] == [criterion], \
+            (stage, [f.evidence for f in found])
+    milder = f"N18.{int(min(stages)[-1]) - 1}"
+    found = run("PR003", record(order, birth=date(1950, 6, 1), conditions=(condition(milder),)))
+    assert not any("ckd" in f.evidence for f in found) and [f.evidence.get("missing") for f in found] == ["egfr"]
+
+
+def test_the_threshold_samples_cover_every_row_of_the_table() -> None:
+    """The generators above read the table: every renal row of patient-risks.tsv and every renal
+    STOPP criterion of the selection gets its just-above / just-below samples."""
+    sampled = {p.values[0] for p in _thresholds()}
+    wanted = {r.id for r in RULES.kind("renal")} | set(RULES.stopp_selection("renal"))
+    assert sampled == wanted and len(wanted) >= 34
+
+
+AGED = [pytest.param(r.id, r.keys, r.atc, float(r.params["below"]), int(r.params["min_age"]), id=r.id)
+        for r in RULES.kind("renal") if "min_age" in r.params]
+
+
+@pytest.mark.parametrize("criterion, keys, atc, below, min_age", AGED)
+def test_each_aged_renal_row_applies_from_its_own_age(criterion: str, keys: tuple[str, ...], atc: tuple[str, ...],
+                                                      below: float, min_age: int, tmp_path: Path) -> None:
+    """A clearance under the row's threshold flags it from the row's ``min_age`` (the Beers table is
+    written for people 65 and older), not a year before."""
+    label = _label_for(keys, atc)
+    assert label
+    flagged = {}
+    for age in (min_age - 1, min_age):
+        birth = f"{2025 - age}-06-01"  # that age on 2026-01-05 and on 2026-01-15
+        pid = f"age{age}"
+        found = _pr003(_bundle(tmp_path, pid, label, [_obs(pid, 1, "2164-2", below - 1, "mL/min")], birth=birth))
+        flagged[age] = criterion in _flagged(found)
+    assert flagged == {min_age - 1: False, min_age: True}, flagged

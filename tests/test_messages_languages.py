@@ -73,8 +73,7 @@ def _visible(text: str, fmt: str) -> str:
 def _without_input_data(text: str, report: Report) -> str:
     """``text`` without what is not the catalogue's wording: the input's own words (quoted texts,
     resource ids, coded displays in protocol facts), the cited documents' titles and URLs."""
-    text = re.sub(r"«[^»]*»|“[^”]*”|https?://\S+|\b(?:Patient|MedicationRequest|ServiceRequest)/\S+", " ", text)
-    for f in report.findings:
+    for f in report.findings:  # first: a cited title may itself hold a URL
         for label in (f.source.cite(), f.source.label):
             text = text.replace(label, " ").replace(html.escape(label), " ")
         ev = f.evidence
@@ -83,7 +82,7 @@ def _without_input_data(text: str, report: Report) -> str:
                 for v in fact.params.values():
                     if isinstance(v, str) and len(v) > 3:
                         text = text.replace(v, " ")
-    return text
+    return re.sub(r"«[^»]*»|“[^”]*”|https?://\S+|\b(?:Patient|MedicationRequest|ServiceRequest)/\S+", " ", text)
 
 
 @pytest.mark.parametrize("fmt", ["text", "html", "json"])

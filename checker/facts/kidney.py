@@ -9,10 +9,16 @@ Which estimate is used (documented in docs/facts.md):
 
        CrCl (mL/min) = (140 − age) × weight (kg) / (72 × creatinine (mg/dL)), × 0.85 for a woman
 
-   (Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron
-   1976;16:31–41; the paper's text was not reachable here, the formula is checked as Taber's Medical
-   Dictionary, F.A. Davis, states it, read 2026-12-05). A creatinine in µmol/L is converted to mg/dL by dividing by 88.4 (molar mass of
-   creatinine 113.12 g/mol: 1 mg/dL = 10 mg/L ÷ 113.12 g/mol = 88.4 µmol/L);
+   as the paper states it (Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum
+   creatinine. Nephron 1976;16(1):31–41, doi 10.1159/000180580: "(140 − age)(wt kg) / 72 × Scr
+   (mg/100 ml)", "15 % less in females"; abstract read 2026-12-05 in a copy of the paper). The
+   figures are data (``cockcroft_gault`` in ``referentials/facts/clinical-facts.json``, with that
+   citation), read through :class:`checker.facts.tables.CockcroftGault`. The weight is the body
+   weight recorded (the paper's "wt kg"), never an ideal or adjusted weight, which the paper does not
+   use and which would need a height. The result is a clearance in mL/min, not a GFR per 1.73 m²
+   (HAS, "Diagnostic de l'insuffisance rénale chronique", July 2012, which also recalls that SmPC
+   dose adjustments are stated against it). A creatinine in µmol/L is converted to mg/dL by dividing
+   by 88.4 (molar mass of creatinine 113.12 g/mol: 1 mg/dL = 10 mg/L ÷ 113.12 g/mol = 88.4 µmol/L);
 3. otherwise no estimate, and :attr:`KidneyFunction.missing` names every datum that was lacking
    (``creatinine``, ``weight``, ``age``, ``sex``): silence is never an all-clear.
 """
@@ -23,8 +29,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from checker.facts.record import latest_observation, renal_on, weight_on
-from checker.facts.tables import FactTables
+from checker.facts.tables import CockcroftGault, FactTables
 from checker.model import PatientRecord
+from checker.referentials import default_referentials
 
 UMOL_PER_MG_DL = 88.4
 """µmol/L in 1 mg/dL of creatinine (molar mass 113.12 g/mol)."""
@@ -53,10 +60,15 @@ def creatinine_mg_dl(value: float, unit: str) -> float | None:
     return None if factor is None else value * factor
 
 
-def cockcroft_gault(age: float, weight_kg: float, creatinine_mg_per_dl: float, female: bool) -> float:
-    """Creatinine clearance in mL/min (Cockcroft & Gault, Nephron 1976)."""
-    clcr = (140 - age) * weight_kg / (72 * creatinine_mg_per_dl)
-    return clcr * 0.85 if female else clcr
+def cockcroft_gault(age: float, weight_kg: float, creatinine_mg_per_dl: float, female: bool,
+                    formula: CockcroftGault | None = None) -> float:
+    """Creatinine clearance in mL/min (Cockcroft & Gault, Nephron 1976), with the figures of
+    ``formula`` (by default those of the shipped facts tables)."""
+    if formula is None:
+        formula = default_referentials().get("clinical-facts").cockcroft_gault
+        assert formula is not None
+    clcr = (formula.age_from - age) * weight_kg / (formula.divisor * creatinine_mg_per_dl)
+    return clcr * formula.female_factor if female else clcr
 
 
 def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> KidneyFunction:
@@ -86,7 +98,8 @@ def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> 
     if missing:
         return KidneyFunction(None, missing=tuple(missing))
     assert creat is not None and scr is not None and kg is not None and age is not None
-    value = cockcroft_gault(age, kg, scr, sex == "female")
+    assert tables.cockcroft_gault is not None, "clinical-facts: no cockcroft_gault table"
+    value = cockcroft_gault(age, kg, scr, sex == "female", tables.cockcroft_gault)
     refs = tuple(r for r in (creat.ref, weight.ref) if r)
     return KidneyFunction(round(value, 1), "cockcroft-gault", refs, creat.effective,
                           {"age": age, "weight_kg": round(kg, 1), "creatinine_mg_dl": round(scr, 3),

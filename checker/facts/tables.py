@@ -64,6 +64,21 @@ class Population:
 
 
 @dataclass(frozen=True, slots=True)
+class CockcroftGault:
+    """The figures of the Cockcroft–Gault formula, as the paper gives them (Nephron 1976;16:31–41):
+    clearance (mL/min) = (``age_from`` − age) × weight / (``divisor`` × creatinine in
+    ``creatinine_unit``), × ``female_factor`` for a woman; ``weight`` names the weight taken
+    (``actual``: the body weight recorded). ``source`` cites where the figures were read."""
+
+    age_from: float
+    divisor: float
+    female_factor: float
+    creatinine_unit: str
+    weight: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class FactTables:
     """Validity windows (days), inferred-indication window, observation codes, concept sets and
     population ages."""
@@ -74,6 +89,7 @@ class FactTables:
     concepts: dict[str, ConceptSet] = field(default_factory=dict)
     requests: dict[str, ObservationRequest] = field(default_factory=dict)
     populations: dict[str, Population] = field(default_factory=dict)
+    cockcroft_gault: CockcroftGault | None = None
     renewal_overlap_days: int = 0
     """Days a renewal of the same medication may overlap the line it renews (see :func:`checker.periods.renewal_ends`)."""
 
@@ -117,6 +133,9 @@ def parse(data: dict[str, Any]) -> FactTables:
             for k, v in data["concepts"].items()}
         populations = {k: Population(int(v["from_age"]), int(v["undetermined_from_age"]) if "undetermined_from_age" in v else None)
                        for k, v in data["populations"].items()}
+        cg = data["cockcroft_gault"]
+        cockcroft = CockcroftGault(float(cg["age_from"]), float(cg["divisor"]), float(cg["female_factor"]),
+                                   str(cg["creatinine_unit"]), str(cg["weight"]), str(cg["source"]))
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ValueError(f"clinical-facts: malformed table ({exc})") from None
     for k, spec in observations.items():
@@ -127,7 +146,9 @@ def parse(data: dict[str, Any]) -> FactTables:
             raise ValueError(f"clinical-facts: populations {k!r}: the undetermined band starts above the age")
     if renewal < 0:
         raise ValueError("clinical-facts: renewal_overlap_days is negative")
-    return FactTables(windows, inferred, observations, concepts, requests, populations, renewal)
+    if cockcroft.creatinine_unit != "mg/dL" or cockcroft.weight != "actual" or cockcroft.divisor <= 0:
+        raise ValueError("clinical-facts: cockcroft_gault: the formula is read with creatinine in mg/dL and the actual weight")
+    return FactTables(windows, inferred, observations, concepts, requests, populations, cockcroft, renewal)
 
 
 @loader("clinical-facts")
