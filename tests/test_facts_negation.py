@@ -57,6 +57,45 @@ def test_pregnancy_wording(text: str, expected: bool | None) -> None:
     assert facts.concept_polarity(TABLES.concept("pregnancy"), Concept(text=text))[0] is expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    # « ne … pas / plus / jamais » around a verb, and English contractions
+    ("N'est pas enceinte", False),
+    ("Elle n'est pas enceinte", False),
+    ("La patiente n'est plus enceinte", False),
+    ("N'a jamais été enceinte", False),
+    ("Jamais de grossesse", False),
+    ("She is not pregnant", False),
+    ("She isn't pregnant", False),
+    ("Never pregnant", False),
+    # a wish, a plan or an unlikely pregnancy is no pregnancy yet, nor a denial
+    ("Désir de grossesse", None),
+    ("Projet de grossesse", None),
+    ("Souhait de grossesse en 2026", None),
+    ("Planned pregnancy", None),
+    ("Grossesse improbable", None),
+    ("Grossesse peu probable", None),
+    ("Pregnancy unlikely", None),
+    ("Grossesse à confirmer", None),
+    # still affirmed
+    ("Enceinte, ne fume pas", True),
+    ("Grossesse de 8 semaines, pas de saignement", True),
+])
+def test_pregnancy_wording_with_verbs_wishes_and_doubts(text: str, expected: bool | None) -> None:
+    assert facts.concept_polarity(TABLES.concept("pregnancy"), Concept(text=text))[0] is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("N'a pas d'ulcère gastrique", False),
+    ("Ne présente pas d'ulcère gastrique", False),
+    ("N'a jamais eu d'ulcère gastrique", False),
+    ("Has never had a peptic ulcer", False),
+    ("Ulcère gastrique improbable", None),
+    ("Ulcère gastrique, ne fume plus", True),
+])
+def test_ulcer_wording_with_verbs_and_doubts(text: str, expected: bool | None) -> None:
+    assert facts.concept_polarity(TABLES.concept("peptic-ulcer"), Concept(text=text))[0] is expected
+
+
 AS_OF = "2026-01-15"
 
 

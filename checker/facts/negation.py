@@ -11,14 +11,19 @@ is not a pregnancy. This is a deliberately small, NegEx-like reading, not a pars
   them (« sans amélioration et fièvre à 39 » affirms the fever).
 * In a clause, a match is **negated** when a negation cue comes at most five words before it —
   « pas de », « pas d' » (so « pas d'antécédent de »), « sans », « absence de », « aucun(e) »,
-  « ni », « non », "no", "not", "without", "denies" / "denied" / "deny", "negative for" — or when
+  « ni », « non », « jamais », « ne/n' … pas / plus / jamais » around one verb (« n'est pas
+  enceinte », « n'a jamais eu d'ulcère »), "no", "not", "never", "no longer", "isn't" and the
+  like, "without", "denies" / "denied" / "deny", "negative for" — or when
   one of the three words after it is « négatif(s) » / « négative(s) » / "negative", "ruled out",
   "excluded", « exclu(e)(s) », « écarté(e)(s) » (« recherche de cancer négative », "Pregnancy ruled
   out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »,
   possibly after « test », « bilan », « recherche », « dépistage » (« Ulcère gastrique : non »,
   « Allergie aux AINS : test négatif »).
 * A match is **hypothetical** after « suspicion de », « suspecté(e) », « éventuel(le) »,
-  « à éliminer », « si », "suspected", "possible", "if", "rule out"; it is **someone else's**
+  « à éliminer », « si », « désir de », « projet de », « souhait de », « envisagé(e) », "suspected",
+  "possible", "if", "rule out", "planned", "wish for", or when one of the three words after it
+  doubts it: « improbable », « peu probable », « à confirmer », « douteux », « non confirmé »,
+  "unlikely", "doubtful", "to be confirmed", "not confirmed"; it is **someone else's**
   after « antécédents familiaux de », « familial(e) », "family history of", or when followed by
   « chez sa mère / son père … » / "in his mother …". Neither says anything about the patient.
 * A text where the pattern matches once affirmed is affirmed (« pas de fièvre, antécédent de
@@ -43,10 +48,17 @@ _WINDOW = 5
 """Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
 quatre semaines, fièvre » does not deny the fever."""
 _PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|non|no|not|without|denies|denied|"
-                      r"deny|negative for)\b")
+                      r"deny|negative for|jamais|never|no longer|"
+                      r"ne?\s+\w+\s+(?:pas|plus|jamais|point)|"
+                      r"(?:is|was|are|were|does|did|has|had|have)n\s+t)\b")
 _POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?)\b")
 _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
-                           r"si|if|possible|rule out|to rule out)\b")
+                           r"si|if|possible|rule out|to rule out|desir de|desir d|projet de|projet d|souhait de|"
+                           r"souhait d|envisagee?s?|planned|planning|plans? for|wish for|desire for)\b")
+_POST_DOUBT = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:improbable|peu probable|unlikely|a confirmer|douteu(?:x|se|ses)|"
+                         r"doubtful|to be confirmed|non confirmee?s?|not confirmed)\b")
+"""After what it qualifies: the writer doubts it (« grossesse peu probable », "pregnancy unlikely"):
+a hypothesis, neither affirmed nor denied."""
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
 _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
@@ -95,7 +107,8 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) ->
             seen = True
             if _cue_before(_FAMILY, clause, m.start()):
                 continue
-            if _cue_before(_HYPOTHETICAL, clause, m.start()) and not suspected:
+            if (_cue_before(_HYPOTHETICAL, clause, m.start()) or _POST_DOUBT.match(clause, m.end())) \
+                    and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
                 denied = True
