@@ -147,3 +147,18 @@ def test_a_gel_is_not_checked_against_an_oral_ceiling() -> None:
     assert run("PR005", record(gel, birth=ADULT_BIRTH)) == []
     assert _over(run("PR005", record(_line(row, "a", 5000, 4), birth=ADULT_BIRTH)), "per_day")
 
+
+@pytest.mark.parametrize("unit", ["lyophilisat", "lyophilisats", "lyophilisat oral", "comprimé orodispersible"])
+def test_an_oral_lyophilisate_or_orodispersible_tablet_counts_as_one_unit(unit: str) -> None:
+    """Doses written in oral lyophilisates or orodispersible tablets are units of the line's strength."""
+    from checker.model import Quantity
+
+    row = next(r for r in ROWS if r.id == "metopimazine")
+    cap = float(row.params["per_day_mg"])
+    strength = Quantity(cap / 4, "mg")
+    above = run("PR005", record(line("a", row.keys[0], dosages=(dose(1, unit, 5),), strength=strength,
+                                     route=_route(row)), birth=ADULT_BIRTH))
+    at = run("PR005", record(line("a", row.keys[0], dosages=(dose(1, unit, 4),), strength=strength,
+                                  route=_route(row)), birth=ADULT_BIRTH))
+    assert [o["max_mg"] for o in _over(above, "per_day")] == [cap], [f.summary for f in above]
+    assert at == [], [f.summary for f in at]

@@ -573,7 +573,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     About fifty substances, each row citing its source (``max-dose`` rows of
     ``referentials/iatrogenic/patient-risks.tsv``): the maximum per intake and per day for adults;
     the older-adult maximum where the source gives one (citalopram, escitalopram, hydroxyzine,
-    aspirin, intravenous ondansetron), from the age the row states; the paediatric maximum in mg/kg
+    aspirin, loprazolam, intravenous ondansetron), from the age the row states; the paediatric maximum in mg/kg
     when the record has a weight on the order's day (ibuprofen, hydroxyzine, metoclopramide,
     allopurinol); rows limited to routes where the ceiling applies (a gel is not an oral dose). Doses
     come from structured dosage only (dose × frequency, unit strength for a count of tablets) and
