@@ -46,9 +46,8 @@ PUBLISHERS = frozenset({"base-donnees-publique.medicaments.gouv.fr", "agence-prd
                         "archive.ansm.sante.fr", "www.has-sante.fr", "has-sante.fr"})
 # Rows whose figure was read only on a copy of the SmPC or on another site; each still awaits the
 # publisher's page (a row leaves this set when it is re-sourced, and no new row may join it).
-AWAITING_PUBLISHER = frozenset({"paracetamol", "metoclopramide", "levetiracetam", "gabapentin", "allopurinol",
-                                "allopurinol-child", "paroxetine", "atorvastatin", "quetiapine", "ramipril",
-                                "methylphenidate"})
+AWAITING_PUBLISHER = frozenset({"metoclopramide", "levetiracetam", "gabapentin", "allopurinol", "allopurinol-child",
+                                "paroxetine", "atorvastatin", "quetiapine", "methylphenidate"})
 
 
 def test_each_ceiling_cites_a_publisher_page_or_is_listed_as_awaiting_one() -> None:
@@ -147,3 +146,19 @@ def test_a_gel_is_not_checked_against_an_oral_ceiling() -> None:
     gel = line("a", "ibuprofene", dosages=(dose(5000, "mg", 4),), route="voie cutanée")
     assert run("PR005", record(gel, birth=ADULT_BIRTH)) == []
     assert _over(run("PR005", record(_line(row, "a", 5000, 4), birth=ADULT_BIRTH)), "per_day")
+
+
+@pytest.mark.parametrize("unit", ["lyophilisat", "lyophilisats", "lyophilisat oral", "comprimé orodispersible"])
+def test_an_oral_lyophilisate_or_orodispersible_tablet_counts_as_one_unit(unit: str) -> None:
+    """Doses written in oral lyophilisates or orodispersible tablets are units of the line's strength."""
+    from checker.model import Quantity
+
+    row = next(r for r in ROWS if r.id == "metopimazine")
+    cap = float(row.params["per_day_mg"])
+    strength = Quantity(cap / 4, "mg")
+    above = run("PR005", record(line("a", row.keys[0], dosages=(dose(1, unit, 5),), strength=strength,
+                                     route=_route(row)), birth=ADULT_BIRTH))
+    at = run("PR005", record(line("a", row.keys[0], dosages=(dose(1, unit, 4),), strength=strength,
+                                  route=_route(row)), birth=ADULT_BIRTH))
+    assert [o["max_mg"] for o in _over(above, "per_day")] == [cap], [f.summary for f in above]
+    assert at == [], [f.summary for f in at]

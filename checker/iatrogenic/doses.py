@@ -16,7 +16,8 @@ MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "µg": 0.001, "mcg": 0.001, "
 COUNT_UNITS = {"", "1", "{tbl}", "{tablet}", "{capsule}", "{caps}", "{sachet}", "tab", "tablet", "tablets", "capsule",
                "capsules", "comprime", "comprimes", "cp", "gelule", "gelules", "sachet", "sachets", "unit", "unite",
                "dose", "doses", "{dose}", "ampoule", "suppositoire", "{suppository}", "suppository", "patch",
-               "sachet dose", "comprime pellicule", "comprime effervescent", "comprime secable", "1 comprime"}
+               "sachet dose", "comprime pellicule", "comprime effervescent", "comprime secable", "1 comprime",
+               "lyophilisat", "lyophilisats", "lyophilisat oral", "comprime orodispersible", "comprimes orodispersibles"}
 
 
 @dataclass(frozen=True, slots=True)

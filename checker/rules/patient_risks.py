@@ -563,17 +563,17 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
 # --- PR005 maximum dose ---------------------------------------------------------------------------
 
 @rule("PR005", name="maximum-dose", category="dosage", severity="warning",
-      source=Source("RCP (BDPM) rubrique 4.2 et ANSM (paracétamol 2019, colchicine 2016, méthotrexate oral 2016, "
-                    "hydroxyzine 2015, citalopram/escitalopram 2022, ondansétron 2013)", "https://ansm.sante.fr/", "2013-2024"),
+      source=Source("RCP (BDPM) rubrique 4.2 et ANSM (colchicine 2016, méthotrexate oral 2016, "
+                    "hydroxyzine 2015, citalopram/escitalopram 2022, ondansétron 2013)", "https://ansm.sante.fr/", "2006-2024"),
       referentials=("iatrogenic-rules", "clinical-facts"),
       trigger=_max_dose_trigger)
 def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """Dose above the maximum of the summary of product characteristics (or an ANSM document).
 
-    About forty substances, each row citing its source (``max-dose`` rows of
+    About fifty substances, each row citing its source (``max-dose`` rows of
     ``referentials/iatrogenic/patient-risks.tsv``): the maximum per intake and per day for adults;
     the older-adult maximum where the source gives one (citalopram, escitalopram, hydroxyzine,
-    aspirin, intravenous ondansetron), from the age the row states; the paediatric maximum in mg/kg
+    aspirin, loprazolam, intravenous ondansetron), from the age the row states; the paediatric maximum in mg/kg
     when the record has a weight on the order's day (ibuprofen, hydroxyzine, metoclopramide,
     allopurinol); rows limited to routes where the ceiling applies (a gel is not an oral dose). Doses
     come from structured dosage only (dose × frequency, unit strength for a count of tablets) and
