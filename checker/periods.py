@@ -21,13 +21,12 @@ Conventions (documented once, used by every rule family):
   having begun before anything else. So two open-ended current lines always overlap, and a line
   that ended before the other began never does.
 * **Ended lines** (status in :data:`~checker.model.ENDED`: ``completed``, ``stopped``, ``ended``)
-  were taken and are over: they count over their period as written, and no longer than the record
-  shows. A ``completed`` line runs at most up to ``as_of``; a ``stopped`` or ``ended`` one at most up
-  to the day before (it is no longer taken "today", so a draft of today does not meet it). Without a
-  written end, an ended line is proven taken on its first day only: that day is its interval (two
-  lines written together still overlap; an open-ended past line is not stretched to ``as_of``). The
-  ``as_of`` caps only touch lines still running on ``as_of``, so a later ``as_of`` never changes a
-  finding about a treatment that had ended.
+  were taken and are over: they count over their period as written. Without a written end, an
+  ended line is proven taken on its first day only: that day is its interval (two lines written
+  together still overlap; an open-ended past line is not stretched to ``as_of``). ``as_of`` never
+  moves an ended line, so a later ``as_of`` changes no finding about it. (A stopped line whose
+  written end is still to come is taken as running to that end: when it was stopped is not
+  recorded.)
 * Lines whose status is in :data:`~checker.model.NOT_TAKEN` (``cancelled``, ``entered-in-error``,
   ``revoked``, and the records of a drug not taken: ``not-taken``, ``not-done``, ``declined``,
   ``not-taking``) do not count (:func:`counts` is ``False``) and never overlap anything; their
@@ -40,6 +39,7 @@ Conventions (documented once, used by every rule family):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
 
@@ -125,9 +125,8 @@ def _effective_interval(period: tuple[date | None, date | None], as_of: date, st
     start, end = period
     lo = start or date.min
     if status in ENDED:
-        # taken and over: the written end, else the first day only; never past the record's day
-        last = as_of if status == "completed" or as_of == date.min else as_of - timedelta(days=1)
-        end = min(end or lo, max(last, lo))
+        # taken and over: the written end, else the first day only (``as_of`` never moves it)
+        end = end or lo
     elif end is None:
         end = max(as_of, lo)
     if end < lo:  # inconsistent input (end before start): keep the start day only
@@ -136,8 +135,7 @@ def _effective_interval(period: tuple[date | None, date | None], as_of: date, st
 
 
 def is_current(order: MedicationOrder, as_of: date) -> bool:
-    """True when the line counts and ``as_of`` falls within its period (an ended line's period
-    reaches ``as_of`` only when completed that day)."""
+    """True when the line counts and ``as_of`` falls within its period."""
     if not counts(order):
         return False
     lo, hi = effective_interval(order, as_of)
@@ -168,22 +166,46 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
     """Lines taken over by their renewal: ``id(line)`` → the day before the renewal began.
 
     A renewal is a later line of the same ``medication`` (the caller's key: same substances and
-    strengths) that begins after the line began and no more than ``overlap_days`` before its end:
-    the next box collected before the last one is finished. From its first day it replaces the line,
-    so dose totals and duplicates do not count the two at once. Lines of each medication are sorted
-    once (n log n)."""
-    by_medication: dict[Hashable, list[tuple[date, date, int]]] = {}
+    strengths) that begins after the line began, within the last ``overlap_days`` days of the line's
+    *written* end, and runs past that end (or has no written end): the next box collected before the
+    last one is finished. From its first day it replaces the line, so dose totals and duplicates do
+    not count the two at once. A line without a written end never runs out, so it has no renewal; a
+    short course begun in the last days of a line and ending with it is a second treatment. Only
+    written periods are read: ``as_of`` changes nothing here. Lines of each medication are sorted
+    once; each looks at the lines begun in its last days (n log n, at most :data:`RENEWAL_SCAN` each).
+    """
+    by_medication: dict[Hashable, list[tuple[date, date | None, int]]] = {}
     for o in orders:
         if not counts(o):
             continue
-        lo, hi = effective_interval(o, as_of)
-        if lo == date.min:
+        lo, hi = treatment_period(o, as_of)
+        if lo is None:
             continue  # no start: which line came first is unknown
         by_medication.setdefault(medication(o), []).append((lo, hi, id(o)))
     ends: dict[int, date] = {}
+    if overlap_days <= 0:
+        return ends
     for lines in by_medication.values():
-        lines.sort()
-        for (lo, hi, line), (next_lo, _, _) in zip(lines, lines[1:]):
-            if lo < next_lo <= hi and (hi - next_lo).days < overlap_days:
-                ends[line] = next_lo - timedelta(days=1)
+        lines.sort(key=lambda t: (t[0], t[1] or date.max))
+        starts = [t[0] for t in lines]
+        for lo, hi, line in lines:
+            if hi is None:
+                continue
+            try:
+                window_start = hi - timedelta(days=overlap_days - 1)
+            except OverflowError:
+                continue
+            first = bisect_left(starts, window_start)
+            for next_lo, next_hi, other in lines[first:first + RENEWAL_SCAN]:
+                if next_lo > hi:
+                    break
+                if next_lo <= lo or other == line:
+                    continue
+                if next_hi is None or next_hi > hi:
+                    ends[line] = next_lo - timedelta(days=1)
+                    break
     return ends
+
+
+RENEWAL_SCAN = 64
+"""Lines begun in the last days of a line that are looked at for its renewal (a bound on the work)."""

@@ -71,7 +71,10 @@ def test_pregnancy_wording(text: str, expected: bool | None) -> None:
     ("Désir de grossesse", None),
     ("Projet de grossesse", None),
     ("Souhait de grossesse en 2026", None),
-    ("Planned pregnancy", None),
+    ("Wishes for a pregnancy", None),
+    ("Planned pregnancy at 12 weeks", True),  # a pregnancy that was planned is a pregnancy
+    ("Ne fume plus depuis qu'elle est enceinte", True),  # the verb is denied, not what comes later
+    ("N'a pas arrêté le tabac pendant la grossesse", True),
     ("Grossesse improbable", None),
     ("Grossesse peu probable", None),
     ("Pregnancy unlikely", None),
@@ -91,6 +94,9 @@ def test_pregnancy_wording_with_verbs_wishes_and_doubts(text: str, expected: boo
     ("Has never had a peptic ulcer", False),
     ("Ulcère gastrique improbable", None),
     ("Ulcère gastrique, ne fume plus", True),
+    ("Ne prend plus d'AINS depuis son ulcère gastrique", True),
+    ("Patient doesn't tolerate NSAIDs due to peptic ulcer", True),
+    ("Never took NSAIDs again after his peptic ulcer", True),
 ])
 def test_ulcer_wording_with_verbs_and_doubts(text: str, expected: bool | None) -> None:
     assert facts.concept_polarity(TABLES.concept("peptic-ulcer"), Concept(text=text))[0] is expected

@@ -107,16 +107,13 @@ def test_ended_line_without_written_end_is_its_first_day(status: str) -> None:
     assert duration_days(a, AS_OF) == 1
 
 
-def test_ended_line_stops_at_the_record_day() -> None:
-    """A 30-day line still running on ``as_of``: completed reaches ``as_of``, stopped the day before,
-    so a draft of today meets the completed line (its drug may still be in hand), not the stopped one."""
-    completed = order(status="completed", dispense=Dispense(supply_days=30))
-    stopped = order(status="stopped", dispense=Dispense(supply_days=30))
-    assert effective_interval(completed, AS_OF) == (date(2026, 1, 1), AS_OF)
-    assert effective_interval(stopped, AS_OF) == (date(2026, 1, 1), date(2026, 1, 14))
-    today = order("MedicationRequest/d", authored=None, draft=True, dosages=(Dosage(bounds_days=5),))
-    assert overlaps(completed, today, AS_OF) and not overlaps(stopped, today, AS_OF)
-    # written on as_of itself: the line is its first day
+def test_as_of_never_moves_an_ended_line() -> None:
+    """A 30-day line marked completed or stopped runs to its written end whatever ``as_of``: when it
+    was stopped is not recorded, and ``as_of`` only closes open periods."""
+    for status in ("completed", "stopped", "ended"):
+        line = order(status=status, dispense=Dispense(supply_days=30))
+        for as_of in (date(2026, 1, 2), AS_OF, date(2027, 1, 1)):
+            assert effective_interval(line, as_of) == (date(2026, 1, 1), date(2026, 1, 30))
     same_day = order(status="stopped", authored=AS_OF)
     assert effective_interval(same_day, AS_OF) == (AS_OF, AS_OF)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from checker import periods
 from checker.facts.record import order_day
-from checker.model import NO_HISTORY, RULE_CONFIDENCE, MedicationOrder, PatientRecord
+from checker.model import NOT_TAKEN, RULE_CONFIDENCE, MedicationOrder, PatientRecord
 from checker.referentials.indicators import REF_ID, Indicator
 
 OVERALL = "*"
@@ -35,9 +35,9 @@ def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
 
 def _usable(order: MedicationOrder) -> bool:
     """An identified line that was prescribed: not cancelled, revoked or entered in error, and not a
-    record of a drug not taken (:data:`~checker.model.NO_HISTORY`)."""
+    record of a drug not taken (:data:`~checker.model.NOT_TAKEN`)."""
     ident = order.identity
-    return (order.status not in NO_HISTORY and ident is not None and bool(ident.substances)
+    return (order.status not in NOT_TAKEN and ident is not None and bool(ident.substances)
             and ident.confidence >= RULE_CONFIDENCE)
 
 

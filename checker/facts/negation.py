@@ -7,21 +7,24 @@ is not a pregnancy. This is a deliberately small, NegEx-like reading, not a pars
 * The text is cut into **clauses** at punctuation (``, ; : . ! ? ( ) [ ]``, line breaks; a comma
   or full stop between digits, as in « 39,4 », does not cut) and before the words « mais »,
   « cependant », « toutefois », « sauf », « hormis », « avec », « et », « ou », « puis »,
-  « chez », "but", "however", "except", "with", "and", "or", "then": a cue does not reach over
-  them (« sans amélioration et fièvre à 39 » affirms the fever).
+  « chez », « depuis », « pendant », « durant », « après », « car », « parce que », « en raison
+  de », « à cause de », "but", "however", "except", "with", "and", "or", "then", "since",
+  "during", "after", "because", "due to": a cue does not reach over them (« sans amélioration et
+  fièvre à 39 » affirms the fever; « ne prend plus d'AINS depuis son ulcère » affirms the ulcer).
 * In a clause, a match is **negated** when a negation cue comes at most five words before it —
   « pas de », « pas d' » (so « pas d'antécédent de »), « sans », « absence de », « aucun(e) »,
-  « ni », « non », « jamais », « ne/n' … pas / plus / jamais » around one verb (« n'est pas
-  enceinte », « n'a jamais eu d'ulcère »), "no", "not", "never", "no longer", "isn't" and the
-  like, "without", "denies" / "denied" / "deny", "negative for" — or when
+  « ni », « non », « jamais », "no", "not", "never", "no longer", "without", "denies" / "denied" /
+  "deny", "negative for"; or « ne/n' … pas / plus / jamais » around one verb, "isn't", "wasn't",
+  "hasn't" and the like, at most one word before the match (« n'est pas enceinte », « n'a jamais
+  été enceinte »; « ne fume plus, enceinte » affirms the pregnancy) — or when
   one of the three words after it is « négatif(s) » / « négative(s) » / "negative", "ruled out",
   "excluded", « exclu(e)(s) », « écarté(e)(s) » (« recherche de cancer négative », "Pregnancy ruled
   out"), or when the next clause is only « non », "no", « négatif », « absent(e) », « aucun(e) »,
   possibly after « test », « bilan », « recherche », « dépistage » (« Ulcère gastrique : non »,
   « Allergie aux AINS : test négatif »).
 * A match is **hypothetical** after « suspicion de », « suspecté(e) », « éventuel(le) »,
-  « à éliminer », « si », « désir de », « projet de », « souhait de », « envisagé(e) », "suspected",
-  "possible", "if", "rule out", "planned", "wish for", or when one of the three words after it
+  « à éliminer », « si », "suspected", "possible", "if", "rule out"; right after « désir de »,
+  « projet de », « souhait de », "wish for", "trying to conceive"; or when one of the three words after it
   doubts it: « improbable », « peu probable », « à confirmer », « douteux », « non confirmé »,
   "unlikely", "doubtful", "to be confirmed", "not confirmed"; it is **someone else's**
   after « antécédents familiaux de », « familial(e) », "family history of", or when followed by
@@ -42,19 +45,26 @@ from checker.text import fold
 # cut before folding: punctuation that ends a clause (not a decimal comma or point)
 _CLAUSE_PUNCT = re.compile(r"[;:!?()\[\]\n\r]|,(?!\d)|\.(?!\d)")
 # cut after folding: words that open an affirmed clause
-_CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|et|ou|puis|chez|but|however|except|"
-                           r"with|and|or|then)\b")
+_CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|et|ou|puis|chez|depuis|pendant|durant|"
+                           r"apres|car|parce que|en raison d[eu]?|a cause d[eu]?|but|however|except|with|and|or|then|"
+                           r"since|during|after|because|due to)\b")
 _WINDOW = 5
 """Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
 quatre semaines, fièvre » does not deny the fever."""
 _PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|non|no|not|without|denies|denied|"
-                      r"deny|negative for|jamais|never|no longer|"
-                      r"ne?\s+\w+\s+(?:pas|plus|jamais|point)|"
-                      r"(?:is|was|are|were|does|did|has|had|have)n\s+t)\b")
+                      r"deny|negative for|jamais|never|no longer)\b")
+_VERB_CUE = re.compile(r"\b(?:ne?\s+\w+\s+(?:pas|plus|jamais|point)|(?:is|was|are|were|has|had|have)n\s+t)\b")
+"""« n'est pas », « n'a jamais été », "isn't", "hasn't been": the verb is denied, and with it what
+follows at once (at most one word between: « n'a jamais été enceinte »), not a later object
+(« ne fume plus … enceinte »). "doesn't"/"didn't" deny an action, never a state: not cues."""
+_VERB_WINDOW = 1
 _POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?)\b")
 _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
-                           r"si|if|possible|rule out|to rule out|desir de|desir d|projet de|projet d|souhait de|"
-                           r"souhait d|envisagee?s?|planned|planning|plans? for|wish for|desire for)\b")
+                           r"si|if|possible|rule out|to rule out)\b")
+_WISH = re.compile(r"\b(?:desir de|desir d|projet de|projet d|souhait de|souhait d|wish for|wishes for|desire for|"
+                   r"trying to conceive|plans? for a)\b")
+"""A wish or plan for what follows at once (« désir de grossesse », "wish for a pregnancy"): not yet
+the patient's state. "Planned" is not one: « planned pregnancy at 12 weeks » is a pregnancy."""
 _POST_DOUBT = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:improbable|peu probable|unlikely|a confirmer|douteu(?:x|se|ses)|"
                          r"doubtful|to be confirmed|non confirmee?s?|not confirmed)\b")
 """After what it qualifies: the writer doubts it (« grossesse peu probable », "pregnancy unlikely"):
@@ -82,13 +92,14 @@ def clauses(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _cue_before(cue: re.Pattern[str], clause: str, start: int) -> bool:
+def _cue_before(cue: re.Pattern[str], clause: str, start: int, window: int = _WINDOW) -> bool:
     cues = list(cue.finditer(clause, 0, start))
-    return bool(cues) and len(clause[cues[-1].end():start].split()) <= _WINDOW
+    return bool(cues) and len(clause[cues[-1].end():start].split()) <= window
 
 
 def _negated(clause: str, start: int, end: int) -> bool:
-    return _cue_before(_PRE_CUE, clause, start) or _POST_CUE.match(clause, end) is not None
+    return (_cue_before(_PRE_CUE, clause, start) or _cue_before(_VERB_CUE, clause, start, _VERB_WINDOW)
+            or _POST_CUE.match(clause, end) is not None)
 
 
 def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) -> bool | None:
@@ -107,8 +118,8 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) ->
             seen = True
             if _cue_before(_FAMILY, clause, m.start()):
                 continue
-            if (_cue_before(_HYPOTHETICAL, clause, m.start()) or _POST_DOUBT.match(clause, m.end())) \
-                    and not suspected:
+            if (_cue_before(_HYPOTHETICAL, clause, m.start()) or _cue_before(_WISH, clause, m.start(), 1)
+                    or _POST_DOUBT.match(clause, m.end())) and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
                 denied = True

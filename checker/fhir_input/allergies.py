@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.fhir_input.dates import _read_date
+from checker.fhir_input.dates import _read_date, _read_end_date
 from checker.fhir_input.elements import _concept, _list, _s, _status_code
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
@@ -35,10 +35,10 @@ def _allergy(raw: RawResource) -> Allergy:
     abatement = None
     for ext in _list(res, "extension"):
         if isinstance(ext, dict) and ext.get("url") == ALLERGY_ABATEMENT:
-            abatement = (_read_date(ext.get("valueDateTime"), "/extension/abatement/valueDateTime")
-                         or _read_date(ext.get("valueDate"), "/extension/abatement/valueDate"))
+            abatement = (_read_end_date(ext.get("valueDateTime"), "/extension/abatement/valueDateTime")
+                         or _read_end_date(ext.get("valueDate"), "/extension/abatement/valueDate"))
             if abatement is None and isinstance(ext.get("valuePeriod"), dict):
-                abatement = (_read_date(ext["valuePeriod"].get("end"), "/extension/abatement/valuePeriod/end")
+                abatement = (_read_end_date(ext["valuePeriod"].get("end"), "/extension/abatement/valuePeriod/end")
                              or _read_date(ext["valuePeriod"].get("start"), "/extension/abatement/valuePeriod/start"))
     return Allergy(
         ref=_resource_ref(raw),

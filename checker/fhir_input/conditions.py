@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.fhir_input.dates import _read_date
+from checker.fhir_input.dates import _read_date, _read_end_date
 from checker.fhir_input.elements import _concept, _concepts, _list, _status_code
 from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
@@ -14,9 +14,9 @@ def _condition(raw: RawResource) -> Condition:
     onset = _read_date(res.get("onsetDateTime"), "/onsetDateTime")
     if onset is None and isinstance(res.get("onsetPeriod"), dict):
         onset = _read_date(res["onsetPeriod"].get("start"), "/onsetPeriod/start")
-    abatement = _read_date(res.get("abatementDateTime"), "/abatementDateTime")
+    abatement = _read_end_date(res.get("abatementDateTime"), "/abatementDateTime")
     if abatement is None and isinstance(res.get("abatementPeriod"), dict):
-        abatement = _read_date(res["abatementPeriod"].get("end"), "/abatementPeriod/end") or _read_date(res["abatementPeriod"].get("start"), "/abatementPeriod/start")
+        abatement = _read_end_date(res["abatementPeriod"].get("end"), "/abatementPeriod/end") or _read_date(res["abatementPeriod"].get("start"), "/abatementPeriod/start")
     return Condition(
         ref=_resource_ref(raw),
         code=_concept(res.get("code"), "/code"),

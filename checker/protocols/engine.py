@@ -426,7 +426,7 @@ def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int
     spans: list[tuple[date, date, int]] = []
     undated: set[int] = set()
     for o in record.medication_orders:
-        if o.status in NO_HISTORY or not atc_matches(prefixes, atc_codes_of(o)):
+        if o.status in NOT_TAKEN or not atc_matches(prefixes, atc_codes_of(o)):
             continue
         start, end = periods.treatment_period(o, as_of)
         if start is None:

@@ -628,7 +628,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
                 (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
             continue
         renewed = renewal_ends([o for o, _ in counted], call.as_of, tables.renewal_overlap_days, medication_key)
-        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), ends=renewed)
+        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), renewed=renewed)
         total = sum(_mg_per_day(o, k) for o, k in group)
         if len(group) > 1 and total > cap_day + 1e-9:
             yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
@@ -818,13 +818,13 @@ def _until_renewed(interval: tuple[date, date], ends: dict[int, date] | None, or
 
 def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
                         weight: Callable[[MedicationOrder, str], float] | None = None,
-                        ends: dict[int, date] | None = None) -> list[tuple[MedicationOrder, str]]:
+                        renewed: dict[int, date] | None = None) -> list[tuple[MedicationOrder, str]]:
     """The largest set of lines all taken on one common day, whenever that day was: of the lines' first
     days, the first (in line order) on which the most distinct substances (or, with ``weight``, the
     largest total weight) are taken, and every line taken that day.
 
     A sweep over sorted starts and ends scores each first day (n log n)."""
-    spans = [(_until_renewed(effective_interval(o, as_of), ends, o), o, k) for o, k in members]
+    spans = [(_until_renewed(effective_interval(o, as_of), renewed, o), o, k) for o, k in members]
     if not spans:
         return []
     starts = sorted(range(len(spans)), key=lambda i: spans[i][0][0])
