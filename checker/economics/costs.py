@@ -108,7 +108,9 @@ class CostComparison:
     "Per year" convention: a long-term line (prescribed for ≥ 28 days, with repeats, or open-ended)
     is annualised (saving per day × 365, basis ``"annualised"``): a 90-day statin line stands for a
     continuous treatment, not for 90 days a year. A short course (< 28 days, no repeats) keeps its
-    treatment amount as its yearly figure (basis ``"treatment"``): nothing says it will recur.
+    treatment amount as its yearly figure (basis ``"treatment"``): nothing says it will recur. A past
+    (ended: completed, stopped) prescription is never annualised: its yearly figure is what it would
+    have saved over its written duration or quantity, and without either no amount is claimed.
     """
 
     currency: str
@@ -118,6 +120,7 @@ class CostComparison:
     days: float | None  # prescribed duration (None: not stated)
     dispensed_units: float | None = None  # quantity to dispense, when no dosage allows a daily figure
     repeats: int = 0  # dispensings allowed after the first (dispenseRequest.numberOfRepeatsAllowed)
+    ended: bool = False  # a past prescription (completed, stopped): its saving is counted once, as written
 
     @property
     def unit_saving(self) -> float:
@@ -146,7 +149,10 @@ class CostComparison:
 
     @property
     def long_term(self) -> bool:
-        """Prescribed for ≥ 28 days, with repeats, or with no duration stated (open-ended)."""
+        """Prescribed for ≥ 28 days, with repeats, or with no duration stated (open-ended); never a
+        past (ended) prescription: what it would have saved is what it covered, not a year to come."""
+        if self.ended:
+            return False
         return self.days is None or self.days >= LONG_TERM_MIN_DAYS or self.repeats > 0
 
     @property
@@ -172,7 +178,7 @@ class CostComparison:
         treatment = self.saving_treatment
         if treatment is not None:
             amount, period = treatment, "treatment"
-        elif self.saving_per_day is not None:
+        elif self.saving_per_day is not None and not self.ended:
             amount, period = self.saving_per_day * DAYS_PER_YEAR, "year"
         else:  # no dosage nor quantity: only the unit difference is known, no amount is claimed
             amount, period = None, "unit"

@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from checker import facts
+from checker import facts, periods
 from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
 from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
@@ -40,7 +40,7 @@ from checker.economics.prices import (
 from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
 from checker.findings import Quantity as Measure
 from checker.memo import by_identities, by_identity
-from checker.model import NO_HISTORY, MedicationIdentity, MedicationOrder, Quantity
+from checker.model import ENDED, NO_HISTORY, MedicationIdentity, MedicationOrder, Quantity
 from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
@@ -103,12 +103,11 @@ def _unit_price(value: float | None, currency: str) -> Param:
 
 
 def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
-    """The identified prescription lines the EQ rules look at, with their identity: lines taken now
-    (an ended line is not judged: a saving is stated per year of the treatment going on)."""
+    """The identified prescription lines the EQ rules look at, with their identity: running and past
+    ones (a past prescription's saving is counted once, see :class:`CostComparison`)."""
     for order in call.identified_orders(prescriptions_only=True):
         assert order.identity is not None
-        if order.is_active_like:
-            yield order, order.identity
+        yield order, order.identity
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
@@ -251,6 +250,7 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
         days=treatment_days(order),
         dispensed_units=dispensed,
         repeats=order.dispense.repeats if order.dispense else 0,
+        ended=order.status in ENDED,
     )
 
 
@@ -272,6 +272,8 @@ def _saving_phrase(cmp: CostComparison) -> Phrases:
     basis = s.get("per_year_basis")
     if basis == "annualised":
         parts.append(Message("EQ.per-year-annualised", {"per_year": m(s["per_year"])}))
+    elif basis == "treatment" and cmp.ended:
+        parts.append(Message("EQ.per-year-ended"))
     elif basis == "treatment" and cmp.long_term:  # no daily figure: the quantity cannot be annualised
         parts.append(Message("EQ.per-year-as-is"))
     elif basis == "treatment":
@@ -651,7 +653,8 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     When the reference product of a group of the ANSM biosimilar list is prescribed and the
     record holds no earlier order of the same substance (treatment initiation), a biosimilar of
     the same substance, strength and form that is marketed, reimbursed and cheaper per unit is
-    suggested with both prices and the saving from the dosage. Ongoing treatments are left alone.
+    suggested with both prices and the saving from the dosage. Ongoing treatments are left alone, and so
+    are past (completed, stopped) lines: an export seldom holds what came before its oldest lines.
     Source: ANSM reference list of similar biological groups (art. R. 5121-9-1 CSP); BDPM prices.
     """
     if call.settings.jurisdiction != "fr":
@@ -659,6 +662,8 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     idx = _index(call)
     groups = call.refs.get("biosimilar-groups")
     for order, ident in _prescription_lines(call):
+        if not order.is_active_like:
+            continue  # an export seldom holds what came before its oldest lines: no past initiation
         if len(ident.substances) != 1 or not ident.cis:
             continue
         key = ident.substances[0].key
@@ -931,18 +936,19 @@ def _dose_level_choice(idx: Any, ident: MedicationIdentity, strat: Any
     return level, base, reference, best, best_sub, best_mg
 
 
-def _cotherapy_lines(call: RuleCall, strat: Any) -> tuple[list[MedicationOrder], set[int], set[int], set[int]]:
-    """For the drop-cotherapy strategy, among the record's active treatment lines (a line's other
-    lines are these but itself): those of the partner classes (as a list, and by identity); the
-    partner lines that are long or open-ended; the lines of an excluding class (by identity)."""
-    active = [o for o in call.record.medication_orders
-              if o.identity is not None and o.status not in NO_HISTORY and o.is_active_like]
+def _cotherapy_lines(call: RuleCall, strat: Any) -> tuple[list[MedicationOrder], set[int], list[MedicationOrder]]:
+    """For the drop-cotherapy strategy, among the record's treatment lines, running or past (a line's
+    other lines are those of these taken with it, see :func:`_drop_cotherapy`): those of the partner
+    classes; the partner lines that are long or open-ended (by identity); the lines of an excluding
+    class."""
+    taken = [o for o in call.record.medication_orders
+             if o.identity is not None and o.status not in NO_HISTORY and periods.counts(o)]
     with_atc, excluded = strat.param("with_atc", ()), strat.param("excludes_cotherapy_atc", ())
     max_days = float(strat.param("max_cotherapy_days", 0))
-    partners = [o for o in active if _atc_in(o.identity.atc_codes, with_atc)]  # type: ignore[union-attr]
+    partners = [o for o in taken if _atc_in(o.identity.atc_codes, with_atc)]  # type: ignore[union-attr]
     long_ids = {id(o) for o in partners if (d := treatment_days(o)) is None or d > max_days}
-    excluded_ids = {id(o) for o in active if _atc_in(o.identity.atc_codes, excluded)}  # type: ignore[union-attr]
-    return partners, {id(o) for o in partners}, long_ids, excluded_ids
+    excluding = [o for o in taken if _atc_in(o.identity.atc_codes, excluded)]  # type: ignore[union-attr]
+    return partners, long_ids, excluding
 
 
 def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity,
@@ -956,15 +962,15 @@ def _drop_cotherapy(call: RuleCall, idx: Any, order: MedicationOrder, ident: Med
     lines = call.shared.get(key)
     if lines is None:  # once per record, not once per line (bounded cost)
         lines = call.shared[key] = _cotherapy_lines(call, strat)
-    with_partner, partner_ids, long_ids, excluded_ids = lines
-    me = id(order)
-    if len(partner_ids) <= (me in partner_ids):
+    with_partner, long_ids, excluding = lines
+    # the other lines taken with this one (a past course is judged with the lines of its own days)
+    partners = [o for o in with_partner if o is not order and periods.overlaps(order, o, call.as_of)]
+    if not partners:
         return
-    if len(long_ids) > (me in long_ids):
+    if any(id(o) in long_ids for o in partners):
         return  # a long or open-ended NSAID course is not the situation the source describes
-    if len(excluded_ids) > (me in excluded_ids):
+    if any(o is not order and periods.overlaps(order, o, call.as_of) for o in excluding):
         return
-    partners = [o for o in with_partner if o is not order]
     base, _form = _line_pack(idx, ident)
     product = ident.product or order.label
     suggestion: dict[str, Any] = {"action": "remove", "replace": base.describe() if base else {"label": product},
