@@ -9,7 +9,7 @@ import functools
 import hashlib
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
@@ -215,22 +215,6 @@ class Message:
     code: str
     params: Mapping[str, Param] = field(default_factory=dict)
     extra: tuple[Message, ...] = ()
-    _key: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
-    """:meth:`memo_key`, once computed."""
-
-    def __hash__(self) -> int:
-        return hash(self.memo_key())
-
-    def memo_key(self) -> tuple[Any, ...]:
-        """What the wording depends on, as a hashable value: the code, then each parameter with its
-        type (``1``, ``1.0`` and ``True`` are equal but not worded alike, nor are ``0.0`` and
-        ``-0.0``), then the extra messages. Equal keys give equal words in every language."""
-        key = self._key
-        if key is None:
-            key = (self.code, tuple(_param_key(name, v) for name, v in self.params.items()),
-                   tuple(m.memo_key() for m in self.extra))
-            object.__setattr__(self, "_key", key)
-        return key
 
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
@@ -261,64 +245,14 @@ class Message:
     def summary(self, lang: str) -> str:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
         over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
-        then a cut with "…". Remembered for equal messages (see :func:`forget_wording`)."""
-        return _remembered(self, lang, "summary", self._summary)
-
-    def detail(self, lang: str) -> str:
-        """The detail in ``lang``, each ``extra`` message after it (remembered as :meth:`summary`)."""
-        return _remembered(self, lang, "detail", self._detail)
-
-    def _summary(self, lang: str) -> str:
+        then a cut with "…"."""
         text = self._fill(lang, "finding_summary")
         if len(text) > SUMMARY_MAX and f"{self.code}.short" in catalogue(lang).get("finding_summary", {}):
             text = self._fill(lang, "finding_summary", ".short")
         return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 3] + "…"
 
-    def _detail(self, lang: str) -> str:
+    def detail(self, lang: str) -> str:
         return "".join([self._fill(lang, "finding_detail"), *(" " + m._fill(lang, "finding_detail") for m in self.extra)])
-
-
-WORDING_MEMO = 1 << 14
-"""How many wordings of messages are remembered at most (the memo is emptied when full): findings
-repeat few distinct messages (26,169 findings of a dense 20,000-line export word 840 of them)."""
-_WORDED: dict[tuple[Any, ...], str] = {}
-
-
-def _remembered(message: Message, lang: str, which: str, word: Callable[[str], str]) -> str:
-    try:
-        key = (message.memo_key(), lang, which)
-        text = _WORDED.get(key)
-    except TypeError:  # a parameter of a type that cannot be remembered: worded each time
-        return word(lang)
-    if text is None:
-        text = word(lang)
-        if len(_WORDED) >= WORDING_MEMO:
-            _WORDED.clear()
-        _WORDED[key] = text
-    return text
-
-
-def forget_wording() -> None:
-    """Empty the memo of worded messages (tests compare remembered and fresh words)."""
-    _WORDED.clear()
-
-
-def _param_key(name: str, value: Any) -> tuple[Any, ...]:
-    """A parameter as it is worded: its type with its value; numbers by ``repr`` (``-0.0``), typed
-    values field by field (a :class:`Quantity` of ``4000`` and of ``4000.0``), phrases by their
-    messages' keys."""
-    kind = type(value)
-    if kind is str or kind is date or kind is Word or kind is Words or kind is Localized:
-        return (name, kind, value)
-    if kind is int or kind is float or kind is bool:
-        return (name, kind, repr(value))
-    if kind is Quantity:
-        return (name, kind, type(value.value), repr(value.value), value.unit, value.decimals)
-    if kind is Amount:
-        return (name, kind, type(value.value), repr(value.value), value.currency, value.decimals)
-    if kind is Phrases:
-        return (name, kind, value.sep, tuple(m.memo_key() for m in value.items))
-    return (name, kind, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +360,7 @@ _DETAIL_SLOT: Any = Finding.__dict__["detail"]
 
 def _worded_when_read(slot: Any, which: str) -> property:
     """The field behind ``slot`` (``summary`` or ``detail``), worded from the finding's message in
-    its language on first reading and kept (once per finding; equal messages share the words)."""
+    its language on first reading and kept (once per finding)."""
 
     def get(self: Finding) -> str:
         text: str | None = slot.__get__(self, Finding)

@@ -1,28 +1,20 @@
-"""Findings are worded when an output reads them, not when a rule makes them, and equal messages
-are worded once: the words are the same as eager wording, in both languages, on every sample."""
+"""Findings are worded when an output reads them, not when a rule makes them: the words are the
+same as eager wording, in both languages, on every sample."""
 
 from __future__ import annotations
 
 import pickle
-import random
-from datetime import date
-from typing import Any
-
 import pytest
 
 from checker import check
 from checker.findings import (
-    Amount,
     Finding,
     Message,
-    Phrases,
-    Quantity,
     Report,
     Severity,
     Source,
     Word,
     Words,
-    forget_wording,
 )
 from checker.formats import render
 from tests.conftest import SAMPLES
@@ -31,8 +23,7 @@ AS_OF = "2026-01-15"
 
 
 def _eager(m: Message, lang: str, which: str) -> str:
-    """The wording computed afresh (no memo): what a finding held before wording was deferred."""
-    forget_wording()
+    """The wording computed from the message: what a finding held before wording was deferred."""
     return m.summary(lang) if which == "summary" else m.detail(lang)
 
 
@@ -76,33 +67,6 @@ def test_words_read_later_are_the_eager_words_in_both_languages() -> None:
                 _eager(f.message, other, "summary"), _eager(f.message, other, "detail"), other)
 
 
-def _random_value(rnd: random.Random) -> Any:
-    return rnd.choice([
-        1, 1.0, True, 0.0, -0.0, 2, 2.5, 4000, 4000.0, "1", "1.0", date(2026, 1, 15),
-        Quantity(4000, "mg"), Quantity(4000.0, "mg"), Quantity(-0.0, "mg", 1), Quantity(0.0, "mg", 1),
-        Amount(16.91, "EUR"), Amount(16.910, "MAD"), Amount(0.0, "EUR"), Amount(-0.0, "EUR"),
-        Word("ix_level", "CI"), Word("ix_level", "PE"), Words("ix_theme", ()),
-    ])
-
-
-def test_equal_messages_of_other_types_are_not_worded_alike() -> None:
-    """1, 1.0 and True are equal in Python but not worded alike ("1", "1.0", "True"), nor are 0.0
-    and -0.0: a message's wording is remembered under typed parameters (seeded, both languages)."""
-    rnd = random.Random(17)
-    messages = []
-    for _ in range(400):
-        extra = (Message("IX001.many-lines", {"lines": _random_value(rnd), "pairs": _random_value(rnd)}),)
-        phrases = Phrases((Message("IX001.spacing", {"hours": _random_value(rnd)}),))
-        messages.append(Message("IX001.many-lines", {"lines": _random_value(rnd), "pairs": phrases}, extra))
-    words = {}
-    for lang in ("fr", "en"):
-        for m in messages:
-            fresh = _eager(m, lang, "detail")
-            words[(id(m), lang)] = fresh
-        for m in rnd.sample(messages, len(messages)):  # remembered, in another order
-            assert m.detail(lang) == words[(id(m), lang)], m
-
-
 def test_a_finding_keeps_its_words_when_copied_or_pickled() -> None:
     m = Message("IX001", {"level": Word("ix_level", "CI"), "first": "a", "second": "b", "label_a": "A",
                           "label_b": "B", "themes": Words("ix_theme", ()), "conduct": Word("ix_conduct", "CI")})
@@ -117,9 +81,8 @@ def test_a_finding_keeps_its_words_when_copied_or_pickled() -> None:
 
 
 def test_rendered_reports_are_the_same_whatever_is_read_first() -> None:
-    """Rendering after reading some findings (memo warm) gives the bytes of a cold rendering."""
+    """Rendering after reading some findings gives the bytes of rendering them unread."""
     report = check(str(SAMPLES / "rules"), as_of=AS_OF)
-    forget_wording()
     cold = render(report, "json")
     again = check(str(SAMPLES / "rules"), as_of=AS_OF)
     for f in again.findings[::3]:
