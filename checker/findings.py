@@ -374,8 +374,8 @@ def _worded_when_read(slot: Any, which: str) -> property:
     return property(get, slot.__set__, doc=f"The finding's {which} in :attr:`Finding.lang`.")
 
 
-setattr(Finding, "summary", _worded_when_read(_SUMMARY_SLOT, "summary"))
-setattr(Finding, "detail", _worded_when_read(_DETAIL_SLOT, "detail"))
+Finding.summary = _worded_when_read(_SUMMARY_SLOT, "summary")  # type: ignore[assignment,misc]
+Finding.detail = _worded_when_read(_DETAIL_SLOT, "detail")  # type: ignore[assignment,misc]
 
 
 def _plain(data: Any, lang: str) -> Any:

@@ -4,6 +4,7 @@ same as eager wording, in both languages, on every sample."""
 from __future__ import annotations
 
 import pickle
+
 import pytest
 
 from checker import check
