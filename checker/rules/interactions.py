@@ -18,8 +18,8 @@ from checker.iatrogenic.conditions import (
     settle,
     skin_form,
 )
-from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Match, Thesaurus, ThesaurusAdvice
-from checker.memo import by_identities
+from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Entry, Match, Thesaurus, ThesaurusAdvice
+from checker.memo import by_identities, by_identity
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
@@ -79,7 +79,13 @@ def _display(th: Thesaurus, node: str) -> str:
 
 
 def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
-    return [_display(th, n) for n in path]
+    return list(_path_names(th, path))
+
+
+@by_identity
+def _path_names(th: Thesaurus, path: tuple[str, ...]) -> tuple[str, ...]:
+    """The display names of a class path (thesaurus paths repeat across pairs and patients)."""
+    return tuple(_display(th, n) for n in path)
 
 
 # Heading of the torsadogenic class (ANSM thesaurus 2023, l. 18240): for erythromycin and vincamine
@@ -170,11 +176,16 @@ def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: Medicatio
     tables: FactTables = call.refs.get("clinical-facts")
     bands = call.refs.get("iatrogenic-rules").aspirin_bands
     items: list[tuple[Match, Settled]] = []
-    days = _pair_days(a, b, call.as_of)
+    days: tuple[date, ...] = ()
     for ka, m in _pair_matches(th, a.identity, b.identity):
         first, second = (a, b) if m.first == ka else (b, a)
         if _torsadogenic_by_route_only(m, first, second):
             continue
+        settled = _unconditional(m.entry)
+        if settled is not None:  # one level, no gate: nothing of the record to read
+            items.append((m, settled))
+            continue
+        days = days or _pair_days(a, b, call.as_of)
         for day in days:  # settled on the record of its first day, else of its last one
             ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
             settled = settle(m.entry, ctx)
@@ -207,6 +218,15 @@ def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[in
     result.line_pairs = pp.count
     return (involved[0].index, involved[1].index if len(involved) > 1 else involved[0].index), result
 
+
+
+@by_identities
+def _unconditional(entry: Entry) -> Settled | None:
+    """What :func:`~checker.iatrogenic.conditions.settle` gives an entry of one level and no gate
+    whatever the pair (its level, settled); ``None`` for an entry whose level depends on the record."""
+    if len(entry.levels) != 1 or entry.gate_criterion is not None:
+        return None
+    return Settled(entry.levels[0].level, True, ())
 
 
 def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:
