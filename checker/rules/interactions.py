@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -78,10 +79,6 @@ def _display(th: Thesaurus, node: str) -> str:
     return ent["name"].lower() if ent else node
 
 
-def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
-    return list(_path_names(th, path))
-
-
 @by_identity
 def _path_names(th: Thesaurus, path: tuple[str, ...]) -> tuple[str, ...]:
     """The display names of a class path (thesaurus paths repeat across pairs and patients)."""
@@ -97,11 +94,17 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
     """True when a side joins a torsadogenic class only as erythromycin/vincamine by a known non-IV
     route (the match does not concern the pair)."""
     for path, line in ((m.path_first, first), (m.path_second, second)):
-        if path and path[0] in TORSADOGENIC_IV_ONLY and any("torsad" in n for n in path[1:]):
+        if _torsadogenic_iv_only(path):
             route = route_of(line)
             if route is not None and route != "iv":
                 return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _torsadogenic_iv_only(path: tuple[str, ...]) -> bool:
+    """Whether a class path joins a torsadogenic class as erythromycin or vincamine (paths repeat)."""
+    return bool(path) and path[0] in TORSADOGENIC_IV_ONLY and any("torsad" in n for n in path[1:])
 
 
 NSAIDS = "anti inflammatoires non steroidiens"
@@ -152,7 +155,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     def wanted(a: Group, b: Group) -> bool:
         ia, ib = a.lines[0].order.identity, b.lines[0].order.identity
         assert ia is not None and ib is not None
-        return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
+        return _pairs_with(th, ia, ib)
 
     results: list[tuple[tuple[int, int], PairResult]] = []
     for pp in product_pairs(groups, wanted, focus=call.settings.focus):
@@ -235,6 +238,12 @@ def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[dat
     day = max(facts.order_day(a, as_of), facts.order_day(b, as_of))
     last = min(effective_interval(a, as_of)[1], effective_interval(b, as_of)[1], as_of)
     return (day, last) if last > day else (day,)
+
+
+@by_identities
+def _pairs_with(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -> bool:
+    """Whether the thesaurus has an entry for two identified medications, in either order."""
+    return bool(_pair_matches(th, a, b) or _pair_matches(th, b, a))
 
 
 @by_identities
@@ -376,12 +385,21 @@ def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
+        name, levels, via_first, via_second = _match_texts(th, m)
         out.append({
-            "entry": f"{th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}",
+            "entry": name,
             "pdf_line": m.entry.line,
             "level": s.level,
-            "levels_in_entry": [lv.level for lv in m.entry.levels],
+            "levels_in_entry": list(levels),
             "conditions_hand_encoded": m.entry.hand_encoded,
-            "via": [_path_text(th, m.path_first), _path_text(th, m.path_second)],
+            "via": [list(via_first), list(via_second)],
         })
     return out
+
+
+@by_identities
+def _match_texts(th: Thesaurus, m: Match) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """What the evidence says of one match (entry, its levels, the class paths named), once per match:
+    matches are remembered per pair of medications, so they repeat across lines and patients."""
+    return (f"{th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}",
+            tuple(lv.level for lv in m.entry.levels), _path_names(th, m.path_first), _path_names(th, m.path_second))
