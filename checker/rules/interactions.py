@@ -184,9 +184,9 @@ def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: Medicatio
         first, second = (a, b) if m.first == ka else (b, a)
         if _torsadogenic_by_route_only(m, first, second):
             continue
-        settled = _unconditional(m.entry)
-        if settled is not None:  # one level, no gate: nothing of the record to read
-            items.append((m, settled))
+        fixed = _unconditional(m.entry)
+        if fixed is not None:  # one level, no gate: nothing of the record to read
+            items.append((m, fixed))
             continue
         days = days or _pair_days(a, b, call.as_of)
         for day in days:  # settled on the record of its first day, else of its last one
