@@ -180,11 +180,10 @@ def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: Medicatio
     bands = call.refs.get("iatrogenic-rules").aspirin_bands
     items: list[tuple[Match, Settled]] = []
     days: tuple[date, ...] = ()
-    for ka, m in _pair_matches(th, a.identity, b.identity):
+    for ka, m, fixed, torsadogenic in _pair_plan(th, a.identity, b.identity):
         first, second = (a, b) if m.first == ka else (b, a)
-        if _torsadogenic_by_route_only(m, first, second):
+        if torsadogenic and _torsadogenic_by_route_only(m, first, second):
             continue
-        fixed = _unconditional(m.entry)
         if fixed is not None:  # one level, no gate: nothing of the record to read
             items.append((m, fixed))
             continue
@@ -224,6 +223,16 @@ def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[in
 
 
 @by_identities
+def _pair_plan(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity
+               ) -> tuple[tuple[str, Match, Settled | None, bool], ...]:
+    """:func:`_pair_matches` with, for each match, what does not depend on the lines: its level when
+    the entry has one level and no gate (:func:`_unconditional`), and whether a class path is a
+    torsadogenic one limited to the IV route (the lines' routes are then read)."""
+    return tuple((ka, m, _unconditional(m.entry),
+                  _torsadogenic_iv_only(m.path_first) or _torsadogenic_iv_only(m.path_second))
+                 for ka, m in _pair_matches(th, a, b))
+
+
 def _unconditional(entry: Entry) -> Settled | None:
     """What :func:`~checker.iatrogenic.conditions.settle` gives an entry of one level and no gate
     whatever the pair (its level, settled); ``None`` for an entry whose level depends on the record."""
