@@ -290,21 +290,26 @@ class Finding:
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"finding category {self.category!r} is not one of {CATEGORIES}")
-        if len(self.summary) > 140:
-            raise ValueError(f"finding summary over 140 characters ({len(self.summary)}): {self.summary!r}")
+        summary = _SUMMARY_SLOT.__get__(self, Finding)
+        if summary is None or _DETAIL_SLOT.__get__(self, Finding) is None:
+            if self.message is None:
+                raise ValueError("a finding without a message needs its summary and detail")
+        elif len(summary) > SUMMARY_MAX:
+            raise ValueError(f"finding summary over 140 characters ({len(summary)}): {summary!r}")
         object.__setattr__(self, "implicated", tuple(sorted(self.implicated)))
 
     @classmethod
     def worded_from(cls, message: Message, lang: str, **fields: Any) -> Finding:
-        """A finding whose summary and detail are ``message`` worded in ``lang``."""
-        return cls(summary=message.summary(lang), detail=message.detail(lang), message=message, lang=lang, **fields)
+        """A finding whose summary and detail are ``message`` worded in ``lang``, when first read
+        (an output words it; counting, filtering or deduplicating findings does not)."""
+        return cls(summary=LATER, detail=LATER, message=message, lang=lang, **fields)
 
     def worded(self, lang: str) -> Finding:
         """This finding with its summary and detail in ``lang`` (its typed evidence and suggestion
-        follow); itself when it has no message."""
-        if self.message is None:
+        follow; worded when first read); itself when it has no message or is in ``lang``."""
+        if self.message is None or (lang == self.lang and _SUMMARY_SLOT.__get__(self, Finding) is None):
             return self
-        return replace(self, summary=self.message.summary(lang), detail=self.message.detail(lang), lang=lang)
+        return replace(self, summary=LATER, detail=LATER, lang=lang)
 
     def suggested(self) -> dict[str, Any] | None:
         """The suggestion as plain data in the finding's language (a :class:`Saving` as its dict, a
@@ -347,22 +352,74 @@ class Finding:
         }
 
 
+LATER: Any = None
+"""The ``summary`` and ``detail`` of a finding with a message, to be worded from it when first read."""
+_SUMMARY_SLOT: Any = Finding.__dict__["summary"]
+_DETAIL_SLOT: Any = Finding.__dict__["detail"]
+
+
+def _worded_when_read(slot: Any, which: str) -> property:
+    """The field behind ``slot`` (``summary`` or ``detail``), worded from the finding's message in
+    its language on first reading and kept (once per finding)."""
+
+    def get(self: Finding) -> str:
+        text: str | None = slot.__get__(self, Finding)
+        if text is None:
+            message = self.message
+            assert message is not None  # __post_init__ refuses a finding with neither words nor message
+            text = message.summary(self.lang) if which == "summary" else message.detail(self.lang)
+            slot.__set__(self, text)
+        return text
+
+    return property(get, slot.__set__, doc=f"The finding's {which} in :attr:`Finding.lang`.")
+
+
+Finding.summary = _worded_when_read(_SUMMARY_SLOT, "summary")  # type: ignore[assignment,misc]
+Finding.detail = _worded_when_read(_DETAIL_SLOT, "detail")  # type: ignore[assignment,misc]
+
+
 def _plain(data: Any, lang: str) -> Any:
     """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
-    :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are walked (and copied only when something in them changes)."""
+    :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are
+    walked (and copied only when something in them changes: a changed tuple becomes a list). Plain
+    values (text, numbers, booleans, ``None``: most of the evidence) are passed over without a call."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return data
+    if kind is dict or (kind not in _TYPED and isinstance(data, dict)):
+        out: dict[Any, Any] | None = None
+        for k, v in data.items():
+            if type(v) in _PLAIN:
+                continue
+            p = _plain(v, lang)
+            if p is not v:
+                if out is None:
+                    out = dict(data)
+                out[k] = p
+        return data if out is None else out
+    if kind is list or kind is tuple or (kind not in _TYPED and isinstance(data, (list, tuple))):
+        items: list[Any] | None = None
+        for i, v in enumerate(data):
+            if type(v) in _PLAIN:
+                continue
+            p = _plain(v, lang)
+            if p is not v:
+                if items is None:
+                    items = list(data)
+                items[i] = p
+        return data if items is None else items
     if isinstance(data, Saving):
         return data.to_dict()
     if isinstance(data, Message):
         return data.detail(lang)
     if isinstance(data, Localized):
         return data.en if lang == "en" else data.fr
-    if isinstance(data, dict):
-        out = {k: _plain(v, lang) for k, v in data.items()}
-        return data if all(out[k] is v for k, v in data.items()) else out
-    if isinstance(data, (list, tuple)):
-        items = [_plain(v, lang) for v in data]
-        return data if all(a is b for a, b in zip(items, data)) else items
     return data
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Types :func:`_plain` returns as they are (subclasses take the long way)."""
+_TYPED = frozenset({Saving, Message, Localized})
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source
+from checker.findings import CATEGORIES, LATER, Category, Finding, Message, Severity, Source
 from checker.memo import by_identities
 from checker.model import (
     ANONYMOUS_MARK,
@@ -201,8 +201,8 @@ class RuleCall:
         input goes to the evidence (``located_at``), out of the fingerprint. Give ``message`` (a code
         with typed parameters, worded in the run's language) rather than ``summary``/``detail`` prose."""
         implicated = tuple(implicated)
-        if message is not None:
-            summary, detail = message.summary(self.settings.lang), message.detail(self.settings.lang)
+        if message is not None:  # worded when an output first reads it (see Finding.worded_from)
+            summary = detail = LATER
         evidence = evidence or {}
         if any(ANONYMOUS_MARK in ref for ref in implicated):
             lines: list[MedicationOrder | ServiceOrder] = [*self.record.medication_orders, *self.record.service_orders]

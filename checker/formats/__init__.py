@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from checker.findings import Report
+from checker.memo import BULK_RESOURCES, relaxed_gc
 
 FORMATS: dict[str, str] = {
     "text": "checker.formats.text",
@@ -26,6 +28,10 @@ def render(report: Report, fmt: str = "text", *, color: bool = False, lang: str 
         module = importlib.import_module(FORMATS[fmt])
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
-    if fmt == "text":
-        return module.render(report, color=color)
-    return module.render(report)
+    # A bulk report is worded and written under the relaxed collector, as it was checked: rendering
+    # allocates a dict per finding that the default thresholds rescan with the whole heap (a third of
+    # the JSON rendering of 26,000 findings); a small report (a CDS request) keeps the host's settings.
+    with relaxed_gc() if len(report.findings) >= BULK_RESOURCES else contextlib.nullcontext():
+        if fmt == "text":
+            return module.render(report, color=color)
+        return module.render(report)

@@ -55,7 +55,7 @@ class RiskRow:
         ident = order.identity
         if ident is None:
             return []
-        return list(row_matches(self, ident))
+        return list(_row_keys(self, ident))
 
 
 @by_identities  # the row lists and identities never change once built
@@ -77,6 +77,11 @@ def row_matches(row: RiskRow, ident: MedicationIdentity) -> tuple[str, ...]:
         elif row.keys and ("*" in row.keys or any(key_matches(s.key, k) for k in row.keys)):
             out.append(s.key)
     return tuple(out)
+
+
+_row_keys = by_identities(row_matches)
+""":func:`row_matches` remembered per row and identified medication (asked for every line, by
+several rules, of the few medications a bulk export names)."""
 
 
 def key_matches(key: str, wanted: str) -> bool:

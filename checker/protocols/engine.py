@@ -367,11 +367,14 @@ class _Context:
         return Result(self.target in t.attrs["ids"].split(), facts=[_fact("act", label=self.order.label)])
 
     def _t_medication(self, t: Test) -> Result:
-        for other in self.record.medication_orders:
-            if other is self.order or not periods.counts(other):
-                continue
-            hit = atc_matches(t.atc, atc_codes_of(other))
-            if not hit:
+        key = ("medication", t.atc)
+        lines = self.shared.get(key)
+        if lines is None:  # once per record: its lines of the class, in record order, with the code matched
+            lines = self.shared[key] = [
+                (other, hit) for other in self.record.medication_orders
+                if periods.counts(other) and (hit := atc_matches(t.atc, atc_codes_of(other)))]
+        for other, hit in lines:
+            if other is self.order:
                 continue
             if isinstance(self.order, MedicationOrder):
                 together = periods.overlaps(self.order, other, self.as_of)

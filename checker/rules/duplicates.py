@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
@@ -118,7 +118,7 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus):
+    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus, labels=keys):
         shared = sorted(keys(pp.a) & keys(pp.b))
         if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
             involved = pp.lines()
@@ -221,7 +221,11 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
+    def labels(g: Group) -> Iterable[Hashable]:  # a wanted pair shares a STOPP class row or an ATC subgroup
+        _, rows, subgroups = classed[id(g.lines[0].order)]
+        return [*(("row", rid) for rid in rows), *(("atc", code) for code in subgroups)]
+
+    for pp in product_pairs(groups, wanted, focus=call.settings.focus, labels=labels):
         if pp.collapsed:  # judged on each pair of line signatures ("as needed" is a line's own fact)
             involved = pp.lines()
             lines = (tuple(ln.order for ln in involved), pp.count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -18,8 +19,8 @@ from checker.iatrogenic.conditions import (
     settle,
     skin_form,
 )
-from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Match, Thesaurus, ThesaurusAdvice
-from checker.memo import by_identities
+from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Entry, Match, Thesaurus, ThesaurusAdvice
+from checker.memo import by_identities, by_identity
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
@@ -78,8 +79,10 @@ def _display(th: Thesaurus, node: str) -> str:
     return ent["name"].lower() if ent else node
 
 
-def _path_text(th: Thesaurus, path: tuple[str, ...]) -> list[str]:
-    return [_display(th, n) for n in path]
+@by_identity
+def _path_names(th: Thesaurus, path: tuple[str, ...]) -> tuple[str, ...]:
+    """The display names of a class path (thesaurus paths repeat across pairs and patients)."""
+    return tuple(_display(th, n) for n in path)
 
 
 # Heading of the torsadogenic class (ANSM thesaurus 2023, l. 18240): for erythromycin and vincamine
@@ -91,11 +94,17 @@ def _torsadogenic_by_route_only(m: Match, first: MedicationOrder, second: Medica
     """True when a side joins a torsadogenic class only as erythromycin/vincamine by a known non-IV
     route (the match does not concern the pair)."""
     for path, line in ((m.path_first, first), (m.path_second, second)):
-        if path and path[0] in TORSADOGENIC_IV_ONLY and any("torsad" in n for n in path[1:]):
+        if _torsadogenic_iv_only(path):
             route = route_of(line)
             if route is not None and route != "iv":
                 return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _torsadogenic_iv_only(path: tuple[str, ...]) -> bool:
+    """Whether a class path joins a torsadogenic class as erythromycin or vincamine (paths repeat)."""
+    return bool(path) and path[0] in TORSADOGENIC_IV_ONLY and any("torsad" in n for n in path[1:])
 
 
 NSAIDS = "anti inflammatoires non steroidiens"
@@ -146,7 +155,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     def wanted(a: Group, b: Group) -> bool:
         ia, ib = a.lines[0].order.identity, b.lines[0].order.identity
         assert ia is not None and ib is not None
-        return bool(_pair_matches(th, ia, ib) or _pair_matches(th, ib, ia))
+        return _pairs_with(th, ia, ib)
 
     results: list[tuple[tuple[int, int], PairResult]] = []
     for pp in product_pairs(groups, wanted, focus=call.settings.focus):
@@ -170,11 +179,15 @@ def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: Medicatio
     tables: FactTables = call.refs.get("clinical-facts")
     bands = call.refs.get("iatrogenic-rules").aspirin_bands
     items: list[tuple[Match, Settled]] = []
-    days = _pair_days(a, b, call.as_of)
-    for ka, m in _pair_matches(th, a.identity, b.identity):
+    days: tuple[date, ...] = ()
+    for ka, m, fixed, torsadogenic in _pair_plan(th, a.identity, b.identity):
         first, second = (a, b) if m.first == ka else (b, a)
-        if _torsadogenic_by_route_only(m, first, second):
+        if torsadogenic and _torsadogenic_by_route_only(m, first, second):
             continue
+        if fixed is not None:  # one level, no gate: nothing of the record to read
+            items.append((m, fixed))
+            continue
+        days = days or _pair_days(a, b, call.as_of)
         for day in days:  # settled on the record of its first day, else of its last one
             ctx = PairContext(th, call.record, call.as_of, m.first, m.second, first, second, tables, day, bands)
             settled = settle(m.entry, ctx)
@@ -209,12 +222,37 @@ def _collapsed(call: RuleCall, th: Thesaurus, pp: ProductPair) -> tuple[tuple[in
 
 
 
+@by_identities
+def _pair_plan(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity
+               ) -> tuple[tuple[str, Match, Settled | None, bool], ...]:
+    """:func:`_pair_matches` with, for each match, what does not depend on the lines: its level when
+    the entry has one level and no gate (:func:`_unconditional`), and whether a class path is a
+    torsadogenic one limited to the IV route (the lines' routes are then read)."""
+    return tuple((ka, m, _unconditional(m.entry),
+                  _torsadogenic_iv_only(m.path_first) or _torsadogenic_iv_only(m.path_second))
+                 for ka, m in _pair_matches(th, a, b))
+
+
+def _unconditional(entry: Entry) -> Settled | None:
+    """What :func:`~checker.iatrogenic.conditions.settle` gives an entry of one level and no gate
+    whatever the pair (its level, settled); ``None`` for an entry whose level depends on the record."""
+    if len(entry.levels) != 1 or entry.gate_criterion is not None:
+        return None
+    return Settled(entry.levels[0].level, True, ())
+
+
 def _pair_days(a: MedicationOrder, b: MedicationOrder, as_of: date) -> tuple[date, ...]:
     """The day the combination began (the later of the two orders' days), then the last day both lines
     were taken up to ``as_of`` (fixed once the combination has ended, whatever ``as_of``)."""
     day = max(facts.order_day(a, as_of), facts.order_day(b, as_of))
     last = min(effective_interval(a, as_of)[1], effective_interval(b, as_of)[1], as_of)
     return (day, last) if last > day else (day,)
+
+
+@by_identities
+def _pairs_with(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -> bool:
+    """Whether the thesaurus has an entry for two identified medications, in either order."""
+    return bool(_pair_matches(th, a, b) or _pair_matches(th, b, a))
 
 
 @by_identities
@@ -356,12 +394,21 @@ def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
+        name, levels, via_first, via_second = _match_texts(th, m)
         out.append({
-            "entry": f"{th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}",
+            "entry": name,
             "pdf_line": m.entry.line,
             "level": s.level,
-            "levels_in_entry": [lv.level for lv in m.entry.levels],
+            "levels_in_entry": list(levels),
             "conditions_hand_encoded": m.entry.hand_encoded,
-            "via": [_path_text(th, m.path_first), _path_text(th, m.path_second)],
+            "via": [list(via_first), list(via_second)],
         })
     return out
+
+
+@by_identities
+def _match_texts(th: Thesaurus, m: Match) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """What the evidence says of one match (entry, its levels, the class paths named), once per match:
+    matches are remembered per pair of medications, so they repeat across lines and patients."""
+    return (f"{th.entities.get(m.entry.a, {}).get('name', m.entry.a)} + {m.entry.interactant}",
+            tuple(lv.level for lv in m.entry.levels), _path_names(th, m.path_first), _path_names(th, m.path_second))

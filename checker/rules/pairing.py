@@ -125,23 +125,38 @@ def overlap_count(a: Group, b: Group) -> int:
 
 
 def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
-                  same_product: bool = True, focus: frozenset[str] | None = None) -> Iterator[ProductPair]:
+                  same_product: bool = True, focus: frozenset[str] | None = None,
+                  labels: Callable[[Group], Iterable[Hashable]] | None = None) -> Iterator[ProductPair]:
     """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)
     that ``wanted`` keeps and whose lines overlap at least once. Under a ``focus``
     (:attr:`checker.registry.RunSettings.focus`) only the pairs where a group holds a focus line: a
     finding implicating a focus line comes from such a pair of products, and a pair of products gives
-    the same findings whatever the other pairs."""
+    the same findings whatever the other pairs. ``labels``: what a wanted pair must share (substance
+    keys, classes …): only pairs of groups sharing a label are asked (same pairs, same order)."""
     hot = None if focus is None else {id(g) for g in groups if any(ln.order.ref in focus for ln in g.lines)}
-    for i, a in enumerate(groups):
-        a_hot = hot is None or id(a) in hot
-        for b in groups[i if same_product else i + 1:]:
-            if not a_hot and id(b) not in hot:  # type: ignore[operator]
-                continue
-            if (a is b and len(a.lines) < 2) or not wanted(a, b):
-                continue
-            n = overlap_count(a, b)
-            if n:
-                yield ProductPair(a, b, n)
+    for i, j in _candidates(groups, same_product, labels):
+        a, b = groups[i], groups[j]
+        if hot is not None and id(a) not in hot and id(b) not in hot:
+            continue
+        if (a is b and len(a.lines) < 2) or not wanted(a, b):
+            continue
+        n = overlap_count(a, b)
+        if n:
+            yield ProductPair(a, b, n)
+
+
+def _candidates(groups: list[Group], same_product: bool,
+                labels: Callable[[Group], Iterable[Hashable]] | None) -> Iterable[tuple[int, int]]:
+    """Positions ``(i, j)``, ``i <= j`` (``i < j`` unless ``same_product``), in order: every pair, or
+    the pairs sharing a label."""
+    first = 0 if same_product else 1
+    if labels is None:
+        return ((i, j) for i in range(len(groups)) for j in range(i + first, len(groups)))
+    holders: dict[Hashable, list[int]] = {}
+    for i, g in enumerate(groups):
+        for label in set(labels(g)):
+            holders.setdefault(label, []).append(i)
+    return sorted({(at[x], at[y]) for at in holders.values() for x in range(len(at)) for y in range(x + first, len(at))})
 
 
 def _sweep(a: Group, b: Group) -> Iterator[tuple[Line, Line]]:

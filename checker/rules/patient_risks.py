@@ -431,9 +431,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 concerned.append({"criterion": rid, "substance": key, "below": it["egfr"]["value"], "ckd": []})
             elif it["ckd_icd10"] and concerned and concerned[-1]["criterion"] == rid:
                 concerned[-1]["ckd"] = it["ckd_icd10"]
-    renal_keys = data.row_keys("renal", order)
-    for renal_row in data.kind("renal"):
-        keys = renal_keys.get(id(renal_row), ())
+    for renal_row, keys in data.matching("renal", order):  # the rows naming the line's medication, in row order
         if keys and _holds(renal_row.criteria.population, call, order, keys[0], day) is not False:  # unknown age: applies
             what[len(concerned)] = Localized(renal_row.label_fr, renal_row.label_en)
             concerned.append({"criterion": renal_row.id, "substance": keys[0],
@@ -445,7 +443,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     for n, c in enumerate(concerned):
         c["what"] = what[n]
     subst = order.substance_name(concerned[0]["substance"])
-    kidney = facts.kidney_function_on(call.record, day, tables)
+    kidney = _kidney_on(call, day, tables)
     on = day.isoformat()
     if kidney.value is None:
         ckd = _ckd_codes(call.record, day)
@@ -500,6 +498,15 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                             "records": list(kidney.refs), "date": when, "inputs": kidney.inputs},
                   "criteria": _clean(below), "judged_on": on},
         suggestion={"action": "stop-or-adjust"})
+
+
+def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
+    """:func:`checker.facts.kidney_function_on` for this record, once per day (lines share their days)."""
+    memo: dict[date, facts.KidneyFunction] = call.shared.setdefault(("PR003", "kidney"), {})  # type: ignore[assignment]
+    found = memo.get(day)
+    if found is None:
+        found = memo[day] = facts.kidney_function_on(call.record, day, tables)
+    return found
 
 
 def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
