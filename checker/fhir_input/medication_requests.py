@@ -89,14 +89,17 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
     med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
     if not rid or med is UNSET:  # (UNSET is false) named by its content / medication by reference or missing
         return None
-    key = (bytes(med), None if dosage is UNSET else bytes(dosage),
-           None if dispense_request is UNSET else bytes(dispense_request))
+    # One bytes key, joined without copying each element first (a JSON text is never empty and holds
+    # no newline, so b"" stands for an absent element and the key reads back unambiguously).
+    key = _JOIN((med, _NONE if dosage is UNSET else dosage, _NONE if dispense_request is UNSET else dispense_request))
     memo = index.shared
     shared = memo.typed_lines.get(key)
     if shared is None:
-        shared = _typed_shared(key, index, today)
+        shared = _typed_shared((bytes(med), None if dosage is UNSET else bytes(dosage),
+                                None if dispense_request is UNSET else bytes(dispense_request)), index, today)
         if shared is None:
             return None
+        memo.keep(memo.typed_lines, key, shared)
     authored = None
     if t.authoredOn:
         authored = memo.typed_dates.get(t.authoredOn, _MISSING)
@@ -160,9 +163,7 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
         except _Bad:
             return None
         memo.keep(memo.typed_elements, key[1:], elements)
-    shared = (medicated, *elements)
-    memo.keep(memo.typed_lines, key, shared)
-    return shared
+    return (medicated, *elements)
 
 
 def typed_patient_key(item: TypedResource) -> str | None:
@@ -174,3 +175,5 @@ def typed_patient_key(item: TypedResource) -> str | None:
 
 
 _MISSING: Any = object()
+_JOIN = b"\n".join
+_NONE = b""

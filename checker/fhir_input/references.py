@@ -45,7 +45,7 @@ class SharedReading:
         self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`~.medications._shared_element`
         # The same for typed lines (see :mod:`checker.fhir_input.typed`), keyed by the raw JSON text
         # of the elements, and their authoring dates by the date as written.
-        self.typed_lines: dict[tuple[bytes, bytes | None, bytes | None], Any] = {}
+        self.typed_lines: dict[bytes, Any] = {}  # the three texts joined by newlines
         self.typed_medications: dict[bytes, Any] = {}
         self.typed_elements: dict[tuple[bytes | None, bytes | None], Any] = {}
         self.typed_dates: dict[str, Any] = {}
