@@ -75,22 +75,25 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
+    typed_orders = 0  # added to the counts at the end (checked resources)
     item: RawResource | InputError | FileMark
     for entry in raw_items:
-        if isinstance(entry, TypedResource):
+        if type(entry) is TypedResource:
             if not strict:
                 order = _typed_order(entry, index, today)
                 if order is not None:  # what the dict path gives, without its dict (see _typed_order)
                     seq += 1
                     if seq == BULK_RESOURCES:
                         bulk.enter_context(relaxed_gc())
-                    counts.resources += 1
-                    written = typed_patient_key(entry)
+                    typed_orders += 1
+                    subject = entry.typed.subject
+                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
+                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
+                        written = typed_patient_key(entry)
                     group = groups.get(written)
                     if group is None:
                         group = groups[written] = []
                     group.append((seq, _ORDER, order))
-                    counts.checked += 1
                     continue
             if entry.reader is None:  # read as a dict
                 (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)
@@ -155,6 +158,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
             deferred.append((seq, item))  # its Medication may come later in the input
             continue
         _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
+    counts.resources += typed_orders
+    counts.checked += typed_orders
     for position, raw in deferred:
         _extract(raw, _ORDER, position, index, today, strict, groups, late_errors, counts)
     out.errors.extend(patient_errors)
