@@ -77,7 +77,7 @@ def _checked_chunks(paths: Sequence[str], day: date, refs: Referentials, shards:
         for name in names:  # decoding and assembling a chunk is bulk work too (see relaxed_gc)
             with (work / "shards" / name).open("rb") as f, relaxed_gc():
                 for items, borrowed in shard_chunks(f, medications, CHUNK_BYTES, CHUNK_PATIENTS):
-                    ing = fhir_input.assemble(items + borrowed, as_of=day, shared=shared.reading)
+                    ing = fhir_input.assemble([*items, *borrowed], as_of=day, shared=shared.reading)
                     counts = ing.counts
                     if borrowed:  # stand-alone Medications lent to this chunk are counted in the common shard
                         lent = fhir_input.assemble(borrowed, as_of=day).counts

@@ -106,7 +106,7 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
     """Assemble and check one chunk of patients, adding its contribution to ``result``."""
     day = parse_day(settings.as_of)
     shared = shared or RunShared()
-    ing = fhir_input.assemble(items + borrowed, as_of=day, shared=shared.reading)
+    ing = fhir_input.assemble([*items, *borrowed], as_of=day, shared=shared.reading)
     counts = ing.counts
     if borrowed:  # stand-alone Medications lent to this chunk are counted once, in the common shard
         lent = fhir_input.assemble(borrowed, as_of=day).counts

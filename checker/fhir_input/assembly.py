@@ -78,7 +78,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     typed_orders = 0  # added to the counts at the end (checked resources)
     item: RawResource | InputError | FileMark
     for entry in raw_items:
-        if type(entry) is TypedResource:
+        if isinstance(entry, TypedResource):
             if not strict:
                 order = _typed_order(entry, index, today)
                 if order is not None:  # what the dict path gives, without its dict (see _typed_order)
