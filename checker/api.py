@@ -18,7 +18,7 @@ from checker.drugs import identify
 from checker.findings import VERSION, Finding, InputCounts, InputError, Message, Report, Severity, in_input_order
 from checker.findings import rule_location
 from checker.memo import BULK_RESOURCES, relaxed_gc
-from checker.model import MedicationIdentity, PatientRecord
+from checker.model import MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RuleCall, RunSettings, Trigger, select_rules
 
@@ -198,28 +198,59 @@ def _run_stoppable(rule: Rule, call: RuleCall, should_stop: Callable[[], bool]) 
     return out
 
 
-def identify_records(records: Sequence[PatientRecord], refs: Referentials) -> None:
+IDENTITIES_LIMIT = 20_000
+"""Medications whose identification an :class:`Identities` keeps (emptied when full): far more than
+the distinct medications of a bulk export, a bound on what a long run keeps alive."""
+
+
+class Identities:
+    """Identifications shared between the orders naming the same medication, in one call or across
+    the chunks of one run (a sharded ``check``, an audit worker): identification depends only on what
+    names the medication (code, ingredients, form) and on the referentials. Entries hold the named
+    objects, so that an id is never reused under them. Bounded (:data:`IDENTITIES_LIMIT`)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = IDENTITIES_LIMIT if limit is None else limit
+        self.refs: Referentials | None = None
+        self.by_object: dict[tuple[int, int, int], tuple[tuple[object, ...], MedicationIdentity]] = {}
+        self.by_value: dict[tuple[object, ...], MedicationIdentity] = {}
+
+    def of(self, order: MedicationOrder, refs: Referentials) -> MedicationIdentity:
+        """The identification of ``order``'s medication."""
+        if refs is not self.refs:
+            self.by_object.clear()
+            self.by_value.clear()
+            self.refs = refs
+        named = (order.medication, order.ingredients, order.medication_form)
+        quick = (id(named[0]), id(named[1]), id(named[2]))
+        hit = self.by_object.get(quick)
+        if hit is not None:
+            return hit[1]
+        found = self.by_value.get(named)
+        if found is None:
+            found = identify(order, refs)
+            if len(self.by_value) >= self.limit:
+                self.by_value.clear()
+            self.by_value[named] = found
+        if len(self.by_object) >= self.limit:
+            self.by_object.clear()
+        self.by_object[quick] = (named, found)
+        return found
+
+
+def identify_records(records: Sequence[PatientRecord], refs: Referentials, shared: Identities | None = None) -> None:
     """Fill ``order.identity`` for every medication order not identified yet.
 
     Identification depends only on what names the medication (code, ingredients, form), so the
     result is shared between orders naming the same medication: bulk exports repeat them a lot, and
     reading shares one medication object between them (so the look-up is by identity; orders built
-    otherwise are compared by value).
+    otherwise are compared by value). ``shared``: identifications kept across calls of one run.
     """
-    by_object: dict[tuple[int, int, int], MedicationIdentity] = {}
-    by_value: dict[tuple[object, ...], MedicationIdentity] = {}
+    memo = shared if shared is not None else Identities()
     for record in records:
         for order in record.medication_orders:
             if order.identity is None:
-                named = (order.medication, order.ingredients, order.medication_form)
-                quick = (id(named[0]), id(named[1]), id(named[2]))  # the orders keep these alive
-                found = by_object.get(quick)
-                if found is None:
-                    found = by_value.get(named)
-                    if found is None:
-                        found = by_value[named] = identify(order, refs)
-                    by_object[quick] = found
-                order.identity = found
+                order.identity = memo.of(order, refs)
 
 
 def parse_day(value: date | str) -> date:

@@ -8,12 +8,14 @@ without parsing the payloads; payloads are parsed only for the chunk being check
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
 
 from checker.findings import InputError, Message, Quantity, Word
-from checker.fhir_input import LOCAL_REF, FileMark, RawResource
+from checker.fhir_input import LOCAL_REF, FileMark, RawResource, TypedResource
+from checker.fhir_input.typed import MedicationRequestLine
 from checker.model import SourceLocation
 
 Item = RawResource | InputError | FileMark
@@ -50,6 +52,43 @@ def decode(payload: bytes | str) -> Item:
     if tag == "f":
         return FileMark(data[1])
     raise ValueError(f"unknown shard item tag {tag!r}")
+
+
+class _OrderPayload(msgspec.Struct, array_like=True, forbid_unknown_fields=True, gc=False):
+    """The payload of a MedicationRequest that :func:`decode_typed` reads typed: what :func:`encode`
+    writes, the resource as :class:`~checker.fhir_input.typed.MedicationRequestLine`."""
+
+    tag: Literal["r"]
+    resource: MedicationRequestLine
+    location: tuple[str, int | None, int | None, str]
+    full_url: str
+    draft: bool
+    default_patient: str
+
+
+_ORDER_DECODER = msgspec.json.Decoder(_OrderPayload)
+_ENCODER = msgspec.json.Encoder()
+
+
+def decode_typed(payload: bytes) -> TypedResource | None:
+    """A MedicationRequest payload decoded typed (assembly extracts it without its dict, as it does
+    the NDJSON lines of :func:`checker.fhir_input.read`), or ``None`` when it must be read by
+    :func:`decode`: another item, an element the typed structure does not name, an escape, a key
+    written twice (see :func:`checker.fhir_input.typed.decode_line`, whose conditions these are), a
+    Bundle ``fullUrl``, a CDS Hooks draft or default patient. When assembly cannot extract it typed
+    either, it reads it with :func:`decode`."""
+    if b"\\" in payload or not payload.startswith(b'["r",') or payload.find(b'"MedicationRequest"', 0, 100) < 0:
+        return None
+    try:
+        decoded = _ORDER_DECODER.decode(payload)
+    except msgspec.DecodeError:  # also msgspec.ValidationError: another shape, type or element
+        return None
+    if decoded.full_url or decoded.draft or decoded.default_patient:
+        return None
+    encoded = _ENCODER.encode(decoded)  # the same length proves no member dropped, else colons compared
+    if len(encoded) != len(payload) and payload.count(b":") != encoded.count(b":"):
+        return None
+    return TypedResource(decoded.resource, payload, SourceLocation(*decoded.location), decode)
 
 
 def _message_data(m: Message) -> list[Any]:

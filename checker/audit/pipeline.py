@@ -22,7 +22,7 @@ import orjson
 
 from checker.api import parse_day
 from checker.audit import codec
-from checker.audit.worker import Settings, check_lines, load_medications, write_result
+from checker.audit.worker import RunShared, Settings, check_lines, load_medications, write_result
 from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, display_name,
                                 iter_raw)
 from checker.findings import Message
@@ -257,12 +257,14 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
 
 
 _WORKER_REFS: Any = None
+_WORKER_SHARED: RunShared | None = None  # what the shards checked by this process share (bounded)
 _WORKER_MEDS: dict[str, dict[str, list[tuple[codec.Seq, bytes]]]] = {}
 
 
 def init_worker() -> None:
     """Load the rules and every referential they use, once per worker process."""
-    global _WORKER_REFS
+    global _WORKER_REFS, _WORKER_SHARED
+    _WORKER_SHARED = RunShared()
     refs = default_referentials()
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials} | {REF_ID}):
         try:
@@ -291,7 +293,7 @@ def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
     w = Path(work)
     meds = _medications(str(w / "shards" / f"{MEDICATIONS}.ndjson"))
     with (w / "shards" / f"{name}.ndjson").open("rb") as f:
-        result = check_lines(f, meds, settings, _WORKER_REFS)
+        result = check_lines(f, meds, settings, _WORKER_REFS, _WORKER_SHARED)
     write_result(result, w / "results", name)
     return name, result.counts.resources
 

@@ -19,7 +19,8 @@ from checker.audit import codec
 from checker.audit.indicators import Tally, definitions, merge, tally_records, tally_to_json
 from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
-from checker.api import check_records, parse_day
+from checker.api import Identities, check_records, identify_records, parse_day
+from checker.fhir_input import SharedReading, TypedResource
 from checker.audit.outputs import atomic_lines
 from checker.formats.html import patient_digest
 from checker.memo import relaxed_gc
@@ -90,11 +91,22 @@ def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
     return [-crit, -warn, -len(findings), patient]
 
 
-def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: Settings, refs: Any,
-                result: ShardResult) -> None:
+@dataclass(slots=True)
+class RunShared:
+    """What the chunks checked by one process share (see :class:`~checker.fhir_input.SharedReading`
+    and :class:`~checker.api.Identities`): each medication, dosage and date text is extracted, and
+    each medication identified, once per run instead of once per chunk. Bounded."""
+
+    reading: SharedReading = field(default_factory=SharedReading)
+    identities: Identities = field(default_factory=Identities)
+
+
+def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.Item], settings: Settings, refs: Any,
+                result: ShardResult, shared: RunShared | None = None) -> None:
     """Assemble and check one chunk of patients, adding its contribution to ``result``."""
     day = parse_day(settings.as_of)
-    ing = fhir_input.assemble(items + borrowed, as_of=day)
+    shared = shared or RunShared()
+    ing = fhir_input.assemble([*items, *borrowed], as_of=day, shared=shared.reading)
     counts = ing.counts
     if borrowed:  # stand-alone Medications lent to this chunk are counted once, in the common shard
         lent = fhir_input.assemble(borrowed, as_of=day).counts
@@ -102,6 +114,7 @@ def check_chunk(items: list[codec.Item], borrowed: list[codec.Item], settings: S
                              counts.checked - lent.checked, counts.ignored - lent.ignored,
                              counts.rejected - lent.rejected)
     with relaxed_gc():  # a bulk job: see relaxed_gc
+        identify_records(ing.records, refs, shared.identities)
         report = check_records(ing.records, counts=counts, errors=ing.errors, as_of=day,
                                jurisdiction=settings.jurisdiction, lang=settings.lang,
                                select=settings.select, ignore=settings.ignore, refs=refs)
@@ -161,11 +174,17 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
+def _decode_item(payload: bytes) -> codec.Item | TypedResource:
+    """A shard line's item, typed when it can be (see :func:`codec.decode_typed`)."""
+    return codec.decode_typed(payload) or codec.decode(payload)
+
+
 def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
-                 max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS
-                 ) -> Iterator[tuple[list[codec.Item], list[codec.Item]]]:
+                 max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS, *, typed: bool = True
+                 ) -> Iterator[tuple[list[codec.Item | TypedResource], list[codec.Item]]]:
     """The lines of one shard as chunks of whole patients, each item in input order, with the
-    stand-alone Medications the chunk's orders cite (lent from the common shard)."""
+    stand-alone Medications the chunk's orders cite (lent from the common shard). ``typed``:
+    MedicationRequests come decoded typed where they can (they cite no stand-alone Medication)."""
     groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
     for raw_line in lines:
         if not raw_line.strip():
@@ -174,7 +193,8 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
     for chunk in _chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
-        items = [codec.decode(p) for _, p in chunk]
+        decode = _decode_item if typed else codec.decode
+        items = [decode(p) for _, p in chunk]
         wanted: dict[str, None] = {}
         if medications:
             for it in items:
@@ -187,12 +207,14 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
 
 
 def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,
-                refs: Any) -> ShardResult:
-    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form)."""
+                refs: Any, shared: RunShared | None = None) -> ShardResult:
+    """Check the lines of one shard (see :mod:`checker.audit.codec` for their form); ``shared``: what
+    the chunks of several shards checked by one process share."""
     result = ShardResult()
+    shared = shared or RunShared()
     with relaxed_gc():  # decoding and assembling the chunks is bulk work too
         for items, borrowed in shard_chunks(lines, medications):
-            check_chunk(items, borrowed, settings, refs, result)
+            check_chunk(items, borrowed, settings, refs, result, shared)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])
     return result

@@ -18,7 +18,7 @@ from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
 from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedResource
-from checker.fhir_input.references import _content_name, _Index
+from checker.fhir_input.references import SharedReading, _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
 from checker.fhir_input.sources import _ndjson_line
 from checker.fhir_input.validation import _explain, _strict_error
@@ -44,14 +44,17 @@ class Ingestion:
 
 
 def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool = False,
-             as_of: date | None = None) -> Ingestion:
-    """Group raw resources per patient, resolve references and extract the domain model."""
+             as_of: date | None = None, shared: SharedReading | None = None) -> Ingestion:
+    """Group raw resources per patient, resolve references and extract the domain model.
+
+    ``shared``: the extractions to share with other readings of the same run (the chunks of a
+    sharded check); by default this reading's own."""
     with contextlib.ExitStack() as bulk:
-        return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk)
+        return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk, shared=shared)
 
 
 def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
-              bulk: contextlib.ExitStack) -> Ingestion:
+              bulk: contextlib.ExitStack, shared: SharedReading | None) -> Ingestion:
     """One pass over the input: each resource is extracted as it arrives and its parsed JSON is
     dropped, except Patients and Medications (reference targets) and the few orders naming their
     medication by reference, which wait for the whole input to be indexed. Patient references are
@@ -59,8 +62,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     every resource after reading them all: same records, same order of lines, same errors."""
     out = Ingestion()
     counts = out.counts
-    index = _Index()
     today = as_of or date.today()
+    index = _Index(today, shared)
     patient_errors: list[InputError] = []
     late_errors: list[tuple[int, InputError]] = []  # by position in the input
     patients: dict[str, Patient] = {}
@@ -72,6 +75,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
+    typed_orders = 0  # added to the counts at the end (checked resources)
     item: RawResource | InputError | FileMark
     for entry in raw_items:
         if isinstance(entry, TypedResource):
@@ -81,15 +85,20 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
                     seq += 1
                     if seq == BULK_RESOURCES:
                         bulk.enter_context(relaxed_gc())
-                    counts.resources += 1
-                    written = typed_patient_key(entry)
+                    typed_orders += 1
+                    subject = entry.typed.subject
+                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
+                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
+                        written = typed_patient_key(entry)
                     group = groups.get(written)
                     if group is None:
                         group = groups[written] = []
                     group.append((seq, _ORDER, order))
-                    counts.checked += 1
                     continue
-            (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)  # read as a dict
+            if entry.reader is None:  # read as a dict
+                (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)
+            else:
+                item = entry.reader(entry.line)
         else:
             item = entry
         if type(item) is not RawResource:
@@ -149,6 +158,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
             deferred.append((seq, item))  # its Medication may come later in the input
             continue
         _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
+    counts.resources += typed_orders
+    counts.checked += typed_orders
     for position, raw in deferred:
         _extract(raw, _ORDER, position, index, today, strict, groups, late_errors, counts)
     out.errors.extend(patient_errors)

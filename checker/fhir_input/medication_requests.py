@@ -79,11 +79,6 @@ def _dosages_and_dispense(index: _Index, raw: RawResource, today: date) -> tuple
                            lambda res: (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today)))
 
 
-_MAX_TYPED_SHARED = 100_000
-"""At most this many distinct medications, dosage/dispense pairs and dates are kept per reading for
-typed lines (past it they are extracted afresh, as the same text always gives the same objects)."""
-
-
 def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationOrder | None:
     """:func:`_medication_order` of a typed line, or ``None`` when the line must be read as a dict
     (no id, no medication, an element the dict path would refuse): then the dict path's result and
@@ -94,22 +89,25 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
     med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
     if not rid or med is UNSET:  # (UNSET is false) named by its content / medication by reference or missing
         return None
-    key = (bytes(med), None if dosage is UNSET else bytes(dosage),
-           None if dispense_request is UNSET else bytes(dispense_request))
-    shared = index.typed_lines.get(key)
+    # One bytes key, joined without copying each element first (a JSON text is never empty and holds
+    # no newline, so b"" stands for an absent element and the key reads back unambiguously).
+    key = _JOIN((med, _NONE if dosage is UNSET else dosage, _NONE if dispense_request is UNSET else dispense_request))
+    memo = index.shared
+    shared = memo.typed_lines.get(key)
     if shared is None:
-        shared = _typed_shared(key, index, today)
+        shared = _typed_shared((bytes(med), None if dosage is UNSET else bytes(dosage),
+                                None if dispense_request is UNSET else bytes(dispense_request)), index, today)
         if shared is None:
             return None
+        memo.keep(memo.typed_lines, key, shared)
     authored = None
     if t.authoredOn:
-        authored = index.typed_dates.get(t.authoredOn, _MISSING)
+        authored = memo.typed_dates.get(t.authoredOn, _MISSING)
         if authored is _MISSING:
             authored = _date(t.authoredOn)
             if authored is None:  # not a FHIR date: the dict path refuses the line and names the element
                 return None
-            if len(index.typed_dates) < _MAX_TYPED_SHARED:
-                index.typed_dates[t.authoredOn] = authored
+            memo.keep(memo.typed_dates, t.authoredOn, authored)
     requester = t.requester
     # Positional (twice as fast as keywords here): the field order of MedicationOrder, checked by
     # tests/test_ingest_typed.py, which compares these orders with the dict path's.
@@ -141,7 +139,8 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
     or ``None`` when the dict path would refuse one of them. Shared between lines: the medication by
     its text alone, the dosages and dispense by theirs."""
     med_text, dosage_text, dispense_text = key
-    medicated = index.typed_medications.get(med_text)
+    memo = index.shared
+    medicated = memo.typed_medications.get(med_text)
     if medicated is None:
         value = checked(med_text)
         if value is FAILED or value is None:  # null: the dict path looks for a referenced Medication
@@ -150,9 +149,8 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
             medicated = _concept(value, "/medicationCodeableConcept")
         except _Bad:
             return None
-        if len(index.typed_medications) < _MAX_TYPED_SHARED:
-            index.typed_medications[med_text] = medicated
-    elements = index.typed_elements.get(key[1:])
+        memo.keep(memo.typed_medications, med_text, medicated)
+    elements = memo.typed_elements.get(key[1:])
     if elements is None:
         res: dict[str, Any] = {}
         for name, text in (("dosageInstruction", dosage_text), ("dispenseRequest", dispense_text)):
@@ -164,12 +162,8 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
             elements = (_dosages(res, "dosageInstruction"), _dispense(res.get("dispenseRequest"), today))
         except _Bad:
             return None
-        if len(index.typed_elements) < _MAX_TYPED_SHARED:
-            index.typed_elements[key[1:]] = elements
-    shared = (medicated, *elements)
-    if len(index.typed_lines) < _MAX_TYPED_SHARED:
-        index.typed_lines[key] = shared
-    return shared
+        memo.keep(memo.typed_elements, key[1:], elements)
+    return (medicated, *elements)
 
 
 def typed_patient_key(item: TypedResource) -> str | None:
@@ -181,3 +175,5 @@ def typed_patient_key(item: TypedResource) -> str | None:
 
 
 _MISSING: Any = object()
+_JOIN = b"\n".join
+_NONE = b""

@@ -34,9 +34,10 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
         if not raw.json_native:  # a caller's dict: no sharing by JSON text (see RawResource)
             return _concept(concept_value, path), (), None, ""
         key: Any = orjson.dumps(concept_value)
-        hit = index.medications.get(key)
+        hit = index.shared.medications.get(key)
         if hit is None:
-            hit = index.medications[key] = (_concept(concept_value, path), (), None, "")
+            hit = (_concept(concept_value, path), (), None, "")
+            index.shared.keep(index.shared.medications, key, hit)
         return hit
     ref = _ref(reference)
     if not ref:
@@ -49,10 +50,10 @@ def _medication(res: dict[str, Any], raw: RawResource, index: _Index) -> Medicat
     if not isinstance(med, dict) or med.get("resourceType") != "Medication":
         display = _s(reference.get("display")) or ref
         return Concept(text=display), (), None, f"medication reference {ref} not found in the input"
-    shared = index.medications.get(id(med))
+    shared = index.medication_resources.get(id(med))
     if shared is None:  # the entry holds the Medication dict, so its id is not reused meanwhile
         try:
-            shared = index.medications[id(med)] = (med, _medication_resource(med))
+            shared = index.medication_resources[id(med)] = (med, _medication_resource(med))
         except _Bad as bad:  # say where the bad element really is
             if isinstance(target, RawResource):
                 raise _Bad(bad.path, Message(bad.message.code, bad.message.params,
@@ -95,28 +96,24 @@ def _medication_resource(med: dict[str, Any]) -> tuple[Concept, tuple[Ingredient
     return code, tuple(ingredients), form, ""
 
 
-_MAX_SHARED_ELEMENTS = 100_000
-
-
 def _shared_element(index: _Index, raw: RawResource, names: tuple[str, ...],
                     extract: Callable[[dict[str, Any]], Any]) -> Any:
     """``extract(resource)``, which reads the elements ``names`` only, shared between resources
-    that write these elements the same way (same JSON text).
+    that write these elements the same way (same JSON text, see :class:`~.references.SharedReading`).
 
     Bulk exports repeat the same dosage and dispense structures over and over; the extracted
     objects are immutable, so one extraction serves every identical element of the input. An
-    element that fails extraction raises each time (never cached). The index belongs to one
-    assemble call, which has one "today" (CQL dates), so the JSON text is the whole key.
+    element that fails extraction raises each time (never cached). The shared tables hold one
+    "today" (CQL dates), so the JSON text is the whole key.
     """
     res = raw.resource
     if not raw.json_native:
         return extract(res)
     key = (names, *[orjson.dumps(res.get(name)) for name in names])
-    hit = index.elements.get(key, _MISSING)
+    hit = index.shared.elements.get(key, _MISSING)
     if hit is _MISSING:
         hit = extract(res)
-        if len(index.elements) < _MAX_SHARED_ELEMENTS:
-            index.elements[key] = hit
+        index.shared.keep(index.shared.elements, key, hit)
     return hit
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -78,6 +79,9 @@ class TypedResource:
     typed: Any
     line: bytes
     location: SourceLocation
+    reader: Callable[[bytes], RawResource | Any] | None = None
+    """How ``line`` is read as a dict when it is not an NDJSON line of the input (an audit shard's
+    line: :func:`checker.audit.codec.decode`); ``None``: as an NDJSON line."""
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,25 +15,75 @@ from checker.fhir_input.raw import RawResource
 from checker.model import ANONYMOUS_MARK, SourceLocation
 
 
+SHARED_ENTRIES = 100_000
+"""Entries kept per table of a :class:`SharedReading` made for one reading (a run's chunks share a
+smaller one: see :data:`RUN_SHARED_ENTRIES`)."""
+
+RUN_SHARED_ENTRIES = 20_000
+"""Entries kept per table of the :class:`SharedReading` that the chunks of one sharded run share: far
+more than the distinct medications, dosages and dates of a bulk export, and a bound on what a long
+run keeps alive when every line writes its own dosage."""
+
+
+class SharedReading:
+    """Extractions shared between resources that write an element the same way (same JSON text).
+
+    Bulk exports repeat a few hundred medications, dosages, dispense requests and dates over millions
+    of lines: each distinct text is extracted once, and the objects built from it are shared, so that
+    identification and the rules' memos (keyed by object identity) hit across lines. One reading
+    makes its own; the chunks of a sharded run (``check`` above its threshold, an audit's shards)
+    share one, so that every chunk does not extract the same texts again. Extracted objects are
+    immutable and the same text always gives equal objects, so sharing changes the cost, never a
+    result. Bounded: a table holding ``limit`` entries is emptied before the next is added. Valid
+    for one "today" (CQL dates): a reading with another day empties every table first.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = RUN_SHARED_ENTRIES if limit is None else limit
+        self.today: date | None = None
+        self.medications: dict[bytes, Any] = {}  # see :func:`~.medications._medication`
+        self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`~.medications._shared_element`
+        # The same for typed lines (see :mod:`checker.fhir_input.typed`), keyed by the raw JSON text
+        # of the elements, and their authoring dates by the date as written.
+        self.typed_lines: dict[bytes, Any] = {}  # the three texts joined by newlines
+        self.typed_medications: dict[bytes, Any] = {}
+        self.typed_elements: dict[tuple[bytes | None, bytes | None], Any] = {}
+        self.typed_dates: dict[str, Any] = {}
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        return (self.medications, self.elements, self.typed_lines, self.typed_medications, self.typed_elements,
+                self.typed_dates)
+
+    def begin(self, today: date) -> None:
+        """Start a reading whose "today" is ``today``."""
+        if today != self.today:
+            for table in self.tables():
+                table.clear()
+            self.today = today
+
+    def keep(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        """``table[key] = value``, the table emptied first when it holds ``limit`` entries."""
+        if len(table) >= self.limit:
+            table.clear()
+        table[key] = value
+
+
 class _Index:
     """Reference resolution over every resource of one assemble call."""
 
-    def __init__(self) -> None:
+    def __init__(self, today: date, shared: SharedReading | None = None) -> None:
         self.by_key: dict[str, RawResource] = {}
         self.by_file_key: dict[tuple[str, str], RawResource] = {}
         self.medication_by_file_id: dict[tuple[str, str], RawResource] = {}
         self.by_identifier: dict[tuple[str, str, str], RawResource] = {}
         # Orders naming the same medication share one extracted medication (bulk exports repeat a
         # few hundred medications over millions of lines): extraction runs once per medication, and
-        # identification and rule memos, keyed by object identity, hit across orders.
-        self.medications: dict[Any, Any] = {}
-        self.elements: dict[tuple[Any, ...], Any] = {}  # see :func:`_shared_element`
-        # The same sharing for typed lines (see :mod:`checker.fhir_input.typed`), keyed by the raw
-        # JSON text of the elements, and their authoring dates by the date as written.
-        self.typed_lines: dict[tuple[bytes, bytes | None, bytes | None], Any] = {}
-        self.typed_medications: dict[bytes, Any] = {}
-        self.typed_elements: dict[tuple[bytes | None, bytes | None], Any] = {}
-        self.typed_dates: dict[str, Any] = {}
+        # identification and rule memos, keyed by object identity, hit across orders. Medication
+        # resources by the identity of their dict (this reading's only); elements written inline by
+        # their JSON text (see SharedReading).
+        self.medication_resources: dict[int, Any] = {}
+        self.shared = shared if shared is not None else SharedReading(SHARED_ENTRIES)
+        self.shared.begin(today)
 
     def occupy(self, raw: RawResource) -> None:
         """Record that a resource which is no reference target (not a Patient or Medication) holds
