@@ -64,7 +64,7 @@ def run_audit(export: Path, out: Path, jobs: int, memory: str, extra: list[str])
         time.sleep(0.2)
     elapsed = time.perf_counter() - start
     _, err = proc.communicate()
-    if proc.returncode != 0:
+    if proc.returncode not in (0, 1):  # 1: findings at or above --fail-on (critical), a finished audit
         raise SystemExit(f"audit failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
     return {"seconds": elapsed, "peak_rss_total_mb": peak / 2**20, "peak_rss_process_mb": peak_single / 2**20,
             "stderr": err.decode(errors="replace").strip()[-300:]}
