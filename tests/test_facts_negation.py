@@ -147,10 +147,25 @@ def _valproate(*conditions: dict[str, Any]) -> dict[str, Any]:
                   sex="female", birth="1995-01-01")
 
 
-@pytest.mark.parametrize("text", ["Pas de grossesse en cours", "Pregnancy ruled out", "Grossesse chez sa soeur",
-                                  "Suspicion de grossesse"])
+@pytest.mark.parametrize("text", ["Pas de grossesse en cours", "Pregnancy ruled out", "Grossesse chez sa soeur"])
 def test_denied_or_someone_elses_pregnancy_is_no_pregnancy_on_valproate(text: str) -> None:
     assert not findings(_valproate(condition("g", text)), AS_OF, "PR004")
+
+
+@pytest.mark.parametrize("text", ["Suspicion de grossesse", "Grossesse peu probable", "Possible pregnancy",
+                                  "Grossesse à confirmer", "Désir de grossesse"])
+def test_a_pregnancy_raised_but_not_settled_names_the_missing_status(text: str) -> None:
+    """Not a pregnancy (no critical finding), not an all-clear either: the record asks the question."""
+    got = findings(_valproate(condition("g", text)), AS_OF, "PR004")
+    assert [(f["severity"], f["evidence"]["pregnancy"], f["evidence"]["missing"]) for f in got] == \
+        [("info", "evoked", "pregnancy-status")]
+
+
+def test_a_raised_pregnancy_settled_by_a_status_observation_is_no_note() -> None:
+    status = {"resourceType": "Observation", "id": "ps", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}, "effectiveDateTime": "2026-01-04",
+              "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]}}
+    assert not findings(_valproate(condition("g", "Suspicion de grossesse"), status), AS_OF, "PR004")
 
 
 def test_a_refuted_pregnancy_is_no_pregnancy() -> None:

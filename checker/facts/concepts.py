@@ -127,16 +127,18 @@ def concept_matches(matcher: ConceptMatcher, concept: Concept, *, negation: bool
     return None
 
 
-def concept_polarity(matcher: ConceptMatcher, concept: Concept) -> tuple[bool | None, str | None]:
+def concept_polarity(matcher: ConceptMatcher, concept: Concept, *, suspected: bool = False
+                     ) -> tuple[bool | None, str | None]:
     """``(True, what)`` when the concept affirms the notion (a code, or an affirmed text), ``(False,
-    what)`` when its text only denies it, ``(None, None)`` when it does not speak of it."""
+    what)`` when its text only denies it, ``(None, None)`` when it does not speak of it. With
+    ``suspected``, a hypothesis about the patient (a suspicion, a doubt, a wish) counts as affirmed."""
     hit = _code_hit(matcher, concept)
     if hit:
         return True, hit
     denied: str | None = None
     for text in concept.all_texts():
         for pat in matcher.patterns:
-            p = polarity(pat, text)
+            p = polarity(pat, text, suspected=suspected)
             if p is True:
                 return True, f"« {text} »"
             if p is False:

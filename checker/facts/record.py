@@ -321,6 +321,22 @@ def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     return Fact(True, o.ref, f"{kg:g} kg")
 
 
+def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
+    """Does the record raise a pregnancy it neither confirms nor denies on ``day``? A condition present
+    that day that names one only as a hypothesis (« suspicion de grossesse », « grossesse peu
+    probable », "possible pregnancy"), read only when :func:`pregnancy_on` is unknown: the question
+    is open, and the record itself asks it."""
+    if pregnancy_on(record, day, tables).value is not None:
+        return Fact(False)
+    matcher = tables.concept("pregnancy")
+    for c in conditions_on(record, day):
+        if concept_polarity(matcher, c.code)[0] is None:
+            value, what = concept_polarity(matcher, c.code, suspected=True)
+            if value:
+                return Fact(True, c.ref, what)
+    return Fact(False)
+
+
 def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
     """Was the patient pregnant on ``day``? A pregnancy status observation within its window wins;
     else a pregnancy Condition present that day; a man is never pregnant. A pregnancy denied in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -538,7 +538,10 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
     present that day; denied, refuted, hypothetical or someone else's pregnancy never counts, see
     :mod:`checker.facts`): valproate and valpromide, oral isotretinoin,
     ACE inhibitors/ARBs/aliskiren (critical); warfarin and acenocoumarol, to be replaced by a heparin
-    except in rare indications such as a mechanical valve (warning). Each row names its source.
+    except in rare indications such as a mechanical valve (warning). Each row names its source. When
+    the record raises a pregnancy only as a hypothesis (« suspicion de grossesse », « grossesse peu
+    probable ») and nothing settles it, a drug of a critical row gets an information finding naming
+    the missing pregnancy status.
 
     Source: ANSM (valproate pregnancy prevention programme 2018; isotretinoin); summaries of product
     characteristics (BDPM) sections 4.3/4.6; CRAT warfarin and acenocoumarol pages (2023-04-02).
@@ -549,6 +552,7 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
         rows = data.matching("pregnancy", order) if call.in_focus(order) else ()
         if not rows:
             continue
+        found = False
         for day in facts.judgement_days(order, call.as_of):
             verdicts = [(row, keys, criteria.evaluate(row.criteria.risk,
                                                       LineContext(call.record, day, tables, order, keys[0])))
@@ -564,7 +568,32 @@ def pregnancy(call: RuleCall) -> Iterator[Finding]:
                     implicated=[order.ref], key=f"{row.id}:{keys[0]}", severity=row.severity, source=row.source,
                     evidence={"pregnancy": where, "rule": row.id, "substance": keys[0], "judged_on": day.isoformat()},
                     suggestion={"action": "stop-or-replace"})
+            found = True
             break
+        if not found:
+            yield from _pregnancy_evoked(call, tables, order, rows)
+
+
+def _pregnancy_evoked(call: RuleCall, tables: FactTables, order: MedicationOrder,
+                      rows: Sequence[tuple[RiskRow, tuple[str, ...]]]) -> Iterator[Finding]:
+    """A pregnancy the record raises without settling it (« suspicion de grossesse ») on the order's
+    day, for a drug contraindicated in pregnancy (critical rows): what is missing is the pregnancy
+    status, which the record itself asks for. Information, once per line."""
+    critical = [(row, keys) for row, keys in rows if row.severity == Severity.CRITICAL]
+    if not critical:
+        return
+    day = facts.order_day(order, call.as_of)
+    evoked = facts.pregnancy_evoked_on(call.record, day, tables)
+    if not evoked.value:
+        return
+    row, keys = critical[0]
+    yield call.finding(
+        message=Message("PR004-evoked", {"risk": Localized(row.label_fr, row.label_en), "what": evoked.what or "",
+                                         "line": order.label}),
+        implicated=[order.ref], key=f"evoked:{row.id}:{keys[0]}", severity=Severity.INFO, source=row.source,
+        evidence={"pregnancy": "evoked", "evoked_by": evoked.ref, "rule": row.id, "substance": keys[0],
+                  "missing": "pregnancy-status", "judged_on": day.isoformat()},
+        suggestion={"action": "check-pregnancy"})
 
 
 # --- PR005 maximum dose ---------------------------------------------------------------------------
