@@ -23,10 +23,12 @@ Conventions (documented once, used by every rule family):
 * **Ended lines** (status in :data:`~checker.model.ENDED`: ``completed``, ``stopped``, ``ended``)
   were taken and are over: they count over their period as written. Without a written end, an
   ended line is proven taken on its first day only: that day is its interval (two lines written
-  together still overlap; an open-ended past line is not stretched to ``as_of``). ``as_of`` never
-  moves an ended line, so a later ``as_of`` changes no finding about it. (A stopped line whose
-  written end is still to come is taken as running to that end: when it was stopped is not
-  recorded.)
+  together still overlap; an open-ended past line is not stretched to ``as_of``). A ``stopped`` or
+  ``ended`` line was halted on a day the record does not give, on or before ``as_of`` (the record
+  as it stands then says it is stopped): that unknown stop is an open end, closed the day before
+  ``as_of`` — so a line stopped today does not meet today's new line (a switch), and a later
+  ``as_of`` can only lengthen it up to its written end, as for any open period. A ``completed``
+  line ("all actions implied have occurred") runs to its written end whatever ``as_of``.
 * Lines whose status is in :data:`~checker.model.NOT_TAKEN` (``cancelled``, ``entered-in-error``,
   ``revoked``, and the records of a drug not taken: ``not-taken``, ``not-done``, ``declined``,
   ``not-taking``) do not count (:func:`counts` is ``False``) and never overlap anything; their
@@ -44,6 +46,9 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
 
 from checker.model import ENDED, NOT_TAKEN, MedicationOrder
+
+STOPPED = frozenset({"stopped", "ended"})
+"""Ended lines halted before their written end, on a day the record does not give."""
 
 
 def counts(order: MedicationOrder) -> bool:
@@ -125,8 +130,10 @@ def _effective_interval(period: tuple[date | None, date | None], as_of: date, st
     start, end = period
     lo = start or date.min
     if status in ENDED:
-        # taken and over: the written end, else the first day only (``as_of`` never moves it)
+        # taken and over: the written end, else the first day only; a stopped line stopped by ``as_of``
         end = end or lo
+        if status in STOPPED and as_of > date.min:
+            end = min(end, max(lo, as_of - timedelta(days=1)))
     elif end is None:
         end = max(as_of, lo)
     if end < lo:  # inconsistent input (end before start): keep the start day only

@@ -1,7 +1,8 @@
 """Cheaper equivalents of past prescriptions: a completed or stopped line written as a princeps when a
 cheaper equivalent existed is reported like a running one (a retrospective audit looks for exactly
-these), but its saving is what that prescription would have saved, counted once: an ended line is not
-annualised as a treatment going on. Generated over every EQ fail sample of ``fhir_samples/rules``."""
+these), with what that prescription would have saved, but it counts 0 in the yearly savings: the
+running renewal carries the treatment's year. Generated over every EQ fail sample of
+``fhir_samples/rules``."""
 
 from __future__ import annotations
 
@@ -55,6 +56,25 @@ def test_a_past_prescription_keeps_its_cheaper_equivalent(rule: str, path: Path,
     assert [f["implicated"] for f in past] == [f["implicated"] for f in running]
     for f in past:
         saving = (f.get("suggestion") or {}).get("saving") or {}
-        assert saving.get("per_year_basis") != "annualised", saving
-        if saving.get("period") == "treatment" and saving.get("per_year") is not None:
-            assert saving["per_year"] == saving["amount"]  # counted once, as written
+        assert saving.get("per_year_basis") in ("past", None), saving
+        assert not saving.get("per_year"), saving  # stated, not counted in the yearly savings
+
+
+def test_a_past_line_and_its_running_renewal_count_one_year() -> None:
+    """Four completed quarterly TAHOR lines and the running one: the yearly saving is the running
+    line's, not five lines' worth."""
+    path = SAMPLES / "rules" / "EQ001" / "fail-tahor-20.json"
+    data = orjson.loads(path.read_bytes())
+    requests = [e for e in data["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    alone = check(data, select=["EQ001"], **_options(path)).savings()
+    past = []
+    for n, day in enumerate(("2025-01-10", "2025-04-10", "2025-07-10", "2025-10-10")):
+        e = copy.deepcopy(requests[0])
+        e["resource"]["id"] = f"past-{n}"
+        e["resource"]["status"] = "completed"
+        e["resource"]["authoredOn"] = day
+        e["fullUrl"] = f"urn:uuid:past-{n}"
+        past.append(e)
+    data["entry"] = data["entry"] + past
+    with_past = check(data, select=["EQ001"], **_options(path)).savings()
+    assert alone["total"] and with_past == alone

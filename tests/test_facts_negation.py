@@ -87,6 +87,40 @@ def test_pregnancy_wording_with_verbs_wishes_and_doubts(text: str, expected: boo
     assert facts.concept_polarity(TABLES.concept("pregnancy"), Concept(text=text))[0] is expected
 
 
+@pytest.mark.parametrize("text, expected, suspected", [
+    ("N'a pas eu d'ulcère gastrique", False, False),
+    ("N'a pas présenté d'ulcère gastrique", False, False),
+    ("Hasn't had a peptic ulcer", False, False),
+    ("Doesn't have a peptic ulcer", False, False),
+    ("Patient didn't report any peptic ulcer", False, False),
+    ("N'est actuellement pas enceinte", False, False),
+    ("Planning a pregnancy", None, True),
+    ("Souhaite une grossesse", None, True),
+    ("Wishes to become pregnant", None, True),
+    ("Grossesse prévue en 2027", None, True),
+    ("Grossesse désirée, 12 SA", True, True),
+    ("Grossesse : à confirmer", None, True),
+    ("Grossesse (à confirmer)", None, True),
+    ("Grossesse : peu probable", None, True),
+    ("Pregnancy (unconfirmed)", None, True),
+    ("Pregnancy? to be confirmed", None, True),
+    ("Pregnancy to be ruled out", None, True),
+    ("Grossesse à éliminer", None, True),
+    ("Test de grossesse à faire", None, True),
+    ("Suspicion de grossesse écartée", None, False),
+    ("Contraception efficace, arrêt du valproate si grossesse", None, None),
+])
+def test_wording_read_by_the_second_review(text: str, expected: bool | None, suspected: bool | None) -> None:
+    """``expected``: what the text states; ``suspected``: what it states when a suspicion counts
+    (``None``: not even a suspicion, e.g. an instruction for a case that may come)."""
+    concept = TABLES.concept("peptic-ulcer" if "ulc" in text.lower() else "pregnancy")
+    assert facts.concept_polarity(concept, Concept(text=text))[0] is expected
+    if suspected is not None and expected is None:
+        assert facts.concept_polarity(concept, Concept(text=text), suspected=True)[0] is suspected
+    if suspected is None:
+        assert facts.concept_polarity(concept, Concept(text=text), suspected=True)[0] is None
+
+
 @pytest.mark.parametrize("text, expected", [
     ("N'a pas d'ulcère gastrique", False),
     ("Ne présente pas d'ulcère gastrique", False),
@@ -159,6 +193,30 @@ def test_a_pregnancy_raised_but_not_settled_names_the_missing_status(text: str) 
     got = findings(_valproate(condition("g", text)), AS_OF, "PR004")
     assert [(f["severity"], f["evidence"]["pregnancy"], f["evidence"]["missing"]) for f in got] == \
         [("info", "evoked", "pregnancy-status")]
+
+
+@pytest.mark.parametrize("text", ["Grossesse : à confirmer", "Grossesse (à confirmer)", "Grossesse : peu probable",
+                                  "Pregnancy (unconfirmed)", "Pregnancy? to be confirmed", "Pregnancy to be ruled out",
+                                  "Grossesse à éliminer", "Test de grossesse à faire"])
+def test_a_doubted_pregnancy_in_problem_list_wording_is_a_note_not_critical(text: str) -> None:
+    got = findings(_valproate(condition("g", text)), AS_OF, "PR004")
+    assert [(f["severity"], f["evidence"]["pregnancy"]) for f in got] == [("info", "evoked")]
+
+
+@pytest.mark.parametrize("text", ["Épilepsie : contraception obligatoire, arrêt du valproate si grossesse",
+                                  "Epilepsy: stop valproate if pregnant"])
+def test_an_instruction_for_a_pregnancy_to_come_raises_none(text: str) -> None:
+    assert not findings(_valproate(condition("g", text)), AS_OF, "PR004")
+
+
+def test_a_possible_pregnancy_status_observation_is_a_note() -> None:
+    status = {"resourceType": "Observation", "id": "ps", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}, "effectiveDateTime": "2026-01-04",
+              "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "102874004",
+                                                   "display": "Possible pregnancy"}]}}
+    got = findings(_valproate(status), AS_OF, "PR004")
+    assert [(f["severity"], f["evidence"]["pregnancy"], f["evidence"]["evoked_by"]) for f in got] == \
+        [("info", "evoked", "Observation/ps")]
 
 
 def test_a_raised_pregnancy_settled_by_a_status_observation_is_no_note() -> None:

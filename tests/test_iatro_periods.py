@@ -107,13 +107,16 @@ def test_ended_line_without_written_end_is_its_first_day(status: str) -> None:
     assert duration_days(a, AS_OF) == 1
 
 
-def test_as_of_never_moves_an_ended_line() -> None:
-    """A 30-day line marked completed or stopped runs to its written end whatever ``as_of``: when it
-    was stopped is not recorded, and ``as_of`` only closes open periods."""
-    for status in ("completed", "stopped", "ended"):
+def test_as_of_closes_only_the_unknown_stop() -> None:
+    """A 30-day line: completed runs to its written end whatever ``as_of``; stopped or ended was halted
+    on an unknown day, closed the day before ``as_of`` when that falls within the written period."""
+    for as_of in (date(2026, 1, 2), AS_OF, date(2027, 1, 1)):
+        done = order(status="completed", dispense=Dispense(supply_days=30))
+        assert effective_interval(done, as_of) == (date(2026, 1, 1), date(2026, 1, 30))
+    for status in ("stopped", "ended"):
         line = order(status=status, dispense=Dispense(supply_days=30))
-        for as_of in (date(2026, 1, 2), AS_OF, date(2027, 1, 1)):
-            assert effective_interval(line, as_of) == (date(2026, 1, 1), date(2026, 1, 30))
+        assert effective_interval(line, AS_OF) == (date(2026, 1, 1), date(2026, 1, 14))
+        assert effective_interval(line, date(2027, 1, 1)) == (date(2026, 1, 1), date(2026, 1, 30))
     same_day = order(status="stopped", authored=AS_OF)
     assert effective_interval(same_day, AS_OF) == (AS_OF, AS_OF)
 

@@ -109,8 +109,9 @@ class CostComparison:
     is annualised (saving per day × 365, basis ``"annualised"``): a 90-day statin line stands for a
     continuous treatment, not for 90 days a year. A short course (< 28 days, no repeats) keeps its
     treatment amount as its yearly figure (basis ``"treatment"``): nothing says it will recur. A past
-    (ended: completed, stopped) prescription is never annualised: its yearly figure is what it would
-    have saved over its written duration or quantity, and without either no amount is claimed.
+    (ended: completed, stopped) prescription states what it would have saved over its written
+    duration or quantity, and counts 0 in the yearly savings (basis ``"past"``): a running renewal
+    already stands for the treatment's year, and past lines summed with it would count a year twice.
     """
 
     currency: str
@@ -157,7 +158,10 @@ class CostComparison:
 
     @property
     def per_year_basis(self) -> str | None:
-        """``"annualised"`` (saving per day × 365), ``"treatment"`` (the treatment amount as is) or ``None``."""
+        """``"annualised"`` (saving per day × 365), ``"treatment"`` (the treatment amount as is),
+        ``"past"`` (a past prescription, counted 0 per year) or ``None``."""
+        if self.ended:
+            return "past" if self.saving_treatment is not None else None
         if self.saving_per_day is not None and self.long_term:
             return "annualised"
         return "treatment" if self.saving_treatment is not None else None
@@ -170,6 +174,8 @@ class CostComparison:
         if basis == "annualised":
             assert self.saving_per_day is not None
             return self.saving_per_day * DAYS_PER_YEAR
+        if basis == "past":
+            return 0.0  # what it would have saved is stated, but the years to come are its renewals'
         return self.saving_treatment if basis == "treatment" else None
 
     def saving_dict(self) -> dict[str, Any]:

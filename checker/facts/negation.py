@@ -53,22 +53,36 @@ _WINDOW = 5
 quatre semaines, fièvre » does not deny the fever."""
 _PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|non|no|not|without|denies|denied|"
                       r"deny|negative for|jamais|never|no longer)\b")
-_VERB_CUE = re.compile(r"\b(?:ne?\s+\w+\s+(?:pas|plus|jamais|point)|(?:is|was|are|were|has|had|have)n\s+t)\b")
-"""« n'est pas », « n'a jamais été », "isn't", "hasn't been": the verb is denied, and with it what
-follows at once (at most one word between: « n'a jamais été enceinte »), not a later object
-(« ne fume plus … enceinte »). "doesn't"/"didn't" deny an action, never a state: not cues."""
-_VERB_WINDOW = 1
+_VERB_CUE = re.compile(r"\b(?:ne?\s+\w+(?:\s+\w+)?\s+(?:pas|plus|jamais|point)|"
+                       r"(?:is|was|are|were|has|had|have|does|do|did)n\s+t)\b")
+"""« n'est pas », « n'est actuellement pas », « n'a pas eu de », "isn't", "hasn't had", "doesn't have":
+the verb is denied, and with it what follows closely (at most three words between: « n'a pas
+présenté d'ulcère »), not a later object: « ne fume plus depuis … enceinte », "doesn't smoke since
+her pregnancy" are cut by their clause word."""
+_VERB_WINDOW = 3
 _POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?)\b")
 _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
-                           r"si|if|possible|rule out|to rule out)\b")
+                           r"possible|rule out|to rule out)\b")
+_CONDITIONAL = re.compile(r"\b(?:si|if|en cas de|en cas d|in case of|in the event of)\b")
+"""An instruction for a case that may come (« arrêt du valproate si grossesse », "stop if pregnant"):
+says nothing of the patient, not even a suspicion."""
 _WISH = re.compile(r"\b(?:desir de|desir d|projet de|projet d|souhait de|souhait d|wish for|wishes for|desire for|"
-                   r"trying to conceive|plans? for a)\b")
-"""A wish or plan for what follows at once (« désir de grossesse », "wish for a pregnancy"): not yet
+                   r"trying to conceive|plans? for a|planning|planning for|plans? to become|wants? to become|"
+                   r"wish(?:es)? to become|souhaite|souhaiterait|voudrait)\b")
+"""A wish or plan for what follows at once (« désir de grossesse », "planning a pregnancy"): not yet
 the patient's state. "Planned" is not one: « planned pregnancy at 12 weeks » is a pregnancy."""
-_POST_DOUBT = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:improbable|peu probable|unlikely|a confirmer|douteu(?:x|se|ses)|"
-                         r"doubtful|to be confirmed|non confirmee?s?|not confirmed)\b")
-"""After what it qualifies: the writer doubts it (« grossesse peu probable », "pregnancy unlikely"):
-a hypothesis, neither affirmed nor denied."""
+_DOUBT_WORDS = (r"improbable|peu probable|unlikely|a confirmer|douteu(?:x|se|ses)|doubtful|to be confirmed|"
+                r"non confirmee?s?|not confirmed|unconfirmed|a eliminer|to be ruled out|possible|probable|"
+                r"suspecte?e?s?|suspected")
+_TODO_WORDS = r"a faire|a realiser|a prevoir|to do|pending|en attente|prevue?s?|envisagee?s?|planned"
+_POST_DOUBT = re.compile(rf"\w*(?:(?:\s+\w+){{0,2}}?\s+(?:{_DOUBT_WORDS})|\s+(?:{_TODO_WORDS}))\b")
+"""After what it qualifies: the writer doubts it (« grossesse peu probable », "pregnancy to be ruled
+out", up to two words after the term) or still has to check or plan it (« test de grossesse à faire »,
+"pregnancy test pending", « grossesse prévue en 2027 », right after it): a hypothesis, neither
+affirmed nor denied. « Grossesse désirée » (a wanted pregnancy) stays a pregnancy."""
+_ANSWER_DOUBT = re.compile(rf"\s*(?:{_DOUBT_WORDS}|{_TODO_WORDS})")
+"""A clause that is only a doubt answers the clause before it (« Grossesse : à confirmer »,
+« Grossesse (peu probable) », "Pregnancy? to be confirmed")."""
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
 _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
@@ -114,12 +128,16 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) ->
     parts = clauses(text)
     for i, clause in enumerate(parts):
         answer_after = i + 1 < len(parts) and _ANSWER_NO.fullmatch(parts[i + 1]) is not None
+        doubt_after = i + 1 < len(parts) and _ANSWER_DOUBT.fullmatch(parts[i + 1]) is not None
         for m in pattern.finditer(clause):
             seen = True
-            if _cue_before(_FAMILY, clause, m.start()):
+            if _cue_before(_FAMILY, clause, m.start()) or _cue_before(_CONDITIONAL, clause, m.start()):
                 continue
-            if (_cue_before(_HYPOTHETICAL, clause, m.start()) or _cue_before(_WISH, clause, m.start(), 1)
-                    or _POST_DOUBT.match(clause, m.end())) and not suspected:
+            doubted = doubt_after or _POST_DOUBT.match(clause, m.end()) is not None
+            if doubted and suspected:
+                return True  # « grossesse à éliminer », "pregnancy to be ruled out": a suspicion, not a denial
+            if (doubted or _cue_before(_HYPOTHETICAL, clause, m.start())
+                    or _cue_before(_WISH, clause, m.start(), 1)) and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
                 denied = True

@@ -322,12 +322,18 @@ def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
 
 
 def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
-    """Does the record raise a pregnancy it neither confirms nor denies on ``day``? A condition present
-    that day that names one only as a hypothesis (« suspicion de grossesse », « grossesse peu
-    probable », "possible pregnancy"), read only when :func:`pregnancy_on` is unknown: the question
-    is open, and the record itself asks it."""
+    """Does the record raise a pregnancy it neither confirms nor denies on ``day``? A pregnancy status
+    observation valued "possible pregnancy" (SNOMED 102874004) within its window, or a condition
+    present that day that names one only as a hypothesis (« suspicion de grossesse », « grossesse
+    peu probable », « grossesse : à confirmer »), read only when :func:`pregnancy_on` is unknown: the
+    question is open, and the record itself asks it. An instruction (« arrêt si grossesse ») is not."""
     if pregnancy_on(record, day, tables).value is not None:
         return Fact(False)
+    status = tables.observations["pregnancy-status"]
+    o = latest_observation(record, status.uri, status.codes, day, tables.observation_window("pregnancy-status"))
+    if o is not None and o.value_concept is not None and "possible-pregnancy" in tables.concepts:
+        if concept_polarity(tables.concept("possible-pregnancy"), o.value_concept)[0]:
+            return Fact(True, o.ref, o.value_concept.label())
     matcher = tables.concept("pregnancy")
     for c in conditions_on(record, day):
         if concept_polarity(matcher, c.code)[0] is None:

@@ -77,7 +77,9 @@ def advice(f: Mapping[str, Any], lang: str, labels: Mapping[str, str] | None = N
     saving: Mapping[str, Any] = sugg["saving"] if isinstance(sugg.get("saving"), dict) else {}
     if saving.get("amount") is not None:
         cur = str(saving.get("currency", ""))
-        if saving.get("per_year") is not None:
+        if saving.get("per_year_basis") == "past":  # a past prescription: what it would have saved
+            parts.append(msg(lang, "action.saving_past", amount=money(float(saving["amount"]), cur, lang)))
+        elif saving.get("per_year") is not None:
             parts.append(msg(lang, "action.saving_year", amount=money(float(saving["per_year"]), cur, lang)))
         else:
             parts.append(msg(lang, "action.saving", amount=money(float(saving["amount"]), cur, lang)))

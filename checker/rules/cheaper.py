@@ -272,7 +272,7 @@ def _saving_phrase(cmp: CostComparison) -> Phrases:
     basis = s.get("per_year_basis")
     if basis == "annualised":
         parts.append(Message("EQ.per-year-annualised", {"per_year": m(s["per_year"])}))
-    elif basis == "treatment" and cmp.ended:
+    elif basis == "past":
         parts.append(Message("EQ.per-year-ended"))
     elif basis == "treatment" and cmp.long_term:  # no daily figure: the quantity cannot be annualised
         parts.append(Message("EQ.per-year-as-is"))
