@@ -193,6 +193,8 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
     if overlap_days <= 0:
         return ends
     for lines in by_medication.values():
+        if len(lines) < 2:
+            continue  # a line alone has no renewal
         lines.sort(key=lambda t: (t[0], t[1] or date.max))
         starts = [t[0] for t in lines]
         for lo, hi, line in lines:

@@ -255,3 +255,39 @@ def test_eq005_cotherapy_reads_each_line_once_per_patient(monkeypatch: Any) -> N
     large, found_large = _work(monkeypatch, cheaper, "_atc_in", _repeated(sample, 300, 0), "EQ005")
     assert found_small and found_large
     assert large <= 2.5 * small, (small, large)
+
+
+def _with_past_nsaid_courses(bundle: dict[str, Any], courses: int) -> dict[str, Any]:
+    """``bundle`` with ``courses`` week-long NSAID courses (ATC M01AE01) written years before its
+    lines, overlapping none of them."""
+    template = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest")
+    entries = list(bundle["entry"])
+    for k in range(courses):
+        dup = copy.deepcopy(template)
+        res = dup["resource"]
+        res.update(id=f"nsaid-{k}", status="completed",
+                   authoredOn=(date(2000, 1, 1) + timedelta(days=10 * k)).isoformat(),
+                   medicationCodeableConcept={"coding": [{"system": "http://www.whocc.no/atc", "code": "M01AE01",
+                                                          "display": "Ibuprofène 400 mg"}], "text": "Ibuprofène 400 mg"})
+        res["dispenseRequest"] = {"expectedSupplyDuration": {"value": 7, "unit": "d", "system": "http://unitsofmeasure.org",
+                                                             "code": "d"}}
+        dup["fullUrl"] = f"urn:uuid:nsaid-{k}"
+        entries.append(dup)
+    return {**bundle, "entry": entries}
+
+
+def test_op002_co_prescribed_class_is_a_sweep_not_a_scan_per_line(monkeypatch: Any) -> None:
+    """OP002's co-prescribed test (a PPI line asks whether an NSAID was taken with it) finds the first
+    line of the class over the line's period by a sweep, not by comparing each line with every line of
+    the class: with n PPI lines and n past NSAID courses, the comparisons of two lines' periods grow
+    linearly (quadratically before)."""
+    from checker import periods
+
+    sample = "OP002/fail-omeprazole-renouvellements-mensuels.json"
+    small, found_small = _work(monkeypatch, periods, "overlaps",
+                               _with_past_nsaid_courses(_repeated(sample, 100, 30), 200), "OP002")
+    large, found_large = _work(monkeypatch, periods, "overlaps",
+                               _with_past_nsaid_courses(_repeated(sample, 200, 30), 400), "OP002")
+    assert found_small and found_large  # long PPI treatment without a stated indication
+    assert large <= 2.5 * small + 100, (small, large)  # ×4 when each line scans the class
+    assert large <= 10 * 600, large

@@ -9,6 +9,7 @@ the missing datum so that a finding can say what the decision hinged on.
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterator, Union
@@ -373,6 +374,20 @@ class _Context:
             lines = self.shared[key] = [
                 (other, hit) for other in self.record.medication_orders
                 if periods.counts(other) and (hit := atc_matches(t.atc, atc_codes_of(other)))]
+        if len(lines) > CO_PRESCRIBED_SCAN:  # many lines of the class: the first one found by a sweep
+            is_line = isinstance(self.order, MedicationOrder)
+            key_first = ("medication-first", t.atc, is_line)
+            first = self.shared.get(key_first)
+            if first is None:  # once per record and kind of order: every order's first line of the class
+                queries, not_taken = _co_prescribed_queries(self.record, is_line, self.as_of)
+                first = self.shared[key_first] = _first_overlapping(lines, queries, self.as_of)
+                first.update((id(o), -1) for o in not_taken)
+            at = first.get(id(self.order))
+            if at is not None:  # an order of the record (else, as below)
+                if at < 0:
+                    return Result(False)
+                other, hit = lines[at]
+                return Result(True, facts=[_fact("co-prescribed", label=other.label, atc=hit)])
         for other, hit in lines:
             if other is self.order:
                 continue
@@ -415,6 +430,69 @@ class _Context:
             return Result(None, missing=["order_day"])
         since = date.fromisoformat(t.attrs["date"])
         return Result(self.day >= since, facts=[_fact("order-date", day=self.day)])
+
+
+CO_PRESCRIBED_SCAN = 16
+"""Up to this many lines of a class, the co-prescribed test compares the order with each of them;
+above it, the first line over each order's period is found by one sweep per record (n log n)."""
+
+
+def _co_prescribed_queries(record: PatientRecord, lines: bool, as_of: date
+                           ) -> tuple[list[tuple[Any, date, date]], list[Any]]:
+    """The record's orders of one kind as ``(order, first day, last day)``: a medication line over its
+    period, a service order on its day; and the lines not taken (they overlap nothing)."""
+    if not lines:
+        return [(o, day, day) for o in record.service_orders for day in (facts.order_day(o, as_of),)], []
+    out: list[tuple[Any, date, date]] = []
+    not_taken: list[Any] = []
+    for o in record.medication_orders:
+        if o.status in NOT_TAKEN:
+            not_taken.append(o)
+        else:
+            lo, hi = periods.effective_interval(o, as_of)
+            out.append((o, lo, hi))
+    return out, not_taken
+
+
+def _first_overlapping(lines: list[tuple[MedicationOrder, str]], queries: list[tuple[Any, date, date]],
+                       as_of: date) -> dict[int, int]:
+    """For each query ``(order, lo, hi)``: the position in ``lines`` (record order) of the first line,
+    other than the order itself, whose period meets ``[lo, hi]``, or -1; keyed by ``id(order)``.
+
+    One sweep: queries by last day, lines inserted by first day into a Fenwick tree over their last
+    days that keeps the smallest positions (as many as the order may appear in ``lines``, plus one).
+    Cost (lines + queries) log lines."""
+    spans = [(*periods.effective_interval(o, as_of), p) for p, (o, _) in enumerate(lines)]
+    seen: dict[int, list[int]] = {}
+    for p, (o, _) in enumerate(lines):
+        seen.setdefault(id(o), []).append(p)
+    keep = 1 + max(len(ps) for ps in seen.values())
+    his = sorted({hi for _, hi, _ in spans})
+    size = len(his)
+    tree: list[list[int]] = [[] for _ in range(size + 1)]  # slot i: last days ranked from the latest
+    spans.sort(key=lambda sp: sp[0])
+    out: dict[int, int] = {}
+    at = 0
+    for order, lo, hi in sorted(queries, key=lambda q: q[2]):
+        while at < len(spans) and spans[at][0] <= hi:  # lines begun by the query's last day
+            i = size - bisect_left(his, spans[at][1])  # rank from the latest last day, 1-based
+            p = spans[at][2]
+            while i <= size:
+                node = tree[i]
+                if len(node) < keep or p < node[-1]:
+                    node.append(p)
+                    node.sort()
+                    del node[keep:]
+                i += i & -i
+            at += 1
+        best: list[int] = []
+        i = size - bisect_left(his, lo)  # lines still running on the query's first day
+        while i > 0:
+            best = sorted(best + tree[i])[:keep]
+            i -= i & -i
+        own = seen.get(id(order), ())
+        out[id(order)] = next((p for p in best if p not in own), -1)
+    return out
 
 
 def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date

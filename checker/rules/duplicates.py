@@ -109,7 +109,9 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
     generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
-    orders = list(call.identified_orders(prescriptions_only=True))
+    orders = _sharing_a_substance(call.identified_orders(prescriptions_only=True))
+    if len(orders) < 2:
+        return
     tables: FactTables = call.refs.get("clinical-facts")
     renewed = renewal_ends(orders, call.as_of, tables.renewal_overlap_days, medication_key)
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
@@ -132,6 +134,19 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     results.sort(key=lambda f: f[0])
     for _, findings in results:
         yield from findings
+
+
+def _sharing_a_substance(orders: Iterable[MedicationOrder]) -> list[MedicationOrder]:
+    """The lines with a substance that another line also has, in record order: only they can pair, be
+    renewed or renew (a renewal is the same medication), so the others are left out of the pairing."""
+    orders = list(orders)
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for o in orders:
+        keys = o.identity.substance_keys  # type: ignore[union-attr]  # identified lines only
+        twice |= seen & keys
+        seen |= keys
+    return [o for o in orders if not twice.isdisjoint(o.identity.substance_keys)]  # type: ignore[union-attr]
 
 
 def _same_substance_findings(call: RuleCall, a: MedicationOrder, b: MedicationOrder, shared: list[str],

@@ -56,22 +56,30 @@ class PairResult:
     lines: tuple[MedicationOrder, ...] = ()
     """Every line concerned, when a pair of products is reported once for many pairs of lines."""
     line_pairs: int = 1
+    fixed: bool = False
+    """``items`` are the ones every pair of lines of these two medications gets (shared, not to be
+    changed): entries settled without reading the lines (:func:`_fixed_items`)."""
 
     def best(self) -> tuple[Match, Settled]:
-        """The item that sets the finding's level.
+        """The item that sets the finding's level (:func:`_best`)."""
+        return _best(self.items)
 
-        A class entry whose levels depend on circumstances the thesaurus leaves to the specific
-        entries ("unstated") gives way to any other entry for the pair, and every unsettled class
-        entry gives way to a settled entry naming both substances, as the thesaurus' class headings
-        direct; otherwise the highest level wins.
-        """
-        vague = [it for it in self.items if not it[1].settled and set(it[1].missing) <= {"unstated"}]
-        direct_settled = any(it[1].settled and len(it[0].path_first) == 1 and len(it[0].path_second) == 1
-                             for it in self.items)
-        if direct_settled:  # an entry naming both substances, settled, outranks unsettled class entries
-            vague += [it for it in self.items if not it[1].settled]
-        pool = [it for it in self.items if it not in vague] or self.items
-        return max(pool, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
+
+def _best(items: list[tuple[Match, Settled]]) -> tuple[Match, Settled]:
+    """The item that sets the finding's level.
+
+    A class entry whose levels depend on circumstances the thesaurus leaves to the specific
+    entries ("unstated") gives way to any other entry for the pair, and every unsettled class
+    entry gives way to a settled entry naming both substances, as the thesaurus' class headings
+    direct; otherwise the highest level wins.
+    """
+    vague = [it for it in items if not it[1].settled and set(it[1].missing) <= {"unstated"}]
+    direct_settled = any(it[1].settled and len(it[0].path_first) == 1 and len(it[0].path_second) == 1
+                         for it in items)
+    if direct_settled:  # an entry naming both substances, settled, outranks unsettled class entries
+        vague += [it for it in items if not it[1].settled]
+    pool = [it for it in items if it not in vague] or items
+    return max(pool, key=lambda it: (LEVEL_RANK[it[1].level], it[1].settled))
 
 
 def _display(th: Thesaurus, node: str) -> str:
@@ -176,6 +184,9 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
 def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> PairResult | None:
     """The entries concerning two concurrent lines (``a`` before ``b`` in the record), settled."""
     assert a.identity is not None and b.identity is not None
+    fixed_items = _fixed_items(th, a.identity, b.identity)
+    if fixed_items is not None:  # every entry settled without the lines: the same items for every pair
+        return PairResult(a, b, fixed_items, fixed=True) if fixed_items else None
     tables: FactTables = call.refs.get("clinical-facts")
     bands = call.refs.get("iatrogenic-rules").aspirin_bands
     items: list[tuple[Match, Settled]] = []
@@ -231,6 +242,17 @@ def _pair_plan(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity
     return tuple((ka, m, _unconditional(m.entry),
                   _torsadogenic_iv_only(m.path_first) or _torsadogenic_iv_only(m.path_second))
                  for ka, m in _pair_matches(th, a, b))
+
+
+@by_identities
+def _fixed_items(th: Thesaurus, a: MedicationIdentity, b: MedicationIdentity) -> list[tuple[Match, Settled]] | None:
+    """The items of every pair of lines of ``a`` (earlier) and ``b`` when no entry between them reads
+    the lines (one level, no gate, no class limited to the IV route), else ``None``: one list per pair
+    of medications, so what a finding says of it is worked out once (:func:`_judgement`)."""
+    plan = _pair_plan(th, a, b)
+    if any(fixed is None or torsadogenic for _, _, fixed, torsadogenic in plan):
+        return None
+    return [(m, fixed) for _, m, fixed, _ in plan if fixed is not None]
 
 
 def _unconditional(entry: Entry) -> Settled | None:
@@ -303,53 +325,28 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     advice: ThesaurusAdvice = call.refs.get("ansm-thesaurus-advice")
     for pair in interacting_pairs(call, th):
-        match, settled = pair.best()
-        entry = match.entry
-        level = settled.level
+        j = _judgement_shared(th, advice, pair.items) if pair.fixed else _judgement(th, advice, pair.items)
+        match, level = j.match, j.level
         first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
         second_line = pair.second if first_line is pair.first else pair.first
-        subst = sorted({match.first, match.second})
-        themes = list(entry.themes)
-        extra: list[Message] = _advice_sentences(advice.of(entry))
-        if entry.multi_level:
-            if not settled.settled:
-                extra.append(Message("IX001.graded-unsettled", {
-                    "levels": Words("ix_level", tuple(lv.level for lv in entry.levels), ", "),
-                    "missing": Words("datum", settled.missing)}))
-            elif settled.all_ruled_out:
-                extra.append(Message("IX001.graded-lowest"))
-        elif not settled.settled:  # a single-level entry limited to circumstances the record does not state
-            extra.append(Message("IX001.circumstances-unstated", {"missing": Words("datum", settled.missing)}))
+        extra = j.extra
+        evidence = dict(j.evidence)
         if pair.lines:
-            extra.append(Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}))
+            extra += (Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}),)
+            evidence["line_pairs"] = pair.line_pairs
         message = Message("IX001", {
             "level": Word("ix_level", level),
             "first": first_line.substance_name(match.first),
             "second": second_line.substance_name(match.second),
             "label_a": first_line.label or match.first,
             "label_b": second_line.label or match.second,
-            "themes": Words("ix_theme", tuple(themes)),
+            "themes": j.themes,
             "conduct": Word("ix_conduct", level),
-        }, tuple(extra))
-        evidence: dict[str, Any] = {
-            "substances": subst,
-            "level": level,
-            "level_name": LEVEL_NAMES_FR[level],
-            "settled": settled.settled,
-            "themes": themes,
-            "thesaurus_edition": THESAURUS_SOURCE.edition,
-            "entries": _entries_evidence(th, pair),
-        }
-        if entry.multi_level:
-            evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
-        if not settled.settled:
-            evidence["missing"] = list(settled.missing)
-        if pair.lines:
-            evidence["line_pairs"] = pair.line_pairs
+        }, extra)
         yield call.finding(
             message=message,
             implicated=[o.ref for o in pair.lines] if pair.lines else [pair.first.ref, pair.second.ref],
-            key="+".join(subst),
+            key=j.key,
             severity=SEVERITY_OF_LEVEL[level],
             level=level,
             evidence=evidence,
@@ -385,11 +382,61 @@ def _advice_sentences(advice: Advice | None) -> list[Message]:
     return out
 
 
-def _entries_evidence(th: Thesaurus, pair: PairResult) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    """What an IX001 finding says of its items, whatever its lines: the entry that sets the level,
+    the conduct and missing data, and the evidence (``line_pairs`` aside)."""
+
+    match: Match
+    level: str
+    key: str
+    themes: Words
+    extra: tuple[Message, ...]
+    evidence: dict[str, Any]
+
+
+def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, Settled]]) -> _Judgement:
+    match, settled = _best(items)
+    entry = match.entry
+    level = settled.level
+    subst = sorted({match.first, match.second})
+    themes = list(entry.themes)
+    extra: list[Message] = _advice_sentences(advice.of(entry))
+    if entry.multi_level:
+        if not settled.settled:
+            extra.append(Message("IX001.graded-unsettled", {
+                "levels": Words("ix_level", tuple(lv.level for lv in entry.levels), ", "),
+                "missing": Words("datum", settled.missing)}))
+        elif settled.all_ruled_out:
+            extra.append(Message("IX001.graded-lowest"))
+    elif not settled.settled:  # a single-level entry limited to circumstances the record does not state
+        extra.append(Message("IX001.circumstances-unstated", {"missing": Words("datum", settled.missing)}))
+    evidence: dict[str, Any] = {
+        "substances": subst,
+        "level": level,
+        "level_name": LEVEL_NAMES_FR[level],
+        "settled": settled.settled,
+        "themes": themes,
+        "thesaurus_edition": THESAURUS_SOURCE.edition,
+        "entries": _entries_evidence(th, items),
+    }
+    if entry.multi_level:
+        evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
+    if not settled.settled:
+        evidence["missing"] = list(settled.missing)
+    return _Judgement(match, level, "+".join(subst), Words("ix_theme", tuple(themes)), tuple(extra), evidence)
+
+
+_judgement_shared = by_identities(_judgement)
+""":func:`_judgement` of items shared by every pair of lines of two medications (``PairResult.fixed``):
+worked out once per pair of medications; the findings share the evidence's lists (findings are values)."""
+
+
+def _entries_evidence(th: Thesaurus, items: list[tuple[Match, Settled]]) -> list[dict[str, Any]]:
     """Every entry and class path explaining the pair, strongest first, without repeats."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, ...]] = set()
-    for m, s in sorted(pair.items, key=lambda it: -LEVEL_RANK[it[1].level]):
+    for m, s in sorted(items, key=lambda it: -LEVEL_RANK[it[1].level]):
         key = tuple(sorted((m.entry.a, m.entry.b))) + (m.first, m.second)
         if key in seen:
             continue

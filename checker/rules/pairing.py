@@ -48,6 +48,10 @@ class Group:
         return self.lines[0].index
 
     def seal(self) -> None:
+        if len(self.lines) == 1:  # most groups: one line
+            only = self.lines[0]
+            self.los, self.his = [only.lo], [only.hi]
+            return
         self.lines.sort(key=lambda ln: (ln.lo, ln.index))
         self.los = [ln.lo for ln in self.lines]
         self.his = sorted(ln.hi for ln in self.lines)
