@@ -296,6 +296,11 @@ def _literal_phrases() -> list[Any]:
     ("No {}", False), ("Denies {}", False), ("{} ruled out", False), ("{} : non", False), ("{} écarté", False),
     ("Antécédents familiaux de {}", None), ("Family history of {}", None), ("{} chez sa mère", None),
     ("Suspicion de {}", None), ("Possible {}", None),
+    # verbs, clause words, doubts, instructions (the readings added with past-line judgement)
+    ("N'a pas eu de {}", False), ("N'a jamais présenté de {}", False), ("Hasn't had {}", False),
+    ("Pas d'AINS depuis {}", True), ("Traitement arrêté en raison de {}", True), ("Stopped because of {}", True),
+    ("{} : à confirmer", None), ("{} (unconfirmed)", None), ("{} peu probable", None), ("{} to be ruled out", None),
+    ("Arrêt du traitement si {}", None), ("Stop if {}", None),
 ])
 def test_every_phrase_of_the_tables_reads_the_same_way(name: str, phrase: str, template: str,
                                                         expected: bool | None) -> None:
