@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
 from checker.model import ENDED, NOT_TAKEN, MedicationOrder
@@ -218,3 +218,58 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
 
 RENEWAL_SCAN = 64
 """Lines begun in the last days of a line that are looked at for its renewal (a bound on the work)."""
+
+
+def until_renewed(order: MedicationOrder, as_of: date, renewed: Mapping[int, date] | None) -> tuple[date, date]:
+    """The line's comparison interval, ended the day before its renewal began when it has one (see
+    :func:`renewal_ends`)."""
+    lo, hi = effective_interval(order, as_of)
+    if renewed and id(order) in renewed:
+        hi = max(lo, min(hi, renewed[id(order)]))
+    return lo, hi
+
+
+def largest_concurrent(members: Sequence[tuple[MedicationOrder, str]], as_of: date,
+                       weight: Callable[[MedicationOrder, str], float] | None = None,
+                       renewed: Mapping[int, date] | None = None, since: date | None = None
+                       ) -> list[tuple[MedicationOrder, str]]:
+    """The largest set of lines (each with one of its substances) all taken on one common day, whenever
+    that day was: of the lines' first days, the first (in line order) on which the most distinct
+    substances (or, with ``weight``, the largest total weight) are taken, and every line taken that
+    day. ``renewed``: lines ended by their renewal (:func:`renewal_ends`); ``since``: only days from
+    then on count (a line begun before is counted from ``since``).
+
+    A sweep over sorted starts and ends scores each first day (n log n)."""
+    spans = []
+    for o, k in members:
+        lo, hi = until_renewed(o, as_of, renewed)
+        if since is not None:
+            if hi < since:
+                continue
+            lo = max(lo, since)
+        spans.append(((lo, hi), o, k))
+    if not spans:
+        return []
+    starts = sorted(range(len(spans)), key=lambda i: spans[i][0][0])
+    ends = sorted(range(len(spans)), key=lambda i: spans[i][0][1])
+    taken: dict[str, int] = {}  # substance -> lines taken on the day
+    total = 0.0
+    score: dict[date, float] = {}
+    i = j = 0
+    for day in sorted({lo for (lo, _), _, _ in spans}):
+        while i < len(starts) and spans[starts[i]][0][0] <= day:
+            _, o, k = spans[starts[i]]
+            taken[k] = taken.get(k, 0) + 1
+            total += weight(o, k) if weight else 0.0
+            i += 1
+        while j < len(ends) and spans[ends[j]][0][1] < day:
+            _, o, k = spans[ends[j]]
+            taken[k] -= 1
+            if not taken[k]:
+                del taken[k]
+            total -= weight(o, k) if weight else 0.0
+            j += 1
+        score[day] = total if weight else float(len(taken))
+    top = max(score.values())
+    best = next(lo for (lo, _), _, _ in spans if score[lo] >= top - 1e-9)  # sums of floats: a tolerance
+    return [(o, k) for (a, b), o, k in spans if a <= best <= b]

@@ -147,18 +147,18 @@ def _largest_concurrent_all_pairs(members: list[tuple[MedicationOrder, str]], as
 @given(st.lists(st.tuples(st.sampled_from("abcd"), st.one_of(st.none(), st.integers(0, 40)),
                           st.one_of(st.none(), st.integers(-2, 20))), min_size=1, max_size=25))
 def test_pr006_sweep_equals_all_pairs(spec: list[tuple[str, int | None, int | None]]) -> None:
-    from checker.rules.patient_risks import _largest_concurrent
+    from checker.periods import largest_concurrent
 
     as_of = date(2025, 2, 1)
     members = [(_order(i, lo, n), key) for i, (key, lo, n) in enumerate(spec)]
-    got = _largest_concurrent(members, as_of)
+    got = largest_concurrent(members, as_of)
     want = _largest_concurrent_all_pairs(members, as_of)
     assert [(o.ref, k) for o, k in got] == [(o.ref, k) for o, k in want]
 
 
 def test_pr006_cost_is_not_quadratic(monkeypatch: Any) -> None:
     """2,000 lines of one risk class: day comparisons grow as n log n, not n² (4 million before)."""
-    import checker.rules.patient_risks as pr
+    import checker.periods as pr
 
     compared = 0
 
@@ -191,7 +191,7 @@ def test_pr006_cost_is_not_quadratic(monkeypatch: Any) -> None:
     members = [(_order(i, rng.randrange(0, 3000), rng.randrange(0, 30)), "abc"[i % 3]) for i in range(n)]
     real = pr.effective_interval
     monkeypatch.setattr(pr, "effective_interval", lambda o, as_of: tuple(map(day, real(o, as_of))))
-    group = pr._largest_concurrent(members, date(2033, 1, 1))
+    group = pr.largest_concurrent(members, date(2033, 1, 1))
     assert len({k for _, k in group}) == 3
     assert compared < 60 * n, compared
 

@@ -99,33 +99,19 @@ def _written_at_age(orders: list[MedicationOrder], record: PatientRecord, min_ag
 def most_substances_together(orders: Iterable[MedicationOrder], record: PatientRecord, min_age: int, as_of: date
                              ) -> int:
     """The largest number of distinct substances taken on one day when the patient was ``min_age`` or
-    older: a sweep over the lines' treatment periods (ended lines over the days they were taken, open
-    ones up to ``as_of``), n log n."""
-    events: list[tuple[date, int, int]] = []  # (day, 0 = start / 1 = after the end, line)
-    keys: list[frozenset[str]] = []
-    for o in orders:
-        if not periods.counts(o) or o.identity is None:
-            continue
-        lo, hi = periods.effective_interval(o, as_of)
-        if lo == date.min:
-            continue  # no start: when it was taken is unknown
-        keys.append(frozenset(o.identity.substance_keys))
-        events.append((lo, 0, len(keys) - 1))
-        if hi < date.max:
-            events.append((hi + timedelta(days=1), -1, len(keys) - 1))
-    events.sort()
-    running: dict[str, int] = {}
-    best = 0
-    for day, kind, i in events:
-        for k in keys[i]:
-            running[k] = running.get(k, 0) + (1 if kind == 0 else -1)
-            if not running[k]:
-                del running[k]
-        if kind == 0:
-            age = record.age_on(day)
-            if age is not None and age >= min_age:
-                best = max(best, len(running))
-    return best
+    older (ended lines over the days they were taken, open ones up to ``as_of``; lines without a
+    start left out): :func:`checker.periods.largest_concurrent` from the day the patient reached
+    ``min_age``."""
+    birth = record.patient.birth_date if record.patient is not None else None
+    if birth is None:
+        return 0
+    try:
+        since = birth.replace(year=birth.year + min_age)
+    except ValueError:  # born on 29 February
+        since = date(birth.year + min_age, 3, 1)
+    members = [(o, k) for o in orders if periods.counts(o) and o.identity is not None
+               and periods.treatment_start(o) is not None for k in o.identity.substance_keys]
+    return len({k for _, k in periods.largest_concurrent(members, as_of, since=since)})
 
 
 def _patient_level(ind: Indicator, orders: list[MedicationOrder], record: PatientRecord, as_of: date,

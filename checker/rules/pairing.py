@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from checker.model import NOT_TAKEN, MedicationOrder
-from checker.periods import effective_interval
+from checker.periods import until_renewed
 
 LINE_PAIRS_PER_PRODUCT_PAIR = 20
 """Above this many overlapping pairs of lines for one pair of products, one finding is given for
@@ -102,9 +102,7 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
     for i, order in enumerate(orders):
         if order.status in NOT_TAKEN:
             continue
-        lo, hi = effective_interval(order, as_of)
-        if ends and id(order) in ends:
-            hi = max(lo, min(hi, ends[id(order)]))
+        lo, hi = until_renewed(order, as_of, ends)
         k = key(order)
         g = groups.get(k)
         if g is None:

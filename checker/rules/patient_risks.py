@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,7 +18,7 @@ from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
-from checker.periods import counts, effective_interval, renewal_ends
+from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.text import fold
@@ -664,7 +664,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
                 (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
             continue
         renewed = renewal_ends([o for o, _ in counted], call.as_of, tables.renewal_overlap_days, medication_key)
-        group = _largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), renewed=renewed)
+        group = largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), renewed=renewed)
         total = sum(_mg_per_day(o, k) for o, k in group)
         if len(group) > 1 and total > cap_day + 1e-9:
             yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
@@ -823,7 +823,7 @@ def accumulation(call: RuleCall) -> Iterator[Finding]:
         need = int(row.params.get("min_lines", 3))
         if len({k for _, k in members}) < need:
             continue
-        group = _largest_concurrent(members, call.as_of)
+        group = largest_concurrent(members, call.as_of)
         if len({k for _, k in group}) < need:
             continue
         names = ", ".join(sorted({o.substance_name(k) for o, k in group}))
@@ -841,51 +841,6 @@ def _accumulation_keys(th: Thesaurus, data: IatrogenicRules, ident: MedicationId
     ``None`` (memoised per medication)."""
     return tuple(next((s.key for s in ident.substances if row.thesaurus_class in th.closure(s.key)), None)
                  for row in data.kind("accumulation"))
-
-
-def _until_renewed(interval: tuple[date, date], ends: dict[int, date] | None, order: MedicationOrder
-                   ) -> tuple[date, date]:
-    """The line's interval, ended the day before its renewal began when it has one."""
-    if not ends or id(order) not in ends:
-        return interval
-    lo, hi = interval
-    return lo, max(lo, min(hi, ends[id(order)]))
-
-
-def _largest_concurrent(members: list[tuple[MedicationOrder, str]], as_of: date,
-                        weight: Callable[[MedicationOrder, str], float] | None = None,
-                        renewed: dict[int, date] | None = None) -> list[tuple[MedicationOrder, str]]:
-    """The largest set of lines all taken on one common day, whenever that day was: of the lines' first
-    days, the first (in line order) on which the most distinct substances (or, with ``weight``, the
-    largest total weight) are taken, and every line taken that day.
-
-    A sweep over sorted starts and ends scores each first day (n log n)."""
-    spans = [(_until_renewed(effective_interval(o, as_of), renewed, o), o, k) for o, k in members]
-    if not spans:
-        return []
-    starts = sorted(range(len(spans)), key=lambda i: spans[i][0][0])
-    ends = sorted(range(len(spans)), key=lambda i: spans[i][0][1])
-    taken: dict[str, int] = {}  # substance -> lines taken on the day
-    total = 0.0
-    score: dict[date, float] = {}
-    i = j = 0
-    for day in sorted({lo for (lo, _), _, _ in spans}):
-        while i < len(starts) and spans[starts[i]][0][0] <= day:
-            _, o, k = spans[starts[i]]
-            taken[k] = taken.get(k, 0) + 1
-            total += weight(o, k) if weight else 0.0
-            i += 1
-        while j < len(ends) and spans[ends[j]][0][1] < day:
-            _, o, k = spans[ends[j]]
-            taken[k] -= 1
-            if not taken[k]:
-                del taken[k]
-            total -= weight(o, k) if weight else 0.0
-            j += 1
-        score[day] = total if weight else float(len(taken))
-    top = max(score.values())
-    best = next(lo for (lo, _), _, _ in spans if score[lo] >= top - 1e-9)  # sums of floats: a tolerance
-    return [(o, k) for (a, b), o, k in spans if a <= best <= b]
 
 
 def _row_line(row: RiskRow) -> str:
