@@ -13,10 +13,10 @@ from checker import criteria, facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
-from checker.iatrogenic.doses import daily_dose, medication_key
+from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches
 from checker.iatrogenic.thesaurus import Thesaurus
-from checker.memo import by_identities
+from checker.memo import MAX_ENTRIES, by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
@@ -60,7 +60,7 @@ def _stopp_drug_hit(data: IatrogenicRules, rid: str, order: MedicationOrder
             return key, None, None
         if dose.get("unit", "").upper() != "MG" or dose.get("per", "").upper() != "D" or dose.get("op") != ">":
             continue  # a threshold this rule cannot read is never guessed
-        dd = daily_dose(order, key)
+        dd = _daily(order, key)
         if dd is not None and dd.per_day_mg > float(dose["value"]) + 1e-9:
             return key, dd.per_day_mg, dose
     return None
@@ -77,12 +77,72 @@ def _tables(call: RuleCall) -> FactTables:
     return tables
 
 
-def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
+def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date
+                 ) -> bool | None:
     """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none)."""
     if node is None:
         return True
     ctx = LineContext(call.record, day, call.refs.get("clinical-facts"), order, key)
     return criteria.evaluate(node, ctx).value
+
+
+# --- answers shared across lines and records --------------------------------------------------------
+# Each of these memos keeps the objects its answer was computed from (so that their ids are not
+# reused while an entry exists) and is emptied when full; tests/test_patient_risk_memos.py checks
+# that the rules give the same findings with the plain functions.
+
+_VERDICTS: dict[tuple[int, object], tuple[criteria.Node, bool | None]] = {}
+
+
+def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
+    """:func:`_holds_plain`, remembered where the verdict depends on one value only: an age condition
+    of the rows (no population of the facts tables) on the patient's age that day, a route condition
+    on the line's route. Other nodes are evaluated each time."""
+    kind = type(node)
+    if kind is criteria.Age and node.population is None:  # type: ignore[union-attr]
+        on: object = call.record.age_on(day)
+    elif kind is criteria.Route:
+        on = _route_of(order)
+    else:
+        return _holds_plain(node, call, order, key, day)
+    hit = _VERDICTS.get((id(node), on))
+    if hit is None:
+        if len(_VERDICTS) >= MAX_ENTRIES:
+            _VERDICTS.clear()
+        hit = _VERDICTS[(id(node), on)] = (node, _holds_plain(node, call, order, key, day))  # type: ignore[arg-type]
+    return hit[1]
+
+
+_ROUTES: dict[tuple[int, int, int], tuple[object, str | None]] = {}
+
+
+def _route_of(order: MedicationOrder) -> str | None:
+    """:func:`checker.iatrogenic.conditions.route_of`, which reads the line's dosages, identified
+    medication and coded medication only: remembered per these three objects (shared by the lines of
+    one reading that name the same medication and dosage)."""
+    k = (id(order.dosages), id(order.identity), id(order.medication))
+    hit = _ROUTES.get(k)
+    if hit is None:
+        if len(_ROUTES) >= MAX_ENTRIES:
+            _ROUTES.clear()
+        hit = _ROUTES[k] = ((order.dosages, order.identity, order.medication), route_of(order))
+    return hit[1]
+
+
+_DAILY: dict[tuple[int, int, str], tuple[object, DailyDose | None]] = {}
+
+
+def _daily(order: MedicationOrder, key: str) -> DailyDose | None:
+    """:func:`checker.iatrogenic.doses.daily_dose`, which reads the line's identified medication and
+    dosages only: remembered per these two objects and the substance (PR005 asks it up to four
+    times per line, PR003 and PR002 once per criterion)."""
+    k = (id(order.identity), id(order.dosages), key)
+    hit = _DAILY.get(k)
+    if hit is None:
+        if len(_DAILY) >= MAX_ENTRIES:
+            _DAILY.clear()
+        hit = _DAILY[k] = ((order.identity, order.dosages), daily_dose(order, key))
+    return hit[1]
 
 
 # --- triggers (see checker.registry.Trigger) --------------------------------------------------------
@@ -398,7 +458,7 @@ def renal(call: RuleCall) -> Iterator[Finding]:
         missing: Finding | None = None
         judged = False
         for day in facts.judgement_days(order, call.as_of):
-            status, found = _renal_at(call, data, tables, order, day)
+            status, found = _renal_at(call, data, tables, order, day, word_missing=missing is None)
             if status == "flag":
                 yield found  # type: ignore[misc]
                 break
@@ -411,10 +471,79 @@ def renal(call: RuleCall) -> Iterator[Finding]:
                 yield missing
 
 
-def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date
-              ) -> tuple[str, Finding | None]:
+def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date,
+              word_missing: bool = True) -> tuple[str, Finding | None]:
     """``("flag", finding)``, ``("ok", None)``, ``("missing", info finding)`` or ``("none", None)``
-    (no renal threshold for this line) for ``order`` judged on ``day``."""
+    (no renal threshold for this line) for ``order`` judged on ``day``; without ``word_missing``,
+    ``("missing", None)`` (the caller keeps the first day's info finding only)."""
+    concerned = _concerned(call, data, tables, order, day)
+    if not concerned:
+        return "none", None
+    subst = order.substance_name(concerned[0]["substance"])
+    kidney = _kidney_on(call, day, tables)
+    on = day.isoformat()
+    if kidney.value is None:
+        ckd = _ckd_codes(call.record, day)
+        by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
+        if by_stage:
+            c = by_stage[0]
+            return "flag", call.finding(
+                message=Message("PR003-ckd", {"substance": subst, "line": order.label, "codes": ", ".join(sorted(ckd)),
+                                              "criterion": c["criterion"], "what": c["what"]}),
+                implicated=[order.ref], key=c["substance"],
+                evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
+        if not word_missing:
+            return "missing", None
+        limits = Phrases(tuple(Message("PR003.limit-stated", {"what": c["what"]}) if "row" in c  # its label states it
+                               else Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
+                                                            "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
+                               for c in concerned))
+        window = tables.window("renal-function")
+        return "missing", call.finding(
+            message=Message("PR003-missing", {"substance": subst, "line": order.label, "limits": limits,
+                                              "window": window if window is not None else "—", "day": day,
+                                              "lacking": Words("renal_input", tuple(kidney.missing), ", ")}),
+            implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
+            evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
+                      "judged_on": on, "window_days": window},
+            suggestion={"action": "measure-renal-function"})
+    return _renal_flag(call, order, day, kidney, concerned, subst, on)
+
+
+_Concerned = tuple[dict[str, Any], ...]
+_CONCERNED: dict[tuple[int, int, int, int, int | None], tuple[object, _Concerned]] = {}
+
+
+def _concerned(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date
+               ) -> _Concerned:
+    """:func:`_concerned_plain`, remembered per identified medication, dosages and age when every
+    renal row's population is an age condition (as in the shipped rows): it then reads nothing else
+    of the line, the record or the day. Not to be modified."""
+    if not _renal_ages_only(data):
+        return _concerned_plain(call, data, tables, order, day)
+    k = (id(data), id(tables), id(order.identity), id(order.dosages), call.record.age_on(day))
+    hit = _CONCERNED.get(k)
+    if hit is None:
+        if len(_CONCERNED) >= MAX_ENTRIES:
+            _CONCERNED.clear()
+        hit = _CONCERNED[k] = ((data, tables, order.identity, order.dosages),
+                               _concerned_plain(call, data, tables, order, day))
+    return hit[1]
+
+
+@by_identities
+def _renal_ages_only(data: IatrogenicRules) -> bool:
+    """Whether the population of every renal row is an age condition of the row (or none)."""
+    return all(r.criteria.population is None or (type(r.criteria.population) is criteria.Age
+                                                 and r.criteria.population.population is None)
+               for r in data.kind("renal"))
+
+
+def _concerned_plain(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: MedicationOrder, day: date
+                     ) -> _Concerned:
+    """The renal criteria that concern the line on ``day`` (STOPP iterations by ATC and dose, from the
+    STOPP/START age or an unknown age; renal rows of the line's medication from their own age), each
+    with its wording (``what``)."""
     age = facts.age_on(call.record, day)
     stopp_applies = age is None or age >= tables.population(STOPP_POPULATION).from_age  # the STOPP/START population
     concerned: list[dict[str, Any]] = []
@@ -423,7 +552,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
     for rid, words in data.stopp_selection("renal").items() if stopp_applies else ():
         for it, med, key in hits.get(rid, ()):
             if "dose" in med:
-                dd = daily_dose(order, key)
+                dd = _daily(order, key)
                 if dd is not None and not dd.per_day_mg > med["dose"]["value"]:
                     break  # dose under the criterion's threshold: not concerned
             if it["egfr"]:
@@ -438,36 +567,16 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                               "below": float(renal_row.params["below"]),
                               "inclusive": bool(renal_row.params.get("inclusive")),  # source says "≤ N"
                               "ckd": [], "row": renal_row})
-    if not concerned:
-        return "none", None
     for n, c in enumerate(concerned):
         c["what"] = what[n]
-    subst = order.substance_name(concerned[0]["substance"])
-    kidney = _kidney_on(call, day, tables)
-    on = day.isoformat()
-    if kidney.value is None:
-        ckd = _ckd_codes(call.record, day)
-        by_stage = [c for c in concerned if any(code.startswith(tuple(c["ckd"])) for code in ckd)] if ckd else []
-        if by_stage:
-            c = by_stage[0]
-            return "flag", call.finding(
-                message=Message("PR003-ckd", {"substance": subst, "line": order.label, "codes": ", ".join(sorted(ckd)),
-                                              "criterion": c["criterion"], "what": c["what"]}),
-                implicated=[order.ref], key=c["substance"],
-                evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
-        limits = Phrases(tuple(Message("PR003.limit-stated", {"what": c["what"]}) if "row" in c  # its label states it
-                               else Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
-                                                            "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
-                               for c in concerned))
-        window = tables.window("renal-function")
-        return "missing", call.finding(
-            message=Message("PR003-missing", {"substance": subst, "line": order.label, "limits": limits,
-                                              "window": window if window is not None else "—", "day": day,
-                                              "lacking": Words("renal_input", tuple(kidney.missing), ", ")}),
-            implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
-            evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
-                      "judged_on": on, "window_days": window},
-            suggestion={"action": "measure-renal-function"})
+    return tuple(concerned)
+
+
+def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts.KidneyFunction,
+                concerned: _Concerned, subst: str, on: str) -> tuple[str, Finding | None]:
+    """``("flag", finding)`` when the kidney function is below a criterion that concerns the line,
+    else ``("ok", None)``."""
+    assert kidney.value is not None
     kind, value = kidney.kind or "", kidney.value
     below = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is True
                                       if "row" in c else value < c["below"])]
@@ -501,11 +610,19 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
 
 
 def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
-    """:func:`checker.facts.kidney_function_on` for this record, once per day (lines share their days)."""
-    memo: dict[date, facts.KidneyFunction] = call.shared.setdefault(("PR003", "kidney"), {})  # type: ignore[assignment]
+    """:func:`checker.facts.kidney_function_on` for this record, once per day (lines share their days);
+    once per record and known or unknown age when it has no observation at all."""
+    memo: dict[object, facts.KidneyFunction] = call.shared.setdefault(("PR003", "kidney"), {})  # type: ignore[assignment]
     found = memo.get(day)
     if found is None:
-        found = memo[day] = facts.kidney_function_on(call.record, day, tables)
+        if call.record.observations:
+            found = memo[day] = facts.kidney_function_on(call.record, day, tables)
+        else:  # no measure, creatinine or weight on any day: only whether the age is known can change
+            unknown_age = call.record.age_on(day) is None
+            found = memo.get(unknown_age)
+            if found is None:
+                found = memo[unknown_age] = facts.kidney_function_on(call.record, day, tables)
+            memo[day] = found
     return found
 
 
@@ -646,7 +763,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
             counted.append((order, key))
             if caps.missing_weight:
                 yield _weight_missing(call, row, order, key)
-            dd = daily_dose(order, key)
+            dd = _daily(order, key)
             if dd is None:
                 evaluable = False
                 if "max_age" not in row.params:  # the adult row already says it
@@ -661,7 +778,7 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
                 yield _over(call, row, [order], key, over)
         cap_day = min(day_caps) if day_caps else None
         if not evaluable or len(counted) < 2 or cap_day is None or any(
-                (dd := daily_dose(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
+                (dd := _daily(o, k)) is not None and dd.per_day_mg > cap_day for o, k in counted):
             continue
         renewed = renewal_ends([o for o, _ in counted], call.as_of, tables.renewal_overlap_days, medication_key)
         group = largest_concurrent(counted, call.as_of, weight=lambda o, k: _mg_per_day(o, k), renewed=renewed)
@@ -735,7 +852,7 @@ def daily_ceiling(call: RuleCall, order: MedicationOrder, key: str) -> tuple[flo
 
 
 def _mg_per_day(order: MedicationOrder, key: str) -> float:
-    dd = daily_dose(order, key)
+    dd = _daily(order, key)
     return dd.per_day_mg if dd is not None else 0.0
 
 
