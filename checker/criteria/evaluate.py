@@ -192,8 +192,22 @@ def _merge(parts: list[Verdict]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     return tuple(missing), tuple(evidence)
 
 
+def _distinct(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``items`` without repeats (equal items), first kept, as :func:`_merge` keeps them."""
+    if len(items) < 2:
+        return items
+    out: list[Any] = []
+    out.extend(e for e in items if e not in out)
+    return tuple(out)
+
+
 def _combine(parts: list[Verdict], decisive: bool) -> Verdict:
     """All-of (``decisive`` = False: one no decides) or any-of (one yes decides)."""
+    if len(parts) == 1:  # what the general case below gives for one part, without its lists
+        p = parts[0]
+        if p.value is None:
+            return Verdict(None, _distinct(p.missing), _distinct(p.evidence))
+        return Verdict(decisive if p.value is decisive else not decisive, (), _distinct(p.evidence))
     hits = [p for p in parts if p.value is decisive]
     if hits:
         return Verdict(decisive, (), _merge(hits)[1])

@@ -28,7 +28,7 @@ from checker.model import (
     PatientRecord,
     ServiceOrder,
 )
-from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
+from checker.protocols.language import Act, Check, Criterion, MedicationClass, Outcome, Protocol, Test
 from checker import criteria, facts
 from checker.criteria import BARE_REASON, AgeOn, Local, Measured, Named, SexOf, Verdict
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
@@ -223,7 +223,13 @@ class _Context:
     # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
     # own words and the Conditions of its day (see checker.facts.indications)
     def indications(self) -> list[Indication]:
-        return facts.indications(self.record, self.order, self.day, self.tables)
+        """Once per order and day for the record's evaluations (every protocol asks the same); not to
+        be modified."""
+        key = ("indications", id(self.order), self.day)
+        found: list[Indication] | None = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = facts.indications(self.record, self.order, self.day, self.tables)
+        return found
 
     def criterion(self, crit_id: str) -> Result:
         if crit_id not in self.cache:
@@ -312,7 +318,7 @@ class _Context:
         t: Test = node.spec
         if t.kind == "ref":
             return self.verdict(t.attrs["criterion"])
-        r: Result = getattr(self, "_t_" + t.kind)(t)
+        r: Result = _PRIMITIVES[t.kind](self, t)
         return Verdict(r.value, tuple(r.missing),
                        (*r.facts, *r.conditions, *r.indications, *((BARE_REASON,) if r.reason_only else ())))
 
@@ -372,8 +378,8 @@ class _Context:
         lines = self.shared.get(key)
         if lines is None:  # once per record: its lines of the class, in record order, with the code matched
             lines = self.shared[key] = [
-                (other, hit) for other in self.record.medication_orders
-                if periods.counts(other) and (hit := atc_matches(t.atc, atc_codes_of(other)))]
+                (other, hit) for other, codes in _record_codes(self.record, self.shared)
+                if periods.counts(other) and (hit := atc_matches(t.atc, codes))]
         if len(lines) > CO_PRESCRIBED_SCAN:  # many lines of the class: the first one found by a sweep
             is_line = isinstance(self.order, MedicationOrder)
             key_first = ("medication-first", t.atc, is_line)
@@ -408,7 +414,8 @@ class _Context:
         key = ("treatmentDuration", prefixes, gap)
         found = self.shared.get(key)
         if found is None:  # once per record: the lines of the class, sorted, merged into blocks
-            found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of)
+            found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of,
+                                                         _record_codes(self.record, self.shared))
         block_at_start, undated = found
         if id(self.order) in undated:
             return Result(None, missing=["start"])
@@ -495,7 +502,8 @@ def _first_overlapping(lines: list[tuple[MedicationOrder, str]], queries: list[t
     return out
 
 
-def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date
+def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int, as_of: date,
+                      codes: tuple[tuple[MedicationOrder, frozenset[str]], ...] | None = None
                       ) -> tuple[dict[int, tuple[date, date, int, int]], set[int]]:
     """The record's lines of ``prefixes`` merged into blocks of consecutive treatment (a pause of at
     most ``gap`` days joins two lines). For each line (by identity), its block as it stood when the
@@ -506,8 +514,8 @@ def _treatment_blocks(record: PatientRecord, prefixes: tuple[str, ...], gap: int
     every line the treatment-duration criterion asks about."""
     spans: list[tuple[date, date, int]] = []
     undated: set[int] = set()
-    for o in record.medication_orders:
-        if o.status in NOT_TAKEN or not atc_matches(prefixes, atc_codes_of(o)):
+    for o, atc in codes if codes is not None else _record_codes(record, {}):
+        if o.status in NOT_TAKEN or not atc_matches(prefixes, atc):
             continue
         start, end = periods.treatment_period(o, as_of)
         if start is None:
@@ -552,13 +560,12 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
     node = protocol.start
     steps: list[Step] = []
     missing: list[Message] = []
-    while node in protocol.checks:
-        check = protocol.checks[node]
+    checks = protocol.checks
+    while node in checks:
+        check = checks[node]
         res = ctx.criterion(check.criterion)
-        answer = {True: "yes", False: "no", None: "unknown"}[res.value]
-        crit = protocol.criteria[check.criterion]
-        question = _label(check.labels, lang) if check.labels else _label(crit.labels, lang)
-        steps.append(Step(check.id, crit.id, question, answer, tuple(res.facts)))
+        answer = _ANSWERS[res.value]
+        steps.append(Step(check.id, check.criterion, _question(protocol, check, lang), answer, tuple(res.facts)))
         if answer == "unknown":
             missing.extend(m for m in res.missing if m not in missing)
         if answer == "yes":
@@ -571,6 +578,25 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
             missing.append(extra)
     return Evaluation(protocol, order, target, target_label or order.label, outcome, tuple(steps), tuple(missing),
                       tuple(used))
+
+
+_ANSWERS = {True: "yes", False: "no", None: "unknown"}
+
+
+@by_identities  # a few checks, two languages
+def _question(protocol: Protocol, check: Check, lang: str) -> str:
+    """A check's question in ``lang``: its own label, else its criterion's (once per check)."""
+    crit = protocol.criteria[check.criterion]
+    return _label(check.labels, lang) if check.labels else _label(crit.labels, lang)
+
+
+def _record_codes(record: PatientRecord, shared: dict) -> tuple[tuple[MedicationOrder, frozenset[str]], ...]:
+    """The record's lines with their ATC codes (:func:`atc_codes_of`), in record order: once per
+    record for every protocol and criterion that reads them."""
+    found = shared.get("atc-codes")
+    if found is None:
+        found = shared["atc-codes"] = tuple((o, atc_codes_of(o)) for o in record.medication_orders)
+    return found
 
 
 def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, lang: str = "fr",
@@ -590,15 +616,15 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     orders with these references (each evaluation reads the record, not the others' results)."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
     services, any_medication = _service_positions(protocols)
+    shared: dict = {}
     if record.medication_orders and any_medication:
-        for order in record.medication_orders:
+        for order, codes in _record_codes(record, shared):
             if order.status in NOT_TAKEN or order.kind != "request":
                 continue
-            for i, med, code in _classes_in(protocols, atc_codes_of(order)):
+            for i, med, code in _classes_in(protocols, codes):
                 per_protocol.setdefault(i, []).append(
                     (order, med.id, f"{order.label or _label(med.labels, 'fr')} (ATC {code})"))
     out: list[Evaluation] = []
-    shared: dict = {}
     # only the protocols that can apply: service protocols when the record has service orders, and
     # the medication protocols a line falls in (in protocol order, as evaluate_record would give)
     positions = sorted({*per_protocol, *services}) if record.service_orders else sorted(per_protocol)
@@ -625,3 +651,7 @@ def _classes_in(protocols: tuple[Protocol, ...], codes: frozenset[str]
     codes fall in."""
     return tuple((i, *hit) for i, p in enumerate(protocols)
                  if not p.applies_to_services and (hit := _matching_class(p, codes)) is not None)
+
+
+_PRIMITIVES: dict[str, Any] = {name[3:]: f for name, f in vars(_Context).items() if name.startswith("_t_")}
+"""Each primitive of the protocols' tests by its kind (``onset``, ``medication`` …)."""

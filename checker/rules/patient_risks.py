@@ -91,7 +91,7 @@ def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOr
 # reused while an entry exists) and is emptied when full; tests/test_patient_risk_memos.py checks
 # that the rules give the same findings with the plain functions.
 
-_VERDICTS: dict[tuple[int, object], tuple[criteria.Node, bool | None]] = {}
+_VERDICTS: dict[tuple[int, object], tuple[object, bool | None]] = {}
 
 
 def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
@@ -109,7 +109,7 @@ def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, k
     if hit is None:
         if len(_VERDICTS) >= MAX_ENTRIES:
             _VERDICTS.clear()
-        hit = _VERDICTS[(id(node), on)] = (node, _holds_plain(node, call, order, key, day))  # type: ignore[arg-type]
+        hit = _VERDICTS[(id(node), on)] = (node, _holds_plain(node, call, order, key, day))
     return hit[1]
 
 
@@ -626,7 +626,7 @@ def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFun
     return found
 
 
-def _clean(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _clean(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The criteria as evidence data: the wording of each (``what``) goes to the message, not here."""
     return [{k: v for k, v in c.items() if k not in ("row", "what")} for c in items]
 
