@@ -611,19 +611,26 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
 
 def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
     """:func:`checker.facts.kidney_function_on` for this record, once per day (lines share their days);
-    once per record and known or unknown age when it has no observation at all."""
+    once per sex and known or unknown age for the records without any observation."""
     memo: dict[object, facts.KidneyFunction] = call.shared.setdefault(("PR003", "kidney"), {})  # type: ignore[assignment]
     found = memo.get(day)
     if found is None:
         if call.record.observations:
             found = memo[day] = facts.kidney_function_on(call.record, day, tables)
-        else:  # no measure, creatinine or weight on any day: only whether the age is known can change
-            unknown_age = call.record.age_on(day) is None
-            found = memo.get(unknown_age)
-            if found is None:
-                found = memo[unknown_age] = facts.kidney_function_on(call.record, day, tables)
-            memo[day] = found
+        else:  # no measure, creatinine or weight on any day: only the sex and whether the age is known count
+            patient = call.record.patient
+            k = (id(tables), call.record.age_on(day) is None, patient.sex if patient is not None else None)
+            hit = _UNMEASURED.get(k)
+            if hit is None:
+                if len(_UNMEASURED) >= MAX_ENTRIES:
+                    _UNMEASURED.clear()
+                hit = _UNMEASURED[k] = (tables, facts.kidney_function_on(call.record, day, tables))
+            found = memo[day] = hit[1]
     return found
+
+
+_UNMEASURED: dict[tuple[int, bool, str | None], tuple[FactTables, facts.KidneyFunction]] = {}
+"""The kidney function of records without observations (it then names what is missing)."""
 
 
 def _clean(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ datum, which one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from checker.facts import FactTables, Indication
@@ -18,7 +19,8 @@ from checker.model import MedicationOrder
 from checker.protocols import ProtocolSet
 from checker.protocols.engine import Evaluation, atc_codes_of, evaluate_all, localized
 from checker.protocols.engine import _classes_in as classes_in
-from checker.protocols.language import Protocol
+from checker.protocols.language import Outcome, Protocol
+from checker.memo import by_identities, by_identity
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 
@@ -48,33 +50,59 @@ def _message(ev: Evaluation) -> Message:
     """The finding's message: the protocol's own texts (outcome, alternative, questions, title) in
     both languages, the engine's facts and missing data as codes, the catalogue's wording around them."""
     protocol = ev.protocol
+    parts = _outcome_parts(protocol, ev.outcome)
     extra: list[Message] = []
-    if ev.outcome.alternatives:
-        extra.append(Message("OP.alternative", {"alternative": _dotted(ev.outcome.alternatives)}))
+    if parts.alternative is not None:
+        extra.append(parts.alternative)
     if ev.missing:
         extra.append(Message("OP.missing", {"missing": Phrases(ev.missing)}))
     if ev.steps:
-        path = []
-        for step in ev.steps:
-            check, crit = protocol.checks[step.check], protocol.criteria[step.criterion]
-            question = localized(check.labels) if check.labels else localized(crit.labels)
-            path.append(Message("OP.step", {"question": question, "answer": Word("op_answer", step.answer)}))
-        extra.append(Message("OP.reasoning", {"path": Phrases(tuple(path), " → ")}))
+        path = tuple(_step(protocol, step.check, step.criterion, step.answer) for step in ev.steps)
+        extra.append(Message("OP.reasoning", {"path": Phrases(path, " → ")}))
     if ev.facts:
         extra.append(Message("OP.facts", {"facts": Phrases(tuple(ev.facts))}))
-    extra.append(Message("OP.protocol", {"protocol": protocol.id,
-                                         "title": _dotted({"fr": protocol.title("fr"), "en": protocol.title("en")})}))
+    extra.append(parts.protocol)
     what = ev.target_label or ev.order.label or ev.order.ref
     return Message("OP", {"what": what, "head": Word("op_verdict", ev.verdict), "protocol": protocol.id,
-                          "outcome": _dotted(ev.outcome.messages)}, tuple(extra))
+                          "outcome": parts.outcome}, tuple(extra))
+
+
+@dataclass(frozen=True, slots=True)
+class _OutcomeParts:
+    """What every finding of one outcome of a protocol says alike (immutable, so shared)."""
+
+    alternative: Message | None
+    protocol: Message
+    outcome: Localized
+    title: Localized
+    suggested: Localized | None
+
+
+@by_identities  # a few dozen outcomes
+def _outcome_parts(protocol: Protocol, outcome: Outcome) -> _OutcomeParts:
+    return _OutcomeParts(
+        Message("OP.alternative", {"alternative": _dotted(outcome.alternatives)}) if outcome.alternatives else None,
+        Message("OP.protocol", {"protocol": protocol.id,
+                                "title": _dotted({"fr": protocol.title("fr"), "en": protocol.title("en")})}),
+        _dotted(outcome.messages),
+        Localized(protocol.title("fr"), protocol.title("en")),
+        localized(outcome.alternatives) if outcome.alternatives else None)
+
+
+@by_identity  # a step of the reasoning: a check of a protocol and its answer (immutable, so shared)
+def _step(protocol: Protocol, check_id: str, criterion: str, answer: str) -> Message:
+    check, crit = protocol.checks[check_id], protocol.criteria[criterion]
+    question = localized(check.labels) if check.labels else localized(crit.labels)
+    return Message("OP.step", {"question": question, "answer": Word("op_answer", answer)})
 
 
 def _finding(call: RuleCall, ev: Evaluation) -> Finding:
     src = ev.protocol.sources[0]
+    parts = _outcome_parts(ev.protocol, ev.outcome)
     evidence = {
         "protocol": ev.protocol.id,
         "protocol_version": ev.protocol.version,
-        "protocol_title": Localized(ev.protocol.title("fr"), ev.protocol.title("en")),
+        "protocol_title": parts.title,
         "verdict": ev.verdict,
         "branch": ev.outcome.id,
         "applies_to": ev.target,
@@ -87,8 +115,8 @@ def _finding(call: RuleCall, ev: Evaluation) -> Finding:
         evidence["indications"] = [_indication(i) for i in ev.indications]
     if len(ev.protocol.sources) > 1:
         evidence["background_sources"] = [{"citation": x.cite(), "url": x.url} for x in ev.protocol.sources[1:]]
-    suggestion = {"alternative": localized(ev.outcome.alternatives), "protocol": ev.protocol.id} \
-        if ev.outcome.alternatives else None
+    suggestion = {"alternative": parts.suggested, "protocol": ev.protocol.id} \
+        if parts.suggested is not None else None
     return call.finding(
         message=_message(ev),
         implicated=[ev.order.ref],
