@@ -31,6 +31,7 @@ from checker.criteria.nodes import (
     HasCondition,
     LineIn,
     Local,
+    Matcher,
     Node,
     Not,
     Observation,
@@ -378,7 +379,7 @@ def _has_condition(node: HasCondition, ctx: Context) -> Verdict:
     bare = False
     if node.in_reason:
         for ind in ctx.indications():
-            hit = facts.concept_matches(node.matcher, ind.concept, negation=True)
+            hit = _affirmed_match(node.matcher, ind.concept)
             if not hit:
                 continue
             found = True
@@ -394,7 +395,7 @@ def _has_condition(node: HasCondition, ctx: Context) -> Verdict:
         for cond in pool:
             if cond in conditions:
                 continue
-            hit = facts.concept_matches(node.matcher, cond.code, negation=True)
+            hit = _affirmed_match(node.matcher, cond.code)
             if hit:
                 found = True
                 conditions.append(cond)
@@ -403,6 +404,29 @@ def _has_condition(node: HasCondition, ctx: Context) -> Verdict:
         return NO
     # a Condition found in the record documents the reason given as a bare code
     return Verdict(True, (), (*evidence, *conditions, *((BARE_REASON,) if bare and not conditions else ())))
+
+
+_AFFIRMED: dict[tuple[int, Concept], tuple[Matcher, str | None]] = {}
+
+
+def _affirmed_match(matcher: Matcher, concept: Concept) -> str | None:
+    """``facts.concept_matches(matcher, concept, negation=True)``, remembered per matcher and concept
+    value (an order's reasons and own words recur across the lines of an export: the same dosage
+    texts); an unhashable concept is matched each time."""
+    try:
+        k = (id(matcher), concept)
+        hit = _AFFIRMED.get(k)
+    except TypeError:
+        return facts.concept_matches(matcher, concept, negation=True)
+    if hit is None:
+        if len(_AFFIRMED) >= AFFIRMED_ENTRIES:
+            _AFFIRMED.clear()
+        hit = _AFFIRMED[k] = (matcher, facts.concept_matches(matcher, concept, negation=True))
+    return hit[1]
+
+
+AFFIRMED_ENTRIES = 20_000
+"""Bound of the memo of :func:`_affirmed_match` (emptied when full)."""
 
 
 def _has_allergy(node: HasAllergy, ctx: Context) -> Verdict:

@@ -816,7 +816,33 @@ def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) 
     return (value, basis) if current is None or value < current[0] else current
 
 
+_CAPS: dict[tuple[int, int, int | None], tuple[object, DoseCaps | None]] = {}
+
+
 def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
+    """:func:`_dose_caps_plain`, remembered per row and age for the rows without a weight-based
+    maximum whose conditions are ages (it then reads nothing else of the line or the record)."""
+    if not _caps_by_age(row):
+        return _dose_caps_plain(call, tables, row, order)
+    k = (id(row), id(tables), call.record.age_on(facts.order_day(order, call.as_of)))
+    hit = _CAPS.get(k)
+    if hit is None:
+        if len(_CAPS) >= MAX_ENTRIES:
+            _CAPS.clear()
+        hit = _CAPS[k] = ((row, tables), _dose_caps_plain(call, tables, row, order))
+    return hit[1]
+
+
+@by_identities
+def _caps_by_age(row: RiskRow) -> bool:
+    """Whether the maxima of ``row`` depend on the patient's age only (no weight-based maximum; its
+    population and older-adult conditions, if any, are ages)."""
+    p, rc = row.params, row.criteria
+    return "per_kg_day_mg" not in p and "per_kg_intake_mg" not in p and all(
+        n is None or (type(n) is criteria.Age and n.population is None) for n in (rc.population, rc.older))
+
+
+def _dose_caps_plain(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
     """The maxima of ``row`` for this line on its own day, or ``None`` when the row is for another
     age group (a paediatric row and an adult, or an unknown age)."""
     p, rc = row.params, row.criteria
