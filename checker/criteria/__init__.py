@@ -14,11 +14,13 @@ from checker.criteria.evaluate import (
     BareReason,
     Context,
     Daily,
+    Judge,
     Measured,
     Named,
     SexOf,
     Verdict,
     aspirin_category,
+    compiled,
     evaluate,
     in_unit,
     unknown,
@@ -59,8 +61,8 @@ from checker.criteria.risks import RowCriteria, from_risk_row
 from checker.criteria.thesaurus import from_thesaurus, mentions_route
 
 __all__ = [
-    "EPSILON", "NO", "YES", "BARE_REASON", "AgeOn", "BareReason", "Context", "Daily", "Measured", "Named",
-    "SexOf", "Verdict", "aspirin_category", "evaluate", "in_unit", "unknown", "value_passes",
+    "EPSILON", "NO", "YES", "BARE_REASON", "AgeOn", "BareReason", "Context", "Daily", "Judge", "Measured", "Named",
+    "SexOf", "Verdict", "aspirin_category", "compiled", "evaluate", "in_unit", "unknown", "value_passes",
     "NODE_TYPES", "Age", "AllOf", "Always", "AnyOf", "AspirinBand", "CodeSpec", "Dose", "HasAllergy", "HasCondition", "LineIn", "Local", "Matcher",
     "Node", "Not", "Observation", "OtherLines", "Otherwise", "Pair", "Pregnant", "RenalFunction", "Route",
     "RouteGate", "Sex", "Stated", "Unstated", "ValueTest", "walk",

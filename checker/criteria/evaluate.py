@@ -184,6 +184,26 @@ def evaluate(node: Node, ctx: Context) -> Verdict:
     return _EVALUATORS[type(node)](node, ctx)
 
 
+Judge = Callable[[Any], Verdict]
+"""A node compiled for a context: ``judge(ctx)`` is ``evaluate(node, ctx)``."""
+
+
+def compiled(node: Node) -> Judge:
+    """``node`` as a function of the context giving what :func:`evaluate` gives: the tree is walked
+    once here instead of at each evaluation (its combinators call their parts' functions directly,
+    each leaf its evaluator). For the criteria a source judges again and again (a protocol's)."""
+    kind = type(node)
+    if kind is AllOf or kind is AnyOf:
+        parts = tuple(compiled(c) for c in node.of)  # type: ignore[union-attr]
+        decisive = kind is AnyOf
+        if len(parts) == 1:
+            only = parts[0]
+            return lambda ctx: _combine([only(ctx)], decisive)
+        return lambda ctx: _combine([judge(ctx) for judge in parts], decisive)
+    leaf = _EVALUATORS[kind]
+    return lambda ctx: leaf(node, ctx)
+
+
 def _merge(parts: list[Verdict]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     missing: list[str] = []
     evidence: list[Any] = []

@@ -239,7 +239,7 @@ class _Context:
     def verdict(self, crit_id: str) -> Verdict:
         """The criteria evaluator's verdict on a criterion of the protocol (once per order)."""
         if crit_id not in self.verdicts:
-            self.verdicts[crit_id] = criteria.evaluate(self.protocol.criteria[crit_id].node, self)
+            self.verdicts[crit_id] = _judges(self.protocol)[crit_id](self)
         return self.verdicts[crit_id]
 
     def _criterion(self, crit: Criterion) -> Result:
@@ -581,6 +581,12 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
 
 
 _ANSWERS = {True: "yes", False: "no", None: "unknown"}
+
+
+@by_identities
+def _judges(protocol: Protocol) -> dict[str, criteria.Judge]:
+    """Each criterion of the protocol compiled once (:func:`checker.criteria.compiled`)."""
+    return {crit_id: criteria.compiled(crit.node) for crit_id, crit in protocol.criteria.items()}
 
 
 @by_identities  # a few checks, two languages

@@ -807,7 +807,8 @@ class DoseCaps:
 
 def _route_allowed(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> bool:
     """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
-    return _holds(row.criteria.route, call, order, key, facts.order_day(order, call.as_of)) is not False
+    node = row.criteria.route
+    return node is None or _holds(node, call, order, key, facts.order_day(order, call.as_of)) is not False
 
 
 def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
