@@ -24,7 +24,7 @@ from checker.api import identify_records
 from checker.facts import indications as plain_indications
 from checker.fhir_input import read
 from checker.iatrogenic import doses
-from checker.model import (Coding, Concept, Condition, Dosage, MedicationIdentity, MedicationOrder, Observation,
+from checker.model import (Coding, Concept, Condition, Dosage, Ingredient, MedicationIdentity, MedicationOrder, Observation,
                            Patient, PatientRecord, Quantity, SubstanceMatch)
 from checker.protocols import engine
 from checker.referentials import default_referentials
@@ -210,19 +210,24 @@ def _substances(rng: random.Random) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-def _medications(rng: random.Random, n: int) -> list[tuple[MedicationIdentity, Concept]]:
+def _medications(rng: random.Random, n: int) -> list[tuple[MedicationIdentity, Concept, tuple[Ingredient, ...]]]:
     subs = _substances(rng)
     out = []
     for i in range(n):
         chosen = rng.sample(subs, rng.choice([1, 1, 1, 2]))
         strength = rng.choice([None, Quantity(rng.choice([1, 5, 20, 100, 500, 1000]), "mg"), Quantity(0.5, "g")])
         substances = tuple(SubstanceMatch(key=k, name=k.upper(), strength=strength, atc=atc) for k, atc in chosen)
-        out.append((MedicationIdentity(substances=substances, method="test", confidence=1.0,
-                                       route=rng.choice(["", "orale", "cutanée", "intraveineuse"])),
-                    Concept(text=rng.choice(["comprimé", "gel", "solution injectable", ""]) + f" {i}")))
+        identity = MedicationIdentity(substances=substances, method="test", confidence=1.0,
+                                      route=rng.choice(["", "orale", "cutanée", "intraveineuse"]))
+        if rng.random() < 0.2:  # labelled by its ingredient only, the same medication objects with another
+            out.append((identity, UNLABELLED, (Ingredient(Concept(text=f"ingrédient {i}")),)))
+            out.append((identity, UNLABELLED, (Ingredient(Concept(text=f"ingrédient {i} bis")),)))
+        else:
+            out.append((identity, Concept(text=rng.choice(["comprimé", "gel", "solution injectable", ""]) + f" {i}"), ()))
     return out
 
 
+UNLABELLED = Concept()
 ROUTES = [None, Concept((Coding("http://snomed.info/sct", "26643006"),)), Concept(text="voie cutanée"),
           Concept((Coding("http://snomed.info/sct", "47625008"),))]
 
@@ -270,10 +275,11 @@ def _risk_records(seed: int, n: int) -> list[PatientRecord]:
                             date(2015, 7, 1), date(2024, 1, 1)])
         orders = []
         for i in range(rng.randrange(1, 9)):
-            identity, medication = rng.choice(meds)
+            identity, medication, ingredients = rng.choice(meds)
             orders.append(MedicationOrder(
                 ref=f"MedicationRequest/{pid}-{i}", status=rng.choice(["active", "active", "completed", "stopped"]),
-                intent="order", medication=medication, identity=identity, dosages=rng.choice(dosages),
+                intent="order", medication=medication, ingredients=ingredients, identity=identity,
+                dosages=rng.choice(dosages),
                 authored_on=(date(2025, 1, 1) + timedelta(days=rng.randrange(0, 380))) if rng.random() < 0.9 else None))
         conditions = [Condition(ref=f"Condition/{pid}-ckd", code=Concept((Coding("http://hl7.org/fhir/sid/icd-10", "N18.4"),)))
                       ] if rng.random() < 0.1 else []
@@ -285,7 +291,7 @@ def _risk_records(seed: int, n: int) -> list[PatientRecord]:
 
 def _clear_risk_memos() -> None:
     for memo in (patient_risks._VERDICTS, patient_risks._ROUTES, patient_risks._DAILY, patient_risks._CONCERNED,
-                 patient_risks._CAPS, patient_risks._UNMEASURED):
+                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE):
         memo.clear()
 
 
@@ -295,6 +301,7 @@ def _plain_risks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(patient_risks, "_daily", doses.daily_dose)
     monkeypatch.setattr(patient_risks, "_concerned", patient_risks._concerned_plain)
     monkeypatch.setattr(patient_risks, "_dose_caps", patient_risks._dose_caps_plain)
+    monkeypatch.setattr(patient_risks, "_not_evaluable_parts", patient_risks._not_evaluable_plain)
     monkeypatch.setattr(patient_risks, "_kidney_on",
                         lambda call, day, tables: facts.kidney_function_on(call.record, day, tables))
     real = patient_risks._renal_at

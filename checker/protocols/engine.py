@@ -218,6 +218,7 @@ class _Context:
             isinstance(order, ServiceOrder) and order.occurrence is not None) or order.draft
         self.cache: dict[str, Result] = {}
         self.verdicts: dict[str, Verdict] = {}
+        self.judges = _judges(protocol)
         self.shared: dict = {} if shared is None else shared  # per record, across its orders and protocols
 
     # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
@@ -239,7 +240,7 @@ class _Context:
     def verdict(self, crit_id: str) -> Verdict:
         """The criteria evaluator's verdict on a criterion of the protocol (once per order)."""
         if crit_id not in self.verdicts:
-            self.verdicts[crit_id] = _judges(self.protocol)[crit_id](self)
+            self.verdicts[crit_id] = self.judges[crit_id](self)
         return self.verdicts[crit_id]
 
     def _criterion(self, crit: Criterion) -> Result:
@@ -566,9 +567,9 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
         res = ctx.criterion(check.criterion)
         answer = _ANSWERS[res.value]
         steps.append(Step(check.id, check.criterion, _question(protocol, check, lang), answer, tuple(res.facts)))
-        if answer == "unknown":
+        if answer == "unknown" and res.missing:
             missing.extend(m for m in res.missing if m not in missing)
-        if answer == "yes":
+        if answer == "yes" and res.indications:
             used.extend(i for i in res.indications if i not in used)
         node = getattr(check, answer)
     outcome = protocol.outcomes[node]

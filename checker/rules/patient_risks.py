@@ -916,11 +916,34 @@ def _weight_missing(call: RuleCall, row: RiskRow, order: MedicationOrder, key: s
 
 
 def _not_evaluable(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> Finding:
-    name = order.substance_name(key)
+    message, finding_key, texts = _not_evaluable_parts(row, order, key)
     return call.finding(
-        message=Message("PR005-not-evaluable", {"substance": name, "line": order.label}),
-        implicated=[order.ref], key=f"{row.id}:not-evaluable", severity=Severity.INFO, source=row.source,
-        evidence={"substance": key, "evaluable": False, "dosage_text": [d.text for d in order.dosages if d.text]})
+        message=message, implicated=[order.ref], key=finding_key, severity=Severity.INFO, source=row.source,
+        evidence={"substance": key, "evaluable": False, "dosage_text": list(texts)})
+
+
+_NOT_EVALUABLE: dict[tuple[int, int, int, int, int, str], tuple[object, tuple[Message, str, tuple[str, ...]]]] = {}
+
+
+def _not_evaluable_parts(row: RiskRow, order: MedicationOrder, key: str) -> tuple[Message, str, tuple[str, ...]]:
+    """What the not-evaluable finding of a line says (its message, key and dosage texts), which reads
+    the row, the line's identified and coded medication (its label), its ingredients (the label
+    when the medication has none), its dosages and the substance only: built once
+    per these (the dense exports give thousands of such findings about a few medications)."""
+    k = (id(row), id(order.identity), id(order.medication), id(order.ingredients), id(order.dosages), key)
+    hit = _NOT_EVALUABLE.get(k)
+    if hit is None:
+        if len(_NOT_EVALUABLE) >= MAX_ENTRIES:
+            _NOT_EVALUABLE.clear()
+        kept = (row, order.identity, order.medication, order.ingredients, order.dosages)
+        hit = _NOT_EVALUABLE[k] = (kept, _not_evaluable_plain(row, order, key))
+    return hit[1]
+
+
+def _not_evaluable_plain(row: RiskRow, order: MedicationOrder, key: str) -> tuple[Message, str, tuple[str, ...]]:
+    name = order.substance_name(key)
+    return (Message("PR005-not-evaluable", {"substance": name, "line": order.label}), f"{row.id}:not-evaluable",
+            tuple(d.text for d in order.dosages if d.text))
 
 
 def _weekly(call: RuleCall, row: RiskRow, lines: list[tuple[MedicationOrder, str]]) -> Iterator[Finding]:
