@@ -291,7 +291,7 @@ def _risk_records(seed: int, n: int) -> list[PatientRecord]:
 
 def _clear_risk_memos() -> None:
     for memo in (patient_risks._VERDICTS, patient_risks._ROUTES, patient_risks._DAILY, patient_risks._CONCERNED,
-                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE):
+                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE, patient_risks._LIMITS):
         memo.clear()
 
 
@@ -302,6 +302,7 @@ def _plain_risks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(patient_risks, "_concerned", patient_risks._concerned_plain)
     monkeypatch.setattr(patient_risks, "_dose_caps", patient_risks._dose_caps_plain)
     monkeypatch.setattr(patient_risks, "_not_evaluable_parts", patient_risks._not_evaluable_plain)
+    monkeypatch.setattr(patient_risks, "_limits", patient_risks._limits_plain)
     monkeypatch.setattr(patient_risks, "_kidney_on",
                         lambda call, day, tables: facts.kidney_function_on(call.record, day, tables))
     real = patient_risks._renal_at

@@ -494,10 +494,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
                 evidence={"criteria": _clean(concerned), "ckd": sorted(ckd), "judged_on": on})
         if not word_missing:
             return "missing", None
-        limits = Phrases(tuple(Message("PR003.limit-stated", {"what": c["what"]}) if "row" in c  # its label states it
-                               else Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
-                                                            "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
-                               for c in concerned))
+        limits = _limits(concerned)
         window = tables.window("renal-function")
         return "missing", call.finding(
             message=Message("PR003-missing", {"substance": subst, "line": order.label, "limits": limits,
@@ -511,6 +508,26 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
 
 
 _Concerned = tuple[dict[str, Any], ...]
+_LIMITS: dict[int, tuple[_Concerned, Phrases]] = {}
+
+
+def _limits(concerned: _Concerned) -> Phrases:
+    """The thresholds of the criteria concerned, worded (once per tuple of criteria: the tuples are
+    shared, see :func:`_concerned`)."""
+    hit = _LIMITS.get(id(concerned))
+    if hit is None:
+        if len(_LIMITS) >= MAX_ENTRIES:
+            _LIMITS.clear()
+        hit = _LIMITS[id(concerned)] = (concerned, _limits_plain(concerned))
+    return hit[1]
+
+
+def _limits_plain(concerned: _Concerned) -> Phrases:
+    return Phrases(tuple(Message("PR003.limit-stated", {"what": c["what"]}) if "row" in c  # its label states it
+                         else Message("PR003.limit", {"what": c["what"], "below": float(c["below"]),
+                                                      "op": Word("renal_op", "le" if c.get("inclusive") else "lt")})
+                         for c in concerned))
+
 _CONCERNED: dict[tuple[int, int, int, int, int | None], tuple[object, _Concerned]] = {}
 
 
