@@ -12,7 +12,7 @@ import functools
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Sequence, Union
 
 from checker import periods
 from checker.memo import by_identities
@@ -111,14 +111,15 @@ def _labelled(code: str, labels: dict[str, str]) -> Message:
 
 @dataclass(slots=True)
 class Result:
-    """The answer of a test or criterion: ``True``/``False``/``None`` (unknown)."""
+    """The answer of a test or criterion: ``True``/``False``/``None`` (unknown). Read only once built
+    (empty parts are shared empty tuples: most answers carry nothing)."""
 
     value: bool | None
-    facts: list[Message] = field(default_factory=list)
-    missing: list[Any] = field(default_factory=list)  # datum names from a test; their wording (Message) once a criterion is worded
-    conditions: list[Condition] = field(default_factory=list)
+    facts: Sequence[Message] = ()
+    missing: Sequence[Any] = ()  # datum names from a test; their wording (Message) once a criterion is worded
+    conditions: Sequence[Condition] = ()
     reason_only: bool = False  # matched on a reason without a Condition resource (no onset)
-    indications: list[Indication] = field(default_factory=list)  # inferred or read from the order's words
+    indications: Sequence[Indication] = ()  # inferred or read from the order's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,23 +248,29 @@ class _Context:
         """The verdict of ``crit`` worded: its facts, the data it misses, the conditions and
         indications it rests on."""
         v = self.verdict(crit.id)
-        out = Result(v.value)
+        if not v.evidence and not v.missing:
+            return Result(v.value)
+        facts_: list[Message] = []
+        conditions: list[Condition] = []
+        indications: list[Indication] = []
+        reason_only = False
         for e in v.evidence:
             if isinstance(e, (Message, AgeOn, SexOf, Measured, Named)):
                 fact = e if isinstance(e, Message) else self._fact(e)
-                if fact not in out.facts:
-                    out.facts.append(fact)
+                if fact not in facts_:
+                    facts_.append(fact)
             elif isinstance(e, Condition):
-                out.conditions.append(e)
+                conditions.append(e)
             elif isinstance(e, Indication):
-                out.indications.append(e)
+                indications.append(e)
             elif e is BARE_REASON:
-                out.reason_only = True
+                reason_only = True
+        missing: list[Message] = []
         for datum in v.missing:
             word = self._word(datum)
-            if word not in out.missing:
-                out.missing.append(word)
-        return out
+            if word not in missing:
+                missing.append(word)
+        return Result(v.value, facts_, missing, conditions, reason_only, indications)
 
     def _fact(self, e: AgeOn | SexOf | Measured | Named) -> Message:
         """A fact the criteria evaluator found, as a code the catalogue words (``OP.fact-*``)."""
