@@ -259,7 +259,7 @@ def _observations(rng: random.Random, pid: str) -> tuple[Observation, ...]:
                        "creatinine": (rng.choice([60, 150, 400]), "µmol/L"),
                        "weight": (rng.choice([3, 15, 60, 95]), "kg")}[name]
         out.append(Observation(ref=f"Observation/{pid}-o{n}", code=Concept((Coding(spec.uri, sorted(spec.codes)[0]),)),
-                               value=value, unit=unit, status="final",
+                               value=value, unit=unit, status=rng.choice(["final", "final", "entered-in-error"]),
                                effective=date(2025, 1, 1) + timedelta(days=rng.randrange(0, 400))))
     return tuple(out)
 

@@ -628,13 +628,13 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
 
 def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
     """:func:`checker.facts.kidney_function_on` for this record, once per day (lines share their days);
-    once per sex and known or unknown age for the records without any observation."""
+    once per sex and known or unknown age for the records without any usable observation."""
     memo: dict[object, facts.KidneyFunction] = call.shared.setdefault(("PR003", "kidney"), {})  # type: ignore[assignment]
     found = memo.get(day)
     if found is None:
-        if call.record.observations:
+        if next(facts.observations_on(call.record, date.max), None) is not None:
             found = memo[day] = facts.kidney_function_on(call.record, day, tables)
-        else:  # no measure, creatinine or weight on any day: only the sex and whether the age is known count
+        else:  # no usable measure, creatinine or weight on any day: only the sex and whether the age is known count
             patient = call.record.patient
             k = (id(tables), call.record.age_on(day) is None, patient.sex if patient is not None else None)
             hit = _UNMEASURED.get(k)
