@@ -177,6 +177,8 @@ def _plain_protocols(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda matcher, concept: facts.concept_matches(matcher, concept, negation=True))
     monkeypatch.setattr(protocols, "_outcome_parts", protocols._outcome_parts.__wrapped__)
     monkeypatch.setattr(protocols, "_step", protocols._step.__wrapped__)
+    monkeypatch.setattr(protocols, "_source", protocols._source.__wrapped__)
+    monkeypatch.setattr(engine, "_questions", engine._questions.__wrapped__)
     monkeypatch.setattr(evaluator, "_combine", _combine_general)
 
 

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, Iterator, Sequence, Union
 
 from checker import periods
-from checker.memo import by_identities
+from checker.memo import by_identities, by_identity
 from checker.model import (
     NO_HISTORY,
     NOT_TAKEN,
@@ -28,7 +28,7 @@ from checker.model import (
     PatientRecord,
     ServiceOrder,
 )
-from checker.protocols.language import Act, Check, Criterion, MedicationClass, Outcome, Protocol, Test
+from checker.protocols.language import Act, Criterion, MedicationClass, Outcome, Protocol, Test
 from checker import criteria, facts
 from checker.criteria import BARE_REASON, AgeOn, Local, Measured, Named, SexOf, Verdict
 from checker.facts import FactTables, Indication, code_matches, concept_matches, system_is
@@ -569,11 +569,12 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
     steps: list[Step] = []
     missing: list[Message] = []
     checks = protocol.checks
+    questions = _questions(protocol, lang)
     while node in checks:
         check = checks[node]
         res = ctx.criterion(check.criterion)
         answer = _ANSWERS[res.value]
-        steps.append(Step(check.id, check.criterion, _question(protocol, check, lang), answer, tuple(res.facts)))
+        steps.append(Step(check.id, check.criterion, questions[check.id], answer, tuple(res.facts)))
         if answer == "unknown" and res.missing:
             missing.extend(m for m in res.missing if m not in missing)
         if answer == "yes" and res.indications:
@@ -597,11 +598,11 @@ def _judges(protocol: Protocol) -> dict[str, criteria.Judge]:
     return {crit_id: criteria.compiled(crit.node) for crit_id, crit in protocol.criteria.items()}
 
 
-@by_identities  # a few checks, two languages
-def _question(protocol: Protocol, check: Check, lang: str) -> str:
-    """A check's question in ``lang``: its own label, else its criterion's (once per check)."""
-    crit = protocol.criteria[check.criterion]
-    return _label(check.labels, lang) if check.labels else _label(crit.labels, lang)
+@by_identity  # a few protocols, two languages
+def _questions(protocol: Protocol, lang: str) -> dict[str, str]:
+    """Each check's question in ``lang``: its own label, else its criterion's (once per protocol)."""
+    return {check.id: _label(check.labels, lang) if check.labels else _label(protocol.criteria[check.criterion].labels, lang)
+            for check in protocol.checks.values()}
 
 
 def _record_codes(record: PatientRecord, shared: dict) -> tuple[tuple[MedicationOrder, frozenset[str]], ...]:

@@ -33,6 +33,7 @@ _SOURCE = Source(
 )
 
 
+@by_identities  # immutable, shared by the protocol's findings
 def _source(protocol: Protocol) -> Source:
     """The recommendation that decides (the protocol's first source); the others (a definition
     borrowed for a threshold, a report cited for comparison) go to the evidence."""
