@@ -153,20 +153,17 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
+        if not _reach(th, ident)[0]:
+            continue  # on no side of any entry: pairs with nothing
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
         if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
             lines.append(o)
+    lines, linked = _linked(th, lines)
     groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
-
-    def wanted(a: Group, b: Group) -> bool:
-        ia, ib = a.lines[0].order.identity, b.lines[0].order.identity
-        assert ia is not None and ib is not None
-        return _pairs_with(th, ia, ib)
-
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
+    for pp in product_pairs(groups, _always, focus=call.settings.focus, pairs=linked):
         if pp.collapsed:
             result = _collapsed(call, th, pp)
             if result is not None:
@@ -179,6 +176,68 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     results.sort(key=lambda f: f[0])
     for _, pair in results:
         yield pair
+
+
+def _always(a: Group, b: Group) -> bool:
+    return True
+
+
+def _linked(th: Thesaurus, lines: list[MedicationOrder]) -> tuple[list[MedicationOrder], list[tuple[int, int]]]:
+    """The lines whose medication has a thesaurus entry with another line's medication (or with
+    itself, on two lines), in record order, and the pairs of their medications with an entry, as
+    positions ``(i, j)``, ``i <= j``, of the medications in order of their first line (the positions
+    of :func:`group_lines`' groups by medication), in order.
+
+    A pair of medications is asked whether it has an entry (:func:`_pairs_with`) only when the nodes
+    of one meet the partners of the other (:func:`_reach`): most pairs of a record have none, and
+    the lines of a medication with none are not grouped or paired at all."""
+    idents: dict[int, MedicationIdentity] = {}
+    count: dict[int, int] = {}
+    for o in lines:
+        k = id(o.identity)
+        if k in count:
+            count[k] += 1
+        else:
+            idents[k] = o.identity  # type: ignore[assignment]  # identified lines only
+            count[k] = 1
+    order = list(idents.values())
+    reach = [_reach(th, i) for i in order]
+    found: list[tuple[int, int]] = []
+    for x, ix in enumerate(order):
+        partners = reach[x][1]
+        if count[id(ix)] > 1 and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
+            found.append((x, x))
+        for y in range(x + 1, len(order)):
+            if not partners.isdisjoint(reach[y][0]) and _pairs_with(th, ix, order[y]):
+                found.append((x, y))
+    kept = sorted({p for pair in found for p in pair})
+    if len(kept) < len(order):
+        at = {old: new for new, old in enumerate(kept)}
+        found = [(at[x], at[y]) for x, y in found]
+        keep = {id(order[x]) for x in kept}
+        lines = [o for o in lines if id(o.identity) in keep]
+    return lines, found
+
+
+@by_identity
+def _partner_index(th: Thesaurus) -> dict[str, frozenset[str]]:
+    """Each node on a side of an entry, with the nodes on the other side of its entries."""
+    out: dict[str, set[str]] = {}
+    for e in th.entries:
+        out.setdefault(e.a, set()).add(e.b)
+        out.setdefault(e.b, set()).add(e.a)
+    return {node: frozenset(across) for node, across in out.items()}
+
+
+@by_identities
+def _reach(th: Thesaurus, ident: MedicationIdentity) -> tuple[frozenset[str], frozenset[str]]:
+    """The medication's nodes on a side of an entry (its substances, their classes, as
+    :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places them) and the nodes across those
+    entries. Two medications have a match only if the nodes of one meet the partners of the other
+    (an entry's sides lie one in each closure), so this is a sound filter before :func:`_pairs_with`."""
+    index = _partner_index(th)
+    nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+    return nodes, frozenset().union(*(index[n] for n in nodes))
 
 
 def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> PairResult | None:

@@ -68,6 +68,12 @@ class ProductPair:
     def pairs(self) -> list[tuple[Line, Line]]:
         """Every overlapping pair of lines, each as (earlier line, later line) in record order,
         sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
+        a, b = self.a, self.b
+        if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # most pairs: one line each
+            x, y = a.lines[0], b.lines[0]
+            if x.lo <= y.hi and y.lo <= x.hi:
+                return [(x, y) if x.index < y.index else (y, x)]
+            return []
         return sorted(_sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index))
 
     def pairs_unsorted(self) -> Iterator[tuple[Line, Line]]:
@@ -118,6 +124,9 @@ def overlap_count(a: Group, b: Group) -> int:
     """Number of overlapping pairs of lines, one line in ``a`` and one in ``b`` (distinct lines when
     ``a is b``): for each line x, the lines starting on or before x's end minus those ending before
     x's start (these started before it too). Cost: (len(a) + len(b)) log."""
+    if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # the common case, without the searches
+        x, y = a.lines[0], b.lines[0]
+        return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
     total = 0
     for x in a.lines:
         total += bisect_right(b.los, x.hi) - bisect_left(b.his, x.lo)
@@ -128,15 +137,17 @@ def overlap_count(a: Group, b: Group) -> int:
 
 def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
                   same_product: bool = True, focus: frozenset[str] | None = None,
-                  labels: Callable[[Group], Iterable[Hashable]] | None = None) -> Iterator[ProductPair]:
+                  labels: Callable[[Group], Iterable[Hashable]] | None = None,
+                  pairs: Iterable[tuple[int, int]] | None = None) -> Iterator[ProductPair]:
     """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)
     that ``wanted`` keeps and whose lines overlap at least once. Under a ``focus``
     (:attr:`checker.registry.RunSettings.focus`) only the pairs where a group holds a focus line: a
     finding implicating a focus line comes from such a pair of products, and a pair of products gives
     the same findings whatever the other pairs. ``labels``: what a wanted pair must share (substance
-    keys, classes …): only pairs of groups sharing a label are asked (same pairs, same order)."""
+    keys, classes …): only pairs of groups sharing a label are asked (same pairs, same order). ``pairs``:
+    the positions ``(i, j)``, ``i <= j``, to ask, in order (the caller knows which can be wanted)."""
     hot = None if focus is None else {id(g) for g in groups if any(ln.order.ref in focus for ln in g.lines)}
-    for i, j in _candidates(groups, same_product, labels):
+    for i, j in _candidates(groups, same_product, labels) if pairs is None else pairs:
         a, b = groups[i], groups[j]
         if hot is not None and id(a) not in hot and id(b) not in hot:
             continue
