@@ -11,7 +11,7 @@ from checker.iatrogenic.classes import TherapeuticClasses
 from checker.facts import FactTables
 from checker.iatrogenic.doses import daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
-from checker.memo import by_identities
+from checker.memo import by_identities, by_identity
 from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
@@ -108,20 +108,19 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
-    specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
-    generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
+    specific, generic = _same_substance_rows(data)
     orders = _sharing_a_substance(call.identified_orders(prescriptions_only=True))
     if len(orders) < 2:
         return
     tables: FactTables = call.refs.get("clinical-facts")
-    renewed = renewal_ends(orders, call.as_of, tables.renewal_overlap_days, medication_key)
+    renewed = renewal_ends(_repeated_medications(orders), call.as_of, tables.renewal_overlap_days, _medication_key)
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
 
     def keys(g: Group) -> frozenset[str]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus, labels=keys):
+    for pp in product_pairs(groups, _always, focus=call.settings.focus, pairs=_substance_pairs(groups)):
         shared = sorted(keys(pp.a) & keys(pp.b))
         if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
             involved = pp.lines()
@@ -135,6 +134,53 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     results.sort(key=lambda f: f[0])
     for _, findings in results:
         yield from findings
+
+
+def _always(a: Group, b: Group) -> bool:
+    return True
+
+
+@by_identity
+def _same_substance_rows(data: IatrogenicRules) -> tuple[dict[str, RiskRow], RiskRow | None]:
+    """The ``same-substance`` rows by substance key, and the row for any substance."""
+    rows = data.kind("same-substance")
+    return ({r.keys[0]: r for r in rows if r.keys and r.keys[0] != "*"},
+            next((r for r in rows if "*" in r.keys), None))
+
+
+def _medication_key(order: MedicationOrder) -> Hashable:
+    """:func:`~checker.iatrogenic.doses.medication_key`, once per identified medication (it reads
+    nothing else of the line)."""
+    return _key_of_medication(order.identity) if order.identity is not None else ()
+
+
+@by_identity
+def _key_of_medication(ident: MedicationIdentity) -> Hashable:
+    return medication_key(_Identified(ident))  # type: ignore[arg-type]
+
+
+def _repeated_medications(orders: list[MedicationOrder]) -> list[MedicationOrder]:
+    """The lines whose medication (:func:`_medication_key`) is on another line too: only they can be
+    renewed or renew (:func:`~checker.periods.renewal_ends` looks within one medication)."""
+    seen: dict[Hashable, int] = {}
+    for o in orders:
+        k = _medication_key(o)
+        seen[k] = seen.get(k, 0) + 1
+    return [o for o in orders if seen[_medication_key(o)] > 1]
+
+
+def _substance_pairs(groups: list[Group]) -> list[tuple[int, int]]:
+    """Positions ``(i, j)``, ``i <= j``, of the groups (one medication each) sharing a substance, a
+    group with itself when it has two lines, in order: the pairs DU001 asks about."""
+    holders: dict[str, list[int]] = {}
+    found: set[tuple[int, int]] = set()
+    for i, g in enumerate(groups):
+        if len(g.lines) > 1:
+            found.add((i, i))
+        for key in g.lines[0].order.identity.substance_keys:  # type: ignore[union-attr]  # identified lines
+            holders.setdefault(key, []).append(i)
+    found.update((at[x], at[y]) for at in holders.values() for x in range(len(at)) for y in range(x + 1, len(at)))
+    return sorted(found)
 
 
 def _sharing_a_substance(orders: Iterable[MedicationOrder]) -> list[MedicationOrder]:

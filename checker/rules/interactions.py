@@ -41,6 +41,7 @@ THESAURUS_SOURCE = Source(
 )
 
 SEVERITY_OF_LEVEL = {"CI": Severity.CRITICAL, "AD": Severity.WARNING, "PE": Severity.INFO, "APEC": Severity.INFO}
+ACTION_OF_LEVEL = {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor", "APEC": "consider"}
 
 # The wording (levels, risk themes, conduct, missing data) is the catalogue's: tables ix_level,
 # ix_theme, ix_conduct, datum and the IX001 messages of finding_summary / finding_detail.
@@ -153,13 +154,12 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
-        if not _reach(th, ident)[0]:
-            continue  # on no side of any entry: pairs with nothing
+        if not _systemic_on_a_side(th, o.medication, o.dosages, ident):
+            continue  # on no side of any entry (pairs with nothing), or given by a local route
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
-        if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
-            lines.append(o)
+        lines.append(o)
     lines, linked = _linked(th, lines)
     groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
     results: list[tuple[tuple[int, int], PairResult]] = []
@@ -178,6 +178,17 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         yield pair
 
 
+@by_identities
+def _systemic_on_a_side(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                        ident: MedicationIdentity) -> bool:
+    """Whether a line can interact: its medication is on a side of an entry (:func:`_reach`) and the
+    line is not given by a local route outside the thesaurus' scope (:meth:`~checker.iatrogenic.
+    thesaurus.Thesaurus.local_only`); from what these read of a line, shared by the lines sharing it."""
+    if not _reach(th, ident)[0]:
+        return False
+    return not th.local_only(_local_route_of(th, medication, dosages, ident), ident.substance_keys, ident.atc_codes)
+
+
 def _always(a: Group, b: Group) -> bool:
     return True
 
@@ -192,24 +203,22 @@ def _linked(th: Thesaurus, lines: list[MedicationOrder]) -> tuple[list[Medicatio
     of one meet the partners of the other (:func:`_reach`): most pairs of a record have none, and
     the lines of a medication with none are not grouped or paired at all."""
     idents: dict[int, MedicationIdentity] = {}
-    count: dict[int, int] = {}
+    twice: set[int] = set()
     for o in lines:
         k = id(o.identity)
-        if k in count:
-            count[k] += 1
+        if k in idents:
+            twice.add(k)
         else:
             idents[k] = o.identity  # type: ignore[assignment]  # identified lines only
-            count[k] = 1
     order = list(idents.values())
     reach = [_reach(th, i) for i in order]
     found: list[tuple[int, int]] = []
     for x, ix in enumerate(order):
         partners = reach[x][1]
-        if count[id(ix)] > 1 and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
+        if id(ix) in twice and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
             found.append((x, x))
-        for y in range(x + 1, len(order)):
-            if not partners.isdisjoint(reach[y][0]) and _pairs_with(th, ix, order[y]):
-                found.append((x, y))
+        found += [(x, y) for y in range(x + 1, len(order))
+                  if not partners.isdisjoint(reach[y][0]) and _pairs_with(th, ix, order[y])]
     kept = sorted({p for pair in found for p in pair})
     if len(kept) < len(order):
         at = {old: new for new, old in enumerate(kept)}
@@ -394,13 +403,13 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             extra += (Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}),)
             evidence["line_pairs"] = pair.line_pairs
         message = Message("IX001", {
-            "level": Word("ix_level", level),
+            "level": j.level_word,
             "first": first_line.substance_name(match.first),
             "second": second_line.substance_name(match.second),
             "label_a": first_line.label or match.first,
             "label_b": second_line.label or match.second,
             "themes": j.themes,
-            "conduct": Word("ix_conduct", level),
+            "conduct": j.conduct_word,
         }, extra)
         yield call.finding(
             message=message,
@@ -409,8 +418,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             severity=SEVERITY_OF_LEVEL[level],
             level=level,
             evidence=evidence,
-            suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
-                                   "APEC": "consider"}[level]},
+            suggestion={"action": ACTION_OF_LEVEL[level]},
         )
 
 
@@ -452,6 +460,8 @@ class _Judgement:
     themes: Words
     extra: tuple[Message, ...]
     evidence: dict[str, Any]
+    level_word: Word
+    conduct_word: Word
 
 
 def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, Settled]]) -> _Judgement:
@@ -483,7 +493,8 @@ def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, 
         evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
     if not settled.settled:
         evidence["missing"] = list(settled.missing)
-    return _Judgement(match, level, "+".join(subst), Words("ix_theme", tuple(themes)), tuple(extra), evidence)
+    return _Judgement(match, level, "+".join(subst), Words("ix_theme", tuple(themes)), tuple(extra), evidence,
+                      Word("ix_level", level), Word("ix_conduct", level))
 
 
 _judgement_shared = by_identities(_judgement)
