@@ -245,10 +245,10 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
-    lines, pairs = _sharing_a_class(data, classes, call.identified_orders(prescriptions_only=True))
+    classed, pairs = _sharing_a_class(data, classes, call.identified_orders(prescriptions_only=True))
     if not pairs:
         return
-    groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
+    groups = group_lines(classed, call.as_of, key=lambda o: id(o.identity))
 
     def hits_of(a: MedicationOrder, b: MedicationOrder) -> _ClassHits:
         return _class_hits(data, classes, a.identity, b.identity)  # type: ignore[arg-type]  # identified lines
