@@ -170,7 +170,13 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
                 results.append(result)
             continue
         for x, y in pp.pairs():
-            one = _pair_result(call, th, x.order, y.order)
+            a, b = x.order, y.order
+            fixed = _fixed_items(th, a.identity, b.identity)  # type: ignore[arg-type]  # as _pair_result, inline
+            if fixed is not None:
+                if fixed:
+                    results.append(((x.index, y.index), PairResult(a, b, fixed, fixed=True)))
+                continue
+            one = _pair_result(call, th, a, b)
             if one is not None:
                 results.append(((x.index, y.index), one))
     results.sort(key=lambda f: f[0])

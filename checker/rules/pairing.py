@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from checker.model import NOT_TAKEN, MedicationOrder
-from checker.periods import until_renewed
+from checker.periods import effective_interval, until_renewed
 
 LINE_PAIRS_PER_PRODUCT_PAIR = 20
 """Above this many overlapping pairs of lines for one pair of products, one finding is given for
@@ -104,17 +104,20 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
     """Lines that were taken (cancelled, entered-in-error … lines never overlap), grouped by ``key``,
     groups in the order of their first line. ``ends``: lines taken over by a renewal end the day
     before it (:func:`checker.periods.renewal_ends`)."""
-    groups: dict[Hashable, Group] = {}
+    groups: dict[Hashable, Group] = {}  # in order of their first line (dicts keep their order)
     for i, order in enumerate(orders):
         if order.status in NOT_TAKEN:
             continue
-        lo, hi = until_renewed(order, as_of, ends)
+        memo = order.period_memo  # the line's interval as computed once (checker.periods), read inline
+        lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
+        if ends and id(order) in ends:
+            lo, hi = until_renewed(order, as_of, ends)
         k = key(order)
         g = groups.get(k)
         if g is None:
             g = groups[k] = Group(k)
         g.lines.append(Line(i, order, lo, hi))
-    out = sorted(groups.values(), key=lambda g: g.lines[0].index)
+    out = list(groups.values())
     for g in out:
         g.seal()
     return out
