@@ -149,14 +149,19 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     """IX001 without its shortcuts: every line given by a systemic route grouped, every pair of
     medications asked whether the thesaurus links them."""
     th = default_referentials().get("ansm-thesaurus")
-    m.setattr(interactions, "_systemic_on_a_side", lambda th, med, dosages, ident: not th.local_only(
-        interactions._local_route_of(th, med, dosages, ident), ident.substance_keys, ident.atc_codes))
 
-    def every_pair(th, lines):  # noqa: ANN001, ANN202
+    def systemic(th, med, dosages, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
+        local = th.local_only(interactions._local_route_of(th, med, dosages, ident), ident.substance_keys,
+                              ident.atc_codes)
+        return None if local else (frozenset(), frozenset())
+
+    def every_pair(th, lines, reaches):  # noqa: ANN001, ANN202
         n = len({id(o.identity) for o in lines})
         return lines, [(i, j) for i in range(n) for j in range(i, n)]
 
+    m.setattr(interactions, "_line_reach", systemic)
     m.setattr(interactions, "_linked", every_pair)
+    m.setattr(interactions, "_one_line_each", lambda a, b: False)
     m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
         th, a.lines[0].order.identity, b.lines[0].order.identity))
 

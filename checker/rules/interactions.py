@@ -27,6 +27,7 @@ from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import (
     Group,
+    Line,
     ProductPair,
     group_lines,
     judged_pairs,
@@ -149,79 +150,106 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
     lines: list[MedicationOrder] = []
+    reaches: list[_Reach] = []
     focus = call.settings.focus
     drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for o in call.identified_orders():
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
-        if not _systemic_on_a_side(th, o.medication, o.dosages, ident):
+        reach = _line_reach(th, o.medication, o.dosages, ident)
+        if reach is None:
             continue  # on no side of any entry (pairs with nothing), or given by a local route
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
         lines.append(o)
-    lines, linked = _linked(th, lines)
+        reaches.append(reach)
+    lines, linked = _linked(th, lines, reaches)
     groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, _always, focus=call.settings.focus, pairs=linked):
-        if pp.collapsed:
-            result = _collapsed(call, th, pp)
-            if result is not None:
-                results.append(result)
+
+    def judge(x: Line, y: Line) -> None:
+        a, b = x.order, y.order
+        fixed = _fixed_items(th, a.identity, b.identity)  # type: ignore[arg-type]  # as _pair_result, inline
+        if fixed is not None:
+            if fixed:
+                results.append(((x.index, y.index), PairResult(a, b, fixed, fixed=True)))
+            return
+        one = _pair_result(call, th, a, b)
+        if one is not None:
+            results.append(((x.index, y.index), one))
+
+    for i, j in linked:
+        ga, gb = groups[i], groups[j]
+        if focus is None and i != j and _one_line_each(ga, gb):  # most pairs, judged without pairing machinery
+            x, y = ga.lines[0], gb.lines[0]
+            if x.lo <= y.hi and y.lo <= x.hi:  # what product_pairs and ProductPair.pairs give them
+                judge(*((x, y) if x.index < y.index else (y, x)))
             continue
-        for x, y in pp.pairs():
-            a, b = x.order, y.order
-            fixed = _fixed_items(th, a.identity, b.identity)  # type: ignore[arg-type]  # as _pair_result, inline
-            if fixed is not None:
-                if fixed:
-                    results.append(((x.index, y.index), PairResult(a, b, fixed, fixed=True)))
+        for pp in product_pairs(groups, _always, focus=focus, pairs=((i, j),)):
+            if pp.collapsed:
+                result = _collapsed(call, th, pp)
+                if result is not None:
+                    results.append(result)
                 continue
-            one = _pair_result(call, th, a, b)
-            if one is not None:
-                results.append(((x.index, y.index), one))
+            for x, y in pp.pairs():
+                judge(x, y)
     results.sort(key=lambda f: f[0])
     for _, pair in results:
         yield pair
 
 
+_Reach = tuple[frozenset[str], frozenset[str]]
+
+
 @by_identities
-def _systemic_on_a_side(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
-                        ident: MedicationIdentity) -> bool:
-    """Whether a line can interact: its medication is on a side of an entry (:func:`_reach`) and the
-    line is not given by a local route outside the thesaurus' scope (:meth:`~checker.iatrogenic.
-    thesaurus.Thesaurus.local_only`); from what these read of a line, shared by the lines sharing it."""
-    if not _reach(th, ident)[0]:
-        return False
-    return not th.local_only(_local_route_of(th, medication, dosages, ident), ident.substance_keys, ident.atc_codes)
+def _line_reach(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                ident: MedicationIdentity) -> _Reach | None:
+    """:func:`_reach` of a line that can interact; ``None`` when its medication is on no side of an
+    entry or the line is given by a local route outside the thesaurus' scope
+    (:meth:`~checker.iatrogenic.thesaurus.Thesaurus.local_only`). From what these read of a line,
+    shared by the lines sharing it."""
+    reach = _reach(th, ident)
+    if not reach[0] or th.local_only(_local_route_of(th, medication, dosages, ident), ident.substance_keys,
+                                     ident.atc_codes):
+        return None
+    return reach
+
+
+def _one_line_each(a: Group, b: Group) -> bool:
+    return len(a.lines) == 1 and len(b.lines) == 1
 
 
 def _always(a: Group, b: Group) -> bool:
     return True
 
 
-def _linked(th: Thesaurus, lines: list[MedicationOrder]) -> tuple[list[MedicationOrder], list[tuple[int, int]]]:
+def _linked(th: Thesaurus, lines: list[MedicationOrder], reaches: list[_Reach]
+            ) -> tuple[list[MedicationOrder], list[tuple[int, int]]]:
     """The lines whose medication has a thesaurus entry with another line's medication (or with
     itself, on two lines), in record order, and the pairs of their medications with an entry, as
     positions ``(i, j)``, ``i <= j``, of the medications in order of their first line (the positions
     of :func:`group_lines`' groups by medication), in order.
 
     A pair of medications is asked whether it has an entry (:func:`_pairs_with`) only when the nodes
-    of one meet the partners of the other (:func:`_reach`): most pairs of a record have none, and
-    the lines of a medication with none are not grouped or paired at all."""
-    idents: dict[int, MedicationIdentity] = {}
+    of one meet the partners of the other (``reaches``, :func:`_reach` of each line): most pairs of a
+    record have none, and the lines of a medication with none are not grouped or paired at all."""
+    at: dict[int, int] = {}  # id(identity) -> position
+    order: list[MedicationIdentity] = []
+    reach: list[_Reach] = []
     twice: set[int] = set()
-    for o in lines:
+    for o, r in zip(lines, reaches):
         k = id(o.identity)
-        if k in idents:
-            twice.add(k)
+        if k in at:
+            twice.add(at[k])
         else:
-            idents[k] = o.identity  # type: ignore[assignment]  # identified lines only
-    order = list(idents.values())
-    reach = [_reach(th, i) for i in order]
+            at[k] = len(order)
+            order.append(o.identity)  # type: ignore[arg-type]  # identified lines only
+            reach.append(r)
     found: list[tuple[int, int]] = []
     for x, ix in enumerate(order):
         partners = reach[x][1]
-        if id(ix) in twice and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
+        if x in twice and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
             found.append((x, x))
         found += [(x, y) for y in range(x + 1, len(order))
                   if not partners.isdisjoint(reach[y][0]) and _pairs_with(th, ix, order[y])]
