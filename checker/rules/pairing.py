@@ -69,11 +69,12 @@ class ProductPair:
         """Every overlapping pair of lines, each as (earlier line, later line) in record order,
         sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
         a, b = self.a, self.b
-        if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # most pairs: one line each
-            x, y = a.lines[0], b.lines[0]
-            if x.lo <= y.hi and y.lo <= x.hi:
-                return [(x, y) if x.index < y.index else (y, x)]
-            return []
+        if a is not b and (len(a.lines) == 1 or len(b.lines) == 1):  # one line against a few: no sweep
+            x, many = (a.lines[0], b.lines) if len(a.lines) == 1 else (b.lines[0], a.lines)
+            found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
+            if len(found) > 1:
+                found.sort(key=lambda p: (p[0].index, p[1].index))
+            return found
         return sorted(_sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index))
 
     def pairs_unsorted(self) -> Iterator[tuple[Line, Line]]:
