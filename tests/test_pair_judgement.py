@@ -260,11 +260,11 @@ def test_du001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: 
         def keys(g):  # noqa: ANN001, ANN202
             return g.lines[0].order.identity.substance_keys
 
-        m.setattr(duplicates, "_repeated_medications", list)
+        m.setattr(duplicates, "_repeated_medications", lambda orders: (list(orders), {
+            id(o): duplicates.medication_key(o) for o in orders}))
         m.setattr(duplicates, "_always", lambda a, b: bool(keys(a) & keys(b)))
         m.setattr(duplicates, "_substance_pairs", lambda groups: [(i, j) for i in range(len(groups))
                                                                    for j in range(i, len(groups))])
-        m.setattr(duplicates, "_medication_key", duplicates.medication_key)
         _plain_pairing(m)
         plain = [(f.to_dict(), f.summary, f.detail) for f in run("DU001", rec)]
     assert fast == plain

@@ -113,7 +113,8 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     if len(orders) < 2:
         return
     tables: FactTables = call.refs.get("clinical-facts")
-    renewed = renewal_ends(_repeated_medications(orders), call.as_of, tables.renewal_overlap_days, _medication_key)
+    repeated, medication = _repeated_medications(orders)
+    renewed = renewal_ends(repeated, call.as_of, tables.renewal_overlap_days, lambda o: medication[id(o)])
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
 
     def keys(g: Group) -> frozenset[str]:
@@ -159,14 +160,15 @@ def _key_of_medication(ident: MedicationIdentity) -> Hashable:
     return medication_key(_Identified(ident))  # type: ignore[arg-type]
 
 
-def _repeated_medications(orders: list[MedicationOrder]) -> list[MedicationOrder]:
-    """The lines whose medication (:func:`_medication_key`) is on another line too: only they can be
-    renewed or renew (:func:`~checker.periods.renewal_ends` looks within one medication)."""
+def _repeated_medications(orders: list[MedicationOrder]) -> tuple[list[MedicationOrder], dict[int, Hashable]]:
+    """The lines whose medication (:func:`_medication_key`) is on another line too, and each line's
+    medication by ``id(line)``: only they can be renewed or renew (:func:`~checker.periods.renewal_ends`
+    looks within one medication)."""
+    medication = {id(o): _medication_key(o) for o in orders}
     seen: dict[Hashable, int] = {}
-    for o in orders:
-        k = _medication_key(o)
+    for k in medication.values():
         seen[k] = seen.get(k, 0) + 1
-    return [o for o in orders if seen[_medication_key(o)] > 1]
+    return [o for o in orders if seen[medication[id(o)]] > 1], medication
 
 
 def _substance_pairs(groups: list[Group]) -> list[tuple[int, int]]:
