@@ -155,9 +155,9 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
                               ident.atc_codes)
         return None if local else (frozenset(), frozenset())
 
-    def every_pair(th, lines, reaches):  # noqa: ANN001, ANN202
-        n = len({id(o.identity) for o in lines})
-        return lines, [(i, j) for i in range(n) for j in range(i, n)]
+    def every_pair(th, idents, reaches, twice):  # noqa: ANN001, ANN202
+        n = len(idents)
+        return [(i, j) for i in range(n) for j in range(i, n)]
 
     m.setattr(interactions, "_line_reach", systemic)
     m.setattr(interactions, "_linked", every_pair)

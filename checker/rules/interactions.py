@@ -29,7 +29,7 @@ from checker.rules.pairing import (
     Group,
     Line,
     ProductPair,
-    group_lines,
+    group_of,
     judged_pairs,
     product_pairs,
     signature_pairs,
@@ -149,11 +149,13 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     :data:`~checker.rules.pairing.LINE_PAIRS_PER_PRODUCT_PAIR` overlapping pairs of lines gives one
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
-    lines: list[MedicationOrder] = []
+    at: dict[int, int] = {}  # id(medication) -> its position, in order of its first line
+    idents: list[MedicationIdentity] = []
     reaches: list[_Reach] = []
+    members: list[list[tuple[int, MedicationOrder]]] = []  # the lines of each medication
     focus = call.settings.focus
     drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
-    for o in call.identified_orders():
+    for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
         reach = _line_reach(th, o.medication, o.dosages, ident)
@@ -162,10 +164,16 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
-        lines.append(o)
-        reaches.append(reach)
-    lines, linked = _linked(th, lines, reaches)
-    groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
+        pos = at.get(id(ident))
+        if pos is None:
+            at[id(ident)] = len(idents)
+            idents.append(ident)
+            reaches.append(reach)
+            members.append([(i, o)])
+        else:
+            members[pos].append((i, o))
+    linked = _linked(th, idents, reaches, [len(m) > 1 for m in members])
+    groups = {p: group_of(id(idents[p]), members[p], call.as_of) for p in sorted({p for pair in linked for p in pair})}
     results: list[tuple[tuple[int, int], PairResult]] = []
 
     def judge(x: Line, y: Line) -> None:
@@ -179,14 +187,14 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         if one is not None:
             results.append(((x.index, y.index), one))
 
-    for i, j in linked:
+    for i, j in linked:  # groups by medication, the pairs in the order product_pairs asks them
         ga, gb = groups[i], groups[j]
         if focus is None and i != j and _one_line_each(ga, gb):  # most pairs, judged without pairing machinery
             x, y = ga.lines[0], gb.lines[0]
             if x.lo <= y.hi and y.lo <= x.hi:  # what product_pairs and ProductPair.pairs give them
                 judge(*((x, y) if x.index < y.index else (y, x)))
             continue
-        for pp in product_pairs(groups, _always, focus=focus, pairs=((i, j),)):
+        for pp in product_pairs([ga, gb], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
             if pp.collapsed:
                 result = _collapsed(call, th, pp)
                 if result is not None:
@@ -224,42 +232,23 @@ def _always(a: Group, b: Group) -> bool:
     return True
 
 
-def _linked(th: Thesaurus, lines: list[MedicationOrder], reaches: list[_Reach]
-            ) -> tuple[list[MedicationOrder], list[tuple[int, int]]]:
-    """The lines whose medication has a thesaurus entry with another line's medication (or with
-    itself, on two lines), in record order, and the pairs of their medications with an entry, as
-    positions ``(i, j)``, ``i <= j``, of the medications in order of their first line (the positions
-    of :func:`group_lines`' groups by medication), in order.
+def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool]
+            ) -> list[tuple[int, int]]:
+    """The pairs of a record's medications (in order of their first line, each with its
+    :func:`_reach` and whether it is on two lines or more) that have a thesaurus entry, as positions
+    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order.
 
-    A pair of medications is asked whether it has an entry (:func:`_pairs_with`) only when the nodes
-    of one meet the partners of the other (``reaches``, :func:`_reach` of each line): most pairs of a
-    record have none, and the lines of a medication with none are not grouped or paired at all."""
-    at: dict[int, int] = {}  # id(identity) -> position
-    order: list[MedicationIdentity] = []
-    reach: list[_Reach] = []
-    twice: set[int] = set()
-    for o, r in zip(lines, reaches):
-        k = id(o.identity)
-        if k in at:
-            twice.add(at[k])
-        else:
-            at[k] = len(order)
-            order.append(o.identity)  # type: ignore[arg-type]  # identified lines only
-            reach.append(r)
+    A pair is asked whether it has an entry (:func:`_pairs_with`) only when the nodes of one meet
+    the partners of the other: most pairs of a record have none, and the lines of a medication in
+    no pair are not grouped or paired at all."""
     found: list[tuple[int, int]] = []
-    for x, ix in enumerate(order):
-        partners = reach[x][1]
-        if x in twice and not partners.isdisjoint(reach[x][0]) and _pairs_with(th, ix, ix):
+    for x, ix in enumerate(idents):
+        partners = reaches[x][1]
+        if twice[x] and not partners.isdisjoint(reaches[x][0]) and _pairs_with(th, ix, ix):
             found.append((x, x))
-        found += [(x, y) for y in range(x + 1, len(order))
-                  if not partners.isdisjoint(reach[y][0]) and _pairs_with(th, ix, order[y])]
-    kept = sorted({p for pair in found for p in pair})
-    if len(kept) < len(order):
-        at = {old: new for new, old in enumerate(kept)}
-        found = [(at[x], at[y]) for x, y in found]
-        keep = {id(order[x]) for x in kept}
-        lines = [o for o in lines if id(o.identity) in keep]
-    return lines, found
+        found += [(x, y) for y in range(x + 1, len(idents))
+                  if not partners.isdisjoint(reaches[y][0]) and _pairs_with(th, ix, idents[y])]
+    return found
 
 
 @by_identity

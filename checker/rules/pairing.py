@@ -124,6 +124,18 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
     return out
 
 
+def group_of(key: Hashable, members: list[tuple[int, MedicationOrder]], as_of: date) -> Group:
+    """One sealed group of lines taken (``(position in the record, line)``, in record order): what
+    :func:`group_lines` makes of them when a rule has already split its lines by product."""
+    g = Group(key)
+    for i, order in members:
+        memo = order.period_memo  # as in group_lines
+        lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
+        g.lines.append(Line(i, order, lo, hi))
+    g.seal()
+    return g
+
+
 def overlap_count(a: Group, b: Group) -> int:
     """Number of overlapping pairs of lines, one line in ``a`` and one in ``b`` (distinct lines when
     ``a is b``): for each line x, the lines starting on or before x's end minus those ending before
