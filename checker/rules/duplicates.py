@@ -310,13 +310,17 @@ def _sharing_a_class(data: IatrogenicRules, classes: TherapeuticClasses, orders:
     lines of one medication never make a DU002 pair (the same row names the same substances, the same
     subgroup the same substance), and most lines share no class with another: they are not grouped."""
     at: dict[int, int] = {}  # id(identity) -> its position
+    unclassed: set[int] = set()
     holders: dict[Hashable, list[int]] = {}
     classed: list[MedicationOrder] = []
     for o in orders:
         k = id(o.identity)
         if k not in at:
+            if k in unclassed:
+                continue
             labels = _classed(data, classes, o.identity)[2]  # type: ignore[arg-type]  # identified lines only
             if not labels:
+                unclassed.add(k)
                 continue
             at[k] = position = len(at)
             for label in labels:
