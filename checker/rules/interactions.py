@@ -225,10 +225,12 @@ def _line_reach(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
 
 
 def _one_line_each(a: Group, b: Group) -> bool:
+    """Whether two medications are on one line each (their pair is then judged directly)."""
     return len(a.lines) == 1 and len(b.lines) == 1
 
 
 def _always(a: Group, b: Group) -> bool:
+    """Every pair :func:`_linked` gives is wanted (it asked :func:`_pairs_with`)."""
     return True
 
 
