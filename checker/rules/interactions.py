@@ -42,7 +42,6 @@ THESAURUS_SOURCE = Source(
 )
 
 SEVERITY_OF_LEVEL = {"CI": Severity.CRITICAL, "AD": Severity.WARNING, "PE": Severity.INFO, "APEC": Severity.INFO}
-ACTION_OF_LEVEL = {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor", "APEC": "consider"}
 
 # The wording (levels, risk themes, conduct, missing data) is the catalogue's: tables ix_level,
 # ix_theme, ix_conduct, datum and the IX001 messages of finding_summary / finding_detail.
@@ -443,7 +442,8 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             severity=SEVERITY_OF_LEVEL[level],
             level=level,
             evidence=evidence,
-            suggestion={"action": ACTION_OF_LEVEL[level]},
+            suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
+                                   "APEC": "consider"}[level]},
         )
 
 
