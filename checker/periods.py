@@ -47,6 +47,8 @@ from datetime import date, timedelta
 
 from checker.model import ENDED, NOT_TAKEN, MedicationOrder
 
+ONE_DAY = timedelta(days=1)
+
 STOPPED = frozenset({"stopped", "ended"})
 """Ended lines halted before their written end, on a day the record does not give."""
 
@@ -181,17 +183,21 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
     written periods are read: ``as_of`` changes nothing here. Lines of each medication are sorted
     once; each looks at the lines begun in its last days (n log n, at most :data:`RENEWAL_SCAN` each).
     """
-    by_medication: dict[Hashable, list[tuple[date, date | None, int]]] = {}
-    for o in orders:
-        if not counts(o):
-            continue
-        lo, hi = treatment_period(o, as_of)
-        if lo is None:
-            continue  # no start: which line came first is unknown
-        by_medication.setdefault(medication(o), []).append((lo, hi, id(o)))
     ends: dict[int, date] = {}
     if overlap_days <= 0:
         return ends
+    try:
+        window = timedelta(days=overlap_days - 1)
+    except OverflowError:
+        return ends  # no line is that long
+    by_medication: dict[Hashable, list[tuple[date, date | None, int]]] = {}
+    for o in orders:
+        if o.status in NOT_TAKEN:  # does not count
+            continue
+        lo, hi = _periods(o, as_of)[0]
+        if lo is None:
+            continue  # no start: which line came first is unknown
+        by_medication.setdefault(medication(o), []).append((lo, hi, id(o)))
     for lines in by_medication.values():
         if len(lines) < 2:
             continue  # a line alone has no renewal
@@ -201,7 +207,7 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
             if hi is None:
                 continue
             try:
-                window_start = hi - timedelta(days=overlap_days - 1)
+                window_start = hi - window
             except OverflowError:
                 continue
             first = bisect_left(starts, window_start)
@@ -211,7 +217,7 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
                 if next_lo <= lo or other == line:
                     continue
                 if next_hi is None or next_hi > hi:
-                    ends[line] = next_lo - timedelta(days=1)
+                    ends[line] = next_lo - ONE_DAY
                     break
     return ends
 

@@ -100,3 +100,178 @@ def test_du001_leaves_out_lines_sharing_no_substance_without_changing_a_finding(
 
 def test_du001_seeded_records_hold_duplicates() -> None:
     assert len(DU001_FOUND) < 30 or sum(DU001_FOUND) >= 30, DU001_FOUND  # the comparison above is not vacuous
+
+
+# --- shortcuts of IX001, DU001 and DU002 against their plain paths (seeded records) -----------------
+
+ROUTES = ("", "", "", "iv", "cutanee", "ophtalmique", "orale", "cutanee;orale")
+STATUSES = ("active", "active", "active", "completed", "stopped", "cancelled", "on-hold")
+
+
+def _random_orders(rng: random.Random, pool: list, n: int, atc_of=None) -> list:
+    """``n`` lines drawn from ``pool`` (tuples of substance keys): a medication (one identified object)
+    is often on several lines, as in bulk inputs; random statuses, routes, days and durations."""
+    made: dict = {}
+    out = []
+    for i in range(n):
+        keys = rng.choice(pool)
+        route = rng.choice(ROUTES)
+        base = made.get((keys, route))
+        if base is None or rng.random() < 0.2:  # sometimes the same product as another medication object
+            atc = tuple(c for k in keys for c in (atc_of(k) if atc_of else ()))
+            base = made[(keys, route)] = line("x", *keys, route=route, atc=atc)
+        day = date(2025, 9, 1) + timedelta(days=rng.randrange(0, 120))
+        out.append(replace(base, ref=f"MedicationRequest/m{i}", authored_on=day, status=rng.choice(STATUSES),
+                           dispense=rng.choice([None, line("y", "z", supply_days=rng.choice([5, 14, 30, 90])).dispense]),
+                           kind=rng.choice(["request", "request", "request", "dispense"])))
+    return out
+
+
+def _ix_pool(seed: int) -> list:
+    """Medications over the whole thesaurus: its substances, pairs of them, keys it does not know,
+    and substances it places by ATC code only (NSAID codes)."""
+    th = default_referentials().get("ansm-thesaurus")
+    rng = random.Random(seed)
+    nodes = sorted(s for s in th.substance_nodes() if th.knows(s))
+    linked = _pairs(6, seed)
+    pool: list = [(k,) for pair in linked for k in pair]
+    pool += [(k,) for k in rng.sample(nodes, 6)]
+    pool += [tuple(sorted(rng.sample(nodes, 2))), (linked[0][0], linked[1][1]), ("substance inconnue",),
+             ("ketorolac oral", ), ("paracetamol",)]
+    return pool
+
+
+def _atc_only(key: str) -> tuple[str, ...]:
+    return ("M01AB15",) if key == "ketorolac oral" else ()
+
+
+def _plain_ix(m: pytest.MonkeyPatch) -> None:
+    """IX001 without its shortcuts: every line given by a systemic route grouped, every pair of
+    medications asked whether the thesaurus links them."""
+    th = default_referentials().get("ansm-thesaurus")
+
+    def systemic(th, med, dosages, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
+        local = th.local_only(interactions._local_route_of(th, med, dosages, ident), ident.substance_keys,
+                              ident.atc_codes)
+        return None if local else (frozenset(), frozenset())
+
+    def every_pair(th, idents, reaches, twice):  # noqa: ANN001, ANN202
+        n = len(idents)
+        return [(i, j) for i in range(n) for j in range(i, n)]
+
+    m.setattr(interactions, "_line_reach", systemic)
+    m.setattr(interactions, "_linked", every_pair)
+    m.setattr(interactions, "_one_line_each", lambda a, b: False)
+    m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
+        th, a.lines[0].order.identity, b.lines[0].order.identity))
+
+
+def _plain_pairing(m: pytest.MonkeyPatch) -> None:
+    """Pairing without the one-line shortcuts: counts by binary search, pairs by the sweep."""
+    from checker.rules import pairing
+
+    def count(a, b):  # noqa: ANN001, ANN202
+        total = sum(pairing.bisect_right(b.los, x.hi) - pairing.bisect_left(b.his, x.lo) for x in a.lines)
+        return (total - len(a.lines)) // 2 if a is b else total
+
+    m.setattr(pairing, "overlap_count", count)
+    m.setattr(pairing.ProductPair, "pairs",
+              lambda self: sorted(pairing._sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index)))
+
+
+SHORTCUT_FINDINGS: dict[str, list[int]] = {"IX001": [], "DU001": [], "DU002": []}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ix001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines on no side of an entry left out, pairs of medications asked only when their thesaurus
+    sides meet, one-line groups paired directly: the same findings and words as the plain path, on
+    seeded records drawing medications over the whole thesaurus."""
+    rng = random.Random(seed)
+    rec = record(*_random_orders(rng, _ix_pool(seed), rng.randrange(2, 40), _atc_only))
+    fast = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    with monkeypatch.context() as m:
+        _plain_ix(m)
+        _plain_pairing(m)
+        plain = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    assert fast == plain
+    SHORTCUT_FINDINGS["IX001"].append(len(fast))
+
+
+def _class_pool(seed: int) -> tuple[list, dict]:
+    """Medications over every ATC chemical subgroup DU002 knows and every STOPP class row (made-up
+    level-5 codes under them; the rule reads prefixes), with substances shared between some."""
+    refs = default_referentials()
+    classes = refs.get("therapeutic-classes")
+    rows = refs.get("iatrogenic-rules").kind("duplicate-class")
+    rng = random.Random(seed)
+    atc: dict[str, tuple[str, ...]] = {}
+    groups = sorted(classes.names)
+    for g in rng.sample(groups, 5):
+        for n in (1, 2):
+            atc[f"subst {g.lower()} {n}"] = (f"{g}0{n}",)
+    for row in rows:
+        prefix = rng.choice(row.atc)
+        atc[f"subst {row.id} 1"] = ((prefix + "XX01")[:7],)
+        atc[f"subst {row.id} 2"] = ((prefix + "YY02")[:7],)
+    keys = sorted(atc)
+    pool = [(k,) for k in keys] + [tuple(sorted(rng.sample(keys, 2))) for _ in range(4)] + [("paracetamol",)]
+    return pool, atc
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_du002_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the lines of medications sharing a class with another grouped, pairs of medications judged
+    once: the same findings and words as grouping every classed line and asking every pair of groups
+    (the group of a medication with itself included)."""
+    from checker.rules import duplicates
+
+    rng = random.Random(seed)
+    pool, atc = _class_pool(seed)
+    rec = record(*_random_orders(rng, pool, rng.randrange(2, 40), lambda k: atc.get(k, ())))
+    fast = [(f.to_dict(), f.summary, f.detail) for f in run("DU002", rec)]
+    with monkeypatch.context() as m:
+        def every_classed(data, classes, orders):  # noqa: ANN001, ANN202
+            lines = [o for o in orders if duplicates._classed(data, classes, o.identity)[2]]
+            n = len({id(o.identity) for o in lines})
+            return lines, [(i, j) for i in range(n) for j in range(i, n)]
+
+        m.setattr(duplicates, "_sharing_a_class", every_classed)
+        _plain_pairing(m)
+        plain = [(f.to_dict(), f.summary, f.detail) for f in run("DU002", rec)]
+    assert fast == plain
+    SHORTCUT_FINDINGS["DU002"].append(len(fast))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_du001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renewals looked for among repeated medications only, pairs of groups from shared substances,
+    one-line groups paired directly: the findings of the plain path (seeded records)."""
+    from checker.rules import duplicates
+    from tests.test_iatro_support import dose
+
+    rng = random.Random(seed)
+    pool = [("paracetamol",), ("paracetamol", "tramadol"), ("ibuprofene",), ("tramadol",), ("amoxicilline",),
+            ("omeprazole",), ("codeine", "paracetamol")]
+    orders = [replace(o, dosages=(dose(rng.choice([500, 1000]), "mg", 3),)) for o in _random_orders(rng, pool, rng.randrange(2, 40))]
+    rec = record(*orders)
+    fast = [(f.to_dict(), f.summary, f.detail) for f in run("DU001", rec)]
+    with monkeypatch.context() as m:
+        def keys(g):  # noqa: ANN001, ANN202
+            return g.lines[0].order.identity.substance_keys
+
+        m.setattr(duplicates, "_repeated_medications", lambda orders: (list(orders), {
+            id(o): duplicates.medication_key(o) for o in orders}))
+        m.setattr(duplicates, "_always", lambda a, b: bool(keys(a) & keys(b)))
+        m.setattr(duplicates, "_substance_pairs", lambda groups: [(i, j) for i in range(len(groups))
+                                                                   for j in range(i, len(groups))])
+        _plain_pairing(m)
+        plain = [(f.to_dict(), f.summary, f.detail) for f in run("DU001", rec)]
+    assert fast == plain
+    SHORTCUT_FINDINGS["DU001"].append(len(fast))
+
+
+def test_the_shortcut_comparisons_are_not_vacuous() -> None:
+    """The seeded records above hold findings of each rule (when the comparisons ran)."""
+    for rule_id, counts in SHORTCUT_FINDINGS.items():
+        assert len(counts) < 30 or sum(counts) >= 30, (rule_id, counts)

@@ -149,6 +149,10 @@ class IatrogenicRules:
             return ()
         return _rows_matching(self.by_kind[kind], order.identity)
 
+    def matching_identity(self, kind: str, ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+        """:meth:`matching` for an identified medication (the rows depend on nothing else)."""
+        return _rows_matching(self.by_kind[kind], ident) if kind in self.by_kind else ()
+
     def row_keys(self, kind: str, order: MedicationOrder) -> dict[int, tuple[str, ...]]:
         """:meth:`matching` as a look-up: ``id(row)`` → the line's substance keys that row concerns
         (rows concerning none are absent; memoised per identified medication, not to be modified)."""

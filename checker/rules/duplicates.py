@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
@@ -10,7 +11,7 @@ from checker.iatrogenic.classes import TherapeuticClasses
 from checker.facts import FactTables
 from checker.iatrogenic.doses import daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
-from checker.memo import by_identities
+from checker.memo import by_identities, by_identity
 from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
@@ -107,20 +108,20 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     containing paracetamol); STOPP/START v2 criterion A3 (duplicate prescriptions).
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
-    specific = {r.keys[0]: r for r in data.kind("same-substance") if r.keys and r.keys[0] != "*"}
-    generic = next((r for r in data.kind("same-substance") if "*" in r.keys), None)
+    specific, generic = _same_substance_rows(data)
     orders = _sharing_a_substance(call.identified_orders(prescriptions_only=True))
     if len(orders) < 2:
         return
     tables: FactTables = call.refs.get("clinical-facts")
-    renewed = renewal_ends(orders, call.as_of, tables.renewal_overlap_days, medication_key)
+    repeated, medication = _repeated_medications(orders)
+    renewed = renewal_ends(repeated, call.as_of, tables.renewal_overlap_days, lambda o: medication[id(o)])
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
 
     def keys(g: Group) -> frozenset[str]:
         return g.lines[0].order.identity.substance_keys  # type: ignore[union-attr]
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    for pp in product_pairs(groups, lambda a, b: bool(keys(a) & keys(b)), focus=call.settings.focus, labels=keys):
+    for pp in product_pairs(groups, _always, focus=call.settings.focus, pairs=_substance_pairs(groups)):
         shared = sorted(keys(pp.a) & keys(pp.b))
         if pp.collapsed:  # thousands of lines of the same products: once for the pair of products
             involved = pp.lines()
@@ -134,6 +135,55 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
     results.sort(key=lambda f: f[0])
     for _, findings in results:
         yield from findings
+
+
+def _always(a: Group, b: Group) -> bool:
+    """Every pair :func:`_substance_pairs` gives shares a substance."""
+    return True
+
+
+@by_identity
+def _same_substance_rows(data: IatrogenicRules) -> tuple[dict[str, RiskRow], RiskRow | None]:
+    """The ``same-substance`` rows by substance key, and the row for any substance."""
+    rows = data.kind("same-substance")
+    return ({r.keys[0]: r for r in rows if r.keys and r.keys[0] != "*"},
+            next((r for r in rows if "*" in r.keys), None))
+
+
+def _medication_key(order: MedicationOrder) -> Hashable:
+    """:func:`~checker.iatrogenic.doses.medication_key`, once per identified medication (it reads
+    nothing else of the line)."""
+    return _key_of_medication(order.identity) if order.identity is not None else ()
+
+
+@by_identity
+def _key_of_medication(ident: MedicationIdentity) -> Hashable:
+    return medication_key(_Identified(ident))  # type: ignore[arg-type]
+
+
+def _repeated_medications(orders: list[MedicationOrder]) -> tuple[list[MedicationOrder], dict[int, Hashable]]:
+    """The lines whose medication (:func:`_medication_key`) is on another line too, and each line's
+    medication by ``id(line)``: only they can be renewed or renew (:func:`~checker.periods.renewal_ends`
+    looks within one medication)."""
+    medication = {id(o): _medication_key(o) for o in orders}
+    seen: dict[Hashable, int] = {}
+    for k in medication.values():
+        seen[k] = seen.get(k, 0) + 1
+    return [o for o in orders if seen[medication[id(o)]] > 1], medication
+
+
+def _substance_pairs(groups: list[Group]) -> list[tuple[int, int]]:
+    """Positions ``(i, j)``, ``i <= j``, of the groups (one medication each) sharing a substance, a
+    group with itself when it has two lines, in order: the pairs DU001 asks about."""
+    holders: dict[str, list[int]] = {}
+    found: set[tuple[int, int]] = set()
+    for i, g in enumerate(groups):
+        if len(g.lines) > 1:
+            found.add((i, i))
+        for key in g.lines[0].order.identity.substance_keys:  # type: ignore[union-attr]  # identified lines
+            holders.setdefault(key, []).append(i)
+    found.update((at[x], at[y]) for at in holders.values() for x in range(len(at)) for y in range(x + 1, len(at)))
+    return sorted(found)
 
 
 def _sharing_a_substance(orders: Iterable[MedicationOrder]) -> list[MedicationOrder]:
@@ -198,33 +248,18 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     classes: TherapeuticClasses = call.refs.get("therapeutic-classes")
-    # Only lines in at least one class can make a pair: most lines are in none.
-    classed: dict[int, tuple[MedicationOrder, dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]]]] = {}
-    for o in call.identified_orders(prescriptions_only=True):
-        rows = {id(row): (row, keys) for row, keys in data.matching("duplicate-class", o)}
-        subgroups = _subgroups(classes, o.identity)
-        if rows or subgroups:
-            classed[id(o)] = (o, rows, subgroups)
-    groups = group_lines([o for o, _, _ in classed.values()], call.as_of, key=lambda o: id(o.identity))
+    classed, pairs = _sharing_a_class(data, classes, call.identified_orders(prescriptions_only=True))
+    if not pairs:
+        return
+    groups = group_lines(classed, call.as_of, key=lambda o: id(o.identity))
 
-    def hits_of(a: MedicationOrder, b: MedicationOrder) -> tuple[list[tuple[RiskRow, Any, Any]],
-                                                                list[tuple[str, tuple[str, str], tuple[str, str]]]]:
-        """STOPP class rows shared by the two lines, else the ATC subgroups they share."""
-        _, rows_a, groups_a = classed[id(a)]
-        _, in_b, groups_b = classed[id(b)]
-        hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in rows_a.items()
-                if rid in in_b and not set(ka) & set(in_b[rid][1])]  # the same substance twice is DU001's
-        if hits:
-            return hits, []  # the wider STOPP class already names this pair
-        shared_keys = a.identity.substance_keys & b.identity.substance_keys  # type: ignore[union-attr]
-        atc_hits = [(g, groups_a[g], groups_b[g]) for g in sorted(groups_a.keys() & groups_b.keys())
-                    if groups_a[g][0] != groups_b[g][0] and not {groups_a[g][0], groups_b[g][0]} & shared_keys]
-        return hits, atc_hits
+    def hits_of(a: MedicationOrder, b: MedicationOrder) -> _ClassHits:
+        return _class_hits(data, classes, a.identity, b.identity)  # type: ignore[arg-type]  # identified lines
 
     def wanted(ga: Group, gb: Group) -> bool:
         a, b = ga.lines[0].order, gb.lines[0].order
         hits, atc_hits = hits_of(a, b)
-        return bool(hits or atc_hits) and not _graded_by_thesaurus(th, a, b)  # IX001 reports a graded pair
+        return bool(hits or atc_hits) and not _graded(th, a.identity, b.identity)  # IX001 reports a graded pair
 
     def findings(a: MedicationOrder, b: MedicationOrder,
                  lines: tuple[tuple[MedicationOrder, ...], int] | None = None) -> list[Finding]:
@@ -236,11 +271,7 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
         return out
 
     results: list[tuple[tuple[int, int], list[Finding]]] = []
-    def labels(g: Group) -> Iterable[Hashable]:  # a wanted pair shares a STOPP class row or an ATC subgroup
-        _, rows, subgroups = classed[id(g.lines[0].order)]
-        return [*(("row", rid) for rid in rows), *(("atc", code) for code in subgroups)]
-
-    for pp in product_pairs(groups, wanted, focus=call.settings.focus, labels=labels):
+    for pp in product_pairs(groups, wanted, same_product=False, focus=call.settings.focus, pairs=pairs):
         if pp.collapsed:  # judged on each pair of line signatures ("as needed" is a line's own fact)
             involved = pp.lines()
             lines = (tuple(ln.order for ln in involved), pp.count)
@@ -256,6 +287,71 @@ def same_class(call: RuleCall) -> Iterator[Finding]:
     results.sort(key=lambda f: f[0])
     for _, found in results:
         yield from found
+
+
+_Classed = tuple[dict[int, tuple[RiskRow, tuple[str, ...]]], dict[str, tuple[str, str]], tuple[Hashable, ...]]
+_ClassHits = tuple[list[tuple[RiskRow, tuple[str, ...], tuple[str, ...]]], list[tuple[str, tuple[str, str], tuple[str, str]]]]
+
+
+@by_identities
+def _classed(data: IatrogenicRules, classes: TherapeuticClasses, ident: MedicationIdentity) -> _Classed:
+    """A medication's STOPP class rows (``id(row)`` -> (row, its substance keys the row names)), its
+    ATC subgroups (:func:`_subgroups`) and both as labels: two medications make a pair only if they
+    share a label (the same row, the same subgroup)."""
+    rows = {id(row): (row, keys) for row, keys in data.matching_identity("duplicate-class", ident)}
+    subgroups = _subgroups(classes, ident)
+    return rows, subgroups, (*(("row", rid) for rid in rows), *(("atc", code) for code in subgroups))
+
+
+def _sharing_a_class(data: IatrogenicRules, classes: TherapeuticClasses, orders: Iterable[MedicationOrder]
+                     ) -> tuple[list[MedicationOrder], list[tuple[int, int]]]:
+    """The lines whose medication shares a class row or an ATC subgroup with another medication of the
+    record, in record order, and the pairs of such medications as positions ``(i, j)``, ``i < j``, of
+    the medications in order of their first line (the groups of :func:`group_lines`), in order. The
+    lines of one medication never make a DU002 pair (the same row names the same substances, the same
+    subgroup the same substance), and most lines share no class with another: they are not grouped."""
+    at: dict[int, int] = {}  # id(identity) -> its position
+    unclassed: set[int] = set()
+    holders: dict[Hashable, list[int]] = {}
+    classed: list[MedicationOrder] = []
+    for o in orders:
+        k = id(o.identity)
+        if k not in at:
+            if k in unclassed:
+                continue
+            labels = _classed(data, classes, o.identity)[2]  # type: ignore[arg-type]  # identified lines only
+            if not labels:
+                unclassed.add(k)
+                continue
+            at[k] = position = len(at)
+            for label in labels:
+                holders.setdefault(label, []).append(position)
+        classed.append(o)
+    pairs = sorted({(held[x], held[y]) for held in holders.values() if len(held) > 1
+                    for x in range(len(held)) for y in range(x + 1, len(held))})
+    kept = sorted({p for pair in pairs for p in pair})
+    if len(kept) < len(at):
+        new = {old: i for i, old in enumerate(kept)}
+        pairs = [(new[x], new[y]) for x, y in pairs]
+        classed = [o for o in classed if at[id(o.identity)] in new]
+    return classed, pairs
+
+
+@by_identities
+def _class_hits(data: IatrogenicRules, classes: TherapeuticClasses, a: MedicationIdentity,
+                b: MedicationIdentity) -> _ClassHits:
+    """STOPP class rows two medications share (each with the substance keys it names in each), else
+    the ATC subgroups they share; never the same substance twice (DU001's)."""
+    rows_a, groups_a, _ = _classed(data, classes, a)
+    in_b, groups_b, _ = _classed(data, classes, b)
+    hits = [(row, ka, in_b[rid][1]) for rid, (row, ka) in rows_a.items()
+            if rid in in_b and not set(ka) & set(in_b[rid][1])]
+    if hits:
+        return hits, []  # the wider STOPP class already names this pair
+    shared_keys = a.substance_keys & b.substance_keys
+    atc_hits = [(g, groups_a[g], groups_b[g]) for g in sorted(groups_a.keys() & groups_b.keys())
+                if groups_a[g][0] != groups_b[g][0] and not {groups_a[g][0], groups_b[g][0]} & shared_keys]
+    return hits, atc_hits
 
 
 @by_identities
@@ -298,6 +394,17 @@ EFFECT_CLASSES = frozenset({
 
 def _effect_class(node: str) -> bool:
     return node in EFFECT_CLASSES or node.startswith("medicaments ")
+
+
+@by_identities
+def _graded(th: Thesaurus, a: MedicationIdentity | None, b: MedicationIdentity | None) -> bool:
+    """:func:`_graded_by_thesaurus` of two lines from their medications (once per pair of them)."""
+    return _graded_by_thesaurus(th, _Identified(a), _Identified(b))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class _Identified:
+    identity: MedicationIdentity | None
 
 
 def _graded_by_thesaurus(th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> bool:

@@ -27,8 +27,9 @@ from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import (
     Group,
+    Line,
     ProductPair,
-    group_lines,
+    group_of,
     judged_pairs,
     product_pairs,
     signature_pairs,
@@ -147,38 +148,129 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     :data:`~checker.rules.pairing.LINE_PAIRS_PER_PRODUCT_PAIR` overlapping pairs of lines gives one
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
-    lines: list[MedicationOrder] = []
+    at: dict[int, int] = {}  # id(medication) -> its position, in order of its first line
+    idents: list[MedicationIdentity] = []
+    reaches: list[_Reach] = []
+    members: list[list[tuple[int, MedicationOrder]]] = []  # the lines of each medication
     focus = call.settings.focus
     drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
-    for o in call.identified_orders():
+    for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
+        reach = _line_reach(th, o.medication, o.dosages, ident)
+        if reach is None:
+            continue  # on no side of any entry (pairs with nothing), or given by a local route
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
-        if not th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes):
-            lines.append(o)
-    groups = group_lines(lines, call.as_of, key=lambda o: id(o.identity))
-
-    def wanted(a: Group, b: Group) -> bool:
-        ia, ib = a.lines[0].order.identity, b.lines[0].order.identity
-        assert ia is not None and ib is not None
-        return _pairs_with(th, ia, ib)
-
+        pos = at.get(id(ident))
+        if pos is None:
+            at[id(ident)] = len(idents)
+            idents.append(ident)
+            reaches.append(reach)
+            members.append([(i, o)])
+        else:
+            members[pos].append((i, o))
+    linked = _linked(th, idents, reaches, [len(m) > 1 for m in members])
+    groups = {p: group_of(id(idents[p]), members[p], call.as_of) for p in sorted({p for pair in linked for p in pair})}
     results: list[tuple[tuple[int, int], PairResult]] = []
-    for pp in product_pairs(groups, wanted, focus=call.settings.focus):
-        if pp.collapsed:
-            result = _collapsed(call, th, pp)
-            if result is not None:
-                results.append(result)
+
+    def judge(x: Line, y: Line) -> None:
+        a, b = x.order, y.order
+        fixed = _fixed_items(th, a.identity, b.identity)  # type: ignore[arg-type]  # as _pair_result, inline
+        if fixed is not None:
+            if fixed:
+                results.append(((x.index, y.index), PairResult(a, b, fixed, fixed=True)))
+            return
+        one = _pair_result(call, th, a, b)
+        if one is not None:
+            results.append(((x.index, y.index), one))
+
+    for i, j in linked:  # groups by medication, the pairs in the order product_pairs asks them
+        ga, gb = groups[i], groups[j]
+        if focus is None and i != j and _one_line_each(ga, gb):  # most pairs, judged without pairing machinery
+            x, y = ga.lines[0], gb.lines[0]
+            if x.lo <= y.hi and y.lo <= x.hi:  # what product_pairs and ProductPair.pairs give them
+                judge(*((x, y) if x.index < y.index else (y, x)))
             continue
-        for x, y in pp.pairs():
-            one = _pair_result(call, th, x.order, y.order)
-            if one is not None:
-                results.append(((x.index, y.index), one))
+        for pp in product_pairs([ga, gb], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
+            if pp.collapsed:
+                result = _collapsed(call, th, pp)
+                if result is not None:
+                    results.append(result)
+                continue
+            for x, y in pp.pairs():
+                judge(x, y)
     results.sort(key=lambda f: f[0])
     for _, pair in results:
         yield pair
+
+
+_Reach = tuple[frozenset[str], frozenset[str]]
+
+
+@by_identities
+def _line_reach(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                ident: MedicationIdentity) -> _Reach | None:
+    """:func:`_reach` of a line that can interact; ``None`` when its medication is on no side of an
+    entry or the line is given by a local route outside the thesaurus' scope
+    (:meth:`~checker.iatrogenic.thesaurus.Thesaurus.local_only`). From what these read of a line,
+    shared by the lines sharing it."""
+    reach = _reach(th, ident)
+    if not reach[0] or th.local_only(_local_route_of(th, medication, dosages, ident), ident.substance_keys,
+                                     ident.atc_codes):
+        return None
+    return reach
+
+
+def _one_line_each(a: Group, b: Group) -> bool:
+    """Whether two medications are on one line each (their pair is then judged directly)."""
+    return len(a.lines) == 1 and len(b.lines) == 1
+
+
+def _always(a: Group, b: Group) -> bool:
+    """Every pair :func:`_linked` gives is wanted (it asked :func:`_pairs_with`)."""
+    return True
+
+
+def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool]
+            ) -> list[tuple[int, int]]:
+    """The pairs of a record's medications (in order of their first line, each with its
+    :func:`_reach` and whether it is on two lines or more) that have a thesaurus entry, as positions
+    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order.
+
+    A pair is asked whether it has an entry (:func:`_pairs_with`) only when the nodes of one meet
+    the partners of the other: most pairs of a record have none, and the lines of a medication in
+    no pair are not grouped or paired at all."""
+    found: list[tuple[int, int]] = []
+    for x, ix in enumerate(idents):
+        partners = reaches[x][1]
+        if twice[x] and not partners.isdisjoint(reaches[x][0]) and _pairs_with(th, ix, ix):
+            found.append((x, x))
+        found += [(x, y) for y in range(x + 1, len(idents))
+                  if not partners.isdisjoint(reaches[y][0]) and _pairs_with(th, ix, idents[y])]
+    return found
+
+
+@by_identity
+def _partner_index(th: Thesaurus) -> dict[str, frozenset[str]]:
+    """Each node on a side of an entry, with the nodes on the other side of its entries."""
+    out: dict[str, set[str]] = {}
+    for e in th.entries:
+        out.setdefault(e.a, set()).add(e.b)
+        out.setdefault(e.b, set()).add(e.a)
+    return {node: frozenset(across) for node, across in out.items()}
+
+
+@by_identities
+def _reach(th: Thesaurus, ident: MedicationIdentity) -> tuple[frozenset[str], frozenset[str]]:
+    """The medication's nodes on a side of an entry (its substances, their classes, as
+    :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places them) and the nodes across those
+    entries. Two medications have a match only if the nodes of one meet the partners of the other
+    (an entry's sides lie one in each closure), so this is a sound filter before :func:`_pairs_with`."""
+    index = _partner_index(th)
+    nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+    return nodes, frozenset().union(*(index[n] for n in nodes))
 
 
 def _pair_result(call: RuleCall, th: Thesaurus, a: MedicationOrder, b: MedicationOrder) -> PairResult | None:
@@ -335,13 +427,13 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             extra += (Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}),)
             evidence["line_pairs"] = pair.line_pairs
         message = Message("IX001", {
-            "level": Word("ix_level", level),
+            "level": j.level_word,
             "first": first_line.substance_name(match.first),
             "second": second_line.substance_name(match.second),
             "label_a": first_line.label or match.first,
             "label_b": second_line.label or match.second,
             "themes": j.themes,
-            "conduct": Word("ix_conduct", level),
+            "conduct": j.conduct_word,
         }, extra)
         yield call.finding(
             message=message,
@@ -393,6 +485,8 @@ class _Judgement:
     themes: Words
     extra: tuple[Message, ...]
     evidence: dict[str, Any]
+    level_word: Word
+    conduct_word: Word
 
 
 def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, Settled]]) -> _Judgement:
@@ -424,7 +518,8 @@ def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, 
         evidence["levels_in_entry"] = [lv.level for lv in entry.levels]
     if not settled.settled:
         evidence["missing"] = list(settled.missing)
-    return _Judgement(match, level, "+".join(subst), Words("ix_theme", tuple(themes)), tuple(extra), evidence)
+    return _Judgement(match, level, "+".join(subst), Words("ix_theme", tuple(themes)), tuple(extra), evidence,
+                      Word("ix_level", level), Word("ix_conduct", level))
 
 
 _judgement_shared = by_identities(_judgement)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from checker.model import NOT_TAKEN, MedicationOrder
-from checker.periods import until_renewed
+from checker.periods import effective_interval, until_renewed
 
 LINE_PAIRS_PER_PRODUCT_PAIR = 20
 """Above this many overlapping pairs of lines for one pair of products, one finding is given for
@@ -68,6 +68,13 @@ class ProductPair:
     def pairs(self) -> list[tuple[Line, Line]]:
         """Every overlapping pair of lines, each as (earlier line, later line) in record order,
         sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
+        a, b = self.a, self.b
+        if a is not b and (len(a.lines) == 1 or len(b.lines) == 1):  # one line against a few: no sweep
+            x, many = (a.lines[0], b.lines) if len(a.lines) == 1 else (b.lines[0], a.lines)
+            found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
+            if len(found) > 1:
+                found.sort(key=lambda p: (p[0].index, p[1].index))
+            return found
         return sorted(_sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index))
 
     def pairs_unsorted(self) -> Iterator[tuple[Line, Line]]:
@@ -98,26 +105,44 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
     """Lines that were taken (cancelled, entered-in-error … lines never overlap), grouped by ``key``,
     groups in the order of their first line. ``ends``: lines taken over by a renewal end the day
     before it (:func:`checker.periods.renewal_ends`)."""
-    groups: dict[Hashable, Group] = {}
+    groups: dict[Hashable, Group] = {}  # in order of their first line (dicts keep their order)
     for i, order in enumerate(orders):
         if order.status in NOT_TAKEN:
             continue
-        lo, hi = until_renewed(order, as_of, ends)
+        memo = order.period_memo  # the line's interval as computed once (checker.periods), read inline
+        lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
+        if ends and id(order) in ends:
+            lo, hi = until_renewed(order, as_of, ends)
         k = key(order)
         g = groups.get(k)
         if g is None:
             g = groups[k] = Group(k)
         g.lines.append(Line(i, order, lo, hi))
-    out = sorted(groups.values(), key=lambda g: g.lines[0].index)
+    out = list(groups.values())
     for g in out:
         g.seal()
     return out
+
+
+def group_of(key: Hashable, members: list[tuple[int, MedicationOrder]], as_of: date) -> Group:
+    """One sealed group of lines taken (``(position in the record, line)``, in record order): what
+    :func:`group_lines` makes of them when a rule has already split its lines by product."""
+    g = Group(key)
+    for i, order in members:
+        memo = order.period_memo  # as in group_lines
+        lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
+        g.lines.append(Line(i, order, lo, hi))
+    g.seal()
+    return g
 
 
 def overlap_count(a: Group, b: Group) -> int:
     """Number of overlapping pairs of lines, one line in ``a`` and one in ``b`` (distinct lines when
     ``a is b``): for each line x, the lines starting on or before x's end minus those ending before
     x's start (these started before it too). Cost: (len(a) + len(b)) log."""
+    if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # the common case, without the searches
+        x, y = a.lines[0], b.lines[0]
+        return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
     total = 0
     for x in a.lines:
         total += bisect_right(b.los, x.hi) - bisect_left(b.his, x.lo)
@@ -128,15 +153,17 @@ def overlap_count(a: Group, b: Group) -> int:
 
 def product_pairs(groups: list[Group], wanted: Callable[[Group, Group], bool],
                   same_product: bool = True, focus: frozenset[str] | None = None,
-                  labels: Callable[[Group], Iterable[Hashable]] | None = None) -> Iterator[ProductPair]:
+                  labels: Callable[[Group], Iterable[Hashable]] | None = None,
+                  pairs: Iterable[tuple[int, int]] | None = None) -> Iterator[ProductPair]:
     """Pairs of groups (``a`` first in record order; the group with itself when ``same_product``)
     that ``wanted`` keeps and whose lines overlap at least once. Under a ``focus``
     (:attr:`checker.registry.RunSettings.focus`) only the pairs where a group holds a focus line: a
     finding implicating a focus line comes from such a pair of products, and a pair of products gives
     the same findings whatever the other pairs. ``labels``: what a wanted pair must share (substance
-    keys, classes …): only pairs of groups sharing a label are asked (same pairs, same order)."""
+    keys, classes …): only pairs of groups sharing a label are asked (same pairs, same order). ``pairs``:
+    the positions ``(i, j)``, ``i <= j``, to ask, in order (the caller knows which can be wanted)."""
     hot = None if focus is None else {id(g) for g in groups if any(ln.order.ref in focus for ln in g.lines)}
-    for i, j in _candidates(groups, same_product, labels):
+    for i, j in _candidates(groups, same_product, labels) if pairs is None else pairs:
         a, b = groups[i], groups[j]
         if hot is not None and id(a) not in hot and id(b) not in hot:
             continue
