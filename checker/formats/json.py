@@ -8,4 +8,4 @@ from checker.findings import Report
 
 
 def render(report: Report) -> str:
-    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    return report.to_json(orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

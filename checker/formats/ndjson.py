@@ -9,5 +9,5 @@ from checker.findings import Report
 
 def render(report: Report) -> str:
     return "".join(
-        orjson.dumps(f.to_dict(), option=orjson.OPT_SORT_KEYS).decode() + "\n" for f in report.sorted_findings()
+        f.to_json(orjson.OPT_SORT_KEYS).decode() + "\n" for f in report.sorted_findings()
     )
