@@ -321,19 +321,23 @@ def _message_key(m: Message) -> tuple[Any, ...]:
     if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
         raise _Unkeyed
     keyed: list[Any] = [m.code]
-    for name, value in params.items():
-        t = type(name)
-        if t is not str:
-            raise _Unkeyed
+    add = keyed.append
+    for name, value in params.items():  # the common types inline (a call costs as much as the test)
         t = type(value)
+        if type(name) is not str:
+            raise _Unkeyed
+        add(name)
         if t is str:
-            keyed += (name, value)
+            add(value)
         elif t is Word and type(value.table) is str and type(value.code) is str:
-            keyed += (name, t, value.table, value.code)
+            add((t, value.table, value.code))
+        elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
+                and type(value.table) is str and type(value.sep) is str:
+            add((t, value.table, value.codes, value.sep))
         else:
-            keyed += (name, _value_key(value))
-    if extra:
-        keyed += [_message_key(e) for e in extra]
+            add(_value_key(value))
+    for e in extra:
+        add(_message_key(e))
     return tuple(keyed)
 
 
