@@ -217,10 +217,11 @@ class Message:
     code: str
     params: Mapping[str, Param] = field(default_factory=dict)
     extra: tuple[Message, ...] = ()
-    _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """:func:`_message_key` once computed (``False``: a parameter cannot key the remembered wording);
-    the summary and the detail of a finding share it. A message's parameters are not changed once it
-    is worded."""
+    _texts: Any = field(default=None, init=False, repr=False, compare=False)
+    """The texts of the messages of this value, by language and table, shared through
+    :data:`_WORDED` (looked up once: the summary and the detail of a finding share the look-up);
+    ``False`` when a parameter cannot key them. A message's parameters are not changed once it is
+    worded."""
 
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
@@ -251,13 +252,15 @@ class Message:
     def summary(self, lang: str) -> str:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
         over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
-        then a cut with "…". Remembered by the message's value (see :func:`_worded_key`)."""
-        key = _worded_key(self, lang, "s")
-        if key is None:
+        then a cut with "…". Remembered by the message's value (see :func:`_texts_of`)."""
+        texts = self._texts
+        if texts is None:
+            texts = _texts_of(self)
+        if texts is False:
             return self._summary(lang)
-        text = _WORDED.get(key)
+        text = texts.get((lang, "s"))
         if text is None:
-            text = _remember(key, self._summary(lang))
+            text = texts[(lang, "s")] = self._summary(lang)
         return text
 
     def _summary(self, lang: str) -> str:
@@ -268,12 +271,14 @@ class Message:
 
     def detail(self, lang: str) -> str:
         """The detail in ``lang``, each ``extra`` sentence after it; remembered by the message's value."""
-        key = _worded_key(self, lang, "d")
-        if key is None:
+        texts = self._texts
+        if texts is None:
+            texts = _texts_of(self)
+        if texts is False:
             return self._detail(lang)
-        text = _WORDED.get(key)
+        text = texts.get((lang, "d"))
         if text is None:
-            text = _remember(key, self._detail(lang))
+            text = texts[(lang, "d")] = self._detail(lang)
         return text
 
     def _detail(self, lang: str) -> str:
@@ -281,17 +286,11 @@ class Message:
 
 
 WORDED_ENTRIES = 20_000
-"""Bound on the worded texts remembered (:data:`_WORDED`), emptied when full. A bulk report repeats
-the same few hundred messages with the same parameters (same drug pair, same ceiling) over
-thousands of patients: 891 distinct summaries and details for 25,553 findings of the dense slice."""
-_WORDED: dict[tuple[Any, ...], str] = {}
-
-
-def _remember(key: tuple[Any, ...], text: str) -> str:
-    if len(_WORDED) >= WORDED_ENTRIES:
-        _WORDED.clear()
-    _WORDED[key] = text
-    return text
+"""Bound on the message values whose texts are remembered (:data:`_WORDED`), emptied when full. A
+bulk report repeats the same few hundred messages with the same parameters (same drug pair, same
+ceiling) over thousands of patients: 891 distinct summaries and details for 25,553 findings of the
+dense slice."""
+_WORDED: dict[tuple[Any, ...], dict[tuple[str, str], str]] = {}
 
 
 def forget_wording() -> None:
@@ -303,17 +302,22 @@ class _Unkeyed(Exception):
     """A parameter whose value cannot safely key the remembered wording (a list, a dict, a subclass…)."""
 
 
-def _worded_key(message: Message, lang: str, which: str) -> tuple[Any, ...] | None:
-    """The key under which ``message`` worded in ``lang`` is remembered, or ``None`` when a parameter
-    is not one of the exact immutable types :func:`_value_key` knows (the message is then worded afresh)."""
-    key = message._key
-    if key is None:
-        try:
-            key = _message_key(message)
-        except _Unkeyed:
-            key = False
-        object.__setattr__(message, "_key", key)
-    return (lang, which, key) if key is not False else None
+def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
+    """The texts shared by the messages of ``message``'s value (:func:`_message_key`), kept on it;
+    ``False`` when a parameter is not one of the exact immutable types the key knows (the message is
+    then worded afresh each time)."""
+    try:
+        key = _message_key(message)
+    except _Unkeyed:
+        object.__setattr__(message, "_texts", False)
+        return False
+    texts = _WORDED.get(key)
+    if texts is None:
+        if len(_WORDED) >= WORDED_ENTRIES:
+            _WORDED.clear()
+        texts = _WORDED[key] = {}
+    object.__setattr__(message, "_texts", texts)
+    return texts
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:

@@ -173,9 +173,9 @@ def test_remembered_wording_equals_fresh_wording_over_every_catalogue_message(se
                     fresh.append(_worded_or_error(m._summary, lang))
                 fresh.append(_worded_or_error(m._detail, lang))
     assert remembered == fresh
-    keyed = sum(1 for m in messages if m._key)
+    keyed = sum(1 for m in messages if m._texts)
     assert findings._WORDED and keyed > len(messages) // 5  # the memory was used, not bypassed
-    assert any(m._key is False for m in messages)  # and bypassed for values no key stands for
+    assert any(m._texts is False for m in messages)  # and bypassed for values no key stands for
 
 
 def test_remembered_wording_stays_within_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,3 +295,12 @@ def test_streamed_report_written_in_small_blocks_equals_the_plain_report(tmp_pat
         out = io.BytesIO()
         sharded.write_sharded_json([str(tmp_path / "export")], out, as_of=AS_OF, lang="en", shards=3)
         assert out.getvalue() == plain, block
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
+def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
+    from checker.formats import render_bytes
+
+    report = check(str(SAMPLES), as_of=AS_OF)
+    assert render_bytes(report, fmt) == render(report, fmt).encode("utf-8")
+    assert render_bytes(report, fmt, lang="en") == render(report, fmt, lang="en").encode("utf-8")
