@@ -485,7 +485,7 @@ class Finding:
     def to_json(self, option: int = 0) -> bytes:
         """``orjson.dumps(self.to_dict(), option=option)``, the same bytes for less work (see
         :func:`typed_json`)."""
-        return typed_json(lambda: self._typed_dict(), self.to_dict, self.lang, option)
+        return typed_json(self._typed_dict, self.to_dict, self.lang, option)
 
     def _typed_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` with the suggestion and evidence as they are (typed values left to
