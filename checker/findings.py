@@ -9,12 +9,12 @@ import functools
 import hashlib
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
 from fractions import Fraction
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 import orjson
 

@@ -15,9 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-import checker.audit.sharded as sharded
-import checker.findings as findings
-from checker import check
+from checker import check, findings
+from checker.audit import sharded
 from checker.findings import (
     Amount,
     Finding,
