@@ -60,7 +60,7 @@ def _html(report: Any, output: str | None) -> str:
     return render_checked(report, output=output)
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str | bytes, output: str | None) -> None:
     if output and output != "-":
         from checker.outputs import write_atomic
 
@@ -70,7 +70,7 @@ def _write(text: str, output: str | None) -> None:
             click.echo(f"pertinence: cannot write {output}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_USAGE)
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        click.echo(text, nl=not (text.endswith(b"\n") if isinstance(text, bytes) else text.endswith("\n")))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,7 +125,12 @@ def check(paths: tuple[str, ...], fmt: str, output: str | None, as_of: str | Non
         click.echo(f"pertinence: {_said(exc, lang)}", err=True)
         sys.exit(EXIT_USAGE)
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty()
-    _write(_html(report, output) if fmt == "html" else render(report, fmt, color=color), output)
+    if fmt in ("json", "ndjson") and output and output != "-":  # the bytes orjson writes, no text copy
+        from checker.formats import render_bytes
+
+        _write(render_bytes(report, fmt), output)
+    else:
+        _write(_html(report, output) if fmt == "html" else render(report, fmt, color=color), output)
     _exit_without_fhir(report.inputs, report.errors, paths, lang)
     if report.inputs.checked == 0 and report.errors:  # nothing readable at all
         sys.exit(EXIT_USAGE)

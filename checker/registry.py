@@ -204,7 +204,7 @@ class RuleCall:
         if message is not None:  # worded when an output first reads it (see Finding.worded_from)
             summary = detail = LATER
         evidence = evidence or {}
-        if any(ANONYMOUS_MARK in ref for ref in implicated):
+        if ANONYMOUS_MARK in "\n".join(implicated):  # one search (the mark holds no line break)
             lines: list[MedicationOrder | ServiceOrder] = [*self.record.medication_orders, *self.record.service_orders]
             where = {o.ref: str(o.location) for o in lines if o.ref in implicated and ANONYMOUS_MARK in o.ref}
             evidence = {**evidence, "located_at": dict(sorted(where.items()))}

@@ -16,6 +16,7 @@ from checker.findings import (
     Source,
     Word,
     Words,
+    forget_wording,
 )
 from checker.formats import render
 from tests.conftest import SAMPLES
@@ -33,6 +34,7 @@ def fills(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every catalogue message worded (``Message._fill`` calls) while the test runs."""
     calls: list[str] = []
     real = Message._fill
+    forget_wording()  # texts remembered by earlier tests would be taken without wording them
 
     def counted(self: Message, lang: str, table: str, suffix: str = "") -> str:
         calls.append(f"{table}.{self.code}{suffix}")

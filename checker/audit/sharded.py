@@ -126,6 +126,30 @@ def check_sharded(paths: Sequence[str], *, as_of: date | str | None = None, juri
 
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 _PLACE = "@@findings@@"
+WRITE_BLOCK = 1 << 20
+"""Bytes of findings gathered before one write (a write per finding cost more than its JSON)."""
+
+
+class _Blocks:
+    """Pieces of output gathered and written about :data:`WRITE_BLOCK` bytes at a time."""
+
+    __slots__ = ("out", "parts", "size")
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, *parts: bytes) -> None:
+        self.parts += parts
+        self.size += sum(map(len, parts))
+        if self.size >= WRITE_BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.out.write(b"".join(self.parts))
+            self.parts, self.size = [], 0
 
 
 @dataclass(slots=True)
@@ -169,11 +193,13 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
             if report.findings:
                 path = Path(tmp) / f"{len(spilled):06d}.ndjson"
                 with path.open("wb") as f:
+                    blocks = _Blocks(f)
                     for finding in report.sorted_findings():
                         key = orjson.dumps([finding.patient or "~", -finding.severity.rank, finding.rule,
                                             finding.implicated, finding.fingerprint])
-                        body = orjson.dumps(finding.to_dict(), option=_JSON).replace(b"\n", b"\t")
-                        f.write(key + b"\t" + body + b"\n")  # JSON text has no raw tab: one line per finding
+                        body = finding.to_json(_JSON).replace(b"\n", b"\t")
+                        blocks.add(key, b"\t", body, b"\n")  # JSON text has no raw tab: one line per finding
+                    blocks.flush()
                 spilled.append(path)
         if report is None:
             report = check_records([], counts=counts, as_of=day, refs=refs, **options)
@@ -187,11 +213,12 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
         before, _, after = text.partition(marker) if spilled else (text, b"", b"")
         out.write(before)
         if spilled:
-            first = True
+            blocks = _Blocks(out)
+            sep = b"\n    "
             for body in merge_sorted(spilled):
-                out.write(b"\n    " if first else b",\n    ")
-                out.write(body.replace(b"\t", b"\n    "))
-                first = False
-            out.write(b"\n" + after)
+                blocks.add(sep, body.replace(b"\t", b"\n    "))
+                sep = b",\n    "
+            blocks.add(b"\n", after)
+            blocks.flush()
         out.write(b"\n")
     return Written(counts, len(errors), worst)

@@ -1,0 +1,305 @@
+"""Findings written for less work, the same bytes: worded texts remembered by the message's value
+and evidence written by orjson with typed values worded on its call-back (seeded, over every
+message of the catalogue, in both languages)."""
+
+from __future__ import annotations
+
+import io
+import random
+import string
+from dataclasses import replace
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+import pytest
+
+from checker import check, findings
+from checker.audit import sharded
+from checker.findings import (
+    Amount,
+    Finding,
+    Localized,
+    Message,
+    Phrases,
+    Quantity,
+    Report,
+    Saving,
+    Severity,
+    Source,
+    Word,
+    Words,
+    forget_wording,
+)
+from checker.formats import render
+from checker.wording import LANGS, catalogue
+from tests.conftest import SAMPLES, export_generator
+
+AS_OF = "2026-01-15"
+SEED = 20261205
+
+
+def _fields(template: str) -> list[tuple[str, str]]:
+    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template) if name]
+
+
+def _codes(table: str) -> list[str]:
+    return sorted(catalogue("fr")[table])
+
+
+class _Kind(str, Enum):
+    A = "a"
+
+
+def _number(rng: random.Random) -> Any:
+    """Numbers Python calls equal that are worded differently (1, 1.0, True; 0.0, -0.0) and others."""
+    return rng.choice([1, 1.0, True, 0, 0.0, -0.0, False, 2, 2.5, 1234567.891, -3, 10**20, 0.1 + 0.2])
+
+
+def _value(rng: random.Random, spec: str, depth: int = 0) -> Any:
+    """A parameter of any type a rule may give (typed values, plain values, values no key can stand
+    for: a list, a dict, a ``str`` subclass, a ``datetime``), confusable ones often."""
+    if spec == "g":
+        return _number(rng)
+    word_table = rng.choice(["ix_level", "ix_theme", "severity", "category"])
+    codes = sorted(catalogue("fr")[word_table])
+    pick = rng.randrange(17 if depth < 2 else 15)
+    if pick == 0:
+        return rng.choice(["paracétamol", "Ibuprofène 400 mg", "", "1", "True", "a{b}"])
+    if pick == 1:
+        return _number(rng)
+    if pick == 2:
+        return rng.choice([date(2026, 1, 15), date(2025, 2, 1), datetime(2026, 1, 15, 0, 0), datetime(2026, 1, 15, 23, 0)])
+    if pick == 3:
+        return Amount(_number(rng), rng.choice(["EUR", "MAD", ""]), rng.choice([None, 0, 2, 4]))
+    if pick == 4:
+        return Quantity(_number(rng), rng.choice(["mg", "", "mg/ml"]), rng.choice([0, 1, 2]))
+    if pick == 5:
+        return Word(word_table, rng.choice(codes))
+    if pick == 6:
+        return Words(word_table, tuple(rng.sample(codes, min(len(codes), rng.randrange(4)))), rng.choice(["; ", ", "]))
+    if pick == 7:
+        return Words(word_table, list(rng.sample(codes, min(len(codes), 2))))  # type: ignore[arg-type]
+    if pick == 8:
+        return Localized(rng.choice(["rein", "foie"]), rng.choice(["kidney", "liver"]))
+    if pick == 9:
+        return [rng.choice(["a", "b"])]
+    if pick == 10:
+        return (rng.choice(["a", "b"]),)
+    if pick == 11:
+        return {"a": _number(rng)}
+    if pick == 12:
+        return _Kind.A
+    if pick == 13:
+        return None
+    if pick == 14:
+        return rng.choice([Amount(1, "EUR"), Amount(1.0, "EUR"), Quantity(0.0, "mg"), Quantity(-0.0, "mg")])
+    return Phrases(tuple(_message(rng, rng.choice(_codes("finding_detail")), depth + 1) for _ in range(rng.randrange(3))),
+                   rng.choice(["; ", ""]))
+
+
+def _message(rng: random.Random, code: str, depth: int = 0) -> Message:
+    """A message of ``code`` with generated parameters for every field of its wordings, and now and
+    then an extra sentence."""
+    fields = {}
+    for table in ("finding_summary", "finding_detail"):
+        for suffix in ("", ".short"):
+            template = catalogue("fr").get(table, {}).get(code + suffix)
+            if template:
+                fields.update(dict(_fields(template)))
+    params = {name: _value(rng, spec, depth) for name, spec in fields.items()}
+    extra = tuple(_message(rng, rng.choice(_codes("finding_detail")), depth + 1)
+                  for _ in range(rng.randrange(2) if depth < 1 else 0))
+    return Message(code, params, extra)
+
+
+def _worded_or_error(fn: Any, *args: Any) -> str:
+    try:
+        return str(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - a value that cannot be worded fails the same way both ways
+        return f"!{type(exc).__name__}"
+
+
+def _twins(v: Any) -> list[Any]:
+    """Values Python calls equal to ``v`` (same hash) that may be worded differently."""
+    if type(v) in (int, float, bool) and v in (0, 1):
+        return [x for x in ((0, 0.0, -0.0, False) if v == 0 else (1, 1.0, True)) if repr(x) != repr(v)]
+    if type(v) in (int, float) and v == int(v) and abs(v) < 2**53:
+        return [float(v) if type(v) is int else int(v)]
+    if type(v) is date:
+        return [datetime(v.year, v.month, v.day)]
+    if type(v) in (Amount, Quantity):
+        return [replace(v, value=t) for t in _twins(v.value)]
+    return []
+
+
+def _messages(n_per_code: int, seed: int) -> list[Message]:
+    """``n_per_code`` messages of every summary and detail code, each followed by its twins: the same
+    message with one parameter replaced by a value equal to it in Python (``1`` / ``1.0`` / ``True``,
+    ``0.0`` / ``-0.0``, a date and its midnight)."""
+    rng = random.Random(seed)
+    codes = sorted(set(_codes("finding_summary")) | set(_codes("finding_detail")))
+    out = []
+    for code in codes:
+        for _ in range(n_per_code):
+            m = _message(rng, code)
+            out.append(m)
+            out += [Message(code, {**m.params, name: twin}, m.extra) for name, v in m.params.items() for twin in _twins(v)]
+    return out
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 1, SEED + 2])
+def test_remembered_wording_equals_fresh_wording_over_every_catalogue_message(seed: int) -> None:
+    """Every summary and detail code, 12 messages each with generated parameters, and their twins
+    (:func:`_messages`), worded in both languages through the memory (after one another,
+    so that a key shared by two differently worded messages would hand the second the first's words)
+    and afresh: the same text or the same error."""
+    forget_wording()
+    messages = _messages(12, seed)
+    summaries = set(_codes("finding_summary"))
+    remembered, fresh = [], []
+    for _ in range(2):  # the second round takes every keyed text from the memory
+        for m in messages:
+            for lang in LANGS:
+                if m.code in summaries:
+                    remembered.append(_worded_or_error(m.summary, lang))
+                remembered.append(_worded_or_error(m.detail, lang))
+    for _ in range(2):
+        for m in messages:
+            for lang in LANGS:
+                if m.code in summaries:
+                    fresh.append(_worded_or_error(m._summary, lang))
+                fresh.append(_worded_or_error(m._detail, lang))
+    assert remembered == fresh
+    keyed = sum(1 for m in messages if m._texts)
+    assert findings._WORDED and keyed > len(messages) // 5  # the memory was used, not bypassed
+    assert any(m._texts is False for m in messages)  # and bypassed for values no key stands for
+
+
+def test_remembered_wording_stays_within_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(findings, "WORDED_ENTRIES", 7)
+    forget_wording()
+    messages = _messages(3, SEED)
+    for m in messages:
+        for lang in LANGS:
+            assert m.detail(lang) == m._detail(lang) if _worded_or_error(m._detail, lang)[0] != "!" else True
+            assert len(findings._WORDED) <= 7
+
+
+def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
+    forget_wording()
+    for a, b in [(1, 1.0), (1, True), (0.0, -0.0), (date(2026, 1, 15), datetime(2026, 1, 15, 0, 0)),
+                 (Quantity(0.0, "mg"), Quantity(-0.0, "mg")), (Word("severity", "1"), Word("severity", True))]:  # type: ignore[arg-type]
+        first, second = Message("DU001", {"substance": a, "label_a": "A", "label_b": "B"}), \
+            Message("DU001", {"substance": b, "label_a": "A", "label_b": "B"})
+        for lang in LANGS:
+            assert _worded_or_error(first.detail, lang) == _worded_or_error(first._detail, lang)
+            assert _worded_or_error(second.detail, lang) == _worded_or_error(second._detail, lang), (a, b)
+
+
+def _evidence(rng: random.Random, depth: int = 0) -> Any:
+    """Evidence or suggestion data as rules give it: plain values, nested containers (shared now and
+    then), typed values (messages, localized texts, savings) and values :func:`_plain` leaves alone."""
+    pick = rng.randrange(14 if depth < 3 else 7)
+    if pick == 0:
+        return rng.choice(["x", "é", 1, 2.5, True, None, -0.0])
+    if pick == 1:
+        return date(2026, 1, rng.randrange(1, 28))
+    if pick == 2:
+        return _message(rng, rng.choice(_codes("finding_detail")), 1)
+    if pick == 3:
+        return Localized("rein", "kidney") if rng.random() < 0.8 else Localized(Localized("a", "b"), "c")  # type: ignore[arg-type]
+    if pick == 4:
+        extra = rng.choice([(), (("per_unit", 0.12),), (("text", Localized("a", "b")),), (("days", 30),)])
+        return Saving(rng.choice([None, 12.5, 0.0]), "EUR", "year", rng.choice([None, 30.0]), extra)
+    if pick == 5:
+        return rng.choice([Amount(1.5, "EUR"), Source("ANSM", "u", "2023"), _Kind.A, Word("severity", "info")])
+    if pick == 6:
+        return "plain"
+    if pick in (7, 8, 9):
+        return {f"k{i}": _evidence(rng, depth + 1) for i in range(rng.randrange(4))}
+    if pick in (10, 11):
+        return [_evidence(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return tuple(_evidence(rng, depth + 1) for _ in range(rng.randrange(3)))
+
+
+def _findings(n: int, seed: int) -> list[Finding]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        lang = rng.choice(LANGS)
+        saving = rng.choice([None, Saving(12.5, "EUR", "year", 30.0, (("text", Localized("a", "b")),)),
+                             Saving(1.0, "MAD", "month"), {"amount": 2.0, "currency": "EUR"}])
+        suggestion = rng.choice([None, {"saving": saving, "alternative": _evidence(rng)}, {"with": "x"}])
+        out.append(Finding.worded_from(
+            _message(rng, rng.choice(_codes("finding_summary"))), lang, rule="DU001", category="duplicate",
+            severity=rng.choice(list(Severity)), source=Source("S", "https://s", "2026"),
+            patient=rng.choice([None, f"Patient/{i % 7}"]), implicated=(f"MedicationRequest/{i}",),
+            level=rng.choice([None, "CI"]), suggestion=suggestion, evidence={f"e{k}": _evidence(rng) for k in range(rng.randrange(4))}, key=str(i)))
+    return out
+
+
+@pytest.mark.parametrize("option", [0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS])
+def test_a_finding_written_from_its_typed_data_equals_its_plain_data_written(option: int) -> None:
+    """400 seeded findings with generated evidence and suggestions: ``to_json`` gives the bytes of
+    ``orjson.dumps(to_dict())``, or the same error."""
+    for f in _findings(400, SEED):
+        try:
+            plain = orjson.dumps(f.to_dict(), option=option)
+        except Exception as exc:  # noqa: BLE001 - then the same error both ways
+            with pytest.raises(type(exc)):
+                f.to_json(option)
+            continue
+        assert f.to_json(option) == plain
+
+
+def test_a_report_written_from_typed_data_equals_its_plain_data_written() -> None:
+    fs = [f for f in _findings(300, SEED + 3) if _writable(f)]
+    for lang in LANGS:
+        report = Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), [f.worded(lang) for f in fs], [],
+                        lang=lang)
+        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        assert report.to_json(option) == orjson.dumps(report.to_dict(), option=option)
+    mixed = Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), fs, [])  # findings in both languages
+    assert mixed.to_json() == orjson.dumps(mixed.to_dict())
+
+
+def _writable(f: Finding) -> bool:
+    try:
+        orjson.dumps(f.to_dict())
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_json_and_ndjson_of_the_samples_equal_their_plain_data_written(lang: str) -> None:
+    report = check(str(SAMPLES), as_of=AS_OF, lang=lang)
+    option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    assert render(report, "json") == orjson.dumps(report.to_dict(), option=option).decode() + "\n"
+    assert render(report, "ndjson") == "".join(
+        orjson.dumps(f.to_dict(), option=orjson.OPT_SORT_KEYS).decode() + "\n" for f in report.sorted_findings())
+
+
+def test_streamed_report_written_in_small_blocks_equals_the_plain_report(tmp_path: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sharded writer (findings spilled, merged and written in blocks) gives the bytes of the
+    whole report's plain data written, whatever the block size."""
+    export_generator().generate(tmp_path / "export", patients=40, per_patient=10, seed=17)
+    whole = check([str(tmp_path / "export")], as_of=AS_OF, lang="en")
+    plain = orjson.dumps(whole.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    for block in (1, 700, 1 << 20):
+        monkeypatch.setattr(sharded, "WRITE_BLOCK", block)
+        out = io.BytesIO()
+        sharded.write_sharded_json([str(tmp_path / "export")], out, as_of=AS_OF, lang="en", shards=3)
+        assert out.getvalue() == plain, block
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
+def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
+    from checker.formats import render_bytes
+
+    report = check(str(SAMPLES), as_of=AS_OF)
+    assert render_bytes(report, fmt) == render(report, fmt).encode("utf-8")
+    assert render_bytes(report, fmt, lang="en") == render(report, fmt, lang="en").encode("utf-8")
