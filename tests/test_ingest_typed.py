@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import export_generator
 
 from checker.fhir_input import Ingestion, assemble, iter_raw, read
-from checker.fhir_input.raw import TypedResource
+from checker.fhir_input.raw import TypedLines, TypedResource
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 1, 15)
@@ -56,9 +56,11 @@ def test_the_typed_path_is_taken_on_bulk_lines(tmp_path: Path) -> None:
     """Without this the comparisons above would hold trivially."""
     export_generator().generate(tmp_path, patients=50, per_patient=10, seed=3, practitioners=5)
     items = list(iter_raw(str(tmp_path), typed=True))
-    orders = [i for i in items if getattr(i, "resource_type", "") == "MedicationRequest" or type(i) is TypedResource]
-    assert orders and sum(type(i) is TypedResource for i in orders) >= 0.99 * len(orders)
-    assert not any(type(i) is TypedResource for i in iter_raw(str(tmp_path)))  # typed=False is the default
+    as_dicts = sum(getattr(i, "resource_type", "") == "MedicationRequest" for i in items)
+    typed = sum(len(i.lines) if type(i) is TypedLines else 1 for i in items if type(i) in (TypedLines, TypedResource))
+    assert typed and typed >= 0.99 * (typed + as_dicts)
+    assert any(type(i) is TypedLines and len(i.lines) > 100 for i in items)  # runs of lines, not one item per line
+    assert not any(type(i) in (TypedLines, TypedResource) for i in iter_raw(str(tmp_path)))  # typed=False is the default
 
 
 def _sample_files() -> list[Path]:
@@ -139,6 +141,11 @@ TRICKY: dict[str, bytes] = {
     "requester with identifier": _line(requester={"identifier": {"value": "42"}}),
     "partial date": _line(authoredOn="2025-11"),
     "odd date": _line(authoredOn="yesterday"),
+    "empty date": _line(authoredOn=""),
+    "empty status and intent": _line(status="", intent=""),
+    "empty references": _line(subject={"reference": ""}, requester={"reference": ""}),
+    "references with nothing": _line(subject={}, requester={}),
+    "empty medication": _line(medicationCodeableConcept={}),
     "CQL date": _line(authoredOn=..., _authoredOn={"extension": [{"url": "cqlExpression",
                                                                    "valueString": "Today() - 3 days"}]}),
     "CQL validity": _line(dispenseRequest={"validityPeriod": {"extension": [

@@ -13,11 +13,11 @@ from checker.fhir_input.allergies import _allergy
 from checker.fhir_input.conditions import _condition
 from checker.fhir_input.elements import _Bad
 from checker.fhir_input.errors import _err
-from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_patient_key
+from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_order, typed_patient_key
 from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedResource
+from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedLines, TypedResource
 from checker.fhir_input.references import SharedReading, _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
 from checker.fhir_input.sources import _ndjson_line
@@ -43,7 +43,7 @@ class Ingestion:
     """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
 
 
-def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool = False,
+def assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | InputError | FileMark], *, strict: bool = False,
              as_of: date | None = None, shared: SharedReading | None = None) -> Ingestion:
     """Group raw resources per patient, resolve references and extract the domain model.
 
@@ -53,7 +53,7 @@ def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | File
         return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk, shared=shared)
 
 
-def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
+def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
               bulk: contextlib.ExitStack, shared: SharedReading | None) -> Ingestion:
     """One pass over the input: each resource is extracted as it arrives and its parsed JSON is
     dropped, except Patients and Medications (reference targets) and the few orders naming their
@@ -76,43 +76,24 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
     typed_orders = 0  # added to the counts at the end (checked resources)
-    item: RawResource | InputError | FileMark
-    for entry in raw_items:
-        if isinstance(entry, TypedResource):
-            if not strict:
-                order = _typed_order(entry, index, today)
-                if order is not None:  # what the dict path gives, without its dict (see _typed_order)
-                    seq += 1
-                    if seq == BULK_RESOURCES:
-                        bulk.enter_context(relaxed_gc())
-                    typed_orders += 1
-                    subject = entry.typed.subject
-                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
-                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
-                        written = typed_patient_key(entry)
-                    group = groups.get(written)
-                    if group is None:
-                        group = groups[written] = []
-                    group.append((seq, _ORDER, order))
-                    continue
-            if entry.reader is None:  # read as a dict
-                (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)
-            else:
-                item = entry.reader(entry.line)
-        else:
-            item = entry
+    relaxed = False
+
+    def take(item: RawResource | InputError | FileMark) -> None:
+        """One resource, error or file mark of the input, in input order."""
+        nonlocal seq, relaxed
         if type(item) is not RawResource:
             if isinstance(item, FileMark):
                 counts.files += 1
-                continue
+                return
             if isinstance(item, InputError):
                 out.errors.append(item)
                 counts.resources += 1
                 counts.rejected += 1
-                continue
+                return
         seq += 1
-        if seq == BULK_RESOURCES:  # a bulk input: what is extracted stays alive to the end
+        if seq >= BULK_RESOURCES and not relaxed:  # a bulk input: what is extracted stays alive to the end
             bulk.enter_context(relaxed_gc())
+            relaxed = True
         counts.resources += 1
         if not item.full_url:
             rid = item.resource.get("id")
@@ -130,11 +111,11 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
                 except _Bad as bad:
                     patient_errors.append(_rejection(item, bad, strict=False))
                     counts.rejected += 1
-                    continue
+                    return
                 if strict and (error := _strict_error(item)) is not None:
                     patient_errors.append(error)
                     counts.rejected += 1
-                    continue
+                    return
                 canonical[id(item)] = patient.ref
                 patient_raws.append(item)
                 patients[patient.ref] = patient
@@ -143,7 +124,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
                 if strict and (error := _strict_error(item)) is not None:
                     late_errors.append((seq, error))  # not indexed: no order takes its drug from it
                     counts.rejected += 1
-                    continue
+                    return
                 index.add(item)
                 counts.checked += 1
             elif rt in KNOWN_RESOURCE_TYPES:  # a resource no rule reads (Practitioner, Encounter …)
@@ -152,12 +133,68 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
             else:  # a misspelt or invented type: never silently dropped
                 late_errors.append((seq, _err(str(item.location), "unknown-type", rt, type=rt)))
                 counts.rejected += 1
-            continue
+            return
         index.occupy(item)
         if kind == _ORDER and _names_medication_by_reference(item.resource):
             deferred.append((seq, item))  # its Medication may come later in the input
-            continue
+            return
         _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
+
+    for entry in raw_items:
+        if type(entry) is TypedLines and not strict:  # a run of bulk lines, each as a TypedResource below
+            if not relaxed and seq + len(entry.lines) >= BULK_RESOURCES:
+                bulk.enter_context(relaxed_gc())
+                relaxed = True
+            file = entry.file
+            number = entry.first
+            for t in entry.typed:
+                location = SourceLocation(file, number)
+                order = typed_order(t, location, index, today)
+                if order is None:  # read as a dict
+                    for item in _ndjson_line(entry.lines[number - entry.first], file, number):
+                        take(item)
+                else:
+                    seq += 1
+                    typed_orders += 1
+                    subject = t.subject
+                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
+                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
+                        written = typed_patient_key(t, file)
+                    group = groups.get(written)
+                    if group is None:
+                        group = groups[written] = []
+                    group.append((seq, _ORDER, order))
+                number += 1
+            continue
+        if isinstance(entry, TypedResource):
+            if not strict:
+                order = _typed_order(entry, index, today)
+                if order is not None:  # what the dict path gives, without its dict (see _typed_order)
+                    seq += 1
+                    if seq >= BULK_RESOURCES and not relaxed:
+                        bulk.enter_context(relaxed_gc())
+                        relaxed = True
+                    typed_orders += 1
+                    subject = entry.typed.subject
+                    written = subject.reference if subject else None
+                    if not written or written[0] == "#" or "?" in written:
+                        written = typed_patient_key(entry.typed, entry.location.file)
+                    group = groups.get(written)
+                    if group is None:
+                        group = groups[written] = []
+                    group.append((seq, _ORDER, order))
+                    continue
+            if entry.reader is None:  # read as a dict
+                for item in _ndjson_line(entry.line, entry.location.file, entry.location.line or 0):
+                    take(item)
+            else:
+                take(entry.reader(entry.line))
+        elif type(entry) is TypedLines:  # strict: every line as a dict
+            for number, line in enumerate(entry.lines, entry.first):
+                for item in _ndjson_line(line, entry.file, number):
+                    take(item)
+        else:
+            take(entry)
     counts.resources += typed_orders
     counts.checked += typed_orders
     for position, raw in deferred:

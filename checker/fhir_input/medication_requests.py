@@ -13,7 +13,7 @@ from checker.fhir_input.references import _Index, _resource_ref
 from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
 from checker.fhir_input.validation import detect_version
 from checker.findings import Message
-from checker.model import Concept, Dispense, Dosage, MedicationOrder
+from checker.model import Concept, Dispense, Dosage, MedicationOrder, SourceLocation
 
 
 def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
@@ -84,7 +84,12 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
     (no id, no medication, an element the dict path would refuse): then the dict path's result and
     error stand. Builds what :func:`_medication_order` builds from a resource holding only the
     elements of :class:`~checker.fhir_input.typed.MedicationRequestLine` (FHIR R4 by detection)."""
-    t: MedicationRequestLine = item.typed
+    return typed_order(item.typed, item.location, index, today)
+
+
+def typed_order(t: MedicationRequestLine, location: SourceLocation, index: _Index, today: date
+                ) -> MedicationOrder | None:
+    """:func:`_typed_order` of a line decoded as ``t``, read at ``location``."""
     rid = t.id
     med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
     if not rid or med is UNSET:  # (UNSET is false) named by its content / medication by reference or missing
@@ -101,7 +106,7 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
             return None
         memo.keep(memo.typed_lines, key, shared)
     authored = None
-    if t.authoredOn:
+    if t.authoredOn is not UNSET:  # an empty date too: the dict path refuses it
         authored = memo.typed_dates.get(t.authoredOn, _MISSING)
         if authored is _MISSING:
             authored = _date(t.authoredOn)
@@ -129,7 +134,7 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
         (),  # category
         "",  # note
         "R4",  # fhir_version
-        item.location,  # location
+        location,  # location
     )
 
 
@@ -166,12 +171,12 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
     return (medicated, *elements)
 
 
-def typed_patient_key(item: TypedResource) -> str | None:
-    """:meth:`RawResource.patient_key` of a typed line."""
-    subject = item.typed.subject
+def typed_patient_key(t: MedicationRequestLine, file: str) -> str | None:
+    """:meth:`RawResource.patient_key` of a line of ``file`` decoded as ``t``."""
+    subject = t.subject
     if subject is UNSET or subject.reference is UNSET:
         return None
-    return written_patient(subject.reference, item.location.file)
+    return written_patient(subject.reference, file)
 
 
 _MISSING: Any = object()
