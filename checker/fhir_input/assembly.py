@@ -4,6 +4,7 @@ checked, ignored or rejected."""
 from __future__ import annotations
 
 import contextlib
+from itertools import count
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +14,7 @@ from checker.fhir_input.allergies import _allergy
 from checker.fhir_input.conditions import _condition
 from checker.fhir_input.elements import _Bad
 from checker.fhir_input.errors import _err
-from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_order, typed_patient_key
+from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_patient_key, typed_run
 from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
@@ -25,7 +26,7 @@ from checker.fhir_input.validation import _explain, _strict_error
 from checker.fhir_types import KNOWN_RESOURCE_TYPES
 from checker.findings import InputCounts, InputError, Message
 from checker.memo import BULK_RESOURCES, relaxed_gc
-from checker.model import Patient, PatientRecord, SourceLocation
+from checker.model import MedicationOrder, Patient, PatientRecord, SourceLocation
 
 MAX_URLS = 1_000_000
 """At most this many ``Type/id`` -> fullUrl pairs are kept per read (bounded memory on bulk inputs;
@@ -72,6 +73,10 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     # Per patient reference as written: (position, kind, extracted item); `kind` (see _KINDS) names the
     # record list the item goes to.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
+    # The orders of runs of typed lines (TypedLines), per patient reference as written, in input order;
+    # their positions are kept per run, (position before the run, its orders), for when they are needed.
+    typed_groups: dict[str | None, list[MedicationOrder]] = {}
+    typed_log: list[tuple[int, list[MedicationOrder | None]]] = []
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
@@ -142,29 +147,27 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
 
     for entry in raw_items:
         if type(entry) is TypedLines and not strict:  # a run of bulk lines, each as a TypedResource below
-            if not relaxed and seq + len(entry.lines) >= BULK_RESOURCES:
+            base = seq  # line k of the run is at position base + k + 1
+            seq += len(entry.lines)
+            if not relaxed and seq >= BULK_RESOURCES:
                 bulk.enter_context(relaxed_gc())
                 relaxed = True
-            file = entry.file
-            number = entry.first
-            for t in entry.typed:
-                location = SourceLocation(file, number)
-                order = typed_order(t, location, index, today)
-                if order is None:  # read as a dict
-                    for item in _ndjson_line(entry.lines[number - entry.first], file, number):
+            orders, written_keys, refused = typed_run(entry, index, today)
+            typed_log.append((base, orders))
+            typed_orders += len(orders) - len(refused)
+            if refused:
+                for k in refused:  # read as dicts, at their positions
+                    seq = base + k
+                    for item in _ndjson_line(entry.lines[k], entry.file, entry.first + k):
                         take(item)
-                else:
-                    seq += 1
-                    typed_orders += 1
-                    subject = t.subject
-                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
-                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
-                        written = typed_patient_key(t, file)
-                    group = groups.get(written)
+                seq = base + len(orders)
+            for order, written in zip(orders, written_keys):
+                if order is not None:
+                    group = typed_groups.get(written)
                     if group is None:
-                        group = groups[written] = []
-                    group.append((seq, _ORDER, order))
-                number += 1
+                        typed_groups[written] = [order]
+                    else:
+                        group.append(order)
             continue
         if isinstance(entry, TypedResource):
             if not strict:
@@ -219,17 +222,36 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
             found = resolved[written] = canonical.get(id(target), written) if target is not None else written
         return found
 
-    merged: dict[str, list[tuple[int, int, Any]]] = {}
-    for written, items in groups.items():
-        key = canonical_key(written)
-        if key in merged:  # several ways of writing one patient's reference: keep input order
-            merged[key] = sorted(merged[key] + items, key=_first)
-        else:
-            merged[key] = sorted(items, key=_first) if deferred else items
+    positions: dict[int, int] = {}  # id(order of a run) -> its position, filled when first needed
+
+    def placed(written: str | None) -> list[tuple[int, int, Any]]:
+        """The items of one way of writing a patient's reference, with their positions."""
+        items = groups.get(written, [])
+        typed = typed_groups.get(written)
+        if typed:
+            if not positions:
+                positions.update({id(o): base + k for base, orders in typed_log for k, o in enumerate(orders, 1)})
+            items = items + [(positions[id(o)], _ORDER, o) for o in typed]
+        return items
+
+    ways: dict[str, list[str | None]] = {}  # canonical key -> the ways its reference is written
+    for written in groups:
+        ways.setdefault(canonical_key(written), []).append(written)
+    for written in typed_groups:
+        if written not in groups:
+            ways.setdefault(canonical_key(written), []).append(written)
     records: dict[str, PatientRecord] = {}
-    for key, items in merged.items():
+    for key, written_as in ways.items():
         shown = key.partition(LOCAL_REF)[2] or key  # an unresolved "#id" is shown as written
-        rec = records[key] = PatientRecord(patient=(patients.get(key) or Patient(ref=shown)) if key else None)
+        patient = (patients.get(key) or Patient(ref=shown)) if key else None
+        if len(written_as) == 1 and (only := written_as[0]) not in groups:  # orders of runs only, in input order
+            records[key] = PatientRecord(patient=patient, medication_orders=typed_groups[only])
+            continue
+        if len(written_as) == 1 and only not in typed_groups:
+            items = sorted(groups[only], key=_first) if deferred else groups[only]
+        else:  # several ways of writing one patient's reference, or orders of runs and other items: input order
+            items = sorted([item for written in written_as for item in placed(written)], key=_first)
+        rec = records[key] = PatientRecord(patient=patient)
         lists = (rec.medication_orders, rec.service_orders, rec.conditions, rec.allergies, rec.observations)
         for _, kind, extracted in items:
             lists[kind].append(extracted)

@@ -8,7 +8,7 @@ from typing import Any
 from checker.fhir_input.dates import _date, _read_date, _dated
 from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
 from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
-from checker.fhir_input.raw import RawResource, TypedResource, written_patient
+from checker.fhir_input.raw import RawResource, TypedLines, TypedResource, written_patient
 from checker.fhir_input.references import _Index, _resource_ref
 from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
 from checker.fhir_input.validation import detect_version
@@ -136,6 +136,47 @@ def typed_order(t: MedicationRequestLine, location: SourceLocation, index: _Inde
         "R4",  # fhir_version
         location,  # location
     )
+
+
+def typed_run(run: TypedLines, index: _Index, today: date
+              ) -> tuple[list[MedicationOrder | None], list[str | None], list[int]]:
+    """:func:`typed_order` of every line of ``run`` (``None`` for a line to read as a dict), the
+    patient reference each is written with (:func:`typed_patient_key`), and the positions in the run
+    of the lines to read as dicts. The same steps as for one line, in one frame for the run with its
+    look-ups bound once: the hot loop of bulk reading."""
+    orders: list[MedicationOrder | None] = []
+    keys: list[str | None] = []
+    refused: list[int] = []
+    add_order, add_key = orders.append, keys.append
+    memo = index.shared
+    lines_get, dates_get = memo.typed_lines.get, memo.typed_dates.get
+    file = run.file
+    number = run.first - 1
+    for t in run.typed:
+        number += 1
+        rid = t.id
+        med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
+        authored = t.authoredOn
+        shared = None
+        if rid and med:  # (UNSET is false; a JSON text is never empty) else typed_order refuses it
+            shared = lines_get(_JOIN((med, dosage or _NONE, dispense_request or _NONE)))
+        if shared is None or authored is not UNSET and (authored := dates_get(authored)) is None:
+            order = typed_order(t, SourceLocation(file, number), index, today)  # first sight, or refused
+            add_order(order)
+            if order is None:
+                refused.append(number - run.first)
+                add_key(None)
+            else:
+                add_key(typed_patient_key(t, file))
+            continue
+        requester, subject = t.requester, t.subject
+        add_order(MedicationOrder(  # as typed_order builds it
+            f"MedicationRequest/{rid}", t.status or "", t.intent or "", shared[0], (), None,
+            None if authored is UNSET else authored, (requester.reference or "") if requester else "",
+            shared[1], shared[2], None, None, (), (), (), "", "R4", SourceLocation(file, number)))
+        written = subject.reference if subject else None  # the common case inline, as typed_patient_key writes it
+        add_key(written if written and written[0] != "#" and "?" not in written else typed_patient_key(t, file))
+    return orders, keys, refused
 
 
 def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, today: date

@@ -48,6 +48,10 @@ MAX_LINE = 64 << 20
 CHUNK = 1 << 20  # bytes read at a time
 
 
+RUN_LINES = 256
+"""Most lines decoded typed in one run (see :func:`_typed_block`)."""
+
+
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
              typed: Literal[False] = False) -> Iterator[RawResource | InputError | FileMark]: ...
@@ -260,20 +264,18 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
             number += 1
             block = block[cut + 1:]
             skipping = False
-        if not parts and not block.strip():  # blank lines only: counted at C speed
+        if not parts and (not block or block.isspace()):  # blank lines only: counted at C speed
             number += block.count(b"\n")
             continue
         lines = block.split(b"\n")
         tail = lines.pop()
         if parts and lines:  # the line begun in an earlier block
             parts.append(lines[0])
-            line = b"".join(parts)
+            lines[0] = b"".join(parts)
             parts, held = [], 0
-            number += 1
-            yield from _one_line(line, where, number, typed)
-            del lines[0]
         if typed:  # the hot path of bulk exports
-            yield from (_typed_block if b"\\" not in block else _lines)(lines, where, number)
+            escaped = b"\\" in block or bool(lines) and b"\\" in lines[0]
+            yield from (_lines if escaped else _typed_block)(lines, where, number)
             number += len(lines)
         else:
             for line in lines:
@@ -355,15 +357,17 @@ def _typed_block(lines: list[bytes], where: str, number: int
                 yield from _ndjson_line(lines[start], where, number + start + 1)
             start += 1
             continue
-        stop, run = decode_run(lines, start)
+        end = min(start + RUN_LINES, count)
+        stop, run = decode_run(lines, start, end)
         if run:
-            yield TypedLines(run, lines if stop - start == count else lines[start:stop], where, number + start + 1)
+            yield TypedLines(run, lines[start:stop], where, number + start + 1)
         elif stop > start:  # a run with a key written twice somewhere: each line on its own
             yield from _lines(lines[start:stop], where, number + start)
-        if stop < count:  # not a typed line: read as a dict
+        if stop < end:  # not a typed line: read as a dict
             if lines[stop].strip():
                 yield from _ndjson_line(lines[stop], where, number + stop + 1)
-        start = stop + 1
+            stop += 1
+        start = stop
 
 
 def _lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | TypedResource | InputError]:

@@ -70,11 +70,11 @@ def decode_line(line: bytes) -> MedicationRequestLine | None:
     return typed
 
 
-def decode_run(lines: list[bytes], start: int = 0) -> tuple[int, list[MedicationRequestLine] | None]:
+def decode_run(lines: list[bytes], start: int, end: int) -> tuple[int, list[MedicationRequestLine] | None]:
     """``(stop, run)``: the lines ``lines[start:stop]`` decode into the structure and ``lines[stop]``
-    (if any) does not; ``run`` is their structures, or ``None`` when they are not all what
-    :func:`decode_line` would give (then read them one by one). A run of lines (a block of a bulk
-    export) costs one call per line, and the checks are made for the run at once.
+    does not (when ``stop < end``); ``run`` is their structures, or ``None`` when they are not all
+    what :func:`decode_line` would give (then read them one by one). A run of lines costs one call
+    per line, and the checks are made for the run at once.
 
     The caller has found no backslash in the lines (:func:`decode_line`'s first condition). The
     repeated-key test is :func:`decode_line`'s, summed over the run: for each line the re-encoded
@@ -85,20 +85,15 @@ def decode_run(lines: list[bytes], start: int = 0) -> tuple[int, list[Medication
     decoded: list[MedicationRequestLine] = []
     append = decoded.append
     decode = _DECODER.decode
-    stop = start
     try:
-        if start == 0:
-            for line in lines:
-                append(decode(line))
-        else:
-            for stop in range(start, len(lines)):
-                append(decode(lines[stop]))
+        for line in lines[start:end]:
+            append(decode(line))
     except msgspec.DecodeError:  # also ValidationError: this line is read on its own
         pass
     stop = start + len(decoded)
     if not decoded:
         return stop, decoded
-    run = lines if start == 0 and stop == len(lines) else lines[start:stop]
+    run = lines[start:stop]
     encoded = _ENCODER.encode_lines(decoded)  # a newline after each
     if len(encoded) == sum(map(len, run)) + len(run) or encoded.count(b":") == b"".join(run).count(b":"):
         return stop, decoded
