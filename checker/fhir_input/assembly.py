@@ -42,6 +42,15 @@ class Ingestion:
     counts: InputCounts = field(default_factory=InputCounts)
     urls: dict[str, str] = field(default_factory=dict)
     """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
+    typed_in_input_order: list[list[Any]] = field(default_factory=list, repr=False, compare=False)
+    """The orders of runs of typed lines, run by run, in input order (see :meth:`__del__`)."""
+
+    def __del__(self) -> None:
+        """Let go of the records first, then of :attr:`typed_in_input_order`: the orders are then
+        freed run by run, as they were made (sequential memory), not patient by patient (scattered
+        over memory when an export is not sorted by patient: 0.26 s against 0.10 s for the 200,000
+        orders of the dense export). Nothing changes for a caller still holding the records."""
+        self.records = []
 
 
 def assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | InputError | FileMark], *, strict: bool = False,
@@ -77,6 +86,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     # their positions are kept per run, (position before the run, its orders), for when they are needed.
     typed_groups: dict[str | None, list[MedicationOrder]] = {}
     typed_log: list[tuple[int, list[MedicationOrder | None]]] = []
+    typed_runs = out.typed_in_input_order
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
@@ -154,6 +164,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
                 relaxed = True
             orders, written_keys, refused = typed_run(entry, index, today)
             typed_log.append((base, orders))
+            typed_runs.append(orders)
             typed_orders += len(orders) - len(refused)
             if refused:
                 for k in refused:  # read as dicts, at their positions
