@@ -225,3 +225,120 @@ def test_typed_lines_refused_by_extraction_give_the_dict_paths_coded_error(
                 "dose not a number": "not-a-number", "coding code as a list": "code-not-string"}[name]
     assert [e.code.code for e in typed.errors if e.code is not None] == [expected]
     assert typed.counts == plain.counts and typed.records == plain.records
+
+
+MEDICATIONS = [
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "B01AA03"}], "text": "Warfarine 5 mg"},
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "M01AE01"}], "text": "Ibuprofène 400 mg"},
+    {"text": "Oméprazole 20 mg gélule gastro-résistante"},
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "C09AA05", "display": "ramipril"}]},
+]
+DOSAGES = [
+    [{"text": "1 cp/j", "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+      "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "comprimé"}}]}],
+    [{"text": "2 cp matin et soir", "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+      "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "comprimé"}}]}],
+    [{"text": "si douleur"}],
+]
+DISPENSES = [{"expectedSupplyDuration": {"value": 30, "unit": "d"}}, {"numberOfRepeatsAllowed": 2},
+             {"validityPeriod": {"start": "2025-10-01", "end": "2026-01-01"}}]
+SUBJECTS = [f"Patient/p{i}" for i in range(1, 8)] + [
+    "http://example.org/fhir/Patient/p3", "#p2", "Patient?identifier=urn%3Aoid%3A1%7C42", "Patient/unknown"]
+DATES = ["2025-11-02", "2025-11-02T10:00:00+01:00", "2025-11", "2025", "", "yesterday", "2025-02-30"]
+STATUSES = ["active", "completed", "stopped", "on-hold", ""]
+
+
+def _random_line(rng: random.Random, number: int) -> bytes:
+    """A MedicationRequest line as bulk exports write them, with the oddities they sometimes have."""
+    res: dict[str, Any] = {"resourceType": "MedicationRequest", "id": f"m{number}"}
+    if rng.random() < 0.9:
+        res["status"] = rng.choice(STATUSES)
+    if rng.random() < 0.9:
+        res["intent"] = rng.choice(["order", "plan", "proposal"])
+    if rng.random() < 0.95:
+        res["medicationCodeableConcept"] = rng.choice(MEDICATIONS)
+    if rng.random() < 0.95:
+        res["subject"] = {"reference": rng.choice(SUBJECTS)}
+    if rng.random() < 0.9:
+        res["authoredOn"] = rng.choice(DATES) if rng.random() < 0.3 else DATES[0]
+    if rng.random() < 0.7:
+        res["requester"] = {"reference": f"Practitioner/d{rng.randrange(4)}"}
+    if rng.random() < 0.8:
+        res["dosageInstruction"] = rng.choice(DOSAGES)
+    if rng.random() < 0.8:
+        res["dispenseRequest"] = rng.choice(DISPENSES)
+    if rng.random() < 0.05:
+        res["note"] = [{"text": "à prendre au repas"}]
+    keys = list(res)
+    rng.shuffle(keys)
+    res = {k: res[k] for k in keys}
+    spaced = rng.random() < 0.4
+    line = json.dumps(res, ensure_ascii=False).encode() if spaced else orjson.dumps(res)
+    roll = rng.random()
+    if roll < 0.02:  # a key written twice
+        line = line[:-1] + (b', "status": "stopped"}' if spaced else b',"status":"stopped"}')
+    elif roll < 0.03:
+        line = line.replace(b"comprim", b"compr\\u0069m")  # an escape
+    elif roll < 0.04:
+        line += b"\r"  # CRLF line ends
+    return line
+
+
+def _random_export(rng: random.Random, count: int) -> bytes:
+    lines = []
+    for number in range(count):
+        roll = rng.random()
+        if roll < 0.03:
+            lines.append(rng.choice(list(TRICKY.values())))
+        elif roll < 0.05:
+            lines.append(rng.choice([b"", b"   ", b"\t"]))
+        elif roll < 0.08:
+            pid = rng.randrange(1, 9)
+            patient: dict[str, Any] = {"resourceType": "Patient", "id": f"p{pid}", "gender": "female",
+                                       "birthDate": f"19{40 + pid}-03-0{pid}"}
+            if pid == 4:
+                patient["identifier"] = [{"system": "urn:oid:1", "value": "42"}]
+            lines.append(orjson.dumps(patient))
+        else:
+            lines.append(_random_line(rng, number))
+    return b"\n".join(lines) + (b"\n" if rng.random() < 0.7 else b"")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_runs_of_typed_lines_read_random_exports_as_the_dict_path(
+        tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of typed lines (one decode per line, the repeated-key test summed over the run, orders
+    grouped without their positions) against the dict path, on seeded exports mixing compact and
+    spaced lines, repeated keys, escapes, CRLF, blank lines, Patients, lines the typed path refuses and
+    the ways of writing one patient; small blocks and short runs, so that lines straddle blocks and
+    runs stop anywhere."""
+    from checker.fhir_input import sources
+
+    rng = random.Random(seed)
+    monkeypatch.setattr(sources, "CHUNK", rng.randrange(200, 4000))
+    monkeypatch.setattr(sources, "RUN_LINES", rng.randrange(1, 40))
+    path = tmp_path / "MedicationRequest.ndjson"
+    path.write_bytes(_random_export(rng, 1500))
+    typed, plain = _both(str(path))
+    _assert_same(typed, plain)
+    assert [(e.code, e.message) for e in typed.errors] == [(e.code, e.message) for e in plain.errors]
+    runs = [i for i in iter_raw(str(path), typed=True) if type(i) is TypedLines]
+    assert sum(len(r.lines) for r in runs) > 600  # the runs are taken
+
+
+def test_orders_of_runs_keep_their_place_among_other_lines_of_a_patient(tmp_path: Path) -> None:
+    """A patient's typed lines, lines read as dicts (an element the typed path does not read) and
+    lines naming the patient another way (an absolute URL) come out in input order, as the dict path
+    gives them."""
+    lines = []
+    for n in range(60):
+        subject = "http://example.org/fhir/Patient/p1" if n % 7 == 3 else "Patient/p1"
+        line = _line(id=f"m{n}", subject={"reference": subject})
+        lines.append(_line(id=f"m{n}", note=[{"text": "x"}]) if n % 5 == 2 else line)
+    lines.insert(30, orjson.dumps(PATIENT))
+    path = tmp_path / "MedicationRequest.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    typed, plain = _both(str(path))
+    _assert_same(typed, plain)
+    (record,) = typed.records
+    assert [o.ref for o in record.medication_orders] == [f"MedicationRequest/m{n}" for n in range(60)]

@@ -83,10 +83,10 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     # record list the item goes to.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
     # The orders of runs of typed lines (TypedLines), per patient reference as written, in input order;
-    # their positions are kept per run, (position before the run, its orders), for when they are needed.
+    # their positions are kept per run (the run's orders and the position before it), for when needed.
     typed_groups: dict[str | None, list[MedicationOrder]] = {}
-    typed_log: list[tuple[int, list[MedicationOrder | None]]] = []
     typed_runs = out.typed_in_input_order
+    run_bases: list[int] = []
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
@@ -162,8 +162,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
             if not relaxed and seq >= BULK_RESOURCES:
                 bulk.enter_context(relaxed_gc())
                 relaxed = True
-            orders, written_keys, refused = typed_run(entry, index, today)
-            typed_log.append((base, orders))
+            orders, refused = typed_run(entry, index, today, typed_groups)
+            run_bases.append(base)
             typed_runs.append(orders)
             typed_orders += len(orders) - len(refused)
             if refused:
@@ -172,13 +172,6 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
                     for item in _ndjson_line(entry.lines[k], entry.file, entry.first + k):
                         take(item)
                 seq = base + len(orders)
-            for order, written in zip(orders, written_keys):
-                if order is not None:
-                    group = typed_groups.get(written)
-                    if group is None:
-                        typed_groups[written] = [order]
-                    else:
-                        group.append(order)
             continue
         if isinstance(entry, TypedResource):
             if not strict:
@@ -241,7 +234,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
         typed = typed_groups.get(written)
         if typed:
             if not positions:
-                positions.update({id(o): base + k for base, orders in typed_log for k, o in enumerate(orders, 1)})
+                positions.update({id(o): base + k for base, orders in zip(run_bases, typed_runs)
+                                  for k, o in enumerate(orders, 1)})
             items = items + [(positions[id(o)], _ORDER, o) for o in typed]
         return items
 

@@ -138,16 +138,16 @@ def typed_order(t: MedicationRequestLine, location: SourceLocation, index: _Inde
     )
 
 
-def typed_run(run: TypedLines, index: _Index, today: date
-              ) -> tuple[list[MedicationOrder | None], list[str | None], list[int]]:
-    """:func:`typed_order` of every line of ``run`` (``None`` for a line to read as a dict), the
-    patient reference each is written with (:func:`typed_patient_key`), and the positions in the run
-    of the lines to read as dicts. The same steps as for one line, in one frame for the run with its
-    look-ups bound once: the hot loop of bulk reading."""
+def typed_run(run: TypedLines, index: _Index, today: date, groups: dict[str | None, list[MedicationOrder]]
+              ) -> tuple[list[MedicationOrder | None], list[int]]:
+    """:func:`typed_order` of every line of ``run`` (``None`` for a line to read as a dict) and the
+    positions in the run of the lines to read as dicts; each order is also appended to ``groups``
+    under the patient reference it is written with (:func:`typed_patient_key`). The same steps as for
+    one line, in one frame for the run with its look-ups bound once: the hot loop of bulk reading."""
     orders: list[MedicationOrder | None] = []
-    keys: list[str | None] = []
     refused: list[int] = []
-    add_order, add_key = orders.append, keys.append
+    add_order = orders.append
+    group_of = groups.get
     memo = index.shared
     lines_get, dates_get = memo.typed_lines.get, memo.typed_dates.get
     file = run.file
@@ -165,18 +165,24 @@ def typed_run(run: TypedLines, index: _Index, today: date
             add_order(order)
             if order is None:
                 refused.append(number - run.first)
-                add_key(None)
-            else:
-                add_key(typed_patient_key(t, file))
-            continue
-        requester, subject = t.requester, t.subject
-        add_order(MedicationOrder(  # as typed_order builds it
-            f"MedicationRequest/{rid}", t.status or "", t.intent or "", shared[0], (), None,
-            None if authored is UNSET else authored, (requester.reference or "") if requester else "",
-            shared[1], shared[2], None, None, (), (), (), "", "R4", SourceLocation(file, number)))
-        written = subject.reference if subject else None  # the common case inline, as typed_patient_key writes it
-        add_key(written if written and written[0] != "#" and "?" not in written else typed_patient_key(t, file))
-    return orders, keys, refused
+                continue
+            written = typed_patient_key(t, file)
+        else:
+            requester, subject = t.requester, t.subject
+            order = MedicationOrder(  # as typed_order builds it
+                f"MedicationRequest/{rid}", t.status or "", t.intent or "", shared[0], (), None,
+                None if authored is UNSET else authored, (requester.reference or "") if requester else "",
+                shared[1], shared[2], None, None, (), (), (), "", "R4", SourceLocation(file, number))
+            add_order(order)
+            written = subject.reference if subject else None  # the common case inline, as typed_patient_key
+            if not written or written[0] == "#" or "?" in written:
+                written = typed_patient_key(t, file)
+        group = group_of(written)
+        if group is None:
+            groups[written] = [order]
+        else:
+            group.append(order)
+    return orders, refused
 
 
 def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, today: date
