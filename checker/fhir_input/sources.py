@@ -273,11 +273,11 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
             parts.append(lines[0])
             lines[0] = b"".join(parts)
             parts, held = [], 0
-        if typed:  # the hot path of bulk exports
+        if typed and b'"MedicationRequest"' in block:  # the hot path of bulk exports
             escaped = b"\\" in block or bool(lines) and b"\\" in lines[0]
             yield from (_lines if escaped else _typed_block)(lines, where, number)
             number += len(lines)
-        else:
+        else:  # no order in the block (a Patient file…): every line as a dict
             for line in lines:
                 number += 1
                 if line.strip():
