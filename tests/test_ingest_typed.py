@@ -324,6 +324,9 @@ def test_runs_of_typed_lines_read_random_exports_as_the_dict_path(
     assert [(e.code, e.message) for e in typed.errors] == [(e.code, e.message) for e in plain.errors]
     runs = [i for i in iter_raw(str(path), typed=True) if type(i) is TypedLines]
     assert sum(len(r.lines) for r in runs) > 600  # the runs are taken
+    if seed < 2:  # typed items under --strict are read as dicts
+        strict = assemble(iter_raw(str(path), typed=True), strict=True, as_of=AS_OF)
+        _assert_same(strict, assemble(iter_raw(str(path)), strict=True, as_of=AS_OF))
 
 
 def test_orders_of_runs_keep_their_place_among_other_lines_of_a_patient(tmp_path: Path) -> None:

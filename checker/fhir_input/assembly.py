@@ -156,7 +156,12 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
         _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
 
     for entry in raw_items:
-        if type(entry) is TypedLines and not strict:  # a run of bulk lines, each as a TypedResource below
+        if isinstance(entry, TypedLines):  # a run of bulk lines, each as a TypedResource below
+            if strict:  # every line as a dict
+                for number, line in enumerate(entry.lines, entry.first):
+                    for item in _ndjson_line(line, entry.file, number):
+                        take(item)
+                continue
             base = seq  # line k of the run is at position base + k + 1
             seq += len(entry.lines)
             if not relaxed and seq >= BULK_RESOURCES:
@@ -196,10 +201,6 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
                     take(item)
             else:
                 take(entry.reader(entry.line))
-        elif type(entry) is TypedLines:  # strict: every line as a dict
-            for number, line in enumerate(entry.lines, entry.first):
-                for item in _ndjson_line(line, entry.file, number):
-                    take(item)
         else:
             take(entry)
     counts.resources += typed_orders

@@ -303,7 +303,7 @@ def display_name(name: str) -> str:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
+def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     head = data.lstrip()[:1]
     if head == b"<":
@@ -340,7 +340,7 @@ def _looks_like_ndjson(data: bytes) -> bool:
         return False
 
 
-def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
+def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     yield from _ndjson_chunks([data], where)
 
