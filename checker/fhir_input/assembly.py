@@ -4,7 +4,6 @@ checked, ignored or rejected."""
 from __future__ import annotations
 
 import contextlib
-from itertools import count
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
