@@ -22,6 +22,7 @@ from tests.conftest import export_generator
 
 from checker.fhir_input import Ingestion, assemble, iter_raw, read
 from checker.fhir_input.raw import TypedLines, TypedResource
+from checker.fhir_input.typed import PatientLine
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 1, 15)
@@ -304,6 +305,34 @@ def _random_export(rng: random.Random, count: int) -> bytes:
     return b"\n".join(lines) + (b"\n" if rng.random() < 0.7 else b"")
 
 
+def _random_patients(rng: random.Random, count: int) -> bytes:
+    """A Patient file as bulk exports write it, with the lines the typed path must refuse or read alike."""
+    tricky = [line for name, line in TRICKY.items() if name.startswith("patient")]
+    lines = []
+    for number in range(count):
+        roll = rng.random()
+        if roll < 0.05:
+            lines.append(rng.choice(tricky))
+            continue
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": f"p{rng.randrange(1, 12)}"}
+        if rng.random() < 0.9:
+            patient["gender"] = rng.choice(["female", "male", "other", "unknown", ""])
+        if rng.random() < 0.9:
+            patient["birthDate"] = rng.choice(["1950-03-02", "1931", "1962-07", "", "1950-02-30", "1950-02-28"])
+        if rng.random() < 0.05:
+            patient["id"] = rng.choice(["", 7])
+        if rng.random() < 0.05:
+            patient["identifier"] = [{"system": "urn:oid:1", "value": "42"}]
+        keys = list(patient)
+        rng.shuffle(keys)
+        patient = {k: patient[k] for k in keys}
+        line = json.dumps(patient).encode() if rng.random() < 0.4 else orjson.dumps(patient)
+        if rng.random() < 0.03:
+            line = line[:-1] + b',"gender":"male"}'
+        lines.append(line)
+    return b"\n".join(lines) + b"\n"
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_runs_of_typed_lines_read_random_exports_as_the_dict_path(
         tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,14 +348,16 @@ def test_runs_of_typed_lines_read_random_exports_as_the_dict_path(
     monkeypatch.setattr(sources, "RUN_LINES", rng.randrange(1, 40))
     path = tmp_path / "MedicationRequest.ndjson"
     path.write_bytes(_random_export(rng, 1500))
-    typed, plain = _both(str(path))
+    (tmp_path / "Patient.ndjson").write_bytes(_random_patients(rng, 300))
+    typed, plain = _both(str(tmp_path))
     _assert_same(typed, plain)
     assert [(e.code, e.message) for e in typed.errors] == [(e.code, e.message) for e in plain.errors]
-    runs = [i for i in iter_raw(str(path), typed=True) if type(i) is TypedLines]
-    assert sum(len(r.lines) for r in runs) > 600  # the runs are taken
+    runs = [i for i in iter_raw(str(tmp_path), typed=True) if type(i) is TypedLines]
+    assert sum(len(r.lines) for r in runs if type(r.typed[0]) is PatientLine) > 100  # the runs are taken
+    assert sum(len(r.lines) for r in runs if type(r.typed[0]) is not PatientLine) > 600
     if seed < 2:  # typed items under --strict are read as dicts
-        strict = assemble(iter_raw(str(path), typed=True), strict=True, as_of=AS_OF)
-        _assert_same(strict, assemble(iter_raw(str(path)), strict=True, as_of=AS_OF))
+        strict = assemble(iter_raw(str(tmp_path), typed=True), strict=True, as_of=AS_OF)
+        _assert_same(strict, assemble(iter_raw(str(tmp_path)), strict=True, as_of=AS_OF))
 
 
 def test_orders_of_runs_keep_their_place_among_other_lines_of_a_patient(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ checked, ignored or rejected."""
 from __future__ import annotations
 
 import contextlib
+from itertools import count
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from checker.fhir_input.allergies import _allergy
+from checker.fhir_input.dates import _date
 from checker.fhir_input.conditions import _condition
 from checker.fhir_input.elements import _Bad
 from checker.fhir_input.errors import _err
@@ -20,6 +22,7 @@ from checker.fhir_input.patients import _patient
 from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedLines, TypedResource
 from checker.fhir_input.references import SharedReading, _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
+from checker.fhir_input.typed import UNSET, PatientLine
 from checker.fhir_input.sources import _ndjson_line
 from checker.fhir_input.validation import _explain, _strict_error
 from checker.fhir_types import KNOWN_RESOURCE_TYPES
@@ -161,6 +164,33 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
                     for item in _ndjson_line(line, entry.file, number):
                         take(item)
                 continue
+            if type(entry.typed[0]) is PatientLine:
+                for number, t, line in zip(count(entry.first), entry.typed, entry.lines):
+                    rid, birth = t.id, t.birthDate
+                    born = None
+                    if not rid or birth is not UNSET and (born := _date(birth)) is None:  # as the dict path says
+                        for item in _ndjson_line(line, entry.file, number):
+                            take(item)
+                        continue
+                    # what take() does with this Patient read as a dict, without the dict's generic path
+                    seq += 1
+                    if seq >= BULK_RESOURCES and not relaxed:
+                        bulk.enter_context(relaxed_gc())
+                        relaxed = True
+                    counts.resources += 1
+                    resource: dict[str, Any] = {"resourceType": "Patient", "id": rid}
+                    if t.gender is not UNSET:
+                        resource["gender"] = t.gender
+                    if birth is not UNSET:
+                        resource["birthDate"] = birth
+                    raw = RawResource(resource, SourceLocation(entry.file, number))
+                    index.add(raw)
+                    patient = Patient(f"Patient/{rid}", born, t.gender or "")
+                    canonical[id(raw)] = patient.ref
+                    patient_raws.append(raw)
+                    patients[patient.ref] = patient
+                    counts.checked += 1
+                continue
             base = seq  # line k of the run is at position base + k + 1
             seq += len(entry.lines)
             if not relaxed and seq >= BULK_RESOURCES:
@@ -248,15 +278,15 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     records: dict[str, PatientRecord] = {}
     for key, written_as in ways.items():
         shown = key.partition(LOCAL_REF)[2] or key  # an unresolved "#id" is shown as written
-        patient = (patients.get(key) or Patient(ref=shown)) if key else None
+        person = (patients.get(key) or Patient(ref=shown)) if key else None
         if len(written_as) == 1 and (only := written_as[0]) not in groups:  # orders of runs only, in input order
-            records[key] = PatientRecord(patient=patient, medication_orders=typed_groups[only])
+            records[key] = PatientRecord(patient=person, medication_orders=typed_groups[only])
             continue
         if len(written_as) == 1 and only not in typed_groups:
             items = sorted(groups[only], key=_first) if deferred else groups[only]
         else:  # several ways of writing one patient's reference, or orders of runs and other items: input order
             items = sorted([item for written in written_as for item in placed(written)], key=_first)
-        rec = records[key] = PatientRecord(patient=patient)
+        rec = records[key] = PatientRecord(patient=person)
         lists = (rec.medication_orders, rec.service_orders, rec.conditions, rec.allergies, rec.observations)
         for _, kind, extracted in items:
             lists[kind].append(extracted)

@@ -16,7 +16,7 @@ import orjson
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound, _err
 from checker.fhir_input.raw import FileMark, RawResource, TypedLines, TypedResource
-from checker.fhir_input.typed import decode_line, decode_run
+from checker.fhir_input.typed import PATIENT_DECODER, decode_line, decode_run
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError, Message, Word
 from checker.findings import Quantity as Measure
@@ -277,7 +277,10 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
             escaped = b"\\" in block or bool(lines) and b"\\" in lines[0]
             yield from (_lines if escaped else _typed_block)(lines, where, number)
             number += len(lines)
-        else:  # no order in the block (a Patient file…): every line as a dict
+        elif typed and b'"Patient"' in block and b"\\" not in block and not (lines and b"\\" in lines[0]):
+            yield from _typed_block(lines, where, number, b'"Patient"', PATIENT_DECODER)
+            number += len(lines)
+        else:  # no order or patient in the block: every line as a dict
             for line in lines:
                 number += 1
                 if line.strip():
@@ -345,29 +348,37 @@ def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedLines |
     yield from _ndjson_chunks([data], where)
 
 
-def _typed_block(lines: list[bytes], where: str, number: int
-                 ) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
+def _typed_block(lines: list[bytes], where: str, number: int, marker: bytes = b'"MedicationRequest"',
+                 decoder: Any = None) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     """Lines ``number + 1`` … of a block with no backslash: runs of lines that decode typed come as one
     :class:`~checker.fhir_input.raw.TypedLines` each (see :func:`~checker.fhir_input.typed.decode_run`),
     other lines one by one as :func:`_one_line` reads them."""
     start, count = 0, len(lines)
     while start < count:
-        if start and lines[start].find(b'"MedicationRequest"', 0, 80) < 0:  # after a line of another type, another
+        if start and lines[start].find(marker, 0, 80) < 0:  # after a line of another type, another
             if lines[start].strip():
                 yield from _ndjson_line(lines[start], where, number + start + 1)
             start += 1
             continue
         end = min(start + RUN_LINES, count)
-        stop, run = decode_run(lines, start, end)
+        stop, run = decode_run(lines, start, end) if decoder is None else decode_run(lines, start, end, decoder)
         if run:
             yield TypedLines(run, lines[start:stop], where, number + start + 1)
         elif stop > start:  # a run with a key written twice somewhere: each line on its own
-            yield from _lines(lines[start:stop], where, number + start)
+            yield from (_lines if decoder is None else _dict_lines)(lines[start:stop], where, number + start)
         if stop < end:  # not a typed line: read as a dict
             if lines[stop].strip():
                 yield from _ndjson_line(lines[stop], where, number + stop + 1)
             stop += 1
         start = stop
+
+
+def _dict_lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | InputError]:
+    """Lines ``number + 1`` … as dicts."""
+    for line in lines:
+        number += 1
+        if line.strip():
+            yield from _ndjson_line(line, where, number)
 
 
 def _lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | TypedResource | InputError]:
