@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import export_generator
 
 from checker.fhir_input import Ingestion, assemble, iter_raw, read
-from checker.fhir_input.raw import TypedResource
+from checker.fhir_input.raw import TypedLines, TypedResource
+from checker.fhir_input.typed import PatientLine
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 1, 15)
@@ -56,9 +57,11 @@ def test_the_typed_path_is_taken_on_bulk_lines(tmp_path: Path) -> None:
     """Without this the comparisons above would hold trivially."""
     export_generator().generate(tmp_path, patients=50, per_patient=10, seed=3, practitioners=5)
     items = list(iter_raw(str(tmp_path), typed=True))
-    orders = [i for i in items if getattr(i, "resource_type", "") == "MedicationRequest" or type(i) is TypedResource]
-    assert orders and sum(type(i) is TypedResource for i in orders) >= 0.99 * len(orders)
-    assert not any(type(i) is TypedResource for i in iter_raw(str(tmp_path)))  # typed=False is the default
+    as_dicts = sum(getattr(i, "resource_type", "") == "MedicationRequest" for i in items)
+    typed = sum(len(i.lines) if type(i) is TypedLines else 1 for i in items if type(i) in (TypedLines, TypedResource))
+    assert typed and typed >= 0.99 * (typed + as_dicts)
+    assert any(type(i) is TypedLines and len(i.lines) > 100 for i in items)  # runs of lines, not one item per line
+    assert not any(type(i) in (TypedLines, TypedResource) for i in iter_raw(str(tmp_path)))  # typed=False is the default
 
 
 def _sample_files() -> list[Path]:
@@ -139,6 +142,11 @@ TRICKY: dict[str, bytes] = {
     "requester with identifier": _line(requester={"identifier": {"value": "42"}}),
     "partial date": _line(authoredOn="2025-11"),
     "odd date": _line(authoredOn="yesterday"),
+    "empty date": _line(authoredOn=""),
+    "empty status and intent": _line(status="", intent=""),
+    "empty references": _line(subject={"reference": ""}, requester={"reference": ""}),
+    "references with nothing": _line(subject={}, requester={}),
+    "empty medication": _line(medicationCodeableConcept={}),
     "CQL date": _line(authoredOn=..., _authoredOn={"extension": [{"url": "cqlExpression",
                                                                    "valueString": "Today() - 3 days"}]}),
     "CQL validity": _line(dispenseRequest={"validityPeriod": {"extension": [
@@ -218,3 +226,153 @@ def test_typed_lines_refused_by_extraction_give_the_dict_paths_coded_error(
                 "dose not a number": "not-a-number", "coding code as a list": "code-not-string"}[name]
     assert [e.code.code for e in typed.errors if e.code is not None] == [expected]
     assert typed.counts == plain.counts and typed.records == plain.records
+
+
+MEDICATIONS = [
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "B01AA03"}], "text": "Warfarine 5 mg"},
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "M01AE01"}], "text": "Ibuprofène 400 mg"},
+    {"text": "Oméprazole 20 mg gélule gastro-résistante"},
+    {"coding": [{"system": "http://www.whocc.no/atc", "code": "C09AA05", "display": "ramipril"}]},
+]
+DOSAGES = [
+    [{"text": "1 cp/j", "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+      "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "comprimé"}}]}],
+    [{"text": "2 cp matin et soir", "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+      "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "comprimé"}}]}],
+    [{"text": "si douleur"}],
+]
+DISPENSES = [{"expectedSupplyDuration": {"value": 30, "unit": "d"}}, {"numberOfRepeatsAllowed": 2},
+             {"validityPeriod": {"start": "2025-10-01", "end": "2026-01-01"}}]
+SUBJECTS = [f"Patient/p{i}" for i in range(1, 8)] + [
+    "http://example.org/fhir/Patient/p3", "#p2", "Patient?identifier=urn%3Aoid%3A1%7C42", "Patient/unknown"]
+DATES = ["2025-11-02", "2025-11-02T10:00:00+01:00", "2025-11", "2025", "", "yesterday", "2025-02-30"]
+STATUSES = ["active", "completed", "stopped", "on-hold", ""]
+
+
+def _random_line(rng: random.Random, number: int) -> bytes:
+    """A MedicationRequest line as bulk exports write them, with the oddities they sometimes have."""
+    res: dict[str, Any] = {"resourceType": "MedicationRequest", "id": f"m{number}"}
+    if rng.random() < 0.9:
+        res["status"] = rng.choice(STATUSES)
+    if rng.random() < 0.9:
+        res["intent"] = rng.choice(["order", "plan", "proposal"])
+    if rng.random() < 0.95:
+        res["medicationCodeableConcept"] = rng.choice(MEDICATIONS)
+    if rng.random() < 0.95:
+        res["subject"] = {"reference": rng.choice(SUBJECTS)}
+    if rng.random() < 0.9:
+        res["authoredOn"] = rng.choice(DATES) if rng.random() < 0.3 else DATES[0]
+    if rng.random() < 0.7:
+        res["requester"] = {"reference": f"Practitioner/d{rng.randrange(4)}"}
+    if rng.random() < 0.8:
+        res["dosageInstruction"] = rng.choice(DOSAGES)
+    if rng.random() < 0.8:
+        res["dispenseRequest"] = rng.choice(DISPENSES)
+    if rng.random() < 0.05:
+        res["note"] = [{"text": "à prendre au repas"}]
+    keys = list(res)
+    rng.shuffle(keys)
+    res = {k: res[k] for k in keys}
+    spaced = rng.random() < 0.4
+    line = json.dumps(res, ensure_ascii=False).encode() if spaced else orjson.dumps(res)
+    roll = rng.random()
+    if roll < 0.02:  # a key written twice
+        line = line[:-1] + (b', "status": "stopped"}' if spaced else b',"status":"stopped"}')
+    elif roll < 0.03:
+        line = line.replace(b"comprim", b"compr\\u0069m")  # an escape
+    elif roll < 0.04:
+        line += b"\r"  # CRLF line ends
+    return line
+
+
+def _random_export(rng: random.Random, count: int) -> bytes:
+    lines = []
+    for number in range(count):
+        roll = rng.random()
+        if roll < 0.03:
+            lines.append(rng.choice(list(TRICKY.values())))
+        elif roll < 0.05:
+            lines.append(rng.choice([b"", b"   ", b"\t"]))
+        elif roll < 0.08:
+            pid = rng.randrange(1, 9)
+            patient: dict[str, Any] = {"resourceType": "Patient", "id": f"p{pid}", "gender": "female",
+                                       "birthDate": f"19{40 + pid}-03-0{pid}"}
+            if pid == 4:
+                patient["identifier"] = [{"system": "urn:oid:1", "value": "42"}]
+            lines.append(orjson.dumps(patient))
+        else:
+            lines.append(_random_line(rng, number))
+    return b"\n".join(lines) + (b"\n" if rng.random() < 0.7 else b"")
+
+
+def _random_patients(rng: random.Random, count: int) -> bytes:
+    """A Patient file as bulk exports write it, with the lines the typed path must refuse or read alike."""
+    tricky = [line for name, line in TRICKY.items() if name.startswith("patient")]
+    lines = []
+    for number in range(count):
+        roll = rng.random()
+        if roll < 0.05:
+            lines.append(rng.choice(tricky))
+            continue
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": f"p{rng.randrange(1, 12)}"}
+        if rng.random() < 0.9:
+            patient["gender"] = rng.choice(["female", "male", "other", "unknown", ""])
+        if rng.random() < 0.9:
+            patient["birthDate"] = rng.choice(["1950-03-02", "1931", "1962-07", "", "1950-02-30", "1950-02-28"])
+        if rng.random() < 0.05:
+            patient["id"] = rng.choice(["", 7])
+        if rng.random() < 0.05:
+            patient["identifier"] = [{"system": "urn:oid:1", "value": "42"}]
+        keys = list(patient)
+        rng.shuffle(keys)
+        patient = {k: patient[k] for k in keys}
+        line = json.dumps(patient).encode() if rng.random() < 0.4 else orjson.dumps(patient)
+        if rng.random() < 0.03:
+            line = line[:-1] + b',"gender":"male"}'
+        lines.append(line)
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_runs_of_typed_lines_read_random_exports_as_the_dict_path(
+        tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of typed lines (one decode per line, the repeated-key test summed over the run, orders
+    grouped without their positions) against the dict path, on seeded exports mixing compact and
+    spaced lines, repeated keys, escapes, CRLF, blank lines, Patients, lines the typed path refuses and
+    the ways of writing one patient; small blocks and short runs, so that lines straddle blocks and
+    runs stop anywhere."""
+    from checker.fhir_input import sources
+
+    rng = random.Random(seed)
+    monkeypatch.setattr(sources, "CHUNK", rng.randrange(200, 4000))
+    monkeypatch.setattr(sources, "RUN_LINES", rng.randrange(1, 40))
+    path = tmp_path / "MedicationRequest.ndjson"
+    path.write_bytes(_random_export(rng, 1500))
+    (tmp_path / "Patient.ndjson").write_bytes(_random_patients(rng, 300))
+    typed, plain = _both(str(tmp_path))
+    _assert_same(typed, plain)
+    assert [(e.code, e.message) for e in typed.errors] == [(e.code, e.message) for e in plain.errors]
+    runs = [i for i in iter_raw(str(tmp_path), typed=True) if type(i) is TypedLines]
+    assert sum(len(r.lines) for r in runs if type(r.typed[0]) is PatientLine) > 100  # the runs are taken
+    assert sum(len(r.lines) for r in runs if type(r.typed[0]) is not PatientLine) > 600
+    if seed < 2:  # typed items under --strict are read as dicts
+        strict = assemble(iter_raw(str(tmp_path), typed=True), strict=True, as_of=AS_OF)
+        _assert_same(strict, assemble(iter_raw(str(tmp_path)), strict=True, as_of=AS_OF))
+
+
+def test_orders_of_runs_keep_their_place_among_other_lines_of_a_patient(tmp_path: Path) -> None:
+    """A patient's typed lines, lines read as dicts (an element the typed path does not read) and
+    lines naming the patient another way (an absolute URL) come out in input order, as the dict path
+    gives them."""
+    lines = []
+    for n in range(60):
+        subject = "http://example.org/fhir/Patient/p1" if n % 7 == 3 else "Patient/p1"
+        line = _line(id=f"m{n}", subject={"reference": subject})
+        lines.append(_line(id=f"m{n}", note=[{"text": "x"}]) if n % 5 == 2 else line)
+    lines.insert(30, orjson.dumps(PATIENT))
+    path = tmp_path / "MedicationRequest.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    typed, plain = _both(str(path))
+    _assert_same(typed, plain)
+    (record,) = typed.records
+    assert [o.ref for o in record.medication_orders] == [f"MedicationRequest/m{n}" for n in range(60)]

@@ -4,28 +4,31 @@ checked, ignored or rejected."""
 from __future__ import annotations
 
 import contextlib
+from itertools import count
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from checker.fhir_input.allergies import _allergy
+from checker.fhir_input.dates import _date
 from checker.fhir_input.conditions import _condition
 from checker.fhir_input.elements import _Bad
 from checker.fhir_input.errors import _err
-from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_patient_key
+from checker.fhir_input.medication_requests import _medication_order, _typed_order, typed_patient_key, typed_run
 from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedResource
+from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedLines, TypedResource
 from checker.fhir_input.references import SharedReading, _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
+from checker.fhir_input.typed import UNSET, PatientLine
 from checker.fhir_input.sources import _ndjson_line
 from checker.fhir_input.validation import _explain, _strict_error
 from checker.fhir_types import KNOWN_RESOURCE_TYPES
 from checker.findings import InputCounts, InputError, Message
 from checker.memo import BULK_RESOURCES, relaxed_gc
-from checker.model import Patient, PatientRecord, SourceLocation
+from checker.model import MedicationOrder, Patient, PatientRecord, SourceLocation
 
 MAX_URLS = 1_000_000
 """At most this many ``Type/id`` -> fullUrl pairs are kept per read (bounded memory on bulk inputs;
@@ -41,9 +44,18 @@ class Ingestion:
     counts: InputCounts = field(default_factory=InputCounts)
     urls: dict[str, str] = field(default_factory=dict)
     """``Type/id`` -> Bundle ``fullUrl`` of the resources that had both (first wins)."""
+    typed_in_input_order: list[list[Any]] = field(default_factory=list, repr=False, compare=False)
+    """The orders of runs of typed lines, run by run, in input order (see :meth:`__del__`)."""
+
+    def __del__(self) -> None:
+        """Let go of the records first, then of :attr:`typed_in_input_order`: the orders are then
+        freed run by run, as they were made (sequential memory), not patient by patient (scattered
+        over memory when an export is not sorted by patient: 0.26 s against 0.10 s for the 200,000
+        orders of the dense export). Nothing changes for a caller still holding the records."""
+        self.records = []
 
 
-def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool = False,
+def assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | InputError | FileMark], *, strict: bool = False,
              as_of: date | None = None, shared: SharedReading | None = None) -> Ingestion:
     """Group raw resources per patient, resolve references and extract the domain model.
 
@@ -53,7 +65,7 @@ def assemble(raw_items: Iterable[RawResource | TypedResource | InputError | File
         return _assemble(raw_items, strict=strict, as_of=as_of, bulk=bulk, shared=shared)
 
 
-def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
+def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | InputError | FileMark], *, strict: bool, as_of: date | None,
               bulk: contextlib.ExitStack, shared: SharedReading | None) -> Ingestion:
     """One pass over the input: each resource is extracted as it arrives and its parsed JSON is
     dropped, except Patients and Medications (reference targets) and the few orders naming their
@@ -72,47 +84,33 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
     # Per patient reference as written: (position, kind, extracted item); `kind` (see _KINDS) names the
     # record list the item goes to.
     groups: dict[str | None, list[tuple[int, int, Any]]] = {}
+    # The orders of runs of typed lines (TypedLines), per patient reference as written, in input order;
+    # their positions are kept per run (the run's orders and the position before it), for when needed.
+    typed_groups: dict[str | None, list[MedicationOrder]] = {}
+    typed_runs = out.typed_in_input_order
+    run_bases: list[int] = []
     deferred: list[tuple[int, RawResource]] = []
     anonymous: dict[tuple[str, str], int] = {}  # (file, content name) -> copies seen, see _content_name
     seq = 0
     typed_orders = 0  # added to the counts at the end (checked resources)
-    item: RawResource | InputError | FileMark
-    for entry in raw_items:
-        if isinstance(entry, TypedResource):
-            if not strict:
-                order = _typed_order(entry, index, today)
-                if order is not None:  # what the dict path gives, without its dict (see _typed_order)
-                    seq += 1
-                    if seq == BULK_RESOURCES:
-                        bulk.enter_context(relaxed_gc())
-                    typed_orders += 1
-                    subject = entry.typed.subject
-                    written = subject.reference if subject else None  # (UNSET is false) the common case inline:
-                    if not written or written[0] == "#" or "?" in written:  # else as typed_patient_key writes it
-                        written = typed_patient_key(entry)
-                    group = groups.get(written)
-                    if group is None:
-                        group = groups[written] = []
-                    group.append((seq, _ORDER, order))
-                    continue
-            if entry.reader is None:  # read as a dict
-                (item,) = _ndjson_line(entry.line, entry.location.file, entry.location.line or 0)
-            else:
-                item = entry.reader(entry.line)
-        else:
-            item = entry
+    relaxed = False
+
+    def take(item: RawResource | InputError | FileMark) -> None:
+        """One resource, error or file mark of the input, in input order."""
+        nonlocal seq, relaxed
         if type(item) is not RawResource:
             if isinstance(item, FileMark):
                 counts.files += 1
-                continue
+                return
             if isinstance(item, InputError):
                 out.errors.append(item)
                 counts.resources += 1
                 counts.rejected += 1
-                continue
+                return
         seq += 1
-        if seq == BULK_RESOURCES:  # a bulk input: what is extracted stays alive to the end
+        if seq >= BULK_RESOURCES and not relaxed:  # a bulk input: what is extracted stays alive to the end
             bulk.enter_context(relaxed_gc())
+            relaxed = True
         counts.resources += 1
         if not item.full_url:
             rid = item.resource.get("id")
@@ -130,11 +128,11 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
                 except _Bad as bad:
                     patient_errors.append(_rejection(item, bad, strict=False))
                     counts.rejected += 1
-                    continue
+                    return
                 if strict and (error := _strict_error(item)) is not None:
                     patient_errors.append(error)
                     counts.rejected += 1
-                    continue
+                    return
                 canonical[id(item)] = patient.ref
                 patient_raws.append(item)
                 patients[patient.ref] = patient
@@ -143,7 +141,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
                 if strict and (error := _strict_error(item)) is not None:
                     late_errors.append((seq, error))  # not indexed: no order takes its drug from it
                     counts.rejected += 1
-                    continue
+                    return
                 index.add(item)
                 counts.checked += 1
             elif rt in KNOWN_RESOURCE_TYPES:  # a resource no rule reads (Practitioner, Encounter …)
@@ -152,12 +150,88 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
             else:  # a misspelt or invented type: never silently dropped
                 late_errors.append((seq, _err(str(item.location), "unknown-type", rt, type=rt)))
                 counts.rejected += 1
-            continue
+            return
         index.occupy(item)
         if kind == _ORDER and _names_medication_by_reference(item.resource):
             deferred.append((seq, item))  # its Medication may come later in the input
-            continue
+            return
         _extract(item, kind, seq, index, today, strict, groups, late_errors, counts)
+
+    for entry in raw_items:
+        if isinstance(entry, TypedLines):  # a run of bulk lines, each as a TypedResource below
+            if strict:  # every line as a dict
+                for number, line in enumerate(entry.lines, entry.first):
+                    for item in _ndjson_line(line, entry.file, number):
+                        take(item)
+                continue
+            if type(entry.typed[0]) is PatientLine:
+                for number, t, line in zip(count(entry.first), entry.typed, entry.lines):
+                    rid, birth = t.id, t.birthDate
+                    born = None
+                    if not rid or birth is not UNSET and (born := _date(birth)) is None:  # as the dict path says
+                        for item in _ndjson_line(line, entry.file, number):
+                            take(item)
+                        continue
+                    # what take() does with this Patient read as a dict, without the dict's generic path
+                    seq += 1
+                    if seq >= BULK_RESOURCES and not relaxed:
+                        bulk.enter_context(relaxed_gc())
+                        relaxed = True
+                    counts.resources += 1
+                    resource: dict[str, Any] = {"resourceType": "Patient", "id": rid}
+                    if t.gender is not UNSET:
+                        resource["gender"] = t.gender
+                    if birth is not UNSET:
+                        resource["birthDate"] = birth
+                    raw = RawResource(resource, SourceLocation(entry.file, number))
+                    index.add(raw)
+                    patient = Patient(f"Patient/{rid}", born, t.gender or "")
+                    canonical[id(raw)] = patient.ref
+                    patient_raws.append(raw)
+                    patients[patient.ref] = patient
+                    counts.checked += 1
+                continue
+            base = seq  # line k of the run is at position base + k + 1
+            seq += len(entry.lines)
+            if not relaxed and seq >= BULK_RESOURCES:
+                bulk.enter_context(relaxed_gc())
+                relaxed = True
+            orders, refused = typed_run(entry, index, today, typed_groups)
+            run_bases.append(base)
+            typed_runs.append(orders)
+            typed_orders += len(orders) - len(refused)
+            if refused:
+                for k in refused:  # read as dicts, at their positions
+                    seq = base + k
+                    for item in _ndjson_line(entry.lines[k], entry.file, entry.first + k):
+                        take(item)
+                seq = base + len(orders)
+            continue
+        if isinstance(entry, TypedResource):
+            if not strict:
+                order = _typed_order(entry, index, today)
+                if order is not None:  # what the dict path gives, without its dict (see _typed_order)
+                    seq += 1
+                    if seq >= BULK_RESOURCES and not relaxed:
+                        bulk.enter_context(relaxed_gc())
+                        relaxed = True
+                    typed_orders += 1
+                    subject = entry.typed.subject
+                    written = subject.reference if subject else None
+                    if not written or written[0] == "#" or "?" in written:
+                        written = typed_patient_key(entry.typed, entry.location.file)
+                    group = groups.get(written)
+                    if group is None:
+                        group = groups[written] = []
+                    group.append((seq, _ORDER, order))
+                    continue
+            if entry.reader is None:  # read as a dict
+                for item in _ndjson_line(entry.line, entry.location.file, entry.location.line or 0):
+                    take(item)
+            else:
+                take(entry.reader(entry.line))
+        else:
+            take(entry)
     counts.resources += typed_orders
     counts.checked += typed_orders
     for position, raw in deferred:
@@ -182,17 +256,37 @@ def _assemble(raw_items: Iterable[RawResource | TypedResource | InputError | Fil
             found = resolved[written] = canonical.get(id(target), written) if target is not None else written
         return found
 
-    merged: dict[str, list[tuple[int, int, Any]]] = {}
-    for written, items in groups.items():
-        key = canonical_key(written)
-        if key in merged:  # several ways of writing one patient's reference: keep input order
-            merged[key] = sorted(merged[key] + items, key=_first)
-        else:
-            merged[key] = sorted(items, key=_first) if deferred else items
+    positions: dict[int, int] = {}  # id(order of a run) -> its position, filled when first needed
+
+    def placed(written: str | None) -> list[tuple[int, int, Any]]:
+        """The items of one way of writing a patient's reference, with their positions."""
+        items = groups.get(written, [])
+        typed = typed_groups.get(written)
+        if typed:
+            if not positions:
+                positions.update({id(o): base + k for base, orders in zip(run_bases, typed_runs)
+                                  for k, o in enumerate(orders, 1)})
+            items = items + [(positions[id(o)], _ORDER, o) for o in typed]
+        return items
+
+    ways: dict[str, list[str | None]] = {}  # canonical key -> the ways its reference is written
+    for written in groups:
+        ways.setdefault(canonical_key(written), []).append(written)
+    for written in typed_groups:
+        if written not in groups:
+            ways.setdefault(canonical_key(written), []).append(written)
     records: dict[str, PatientRecord] = {}
-    for key, items in merged.items():
+    for key, written_as in ways.items():
         shown = key.partition(LOCAL_REF)[2] or key  # an unresolved "#id" is shown as written
-        rec = records[key] = PatientRecord(patient=(patients.get(key) or Patient(ref=shown)) if key else None)
+        person = (patients.get(key) or Patient(ref=shown)) if key else None
+        if len(written_as) == 1 and (only := written_as[0]) not in groups:  # orders of runs only, in input order
+            records[key] = PatientRecord(patient=person, medication_orders=typed_groups[only])
+            continue
+        if len(written_as) == 1 and only not in typed_groups:
+            items = sorted(groups[only], key=_first) if deferred else groups[only]
+        else:  # several ways of writing one patient's reference, or orders of runs and other items: input order
+            items = sorted([item for written in written_as for item in placed(written)], key=_first)
+        rec = records[key] = PatientRecord(patient=person)
         lists = (rec.medication_orders, rec.service_orders, rec.conditions, rec.allergies, rec.observations)
         for _, kind, extracted in items:
             lists[kind].append(extracted)

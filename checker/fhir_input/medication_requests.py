@@ -8,12 +8,12 @@ from typing import Any
 from checker.fhir_input.dates import _date, _read_date, _dated
 from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
 from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
-from checker.fhir_input.raw import RawResource, TypedResource, written_patient
+from checker.fhir_input.raw import RawResource, TypedLines, TypedResource, written_patient
 from checker.fhir_input.references import _Index, _resource_ref
 from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
 from checker.fhir_input.validation import detect_version
 from checker.findings import Message
-from checker.model import Concept, Dispense, Dosage, MedicationOrder
+from checker.model import Concept, Dispense, Dosage, MedicationOrder, SourceLocation
 
 
 def _medication_order(raw: RawResource, index: _Index, today: date) -> MedicationOrder:
@@ -84,7 +84,12 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
     (no id, no medication, an element the dict path would refuse): then the dict path's result and
     error stand. Builds what :func:`_medication_order` builds from a resource holding only the
     elements of :class:`~checker.fhir_input.typed.MedicationRequestLine` (FHIR R4 by detection)."""
-    t: MedicationRequestLine = item.typed
+    return typed_order(item.typed, item.location, index, today)
+
+
+def typed_order(t: MedicationRequestLine, location: SourceLocation, index: _Index, today: date
+                ) -> MedicationOrder | None:
+    """:func:`_typed_order` of a line decoded as ``t``, read at ``location``."""
     rid = t.id
     med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
     if not rid or med is UNSET:  # (UNSET is false) named by its content / medication by reference or missing
@@ -101,7 +106,7 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
             return None
         memo.keep(memo.typed_lines, key, shared)
     authored = None
-    if t.authoredOn:
+    if t.authoredOn is not UNSET:  # an empty date too: the dict path refuses it
         authored = memo.typed_dates.get(t.authoredOn, _MISSING)
         if authored is _MISSING:
             authored = _date(t.authoredOn)
@@ -129,8 +134,55 @@ def _typed_order(item: TypedResource, index: _Index, today: date) -> MedicationO
         (),  # category
         "",  # note
         "R4",  # fhir_version
-        item.location,  # location
+        location,  # location
     )
+
+
+def typed_run(run: TypedLines, index: _Index, today: date, groups: dict[str | None, list[MedicationOrder]]
+              ) -> tuple[list[MedicationOrder | None], list[int]]:
+    """:func:`typed_order` of every line of ``run`` (``None`` for a line to read as a dict) and the
+    positions in the run of the lines to read as dicts; each order is also appended to ``groups``
+    under the patient reference it is written with (:func:`typed_patient_key`). The same steps as for
+    one line, in one frame for the run with its look-ups bound once: the hot loop of bulk reading."""
+    orders: list[MedicationOrder | None] = []
+    refused: list[int] = []
+    add_order = orders.append
+    group_of = groups.get
+    memo = index.shared
+    lines_get, dates_get = memo.typed_lines.get, memo.typed_dates.get
+    file = run.file
+    number = run.first - 1
+    for t in run.typed:
+        number += 1
+        rid = t.id
+        med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
+        authored = t.authoredOn
+        shared = None
+        if rid and med:  # (UNSET is false; a JSON text is never empty) else typed_order refuses it
+            shared = lines_get(_JOIN((med, dosage or _NONE, dispense_request or _NONE)))
+        if shared is None or authored is not UNSET and (authored := dates_get(authored)) is None:
+            order = typed_order(t, SourceLocation(file, number), index, today)  # first sight, or refused
+            add_order(order)
+            if order is None:
+                refused.append(number - run.first)
+                continue
+            written = typed_patient_key(t, file)
+        else:
+            requester, subject = t.requester, t.subject
+            order = MedicationOrder(  # as typed_order builds it
+                f"MedicationRequest/{rid}", t.status or "", t.intent or "", shared[0], (), None,
+                None if authored is UNSET else authored, (requester.reference or "") if requester else "",
+                shared[1], shared[2], None, None, (), (), (), "", "R4", SourceLocation(file, number))
+            add_order(order)
+            written = subject.reference if subject else None  # the common case inline, as typed_patient_key
+            if not written or written[0] == "#" or "?" in written:
+                written = typed_patient_key(t, file)
+        group = group_of(written)
+        if group is None:
+            groups[written] = [order]
+        else:
+            group.append(order)
+    return orders, refused
 
 
 def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, today: date
@@ -166,12 +218,12 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
     return (medicated, *elements)
 
 
-def typed_patient_key(item: TypedResource) -> str | None:
-    """:meth:`RawResource.patient_key` of a typed line."""
-    subject = item.typed.subject
+def typed_patient_key(t: MedicationRequestLine, file: str) -> str | None:
+    """:meth:`RawResource.patient_key` of a line of ``file`` decoded as ``t``."""
+    subject = t.subject
     if subject is UNSET or subject.reference is UNSET:
         return None
-    return written_patient(subject.reference, item.location.file)
+    return written_patient(subject.reference, file)
 
 
 _MISSING: Any = object()

@@ -85,6 +85,19 @@ class TypedResource:
 
 
 @dataclass(slots=True)
+class TypedLines:
+    """Consecutive NDJSON lines of one file (numbered ``first``, ``first + 1`` …), each decoded into a
+    typed structure as :class:`TypedResource` holds one (see :func:`checker.fhir_input.typed.decode_run`):
+    one item per run of a block instead of one per line. Assembly reads each line as it would read a
+    :class:`TypedResource` of it."""
+
+    typed: list[Any]
+    lines: list[bytes]
+    file: str
+    first: int
+
+
+@dataclass(slots=True)
 class FileMark:
     """Marks that a file (or stdin) was opened, for the ``files`` count."""
 

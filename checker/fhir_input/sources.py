@@ -15,8 +15,8 @@ import orjson
 
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound, _err
-from checker.fhir_input.raw import FileMark, RawResource, TypedResource
-from checker.fhir_input.typed import decode_line
+from checker.fhir_input.raw import FileMark, RawResource, TypedLines, TypedResource
+from checker.fhir_input.typed import PATIENT_DECODER, decode_line, decode_run
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError, Message, Word
 from checker.findings import Quantity as Measure
@@ -48,6 +48,10 @@ MAX_LINE = 64 << 20
 CHUNK = 1 << 20  # bytes read at a time
 
 
+RUN_LINES = 256
+"""Most lines decoded typed in one run (see :func:`_typed_block`)."""
+
+
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
              typed: Literal[False] = False) -> Iterator[RawResource | InputError | FileMark]: ...
@@ -55,16 +59,17 @@ def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expan
 
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: bool) -> Iterator[RawResource | TypedResource | InputError | FileMark]: ...
+             typed: bool) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]: ...
 
 
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: bool = False) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
+             typed: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
     """Stream raw resources, input errors and file marks from any accepted kind of input.
 
     ``typed``: NDJSON lines that :func:`~checker.fhir_input.typed.decode_line` decodes come as
-    :class:`~checker.fhir_input.raw.TypedResource` items, which only :func:`~checker.fhir_input.assemble`
-    reads (it extracts them without building their dicts, or reads them as the other lines)."""
+    :class:`~checker.fhir_input.raw.TypedLines` (runs of them) and :class:`~checker.fhir_input.raw.TypedResource`
+    items, which only :func:`~checker.fhir_input.assemble` reads (it extracts them without building
+    their dicts, or reads them as the other lines)."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     limits = (max_decompressed, max_expansion, typed)
     for item in items:
@@ -76,7 +81,7 @@ _Limits = tuple[int, float, bool]
 
 
 def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, False)
-              ) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
+              ) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -97,7 +102,7 @@ def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, Fal
         yield _err("<input>", "unreadable-type", type=type(item).__name__)
 
 
-def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
+def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
         yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
@@ -126,7 +131,7 @@ def _is_fhir_file(path: Path) -> bool:
     return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
 
 
-def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | TypedResource | InputError | FileMark]:
+def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
     where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
     yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
@@ -205,7 +210,7 @@ def _size(n: int) -> Measure:
 
 
 def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
-                 gzip_name: bool = False) -> Iterator[RawResource | TypedResource | InputError]:
+                 gzip_name: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
     JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
     chunks = _chunks(raw, where, limits, gzip_name)
@@ -238,11 +243,11 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
 
 
 def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
-                   ) -> Iterator[RawResource | TypedResource | InputError]:
+                   ) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     """NDJSON lines from blocks of bytes: a line longer than :data:`MAX_LINE` is refused (and skipped
     to the next newline) without being held; runs of blank lines cost a count, not a parse each.
-    ``typed``: a line that :func:`~checker.fhir_input.typed.decode_line` decodes is yielded as a
-    :class:`~checker.fhir_input.raw.TypedResource`, any other line as usual."""
+    ``typed``: runs of lines that decode typed are yielded as one :class:`~checker.fhir_input.raw.TypedLines`
+    each (a line on its own as a :class:`~checker.fhir_input.raw.TypedResource`), any other line as usual."""
     number = 0  # lines completed so far
     parts: list[bytes] = []  # the line being read, in pieces
     held = 0
@@ -259,21 +264,27 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
             number += 1
             block = block[cut + 1:]
             skipping = False
-        if not parts and not block.strip():  # blank lines only: counted at C speed
+        if not parts and (not block or block.isspace()):  # blank lines only: counted at C speed
             number += block.count(b"\n")
             continue
         lines = block.split(b"\n")
         tail = lines.pop()
-        for line in lines:
-            if parts:
-                parts.append(line)
-                line = b"".join(parts)
-                parts, held = [], 0
-            number += 1
-            if typed and (decoded := decode_line(line)) is not None:  # the hot path of bulk exports
-                yield TypedResource(decoded, line, SourceLocation(where, number))
-            elif line.strip():
-                yield from _ndjson_line(line, where, number)
+        if parts and lines:  # the line begun in an earlier block
+            parts.append(lines[0])
+            lines[0] = b"".join(parts)
+            parts, held = [], 0
+        if typed and b'"MedicationRequest"' in block:  # the hot path of bulk exports
+            escaped = b"\\" in block or bool(lines) and b"\\" in lines[0]
+            yield from (_lines if escaped else _typed_block)(lines, where, number)
+            number += len(lines)
+        elif typed and b'"Patient"' in block and b"\\" not in block and not (lines and b"\\" in lines[0]):
+            yield from _typed_block(lines, where, number, b'"Patient"', PATIENT_DECODER)
+            number += len(lines)
+        else:  # no order or patient in the block: every line as a dict
+            for line in lines:
+                number += 1
+                if line.strip():
+                    yield from _ndjson_line(line, where, number)
         if tail:
             parts.append(tail)
             held += len(tail)
@@ -295,7 +306,7 @@ def display_name(name: str) -> str:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
+def _from_bytes(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     head = data.lstrip()[:1]
     if head == b"<":
@@ -332,9 +343,59 @@ def _looks_like_ndjson(data: bytes) -> bool:
         return False
 
 
-def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedResource | InputError]:
+def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     yield from _ndjson_chunks([data], where)
+
+
+def _typed_block(lines: list[bytes], where: str, number: int, marker: bytes = b'"MedicationRequest"',
+                 decoder: Any = None) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
+    """Lines ``number + 1`` … of a block with no backslash: runs of lines that decode typed come as one
+    :class:`~checker.fhir_input.raw.TypedLines` each (see :func:`~checker.fhir_input.typed.decode_run`),
+    other lines one by one as :func:`_one_line` reads them."""
+    start, count = 0, len(lines)
+    while start < count:
+        if start and lines[start].find(marker, 0, 80) < 0:  # after a line of another type, another
+            if lines[start].strip():
+                yield from _ndjson_line(lines[start], where, number + start + 1)
+            start += 1
+            continue
+        end = min(start + RUN_LINES, count)
+        stop, run = decode_run(lines, start, end) if decoder is None else decode_run(lines, start, end, decoder)
+        if run:
+            yield TypedLines(run, lines[start:stop], where, number + start + 1)
+        elif stop > start:  # a run with a key written twice somewhere: each line on its own
+            yield from (_lines if decoder is None else _dict_lines)(lines[start:stop], where, number + start)
+        if stop < end:  # not a typed line: read as a dict
+            if lines[stop].strip():
+                yield from _ndjson_line(lines[stop], where, number + stop + 1)
+            stop += 1
+        start = stop
+
+
+def _dict_lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | InputError]:
+    """Lines ``number + 1`` … as dicts."""
+    for line in lines:
+        number += 1
+        if line.strip():
+            yield from _ndjson_line(line, where, number)
+
+
+def _lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | TypedResource | InputError]:
+    """Lines ``number + 1`` … one by one (see :func:`_one_line`), typed where they can be."""
+    for line in lines:
+        number += 1
+        yield from _one_line(line, where, number, True)
+
+
+def _one_line(line: bytes, where: str, number: int, typed: bool
+              ) -> Iterator[RawResource | TypedResource | InputError]:
+    """One NDJSON line, typed if ``typed`` and :func:`~checker.fhir_input.typed.decode_line` decodes
+    it, else as a dict; nothing for a blank line."""
+    if typed and (decoded := decode_line(line)) is not None:
+        yield TypedResource(decoded, line, SourceLocation(where, number))
+    elif line.strip():
+        yield from _ndjson_line(line, where, number)
 
 
 def _typed_line(line: bytes, where: str, number: int) -> Iterator[RawResource | TypedResource | InputError]:

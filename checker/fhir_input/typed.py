@@ -49,7 +49,17 @@ class MedicationRequestLine(msgspec.Struct, forbid_unknown_fields=True, gc=False
     dispenseRequest: Raw | UnsetType = UNSET
 
 
+class PatientLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A bulk Patient line with only the elements extraction reads; any other refuses the line."""
+
+    resourceType: Literal["Patient"]
+    id: str | UnsetType = UNSET
+    gender: str | UnsetType = UNSET
+    birthDate: str | UnsetType = UNSET
+
+
 _DECODER = msgspec.json.Decoder(MedicationRequestLine)
+PATIENT_DECODER = msgspec.json.Decoder(PatientLine)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -70,6 +80,38 @@ def decode_line(line: bytes) -> MedicationRequestLine | None:
     return typed
 
 
+def decode_run(lines: list[bytes], start: int, end: int, decoder: msgspec.json.Decoder[Any] = _DECODER
+               ) -> tuple[int, list[Any] | None]:
+    """``(stop, run)``: the lines ``lines[start:stop]`` decode into the structure and ``lines[stop]``
+    does not (when ``stop < end``); ``run`` is their structures, or ``None`` when they are not all
+    what :func:`decode_line` would give (then read them one by one). A run of lines costs one call
+    per line, and the checks are made for the run at once. ``decoder``: that of
+    :class:`MedicationRequestLine` or of :class:`PatientLine`.
+
+    The caller has found no backslash in the lines (:func:`decode_line`'s first condition). The
+    repeated-key test is :func:`decode_line`'s, summed over the run: for each line the re-encoded
+    structure is never longer than the line and never has more colons (it is the line without its
+    blank space and without the members a repeated key dropped), so equal sums prove every line
+    equal, which is what :func:`decode_line` asks of each (same length, else same colons).
+    """
+    decoded: list[Any] = []
+    append = decoded.append
+    decode = decoder.decode
+    try:
+        for line in lines[start:end]:
+            append(decode(line))
+    except msgspec.DecodeError:  # also ValidationError: this line is read on its own
+        pass
+    stop = start + len(decoded)
+    if not decoded:
+        return stop, decoded
+    run = lines[start:stop]
+    encoded = _ENCODER.encode_lines(decoded)  # a newline after each
+    if len(encoded) == sum(map(len, run)) + len(run) or encoded.count(b":") == b"".join(run).count(b":"):
+        return stop, decoded
+    return stop, None
+
+
 FAILED: Any = object()
 """What :func:`checked` returns for a text the dict path would refuse."""
 
@@ -86,4 +128,4 @@ def checked(text: bytes) -> Any:
     return value
 
 
-__all__ = ["FAILED", "UNSET", "MedicationRequestLine", "Reference", "checked", "decode_line"]
+__all__ = ["FAILED", "UNSET", "MedicationRequestLine", "Reference", "checked", "decode_line", "decode_run"]
