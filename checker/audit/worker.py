@@ -174,11 +174,6 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def _decode_item(payload: bytes) -> codec.Item | TypedResource:
-    """A shard line's item, typed when it can be (see :func:`codec.decode_typed`)."""
-    return codec.decode_typed(payload) or codec.decode(payload)
-
-
 def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
                  max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS, *, typed: bool = True
                  ) -> Iterator[tuple[list[codec.Item | TypedResource], list[codec.Item]]]:
@@ -193,8 +188,8 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
     for chunk in _chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
-        decode = _decode_item if typed else codec.decode
-        items = [decode(p) for _, p in chunk]
+        decode = codec.decode_items
+        items = [item for _, p in chunk for item in decode(p, typed)]
         wanted: dict[str, None] = {}
         if medications:
             for it in items:
