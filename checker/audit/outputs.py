@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from checker.formats import csv as csv_format
-from checker.outputs import write_atomic_lines
+from checker.outputs import atomic_file, write_atomic_lines
 
 FINDINGS_CSV_COLUMNS = tuple(csv_format.COLUMNS)
 """The same columns as ``pertinence check --format csv``."""
@@ -38,6 +38,19 @@ def csv_header(columns: Iterable[str]) -> bytes:
 def finding_csv_line(finding_json: bytes) -> bytes:
     """One findings.csv row from a findings.ndjson line."""
     return _csv_line(csv_format.row(orjson.loads(finding_json)))
+
+
+def finding_value(finding_json: bytes) -> bytes:
+    """What a shard's result file keeps of a finding: its findings.ndjson line and its findings.csv
+    row (as a JSON string: the row may hold line breaks), tab-separated (JSON text has no raw tab).
+    The row is made where the finding is (in the worker processes), so that the merge only copies."""
+    return finding_json + b"\t" + orjson.dumps(finding_csv_line(finding_json).decode("utf-8"))
+
+
+def split_finding_value(value: bytes) -> tuple[bytes, bytes]:
+    """The findings.ndjson line (no newline) and the findings.csv row of a :func:`finding_value`."""
+    body, _, row = value.partition(b"\t")
+    return body, orjson.loads(row).encode("utf-8")
 
 
 def indicators_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -32,7 +32,7 @@ from checker.referentials.indicators import REF_ID
 from checker.registry import all_rules
 
 WORK_DIR = ".pertinence-audit"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows
 COMMON = "common"
 MEDICATIONS = "medications"
 DEFAULT_MEMORY = "1G"

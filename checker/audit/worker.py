@@ -21,7 +21,7 @@ from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
 from checker.api import Identities, check_records, identify_records, parse_day
 from checker.fhir_input import SharedReading, TypedResource
-from checker.audit.outputs import atomic_lines
+from checker.audit.outputs import atomic_lines, finding_value
 from checker.formats.html import patient_digest
 from checker.memo import relaxed_gc
 from checker.outputs import write_atomic
@@ -68,7 +68,7 @@ class ShardResult:
     savings: dict[str, dict[str, dict[str, Fraction]]] = field(default_factory=dict)  # axis → key → currency
     tally: Tally = field(default_factory=dict)
     top: list[tuple[list[Any], dict[str, Any]]] = field(default_factory=list)  # (score key, digest)
-    findings: list[tuple[list[Any], bytes]] = field(default_factory=list)
+    findings: list[tuple[list[Any], bytes]] = field(default_factory=list)  # (sort key, outputs.finding_value)
     errors: list[tuple[list[Any], bytes]] = field(default_factory=list)
     quiet: list[str] = field(default_factory=list)  # first patients (sorted) with nothing to report
 
@@ -130,7 +130,7 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         result.by_rule[f.rule][f.severity.value] += 1
         result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
         result.by_category[f.category][f.severity.value] += 1
-        result.findings.append((finding_sort_key(f), orjson.dumps(f.to_dict())))
+        result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(f.to_dict()))))
     for e in report.errors:
         result.errors.append(([e.location, e.message, e.resource_type or ""], orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
