@@ -111,3 +111,20 @@ def test_csv_rows_of_real_findings_are_the_csv_modules(tmp_path: Path) -> None:
     for finding in report.findings:
         row = csv_format.row(orjson.loads(orjson.dumps(finding.to_dict())))
         assert outputs._csv_line(row) == _module_row(row)
+
+
+def test_csv_rows_made_from_the_findings_dicts_are_those_of_their_json(tmp_path: Path) -> None:
+    """The worker makes a finding's row from its dict, the merge once parsed its JSON text."""
+    from checker import check
+    from tests.conftest import SAMPLES
+
+    export_generator().generate(tmp_path / "export", patients=40, per_patient=8, seed=7)
+    for lang in ("fr", "en"):
+        report = check([str(tmp_path / "export"), str(SAMPLES)], as_of="2026-01-15", lang=lang)
+        assert len(report.findings) > 100
+        for finding in report.findings:
+            data = finding.to_dict()
+            body = orjson.dumps(data)
+            assert outputs.finding_value(body, data) == outputs.finding_value(body)
+            assert outputs.split_finding_value(outputs.finding_value(body, data)) == (
+                body, outputs.finding_csv_line(body))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,17 @@ def finding_csv_line(finding_json: bytes) -> bytes:
     return _csv_line(csv_format.row(orjson.loads(finding_json)))
 
 
-def finding_value(finding_json: bytes) -> bytes:
+def finding_value(finding_json: bytes, data: dict[str, Any] | None = None) -> bytes:
     """What a shard's result file keeps of a finding: its findings.ndjson line and its findings.csv
     row (as a JSON string: the row may hold line breaks), tab-separated (JSON text has no raw tab).
-    The row is made where the finding is (in the worker processes), so that the merge only copies."""
-    return finding_json + b"\t" + orjson.dumps(finding_csv_line(finding_json).decode("utf-8"))
+    The row is made where the finding is (in the worker processes), so that the merge only copies.
+    ``data``: the dict ``finding_json`` was dumped from; its cells are used when they are plain text,
+    integers, finite numbers or ``None`` (what the JSON text gives back), else the text is parsed."""
+    cells = csv_format.row(data) if data is not None else None
+    if cells is None or not all(c is None or type(c) is str or type(c) is int or (type(c) is float and math.isfinite(c))
+                                for c in cells):
+        cells = csv_format.row(orjson.loads(finding_json))
+    return finding_json + b"\t" + orjson.dumps(_csv_line(cells).decode("utf-8"))
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:

@@ -155,7 +155,8 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         result.by_rule[f.rule][f.severity.value] += 1
         result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
         result.by_category[f.category][f.severity.value] += 1
-        result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(f.to_dict()))))
+        data = f.to_dict()
+        result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(data), data)))
     for e in report.errors:
         result.errors.append((sortable((e.location, e.message, e.resource_type or "")), orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
