@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _umask() -> int:
@@ -20,15 +22,24 @@ def write_atomic_lines(path: Path, chunks: Iterable[bytes]) -> int:
     The file gets the usual permissions (0666 less the umask), not the temporary file's 0600.
     Returns the number of chunks written.
     """
+    n = 0
+    with atomic_file(path) as f:
+        for chunk in chunks:
+            f.write(chunk)
+            n += 1
+    return n
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` whole when the block ends without an exception (see
+    :func:`write_atomic_lines`), or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    n = 0
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            for chunk in chunks:
-                f.write(chunk)
-                n += 1
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
@@ -36,7 +47,6 @@ def write_atomic_lines(path: Path, chunks: Iterable[bytes]) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return n
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

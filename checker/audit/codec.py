@@ -1,8 +1,13 @@
 """Shard lines: how a raw resource travels from the input to a worker and back.
 
-A shard line is ``<patient key as JSON>\\t<file index>.<item index>\\t<payload JSON>\\n``. The
+A shard line is ``<patient key as JSON>\\t<file index>.<item index>\\t<payload>\\n``. The
 key and position come first so that a worker can group and order a shard's lines by patient
 without parsing the payloads; payloads are parsed only for the chunk being checked.
+
+A payload is either an item as JSON (:func:`encode`), or an NDJSON line of the input copied as
+it is (:func:`encode_line`: ``n<line number>\\t<file as JSON>\\t<the line>``), which the partition
+routes by its patient reference alone (:func:`line_patient`) and the worker reads as the
+reader reads any NDJSON line (:func:`decode_items`): the line is parsed once, by the worker.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import msgspec
 import orjson
 
 from checker.findings import InputError, Message, Quantity, Word
-from checker.fhir_input import LOCAL_REF, FileMark, RawResource, TypedResource
-from checker.fhir_input.typed import MedicationRequestLine
+from checker.fhir_input import LOCAL_REF, FileMark, RawResource, TypedResource, ndjson_line_items
+from checker.fhir_input.raw import written_patient
+from checker.fhir_input.typed import MedicationRequestLine, decode_line
 from checker.model import SourceLocation
 
 Item = RawResource | InputError | FileMark
@@ -39,7 +45,10 @@ def encode(item: Item) -> bytes:
 
 
 def decode(payload: bytes | str) -> Item:
-    """Inverse of :func:`encode`."""
+    """Inverse of :func:`encode` (and of :func:`encode_line`, whose line gives one item)."""
+    if payload[:1] in (b"n", "n"):
+        (item,) = decode_items(payload if isinstance(payload, bytes) else payload.encode("utf-8"))
+        return item  # type: ignore[return-value]  # not typed
     data: list[Any] = orjson.loads(payload)
     tag = data[0]
     if tag == "r":
@@ -89,6 +98,68 @@ def decode_typed(payload: bytes) -> TypedResource | None:
     if len(encoded) != len(payload) and payload.count(b":") != encoded.count(b":"):
         return None
     return TypedResource(decoded.resource, payload, SourceLocation(*decoded.location), decode)
+
+
+class _Routing(msgspec.Struct, gc=False):
+    """The top-level elements of a resource that name its patient (the others are skipped unread)."""
+
+    resourceType: str
+    id: Any = None
+    subject: Any = None
+    patient: Any = None
+
+
+_ROUTING_DECODER = msgspec.json.Decoder(_Routing)
+
+
+def line_patient(line: bytes, where: str) -> str | None:
+    """The patient key of an NDJSON line of ``where`` (before :func:`normalise_patient_key`), the
+    same as ``RawResource.patient_key`` gives for the resource the reader makes of it, or ``None``
+    when that cannot be told without reading the line as the reader does: an escape, text that is
+    not one JSON object (or that the decoder refuses), no ``resourceType`` text, a Bundle, no patient
+    reference. A line the reader refuses as an error (an error has no patient) may still get a key
+    here when the decoder accepts it (a repeated key, for one): the worker then reads that error
+    where the line was routed, and errors are reported in input order whatever their shard."""
+    if b"\\" in line:
+        return None
+    try:
+        found = _ROUTING_DECODER.decode(line)
+    except msgspec.DecodeError:  # also msgspec.ValidationError: no resourceType text
+        return None
+    rt = found.resourceType
+    if rt == "Patient":
+        return f"Patient/{found.id}" if type(found.id) is str else None
+    if not rt or rt == "Bundle":
+        return None
+    for ref in (found.subject, found.patient):
+        if type(ref) is dict and type(written := ref.get("reference")) is str:
+            return written_patient(written, where)
+    return None
+
+
+def encode_line(number: int, where_json: bytes, line: bytes) -> bytes:
+    """The payload of NDJSON line ``number`` of a file (``where_json``: its name as JSON), copied as it is."""
+    return b"n%d\t%b\t%b" % (number, where_json, line)
+
+
+_WHERE: dict[bytes, str] = {}
+
+
+def decode_items(payload: bytes, typed: bool = False) -> list[Item | TypedResource]:
+    """The items of a payload: what the reader makes of an NDJSON line written by :func:`encode_line`
+    (``typed``: a MedicationRequest line decoded typed, see :func:`checker.fhir_input.iter_raw`), or
+    the item :func:`encode` wrote."""
+    if payload[:1] != b"n":
+        return [(decode_typed(payload) if typed else None) or decode(payload)]
+    number, where_json, line = payload[1:].split(b"\t", 2)
+    where = _WHERE.get(where_json)
+    if where is None:
+        if len(_WHERE) > 1000:
+            _WHERE.clear()
+        where = _WHERE[where_json] = orjson.loads(where_json)
+    if typed and (decoded := decode_line(line)) is not None:
+        return [TypedResource(decoded, line, SourceLocation(where, int(number)))]
+    return list(ndjson_line_items(line, where, int(number)))
 
 
 def _message_data(m: Message) -> list[Any]:

@@ -30,7 +30,10 @@ def definitions(refs: Any) -> tuple[Indicator, ...]:
 
 def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
     ident = order.identity
-    return bool(prefixes) and ident is not None and any(a.startswith(p) for a in ident.atc_codes for p in prefixes)
+    if not prefixes or ident is None:
+        return False
+    prefixes = tuple(prefixes)  # (already a tuple from the referential: no copy) one call tests them all
+    return any(a.startswith(prefixes) for a in ident.atc_codes)
 
 
 def _usable(order: MedicationOrder) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,16 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         top.sort(key=lambda t: t[0])
         del top[settings.top_patients:]  # keep memory bounded whatever the number of shards
 
-    n_findings = outputs.atomic_lines(out / "findings.ndjson", (v + b"\n" for v in merge_sorted(
-        [results / f"{n}.findings.ndjson" for n in names])))
-    with (out / "findings.ndjson").open("rb") as f:
-        outputs.atomic_lines(out / "findings.csv", _csv_lines(f))
+    with outputs.atomic_file(out / "findings.csv") as csv_file:  # both files in one pass over the merge
+        csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
+
+        def ndjson_lines() -> Iterator[bytes]:
+            for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names]):
+                body, row = outputs.split_finding_value(value)
+                csv_file.write(row)
+                yield body + b"\n"
+
+        n_findings = outputs.atomic_lines(out / "findings.ndjson", ndjson_lines())
     n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
         [results / f"{n}.errors.ndjson" for n in names])))
 
@@ -131,9 +138,3 @@ def first_errors(path: Path, limit: int) -> list[dict[str, Any]]:
                 found.append(orjson.loads(line))
     return found
 
-
-def _csv_lines(findings_ndjson: Any) -> Any:
-    yield outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS)
-    for line in findings_ndjson:
-        if line.strip():
-            yield outputs.finding_csv_line(line)

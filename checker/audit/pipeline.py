@@ -23,8 +23,8 @@ import orjson
 from checker.api import parse_day
 from checker.audit import codec
 from checker.audit.worker import RunShared, Settings, check_lines, load_medications, write_result
-from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, RawResource, display_name,
-                                iter_raw)
+from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, NdjsonLine, RawResource,
+                                display_name, iter_raw, ndjson_line_items)
 from checker.findings import Message
 from checker.outputs import write_atomic
 from checker.referentials import default_referentials
@@ -32,7 +32,7 @@ from checker.referentials.indicators import REF_ID
 from checker.registry import all_rules
 
 WORK_DIR = ".pertinence-audit"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows
 COMMON = "common"
 MEDICATIONS = "medications"
 DEFAULT_MEMORY = "1G"
@@ -153,20 +153,51 @@ def is_ndjson(name: str) -> bool:
 
 
 def route_file(index: int, name: str, n_shards: int, max_decompressed: int | None = None,
-               max_expansion: float | None = None) -> Iterator[tuple[str, bytes, bool]]:
-    """(shard name, shard line, is a stand-alone Medication) for every item of one input file."""
-    items: Iterable[codec.Item] = iter_raw(
+               max_expansion: float | None = None, *, fast: bool = True) -> Iterator[tuple[str, bytes, bool]]:
+    """(shard name, shard line, is a stand-alone Medication) for every item of one input file.
+
+    ``fast``: an NDJSON line whose patient :func:`codec.line_patient` tells is copied to its shard
+    unparsed (the worker reads it: the partition does not parse it, the line is parsed once); any
+    other line is read here and its items routed one by one, as every line is without ``fast``."""
+    ndjson = is_ndjson(name)
+    items: Iterable[codec.Item | NdjsonLine] = iter_raw(
         [name], max_decompressed=MAX_DECOMPRESSED if max_decompressed is None else max_decompressed,
-        max_expansion=MAX_EXPANSION if max_expansion is None else max_expansion)
+        max_expansion=MAX_EXPANSION if max_expansion is None else max_expansion, lines=ndjson and fast)
     aliases: dict[str, str] = {}
-    if not is_ndjson(name):  # a Bundle or single resource: resolve urn:uuid patients within the file
+    if not ndjson:  # a Bundle or single resource: resolve urn:uuid patients within the file
         items = list(items)
-        aliases = codec.patient_aliases(items)
-    for j, item in enumerate(items):
-        key = codec.normalise_patient_key(item.patient_key(), aliases) if isinstance(item, RawResource) else None
-        target = COMMON if key is None else shard_name(shard_of(key, n_shards))
-        is_med = key is None and isinstance(item, RawResource) and item.resource_type == "Medication"
-        yield target, codec.line(key, (index, j), codec.encode(item)), is_med
+        aliases = codec.patient_aliases(items)  # type: ignore[arg-type]  # no NdjsonLine here
+    j = 0
+    where_json = b""
+    written: str | None = None  # the last patient key as written, and what it routes to
+    target, key_json = COMMON, b""
+    for item in items:
+        if type(item) is NdjsonLine:
+            key = codec.line_patient(item.line, item.where)
+            if key is not None:
+                if key != written:
+                    written = key
+                    key = codec.normalise_patient_key(key, aliases)
+                    target, key_json = shard_name(shard_of(key, n_shards)), orjson.dumps(key)  # type: ignore[arg-type]
+                if not where_json:  # one file: one name
+                    where_json = orjson.dumps(item.where)
+                yield target, b"%b\t%d.%d\t%b\n" % (key_json, index, j, codec.encode_line(item.number, where_json, item.line)), False
+                j += 1
+                continue
+            parsed: Iterable[codec.Item] = ndjson_line_items(item.line, item.where, item.number)
+        else:
+            parsed = (item,)  # type: ignore[assignment]  # not an NdjsonLine here
+        for found in parsed:
+            yield _routed(found, (index, j), n_shards, aliases)
+            j += 1
+
+
+def _routed(item: codec.Item, seq: codec.Seq, n_shards: int, aliases: dict[str, str]) -> tuple[str, bytes, bool]:
+    """An item read here: its shard, its shard line, and whether it is a stand-alone Medication."""
+    key = codec.normalise_patient_key(item.patient_key(), aliases) if isinstance(item, RawResource) else None
+    target = COMMON if key is None else shard_name(shard_of(key, n_shards))
+    is_med = key is None and isinstance(item, RawResource) and item.resource_type == "Medication"
+    return target, codec.line(key, seq, codec.encode(item)), is_med
 
 
 # ------------------------------------------------------------------------------------------------

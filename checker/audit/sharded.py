@@ -24,7 +24,7 @@ from checker import fhir_input
 from checker.api import check_records, identify_records, start_run
 from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
                                     parse_size, DEFAULT_MEMORY)
-from checker.audit.worker import RunShared, load_medications, merge_sorted, shard_chunks
+from checker.audit.worker import RunShared, finding_sort_key, load_medications, merge_sorted, shard_chunks
 from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, in_input_order, savings_dict
 from checker.memo import relaxed_gc
 from checker.referentials import Referentials
@@ -195,8 +195,7 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
                 with path.open("wb") as f:
                     blocks = _Blocks(f)
                     for finding in report.sorted_findings():
-                        key = orjson.dumps([finding.patient or "~", -finding.severity.rank, finding.rule,
-                                            finding.implicated, finding.fingerprint])
+                        key = finding_sort_key(finding)
                         body = finding.to_json(_JSON).replace(b"\n", b"\t")
                         blocks.add(key, b"\t", body, b"\n")  # JSON text has no raw tab: one line per finding
                     blocks.flush()

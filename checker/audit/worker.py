@@ -7,6 +7,7 @@ result files byte for byte.
 from __future__ import annotations
 
 import heapq
+from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,7 +22,7 @@ from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
 from checker.api import Identities, check_records, identify_records, parse_day
 from checker.fhir_input import SharedReading, TypedResource
-from checker.audit.outputs import atomic_lines
+from checker.audit.outputs import atomic_lines, finding_value
 from checker.formats.html import patient_digest
 from checker.memo import relaxed_gc
 from checker.outputs import write_atomic
@@ -49,9 +50,33 @@ class Settings:
                 "ignore": list(self.ignore) if self.ignore else None, "top_patients": self.top_patients}
 
 
-def finding_sort_key(f: Finding) -> list[Any]:
-    """Global order of findings (same as :meth:`Report.sorted_findings`)."""
-    return [f.patient or "~", -f.severity.rank, f.rule, list(f.implicated), f.fingerprint]
+def finding_sort_key(f: Finding) -> bytes:
+    """Global order of findings (same as :meth:`Report.sorted_findings`), as a :func:`sortable` key."""
+    return sortable((f.patient or "~", -f.severity.rank, f.rule, f.implicated, f.fingerprint))
+
+
+def _text_key(text: str) -> bytes:
+    """A text's place in a key: its UTF-8 bytes (whose order is the order of the code points), a
+    NUL byte written as 00 02, then 00 01 to end it (so that a text sorts before its extensions)."""
+    return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\x02") + b"\x00\x01"
+
+
+def sortable(parts: Sequence[Any]) -> bytes:
+    """A key whose byte order is the order of ``parts`` compared as a Python list, parts being texts,
+    integers (|n| < 2**63) or sequences of texts (ended by 00 00, below any text), written in
+    hexadecimal (no tab or newline in it): sorted result files are merged by comparing keys as bytes,
+    without parsing them. Equal keys only for equal parts."""
+    out = bytearray()
+    for part in parts:
+        if type(part) is str:
+            out += _text_key(part)
+        elif type(part) is int:
+            out += (part + (1 << 63)).to_bytes(8, "big")
+        else:
+            for text in part:
+                out += _text_key(text)
+            out += b"\x00\x00"
+    return out.hex().encode("ascii")
 
 
 @dataclass(slots=True)
@@ -68,8 +93,8 @@ class ShardResult:
     savings: dict[str, dict[str, dict[str, Fraction]]] = field(default_factory=dict)  # axis → key → currency
     tally: Tally = field(default_factory=dict)
     top: list[tuple[list[Any], dict[str, Any]]] = field(default_factory=list)  # (score key, digest)
-    findings: list[tuple[list[Any], bytes]] = field(default_factory=list)
-    errors: list[tuple[list[Any], bytes]] = field(default_factory=list)
+    findings: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, outputs.finding_value)
+    errors: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, error as JSON)
     quiet: list[str] = field(default_factory=list)  # first patients (sorted) with nothing to report
 
     def summary(self) -> dict[str, Any]:
@@ -130,9 +155,10 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         result.by_rule[f.rule][f.severity.value] += 1
         result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
         result.by_category[f.category][f.severity.value] += 1
-        result.findings.append((finding_sort_key(f), f.to_json()))
+        data = f.to_dict()
+        result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(data), data)))
     for e in report.errors:
-        result.errors.append(([e.location, e.message, e.resource_type or ""], orjson.dumps(e.to_dict())))
+        result.errors.append((sortable((e.location, e.message, e.resource_type or "")), orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
     quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
@@ -174,11 +200,6 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
-def _decode_item(payload: bytes) -> codec.Item | TypedResource:
-    """A shard line's item, typed when it can be (see :func:`codec.decode_typed`)."""
-    return codec.decode_typed(payload) or codec.decode(payload)
-
-
 def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
                  max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS, *, typed: bool = True
                  ) -> Iterator[tuple[list[codec.Item | TypedResource], list[codec.Item]]]:
@@ -193,8 +214,8 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
         groups.setdefault(group_key(key, payload), []).append((seq, payload))
     for chunk in _chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
-        decode = _decode_item if typed else codec.decode
-        items = [decode(p) for _, p in chunk]
+        decode = codec.decode_items
+        items = [item for _, p in chunk for item in decode(p, typed)]
         wanted: dict[str, None] = {}
         if medications:
             for it in items:
@@ -237,21 +258,23 @@ def load_medications(lines: Iterable[bytes]) -> dict[str, list[tuple[codec.Seq, 
 
 def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
     """Write a shard's result files; the summary file is written last and marks completion."""
-    atomic_lines(result_dir / f"{name}.findings.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.findings))
-    atomic_lines(result_dir / f"{name}.errors.ndjson", (orjson.dumps(k) + b"\t" + v + b"\n" for k, v in result.errors))
+    atomic_lines(result_dir / f"{name}.findings.ndjson", (k + b"\t" + v + b"\n" for k, v in result.findings))
+    atomic_lines(result_dir / f"{name}.errors.ndjson", (k + b"\t" + v + b"\n" for k, v in result.errors))
     write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))
 
 
-def iter_sorted(path: Path) -> Iterable[tuple[list[Any], bytes]]:
-    """Read back a sorted result file written by :func:`write_result`."""
-    with path.open("rb") as f:
+def iter_sorted(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """Read back a sorted result file written by :func:`write_result` (``key\\tvalue`` lines, the
+    key :func:`sortable`): (key, value) pairs, nothing parsed."""
+    with path.open("rb", buffering=1 << 20) as f:
         for raw_line in f:
             key, _, value = raw_line.rstrip(b"\n").partition(b"\t")
-            yield orjson.loads(key), value
+            yield key, value
 
 
 def merge_sorted(paths: Sequence[Path]) -> Iterable[bytes]:
-    """Values of several sorted result files in global order (streaming k-way merge)."""
+    """Values of several sorted result files in global order (streaming k-way merge by key bytes;
+    equal keys in the order of ``paths``)."""
     streams = [iter_sorted(p) for p in paths]
-    for _, value in heapq.merge(*streams, key=lambda t: t[0]):
+    for _, value in heapq.merge(*streams, key=itemgetter(0)):
         yield value

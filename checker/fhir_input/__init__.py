@@ -28,7 +28,8 @@ from checker.fhir_input.assembly import MAX_URLS, Ingestion, assemble
 from checker.fhir_input.decoding import duplicate_key_paths, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound
 from checker.fhir_input.references import RUN_SHARED_ENTRIES, SharedReading
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, RawResource, TypedResource
+from checker.fhir_input.raw import (LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, NdjsonLine, RawResource,
+                                  TypedResource)
 from checker.fhir_input.sources import (
     CHUNK,
     EXPANSION_FROM,
@@ -38,6 +39,7 @@ from checker.fhir_input.sources import (
     MAX_LINE,
     display_name,
     iter_raw,
+    ndjson_line_items,
 )
 from checker.fhir_input.validation import detect_version
 
@@ -68,6 +70,7 @@ __all__ = [
     "FileMark",
     "Ingestion",
     "InputNotFound",
+    "NdjsonLine",
     "RUN_SHARED_ENTRIES",
     "RawResource",
     "SharedReading",
@@ -78,6 +81,7 @@ __all__ = [
     "duplicate_key_paths",
     "iter_raw",
     "may_have_duplicate_keys",
+    "ndjson_line_items",
     "not_fhir_kind",
     "read",
 ]

@@ -98,6 +98,15 @@ class TypedLines:
 
 
 @dataclass(slots=True)
+class NdjsonLine:
+    """An NDJSON line not parsed yet (``iter_raw(..., lines=True)``): its bytes, file and number."""
+
+    line: bytes
+    where: str
+    number: int
+
+
+@dataclass(slots=True)
 class FileMark:
     """Marks that a file (or stdin) was opened, for the ``files`` count."""
 

@@ -15,7 +15,7 @@ import orjson
 
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound, _err
-from checker.fhir_input.raw import FileMark, RawResource, TypedLines, TypedResource
+from checker.fhir_input.raw import FileMark, NdjsonLine, RawResource, TypedLines, TypedResource
 from checker.fhir_input.typed import PATIENT_DECODER, decode_line, decode_run
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError, Message, Word
@@ -54,34 +54,45 @@ RUN_LINES = 256
 
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: Literal[False] = False) -> Iterator[RawResource | InputError | FileMark]: ...
+             typed: Literal[False] = False, lines: Literal[False] = False) -> Iterator[RawResource | InputError | FileMark]: ...
 
 
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: bool) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]: ...
+             typed: bool, lines: Literal[False] = False
+             ) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]: ...
+
+
+@overload
+def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
+             typed: Literal[False] = False, lines: bool) -> Iterator[RawResource | NdjsonLine | InputError | FileMark]: ...
 
 
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
+             typed: bool = False, lines: bool = False
+             ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
     """Stream raw resources, input errors and file marks from any accepted kind of input.
 
     ``typed``: NDJSON lines that :func:`~checker.fhir_input.typed.decode_line` decodes come as
     :class:`~checker.fhir_input.raw.TypedLines` (runs of them) and :class:`~checker.fhir_input.raw.TypedResource`
     items, which only :func:`~checker.fhir_input.assemble` reads (it extracts them without building
-    their dicts, or reads them as the other lines)."""
+    their dicts, or reads them as the other lines).
+    ``lines``: every non-blank NDJSON line comes unparsed, as an :class:`~checker.fhir_input.raw.NdjsonLine`
+    (the audit's partition routes most lines without parsing them; :func:`ndjson_line_items` reads
+    one as the other lines are read); the limits and the errors of the file itself stand."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    limits = (max_decompressed, max_expansion, typed)
+    limits = (max_decompressed, max_expansion, typed, lines)
     for item in items:
         yield from _iter_one(item, limits)
 
 
-_Limits = tuple[int, float, bool]
-"""Bytes a compressed input may expand to, its expansion ratio, and whether NDJSON lines are decoded typed."""
+_Limits = tuple[int, float, bool, bool]
+"""Bytes a compressed input may expand to, its expansion ratio, whether NDJSON lines are decoded
+typed, and whether they come unparsed."""
 
 
-def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, False)
-              ) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
+def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, False, False)
+              ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -102,7 +113,8 @@ def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, Fal
         yield _err("<input>", "unreadable-type", type=type(item).__name__)
 
 
-def _from_path(name: str, limits: _Limits) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
+def _from_path(name: str, limits: _Limits
+               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
         yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
@@ -131,7 +143,8 @@ def _is_fhir_file(path: Path) -> bool:
     return name.endswith(FILE_SUFFIXES) and not name.startswith(".")
 
 
-def _from_file(path: Path, limits: _Limits) -> Iterator[RawResource | TypedLines | TypedResource | InputError | FileMark]:
+def _from_file(path: Path, limits: _Limits
+               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
     where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
     yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
@@ -157,7 +170,7 @@ def _chunks(raw: BinaryIO, where: str, limits: _Limits, gzip_name: bool) -> Iter
     """The input's bytes in blocks of at most :data:`CHUNK`, decompressed when gzip (told by its magic
     bytes or its name); raises :class:`_TooBig` past the limits (decompressed bytes, expansion ratio)
     and ``OSError``/``EOFError``/``zlib.error`` on a damaged stream."""
-    max_decompressed, max_expansion, _ = limits
+    max_decompressed, max_expansion = limits[0], limits[1]
     head = raw.read(2)
     if head == b"\x1f\x8b" or (gzip_name and head):
         counted = _Prefixed(head, raw)
@@ -210,13 +223,13 @@ def _size(n: int) -> Measure:
 
 
 def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
-                 gzip_name: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
+                 gzip_name: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError]:
     """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
     JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
     chunks = _chunks(raw, where, limits, gzip_name)
     try:
         if ndjson:
-            yield from _ndjson_chunks(chunks, where, typed=limits[2])
+            yield from _ndjson_chunks(chunks, where, typed=limits[2], unparsed=limits[3])
             return
         kept: list[bytes] = []
         for block in chunks:
@@ -242,12 +255,13 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
     yield from _from_bytes(data, where)
 
 
-def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
-                   ) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
+def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False, unparsed: bool = False
+                   ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError]:
     """NDJSON lines from blocks of bytes: a line longer than :data:`MAX_LINE` is refused (and skipped
     to the next newline) without being held; runs of blank lines cost a count, not a parse each.
     ``typed``: runs of lines that decode typed are yielded as one :class:`~checker.fhir_input.raw.TypedLines`
-    each (a line on its own as a :class:`~checker.fhir_input.raw.TypedResource`), any other line as usual."""
+    each (a line on its own as a :class:`~checker.fhir_input.raw.TypedResource`), any other line as usual;
+    ``unparsed``: every non-blank line as an :class:`~checker.fhir_input.raw.NdjsonLine`."""
     number = 0  # lines completed so far
     parts: list[bytes] = []  # the line being read, in pieces
     held = 0
@@ -280,6 +294,11 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
         elif typed and b'"Patient"' in block and b"\\" not in block and not (lines and b"\\" in lines[0]):
             yield from _typed_block(lines, where, number, b'"Patient"', PATIENT_DECODER)
             number += len(lines)
+        elif unparsed:  # the audit's partition: lines as they are
+            for line in lines:
+                number += 1
+                if line.strip():
+                    yield NdjsonLine(line, where, number)
         else:  # no order or patient in the block: every line as a dict
             for line in lines:
                 number += 1
@@ -294,7 +313,10 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False
     if parts:
         line = b"".join(parts)
         if line.strip():
-            yield from (_typed_line if typed else _ndjson_line)(line, where, number + 1)
+            if unparsed and not typed:
+                yield NdjsonLine(line, where, number + 1)
+            else:
+                yield from (_typed_line if typed else _ndjson_line)(line, where, number + 1)
 
 
 def display_name(name: str) -> str:
@@ -345,7 +367,9 @@ def _looks_like_ndjson(data: bytes) -> bool:
 
 def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
-    yield from _ndjson_chunks([data], where)
+    for item in _ndjson_chunks([data], where):
+        assert not isinstance(item, NdjsonLine)  # lines come parsed here
+        yield item
 
 
 def _typed_block(lines: list[bytes], where: str, number: int, marker: bytes = b'"MedicationRequest"',
@@ -404,6 +428,12 @@ def _typed_line(line: bytes, where: str, number: int) -> Iterator[RawResource | 
         yield from _ndjson_line(line, where, number)
     else:
         yield TypedResource(typed, line, SourceLocation(where, number))
+
+
+def ndjson_line_items(line: bytes, where: str, number: int) -> Iterator[RawResource | InputError]:
+    """The items of NDJSON line ``number`` of ``where``, as :func:`iter_raw` reads them (one
+    resource, an error, or the items of a Bundle or list written on one line)."""
+    return _ndjson_line(line, where, number)
 
 
 def _ndjson_line(line: bytes, where: str, number: int) -> Iterator[RawResource | InputError]:
