@@ -253,14 +253,19 @@ class Message:
         """The summary in ``lang``, within :data:`SUMMARY_MAX` characters (the one place it is bound):
         over the bound, the code's shorter wording (``"<code>.short"``) when the catalogue has one,
         then a cut with "…". Remembered by the message's value (see :func:`_texts_of`)."""
+        return self._remembered(lang, "s", self._summary)
+
+    def _remembered(self, lang: str, which: str, word: Callable[[str], str]) -> str:
+        """``word(lang)``, kept with the texts of the messages of the same value (``which``: ``"s"``
+        summary, ``"d"`` detail); worded afresh when the message has no value key."""
         texts = self._texts
         if texts is None:
             texts = _texts_of(self)
         if texts is False:
-            return self._summary(lang)
-        text = texts.get((lang, "s"))
+            return word(lang)
+        text = texts.get((lang, which))
         if text is None:
-            text = texts[(lang, "s")] = self._summary(lang)
+            text = texts[(lang, which)] = word(lang)
         return text
 
     def _summary(self, lang: str) -> str:
@@ -271,15 +276,7 @@ class Message:
 
     def detail(self, lang: str) -> str:
         """The detail in ``lang``, each ``extra`` sentence after it; remembered by the message's value."""
-        texts = self._texts
-        if texts is None:
-            texts = _texts_of(self)
-        if texts is False:
-            return self._detail(lang)
-        text = texts.get((lang, "d"))
-        if text is None:
-            text = texts[(lang, "d")] = self._detail(lang)
-        return text
+        return self._remembered(lang, "d", self._detail)
 
     def _detail(self, lang: str) -> str:
         return "".join([self._fill(lang, "finding_detail"), *(" " + m._fill(lang, "finding_detail") for m in self.extra)])
