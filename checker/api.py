@@ -17,7 +17,7 @@ from checker import fhir_input
 from checker.drugs import identify
 from checker.findings import VERSION, Finding, InputCounts, InputError, Message, Report, Severity, in_input_order
 from checker.findings import rule_location
-from checker.memo import BULK_RESOURCES, relaxed_gc
+from checker.memo import BULK_RESOURCES, forget_request_words, relaxed_gc
 from checker.model import MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import Referentials, default_referentials
 from checker.registry import Rule, RuleCall, RunSettings, Trigger, select_rules
@@ -141,7 +141,10 @@ def check_records(
     chosen = list(rules) if rules is not None else select_rules(select, ignore)
     floor = Severity.parse(min_severity) if min_severity is not None else None
 
-    findings, errors = _run_rules(records, chosen, settings, refs, list(errors), should_stop)
+    try:
+        findings, errors = _run_rules(records, chosen, settings, refs, list(errors), should_stop)
+    finally:  # the words of this request (and of the last one's output) are not kept past the check
+        forget_request_words()
     findings = _apply_overrides(findings, dict(overrides))
     if floor is not None:
         findings = [f for f in findings if f.severity.rank >= floor.rank]

@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 
 import orjson
 
+from checker.memo import holds_request_words
 from checker.wording import catalogue, day, money, msg, number
 
 VERSION = "0.1.0"
@@ -290,8 +291,10 @@ dense slice."""
 _WORDED: dict[tuple[Any, ...], dict[tuple[str, str], str]] = {}
 
 
+@holds_request_words
 def forget_wording() -> None:
-    """Empty the remembered wording (a test that counts the wording done starts from nothing)."""
+    """Empty the remembered wording (after each check: worded texts quote a request's lines and
+    values; and a test that counts the wording done starts from nothing)."""
     _WORDED.clear()
 
 

@@ -76,6 +76,25 @@ def _fixed_arity(func: Callable[..., Any]) -> int | None:
     return None
 
 
+_REQUEST_WORDS: list[Callable[[], None]] = []
+
+
+def holds_request_words(clear: Callable[[], None]) -> Callable[[], None]:
+    """Register ``clear``, which empties a memo keyed by the *values* of what a request brings (an
+    order's reason, a worded finding): :func:`forget_request_words` calls it. Returns ``clear``."""
+    _REQUEST_WORDS.append(clear)
+    return clear
+
+
+def forget_request_words() -> None:
+    """Empty every memo that holds the words of past requests (see :func:`holds_request_words`).
+    Called at the end of each check and after each answer of the CDS service, so that a
+    long-running process keeps no prescriber's text of a request it has answered; within one check
+    (a bulk chunk, a request) the memos still serve their repeats."""
+    for clear in _REQUEST_WORDS:
+        clear()
+
+
 def by_identity(func: F) -> F:
     """Memoise ``func(obj, *args)``, pure in ``obj`` (kept by identity) and hashable ``args``."""
     return _memoise(func, all_by_identity=False)

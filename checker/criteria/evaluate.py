@@ -48,6 +48,7 @@ from checker.criteria.nodes import (
     ValueTest,
 )
 from checker.facts import FactTables, Indication
+from checker.memo import holds_request_words
 from checker.model import Concept, MedicationOrder, PatientRecord
 from checker.model import Observation as ObservationRecord
 
@@ -446,7 +447,9 @@ def _affirmed_match(matcher: Matcher, concept: Concept) -> str | None:
 
 
 AFFIRMED_ENTRIES = 20_000
-"""Bound of the memo of :func:`_affirmed_match` (emptied when full)."""
+"""Bound of the memo of :func:`_affirmed_match` (emptied when full, and after each check: its keys
+are an order's reasons, a diagnosis in the prescriber's words)."""
+holds_request_words(_AFFIRMED.clear)
 
 
 def _has_allergy(node: HasAllergy, ctx: Context) -> Verdict:

@@ -37,6 +37,7 @@ from checker.findings import Report, Severity
 from checker.formats import codes
 from checker.formats.catalogue import msg, table
 from checker.formats.cds_hooks import OVERRIDE_SYSTEM, TOPIC_SYSTEM, cards as make_cards, override_display
+from checker.memo import forget_request_words
 from checker.model import MedicationOrder, PatientRecord, ServiceOrder
 from checker.referentials import default_referentials
 from checker.registry import all_rules
@@ -881,7 +882,17 @@ def _evaluate(state: ServiceState, service_id: str, hook: str, body: dict[str, A
               missing_optional: list[str], should_stop: Any = None,
               lang: str | None = None) -> dict[str, Any]:
     """Read the request, run the rules and build the cards (runs in a worker thread; ``should_stop``
-    says when the request's deadline has passed: the work then ends with :class:`CheckCancelled`)."""
+    says when the request's deadline has passed: the work then ends with :class:`CheckCancelled`).
+    The memos that hold the words of a request are emptied once its cards are built (see
+    :func:`checker.memo.forget_request_words`)."""
+    try:
+        return _answer(state, service_id, hook, body, policy, missing_optional, should_stop, lang)
+    finally:
+        forget_request_words()
+
+
+def _answer(state: ServiceState, service_id: str, hook: str, body: dict[str, Any], policy: AlertPolicy,
+            missing_optional: list[str], should_stop: Any, lang: str | None) -> dict[str, Any]:
     cfg = state.config
     as_of = date.fromisoformat(cfg.as_of) if cfg.as_of else None
     ingestion = fhir_input.read(body, as_of=as_of)

@@ -1,0 +1,86 @@
+"""What a long-running process keeps of the requests it has answered.
+
+The rules and the wording remember answers by value (an order's reason matched against a concept
+set, a message worded in a language) to serve bulk runs that repeat them. Such memos must not keep
+the words of a request once it is answered: the CDS Hooks service and an EHR plugin calling the
+library run for days, and an order's reason is a diagnosis in the prescriber's words. Each test
+checks many requests, each with its reasons marked, then looks for the marks among live objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from checker import check
+from checker.service.app import EXAMPLE_REQUEST, create_app
+from tests.test_service import insecure_config
+
+DEMO = Path(__file__).resolve().parents[1] / "fhir_samples" / "demo" / "01-dupont-marie.json"
+MARK = "motif-de-la-requete-"
+
+
+def _alive_marks() -> set[str]:
+    """The requests whose marked text is still referenced by a live container or slotted object."""
+    gc.collect()
+    found: set[str] = set()
+    for obj in gc.get_objects():
+        if isinstance(obj, dict):
+            values: Any = obj.values()
+        elif isinstance(obj, (list, tuple)):
+            values = obj
+        else:
+            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
+            values = [getattr(obj, s, None) for s in slots] if slots else ()
+        for v in values:
+            if isinstance(v, str) and MARK in v:
+                rest = v.split(MARK, 1)[1]
+                if rest:
+                    found.add(rest.split()[0] if rest.split() else rest)
+    return found
+
+
+def _demo_request(i: int, demo: dict[str, Any]) -> dict[str, Any]:
+    bundle = copy.deepcopy(demo)
+    for entry in bundle["entry"]:
+        res = entry["resource"]
+        if res["resourceType"] == "MedicationRequest":
+            res["reasonCode"] = [{"text": f"{MARK}{i} lombalgie chronique, {res['id']}"}]
+    return bundle
+
+
+def test_the_library_keeps_no_reason_of_a_checked_and_worded_request() -> None:
+    demo = json.loads(DEMO.read_text(encoding="utf-8"))
+    check(demo, as_of="2026-02-01")  # referentials loaded before looking
+    for i in range(20):
+        report = check(_demo_request(i, demo), as_of="2026-02-01")
+        assert report.findings
+        assert all(f.summary and f.detail for f in report.findings)  # worded, as an output would
+        del report
+    check(demo, as_of="2026-02-01")  # the next call of the library clears what the last one remembered
+    assert _alive_marks() == set(), "reason texts of past requests kept by the process"
+
+
+def _service_request(i: int) -> dict[str, Any]:
+    """The discovery example with an omeprazole draft whose reason is marked for request ``i``."""
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {"text": "OMEPRAZOLE 20 mg gélule"}
+    draft["reasonCode"] = [{"text": f"{MARK}{i} douleur épigastrique"}]
+    return body
+
+
+@pytest.mark.parametrize("n", [12])
+def test_the_service_keeps_no_reason_of_an_answered_request(tmp_path: Path, n: int) -> None:
+    client = TestClient(create_app(insecure_config(tmp_path)))
+    for i in range(n):
+        resp = client.post("/cds-services/order-sign", json=_service_request(i))
+        assert resp.status_code == 200, resp.text
+        del resp
+    assert _alive_marks() == set(), "reason texts of answered requests kept by the service"
