@@ -88,7 +88,7 @@ def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOr
 
 # --- answers shared across lines and records --------------------------------------------------------
 # Each of these memos keeps the objects its answer was computed from (so that their ids are not
-# reused while an entry exists) and is emptied when full; tests/test_patient_risk_memos.py checks
+# reused while an entry exists) and is emptied when full; tests/test_rule_fast_paths.py checks
 # that the rules give the same findings with the plain functions.
 
 _VERDICTS: dict[tuple[int, object], tuple[object, bool | None]] = {}
