@@ -58,11 +58,31 @@ def test_sortable_keys_are_one_line_of_hexadecimal() -> None:
         assert key.isascii() and all(c in b"0123456789abcdef" for c in key)
 
 
-def test_error_keys_sort_as_their_lists() -> None:
+def _location(rng: random.Random) -> str:
+    """A location as errors write them: ``file``, ``file:3``, ``file:3 /pointer``, ``file /entry/2``,
+    a rule's ``PR003 · Patient/x``, with digit runs of every length (some past 2**64)."""
+    def name() -> str:
+        return "".join(rng.choice(["part", "p", "/", "-", "é", "0", "7", "12", "009", str(10**25 + rng.randrange(9)),
+                                   str(rng.randrange(10**3))]) for _ in range(rng.randrange(1, 5)))
+    kind = rng.randrange(5)
+    if kind == 0:
+        return f"PR{rng.randrange(100, 999)} · Patient/{name()}"
+    line = f":{rng.randrange(1, 40)}" if kind >= 2 else ""
+    where = f" /entry/{rng.randrange(12)}/resource" if kind in (1, 4) else ""
+    return name() + line + where
+
+
+def test_error_keys_sort_in_input_order() -> None:
+    from checker.audit.worker import error_sort_key
+    from checker.findings import InputError
+
     rng = random.Random(5)
-    keys = [(_text(rng), _text(rng), _text(rng)) for _ in range(2000)]
-    assert sorted(keys, key=functools.cmp_to_key(lambda a, b: _cmp(list(a), list(b)))) == \
-        sorted(keys, key=sortable)
+    errors = [InputError(_location(rng), rng.choice(["refused", "unreadable", ""]), rng.choice([None, "Patient"]))
+              for _ in range(3000)]
+    in_order = sorted(errors, key=lambda e: (e.order_key(), e.location, e.message, e.resource_type or ""))
+    assert sorted(errors, key=error_sort_key) == in_order
+    assert len({error_sort_key(e) for e in errors}) == len({(e.location, e.message, e.resource_type or "")
+                                                             for e in errors})
 
 
 CELLS = ["", " ", "a", '"', '""', ",", "\n", "\r", "\r\n", "\x00", "\t", ";", "'", "é", "\U0001f48a", "\ud800",

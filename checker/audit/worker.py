@@ -63,9 +63,11 @@ def _text_key(text: str) -> bytes:
 
 def sortable(parts: Sequence[Any]) -> bytes:
     """A key whose byte order is the order of ``parts`` compared as a Python list, parts being texts,
-    integers (|n| < 2**63) or sequences of texts (ended by 00 00, below any text), written in
-    hexadecimal (no tab or newline in it): sorted result files are merged by comparing keys as bytes,
-    without parsing them. Equal keys only for equal parts."""
+    integers (|n| < 2**63) or sequences of texts and integers of 0 or more (a digit run of a file
+    name may be long), written in hexadecimal (no tab or newline in it): sorted result files are
+    merged by comparing keys as bytes, without parsing them. Equal keys only for equal parts. A
+    sequence ends with 00 00, below any text or integer in it; two sequences compared hold the same
+    kind at each place, as Python requires."""
     out = bytearray()
     for part in parts:
         if type(part) is str:
@@ -73,10 +75,27 @@ def sortable(parts: Sequence[Any]) -> bytes:
         elif type(part) is int:
             out += (part + (1 << 63)).to_bytes(8, "big")
         else:
-            for text in part:
-                out += _text_key(text)
+            for item in part:
+                out += _text_key(item) if type(item) is str else _count_key(item)
             out += b"\x00\x00"
     return out.hex().encode("ascii")
+
+
+def _count_key(n: int) -> bytes:
+    """An integer of 0 or more in a sequence: its length in bytes (one byte below 255, else FF and
+    four bytes), then its bytes; a longer number is a larger one, so the bytes sort as the numbers."""
+    if n < 0:
+        raise ValueError(f"a sortable sequence holds integers of 0 or more, not {n}")
+    size = max(1, (n.bit_length() + 7) // 8)
+    head = bytes((size,)) if size < 255 else b"\xff" + size.to_bytes(4, "big")
+    return head + n.to_bytes(size, "big")
+
+
+def error_sort_key(e: InputError) -> bytes:
+    """Input order of errors (:meth:`InputError.order_key`: file names and line numbers with their
+    digit runs read as numbers, as ``pertinence check`` lists them), then the location as written
+    (``part9`` and ``part009`` read alike), message and resource type, as a :func:`sortable` key."""
+    return sortable((*e.order_key(), e.location, e.message, e.resource_type or ""))
 
 
 @dataclass(slots=True)
@@ -158,7 +177,7 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         data = f.to_dict()
         result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(data), data)))
     for e in report.errors:
-        result.errors.append((sortable((e.location, e.message, e.resource_type or "")), orjson.dumps(e.to_dict())))
+        result.errors.append((error_sort_key(e), orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
     quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
