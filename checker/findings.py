@@ -467,20 +467,10 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as plain JSON-ready data (the documented output fields)."""
-        return {
-            "rule": self.rule,
-            "category": self.category,
-            "severity": self.severity.value,
-            "level": self.level,
-            "patient": self.patient,
-            "implicated": list(self.implicated),
-            "summary": self.summary,
-            "detail": self.detail,
-            "source": {"label": self.source.label, "url": self.source.url, "edition": self.source.edition},
-            "suggestion": _plain(self.suggestion, self.lang),
-            "evidence": _plain(self.evidence, self.lang),
-            "fingerprint": self.fingerprint,
-        }
+        data = self._typed_dict()
+        data["suggestion"] = _plain(self.suggestion, self.lang)
+        data["evidence"] = _plain(self.evidence, self.lang)
+        return data
 
     def to_json(self, option: int = 0) -> bytes:
         """``orjson.dumps(self.to_dict(), option=option)``, the same bytes for less work (see
