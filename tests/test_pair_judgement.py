@@ -150,17 +150,23 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     medications asked whether the thesaurus links them."""
     th = default_referentials().get("ansm-thesaurus")
 
-    def systemic(th, med, dosages, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
-        local = th.local_only(interactions._local_route_of(th, med, dosages, ident), ident.substance_keys,
-                              ident.atc_codes)
-        return None if local else (frozenset(), frozenset())
+    def on_a_side(th, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
+        return frozenset({"any"}), frozenset()
 
     def every_pair(th, idents, reaches, twice):  # noqa: ANN001, ANN202
         n = len(idents)
         return [(i, j) for i in range(n) for j in range(i, n)]
 
-    m.setattr(interactions, "_line_reach", systemic)
+    def systemic_lines(th, linked, members):  # noqa: ANN001, ANN202  # every medication's local lines out
+        for p, lines in enumerate(members):
+            members[p] = [(i, o) for i, o in lines if not th.local_only(
+                interactions._local_route_of(th, o.medication, o.dosages, o.identity), o.identity.substance_keys,
+                o.identity.atc_codes)]
+        return [(i, j) for i, j in linked if members[i] and members[j] and (i != j or len(members[i]) > 1)]
+
+    m.setattr(interactions, "_reach", on_a_side)
     m.setattr(interactions, "_linked", every_pair)
+    m.setattr(interactions, "_systemic_links", systemic_lines)
     m.setattr(interactions, "_one_line_each", lambda a, b: False)
     m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
         th, a.lines[0].order.identity, b.lines[0].order.identity))

@@ -157,9 +157,9 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
         assert ident is not None  # identified_orders() yields identified lines only
-        reach = _line_reach(th, o.medication, o.dosages, ident)
-        if reach is None:
-            continue  # on no side of any entry (pairs with nothing), or given by a local route
+        reach = _reach(th, ident)
+        if not reach[0]:
+            continue  # on no side of any entry: pairs with nothing
         if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
                 ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
             continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
@@ -171,7 +171,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
             members.append([(i, o)])
         else:
             members[pos].append((i, o))
-    linked = _linked(th, idents, reaches, [len(m) > 1 for m in members])
+    linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members]), members)
     groups = {p: group_of(id(idents[p]), members[p], call.as_of) for p in sorted({p for pair in linked for p in pair})}
     results: list[tuple[tuple[int, int], PairResult]] = []
 
@@ -209,18 +209,23 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
 _Reach = tuple[frozenset[str], frozenset[str]]
 
 
-@by_identities
-def _line_reach(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
-                ident: MedicationIdentity) -> _Reach | None:
-    """:func:`_reach` of a line that can interact; ``None`` when its medication is on no side of an
-    entry or the line is given by a local route outside the thesaurus' scope
-    (:meth:`~checker.iatrogenic.thesaurus.Thesaurus.local_only`). From what these read of a line,
-    shared by the lines sharing it."""
-    reach = _reach(th, ident)
-    if not reach[0] or th.local_only(_local_route_of(th, medication, dosages, ident), ident.substance_keys,
-                                     ident.atc_codes):
-        return None
-    return reach
+def _systemic_links(th: Thesaurus, linked: list[tuple[int, int]], members: list[list[tuple[int, MedicationOrder]]]
+                    ) -> list[tuple[int, int]]:
+    """``linked`` (pairs of medications found with all their lines) once the lines given by a local
+    route outside the thesaurus' scope are left out of the medications in a pair (``members`` is
+    narrowed in place): a pair goes when a side has no line left, a medication with itself when it
+    has one line left. The route is worked out only for the lines of linked medications (a request
+    or a record names many medications that pair with none)."""
+    for p in sorted({p for pair in linked for p in pair}):
+        members[p] = [(i, o) for i, o in members[p] if not _local_only(th, o)]
+    return [(i, j) for i, j in linked if members[i] and members[j] and (i != j or len(members[i]) > 1)]
+
+
+def _local_only(th: Thesaurus, o: MedicationOrder) -> bool:
+    """Whether line ``o`` is given by a local route outside the thesaurus' systemic scope."""
+    ident = o.identity
+    assert ident is not None
+    return th.local_only(_local_route_of(th, o.medication, o.dosages, ident), ident.substance_keys, ident.atc_codes)
 
 
 def _one_line_each(a: Group, b: Group) -> bool:
