@@ -573,27 +573,9 @@ def _plain(data: Any, lang: str) -> Any:
     if kind in _PLAIN:
         return data
     if kind is dict or (kind not in _TYPED and isinstance(data, dict)):
-        out: dict[Any, Any] | None = None
-        for k, v in data.items():
-            if type(v) in _PLAIN:
-                continue
-            p = _plain(v, lang)
-            if p is not v:
-                if out is None:
-                    out = dict(data)
-                out[k] = p
-        return data if out is None else out
+        return _plain_members(data, data.items(), dict, lang)
     if kind is list or kind is tuple or (kind not in _TYPED and isinstance(data, (list, tuple))):
-        items: list[Any] | None = None
-        for i, v in enumerate(data):
-            if type(v) in _PLAIN:
-                continue
-            p = _plain(v, lang)
-            if p is not v:
-                if items is None:
-                    items = list(data)
-                items[i] = p
-        return data if items is None else items
+        return _plain_members(data, enumerate(data), list, lang)
     if isinstance(data, Saving):
         return data.to_dict()
     if isinstance(data, Message):
@@ -602,6 +584,21 @@ def _plain(data: Any, lang: str) -> Any:
         return data.en if lang == "en" else data.fr
     return data
 
+
+
+def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str) -> Any:
+    """``data`` (a dict's items or a sequence's numbered members) with each member made plain by
+    :func:`_plain`; copied by ``copy`` only when a member changes."""
+    out: Any = None
+    for k, v in members:
+        if type(v) in _PLAIN:
+            continue
+        p = _plain(v, lang)
+        if p is not v:
+            if out is None:
+                out = copy(data)
+            out[k] = p
+    return data if out is None else out
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 """Types :func:`_plain` returns as they are (subclasses take the long way)."""

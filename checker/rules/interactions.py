@@ -225,7 +225,7 @@ def _local_only(th: Thesaurus, o: MedicationOrder) -> bool:
     """Whether line ``o`` is given by a local route outside the thesaurus' systemic scope."""
     ident = o.identity
     assert ident is not None
-    return th.local_only(_local_route_of(th, o.medication, o.dosages, ident), ident.substance_keys, ident.atc_codes)
+    return th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes)
 
 
 def _one_line_each(a: Group, b: Group) -> bool:
