@@ -78,8 +78,10 @@ def finding_value(finding_json: bytes, data: dict[str, Any] | None = None) -> by
     cells = csv_format.row(data) if data is not None else None
     if cells is None or not all(c is None or type(c) is str or type(c) is int or (type(c) is float and math.isfinite(c))
                                 for c in cells):
-        cells = csv_format.row(orjson.loads(finding_json))
-    return finding_json + b"\t" + orjson.dumps(_csv_line(cells).decode("utf-8"))
+        row = finding_csv_line(finding_json)
+    else:
+        row = _csv_line(cells)
+    return finding_json + b"\t" + orjson.dumps(row.decode("utf-8"))
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:
