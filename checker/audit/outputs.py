@@ -26,14 +26,19 @@ def atomic_lines(path: Path, lines: Iterable[bytes]) -> int:
     return write_atomic_lines(path, lines)
 
 
-def _csv_module_line(cells: list[Any]) -> bytes:
+def _csv_module_line(cells: list[Any]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(cells)
-    return buf.getvalue().encode("utf-8")
+    return buf.getvalue()
 
 
 def _csv_line(values: Iterable[Any]) -> bytes:
-    """One CSV row, byte for byte what ``csv.writer(lineterminator="\\n")`` writes (the default
+    """One CSV row, byte for byte what ``csv.writer(lineterminator="\\n")`` writes (see :func:`_csv_text`)."""
+    return _csv_text(values).encode("utf-8")
+
+
+def _csv_text(values: Iterable[Any]) -> str:
+    """One CSV row as text, what ``csv.writer(lineterminator="\\n")`` writes (the default
     dialect, minimal quoting): a cell holding a quote, a comma or a line feed is quoted, its quotes
     doubled, the others are written as they are. The module walks each character (about 20 µs for
     a finding's row of 1.6 kB, its evidence and suggestion being quoted JSON); text methods do it
@@ -57,7 +62,7 @@ def _csv_line(values: Iterable[Any]) -> bytes:
         out.append(v)
     if len(out) == 1 and not out[0]:
         return _csv_module_line(cells)
-    return (",".join(out) + "\n").encode("utf-8")
+    return ",".join(out) + "\n"
 
 
 def csv_header(columns: Iterable[str]) -> bytes:
@@ -69,19 +74,22 @@ def finding_csv_line(finding_json: bytes) -> bytes:
     return _csv_line(csv_format.row(orjson.loads(finding_json)))
 
 
-def finding_value(finding_json: bytes, data: dict[str, Any] | None = None) -> bytes:
+def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, cells: list[Any] | None = None
+                  ) -> bytes:
     """What a shard's result file keeps of a finding: its findings.ndjson line and its findings.csv
     row (as a JSON string: the row may hold line breaks), tab-separated (JSON text has no raw tab).
     The row is made where the finding is (in the worker processes), so that the merge only copies.
-    ``data``: the dict ``finding_json`` was dumped from; its cells are used when they are plain text,
+    ``data``: the dict ``finding_json`` was dumped from, or ``cells``: its row
+    (:func:`checker.formats.csv.finding_row`); the cells are used when they are plain text,
     integers, finite numbers or ``None`` (what the JSON text gives back), else the text is parsed."""
-    cells = csv_format.row(data) if data is not None else None
+    if cells is None and data is not None:
+        cells = csv_format.row(data)
     if cells is None or not all(c is None or type(c) is str or type(c) is int or (type(c) is float and math.isfinite(c))
                                 for c in cells):
-        row = finding_csv_line(finding_json)
+        row = _csv_text(csv_format.row(orjson.loads(finding_json)))
     else:
-        row = _csv_line(cells)
-    return finding_json + b"\t" + orjson.dumps(row.decode("utf-8"))
+        row = _csv_text(cells)
+    return finding_json + b"\t" + orjson.dumps(row)
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:

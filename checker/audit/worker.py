@@ -23,6 +23,7 @@ from checker import fhir_input
 from checker.api import Identities, check_records, identify_records, parse_day
 from checker.fhir_input import SharedReading, TypedResource
 from checker.audit.outputs import atomic_lines, finding_value
+from checker.formats.csv import finding_row
 from checker.formats.html import patient_digest
 from checker.memo import relaxed_gc
 from checker.outputs import write_atomic
@@ -174,8 +175,7 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         result.by_rule[f.rule][f.severity.value] += 1
         result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
         result.by_category[f.category][f.severity.value] += 1
-        data = f.to_dict()
-        result.findings.append((finding_sort_key(f), finding_value(orjson.dumps(data), data)))
+        result.findings.append((finding_sort_key(f), finding_value(f.to_json(), cells=finding_row(f))))
     for e in report.errors:
         result.errors.append((error_sort_key(e), orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
