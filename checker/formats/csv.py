@@ -41,23 +41,27 @@ def finding_row(f: Finding) -> list[Any]:
     from the typed data by :func:`~checker.findings.typed_json` (orjson walks them in C; same bytes,
     same fallback), the saving cells from the typed :class:`~checker.findings.Saving`, without the
     plain copy :meth:`~checker.findings.Finding.to_dict` walks and builds. A suggestion that is not a
-    dict, evidence that is not a dict or a saving that is neither a ``Saving`` nor absent take
-    :func:`row` of the plain data."""
+    dict, evidence that is not a dict, a saving that is neither a ``Saving`` nor absent, and a
+    finding that fails to be written (the plain path raises its own error) take :func:`row` of the
+    plain data."""
     suggestion, evidence, lang = f.suggestion, f.evidence, f.lang
     saving = suggestion.get("saving") if type(suggestion) is dict else None
     if (suggestion is not None and type(suggestion) is not dict) or type(evidence) is not dict \
             or (saving is not None and type(saving) is not Saving):
         return row(f.to_dict())
-    figures = saving.to_dict() if saving is not None else {}  # what _plain makes of a Saving
-    src = f.source
-    return [
-        f.patient or "", f.severity.value, f.category, f.rule, f.level or "", " ".join(f.implicated), f.summary,
-        f.detail, src.label, src.edition, src.url, figures.get("amount", ""), figures.get("currency", ""),
-        figures.get("period", ""),
-        typed_json(lambda: suggestion, f.suggested, lang, _SORTED).decode() if suggestion else "",
-        typed_json(lambda: evidence, lambda: _plain(evidence, lang), lang, _SORTED).decode() if evidence else "",
-        f.fingerprint,
-    ]
+    try:
+        figures = saving.to_dict() if saving is not None else {}  # what _plain makes of a Saving
+        src = f.source
+        return [
+            f.patient or "", f.severity.value, f.category, f.rule, f.level or "", " ".join(f.implicated), f.summary,
+            f.detail, src.label, src.edition, src.url, figures.get("amount", ""), figures.get("currency", ""),
+            figures.get("period", ""),
+            typed_json(lambda: suggestion, f.suggested, lang, _SORTED).decode() if suggestion else "",
+            typed_json(lambda: evidence, lambda: _plain(evidence, lang), lang, _SORTED).decode() if evidence else "",
+            f.fingerprint,
+        ]
+    except Exception:  # noqa: BLE001 - a finding that cannot be written: the plain path's error, whichever comes first
+        return row(f.to_dict())
 
 
 _SORTED = orjson.OPT_SORT_KEYS
