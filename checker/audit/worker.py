@@ -169,27 +169,39 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
     result.service_requests += sum(len(r.service_orders) for r in ing.records)
     merge(result.tally, tally_records(ing.records, definitions(refs), day))
     by_patient: dict[str | None, list[Finding]] = {}
+    counted: dict[tuple[str, str, str], int] = {}  # (rule, category, severity), in order of first sight
+    bodies: dict[int, bytes] = {}  # id of a finding of this chunk → its JSON text
     for f in report.findings:
         by_patient.setdefault(f.patient, []).append(f)
-        result.by_rule.setdefault(f.rule, {}).setdefault(f.severity.value, 0)
-        result.by_rule[f.rule][f.severity.value] += 1
-        result.by_category.setdefault(f.category, {}).setdefault(f.severity.value, 0)
-        result.by_category[f.category][f.severity.value] += 1
-        result.findings.append((finding_sort_key(f), finding_value(f.to_json(), cells=finding_row(f))))
+        cell = (f.rule, f.category, f.severity.value)
+        counted[cell] = counted.get(cell, 0) + 1
+        body = bodies[id(f)] = f.to_json()
+        result.findings.append((finding_sort_key(f), finding_value(body, cells=finding_row(f))))
+    for (rule, category, severity), n in counted.items():
+        per_rule = result.by_rule.setdefault(rule, {})
+        per_rule[severity] = per_rule.get(severity, 0) + n
+        per_category = result.by_category.setdefault(category, {})
+        per_category[severity] = per_category.get(severity, 0) + n
     for e in report.errors:
         result.errors.append((error_sort_key(e), orjson.dumps(e.to_dict())))
     records = {r.ref: r for r in ing.records}
     quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
+    entered: list[tuple[dict[str, Any], str | None, list[Finding]]] = []
     for patient, fs in by_patient.items():
         result.patients_with_findings += 1
         add_savings(result.savings, fs)  # exact fractions: totals do not depend on the sharding
         score = _patient_score(fs, patient or "~")
         if len(result.top) < settings.top_patients or score < result.top[-1][0]:
-            digest = patient_digest(records.get(patient), fs, settings.lang)
+            digest: dict[str, Any] = {}  # made below if the patient is still among the top after the chunk
+            entered.append((digest, patient, fs))
             result.top.append((score, digest))
             result.top.sort(key=lambda t: t[0])
             del result.top[settings.top_patients:]
+    kept = {id(d) for _, d in result.top}
+    for digest, patient, fs in entered:  # the findings as parsed from their JSON text: the same data once written
+        if id(digest) in kept:
+            digest.update(patient_digest(records.get(patient), fs, settings.lang, lambda f: orjson.loads(bodies[id(f)])))
 
 
 def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: int = CHUNK_BYTES,
