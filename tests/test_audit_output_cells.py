@@ -172,3 +172,40 @@ def test_the_csv_format_writes_the_plain_rows() -> None:
         for f in report.sorted_findings():
             writer.writerow(csv_format.row(f.to_dict()))
         assert csv_format.render(report) == buf.getvalue()
+
+
+def test_a_findings_sort_key_is_the_sortable_key_of_its_parts() -> None:
+    from dataclasses import replace
+
+    from checker.audit.worker import finding_sort_key, sortable
+
+    rng = random.Random(SEED + 30)
+    texts = ["", "~", "a", "\x00", "é", "\U0001f48a", "Patient/1", "MedicationRequest/2"]
+    fs = [f for f in _findings(300, SEED + 30) if isinstance(_outcome(lambda: (f.summary, f.detail)), tuple)]
+    fs += [replace(f, patient=rng.choice([None, *texts]), rule=rng.choice(texts),
+                   implicated=tuple(rng.choice(texts) for _ in range(rng.randrange(4)))) for f in fs[:200]]
+    fs += [replace(fs[0], implicated=(3, 1)), replace(fs[1], implicated=["b", "a"])]  # type: ignore[arg-type]
+    for f in fs:
+        assert _outcome(finding_sort_key, f) == _outcome(lambda: sortable(
+            (f.patient or "~", -f.severity.rank, f.rule, f.implicated, f.fingerprint)))
+
+
+def test_a_row_of_plain_cells_is_written_and_any_other_row_refused() -> None:
+    """The worker writes a finding's row from its cells only when each is what the JSON text gives
+    back (``None``, text, an integer, a finite number): else the row comes from the parsed text."""
+    import math
+
+    from tests.test_audit_merge_encoding import _cell, _module_row
+
+    rng = random.Random(SEED + 40)
+    refused = 0
+    for _ in range(20000):
+        cells = [_cell(rng) for _ in range(rng.choice([1, 1, 2, 3, 17, 17]))]
+        plain = all(c is None or type(c) in (str, int) or (type(c) is float and math.isfinite(c)) for c in cells)
+        try:
+            expected = _module_row(cells).decode("utf-8", "surrogatepass") if plain else None
+        except UnicodeEncodeError:
+            continue
+        assert outputs._row_text(cells, True) == expected, cells
+        refused += expected is None
+    assert 1000 < refused < 19000

@@ -190,6 +190,10 @@ def _patient_level(ind: Indicator, bits: tuple[int, int], masks: dict[int, int],
     return False, False
 
 
+_DENOMINATOR_SCOPED = frozenset({"line_share", "patient_duration", "patient_share"})
+"""Kinds whose denominator, when the indicator has a ``denominator_atc``, needs a line in that scope."""
+
+
 def tally_records(records: Sequence[PatientRecord], defs: Sequence[Indicator], as_of: date) -> Tally:
     """Count every indicator for these (identified) patient records. ``as_of`` only closes the
     periods of lines still running (and dates an undated order)."""
@@ -200,10 +204,15 @@ def tally_records(records: Sequence[PatientRecord], defs: Sequence[Indicator], a
         if not orders:
             continue
         masks = {id(o): scopes.mask(o) for o in orders}
+        anywhere = 0  # the scopes some line of the patient is in
+        for m in masks.values():
+            anywhere |= m
         by_requester: dict[str, list[MedicationOrder]] = {}
         for o in orders:
             by_requester.setdefault(_requester(o), []).append(o)
         for ind, bits in zip(defs, scopes.bits):
+            if ind.denominator_atc and not anywhere & bits[0] and ind.kind in _DENOMINATOR_SCOPED:
+                continue  # no line in the denominator's scope: nothing counted, for the patient or any requester
             if ind.kind == "line_share":
                 den_bit = bits[0]
                 for o in orders:

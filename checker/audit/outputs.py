@@ -45,24 +45,43 @@ def _csv_text(values: Iterable[Any]) -> str:
     at C speed. A row the rule above might not describe in every Python version (a carriage return
     in a cell not quoted otherwise, a cell that is not text or a number, a single empty cell) is
     written by the module; ``tests/test_audit_merge_encoding.py`` compares both on seeded rows."""
-    cells = ["" if v is None else v for v in values]
+    text = _row_text(list(values), False)
+    assert text is not None  # (only a row of plain cells is refused)
+    return text
+
+
+def _row_text(cells: list[Any], plain_only: bool) -> str | None:
+    """:func:`_csv_text` of ``cells``; with ``plain_only``, ``None`` unless every cell is ``None``,
+    text, an integer or a finite number (what a finding's JSON text gives back)."""
     out: list[str] = []
     for v in cells:
         t = type(v)
         if t is not str:
-            if t is not int and t is not float:
-                return _csv_module_line(cells)
-            v = str(v)
+            if v is None:
+                v = ""
+            elif t is int or (t is float and (not plain_only or math.isfinite(v))):
+                v = str(v)
+            elif plain_only:
+                return None
+            else:
+                return _csv_module_line(["" if c is None else c for c in cells])
         if '"' in v:
             v = '"' + v.replace('"', '""') + '"'
         elif "," in v or "\n" in v:
             v = '"' + v + '"'
         elif "\r" in v:
-            return _csv_module_line(cells)
+            return _by_module(cells, plain_only)
         out.append(v)
     if len(out) == 1 and not out[0]:
-        return _csv_module_line(cells)
+        return _by_module(cells, plain_only)
     return ",".join(out) + "\n"
+
+
+def _by_module(cells: list[Any], plain_only: bool) -> str | None:
+    if plain_only and not all(c is None or type(c) is str or type(c) is int or (type(c) is float and math.isfinite(c))
+                              for c in cells):
+        return None
+    return _csv_module_line(["" if c is None else c for c in cells])
 
 
 def csv_header(columns: Iterable[str]) -> bytes:
@@ -84,11 +103,9 @@ def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, ce
     integers, finite numbers or ``None`` (what the JSON text gives back), else the text is parsed."""
     if cells is None and data is not None:
         cells = csv_format.row(data)
-    if cells is None or not all(c is None or type(c) is str or type(c) is int or (type(c) is float and math.isfinite(c))
-                                for c in cells):
+    row = None if cells is None else _row_text(cells, True)
+    if row is None:
         row = _csv_text(csv_format.row(orjson.loads(finding_json)))
-    else:
-        row = _csv_text(cells)
     return finding_json + b"\t" + orjson.dumps(row)
 
 

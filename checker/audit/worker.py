@@ -52,8 +52,19 @@ class Settings:
 
 
 def finding_sort_key(f: Finding) -> bytes:
-    """Global order of findings (same as :meth:`Report.sorted_findings`), as a :func:`sortable` key."""
-    return sortable((f.patient or "~", -f.severity.rank, f.rule, f.implicated, f.fingerprint))
+    """Global order of findings (same as :meth:`Report.sorted_findings`), as a :func:`sortable` key:
+    written here part by part as :func:`sortable` writes them when the parts are of the usual types
+    (texts, a tuple of texts), by :func:`sortable` otherwise."""
+    patient, rank, rule, implicated, print_ = f.patient or "~", f.severity.rank, f.rule, f.implicated, f.fingerprint
+    if type(patient) is not str or type(rank) is not int or type(rule) is not str or type(print_) is not str \
+            or type(implicated) is not tuple or not _STRINGS.issuperset(map(type, implicated)):
+        return sortable((patient, -rank, rule, implicated, print_))
+    key = b"".join([_text_key(patient), (-rank + (1 << 63)).to_bytes(8, "big"), _text_key(rule),
+                    *map(_text_key, implicated), b"\x00\x00", _text_key(print_)])
+    return key.hex().encode("ascii")
+
+
+_STRINGS = frozenset({str})
 
 
 def _text_key(text: str) -> bytes:
