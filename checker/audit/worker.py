@@ -22,6 +22,7 @@ from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
 from checker.api import Identities, check_records, identify_records, parse_day
 from checker.fhir_input import SharedReading, TypedResource
+from checker.model import PatientRecord
 from checker.audit.outputs import atomic_lines, finding_value
 from checker.formats.csv import finding_row
 from checker.formats.html import patient_digest
@@ -127,8 +128,22 @@ class ShardResult:
     findings: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, outputs.finding_value)
     errors: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, error as JSON)
     quiet: list[str] = field(default_factory=list)  # first patients (sorted) with nothing to report
+    undigested: list[tuple[dict[str, Any], PatientRecord | None, list[Finding], list[bytes], str]] = field(
+        default_factory=list)
+    """Patients of ``top`` whose digest (an empty dict there) is still to be made, with their record,
+    findings, the findings' JSON texts and the language: made by :meth:`make_digests` for the patients
+    still among the top once the shard is checked, not for every patient that enters it on the way."""
+
+    def make_digests(self) -> None:
+        """Fill in the digests of ``top`` still to be made (:func:`patient_digest`, each finding as
+        parsed from its JSON text: the same data once written)."""
+        for digest, record, fs, bodies, lang in self.undigested:
+            parsed = {id(f): body for f, body in zip(fs, bodies)}
+            digest.update(patient_digest(record, fs, lang, lambda f: orjson.loads(parsed[id(f)])))
+        self.undigested.clear()
 
     def summary(self) -> dict[str, Any]:
+        self.make_digests()
         return {
             "counts": self.counts.to_dict(), "patients": self.patients,
             "medication_requests": self.medication_requests, "patients_with_findings": self.patients_with_findings,
@@ -198,21 +213,18 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
     records = {r.ref: r for r in ing.records}
     quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
-    entered: list[tuple[dict[str, Any], str | None, list[Finding]]] = []
     for patient, fs in by_patient.items():
         result.patients_with_findings += 1
         add_savings(result.savings, fs)  # exact fractions: totals do not depend on the sharding
         score = _patient_score(fs, patient or "~")
         if len(result.top) < settings.top_patients or score < result.top[-1][0]:
-            digest: dict[str, Any] = {}  # made below if the patient is still among the top after the chunk
-            entered.append((digest, patient, fs))
+            digest: dict[str, Any] = {}  # made by ShardResult.make_digests if the patient stays among the top
+            result.undigested.append((digest, records.get(patient), fs, [bodies[id(f)] for f in fs], settings.lang))
             result.top.append((score, digest))
             result.top.sort(key=lambda t: t[0])
             del result.top[settings.top_patients:]
-    kept = {id(d) for _, d in result.top}
-    for digest, patient, fs in entered:  # the findings as parsed from their JSON text: the same data once written
-        if id(digest) in kept:
-            digest.update(patient_digest(records.get(patient), fs, settings.lang, lambda f: orjson.loads(bodies[id(f)])))
+    kept = {id(d) for _, d in result.top}  # forget the patients who left the top (bounded memory)
+    result.undigested[:] = [u for u in result.undigested if id(u[0]) in kept]
 
 
 def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: int = CHUNK_BYTES,
@@ -280,6 +292,7 @@ def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.
             check_chunk(items, borrowed, settings, refs, result, shared)
     result.findings.sort(key=lambda t: t[0])
     result.errors.sort(key=lambda t: t[0])
+    result.make_digests()
     return result
 
 
