@@ -128,18 +128,15 @@ class ShardResult:
     findings: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, outputs.finding_value)
     errors: list[tuple[bytes, bytes]] = field(default_factory=list)  # (sortable key, error as JSON)
     quiet: list[str] = field(default_factory=list)  # first patients (sorted) with nothing to report
-    undigested: list[tuple[dict[str, Any], PatientRecord | None, list[Finding], list[bytes], str]] = field(
-        default_factory=list)
+    undigested: list[tuple[dict[str, Any], PatientRecord | None, list[Finding], str]] = field(default_factory=list)
     """Patients of ``top`` whose digest (an empty dict there) is still to be made, with their record,
-    findings, the findings' JSON texts and the language: made by :meth:`make_digests` for the patients
-    still among the top once the shard is checked, not for every patient that enters it on the way."""
+    findings and the language: made by :meth:`make_digests` for the patients still among the top
+    once the shard is checked, not for every patient that enters it on the way."""
 
     def make_digests(self) -> None:
-        """Fill in the digests of ``top`` still to be made (:func:`patient_digest`, each finding as
-        parsed from its JSON text: the same data once written)."""
-        for digest, record, fs, bodies, lang in self.undigested:
-            parsed = {id(f): body for f, body in zip(fs, bodies)}
-            digest.update(patient_digest(record, fs, lang, lambda f: orjson.loads(parsed[id(f)])))
+        """Fill in the digests of ``top`` still to be made (:func:`patient_digest`)."""
+        for digest, record, fs, lang in self.undigested:
+            digest.update(patient_digest(record, fs, lang))
         self.undigested.clear()
 
     def summary(self) -> dict[str, Any]:
@@ -196,13 +193,11 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
     merge(result.tally, tally_records(ing.records, definitions(refs), day))
     by_patient: dict[str | None, list[Finding]] = {}
     counted: dict[tuple[str, str, str], int] = {}  # (rule, category, severity), in order of first sight
-    bodies: dict[int, bytes] = {}  # id of a finding of this chunk → its JSON text
     for f in report.findings:
         by_patient.setdefault(f.patient, []).append(f)
         cell = (f.rule, f.category, f.severity.value)
         counted[cell] = counted.get(cell, 0) + 1
-        body = bodies[id(f)] = f.to_json()
-        result.findings.append((finding_sort_key(f), finding_value(body, cells=finding_row(f))))
+        result.findings.append((finding_sort_key(f), finding_value(f.to_json(), cells=finding_row(f))))
     for (rule, category, severity), n in counted.items():
         per_rule = result.by_rule.setdefault(rule, {})
         per_rule[severity] = per_rule.get(severity, 0) + n
@@ -219,7 +214,7 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
         score = _patient_score(fs, patient or "~")
         if len(result.top) < settings.top_patients or score < result.top[-1][0]:
             digest: dict[str, Any] = {}  # made by ShardResult.make_digests if the patient stays among the top
-            result.undigested.append((digest, records.get(patient), fs, [bodies[id(f)] for f in fs], settings.lang))
+            result.undigested.append((digest, records.get(patient), fs, settings.lang))
             result.top.append((score, digest))
             result.top.sort(key=lambda t: t[0])
             del result.top[settings.top_patients:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -219,10 +219,8 @@ def _dosage_text(order: Any) -> str:
     return "; ".join(texts)
 
 
-def patient_digest(record: PatientRecord | None, findings: Sequence[Finding], lang: str = "fr",
-                   finding_data: Callable[[Finding], Any] = Finding.to_dict) -> dict[str, Any]:
-    """What the report shows of one patient: prescriptions (when known) and findings (JSON-ready),
-    each finding as ``finding_data`` gives it (the audit worker parses the JSON text it wrote)."""
+def patient_digest(record: PatientRecord | None, findings: Sequence[Finding], lang: str = "fr") -> dict[str, Any]:
+    """What the report shows of one patient: prescriptions (when known) and findings (JSON-ready)."""
     orders = []
     if record is not None:
         for o in record.medication_orders:
@@ -245,7 +243,7 @@ def patient_digest(record: PatientRecord | None, findings: Sequence[Finding], la
         "birth_date": patient.birth_date.isoformat() if patient and patient.birth_date else None,
         "sex": patient.sex if patient else "",
         "orders": orders,
-        "findings": [finding_data(f) for f in fs],
+        "findings": [f.to_dict() for f in fs],
     }
 
 
