@@ -246,8 +246,11 @@ def merge(into: Tally, other: Tally) -> None:
 def to_rows(tally: Tally, defs: Sequence[Indicator], lang: str = "fr") -> list[dict[str, Any]]:
     """One row per indicator and scope (overall first, then requesters in order)."""
     rows: list[dict[str, Any]] = []
+    counted: dict[str, list[str]] = {}  # indicator → its scopes in the tally (one pass over it)
+    for i, who in tally:
+        counted.setdefault(i, []).append(who)
     for ind in defs:
-        scopes = sorted((who for (i, who) in tally if i == ind.id), key=lambda w: (w != OVERALL, w))
+        scopes = sorted(counted.get(ind.id, ()), key=lambda w: (w != OVERALL, w))
         if OVERALL not in scopes:
             scopes.insert(0, OVERALL)
         for who in scopes:
