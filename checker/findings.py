@@ -321,28 +321,76 @@ def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:
+    """The key of ``m``'s value in :data:`_WORDED`: one flat tuple, made in one loop over the messages
+    of ``m`` (its extra sentences and the phrases of its :class:`Phrases` parameters are taken from a
+    stack, not by recursion), the common parameter types inline. Each message gives its code, its
+    number of parameters and of extra messages, then a name and a value key per parameter; a
+    :class:`Phrases` value gives its separator and its number of phrases, which follow later in
+    stack order: the tuple reads back one way only, so equal keys are equal values. A value key holds
+    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` as
+    :func:`_message_key_nested` (the plain path, which the tests hold it to)."""
+    keyed: list[Any] = []
+    add = keyed.append
+    todo = [m]
+    pop, push = todo.pop, todo.extend
+    while todo:
+        m = pop()
+        params, extra = m.params, m.extra
+        if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+            raise _Unkeyed
+        add(m.code)
+        add(len(params))
+        add(len(extra))
+        for name, value in params.items():  # the common types inline (a call costs as much as the test)
+            t = type(value)
+            if type(name) is not str:
+                raise _Unkeyed
+            add(name)
+            if t is str:
+                add(value)
+            elif t is Phrases:
+                items, sep = value.items, value.sep
+                if type(items) is not tuple or type(sep) is not str:
+                    raise _Unkeyed
+                add((t, sep, len(items)))
+                push(items[::-1])
+            elif t is Word and type(value.table) is str and type(value.code) is str:
+                add((t, value.table, value.code))
+            elif t is Localized and type(value.fr) is str and type(value.en) is str:
+                add((t, value.fr, value.en))
+            elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
+                    and type(value.table) is str and type(value.sep) is str:
+                add((t, value.table, value.codes, value.sep))
+            elif t is Amount or t is Quantity:
+                n, unit, d = value.value, value.currency if t is Amount else value.unit, value.decimals
+                number = type(n)
+                if (number is float or number is int) and type(unit) is str and (d is None or type(d) is int):
+                    add((t, number, n if n else repr(n), unit, d))  # ±0 told apart by their text
+                else:
+                    add(_value_key(value))
+            elif t is float:
+                add((t, value) if value else (t, repr(value)))
+            elif t is int or t is date:
+                add((t, value))
+            else:
+                add(_value_key(value))
+        if extra:
+            push(extra[::-1])
+    return tuple(keyed)
+
+
+def _message_key_nested(m: Message) -> tuple[Any, ...]:
+    """The key of ``m``'s value made by recursion over its messages (the plain path of
+    :func:`_message_key`: tests/test_output_cost.py holds the two to the same equalities)."""
     params, extra = m.params, m.extra
     if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
         raise _Unkeyed
     keyed: list[Any] = [m.code]
-    add = keyed.append
-    for name, value in params.items():  # the common types inline (a call costs as much as the test)
-        t = type(value)
+    for name, value in params.items():
         if type(name) is not str:
             raise _Unkeyed
-        add(name)
-        if t is str:
-            add(value)
-        elif t is Word and type(value.table) is str and type(value.code) is str:
-            add((t, value.table, value.code))
-        elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
-                and type(value.table) is str and type(value.sep) is str:
-            add((t, value.table, value.codes, value.sep))
-        else:
-            add(_value_key(value))
-    for e in extra:
-        add(_message_key(e))
-    return tuple(keyed)
+        keyed += (name, _value_key(value))
+    return (*keyed, *(_message_key_nested(e) for e in extra))
 
 
 def _value_key(v: Any) -> Any:
@@ -373,7 +421,7 @@ def _value_key(v: Any) -> Any:
     if t is Phrases:
         if type(v.items) is not tuple:
             raise _Unkeyed
-        return (t, tuple([_message_key(m) for m in v.items]), _text_key(v.sep))
+        return (t, tuple([_message_key_nested(m) for m in v.items]), _text_key(v.sep))
     raise _Unkeyed
 
 

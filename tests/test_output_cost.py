@@ -187,6 +187,46 @@ def test_remembered_wording_stays_within_its_bound(monkeypatch: pytest.MonkeyPat
             assert len(findings._WORDED) <= 7
 
 
+def _key_or_unkeyed(key: Any, m: Message) -> Any:
+    try:
+        return key(m)
+    except findings._Unkeyed:
+        return findings._Unkeyed
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 5])
+def test_flat_message_key_tells_apart_the_values_the_nested_key_tells_apart(seed: int) -> None:
+    """The flat key made in one loop (:func:`findings._message_key`) and the key made by recursion
+    (:func:`findings._message_key_nested`), over every catalogue message with generated parameters,
+    extra sentences and nested phrases, their twins and messages whose parameters or sentences are
+    moved between levels: both key the same messages, and two messages have equal flat keys exactly
+    when they have equal nested keys."""
+    rng = random.Random(seed)
+    messages = _messages(6, seed)
+    moved = []
+    for m in messages[:400]:  # the same values at other places: a phrase as an extra sentence and back
+        items = tuple(p for v in m.params.values() if type(v) is Phrases for p in v.items)
+        moved.append(Message(m.code, {k: v for k, v in m.params.items() if type(v) is not Phrases}, items + m.extra))
+        moved.append(Message(m.code, {k: Phrases((), v.sep) if type(v) is Phrases else v for k, v in m.params.items()},
+                             items + m.extra))
+        moved.append(Message(m.code, {k: Phrases(v.items + m.extra, v.sep) if type(v) is Phrases else v
+                                      for k, v in m.params.items()}, ()))
+        moved.append(Message(m.code, {**m.params, "p": Phrases(m.extra)}, ()))
+        moved.append(Message(m.code, {}, (Message(m.code, m.params, m.extra),)))
+        moved.append(Message(m.code, {"x": Phrases((m,), rng.choice(["; ", ""]))}, ()))
+    moved += [Message("A", {"p": "x"}, (Message("B", {"q": "y"}),)),  # the same texts in the same order
+              Message("A", {"p": "x", "B": "q"}, (Message("y", {}),)),
+              Message("A", {"p": Phrases((Message("B", {}),))}), Message("A", {"p": Phrases(())}, (Message("B", {}),))]
+    pairs = set()
+    for m in messages + moved + [replace(m) for m in messages[:200]]:
+        flat, nested = _key_or_unkeyed(findings._message_key, m), _key_or_unkeyed(findings._message_key_nested, m)
+        assert (flat is findings._Unkeyed) == (nested is findings._Unkeyed), m
+        if flat is not findings._Unkeyed:
+            pairs.add((flat, nested))
+    assert len({f for f, _ in pairs}) == len({n for _, n in pairs}) == len(pairs)
+    assert len(pairs) > 500
+
+
 def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
     forget_wording()
     for a, b in [(1, 1.0), (1, True), (0.0, -0.0), (date(2026, 1, 15), datetime(2026, 1, 15, 0, 0)),
