@@ -616,7 +616,25 @@ def _plain(data: Any, lang: str) -> Any:
     """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
     :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are
     walked (and copied only when something in them changes: a changed tuple becomes a list). Plain
-    values (text, numbers, booleans, ``None``: most of the evidence) are passed over without a call."""
+    values (text, numbers, booleans, ``None``: most of the evidence) are passed over without a call.
+
+    A container that orjson writes without a call-back, every dataclass refused, holds no typed value
+    (each is a dataclass, or in a container orjson would have to call back for): it is returned as it
+    is without a walk in Python (deep evidence, an interaction's entries, is most often all plain)."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return data
+    if kind is dict or kind is list or kind is tuple:
+        try:
+            orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        except orjson.JSONEncodeError:
+            return _plain_walked(data, lang)
+        return data
+    return _plain_walked(data, lang)
+
+
+def _plain_walked(data: Any, lang: str) -> Any:
+    """:func:`_plain` walking every container in Python (its plain path: tests/test_output_cost.py)."""
     kind = type(data)
     if kind in _PLAIN:
         return data
@@ -633,20 +651,20 @@ def _plain(data: Any, lang: str) -> Any:
     return data
 
 
-
 def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str) -> Any:
     """``data`` (a dict's items or a sequence's numbered members) with each member made plain by
-    :func:`_plain`; copied by ``copy`` only when a member changes."""
+    :func:`_plain_walked`; copied by ``copy`` only when a member changes."""
     out: Any = None
     for k, v in members:
         if type(v) in _PLAIN:
             continue
-        p = _plain(v, lang)
+        p = _plain_walked(v, lang)
         if p is not v:
             if out is None:
                 out = copy(data)
             out[k] = p
     return data if out is None else out
+
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 """Types :func:`_plain` returns as they are (subclasses take the long way)."""
