@@ -365,6 +365,30 @@ def test_streamed_report_written_in_small_blocks_equals_the_plain_report(tmp_pat
         assert out.getvalue() == plain, block
 
 
+def test_spill_keys_are_the_sort_keys_and_sort_findings_in_report_order() -> None:
+    """Seeded findings whose patients, rules, lines and severities often coincide (texts that are
+    prefixes of one another, with NUL bytes, accents, the ``~`` a missing patient sorts as): the
+    sharded writer's key (:func:`sharded.spill_key`, text parts remembered) is the bytes of
+    ``finding_sort_key``, and sorting by it gives :meth:`Report.sorted_findings`."""
+    from checker.audit.worker import finding_sort_key
+
+    rng = random.Random(SEED)
+    texts = ["", "a", "ab", "a\x00", "a\x00b", "~", "é", "Patient/1", "Patient/10", "Patient/2", "\uffff", "z" * 40]
+    fs = []
+    for _ in range(300):
+        implicated = tuple(rng.choice(texts) for _ in range(rng.randrange(4)))
+        fs.append(Finding(rule=rng.choice(["DU001", "DU00", "IX001", "a"]), category="duplicate",
+                          severity=rng.choice(list(Severity)), summary="s", detail="d", source=Source("S"),
+                          patient=rng.choice([None, *texts]), implicated=implicated, key=rng.choice(["", "k"])))
+    fs += [replace(f) for f in fs[:50]]  # equal findings: a stable sort keeps their order
+    known: dict[str, bytes] = {}
+    for f in fs:
+        assert sharded.spill_key(f, known) == finding_sort_key(f)
+    report = Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), fs, [])
+    assert [f for _, f in sharded.sorted_by_key(fs, {})] == report.sorted_findings()
+    assert [id(f) for _, f in sharded.sorted_by_key(fs, known)] == [id(f) for f in report.sorted_findings()]
+
+
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
 def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
     from checker.formats import render_bytes
