@@ -612,6 +612,44 @@ Finding.summary = _worded_when_read(_SUMMARY_SLOT, "summary")  # type: ignore[as
 Finding.detail = _worded_when_read(_DETAIL_SLOT, "detail")  # type: ignore[assignment,misc]
 
 
+_new = object.__new__
+_SET = {name: Finding.__dict__[name].__set__ for name in Finding.__slots__ if name not in ("summary", "detail")}
+_SET_RULE, _SET_CATEGORY, _SET_SEVERITY, _SET_SOURCE, _SET_PATIENT, _SET_IMPLICATED, _SET_LEVEL, _SET_SUGGESTION, \
+    _SET_EVIDENCE, _SET_KEY, _SET_MESSAGE, _SET_LANG, _SET_FINGERPRINT = _SET.values()
+_SET_SUMMARY, _SET_DETAIL = _SUMMARY_SLOT.__set__, _DETAIL_SLOT.__set__
+
+
+def finding_of(message: Message | None, lang: str, *, rule: str, category: Category, severity: Severity, source: Source,
+               patient: str | None, implicated: tuple[str, ...], level: str | None = None,
+               suggestion: dict[str, Any] | None = None, evidence: dict[str, Any], key: str = "") -> Finding:
+    """``Finding.worded_from(message, lang, ...)`` (every rule's finding, see
+    :meth:`~checker.registry.RuleCall.finding`), its fields set one by one instead of through the
+    frozen dataclass's ``__init__`` (each field by name) and :meth:`Finding.__post_init__`, whose
+    checks are kept: a known category, and ``implicated`` sorted (a tuple of one line is). Without a
+    message (prose to check), the plain constructor."""
+    if message is None or category not in CATEGORIES or type(implicated) is not tuple:
+        return Finding(rule=rule, category=category, severity=severity, summary=LATER, detail=LATER, source=source,
+                       patient=patient, implicated=implicated, level=level, suggestion=suggestion, evidence=evidence,
+                       key=key, message=message, lang=lang)
+    f = _new(Finding)
+    _SET_RULE(f, rule)
+    _SET_CATEGORY(f, category)
+    _SET_SEVERITY(f, severity)
+    _SET_SUMMARY(f, LATER)
+    _SET_DETAIL(f, LATER)
+    _SET_SOURCE(f, source)
+    _SET_PATIENT(f, patient)
+    _SET_IMPLICATED(f, implicated if len(implicated) < 2 else tuple(sorted(implicated)))
+    _SET_LEVEL(f, level)
+    _SET_SUGGESTION(f, suggestion)
+    _SET_EVIDENCE(f, evidence)
+    _SET_KEY(f, key)
+    _SET_MESSAGE(f, message)
+    _SET_LANG(f, lang)
+    _SET_FINGERPRINT(f, "")
+    return f
+
+
 def _plain(data: Any, lang: str) -> Any:
     """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
     :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are

@@ -389,6 +389,44 @@ def test_spill_keys_are_the_sort_keys_and_sort_findings_in_report_order() -> Non
     assert [id(f) for _, f in sharded.sorted_by_key(fs, known)] == [id(f) for f in report.sorted_findings()]
 
 
+def _slots(f: Finding) -> list[Any]:
+    return [repr(getattr(f, n)) if n not in ("summary", "detail") else
+            repr((findings._SUMMARY_SLOT if n == "summary" else findings._DETAIL_SLOT).__get__(f, Finding))
+            for n in Finding.__slots__]
+
+
+def test_findings_set_field_by_field_equal_findings_made_by_the_constructor() -> None:
+    """:func:`findings.finding_of` (every rule's finding) against ``Finding.worded_from`` over seeded
+    fields (lines unsorted, repeated, one or none; a category or message that the constructor
+    refuses): the same value in every slot, the same words and bytes once written, the same error."""
+    rng = random.Random(SEED)
+    lines = ["MedicationRequest/b", "MedicationRequest/a", "MedicationRequest/a", "ServiceRequest/1", ""]
+    compared = 0
+    for i in range(600):
+        message = rng.choice([_message(rng, rng.choice(["DU001", "IX001", "EQ001"])), None])
+        implicated: Any = tuple(rng.sample(lines, rng.randrange(4)))
+        if i % 50 == 0:
+            implicated = list(implicated)
+        fields = dict(rule=rng.choice(["DU001", "IX001"]), category=rng.choice(["duplicate", "interaction", "x"]),
+                      severity=rng.choice(list(Severity)), source=Source("S", "u", "e"),
+                      patient=rng.choice([None, "Patient/1"]), implicated=implicated, level=rng.choice([None, "CI"]),
+                      suggestion=rng.choice([None, {"with": "x"}]), evidence=rng.choice([{}, {"a": 1}]),
+                      key=rng.choice(["", "k"]))
+        lang = rng.choice(LANGS)
+        try:
+            plain = Finding.worded_from(message, lang, **fields)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - refused both ways
+            with pytest.raises(type(exc)):
+                findings.finding_of(message, lang, **fields)  # type: ignore[arg-type]
+            continue
+        fast = findings.finding_of(message, lang, **fields)  # type: ignore[arg-type]
+        assert type(fast) is Finding and _slots(fast) == _slots(plain)
+        assert _worded_or_error(fast.to_json) == _worded_or_error(plain.to_json)
+        assert _slots(fast) == _slots(plain) and fast.fingerprint == plain.fingerprint
+        compared += 1
+    assert compared > 150
+
+
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
 def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
     from checker.formats import render_bytes
