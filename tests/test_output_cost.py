@@ -427,6 +427,26 @@ def test_findings_set_field_by_field_equal_findings_made_by_the_constructor() ->
     assert compared > 150
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_text_with_details_wrapped_once_per_report_equals_each_detail_wrapped(lang: str,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text format wraps each distinct detail once per report: over seeded findings (details
+    repeated, with line breaks, long words, in both languages) and the samples, the same text as
+    wrapping every finding's detail afresh."""
+    from checker.formats import text
+
+    fs = [f for f in _findings(300, SEED + 13) if _writable(f)]
+    fs += [replace(f, summary="s", detail=rng_detail, message=None) for f, rng_detail in
+           zip(fs[:60], ["a " * 80 + "\n\n" + "b" * 120, "  x\n y  ", "", "word " * 30] * 15)]
+    reports = [Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), [f.worded(lang) for f in fs], [],
+                      lang=lang), check(str(SAMPLES), as_of=AS_OF, lang=lang)]
+    remembered = [render(r, "text") for r in reports]
+    plain_finding = text._finding
+    monkeypatch.setattr(text, "_finding", lambda f, lang, paint, wrapped=None: plain_finding(f, lang, paint))
+    assert remembered == [render(r, "text") for r in reports]
+    assert len(remembered[0]) > 10_000
+
+
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
 def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
     from checker.formats import render_bytes
