@@ -665,8 +665,10 @@ def _plain(data: Any, lang: str) -> Any:
     if kind is dict or kind is list or kind is tuple:
         try:
             orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATACLASS)
-        except orjson.JSONEncodeError:
-            return _plain_walked(data, lang)
+        except orjson.JSONEncodeError:  # its members likewise (evidence is a few levels deep)
+            if kind is dict:
+                return _plain_members(data, data.items(), dict, lang, _plain)
+            return _plain_members(data, enumerate(data), list, lang, _plain)
         return data
     return _plain_walked(data, lang)
 
@@ -677,9 +679,9 @@ def _plain_walked(data: Any, lang: str) -> Any:
     if kind in _PLAIN:
         return data
     if kind is dict or (kind not in _TYPED and isinstance(data, dict)):
-        return _plain_members(data, data.items(), dict, lang)
+        return _plain_members(data, data.items(), dict, lang, _plain_walked)
     if kind is list or kind is tuple or (kind not in _TYPED and isinstance(data, (list, tuple))):
-        return _plain_members(data, enumerate(data), list, lang)
+        return _plain_members(data, enumerate(data), list, lang, _plain_walked)
     if isinstance(data, Saving):
         return data.to_dict()
     if isinstance(data, Message):
@@ -689,14 +691,15 @@ def _plain_walked(data: Any, lang: str) -> Any:
     return data
 
 
-def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str) -> Any:
+def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str,
+                   plain: Callable[[Any, str], Any]) -> Any:
     """``data`` (a dict's items or a sequence's numbered members) with each member made plain by
-    :func:`_plain_walked`; copied by ``copy`` only when a member changes."""
+    ``plain``; copied by ``copy`` only when a member changes."""
     out: Any = None
     for k, v in members:
         if type(v) in _PLAIN:
             continue
-        p = _plain_walked(v, lang)
+        p = plain(v, lang)
         if p is not v:
             if out is None:
                 out = copy(data)
