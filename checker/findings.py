@@ -182,6 +182,21 @@ def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...
     return parts
 
 
+_Template = tuple[str, Union[tuple[tuple[str, Union[str, None], str, Union[str, None], bool], ...], None], "_Formatter"]
+_TEMPLATES: dict[tuple[str, str, str, str], _Template] = {}
+"""What :meth:`Message._fill` needs of a catalogue message, by language, table, code and suffix: its
+template, the template parsed (:func:`_parsed`, each field marked when it is a plain name) and the
+language's formatter. Catalogue data only (no request words), bounded by the catalogue's size."""
+
+
+def _template(lang: str, table: str, code: str, suffix: str) -> _Template:
+    template = msg(lang, f"{table}.{code}{suffix}")  # an unknown message raises, and is not kept
+    parsed = _parsed(template)
+    parts = None if parsed is None else tuple((*p, p[1] is not None and p[1].isidentifier()) for p in parsed)
+    found = _TEMPLATES[(lang, table, code, suffix)] = (template, parts, _Formatter(lang))
+    return found
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -228,18 +243,19 @@ class Message:
         return [self.code, *(c for m in self.extra for c in m.codes())]
 
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
-        template = msg(lang, f"{table}.{self.code}{suffix}")
-        parts = _parsed(template)
-        formatter = _Formatter(lang)
+        found = _TEMPLATES.get((lang, table, self.code, suffix))
+        if found is None:
+            found = _template(lang, table, self.code, suffix)
+        template, parts, formatter = found
         if parts is None:
             return formatter.vformat(template, (), dict(self.params))
         out = []  # what vformat does, the template parsed once (every finding is worded on creation)
         params = self.params
-        for literal, name, spec, conversion in parts:
+        for literal, name, spec, conversion, named in parts:
             out.append(literal)
             if name is None:
                 continue
-            value = params[name] if name.isidentifier() else formatter.get_field(name, (), params)[0]
+            value = params[name] if named else formatter.get_field(name, (), params)[0]
             if conversion is None and not spec and type(value) is str:
                 out.append(value)  # what format_field gives a plain text
             else:
