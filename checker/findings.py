@@ -830,17 +830,31 @@ class ReferentialInfo:
 
 
 def add_savings(totals: dict[str, dict[str, dict[str, Fraction]]], findings: Iterable[Finding]) -> None:
-    """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount)."""
+    """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount).
+
+    Each amount is a float, an integer over a power of two (``as_integer_ratio``): a cell's amounts
+    are summed as integers over their largest denominator, exactly, and added to the cell as one
+    fraction (a fraction added per amount cost more than the rest of the sum). Cells are made in the
+    order the findings first give them, as when each amount was added in turn."""
+    sums: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     for f in findings:
         saving = f.saving
         if saving is None:
             continue
-        amount = Fraction(float(saving.yearly))
+        ratio = float(saving.yearly).as_integer_ratio()
         cur = saving.currency
         subst = str(f.evidence.get("substance", "")) or "?"
-        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
-            cell = totals.setdefault(axis, {}).setdefault(key, {})
-            cell[cur] = cell.get(cur, Fraction(0)) + amount
+        for cell_key in (("total", "", cur), ("by_rule", f.rule, cur), ("by_substance", subst, cur)):
+            ratios = sums.get(cell_key)
+            if ratios is None:
+                sums[cell_key] = [ratio]
+            else:
+                ratios.append(ratio)
+    for (axis, key, cur), ratios in sums.items():
+        cell = totals.setdefault(axis, {}).setdefault(key, {})
+        denominator = max(d for _, d in ratios)  # every denominator a power of two: each divides it
+        amount = Fraction(sum(n * (denominator // d) for n, d in ratios), denominator)
+        cell[cur] = cell.get(cur, Fraction(0)) + amount
 
 
 def savings_dict(totals: dict[str, dict[str, dict[str, Fraction]]]) -> dict[str, Any]:

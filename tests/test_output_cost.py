@@ -447,6 +447,50 @@ def test_text_with_details_wrapped_once_per_report_equals_each_detail_wrapped(la
     assert len(remembered[0]) > 10_000
 
 
+def _add_savings_one_by_one(totals: dict[str, Any], fs: list[Finding]) -> None:
+    """The plain path of :func:`findings.add_savings`: each amount added to its cells as a fraction."""
+    from fractions import Fraction
+
+    for f in fs:
+        saving = f.saving
+        if saving is None:
+            continue
+        amount = Fraction(float(saving.yearly))
+        subst = str(f.evidence.get("substance", "")) or "?"
+        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
+            cell = totals.setdefault(axis, {}).setdefault(key, {})
+            cell[saving.currency] = cell.get(saving.currency, Fraction(0)) + amount
+
+
+def _ordered(d: Any) -> Any:
+    return [(k, _ordered(v)) for k, v in d.items()] if isinstance(d, dict) else (type(d), d)
+
+
+def test_savings_summed_per_cell_equal_savings_added_one_by_one() -> None:
+    """Seeded findings with savings of every size (tiny, huge, negative, zero, per year or not, given
+    as a dict), several currencies, rules and substances, added in batches to running totals: the
+    same exact totals, cells made in the same order, as adding each amount in turn."""
+    rng = random.Random(SEED)
+    amounts = [0.0, -0.0, 0.1, 0.2, 1e-300, 5e-324, 1e300, -12.5, 123456.789, 1 / 3, 2.0**60, 7]
+    batched: dict[str, Any] = {}
+    one_by_one: dict[str, Any] = {}
+    for _ in range(40):
+        fs = []
+        for i in range(rng.randrange(30)):
+            cur = rng.choice(["EUR", "MAD", ""])
+            saving = rng.choice([Saving(rng.choice(amounts), cur, "year", rng.choice([None, rng.choice(amounts)])),
+                                 {"amount": rng.choice(amounts), "currency": cur, "per_year": rng.choice(amounts)},
+                                 Saving(None, cur), None])
+            fs.append(Finding(rule=rng.choice(["EQ001", "EQ002"]), category="cheaper-equivalent",
+                              severity=Severity.INFO, summary="s", detail="d", source=Source("S"), patient=None,
+                              implicated=(str(i),), suggestion=None if saving is None else {"saving": saving},
+                              evidence=rng.choice([{}, {"substance": rng.choice(["a", "b", "", 0])}])))
+        findings.add_savings(batched, fs)
+        _add_savings_one_by_one(one_by_one, fs)
+        assert _ordered(batched) == _ordered(one_by_one)
+    assert findings.savings_dict(batched) == findings.savings_dict(one_by_one) and batched["by_substance"]
+
+
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])
 def test_bytes_written_to_a_file_are_the_rendered_text_encoded(fmt: str) -> None:
     from checker.formats import render_bytes
