@@ -365,11 +365,11 @@ def test_streamed_report_written_in_small_blocks_equals_the_plain_report(tmp_pat
         assert out.getvalue() == plain, block
 
 
-def test_spill_keys_are_the_sort_keys_and_sort_findings_in_report_order() -> None:
+def test_findings_sorted_by_their_spill_keys_are_in_report_order() -> None:
     """Seeded findings whose patients, rules, lines and severities often coincide (texts that are
-    prefixes of one another, with NUL bytes, accents, the ``~`` a missing patient sorts as): the
-    sharded writer's key (:func:`sharded.spill_key`, text parts remembered) is the bytes of
-    ``finding_sort_key``, and sorting by it gives :meth:`Report.sorted_findings`."""
+    prefixes of one another, with NUL bytes, accents, the ``~`` a missing patient sorts as; equal
+    findings): sorted by the sharded writer's byte keys (:func:`sharded.sorted_by_key`), they are in
+    :meth:`Report.sorted_findings` order, equal ones kept in their order."""
     from checker.audit.worker import finding_sort_key
 
     rng = random.Random(SEED)
@@ -381,12 +381,10 @@ def test_spill_keys_are_the_sort_keys_and_sort_findings_in_report_order() -> Non
                           severity=rng.choice(list(Severity)), summary="s", detail="d", source=Source("S"),
                           patient=rng.choice([None, *texts]), implicated=implicated, key=rng.choice(["", "k"])))
     fs += [replace(f) for f in fs[:50]]  # equal findings: a stable sort keeps their order
-    known: dict[str, bytes] = {}
-    for f in fs:
-        assert sharded.spill_key(f, known) == finding_sort_key(f)
     report = Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), fs, [])
-    assert [f for _, f in sharded.sorted_by_key(fs, {})] == report.sorted_findings()
-    assert [id(f) for _, f in sharded.sorted_by_key(fs, known)] == [id(f) for f in report.sorted_findings()]
+    keyed = sharded.sorted_by_key(fs)
+    assert [id(f) for _, f in keyed] == [id(f) for f in report.sorted_findings()]
+    assert [k for k, _ in keyed] == [finding_sort_key(f) for _, f in keyed]
 
 
 def _slots(f: Finding) -> list[Any]:

@@ -25,7 +25,7 @@ from checker import fhir_input
 from checker.api import check_records, identify_records, start_run
 from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
                                     parse_size, DEFAULT_MEMORY)
-from checker.audit.worker import RunShared, _text_key, finding_sort_key, load_medications, merge_sorted, shard_chunks
+from checker.audit.worker import RunShared, finding_sort_key, load_medications, merge_sorted, shard_chunks
 from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, in_input_order, savings_dict
 from checker.memo import relaxed_gc
 from checker.referentials import Referentials
@@ -153,43 +153,12 @@ class _Blocks:
             self.parts, self.size = [], 0
 
 
-_RANK_KEYS = {s: (-s.rank + (1 << 63)).to_bytes(8, "big") for s in Severity}
-TEXT_KEYS = 50_000
-"""Texts (patients, rules, lines) whose key part :func:`spill_key` keeps (emptied when full)."""
-
-
-def spill_key(f: Finding, texts: dict[str, bytes]) -> bytes:
-    """:func:`~checker.audit.worker.finding_sort_key` of ``f`` (the same bytes), made for less work:
-    the key part of a text (a patient, a rule, a line: each recurs over the findings of a patient or
-    a run) is kept in ``texts``, the severity's part is made once; parts of other types take the
-    general way."""
-    patient, rule, implicated, fingerprint = f.patient, f.rule, f.implicated, f.fingerprint
-    if type(f.severity) is not Severity or (patient is not None and type(patient) is not str) or type(rule) is not str or type(fingerprint) is not str \
-            or type(implicated) is not tuple or not _STRINGS.issuperset(map(type, implicated)):
-        return finding_sort_key(f)
-    if len(texts) >= TEXT_KEYS:
-        texts.clear()
-    parts = [_known(texts, patient or "~"), _RANK_KEYS[f.severity], _known(texts, rule)]
-    parts += [_known(texts, line) for line in implicated]
-    parts += (b"\x00\x00", _text_key(fingerprint))
-    return b"".join(parts).hex().encode("ascii")
-
-
-def _known(texts: dict[str, bytes], text: str) -> bytes:
-    key = texts.get(text)
-    if key is None:
-        key = texts[text] = _text_key(text)
-    return key
-
-
-_STRINGS = frozenset({str})
-
-
-def sorted_by_key(findings: Iterable[Finding], texts: dict[str, bytes]) -> list[tuple[bytes, Finding]]:
-    """``findings`` in report order (:meth:`Report.sorted_findings`), each with its :func:`spill_key`:
-    the byte order of the keys is the order of the parts they encode, equal keys are equal parts and
-    both sorts are stable, so one key per finding serves the sort and the spill."""
-    return sorted([(spill_key(f, texts), f) for f in findings], key=itemgetter(0))
+def sorted_by_key(findings: Iterable[Finding]) -> list[tuple[bytes, Finding]]:
+    """``findings`` in report order (:meth:`Report.sorted_findings`), each with its
+    :func:`~checker.audit.worker.finding_sort_key`: the byte order of the keys is the order of the
+    parts they encode, equal keys are equal parts and both sorts are stable, so one key per finding
+    serves the sort and the spill."""
+    return sorted([(finding_sort_key(f), f) for f in findings], key=itemgetter(0))
 
 
 @dataclass(slots=True)
@@ -220,7 +189,6 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
     totals: dict[str, dict[str, dict[str, Fraction]]] = {}
     worst: Severity | None = None
     report: Report | None = None
-    texts: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="pertinence-findings-") as tmp:
         spilled: list[Path] = []
         for report, chunk_counts, _urls in _checked_chunks(paths, day, refs, shards, run.max_decompressed,
@@ -235,7 +203,7 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
                 path = Path(tmp) / f"{len(spilled):06d}.ndjson"
                 with path.open("wb") as f:
                     blocks = _Blocks(f)
-                    for key, finding in sorted_by_key(report.findings, texts):
+                    for key, finding in sorted_by_key(report.findings):
                         body = finding.to_json(_JSON).replace(b"\n", b"\t")
                         blocks.add(key, b"\t", body, b"\n")  # JSON text has no raw tab: one line per finding
                     blocks.flush()
