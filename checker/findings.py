@@ -182,7 +182,7 @@ def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...
     return parts
 
 
-_Template = tuple[str, Union[tuple[tuple[str, Union[str, None], str, Union[str, None], bool], ...], None], "_Formatter"]
+_Template = tuple[str, tuple[tuple[str, str | None, str, str | None, bool], ...] | None, "_Formatter"]
 _TEMPLATES: dict[tuple[str, str, str, str], _Template] = {}
 """What :meth:`Message._fill` needs of a catalogue message, by language, table, code and suffix: its
 template, the template parsed (:func:`_parsed`, each field marked when it is a plain name) and the

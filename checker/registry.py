@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from checker.findings import CATEGORIES, LATER, Category, Finding, Message, Severity, Source, finding_of
+from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
 from checker.memo import by_identities
 from checker.model import (
     ANONYMOUS_MARK,

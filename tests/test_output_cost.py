@@ -405,19 +405,20 @@ def test_findings_set_field_by_field_equal_findings_made_by_the_constructor() ->
         implicated: Any = tuple(rng.sample(lines, rng.randrange(4)))
         if i % 50 == 0:
             implicated = list(implicated)
-        fields = dict(rule=rng.choice(["DU001", "IX001"]), category=rng.choice(["duplicate", "interaction", "x"]),
-                      severity=rng.choice(list(Severity)), source=Source("S", "u", "e"),
-                      patient=rng.choice([None, "Patient/1"]), implicated=implicated, level=rng.choice([None, "CI"]),
-                      suggestion=rng.choice([None, {"with": "x"}]), evidence=rng.choice([{}, {"a": 1}]),
-                      key=rng.choice(["", "k"]))
+        fields: dict[str, Any] = {
+            "rule": rng.choice(["DU001", "IX001"]), "category": rng.choice(["duplicate", "interaction", "x"]),
+            "severity": rng.choice(list(Severity)), "source": Source("S", "u", "e"),
+            "patient": rng.choice([None, "Patient/1"]), "implicated": implicated, "level": rng.choice([None, "CI"]),
+            "suggestion": rng.choice([None, {"with": "x"}]), "evidence": rng.choice([{}, {"a": 1}]),
+            "key": rng.choice(["", "k"])}
         lang = rng.choice(LANGS)
         try:
-            plain = Finding.worded_from(message, lang, **fields)  # type: ignore[arg-type]
+            plain = Finding.worded_from(message, lang, **fields)
         except Exception as exc:  # noqa: BLE001 - refused both ways
             with pytest.raises(type(exc)):
-                findings.finding_of(message, lang, **fields)  # type: ignore[arg-type]
+                findings.finding_of(message, lang, **fields)
             continue
-        fast = findings.finding_of(message, lang, **fields)  # type: ignore[arg-type]
+        fast = findings.finding_of(message, lang, **fields)
         assert type(fast) is Finding and _slots(fast) == _slots(plain)
         assert _worded_or_error(fast.to_json) == _worded_or_error(plain.to_json)
         assert _slots(fast) == _slots(plain) and fast.fingerprint == plain.fingerprint

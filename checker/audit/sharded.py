@@ -11,11 +11,11 @@ checked together and every rule works within one patient.
 from __future__ import annotations
 
 import tempfile
-from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
