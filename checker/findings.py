@@ -612,13 +612,22 @@ def _worded_when_read(slot: Any, which: str) -> property:
     """The field behind ``slot`` (``summary`` or ``detail``), worded from the finding's message in
     its language on first reading and kept (once per finding)."""
 
+    read, write = slot.__get__, slot.__set__
+    short = "s" if which == "summary" else "d"
+
     def get(self: Finding) -> str:
-        text: str | None = slot.__get__(self, Finding)
+        text: str | None = read(self, Finding)
         if text is None:
-            message = self.message
+            message, lang = self.message, self.lang
             assert message is not None  # __post_init__ refuses a finding with neither words nor message
-            text = message.summary(self.lang) if which == "summary" else message.detail(self.lang)
-            slot.__set__(self, text)
+            texts = message._texts if type(message) is Message else False
+            if texts is None:  # Message.summary / detail, inline (read once per finding, by every output)
+                texts = _texts_of(message)
+            if texts:
+                text = texts.get((lang, short))
+            if text is None:
+                text = message.summary(lang) if which == "summary" else message.detail(lang)
+            write(self, text)
         return text
 
     return property(get, slot.__set__, doc=f"The finding's {which} in :attr:`Finding.lang`.")
