@@ -620,7 +620,8 @@ def _worded_when_read(slot: Any, which: str) -> property:
         if text is None:
             message, lang = self.message, self.lang
             assert message is not None  # __post_init__ refuses a finding with neither words nor message
-            texts = message._texts if type(message) is Message else False
+            texts: dict[tuple[str, str], str] | Literal[False] | None = \
+                message._texts if type(message) is Message else False
             if texts is None:  # Message.summary / detail, inline (read once per finding, by every output)
                 texts = _texts_of(message)
             if texts:
