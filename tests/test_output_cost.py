@@ -172,6 +172,15 @@ def test_remembered_wording_equals_fresh_wording_over_every_catalogue_message(se
                     fresh.append(_worded_or_error(m._summary, lang))
                 fresh.append(_worded_or_error(m._detail, lang))
     assert remembered == fresh
+    read = []  # a finding reads its message's remembered texts inline: fresh copies and shared messages
+    for m in [*(replace(m) for m in messages), *messages]:
+        for lang in LANGS:
+            f = Finding.worded_from(m, lang, rule="DU001", category="duplicate", severity=Severity.INFO,
+                                    source=Source("S"), patient=None, implicated=())
+            if m.code in summaries:
+                read.append(_worded_or_error(lambda: f.summary))
+            read.append(_worded_or_error(lambda: f.detail))
+    assert read == fresh
     keyed = sum(1 for m in messages if m._texts)
     assert findings._WORDED and keyed > len(messages) // 5  # the memory was used, not bypassed
     assert any(m._texts is False for m in messages)  # and bypassed for values no key stands for
