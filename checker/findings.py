@@ -182,6 +182,21 @@ def _parsed(template: str) -> tuple[tuple[str, str | None, str, str | None], ...
     return parts
 
 
+_Template = tuple[str, tuple[tuple[str, str | None, str, str | None, bool], ...] | None, "_Formatter"]
+_TEMPLATES: dict[tuple[str, str, str, str], _Template] = {}
+"""What :meth:`Message._fill` needs of a catalogue message, by language, table, code and suffix: its
+template, the template parsed (:func:`_parsed`, each field marked when it is a plain name) and the
+language's formatter. Catalogue data only (no request words), bounded by the catalogue's size."""
+
+
+def _template(lang: str, table: str, code: str, suffix: str) -> _Template:
+    template = msg(lang, f"{table}.{code}{suffix}")  # an unknown message raises, and is not kept
+    parsed = _parsed(template)
+    parts = None if parsed is None else tuple((*p, p[1] is not None and p[1].isidentifier()) for p in parsed)
+    found = _TEMPLATES[(lang, table, code, suffix)] = (template, parts, _Formatter(lang))
+    return found
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -228,18 +243,19 @@ class Message:
         return [self.code, *(c for m in self.extra for c in m.codes())]
 
     def _fill(self, lang: str, table: str, suffix: str = "") -> str:
-        template = msg(lang, f"{table}.{self.code}{suffix}")
-        parts = _parsed(template)
-        formatter = _Formatter(lang)
+        found = _TEMPLATES.get((lang, table, self.code, suffix))
+        if found is None:
+            found = _template(lang, table, self.code, suffix)
+        template, parts, formatter = found
         if parts is None:
             return formatter.vformat(template, (), dict(self.params))
         out = []  # what vformat does, the template parsed once (every finding is worded on creation)
         params = self.params
-        for literal, name, spec, conversion in parts:
+        for literal, name, spec, conversion, named in parts:
             out.append(literal)
             if name is None:
                 continue
-            value = params[name] if name.isidentifier() else formatter.get_field(name, (), params)[0]
+            value = params[name] if named else formatter.get_field(name, (), params)[0]
             if conversion is None and not spec and type(value) is str:
                 out.append(value)  # what format_field gives a plain text
             else:
@@ -321,28 +337,76 @@ def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:
+    """The key of ``m``'s value in :data:`_WORDED`: one flat tuple, made in one loop over the messages
+    of ``m`` (its extra sentences and the phrases of its :class:`Phrases` parameters are taken from a
+    stack, not by recursion), the common parameter types inline. Each message gives its code, its
+    number of parameters and of extra messages, then a name and a value key per parameter; a
+    :class:`Phrases` value gives its separator and its number of phrases, which follow later in
+    stack order: the tuple reads back one way only, so equal keys are equal values. A value key holds
+    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` as
+    :func:`_message_key_nested` (the plain path, which the tests hold it to)."""
+    keyed: list[Any] = []
+    add = keyed.append
+    todo = [m]
+    pop, push = todo.pop, todo.extend
+    while todo:
+        m = pop()
+        params, extra = m.params, m.extra
+        if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+            raise _Unkeyed
+        add(m.code)
+        add(len(params))
+        add(len(extra))
+        for name, value in params.items():  # the common types inline (a call costs as much as the test)
+            t = type(value)
+            if type(name) is not str:
+                raise _Unkeyed
+            add(name)
+            if t is str:
+                add(value)
+            elif t is Phrases:
+                items, sep = value.items, value.sep
+                if type(items) is not tuple or type(sep) is not str:
+                    raise _Unkeyed
+                add((t, sep, len(items)))
+                push(items[::-1])
+            elif t is Word and type(value.table) is str and type(value.code) is str:
+                add((t, value.table, value.code))
+            elif t is Localized and type(value.fr) is str and type(value.en) is str:
+                add((t, value.fr, value.en))
+            elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
+                    and type(value.table) is str and type(value.sep) is str:
+                add((t, value.table, value.codes, value.sep))
+            elif t is Amount or t is Quantity:
+                n, unit, d = value.value, value.currency if t is Amount else value.unit, value.decimals
+                number = type(n)
+                if (number is float or number is int) and type(unit) is str and (d is None or type(d) is int):
+                    add((t, number, n if n else repr(n), unit, d))  # ±0 told apart by their text
+                else:
+                    add(_value_key(value))
+            elif t is float:
+                add((t, value) if value else (t, repr(value)))
+            elif t is int or t is date:
+                add((t, value))
+            else:
+                add(_value_key(value))
+        if extra:
+            push(extra[::-1])
+    return tuple(keyed)
+
+
+def _message_key_nested(m: Message) -> tuple[Any, ...]:
+    """The key of ``m``'s value made by recursion over its messages (the plain path of
+    :func:`_message_key`: tests/test_output_cost.py holds the two to the same equalities)."""
     params, extra = m.params, m.extra
     if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
         raise _Unkeyed
     keyed: list[Any] = [m.code]
-    add = keyed.append
-    for name, value in params.items():  # the common types inline (a call costs as much as the test)
-        t = type(value)
+    for name, value in params.items():
         if type(name) is not str:
             raise _Unkeyed
-        add(name)
-        if t is str:
-            add(value)
-        elif t is Word and type(value.table) is str and type(value.code) is str:
-            add((t, value.table, value.code))
-        elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
-                and type(value.table) is str and type(value.sep) is str:
-            add((t, value.table, value.codes, value.sep))
-        else:
-            add(_value_key(value))
-    for e in extra:
-        add(_message_key(e))
-    return tuple(keyed)
+        keyed += (name, _value_key(value))
+    return (*keyed, *(_message_key_nested(e) for e in extra))
 
 
 def _value_key(v: Any) -> Any:
@@ -373,7 +437,7 @@ def _value_key(v: Any) -> Any:
     if t is Phrases:
         if type(v.items) is not tuple:
             raise _Unkeyed
-        return (t, tuple([_message_key(m) for m in v.items]), _text_key(v.sep))
+        return (t, tuple([_message_key_nested(m) for m in v.items]), _text_key(v.sep))
     raise _Unkeyed
 
 
@@ -548,13 +612,23 @@ def _worded_when_read(slot: Any, which: str) -> property:
     """The field behind ``slot`` (``summary`` or ``detail``), worded from the finding's message in
     its language on first reading and kept (once per finding)."""
 
+    read, write = slot.__get__, slot.__set__
+    short = "s" if which == "summary" else "d"
+
     def get(self: Finding) -> str:
-        text: str | None = slot.__get__(self, Finding)
+        text: str | None = read(self, Finding)
         if text is None:
-            message = self.message
+            message, lang = self.message, self.lang
             assert message is not None  # __post_init__ refuses a finding with neither words nor message
-            text = message.summary(self.lang) if which == "summary" else message.detail(self.lang)
-            slot.__set__(self, text)
+            texts: dict[tuple[str, str], str] | Literal[False] | None = \
+                message._texts if type(message) is Message else False
+            if texts is None:  # Message.summary / detail, inline (read once per finding, by every output)
+                texts = _texts_of(message)
+            if texts:
+                text = texts.get((lang, short))
+            if text is None:
+                text = message.summary(lang) if which == "summary" else message.detail(lang)
+            write(self, text)
         return text
 
     return property(get, slot.__set__, doc=f"The finding's {which} in :attr:`Finding.lang`.")
@@ -564,18 +638,76 @@ Finding.summary = _worded_when_read(_SUMMARY_SLOT, "summary")  # type: ignore[as
 Finding.detail = _worded_when_read(_DETAIL_SLOT, "detail")  # type: ignore[assignment,misc]
 
 
+_new = object.__new__
+_SET = {name: Finding.__dict__[name].__set__ for name in Finding.__slots__ if name not in ("summary", "detail")}
+_SET_RULE, _SET_CATEGORY, _SET_SEVERITY, _SET_SOURCE, _SET_PATIENT, _SET_IMPLICATED, _SET_LEVEL, _SET_SUGGESTION, \
+    _SET_EVIDENCE, _SET_KEY, _SET_MESSAGE, _SET_LANG, _SET_FINGERPRINT = _SET.values()
+_SET_SUMMARY, _SET_DETAIL = _SUMMARY_SLOT.__set__, _DETAIL_SLOT.__set__
+
+
+def finding_of(message: Message | None, lang: str, *, rule: str, category: Category, severity: Severity, source: Source,
+               patient: str | None, implicated: tuple[str, ...], level: str | None = None,
+               suggestion: dict[str, Any] | None = None, evidence: dict[str, Any], key: str = "") -> Finding:
+    """``Finding.worded_from(message, lang, ...)`` (every rule's finding, see
+    :meth:`~checker.registry.RuleCall.finding`), its fields set one by one instead of through the
+    frozen dataclass's ``__init__`` (each field by name) and :meth:`Finding.__post_init__`, whose
+    checks are kept: a known category, and ``implicated`` sorted (a tuple of one line is). Without a
+    message (prose to check), the plain constructor."""
+    if message is None or category not in CATEGORIES or type(implicated) is not tuple:
+        return Finding(rule=rule, category=category, severity=severity, summary=LATER, detail=LATER, source=source,
+                       patient=patient, implicated=implicated, level=level, suggestion=suggestion, evidence=evidence,
+                       key=key, message=message, lang=lang)
+    f = _new(Finding)
+    _SET_RULE(f, rule)
+    _SET_CATEGORY(f, category)
+    _SET_SEVERITY(f, severity)
+    _SET_SUMMARY(f, LATER)
+    _SET_DETAIL(f, LATER)
+    _SET_SOURCE(f, source)
+    _SET_PATIENT(f, patient)
+    _SET_IMPLICATED(f, implicated if len(implicated) < 2 else tuple(sorted(implicated)))
+    _SET_LEVEL(f, level)
+    _SET_SUGGESTION(f, suggestion)
+    _SET_EVIDENCE(f, evidence)
+    _SET_KEY(f, key)
+    _SET_MESSAGE(f, message)
+    _SET_LANG(f, lang)
+    _SET_FINGERPRINT(f, "")
+    return f
+
+
 def _plain(data: Any, lang: str) -> Any:
     """Suggestion or evidence as JSON-ready data in ``lang``: a :class:`Saving` becomes its dict, a
     :class:`Message` its detail wording, a :class:`Localized` text the language's text; containers are
     walked (and copied only when something in them changes: a changed tuple becomes a list). Plain
-    values (text, numbers, booleans, ``None``: most of the evidence) are passed over without a call."""
+    values (text, numbers, booleans, ``None``: most of the evidence) are passed over without a call.
+
+    A container that orjson writes without a call-back, every dataclass refused, holds no typed value
+    (each is a dataclass, or in a container orjson would have to call back for): it is returned as it
+    is without a walk in Python (deep evidence, an interaction's entries, is most often all plain)."""
+    kind = type(data)
+    if kind in _PLAIN:
+        return data
+    if kind is dict or kind is list or kind is tuple:
+        try:
+            orjson.dumps(data, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        except orjson.JSONEncodeError:  # its members likewise (evidence is a few levels deep)
+            if kind is dict:
+                return _plain_members(data, data.items(), dict, lang, _plain)
+            return _plain_members(data, enumerate(data), list, lang, _plain)
+        return data
+    return _plain_walked(data, lang)
+
+
+def _plain_walked(data: Any, lang: str) -> Any:
+    """:func:`_plain` walking every container in Python (its plain path: tests/test_output_cost.py)."""
     kind = type(data)
     if kind in _PLAIN:
         return data
     if kind is dict or (kind not in _TYPED and isinstance(data, dict)):
-        return _plain_members(data, data.items(), dict, lang)
+        return _plain_members(data, data.items(), dict, lang, _plain_walked)
     if kind is list or kind is tuple or (kind not in _TYPED and isinstance(data, (list, tuple))):
-        return _plain_members(data, enumerate(data), list, lang)
+        return _plain_members(data, enumerate(data), list, lang, _plain_walked)
     if isinstance(data, Saving):
         return data.to_dict()
     if isinstance(data, Message):
@@ -585,20 +717,21 @@ def _plain(data: Any, lang: str) -> Any:
     return data
 
 
-
-def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str) -> Any:
+def _plain_members(data: Any, members: Iterable[tuple[Any, Any]], copy: Callable[[Any], Any], lang: str,
+                   plain: Callable[[Any, str], Any]) -> Any:
     """``data`` (a dict's items or a sequence's numbered members) with each member made plain by
-    :func:`_plain`; copied by ``copy`` only when a member changes."""
+    ``plain``; copied by ``copy`` only when a member changes."""
     out: Any = None
     for k, v in members:
         if type(v) in _PLAIN:
             continue
-        p = _plain(v, lang)
+        p = plain(v, lang)
         if p is not v:
             if out is None:
                 out = copy(data)
             out[k] = p
     return data if out is None else out
+
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 """Types :func:`_plain` returns as they are (subclasses take the long way)."""
@@ -707,17 +840,31 @@ class ReferentialInfo:
 
 
 def add_savings(totals: dict[str, dict[str, dict[str, Fraction]]], findings: Iterable[Finding]) -> None:
-    """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount)."""
+    """Add the yearly savings of ``findings`` to ``totals`` (axis → key → currency → exact amount).
+
+    Each amount is a float, an integer over a power of two (``as_integer_ratio``): a cell's amounts
+    are summed as integers over their largest denominator, exactly, and added to the cell as one
+    fraction (a fraction added per amount cost more than the rest of the sum). Cells are made in the
+    order the findings first give them, as when each amount was added in turn."""
+    sums: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     for f in findings:
         saving = f.saving
         if saving is None:
             continue
-        amount = Fraction(float(saving.yearly))
+        ratio = float(saving.yearly).as_integer_ratio()
         cur = saving.currency
         subst = str(f.evidence.get("substance", "")) or "?"
-        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
-            cell = totals.setdefault(axis, {}).setdefault(key, {})
-            cell[cur] = cell.get(cur, Fraction(0)) + amount
+        for cell_key in (("total", "", cur), ("by_rule", f.rule, cur), ("by_substance", subst, cur)):
+            ratios = sums.get(cell_key)
+            if ratios is None:
+                sums[cell_key] = [ratio]
+            else:
+                ratios.append(ratio)
+    for (axis, key, cur), ratios in sums.items():
+        cell = totals.setdefault(axis, {}).setdefault(key, {})
+        denominator = max(d for _, d in ratios)  # every denominator a power of two: each divides it
+        amount = Fraction(sum(n * (denominator // d) for n, d in ratios), denominator)
+        cell[cur] = cell.get(cur, Fraction(0)) + amount
 
 
 def savings_dict(totals: dict[str, dict[str, dict[str, Fraction]]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from checker.findings import CATEGORIES, LATER, Category, Finding, Message, Severity, Source
+from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
 from checker.memo import by_identities
 from checker.model import (
     ANONYMOUS_MARK,
@@ -201,20 +201,24 @@ class RuleCall:
         input goes to the evidence (``located_at``), out of the fingerprint. Give ``message`` (a code
         with typed parameters, worded in the run's language) rather than ``summary``/``detail`` prose."""
         implicated = tuple(implicated)
-        if message is not None:  # worded when an output first reads it (see Finding.worded_from)
-            summary = detail = LATER
         evidence = evidence or {}
         if ANONYMOUS_MARK in "\n".join(implicated):  # one search (the mark holds no line break)
             lines: list[MedicationOrder | ServiceOrder] = [*self.record.medication_orders, *self.record.service_orders]
             where = {o.ref: str(o.location) for o in lines if o.ref in implicated and ANONYMOUS_MARK in o.ref}
             evidence = {**evidence, "located_at": dict(sorted(where.items()))}
+        rule = self.rule
+        if message is not None:  # the fields set one by one (see finding_of)
+            return finding_of(message, self.settings.lang, rule=rule.id, category=rule.category,
+                              severity=severity or rule.severity, source=source or rule.source,
+                              patient=self.record.ref, implicated=implicated, level=level, suggestion=suggestion,
+                              evidence=evidence, key=key)
         return Finding(
-            rule=self.rule.id,
-            category=self.rule.category,
-            severity=severity or self.rule.severity,
+            rule=rule.id,
+            category=rule.category,
+            severity=severity or rule.severity,
             summary=summary,
             detail=detail,
-            source=source or self.rule.source,
+            source=source or rule.source,
             patient=self.record.ref,
             implicated=implicated,
             level=level,

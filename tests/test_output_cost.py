@@ -172,6 +172,15 @@ def test_remembered_wording_equals_fresh_wording_over_every_catalogue_message(se
                     fresh.append(_worded_or_error(m._summary, lang))
                 fresh.append(_worded_or_error(m._detail, lang))
     assert remembered == fresh
+    read = []  # a finding reads its message's remembered texts inline: fresh copies and shared messages
+    for m in [*(replace(m) for m in messages), *messages]:
+        for lang in LANGS:
+            f = Finding.worded_from(m, lang, rule="DU001", category="duplicate", severity=Severity.INFO,
+                                    source=Source("S"), patient=None, implicated=())
+            if m.code in summaries:
+                read.append(_worded_or_error(lambda: f.summary))
+            read.append(_worded_or_error(lambda: f.detail))
+    assert read == fresh
     keyed = sum(1 for m in messages if m._texts)
     assert findings._WORDED and keyed > len(messages) // 5  # the memory was used, not bypassed
     assert any(m._texts is False for m in messages)  # and bypassed for values no key stands for
@@ -185,6 +194,46 @@ def test_remembered_wording_stays_within_its_bound(monkeypatch: pytest.MonkeyPat
         for lang in LANGS:
             assert m.detail(lang) == m._detail(lang) if _worded_or_error(m._detail, lang)[0] != "!" else True
             assert len(findings._WORDED) <= 7
+
+
+def _key_or_unkeyed(key: Any, m: Message) -> Any:
+    try:
+        return key(m)
+    except findings._Unkeyed:
+        return findings._Unkeyed
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 5])
+def test_flat_message_key_tells_apart_the_values_the_nested_key_tells_apart(seed: int) -> None:
+    """The flat key made in one loop (:func:`findings._message_key`) and the key made by recursion
+    (:func:`findings._message_key_nested`), over every catalogue message with generated parameters,
+    extra sentences and nested phrases, their twins and messages whose parameters or sentences are
+    moved between levels: both key the same messages, and two messages have equal flat keys exactly
+    when they have equal nested keys."""
+    rng = random.Random(seed)
+    messages = _messages(6, seed)
+    moved = []
+    for m in messages[:400]:  # the same values at other places: a phrase as an extra sentence and back
+        items = tuple(p for v in m.params.values() if type(v) is Phrases for p in v.items)
+        moved.append(Message(m.code, {k: v for k, v in m.params.items() if type(v) is not Phrases}, items + m.extra))
+        moved.append(Message(m.code, {k: Phrases((), v.sep) if type(v) is Phrases else v for k, v in m.params.items()},
+                             items + m.extra))
+        moved.append(Message(m.code, {k: Phrases(v.items + m.extra, v.sep) if type(v) is Phrases else v
+                                      for k, v in m.params.items()}, ()))
+        moved.append(Message(m.code, {**m.params, "p": Phrases(m.extra)}, ()))
+        moved.append(Message(m.code, {}, (Message(m.code, m.params, m.extra),)))
+        moved.append(Message(m.code, {"x": Phrases((m,), rng.choice(["; ", ""]))}, ()))
+    moved += [Message("A", {"p": "x"}, (Message("B", {"q": "y"}),)),  # the same texts in the same order
+              Message("A", {"p": "x", "B": "q"}, (Message("y", {}),)),
+              Message("A", {"p": Phrases((Message("B", {}),))}), Message("A", {"p": Phrases(())}, (Message("B", {}),))]
+    pairs = set()
+    for m in messages + moved + [replace(m) for m in messages[:200]]:
+        flat, nested = _key_or_unkeyed(findings._message_key, m), _key_or_unkeyed(findings._message_key_nested, m)
+        assert (flat is findings._Unkeyed) == (nested is findings._Unkeyed), m
+        if flat is not findings._Unkeyed:
+            pairs.add((flat, nested))
+    assert len({f for f, _ in pairs}) == len({n for _, n in pairs}) == len(pairs)
+    assert len(pairs) > 500
 
 
 def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
@@ -222,6 +271,35 @@ def _evidence(rng: random.Random, depth: int = 0) -> Any:
     if pick in (10, 11):
         return [_evidence(rng, depth + 1) for _ in range(rng.randrange(4))]
     return tuple(_evidence(rng, depth + 1) for _ in range(rng.randrange(3)))
+
+
+class _Tagged(dict):  # type: ignore[type-arg]
+    """A dict subclass (orjson writes it; the walk takes it by ``isinstance``)."""
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 7])
+def test_plain_data_checked_by_orjson_equals_plain_data_walked(seed: int) -> None:
+    """2,000 generated evidence and suggestion values (nested containers, typed values, subclasses,
+    values orjson refuses): :func:`findings._plain` (a container written by orjson is returned as it
+    is) gives what the walk in Python gives, the same object when the walk keeps it, in both languages."""
+    rng = random.Random(seed)
+    values = [_evidence(rng) for _ in range(2000)]
+    values += [_Tagged(a=v) for v in values[:200]] + [{"big": 2**70, "v": v} for v in values[:100]]
+    values += [{1: "non-text key", "v": v} for v in values[:100]] + [[[[v]]] for v in values[:100]]
+    kept = 0
+    for v in values:
+        for lang in LANGS:
+            try:
+                walked = findings._plain_walked(v, lang)
+            except Exception as exc:  # noqa: BLE001 - a message that cannot be worded: the same error
+                with pytest.raises(type(exc)):
+                    findings._plain(v, lang)
+                continue
+            fast = findings._plain(v, lang)
+            assert repr(fast) == repr(walked) and type(fast) is type(walked)
+            assert (fast is v) == (walked is v)
+            kept += fast is v and type(v) in (dict, list, tuple)
+    assert kept > 500
 
 
 def _findings(n: int, seed: int) -> list[Finding]:
@@ -294,6 +372,131 @@ def test_streamed_report_written_in_small_blocks_equals_the_plain_report(tmp_pat
         out = io.BytesIO()
         sharded.write_sharded_json([str(tmp_path / "export")], out, as_of=AS_OF, lang="en", shards=3)
         assert out.getvalue() == plain, block
+
+
+def test_findings_sorted_by_their_spill_keys_are_in_report_order() -> None:
+    """Seeded findings whose patients, rules, lines and severities often coincide (texts that are
+    prefixes of one another, with NUL bytes, accents, the ``~`` a missing patient sorts as; equal
+    findings): sorted by the sharded writer's byte keys (:func:`sharded.sorted_by_key`), they are in
+    :meth:`Report.sorted_findings` order, equal ones kept in their order."""
+    from checker.audit.worker import finding_sort_key
+
+    rng = random.Random(SEED)
+    texts = ["", "a", "ab", "a\x00", "a\x00b", "~", "é", "Patient/1", "Patient/10", "Patient/2", "\uffff", "z" * 40]
+    fs = []
+    for _ in range(300):
+        implicated = tuple(rng.choice(texts) for _ in range(rng.randrange(4)))
+        fs.append(Finding(rule=rng.choice(["DU001", "DU00", "IX001", "a"]), category="duplicate",
+                          severity=rng.choice(list(Severity)), summary="s", detail="d", source=Source("S"),
+                          patient=rng.choice([None, *texts]), implicated=implicated, key=rng.choice(["", "k"])))
+    fs += [replace(f) for f in fs[:50]]  # equal findings: a stable sort keeps their order
+    report = Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), fs, [])
+    keyed = sharded.sorted_by_key(fs)
+    assert [id(f) for _, f in keyed] == [id(f) for f in report.sorted_findings()]
+    assert [k for k, _ in keyed] == [finding_sort_key(f) for _, f in keyed]
+
+
+def _slots(f: Finding) -> list[Any]:
+    return [repr(getattr(f, n)) if n not in ("summary", "detail") else
+            repr((findings._SUMMARY_SLOT if n == "summary" else findings._DETAIL_SLOT).__get__(f, Finding))
+            for n in Finding.__slots__]
+
+
+def test_findings_set_field_by_field_equal_findings_made_by_the_constructor() -> None:
+    """:func:`findings.finding_of` (every rule's finding) against ``Finding.worded_from`` over seeded
+    fields (lines unsorted, repeated, one or none; a category or message that the constructor
+    refuses): the same value in every slot, the same words and bytes once written, the same error."""
+    rng = random.Random(SEED)
+    lines = ["MedicationRequest/b", "MedicationRequest/a", "MedicationRequest/a", "ServiceRequest/1", ""]
+    compared = 0
+    for i in range(600):
+        message = rng.choice([_message(rng, rng.choice(["DU001", "IX001", "EQ001"])), None])
+        implicated: Any = tuple(rng.sample(lines, rng.randrange(4)))
+        if i % 50 == 0:
+            implicated = list(implicated)
+        fields: dict[str, Any] = {
+            "rule": rng.choice(["DU001", "IX001"]), "category": rng.choice(["duplicate", "interaction", "x"]),
+            "severity": rng.choice(list(Severity)), "source": Source("S", "u", "e"),
+            "patient": rng.choice([None, "Patient/1"]), "implicated": implicated, "level": rng.choice([None, "CI"]),
+            "suggestion": rng.choice([None, {"with": "x"}]), "evidence": rng.choice([{}, {"a": 1}]),
+            "key": rng.choice(["", "k"])}
+        lang = rng.choice(LANGS)
+        try:
+            plain = Finding.worded_from(message, lang, **fields)
+        except Exception as exc:  # noqa: BLE001 - refused both ways
+            with pytest.raises(type(exc)):
+                findings.finding_of(message, lang, **fields)
+            continue
+        fast = findings.finding_of(message, lang, **fields)
+        assert type(fast) is Finding and _slots(fast) == _slots(plain)
+        assert _worded_or_error(fast.to_json) == _worded_or_error(plain.to_json)
+        assert _slots(fast) == _slots(plain) and fast.fingerprint == plain.fingerprint
+        compared += 1
+    assert compared > 150
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_text_with_details_wrapped_once_per_report_equals_each_detail_wrapped(lang: str,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text format wraps each distinct detail once per report: over seeded findings (details
+    repeated, with line breaks, long words, in both languages) and the samples, the same text as
+    wrapping every finding's detail afresh."""
+    from checker.formats import text
+
+    fs = [f for f in _findings(300, SEED + 13) if _writable(f)]
+    fs += [replace(f, summary="s", detail=rng_detail, message=None) for f, rng_detail in
+           zip(fs[:60], ["a " * 80 + "\n\n" + "b" * 120, "  x\n y  ", "", "word " * 30] * 15)]
+    reports = [Report("pertinence", "0", (), AS_OF, "fr", findings.InputCounts(), [f.worded(lang) for f in fs], [],
+                      lang=lang), check(str(SAMPLES), as_of=AS_OF, lang=lang)]
+    remembered = [render(r, "text") for r in reports]
+    plain_finding = text._finding
+    monkeypatch.setattr(text, "_finding", lambda f, lang, paint, wrapped=None: plain_finding(f, lang, paint))
+    assert remembered == [render(r, "text") for r in reports]
+    assert len(remembered[0]) > 10_000
+
+
+def _add_savings_one_by_one(totals: dict[str, Any], fs: list[Finding]) -> None:
+    """The plain path of :func:`findings.add_savings`: each amount added to its cells as a fraction."""
+    from fractions import Fraction
+
+    for f in fs:
+        saving = f.saving
+        if saving is None:
+            continue
+        amount = Fraction(float(saving.yearly))
+        subst = str(f.evidence.get("substance", "")) or "?"
+        for axis, key in (("total", ""), ("by_rule", f.rule), ("by_substance", subst)):
+            cell = totals.setdefault(axis, {}).setdefault(key, {})
+            cell[saving.currency] = cell.get(saving.currency, Fraction(0)) + amount
+
+
+def _ordered(d: Any) -> Any:
+    return [(k, _ordered(v)) for k, v in d.items()] if isinstance(d, dict) else (type(d), d)
+
+
+def test_savings_summed_per_cell_equal_savings_added_one_by_one() -> None:
+    """Seeded findings with savings of every size (tiny, huge, negative, zero, per year or not, given
+    as a dict), several currencies, rules and substances, added in batches to running totals: the
+    same exact totals, cells made in the same order, as adding each amount in turn."""
+    rng = random.Random(SEED)
+    amounts = [0.0, -0.0, 0.1, 0.2, 1e-300, 5e-324, 1e300, -12.5, 123456.789, 1 / 3, 2.0**60, 7]
+    batched: dict[str, Any] = {}
+    one_by_one: dict[str, Any] = {}
+    for _ in range(40):
+        fs = []
+        for i in range(rng.randrange(30)):
+            cur = rng.choice(["EUR", "MAD", ""])
+            saving = rng.choice([Saving(rng.choice(amounts), cur, "year", rng.choice([None, rng.choice(amounts)])),
+                                 {"amount": rng.choice(amounts), "currency": cur, "per_year": rng.choice(amounts)},
+                                 Saving(None, cur), None])
+            fs.append(Finding(rule=rng.choice(["EQ001", "EQ002"]), category="cheaper-equivalent",
+                              severity=Severity.INFO, summary="s", detail="d", source=Source("S"), patient=None,
+                              implicated=(str(i),), suggestion=None if saving is None else {"saving": saving},
+                              evidence=rng.choice([{}, {"substance": rng.choice(["a", "b", "", 0])}])))
+        findings.add_savings(batched, fs)
+        _add_savings_one_by_one(one_by_one, fs)
+        assert _ordered(batched) == _ordered(one_by_one)
+    assert findings.savings_dict(batched) == findings.savings_dict(one_by_one) and batched["by_substance"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "text", "csv"])

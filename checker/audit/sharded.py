@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -152,6 +153,14 @@ class _Blocks:
             self.parts, self.size = [], 0
 
 
+def sorted_by_key(findings: Iterable[Finding]) -> list[tuple[bytes, Finding]]:
+    """``findings`` in report order (:meth:`Report.sorted_findings`), each with its
+    :func:`~checker.audit.worker.finding_sort_key`: the byte order of the keys is the order of the
+    parts they encode, equal keys are equal parts and both sorts are stable, so one key per finding
+    serves the sort and the spill."""
+    return sorted([(finding_sort_key(f), f) for f in findings], key=itemgetter(0))
+
+
 @dataclass(slots=True)
 class Written:
     """What :func:`write_sharded_json` tells the command: the input counts, the input errors and the
@@ -194,8 +203,7 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
                 path = Path(tmp) / f"{len(spilled):06d}.ndjson"
                 with path.open("wb") as f:
                     blocks = _Blocks(f)
-                    for finding in report.sorted_findings():
-                        key = finding_sort_key(finding)
+                    for key, finding in sorted_by_key(report.findings):
                         body = finding.to_json(_JSON).replace(b"\n", b"\t")
                         blocks.add(key, b"\t", body, b"\n")  # JSON text has no raw tab: one line per finding
                     blocks.flush()

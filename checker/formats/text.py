@@ -32,11 +32,12 @@ def render(report: Report, *, color: bool = False) -> str:
         "",
     ]
     findings = report.sorted_findings()
+    wrapped: dict[str, list[str]] = {}  # a detail's lines, for this report only (see _finding)
     for patient, group in groupby(findings, key=lambda f: f.patient):
         items = list(group)
         lines.append(paint(_BOLD, f"{patient or t('no_patient')} — {n(len(items))} {t('findings')}"))
         for f in items:
-            lines.extend(_finding(f, lang, paint))
+            lines.extend(_finding(f, lang, paint, wrapped))
         lines.append("")
     if not findings:
         lines += [t("none"), ""]
@@ -64,22 +65,38 @@ def _colon(lang: str) -> str:
     return " : " if lang == "fr" else ": "
 
 
-def _finding(f: Finding, lang: str, paint: Paint) -> list[str]:
+def _finding(f: Finding, lang: str, paint: Paint, wrapped: dict[str, list[str]] | None = None) -> list[str]:
+    """A finding's lines. ``wrapped``: the lines of the details already wrapped in this report (a
+    bulk report repeats a few hundred details over thousands of findings; wrapping is most of the
+    cost of a finding's lines)."""
     head = (f"  {paint(_COLOURS[f.severity], msg(lang, 'severity_upper.' + f.severity.value)):<10} {f.rule} "
             f"{word(lang, 'category', f.category)}")
     if f.level:
         head += f" [{word(lang, 'level', f.level)}]"
     out = [head, f"    {f.summary}"]
-    wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="    ")
-    for para in f.detail.splitlines():
-        if para.strip():
-            out.extend(wrap.wrap(para.strip()))
+    detail = f.detail
+    body = wrapped.get(detail) if wrapped is not None else None
+    if body is None:
+        body = _wrapped(detail)
+        if wrapped is not None:
+            wrapped[detail] = body
+    out += body
     out.append(f"    ↳ {', '.join(f.implicated)}")
     proposal = advice(f.to_dict(), lang)
     if proposal:
         out.append(f"    {msg(lang, 'text.suggestion')}{_colon(lang)}{proposal}")
     src = f"    {msg(lang, 'text.source')}{_colon(lang)}{f.source.cite()}" + (f" — {f.source.url}" if f.source.url else "")
     out.append(paint(_DIM, src))
+    return out
+
+
+def _wrapped(detail: str) -> list[str]:
+    """The lines of a finding's detail: each paragraph wrapped at 100 columns, indented."""
+    wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="    ")
+    out: list[str] = []
+    for para in detail.splitlines():
+        if para.strip():
+            out.extend(wrap.wrap(para.strip()))
     return out
 
 
