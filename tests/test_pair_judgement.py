@@ -167,7 +167,7 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     m.setattr(interactions, "_reach", on_a_side)
     m.setattr(interactions, "_linked", every_pair)
     m.setattr(interactions, "_systemic_links", systemic_lines)
-    m.setattr(interactions, "_one_line_each", lambda a, b: False)
+    m.setattr(interactions, "_one_line_side", lambda a, b: False)
     m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
         th, a.lines[0].order.identity, b.lines[0].order.identity))
 
@@ -267,7 +267,7 @@ def test_du001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: 
             return g.lines[0].order.identity.substance_keys
 
         m.setattr(duplicates, "_repeated_medications", lambda orders: (list(orders), {
-            id(o): duplicates.medication_key(o) for o in orders}))
+            id(o.identity): duplicates.medication_key(o) for o in orders}))
         m.setattr(duplicates, "_always", lambda a, b: bool(keys(a) & keys(b)))
         m.setattr(duplicates, "_substance_pairs", lambda groups: [(i, j) for i in range(len(groups))
                                                                    for j in range(i, len(groups))])

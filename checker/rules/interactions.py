@@ -26,12 +26,14 @@ from checker.periods import effective_interval
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import (
+    LINE_PAIRS_PER_PRODUCT_PAIR,
     Group,
     Line,
     ProductPair,
-    group_of,
+    lines_of as _lines_of,
     judged_pairs,
     product_pairs,
+    sealed,
     signature_pairs,
 )
 
@@ -149,6 +151,7 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
     at: dict[int, int] = {}  # id(medication) -> its position, in order of its first line
+    left_out: set[int] = set()  # id(medication) of those that pair with nothing here (whole medications go)
     idents: list[MedicationIdentity] = []
     reaches: list[_Reach] = []
     members: list[list[tuple[int, MedicationOrder]]] = []  # the lines of each medication
@@ -156,23 +159,28 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
+        pos = at.get(id(ident))
+        if pos is not None:  # a medication already kept: what kept it reads the medication only
+            members[pos].append((i, o))
+            continue
+        if id(ident) in left_out:
+            continue
         assert ident is not None  # identified_orders() yields identified lines only
         reach = _reach(th, ident)
-        if not reach[0]:
-            continue  # on no side of any entry: pairs with nothing
-        if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
-                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
-            continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
-        pos = at.get(id(ident))
-        if pos is None:
-            at[id(ident)] = len(idents)
-            idents.append(ident)
-            reaches.append(reach)
-            members.append([(i, o)])
-        else:
-            members[pos].append((i, o))
+        if not reach[0] or (drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
+                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None)):
+            # on no side of any entry, or under a focus a product no focus line's product pairs with (a
+            # focus line's product is a draft's: its other lines are kept too)
+            left_out.add(id(ident))
+            continue
+        at[id(ident)] = len(idents)
+        idents.append(ident)
+        reaches.append(reach)
+        members.append([(i, o)])
     linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members]), members)
-    groups = {p: group_of(id(idents[p]), members[p], call.as_of) for p in sorted({p for pair in linked for p in pair})}
+    as_of = call.as_of
+    lines = {p: _lines_of(members[p], as_of) for p in sorted({p for pair in linked for p in pair})}
+    groups: dict[int, Group] = {}  # sealed groups, only for the pairs that need the pairing machinery
     results: list[tuple[tuple[int, int], PairResult]] = []
 
     def judge(x: Line, y: Line) -> None:
@@ -186,14 +194,22 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         if one is not None:
             results.append(((x.index, y.index), one))
 
-    for i, j in linked:  # groups by medication, the pairs in the order product_pairs asks them
-        ga, gb = groups[i], groups[j]
-        if focus is None and i != j and _one_line_each(ga, gb):  # most pairs, judged without pairing machinery
-            x, y = ga.lines[0], gb.lines[0]
-            if x.lo <= y.hi and y.lo <= x.hi:  # what product_pairs and ProductPair.pairs give them
-                judge(*((x, y) if x.index < y.index else (y, x)))
-            continue
-        for pp in product_pairs([ga, gb], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
+    def group(p: int) -> Group:
+        g = groups.get(p)
+        if g is None:
+            g = groups[p] = sealed(id(idents[p]), lines[p])
+        return g
+
+    for i, j in linked:  # the pairs of medications in the order product_pairs asks them
+        la, lb = lines[i], lines[j]
+        if focus is None and i != j and _one_line_side(la, lb):  # most pairs: one line against a few
+            x, many = (la[0], lb) if len(la) == 1 else (lb[0], la)
+            found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
+            if len(found) <= LINE_PAIRS_PER_PRODUCT_PAIR:  # what product_pairs and ProductPair.pairs give
+                for x, y in found:
+                    judge(x, y)
+                continue
+        for pp in product_pairs([group(i), group(j)], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
             if pp.collapsed:
                 result = _collapsed(call, th, pp)
                 if result is not None:
@@ -217,20 +233,26 @@ def _systemic_links(th: Thesaurus, linked: list[tuple[int, int]], members: list[
     has one line left. The route is worked out only for the lines of linked medications (a request
     or a record names many medications that pair with none)."""
     for p in sorted({p for pair in linked for p in pair}):
-        members[p] = [(i, o) for i, o in members[p] if not _local_only(th, o)]
+        members[p] = [(i, o) for i, o in members[p] if not _local_only_of(th, o.medication, o.dosages, o.identity)]
     return [(i, j) for i, j in linked if members[i] and members[j] and (i != j or len(members[i]) > 1)]
 
 
-def _local_only(th: Thesaurus, o: MedicationOrder) -> bool:
-    """Whether line ``o`` is given by a local route outside the thesaurus' systemic scope."""
-    ident = o.identity
+@by_identities
+def _local_only_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                   ident: MedicationIdentity | None) -> bool:
+    """Whether a line is given by a local route outside the thesaurus' systemic scope, from what it
+    reads of the line (its coded medication, dosages and identified medication), shared by the lines that share these objects
+    (one look-up per line of a bulk input; the route is worked out here, not remembered apart, so a
+    request's new lines cost one entry each as before)."""
     assert ident is not None
-    return th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes)
+    route = _local_route_of.__wrapped__(th, medication, dosages, ident)  # type: ignore[attr-defined]
+    return th.local_only(route, ident.substance_keys, ident.atc_codes)
 
 
-def _one_line_each(a: Group, b: Group) -> bool:
-    """Whether two medications are on one line each (their pair is then judged directly)."""
-    return len(a.lines) == 1 and len(b.lines) == 1
+def _one_line_side(a: list[Line], b: list[Line]) -> bool:
+    """Whether one of two medications is on one line (their pairs of lines are then found by a scan of
+    the other's lines, without groups: most medications of a record are on one line)."""
+    return len(a) == 1 or len(b) == 1
 
 
 def _always(a: Group, b: Group) -> bool:
@@ -248,12 +270,13 @@ def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reac
     the partners of the other: most pairs of a record have none, and the lines of a medication in
     no pair are not grouped or paired at all."""
     found: list[tuple[int, int]] = []
+    nodes = [nodes for nodes, _ in reaches]
     for x, ix in enumerate(idents):
-        partners = reaches[x][1]
-        if twice[x] and not partners.isdisjoint(reaches[x][0]) and _pairs_with(th, ix, ix):
+        disjoint = reaches[x][1].isdisjoint  # the partners of x
+        if twice[x] and not disjoint(nodes[x]) and _pairs_with(th, ix, ix):
             found.append((x, x))
-        found += [(x, y) for y in range(x + 1, len(idents))
-                  if not partners.isdisjoint(reaches[y][0]) and _pairs_with(th, ix, idents[y])]
+        found += [(x, y) for y, other in enumerate(nodes[x + 1:], x + 1)
+                  if not disjoint(other) and _pairs_with(th, ix, idents[y])]
     return found
 
 

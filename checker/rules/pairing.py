@@ -127,11 +127,23 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
 def group_of(key: Hashable, members: list[tuple[int, MedicationOrder]], as_of: date) -> Group:
     """One sealed group of lines taken (``(position in the record, line)``, in record order): what
     :func:`group_lines` makes of them when a rule has already split its lines by product."""
-    g = Group(key)
+    return sealed(key, lines_of(members, as_of))
+
+
+def lines_of(members: list[tuple[int, MedicationOrder]], as_of: date) -> list[Line]:
+    """The :class:`Line` of each ``(position in the record, line)`` taken, in the given order (a rule
+    that has split its lines by product pairs a product on one line without a group)."""
+    out = []
     for i, order in members:
         memo = order.period_memo  # as in group_lines
         lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
-        g.lines.append(Line(i, order, lo, hi))
+        out.append(Line(i, order, lo, hi))
+    return out
+
+
+def sealed(key: Hashable, lines: list[Line]) -> Group:
+    """A sealed group of ``lines`` (the list is not changed)."""
+    g = Group(key, list(lines))
     g.seal()
     return g
 

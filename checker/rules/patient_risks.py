@@ -145,6 +145,12 @@ def _daily(order: MedicationOrder, key: str) -> DailyDose | None:
     return hit[1]
 
 
+def line_daily_dose(order: MedicationOrder, key: str) -> DailyDose | None:
+    """:func:`checker.iatrogenic.doses.daily_dose` of a line, remembered as PR005 remembers it (DU001
+    states the total of two lines)."""
+    return _daily(order, key)
+
+
 # --- triggers (see checker.registry.Trigger) --------------------------------------------------------
 
 def _allergy_trigger(refs: Referentials) -> Trigger:
@@ -765,13 +771,8 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    matched = [(o, data.row_keys("max-dose", o)) for o in _judged_orders(call)]  # each line's rows, once
-    concerned = {rid for _, keys in matched for rid in keys}
-    for row in data.kind("max-dose"):
-        rid = id(row)
-        if rid not in concerned:
-            continue
-        lines = [(o, keys[rid][0]) for o, keys in matched if rid in keys and _route_allowed(call, row, o, keys[rid][0])]
+    for row, candidates in _lines_by_row(data, _judged_orders(call)):
+        lines = [(o, key) for o, key in candidates if _route_allowed(call, row, o, key)]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
@@ -811,6 +812,32 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
             yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
 
 
+def _lines_by_row(data: IatrogenicRules, orders: list[MedicationOrder]
+                  ) -> list[tuple[RiskRow, list[tuple[MedicationOrder, str]]]]:
+    """The ``max-dose`` rows concerning some of ``orders``, in row order, each with its lines (in
+    record order) and the first substance key it names in each: one pass over the lines (a record
+    names a few of the rows; the rows of a medication are remembered, see
+    :meth:`~checker.iatrogenic.risks.IatrogenicRules.matching`)."""
+    by_row: dict[int, tuple[RiskRow, list[tuple[MedicationOrder, str]]]] = {}
+    for o in orders:
+        for row, keys in data.matching("max-dose", o):
+            found = by_row.get(id(row))
+            if found is None:
+                by_row[id(row)] = (row, [(o, keys[0])])
+            else:
+                found[1].append((o, keys[0]))
+    if len(by_row) < 2:
+        return list(by_row.values())
+    at = _row_positions(data)
+    return [by_row[rid] for rid in sorted(by_row, key=at.__getitem__)]
+
+
+@by_identities
+def _row_positions(data: IatrogenicRules) -> dict[int, int]:
+    """Each ``max-dose`` row's position among them, by ``id(row)``."""
+    return {id(row): i for i, row in enumerate(data.kind("max-dose"))}
+
+
 @dataclass(frozen=True, slots=True)
 class DoseCaps:
     """The maxima that apply to one line: ``(mg, basis)`` per intake and per day (basis ``adult``,
@@ -825,7 +852,13 @@ class DoseCaps:
 def _route_allowed(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> bool:
     """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
     node = row.criteria.route
-    return node is None or _holds(node, call, order, key, facts.order_day(order, call.as_of)) is not False
+    if node is None:
+        return True
+    if type(node) is criteria.Route:  # as _holds, without working out the line's day on a hit
+        hit = _VERDICTS.get((id(node), _route_of(order)))
+        if hit is not None:
+            return hit[1] is not False
+    return _holds(node, call, order, key, facts.order_day(order, call.as_of)) is not False
 
 
 def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
