@@ -153,7 +153,7 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     def on_a_side(th, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
         return frozenset({"any"}), frozenset()
 
-    def every_pair(th, idents, reaches, twice):  # noqa: ANN001, ANN202
+    def every_pair(th, idents, reaches, twice, hot=None):  # noqa: ANN001, ANN202  # a focus left to product_pairs
         n = len(idents)
         return [(i, j) for i in range(n) for j in range(i, n)]
 
@@ -185,7 +185,7 @@ def _plain_pairing(m: pytest.MonkeyPatch) -> None:
               lambda self: sorted(pairing._sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index)))
 
 
-SHORTCUT_FINDINGS: dict[str, list[int]] = {"IX001": [], "DU001": [], "DU002": []}
+SHORTCUT_FINDINGS: dict[str, list[int]] = {"IX001": [], "IX001-focus": [], "DU001": [], "DU002": []}
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -202,6 +202,32 @@ def test_ix001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: 
         plain = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
     assert fast == plain
     SHORTCUT_FINDINGS["IX001"].append(len(fast))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ix001_under_a_focus_asks_only_pairs_with_a_focus_medication_and_finds_what_the_plain_path_finds(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a focus (the CDS service's drafts) only the pairs of medications where one has a focus
+    line are asked: the findings and words of the plain path run under the same focus (which asks
+    every pair and leaves the others to the pairing's focus test), on seeded records."""
+    from checker.registry import RunSettings, get_rule
+
+    rng = random.Random(1000 + seed)
+    rec = record(*_random_orders(rng, _ix_pool(seed), rng.randrange(2, 40), _atc_only))
+    refs = [o.ref for o in rec.medication_orders]
+    settings = RunSettings(as_of=date(2026, 1, 15), focus=frozenset(rng.sample(refs, rng.choice([1, 1, 2, 3]))))
+
+    def findings() -> list:
+        found = get_rule("IX001").run(rec, settings, default_referentials())
+        return [(f.to_dict(), f.summary, f.detail) for f in found]
+
+    fast = findings()
+    with monkeypatch.context() as m:
+        _plain_ix(m)
+        _plain_pairing(m)
+        plain = findings()
+    assert fast == plain
+    SHORTCUT_FINDINGS["IX001-focus"].append(len(fast))
 
 
 def _class_pool(seed: int) -> tuple[list, dict]:

@@ -60,7 +60,48 @@ class RiskRow:
 
 @by_identities  # the row lists and identities never change once built
 def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+    """:func:`_rows_matching_plain` asked only of the rows that can concern one of the medication's
+    substances (:func:`_row_index`): a CDS request's lines bring new medications, each asked of
+    every kind of row."""
+    always, by_key, longer = _row_index(rows)
+    if not by_key:  # rows by ATC code or for any substance only: every row is asked
+        return _rows_matching_plain(rows, ident)
+    at: set[int] = set(always)
+    for s in ident.substances:
+        f = fold(s.key)
+        at.update(by_key.get(f, ()))
+        at.update(longer.get(f, ()))
+        for i, ch in enumerate(f):
+            if ch == " ":
+                at.update(by_key.get(f[:i], ()))
+    return tuple((row, keys) for row in (rows[i] for i in sorted(at)) if (keys := row_matches(row, ident)))
+
+
+def _rows_matching_plain(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+    """The rows concerning the medication, each with its substance keys the row names, in row order."""
     return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
+
+
+@by_identities
+def _row_index(rows: list[RiskRow]) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Where :func:`row_matches` can say yes, by row position: rows with ATC prefixes or ``*`` (always
+    asked); rows by each folded key (a substance folded alike, or with a salt word after it, see
+    :func:`key_matches`); rows by each word-prefix of a folded key (a substance folded as the moiety
+    of a key with a salt word)."""
+    always: list[int] = []
+    by_key: dict[str, list[int]] = {}
+    longer: dict[str, list[int]] = {}
+    for pos, row in enumerate(rows):
+        if row.atc or "*" in row.keys:
+            always.append(pos)
+            continue
+        for k in row.keys:
+            g = fold(k)
+            by_key.setdefault(g, []).append(pos)
+            for i, ch in enumerate(g):
+                if ch == " ":
+                    longer.setdefault(g[:i], []).append(pos)
+    return (tuple(always), {k: tuple(v) for k, v in by_key.items()}, {k: tuple(v) for k, v in longer.items()})
 
 
 @by_identities

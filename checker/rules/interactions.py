@@ -156,28 +156,25 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     reaches: list[_Reach] = []
     members: list[list[tuple[int, MedicationOrder]]] = []  # the lines of each medication
     focus = call.settings.focus
-    drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
         pos = at.get(id(ident))
-        if pos is not None:  # a medication already kept: what kept it reads the medication only
+        if pos is not None:
             members[pos].append((i, o))
             continue
         if id(ident) in left_out:
             continue
         assert ident is not None  # identified_orders() yields identified lines only
         reach = _reach(th, ident)
-        if not reach[0] or (drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
-                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None)):
-            # on no side of any entry, or under a focus a product no focus line's product pairs with (a
-            # focus line's product is a draft's: its other lines are kept too)
+        if not reach[0]:  # on no side of any entry: pairs with nothing
             left_out.add(id(ident))
             continue
         at[id(ident)] = len(idents)
         idents.append(ident)
         reaches.append(reach)
         members.append([(i, o)])
-    linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members]), members)
+    hot = None if focus is None else [any(o.ref in focus for _, o in m) for m in members]
+    linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members], hot), members)
     as_of = call.as_of
     lines = {p: _lines_of(members[p], as_of) for p in sorted({p for pair in linked for p in pair})}
     groups: dict[int, Group] = {}  # sealed groups, only for the pairs that need the pairing machinery
@@ -260,11 +257,14 @@ def _always(a: Group, b: Group) -> bool:
     return True
 
 
-def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool]
-            ) -> list[tuple[int, int]]:
+def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool],
+            hot: list[bool] | None = None) -> list[tuple[int, int]]:
     """The pairs of a record's medications (in order of their first line, each with its
     :func:`_reach` and whether it is on two lines or more) that have a thesaurus entry, as positions
-    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order.
+    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order. ``hot`` (under a
+    focus): whether each medication has a focus line; only the pairs with such a medication are
+    asked, the others could give no finding implicating a focus line (see
+    :func:`~checker.rules.pairing.product_pairs`).
 
     A pair is asked whether it has an entry (:func:`_pairs_with`) only when the nodes of one meet
     the partners of the other: most pairs of a record have none, and the lines of a medication in
@@ -273,6 +273,10 @@ def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reac
     nodes = [nodes for nodes, _ in reaches]
     for x, ix in enumerate(idents):
         disjoint = reaches[x][1].isdisjoint  # the partners of x
+        if hot is not None and not hot[x]:  # only its pairs with a later medication that has a focus line
+            found += [(x, y) for y in range(x + 1, len(idents))
+                      if hot[y] and not disjoint(nodes[y]) and _pairs_with(th, ix, idents[y])]
+            continue
         if twice[x] and not disjoint(nodes[x]) and _pairs_with(th, ix, ix):
             found.append((x, x))
         found += [(x, y) for y, other in enumerate(nodes[x + 1:], x + 1)
