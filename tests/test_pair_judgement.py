@@ -307,3 +307,27 @@ def test_the_shortcut_comparisons_are_not_vacuous() -> None:
     """The seeded records above hold findings of each rule (when the comparisons ran)."""
     for rule_id, counts in SHORTCUT_FINDINGS.items():
         assert len(counts) < 30 or sum(counts) >= 30, (rule_id, counts)
+
+
+def test_the_reach_of_a_one_substance_medication_by_its_substance_is_its_reach_over_the_whole_thesaurus() -> None:
+    """IX001 keeps a one-substance medication's thesaurus nodes and partners by the substance's key and
+    ATC codes (a CDS request brings new medication objects): the same sets as worked out from the
+    medication, for every substance the thesaurus names and for substances placed by ATC code only."""
+    from checker.iatrogenic.thesaurus import ATC_CLASS_EXTENSIONS
+    from checker.model import MedicationIdentity, SubstanceMatch
+
+    th = default_referentials().get("ansm-thesaurus")
+    index = interactions._partner_index(th)
+
+    def plain(ident):  # noqa: ANN001, ANN202
+        nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+        return nodes, frozenset().union(*(index[n] for n in nodes))
+
+    codes = [(p + "01",) for prefixes in ATC_CLASS_EXTENSIONS.values() for p in prefixes]
+    subs = [(k, ()) for k in th.substance_nodes()] + [(f"inconnue {i}", c) for i, c in enumerate(codes)]
+    reached = 0
+    for key, atc in subs:
+        ident = MedicationIdentity((SubstanceMatch(key, key, None, atc),), "text-exact", 1.0)
+        assert interactions._reach(th, ident) == plain(ident), key
+        reached += bool(plain(ident)[0])
+    assert reached > len(subs) / 2

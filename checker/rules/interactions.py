@@ -300,8 +300,20 @@ def _reach(th: Thesaurus, ident: MedicationIdentity) -> tuple[frozenset[str], fr
     :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places them) and the nodes across those
     entries. Two medications have a match only if the nodes of one meet the partners of the other
     (an entry's sides lie one in each closure), so this is a sound filter before :func:`_pairs_with`."""
+    if len(ident.substances) == 1:  # most medications: the substance's reach as it is
+        only = ident.substances[0]
+        return _substance_reach(th, only.key, only.atc)
     index = _partner_index(th)
     nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+    return nodes, frozenset().union(*(index[n] for n in nodes))
+
+
+@by_identity
+def _substance_reach(th: Thesaurus, key: str, atc: tuple[str, ...]) -> _Reach:
+    """:func:`_reach` of a medication of one substance, by the substance's key and ATC codes (a CDS
+    request's lines bring new medications of the same substances)."""
+    index = _partner_index(th)
+    nodes = frozenset(n for n in th.closure_with_atc(key, atc) if n in index)
     return nodes, frozenset().union(*(index[n] for n in nodes))
 
 
