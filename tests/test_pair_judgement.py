@@ -331,3 +331,24 @@ def test_the_reach_of_a_one_substance_medication_by_its_substance_is_its_reach_o
         assert interactions._reach(th, ident) == plain(ident), key
         reached += bool(plain(ident)[0])
     assert reached > len(subs) / 2
+
+
+def test_a_group_of_two_lines_is_sealed_as_the_sort_seals_it() -> None:
+    """Sealing a group of two lines by one comparison gives the lines, starts and ends the sort gives
+    (seeded intervals with equal starts and ends, lines in either order)."""
+    from checker.rules.pairing import Group, Line
+
+    rng = random.Random(17)
+    day = date(2025, 1, 1)
+    for _ in range(2000):
+        lines = []
+        for _ in range(2):
+            lo = day + timedelta(days=rng.randrange(0, 4))
+            lines.append(Line(rng.randrange(0, 5), None, lo, lo + timedelta(days=rng.randrange(0, 4))))  # type: ignore[arg-type]
+        if lines[0].index == lines[1].index:
+            continue
+        g = Group("k", list(lines))
+        g.seal()
+        by_sort = sorted(lines, key=lambda ln: (ln.lo, ln.index))
+        assert g.lines == by_sort
+        assert g.los == [ln.lo for ln in by_sort] and g.his == sorted(ln.hi for ln in lines)

@@ -293,7 +293,8 @@ def _risk_records(seed: int, n: int) -> list[PatientRecord]:
 
 def _clear_risk_memos() -> None:
     for memo in (patient_risks._VERDICTS, patient_risks._ROUTES, patient_risks._DAILY, patient_risks._CONCERNED,
-                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE, patient_risks._LIMITS):
+                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE, patient_risks._LIMITS,
+                 patient_risks._BY_AGE):
         memo.clear()
 
 

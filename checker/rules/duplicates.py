@@ -11,7 +11,7 @@ from checker.iatrogenic.classes import TherapeuticClasses
 from checker.facts import FactTables
 from checker.iatrogenic.doses import medication_key
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
-from checker.memo import by_identities, by_identity
+from checker.memo import MAX_ENTRIES, by_identities, by_identity
 from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
@@ -153,12 +153,18 @@ def _same_substance_rows(data: IatrogenicRules) -> tuple[dict[str, RiskRow], Ris
 def _medication_key(order: MedicationOrder) -> Hashable:
     """:func:`~checker.iatrogenic.doses.medication_key`, once per identified medication (it reads
     nothing else of the line)."""
-    return _key_of_medication(order.identity) if order.identity is not None else ()
+    ident = order.identity
+    if ident is None:
+        return ()
+    hit = _MEDICATION_KEYS.get(id(ident))
+    if hit is None:  # keeps the medication (its id is not reused while the entry exists); emptied when full
+        if len(_MEDICATION_KEYS) >= MAX_ENTRIES:
+            _MEDICATION_KEYS.clear()
+        hit = _MEDICATION_KEYS[id(ident)] = (ident, medication_key(_Identified(ident)))  # type: ignore[arg-type]
+    return hit[1]
 
 
-@by_identity
-def _key_of_medication(ident: MedicationIdentity) -> Hashable:
-    return medication_key(_Identified(ident))  # type: ignore[arg-type]
+_MEDICATION_KEYS: dict[int, tuple[MedicationIdentity, Hashable]] = {}
 
 
 def _repeated_medications(orders: list[MedicationOrder]) -> tuple[list[MedicationOrder], dict[int, Hashable]]:

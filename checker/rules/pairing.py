@@ -52,6 +52,14 @@ class Group:
             only = self.lines[0]
             self.los, self.his = [only.lo], [only.hi]
             return
+        if len(self.lines) == 2:  # the next most common: the sort below, by one comparison
+            x, y = self.lines
+            if (y.lo, y.index) < (x.lo, x.index):
+                self.lines.reverse()
+                x, y = y, x
+            self.los = [x.lo, y.lo]
+            self.his = [x.hi, y.hi] if x.hi <= y.hi else [y.hi, x.hi]
+            return
         self.lines.sort(key=lambda ln: (ln.lo, ln.index))
         self.los = [ln.lo for ln in self.lines]
         self.his = sorted(ln.hi for ln in self.lines)

@@ -873,7 +873,12 @@ _CAPS: dict[tuple[int, int, int | None], tuple[object, DoseCaps | None]] = {}
 def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
     """:func:`_dose_caps_plain`, remembered per row and age for the rows without a weight-based
     maximum whose conditions are ages (it then reads nothing else of the line or the record)."""
-    if not _caps_by_age(row):
+    by_age = _BY_AGE.get(id(row))
+    if by_age is None:  # _caps_by_age without a call per line (the row is kept with its answer)
+        if len(_BY_AGE) >= MAX_ENTRIES:
+            _BY_AGE.clear()
+        by_age = _BY_AGE[id(row)] = (row, _caps_by_age(row))
+    if not by_age[1]:
         return _dose_caps_plain(call, tables, row, order)
     k = (id(row), id(tables), call.record.age_on(facts.order_day(order, call.as_of)))
     hit = _CAPS.get(k)
@@ -884,7 +889,9 @@ def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: Medicati
     return hit[1]
 
 
-@by_identities
+_BY_AGE: dict[int, tuple[RiskRow, bool]] = {}
+
+
 def _caps_by_age(row: RiskRow) -> bool:
     """Whether the maxima of ``row`` depend on the patient's age only (no weight-based maximum; its
     population and older-adult conditions, if any, are ages)."""
