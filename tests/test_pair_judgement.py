@@ -42,6 +42,7 @@ def _lines(a: str, b: str, copies: int) -> list:
 def _afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every pair of lines judged on its own (the path of entries that read the lines)."""
     monkeypatch.setattr(interactions, "_fixed_items", lambda th, a, b: None)
+    monkeypatch.setattr(interactions, "_judgement_settled", interactions._judgement)
 
 
 @pytest.mark.parametrize("pair", _pairs(80))
@@ -168,6 +169,7 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     m.setattr(interactions, "_linked", every_pair)
     m.setattr(interactions, "_systemic_links", systemic_lines)
     m.setattr(interactions, "_one_line_side", lambda a, b: False)
+    m.setattr(interactions, "_judgement_settled", interactions._judgement)
     m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
         th, a.lines[0].order.identity, b.lines[0].order.identity))
 
@@ -352,3 +354,24 @@ def test_a_group_of_two_lines_is_sealed_as_the_sort_seals_it() -> None:
         by_sort = sorted(lines, key=lambda ln: (ln.lo, ln.index))
         assert g.lines == by_sort
         assert g.los == [ln.lo for ln in by_sort] and g.his == sorted(ln.hi for ln in lines)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ix001_judgements_remembered_by_settled_items_emptied_when_full_change_nothing(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judgements of pairs settled on their lines are remembered by their matches and settled values
+    (a bounded memo): emptied every two entries, or not at all, the findings are those of judging each
+    pair afresh (seeded records over the whole thesaurus, with the entries that read the lines)."""
+    rng = random.Random(500 + seed)
+    rec = record(*_random_orders(rng, _ix_pool(seed), rng.randrange(10, 40), _atc_only))
+    interactions._SETTLED_JUDGEMENTS.clear()
+    kept = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    with monkeypatch.context() as m:
+        m.setattr(interactions, "MAX_ENTRIES", 2)
+        interactions._SETTLED_JUDGEMENTS.clear()
+        small = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+        assert len(interactions._SETTLED_JUDGEMENTS) <= 2
+    with monkeypatch.context() as m:
+        _afresh(m)
+        fresh = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    assert kept == small == fresh

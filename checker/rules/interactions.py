@@ -20,7 +20,7 @@ from checker.iatrogenic.conditions import (
     skin_form,
 )
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Entry, Match, Thesaurus, ThesaurusAdvice
-from checker.memo import by_identities, by_identity
+from checker.memo import MAX_ENTRIES, by_identities, by_identity
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
@@ -461,7 +461,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     advice: ThesaurusAdvice = call.refs.get("ansm-thesaurus-advice")
     for pair in interacting_pairs(call, th):
-        j = _judgement_shared(th, advice, pair.items) if pair.fixed else _judgement(th, advice, pair.items)
+        j = _judgement_shared(th, advice, pair.items) if pair.fixed else _judgement_settled(th, advice, pair.items)
         match, level = j.match, j.level
         first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
         second_line = pair.second if first_line is pair.first else pair.first
@@ -569,6 +569,24 @@ def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, 
 _judgement_shared = by_identities(_judgement)
 """:func:`_judgement` of items shared by every pair of lines of two medications (``PairResult.fixed``):
 worked out once per pair of medications; the findings share the evidence's lists (findings are values)."""
+
+
+_SETTLED_JUDGEMENTS: dict[tuple[Any, ...], tuple[object, _Judgement]] = {}
+
+
+def _judgement_settled(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, Settled]]) -> _Judgement:
+    """:func:`_judgement` of items settled on a pair of lines (entries that read the lines or the
+    record), remembered by each match (by identity: matches are remembered per pair of substances)
+    and what was settled of it (a value): the pairs of lines settled alike share the judgement and its
+    evidence's lists, as those of :func:`_judgement_shared` do. Emptied when full."""
+    key = (id(th), id(advice), *[(id(m), s) for m, s in items])
+    hit = _SETTLED_JUDGEMENTS.get(key)
+    if hit is None:
+        if len(_SETTLED_JUDGEMENTS) >= MAX_ENTRIES:
+            _SETTLED_JUDGEMENTS.clear()
+        kept = (th, advice, [m for m, _ in items])  # the objects keyed by identity stay alive with the entry
+        hit = _SETTLED_JUDGEMENTS[key] = (kept, _judgement(th, advice, items))
+    return hit[1]
 
 
 def _entries_evidence(th: Thesaurus, items: list[tuple[Match, Settled]]) -> list[dict[str, Any]]:
