@@ -77,6 +77,11 @@ def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tupl
     return tuple((row, keys) for row in (rows[i] for i in sorted(at)) if (keys := row_matches(row, ident)))
 
 
+rows_matching = _rows_matching
+""":meth:`IatrogenicRules.matching` of an identified medication among ``rows`` (the rows of one kind,
+from :meth:`IatrogenicRules.kind`), for a rule asking it of every line."""
+
+
 def _rows_matching_plain(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
     """The rows concerning the medication, each with its substance keys the row names, in row order."""
     return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))

@@ -77,6 +77,11 @@ class ProductPair:
         """Every overlapping pair of lines, each as (earlier line, later line) in record order,
         sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
         a, b = self.a, self.b
+        if a is b and len(a.lines) == 2:  # a product on two lines (renewals, duplicates): no sweep
+            x, y = a.lines
+            if x.lo <= y.hi and y.lo <= x.hi:
+                return [(x, y) if x.index < y.index else (y, x)]
+            return []
         if a is not b and (len(a.lines) == 1 or len(b.lines) == 1):  # one line against a few: no sweep
             x, many = (a.lines[0], b.lines) if len(a.lines) == 1 else (b.lines[0], a.lines)
             found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
@@ -162,6 +167,9 @@ def overlap_count(a: Group, b: Group) -> int:
     x's start (these started before it too). Cost: (len(a) + len(b)) log."""
     if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # the common case, without the searches
         x, y = a.lines[0], b.lines[0]
+        return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
+    if a is b and len(a.lines) == 2:  # a product on two lines
+        x, y = a.lines
         return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
     total = 0
     for x in a.lines:

@@ -14,7 +14,7 @@ from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
-from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches
+from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import MAX_ENTRIES, by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
@@ -819,8 +819,9 @@ def _lines_by_row(data: IatrogenicRules, orders: list[MedicationOrder]
     names a few of the rows; the rows of a medication are remembered, see
     :meth:`~checker.iatrogenic.risks.IatrogenicRules.matching`)."""
     by_row: dict[int, tuple[RiskRow, list[tuple[MedicationOrder, str]]]] = {}
+    rows = data.kind("max-dose")
     for o in orders:
-        for row, keys in data.matching("max-dose", o):
+        for row, keys in rows_matching(rows, o.identity) if o.identity is not None and rows else ():
             found = by_row.get(id(row))
             if found is None:
                 by_row[id(row)] = (row, [(o, keys[0])])
