@@ -423,3 +423,22 @@ def test_a_substance_placed_by_its_atc_code_gets_the_same_classes_when_remembere
             assert th.closure_with_atc(key, atc) == th._closure_by_atc(key, atc)
             assert th.closure_with_atc(key, atc) is th.closure_with_atc(key, atc)  # remembered
     assert any(th.closure_with_atc(f"substance inconnue {i}", (c,)) for i, c in enumerate(codes))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_lines_of_each_max_dose_row_gathered_in_one_pass_are_those_of_a_scan_per_row(seed: int) -> None:
+    """PR005 gathers each row's lines in one pass over the record: the rows, in row order, each with
+    its lines in record order and the first key it names, as asking every row of every line gives
+    (seeded records over every max-dose row)."""
+    rows = RISKS.kind("max-dose")
+    seen = 0
+    for record in _risk_records(seed, 150):
+        orders = [o for o in record.medication_orders if o.identity is not None]
+        plain = []
+        for row in rows:
+            lines = [(o, keys[0]) for o in orders if (keys := patient_risks.row_matches(row, o.identity))]
+            if lines:
+                plain.append((row, lines))
+        assert patient_risks._lines_by_row(RISKS, orders) == plain
+        seen += len(plain)
+    assert seen > 50

@@ -77,11 +77,14 @@ def _tables(call: RuleCall) -> FactTables:
     return tables
 
 
-def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date
+def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date | None
                  ) -> bool | None:
-    """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none)."""
+    """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none;
+    ``day`` ``None``: the line's own day)."""
     if node is None:
         return True
+    if day is None:
+        day = facts.order_day(order, call.as_of)
     ctx = LineContext(call.record, day, call.refs.get("clinical-facts"), order, key)
     return criteria.evaluate(node, ctx).value
 
@@ -94,13 +97,15 @@ def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOr
 _VERDICTS: dict[tuple[int, object], tuple[object, bool | None]] = {}
 
 
-def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
+def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date | None
+           ) -> bool | None:
     """:func:`_holds_plain`, remembered where the verdict depends on one value only: an age condition
     of the rows (no population of the facts tables) on the patient's age that day, a route condition
-    on the line's route. Other nodes are evaluated each time."""
+    on the line's route (which reads no day: ``day`` may be left ``None``, the line's own day, worked
+    out only if needed). Other nodes are evaluated each time."""
     kind = type(node)
     if kind is criteria.Age and node.population is None:  # type: ignore[union-attr]
-        on: object = call.record.age_on(day)
+        on: object = call.record.age_on(facts.order_day(order, call.as_of) if day is None else day)
     elif kind is criteria.Route:
         on = _route_of(order)
     else:
@@ -853,13 +858,7 @@ class DoseCaps:
 def _route_allowed(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> bool:
     """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
     node = row.criteria.route
-    if node is None:
-        return True
-    if type(node) is criteria.Route:  # as _holds, without working out the line's day on a hit
-        hit = _VERDICTS.get((id(node), _route_of(order)))
-        if hit is not None:
-            return hit[1] is not False
-    return _holds(node, call, order, key, facts.order_day(order, call.as_of)) is not False
+    return node is None or _holds(node, call, order, key, None) is not False  # on the line's own day
 
 
 def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
