@@ -17,7 +17,7 @@ from checker import facts
 from checker.facts import FactTables, Indication
 from checker.findings import Severity, Source
 from checker.iatrogenic.conditions import LineReading
-from checker.memo import by_identities
+from checker.memo import MAX_ENTRIES, by_identities
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import ManifestEntry, ReferentialError, loader
 from checker.text import fold
@@ -63,9 +63,14 @@ def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tupl
     """:func:`_rows_matching_plain` asked only of the rows that can concern one of the medication's
     substances (:func:`_row_index`): a CDS request's lines bring new medications, each asked of
     every kind of row."""
-    always, by_key, longer = _row_index(rows)
+    index = _ROW_INDEX.get(id(rows))
+    if index is None:  # built once per list of rows (the list is kept with it; emptied when full)
+        if len(_ROW_INDEX) >= MAX_ENTRIES:
+            _ROW_INDEX.clear()
+        index = _ROW_INDEX[id(rows)] = (rows, _row_index(rows))
+    always, by_key, longer = index[1]
     if not by_key:  # rows by ATC code or for any substance only: every row is asked
-        return _rows_matching_plain(rows, ident)
+        return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
     at: set[int] = set(always)
     for s in ident.substances:
         f = fold(s.key)
@@ -87,7 +92,9 @@ def _rows_matching_plain(rows: list[RiskRow], ident: MedicationIdentity) -> tupl
     return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
 
 
-@by_identities
+_ROW_INDEX: dict[int, tuple[list[RiskRow], tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]]] = {}
+
+
 def _row_index(rows: list[RiskRow]) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
     """Where :func:`row_matches` can say yes, by row position: rows with ATC prefixes or ``*`` (always
     asked); rows by each folded key (a substance folded alike, or with a salt word after it, see
