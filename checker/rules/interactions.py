@@ -238,9 +238,9 @@ def _systemic_links(th: Thesaurus, linked: list[tuple[int, int]], members: list[
 def _local_only_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
                    ident: MedicationIdentity | None) -> bool:
     """Whether a line is given by a local route outside the thesaurus' systemic scope, from what it
-    reads of the line (its coded medication, dosages and identified medication), shared by the lines that share these objects
-    (one look-up per line of a bulk input; the route is worked out here, not remembered apart, so a
-    request's new lines cost one entry each as before)."""
+    reads of the line (its coded medication, dosages and identified medication), shared by the lines
+    that share these objects (one look-up per line of a bulk input; the route is worked out here, not
+    remembered apart, so a request's new lines cost one entry each as before)."""
     assert ident is not None
     route = _local_route_of.__wrapped__(th, medication, dosages, ident)  # type: ignore[attr-defined]
     return th.local_only(route, ident.substance_keys, ident.atc_codes)
