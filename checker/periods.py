@@ -40,6 +40,7 @@ Conventions (documented once, used by every rule family):
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -186,18 +187,23 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
     ends: dict[int, date] = {}
     if overlap_days <= 0:
         return ends
-    try:
-        window = timedelta(days=overlap_days - 1)
-    except OverflowError:
+    window = _window(overlap_days)
+    if window is None:
         return ends  # no line is that long
     by_medication: dict[Hashable, list[tuple[date, date | None, int]]] = {}
     for o in orders:
         if o.status in NOT_TAKEN:  # does not count
             continue
-        lo, hi = _periods(o, as_of)[0]
+        memo = o.period_memo  # the line's period as computed once (_periods), read inline
+        lo, hi = memo[1] if memo is not None and memo[0] == as_of else _periods(o, as_of)[0]
         if lo is None:
             continue  # no start: which line came first is unknown
-        by_medication.setdefault(medication(o), []).append((lo, hi, id(o)))
+        k = medication(o)
+        found = by_medication.get(k)
+        if found is None:
+            by_medication[k] = [(lo, hi, id(o))]
+        else:
+            found.append((lo, hi, id(o)))
     for lines in by_medication.values():
         if len(lines) < 2:
             continue  # a line alone has no renewal
@@ -220,6 +226,16 @@ def renewal_ends(orders: Iterable[MedicationOrder], as_of: date, overlap_days: i
                     ends[line] = next_lo - ONE_DAY
                     break
     return ends
+
+
+@functools.lru_cache(maxsize=64)
+def _window(overlap_days: int) -> timedelta | None:
+    """The last ``overlap_days`` days of a line, as the distance from its end (``None``: longer than
+    any line can be)."""
+    try:
+        return timedelta(days=overlap_days - 1)
+    except OverflowError:
+        return None
 
 
 RENEWAL_SCAN = 64

@@ -42,6 +42,7 @@ def _lines(a: str, b: str, copies: int) -> list:
 def _afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every pair of lines judged on its own (the path of entries that read the lines)."""
     monkeypatch.setattr(interactions, "_fixed_items", lambda th, a, b: None)
+    monkeypatch.setattr(interactions, "_judgement_settled", interactions._judgement)
 
 
 @pytest.mark.parametrize("pair", _pairs(80))
@@ -153,7 +154,7 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     def on_a_side(th, ident):  # noqa: ANN001, ANN202  # a line on no side is kept
         return frozenset({"any"}), frozenset()
 
-    def every_pair(th, idents, reaches, twice):  # noqa: ANN001, ANN202
+    def every_pair(th, idents, reaches, twice, hot=None):  # noqa: ANN001, ANN202  # a focus left to product_pairs
         n = len(idents)
         return [(i, j) for i in range(n) for j in range(i, n)]
 
@@ -167,7 +168,8 @@ def _plain_ix(m: pytest.MonkeyPatch) -> None:
     m.setattr(interactions, "_reach", on_a_side)
     m.setattr(interactions, "_linked", every_pair)
     m.setattr(interactions, "_systemic_links", systemic_lines)
-    m.setattr(interactions, "_one_line_each", lambda a, b: False)
+    m.setattr(interactions, "_one_line_side", lambda a, b: False)
+    m.setattr(interactions, "_judgement_settled", interactions._judgement)
     m.setattr(interactions, "_always", lambda a, b: interactions._pairs_with(
         th, a.lines[0].order.identity, b.lines[0].order.identity))
 
@@ -185,7 +187,7 @@ def _plain_pairing(m: pytest.MonkeyPatch) -> None:
               lambda self: sorted(pairing._sweep(self.a, self.b), key=lambda p: (p[0].index, p[1].index)))
 
 
-SHORTCUT_FINDINGS: dict[str, list[int]] = {"IX001": [], "DU001": [], "DU002": []}
+SHORTCUT_FINDINGS: dict[str, list[int]] = {"IX001": [], "IX001-focus": [], "DU001": [], "DU002": []}
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -202,6 +204,32 @@ def test_ix001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: 
         plain = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
     assert fast == plain
     SHORTCUT_FINDINGS["IX001"].append(len(fast))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ix001_under_a_focus_asks_only_pairs_with_a_focus_medication_and_finds_what_the_plain_path_finds(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a focus (the CDS service's drafts) only the pairs of medications where one has a focus
+    line are asked: the findings and words of the plain path run under the same focus (which asks
+    every pair and leaves the others to the pairing's focus test), on seeded records."""
+    from checker.registry import RunSettings, get_rule
+
+    rng = random.Random(1000 + seed)
+    rec = record(*_random_orders(rng, _ix_pool(seed), rng.randrange(2, 40), _atc_only))
+    refs = [o.ref for o in rec.medication_orders]
+    settings = RunSettings(as_of=date(2026, 1, 15), focus=frozenset(rng.sample(refs, rng.choice([1, 1, 2, 3]))))
+
+    def findings() -> list:
+        found = get_rule("IX001").run(rec, settings, default_referentials())
+        return [(f.to_dict(), f.summary, f.detail) for f in found]
+
+    fast = findings()
+    with monkeypatch.context() as m:
+        _plain_ix(m)
+        _plain_pairing(m)
+        plain = findings()
+    assert fast == plain
+    SHORTCUT_FINDINGS["IX001-focus"].append(len(fast))
 
 
 def _class_pool(seed: int) -> tuple[list, dict]:
@@ -267,7 +295,7 @@ def test_du001_shortcuts_find_what_the_plain_path_finds(seed: int, monkeypatch: 
             return g.lines[0].order.identity.substance_keys
 
         m.setattr(duplicates, "_repeated_medications", lambda orders: (list(orders), {
-            id(o): duplicates.medication_key(o) for o in orders}))
+            id(o.identity): duplicates.medication_key(o) for o in orders}))
         m.setattr(duplicates, "_always", lambda a, b: bool(keys(a) & keys(b)))
         m.setattr(duplicates, "_substance_pairs", lambda groups: [(i, j) for i in range(len(groups))
                                                                    for j in range(i, len(groups))])
@@ -281,3 +309,69 @@ def test_the_shortcut_comparisons_are_not_vacuous() -> None:
     """The seeded records above hold findings of each rule (when the comparisons ran)."""
     for rule_id, counts in SHORTCUT_FINDINGS.items():
         assert len(counts) < 30 or sum(counts) >= 30, (rule_id, counts)
+
+
+def test_the_reach_of_a_one_substance_medication_by_its_substance_is_its_reach_over_the_whole_thesaurus() -> None:
+    """IX001 keeps a one-substance medication's thesaurus nodes and partners by the substance's key and
+    ATC codes (a CDS request brings new medication objects): the same sets as worked out from the
+    medication, for every substance the thesaurus names and for substances placed by ATC code only."""
+    from checker.iatrogenic.thesaurus import ATC_CLASS_EXTENSIONS
+    from checker.model import MedicationIdentity, SubstanceMatch
+
+    th = default_referentials().get("ansm-thesaurus")
+    index = interactions._partner_index(th)
+
+    def plain(ident):  # noqa: ANN001, ANN202
+        nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+        return nodes, frozenset().union(*(index[n] for n in nodes))
+
+    codes = [(p + "01",) for prefixes in ATC_CLASS_EXTENSIONS.values() for p in prefixes]
+    subs = [(k, ()) for k in th.substance_nodes()] + [(f"inconnue {i}", c) for i, c in enumerate(codes)]
+    reached = 0
+    for key, atc in subs:
+        ident = MedicationIdentity((SubstanceMatch(key, key, None, atc),), "text-exact", 1.0)
+        assert interactions._reach(th, ident) == plain(ident), key
+        reached += bool(plain(ident)[0])
+    assert reached > len(subs) / 2
+
+
+def test_a_group_of_two_lines_is_sealed_as_the_sort_seals_it() -> None:
+    """Sealing a group of two lines by one comparison gives the lines, starts and ends the sort gives
+    (seeded intervals with equal starts and ends, lines in either order)."""
+    from checker.rules.pairing import Group, Line
+
+    rng = random.Random(17)
+    day = date(2025, 1, 1)
+    for _ in range(2000):
+        lines = []
+        for _ in range(2):
+            lo = day + timedelta(days=rng.randrange(0, 4))
+            lines.append(Line(rng.randrange(0, 5), None, lo, lo + timedelta(days=rng.randrange(0, 4))))  # type: ignore[arg-type]
+        if lines[0].index == lines[1].index:
+            continue
+        g = Group("k", list(lines))
+        g.seal()
+        by_sort = sorted(lines, key=lambda ln: (ln.lo, ln.index))
+        assert g.lines == by_sort
+        assert g.los == [ln.lo for ln in by_sort] and g.his == sorted(ln.hi for ln in lines)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ix001_judgements_remembered_by_settled_items_emptied_when_full_change_nothing(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judgements of pairs settled on their lines are remembered by their matches and settled values
+    (a bounded memo): emptied every two entries, or not at all, the findings are those of judging each
+    pair afresh (seeded records over the whole thesaurus, with the entries that read the lines)."""
+    rng = random.Random(500 + seed)
+    rec = record(*_random_orders(rng, _ix_pool(seed), rng.randrange(10, 40), _atc_only))
+    interactions._SETTLED_JUDGEMENTS.clear()
+    kept = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    with monkeypatch.context() as m:
+        m.setattr(interactions, "MAX_ENTRIES", 2)
+        interactions._SETTLED_JUDGEMENTS.clear()
+        small = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+        assert len(interactions._SETTLED_JUDGEMENTS) <= 2
+    with monkeypatch.context() as m:
+        _afresh(m)
+        fresh = [(f.to_dict(), f.summary, f.detail) for f in run("IX001", rec)]
+    assert kept == small == fresh

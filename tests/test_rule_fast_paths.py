@@ -293,7 +293,8 @@ def _risk_records(seed: int, n: int) -> list[PatientRecord]:
 
 def _clear_risk_memos() -> None:
     for memo in (patient_risks._VERDICTS, patient_risks._ROUTES, patient_risks._DAILY, patient_risks._CONCERNED,
-                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE, patient_risks._LIMITS):
+                 patient_risks._CAPS, patient_risks._UNMEASURED, patient_risks._NOT_EVALUABLE, patient_risks._LIMITS,
+                 patient_risks._BY_AGE):
         memo.clear()
 
 
@@ -370,3 +371,74 @@ def test_a_daily_dose_is_worked_out_once_per_medication_dosage_and_substance(mon
     assert calls and len(calls) == len(set(calls))
     lines = sum(len(r.medication_orders) for r in records)
     assert len(calls) < lines / 2
+
+
+# --- the rows of a medication found through an index (a CDS request brings new medications) ----------
+
+def _substance_keys_to_try(rng: random.Random) -> list[str]:
+    """Substance keys over the whole drug referential and every key the risk rows name, with salt words
+    after them, their first words alone, other cases and accents: what identification may give."""
+    from checker.drugs import drug_index
+
+    named = sorted({k for rows in RISKS.by_kind.values() for r in rows for k in r.keys if k != "*"})
+    drugs = sorted(drug_index(REFS).substances)
+    keys = named + rng.sample(drugs, min(1500, len(drugs)))
+    out = list(keys)
+    for k in rng.sample(keys, 400):
+        words = k.split()
+        out += [f"{k} {rng.choice(['sodique', 'd ethyle', 'chlorhydrate', 'x'])}", words[0], k.upper(),
+                k.replace("e", "é", 1), f"{k}  ", "-".join(words)]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_rows_of_a_medication_found_through_the_index_are_every_row_that_matches(seed: int) -> None:
+    from checker.iatrogenic import risks
+
+    rng = random.Random(seed)
+    keys = _substance_keys_to_try(rng)
+    prefixes = sorted({p for rows in RISKS.by_kind.values() for r in rows for p in r.atc})
+    found = 0
+    for n in range(2500):
+        subs = []
+        for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            atc = tuple(rng.choice(prefixes) + "X" * rng.randrange(0, 3) for _ in range(rng.randrange(0, 2)))
+            subs.append(SubstanceMatch(rng.choice(keys), "x", None, atc))
+        ident = MedicationIdentity(tuple(subs), "text-exact", 1.0)
+        for rows in RISKS.by_kind.values():
+            fast = risks._rows_matching(rows, ident)
+            assert fast == risks._rows_matching_plain(rows, ident), (n, [s.key for s in subs])
+            found += len(fast)
+    assert found > 2000  # the comparisons are not vacuous
+
+
+def test_a_substance_placed_by_its_atc_code_gets_the_same_classes_when_remembered() -> None:
+    th = REFS.get("ansm-thesaurus")
+    from checker.iatrogenic.thesaurus import ATC_CLASS_EXTENSIONS
+
+    codes = sorted({p + "01" for prefixes in ATC_CLASS_EXTENSIONS.values() for p in prefixes}) + ["Z99ZZ01"]
+    for i, code in enumerate(codes):
+        key = f"substance inconnue {i}"
+        for atc in ((code,), frozenset({code, "A01AA01"})):
+            assert th.closure_with_atc(key, atc) == th._closure_by_atc(key, atc)
+            assert th.closure_with_atc(key, atc) is th.closure_with_atc(key, atc)  # remembered
+    assert any(th.closure_with_atc(f"substance inconnue {i}", (c,)) for i, c in enumerate(codes))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_lines_of_each_max_dose_row_gathered_in_one_pass_are_those_of_a_scan_per_row(seed: int) -> None:
+    """PR005 gathers each row's lines in one pass over the record: the rows, in row order, each with
+    its lines in record order and the first key it names, as asking every row of every line gives
+    (seeded records over every max-dose row)."""
+    rows = RISKS.kind("max-dose")
+    seen = 0
+    for record in _risk_records(seed, 150):
+        orders = [o for o in record.medication_orders if o.identity is not None]
+        plain = []
+        for row in rows:
+            lines = [(o, keys[0]) for o in orders if (keys := patient_risks.row_matches(row, o.identity))]
+            if lines:
+                plain.append((row, lines))
+        assert patient_risks._lines_by_row(RISKS, orders) == plain
+        seen += len(plain)
+    assert seen > 50

@@ -17,7 +17,7 @@ from checker import facts
 from checker.facts import FactTables, Indication
 from checker.findings import Severity, Source
 from checker.iatrogenic.conditions import LineReading
-from checker.memo import by_identities
+from checker.memo import MAX_ENTRIES, by_identities
 from checker.model import Concept, MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import ManifestEntry, ReferentialError, loader
 from checker.text import fold
@@ -60,7 +60,60 @@ class RiskRow:
 
 @by_identities  # the row lists and identities never change once built
 def _rows_matching(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+    """:func:`_rows_matching_plain` asked only of the rows that can concern one of the medication's
+    substances (:func:`_row_index`): a CDS request's lines bring new medications, each asked of
+    every kind of row."""
+    index = _ROW_INDEX.get(id(rows))
+    if index is None:  # built once per list of rows (the list is kept with it; emptied when full)
+        if len(_ROW_INDEX) >= MAX_ENTRIES:
+            _ROW_INDEX.clear()
+        index = _ROW_INDEX[id(rows)] = (rows, _row_index(rows))
+    always, by_key, longer = index[1]
+    if not by_key:  # rows by ATC code or for any substance only: every row is asked
+        return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
+    at: set[int] = set(always)
+    for s in ident.substances:
+        f = fold(s.key)
+        at.update(by_key.get(f, ()))
+        at.update(longer.get(f, ()))
+        for i, ch in enumerate(f):
+            if ch == " ":
+                at.update(by_key.get(f[:i], ()))
+    return tuple((row, keys) for row in (rows[i] for i in sorted(at)) if (keys := row_matches(row, ident)))
+
+
+rows_matching = _rows_matching
+""":meth:`IatrogenicRules.matching` of an identified medication among ``rows`` (the rows of one kind,
+from :meth:`IatrogenicRules.kind`), for a rule asking it of every line."""
+
+
+def _rows_matching_plain(rows: list[RiskRow], ident: MedicationIdentity) -> tuple[tuple[RiskRow, tuple[str, ...]], ...]:
+    """The rows concerning the medication, each with its substance keys the row names, in row order."""
     return tuple((row, keys) for row in rows if (keys := row_matches(row, ident)))
+
+
+_ROW_INDEX: dict[int, tuple[list[RiskRow], tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]]] = {}
+
+
+def _row_index(rows: list[RiskRow]) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """Where :func:`row_matches` can say yes, by row position: rows with ATC prefixes or ``*`` (always
+    asked); rows by each folded key (a substance folded alike, or with a salt word after it, see
+    :func:`key_matches`); rows by each word-prefix of a folded key (a substance folded as the moiety
+    of a key with a salt word)."""
+    always: list[int] = []
+    by_key: dict[str, list[int]] = {}
+    longer: dict[str, list[int]] = {}
+    for pos, row in enumerate(rows):
+        if row.atc or "*" in row.keys:
+            always.append(pos)
+            continue
+        for k in row.keys:
+            g = fold(k)
+            by_key.setdefault(g, []).append(pos)
+            for i, ch in enumerate(g):
+                if ch == " ":
+                    longer.setdefault(g[:i], []).append(pos)
+    return (tuple(always), {k: tuple(v) for k, v in by_key.items()}, {k: tuple(v) for k, v in longer.items()})
 
 
 @by_identities

@@ -192,6 +192,15 @@ class Thesaurus:
         found = self.closure(substance_key)
         if found or not atc:
             return found
+        cache: dict[tuple[Any, ...], dict[str, tuple[str, ...]]] = self.__dict__.setdefault("_atc_closure_cache", {})
+        hit = cache.get((substance_key, atc))
+        if hit is None:  # remembered (not to be changed): a CDS request's fresh lines ask it for each line and pair
+            if len(cache) > 100_000:
+                cache.clear()
+            hit = cache[(substance_key, atc)] = self._closure_by_atc(substance_key, atc)
+        return hit
+
+    def _closure_by_atc(self, substance_key: str, atc: tuple[str, ...] | frozenset[str]) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for cls, prefixes in ATC_CLASS_EXTENSIONS.items():
             if cls in self.entities and any(a.startswith(prefixes) for a in atc):

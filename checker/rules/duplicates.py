@@ -9,9 +9,9 @@ from typing import Any
 from checker.findings import Finding, Localized, Message, Param, Quantity, Source, Word
 from checker.iatrogenic.classes import TherapeuticClasses
 from checker.facts import FactTables
-from checker.iatrogenic.doses import daily_dose, medication_key
+from checker.iatrogenic.doses import medication_key
 from checker.iatrogenic.risks import IatrogenicRules, RiskRow
-from checker.memo import by_identities, by_identity
+from checker.memo import MAX_ENTRIES, by_identities, by_identity
 from checker.model import MedicationIdentity
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.model import MedicationOrder
@@ -19,7 +19,7 @@ from checker.periods import renewal_ends
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
 from checker.rules.pairing import Group, group_lines, judged_pairs, product_pairs, signature_pairs
-from checker.rules.patient_risks import daily_ceiling
+from checker.rules.patient_risks import daily_ceiling, line_daily_dose
 
 STOPP_SOURCE = Source(
     "STOPP/START v2 (O'Mahony et al., Age Ageing 2015), critère A3 ; codage Huibers et al. 2019",
@@ -42,7 +42,7 @@ def _total_dose(call: RuleCall, a: MedicationOrder, b: MedicationOrder, key: str
                 evidence: dict[str, Any]) -> Message:
     """The sentence stating the two lines' total daily dose of ``key`` against the maximum per day
     (the lowest that applies to either line); fills ``evidence`` with the figures."""
-    doses = [daily_dose(o, key) for o in (a, b)]
+    doses = [line_daily_dose(o, key) for o in (a, b)]
     if any(d is None for d in doses):
         evidence["daily_total"] = "not-computable"
         return Message("DU001.total-unknown")
@@ -114,7 +114,7 @@ def same_substance(call: RuleCall) -> Iterator[Finding]:
         return
     tables: FactTables = call.refs.get("clinical-facts")
     repeated, medication = _repeated_medications(orders)
-    renewed = renewal_ends(repeated, call.as_of, tables.renewal_overlap_days, lambda o: medication[id(o)])
+    renewed = renewal_ends(repeated, call.as_of, tables.renewal_overlap_days, lambda o: medication[id(o.identity)])
     groups = group_lines(orders, call.as_of, key=lambda o: id(o.identity), ends=renewed)
 
     def keys(g: Group) -> frozenset[str]:
@@ -153,23 +153,37 @@ def _same_substance_rows(data: IatrogenicRules) -> tuple[dict[str, RiskRow], Ris
 def _medication_key(order: MedicationOrder) -> Hashable:
     """:func:`~checker.iatrogenic.doses.medication_key`, once per identified medication (it reads
     nothing else of the line)."""
-    return _key_of_medication(order.identity) if order.identity is not None else ()
+    ident = order.identity
+    if ident is None:
+        return ()
+    hit = _MEDICATION_KEYS.get(id(ident))
+    if hit is None:  # keeps the medication (its id is not reused while the entry exists); emptied when full
+        if len(_MEDICATION_KEYS) >= MAX_ENTRIES:
+            _MEDICATION_KEYS.clear()
+        hit = _MEDICATION_KEYS[id(ident)] = (ident, medication_key(_Identified(ident)))  # type: ignore[arg-type]
+    return hit[1]
 
 
-@by_identity
-def _key_of_medication(ident: MedicationIdentity) -> Hashable:
-    return medication_key(_Identified(ident))  # type: ignore[arg-type]
+_MEDICATION_KEYS: dict[int, tuple[MedicationIdentity, Hashable]] = {}
 
 
 def _repeated_medications(orders: list[MedicationOrder]) -> tuple[list[MedicationOrder], dict[int, Hashable]]:
-    """The lines whose medication (:func:`_medication_key`) is on another line too, and each line's
-    medication by ``id(line)``: only they can be renewed or renew (:func:`~checker.periods.renewal_ends`
-    looks within one medication)."""
-    medication = {id(o): _medication_key(o) for o in orders}
+    """The lines whose medication (:func:`_medication_key`) is on another line too, and the medication
+    of each identified medication by ``id(identity)``: only they can be renewed or renew
+    (:func:`~checker.periods.renewal_ends` looks within one medication). Worked out once per identified
+    medication of the record (its lines share it)."""
+    lines: dict[int, int] = {}  # id(identity) -> its lines
+    for o in orders:
+        k = id(o.identity)
+        lines[k] = lines.get(k, 0) + 1
+    medication: dict[int, Hashable] = {}
     seen: dict[Hashable, int] = {}
-    for k in medication.values():
-        seen[k] = seen.get(k, 0) + 1
-    return [o for o in orders if seen[medication[id(o)]] > 1], medication
+    for o in orders:
+        k = id(o.identity)
+        if k not in medication:
+            m = medication[k] = _medication_key(o)
+            seen[m] = seen.get(m, 0) + lines[k]
+    return [o for o in orders if seen[medication[id(o.identity)]] > 1], medication
 
 
 def _substance_pairs(groups: list[Group]) -> list[tuple[int, int]]:

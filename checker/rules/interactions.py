@@ -20,18 +20,20 @@ from checker.iatrogenic.conditions import (
     skin_form,
 )
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Entry, Match, Thesaurus, ThesaurusAdvice
-from checker.memo import by_identities, by_identity
+from checker.memo import MAX_ENTRIES, by_identities, by_identity
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 from checker.rules.pairing import (
+    LINE_PAIRS_PER_PRODUCT_PAIR,
     Group,
     Line,
     ProductPair,
-    group_of,
+    lines_of as _lines_of,
     judged_pairs,
     product_pairs,
+    sealed,
     signature_pairs,
 )
 
@@ -149,30 +151,33 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
     result naming all its lines (see :func:`_collapsed`), so the cost stays n log n per patient.
     """
     at: dict[int, int] = {}  # id(medication) -> its position, in order of its first line
+    left_out: set[int] = set()  # id(medication) of those that pair with nothing here (whole medications go)
     idents: list[MedicationIdentity] = []
     reaches: list[_Reach] = []
     members: list[list[tuple[int, MedicationOrder]]] = []  # the lines of each medication
     focus = call.settings.focus
-    drafts = None if focus is None else [o.identity for o in call.identified_orders() if o.ref in focus]
     for i, o in enumerate(call.identified_orders()):  # lines taken (not cancelled …) only
         ident = o.identity
+        pos = at.get(id(ident))
+        if pos is not None:
+            members[pos].append((i, o))
+            continue
+        if id(ident) in left_out:
+            continue
         assert ident is not None  # identified_orders() yields identified lines only
         reach = _reach(th, ident)
-        if not reach[0]:
-            continue  # on no side of any entry: pairs with nothing
-        if drafts is not None and o.ref not in focus and not any(  # type: ignore[operator]
-                ident is d or _pair_matches(th, ident, d) or _pair_matches(th, d, ident) for d in drafts if d is not None):
-            continue  # under a focus, a line of a product no focus line's product pairs with (whole groups go)
-        pos = at.get(id(ident))
-        if pos is None:
-            at[id(ident)] = len(idents)
-            idents.append(ident)
-            reaches.append(reach)
-            members.append([(i, o)])
-        else:
-            members[pos].append((i, o))
-    linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members]), members)
-    groups = {p: group_of(id(idents[p]), members[p], call.as_of) for p in sorted({p for pair in linked for p in pair})}
+        if not reach[0]:  # on no side of any entry: pairs with nothing
+            left_out.add(id(ident))
+            continue
+        at[id(ident)] = len(idents)
+        idents.append(ident)
+        reaches.append(reach)
+        members.append([(i, o)])
+    hot = None if focus is None else [any(o.ref in focus for _, o in m) for m in members]
+    linked = _systemic_links(th, _linked(th, idents, reaches, [len(m) > 1 for m in members], hot), members)
+    as_of = call.as_of
+    lines = {p: _lines_of(members[p], as_of) for p in sorted({p for pair in linked for p in pair})}
+    groups: dict[int, Group] = {}  # sealed groups, only for the pairs that need the pairing machinery
     results: list[tuple[tuple[int, int], PairResult]] = []
 
     def judge(x: Line, y: Line) -> None:
@@ -186,14 +191,22 @@ def interacting_pairs(call: RuleCall, th: Thesaurus) -> Iterator[PairResult]:
         if one is not None:
             results.append(((x.index, y.index), one))
 
-    for i, j in linked:  # groups by medication, the pairs in the order product_pairs asks them
-        ga, gb = groups[i], groups[j]
-        if focus is None and i != j and _one_line_each(ga, gb):  # most pairs, judged without pairing machinery
-            x, y = ga.lines[0], gb.lines[0]
-            if x.lo <= y.hi and y.lo <= x.hi:  # what product_pairs and ProductPair.pairs give them
-                judge(*((x, y) if x.index < y.index else (y, x)))
-            continue
-        for pp in product_pairs([ga, gb], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
+    def group(p: int) -> Group:
+        g = groups.get(p)
+        if g is None:
+            g = groups[p] = sealed(id(idents[p]), lines[p])
+        return g
+
+    for i, j in linked:  # the pairs of medications in the order product_pairs asks them
+        la, lb = lines[i], lines[j]
+        if focus is None and i != j and _one_line_side(la, lb):  # most pairs: one line against a few
+            x, many = (la[0], lb) if len(la) == 1 else (lb[0], la)
+            found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
+            if len(found) <= LINE_PAIRS_PER_PRODUCT_PAIR:  # what product_pairs and ProductPair.pairs give
+                for x, y in found:
+                    judge(x, y)
+                continue
+        for pp in product_pairs([group(i), group(j)], _always, focus=focus, pairs=((0, 0) if i == j else (0, 1),)):
             if pp.collapsed:
                 result = _collapsed(call, th, pp)
                 if result is not None:
@@ -217,20 +230,26 @@ def _systemic_links(th: Thesaurus, linked: list[tuple[int, int]], members: list[
     has one line left. The route is worked out only for the lines of linked medications (a request
     or a record names many medications that pair with none)."""
     for p in sorted({p for pair in linked for p in pair}):
-        members[p] = [(i, o) for i, o in members[p] if not _local_only(th, o)]
+        members[p] = [(i, o) for i, o in members[p] if not _local_only_of(th, o.medication, o.dosages, o.identity)]
     return [(i, j) for i, j in linked if members[i] and members[j] and (i != j or len(members[i]) > 1)]
 
 
-def _local_only(th: Thesaurus, o: MedicationOrder) -> bool:
-    """Whether line ``o`` is given by a local route outside the thesaurus' systemic scope."""
-    ident = o.identity
+@by_identities
+def _local_only_of(th: Thesaurus, medication: Concept, dosages: tuple[Dosage, ...],
+                   ident: MedicationIdentity | None) -> bool:
+    """Whether a line is given by a local route outside the thesaurus' systemic scope, from what it
+    reads of the line (its coded medication, dosages and identified medication), shared by the lines
+    that share these objects (one look-up per line of a bulk input; the route is worked out here, not
+    remembered apart, so a request's new lines cost one entry each as before)."""
     assert ident is not None
-    return th.local_only(line_local_route(th, o, ident), ident.substance_keys, ident.atc_codes)
+    route = _local_route_of.__wrapped__(th, medication, dosages, ident)  # type: ignore[attr-defined]
+    return th.local_only(route, ident.substance_keys, ident.atc_codes)
 
 
-def _one_line_each(a: Group, b: Group) -> bool:
-    """Whether two medications are on one line each (their pair is then judged directly)."""
-    return len(a.lines) == 1 and len(b.lines) == 1
+def _one_line_side(a: list[Line], b: list[Line]) -> bool:
+    """Whether one of two medications is on one line (their pairs of lines are then found by a scan of
+    the other's lines, without groups: most medications of a record are on one line)."""
+    return len(a) == 1 or len(b) == 1
 
 
 def _always(a: Group, b: Group) -> bool:
@@ -238,22 +257,30 @@ def _always(a: Group, b: Group) -> bool:
     return True
 
 
-def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool]
-            ) -> list[tuple[int, int]]:
+def _linked(th: Thesaurus, idents: list[MedicationIdentity], reaches: list[_Reach], twice: list[bool],
+            hot: list[bool] | None = None) -> list[tuple[int, int]]:
     """The pairs of a record's medications (in order of their first line, each with its
     :func:`_reach` and whether it is on two lines or more) that have a thesaurus entry, as positions
-    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order.
+    ``(i, j)``, ``i <= j`` (a medication with itself when on two lines), in order. ``hot`` (under a
+    focus): whether each medication has a focus line; only the pairs with such a medication are
+    asked, the others could give no finding implicating a focus line (see
+    :func:`~checker.rules.pairing.product_pairs`).
 
     A pair is asked whether it has an entry (:func:`_pairs_with`) only when the nodes of one meet
     the partners of the other: most pairs of a record have none, and the lines of a medication in
     no pair are not grouped or paired at all."""
     found: list[tuple[int, int]] = []
+    nodes = [nodes for nodes, _ in reaches]
     for x, ix in enumerate(idents):
-        partners = reaches[x][1]
-        if twice[x] and not partners.isdisjoint(reaches[x][0]) and _pairs_with(th, ix, ix):
+        disjoint = reaches[x][1].isdisjoint  # the partners of x
+        if hot is not None and not hot[x]:  # only its pairs with a later medication that has a focus line
+            found += [(x, y) for y in range(x + 1, len(idents))
+                      if hot[y] and not disjoint(nodes[y]) and _pairs_with(th, ix, idents[y])]
+            continue
+        if twice[x] and not disjoint(nodes[x]) and _pairs_with(th, ix, ix):
             found.append((x, x))
-        found += [(x, y) for y in range(x + 1, len(idents))
-                  if not partners.isdisjoint(reaches[y][0]) and _pairs_with(th, ix, idents[y])]
+        found += [(x, y) for y, other in enumerate(nodes[x + 1:], x + 1)
+                  if not disjoint(other) and _pairs_with(th, ix, idents[y])]
     return found
 
 
@@ -273,8 +300,20 @@ def _reach(th: Thesaurus, ident: MedicationIdentity) -> tuple[frozenset[str], fr
     :meth:`~checker.iatrogenic.thesaurus.Thesaurus.matches` places them) and the nodes across those
     entries. Two medications have a match only if the nodes of one meet the partners of the other
     (an entry's sides lie one in each closure), so this is a sound filter before :func:`_pairs_with`."""
+    if len(ident.substances) == 1:  # most medications: the substance's reach as it is
+        only = ident.substances[0]
+        return _substance_reach(th, only.key, only.atc)
     index = _partner_index(th)
     nodes = frozenset(n for s in ident.substances for n in th.closure_with_atc(s.key, s.atc) if n in index)
+    return nodes, frozenset().union(*(index[n] for n in nodes))
+
+
+@by_identity
+def _substance_reach(th: Thesaurus, key: str, atc: tuple[str, ...]) -> _Reach:
+    """:func:`_reach` of a medication of one substance, by the substance's key and ATC codes (a CDS
+    request's lines bring new medications of the same substances)."""
+    index = _partner_index(th)
+    nodes = frozenset(n for n in th.closure_with_atc(key, atc) if n in index)
     return nodes, frozenset().union(*(index[n] for n in nodes))
 
 
@@ -422,7 +461,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
     th: Thesaurus = call.refs.get("ansm-thesaurus")
     advice: ThesaurusAdvice = call.refs.get("ansm-thesaurus-advice")
     for pair in interacting_pairs(call, th):
-        j = _judgement_shared(th, advice, pair.items) if pair.fixed else _judgement(th, advice, pair.items)
+        j = _judgement_shared(th, advice, pair.items) if pair.fixed else _judgement_settled(th, advice, pair.items)
         match, level = j.match, j.level
         first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
         second_line = pair.second if first_line is pair.first else pair.first
@@ -530,6 +569,24 @@ def _judgement(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, 
 _judgement_shared = by_identities(_judgement)
 """:func:`_judgement` of items shared by every pair of lines of two medications (``PairResult.fixed``):
 worked out once per pair of medications; the findings share the evidence's lists (findings are values)."""
+
+
+_SETTLED_JUDGEMENTS: dict[tuple[Any, ...], tuple[object, _Judgement]] = {}
+
+
+def _judgement_settled(th: Thesaurus, advice: ThesaurusAdvice, items: list[tuple[Match, Settled]]) -> _Judgement:
+    """:func:`_judgement` of items settled on a pair of lines (entries that read the lines or the
+    record), remembered by each match (by identity: matches are remembered per pair of substances)
+    and what was settled of it (a value): the pairs of lines settled alike share the judgement and its
+    evidence's lists, as those of :func:`_judgement_shared` do. Emptied when full."""
+    key = (id(th), id(advice), *[(id(m), s) for m, s in items])
+    hit = _SETTLED_JUDGEMENTS.get(key)
+    if hit is None:
+        if len(_SETTLED_JUDGEMENTS) >= MAX_ENTRIES:
+            _SETTLED_JUDGEMENTS.clear()
+        kept = (th, advice, [m for m, _ in items])  # the objects keyed by identity stay alive with the entry
+        hit = _SETTLED_JUDGEMENTS[key] = (kept, _judgement(th, advice, items))
+    return hit[1]
 
 
 def _entries_evidence(th: Thesaurus, items: list[tuple[Match, Settled]]) -> list[dict[str, Any]]:

@@ -52,6 +52,14 @@ class Group:
             only = self.lines[0]
             self.los, self.his = [only.lo], [only.hi]
             return
+        if len(self.lines) == 2:  # the next most common: the sort below, by one comparison
+            x, y = self.lines
+            if (y.lo, y.index) < (x.lo, x.index):
+                self.lines.reverse()
+                x, y = y, x
+            self.los = [x.lo, y.lo]
+            self.his = [x.hi, y.hi] if x.hi <= y.hi else [y.hi, x.hi]
+            return
         self.lines.sort(key=lambda ln: (ln.lo, ln.index))
         self.los = [ln.lo for ln in self.lines]
         self.his = sorted(ln.hi for ln in self.lines)
@@ -69,6 +77,11 @@ class ProductPair:
         """Every overlapping pair of lines, each as (earlier line, later line) in record order,
         sorted by record order (a sweep over the time-sorted lines: cost n log n + pairs)."""
         a, b = self.a, self.b
+        if a is b and len(a.lines) == 2:  # a product on two lines (renewals, duplicates): no sweep
+            x, y = a.lines
+            if x.lo <= y.hi and y.lo <= x.hi:
+                return [(x, y) if x.index < y.index else (y, x)]
+            return []
         if a is not b and (len(a.lines) == 1 or len(b.lines) == 1):  # one line against a few: no sweep
             x, many = (a.lines[0], b.lines) if len(a.lines) == 1 else (b.lines[0], a.lines)
             found = [(x, y) if x.index < y.index else (y, x) for y in many if x.lo <= y.hi and y.lo <= x.hi]
@@ -127,11 +140,23 @@ def group_lines(orders: Iterable[MedicationOrder], as_of: date,
 def group_of(key: Hashable, members: list[tuple[int, MedicationOrder]], as_of: date) -> Group:
     """One sealed group of lines taken (``(position in the record, line)``, in record order): what
     :func:`group_lines` makes of them when a rule has already split its lines by product."""
-    g = Group(key)
+    return sealed(key, lines_of(members, as_of))
+
+
+def lines_of(members: list[tuple[int, MedicationOrder]], as_of: date) -> list[Line]:
+    """The :class:`Line` of each ``(position in the record, line)`` taken, in the given order (a rule
+    that has split its lines by product pairs a product on one line without a group)."""
+    out = []
     for i, order in members:
         memo = order.period_memo  # as in group_lines
         lo, hi = memo[2] if memo is not None and memo[0] == as_of else effective_interval(order, as_of)
-        g.lines.append(Line(i, order, lo, hi))
+        out.append(Line(i, order, lo, hi))
+    return out
+
+
+def sealed(key: Hashable, lines: list[Line]) -> Group:
+    """A sealed group of ``lines`` (the list is not changed)."""
+    g = Group(key, list(lines))
     g.seal()
     return g
 
@@ -142,6 +167,9 @@ def overlap_count(a: Group, b: Group) -> int:
     x's start (these started before it too). Cost: (len(a) + len(b)) log."""
     if len(a.lines) == 1 and len(b.lines) == 1 and a is not b:  # the common case, without the searches
         x, y = a.lines[0], b.lines[0]
+        return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
+    if a is b and len(a.lines) == 2:  # a product on two lines
+        x, y = a.lines
         return 1 if x.lo <= y.hi and y.lo <= x.hi else 0
     total = 0
     for x in a.lines:

@@ -14,7 +14,7 @@ from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
-from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches
+from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import MAX_ENTRIES, by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
@@ -77,11 +77,14 @@ def _tables(call: RuleCall) -> FactTables:
     return tables
 
 
-def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date
+def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date | None
                  ) -> bool | None:
-    """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none)."""
+    """The verdict of a row's criterion for the line on ``day`` (``True`` when the row states none;
+    ``day`` ``None``: the line's own day)."""
     if node is None:
         return True
+    if day is None:
+        day = facts.order_day(order, call.as_of)
     ctx = LineContext(call.record, day, call.refs.get("clinical-facts"), order, key)
     return criteria.evaluate(node, ctx).value
 
@@ -94,13 +97,15 @@ def _holds_plain(node: criteria.Node | None, call: RuleCall, order: MedicationOr
 _VERDICTS: dict[tuple[int, object], tuple[object, bool | None]] = {}
 
 
-def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date) -> bool | None:
+def _holds(node: criteria.Node | None, call: RuleCall, order: MedicationOrder, key: str, day: date | None
+           ) -> bool | None:
     """:func:`_holds_plain`, remembered where the verdict depends on one value only: an age condition
     of the rows (no population of the facts tables) on the patient's age that day, a route condition
-    on the line's route. Other nodes are evaluated each time."""
+    on the line's route (which reads no day: ``day`` may be left ``None``, the line's own day, worked
+    out only if needed). Other nodes are evaluated each time."""
     kind = type(node)
     if kind is criteria.Age and node.population is None:  # type: ignore[union-attr]
-        on: object = call.record.age_on(day)
+        on: object = call.record.age_on(facts.order_day(order, call.as_of) if day is None else day)
     elif kind is criteria.Route:
         on = _route_of(order)
     else:
@@ -143,6 +148,12 @@ def _daily(order: MedicationOrder, key: str) -> DailyDose | None:
             _DAILY.clear()
         hit = _DAILY[k] = ((order.identity, order.dosages), daily_dose(order, key))
     return hit[1]
+
+
+def line_daily_dose(order: MedicationOrder, key: str) -> DailyDose | None:
+    """:func:`checker.iatrogenic.doses.daily_dose` of a line, remembered as PR005 remembers it (DU001
+    states the total of two lines)."""
+    return _daily(order, key)
 
 
 # --- triggers (see checker.registry.Trigger) --------------------------------------------------------
@@ -765,13 +776,8 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
     """
     data: IatrogenicRules = call.refs.get("iatrogenic-rules")
     tables = _tables(call)
-    matched = [(o, data.row_keys("max-dose", o)) for o in _judged_orders(call)]  # each line's rows, once
-    concerned = {rid for _, keys in matched for rid in keys}
-    for row in data.kind("max-dose"):
-        rid = id(row)
-        if rid not in concerned:
-            continue
-        lines = [(o, keys[rid][0]) for o, keys in matched if rid in keys and _route_allowed(call, row, o, keys[rid][0])]
+    for row, candidates in _lines_by_row(data, _judged_orders(call)):
+        lines = [(o, key) for o, key in candidates if _route_allowed(call, row, o, key)]
         if not lines:
             continue
         if "max_intakes_per_week" in row.params:
@@ -811,6 +817,33 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
             yield _over(call, row, [o for o, _ in group], group[0][1], [("per_day_total", total, cap_day, "lines")])
 
 
+def _lines_by_row(data: IatrogenicRules, orders: list[MedicationOrder]
+                  ) -> list[tuple[RiskRow, list[tuple[MedicationOrder, str]]]]:
+    """The ``max-dose`` rows concerning some of ``orders``, in row order, each with its lines (in
+    record order) and the first substance key it names in each: one pass over the lines (a record
+    names a few of the rows; the rows of a medication are remembered, see
+    :meth:`~checker.iatrogenic.risks.IatrogenicRules.matching`)."""
+    by_row: dict[int, tuple[RiskRow, list[tuple[MedicationOrder, str]]]] = {}
+    rows = data.kind("max-dose")
+    for o in orders:
+        for row, keys in rows_matching(rows, o.identity) if o.identity is not None and rows else ():
+            found = by_row.get(id(row))
+            if found is None:
+                by_row[id(row)] = (row, [(o, keys[0])])
+            else:
+                found[1].append((o, keys[0]))
+    if len(by_row) < 2:
+        return list(by_row.values())
+    at = _row_positions(data)
+    return [by_row[rid] for rid in sorted(by_row, key=at.__getitem__)]
+
+
+@by_identities
+def _row_positions(data: IatrogenicRules) -> dict[int, int]:
+    """Each ``max-dose`` row's position among them, by ``id(row)``."""
+    return {id(row): i for i, row in enumerate(data.kind("max-dose"))}
+
+
 @dataclass(frozen=True, slots=True)
 class DoseCaps:
     """The maxima that apply to one line: ``(mg, basis)`` per intake and per day (basis ``adult``,
@@ -825,7 +858,7 @@ class DoseCaps:
 def _route_allowed(call: RuleCall, row: RiskRow, order: MedicationOrder, key: str) -> bool:
     """A row limited to some routes concerns a line whose route is one of them, or is unknown."""
     node = row.criteria.route
-    return node is None or _holds(node, call, order, key, facts.order_day(order, call.as_of)) is not False
+    return node is None or _holds(node, call, order, key, None) is not False  # on the line's own day
 
 
 def _lowest(current: tuple[float, str] | None, value: float | None, basis: str) -> tuple[float, str] | None:
@@ -840,7 +873,12 @@ _CAPS: dict[tuple[int, int, int | None], tuple[object, DoseCaps | None]] = {}
 def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: MedicationOrder) -> DoseCaps | None:
     """:func:`_dose_caps_plain`, remembered per row and age for the rows without a weight-based
     maximum whose conditions are ages (it then reads nothing else of the line or the record)."""
-    if not _caps_by_age(row):
+    by_age = _BY_AGE.get(id(row))
+    if by_age is None:  # _caps_by_age without a call per line (the row is kept with its answer)
+        if len(_BY_AGE) >= MAX_ENTRIES:
+            _BY_AGE.clear()
+        by_age = _BY_AGE[id(row)] = (row, _caps_by_age(row))
+    if not by_age[1]:
         return _dose_caps_plain(call, tables, row, order)
     k = (id(row), id(tables), call.record.age_on(facts.order_day(order, call.as_of)))
     hit = _CAPS.get(k)
@@ -851,7 +889,9 @@ def _dose_caps(call: RuleCall, tables: FactTables, row: RiskRow, order: Medicati
     return hit[1]
 
 
-@by_identities
+_BY_AGE: dict[int, tuple[RiskRow, bool]] = {}
+
+
 def _caps_by_age(row: RiskRow) -> bool:
     """Whether the maxima of ``row`` depend on the patient's age only (no weight-based maximum; its
     population and older-adult conditions, if any, are ages)."""
