@@ -24,7 +24,7 @@ from checker.memo import by_identities, by_identity
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 
-_REPORTED = ("off-protocol", "undetermined")
+_REPORTED = frozenset({"off-protocol", "undetermined"})
 
 _SOURCE = Source(
     "HAS, ANAES, SFR, ANSM et SPILF — recommandations encodées dans referentials/protocols (une source par protocole)",
@@ -142,9 +142,8 @@ def _indication(ind: Indication) -> dict[str, Any]:
 def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     tables: FactTables = call.refs.get("clinical-facts")
     for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables,
-                           only=call.settings.focus):  # under a focus, findings implicate the evaluated order only
-        if ev.verdict in _REPORTED:
-            yield _finding(call, ev)
+                           only=call.settings.focus, verdicts=_REPORTED):  # under a focus, findings implicate the evaluated order only
+        yield _finding(call, ev)
 
 
 def _service_trigger(refs: Referentials) -> Trigger:
