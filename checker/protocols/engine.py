@@ -731,10 +731,10 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     for i in positions:
         protocol = protocols[i]
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
-        for order, target, label in targets:
-            if only is not None and order.ref not in only:
+        for judged, target, label in targets:
+            if only is not None and judged.ref not in only:
                 continue
-            ctx = _Context(protocol, record, order, target, as_of, lang, tables, shared)
+            ctx = _Context(protocol, record, judged, target, as_of, lang, tables, shared)
             if verdicts is None or _outcome(ctx).verdict in verdicts:
                 out.append(_evaluation(ctx, label))
     return out
