@@ -2,8 +2,8 @@
 
 EQ001 looks up a medication's cheaper substitute once per identified medication, EQ002 its
 répertoire specialty and whether the line's words name its substances, EQ005 its strategies and a
-larger pack once per medication and coded pack; the savings, their phrases and the price sentences
-are remembered by the comparison's value. Each memo is checked against the plain function it stands
+larger pack once per medication and coded pack; a line's cost comparison is remembered per dosages,
+dispense and packs, the savings, their phrases and the price sentences by the comparison's value. Each memo is checked against the plain function it stands
 for on seeded exports with a line for every priced specialty of the drug index (every répertoire
 group with a priced member among them), read as an export is read (lines of one reading share their
 medication and dosage objects), and with memos emptied when full.
@@ -134,6 +134,7 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """The EQ rules without their shared work: every memo replaced by the function it remembers."""
     for name in MEMOS:
         monkeypatch.setattr(cheaper, name, getattr(cheaper, name).__wrapped__)
+    monkeypatch.setattr(cheaper, "_shared_comparison", cheaper._comparison)
     monkeypatch.setattr(cheaper, "_cost_words", cheaper._plain_cost_words)
     monkeypatch.setattr(cheaper, "_price", cheaper._plain_price)
 

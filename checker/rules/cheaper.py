@@ -27,7 +27,7 @@ from datetime import date
 from typing import Any
 
 from checker import facts, periods
-from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
+from checker.economics.costs import CostComparison, dose_in_units, prescribed_days, treatment_days, units_per_day
 from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
     PricedPack,
@@ -40,7 +40,8 @@ from checker.economics.prices import (
 from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
 from checker.findings import Quantity as Measure
 from checker.memo import by_identities, by_identity, holds_request_words
-from checker.model import ENDED, NO_HISTORY, Concept, Ingredient, MedicationIdentity, MedicationOrder, Quantity
+from checker.model import (ENDED, NO_HISTORY, Concept, Dispense, Dosage, Ingredient, MedicationIdentity,
+                           MedicationOrder, Quantity)
 from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
@@ -237,10 +238,23 @@ def _specialty_strength(spec: Any) -> Quantity | None:
 def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: PricedPack,
              strength: Quantity | None) -> CostComparison:
     """Unit prices, units per day (from the dosage) and the prescribed duration, in one object."""
+    return _comparison(order.dosages, order.dispense, order.status in ENDED, prescribed, alternative, strength)
+
+
+def _compare_shared(order: MedicationOrder, prescribed: PricedPack, alternative: PricedPack,
+                    strength: Quantity | None) -> CostComparison:
+    """:func:`_compare` remembered per dosages, dispense, packs and strength (by identity: the lines of
+    one reading share their dosages and dispense, the packs and strengths come from memos), for the
+    packs and strengths that are themselves remembered (others would only fill the memo)."""
+    return _shared_comparison(order.dosages, order.dispense, order.status in ENDED, prescribed, alternative, strength)
+
+
+def _comparison(dosages: tuple[Dosage, ...], dispense: Dispense | None, ended: bool, prescribed: PricedPack,
+                alternative: PricedPack, strength: Quantity | None) -> CostComparison:
     unit = prescribed.units.unit if prescribed.units else ""
-    per_day = units_per_day(order.dosages, unit, strength)
+    per_day = units_per_day(dosages, unit, strength)
     dispensed: float | None = None
-    q = order.dispense.quantity if order.dispense else None
+    q = dispense.quantity if dispense else None
     if per_day is None and q is not None:
         dispensed = dose_in_units(q, unit, strength)
         if dispensed is not None and dispensed <= 0:  # a zero or negative quantity is no quantity
@@ -250,11 +264,14 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
         unit_price=prescribed.unit_price or 0.0,
         alt_unit_price=alternative.unit_price or 0.0,
         units_per_day=per_day,
-        days=treatment_days(order),
+        days=prescribed_days(dosages, dispense),
         dispensed_units=dispensed,
-        repeats=order.dispense.repeats if order.dispense else 0,
-        ended=order.status in ENDED,
+        repeats=dispense.repeats if dispense else 0,
+        ended=ended,
     )
+
+
+_shared_comparison = by_identities(_comparison)
 
 
 def _saving_phrase(cmp: CostComparison) -> Phrases:
@@ -428,7 +445,7 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
         if offer is None:
             yield from _cheaper_ma(call, idx, order, ident)
             continue
-        cmp = _compare(order, offer.prescribed, offer.best, offer.strength)
+        cmp = _compare_shared(order, offer.prescribed, offer.best, offer.strength)
         yield _generic_finding(call, order, offer.ident, offer.prescribed, offer.best, cmp, offer.key, offer.name,
                                offer.form, offer.extra)
 
@@ -1016,7 +1033,7 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
     if choice is None:
         return
     level, base, reference, best, best_sub, best_mg = choice
-    cmp = _compare(order, reference, best, _single_strength(ident))
+    cmp = _compare_shared(order, reference, best, _single_strength(ident))
     product = ident.product or order.label
     with_ = best.describe()
     with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
@@ -1129,7 +1146,7 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     if days is None or days < float(strat.param("min_days", 90)):
         return
     chosen, best, large, small = packs
-    cmp = _compare(order, chosen, best, _single_strength(ident))
+    cmp = _compare_shared(order, chosen, best, _single_strength(ident))
     product = ident.product or order.label
     unit = chosen.units.unit if chosen.units else ""
     message = Message("EQ005-large-pack", {"product": product, "days": float(days),
