@@ -2,8 +2,8 @@
 
 OP001/OP002 decide the outcomes they do not report from the criteria's verdicts alone (steps worded
 only for findings); a line that states no reason, in a record without conditions, shares its own
-words' indications, and the verdicts of the criteria made only of condition tests, with the lines of
-the same dosages and note. Checked over every shipped protocol (each medication class and each class
+words' indications, the verdicts of the criteria made only of condition tests and "a reason is given",
+and an outcome reached through such criteria alone, with the lines of the same dosages and note. Checked over every shipped protocol (each medication class and each class
 a criterion names, service orders from the samples) on seeded exports read as an export is read
 (lines sharing their dosage objects), against the plain engine.
 """
@@ -117,6 +117,7 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine without shared work: a line's own words and the verdicts on them worked out for
     each order, criteria interpreted, indications and matches computed afresh."""
     monkeypatch.setattr(engine._Context, "_own_words", lambda self: None)
+    monkeypatch.setattr(engine, "_known_outcome", lambda *args: None)
     monkeypatch.setattr(engine, "_judges", lambda protocol: {
         cid: (lambda ctx, node=crit.node: criteria.evaluate(node, ctx)) for cid, crit in protocol.criteria.items()})
     monkeypatch.setattr(engine._Context, "indications",
@@ -145,7 +146,7 @@ def test_own_words_are_shared_by_lines_of_the_same_dosages(records: list[Patient
     """The shortcut is taken (lines of records without conditions that state no reason) and shared."""
     memo.forget_request_words()
     _findings(records, "fr")
-    assert len(engine._OWN_WORDS) >= 5 and len(engine._REASON_VERDICTS) >= 5
+    assert len(engine._OWN_WORDS) >= 5 and len(engine._REASON_VERDICTS) >= 5 and len(engine._WALKS) >= 5
     lines = sum(1 for r in records if not r.conditions for o in r.medication_orders if not o.reasons)
     assert len(engine._OWN_WORDS) < lines / 4
 
@@ -174,4 +175,4 @@ def test_the_words_of_a_check_are_forgotten_after_it(records: list[PatientRecord
     _findings(records[:200], "fr")
     assert engine._OWN_WORDS
     memo.forget_request_words()
-    assert not engine._OWN_WORDS and not engine._REASON_VERDICTS
+    assert not engine._OWN_WORDS and not engine._REASON_VERDICTS and not engine._WALKS

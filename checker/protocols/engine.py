@@ -505,11 +505,41 @@ def _own_words(record: PatientRecord, order: MedicationOrder, day: date, tables:
 @by_identities  # a few protocols
 def _about_reasons(protocol: Protocol) -> frozenset[str]:
     """The criteria of ``protocol`` made only of condition tests (an order's reasons and own words, the
-    record's conditions), combined: their verdict for a line that states no reason, in a record
-    without conditions, depends on the line's own words alone."""
+    record's conditions) and of "a reason is given", combined: their verdict for a line that states
+    no reason, in a record without conditions, depends on the line's own words alone."""
     return frozenset(crit_id for crit_id, crit in protocol.criteria.items()
                      if all(isinstance(n, (criteria.AllOf, criteria.AnyOf, criteria.Not, criteria.HasCondition))
+                            or (isinstance(n, criteria.Local) and n.spec.kind == "reasonGiven")
                             for n in criteria.walk(crit.node)))
+
+
+_WALKS: dict[tuple[int, int], tuple[Protocol, list[Indication], Outcome | None]] = {}
+holds_request_words(_WALKS.clear)
+
+
+def _known_outcome(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date,
+                   lang: str, tables: FactTables | None, shared: dict) -> Outcome | None:
+    """The outcome of ``protocol`` for a line that states no reason, in a record without conditions,
+    when every check on its path asks a criterion of :func:`_about_reasons`: then it depends on the
+    line's own words alone, and is walked once per protocol and own words. ``None`` otherwise."""
+    if record.conditions or not isinstance(order, MedicationOrder) or order.reasons or order.reason_refs:
+        return None
+    own = _OWN_WORDS.get((id(order.dosages), order.note))
+    hit = _WALKS.get((id(protocol), id(own[1]))) if own is not None else None
+    if hit is None:
+        ctx = _Context(protocol, record, order, target, as_of, lang, tables, shared)
+        own = ctx._own_words()
+        assert own is not None
+        about, checks = ctx.about_reasons, protocol.checks
+        node = protocol.start
+        while node in checks and checks[node].criterion in about:
+            check = checks[node]
+            node = getattr(check, _ANSWERS[ctx.verdict(check.criterion).value])
+        if len(_WALKS) >= OWN_WORDS_ENTRIES:
+            _WALKS.clear()
+        hit = _WALKS[(id(protocol), id(own[1]))] = (protocol, own[1],
+                                                     None if node in checks else protocol.outcomes[node])
+    return hit[2]
 
 
 CO_PRESCRIBED_SCAN = 16
@@ -734,6 +764,10 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
         for judged, target, label in targets:
             if only is not None and judged.ref not in only:
                 continue
+            if verdicts is not None and (known := _known_outcome(protocol, record, judged, target, as_of, lang,
+                                                                 tables, shared)) is not None \
+                    and known.verdict not in verdicts:
+                continue  # decided by the line's own words, as every line of the same words is
             ctx = _Context(protocol, record, judged, target, as_of, lang, tables, shared)
             if verdicts is None or _outcome(ctx).verdict in verdicts:
                 out.append(_evaluation(ctx, label))
