@@ -1,8 +1,8 @@
 """The cheaper-equivalent rules' shared work gives what the plain functions give.
 
 EQ001 looks up a medication's cheaper substitute once per identified medication, EQ002 its
-répertoire specialty and whether the line's words name its substances, EQ005 its strategies and a
-larger pack once per medication and coded pack; a line's cost comparison is remembered per dosages,
+répertoire specialty and whether the line's words name its substances, EQ005 its strategies (leaving
+out those whose condition on the medication fails) and a larger pack once per medication and coded pack; a line's cost comparison is remembered per dosages,
 dispense and packs, the savings, their phrases and the price sentences by the comparison's value. Each memo is checked against the plain function it stands
 for on seeded exports with a line for every priced specialty of the drug index (every répertoire
 group with a priced member among them), read as an export is read (lines of one reading share their
@@ -34,7 +34,7 @@ REFS = default_referentials()
 IDX = REFS.get("bdpm")
 CIP13 = "http://data.esante.gouv.fr/ansm/medicament/codeCIP13"
 RULES = ["EQ001", "EQ002", "EQ003", "EQ004", "EQ005"]
-MEMOS = ["_generic_offer", "_generic_parts", "_in_repertoire", "_text_names", "_line_strategies", "_strategy_texts",
+MEMOS = ["_generic_offer", "_generic_parts", "_dci_advice", "_described", "_text_names", "_line_strategies", "_strategy_texts",
          "_larger_pack", "_substance", "_strength_text", "_strength"]
 
 
@@ -135,6 +135,7 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in MEMOS:
         monkeypatch.setattr(cheaper, name, getattr(cheaper, name).__wrapped__)
     monkeypatch.setattr(cheaper, "_shared_comparison", cheaper._comparison)
+    monkeypatch.setattr(cheaper, "_may_apply", lambda idx, ident, strat: True)  # every strategy's handler asked
     monkeypatch.setattr(cheaper, "_cost_words", cheaper._plain_cost_words)
     monkeypatch.setattr(cheaper, "_price", cheaper._plain_price)
 

@@ -103,12 +103,25 @@ def _unit_price(value: float | None, currency: str) -> Param:
     return Amount(value, currency, 4) if value is not None else "?"
 
 
-def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
+def _prescription_lines(call: RuleCall) -> tuple[tuple[MedicationOrder, MedicationIdentity], ...]:
     """The identified prescription lines the EQ rules look at, with their identity: running and past
-    ones (a past prescription's saving is counted once, see :class:`CostComparison`)."""
-    for order in call.identified_orders(prescriptions_only=True):
-        assert order.identity is not None
-        yield order, order.identity
+    ones (a past prescription's saving is counted once, see :class:`CostComparison`). Once per record
+    for the EQ rules (through the rules' shared memo)."""
+    found = call.shared.get(_LINES)
+    if found is None:
+        found = call.shared[_LINES] = tuple((o, o.identity) for o in call.identified_orders(prescriptions_only=True)
+                                            if o.identity is not None)
+    return found  # type: ignore[no-any-return]
+
+
+_LINES = ("cheaper", "prescription-lines")
+"""The key of :func:`_prescription_lines` in the rules' shared memo of a record."""
+
+
+@by_identities  # priced packs never change once built
+def _described(pack: PricedPack) -> dict[str, Any]:
+    """:meth:`PricedPack.describe`, once per pack (copy it: each finding gets its own dict)."""
+    return pack.describe()
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
@@ -675,24 +688,28 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if ident.prescribed_as != "brand" or not ident.cis:
             continue
-        spec = _in_repertoire(idx, ident.cis)
-        if spec is None or _names_the_substance(order, ident):
+        advice = _dci_advice(idx, ident)
+        if advice is None or _names_the_substance(order, ident):
             continue
-        ident = with_strengths(ident, spec)
-        key, name = _substance(ident)
+        spec, ident, key, name, strength, strength_text = advice
         message = Message("EQ002", {"product": ident.product or order.label, "name": name, "specialty": spec.name,
-                                    "strength": _strength(ident), "form": spec.form})
+                                    "strength": strength, "form": spec.form})
         yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
-                                        "with": {"dci": name, "strength": _strength_text(ident), "form": spec.form}},
+                                        "with": {"dci": name, "strength": strength_text, "form": spec.form}},
                             evidence={"substance": key, "generic_group": spec.generic_group})
 
 
-@by_identity  # per drug index and specialty
-def _in_repertoire(idx: Any, cis: str) -> Any:
-    """The specialty ``cis`` when it belongs to a generic group of the répertoire, else ``None``."""
-    spec = idx.specialty(cis)
-    return spec if spec is not None and spec.generic_group else None
+@by_identities  # per drug index and identified medication
+def _dci_advice(idx: Any, ident: MedicationIdentity) -> tuple[Any, MedicationIdentity, str, str, Phrases, str] | None:
+    """For a medication of the répertoire: its specialty, the medication with its strengths filled, its
+    substance key and name, its strengths worded and as data; ``None`` outside the répertoire."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    if spec is None or not spec.generic_group:
+        return None
+    ident = with_strengths(ident, spec)
+    key, name = _substance(ident)
+    return spec, ident, key, name, _strength(ident), _strength_text(ident)
 
 
 # --- EQ003: non-substitutable mention and its justification ---------------------------------------
@@ -963,10 +980,21 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
 
 @by_identities  # per drug index, strategies and identified medication
 def _line_strategies(idx: Any, strategies: Any, ident: MedicationIdentity) -> tuple[MedicationIdentity, tuple[Any, ...]]:
-    """The medication with its strengths filled from its specialty, and the strategies for its lines."""
+    """The medication with its strengths filled from its specialty, and the strategies that can apply to
+    its lines: those whose condition on the medication alone (a larger pack of a coded pack, a cheaper
+    substance at the same dose level) fails are left out, as their handlers would give nothing."""
     spec = idx.specialty(ident.cis) if ident.cis else None
     ident = with_strengths(ident, spec)
-    return ident, _strategies_for(strategies, ident)
+    return ident, tuple(s for s in _strategies_for(strategies, ident) if _may_apply(idx, ident, s))
+
+
+def _may_apply(idx: Any, ident: MedicationIdentity, strat: Any) -> bool:
+    """False when ``strat``'s handler gives nothing for any line of ``ident`` (see its first test)."""
+    if strat.kind == "large-pack":
+        return bool(ident.cis and ident.cip13) and _larger_pack(idx, ident.cis or "", ident.cip13 or "") is not None
+    if strat.kind == "same-dose-level":
+        return _dose_level_choice(idx, ident, strat) is not None
+    return True
 
 
 @by_identities
@@ -1035,12 +1063,12 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
     level, base, reference, best, best_sub, best_mg = choice
     cmp = _compare_shared(order, reference, best, _single_strength(ident))
     product = ident.product or order.label
-    with_ = best.describe()
+    with_ = dict(_described(best))
     with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
     unit = best.units.unit if best.units else ""
-    suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": _saving(cmp)}
+    suggestion: dict[str, Any] = {"replace": dict(_described(base)), "with": with_, "saving": _saving(cmp)}
     if reference is not base:
-        suggestion["saving_computed_from"] = reference.describe()
+        suggestion["saving_computed_from"] = dict(_described(reference))
     message = Message("EQ005-same-dose-level", {
         "product": product, "substance": best_sub, "mg": best_mg,
         "level": Word("eq_dose_level", level) if level in DOSE_LEVELS else level,
@@ -1152,7 +1180,7 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
     message = Message("EQ005-large-pack", {"product": product, "days": float(days),
                                            **_strategy(strat, _price(cmp, large, small, unit))})
     yield _strategy_finding(call, order, ident, strat, message,
-                            {"replace": chosen.describe(), "with": best.describe(), "saving": _saving(cmp)},
+                            {"replace": dict(_described(chosen)), "with": dict(_described(best)), "saving": _saving(cmp)},
                             _evidence_costs(cmp))
 
 
