@@ -3,7 +3,8 @@
 OP001/OP002 decide the outcomes they do not report from the criteria's verdicts alone (steps worded
 only for findings); a line that states no reason, in a record without conditions, shares its own
 words' indications, the verdicts of the criteria made only of condition tests and "a reason is given",
-and an outcome reached through such criteria alone, with the lines of the same dosages and note. Checked over every shipped protocol (each medication class and each class
+and an outcome reached through such criteria alone, with the lines of the same dosages and note; the
+findings of one path through a protocol share its reasoning and evidence parts. Checked over every shipped protocol (each medication class and each class
 a criterion names, service orders from the samples) on seeded exports read as an export is read
 (lines sharing their dosage objects), against the plain engine.
 """
@@ -26,6 +27,7 @@ from checker.model import PatientRecord
 from checker.protocols import engine
 from checker.referentials import default_referentials
 from checker.registry import RunSettings, get_rule
+from checker.rules import protocols
 from tests.conftest import SAMPLES
 
 evaluator = __import__("importlib").import_module("checker.criteria.evaluate")
@@ -124,6 +126,8 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda self: plain_indications(self.record, self.order, self.day, self.tables))
     monkeypatch.setattr(evaluator, "_affirmed_match",
                         lambda matcher, concept: facts.concept_matches(matcher, concept, negation=True))
+    for name in ("_path", "_step", "_outcome_parts", "_source"):  # what findings of one path or outcome share
+        monkeypatch.setattr(protocols, name, getattr(protocols, name).__wrapped__)
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
