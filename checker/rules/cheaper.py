@@ -813,38 +813,15 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if not order.is_active_like:
             continue  # an export seldom holds what came before its oldest lines: no past initiation
-        if len(ident.substances) != 1 or not ident.cis:
+        offer = _biosimilar_offer(idx, groups, ident)
+        if offer is None or not _is_initiation(call, order, ident.substance_keys):
             continue
+        group, spec, prescribed, best, strength = offer
         key = ident.substances[0].key
-        group = groups.get(fold(key)) or groups.get(fold(ident.substances[0].name))
-        spec = idx.specialty(ident.cis)
-        if group is None or spec is None:
-            continue
-        if not (group.is_reference(spec.brand or spec.name) or group.is_reference(spec.name)):
-            continue
-        if not _is_initiation(call, order, ident.substance_keys):
-            continue
-        prescribed = _prescribed_pack(idx, ident)
-        if prescribed is None or prescribed.unit_price is None:
-            continue
-        strength = _specialty_strength(spec)
-        form = form_key(spec.form)
-        candidates: list[PricedPack] = []
-        for cis in idx.specialties_with(spec.substance_keys):
-            other = idx.specialty(cis)
-            if other is None or cis == spec.cis or group.is_reference(other.brand or other.name):
-                continue
-            if form_key(other.form) != form or not _same_q(_specialty_strength(other), strength):
-                continue
-            candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
-                              and prescribed.units and p.units.unit == prescribed.units.unit)
-        best = _cheaper_than(candidates, prescribed)
-        if best is None:
-            continue
-        cmp = _compare(order, prescribed, best, strength)
+        cmp = _compare_shared(order, prescribed, best, strength)
         name = group.name
         st = _strength_text(ident) or (f"{strength.value:g} {strength.unit}" if strength else "")
-        with_ = best.describe()
+        with_ = dict(_described(best))
         with_.update({"dci": name, "strength": st, "form": spec.form})
         unit = best.units.unit if best.units else ""
         reference = spec.name.split(",")[0]
@@ -854,6 +831,40 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
                             suggestion={"replace": _replace(prescribed, ident), "with": with_,
                                         "saving": _saving(cmp)},
                             evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
+
+
+@by_identities  # per drug index, biosimilar list and identified medication
+def _biosimilar_offer(idx: Any, groups: Any, ident: MedicationIdentity
+                      ) -> tuple[Any, Any, PricedPack, PricedPack, Quantity | None] | None:
+    """For the reference product of a biosimilar group: the group, its specialty, its price reference,
+    the cheapest cheaper biosimilar of the same form, strength and unit and the strength compared;
+    ``None`` for any other medication or when no biosimilar costs less."""
+    if len(ident.substances) != 1 or not ident.cis:
+        return None
+    group = groups.get(fold(ident.substances[0].key)) or groups.get(fold(ident.substances[0].name))
+    spec = idx.specialty(ident.cis)
+    if group is None or spec is None:
+        return None
+    if not (group.is_reference(spec.brand or spec.name) or group.is_reference(spec.name)):
+        return None
+    prescribed = _prescribed_pack(idx, ident)
+    if prescribed is None or prescribed.unit_price is None:
+        return None
+    strength = _specialty_strength(spec)
+    form = form_key(spec.form)
+    candidates: list[PricedPack] = []
+    for cis in idx.specialties_with(spec.substance_keys):
+        other = idx.specialty(cis)
+        if other is None or cis == spec.cis or group.is_reference(other.brand or other.name):
+            continue
+        if form_key(other.form) != form or not _same_q(_specialty_strength(other), strength):
+            continue
+        candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
+                          and prescribed.units and p.units.unit == prescribed.units.unit)
+    best = _cheaper_than(candidates, prescribed)
+    if best is None:
+        return None
+    return group, spec, prescribed, best, strength
 
 
 def _same_q(a: Quantity | None, b: Quantity | None) -> bool:
