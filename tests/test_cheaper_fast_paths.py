@@ -52,6 +52,16 @@ def _priced() -> list[tuple[str, list[Any]]]:
 PRICED = _priced()
 
 
+def _named(*words: str) -> list[tuple[str, list[Any]]]:
+    return [(cis, pres) for cis, pres in PRICED if any(w in IDX.specialty(cis).name.upper() for w in words)]
+
+
+PPIS = _named("OMEPRAZOLE", "PANTOPRAZOLE", "LANSOPRAZOLE", "RABEPRAZOLE")
+NSAIDS = _named("IBUPROFENE", "KETOPROFENE", "NAPROXENE", "DICLOFENAC")
+SARTANS = _named("SARTAN")
+SARTAN_DIURETICS = [(cis, pres) for cis, pres in SARTANS if "HYDROCHLOROTHIAZIDE" in IDX.specialty(cis).name.upper()]
+
+
 def _line(rng: random.Random, pid: str, i: int, cis: str, pres: list[Any]) -> dict[str, Any]:
     spec = IDX.specialty(cis)
     p = rng.choice(pres)
@@ -111,6 +121,18 @@ def _export(tmp: Path, seed: int, n: int) -> list[PatientRecord]:
             cis, pres = order[k % len(order)] if k < len(order) else rng.choice(order)
             k += 1
             lines.append(_line(rng, pid, i, cis, pres))
+        if rng.random() < 0.15:  # a PPI with a short NSAID course (a strategy about the record's other lines)
+            for i, pool in ((20, PPIS), (21, NSAIDS)):
+                lines.append(_line(rng, pid, i, *rng.choice(pool)))
+                lines[-1]["dosageInstruction"] = [{"timing": {"repeat": {
+                    "frequency": 1, "period": 1, "periodUnit": "d",
+                    "boundsDuration": {"value": rng.choice([5, 7, 30]), "unit": "d"}}}}]
+                lines[-1]["authoredOn"] = "2025-11-02"
+        if rng.random() < 0.15:  # a sartan started in hypertension
+            lines.append(_line(rng, pid, 22, *rng.choice(rng.choice([SARTANS, SARTAN_DIURETICS]))))
+            conditions.append({"resourceType": "Condition", "id": f"{pid}-hta", "subject": {"reference": f"Patient/{pid}"},
+                               "clinicalStatus": {"coding": [{"code": "active"}]},
+                               "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]}})
     folder = tmp / f"export-{seed}"
     folder.mkdir()
     for name, rows in (("Patient", patients), ("Condition", conditions), ("MedicationRequest", lines)):
@@ -169,6 +191,11 @@ def test_cheaper_findings_are_the_same_without_the_shared_work(monkeypatch: pyte
         counts = _rules_of(fast)
         assert counts.get("EQ001", 0) > 400 and counts.get("EQ002", 0) > 500 and counts.get("EQ003", 0) > 100 \
             and counts.get("EQ004", 0) > 3 and counts.get("EQ005", 0) > 200, counts
+        strategies = {json.loads(f)["evidence"].get("strategy") for f in fast}
+        carried = {a for r in records for o in r.medication_orders if o.identity for a in o.identity.atc_codes}
+        reachable = {s.id for s in REFS.get("cheaper-strategies")  # a strategy for a class some identified line is in
+                     if any(p == "*" or a.startswith(p) for p in s.prescribed_atc for a in carried)}
+        assert len(reachable) >= 4 and reachable <= strategies, (reachable, strategies)
 
 
 def test_every_priced_specialty_is_in_the_exports(exports: list[list[PatientRecord]]) -> None:
