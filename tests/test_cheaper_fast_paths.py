@@ -238,6 +238,7 @@ def test_comparisons_equal_in_value_but_not_in_type_are_not_shared() -> None:
     for first, second in ((whole, real), (real, whole)):
         cheaper._COSTS.clear()
         cheaper._PRICES.clear()
+        cheaper._COSTS_BY_ID.clear()
         for cmp in (first, second):
             assert cheaper._saving(cmp) == cheaper._plain_cost_words(cmp)[1]
             assert type(cheaper._saving(cmp).get("days")) is type(cmp.days)

@@ -296,7 +296,8 @@ def _saving_phrase(cmp: CostComparison) -> Phrases:
 COST_ENTRIES = 20_000
 """Bound of the memos of :func:`_cost_words` and :func:`_price` (emptied when full)."""
 _COSTS: dict[tuple[Any, ...], tuple[CostComparison, Saving, Phrases, dict[str, Any]]] = {}
-_PRICES: dict[tuple[Any, ...], tuple[Any, Any, Phrases]] = {}
+_COSTS_BY_ID: dict[int, tuple[CostComparison, tuple[CostComparison, Saving, Phrases, dict[str, Any]]]] = {}
+_PRICES: dict[tuple[Any, ...], tuple[Any, Any, Any, Phrases]] = {}
 
 
 def _cost_key(cmp: CostComparison) -> tuple[Any, ...]:
@@ -311,12 +312,18 @@ def _cost_words(cmp: CostComparison) -> tuple[CostComparison, Saving, Phrases, d
     """The saving (typed), its phrase and the evidence's cost figures of a comparison, remembered by
     the comparison's value: the lines of one medication with the same dosage and duration compare
     alike (immutable, but the evidence figures are copied by :func:`_evidence_costs`)."""
+    mine = _COSTS_BY_ID.get(id(cmp))  # the comparisons of _compare_shared recur as objects: no key to hash
+    if mine is not None:  # the entry keeps its comparison alive, so an id found is this comparison's
+        return mine[1]
     key = _cost_key(cmp)
     hit = _COSTS.get(key)
     if hit is None:
         if len(_COSTS) >= COST_ENTRIES:
             _COSTS.clear()
         hit = _COSTS[key] = _plain_cost_words(cmp)
+    if len(_COSTS_BY_ID) >= COST_ENTRIES:
+        _COSTS_BY_ID.clear()
+    _COSTS_BY_ID[id(cmp)] = (cmp, hit)
     return hit
 
 
@@ -352,14 +359,15 @@ def _plain_saving_phrase(cmp: CostComparison) -> Phrases:
 def _price(cmp: CostComparison, alternative: Param, reference: Param, unit: str = "") -> Phrases:
     """``<alternative> costs A per unit against B for <reference>: <saving>``; remembered by the
     comparison's value, the texts by value and other parameters by identity (kept alive by the entry)."""
-    key = (_cost_key(cmp), alternative if type(alternative) is str else id(alternative),
+    words = _cost_words(cmp)  # shared by the comparisons of equal value (and type)
+    key = (id(words), alternative if type(alternative) is str else id(alternative),
            reference if type(reference) is str else id(reference), unit == "ml")
     hit = _PRICES.get(key)
     if hit is None:
         if len(_PRICES) >= COST_ENTRIES:
             _PRICES.clear()
-        hit = _PRICES[key] = (alternative, reference, _plain_price(cmp, alternative, reference, unit))
-    return hit[2]
+        hit = _PRICES[key] = (words, alternative, reference, _plain_price(cmp, alternative, reference, unit))
+    return hit[3]  # type: ignore[no-any-return]
 
 
 def _plain_price(cmp: CostComparison, alternative: Param, reference: Param, unit: str = "") -> Phrases:
