@@ -4,7 +4,8 @@ OP001/OP002 decide the outcomes they do not report from the criteria's verdicts 
 only for findings); a line that states no reason, in a record without conditions, shares its own
 words' indications, the verdicts of the criteria made only of condition tests and "a reason is given",
 and an outcome reached through such criteria alone, with the lines of the same dosages and note; the
-findings of one path through a protocol share its reasoning and evidence parts. Checked over every shipped protocol (each medication class and each class
+findings of one path through a protocol share its reasoning and evidence parts; a treatment-duration
+answer is remembered by its block's dates and counts. Checked over every shipped protocol (each medication class and each class
 a criterion names, service orders from the samples) on seeded exports read as an export is read
 (lines sharing their dosage objects), against the plain engine.
 """
@@ -120,6 +121,8 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     each order, criteria interpreted, indications and matches computed afresh."""
     monkeypatch.setattr(engine._Context, "_own_words", lambda self: None)
     monkeypatch.setattr(engine, "_known_outcome", lambda *args: None)
+    monkeypatch.setattr(engine, "_duration_result", engine._plain_duration_result)
+    monkeypatch.setattr(engine, "_duration_test", engine._duration_test.__wrapped__)  # type: ignore[attr-defined]
     monkeypatch.setattr(engine, "_judges", lambda protocol: {
         cid: (lambda ctx, node=crit.node: criteria.evaluate(node, ctx)) for cid, crit in protocol.criteria.items()})
     monkeypatch.setattr(engine._Context, "indications",
@@ -172,6 +175,7 @@ def test_memos_emptied_when_full_give_the_same_findings(monkeypatch: pytest.Monk
                                                         records: list[PatientRecord]) -> None:
     expected = _findings(records, "fr")
     monkeypatch.setattr(engine, "OWN_WORDS_ENTRIES", 1)
+    monkeypatch.setattr(engine, "DURATION_ENTRIES", 1)
     assert _findings(records, "fr") == expected
 
 

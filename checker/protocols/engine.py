@@ -449,9 +449,7 @@ class _Context:
     def _t_treatmentDuration(self, t: Test) -> Result:
         if not isinstance(self.order, MedicationOrder):
             return Result(False)
-        prefixes = t.atc or tuple(a for m in self.protocol.medications for a in m.atc)
-        over, gap = int(t.attrs["overDays"]), int(t.attrs.get("maxGapDays", "0"))
-        key = ("treatmentDuration", prefixes, gap)
+        prefixes, over, gap, key = _duration_test(self.protocol, t)
         found = self.shared.get(key)
         if found is None:  # once per record: the lines of the class, sorted, merged into blocks
             found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of,
@@ -462,11 +460,7 @@ class _Context:
         block = block_at_start.get(id(self.order))
         if block is None:
             return Result(False)
-        start, end, n, days = block
-        pause = (end - start).days + 1 - days
-        fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
-            _fact("duration", n=n, start=start, end=end, days=days)
-        return Result(days > over, facts=[fact])
+        return _duration_result(block, over)
 
     def _t_reasonGiven(self, t: Test) -> Result:
         given = bool(self.order.reasons or self.order.reason_refs)
@@ -540,6 +534,40 @@ def _known_outcome(protocol: Protocol, record: PatientRecord, order: Order, targ
         hit = _WALKS[(id(protocol), id(own[1]))] = (protocol, own[1],
                                                      None if node in checks else protocol.outcomes[node])
     return hit[2]
+
+
+@by_identities  # a few tests of a few protocols
+def _duration_test(protocol: Protocol, t: Test) -> tuple[tuple[str, ...], int, int, tuple[str, tuple[str, ...], int]]:
+    """A treatment-duration test's classes (the protocol's when it names none), its limit and allowed
+    pause in days, and the key of its blocks in a record's shared work."""
+    prefixes = t.atc or tuple(a for m in protocol.medications for a in m.atc)
+    gap = int(t.attrs.get("maxGapDays", "0"))
+    return prefixes, int(t.attrs["overDays"]), gap, ("treatmentDuration", prefixes, gap)
+
+
+DURATION_ENTRIES = 20_000
+"""Bound of the memo of :func:`_duration_result` (emptied when full)."""
+_DURATIONS: dict[tuple[tuple[date, date, int, int], int], Result] = {}
+
+
+def _duration_result(block: tuple[date, date, int, int], over: int) -> Result:
+    """The answer of a treatment-duration test on a line's block (first day, last day, lines, days of
+    treatment), remembered by value: many lines have the same dates and counts (read only, so shared)."""
+    key = (block, over)
+    hit = _DURATIONS.get(key)
+    if hit is None:
+        if len(_DURATIONS) >= DURATION_ENTRIES:
+            _DURATIONS.clear()
+        hit = _DURATIONS[key] = _plain_duration_result(block, over)
+    return hit
+
+
+def _plain_duration_result(block: tuple[date, date, int, int], over: int) -> Result:
+    start, end, n, days = block
+    pause = (end - start).days + 1 - days
+    fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
+        _fact("duration", n=n, start=start, end=end, days=days)
+    return Result(days > over, facts=[fact])
 
 
 CO_PRESCRIBED_SCAN = 16
