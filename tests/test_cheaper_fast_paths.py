@@ -231,7 +231,7 @@ def test_memos_emptied_when_full_give_the_same_findings(monkeypatch: pytest.Monk
 
 def test_comparisons_equal_in_value_but_not_in_type_are_not_shared() -> None:
     """``30`` and ``30.0`` days compare equal but are written differently: each keeps its own words."""
-    base = dict(currency="EUR", unit_price=0.5, alt_unit_price=0.25, units_per_day=None, dispensed_units=None)
+    base = {"currency": "EUR", "unit_price": 0.5, "alt_unit_price": 0.25, "units_per_day": None, "dispensed_units": None}
     whole = CostComparison(days=30, **base)  # type: ignore[arg-type]
     real = CostComparison(days=30.0, **base)  # type: ignore[arg-type]
     assert whole == real

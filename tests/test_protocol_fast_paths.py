@@ -163,9 +163,9 @@ def test_outcomes_decided_from_verdicts_are_those_of_the_worded_walk(records: li
                                                                    verdicts: frozenset[str]) -> None:
     every = 0
     for record in records:
-        for protocols in (PROTOCOLS.medications(), PROTOCOLS.services(), PROTOCOLS.protocols):
-            full = engine.evaluate_all(protocols, record, AS_OF, tables=TABLES)
-            kept = engine.evaluate_all(protocols, record, AS_OF, tables=TABLES, verdicts=verdicts)
+        for chosen in (PROTOCOLS.medications(), PROTOCOLS.services(), PROTOCOLS.protocols):
+            full = engine.evaluate_all(chosen, record, AS_OF, tables=TABLES)
+            kept = engine.evaluate_all(chosen, record, AS_OF, tables=TABLES, verdicts=verdicts)
             assert kept == [e for e in full if e.verdict in verdicts]
             every += len(full)
     assert every > 1000

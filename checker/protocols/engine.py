@@ -245,7 +245,7 @@ class _Context:
         own = self.own
         if own is False:
             order = self.order
-            own = self.own = None if (self.record.conditions or not isinstance(order, MedicationOrder)
+            own = self.own = None if (facts.lists_conditions(self.record) or not isinstance(order, MedicationOrder)
                                       or order.reasons or order.reason_refs) \
                 else _own_words(self.record, order, self.day, self.tables)
         return own  # type: ignore[return-value]
@@ -516,7 +516,7 @@ def _known_outcome(protocol: Protocol, record: PatientRecord, order: Order, targ
     """The outcome of ``protocol`` for a line that states no reason, in a record without conditions,
     when every check on its path asks a criterion of :func:`_about_reasons`: then it depends on the
     line's own words alone, and is walked once per protocol and own words. ``None`` otherwise."""
-    if record.conditions or not isinstance(order, MedicationOrder) or order.reasons or order.reason_refs:
+    if facts.lists_conditions(record) or not isinstance(order, MedicationOrder) or order.reasons or order.reason_refs:
         return None
     own = _OWN_WORDS.get((id(order.dosages), order.note))
     hit = _WALKS.get((id(protocol), id(own[1]))) if own is not None else None
