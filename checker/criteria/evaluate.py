@@ -227,6 +227,9 @@ def _combine(parts: list[Verdict], decisive: bool) -> Verdict:
     """All-of (``decisive`` = False: one no decides) or any-of (one yes decides)."""
     if len(parts) == 1:  # what the general case below gives for one part, without its lists
         p = parts[0]
+        if len(p.evidence) < 2 and type(p.evidence) is tuple and type(p.missing) is tuple and (
+                (not p.missing and (p.value is True or p.value is False)) or (p.value is None and len(p.missing) < 2)):
+            return p  # nothing to drop nor to merge: the part is its own combination (an equal, immutable verdict)
         if p.value is None:
             return Verdict(None, _distinct(p.missing), _distinct(p.evidence))
         return Verdict(decisive if p.value is decisive else not decisive, (), _distinct(p.evidence))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.economics.packs import fold, normalise_strength
-from checker.model import Dosage, MedicationOrder, Quantity
+from checker.model import Dispense, Dosage, MedicationOrder, Quantity
 
 DAYS_PER_YEAR = 365.0
 
@@ -81,12 +81,16 @@ def dose_in_units(dose: Quantity, pack_unit: str, strength: Quantity | None) -> 
 def treatment_days(order: MedicationOrder) -> float | None:
     """Prescribed treatment length in days: dosage bounds (duration, or period with both ends counted),
     else expected supply × (1 + renewals), else the dispense validity period; ``None`` when the order does not say."""
-    bounds = [d.bounds_days for d in order.dosages if d.bounds_days and d.bounds_days > 0]
-    bounds += [float((d.bounds_end - d.bounds_start).days + 1) for d in order.dosages
+    return prescribed_days(order.dosages, order.dispense)
+
+
+def prescribed_days(dosages: tuple[Dosage, ...] | list[Dosage], disp: Dispense | None) -> float | None:
+    """:func:`treatment_days` of an order with these dosages and dispense."""
+    bounds = [d.bounds_days for d in dosages if d.bounds_days and d.bounds_days > 0]
+    bounds += [float((d.bounds_end - d.bounds_start).days + 1) for d in dosages
                if d.bounds_start and d.bounds_end and d.bounds_end >= d.bounds_start]
     if bounds:
         return max(bounds)
-    disp = order.dispense
     if disp is not None:
         if disp.supply_days and disp.supply_days > 0:
             return disp.supply_days * (1 + max(disp.repeats, 0))

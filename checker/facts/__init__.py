@@ -19,6 +19,7 @@ from checker.facts.record import (
     judgement_days,
     latest_observation,
     lists_allergies,
+    lists_conditions,
     observations_on,
     order_day,
     pregnancy_evoked_on,
@@ -33,7 +34,7 @@ __all__ = [
     "Code", "ConceptSet", "Fact", "FactTables", "Indication", "Population", "affirmed", "age_on", "allergen_polarity",
     "allergies_on", "code_matches",
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
-    "latest_observation", "lists_allergies", "observations_on", "order_day", "parse", "polarity", "pregnancy_evoked_on", "pregnancy_on", "renal_on", "stated", "system_is",
+    "latest_observation", "lists_allergies", "lists_conditions", "observations_on", "order_day", "parse", "polarity", "pregnancy_evoked_on", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",
     "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on",
 ]

@@ -100,6 +100,12 @@ def conditions_on(record: PatientRecord, day: date) -> Iterator[Condition]:
             yield c
 
 
+def lists_conditions(record: PatientRecord) -> bool:
+    """Whether the record lists any condition at all, whatever its dates or status (a cheap pre-check:
+    without one, nothing on any day comes from the problem list)."""
+    return bool(record.conditions)
+
+
 def history_on(record: PatientRecord, day: date) -> Iterator[Condition]:
     """Conditions stated, present or past, by ``day`` (a history of ulcer counts after it healed)."""
     for c in record.conditions:

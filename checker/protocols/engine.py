@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, Iterator, Sequence, Union
 
 from checker import periods
-from checker.memo import by_identities, by_identity
+from checker.memo import by_identities, by_identity, holds_request_words
 from checker.model import (
     NO_HISTORY,
     NOT_TAKEN,
@@ -220,18 +220,35 @@ class _Context:
         self.cache: dict[str, Result] = {}
         self.verdicts: dict[str, Verdict] = {}
         self.judges = _judges(protocol)
+        self.about_reasons = _about_reasons(protocol)
+        self.own: tuple[Any, list[Indication]] | None | bool = False  # see _own_words (False: not yet known)
         self.shared: dict = {} if shared is None else shared  # per record, across its orders and protocols
 
     # reasons: codes/texts of the order, the Conditions it references and, when it states none, its
     # own words and the Conditions of its day (see checker.facts.indications)
     def indications(self) -> list[Indication]:
         """Once per order and day for the record's evaluations (every protocol asks the same); not to
-        be modified."""
+        be modified. A line that states no reason, of a record without conditions, has only its own
+        words (dosage texts, note) as indications: those are shared by the lines with the same
+        dosages and note (:func:`_own_words`)."""
         key = ("indications", id(self.order), self.day)
         found: list[Indication] | None = self.shared.get(key)
         if found is None:
-            found = self.shared[key] = facts.indications(self.record, self.order, self.day, self.tables)
+            own = self._own_words()
+            found = self.shared[key] = own[1] if own is not None else \
+                facts.indications(self.record, self.order, self.day, self.tables)
         return found
+
+    def _own_words(self) -> tuple[Any, list[Indication]] | None:
+        """The shared indications of a line that has nothing but its own words (see :meth:`indications`),
+        with the dosages they are shared by; ``None`` for any other order. Once per context."""
+        own = self.own
+        if own is False:
+            order = self.order
+            own = self.own = None if (facts.lists_conditions(self.record) or not isinstance(order, MedicationOrder)
+                                      or order.reasons or order.reason_refs) \
+                else _own_words(self.record, order, self.day, self.tables)
+        return own  # type: ignore[return-value]
 
     def criterion(self, crit_id: str) -> Result:
         if crit_id not in self.cache:
@@ -239,10 +256,25 @@ class _Context:
         return self.cache[crit_id]
 
     def verdict(self, crit_id: str) -> Verdict:
-        """The criteria evaluator's verdict on a criterion of the protocol (once per order)."""
-        if crit_id not in self.verdicts:
-            self.verdicts[crit_id] = self.judges[crit_id](self)
-        return self.verdicts[crit_id]
+        """The criteria evaluator's verdict on a criterion of the protocol (once per order). A criterion
+        that reads only the order's reasons and the record's conditions, for a line that has nothing but
+        its own words (see :meth:`indications`), is judged once per criterion and shared indications."""
+        found = self.verdicts.get(crit_id)
+        if found is None:
+            own = self._own_words() if crit_id in self.about_reasons else None
+            if own is None:
+                found = self.judges[crit_id](self)
+            else:
+                key = (id(self.protocol.criteria[crit_id]), id(own[1]))
+                hit = _REASON_VERDICTS.get(key)
+                if hit is None:
+                    if len(_REASON_VERDICTS) >= OWN_WORDS_ENTRIES:
+                        _REASON_VERDICTS.clear()
+                    hit = _REASON_VERDICTS[key] = (self.protocol.criteria[crit_id], own[1],
+                                                   self.judges[crit_id](self))
+                found = hit[2]
+            self.verdicts[crit_id] = found
+        return found
 
     def _criterion(self, crit: Criterion) -> Result:
         """The verdict of ``crit`` worded: its facts, the data it misses, the conditions and
@@ -417,9 +449,7 @@ class _Context:
     def _t_treatmentDuration(self, t: Test) -> Result:
         if not isinstance(self.order, MedicationOrder):
             return Result(False)
-        prefixes = t.atc or tuple(a for m in self.protocol.medications for a in m.atc)
-        over, gap = int(t.attrs["overDays"]), int(t.attrs.get("maxGapDays", "0"))
-        key = ("treatmentDuration", prefixes, gap)
+        prefixes, over, gap, key = _duration_test(self.protocol, t)
         found = self.shared.get(key)
         if found is None:  # once per record: the lines of the class, sorted, merged into blocks
             found = self.shared[key] = _treatment_blocks(self.record, prefixes, gap, self.as_of,
@@ -430,11 +460,7 @@ class _Context:
         block = block_at_start.get(id(self.order))
         if block is None:
             return Result(False)
-        start, end, n, days = block
-        pause = (end - start).days + 1 - days
-        fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
-            _fact("duration", n=n, start=start, end=end, days=days)
-        return Result(days > over, facts=[fact])
+        return _duration_result(block, over)
 
     def _t_reasonGiven(self, t: Test) -> Result:
         given = bool(self.order.reasons or self.order.reason_refs)
@@ -445,6 +471,103 @@ class _Context:
             return Result(None, missing=["order_day"])
         since = date.fromisoformat(t.attrs["date"])
         return Result(self.day >= since, facts=[_fact("order-date", day=self.day)])
+
+
+OWN_WORDS_ENTRIES = 20_000
+"""Bound of the memos of a line's own words and of the verdicts on them (emptied when full, and
+after each check: they hold a prescriber's words)."""
+_OWN_WORDS: dict[tuple[int, str], tuple[Any, list[Indication]]] = {}
+_REASON_VERDICTS: dict[tuple[int, int], tuple[Criterion, list[Indication], Verdict]] = {}
+holds_request_words(_OWN_WORDS.clear)
+holds_request_words(_REASON_VERDICTS.clear)
+
+
+def _own_words(record: PatientRecord, order: MedicationOrder, day: date, tables: FactTables | None
+               ) -> tuple[Any, list[Indication]]:
+    """:func:`checker.facts.indications` of a line stating no reason in a record without conditions:
+    its dosage texts and note only, so shared by the lines with the same dosages (by identity: the
+    lines of one reading share them) and note. The entry keeps the dosages alive."""
+    key = (id(order.dosages), order.note)
+    hit = _OWN_WORDS.get(key)
+    if hit is None:
+        if len(_OWN_WORDS) >= OWN_WORDS_ENTRIES:
+            _OWN_WORDS.clear()
+        hit = _OWN_WORDS[key] = (order.dosages, facts.indications(record, order, day, tables))
+    return hit
+
+
+@by_identities  # a few protocols
+def _about_reasons(protocol: Protocol) -> frozenset[str]:
+    """The criteria of ``protocol`` made only of condition tests (an order's reasons and own words, the
+    record's conditions) and of "a reason is given", combined: their verdict for a line that states
+    no reason, in a record without conditions, depends on the line's own words alone."""
+    return frozenset(crit_id for crit_id, crit in protocol.criteria.items()
+                     if all(isinstance(n, (criteria.AllOf, criteria.AnyOf, criteria.Not, criteria.HasCondition))
+                            or (isinstance(n, criteria.Local) and n.spec.kind == "reasonGiven")
+                            for n in criteria.walk(crit.node)))
+
+
+_WALKS: dict[tuple[int, int], tuple[Protocol, list[Indication], Outcome | None]] = {}
+holds_request_words(_WALKS.clear)
+
+
+def _known_outcome(protocol: Protocol, record: PatientRecord, order: Order, target: str, as_of: date,
+                   lang: str, tables: FactTables | None, shared: dict) -> Outcome | None:
+    """The outcome of ``protocol`` for a line that states no reason, in a record without conditions,
+    when every check on its path asks a criterion of :func:`_about_reasons`: then it depends on the
+    line's own words alone, and is walked once per protocol and own words. ``None`` otherwise."""
+    if facts.lists_conditions(record) or not isinstance(order, MedicationOrder) or order.reasons or order.reason_refs:
+        return None
+    own = _OWN_WORDS.get((id(order.dosages), order.note))
+    hit = _WALKS.get((id(protocol), id(own[1]))) if own is not None else None
+    if hit is None:
+        ctx = _Context(protocol, record, order, target, as_of, lang, tables, shared)
+        own = ctx._own_words()
+        assert own is not None
+        about, checks = ctx.about_reasons, protocol.checks
+        node = protocol.start
+        while node in checks and checks[node].criterion in about:
+            check = checks[node]
+            node = getattr(check, _ANSWERS[ctx.verdict(check.criterion).value])
+        if len(_WALKS) >= OWN_WORDS_ENTRIES:
+            _WALKS.clear()
+        hit = _WALKS[(id(protocol), id(own[1]))] = (protocol, own[1],
+                                                     None if node in checks else protocol.outcomes[node])
+    return hit[2]
+
+
+@by_identities  # a few tests of a few protocols
+def _duration_test(protocol: Protocol, t: Test) -> tuple[tuple[str, ...], int, int, tuple[str, tuple[str, ...], int]]:
+    """A treatment-duration test's classes (the protocol's when it names none), its limit and allowed
+    pause in days, and the key of its blocks in a record's shared work."""
+    prefixes = t.atc or tuple(a for m in protocol.medications for a in m.atc)
+    gap = int(t.attrs.get("maxGapDays", "0"))
+    return prefixes, int(t.attrs["overDays"]), gap, ("treatmentDuration", prefixes, gap)
+
+
+DURATION_ENTRIES = 20_000
+"""Bound of the memo of :func:`_duration_result` (emptied when full)."""
+_DURATIONS: dict[tuple[tuple[date, date, int, int], int], Result] = {}
+
+
+def _duration_result(block: tuple[date, date, int, int], over: int) -> Result:
+    """The answer of a treatment-duration test on a line's block (first day, last day, lines, days of
+    treatment), remembered by value: many lines have the same dates and counts (read only, so shared)."""
+    key = (block, over)
+    hit = _DURATIONS.get(key)
+    if hit is None:
+        if len(_DURATIONS) >= DURATION_ENTRIES:
+            _DURATIONS.clear()
+        hit = _DURATIONS[key] = _plain_duration_result(block, over)
+    return hit
+
+
+def _plain_duration_result(block: tuple[date, date, int, int], over: int) -> Result:
+    start, end, n, days = block
+    pause = (end - start).days + 1 - days
+    fact = _fact("duration-pause", n=n, start=start, end=end, days=days, pause=pause) if pause else \
+        _fact("duration", n=n, start=start, end=end, days=days)
+    return Result(days > over, facts=[fact])
 
 
 CO_PRESCRIBED_SCAN = 16
@@ -564,6 +687,24 @@ def evaluate(protocol: Protocol, record: PatientRecord, order: Order, target: st
     """Walk the decision graph from its start to an outcome for ``order``; ``tables`` (the facts
     tables) allow an indication to be inferred from the problem list when the order states none."""
     ctx = _Context(protocol, record, order, target, as_of, lang, tables, shared)
+    return _evaluation(ctx, target_label)
+
+
+def _outcome(ctx: _Context) -> Outcome:
+    """The outcome the decision graph reaches for ``ctx``'s order, from the criteria's verdicts alone
+    (the path :func:`_evaluation` walks, without wording its steps)."""
+    protocol = ctx.protocol
+    checks = protocol.checks
+    node = protocol.start
+    while node in checks:
+        check = checks[node]
+        node = getattr(check, _ANSWERS[ctx.verdict(check.criterion).value])
+    return protocol.outcomes[node]
+
+
+def _evaluation(ctx: _Context, target_label: str) -> Evaluation:
+    """The decision graph walked for ``ctx``'s order, each step worded (see :func:`evaluate`)."""
+    protocol, lang, order, target = ctx.protocol, ctx.lang, ctx.order, ctx.target
     used: list[Indication] = []
     node = protocol.start
     steps: list[Step] = []
@@ -625,10 +766,12 @@ def evaluate_record(protocol: Protocol, record: PatientRecord, as_of: date, *, l
 
 def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: date, *,
                  lang: str = "fr", tables: FactTables | None = None,
-                 only: frozenset[str] | None = None) -> list[Evaluation]:
+                 only: frozenset[str] | None = None, verdicts: frozenset[str] | None = None) -> list[Evaluation]:
     """:func:`evaluate_record` for each protocol in turn (same results, same order), looking up the
     medication protocols of each line once instead of once per protocol. ``only``: evaluate only the
-    orders with these references (each evaluation reads the record, not the others' results)."""
+    orders with these references (each evaluation reads the record, not the others' results).
+    ``verdicts``: keep only the evaluations reaching an outcome of these verdicts; the others are
+    decided from the criteria's verdicts alone, their steps never worded."""
     per_protocol: dict[int, list[tuple[Order, str, str]]] = {}  # by position in ``protocols``
     services, any_medication = _service_positions(protocols)
     shared: dict = {}
@@ -646,9 +789,16 @@ def evaluate_all(protocols: tuple[Protocol, ...], record: PatientRecord, as_of: 
     for i in positions:
         protocol = protocols[i]
         targets = applicable(protocol, record) if protocol.applies_to_services else per_protocol.get(i, ())
-        out.extend(evaluate(protocol, record, order, target, as_of, lang=lang, target_label=label, tables=tables,
-                            shared=shared)
-                   for order, target, label in targets if only is None or order.ref in only)
+        for judged, target, label in targets:
+            if only is not None and judged.ref not in only:
+                continue
+            if verdicts is not None and (known := _known_outcome(protocol, record, judged, target, as_of, lang,
+                                                                 tables, shared)) is not None \
+                    and known.verdict not in verdicts:
+                continue  # decided by the line's own words, as every line of the same words is
+            ctx = _Context(protocol, record, judged, target, as_of, lang, tables, shared)
+            if verdicts is None or _outcome(ctx).verdict in verdicts:
+                out.append(_evaluation(ctx, label))
     return out
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from checker import facts, periods
-from checker.economics.costs import CostComparison, dose_in_units, treatment_days, units_per_day
+from checker.economics.costs import CostComparison, dose_in_units, prescribed_days, treatment_days, units_per_day
 from checker.economics.packs import comparable_units, fold, form_key, interchangeable_form, normalise_strength
 from checker.economics.prices import (
     PricedPack,
@@ -39,8 +39,9 @@ from checker.economics.prices import (
 )
 from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
 from checker.findings import Quantity as Measure
-from checker.memo import by_identities, by_identity
-from checker.model import ENDED, NO_HISTORY, MedicationIdentity, MedicationOrder, Quantity
+from checker.memo import by_identities, by_identity, holds_request_words
+from checker.model import (ENDED, NO_HISTORY, Concept, Dispense, Dosage, Ingredient, MedicationIdentity,
+                           MedicationOrder, Quantity)
 from checker.registry import Rule, RuleCall, rule
 
 BDPM_SOURCE = Source(
@@ -102,12 +103,25 @@ def _unit_price(value: float | None, currency: str) -> Param:
     return Amount(value, currency, 4) if value is not None else "?"
 
 
-def _prescription_lines(call: RuleCall) -> Iterator[tuple[MedicationOrder, MedicationIdentity]]:
+def _prescription_lines(call: RuleCall) -> tuple[tuple[MedicationOrder, MedicationIdentity], ...]:
     """The identified prescription lines the EQ rules look at, with their identity: running and past
-    ones (a past prescription's saving is counted once, see :class:`CostComparison`)."""
-    for order in call.identified_orders(prescriptions_only=True):
-        assert order.identity is not None
-        yield order, order.identity
+    ones (a past prescription's saving is counted once, see :class:`CostComparison`). Once per record
+    for the EQ rules (through the rules' shared memo)."""
+    found = call.shared.get(_LINES)
+    if found is None:
+        found = call.shared[_LINES] = tuple((o, o.identity) for o in call.identified_orders(prescriptions_only=True)
+                                            if o.identity is not None)
+    return found  # type: ignore[no-any-return]
+
+
+_LINES = ("cheaper", "prescription-lines")
+"""The key of :func:`_prescription_lines` in the rules' shared memo of a record."""
+
+
+@by_identities  # priced packs never change once built
+def _described(pack: PricedPack) -> dict[str, Any]:
+    """:meth:`PricedPack.describe`, once per pack (copy it: each finding gets its own dict)."""
+    return pack.describe()
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
@@ -117,7 +131,7 @@ def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Mes
 
 def _saving(cmp: CostComparison) -> Saving:
     """The suggestion's saving as a typed value (amount over its period, per year, the other figures)."""
-    return Saving.from_dict(cmp.saving_dict())
+    return _cost_words(cmp)[1]
 
 
 def _cheaper_than(candidates: Iterable[PricedPack], reference: PricedPack) -> PricedPack | None:
@@ -136,12 +150,14 @@ def _index(call: RuleCall) -> Any:
     return call.refs.get("bdpm")
 
 
+@by_identities  # per identified medication (immutable): bulk inputs repeat them
 def _substance(identity: MedicationIdentity) -> tuple[str, str]:
     """(key, display name) of the line's substance(s), ``+``-joined for combinations."""
     subs = sorted(identity.substances, key=lambda s: s.key)
     return " + ".join(s.key for s in subs), " + ".join(s.name for s in subs)
 
 
+@by_identities
 def _strength_text(identity: MedicationIdentity) -> str:
     """The line's strengths as data (``500 mg + 30 mg``), for a suggestion."""
     parts = []
@@ -156,6 +172,7 @@ def _decimals(value: float) -> int:
     return len(text.split(".")[1]) if "." in text and "e" not in text else 0
 
 
+@by_identities
 def _strength(identity: MedicationIdentity) -> Phrases:
     """The line's strengths, each number worded the language's CLDR way (``0,5 mg + 30 mg``)."""
     return Phrases(tuple(Message("EQ.strength", {"q": Measure(s.strength.value, "µg" if s.strength.unit == "ug"
@@ -234,10 +251,23 @@ def _specialty_strength(spec: Any) -> Quantity | None:
 def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: PricedPack,
              strength: Quantity | None) -> CostComparison:
     """Unit prices, units per day (from the dosage) and the prescribed duration, in one object."""
+    return _comparison(order.dosages, order.dispense, order.status in ENDED, prescribed, alternative, strength)
+
+
+def _compare_shared(order: MedicationOrder, prescribed: PricedPack, alternative: PricedPack,
+                    strength: Quantity | None) -> CostComparison:
+    """:func:`_compare` remembered per dosages, dispense, packs and strength (by identity: the lines of
+    one reading share their dosages and dispense, the packs and strengths come from memos), for the
+    packs and strengths that are themselves remembered (others would only fill the memo)."""
+    return _shared_comparison(order.dosages, order.dispense, order.status in ENDED, prescribed, alternative, strength)
+
+
+def _comparison(dosages: tuple[Dosage, ...], dispense: Dispense | None, ended: bool, prescribed: PricedPack,
+                alternative: PricedPack, strength: Quantity | None) -> CostComparison:
     unit = prescribed.units.unit if prescribed.units else ""
-    per_day = units_per_day(order.dosages, unit, strength)
+    per_day = units_per_day(dosages, unit, strength)
     dispensed: float | None = None
-    q = order.dispense.quantity if order.dispense else None
+    q = dispense.quantity if dispense else None
     if per_day is None and q is not None:
         dispensed = dose_in_units(q, unit, strength)
         if dispensed is not None and dispensed <= 0:  # a zero or negative quantity is no quantity
@@ -247,16 +277,61 @@ def _compare(order: MedicationOrder, prescribed: PricedPack, alternative: Priced
         unit_price=prescribed.unit_price or 0.0,
         alt_unit_price=alternative.unit_price or 0.0,
         units_per_day=per_day,
-        days=treatment_days(order),
+        days=prescribed_days(dosages, dispense),
         dispensed_units=dispensed,
-        repeats=order.dispense.repeats if order.dispense else 0,
-        ended=order.status in ENDED,
+        repeats=dispense.repeats if dispense else 0,
+        ended=ended,
     )
+
+
+_shared_comparison = by_identities(_comparison)
 
 
 def _saving_phrase(cmp: CostComparison) -> Phrases:
     """The saving in plain words, saying how the yearly figure was obtained (annualised long-term
     treatment, or a short course counted as is); see :class:`~checker.economics.costs.CostComparison`."""
+    return _cost_words(cmp)[2]
+
+
+COST_ENTRIES = 20_000
+"""Bound of the memos of :func:`_cost_words` and :func:`_price` (emptied when full)."""
+_COSTS: dict[tuple[Any, ...], tuple[CostComparison, Saving, Phrases, dict[str, Any]]] = {}
+_COSTS_BY_ID: dict[int, tuple[CostComparison, tuple[CostComparison, Saving, Phrases, dict[str, Any]]]] = {}
+_PRICES: dict[tuple[Any, ...], tuple[Any, Any, Any, Phrases]] = {}
+
+
+def _cost_key(cmp: CostComparison) -> tuple[Any, ...]:
+    """``cmp`` by value and by the exact type of each number (``30`` and ``30.0`` days are equal but
+    not written alike). No figure of a comparison is ``-0.0`` (prices are ``x or 0.0``, quantities
+    and durations positive or ``None``), and a NaN key is never found again (so never shared)."""
+    return (cmp, type(cmp.unit_price), type(cmp.alt_unit_price), type(cmp.units_per_day), type(cmp.days),
+            type(cmp.dispensed_units), type(cmp.repeats), type(cmp.ended))
+
+
+def _cost_words(cmp: CostComparison) -> tuple[CostComparison, Saving, Phrases, dict[str, Any]]:
+    """The saving (typed), its phrase and the evidence's cost figures of a comparison, remembered by
+    the comparison's value: the lines of one medication with the same dosage and duration compare
+    alike (immutable, but the evidence figures are copied by :func:`_evidence_costs`)."""
+    mine = _COSTS_BY_ID.get(id(cmp))  # the comparisons of _compare_shared recur as objects: no key to hash
+    if mine is not None:  # the entry keeps its comparison alive, so an id found is this comparison's
+        return mine[1]
+    key = _cost_key(cmp)
+    hit = _COSTS.get(key)
+    if hit is None:
+        if len(_COSTS) >= COST_ENTRIES:
+            _COSTS.clear()
+        hit = _COSTS[key] = _plain_cost_words(cmp)
+    if len(_COSTS_BY_ID) >= COST_ENTRIES:
+        _COSTS_BY_ID.clear()
+    _COSTS_BY_ID[id(cmp)] = (cmp, hit)
+    return hit
+
+
+def _plain_cost_words(cmp: CostComparison) -> tuple[CostComparison, Saving, Phrases, dict[str, Any]]:
+    return cmp, Saving.from_dict(cmp.saving_dict()), _plain_saving_phrase(cmp), _plain_evidence_costs(cmp)
+
+
+def _plain_saving_phrase(cmp: CostComparison) -> Phrases:
     s = cmp.saving_dict()
 
     def m(v: float | None) -> Param:
@@ -282,7 +357,20 @@ def _saving_phrase(cmp: CostComparison) -> Phrases:
 
 
 def _price(cmp: CostComparison, alternative: Param, reference: Param, unit: str = "") -> Phrases:
-    """``<alternative> costs A per unit against B for <reference>: <saving>``."""
+    """``<alternative> costs A per unit against B for <reference>: <saving>``; remembered by the
+    comparison's value, the texts by value and other parameters by identity (kept alive by the entry)."""
+    words = _cost_words(cmp)  # shared by the comparisons of equal value (and type)
+    key = (id(words), alternative if type(alternative) is str else id(alternative),
+           reference if type(reference) is str else id(reference), unit == "ml")
+    hit = _PRICES.get(key)
+    if hit is None:
+        if len(_PRICES) >= COST_ENTRIES:
+            _PRICES.clear()
+        hit = _PRICES[key] = (words, alternative, reference, _plain_price(cmp, alternative, reference, unit))
+    return hit[3]  # type: ignore[no-any-return]
+
+
+def _plain_price(cmp: CostComparison, alternative: Param, reference: Param, unit: str = "") -> Phrases:
     return Phrases((Message("EQ.price", {"alternative": alternative, "reference": reference,
                                          "alt_price": _unit_price(cmp.alt_unit_price, cmp.currency),
                                          "price": _unit_price(cmp.unit_price, cmp.currency),
@@ -291,6 +379,11 @@ def _price(cmp: CostComparison, alternative: Param, reference: Param, unit: str 
 
 
 def _evidence_costs(cmp: CostComparison) -> dict[str, Any]:
+    """The cost figures of a finding's evidence (a fresh dict)."""
+    return dict(_cost_words(cmp)[3])
+
+
+def _plain_evidence_costs(cmp: CostComparison) -> dict[str, Any]:
     out: dict[str, Any] = {"unit_price": round(cmp.unit_price, 4),
                            "alternative_unit_price": round(cmp.alt_unit_price, 4), "currency": cmp.currency}
     if cmp.units_per_day is not None:
@@ -321,9 +414,17 @@ def _replace(pack: PricedPack, identity: MedicationIdentity) -> dict[str, Any]:
 
 def _names_the_substance(order: MedicationOrder, identity: MedicationIdentity) -> bool:
     """True when the prescription text already names every substance (DCI beside a brand is lawful)."""
-    texts = " ".join(fold(t) for t in order.medication.all_texts())
-    texts += " " + " ".join(fold(t) for i in order.ingredients for t in i.concept.all_texts())
+    return _text_names(order.medication, order.ingredients, identity)
+
+
+@by_identities  # the lines of one reading naming the same medication share its objects
+def _text_names(medication: Concept, ingredients: tuple[Ingredient, ...], identity: MedicationIdentity) -> bool:
+    texts = " ".join(fold(t) for t in medication.all_texts())
+    texts += " " + " ".join(fold(t) for i in ingredients for t in i.concept.all_texts())
     return bool(identity.substances) and all(fold(s.name) in texts or s.key in texts for s in identity.substances)
+
+
+holds_request_words(_text_names.cache_clear)  # type: ignore[attr-defined]  # it keeps a prescriber's words alive
 
 
 # --- EQ001: cheaper generic -----------------------------------------------------------------------
@@ -354,29 +455,55 @@ def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     Source: BDPM répertoire des génériques and prices (ANSM/UNCAM); art. L. 5125-23 CSP; CNOPS list.
     """
     idx = _index(call)
+    ma = call.settings.jurisdiction == "ma"
     for order, ident in _prescription_lines(call):
+        offer = None if ma else _generic_offer(idx, ident)
+        if not ma and offer is None:  # nothing cheaper for this medication: its lines need no more look
+            continue
         if order.substitution_allowed is False or (ident.prescribed_as == "dci"
                                                    and not _names_a_princeps(idx, order, ident)):
             continue
-        if call.settings.jurisdiction == "ma":
+        if offer is None:
             yield from _cheaper_ma(call, idx, order, ident)
             continue
-        spec = idx.specialty(ident.cis) if ident.cis else None
-        if spec is None or not spec.generic_group:
-            continue
-        ident = with_strengths(ident, spec)
-        group = idx.generic_group(spec.generic_group)
-        prescribed = _prescribed_pack(idx, ident)
-        if group is None or prescribed is None or prescribed.unit_price is None:
-            continue
-        substitute = _cheapest_substitute(idx, spec.cis, prescribed.units.unit if prescribed.units else "")
-        best = _cheaper_than([substitute], prescribed) if substitute is not None else None
-        if best is None:
-            continue
-        key, name = _substance(ident)
-        cmp = _compare(order, prescribed, best, _single_strength(ident))
-        yield _generic_finding(call, order, ident, prescribed, best, cmp, key, name, spec.form,
-                               {"generic_group": group.id, "group_label": group.label})
+        cmp = _compare_shared(order, offer.prescribed, offer.best, offer.strength)
+        yield _generic_finding(call, order, offer.ident, offer.prescribed, offer.best, cmp, offer.key, offer.name,
+                               offer.form, offer.extra)
+
+
+@dataclass(frozen=True, slots=True)
+class _GenericOffer:
+    """A cheaper substitute of one identified medication (France): what EQ001 looks up alike for
+    every line of the medication (the specialty, its group, the price reference, the substitute)."""
+
+    ident: MedicationIdentity  # with its strengths filled from the specialty
+    prescribed: PricedPack
+    best: PricedPack
+    strength: Quantity | None
+    key: str
+    name: str
+    form: str
+    extra: dict[str, Any]  # copied into each finding's evidence
+
+
+@by_identities  # the drug index and identified medications never change once built
+def _generic_offer(idx: Any, ident: MedicationIdentity) -> _GenericOffer | None:
+    """The cheaper substitute EQ001 offers for a line of ``ident`` (France), or ``None``."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    if spec is None or not spec.generic_group:
+        return None
+    ident = with_strengths(ident, spec)
+    group = idx.generic_group(spec.generic_group)
+    prescribed = _prescribed_pack(idx, ident)
+    if group is None or prescribed is None or prescribed.unit_price is None:
+        return None
+    substitute = _cheapest_substitute(idx, spec.cis, prescribed.units.unit if prescribed.units else "")
+    best = _cheaper_than([substitute], prescribed) if substitute is not None else None
+    if best is None:
+        return None
+    key, name = _substance(ident)
+    return _GenericOffer(ident, prescribed, best, _single_strength(ident), key, name, spec.form,
+                         {"generic_group": group.id, "group_label": group.label})
 
 
 def _names_a_princeps(idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> bool:
@@ -428,20 +555,40 @@ def _cheapest_substitute(idx: Any, cis: str, unit: str) -> PricedPack | None:
 def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, prescribed: PricedPack,
                      best: PricedPack, cmp: CostComparison, key: str, name: str, form: str,
                      extra: dict[str, Any], source: Source | None = None, notes: tuple[Message, ...] = ()) -> Finding:
-    cur = cmp.currency
-    with_ = best.describe()
-    with_.update({"dci": name, "strength": _strength_text(ident), "form": form})
-    suggestion = {"replace": _replace(prescribed, ident), "with": with_, "saving": _saving(cmp)}
-    evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_evidence_costs(cmp), **extra}
+    parts = _generic_parts(ident, prescribed, best, name, form)
+    suggestion = {"replace": dict(parts.replace), "with": dict(parts.with_), "saving": _saving(cmp)}
+    evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_cost_words(cmp)[3], **extra}
     product = ident.product or order.label
     # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
-    unit = prescribed.units.unit if prescribed.units else ""
-    alternative = Phrases((Message("EQ001.alternative", {"product": best.product, "label": best.label}),))
-    message = Message("EQ001", {"product": product, "name": name, "strength": _strength(ident),
-                                "unit_price": _unit_price(best.unit_price, cur),
-                                "price": _price(cmp, alternative, prescribed.product, unit)}, notes)
+    message = Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
+                                "unit_price": parts.unit_price,
+                                "price": _price(cmp, parts.alternative, prescribed.product, parts.unit)}, notes)
     return _line_finding(call, order, f"generic:{key}", message, suggestion=suggestion, evidence=evidence,
                          source=source)
+
+
+@dataclass(frozen=True, slots=True)
+class _GenericParts:
+    """What every EQ001 finding of one medication and substitute says alike (the dicts are copied
+    into each finding)."""
+
+    replace: dict[str, Any]
+    with_: dict[str, Any]
+    strength: Phrases
+    unit_price: Param
+    alternative: Phrases
+    unit: str
+
+
+@by_identities  # identified medications and priced packs never change once built
+def _generic_parts(ident: MedicationIdentity, prescribed: PricedPack, best: PricedPack, name: str,
+                   form: str) -> _GenericParts:
+    with_ = best.describe()
+    with_.update({"dci": name, "strength": _strength_text(ident), "form": form})
+    return _GenericParts(
+        _replace(prescribed, ident), with_, _strength(ident), _unit_price(best.unit_price, prescribed.currency),
+        Phrases((Message("EQ001.alternative", {"product": best.product, "label": best.label}),)),
+        prescribed.units.unit if prescribed.units else "")
 
 
 def _cheaper_ma(call: RuleCall, idx: Any, order: MedicationOrder, ident: MedicationIdentity) -> Iterator[Finding]:
@@ -549,18 +696,28 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if ident.prescribed_as != "brand" or not ident.cis:
             continue
-        spec = idx.specialty(ident.cis)
-        if spec is None or not spec.generic_group or _names_the_substance(order, ident):
+        advice = _dci_advice(idx, ident)
+        if advice is None or _names_the_substance(order, ident):
             continue
-        ident = with_strengths(ident, spec)
-        key, name = _substance(ident)
-        strength = _strength_text(ident)
+        spec, ident, key, name, strength, strength_text = advice
         message = Message("EQ002", {"product": ident.product or order.label, "name": name, "specialty": spec.name,
-                                    "strength": _strength(ident), "form": spec.form})
+                                    "strength": strength, "form": spec.form})
         yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
-                                        "with": {"dci": name, "strength": strength, "form": spec.form}},
+                                        "with": {"dci": name, "strength": strength_text, "form": spec.form}},
                             evidence={"substance": key, "generic_group": spec.generic_group})
+
+
+@by_identities  # per drug index and identified medication
+def _dci_advice(idx: Any, ident: MedicationIdentity) -> tuple[Any, MedicationIdentity, str, str, Phrases, str] | None:
+    """For a medication of the répertoire: its specialty, the medication with its strengths filled, its
+    substance key and name, its strengths worded and as data; ``None`` outside the répertoire."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    if spec is None or not spec.generic_group:
+        return None
+    ident = with_strengths(ident, spec)
+    key, name = _substance(ident)
+    return spec, ident, key, name, _strength(ident), _strength_text(ident)
 
 
 # --- EQ003: non-substitutable mention and its justification ---------------------------------------
@@ -664,38 +821,15 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     for order, ident in _prescription_lines(call):
         if not order.is_active_like:
             continue  # an export seldom holds what came before its oldest lines: no past initiation
-        if len(ident.substances) != 1 or not ident.cis:
+        offer = _biosimilar_offer(idx, groups, ident)
+        if offer is None or not _is_initiation(call, order, ident.substance_keys):
             continue
+        group, spec, prescribed, best, strength = offer
         key = ident.substances[0].key
-        group = groups.get(fold(key)) or groups.get(fold(ident.substances[0].name))
-        spec = idx.specialty(ident.cis)
-        if group is None or spec is None:
-            continue
-        if not (group.is_reference(spec.brand or spec.name) or group.is_reference(spec.name)):
-            continue
-        if not _is_initiation(call, order, ident.substance_keys):
-            continue
-        prescribed = _prescribed_pack(idx, ident)
-        if prescribed is None or prescribed.unit_price is None:
-            continue
-        strength = _specialty_strength(spec)
-        form = form_key(spec.form)
-        candidates: list[PricedPack] = []
-        for cis in idx.specialties_with(spec.substance_keys):
-            other = idx.specialty(cis)
-            if other is None or cis == spec.cis or group.is_reference(other.brand or other.name):
-                continue
-            if form_key(other.form) != form or not _same_q(_specialty_strength(other), strength):
-                continue
-            candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
-                              and prescribed.units and p.units.unit == prescribed.units.unit)
-        best = _cheaper_than(candidates, prescribed)
-        if best is None:
-            continue
-        cmp = _compare(order, prescribed, best, strength)
+        cmp = _compare_shared(order, prescribed, best, strength)
         name = group.name
         st = _strength_text(ident) or (f"{strength.value:g} {strength.unit}" if strength else "")
-        with_ = best.describe()
+        with_ = dict(_described(best))
         with_.update({"dci": name, "strength": st, "form": spec.form})
         unit = best.units.unit if best.units else ""
         reference = spec.name.split(",")[0]
@@ -705,6 +839,40 @@ def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
                             suggestion={"replace": _replace(prescribed, ident), "with": with_,
                                         "saving": _saving(cmp)},
                             evidence={"substance": key, "biosimilar_group": group.name, **_evidence_costs(cmp)})
+
+
+@by_identities  # per drug index, biosimilar list and identified medication
+def _biosimilar_offer(idx: Any, groups: Any, ident: MedicationIdentity
+                      ) -> tuple[Any, Any, PricedPack, PricedPack, Quantity | None] | None:
+    """For the reference product of a biosimilar group: the group, its specialty, its price reference,
+    the cheapest cheaper biosimilar of the same form, strength and unit and the strength compared;
+    ``None`` for any other medication or when no biosimilar costs less."""
+    if len(ident.substances) != 1 or not ident.cis:
+        return None
+    group = groups.get(fold(ident.substances[0].key)) or groups.get(fold(ident.substances[0].name))
+    spec = idx.specialty(ident.cis)
+    if group is None or spec is None:
+        return None
+    if not (group.is_reference(spec.brand or spec.name) or group.is_reference(spec.name)):
+        return None
+    prescribed = _prescribed_pack(idx, ident)
+    if prescribed is None or prescribed.unit_price is None:
+        return None
+    strength = _specialty_strength(spec)
+    form = form_key(spec.form)
+    candidates: list[PricedPack] = []
+    for cis in idx.specialties_with(spec.substance_keys):
+        other = idx.specialty(cis)
+        if other is None or cis == spec.cis or group.is_reference(other.brand or other.name):
+            continue
+        if form_key(other.form) != form or not _same_q(_specialty_strength(other), strength):
+            continue
+        candidates.extend(p for p in bdpm_packs(idx, cis) if p.available and p.units
+                          and prescribed.units and p.units.unit == prescribed.units.unit)
+    best = _cheaper_than(candidates, prescribed)
+    if best is None:
+        return None
+    return group, spec, prescribed, best, strength
 
 
 def _same_q(a: Quantity | None, b: Quantity | None) -> bool:
@@ -823,11 +991,29 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     idx = _index(call)
     strategies = call.refs.get("cheaper-strategies")
     for order, ident in _prescription_lines(call):
-        spec = idx.specialty(ident.cis) if ident.cis else None
-        ident = with_strengths(ident, spec)
-        for strat in _strategies_for(strategies, ident):
+        ident, found = _line_strategies(idx, strategies, ident)
+        for strat in found:
             handler = _STRATEGY_KINDS[strat.kind]
             yield from handler(call, idx, order, ident, strat)
+
+
+@by_identities  # per drug index, strategies and identified medication
+def _line_strategies(idx: Any, strategies: Any, ident: MedicationIdentity) -> tuple[MedicationIdentity, tuple[Any, ...]]:
+    """The medication with its strengths filled from its specialty, and the strategies that can apply to
+    its lines: those whose condition on the medication alone (a larger pack of a coded pack, a cheaper
+    substance at the same dose level) fails are left out, as their handlers would give nothing."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    ident = with_strengths(ident, spec)
+    return ident, tuple(s for s in _strategies_for(strategies, ident) if _may_apply(idx, ident, s))
+
+
+def _may_apply(idx: Any, ident: MedicationIdentity, strat: Any) -> bool:
+    """False when ``strat``'s handler gives nothing for any line of ``ident`` (see its first test)."""
+    if strat.kind == "large-pack":
+        return bool(ident.cis and ident.cip13) and _larger_pack(idx, ident.cis or "", ident.cip13 or "") is not None
+    if strat.kind == "same-dose-level":
+        return _dose_level_choice(idx, ident, strat) is not None
+    return True
 
 
 @by_identities
@@ -848,9 +1034,18 @@ def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationI
 def _strategy(strat: Any, middle: Phrases | None = None) -> dict[str, Param]:
     """The parameters of a strategy's detail: what the source says, what it means for this line
     (``middle``, a sentence), the condition found in the record and the source named in full."""
-    return {"evidence": _texts(strat, "evidence"), "applies": _texts(strat, "applies_when"),
-            "middle": Phrases((Message("EQ005.middle", {"text": middle}),)) if middle else Phrases(()),
-            "source": strat.source.cite()}
+    evidence, applies, source = _strategy_texts(strat)
+    return {"evidence": evidence, "applies": applies,
+            "middle": Phrases((Message("EQ005.middle", {"text": middle}),)) if middle else _NO_PHRASES,
+            "source": source}
+
+
+_NO_PHRASES = Phrases(())
+
+
+@by_identities  # a strategy never changes once loaded
+def _strategy_texts(strat: Any) -> tuple[Localized, Localized, str]:
+    return _texts(strat, "evidence"), _texts(strat, "applies_when"), strat.source.cite()
 
 
 def _texts(strat: Any, name: str) -> Localized:
@@ -885,14 +1080,14 @@ def _same_dose_level(call: RuleCall, idx: Any, order: MedicationOrder, ident: Me
     if choice is None:
         return
     level, base, reference, best, best_sub, best_mg = choice
-    cmp = _compare(order, reference, best, _single_strength(ident))
+    cmp = _compare_shared(order, reference, best, _single_strength(ident))
     product = ident.product or order.label
-    with_ = best.describe()
+    with_ = dict(_described(best))
     with_.update({"dci": best_sub, "strength": f"{best_mg:g} mg", "dose_level": level})
     unit = best.units.unit if best.units else ""
-    suggestion: dict[str, Any] = {"replace": base.describe(), "with": with_, "saving": _saving(cmp)}
+    suggestion: dict[str, Any] = {"replace": dict(_described(base)), "with": with_, "saving": _saving(cmp)}
     if reference is not base:
-        suggestion["saving_computed_from"] = reference.describe()
+        suggestion["saving_computed_from"] = dict(_described(reference))
     message = Message("EQ005-same-dose-level", {
         "product": product, "substance": best_sub, "mg": best_mg,
         "level": Word("eq_dose_level", level) if level in DOSE_LEVELS else level,
@@ -991,28 +1186,38 @@ def _large_pack(call: RuleCall, idx: Any, order: MedicationOrder, ident: Medicat
                 strat: Any) -> Iterator[Finding]:
     if not ident.cis or not ident.cip13:
         return  # only a coded pack says which box was chosen
+    packs = _larger_pack(idx, ident.cis, ident.cip13)  # the medication's part first: most have none
+    if packs is None:
+        return
     days = treatment_days(order)
     if days is None or days < float(strat.param("min_days", 90)):
         return
-    packs = bdpm_packs(idx, ident.cis)
-    chosen = next((p for p in packs if p.code == ident.cip13), None)
+    chosen, best, large, small = packs
+    cmp = _compare_shared(order, chosen, best, _single_strength(ident))
+    product = ident.product or order.label
+    unit = chosen.units.unit if chosen.units else ""
+    message = Message("EQ005-large-pack", {"product": product, "days": float(days),
+                                           **_strategy(strat, _price(cmp, large, small, unit))})
+    yield _strategy_finding(call, order, ident, strat, message,
+                            {"replace": dict(_described(chosen)), "with": dict(_described(best)), "saving": _saving(cmp)},
+                            _evidence_costs(cmp))
+
+
+@by_identity  # per drug index and coded pack
+def _larger_pack(idx: Any, cis: str, cip13: str) -> tuple[PricedPack, PricedPack, Phrases, Phrases] | None:
+    """The coded pack and a larger pack of the same specialty that costs less per unit, with the
+    phrases naming them, or ``None``."""
+    packs = bdpm_packs(idx, cis)
+    chosen = next((p for p in packs if p.code == cip13), None)
     if chosen is None or chosen.unit_price is None or chosen.units is None:
-        return
+        return None
     larger = [p for p in packs if p.available and p.units and p.units.unit == chosen.units.unit
               and p.units.count > chosen.units.count]
     best = _cheaper_than(larger, chosen)
     if best is None:
-        return
-    cmp = _compare(order, chosen, best, _single_strength(ident))
-    product = ident.product or order.label
-    unit = chosen.units.unit if chosen.units else ""
-    large = Phrases((Message("EQ005.large-pack", {"label": best.label}),))
-    small = Phrases((Message("EQ005.prescribed-pack", {"label": chosen.label}),))
-    message = Message("EQ005-large-pack", {"product": product, "days": float(days),
-                                           **_strategy(strat, _price(cmp, large, small, unit))})
-    yield _strategy_finding(call, order, ident, strat, message,
-                            {"replace": chosen.describe(), "with": best.describe(), "saving": _saving(cmp)},
-                            _evidence_costs(cmp))
+        return None
+    return (chosen, best, Phrases((Message("EQ005.large-pack", {"label": best.label}),)),
+            Phrases((Message("EQ005.prescribed-pack", {"label": chosen.label}),)))
 
 
 _STRATEGY_KINDS = {

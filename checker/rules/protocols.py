@@ -24,7 +24,7 @@ from checker.memo import by_identities, by_identity
 from checker.referentials import Referentials
 from checker.registry import RuleCall, Trigger, rule
 
-_REPORTED = ("off-protocol", "undetermined")
+_REPORTED = frozenset({"off-protocol", "undetermined"})
 
 _SOURCE = Source(
     "HAS, ANAES, SFR, ANSM et SPILF — recommandations encodées dans referentials/protocols (une source par protocole)",
@@ -58,10 +58,10 @@ def _message(ev: Evaluation) -> Message:
     if ev.missing:
         extra.append(Message("OP.missing", {"missing": Phrases(ev.missing)}))
     if ev.steps:
-        path = tuple(_step(protocol, step.check, step.criterion, step.answer) for step in ev.steps)
-        extra.append(Message("OP.reasoning", {"path": Phrases(path, " → ")}))
-    if ev.facts:
-        extra.append(Message("OP.facts", {"facts": Phrases(tuple(ev.facts))}))
+        extra.append(_path(protocol, tuple((step.check, step.criterion, step.answer) for step in ev.steps))[0])
+    facts = tuple(f for step in ev.steps for f in step.facts)
+    if facts:
+        extra.append(Message("OP.facts", {"facts": Phrases(facts)}))
     extra.append(parts.protocol)
     what = ev.target_label or ev.order.label or ev.order.ref
     return Message("OP", {"what": what, "head": Word("op_verdict", ev.verdict), "protocol": protocol.id,
@@ -77,17 +77,33 @@ class _OutcomeParts:
     outcome: Localized
     title: Localized
     suggested: Localized | None
+    key: str
+    severity: Severity
+    source: dict[str, Any]  # the deciding source in the evidence (copied into each finding)
+    background: tuple[dict[str, str], ...]  # the other sources (copied)
 
 
 @by_identities  # a few dozen outcomes
 def _outcome_parts(protocol: Protocol, outcome: Outcome) -> _OutcomeParts:
+    src = protocol.sources[0]
     return _OutcomeParts(
         Message("OP.alternative", {"alternative": _dotted(outcome.alternatives)}) if outcome.alternatives else None,
         Message("OP.protocol", {"protocol": protocol.id,
                                 "title": _dotted({"fr": protocol.title("fr"), "en": protocol.title("en")})}),
         _dotted(outcome.messages),
         Localized(protocol.title("fr"), protocol.title("en")),
-        localized(outcome.alternatives) if outcome.alternatives else None)
+        localized(outcome.alternatives) if outcome.alternatives else None,
+        f"{protocol.id}:{outcome.id}",
+        Severity.parse(outcome.severity or "warning"),
+        {"publisher": src.publisher, "title": src.title, "year": src.year, "url": src.url},
+        tuple({"citation": x.cite(), "url": x.url} for x in protocol.sources[1:]))
+
+
+@by_identity  # a path through a protocol's checks: a few dozen (immutable, so shared; the dicts are copied)
+def _path(protocol: Protocol, path: tuple[tuple[str, str, str], ...]) -> tuple[Message, tuple[dict[str, str], ...]]:
+    """The reasoning of a path of ``(check, criterion, answer)`` steps: its sentence and its evidence."""
+    return (Message("OP.reasoning", {"path": Phrases(tuple(_step(protocol, *step) for step in path), " → ")}),
+            tuple({"check": c, "criterion": crit, "answer": a} for c, crit, a in path))
 
 
 @by_identity  # a step of the reasoning: a check of a protocol and its answer (immutable, so shared)
@@ -98,33 +114,34 @@ def _step(protocol: Protocol, check_id: str, criterion: str, answer: str) -> Mes
 
 
 def _finding(call: RuleCall, ev: Evaluation) -> Finding:
-    src = ev.protocol.sources[0]
-    parts = _outcome_parts(ev.protocol, ev.outcome)
+    protocol = ev.protocol
+    parts = _outcome_parts(protocol, ev.outcome)
+    path = _path(protocol, tuple((s.check, s.criterion, s.answer) for s in ev.steps))[1]
     evidence = {
-        "protocol": ev.protocol.id,
-        "protocol_version": ev.protocol.version,
+        "protocol": protocol.id,
+        "protocol_version": protocol.version,
         "protocol_title": parts.title,
         "verdict": ev.verdict,
         "branch": ev.outcome.id,
         "applies_to": ev.target,
-        "path": [{"check": s.check, "criterion": s.criterion, "answer": s.answer} for s in ev.steps],
+        "path": [dict(step) for step in path],
         "facts": ev.facts,
         "missing": list(ev.missing),
-        "source": {"publisher": src.publisher, "title": src.title, "year": src.year, "url": src.url},
+        "source": dict(parts.source),
     }
     if ev.indications:  # indications the order did not state: inferred from the problem list, or its own words
         evidence["indications"] = [_indication(i) for i in ev.indications]
-    if len(ev.protocol.sources) > 1:
-        evidence["background_sources"] = [{"citation": x.cite(), "url": x.url} for x in ev.protocol.sources[1:]]
-    suggestion = {"alternative": parts.suggested, "protocol": ev.protocol.id} \
+    if parts.background:
+        evidence["background_sources"] = [dict(x) for x in parts.background]
+    suggestion = {"alternative": parts.suggested, "protocol": protocol.id} \
         if parts.suggested is not None else None
     return call.finding(
         message=_message(ev),
         implicated=[ev.order.ref],
-        key=f"{ev.protocol.id}:{ev.outcome.id}",
-        severity=Severity.parse(ev.outcome.severity or "warning"),
+        key=parts.key,
+        severity=parts.severity,
         level=ev.verdict,
-        source=_source(ev.protocol),
+        source=_source(protocol),
         suggestion=suggestion,
         evidence=evidence,
     )
@@ -142,9 +159,8 @@ def _indication(ind: Indication) -> dict[str, Any]:
 def _run(call: RuleCall, protocols: tuple[Protocol, ...]) -> Iterator[Finding]:
     tables: FactTables = call.refs.get("clinical-facts")
     for ev in evaluate_all(protocols, call.record, call.as_of, lang=call.settings.lang, tables=tables,
-                           only=call.settings.focus):  # under a focus, findings implicate the evaluated order only
-        if ev.verdict in _REPORTED:
-            yield _finding(call, ev)
+                           only=call.settings.focus, verdicts=_REPORTED):  # under a focus, findings implicate the evaluated order only
+        yield _finding(call, ev)
 
 
 def _service_trigger(refs: Referentials) -> Trigger:
