@@ -165,14 +165,26 @@ class MedicationIdentity:
     prescribed_as: Literal["brand", "dci", "code", "unknown"] = "unknown"
     alternatives: tuple[str, ...] = ()  # other candidates when ambiguous
     note: str = ""
+    product_atc: tuple[str, ...] = ()
+    """ATC code of a product of several substances as a whole (C09DA06 for candesartan +
+    hydrochlorothiazide; :meth:`checker.drugs.index.DrugIndex.combination_atc`), empty for one
+    substance or when unknown. :attr:`atc_codes` holds the components' own codes."""
     substance_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     """Keys of :attr:`substances` (derived once: rules ask for them on every pair of lines)."""
     atc_codes: frozenset[str] = field(init=False, repr=False, compare=False)
-    """ATC codes of :attr:`substances` (derived once)."""
+    """ATC codes of :attr:`substances` (derived once): what the line *contains* (interactions,
+    duplicates, patient risks: a thiazide in a combination is a thiazide)."""
+    class_atc: frozenset[str] = field(init=False, repr=False, compare=False)
+    """ATC codes of the product *as prescribed*: its substance's codes for one substance, the
+    combination's own code (:attr:`product_atc`) for several. A criterion meant for one class of
+    single agent ("a sartan alone", C09CA) tests these, so that it never matches a combination
+    through one of its components; a combination class (C09DA) matches the combination."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "substance_keys", frozenset(s.key for s in self.substances))
-        object.__setattr__(self, "atc_codes", frozenset(a for s in self.substances for a in s.atc))
+        atc = frozenset(a for s in self.substances for a in s.atc)
+        object.__setattr__(self, "atc_codes", atc)
+        object.__setattr__(self, "class_atc", frozenset(self.product_atc) if len(self.substance_keys) > 1 else atc)
 
     def name_of(self, key: str) -> str:
         """Display name (French DCI) of the substance ``key`` of this line, else the key itself."""

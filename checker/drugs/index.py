@@ -31,6 +31,12 @@ Substances (the model every rule compares on)
     ``bdpm_codes``, ``rxnorm`` (ingredient CUIs), ``synonyms``.
     ``idx.substances_with_atc(prefix) -> set[str]``; ``idx.keys_for_rxnorm(cui)``;
     ``idx.keys_for_atc(code)``; ``idx.display_name(key)``; ``idx.edition`` (BDPM edition).
+Combinations
+    ``idx.combination_atc(keys, cis=None) -> tuple[str, ...]``: the ATC code of a product of several
+    substances as a whole ("candesartan + hydrochlorothiazide" → C09DA06), never a component's code:
+    the specialty's own CIS_MITM code, else the one code every BDPM specialty of the same substances
+    (and, for a specialty, the same routes) carries in CIS_MITM; empty when BDPM gives none or
+    several (see :attr:`checker.model.MedicationIdentity.product_atc`).
 
 Keys: mineral salts fold to the ion the thesaurus names ("chlorure de potassium" → "potassium",
 "sulfate ferreux" → "fer", "carbonate de lithium" → "lithium"), except sodium salts, which keep
@@ -55,7 +61,7 @@ from checker.drugs.bdpm import parse_price
 from checker.outputs import write_atomic
 from checker.text import fold
 
-INDEX_FORMAT = 21  # bump when the compiled structure or its content rules change
+INDEX_FORMAT = 22  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -147,6 +153,8 @@ class DrugIndex:
     foreign_brands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # brand → keys
     by_keys: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict)
     atc_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    combination_codes: dict[tuple[frozenset[str], tuple[str, ...] | None], tuple[str, ...]] = field(
+        default_factory=dict)  # (substances, routes or None for any) → the combination's own ATC
     rxnorm_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
     vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
@@ -233,6 +241,17 @@ class DrugIndex:
 
     def keys_for_atc(self, code: str) -> tuple[str, ...]:
         return self.atc_keys.get(code.strip().upper(), ())
+
+    def combination_atc(self, keys: Iterable[str], cis: str | None = None) -> tuple[str, ...]:
+        """The ATC code(s) of a product of several substances as a whole (empty for one substance,
+        or when BDPM gives no code or disagreeing codes for these substances)."""
+        ks = frozenset(keys)
+        if len(ks) < 2:
+            return ()
+        spec = self.specialties.get(cis) if cis else None
+        if spec is not None and spec.substance_keys == ks:
+            return spec.atc or self.combination_codes.get((ks, spec.routes), ())
+        return self.combination_codes.get((ks, None), ())
 
     def keys_for_rxnorm(self, cui: str) -> tuple[str, ...]:
         return self.rxnorm_keys.get(cui.strip(), ())
@@ -601,6 +620,7 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
             atc_sets[spec.components[0].key].update(a for a in spec.atc if len(a) == 7)
     for key, code in atc_extra:
         atc_sets[key_for(fold(key))].add(code.upper())
+    idx.combination_codes = _combination_codes(idx.specialties.values())
     # 5. substance tables
     rx: dict[str, set[str]] = defaultdict(set)
     for cui, name in rxnorm:
@@ -666,6 +686,20 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     idx.words = frozenset(w for text in (*(s.name for s in idx.specialties.values()), *idx.names)
                           for w in fold(text).split())
     return idx
+
+
+def _combination_codes(specialties: Iterable[Specialty]
+                       ) -> dict[tuple[frozenset[str], tuple[str, ...] | None], tuple[str, ...]]:
+    """ATC codes of multi-substance products as a whole, learnt from the CIS_MITM codes of the
+    specialties of the same substances (with the same routes, or with any routes): kept only where
+    every coded specialty agrees, so that a code is never guessed between two candidates."""
+    seen: dict[tuple[frozenset[str], tuple[str, ...] | None], set[tuple[str, ...]]] = defaultdict(set)
+    for spec in specialties:
+        if len(spec.substance_keys) > 1 and spec.atc:
+            codes = tuple(sorted(spec.atc))
+            seen[(spec.substance_keys, spec.routes)].add(codes)
+            seen[(spec.substance_keys, None)].add(codes)
+    return {key: next(iter(codes)) for key, codes in seen.items() if len(codes) == 1}
 
 
 def _display(display: dict[str, Counter[str]], key: str, raw: str, weight: int) -> None:

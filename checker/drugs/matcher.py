@@ -643,6 +643,7 @@ class Identifier:
             product=spec.name if spec else "", form=spec.form if spec else "",
             route=";".join(spec.routes) if spec else "", generic_group=group, generic_type=gtype,
             prescribed_as=prescribed_as, alternatives=alternatives, note=note,  # type: ignore[arg-type]
+            product_atc=idx.combination_atc(keys, cis) if len(set(keys)) > 1 else (),
         )
 
     def from_text(self, text: str, method_override: str | None = None) -> MedicationIdentity | None:

@@ -889,6 +889,12 @@ def _atc_in(codes: frozenset[str] | set[str], prefixes: tuple[str, ...] | list[s
     return any(p == "*" or c.startswith(p) for c in codes for p in prefixes if p)
 
 
+def _contains_class(identity: MedicationIdentity, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """The line contains a drug of the class, alone or in a combination, or is a combination of the
+    class (a patient on candesartan + hydrochlorothiazide has taken a sartan, and a C09DA product)."""
+    return _atc_in(identity.atc_codes, prefixes) or _atc_in(frozenset(identity.product_atc), prefixes)
+
+
 def _icd_norm(code: str) -> str:
     return code.replace(".", "").upper().strip()
 
@@ -932,7 +938,7 @@ def _prior_of_class(call: RuleCall, order: MedicationOrder, prefixes: tuple[str,
     """Another order of the class dated before this one, or undated (then treatment is not new)."""
     for o in _other_orders(call, order):
         assert o.identity is not None
-        if not _atc_in(o.identity.atc_codes, prefixes):
+        if not _contains_class(o.identity, prefixes):
             continue
         if order.authored_on is None or o.authored_on is None or o.authored_on < order.authored_on:
             return True
@@ -1018,8 +1024,13 @@ def _may_apply(idx: Any, ident: MedicationIdentity, strat: Any) -> bool:
 
 @by_identities
 def _strategies_for(strategies: Any, ident: MedicationIdentity) -> tuple[Any, ...]:
-    """The strategies whose prescribed ATC classes contain the line (memoised per medication)."""
-    return tuple(s for s in strategies if _atc_in(ident.atc_codes, s.prescribed_atc))
+    """The strategies whose prescribed ATC classes hold the product as prescribed (memoised per
+    medication): a single substance by its own code, a combination by the combination's code
+    (:attr:`~checker.model.MedicationIdentity.class_atc`), so that a strategy for "a sartan alone"
+    (C09CA) never reaches candesartan + hydrochlorothiazide (C09DA) through its sartan; ``*`` holds
+    every line with an ATC code."""
+    return tuple(s for s in strategies
+                 if ("*" in s.prescribed_atc and ident.atc_codes) or _atc_in(ident.class_atc, s.prescribed_atc))
 
 
 def _strategy_finding(call: RuleCall, order: MedicationOrder, ident: MedicationIdentity, strat: Any,
