@@ -179,12 +179,16 @@ class MedicationIdentity:
     combination's own code (:attr:`product_atc`) for several. A criterion meant for one class of
     single agent ("a sartan alone", C09CA) tests these, so that it never matches a combination
     through one of its components; a combination class (C09DA) matches the combination."""
+    any_atc: frozenset[str] = field(init=False, repr=False, compare=False)
+    """:attr:`atc_codes` and :attr:`product_atc` together: every class the line belongs to, alone or
+    in combination (a criterion on "any line with a sartan" or on "amoxicillin + clavulanic acid")."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "substance_keys", frozenset(s.key for s in self.substances))
         atc = frozenset(a for s in self.substances for a in s.atc)
         object.__setattr__(self, "atc_codes", atc)
         object.__setattr__(self, "class_atc", frozenset(self.product_atc) if len(self.substance_keys) > 1 else atc)
+        object.__setattr__(self, "any_atc", atc | frozenset(self.product_atc) if self.product_atc else atc)
 
     def name_of(self, key: str) -> str:
         """Display name (French DCI) of the substance ``key`` of this line, else the key itself."""

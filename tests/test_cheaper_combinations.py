@@ -132,3 +132,23 @@ def test_a_combination_line_carries_its_own_class() -> None:
     assert set(spec.atc) <= set(ident.product_atc)
     assert _has(set(ident.atc_codes), "C09CA") and _has(set(ident.atc_codes), "C03")
     assert set(ident.class_atc) == set(ident.product_atc)
+
+
+def test_combinations_written_in_dci_get_the_combination_strategy(products: dict[str, list[Specialty]]) -> None:
+    """The same in DCI ("valsartan/hydrochlorothiazide"): every sartan + diuretic pair of the BDPM,
+    identified without a product, gets the combination strategy and never the single-agent one."""
+    idx = drug_index()
+    pairs = sorted({tuple(sorted(s.substance_keys)) for s in products["combos"] if _sartan_diuretic(idx, s)})
+    assert len(pairs) >= 5
+    bundles = []
+    for n, pair in enumerate(pairs):
+        bundle = _bundle(f"dci{n}")
+        request = bundle["entry"][2]["resource"]
+        request["medicationCodeableConcept"] = {"text": "/".join(idx.display_name(k) for k in pair)}
+        bundles.append(bundle)
+    report = check(bundles, as_of="2026-01-15", select=["EQ005"])
+    given: dict[str, set[str]] = {f"dci{n}": set() for n in range(len(pairs))}
+    for f in report.findings:
+        given[(f.patient or "").removeprefix("Patient/p")].add(f.evidence.get("strategy", ""))
+    assert all(found == {COMBINATION} for found in given.values()), {pairs[int(k[3:])]: v for k, v in given.items()
+                                                                    if v != {COMBINATION}}

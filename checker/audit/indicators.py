@@ -29,13 +29,13 @@ def definitions(refs: Any) -> tuple[Indicator, ...]:
 
 
 def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
-    """Whether the order's drug has an ATC code under one of ``prefixes`` (the test
-    :class:`AtcScopes` remembers)."""
+    """Whether the order's drug has an ATC code under one of ``prefixes``, a component's or a
+    combination's own (the test :class:`AtcScopes` remembers)."""
     ident = order.identity
     if not prefixes or ident is None:
         return False
     prefixes = tuple(prefixes)  # (already a tuple from the referential: no copy) one call tests them all
-    return any(a.startswith(prefixes) for a in ident.atc_codes)
+    return any(a.startswith(prefixes) for a in ident.any_atc)
 
 
 SCOPE_ENTRIES = 20_000
@@ -61,7 +61,7 @@ class AtcScopes:
         ident = order.identity
         if ident is None:
             return 0
-        codes = ident.atc_codes
+        codes = ident.any_atc  # a combination's own code too (J01CR02)
         found = self._memo.get(codes)
         if found is None:
             found = 0

@@ -42,8 +42,9 @@ __all__ = ["code_matches", "concept_matches", "system_is"]
 
 
 def atc_codes_of(order: MedicationOrder) -> frozenset[str]:
-    """ATC codes of a prescription line: from its identification (rule-grade confidence) and any
-    ATC coding given in the input."""
+    """ATC codes of a prescription line: from its identification (rule-grade confidence: its
+    substances' codes and a combination's own code, :attr:`~checker.model.MedicationIdentity.any_atc`)
+    and any ATC coding given in the input."""
     return _atc_codes(order.identity, order.medication, order.ingredients)
 
 
@@ -52,7 +53,7 @@ def _atc_codes(ident: MedicationIdentity | None, medication: Concept, ingredient
                ) -> frozenset[str]:
     codes: set[str] = set()
     if ident is not None and ident.confidence >= RULE_CONFIDENCE:
-        codes |= {a.upper() for a in ident.atc_codes}
+        codes |= {a.upper() for a in ident.any_atc}  # a combination's own code too (J01CR02)
     for concept in [medication, *(i.concept for i in ingredients)]:
         codes |= {c.code.strip().upper() for c in concept.codings if system_is("ATC", c.system)}
     return frozenset(codes)

@@ -892,7 +892,7 @@ def _atc_in(codes: frozenset[str] | set[str], prefixes: tuple[str, ...] | list[s
 def _contains_class(identity: MedicationIdentity, prefixes: tuple[str, ...] | list[str]) -> bool:
     """The line contains a drug of the class, alone or in a combination, or is a combination of the
     class (a patient on candesartan + hydrochlorothiazide has taken a sartan, and a C09DA product)."""
-    return _atc_in(identity.atc_codes, prefixes) or _atc_in(frozenset(identity.product_atc), prefixes)
+    return _atc_in(identity.any_atc, prefixes)
 
 
 def _icd_norm(code: str) -> str:
