@@ -989,7 +989,8 @@ def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     pump inhibitor at the same dose level (HAS 2009), no systematic PPI with a short NSAID course
     in a patient without risk factor (HAS 2009), the large pack for a treatment of three months or
     more (art. L. 5125-23 CSP). Amounts are given only when the source fixes a dose
-    correspondence (same dose level, same product): a class switch carries no amount.
+    correspondence (same dose level, same product): a class switch carries no amount. A strategy's
+    class is the product's as prescribed: a fixed combination by its own code, never a component's.
     Source: HAS Bon usage du médicament sheets (2008, 2009); code de la santé publique.
     """
     if call.settings.jurisdiction != "fr":
