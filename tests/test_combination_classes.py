@@ -80,3 +80,27 @@ def test_the_resistance_indicator_counts_amoxicillin_clavulanate(amox_clav: list
                for c in amox_clav + amox]
     t = tally_records(records, defs, date(2026, 1, 15))
     assert t[("ATB-RESISTANCE", OVERALL)] == [len(amox_clav), len(amox_clav) + len(amox)]
+
+
+def test_a_line_coded_with_a_combination_code_alone_is_identified() -> None:
+    """A line whose only coding is a combination's ATC code (C09DA06, J01CR02) is identified as the
+    substances every BDPM specialty of that code holds, with that code as its class; a code BDPM
+    gives to several sets of substances stays unidentified rather than guessed."""
+    idx = drug_index()
+    sets: dict[str, set[frozenset[str]]] = {}
+    for spec in idx.specialties.values():
+        if len(spec.substance_keys) > 1:
+            for code in spec.atc:
+                sets.setdefault(code, set()).add(spec.substance_keys)
+    single = {code: next(iter(s)) for code, s in sets.items() if len(s) == 1 and not idx.keys_for_atc(code)}
+    assert len(single) > 100 and {"C09DA06", "J01CR02"} <= set(single)
+    for code, keys in sorted(single.items()):
+        order = MedicationOrder(ref="MedicationRequest/m", status="active", intent="order",
+                                medication=Concept(codings=(Coding("http://www.whocc.no/atc", code),)))
+        ident = identify(order)
+        assert ident.substance_keys == keys and code in ident.class_atc, (code, sorted(keys), ident)
+    several = sorted(code for code, s in sets.items() if len(s) > 1 and not idx.keys_for_atc(code))
+    for code in several:
+        order = MedicationOrder(ref="MedicationRequest/m", status="active", intent="order",
+                                medication=Concept(codings=(Coding("http://www.whocc.no/atc", code),)))
+        assert not identify(order).substances, code

@@ -37,6 +37,8 @@ Combinations
     the specialty's own CIS_MITM code, else the one code every BDPM specialty of the same substances
     (and, for a specialty, the same routes) carries in CIS_MITM; empty when BDPM gives none or
     several (see :attr:`checker.model.MedicationIdentity.product_atc`).
+    ``idx.keys_for_combination_atc(code) -> tuple[str, ...]``: the reverse, when one set of
+    substances holds the code in BDPM.
 
 Keys: mineral salts fold to the ion the thesaurus names ("chlorure de potassium" → "potassium",
 "sulfate ferreux" → "fer", "carbonate de lithium" → "lithium"), except sodium salts, which keep
@@ -61,7 +63,7 @@ from checker.drugs.bdpm import parse_price
 from checker.outputs import write_atomic
 from checker.text import fold
 
-INDEX_FORMAT = 22  # bump when the compiled structure or its content rules change
+INDEX_FORMAT = 23  # bump when the compiled structure or its content rules change
 
 
 class Component(NamedTuple):
@@ -155,6 +157,7 @@ class DrugIndex:
     atc_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     combination_codes: dict[tuple[frozenset[str], tuple[str, ...] | None], tuple[str, ...]] = field(
         default_factory=dict)  # (substances, routes or None for any) → the combination's own ATC
+    combination_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # combination ATC → substances
     rxnorm_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     code_keys: dict[str, str] = field(default_factory=dict)  # BDPM substance code → key
     vocabulary: tuple[str, ...] = ()  # every name and brand, for fuzzy matching
@@ -252,6 +255,11 @@ class DrugIndex:
         if spec is not None and spec.substance_keys == ks:
             return spec.atc or self.combination_codes.get((ks, spec.routes), ())
         return self.combination_codes.get((ks, None), ())
+
+    def keys_for_combination_atc(self, code: str) -> tuple[str, ...]:
+        """The substances of a combination's ATC code (C09DA06 → candesartan, hydrochlorothiazide):
+        those of every BDPM specialty CIS_MITM gives the code; empty when they differ."""
+        return self.combination_keys.get(code.strip().upper(), ())
 
     def keys_for_rxnorm(self, cui: str) -> tuple[str, ...]:
         return self.rxnorm_keys.get(cui.strip(), ())
@@ -621,6 +629,12 @@ def build(tables: dict, synonyms: list[tuple[str, ...]], rxnorm: list[tuple[str,
     for key, code in atc_extra:
         atc_sets[key_for(fold(key))].add(code.upper())
     idx.combination_codes = _combination_codes(idx.specialties.values())
+    keysets: dict[str, set[frozenset[str]]] = defaultdict(set)
+    for spec in idx.specialties.values():
+        if len(spec.substance_keys) > 1:
+            for code in spec.atc:
+                keysets[code].add(spec.substance_keys)
+    idx.combination_keys = {code: tuple(sorted(next(iter(ks)))) for code, ks in keysets.items() if len(ks) == 1}
     # 5. substance tables
     rx: dict[str, set[str]] = defaultdict(set)
     for cui, name in rxnorm:

@@ -606,6 +606,19 @@ class Identifier:
                     return self._identity(list(keys), {}, "rxnorm", 0.97, prescribed_as="code")
         return None
 
+    def _by_combination_code(self, codings: tuple[Coding, ...]) -> MedicationIdentity | None:
+        """A line coded with a fixed combination's ATC code (C09DA06) and nothing else that identifies
+        it: the substances every BDPM specialty of that code holds (none when they differ)."""
+        for c in codings:
+            sys = c.system.lower()
+            code = c.code.strip().upper()
+            if "whocc" in sys or "atc" in sys or _ATC5.match(code):
+                keys = self.idx.keys_for_combination_atc(code)
+                if keys:
+                    return self._identity(list(keys), {}, "atc", 0.9, prescribed_as="code",
+                                          note=f"ATC {code}: fixed combination", product_atc=(code,))
+        return None
+
     def _from_specialty(self, cis: str, method: str, cip13: str | None = None) -> MedicationIdentity | None:
         s = self.idx.specialties.get(cis)
         if s is None or not s.components:
@@ -618,7 +631,7 @@ class Identifier:
     def _identity(self, keys: list[str], strengths: dict[str, Quantity], method: str, confidence: float, *,
                   cis: str | None = None, cip13: str | None = None, prescribed_as: str = "unknown",
                   alternatives: tuple[str, ...] = (), note: str = "",
-                  candidates: tuple[str, ...] = ()) -> MedicationIdentity:
+                  candidates: tuple[str, ...] = (), product_atc: tuple[str, ...] | None = None) -> MedicationIdentity:
         idx = self.idx
         subs = tuple(
             SubstanceMatch(key=k, name=idx.display_name(k), strength=strengths.get(k),
@@ -643,7 +656,8 @@ class Identifier:
             product=spec.name if spec else "", form=spec.form if spec else "",
             route=";".join(spec.routes) if spec else "", generic_group=group, generic_type=gtype,
             prescribed_as=prescribed_as, alternatives=alternatives, note=note,  # type: ignore[arg-type]
-            product_atc=idx.combination_atc(keys, cis) if len(set(keys)) > 1 else (),
+            product_atc=product_atc if product_atc is not None
+            else idx.combination_atc(keys, cis) if len(set(keys)) > 1 else (),
         )
 
     def from_text(self, text: str, method_override: str | None = None) -> MedicationIdentity | None:
@@ -688,6 +702,9 @@ class Identifier:
             return ing
         if best is not None:
             return best
+        combination = self._by_combination_code(concept.codings)
+        if combination is not None:
+            return combination
         label = order.label or ", ".join(f"{c.system}|{c.code}" for c in concept.codings)
         return MedicationIdentity(substances=(), method="none", confidence=0.0, note=f"not identified: {label!r}")
 
