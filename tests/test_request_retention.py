@@ -143,3 +143,30 @@ def test_the_library_keeps_no_treatment_dates_of_a_checked_request() -> None:
         del report, bundle
     check(sample, as_of="2026-02-01")
     assert _alive_dates(years) == set(), "treatment dates of past requests kept by the process"
+
+
+PRICED_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules" / "EQ001" / "fail-tahor-20.json"
+
+
+def test_the_library_keeps_no_dispense_dates_of_a_checked_request() -> None:
+    """The days a prescription may be dispensed (``dispenseRequest.validityPeriod``) of seeded requests
+    of past years, each priced by the cheaper-equivalent rules, leave none of their dates alive once
+    the requests are checked."""
+    sample = json.loads(PRICED_SAMPLE.read_text(encoding="utf-8"))
+    check(sample, as_of="2026-02-01")
+    rng = random.Random(1818)
+    years = set(rng.sample(range(1801, 1890), 8))
+    for year in sorted(years):
+        bundle = copy.deepcopy(sample)
+        for entry in bundle["entry"]:
+            res = entry["resource"]
+            if res["resourceType"] == "MedicationRequest":
+                res["dispenseRequest"] = {
+                    "validityPeriod": {"start": f"{year}-03-0{rng.randrange(1, 10)}", "end": f"{year}-06-1{rng.randrange(10)}"},
+                    "numberOfRepeatsAllowed": rng.randrange(4)}
+        report = check(bundle, as_of="2026-02-01")
+        assert any(f.rule.startswith("EQ") for f in report.findings)  # the line was priced
+        assert all(f.summary and f.detail for f in report.findings)
+        del report, bundle
+    check(sample, as_of="2026-02-01")
+    assert _alive_dates(years) == set(), "dispense dates of past requests kept by the process"
