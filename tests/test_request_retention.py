@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import random
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,87 @@ def test_the_service_keeps_no_reason_of_an_answered_request(tmp_path: Path, n: i
         assert resp.status_code == 200, resp.text
         del resp
     assert _alive_marks() == set(), "reason texts of answered requests kept by the service"
+
+
+# --- the dates of a request's lines (a treatment's first and last day) ---------------------------------
+
+DURATION_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules" / "OP002" / \
+    "fail-alprazolam-quatre-mois.json"  # two alprazolam lines judged by a treatment-duration protocol
+
+
+def _alive_dates(years: set[int]) -> set[date]:
+    """Dates of ``years`` still referenced by a live container or slotted object, looked for also in
+    the tuples they hold (a tuple of dates is not tracked by the collector, the dict keyed by it is)."""
+    gc.collect()
+    found: set[date] = set()
+
+    def look(v: Any, depth: int) -> None:
+        if type(v) is date:
+            if v.year in years:
+                found.add(v)
+        elif type(v) is tuple and depth < 4:
+            for x in v:
+                look(x, depth + 1)
+
+    for obj in gc.get_objects():
+        if isinstance(obj, dict):
+            values: Any = [*obj.keys(), *obj.values()]
+        elif isinstance(obj, (list, tuple)):
+            values = obj
+        else:
+            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
+            values = [getattr(obj, s, None) for s in slots] if slots else ()
+        for v in values:
+            look(v, 0)
+    return found
+
+
+def test_the_library_keeps_no_treatment_dates_of_a_checked_request() -> None:
+    """A treatment's days (when a patient took a benzodiazepine, from when to when) are the patient's
+    data as much as the reason's words: seeded requests of past years (none of which any referential
+    names), each judged by a treatment-duration protocol, leave none of their dates alive once checked."""
+    sample = json.loads(DURATION_SAMPLE.read_text(encoding="utf-8"))
+    check(sample, as_of="2026-02-01")  # referentials loaded before looking
+    rng = random.Random(1817)
+    years = set(rng.sample(range(1801, 1890), 8))
+    for year in sorted(years):
+        bundle = copy.deepcopy(sample)
+        for entry in bundle["entry"]:
+            res = entry["resource"]
+            if res["resourceType"] == "Patient":
+                res["birthDate"] = f"{year - 50}-01-01"
+            elif res["resourceType"] == "MedicationRequest":
+                res["authoredOn"] = f"{year}{res['authoredOn'][4:]}"
+        report = check(bundle, as_of=f"{year + 1}-02-01")
+        assert any(f.rule == "OP002" for f in report.findings)  # the duration was judged
+        assert all(f.summary and f.detail for f in report.findings)
+        del report, bundle
+    check(sample, as_of="2026-02-01")
+    assert _alive_dates(years) == set(), "treatment dates of past requests kept by the process"
+
+
+PRICED_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules" / "EQ001" / "fail-tahor-20.json"
+
+
+def test_the_library_keeps_no_dispense_dates_of_a_checked_request() -> None:
+    """The days a prescription may be dispensed (``dispenseRequest.validityPeriod``) of seeded requests
+    of past years, each priced by the cheaper-equivalent rules, leave none of their dates alive once
+    the requests are checked."""
+    sample = json.loads(PRICED_SAMPLE.read_text(encoding="utf-8"))
+    check(sample, as_of="2026-02-01")
+    rng = random.Random(1818)
+    years = set(rng.sample(range(1801, 1890), 8))
+    for year in sorted(years):
+        bundle = copy.deepcopy(sample)
+        for entry in bundle["entry"]:
+            res = entry["resource"]
+            if res["resourceType"] == "MedicationRequest":
+                res["dispenseRequest"] = {
+                    "validityPeriod": {"start": f"{year}-03-0{rng.randrange(1, 10)}", "end": f"{year}-06-1{rng.randrange(10)}"},
+                    "numberOfRepeatsAllowed": rng.randrange(4)}
+        report = check(bundle, as_of="2026-02-01")
+        assert any(f.rule.startswith("EQ") for f in report.findings)  # the line was priced
+        assert all(f.summary and f.detail for f in report.findings)
+        del report, bundle
+    check(sample, as_of="2026-02-01")
+    assert _alive_dates(years) == set(), "dispense dates of past requests kept by the process"

@@ -547,8 +547,10 @@ def _duration_test(protocol: Protocol, t: Test) -> tuple[tuple[str, ...], int, i
 
 
 DURATION_ENTRIES = 20_000
-"""Bound of the memo of :func:`_duration_result` (emptied when full)."""
+"""Bound of the memo of :func:`_duration_result` (emptied when full, and after each check: its keys
+and facts are the days a patient took a treatment)."""
 _DURATIONS: dict[tuple[tuple[date, date, int, int], int], Result] = {}
+holds_request_words(_DURATIONS.clear)
 
 
 def _duration_result(block: tuple[date, date, int, int], over: int) -> Result:

@@ -285,6 +285,7 @@ def _comparison(dosages: tuple[Dosage, ...], dispense: Dispense | None, ended: b
 
 
 _shared_comparison = by_identities(_comparison)
+holds_request_words(_shared_comparison.cache_clear)  # type: ignore[attr-defined]  # it keeps a request's dispense (its dates) alive
 
 
 def _saving_phrase(cmp: CostComparison) -> Phrases:
