@@ -186,28 +186,3 @@ def test_the_words_of_a_check_are_forgotten_after_it(records: list[PatientRecord
     assert not engine._OWN_WORDS and not engine._REASON_VERDICTS and not engine._WALKS
 
 
-def _combine_general(parts: list[criteria.Verdict], decisive: bool) -> criteria.Verdict:
-    """The combination of the criteria language as written before its one-part shortcuts."""
-    hits = [p for p in parts if p.value is decisive]
-    if hits:
-        return criteria.Verdict(decisive, (), evaluator._merge(hits)[1])
-    open_ = [p for p in parts if p.value is None]
-    if open_:
-        missing, evidence = evaluator._merge(open_)
-        return criteria.Verdict(None, missing, evidence)
-    return criteria.Verdict(not decisive, (), evaluator._merge(parts)[1])
-
-
-@pytest.mark.parametrize("seed", range(10))
-def test_a_one_part_combination_returned_as_is_equals_the_general_one(seed: int) -> None:
-    """Parts of every shape (missing data beside a yes or a no, repeated data and evidence): the
-    combination of one part equals the general combination."""
-    rng = random.Random(seed)
-    words = ["a", "b", criteria.AgeOn(70), criteria.AgeOn(70), criteria.BARE_REASON]
-    for _ in range(300):
-        part = criteria.Verdict(rng.choice([True, False, None]),
-                                tuple(rng.choice(["birth", "sex"]) for _ in range(rng.randrange(0, 3))),
-                                tuple(rng.choice(words) for _ in range(rng.randrange(0, 3))))
-        for decisive in (True, False):
-            got, want = evaluator._combine([part], decisive), _combine_general([part], decisive)
-            assert got == want and type(got.missing) is type(want.missing) and type(got.evidence) is type(want.evidence)

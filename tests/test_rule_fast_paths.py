@@ -78,7 +78,8 @@ def test_a_combination_of_one_part_is_the_general_combination(seed: int) -> None
         missing = tuple(rng.choice(["birth", "sex", "weight"]) for _ in range(rng.randrange(0, 4))) if value is None else ()
         part = criteria.Verdict(value, missing, tuple(rng.choice(words) for _ in range(rng.randrange(0, 5))))
         for decisive in (True, False):
-            assert evaluator._combine([part], decisive) == _combine_general([part], decisive)
+            got, want = evaluator._combine([part], decisive), _combine_general([part], decisive)
+            assert got == want and type(got.missing) is type(want.missing) and type(got.evidence) is type(want.evidence)
         many = [part, *(criteria.Verdict(rng.choice([True, False, None]), ("x",) if rng.random() < 0.5 else (),
                                          (rng.choice(words),)) for _ in range(rng.randrange(1, 3)))]
         for decisive in (True, False):
