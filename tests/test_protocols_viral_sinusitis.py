@@ -33,7 +33,7 @@ VIRAL_WORDINGS = ["Viral sinusitis", "Acute viral sinusitis", "Viral maxillary s
                   "Sinusite virale", "Sinusite aiguë virale", "Sinusite maxillaire aiguë virale",
                   "Rhinosinusite virale", "Rhinosinusite aiguë virale", "Viral rhinosinusitis"]
 PLAIN_WORDINGS = ["Sinusite aiguë maxillaire", "Sinusite maxillaire", "Acute sinusitis",
-                  "Acute maxillary sinusitis", "Sinusitis"]
+                  "Acute maxillary sinusitis", "Sinusitis", "Acute bacterial sinusitis", "Sinusite bactérienne"]
 
 
 def _case(rng: random.Random, text: str) -> str:
