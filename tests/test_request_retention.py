@@ -15,12 +15,14 @@ import json
 import random
 from datetime import date
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from checker import check
+from checker.findings import Report
 from checker.service.app import EXAMPLE_REQUEST, create_app
 from tests.test_service import insecure_config
 
@@ -121,28 +123,41 @@ def _alive_dates(years: set[int]) -> set[date]:
     return found
 
 
-def test_the_library_keeps_no_treatment_dates_of_a_checked_request() -> None:
-    """A treatment's days (when a patient took a benzodiazepine, from when to when) are the patient's
-    data as much as the reason's words: seeded requests of past years (none of which any referential
-    names), each judged by a treatment-duration protocol, leave none of their dates alive once checked."""
-    sample = json.loads(DURATION_SAMPLE.read_text(encoding="utf-8"))
+def _dates_left_by_past_requests(sample_path: Path, seed: int, date_it: Callable[[dict[str, Any], int, random.Random], None],
+                                  as_of: Callable[[int], str], judged: Callable[[Report], bool]) -> set[date]:
+    """Check the sample redated by ``date_it`` to 8 seeded past years (none of which any referential
+    names), each report ``judged`` to have used those dates and fully worded, then check the sample
+    itself again: the dates of those years still alive in the process."""
+    sample = json.loads(sample_path.read_text(encoding="utf-8"))
     check(sample, as_of="2026-02-01")  # referentials loaded before looking
-    rng = random.Random(1817)
+    rng = random.Random(seed)
     years = set(rng.sample(range(1801, 1890), 8))
     for year in sorted(years):
         bundle = copy.deepcopy(sample)
         for entry in bundle["entry"]:
-            res = entry["resource"]
-            if res["resourceType"] == "Patient":
-                res["birthDate"] = f"{year - 50}-01-01"
-            elif res["resourceType"] == "MedicationRequest":
-                res["authoredOn"] = f"{year}{res['authoredOn'][4:]}"
-        report = check(bundle, as_of=f"{year + 1}-02-01")
-        assert any(f.rule == "OP002" for f in report.findings)  # the duration was judged
+            date_it(entry["resource"], year, rng)
+        report = check(bundle, as_of=as_of(year))
+        assert judged(report)
         assert all(f.summary and f.detail for f in report.findings)
         del report, bundle
     check(sample, as_of="2026-02-01")
-    assert _alive_dates(years) == set(), "treatment dates of past requests kept by the process"
+    return _alive_dates(years)
+
+
+def test_the_library_keeps_no_treatment_dates_of_a_checked_request() -> None:
+    """A treatment's days (when a patient took a benzodiazepine, from when to when) are the patient's
+    data as much as the reason's words: seeded requests of past years, each judged by a
+    treatment-duration protocol, leave none of their dates alive once checked."""
+
+    def date_it(res: dict[str, Any], year: int, rng: random.Random) -> None:
+        if res["resourceType"] == "Patient":
+            res["birthDate"] = f"{year - 50}-01-01"
+        elif res["resourceType"] == "MedicationRequest":
+            res["authoredOn"] = f"{year}{res['authoredOn'][4:]}"
+
+    left = _dates_left_by_past_requests(DURATION_SAMPLE, 1817, date_it, lambda year: f"{year + 1}-02-01",
+                                        lambda report: any(f.rule == "OP002" for f in report.findings))  # the duration was judged
+    assert left == set(), "treatment dates of past requests kept by the process"
 
 
 PRICED_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules" / "EQ001" / "fail-tahor-20.json"
@@ -152,21 +167,13 @@ def test_the_library_keeps_no_dispense_dates_of_a_checked_request() -> None:
     """The days a prescription may be dispensed (``dispenseRequest.validityPeriod``) of seeded requests
     of past years, each priced by the cheaper-equivalent rules, leave none of their dates alive once
     the requests are checked."""
-    sample = json.loads(PRICED_SAMPLE.read_text(encoding="utf-8"))
-    check(sample, as_of="2026-02-01")
-    rng = random.Random(1818)
-    years = set(rng.sample(range(1801, 1890), 8))
-    for year in sorted(years):
-        bundle = copy.deepcopy(sample)
-        for entry in bundle["entry"]:
-            res = entry["resource"]
-            if res["resourceType"] == "MedicationRequest":
-                res["dispenseRequest"] = {
-                    "validityPeriod": {"start": f"{year}-03-0{rng.randrange(1, 10)}", "end": f"{year}-06-1{rng.randrange(10)}"},
-                    "numberOfRepeatsAllowed": rng.randrange(4)}
-        report = check(bundle, as_of="2026-02-01")
-        assert any(f.rule.startswith("EQ") for f in report.findings)  # the line was priced
-        assert all(f.summary and f.detail for f in report.findings)
-        del report, bundle
-    check(sample, as_of="2026-02-01")
-    assert _alive_dates(years) == set(), "dispense dates of past requests kept by the process"
+
+    def date_it(res: dict[str, Any], year: int, rng: random.Random) -> None:
+        if res["resourceType"] == "MedicationRequest":
+            res["dispenseRequest"] = {
+                "validityPeriod": {"start": f"{year}-03-0{rng.randrange(1, 10)}", "end": f"{year}-06-1{rng.randrange(10)}"},
+                "numberOfRepeatsAllowed": rng.randrange(4)}
+
+    left = _dates_left_by_past_requests(PRICED_SAMPLE, 1818, date_it, lambda year: "2026-02-01",
+                                        lambda report: any(f.rule.startswith("EQ") for f in report.findings))  # priced
+    assert left == set(), "dispense dates of past requests kept by the process"
