@@ -343,8 +343,8 @@ def _message_key(m: Message) -> tuple[Any, ...]:
     number of parameters and of extra messages, then a name and a value key per parameter; a
     :class:`Phrases` value gives its separator and its number of phrases, which follow later in
     stack order: the tuple reads back one way only, so equal keys are equal values. A value key holds
-    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` as
-    :func:`_message_key_nested` (the plain path, which the tests hold it to)."""
+    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` for any
+    other value (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
     keyed: list[Any] = []
     add = keyed.append
     todo = [m]
@@ -395,20 +395,6 @@ def _message_key(m: Message) -> tuple[Any, ...]:
     return tuple(keyed)
 
 
-def _message_key_nested(m: Message) -> tuple[Any, ...]:
-    """The key of ``m``'s value made by recursion over its messages (the plain path of
-    :func:`_message_key`: tests/test_output_cost.py holds the two to the same equalities)."""
-    params, extra = m.params, m.extra
-    if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
-        raise _Unkeyed
-    keyed: list[Any] = [m.code]
-    for name, value in params.items():
-        if type(name) is not str:
-            raise _Unkeyed
-        keyed += (name, _value_key(value))
-    return (*keyed, *(_message_key_nested(e) for e in extra))
-
-
 def _value_key(v: Any) -> Any:
     """A hashable stand-in for a parameter that is equal only for values worded the same way: the
     exact type goes with the value (``1``, ``1.0`` and ``True`` are equal in Python but are worded
@@ -434,11 +420,7 @@ def _value_key(v: Any) -> Any:
         if type(codes) is not tuple or not _STRINGS.issuperset(map(type, codes)):
             raise _Unkeyed
         return (t, _text_key(v.table), codes, _text_key(v.sep))
-    if t is Phrases:
-        if type(v.items) is not tuple:
-            raise _Unkeyed
-        return (t, tuple([_message_key_nested(m) for m in v.items]), _text_key(v.sep))
-    raise _Unkeyed
+    raise _Unkeyed  # (a Phrases value is keyed by _message_key itself)
 
 
 _STRINGS = frozenset({str})

@@ -1,5 +1,5 @@
 """Indicator tallies with each line's ATC scopes remembered (:class:`AtcScopes`), against the plain
-test (:func:`_atc_match` per indicator and scope): over every ATC code the referentials ship (BDPM
+test (``_atc_match`` below, per indicator and scope): over every ATC code the referentials ship (BDPM
 CIS_MITM, substances/atc.tsv, the level-4 table) and each of their prefixes, alone and in seeded
 sets, and over seeded patient records, with a memory small enough to be emptied on the way."""
 
@@ -8,12 +8,13 @@ from __future__ import annotations
 import gzip
 import random
 from datetime import date, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from checker.audit import indicators
-from checker.audit.indicators import (OVERALL, _add, _atc_match, _requester, _usable, _written_at_age,
+from checker.audit.indicators import (OVERALL, _add, _requester, _usable, _written_at_age,
                                       longest_coverage, most_substances_together, order_interval, tally_records)
 from checker.model import (Concept, Dosage, MedicationIdentity, MedicationOrder, Patient, PatientRecord,
                            SubstanceMatch)
@@ -23,6 +24,16 @@ from tests.conftest import REPO
 
 SEED = 1817
 AS_OF = date(2026, 1, 15)
+
+
+def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
+    """Whether the order's drug has an ATC code under one of ``prefixes``, a component's or a
+    combination's own: the plain test :class:`AtcScopes` remembers."""
+    ident = order.identity
+    if not prefixes or ident is None:
+        return False
+    prefixes = tuple(prefixes)  # (already a tuple from the referential: no copy) one call tests them all
+    return any(a.startswith(prefixes) for a in ident.any_atc)
 
 
 def _atc_table() -> list[str]:

@@ -9,7 +9,6 @@ seeded rows and on the findings of a generated export."""
 
 from __future__ import annotations
 
-import functools
 import random
 from typing import Any
 
@@ -18,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from checker.audit import outputs
+from checker.formats import csv as csv_format
 from checker.audit.worker import sortable
 from tests.conftest import export_generator
 
@@ -147,4 +147,4 @@ def test_csv_rows_made_from_the_findings_dicts_are_those_of_their_json(tmp_path:
             body = orjson.dumps(data)
             assert outputs.finding_value(body, data) == outputs.finding_value(body)
             assert outputs.split_finding_value(outputs.finding_value(body, data)) == (
-                body, outputs.finding_csv_line(body))
+                body, outputs._csv_line(csv_format.row(orjson.loads(body))))  # the row from the ndjson line

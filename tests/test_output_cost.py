@@ -203,10 +203,32 @@ def _key_or_unkeyed(key: Any, m: Message) -> Any:
         return findings._Unkeyed
 
 
+def _message_key_nested(m: Message) -> tuple[Any, ...]:
+    """The key of ``m``'s value made by recursion over its messages: the plain path
+    :func:`findings._message_key` is held to."""
+    params, extra = m.params, m.extra
+    if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+        raise findings._Unkeyed
+    keyed: list[Any] = [m.code]
+    for name, value in params.items():
+        if type(name) is not str:
+            raise findings._Unkeyed
+        keyed += (name, _value_key_nested(value))
+    return (*keyed, *(_message_key_nested(e) for e in extra))
+
+
+def _value_key_nested(v: Any) -> Any:
+    if type(v) is Phrases:
+        if type(v.items) is not tuple or type(v.sep) is not str:
+            raise findings._Unkeyed
+        return (Phrases, tuple([_message_key_nested(m) for m in v.items]), v.sep)
+    return findings._value_key(v)
+
+
 @pytest.mark.parametrize("seed", [SEED, SEED + 5])
 def test_flat_message_key_tells_apart_the_values_the_nested_key_tells_apart(seed: int) -> None:
     """The flat key made in one loop (:func:`findings._message_key`) and the key made by recursion
-    (:func:`findings._message_key_nested`), over every catalogue message with generated parameters,
+    (:func:`_message_key_nested`), over every catalogue message with generated parameters,
     extra sentences and nested phrases, their twins and messages whose parameters or sentences are
     moved between levels: both key the same messages, and two messages have equal flat keys exactly
     when they have equal nested keys."""
@@ -228,7 +250,7 @@ def test_flat_message_key_tells_apart_the_values_the_nested_key_tells_apart(seed
               Message("A", {"p": Phrases((Message("B", {}),))}), Message("A", {"p": Phrases(())}, (Message("B", {}),))]
     pairs = set()
     for m in messages + moved + [replace(m) for m in messages[:200]]:
-        flat, nested = _key_or_unkeyed(findings._message_key, m), _key_or_unkeyed(findings._message_key_nested, m)
+        flat, nested = _key_or_unkeyed(findings._message_key, m), _key_or_unkeyed(_message_key_nested, m)
         assert (flat is findings._Unkeyed) == (nested is findings._Unkeyed), m
         if flat is not findings._Unkeyed:
             pairs.add((flat, nested))

@@ -28,16 +28,6 @@ def definitions(refs: Any) -> tuple[Indicator, ...]:
     return refs.get(REF_ID) if refs.has(REF_ID) else ()
 
 
-def _atc_match(order: MedicationOrder, prefixes: Sequence[str]) -> bool:
-    """Whether the order's drug has an ATC code under one of ``prefixes``, a component's or a
-    combination's own (the test :class:`AtcScopes` remembers)."""
-    ident = order.identity
-    if not prefixes or ident is None:
-        return False
-    prefixes = tuple(prefixes)  # (already a tuple from the referential: no copy) one call tests them all
-    return any(a.startswith(prefixes) for a in ident.any_atc)
-
-
 SCOPE_ENTRIES = 20_000
 """Bound on the ATC code sets whose scopes :class:`AtcScopes` remembers (emptied when full)."""
 
@@ -45,8 +35,8 @@ SCOPE_ENTRIES = 20_000
 class AtcScopes:
     """Which ATC scopes (``denominator_atc``, ``numerator_atc``) of the indicator definitions a
     drug's ATC codes fall in, as a bit mask remembered by the set of codes: a line is tested once per
-    distinct drug instead of once per indicator, scope and requester (the tests :func:`_atc_match`
-    makes, about 30 per line). ``bits[i]``: the (denominator, numerator) bits of ``defs[i]``, 0 for
+    distinct drug instead of once per indicator, scope and requester (the prefix tests
+    made before, about 30 per line). ``bits[i]``: the (denominator, numerator) bits of ``defs[i]``, 0 for
     an empty scope (which matches nothing)."""
 
     def __init__(self, defs: Sequence[Indicator]) -> None:

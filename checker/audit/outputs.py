@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from checker.formats import csv as csv_format
-from checker.outputs import atomic_file, write_atomic_lines
+from checker.outputs import atomic_file, write_atomic_lines  # noqa: F401  (atomic_file: used by merge through this module)
 
 FINDINGS_CSV_COLUMNS = tuple(csv_format.COLUMNS)
 """The same columns as ``pertinence check --format csv``."""
@@ -86,11 +86,6 @@ def _by_module(cells: list[Any], plain_only: bool) -> str | None:
 
 def csv_header(columns: Iterable[str]) -> bytes:
     return _csv_line(columns)
-
-
-def finding_csv_line(finding_json: bytes) -> bytes:
-    """One findings.csv row from a findings.ndjson line."""
-    return _csv_line(csv_format.row(orjson.loads(finding_json)))
 
 
 def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, cells: list[Any] | None = None
