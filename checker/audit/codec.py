@@ -145,6 +145,16 @@ def encode_line(number: int, where_json: bytes, line: bytes) -> bytes:
 _WHERE: dict[bytes, str] = {}
 
 
+def file_name(where_json: bytes) -> str:
+    """The file name an NDJSON line's payload writes as JSON (read once per name, bounded)."""
+    where = _WHERE.get(where_json)
+    if where is None:
+        if len(_WHERE) > 1000:
+            _WHERE.clear()
+        where = _WHERE[where_json] = orjson.loads(where_json)
+    return where
+
+
 def decode_items(payload: bytes, typed: bool = False) -> list[Item | TypedResource]:
     """The items of a payload: what the reader makes of an NDJSON line written by :func:`encode_line`
     (``typed``: a MedicationRequest line decoded typed, see :func:`checker.fhir_input.iter_raw`), or
@@ -152,11 +162,7 @@ def decode_items(payload: bytes, typed: bool = False) -> list[Item | TypedResour
     if payload[:1] != b"n":
         return [(decode_typed(payload) if typed else None) or decode(payload)]
     number, where_json, line = payload[1:].split(b"\t", 2)
-    where = _WHERE.get(where_json)
-    if where is None:
-        if len(_WHERE) > 1000:
-            _WHERE.clear()
-        where = _WHERE[where_json] = orjson.loads(where_json)
+    where = file_name(where_json)
     if typed and (decoded := decode_line(line)) is not None:
         return [TypedResource(decoded, line, SourceLocation(where, int(number)))]
     return list(ndjson_line_items(line, where, int(number)))

@@ -21,7 +21,7 @@ from checker.audit.indicators import Tally, definitions, merge, tally_records, t
 from checker.findings import Finding, InputCounts, InputError, add_savings
 from checker import fhir_input
 from checker.api import Identities, check_records, identify_records, parse_day
-from checker.fhir_input import SharedReading, TypedResource
+from checker.fhir_input import SharedReading, TypedLines, TypedResource
 from checker.model import PatientRecord
 from checker.audit.outputs import atomic_lines, finding_value
 from checker.formats.csv import finding_row
@@ -222,15 +222,15 @@ def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.It
     result.undigested[:] = [u for u in result.undigested if id(u[0]) in kept]
 
 
-def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: int = CHUNK_BYTES,
-            max_patients: int = CHUNK_PATIENTS) -> Iterable[list[tuple[codec.Seq, bytes]]]:
-    """Whole patients, in key order, packed into chunks of bounded size."""
-    chunk: list[tuple[codec.Seq, bytes]] = []
+def _chunks(groups: dict[str, list[_Line]], max_bytes: int = CHUNK_BYTES,
+            max_patients: int = CHUNK_PATIENTS) -> Iterable[list[_Line]]:
+    """Whole patients, in key order, packed into chunks of bounded size (bytes of their payloads)."""
+    chunk: list[_Line] = []
     size = patients = 0
-    for key in sorted(groups, key=lambda k: (k is None, k or "")):
+    for key in sorted(groups):
         lines = groups[key]
         chunk.extend(lines)
-        size += sum(len(p) for _, p in lines)
+        size += sum(line[1] for line in lines)
         patients += 1
         if size >= max_bytes or patients >= max_patients:
             yield chunk
@@ -239,7 +239,13 @@ def _chunks(groups: dict[str | None, list[tuple[codec.Seq, bytes]]], max_bytes: 
         yield chunk
 
 
-def group_key(key: str | None, payload: bytes) -> str | None:
+_Line = tuple[codec.Seq, int, list[bytes]]
+"""A shard line in a chunk: its position in the input, the length of its payload, and the line
+split at its first four tabs (key, position, then the payload, or for an NDJSON line copied as it
+is the line number, the file and the line: see :func:`codec.encode_line`)."""
+
+
+def group_key(key: str | None, payload: bytes) -> str:
     """Grouping inside a shard: the patient; items without one are grouped per source file."""
     if key is not None:
         return key
@@ -249,22 +255,48 @@ def group_key(key: str | None, payload: bytes) -> str | None:
     return f"(input) {item.location if isinstance(item, InputError) else item.name}"  # type: ignore[union-attr]
 
 
+def _payload(parts: list[bytes]) -> bytes:
+    """The payload of a shard line split by :func:`shard_chunks`, without its newline."""
+    payload = parts[2] if len(parts) == 3 else b"\t".join(parts[2:])
+    return payload[:-1] if payload[-1:] == b"\n" else payload
+
+
 def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
                  max_bytes: int = CHUNK_BYTES, max_patients: int = CHUNK_PATIENTS, *, typed: bool = True
-                 ) -> Iterator[tuple[list[codec.Item | TypedResource], list[codec.Item]]]:
+                 ) -> Iterator[tuple[list[codec.Item | TypedResource | TypedLines], list[codec.Item]]]:
     """The lines of one shard as chunks of whole patients, each item in input order, with the
     stand-alone Medications the chunk's orders cite (lent from the common shard). ``typed``:
-    MedicationRequests come decoded typed where they can (they cite no stand-alone Medication)."""
-    groups: dict[str | None, list[tuple[codec.Seq, bytes]]] = {}
+    MedicationRequests come decoded typed where they can (they cite no stand-alone Medication),
+    the NDJSON lines of one file that follow each other in a chunk a run at a time (see
+    :func:`checker.fhir_input.numbered_lines`), as the reader reads a block of a file.
+
+    A line is split once; its patient key is parsed once per patient, not per line."""
+    by_key: dict[bytes, list[_Line]] = {}  # patient key as JSON -> its lines
+    groups: dict[str, list[_Line]] = {}  # lines without a patient, grouped by group_key
     for raw_line in lines:
-        if not raw_line.strip():
+        if not raw_line or raw_line.isspace():
             continue
-        key, seq, payload = codec.split(raw_line)
-        groups.setdefault(group_key(key, payload), []).append((seq, payload))
+        parts = raw_line.split(b"\t", 4)  # a payload written by codec.encode holds no tab (JSON text)
+        key, seq = parts[0], parts[1]
+        a, _, b = seq.partition(b".")
+        entry = ((int(a), int(b)), len(raw_line) - len(key) - len(seq) - 2 - (raw_line[-1:] == b"\n"), parts)
+        if key == b"null":
+            groups.setdefault(group_key(None, _payload(parts)), []).append(entry)
+            continue
+        group = by_key.get(key)
+        if group is None:
+            by_key[key] = [entry]
+        else:
+            group.append(entry)
+    for key_json, group in by_key.items():
+        name: str = orjson.loads(key_json)
+        if name in groups:  # the same key written another way: one group, as the keys read
+            groups[name].extend(group)
+        else:
+            groups[name] = group
     for chunk in _chunks(groups, max_bytes, max_patients):
-        chunk.sort(key=lambda t: t[0])
-        decode = codec.decode_items
-        items = [item for _, p in chunk for item in decode(p, typed)]
+        chunk.sort(key=itemgetter(0))
+        items = _chunk_items(chunk, typed)
         wanted: dict[str, None] = {}
         if medications:
             for it in items:
@@ -274,6 +306,42 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
                             wanted[ref] = None
         lent = sorted({entry for r in wanted for entry in medications[r]})  # input order, like a single run
         yield items, [codec.decode(p) for _, p in lent]
+
+
+def _chunk_items(chunk: list[_Line], typed: bool) -> list[codec.Item | TypedResource | TypedLines]:
+    """The items of a chunk's lines (in input order): what :func:`codec.decode_items` makes of each
+    line, the NDJSON lines of one file that follow each other read together."""
+    items: list[codec.Item | TypedResource | TypedLines] = []
+    run: list[bytes] = []
+    numbers: list[int] = []
+    run_file = b""
+
+    def flush() -> None:
+        where = codec.file_name(run_file)
+        if typed:
+            items.extend(fhir_input.numbered_lines(run, where, numbers))
+        else:
+            for line, number in zip(run, numbers):
+                items.extend(fhir_input.ndjson_line_items(line, where, number))
+
+    for _, _, parts in chunk:
+        if len(parts) == 5 and parts[2][:1] == b"n":  # an NDJSON line copied as it is
+            if parts[3] != run_file:
+                if run:
+                    flush()
+                    run, numbers = [], []
+                run_file = parts[3]
+            line = parts[4]
+            run.append(line[:-1] if line[-1:] == b"\n" else line)
+            numbers.append(int(parts[2][1:]))
+            continue
+        if run:
+            flush()
+            run, numbers = [], []
+        items.extend(codec.decode_items(_payload(parts), typed))
+    if run:
+        flush()
+    return items
 
 
 def check_lines(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]], settings: Settings,

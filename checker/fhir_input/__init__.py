@@ -29,7 +29,7 @@ from checker.fhir_input.decoding import duplicate_key_paths, may_have_duplicate_
 from checker.fhir_input.errors import InputNotFound
 from checker.fhir_input.references import RUN_SHARED_ENTRIES, SharedReading
 from checker.fhir_input.raw import (LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, NdjsonLine, RawResource,
-                                  TypedResource)
+                                  TypedLines, TypedResource)
 from checker.fhir_input.sources import (
     CHUNK,
     EXPANSION_FROM,
@@ -40,6 +40,7 @@ from checker.fhir_input.sources import (
     display_name,
     iter_raw,
     ndjson_line_items,
+    numbered_lines,
 )
 from checker.fhir_input.validation import detect_version
 
@@ -74,6 +75,7 @@ __all__ = [
     "RUN_SHARED_ENTRIES",
     "RawResource",
     "SharedReading",
+    "TypedLines",
     "TypedResource",
     "assemble",
     "detect_version",
@@ -83,5 +85,6 @@ __all__ = [
     "may_have_duplicate_keys",
     "ndjson_line_items",
     "not_fhir_kind",
+    "numbered_lines",
     "read",
 ]

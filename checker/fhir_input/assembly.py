@@ -4,7 +4,6 @@ checked, ignored or rejected."""
 from __future__ import annotations
 
 import contextlib
-from itertools import count
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -160,12 +159,12 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     for entry in raw_items:
         if isinstance(entry, TypedLines):  # a run of bulk lines, each as a TypedResource below
             if strict:  # every line as a dict
-                for number, line in enumerate(entry.lines, entry.first):
+                for number, line in zip(entry.line_numbers(), entry.lines):
                     for item in _ndjson_line(line, entry.file, number):
                         take(item)
                 continue
             if type(entry.typed[0]) is PatientLine:
-                for number, t, line in zip(count(entry.first), entry.typed, entry.lines):
+                for number, t, line in zip(entry.line_numbers(), entry.typed, entry.lines):
                     rid, birth = t.id, t.birthDate
                     born = None
                     if not rid or birth is not UNSET and (born := _date(birth)) is None:  # as the dict path says
@@ -203,7 +202,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
             if refused:
                 for k in refused:  # read as dicts, at their positions
                     seq = base + k
-                    for item in _ndjson_line(entry.lines[k], entry.file, entry.first + k):
+                    number = entry.first + k if entry.numbers is None else entry.numbers[k]
+                    for item in _ndjson_line(entry.lines[k], entry.file, number):
                         take(item)
                 seq = base + len(orders)
             continue

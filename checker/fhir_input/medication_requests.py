@@ -151,9 +151,7 @@ def typed_run(run: TypedLines, index: _Index, today: date, groups: dict[str | No
     memo = index.shared
     lines_get, dates_get = memo.typed_lines.get, memo.typed_dates.get
     file = run.file
-    number = run.first - 1
-    for t in run.typed:
-        number += 1
+    for number, t in zip(run.line_numbers(), run.typed):
         rid = t.id
         med, dosage, dispense_request = t.medicationCodeableConcept, t.dosageInstruction, t.dispenseRequest
         authored = t.authoredOn
@@ -164,7 +162,7 @@ def typed_run(run: TypedLines, index: _Index, today: date, groups: dict[str | No
             order = typed_order(t, SourceLocation(file, number), index, today)  # first sight, or refused
             add_order(order)
             if order is None:
-                refused.append(number - run.first)
+                refused.append(len(orders) - 1)
                 continue
             written = typed_patient_key(t, file)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -86,15 +86,21 @@ class TypedResource:
 
 @dataclass(slots=True)
 class TypedLines:
-    """Consecutive NDJSON lines of one file (numbered ``first``, ``first + 1`` …), each decoded into a
-    typed structure as :class:`TypedResource` holds one (see :func:`checker.fhir_input.typed.decode_run`):
-    one item per run of a block instead of one per line. Assembly reads each line as it would read a
-    :class:`TypedResource` of it."""
+    """NDJSON lines of one file, in input order, each decoded into a typed structure as
+    :class:`TypedResource` holds one (see :func:`checker.fhir_input.typed.decode_run`): one item per
+    run of a block instead of one per line. Assembly reads each line as it would read a
+    :class:`TypedResource` of it. Numbered ``first``, ``first + 1`` … (consecutive lines of a block),
+    or ``numbers`` when given (the lines of an audit shard's chunk, which skip other patients' lines)."""
 
     typed: list[Any]
     lines: list[bytes]
     file: str
     first: int
+    numbers: list[int] | None = None
+
+    def line_numbers(self) -> Iterable[int]:
+        """The line number of each line, in order."""
+        return self.numbers if self.numbers is not None else range(self.first, self.first + len(self.lines))
 
 
 @dataclass(slots=True)

@@ -397,6 +397,44 @@ def _typed_block(lines: list[bytes], where: str, number: int, marker: bytes = b'
         start = stop
 
 
+def numbered_lines(lines: list[bytes], where: str, numbers: list[int]
+                   ) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
+    """Non-blank NDJSON lines of ``where`` numbered ``numbers``, in input order but not necessarily
+    consecutive (the lines of one chunk of an audit shard, which skip other patients' lines), read as
+    :func:`iter_raw` with ``typed`` reads the lines of a block: runs of MedicationRequest or Patient
+    lines that decode typed as one :class:`~checker.fhir_input.raw.TypedLines` each (with their
+    ``numbers``), a line with an escape or of another type on its own (:func:`_one_line`)."""
+    start, count = 0, len(lines)
+    while start < count:
+        line = lines[start]
+        if b"\\" in line:
+            yield from _one_line(line, where, numbers[start], True)
+            start += 1
+            continue
+        if line.find(b'"MedicationRequest"', 0, 80) >= 0:
+            marker, decoder = b'"MedicationRequest"', None
+        elif line.find(b'"Patient"', 0, 80) >= 0:
+            marker, decoder = b'"Patient"', PATIENT_DECODER
+        else:  # another type: as a dict
+            yield from _ndjson_line(line, where, numbers[start])
+            start += 1
+            continue
+        end, limit = start + 1, min(start + RUN_LINES, count)
+        while end < limit and (following := lines[end]).find(marker, 0, 80) >= 0 and b"\\" not in following:
+            end += 1
+        stop, run = decode_run(lines, start, end) if decoder is None else decode_run(lines, start, end, decoder)
+        if run:
+            yield TypedLines(run, lines[start:stop], where, numbers[start], numbers[start:stop])
+        else:  # a run with a key written twice somewhere: each line on its own
+            for k in range(start, stop):
+                yield from (_one_line(lines[k], where, numbers[k], True) if decoder is None
+                            else _ndjson_line(lines[k], where, numbers[k]))
+        if stop < end:  # not a typed line: read as a dict
+            yield from _ndjson_line(lines[stop], where, numbers[stop])
+            stop += 1
+        start = stop
+
+
 def _dict_lines(lines: list[bytes], where: str, number: int) -> Iterator[RawResource | InputError]:
     """Lines ``number + 1`` … as dicts."""
     for line in lines:
