@@ -23,7 +23,7 @@ import orjson
 from checker.api import parse_day
 from checker.audit import codec
 from checker.audit.worker import RunShared, Settings, check_lines, load_medications, write_result
-from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, NdjsonLine, RawResource,
+from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, NdjsonLines, RawResource,
                                 display_name, iter_raw, ndjson_line_items)
 from checker.findings import Message
 from checker.outputs import write_atomic
@@ -160,36 +160,49 @@ def route_file(index: int, name: str, n_shards: int, max_decompressed: int | Non
     unparsed (the worker reads it: the partition does not parse it, the line is parsed once); any
     other line is read here and its items routed one by one, as every line is without ``fast``."""
     ndjson = is_ndjson(name)
-    items: Iterable[codec.Item | NdjsonLine] = iter_raw(
+    items: Iterable[codec.Item | NdjsonLines] = iter_raw(
         [name], max_decompressed=MAX_DECOMPRESSED if max_decompressed is None else max_decompressed,
         max_expansion=MAX_EXPANSION if max_expansion is None else max_expansion, lines=ndjson and fast)
     aliases: dict[str, str] = {}
     if not ndjson:  # a Bundle or single resource: resolve urn:uuid patients within the file
         items = list(items)
-        aliases = codec.patient_aliases(items)  # type: ignore[arg-type]  # no NdjsonLine here
+        aliases = codec.patient_aliases(items)  # type: ignore[arg-type]  # no NdjsonLines here
     j = 0
     where_json = b""
-    written: str | None = None  # the last patient key as written, and what it routes to
-    target, key_json = COMMON, b""
+    routes: dict[str, tuple[str, bytes]] = {}  # patient key as written -> its shard and its key as JSON
+    line_patient = codec.line_patient
     for item in items:
-        if type(item) is NdjsonLine:
-            key = codec.line_patient(item.line, item.where)
-            if key is not None:
-                if key != written:
-                    written = key
-                    key = codec.normalise_patient_key(key, aliases)
-                    target, key_json = shard_name(shard_of(key, n_shards)), orjson.dumps(key)  # type: ignore[arg-type]
-                if not where_json:  # one file: one name
-                    where_json = orjson.dumps(item.where)
-                yield target, b"%b\t%d.%d\t%b\n" % (key_json, index, j, codec.encode_line(item.number, where_json, item.line)), False
+        if type(item) is NdjsonLines:
+            where = item.where
+            if not where_json:  # one file: one name
+                where_json = orjson.dumps(where)
+            number = item.first - 1
+            for line in item.lines:
+                number += 1
+                if not line or line.isspace():
+                    continue
+                written = line_patient(line, where)
+                if written is None:  # read here
+                    for found in ndjson_line_items(line, where, number):
+                        yield _routed(found, (index, j), n_shards, aliases)
+                        j += 1
+                    continue
+                route = routes.get(written)
+                if route is None:
+                    if len(routes) >= ROUTES:
+                        routes.clear()
+                    key = codec.normalise_patient_key(written, aliases)
+                    route = routes[written] = shard_name(shard_of(key, n_shards)), orjson.dumps(key)  # type: ignore[arg-type]
+                # codec.line with the payload of codec.encode_line, written at once
+                yield route[0], b"%b\t%d.%d\tn%d\t%b\t%b\n" % (route[1], index, j, number, where_json, line), False
                 j += 1
-                continue
-            parsed: Iterable[codec.Item] = ndjson_line_items(item.line, item.where, item.number)
-        else:
-            parsed = (item,)  # type: ignore[assignment]  # not an NdjsonLine here
-        for found in parsed:
-            yield _routed(found, (index, j), n_shards, aliases)
-            j += 1
+            continue
+        yield _routed(item, (index, j), n_shards, aliases)  # type: ignore[arg-type]  # not NdjsonLines here
+        j += 1
+
+
+ROUTES = 100_000
+"""Patient keys as written whose shard :func:`route_file` remembers within one file (emptied when full)."""
 
 
 def _routed(item: codec.Item, seq: codec.Seq, n_shards: int, aliases: dict[str, str]) -> tuple[str, bytes, bool]:

@@ -169,7 +169,7 @@ class RunShared:
     identities: Identities = field(default_factory=Identities)
 
 
-def check_chunk(items: list[codec.Item | TypedResource], borrowed: list[codec.Item], settings: Settings, refs: Any,
+def check_chunk(items: list[codec.Item | TypedResource | TypedLines], borrowed: list[codec.Item], settings: Settings, refs: Any,
                 result: ShardResult, shared: RunShared | None = None) -> None:
     """Assemble and check one chunk of patients, adding its contribution to ``result``."""
     day = parse_day(settings.as_of)

@@ -28,7 +28,7 @@ from checker.fhir_input.assembly import MAX_URLS, Ingestion, assemble
 from checker.fhir_input.decoding import duplicate_key_paths, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound
 from checker.fhir_input.references import RUN_SHARED_ENTRIES, SharedReading
-from checker.fhir_input.raw import (LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, NdjsonLine, RawResource,
+from checker.fhir_input.raw import (LOCAL_REF, MEDICATION_USE_TYPES, USED_TYPES, FileMark, NdjsonLines, RawResource,
                                   TypedLines, TypedResource)
 from checker.fhir_input.sources import (
     CHUNK,
@@ -71,7 +71,7 @@ __all__ = [
     "FileMark",
     "Ingestion",
     "InputNotFound",
-    "NdjsonLine",
+    "NdjsonLines",
     "RUN_SHARED_ENTRIES",
     "RawResource",
     "SharedReading",

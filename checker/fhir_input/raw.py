@@ -104,12 +104,14 @@ class TypedLines:
 
 
 @dataclass(slots=True)
-class NdjsonLine:
-    """An NDJSON line not parsed yet (``iter_raw(..., lines=True)``): its bytes, file and number."""
+class NdjsonLines:
+    """NDJSON lines not parsed yet (``iter_raw(..., lines=True)``): the lines of a block of one file,
+    numbered ``first``, ``first + 1`` …, blank ones included (to be skipped by the reader). One item
+    per block rather than per line: the partition routes a block's lines in one loop."""
 
-    line: bytes
+    lines: list[bytes]
     where: str
-    number: int
+    first: int
 
 
 @dataclass(slots=True)

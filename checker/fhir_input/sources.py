@@ -15,7 +15,7 @@ import orjson
 
 from checker.fhir_input.decoding import _without_duplicates, may_have_duplicate_keys, not_fhir_kind
 from checker.fhir_input.errors import InputNotFound, _err
-from checker.fhir_input.raw import FileMark, NdjsonLine, RawResource, TypedLines, TypedResource
+from checker.fhir_input.raw import FileMark, NdjsonLines, RawResource, TypedLines, TypedResource
 from checker.fhir_input.typed import PATIENT_DECODER, decode_line, decode_run
 from checker.fhir_input.walking import _from_xml, _walk
 from checker.findings import InputError, Message, Word
@@ -65,19 +65,19 @@ def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expan
 
 @overload
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
-             typed: Literal[False] = False, lines: bool) -> Iterator[RawResource | NdjsonLine | InputError | FileMark]: ...
+             typed: Literal[False] = False, lines: bool) -> Iterator[RawResource | NdjsonLines | InputError | FileMark]: ...
 
 
 def iter_raw(inputs: Any, *, max_decompressed: int = MAX_DECOMPRESSED, max_expansion: float = MAX_EXPANSION,
              typed: bool = False, lines: bool = False
-             ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
+             ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError | FileMark]:
     """Stream raw resources, input errors and file marks from any accepted kind of input.
 
     ``typed``: NDJSON lines that :func:`~checker.fhir_input.typed.decode_line` decodes come as
     :class:`~checker.fhir_input.raw.TypedLines` (runs of them) and :class:`~checker.fhir_input.raw.TypedResource`
     items, which only :func:`~checker.fhir_input.assemble` reads (it extracts them without building
     their dicts, or reads them as the other lines).
-    ``lines``: every non-blank NDJSON line comes unparsed, as an :class:`~checker.fhir_input.raw.NdjsonLine`
+    ``lines``: the NDJSON lines come unparsed, a block at a time, as :class:`~checker.fhir_input.raw.NdjsonLines`
     (the audit's partition routes most lines without parsing them; :func:`ndjson_line_items` reads
     one as the other lines are read); the limits and the errors of the file itself stand."""
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
@@ -92,7 +92,7 @@ typed, and whether they come unparsed."""
 
 
 def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, False, False)
-              ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
+              ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError | FileMark]:
     if isinstance(item, dict):
         for found in _walk(item, SourceLocation(file="<dict>"), depth=0):
             if isinstance(found, RawResource):
@@ -114,7 +114,7 @@ def _iter_one(item: Any, limits: _Limits = (MAX_DECOMPRESSED, MAX_EXPANSION, Fal
 
 
 def _from_path(name: str, limits: _Limits
-               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
+               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError | FileMark]:
     if name == "-":
         yield FileMark("<stdin>")
         yield from _from_stream(sys.stdin.buffer, "<stdin>", ndjson=False, limits=limits)
@@ -144,7 +144,7 @@ def _is_fhir_file(path: Path) -> bool:
 
 
 def _from_file(path: Path, limits: _Limits
-               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError | FileMark]:
+               ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError | FileMark]:
     where = display_name(str(path))  # a name that is not UTF-8 is shown (and serialised) escaped
     yield FileMark(where)
     lower = path.name.lower().removesuffix(".gz")
@@ -223,7 +223,7 @@ def _size(n: int) -> Measure:
 
 
 def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
-                 gzip_name: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError]:
+                 gzip_name: bool = False) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError]:
     """Read one input in bounded memory: NDJSON line by line (blank lines skipped at C speed), other
     JSON held whole once its first byte says it can be JSON or XML (blank space before it dropped)."""
     chunks = _chunks(raw, where, limits, gzip_name)
@@ -256,12 +256,12 @@ def _from_stream(raw: BinaryIO, where: str, *, ndjson: bool, limits: _Limits,
 
 
 def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False, unparsed: bool = False
-                   ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLine | InputError]:
+                   ) -> Iterator[RawResource | TypedLines | TypedResource | NdjsonLines | InputError]:
     """NDJSON lines from blocks of bytes: a line longer than :data:`MAX_LINE` is refused (and skipped
     to the next newline) without being held; runs of blank lines cost a count, not a parse each.
     ``typed``: runs of lines that decode typed are yielded as one :class:`~checker.fhir_input.raw.TypedLines`
     each (a line on its own as a :class:`~checker.fhir_input.raw.TypedResource`), any other line as usual;
-    ``unparsed``: every non-blank line as an :class:`~checker.fhir_input.raw.NdjsonLine`."""
+    ``unparsed``: the lines of each block as one :class:`~checker.fhir_input.raw.NdjsonLines`."""
     number = 0  # lines completed so far
     parts: list[bytes] = []  # the line being read, in pieces
     held = 0
@@ -295,10 +295,9 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False, 
             yield from _typed_block(lines, where, number, b'"Patient"', PATIENT_DECODER)
             number += len(lines)
         elif unparsed:  # the audit's partition: lines as they are
-            for line in lines:
-                number += 1
-                if line.strip():
-                    yield NdjsonLine(line, where, number)
+            if lines:
+                yield NdjsonLines(lines, where, number + 1)
+                number += len(lines)
         else:  # no order or patient in the block: every line as a dict
             for line in lines:
                 number += 1
@@ -314,7 +313,7 @@ def _ndjson_chunks(chunks: Iterable[bytes], where: str, *, typed: bool = False, 
         line = b"".join(parts)
         if line.strip():
             if unparsed and not typed:
-                yield NdjsonLine(line, where, number + 1)
+                yield NdjsonLines([line], where, number + 1)
             else:
                 yield from (_typed_line if typed else _ndjson_line)(line, where, number + 1)
 
@@ -368,7 +367,7 @@ def _looks_like_ndjson(data: bytes) -> bool:
 def _from_ndjson(data: bytes, where: str) -> Iterator[RawResource | TypedLines | TypedResource | InputError]:
     data = data.removeprefix(_BOM)
     for item in _ndjson_chunks([data], where):
-        assert not isinstance(item, NdjsonLine)  # lines come parsed here
+        assert not isinstance(item, NdjsonLines)  # lines come parsed here
         yield item
 
 
