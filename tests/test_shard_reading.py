@@ -21,7 +21,7 @@ import pytest
 
 import checker.audit.sharded as sharded
 from checker.audit import codec
-from checker.audit.worker import _chunks, group_key, shard_chunks
+from checker.audit.worker import group_key, shard_chunks
 from checker.fhir_input import RawResource, TypedLines, TypedResource, assemble
 from tests.conftest import export_generator
 from tests.test_check_sharded import _partitioned
@@ -29,6 +29,22 @@ from tests.test_fast_routing import _assert_same_routing, _line
 from tests.test_ingest_typed import TRICKY, _assert_same
 
 DAY = date(2026, 1, 15)
+
+
+def _former_chunks(groups: dict[str, list[tuple[Any, int, bytes]]], max_bytes: int,
+                   max_patients: int) -> Iterator[list[tuple[Any, int, bytes]]]:
+    chunk: list[tuple[Any, int, bytes]] = []
+    size = patients = 0
+    for key in sorted(groups):
+        lines = groups[key]
+        chunk.extend(lines)
+        size += sum(n for _, n, _ in lines)
+        patients += 1
+        if size >= max_bytes or patients >= max_patients:
+            yield chunk
+            chunk, size, patients = [], 0, 0
+    if chunk:
+        yield chunk
 
 
 def _former_shard_chunks(lines: Iterable[bytes], medications: dict[str, Any], max_bytes: int, max_patients: int,
@@ -41,7 +57,7 @@ def _former_shard_chunks(lines: Iterable[bytes], medications: dict[str, Any], ma
             continue
         key, seq, payload = codec.split(raw_line)
         groups.setdefault(group_key(key, payload), []).append((seq, len(payload), payload))
-    for chunk in _chunks(groups, max_bytes, max_patients):
+    for chunk in _former_chunks(groups, max_bytes, max_patients):
         chunk.sort(key=lambda t: t[0])
         items = [item for _, _, p in chunk for item in codec.decode_items(p, typed)]
         wanted: dict[str, None] = {}

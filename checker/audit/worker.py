@@ -222,27 +222,19 @@ def check_chunk(items: list[codec.Item | TypedResource | TypedLines], borrowed: 
     result.undigested[:] = [u for u in result.undigested if id(u[0]) in kept]
 
 
-def _chunks(groups: dict[str, list[_Line]], max_bytes: int = CHUNK_BYTES,
-            max_patients: int = CHUNK_PATIENTS) -> Iterable[list[_Line]]:
-    """Whole patients, in key order, packed into chunks of bounded size (bytes of their payloads)."""
-    chunk: list[_Line] = []
-    size = patients = 0
-    for key in sorted(groups):
-        lines = groups[key]
-        chunk.extend(lines)
-        size += sum(line[1] for line in lines)
-        patients += 1
-        if size >= max_bytes or patients >= max_patients:
-            yield chunk
-            chunk, size, patients = [], 0, 0
-    if chunk:
-        yield chunk
-
-
-_Line = tuple[codec.Seq, int, list[bytes]]
-"""A shard line in a chunk: its position in the input, the length of its payload, and the line
-split at its first four tabs (key, position, then the payload, or for an NDJSON line copied as it
-is the line number, the file and the line: see :func:`codec.encode_line`)."""
+def _packed(sizes: dict[str, list[int]], max_bytes: int, max_patients: int) -> Iterator[list[str]]:
+    """The patients of each chunk, in key order: whole patients (``sizes``: the payload bytes of
+    each patient's groups of lines) until the chunk holds ``max_bytes`` or ``max_patients``."""
+    names: list[str] = []
+    size = 0
+    for key in sorted(sizes):
+        names.append(key)
+        size += sum(sizes[key])
+        if size >= max_bytes or len(names) >= max_patients:
+            yield names
+            names, size = [], 0
+    if names:
+        yield names
 
 
 def group_key(key: str | None, payload: bytes) -> str:
@@ -256,9 +248,15 @@ def group_key(key: str | None, payload: bytes) -> str:
 
 
 def _payload(parts: list[bytes]) -> bytes:
-    """The payload of a shard line split by :func:`shard_chunks`, without its newline."""
+    """The payload of a shard line split at its first four tabs, without its newline."""
     payload = parts[2] if len(parts) == 3 else b"\t".join(parts[2:])
     return payload[:-1] if payload[-1:] == b"\n" else payload
+
+
+def _position(line: bytes) -> codec.Seq:
+    """The position in the input of a shard line (its second field)."""
+    a, _, b = line.split(b"\t", 2)[1].partition(b".")
+    return int(a), int(b)
 
 
 def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec.Seq, bytes]]],
@@ -270,33 +268,66 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
     the NDJSON lines of one file that follow each other in a chunk a run at a time (see
     :func:`checker.fhir_input.numbered_lines`), as the reader reads a block of a file.
 
-    A line is split once; its patient key is parsed once per patient, not per line."""
-    by_key: dict[bytes, list[_Line]] = {}  # patient key as JSON -> its lines
-    groups: dict[str, list[_Line]] = {}  # lines without a patient, grouped by group_key
+    A patient key is parsed once per patient, not per line. The partition writes a shard in input
+    order, so a chunk's lines are taken in the order of the shard, without a sort; lines that come
+    in another order (the Dask engine's shuffle) are sorted by their position in the input."""
+    kept: list[bytes] = []  # the shard's lines
+    of_line: list[int] = []  # the group of each kept line
+    by_key: dict[bytes, int] = {}  # patient key as JSON -> its group
+    orphans: dict[str, int] = {}  # lines without a patient: group_key -> its group
+    sizes: list[int] = []  # payload bytes of each group
+    last_a = last_b = -1
+    in_order = True
     for raw_line in lines:
         if not raw_line or raw_line.isspace():
             continue
-        parts = raw_line.split(b"\t", 4)  # a payload written by codec.encode holds no tab (JSON text)
-        key, seq = parts[0], parts[1]
-        a, _, b = seq.partition(b".")
-        entry = ((int(a), int(b)), len(raw_line) - len(key) - len(seq) - 2 - (raw_line[-1:] == b"\n"), parts)
+        tab = raw_line.find(b"\t")
+        tab2 = raw_line.find(b"\t", tab + 1)
+        key = raw_line[:tab]
+        if in_order:
+            a_text, _, b_text = raw_line[tab + 1:tab2].partition(b".")
+            a, b = int(a_text), int(b_text)
+            if a < last_a or a == last_a and b <= last_b:
+                in_order = False
+            last_a, last_b = a, b
+        size = len(raw_line) - tab2 - 1 - (raw_line[-1:] == b"\n")
         if key == b"null":
-            groups.setdefault(group_key(None, _payload(parts)), []).append(entry)
-            continue
-        group = by_key.get(key)
-        if group is None:
-            by_key[key] = [entry]
+            name = group_key(None, _payload(raw_line.split(b"\t", 2)))
+            group = orphans.get(name)
+            if group is None:
+                group = orphans[name] = len(sizes)
+                sizes.append(0)
         else:
-            group.append(entry)
+            group = by_key.get(key)  # type: ignore[assignment]
+            if group is None:
+                group = by_key[key] = len(sizes)
+                sizes.append(0)
+        sizes[group] += size
+        kept.append(raw_line)
+        of_line.append(group)
+    groups: dict[str, list[int]] = {}  # patient -> its groups (a key written another way is the same patient)
     for key_json, group in by_key.items():
-        name: str = orjson.loads(key_json)
-        if name in groups:  # the same key written another way: one group, as the keys read
-            groups[name].extend(group)
-        else:
-            groups[name] = group
-    for chunk in _chunks(groups, max_bytes, max_patients):
-        chunk.sort(key=itemgetter(0))
+        groups.setdefault(orjson.loads(key_json), []).append(group)
+    for name, group in orphans.items():
+        groups.setdefault(name, []).append(group)
+    chunk_of = [0] * len(sizes)
+    chunks: list[list[bytes]] = []
+    for names in _packed({name: [sizes[g] for g in gs] for name, gs in groups.items()}, max_bytes, max_patients):
+        for name in names:
+            for g in groups[name]:
+                chunk_of[g] = len(chunks)
+        chunks.append([])
+    del groups, by_key, orphans
+    for raw_line, group in zip(kept, of_line):
+        chunks[chunk_of[group]].append(raw_line)
+    del kept, of_line
+    chunks.reverse()  # handed out from the end: each chunk's lines are let go once checked
+    while chunks:
+        chunk = chunks.pop()
+        if not in_order:
+            chunk.sort(key=_position)
         items = _chunk_items(chunk, typed)
+        del chunk
         wanted: dict[str, None] = {}
         if medications:
             for it in items:
@@ -308,9 +339,9 @@ def shard_chunks(lines: Iterable[bytes], medications: dict[str, list[tuple[codec
         yield items, [codec.decode(p) for _, p in lent]
 
 
-def _chunk_items(chunk: list[_Line], typed: bool) -> list[codec.Item | TypedResource | TypedLines]:
-    """The items of a chunk's lines (in input order): what :func:`codec.decode_items` makes of each
-    line, the NDJSON lines of one file that follow each other read together."""
+def _chunk_items(chunk: list[bytes], typed: bool) -> list[codec.Item | TypedResource | TypedLines]:
+    """The items of a chunk's shard lines (in input order): what :func:`codec.decode_items` makes of
+    each line, the NDJSON lines of one file that follow each other read together."""
     items: list[codec.Item | TypedResource | TypedLines] = []
     run: list[bytes] = []
     numbers: list[int] = []
@@ -324,7 +355,8 @@ def _chunk_items(chunk: list[_Line], typed: bool) -> list[codec.Item | TypedReso
             for line, number in zip(run, numbers):
                 items.extend(fhir_input.ndjson_line_items(line, where, number))
 
-    for _, _, parts in chunk:
+    for raw_line in chunk:
+        parts = raw_line.split(b"\t", 4)  # a payload written by codec.encode holds no tab (JSON text)
         if len(parts) == 5 and parts[2][:1] == b"n":  # an NDJSON line copied as it is
             if parts[3] != run_file:
                 if run:
