@@ -12,6 +12,7 @@ shard lines in any order (the Dask engine's shuffle does not keep them in input 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -202,3 +203,68 @@ def test_the_typed_path_is_taken_by_shard_reading(tmp_path: Path) -> None:
     typed = sum(len(i.lines) if type(i) is TypedLines else 1 for i in items if type(i) in (TypedLines, TypedResource))
     as_dicts = sum(type(i) is RawResource and i.resource_type == "MedicationRequest" for i in items)
     assert typed >= 0.99 * (typed + as_dicts) > 300
+
+
+# --- the json report's findings: spilled per chunk in report order, merged a patient at a time -----
+
+
+def _seeded_findings(rng: random.Random) -> list[Any]:
+    """Findings of real checks, many copies given other patients (none, empty, ``~``, texts that are
+    prefixes of one another): every patient has findings of several rules, lines and severities."""
+    from dataclasses import replace
+
+    from checker import check
+
+    base = check([str(Path(__file__).resolve().parents[1] / "fhir_samples")], as_of="2026-01-15").findings
+    patients = [None, "", "~", "Patient/1", "Patient/10", "Patient/2", "#p1", "é", "Patient/1\x00"]
+    out = list(base)
+    for f in rng.sample(base, min(len(base), 150)):
+        out.append(replace(f, patient=rng.choice(patients)))
+    return out
+
+
+def _former_json_findings(chunks: list[list[Any]], tmp: Path) -> bytes:
+    """The spill of 9f571bf: a byte key per finding, lines merged by key (equal keys in chunk order)."""
+    from checker.audit.sharded import _JSON, sorted_by_key
+    from checker.audit.worker import merge_sorted
+
+    paths = []
+    for n, findings in enumerate(chunks):
+        path = tmp / f"former{n}.ndjson"
+        path.write_bytes(b"".join(k + b"\t" + f.to_json(_JSON).replace(b"\n", b"\t") + b"\n"
+                                  for k, f in sorted_by_key(findings)))
+        paths.append(path)
+    sep, out = b"\n    ", []
+    for body in merge_sorted(paths):
+        out.append(sep + body.replace(b"\t", b"\n    "))
+        sep = b",\n    "
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("whole", [True, False])
+def test_spilled_findings_merge_in_report_order_as_the_former_keys(tmp_path: Path, seed: int, whole: bool,
+                                                                  monkeypatch: Any) -> None:
+    """Seeded findings dealt to chunks at random (so that one patient's findings, and equal findings,
+    are often in several chunks): merged a patient's block at a time, the report's list is byte for
+    byte the former keyed merge's, whatever the write block."""
+    from checker.audit.sharded import Spill, merge_spilled, spill_findings
+
+    rng = random.Random(seed)
+    findings = _seeded_findings(rng)
+    findings += rng.sample(findings, 30)  # the same finding twice: kept in chunk order
+    chunks: list[list[Any]] = [[] for _ in range(rng.choice([3, 7]))]  # whole: each patient in one chunk
+    for f in findings:
+        who = (f.patient or "~").encode("utf-8")
+        chunks[zlib.crc32(who) % len(chunks) if whole else rng.randrange(len(chunks))].append(f)
+    chunks = [c for c in chunks if c]
+    monkeypatch.setattr(sharded, "WRITE_BLOCK", rng.choice([1, 500, 1 << 20]))
+    spills = []
+    for n, c in enumerate(chunks):
+        path = tmp_path / f"{n}.json"
+        with path.open("wb") as f:
+            spills.append(Spill(path, spill_findings(c, f)))
+    merged = b"".join(merge_spilled(spills))
+    assert b"\n    " + merged[len(b",\n    "):] == _former_json_findings(chunks, tmp_path)
+    blocks, patients = sum(len(s.blocks) for s in spills), len({f.patient or "~" for f in findings})
+    assert blocks == patients if whole or len(spills) == 1 else blocks > patients  # patients in several spills

@@ -10,6 +10,7 @@ checked together and every rule works within one patient.
 
 from __future__ import annotations
 
+import heapq
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from checker import fhir_input
 from checker.api import check_records, identify_records, start_run
 from checker.audit.pipeline import (MEDICATIONS, expand_inputs, input_bytes, partition_local, shard_count,
                                     parse_size, DEFAULT_MEMORY)
-from checker.audit.worker import RunShared, finding_sort_key, load_medications, merge_sorted, shard_chunks
+from checker.audit.worker import RunShared, finding_sort_key, load_medications, shard_chunks
 from checker.findings import Finding, InputCounts, InputError, Report, Severity, add_savings, in_input_order, savings_dict
 from checker.memo import relaxed_gc
 from checker.referentials import Referentials
@@ -156,9 +157,95 @@ class _Blocks:
 def sorted_by_key(findings: Iterable[Finding]) -> list[tuple[bytes, Finding]]:
     """``findings`` in report order (:meth:`Report.sorted_findings`), each with its
     :func:`~checker.audit.worker.finding_sort_key`: the byte order of the keys is the order of the
-    parts they encode, equal keys are equal parts and both sorts are stable, so one key per finding
-    serves the sort and the spill."""
+    parts they encode, equal keys are equal parts and both sorts are stable. (The spill keyed each
+    finding so until it merged whole patients' blocks instead, see :func:`spill_findings`; the tests
+    compare with it.)"""
     return sorted([(finding_sort_key(f), f) for f in findings], key=itemgetter(0))
+
+
+_SEP = b",\n    "
+"""What comes before each finding in the report's list (the first finding drops the comma)."""
+
+
+def _report_order(f: Finding) -> tuple[Any, ...]:
+    """:meth:`Report.sorted_findings`'s key."""
+    return (f.patient or "~", -f.severity.rank, f.rule, f.implicated, f.fingerprint)
+
+
+@dataclass(slots=True)
+class Spill:
+    """One chunk's findings written in report order (:func:`spill_findings`) and its patients' blocks."""
+
+    path: Path
+    blocks: list[tuple[str, int]]
+    """(patient as the report sorts it, bytes of that patient's findings), in the file's order."""
+
+
+def spill_findings(findings: Sequence[Finding], out: BinaryIO) -> list[tuple[str, int]]:
+    """Write ``findings`` to ``out`` in report order as the report's list holds them (each finding
+    as indented JSON after :data:`_SEP`) and return each patient's block of bytes: a chunk holds
+    whole patients, so the report is the chunks' blocks in patient order (:func:`merge_spilled`),
+    without a key per finding."""
+    blocks: list[tuple[str, int]] = []
+    pieces: list[bytes] = []
+    patient: Any = None
+    size = held = 0
+    for f in sorted(findings, key=_report_order):
+        piece = _SEP + f.to_json(_JSON).replace(b"\n", b"\n    ")
+        who = f.patient or "~"
+        if who != patient:
+            if size:
+                blocks.append((patient, size))
+            patient, size = who, 0
+        size += len(piece)
+        pieces.append(piece)
+        held += len(piece)
+        if held >= WRITE_BLOCK:
+            out.write(b"".join(pieces))
+            pieces, held = [], 0
+    blocks.append((patient, size))
+    out.write(b"".join(pieces))
+    return blocks
+
+
+def merge_spilled(spills: Sequence[Spill]) -> Iterator[bytes]:
+    """The findings of every spill in report order, a patient's block at a time: blocks in patient
+    order (equal patients in the order of ``spills``). A patient whose findings are in several spills
+    (two records shown alike: no patient, the same local ``#id`` in two files) has them merged by the
+    report's key, read back from their JSON."""
+    files = [s.path.open("rb") for s in spills]
+    try:
+        heads = heapq.merge(*[[(who, i, size) for who, size in s.blocks] for i, s in enumerate(spills)])
+        pending: list[tuple[int, int]] = []
+        current: Any = None
+        for who, i, size in heads:
+            if who != current and pending:
+                yield from _blocks_of(files, pending)
+                pending = []
+            current = who
+            pending.append((i, size))
+        if pending:
+            yield from _blocks_of(files, pending)
+    finally:
+        for f in files:
+            f.close()
+
+
+def _blocks_of(files: Sequence[BinaryIO], blocks: list[tuple[int, int]]) -> Iterator[bytes]:
+    """One patient's findings from its blocks (file index, size), in report order."""
+    if len(blocks) == 1:
+        i, size = blocks[0]
+        yield files[i].read(size)
+        return
+    head = _SEP + b"{"  # begins each finding, and nothing inside one (its lines are indented further)
+    runs = [[head + p for p in files[i].read(size).split(head)[1:]] for i, size in blocks]
+    yield from heapq.merge(*runs, key=_written_order)
+
+
+def _written_order(piece: bytes) -> tuple[Any, ...]:
+    """:func:`_report_order` of a finding written by :func:`spill_findings`."""
+    d = orjson.loads(piece[len(_SEP):])
+    return (d["patient"] or "~", -Severity(d["severity"]).rank, d["rule"], tuple(d["implicated"]), d["fingerprint"])
 
 
 @dataclass(slots=True)
@@ -190,7 +277,7 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
     worst: Severity | None = None
     report: Report | None = None
     with tempfile.TemporaryDirectory(prefix="pertinence-findings-") as tmp:
-        spilled: list[Path] = []
+        spilled: list[Spill] = []
         for report, chunk_counts, _urls in _checked_chunks(paths, day, refs, shards, run.max_decompressed,
                                                            run.max_expansion, **options):
             errors.extend(report.errors)
@@ -200,14 +287,9 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
             if chunk_worst is not None and (worst is None or chunk_worst.rank > worst.rank):
                 worst = chunk_worst
             if report.findings:
-                path = Path(tmp) / f"{len(spilled):06d}.ndjson"
+                path = Path(tmp) / f"{len(spilled):06d}.json"
                 with path.open("wb") as f:
-                    blocks = _Blocks(f)
-                    for key, finding in sorted_by_key(report.findings):
-                        body = finding.to_json(_JSON).replace(b"\n", b"\t")
-                        blocks.add(key, b"\t", body, b"\n")  # JSON text has no raw tab: one line per finding
-                    blocks.flush()
-                spilled.append(path)
+                    spilled.append(Spill(path, spill_findings(report.findings, f)))
         if report is None:
             report = check_records([], counts=counts, as_of=day, refs=refs, **options)
         report.findings, report.errors, report.inputs = [], in_input_order(errors), counts
@@ -221,10 +303,10 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
         out.write(before)
         if spilled:
             blocks = _Blocks(out)
-            sep = b"\n    "
-            for body in merge_sorted(spilled):
-                blocks.add(sep, body.replace(b"\t", b"\n    "))
-                sep = b",\n    "
+            first = True
+            for piece in merge_spilled(spilled):
+                blocks.add(piece[1:] if first else piece)  # the first finding without its comma
+                first = False
             blocks.add(b"\n", after)
             blocks.flush()
         out.write(b"\n")
