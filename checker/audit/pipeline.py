@@ -170,6 +170,8 @@ def route_file(index: int, name: str, n_shards: int, max_decompressed: int | Non
     j = 0
     where_json = b""
     routes: dict[str, tuple[str, bytes]] = {}  # patient key as written -> its shard and its key as JSON
+    last: str | None = None
+    route: tuple[str, bytes] | None = None
     line_patient = codec.line_patient
     for item in items:
         if type(item) is NdjsonLines:
@@ -187,7 +189,9 @@ def route_file(index: int, name: str, n_shards: int, max_decompressed: int | Non
                         yield _routed(found, (index, j), n_shards, aliases)
                         j += 1
                     continue
-                route = routes.get(written)
+                if written != last:  # the same patient as the line before: the same route
+                    route = routes.get(written)
+                    last = written
                 if route is None:
                     if len(routes) >= ROUTES:
                         routes.clear()
