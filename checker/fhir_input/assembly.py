@@ -18,7 +18,8 @@ from checker.fhir_input.medication_requests import _medication_order, _typed_ord
 from checker.fhir_input.medication_uses import _medication_use
 from checker.fhir_input.observations import _observation
 from checker.fhir_input.patients import _patient
-from checker.fhir_input.raw import LOCAL_REF, MEDICATION_USE_TYPES, FileMark, RawResource, TypedLines, TypedResource
+from checker.fhir_input.raw import (LOCAL_REF, MEDICATION_USE_TYPES, UNNAMED, FileMark, RawResource, TypedLines, TypedResource,
+                                    unnamed_patient)
 from checker.fhir_input.references import SharedReading, _content_name, _Index
 from checker.fhir_input.service_requests import _service_order
 from checker.fhir_input.typed import UNSET, PatientLine
@@ -246,6 +247,8 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     def canonical_key(written: str | None) -> str:
         if written is None:
             return ""
+        if written.startswith(UNNAMED):  # the lines of one file that name no patient
+            return written
         found = resolved.get(written)
         if found is None:
             if LOCAL_REF in written:  # "#id" naming a Patient entry of the same file (French ePrescription)
@@ -278,7 +281,7 @@ def _assemble(raw_items: Iterable[RawResource | TypedLines | TypedResource | Inp
     records: dict[str, PatientRecord] = {}
     for key, written_as in ways.items():
         shown = key.partition(LOCAL_REF)[2] or key  # an unresolved "#id" is shown as written
-        person = (patients.get(key) or Patient(ref=shown)) if key else None
+        person = (patients.get(key) or Patient(ref=shown)) if key and key[0] != UNNAMED else None
         if len(written_as) == 1 and (only := written_as[0]) not in groups:  # orders of runs only, in input order
             records[key] = PatientRecord(patient=person, medication_orders=typed_groups[only])
             continue
@@ -340,14 +343,20 @@ def _extract(raw: RawResource, kind: int, seq: int, index: _Index, today: date, 
     except _Bad as bad:
         errors.append((seq, _rejection(raw, bad, strict=strict)))
         counts.rejected += 1
-        groups.setdefault(raw.patient_key(), [])  # its patient still has a record, as every patient named
+        groups.setdefault(_group_of(raw), [])  # its patient still has a record, as every patient named
         return
-    written = raw.patient_key()
+    written = _group_of(raw)
     group = groups.get(written)
     if group is None:
         group = groups[written] = []
     group.append((seq, kind, extracted))
     counts.checked += 1
+
+
+def _group_of(raw: RawResource) -> str:
+    """The patient reference ``raw`` is written with, or its file's key when it names none
+    (:func:`~checker.fhir_input.raw.unnamed_patient`: never pooled with another file's)."""
+    return raw.patient_key() or unnamed_patient(raw.location.file)
 
 
 def _rejection(raw: RawResource, bad: _Bad, *, strict: bool) -> InputError:

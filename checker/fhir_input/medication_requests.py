@@ -8,7 +8,7 @@ from typing import Any
 from checker.fhir_input.dates import _date, _read_date, _dated
 from checker.fhir_input.elements import _Bad, _concept, _concepts, _list, _ref, _s, _str_field
 from checker.fhir_input.medications import _dispense, _dosages, _medication, _shared_element
-from checker.fhir_input.raw import RawResource, TypedLines, TypedResource, written_patient
+from checker.fhir_input.raw import RawResource, TypedLines, TypedResource, unnamed_patient, written_patient
 from checker.fhir_input.references import _Index, _resource_ref
 from checker.fhir_input.typed import FAILED, UNSET, MedicationRequestLine, checked
 from checker.fhir_input.validation import detect_version
@@ -216,11 +216,12 @@ def _typed_shared(key: tuple[bytes, bytes | None, bytes | None], index: _Index, 
     return (medicated, *elements)
 
 
-def typed_patient_key(t: MedicationRequestLine, file: str) -> str | None:
-    """:meth:`RawResource.patient_key` of a line of ``file`` decoded as ``t``."""
+def typed_patient_key(t: MedicationRequestLine, file: str) -> str:
+    """The grouping key of a line of ``file`` decoded as ``t``: :meth:`RawResource.patient_key`, or
+    :func:`unnamed_patient` when it names none."""
     subject = t.subject
-    if subject is UNSET or subject.reference is UNSET:
-        return None
+    if subject is UNSET or subject.reference is UNSET or not subject.reference:
+        return unnamed_patient(file)
     return written_patient(subject.reference, file)
 
 

@@ -23,6 +23,16 @@ LOCAL_REF = "\x1f"
 """Joins a file name and a local ``#id`` patient reference in a patient key (file, unit separator,
 ``#id``): the same ``#id`` in two files names two patients."""
 
+UNNAMED = "\x1e"
+"""Starts the grouping key of the resources of one file that name no patient (see :func:`unnamed_patient`)."""
+
+
+def unnamed_patient(file: str) -> str:
+    """The grouping key of the resources of ``file`` that name no patient: one record per file. Two
+    files without a patient (two prescriptions exported one per file) may concern two people, so
+    their lines are never paired; the lines of one file (a prescription Bundle) stay together."""
+    return f"{UNNAMED}{file}"
+
 
 @dataclass(slots=True)
 class RawResource:
