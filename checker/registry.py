@@ -16,6 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
+from checker import memo
 from checker.memo import by_identities
 from checker.model import (
     ANONYMOUS_MARK,
@@ -91,6 +92,95 @@ class Trigger:
 def _concerned(trigger: Trigger, ident: MedicationIdentity) -> bool:
     assert trigger.medication is not None
     return trigger.medication(ident)
+
+
+class Dispatch:
+    """The triggers of a run's rules asked together: which rules can fire on a record, decided in one
+    pass over its lines, each line adding a bit per rule concerned by it (a medication's bits worked
+    out once, :meth:`bits_of`), instead of each rule walking the lines. Gives what
+    :meth:`Trigger.fires` gives for each rule (``tests/test_dispatch.py``); ``None`` stands for a rule
+    without trigger, which always runs. Bounded: the medications' bits are emptied when full."""
+
+    __slots__ = ("triggers", "_identified", "_by_medication", "_by_line", "_depth", "_bits")
+
+    def __init__(self, triggers: Iterable[Trigger | None]) -> None:
+        self.triggers = tuple(triggers)
+        self._identified = 0  # rules concerned by every identified line
+        self._by_medication: list[tuple[int, Callable[[MedicationIdentity], bool]]] = []
+        self._by_line: list[tuple[int, Callable[[MedicationOrder], bool]]] = []
+        for i, t in enumerate(self.triggers):
+            if t is None or t.lines <= 0:
+                continue  # nothing to count on the lines
+            if t.line is not None:
+                self._by_line.append((1 << i, t.line))
+            elif t.medication is None:
+                self._identified |= 1 << i
+            else:
+                self._by_medication.append((1 << i, t.medication))
+        self._depth = max((t.lines for t in self.triggers if t is not None), default=0)
+        self._bits: dict[int, tuple[MedicationIdentity, int]] = {}
+
+    def bits_of(self, ident: MedicationIdentity) -> int:
+        """The rules (as bits) whose trigger concerns the lines of ``ident`` by their medication."""
+        hit = self._bits.get(id(ident))
+        if hit is not None:
+            return hit[1]
+        bits = self._identified
+        for bit, test in self._by_medication:
+            if test(ident):
+                bits |= bit
+        if len(self._bits) >= memo.MAX_ENTRIES:
+            self._bits.clear()
+        self._bits[id(ident)] = (ident, bits)  # the entry keeps ``ident`` alive: its id is never reused under it
+        return bits
+
+    def firing(self, record: PatientRecord, focus: frozenset[str] | None = None) -> list[bool]:
+        """For each trigger, whether its rule can give a finding on ``record`` (see :meth:`Trigger.fires`)."""
+        depth = self._depth
+        at_least = [0] * (depth + 1)  # at_least[k]: rules with k or more concerned lines so far
+        focused = 0  # rules with a concerned line in the focus
+        by_line = self._by_line
+        for order in record.medication_orders:
+            ident = order.identity
+            bits = 0 if ident is None else self.bits_of(ident)
+            for bit, test in by_line:  # a rule whose trigger tests the order itself
+                if test(order):
+                    bits |= bit
+            if not bits:
+                continue
+            for k in range(depth, 1, -1):
+                at_least[k] |= at_least[k - 1] & bits
+            at_least[1] |= bits
+            if focus is not None and order.ref in focus:
+                focused |= bits
+        out = []
+        for i, t in enumerate(self.triggers):
+            if t is None:
+                out.append(True)
+            elif t.record is not None and not t.record(record):
+                out.append(False)
+            elif t.lines <= 0:
+                out.append(True)
+            else:
+                out.append(bool(at_least[t.lines] >> i & 1) and (focus is None or bool(focused >> i & 1)))
+        return out
+
+
+_DISPATCHES: dict[tuple[int, ...], Dispatch] = {}
+DISPATCHES_LIMIT = 64
+
+
+def dispatch_of(triggers: Iterable[Trigger | None]) -> Dispatch:
+    """The :class:`Dispatch` of these triggers, kept across runs (an audit's chunks, a service's
+    requests) so that each medication's bits are worked out once; the entry holds the triggers."""
+    triggers = tuple(triggers)
+    key = tuple(map(id, triggers))
+    found = _DISPATCHES.get(key)
+    if found is None:
+        if len(_DISPATCHES) >= DISPATCHES_LIMIT:
+            _DISPATCHES.clear()
+        found = _DISPATCHES[key] = Dispatch(triggers)
+    return found
 
 
 @dataclass(frozen=True)
