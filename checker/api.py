@@ -175,8 +175,9 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
         if dispatch is None:
             dispatch = dispatch_of(r.trigger(refs) for r in rules)
         shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
-        for r, fires in zip(rules, dispatch.firing(record, focus)):
-            if not fires:
+        fire = dispatch.firing_bits(record, focus)
+        for i, r in enumerate(rules):
+            if not fire >> i & 1:
                 continue  # nothing in the record can make this rule fire
             if should_stop is not None and should_stop():
                 raise CheckCancelled(f"stopped before rule {rule_location(r.id, record.ref)}")

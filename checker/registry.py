@@ -101,23 +101,36 @@ class Dispatch:
     :meth:`Trigger.fires` gives for each rule (``tests/test_dispatch.py``); ``None`` stands for a rule
     without trigger, which always runs. Bounded: the medications' bits are emptied when full."""
 
-    __slots__ = ("triggers", "_identified", "_by_medication", "_by_line", "_depth", "_bits")
+    __slots__ = ("triggers", "_identified", "_by_medication", "_by_line", "_needs", "_always", "_by_record", "_bits")
 
     def __init__(self, triggers: Iterable[Trigger | None]) -> None:
         self.triggers = tuple(triggers)
         self._identified = 0  # rules concerned by every identified line
         self._by_medication: list[tuple[int, Callable[[MedicationIdentity], bool]]] = []
         self._by_line: list[tuple[int, Callable[[MedicationOrder], bool]]] = []
+        self._always = 0  # rules that fire whatever the lines (no trigger, or none on the lines)
+        self._by_record: list[tuple[int, Callable[[PatientRecord], bool]]] = []
+        depth = max((t.lines for t in self.triggers if t is not None), default=0)
+        needs = [0] * (depth + 1)  # needs[k]: the rules that need k concerned lines
         for i, t in enumerate(self.triggers):
+            bit = 1 << i
             if t is None or t.lines <= 0:
+                self._always |= bit
+            else:
+                needs[t.lines] |= bit
+            if t is None:
+                continue
+            if t.record is not None:
+                self._by_record.append((bit, t.record))
+            if t.lines <= 0:
                 continue  # nothing to count on the lines
             if t.line is not None:
-                self._by_line.append((1 << i, t.line))
+                self._by_line.append((bit, t.line))
             elif t.medication is None:
-                self._identified |= 1 << i
+                self._identified |= bit
             else:
-                self._by_medication.append((1 << i, t.medication))
-        self._depth = max((t.lines for t in self.triggers if t is not None), default=0)
+                self._by_medication.append((bit, t.medication))
+        self._needs = tuple(needs)
         self._bits: dict[int, tuple[MedicationIdentity, int]] = {}
 
     def bits_of(self, ident: MedicationIdentity) -> int:
@@ -134,15 +147,18 @@ class Dispatch:
         self._bits[id(ident)] = (ident, bits)  # the entry keeps ``ident`` alive: its id is never reused under it
         return bits
 
-    def firing(self, record: PatientRecord, focus: frozenset[str] | None = None) -> list[bool]:
-        """For each trigger, whether its rule can give a finding on ``record`` (see :meth:`Trigger.fires`)."""
-        depth = self._depth
+    def firing_bits(self, record: PatientRecord, focus: frozenset[str] | None = None) -> int:
+        """The rules (bit ``i`` for trigger ``i``) that can give a finding on ``record``, one
+        implicating a ``focus`` order when given (see :meth:`Trigger.fires`)."""
+        needs = self._needs
+        depth = len(needs) - 1
         at_least = [0] * (depth + 1)  # at_least[k]: rules with k or more concerned lines so far
         focused = 0  # rules with a concerned line in the focus
         by_line = self._by_line
+        bits_of = self.bits_of
         for order in record.medication_orders:
             ident = order.identity
-            bits = 0 if ident is None else self.bits_of(ident)
+            bits = 0 if ident is None else bits_of(ident)
             for bit, test in by_line:  # a rule whose trigger tests the order itself
                 if test(order):
                     bits |= bit
@@ -153,17 +169,21 @@ class Dispatch:
             at_least[1] |= bits
             if focus is not None and order.ref in focus:
                 focused |= bits
-        out = []
-        for i, t in enumerate(self.triggers):
-            if t is None:
-                out.append(True)
-            elif t.record is not None and not t.record(record):
-                out.append(False)
-            elif t.lines <= 0:
-                out.append(True)
-            else:
-                out.append(bool(at_least[t.lines] >> i & 1) and (focus is None or bool(focused >> i & 1)))
-        return out
+        counted = 0
+        for k in range(1, depth + 1):
+            counted |= at_least[k] & needs[k]
+        if focus is not None:
+            counted &= focused
+        fire = self._always | counted
+        for bit, test in self._by_record:
+            if fire & bit and not test(record):
+                fire &= ~bit
+        return fire
+
+    def firing(self, record: PatientRecord, focus: frozenset[str] | None = None) -> list[bool]:
+        """For each trigger, whether its rule can give a finding on ``record`` (see :meth:`firing_bits`)."""
+        fire = self.firing_bits(record, focus)
+        return [bool(fire >> i & 1) for i in range(len(self.triggers))]
 
 
 _DISPATCHES: dict[tuple[int, ...], Dispatch] = {}
