@@ -175,8 +175,8 @@ class Dispatch:
         if focus is not None:
             counted &= focused
         fire = self._always | counted
-        for bit, test in self._by_record:
-            if fire & bit and not test(record):
+        for bit, holds in self._by_record:
+            if fire & bit and not holds(record):
                 fire &= ~bit
         return fire
 
