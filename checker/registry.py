@@ -150,6 +150,8 @@ class Dispatch:
     def firing_bits(self, record: PatientRecord, focus: frozenset[str] | None = None) -> int:
         """The rules (bit ``i`` for trigger ``i``) that can give a finding on ``record``, one
         implicating a ``focus`` order when given (see :meth:`Trigger.fires`)."""
+        if focus is not None:
+            return self._focused_bits(record, focus)
         needs = self._needs
         depth = len(needs) - 1
         at_least = [0] * (depth + 1)  # at_least[k]: rules with k or more concerned lines so far
@@ -178,6 +180,24 @@ class Dispatch:
         for bit, holds in self._by_record:
             if fire & bit and not holds(record):
                 fire &= ~bit
+        return fire
+
+    def _focused_bits(self, record: PatientRecord, focus: frozenset[str]) -> int:
+        """:meth:`firing_bits` under a focus (a CDS request: its lines are new objects, each test of a
+        medication is worked out afresh): each rule's trigger asked of the focus lines first, and of
+        the others only to count up to what it needs, as :meth:`Trigger.fires` would, never of
+        every line for every rule."""
+        fire = 0
+        chosen = [o for o in record.medication_orders if o.ref in focus]
+        for i, t in enumerate(self.triggers):
+            if t is None:
+                fire |= 1 << i
+            elif t.record is not None and not t.record(record):
+                continue
+            elif t.lines <= 0:
+                fire |= 1 << i
+            elif any(t.concerns(o) for o in chosen) and (t.lines == 1 or t.fires(record)):
+                fire |= 1 << i
         return fire
 
     def firing(self, record: PatientRecord, focus: frozenset[str] | None = None) -> list[bool]:
