@@ -39,7 +39,7 @@ from checker.economics.prices import (
 )
 from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
 from checker.findings import Quantity as Measure
-from checker.memo import by_identities, by_identity, holds_request_words
+from checker.memo import Built, by_identities, by_identity, holds_request_words
 from checker.model import (ENDED, NO_HISTORY, Concept, Dispense, Dosage, Ingredient, MedicationIdentity,
                            MedicationOrder, Quantity)
 from checker.referentials import Referentials
@@ -164,6 +164,11 @@ _LINES = ("cheaper", "prescription-lines")
 def _described(pack: PricedPack) -> dict[str, Any]:
     """:meth:`PricedPack.describe`, once per pack (copy it: each finding gets its own dict)."""
     return pack.describe()
+
+
+_MESSAGES = Built()
+"""EQ001's and EQ002's messages by the objects they are built from (kept by the entry) and the line's
+product: a bulk export repeats the same medication's advice over thousands of lines."""
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
@@ -604,9 +609,13 @@ def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationId
     evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_cost_words(cmp)[3], **extra}
     product = ident.product or order.label
     # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
-    message = Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
-                                "unit_price": parts.unit_price,
-                                "price": _price(cmp, parts.alternative, prescribed.product, parts.unit)}, notes)
+    price = _price(cmp, parts.alternative, prescribed.product, parts.unit)
+
+    def build() -> Message:
+        return Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
+                                 "unit_price": parts.unit_price, "price": price}, notes)
+
+    message = build() if notes else _MESSAGES.get(("EQ001", id(parts), id(price), product, name), build, (parts, price))
     return _line_finding(call, order, f"generic:{key}", message, suggestion=suggestion, evidence=evidence,
                          source=source)
 
@@ -745,8 +754,10 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
         if advice is None or _names_the_substance(order, ident):
             continue
         spec, ident, key, name, strength, strength_text = advice
-        message = Message("EQ002", {"product": ident.product or order.label, "name": name, "specialty": spec.name,
-                                    "strength": strength, "form": spec.form})
+        product = ident.product or order.label
+        message = _MESSAGES.get(("EQ002", id(advice), product), lambda: Message(
+            "EQ002", {"product": product, "name": name, "specialty": spec.name, "strength": strength,
+                      "form": spec.form}), advice)
         yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
                                         "with": {"dci": name, "strength": strength_text, "form": spec.form}},
