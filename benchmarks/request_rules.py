@@ -31,7 +31,7 @@ from checker.referentials import default_referentials  # noqa: E402
 from checker.registry import RunSettings, all_rules  # noqa: E402
 
 try:  # the code measured may predate the engine's dispatch (--repo)
-    from checker.registry import dispatch_of  # noqa: E402
+    from checker.registry import dispatch_of
 except ImportError:
     dispatch_of = None  # type: ignore[assignment]
 from checker.service.app import settle_heap  # noqa: E402
@@ -70,10 +70,10 @@ def main() -> None:
                 fire = dispatch_of(r.trigger(refs) for r in rules).firing_bits(rec, focus)
                 if counted:
                     cpu["(dispatch)"] += time.process_time() - start
-            for i, r in enumerate(rules):
+            for bit, r in enumerate(rules):
                 start = time.process_time()
                 if dispatch_of is not None:
-                    if fire >> i & 1:
+                    if fire >> bit & 1:
                         r.run(rec, settings, refs, shared)
                 else:
                     trigger = r.trigger(refs)
@@ -90,8 +90,8 @@ def main() -> None:
         one(i, True)
     n = max(1, args.requests)
     print(f"{args.requests} order-sign requests (20 active orders + 1 draft), CPU ms per request:")
-    for rid in cpu:
-        print(f"  {rid:6} {cpu[rid] / n * 1000:7.3f}")
+    for rid, spent in cpu.items():
+        print(f"  {rid:6} {spent / n * 1000:7.3f}")
     print(f"  {'total':6} {sum(cpu.values()) / n * 1000:7.3f}")
 
 

@@ -120,12 +120,13 @@ class Built:
         self._entries: dict[object, tuple[object, Any]] = {}
         holds_request_words(self._entries.clear)
 
-    def get(self, key: object, build: Callable[[], Any], keep: object = None) -> Any:
+    def get(self, key: object, build: Callable[..., Any], *args: Any, keep: object = None) -> Any:
+        """The value of ``key``, built by ``build(*args)`` when not kept."""
         hit = self._entries.get(key)
         if hit is None:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            hit = self._entries[key] = (keep, build())
+            hit = self._entries[key] = (keep, build(*args))
         return hit[1]
 
     def __len__(self) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
 from checker import memo
+from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
 from checker.memo import by_identities
 from checker.model import (
     ANONYMOUS_MARK,
@@ -101,7 +101,7 @@ class Dispatch:
     :meth:`Trigger.fires` gives for each rule (``tests/test_dispatch.py``); ``None`` stands for a rule
     without trigger, which always runs. Bounded: the medications' bits are emptied when full."""
 
-    __slots__ = ("triggers", "_identified", "_by_medication", "_by_line", "_needs", "_always", "_by_record", "_bits")
+    __slots__ = ("_always", "_bits", "_by_line", "_by_medication", "_by_record", "_identified", "_needs", "triggers")
 
     def __init__(self, triggers: Iterable[Trigger | None]) -> None:
         self.triggers = tuple(triggers)
@@ -194,9 +194,7 @@ class Dispatch:
                 fire |= 1 << i
             elif t.record is not None and not t.record(record):
                 continue
-            elif t.lines <= 0:
-                fire |= 1 << i
-            elif any(t.concerns(o) for o in chosen) and (t.lines == 1 or t.fires(record)):
+            elif t.lines <= 0 or (any(t.concerns(o) for o in chosen) and (t.lines == 1 or t.fires(record))):
                 fire |= 1 << i
         return fire
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from functools import cache
 
 import pytest
-
-from dataclasses import replace
 
 from checker import fhir_input, memo
 from checker.api import check_records, identify_records

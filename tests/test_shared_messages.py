@@ -49,7 +49,7 @@ def _worded(rule_ids: list[str], records: list[PatientRecord], lang: str) -> tup
 
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every message built afresh for its finding."""
-    monkeypatch.setattr(Built, "get", lambda self, key, build, keep=None: build())
+    monkeypatch.setattr(Built, "get", lambda self, key, build, *args, keep=None: build(*args))
 
 
 def _compare(monkeypatch: pytest.MonkeyPatch, rule_ids: list[str], records: list[PatientRecord]) -> tuple[int, int]:
@@ -99,7 +99,7 @@ def test_cheaper_messages_shared_word_as_fresh_ones_on_every_priced_specialty(mo
 
 def test_figures_equal_in_value_but_not_in_type_get_their_own_message() -> None:
     """``1`` and ``1.0`` mg are worded apart: they never share a message."""
-    over: Callable[[object], list[Any]] = lambda got: [("per_day", got, 4000.0, "adult")]  # noqa: E731
+    over: Callable[[object], list[Any]] = lambda got: [("per_day", got, 4000.0, "adult")]
     a = patient_risks._shared_over_message("paracétamol", "DOLIPRANE", over(5000))
     b = patient_risks._shared_over_message("paracétamol", "DOLIPRANE", over(5000.0))
     c = patient_risks._shared_over_message("paracétamol", "DOLIPRANE", over(5000.0))
@@ -112,7 +112,7 @@ def test_built_values_are_bounded_and_forgotten_with_the_request_words(monkeypat
     built = Built()
     monkeypatch.setattr(memo, "MAX_ENTRIES", 3)
     for i in range(10):
-        assert built.get(("k", i), lambda: i) == i  # noqa: B023
+        assert built.get(("k", i), int, i) == i
         assert len(built) <= 3
     forget_request_words()
     assert len(built) == 0

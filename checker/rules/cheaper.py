@@ -610,14 +610,22 @@ def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationId
     product = ident.product or order.label
     # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
     price = _price(cmp, parts.alternative, prescribed.product, parts.unit)
-
-    def build() -> Message:
-        return Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
-                                 "unit_price": parts.unit_price, "price": price}, notes)
-
-    message = build() if notes else _MESSAGES.get(("EQ001", id(parts), id(price), product, name), build, (parts, price))
+    message = _generic_message(product, name, parts, price, notes) if notes else _MESSAGES.get(
+        ("EQ001", id(parts), id(price), product, name), _generic_message, product, name, parts, price, notes,
+        keep=(parts, price))
     return _line_finding(call, order, f"generic:{key}", message, suggestion=suggestion, evidence=evidence,
                          source=source)
+
+
+def _generic_message(product: str, name: str, parts: _GenericParts, price: Phrases,
+                     notes: tuple[Message, ...]) -> Message:
+    return Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
+                             "unit_price": parts.unit_price, "price": price}, notes)
+
+
+def _dci_message(product: str, name: str, spec: Any, strength: Phrases) -> Message:
+    return Message("EQ002", {"product": product, "name": name, "specialty": spec.name, "strength": strength,
+                             "form": spec.form})
 
 
 @dataclass(frozen=True, slots=True)
@@ -755,9 +763,8 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
             continue
         spec, ident, key, name, strength, strength_text = advice
         product = ident.product or order.label
-        message = _MESSAGES.get(("EQ002", id(advice), product), lambda: Message(
-            "EQ002", {"product": product, "name": name, "specialty": spec.name, "strength": strength,
-                      "form": spec.form}), advice)
+        message = _MESSAGES.get(("EQ002", id(advice), product), _dci_message, product, name, spec, strength,
+                                keep=advice)
         yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
                                         "with": {"dci": name, "strength": strength_text, "form": spec.form}},

@@ -471,7 +471,7 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         names = (first_line.substance_name(match.first), second_line.substance_name(match.second),
                  first_line.label or match.first, second_line.label or match.second)
         many = (len(pair.lines), pair.line_pairs) if pair.lines else None
-        message = _MESSAGES.get((id(j), *names, many), lambda: _message(j, names, many), j)
+        message = _MESSAGES.get((id(j), *names, many), _message, j, names, many, keep=j)
         yield call.finding(
             message=message,
             implicated=[o.ref for o in pair.lines] if pair.lines else [pair.first.ref, pair.second.ref],

@@ -964,7 +964,7 @@ def _shared_over_message(substance: str, lines: str, over: list[tuple[str, float
     """:func:`_over_message`, one object per value (figures by type and ``repr``: ``1`` and ``1.0``
     are not worded alike)."""
     key = (substance, lines, *[(w, type(got), repr(got), type(cap), repr(cap), b) for w, got, cap, b in over])
-    return _OVER_MESSAGES.get(key, lambda: _over_message(substance, lines, over))  # type: ignore[no-any-return]
+    return _OVER_MESSAGES.get(key, _over_message, substance, lines, over)  # type: ignore[no-any-return]
 
 
 def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
