@@ -20,7 +20,7 @@ from checker.findings import rule_location
 from checker.memo import BULK_RESOURCES, forget_request_words, relaxed_gc
 from checker.model import MedicationIdentity, MedicationOrder, PatientRecord
 from checker.referentials import Referentials, default_referentials
-from checker.registry import Rule, RuleCall, RunSettings, Trigger, select_rules
+from checker.registry import Dispatch, Rule, RuleCall, RunSettings, dispatch_of, select_rules
 
 JURISDICTIONS = ("fr", "ma")
 
@@ -169,19 +169,20 @@ def _run_rules(records: Sequence[PatientRecord], rules: Sequence[Rule], settings
     :class:`~checker.registry.Trigger`; a failing rule becomes an error)."""
     identify_records(records, refs)
     findings: list[Finding] = []
-    triggers: list[Trigger | None] = []  # computed with the first record (an empty run loads no referential)
+    dispatch: Dispatch | None = None  # made with the first record (an empty run loads no referential)
     focus = settings.focus
     for record in records:
-        if not triggers:
-            triggers = [r.trigger(refs) for r in rules]
+        if dispatch is None:
+            dispatch = dispatch_of(r.trigger(refs) for r in rules)
         shared: dict[object, object] = {}  # what the rules on this record share (identified lines)
-        for r, trigger in zip(rules, triggers):
-            if trigger is not None and not trigger.fires(record, focus):
+        fire = dispatch.firing_bits(record, focus)
+        for i, r in enumerate(rules):
+            if not fire >> i & 1:
                 continue  # nothing in the record can make this rule fire
             if should_stop is not None and should_stop():
                 raise CheckCancelled(f"stopped before rule {rule_location(r.id, record.ref)}")
-            try:
-                findings.extend(r.run(record, settings, refs, shared) if should_stop is None
+            try:  # the findings of a rule that fails midway are dropped with it, as Rule.run does
+                findings.extend(list(r.func(RuleCall(r, record, settings, refs, shared))) if should_stop is None
                                 else _run_stoppable(r, RuleCall(r, record, settings, refs, shared), should_stop))
             except CheckCancelled:
                 raise

@@ -106,6 +106,33 @@ def by_identities(func: F) -> F:
     return _memoise(func, all_by_identity=True)
 
 
+class Built:
+    """Values built once per key the caller makes, bounded (emptied when full, and with the words of
+    each request: :func:`holds_request_words`). For a rule's message repeated over a bulk export (the
+    same pair, the same ceiling, the same labels): findings sharing one message object are worded once,
+    as a message keeps its texts. The key must tell apart every value *and type* the value is built
+    from (numbers by ``repr``); ``keep`` holds the objects whose ids are in the key, so that an id
+    cannot be reused under an entry."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[object, tuple[object, Any]] = {}
+        holds_request_words(self._entries.clear)
+
+    def get(self, key: object, build: Callable[..., Any], *args: Any, keep: object = None) -> Any:
+        """The value of ``key``, built by ``build(*args)`` when not kept."""
+        hit = self._entries.get(key)
+        if hit is None:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            hit = self._entries[key] = (keep, build(*args))
+        return hit[1]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 _GC_LOCK = threading.Lock()
 _GC_USERS = 0
 _GC_SAVED: tuple[int, ...] = ()

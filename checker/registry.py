@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from checker import memo
 from checker.findings import CATEGORIES, Category, Finding, Message, Severity, Source, finding_of
 from checker.memo import by_identities
 from checker.model import (
@@ -91,6 +92,133 @@ class Trigger:
 def _concerned(trigger: Trigger, ident: MedicationIdentity) -> bool:
     assert trigger.medication is not None
     return trigger.medication(ident)
+
+
+class Dispatch:
+    """The triggers of a run's rules asked together: which rules can fire on a record, decided in one
+    pass over its lines, each line adding a bit per rule concerned by it (a medication's bits worked
+    out once, :meth:`bits_of`), instead of each rule walking the lines. Gives what
+    :meth:`Trigger.fires` gives for each rule (``tests/test_dispatch.py``); ``None`` stands for a rule
+    without trigger, which always runs. Bounded: the medications' bits are emptied when full."""
+
+    __slots__ = ("_always", "_bits", "_by_line", "_by_medication", "_by_record", "_identified", "_needs", "triggers")
+
+    def __init__(self, triggers: Iterable[Trigger | None]) -> None:
+        self.triggers = tuple(triggers)
+        self._identified = 0  # rules concerned by every identified line
+        self._by_medication: list[tuple[int, Callable[[MedicationIdentity], bool]]] = []
+        self._by_line: list[tuple[int, Callable[[MedicationOrder], bool]]] = []
+        self._always = 0  # rules that fire whatever the lines (no trigger, or none on the lines)
+        self._by_record: list[tuple[int, Callable[[PatientRecord], bool]]] = []
+        depth = max((t.lines for t in self.triggers if t is not None), default=0)
+        needs = [0] * (depth + 1)  # needs[k]: the rules that need k concerned lines
+        for i, t in enumerate(self.triggers):
+            bit = 1 << i
+            if t is None or t.lines <= 0:
+                self._always |= bit
+            else:
+                needs[t.lines] |= bit
+            if t is None:
+                continue
+            if t.record is not None:
+                self._by_record.append((bit, t.record))
+            if t.lines <= 0:
+                continue  # nothing to count on the lines
+            if t.line is not None:
+                self._by_line.append((bit, t.line))
+            elif t.medication is None:
+                self._identified |= bit
+            else:
+                self._by_medication.append((bit, t.medication))
+        self._needs = tuple(needs)
+        self._bits: dict[int, tuple[MedicationIdentity, int]] = {}
+
+    def bits_of(self, ident: MedicationIdentity) -> int:
+        """The rules (as bits) whose trigger concerns the lines of ``ident`` by their medication."""
+        hit = self._bits.get(id(ident))
+        if hit is not None:
+            return hit[1]
+        bits = self._identified
+        for bit, test in self._by_medication:
+            if test(ident):
+                bits |= bit
+        if len(self._bits) >= memo.MAX_ENTRIES:
+            self._bits.clear()
+        self._bits[id(ident)] = (ident, bits)  # the entry keeps ``ident`` alive: its id is never reused under it
+        return bits
+
+    def firing_bits(self, record: PatientRecord, focus: frozenset[str] | None = None) -> int:
+        """The rules (bit ``i`` for trigger ``i``) that can give a finding on ``record``, one
+        implicating a ``focus`` order when given (see :meth:`Trigger.fires`)."""
+        if focus is not None:
+            return self._focused_bits(record, focus)
+        needs = self._needs
+        depth = len(needs) - 1
+        at_least = [0] * (depth + 1)  # at_least[k]: rules with k or more concerned lines so far
+        focused = 0  # rules with a concerned line in the focus
+        by_line = self._by_line
+        bits_of = self.bits_of
+        for order in record.medication_orders:
+            ident = order.identity
+            bits = 0 if ident is None else bits_of(ident)
+            for bit, test in by_line:  # a rule whose trigger tests the order itself
+                if test(order):
+                    bits |= bit
+            if not bits:
+                continue
+            for k in range(depth, 1, -1):
+                at_least[k] |= at_least[k - 1] & bits
+            at_least[1] |= bits
+            if focus is not None and order.ref in focus:
+                focused |= bits
+        counted = 0
+        for k in range(1, depth + 1):
+            counted |= at_least[k] & needs[k]
+        if focus is not None:
+            counted &= focused
+        fire = self._always | counted
+        for bit, holds in self._by_record:
+            if fire & bit and not holds(record):
+                fire &= ~bit
+        return fire
+
+    def _focused_bits(self, record: PatientRecord, focus: frozenset[str]) -> int:
+        """:meth:`firing_bits` under a focus (a CDS request: its lines are new objects, each test of a
+        medication is worked out afresh): each rule's trigger asked of the focus lines first, and of
+        the others only to count up to what it needs, as :meth:`Trigger.fires` would, never of
+        every line for every rule."""
+        fire = 0
+        chosen = [o for o in record.medication_orders if o.ref in focus]
+        for i, t in enumerate(self.triggers):
+            if t is None:
+                fire |= 1 << i
+            elif t.record is not None and not t.record(record):
+                continue
+            elif t.lines <= 0 or (any(t.concerns(o) for o in chosen) and (t.lines == 1 or t.fires(record))):
+                fire |= 1 << i
+        return fire
+
+    def firing(self, record: PatientRecord, focus: frozenset[str] | None = None) -> list[bool]:
+        """For each trigger, whether its rule can give a finding on ``record`` (see :meth:`firing_bits`)."""
+        fire = self.firing_bits(record, focus)
+        return [bool(fire >> i & 1) for i in range(len(self.triggers))]
+
+
+_DISPATCHES: dict[tuple[int, ...], Dispatch] = {}
+DISPATCHES_LIMIT = 64
+
+
+def dispatch_of(triggers: Iterable[Trigger | None]) -> Dispatch:
+    """The :class:`Dispatch` of these triggers, kept across runs (an audit's chunks, a service's
+    requests) so that each medication's bits are worked out once; the entry holds the triggers."""
+    triggers = tuple(triggers)
+    key = tuple(map(id, triggers))
+    found = _DISPATCHES.get(key)
+    if found is None:
+        if len(_DISPATCHES) >= DISPATCHES_LIMIT:
+            _DISPATCHES.clear()
+        found = _DISPATCHES[key] = Dispatch(triggers)
+    return found
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from functools import cache
 
 import pytest
 
-from checker import fhir_input
+from checker import fhir_input, memo
 from checker.api import check_records, identify_records
 from checker.findings import Finding
-from checker.model import PatientRecord
+from checker.model import Allergy, MedicationOrder, PatientRecord, ServiceOrder
 from checker.referentials import default_referentials
-from checker.registry import Rule, RunSettings, Trigger, all_rules
+from checker.registry import Dispatch, Rule, RunSettings, Trigger, all_rules, dispatch_of
 from tests.conftest import SAMPLES, SHARED
 
 AS_OF = date(2026, 1, 15)
@@ -165,3 +166,113 @@ def test_a_focused_run_finds_the_same_on_generated_patients_with_repeated_produc
                     == [_key(f) for f in full if ref in f.implicated]), ref
             compared += sum(ref in f.implicated for f in full)
     assert compared > 0
+
+
+# --- the engine's dispatch (checker.registry.Dispatch) against each trigger asked alone ------------------
+
+@cache
+def _priced_export() -> tuple[PatientRecord, ...]:
+    """Lines of every priced specialty of the drug index, read and identified as an export is."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.test_cheaper_fast_paths import PRICED, _export
+    return tuple(_export(Path(tempfile.mkdtemp(prefix="dispatch-")), 3, len(PRICED) // 4 + 1))
+
+
+@cache
+def _line_pool() -> tuple[tuple[MedicationOrder, ...], tuple[ServiceOrder, ...], tuple[Allergy, ...]]:
+    """Lines over the whole referential: every priced specialty (the EQ rules, the protocols' classes by
+    ATC code), every substance of the interaction thesaurus, every substance of a patient-risk row,
+    unidentified lines and the samples' lines; with the samples' service orders and allergies."""
+    from tests.test_iatro_support import line
+    from tests.test_rule_fast_paths import _substances
+
+    th = default_referentials().get("ansm-thesaurus")
+    orders: list[MedicationOrder] = [o for r in _priced_export() for o in r.medication_orders]
+    orders += [line(f"th{i}", key) for i, key in enumerate(sorted(s for s in th.substance_nodes() if th.knows(s)))]
+    orders += [line(f"risk{i}", key, atc=atc) for i, (key, atc) in enumerate(_substances(random.Random(5)))]
+    orders += [replace(o, identity=None) for o in orders[:50]]
+    samples = _records("samples")
+    orders += [o for r in samples for o in r.medication_orders]
+    return (tuple(orders), tuple(s for r in samples for s in r.service_orders),
+            tuple(a for r in samples for a in r.allergies))
+
+
+def _seeded_records(seed: int, n: int) -> Iterator[tuple[PatientRecord, frozenset[str] | None]]:
+    """Records of 0 to 9 lines drawn from the pool (a line sometimes twice, a medication on several
+    lines), some with service orders or allergies, each with a focus: none, no line, some lines, an
+    order of another record."""
+    orders, services, allergies = _line_pool()
+    rng = random.Random(seed)
+    for p in range(n):
+        lines = [replace(o, ref=f"MedicationRequest/s{seed}-{p}-{i}") for i, o in
+                 enumerate(rng.choice(orders) for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4, 6, 9])))]
+        if lines and rng.random() < 0.2:
+            lines.append(rng.choice(lines))  # the same resource read twice
+        if lines and rng.random() < 0.3:
+            lines.append(replace(rng.choice(lines), ref=f"MedicationRequest/s{seed}-{p}-again"))
+        record = PatientRecord(patient=None, medication_orders=lines,
+                               service_orders=list(rng.sample(services, min(len(services), rng.choice([0, 0, 1, 2])))),
+                               allergies=list(rng.sample(allergies, min(len(allergies), rng.choice([0, 0, 0, 1])))))
+        refs = [o.ref for o in (*lines, *record.service_orders)]
+        focus = rng.choice([None, frozenset(), frozenset(rng.sample(refs, min(len(refs), rng.choice([1, 2])))),
+                            frozenset({"MedicationRequest/elsewhere"})])
+        yield record, focus
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_engine_dispatch_decides_as_each_trigger_asked_alone(seed: int) -> None:
+    refs = default_referentials()
+    rules = all_rules()
+    triggers = [r.trigger(refs) for r in rules]
+    assert sum(t is not None for t in triggers) >= 15 and {t.lines for t in triggers if t} >= {0, 1, 2, 3}
+    dispatch = Dispatch(triggers)
+    fired: dict[str, int] = {}
+    for record, focus in _seeded_records(seed, 3000):
+        plain = [t is None or t.fires(record, focus) for t in triggers]
+        assert dispatch.firing(record, focus) == plain, (record.medication_orders, focus)
+        for r, f in zip(rules, plain):
+            fired[r.id] = fired.get(r.id, 0) + f
+    assert all(0 < n < 3000 for rid, n in fired.items() if rid not in ("ID001",)), fired  # not vacuous
+
+
+def test_the_engine_dispatch_with_its_medications_forgotten_when_full_decides_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    refs = default_referentials()
+    triggers = [r.trigger(refs) for r in all_rules()]
+    monkeypatch.setattr(memo, "MAX_ENTRIES", 3)
+    dispatch = Dispatch(triggers)
+    for record, focus in _seeded_records(11, 800):
+        assert dispatch.firing(record, focus) == [t is None or t.fires(record, focus) for t in triggers]
+    assert len(dispatch._bits) <= 3
+
+
+def test_the_engine_keeps_one_dispatch_per_set_of_triggers() -> None:
+    refs = default_referentials()
+    triggers = [r.trigger(refs) for r in all_rules()]
+    assert dispatch_of(triggers) is dispatch_of(list(triggers))
+    assert dispatch_of(triggers[:3]) is not dispatch_of(triggers)
+
+
+@pytest.mark.parametrize("jurisdiction", ["fr", "ma"])
+def test_the_cheaper_rules_run_only_where_their_trigger_fires_find_the_same_on_every_priced_specialty(
+        jurisdiction: str) -> None:
+    """EQ001–EQ005 over a line of every priced specialty (the samples and the third-party corpus are
+    run by the test above): the records their trigger leaves out give no finding, and every line a
+    finding implicates is concerned."""
+    refs = default_referentials()
+    settings = RunSettings(as_of=AS_OF, jurisdiction=jurisdiction)
+    counted: dict[str, int] = {}
+    for rule in (r for r in all_rules() if r.id.startswith("EQ")):
+        trigger = rule.trigger(refs)
+        assert trigger is not None, rule.id
+        for record in _priced_export():
+            found = rule.run(record, settings, refs)
+            concerned = {o.ref for o in record.medication_orders if trigger.concerns(o)}
+            assert trigger.fires(record) or not found, (rule.id, record.ref)
+            assert all(ref in concerned for f in found for ref in f.implicated), (rule.id, record.ref)
+            counted[rule.id] = counted.get(rule.id, 0) + len(found)
+    assert counted["EQ001"] > 100, counted
+    if jurisdiction == "fr":
+        assert min(counted.values()) > 0, counted

@@ -39,10 +39,11 @@ from checker.economics.prices import (
 )
 from checker.findings import Amount, Finding, Localized, Message, Param, Phrases, Saving, Source, Word
 from checker.findings import Quantity as Measure
-from checker.memo import by_identities, by_identity, holds_request_words
+from checker.memo import Built, by_identities, by_identity, holds_request_words
 from checker.model import (ENDED, NO_HISTORY, Concept, Dispense, Dosage, Ingredient, MedicationIdentity,
                            MedicationOrder, Quantity)
-from checker.registry import Rule, RuleCall, rule
+from checker.referentials import Referentials
+from checker.registry import Rule, RuleCall, Trigger, rule
 
 BDPM_SOURCE = Source(
     "ANSM, Répertoire des groupes génériques (BDPM CIS_GENER) et prix des présentations (BDPM CIS_CIP); "
@@ -89,10 +90,51 @@ SUBSTITUTABLE_TYPES = {0, 1, 4}  # princeps, générique, substituable (2 = comp
 
 
 def _cheaper_rule(rule_id: str, name: str, source: Source, referentials: tuple[str, ...],
-                  severity: str = "info") -> Callable[[Callable[[RuleCall], Iterable[Finding]]], Rule]:
+                  severity: str = "info", trigger: Callable[[Referentials], Trigger] | None = None,
+                  ) -> Callable[[Callable[[RuleCall], Iterable[Finding]]], Rule]:
     """Register an EQ rule: category ``cheaper-equivalent``, severity ``info`` unless stated."""
     return rule(rule_id, name=name, category="cheaper-equivalent", severity=severity, source=source,
-                referentials=referentials)
+                referentials=referentials, trigger=trigger)
+
+
+# --- triggers (see checker.registry.Trigger): each rule's first test of a line, which needs only its
+# medication or the order itself; every finding is about one line that passes it ---------------------
+
+
+def _in_repertoire(idx: Any, ident: MedicationIdentity) -> bool:
+    """A medication identified to a specialty of a generic group of the répertoire."""
+    spec = idx.specialty(ident.cis) if ident.cis else None
+    return spec is not None and bool(spec.generic_group)
+
+
+def _generic_trigger(refs: Referentials) -> Trigger:
+    """EQ001: a line of the répertoire (France: its substitute is looked up; Morocco: its CNOPS rows)."""
+    idx = refs.get("bdpm")
+    return Trigger(medication=lambda ident: _in_repertoire(idx, ident))
+
+
+def _dci_trigger(refs: Referentials) -> Trigger:
+    """EQ002: a line written by the brand name of a specialty of the répertoire."""
+    idx = refs.get("bdpm")
+    return Trigger(medication=lambda ident: ident.prescribed_as == "brand" and bool(ident.cis)
+                   and _dci_advice(idx, ident) is not None)
+
+
+def _non_substitutable_trigger(refs: Referentials) -> Trigger:
+    """EQ003: a line marked non-substitutable."""
+    return Trigger(line=lambda order: order.substitution_allowed is False)
+
+
+def _biosimilar_trigger(refs: Referentials) -> Trigger:
+    """EQ004: a line of a biologic for which a cheaper biosimilar exists."""
+    idx, groups = refs.get("bdpm"), refs.get("biosimilar-groups")
+    return Trigger(medication=lambda ident: _biosimilar_offer(idx, groups, ident) is not None)
+
+
+def _strategy_trigger(refs: Referentials) -> Trigger:
+    """EQ005: a line of a medication some cheaper strategy can apply to."""
+    idx, strategies = refs.get("bdpm"), refs.get("cheaper-strategies")
+    return Trigger(medication=lambda ident: bool(_line_strategies(idx, strategies, ident)[1]))
 
 
 # --- shared helpers -------------------------------------------------------------------------------
@@ -122,6 +164,11 @@ _LINES = ("cheaper", "prescription-lines")
 def _described(pack: PricedPack) -> dict[str, Any]:
     """:meth:`PricedPack.describe`, once per pack (copy it: each finding gets its own dict)."""
     return pack.describe()
+
+
+_MESSAGES = Built()
+"""EQ001's and EQ002's messages by the objects they are built from (kept by the entry) and the line's
+product: a bulk export repeats the same medication's advice over thousands of lines."""
 
 
 def _line_finding(call: RuleCall, order: MedicationOrder, key: str, message: Message, **extra: Any) -> Finding:
@@ -431,7 +478,8 @@ holds_request_words(_text_names.cache_clear)  # type: ignore[attr-defined]  # it
 # --- EQ001: cheaper generic -----------------------------------------------------------------------
 
 
-@_cheaper_rule("EQ001", "cheaper-generic", BDPM_SOURCE, ("bdpm", "cnops-2014"))
+@_cheaper_rule("EQ001", "cheaper-generic", BDPM_SOURCE, ("bdpm", "cnops-2014"),
+               trigger=_generic_trigger)
 def cheaper_generic(call: RuleCall) -> Iterator[Finding]:
     """A substitutable equivalent of the same strength and form costs less.
 
@@ -561,11 +609,23 @@ def _generic_finding(call: RuleCall, order: MedicationOrder, ident: MedicationId
     evidence = {"substance": key, "jurisdiction": call.settings.jurisdiction, **_cost_words(cmp)[3], **extra}
     product = ident.product or order.label
     # The DCI wording is EQ002's advice (prescription en DC); this finding is about the product and the money.
-    message = Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
-                                "unit_price": parts.unit_price,
-                                "price": _price(cmp, parts.alternative, prescribed.product, parts.unit)}, notes)
+    price = _price(cmp, parts.alternative, prescribed.product, parts.unit)
+    message = _generic_message(product, name, parts, price, notes) if notes else _MESSAGES.get(
+        ("EQ001", id(parts), id(price), product, name), _generic_message, product, name, parts, price, notes,
+        keep=(parts, price))
     return _line_finding(call, order, f"generic:{key}", message, suggestion=suggestion, evidence=evidence,
                          source=source)
+
+
+def _generic_message(product: str, name: str, parts: _GenericParts, price: Phrases,
+                     notes: tuple[Message, ...]) -> Message:
+    return Message("EQ001", {"product": product, "name": name, "strength": parts.strength,
+                             "unit_price": parts.unit_price, "price": price}, notes)
+
+
+def _dci_message(product: str, name: str, spec: Any, strength: Phrases) -> Message:
+    return Message("EQ002", {"product": product, "name": name, "specialty": spec.name, "strength": strength,
+                             "form": spec.form})
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,7 +741,8 @@ def _reimbursed_per_unit(p: PricedPack) -> float | None:
 # --- EQ002: brand name instead of DCI -------------------------------------------------------------
 
 
-@_cheaper_rule("EQ002", "brand-instead-of-dci", DCI_SOURCE, ("bdpm",))
+@_cheaper_rule("EQ002", "brand-instead-of-dci", DCI_SOURCE, ("bdpm",),
+               trigger=_dci_trigger)
 def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
     """Prescription by brand name of a substance of the generic repertory (DCI required).
 
@@ -701,8 +762,9 @@ def brand_instead_of_dci(call: RuleCall) -> Iterator[Finding]:
         if advice is None or _names_the_substance(order, ident):
             continue
         spec, ident, key, name, strength, strength_text = advice
-        message = Message("EQ002", {"product": ident.product or order.label, "name": name, "specialty": spec.name,
-                                    "strength": strength, "form": spec.form})
+        product = ident.product or order.label
+        message = _MESSAGES.get(("EQ002", id(advice), product), _dci_message, product, name, spec, strength,
+                                keep=advice)
         yield _line_finding(call, order, f"dci:{key}", message,
                             suggestion={"replace": {"cis": spec.cis, "label": spec.name},
                                         "with": {"dci": name, "strength": strength_text, "form": spec.form}},
@@ -736,7 +798,7 @@ def justification_codes(order: MedicationOrder) -> set[str]:
 
 
 @_cheaper_rule("EQ003", "non-substitutable-justification", MTE_SOURCE, ("bdpm", "mte-substances"),
-                severity="warning")
+               severity="warning", trigger=_non_substitutable_trigger)
 def non_substitutable_justification(call: RuleCall) -> Iterator[Finding]:
     """Non-substitutable mention without a valid justification (MTE, EFG, CIF).
 
@@ -804,7 +866,8 @@ def _is_initiation(call: RuleCall, order: MedicationOrder, keys: frozenset[str])
     return True
 
 
-@_cheaper_rule("EQ004", "biosimilar-at-initiation", BIOSIMILAR_SOURCE, ("bdpm", "biosimilar-groups"))
+@_cheaper_rule("EQ004", "biosimilar-at-initiation", BIOSIMILAR_SOURCE, ("bdpm", "biosimilar-groups"),
+               trigger=_biosimilar_trigger)
 def biosimilar_at_initiation(call: RuleCall) -> Iterator[Finding]:
     """A reference biologic is started although a cheaper biosimilar exists.
 
@@ -980,7 +1043,8 @@ def _line_pack(idx: Any, ident: MedicationIdentity) -> tuple[PricedPack | None, 
     return cheapest(_packs_of(idx, ident.substances[0].key, mg, form)), form
 
 
-@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies", "clinical-facts"))
+@_cheaper_rule("EQ005", "cheaper-strategy", STRATEGY_SOURCE, ("bdpm", "cheaper-strategies", "clinical-facts"),
+               trigger=_strategy_trigger)
 def cheaper_strategy(call: RuleCall) -> Iterator[Finding]:
     """A cheaper strategy of comparable efficacy applies to this line.
 

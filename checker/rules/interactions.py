@@ -20,7 +20,7 @@ from checker.iatrogenic.conditions import (
     skin_form,
 )
 from checker.iatrogenic.thesaurus import LEVEL_NAMES_FR, LEVEL_RANK, Advice, Entry, Match, Thesaurus, ThesaurusAdvice
-from checker.memo import MAX_ENTRIES, by_identities, by_identity
+from checker.memo import MAX_ENTRIES, Built, by_identities, by_identity
 from checker.model import Concept, Dosage, MedicationIdentity, MedicationOrder
 from checker.periods import effective_interval
 from checker.referentials import Referentials
@@ -465,20 +465,13 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
         match, level = j.match, j.level
         first_line = pair.first if match.first in (pair.first.identity.substance_keys if pair.first.identity else ()) else pair.second
         second_line = pair.second if first_line is pair.first else pair.first
-        extra = j.extra
         evidence = dict(j.evidence)
         if pair.lines:
-            extra += (Message("IX001.many-lines", {"lines": len(pair.lines), "pairs": pair.line_pairs}),)
             evidence["line_pairs"] = pair.line_pairs
-        message = Message("IX001", {
-            "level": j.level_word,
-            "first": first_line.substance_name(match.first),
-            "second": second_line.substance_name(match.second),
-            "label_a": first_line.label or match.first,
-            "label_b": second_line.label or match.second,
-            "themes": j.themes,
-            "conduct": j.conduct_word,
-        }, extra)
+        names = (first_line.substance_name(match.first), second_line.substance_name(match.second),
+                 first_line.label or match.first, second_line.label or match.second)
+        many = (len(pair.lines), pair.line_pairs) if pair.lines else None
+        message = _MESSAGES.get((id(j), *names, many), _message, j, names, many, keep=j)
         yield call.finding(
             message=message,
             implicated=[o.ref for o in pair.lines] if pair.lines else [pair.first.ref, pair.second.ref],
@@ -489,6 +482,21 @@ def ansm_interaction(call: RuleCall) -> Iterator[Finding]:
             suggestion={"action": {"CI": "stop-or-replace", "AD": "avoid-or-monitor", "PE": "monitor",
                                    "APEC": "consider"}[level]},
         )
+
+
+def _message(j: _Judgement, names: tuple[str, str, str, str], many: tuple[int, int] | None) -> Message:
+    """IX001's message: the judgement's words, the two substances and lines, how many lines when many."""
+    extra = j.extra
+    if many is not None:
+        extra += (Message("IX001.many-lines", {"lines": many[0], "pairs": many[1]}),)
+    first, second, label_a, label_b = names
+    return Message("IX001", {"level": j.level_word, "first": first, "second": second, "label_a": label_a,
+                             "label_b": label_b, "themes": j.themes, "conduct": j.conduct_word}, extra)
+
+
+_MESSAGES = Built()
+"""IX001's messages by judgement (kept by the entry), substances, labels and line counts: a bulk export
+repeats the same pair of medications over thousands of patients, and a message is worded once."""
 
 
 def _advice_sentences(advice: Advice | None) -> list[Message]:

@@ -16,7 +16,7 @@ from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
-from checker.memo import MAX_ENTRIES, by_identities
+from checker.memo import MAX_ENTRIES, Built, by_identities
 from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
@@ -947,15 +947,30 @@ def _mg_per_day(order: MedicationOrder, key: str) -> float:
     return dd.per_day_mg if dd is not None else 0.0
 
 
-def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
-          over: list[tuple[str, float, float, str]]) -> Finding:
+def _over_message(substance: str, lines: str, over: list[tuple[str, float, float, str]]) -> Message:
     parts = tuple(Message("PR005.over", {"got": got, "what": Word("dose_per", w), "cap": cap}) if b in ("adult", "lines")
                   else Message("PR005.over-basis", {"got": got, "what": Word("dose_per", w), "cap": cap,
                                                     "basis": Word("dose_over_basis", b)})
                   for w, got, cap, b in over)
+    return Message("PR005", {"substance": substance, "lines": lines, "parts": Phrases(parts)})
+
+
+_OVER_MESSAGES = Built()
+"""PR005's messages by their words and figures (a dense export repeats a few thousand times the same
+ceilings passed by the same doses of the same medications)."""
+
+
+def _shared_over_message(substance: str, lines: str, over: list[tuple[str, float, float, str]]) -> Message:
+    """:func:`_over_message`, one object per value (figures by type and ``repr``: ``1`` and ``1.0``
+    are not worded alike)."""
+    key = (substance, lines, *[(w, type(got), repr(got), type(cap), repr(cap), b) for w, got, cap, b in over])
+    return _OVER_MESSAGES.get(key, _over_message, substance, lines, over)  # type: ignore[no-any-return]
+
+
+def _over(call: RuleCall, row: RiskRow, orders: list[MedicationOrder], key: str,
+          over: list[tuple[str, float, float, str]]) -> Finding:
     return call.finding(
-        message=Message("PR005", {"substance": orders[0].substance_name(key),
-                                  "lines": " + ".join(o.label for o in orders), "parts": Phrases(parts)}),
+        message=_shared_over_message(orders[0].substance_name(key), " + ".join(o.label for o in orders), over),
         implicated=[o.ref for o in orders], key=f"{row.id}:{'total' if len(orders) > 1 else 'line'}",
         severity=row.severity, source=row.source,
         evidence={"substance": key, "row": row.id,
