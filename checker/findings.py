@@ -86,6 +86,8 @@ class Amount:
     currency: str
     decimals: int | None = None
     """Digits after the decimal sign; ``None``: the currency's own (2 for EUR and MAD)."""
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class Quantity:
     value: float
     unit: str
     decimals: int = 0
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class Word:
 
     table: str
     code: str
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,8 @@ class Words:
     table: str
     codes: tuple[str, ...]
     sep: str = "; "
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,8 @@ class Localized:
 
     fr: str
     en: str
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,12 @@ class Phrases:
 
     items: tuple[Message, ...]
     sep: str = "; "
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its part of a message key (:func:`_typed_key`), once made; ``False`` when it has none. Rules
+    share a phrase value between the findings of the same medication: it is keyed once."""
+    _worded: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its text by language (:meth:`_Formatter.format_field`), once worded. Its messages are not
+    changed once worded, as a :class:`Message`'s parameters."""
 
 
 Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, Phrases]
@@ -213,7 +229,7 @@ class _Formatter(string.Formatter):
         elif isinstance(value, Words):
             text = value.sep.join(msg(self.lang, f"{value.table}.{c}") for c in value.codes)
         elif isinstance(value, Phrases):
-            text = value.sep.join(m._fill(self.lang, "finding_detail") for m in value.items)
+            text = _phrases_text(value, self.lang)
         elif isinstance(value, Localized):
             text = value.en if self.lang == "en" else value.fr
         elif isinstance(value, date):
@@ -238,6 +254,9 @@ class Message:
     :data:`_WORDED` (looked up once: the summary and the detail of a finding share the look-up);
     ``False`` when a parameter cannot key them. A message's parameters are not changed once it is
     worded."""
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its key (:func:`_message_key`), once made; ``False`` when it has none (a message shared as
+    an extra sentence or a phrase is keyed once)."""
 
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
@@ -337,62 +356,88 @@ def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:
-    """The key of ``m``'s value in :data:`_WORDED`: one flat tuple, made in one loop over the messages
-    of ``m`` (its extra sentences and the phrases of its :class:`Phrases` parameters are taken from a
-    stack, not by recursion), the common parameter types inline. Each message gives its code, its
-    number of parameters and of extra messages, then a name and a value key per parameter; a
-    :class:`Phrases` value gives its separator and its number of phrases, which follow later in
-    stack order: the tuple reads back one way only, so equal keys are equal values. A value key holds
-    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` for any
-    other value (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
-    keyed: list[Any] = []
+    """The key of ``m``'s value in :data:`_WORDED`, kept on ``m``: its code, its number of
+    parameters, a name and a value key per parameter, then the key of each extra message (a tuple,
+    kept on that message: a shared sentence is keyed once). A value key holds the value's exact
+    type, as :func:`_value_key`'s; a typed value's (a :class:`Word`, a :class:`Phrases` …) is made
+    once per value object (:func:`_typed_key`: rules share them between findings). The tuple reads
+    back one way only, so equal keys are equal values. Raises :class:`_Unkeyed` for any other value
+    (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
+    if type(m) is not Message:
+        raise _Unkeyed
+    key = m._key
+    if key is None:
+        try:
+            key = _made_key(m)
+        except _Unkeyed:
+            object.__setattr__(m, "_key", False)
+            raise
+        object.__setattr__(m, "_key", key)
+    elif key is False:
+        raise _Unkeyed
+    return key  # type: ignore[no-any-return]
+
+
+def _made_key(m: Message) -> tuple[Any, ...]:
+    """:func:`_message_key` of ``m``, made (the common parameter types inline: a call costs as much
+    as the test)."""
+    params, extra = m.params, m.extra
+    if type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+        raise _Unkeyed
+    keyed: list[Any] = [m.code, len(params)]
     add = keyed.append
-    todo = [m]
-    pop, push = todo.pop, todo.extend
-    while todo:
-        m = pop()
-        params, extra = m.params, m.extra
-        if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+    for name, value in params.items():
+        t = type(value)
+        if type(name) is not str:
             raise _Unkeyed
-        add(m.code)
-        add(len(params))
-        add(len(extra))
-        for name, value in params.items():  # the common types inline (a call costs as much as the test)
-            t = type(value)
-            if type(name) is not str:
-                raise _Unkeyed
-            add(name)
-            if t is str:
-                add(value)
-            elif t is Phrases:
-                items, sep = value.items, value.sep
-                if type(items) is not tuple or type(sep) is not str:
-                    raise _Unkeyed
-                add((t, sep, len(items)))
-                push(items[::-1])
-            elif t is Word and type(value.table) is str and type(value.code) is str:
-                add((t, value.table, value.code))
-            elif t is Localized and type(value.fr) is str and type(value.en) is str:
-                add((t, value.fr, value.en))
-            elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
-                    and type(value.table) is str and type(value.sep) is str:
-                add((t, value.table, value.codes, value.sep))
-            elif t is Amount or t is Quantity:
-                n, unit, d = value.value, value.currency if t is Amount else value.unit, value.decimals
-                number = type(n)
-                if (number is float or number is int) and type(unit) is str and (d is None or type(d) is int):
-                    add((t, number, n if n else repr(n), unit, d))  # ±0 told apart by their text
-                else:
-                    add(_value_key(value))
-            elif t is float:
-                add((t, value) if value else (t, repr(value)))
-            elif t is int or t is date:
-                add((t, value))
-            else:
-                add(_value_key(value))
-        if extra:
-            push(extra[::-1])
+        add(name)
+        if t is str:
+            add(value)
+        elif t in _TYPED_VALUES:
+            add(value._key or _typed_key(value))
+        elif t is float:
+            add((t, value) if value else (t, repr(value)))  # ±0 told apart by their text
+        elif t is int or t is date:
+            add((t, value))
+        else:
+            add(_value_key(value))
+    for e in extra:
+        add(_message_key(e))
     return tuple(keyed)
+
+
+def _typed_key(value: Any) -> Any:
+    """The value key of a typed parameter (:func:`_value_key`; a :class:`Phrases` value: its
+    separator and the keys of its messages), kept on it; ``False`` kept there when it has none (and
+    :class:`_Unkeyed` raised again)."""
+    if value._key is False:
+        raise _Unkeyed
+    try:
+        if type(value) is Phrases:
+            items, sep = value.items, value.sep
+            if type(items) is not tuple or type(sep) is not str:
+                raise _Unkeyed
+            key: Any = (Phrases, sep, tuple([_message_key(m) for m in items]))
+        else:
+            key = _value_key(value)
+    except _Unkeyed:
+        object.__setattr__(value, "_key", False)
+        raise
+    object.__setattr__(value, "_key", key)
+    return key
+
+
+def _phrases_text(p: Phrases, lang: str) -> str:
+    """The text of a :class:`Phrases` value in ``lang``: its messages' ``finding_detail`` wordings
+    joined by its separator, kept on it (rules share a phrase value between findings)."""
+    worded = p._worded
+    if worded is None:
+        worded = {}
+        object.__setattr__(p, "_worded", worded)
+    text = worded.get(lang)
+    if text is None:
+        text = worded[lang] = p.sep.join(m._fill(lang, "finding_detail") for m in p.items)
+    return text
 
 
 def _value_key(v: Any) -> Any:
@@ -424,6 +469,8 @@ def _value_key(v: Any) -> Any:
 
 
 _STRINGS = frozenset({str})
+_TYPED_VALUES = frozenset({Word, Words, Localized, Amount, Quantity, Phrases})
+"""Parameter types whose value key is kept on the value (:func:`_typed_key`)."""
 
 
 def _text_key(v: Any) -> str:
