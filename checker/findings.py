@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -87,7 +88,7 @@ class Amount:
     decimals: int | None = None
     """Digits after the decimal sign; ``None``: the currency's own (2 for EUR and MAD)."""
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class Quantity:
     unit: str
     decimals: int = 0
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class Word:
     table: str
     code: str
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class Words:
     codes: tuple[str, ...]
     sep: str = "; "
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class Localized:
     fr: str
     en: str
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made (rules share such values)."""
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class Phrases:
     items: tuple[Message, ...]
     sep: str = "; "
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its part of a message key (:func:`_typed_key`), once made; ``False`` when it has none. Rules
+    """Its token in message keys (:func:`_typed_token`), once made; ``False`` when it has none. Rules
     share a phrase value between the findings of the same medication: it is keyed once."""
     _worded: Any = field(default=None, init=False, repr=False, compare=False)
     """Its text by language (:meth:`_Formatter.format_field`), once worded. Its messages are not
@@ -255,8 +256,8 @@ class Message:
     ``False`` when a parameter cannot key them. A message's parameters are not changed once it is
     worded."""
     _key: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its key (:func:`_message_key`), once made; ``False`` when it has none (a message shared as
-    an extra sentence or a phrase is keyed once)."""
+    """Its token (:func:`_message_token`), once made; ``False`` when it has none (a message shared
+    as an extra sentence or a phrase is keyed once)."""
 
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
@@ -331,6 +332,7 @@ def forget_wording() -> None:
     """Empty the remembered wording (after each check: worded texts quote a request's lines and
     values; and a test that counts the wording done starts from nothing)."""
     _WORDED.clear()
+    _TOKENS.clear()
 
 
 class _Unkeyed(Exception):
@@ -356,37 +358,21 @@ def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:
-    """The key of ``m``'s value in :data:`_WORDED`, kept on ``m``: its code, its number of
-    parameters, a name and a value key per parameter, then the key of each extra message (a tuple,
-    kept on that message: a shared sentence is keyed once). A value key holds the value's exact
-    type, as :func:`_value_key`'s; a typed value's (a :class:`Word`, a :class:`Phrases` …) is made
-    once per value object (:func:`_typed_key`: rules share them between findings). The tuple reads
-    back one way only, so equal keys are equal values. Raises :class:`_Unkeyed` for any other value
-    (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
+    """The key of ``m``'s value in :data:`_WORDED`: its code, its number of parameters, a name and a
+    value key per parameter, then a token per extra message (:func:`_message_token`). A value key
+    holds the value's exact type, as :func:`_value_key`'s; a typed value (a :class:`Word`, a
+    :class:`Phrases` …) gives a token kept on it (:func:`_typed_token`: rules share such values
+    between findings, and a key of a few texts and numbers is hashed at little cost). The tuple
+    reads back one way only, so equal keys are equal values. Raises :class:`_Unkeyed` for any other
+    value (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
     if type(m) is not Message:
         raise _Unkeyed
-    key = m._key
-    if key is None:
-        try:
-            key = _made_key(m)
-        except _Unkeyed:
-            object.__setattr__(m, "_key", False)
-            raise
-        object.__setattr__(m, "_key", key)
-    elif key is False:
-        raise _Unkeyed
-    return key  # type: ignore[no-any-return]
-
-
-def _made_key(m: Message) -> tuple[Any, ...]:
-    """:func:`_message_key` of ``m``, made (the common parameter types inline: a call costs as much
-    as the test)."""
     params, extra = m.params, m.extra
     if type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
         raise _Unkeyed
     keyed: list[Any] = [m.code, len(params)]
     add = keyed.append
-    for name, value in params.items():
+    for name, value in params.items():  # the common types inline (a call costs as much as the test)
         t = type(value)
         if type(name) is not str:
             raise _Unkeyed
@@ -394,7 +380,7 @@ def _made_key(m: Message) -> tuple[Any, ...]:
         if t is str:
             add(value)
         elif t in _TYPED_VALUES:
-            add(value._key or _typed_key(value))
+            add(value._key or _typed_token(value))
         elif t is float:
             add((t, value) if value else (t, repr(value)))  # ±0 told apart by their text
         elif t is int or t is date:
@@ -402,13 +388,47 @@ def _made_key(m: Message) -> tuple[Any, ...]:
         else:
             add(_value_key(value))
     for e in extra:
-        add(_message_key(e))
+        add(e._key if type(e) is Message and e._key else _message_token(e))
     return tuple(keyed)
 
 
-def _typed_key(value: Any) -> Any:
-    """The value key of a typed parameter (:func:`_value_key`; a :class:`Phrases` value: its
-    separator and the keys of its messages), kept on it; ``False`` kept there when it has none (and
+_TOKENS: dict[tuple[Any, ...], int] = {}
+"""Key of a value → its token (:func:`_token`). Bounded, emptied with the wording."""
+_NEXT_TOKEN = itertools.count(1)
+"""Never started again: a token stands for one value for good, even once :data:`_TOKENS` is emptied
+(an equal value met later gets a new token: words are then not shared, never wrongly shared)."""
+TOKEN_ENTRIES = 50_000
+
+
+def _token(key: tuple[Any, ...]) -> int:
+    """A number standing for the value whose key is ``key`` (equal keys, the same number)."""
+    token = _TOKENS.get(key)
+    if token is None:
+        if len(_TOKENS) >= TOKEN_ENTRIES:
+            _TOKENS.clear()
+        token = _TOKENS[key] = next(_NEXT_TOKEN)
+    return token
+
+
+def _message_token(m: Message) -> int:
+    """The token of ``m``'s value (:func:`_message_key`), kept on ``m`` (an extra sentence or a
+    phrase shared between findings is keyed once); ``False`` kept there when it has none."""
+    if type(m) is not Message or m._key is False:
+        raise _Unkeyed
+    if m._key:
+        return m._key  # type: ignore[no-any-return]
+    try:
+        token = _token(_message_key(m))
+    except _Unkeyed:
+        object.__setattr__(m, "_key", False)
+        raise
+    object.__setattr__(m, "_key", token)
+    return token
+
+
+def _typed_token(value: Any) -> int:
+    """The token of a typed parameter's value key (:func:`_value_key`; a :class:`Phrases` value:
+    its separator and its messages' tokens), kept on it; ``False`` kept there when it has none (and
     :class:`_Unkeyed` raised again)."""
     if value._key is False:
         raise _Unkeyed
@@ -417,14 +437,14 @@ def _typed_key(value: Any) -> Any:
             items, sep = value.items, value.sep
             if type(items) is not tuple or type(sep) is not str:
                 raise _Unkeyed
-            key: Any = (Phrases, sep, tuple([_message_key(m) for m in items]))
+            token = _token((Phrases, sep, tuple([_message_token(m) for m in items])))
         else:
-            key = _value_key(value)
+            token = _token(_value_key(value))
     except _Unkeyed:
         object.__setattr__(value, "_key", False)
         raise
-    object.__setattr__(value, "_key", key)
-    return key
+    object.__setattr__(value, "_key", token)
+    return token
 
 
 def _phrases_text(p: Phrases, lang: str) -> str:
@@ -470,7 +490,7 @@ def _value_key(v: Any) -> Any:
 
 _STRINGS = frozenset({str})
 _TYPED_VALUES = frozenset({Word, Words, Localized, Amount, Quantity, Phrases})
-"""Parameter types whose value key is kept on the value (:func:`_typed_key`)."""
+"""Parameter types whose value key is kept on the value (:func:`_typed_token`)."""
 
 
 def _text_key(v: Any) -> str:
