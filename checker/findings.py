@@ -144,7 +144,7 @@ class Phrases:
     """Its token in message keys (:func:`_typed_token`), once made; ``False`` when it has none. Rules
     share a phrase value between the findings of the same medication: it is keyed once."""
     _worded: Any = field(default=None, init=False, repr=False, compare=False)
-    """Its text by language (:meth:`_Formatter.format_field`), once worded. Its messages are not
+    """Its text, with the language, once worded (:func:`_phrases_text`). Its messages are not
     changed once worded, as a :class:`Message`'s parameters."""
 
 
@@ -449,14 +449,13 @@ def _typed_token(value: Any) -> int:
 
 def _phrases_text(p: Phrases, lang: str) -> str:
     """The text of a :class:`Phrases` value in ``lang``: its messages' ``finding_detail`` wordings
-    joined by its separator, kept on it (rules share a phrase value between findings)."""
+    joined by its separator, kept on it with its language (rules share a phrase value between
+    findings; a run words in one language)."""
     worded = p._worded
-    if worded is None:
-        worded = {}
-        object.__setattr__(p, "_worded", worded)
-    text = worded.get(lang)
-    if text is None:
-        text = worded[lang] = p.sep.join(m._fill(lang, "finding_detail") for m in p.items)
+    if worded is not None and worded[0] == lang:
+        return worded[1]  # type: ignore[no-any-return]
+    text = p.sep.join(m._fill(lang, "finding_detail") for m in p.items)
+    object.__setattr__(p, "_worded", (lang, text))
     return text
 
 

@@ -316,7 +316,7 @@ def test_keys_and_words_kept_on_shared_values_equal_those_made_afresh(seed: int)
             if m.code in summaries:
                 assert _worded_or_error(m.summary, lang) == _worded_or_error(_copied(m)._summary, lang)
             assert _worded_or_error(m.detail, lang) == _worded_or_error(_copied(m)._detail, lang)
-    assert any(type(v) is Phrases and v._worded for m in messages for v in m.params.values())
+    assert any(type(v) is Phrases and v._worded is not None for m in messages for v in m.params.values())
     assert any(type(v) is Word and v._key for m in messages for v in m.params.values())
 
 
