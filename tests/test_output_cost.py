@@ -320,6 +320,28 @@ def test_keys_and_words_kept_on_shared_values_equal_those_made_afresh(seed: int)
     assert any(type(v) is Word and v._key for m in messages for v in m.params.values())
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_rules_findings_read_through_kept_tokens_are_worded_as_fresh_copies(tmp_path: Any, lang: str) -> None:
+    """The findings of the samples and of a generated export (every rule's messages, the typed
+    values, phrases and sentences rules share between findings, with their tokens and texts kept on
+    them), checked twice (the second check meets values keyed during the first, the tokens' table
+    emptied in between): each summary and detail is the one worded from a fresh copy of its message."""
+    export_generator().generate(tmp_path / "bulk", patients=150, per_patient=8, seed=19, practitioners=6)
+    rules: set[str] = set()
+    for _ in range(2):
+        report = check([str(SAMPLES), str(tmp_path / "bulk")], as_of=AS_OF, lang=lang)
+        for f in report.findings:
+            if f.message is None:
+                continue
+            rules.add(f.rule)
+            fresh = _copied(f.message)
+            assert (f.summary, f.detail) == (fresh._summary(lang), fresh._detail(lang)), f
+    values = [v for f in report.findings if f.message is not None for v in f.message.params.values()
+              if type(v) in (Word, Words, Localized, Amount, Quantity, Phrases)]
+    assert len({id(v) for v in values}) < len(values) // 2  # shared between findings: kept tokens read again
+    assert len(rules) >= 15
+
+
 def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
     forget_wording()
     for a, b in [(1, 1.0), (1, True), (0.0, -0.0), (date(2026, 1, 15), datetime(2026, 1, 15, 0, 0)),
