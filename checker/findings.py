@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -392,25 +391,31 @@ def _message_key(m: Message) -> tuple[Any, ...]:
     return tuple(keyed)
 
 
-_TOKENS: dict[tuple[Any, ...], int] = {}
-"""Key of a value → its token (:func:`_token`). Bounded, emptied with the wording."""
-_NEXT_TOKEN = itertools.count(1)
-"""Never started again: a token stands for one value for good, even once :data:`_TOKENS` is emptied
-(an equal value met later gets a new token: words are then not shared, never wrongly shared)."""
+class _Token:
+    """What stands for a value in message keys (:func:`_token`): equal only to itself. A token
+    copied to another process (pickled with the value it is kept on) is a new object there, equal
+    to none of that process's tokens: words are then not shared, never wrongly shared."""
+
+    __slots__ = ()
+
+
+_TOKENS: dict[tuple[Any, ...], _Token] = {}
+"""Key of a value → its token (:func:`_token`). Bounded, emptied with the wording: an equal value
+met later gets a new token (words not shared, never wrongly shared)."""
 TOKEN_ENTRIES = 50_000
 
 
-def _token(key: tuple[Any, ...]) -> int:
-    """A number standing for the value whose key is ``key`` (equal keys, the same number)."""
+def _token(key: tuple[Any, ...]) -> _Token:
+    """The token standing for the value whose key is ``key`` (equal keys, the same token)."""
     token = _TOKENS.get(key)
     if token is None:
         if len(_TOKENS) >= TOKEN_ENTRIES:
             _TOKENS.clear()
-        token = _TOKENS[key] = next(_NEXT_TOKEN)
+        token = _TOKENS[key] = _Token()
     return token
 
 
-def _message_token(m: Message) -> int:
+def _message_token(m: Message) -> _Token:
     """The token of ``m``'s value (:func:`_message_key`), kept on ``m`` (an extra sentence or a
     phrase shared between findings is keyed once); ``False`` kept there when it has none."""
     if type(m) is not Message or m._key is False:
@@ -426,7 +431,7 @@ def _message_token(m: Message) -> int:
     return token
 
 
-def _typed_token(value: Any) -> int:
+def _typed_token(value: Any) -> _Token:
     """The token of a typed parameter's value key (:func:`_value_key`; a :class:`Phrases` value:
     its separator and its messages' tokens), kept on it; ``False`` kept there when it has none (and
     :class:`_Unkeyed` raised again)."""

@@ -5,6 +5,7 @@ message of the catalogue, in both languages)."""
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import string
 from dataclasses import replace
@@ -340,6 +341,25 @@ def test_every_rules_findings_read_through_kept_tokens_are_worded_as_fresh_copie
               if type(v) in (Word, Words, Localized, Amount, Quantity, Phrases)]
     assert len({id(v) for v in values}) < len(values) // 2  # shared between findings: kept tokens read again
     assert len(rules) >= 15
+
+
+def test_a_token_copied_to_another_process_stands_for_no_other_value() -> None:
+    """A token kept on a value travels with it when the value is pickled (to the audit's worker
+    processes, to Dask): there it must match no token of that process, whose table starts afresh,
+    so that two different values never share words."""
+    forget_wording()
+    info, critical = Word("severity", "info"), Word("severity", "critical")
+    findings._message_key(Message("DU001", {"substance": info}))
+    copied = pickle.loads(pickle.dumps(info))
+    assert info._key and copied._key and copied._key is not info._key and copied._key != info._key
+    forget_wording()  # as in a new process: nothing in the table
+    pairs: list[tuple[Word, Word]] = [(copied, critical), (critical, copied)]
+    for a, b in pairs:
+        first, second = Message("DU001", {"substance": a, "label_a": "A", "label_b": "B"}), \
+            Message("DU001", {"substance": b, "label_a": "A", "label_b": "B"})
+        for lang in LANGS:
+            assert first.detail(lang) == first._detail(lang) and second.detail(lang) == second._detail(lang)
+    assert copied._key not in findings._TOKENS.values()
 
 
 def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
