@@ -86,6 +86,8 @@ class Amount:
     currency: str
     decimals: int | None = None
     """Digits after the decimal sign; ``None``: the currency's own (2 for EUR and MAD)."""
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class Quantity:
     value: float
     unit: str
     decimals: int = 0
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class Word:
 
     table: str
     code: str
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,8 @@ class Words:
     table: str
     codes: tuple[str, ...]
     sep: str = "; "
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,8 @@ class Localized:
 
     fr: str
     en: str
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made (rules share such values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,12 @@ class Phrases:
 
     items: tuple[Message, ...]
     sep: str = "; "
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token in message keys (:func:`_typed_token`), once made; ``False`` when it has none. Rules
+    share a phrase value between the findings of the same medication: it is keyed once."""
+    _worded: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its text, with the language, once worded (:func:`_phrases_text`). Its messages are not
+    changed once worded, as a :class:`Message`'s parameters."""
 
 
 Param = Union[str, int, float, date, Amount, Quantity, Word, Words, Localized, Phrases]
@@ -213,7 +229,7 @@ class _Formatter(string.Formatter):
         elif isinstance(value, Words):
             text = value.sep.join(msg(self.lang, f"{value.table}.{c}") for c in value.codes)
         elif isinstance(value, Phrases):
-            text = value.sep.join(m._fill(self.lang, "finding_detail") for m in value.items)
+            text = _phrases_text(value, self.lang)
         elif isinstance(value, Localized):
             text = value.en if self.lang == "en" else value.fr
         elif isinstance(value, date):
@@ -238,6 +254,9 @@ class Message:
     :data:`_WORDED` (looked up once: the summary and the detail of a finding share the look-up);
     ``False`` when a parameter cannot key them. A message's parameters are not changed once it is
     worded."""
+    _key: Any = field(default=None, init=False, repr=False, compare=False)
+    """Its token (:func:`_message_token`), once made; ``False`` when it has none (a message shared
+    as an extra sentence or a phrase is keyed once)."""
 
     def codes(self) -> list[str]:
         return [self.code, *(c for m in self.extra for c in m.codes())]
@@ -312,6 +331,7 @@ def forget_wording() -> None:
     """Empty the remembered wording (after each check: worded texts quote a request's lines and
     values; and a test that counts the wording done starts from nothing)."""
     _WORDED.clear()
+    _TOKENS.clear()
 
 
 class _Unkeyed(Exception):
@@ -337,62 +357,111 @@ def _texts_of(message: Message) -> dict[tuple[str, str], str] | Literal[False]:
 
 
 def _message_key(m: Message) -> tuple[Any, ...]:
-    """The key of ``m``'s value in :data:`_WORDED`: one flat tuple, made in one loop over the messages
-    of ``m`` (its extra sentences and the phrases of its :class:`Phrases` parameters are taken from a
-    stack, not by recursion), the common parameter types inline. Each message gives its code, its
-    number of parameters and of extra messages, then a name and a value key per parameter; a
-    :class:`Phrases` value gives its separator and its number of phrases, which follow later in
-    stack order: the tuple reads back one way only, so equal keys are equal values. A value key holds
-    the value's exact type, as :func:`_value_key`'s. Raises :class:`_Unkeyed` for any
-    other value (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
-    keyed: list[Any] = []
+    """The key of ``m``'s value in :data:`_WORDED`: its code, its number of parameters, a name and a
+    value key per parameter, then a token per extra message (:func:`_message_token`). A value key
+    holds the value's exact type, as :func:`_value_key`'s; a typed value (a :class:`Word`, a
+    :class:`Phrases` …) gives a token kept on it (:func:`_typed_token`: rules share such values
+    between findings, and a key of a few texts and numbers is hashed at little cost). The tuple
+    reads back one way only, so equal keys are equal values. Raises :class:`_Unkeyed` for any other
+    value (tests/test_output_cost.py holds it to a key made by recursion over the messages)."""
+    if type(m) is not Message:
+        raise _Unkeyed
+    params, extra = m.params, m.extra
+    if type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+        raise _Unkeyed
+    keyed: list[Any] = [m.code, len(params)]
     add = keyed.append
-    todo = [m]
-    pop, push = todo.pop, todo.extend
-    while todo:
-        m = pop()
-        params, extra = m.params, m.extra
-        if type(m) is not Message or type(m.code) is not str or type(params) is not dict or type(extra) is not tuple:
+    for name, value in params.items():  # the common types inline (a call costs as much as the test)
+        t = type(value)
+        if type(name) is not str:
             raise _Unkeyed
-        add(m.code)
-        add(len(params))
-        add(len(extra))
-        for name, value in params.items():  # the common types inline (a call costs as much as the test)
-            t = type(value)
-            if type(name) is not str:
-                raise _Unkeyed
-            add(name)
-            if t is str:
-                add(value)
-            elif t is Phrases:
-                items, sep = value.items, value.sep
-                if type(items) is not tuple or type(sep) is not str:
-                    raise _Unkeyed
-                add((t, sep, len(items)))
-                push(items[::-1])
-            elif t is Word and type(value.table) is str and type(value.code) is str:
-                add((t, value.table, value.code))
-            elif t is Localized and type(value.fr) is str and type(value.en) is str:
-                add((t, value.fr, value.en))
-            elif t is Words and type(value.codes) is tuple and _STRINGS.issuperset(map(type, value.codes)) \
-                    and type(value.table) is str and type(value.sep) is str:
-                add((t, value.table, value.codes, value.sep))
-            elif t is Amount or t is Quantity:
-                n, unit, d = value.value, value.currency if t is Amount else value.unit, value.decimals
-                number = type(n)
-                if (number is float or number is int) and type(unit) is str and (d is None or type(d) is int):
-                    add((t, number, n if n else repr(n), unit, d))  # ±0 told apart by their text
-                else:
-                    add(_value_key(value))
-            elif t is float:
-                add((t, value) if value else (t, repr(value)))
-            elif t is int or t is date:
-                add((t, value))
-            else:
-                add(_value_key(value))
-        if extra:
-            push(extra[::-1])
+        add(name)
+        if t is str:
+            add(value)
+        elif t in _TYPED_VALUES:
+            add(value._key or _typed_token(value))
+        elif t is float:
+            add((t, value) if value else (t, repr(value)))  # ±0 told apart by their text
+        elif t is int or t is date:
+            add((t, value))
+        else:
+            add(_value_key(value))
+    for e in extra:
+        add(e._key if type(e) is Message and e._key else _message_token(e))
     return tuple(keyed)
+
+
+class _Token:
+    """What stands for a value in message keys (:func:`_token`): equal only to itself. A token
+    copied to another process (pickled with the value it is kept on) is a new object there, equal
+    to none of that process's tokens: words are then not shared, never wrongly shared."""
+
+    __slots__ = ()
+
+
+_TOKENS: dict[tuple[Any, ...], _Token] = {}
+"""Key of a value → its token (:func:`_token`). Bounded, emptied with the wording: an equal value
+met later gets a new token (words not shared, never wrongly shared)."""
+TOKEN_ENTRIES = 50_000
+
+
+def _token(key: tuple[Any, ...]) -> _Token:
+    """The token standing for the value whose key is ``key`` (equal keys, the same token)."""
+    token = _TOKENS.get(key)
+    if token is None:
+        if len(_TOKENS) >= TOKEN_ENTRIES:
+            _TOKENS.clear()
+        token = _TOKENS[key] = _Token()
+    return token
+
+
+def _message_token(m: Message) -> _Token:
+    """The token of ``m``'s value (:func:`_message_key`), kept on ``m`` (an extra sentence or a
+    phrase shared between findings is keyed once); ``False`` kept there when it has none."""
+    if type(m) is not Message or m._key is False:
+        raise _Unkeyed
+    if m._key:
+        return m._key  # type: ignore[no-any-return]
+    try:
+        token = _token(_message_key(m))
+    except _Unkeyed:
+        object.__setattr__(m, "_key", False)
+        raise
+    object.__setattr__(m, "_key", token)
+    return token
+
+
+def _typed_token(value: Any) -> _Token:
+    """The token of a typed parameter's value key (:func:`_value_key`; a :class:`Phrases` value:
+    its separator and its messages' tokens), kept on it; ``False`` kept there when it has none (and
+    :class:`_Unkeyed` raised again)."""
+    if value._key is False:
+        raise _Unkeyed
+    try:
+        if type(value) is Phrases:
+            items, sep = value.items, value.sep
+            if type(items) is not tuple or type(sep) is not str:
+                raise _Unkeyed
+            token = _token((Phrases, sep, tuple([_message_token(m) for m in items])))
+        else:
+            token = _token(_value_key(value))
+    except _Unkeyed:
+        object.__setattr__(value, "_key", False)
+        raise
+    object.__setattr__(value, "_key", token)
+    return token
+
+
+def _phrases_text(p: Phrases, lang: str) -> str:
+    """The text of a :class:`Phrases` value in ``lang``: its messages' ``finding_detail`` wordings
+    joined by its separator, kept on it with its language (rules share a phrase value between
+    findings; a run words in one language)."""
+    worded = p._worded
+    if worded is not None and worded[0] == lang:
+        return worded[1]  # type: ignore[no-any-return]
+    text = p.sep.join(m._fill(lang, "finding_detail") for m in p.items)
+    object.__setattr__(p, "_worded", (lang, text))
+    return text
 
 
 def _value_key(v: Any) -> Any:
@@ -424,6 +493,8 @@ def _value_key(v: Any) -> Any:
 
 
 _STRINGS = frozenset({str})
+_TYPED_VALUES = frozenset({Word, Words, Localized, Amount, Quantity, Phrases})
+"""Parameter types whose value key is kept on the value (:func:`_typed_token`)."""
 
 
 def _text_key(v: Any) -> str:

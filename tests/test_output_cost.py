@@ -5,6 +5,7 @@ message of the catalogue, in both languages)."""
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import string
 from dataclasses import replace
@@ -256,6 +257,109 @@ def test_flat_message_key_tells_apart_the_values_the_nested_key_tells_apart(seed
             pairs.add((flat, nested))
     assert len({f for f, _ in pairs}) == len({n for _, n in pairs}) == len(pairs)
     assert len(pairs) > 500
+
+
+def _shared_pool(messages: list[Message], rng: random.Random) -> list[Message]:
+    """Messages whose parameter values, phrases and extra sentences are the same objects as other
+    messages' (rules share them between findings), in a random order: what keys and words are kept
+    on a shared value must be those of its value wherever it is used."""
+    values = [v for m in messages for v in m.params.values()]
+    sentences = [e for m in messages for e in m.extra] + messages[: len(messages) // 4]
+    out = []
+    for m in messages:
+        params = {k: rng.choice(values) if rng.random() < 0.4 else v for k, v in m.params.items()}
+        extra = tuple(rng.choice(sentences) for _ in range(rng.randrange(3))) if sentences and rng.random() < 0.3 \
+            else m.extra
+        out.append(Message(m.code, params, extra))
+        for k, v in params.items():  # the same phrases under another separator
+            if type(v) is Phrases:
+                out.append(Message(m.code, {**params, k: Phrases(v.items, "; " if v.sep != "; " else "")}, extra))
+    rng.shuffle(out)
+    return out
+
+
+def _copied(m: Message) -> Message:
+    """``m`` made again from new objects (nothing kept on them yet)."""
+    def value(v: Any) -> Any:
+        if type(v) is Phrases:
+            return Phrases(tuple(_copied(p) if type(p) is Message else p for p in v.items)
+                           if type(v.items) is tuple else v.items, v.sep)
+        if type(v) in (Word, Words, Localized, Amount, Quantity):
+            return replace(v)
+        return v
+    params = {k: value(v) for k, v in m.params.items()} if type(m.params) is dict else m.params
+    return Message(m.code, params, tuple(_copied(e) for e in m.extra) if type(m.extra) is tuple else m.extra)
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 7])
+def test_keys_and_words_kept_on_shared_values_equal_those_made_afresh(seed: int) -> None:
+    """Keys and phrase texts are kept on the values themselves (a typed parameter, a phrase, an
+    extra sentence: rules share them between findings). Over generated messages sharing those
+    objects in a random order, twins included (``1`` / ``1.0`` / ``True``, ``0.0`` / ``-0.0``,
+    values no key stands for): two messages get equal keys exactly when copies of them made from new
+    objects get equal nested keys (:func:`_message_key_nested`), and each is worded, in both
+    languages and through the memory, as its fresh copy."""
+    forget_wording()
+    rng = random.Random(seed)
+    messages = _shared_pool(_messages(5, seed), rng)
+    copies = [_copied(m) for m in messages]  # keyed afresh; worded afresh from another copy per language
+    pairs = set()
+    for m, c in zip(messages, copies):
+        flat, nested = _key_or_unkeyed(findings._message_key, m), _key_or_unkeyed(_message_key_nested, c)
+        assert (flat is findings._Unkeyed) == (nested is findings._Unkeyed), m
+        assert _key_or_unkeyed(findings._message_key, m) == flat  # kept: the same key again
+        if flat is not findings._Unkeyed:
+            pairs.add((flat, nested))
+    assert len({f for f, _ in pairs}) == len({n for _, n in pairs}) == len(pairs) > 300
+    summaries = set(_codes("finding_summary"))
+    for m in messages:
+        for lang in LANGS:
+            if m.code in summaries:
+                assert _worded_or_error(m.summary, lang) == _worded_or_error(_copied(m)._summary, lang)
+            assert _worded_or_error(m.detail, lang) == _worded_or_error(_copied(m)._detail, lang)
+    assert any(type(v) is Phrases and v._worded is not None for m in messages for v in m.params.values())
+    assert any(type(v) is Word and v._key for m in messages for v in m.params.values())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_rules_findings_read_through_kept_tokens_are_worded_as_fresh_copies(tmp_path: Any, lang: str) -> None:
+    """The findings of the samples and of a generated export (every rule's messages, the typed
+    values, phrases and sentences rules share between findings, with their tokens and texts kept on
+    them), checked twice (the second check meets values keyed during the first, the tokens' table
+    emptied in between): each summary and detail is the one worded from a fresh copy of its message."""
+    export_generator().generate(tmp_path / "bulk", patients=150, per_patient=8, seed=19, practitioners=6)
+    rules: set[str] = set()
+    for _ in range(2):
+        report = check([str(SAMPLES), str(tmp_path / "bulk")], as_of=AS_OF, lang=lang)
+        for f in report.findings:
+            if f.message is None:
+                continue
+            rules.add(f.rule)
+            fresh = _copied(f.message)
+            assert (f.summary, f.detail) == (fresh._summary(lang), fresh._detail(lang)), f
+    values = [v for f in report.findings if f.message is not None for v in f.message.params.values()
+              if type(v) in (Word, Words, Localized, Amount, Quantity, Phrases)]
+    assert len({id(v) for v in values}) < len(values) // 2  # shared between findings: kept tokens read again
+    assert len(rules) >= 15
+
+
+def test_a_token_copied_to_another_process_stands_for_no_other_value() -> None:
+    """A token kept on a value travels with it when the value is pickled (to the audit's worker
+    processes, to Dask): there it must match no token of that process, whose table starts afresh,
+    so that two different values never share words."""
+    forget_wording()
+    info, critical = Word("severity", "info"), Word("severity", "critical")
+    findings._message_key(Message("DU001", {"substance": info}))
+    copied = pickle.loads(pickle.dumps(info))
+    assert info._key and copied._key and copied._key is not info._key and copied._key != info._key
+    forget_wording()  # as in a new process: nothing in the table
+    pairs: list[tuple[Word, Word]] = [(copied, critical), (critical, copied)]
+    for a, b in pairs:
+        first, second = Message("DU001", {"substance": a, "label_a": "A", "label_b": "B"}), \
+            Message("DU001", {"substance": b, "label_a": "A", "label_b": "B"})
+        for lang in LANGS:
+            assert first.detail(lang) == first._detail(lang) and second.detail(lang) == second._detail(lang)
+    assert copied._key not in findings._TOKENS.values()
 
 
 def test_two_messages_equal_in_python_but_worded_differently_do_not_share_words() -> None:
