@@ -164,7 +164,7 @@ def typed_run(run: TypedLines, index: _Index, today: date, groups: dict[str | No
             if order is None:
                 refused.append(len(orders) - 1)
                 continue
-            written = typed_patient_key(t, file)
+            written: str | None = typed_patient_key(t, file)
         else:
             requester, subject = t.requester, t.subject
             order = MedicationOrder(  # as typed_order builds it
