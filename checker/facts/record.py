@@ -161,8 +161,9 @@ def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatc
     denied: Fact | None = None
     refuted: Fact | None = None
     pool = history_on(record, day) if history else conditions_on(record, day)
+    current = not history and bool(getattr(matcher, "episodic", False))  # « ATCD de grossesse » is over
     for c in pool:
-        value, what = concept_polarity(matcher, c.code)
+        value, what = concept_polarity(matcher, c.code, current=current)
         if value:
             affirmed = Fact(True, c.ref, what)
             break
@@ -235,7 +236,7 @@ def allergen_polarity(a: Allergy, pattern: re.Pattern[str]) -> bool | None:
     ``None`` not named, or only as a relative's."""
     seen: bool | None = None
     for text in a.code.all_texts():
-        p = polarity(pattern, text, suspected=True)
+        p = polarity(pattern, text, suspected=True, state=True)
         if p:
             return True
         if p is False:
@@ -342,8 +343,8 @@ def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) ->
             return Fact(True, o.ref, o.value_concept.label())
     matcher = tables.concept("pregnancy")
     for c in conditions_on(record, day):
-        if concept_polarity(matcher, c.code)[0] is None:
-            value, what = concept_polarity(matcher, c.code, suspected=True)
+        if concept_polarity(matcher, c.code, current=True)[0] is None:
+            value, what = concept_polarity(matcher, c.code, suspected=True, current=True)
             if value:
                 return Fact(True, c.ref, what)
     return Fact(False)
@@ -363,7 +364,7 @@ def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
         if o.value_concept is not None:
             if concept_polarity(tables.concept("not-pregnant"), o.value_concept)[0]:
                 return Fact(False, o.ref, o.value_concept.label())
-            value, what = concept_polarity(tables.concept("pregnancy"), o.value_concept)
+            value, what = concept_polarity(tables.concept("pregnancy"), o.value_concept, current=True)
             if value is not None:
                 return Fact(value, o.ref, what)
     return stated(record, day, tables.concept("pregnancy"), missing="pregnancy-status")
