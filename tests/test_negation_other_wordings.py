@@ -30,6 +30,15 @@ from tests.test_facts_point_in_time import condition
     ("No fever; {}", True), ("Pas de fièvre. {}", True), ("Fièvre ? Non. {}", True), ("{} ? oui", True),
     # answered after the question
     ("{} ? non", False), ("{} ? Négatif", False),
+    # a second round of wordings
+    ("Nie tout {}", False), ("{} non retrouvé", False), ("{} : jamais", False), ("Patient denies {}", False),
+    ("{} was ruled out", False), ("Absence d'argument pour un {}", False), ("Pas de {} connu", False), ("{} : neg", False),
+    ("No {} reported", False), ("{} niés par la patiente", False),
+    ("Frère : {}", None), ("Antécédents familiaux: {} (père)", None), ("Father had {}", None),
+    ("Grand-mère maternelle : {}", None), ("{} ??", None), ("Hypothèse de {}", None), ("{} à évoquer", None),
+    ("Bilan d'un {}", None), ("Risque élevé de {}", None), ("Prévention d'un {}", None), ("Probable {} débutant", None),
+    ("ATCD personnels : {}", True), ("Suivi pour {}", True), ("{} (2021)", True), ("Known case of {}", True),
+    ("{} stable", True),
 ])
 def test_other_wordings_read_the_same_way_for_every_phrase(name: str, phrase: str, template: str,
                                                            expected: bool | None) -> None:
@@ -60,8 +69,8 @@ def test_a_questioned_pregnancy_is_a_note_naming_the_missing_status(text: str) -
     assert [(f["severity"], f["evidence"]["missing"]) for f in got] == [("info", "pregnancy-status")], text
 
 
-@pytest.mark.parametrize("text", ["Grossesse en cours, ATCD de fausse couche", "Enceinte de 8 SA, grossesse précédente en 2018",
-                                  "Pregnant, previous pregnancy in 2019"])
+@pytest.mark.parametrize("text", ["Grossesse en cours, ATCD de fausse couche",
+                                  "Enceinte de 8 SA, grossesse précédente en 2018", "Pregnant, previous pregnancy in 2019"])
 def test_a_current_pregnancy_beside_a_past_one_stays_critical(text: str) -> None:
     got = findings(_valproate(condition("g", text, onset="2025-11-01")), AS_OF, "PR004")
     assert got and got[0]["severity"] == "critical", text
@@ -72,3 +81,14 @@ def test_a_past_ulcer_is_still_a_history_of_ulcer() -> None:
     ulcer = TABLES.concept("peptic-ulcer")
     for text in ("Ancien ulcère gastrique", "Previous peptic ulcer", "Ulcère gastrique guéri"):
         assert facts.concept_polarity(ulcer, Concept(text=text))[0] is True, text
+
+
+@pytest.mark.parametrize("text", ["Fracture ?", "Probable fracture", "Risque d'effets secondaires pendant le trajet",
+                                  "Bilan de lombalgie"])
+def test_a_requests_reason_keeps_its_question_as_the_indication(text: str) -> None:
+    """Reading a request's reason (protocols), a question, a probability, a risk or a work-up names the
+    indication: only the patient's state is read as a hypothesis then."""
+    import re
+
+    pattern = re.compile(r"\b(?:fracture|effets secondaires|lombalgie)\b")
+    assert facts.affirmed(pattern, text) is True

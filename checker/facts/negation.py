@@ -52,7 +52,7 @@ _WINDOW = 5
 """Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
 quatre semaines, fièvre » does not deny the fever."""
 _PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence (?:(?:totale|complete) )?d[eu]?|aucune?|ni|non|no|not|"
-                      r"without|denies|denied|deny|negative for|jamais|never|no longer|absence of|free of)\b")
+                      r"without|denies|denied|deny|negative for|jamais|never|no longer|absence of|free of|nie|nient)\b")
 _VERB_CUE = re.compile(r"\b(?:ne?\s+\w+(?:\s+\w+)?\s+(?:pas|plus|jamais|point)|"
                        r"(?:is|was|are|were|has|had|have|does|do|did)n\s+t)\b")
 """« n'est pas », « n'est actuellement pas », « n'a pas eu de », "isn't", "hasn't had", "doesn't have":
@@ -61,17 +61,19 @@ présenté d'ulcère »), not a later object: « ne fume plus depuis … enceint
 her pregnancy" are cut by their clause word."""
 _VERB_WINDOW = 3
 _POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?|"
-                       r"niee?s?|denied|absente?s?)\b")
+                       r"niee?s?|denied|absente?s?|non retrouvee?s?|not found)\b")
 _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
-                           r"possible|rule out|to rule out)\b")
+                           r"possible|rule out|to rule out|hypothese de|hypothese d|hypothesis of)\b")
 _HEDGE = re.compile(r"\b(?:probable|probably|evoque|evoquee?s?|evoquant|evocat(?:eur|rice|eurs|rices) d[eu]?|"
                     r"suggestive of)\b")
+_POST_HEDGE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:a evoquer|to consider|to be considered)\b")
 """A probability or an evocation (« tableau évocateur d'ulcère », "probable pregnancy"): read as a
 hypothesis where the patient's state is read (``state``); a protocol's reason may name its
 indication so (« fracture probable »)."""
 _WORKUP = re.compile(r"\b(?:bilan de|bilan d|work ?up for|work ?up of|depistage de|depistage d|depistage du|"
-                     r"screening for|screening of|risque de|risque d|risk of|risk for|at risk of|prevention de|"
-                     r"prevention d|prevention du|prevention of|prophylaxie de|prophylaxie d|prophylaxis of|prophylaxis for)\b")
+                     r"screening for|screening of|risque(?: \w+)? d[eu]?|risk of|risk for|at risk of|prevention de|"
+                     r"prevention d|prevention du|prevention of|prophylaxie de|prophylaxie d|prophylaxis of|"
+                     r"prophylaxis for)\b")
 """A work-up, a screening, a risk or a prevention of what follows (« bilan de grossesse en cours »,
 "risk of peptic ulcer", « prévention de l'ulcère »): the patient does not have it yet, unless the
 clause denies it (« dépistage de X négatif » states its absence). A work-up or a screening is a
@@ -108,7 +110,8 @@ _ANSWER_DOUBT = re.compile(rf"\s*(?:{_DOUBT_WORDS}|{_TODO_WORDS})")
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
 _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
-                        r"(?:non|no|negati(?:f|fs|ve|ves)|absente?|aucune?|none|niee?s?|denied)|negative tests?")
+                        r"(?:non|no|negati(?:f|fs|ve|ves)|neg|absente?|aucune?|none|niee?s?|denied|jamais|never)|"
+                        r"negative tests?")
 """A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »,
 « Allergie aux AINS : test négatif »)."""
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
@@ -215,7 +218,8 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, cu
                        or _POST_DOUBT.match(clause, m.end()) is not None)
             if doubted and suspected:
                 return True  # « grossesse à éliminer », "pregnancy to be ruled out": a suspicion, not a denial
-            if (doubted or _cue_before(_HYPOTHETICAL, clause, m.start()) or (state and _cue_before(_HEDGE, clause, m.start()))
+            hedged = state and (_cue_before(_HEDGE, clause, m.start()) or _POST_HEDGE.match(clause, m.end()) is not None)
+            if (doubted or hedged or _cue_before(_HYPOTHETICAL, clause, m.start())
                     or _cue_before(_WISH, clause, m.start(), 1)) and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
