@@ -12,6 +12,9 @@ Every rule family asks these questions through this module, with the same answer
   date → assumed begun), not abated by then; ``refuted`` and ``entered-in-error`` never count; a
   ``resolved`` / ``inactive`` / ``remission`` condition without an abatement date is taken as over.
   A *history* (:func:`history_on`) also counts conditions that were over by then.
+  A candidate diagnosis (verification ``unconfirmed``, ``provisional``, ``differential``) states
+  neither the notion nor its absence: the question stays open (:func:`stated`), and a candidate
+  pregnancy is a pregnancy raised, not settled (:func:`pregnancy_evoked_on`).
 * **Allergies** on that day (:func:`allergies_on`): the same semantics (onset, else recordedDate or
   lastOccurrence; the abatement extension, else ``resolved`` / ``inactive`` are over; ``refuted`` and
   ``entered-in-error`` never count); a record of *no* allergy (NKA, « pas d'allergie connue ») is not an
@@ -37,7 +40,7 @@ from checker import periods
 from checker.facts.concepts import ConceptMatcher, concept_polarity
 from checker.facts.negation import polarity
 from checker.facts.tables import FactTables
-from checker.model import NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
+from checker.model import CANDIDATE, NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
 
 OVER = frozenset({"resolved", "inactive", "remission"})
 """Clinical statuses of a condition that is no longer present."""
@@ -163,6 +166,8 @@ def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatc
     pool = history_on(record, day) if history else conditions_on(record, day)
     current = not history and bool(getattr(matcher, "episodic", False))  # « ATCD de grossesse » is over
     for c in pool:
+        if c.verification_status in CANDIDATE:
+            continue  # a candidate diagnosis states nothing yet: see pregnancy_evoked_on
         value, what = concept_polarity(matcher, c.code, current=current)
         if value:
             affirmed = Fact(True, c.ref, what)
@@ -332,7 +337,8 @@ def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) ->
     """Does the record raise a pregnancy it neither confirms nor denies on ``day``? A pregnancy status
     observation valued "possible pregnancy" (SNOMED 102874004) within its window, or a condition
     present that day that names one only as a hypothesis (« suspicion de grossesse », « grossesse
-    peu probable », « grossesse : à confirmer »), read only when :func:`pregnancy_on` is unknown: the
+    peu probable », « grossesse : à confirmer ») or whose verification status makes it a candidate
+    diagnosis (``unconfirmed``, ``provisional``, ``differential``), read only when :func:`pregnancy_on` is unknown: the
     question is open, and the record itself asks it. An instruction (« arrêt si grossesse ») is not."""
     if pregnancy_on(record, day, tables).value is not None:
         return Fact(False)
@@ -343,6 +349,8 @@ def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) ->
             return Fact(True, o.ref, o.value_concept.label())
     matcher = tables.concept("pregnancy")
     for c in conditions_on(record, day):
+        if c.verification_status in CANDIDATE and concept_polarity(matcher, c.code, current=True)[0]:
+            return Fact(True, c.ref, c.verification_status)  # a candidate diagnosis of pregnancy
         if concept_polarity(matcher, c.code, current=True)[0] is None:
             value, what = concept_polarity(matcher, c.code, suspected=True, current=True)
             if value:
