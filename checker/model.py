@@ -380,6 +380,8 @@ class Observation:
     value_bool: bool | None = None
     effective: date | None = None
     status: str = ""
+    comparator: str = ""
+    """``<``, ``<=``, ``>=``, ``>`` when the value is a bound (HL7 FHIR Quantity.comparator: « DFG < 15 »)."""
 
 
 @dataclass(frozen=True, slots=True)

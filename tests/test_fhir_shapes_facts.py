@@ -32,3 +32,60 @@ def test_a_candidate_ulcer_leaves_the_ulcer_question_open(status: str) -> None:
 def test_a_confirmed_pregnancy_stays_critical() -> None:
     got = findings(_valproate(condition("g", "Grossesse", verification="confirmed")), AS_OF, "PR004")
     assert got and got[0]["severity"] == "critical"
+
+
+def _metformin(obs: dict[str, Any]) -> dict[str, Any]:
+    return bundle(obs, med("m1", "Metformine 1000 mg comprimé pelliculé", "2025-03-05", freq=2))
+
+
+def _egfr(value: float, comparator: str = "", unit: str = "mL/min/{1.73_m2}") -> dict[str, Any]:
+    e = egfr("e1", value, "2025-03-01")
+    e["valueQuantity"] = {"value": value, "unit": unit}
+    if comparator:
+        e["valueQuantity"]["comparator"] = comparator
+    return e
+
+
+def _pr003(obs: dict[str, Any], as_of: str = "2026-01-15") -> list[tuple[str, Any]]:
+    return [(f["severity"], (f["evidence"].get("renal") or {}).get("value") or f["evidence"].get("bound")
+             or f["evidence"].get("missing")) for f in findings(_metformin(obs), as_of, "PR003")]
+
+
+# metformin: STOPP/START v2 E6, eGFR below 30 (the rule's own threshold)
+@pytest.mark.parametrize("value, comparator", [(30, "<"), (15, "<"), (29, "<="), (10, "<")])
+def test_an_egfr_given_as_a_bound_at_or_below_the_threshold_is_below_it(value: float, comparator: str) -> None:
+    """HL7 FHIR quantity-comparator: "<" the actual value is less than the given value, "<=" less or
+    equal: « DFG < 30 » is below 30."""
+    got = _pr003(_egfr(value, comparator))
+    assert [s for s, _ in got] == ["warning"], got
+
+
+@pytest.mark.parametrize("value, comparator", [(90, ">"), (60, ">"), (30, ">="), (45, ">=")])
+def test_an_egfr_given_as_a_bound_above_the_threshold_is_not_below_it(value: float, comparator: str) -> None:
+    assert _pr003(_egfr(value, comparator)) == []
+
+
+@pytest.mark.parametrize("value, comparator", [(60, "<"), (31, "<"), (30, "<="), (20, ">"), (29, ">=")])
+def test_an_egfr_bound_on_both_sides_of_the_threshold_says_it_cannot_tell(value: float, comparator: str) -> None:
+    """« DFG < 60 » may be 50 or 20: neither a flag nor silence, a note naming the bound."""
+    got = _pr003(_egfr(value, comparator))
+    assert got == [("info", f"{comparator} {value:g}")], got
+
+
+def test_an_egfr_in_ml_per_second_is_converted() -> None:
+    """1 mL/s = 60 mL/min: 0.42 mL/s is 25.2 mL/min (below 30), 1.5 mL/s is 90."""
+    got = _pr003(_egfr(0.42, unit="mL/s/{1.73_m2}"))
+    assert [s for s, _ in got] == ["warning"] and got[0][1] == pytest.approx(25.2)
+    assert _pr003(_egfr(1.5, unit="mL/s")) == []
+
+
+@pytest.mark.parametrize("unit", ["mg/dL", "%", "µmol/L"])
+def test_an_egfr_in_a_unit_that_is_no_flow_is_no_value(unit: str) -> None:
+    """Not a renal function at all: the check says the renal function is missing, never reads 25."""
+    assert _pr003(_egfr(25, unit=unit)) == [("info", "egfr")]
+
+
+@pytest.mark.parametrize("as_of", ["2025-03-06", "2025-09-05", "2030-03-05"])
+def test_a_bound_is_judged_the_same_whatever_the_later_as_of(as_of: str) -> None:
+    assert _pr003(_egfr(30, "<"), as_of) == _pr003(_egfr(30, "<"))
+    assert _pr003(_egfr(60, "<"), as_of) == _pr003(_egfr(60, "<"))

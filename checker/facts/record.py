@@ -314,10 +314,22 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
         spec = tables.observations[name]
         window = tables.observation_window(name) if windowed else None
         o = latest_observation(record, spec.uri, spec.codes, day, window, with_value=True)
-        if o is not None and o.value is not None and (
+        value = renal_ml_per_min(o.value, o.unit) if o is not None and o.value is not None else None
+        if o is not None and value is not None and (
                 best is None or (o.effective or date.min) > (best[2].effective or date.min)):
-            best = (kind, o.value, o)
+            best = (kind, value, o)
     return best
+
+
+def renal_ml_per_min(value: float, unit: str) -> float | None:
+    """A clearance or an eGFR in mL/min (per 1.73 m² when so written): mL/min as is, mL/s × 60; no
+    unit is taken as mL/min; ``None`` for a unit that is no flow (mg/dL, %, µmol/L …): not a value."""
+    u = unit.strip().lower().replace(" ", "").replace("µ", "u").replace("μ", "u")
+    if not u or u.startswith(("ml/min", "ml/mn", "ml.min", "ml/minute")):
+        return value
+    if u.startswith(("ml/s", "ml.s")):
+        return round(value * 60, 3)
+    return None
 
 
 def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:

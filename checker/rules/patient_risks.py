@@ -515,7 +515,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
             evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
                       "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
-    return _renal_flag(call, order, day, kidney, concerned, subst, on)
+    return _renal_flag(call, order, day, kidney, concerned, subst, on, word_missing)
 
 
 _Concerned = tuple[dict[str, Any], ...]
@@ -601,13 +601,16 @@ def _concerned_plain(call: RuleCall, data: IatrogenicRules, tables: FactTables, 
 
 
 def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts.KidneyFunction,
-                concerned: _Concerned, subst: str, on: str) -> tuple[str, Finding | None]:
+                concerned: _Concerned, subst: str, on: str, word_missing: bool = True) -> tuple[str, Finding | None]:
     """``("flag", finding)`` when the kidney function is below a criterion that concerns the line,
-    else ``("ok", None)``."""
+    ``("missing", info finding)`` when it is a bound that cannot tell (« DFG < 60 » for a threshold of
+    30), else ``("ok", None)``."""
     assert kidney.value is not None
     kind, value = kidney.kind or "", kidney.value
     below = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is True
-                                      if "row" in c else value < c["below"])]
+                                      if "row" in c else facts.renal_below(value, kidney.comparator, c["below"]))]
+    if not below and kidney.comparator:
+        return _renal_bound(call, order, day, kidney, concerned, subst, on, word_missing)
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
@@ -622,19 +625,54 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
     if row is not None and kind == "egfr":
         extra.append(Message("PR003.egfr-stands-in"))
     measured: Param = kidney.measured_on if kidney.measured_on else Word("renal_kind", "undated")
+    kind_word = Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr")
+    op = Word("renal_op", "le" if worst.get("inclusive") else "lt")
+    under = Word("renal_under", "le" if worst.get("inclusive") else "lt")
+    if kidney.comparator:  # a bound (« DFG < 30 ») is worded as written, not as a value
+        message = Message("PR003-bounded", {
+            "substance": subst, "line": order.label, "kind": kind_word, "bound": f"{kidney.comparator} {value:g}",
+            "below": float(worst["below"]), "when": measured, "op": op, "under": under,
+            "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra))
+    else:
+        message = Message("PR003", {
+            "substance": subst, "line": order.label, "kind": kind_word, "value": float(value),
+            "below": float(worst["below"]), "when": measured, "op": op, "under": under,
+            "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra))
     return "flag", call.finding(
-        message=Message("PR003", {"substance": subst, "line": order.label,
-                                  "kind": Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr"),
-                                  "value": float(value), "below": float(worst["below"]), "when": measured,
-                                  "op": Word("renal_op", "le" if worst.get("inclusive") else "lt"),
-                                  "under": Word("renal_under", "le" if worst.get("inclusive") else "lt"),
-                                  "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra)),
+        message=message,
         implicated=[order.ref], key=worst["substance"],
         severity=row.severity if row is not None else None, source=row.source if row is not None else None,
         evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
-                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs},
+                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs,
+                            **({"comparator": kidney.comparator} if kidney.comparator else {})},
                   "criteria": _clean(below), "judged_on": on},
         suggestion={"action": "stop-or-adjust"})
+
+
+def _renal_bound(call: RuleCall, order: MedicationOrder, day: date, kidney: facts.KidneyFunction,
+                 concerned: _Concerned, subst: str, on: str, word_missing: bool) -> tuple[str, Finding | None]:
+    """A renal function recorded as a bound that decides no criterion of the line (« < 60 » against a
+    threshold of 30): ``("ok", None)`` when each criterion is decided (none below), else an info
+    finding naming the bound (``("missing", None)`` without ``word_missing``)."""
+    assert kidney.value is not None
+    open_ = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is None
+                                      if "row" in c else facts.renal_below(kidney.value, kidney.comparator,
+                                                                           c["below"]) is None)]
+    if not open_:
+        return "ok", None
+    if not word_missing:
+        return "missing", None
+    kind = kidney.kind or "egfr"
+    bound = f"{kidney.comparator} {kidney.value:g}"
+    return "missing", call.finding(
+        message=Message("PR003-bound", {"substance": subst, "line": order.label, "limits": _limits(concerned),
+                                        "kind": Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr"),
+                                        "bound": bound, "day": day}),
+        implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
+        evidence={"criteria": _clean(open_), "missing": "egfr", "bound": bound,
+                  "observation": kidney.refs[0] if kidney.refs else None,
+                  "date": kidney.measured_on.isoformat() if kidney.measured_on else None, "judged_on": on},
+        suggestion={"action": "measure-renal-function"})
 
 
 def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
