@@ -89,3 +89,75 @@ def test_an_egfr_in_a_unit_that_is_no_flow_is_no_value(unit: str) -> None:
 def test_a_bound_is_judged_the_same_whatever_the_later_as_of(as_of: str) -> None:
     assert _pr003(_egfr(30, "<"), as_of) == _pr003(_egfr(30, "<"))
     assert _pr003(_egfr(60, "<"), as_of) == _pr003(_egfr(60, "<"))
+
+
+# --- a dosage timed by a code (HL7 FHIR R4 ValueSet timing-abbreviation, v3 GTSAbbreviation) ------
+
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+
+
+def _paracetamol(code: str, grams: float, *, system: str | None = GTS) -> dict[str, Any]:
+    m = med("p", "Paracétamol 1 g comprimé", "2026-01-10", days=5)
+    coding = {"code": code, **({"system": system} if system else {})}
+    m["dosageInstruction"] = [{"timing": {"code": {"coding": [coding]}},
+                               "doseAndRate": [{"doseQuantity": {"value": grams, "unit": "g", "code": "g",
+                                                                 "system": "http://unitsofmeasure.org"}}]}]
+    return bundle(m)
+
+
+@pytest.mark.parametrize("code, grams, above", [
+    ("Q4H", 1, True), ("Q6H", 1, False), ("Q3H", 1, True), ("QID", 1, False), ("QID", 2, True), ("TID", 2, True),
+    ("BID", 1, False), ("BID", 3, True), ("QD", 1, False), ("AM", 1, False), ("QOD", 1, False), ("Q2H", 0.5, True),
+])
+def test_a_dosage_timed_by_a_code_is_read_as_its_frequency(code: str, grams: float, above: bool) -> None:
+    """Paracetamol above 4 g a day or 1 g an intake (the rule's own maxima): « Q4H » is six intakes a day."""
+    got = findings(_paracetamol(code, grams), "2026-01-15", "PR005")
+    assert [f["severity"] for f in got] == (["warning"] if above else []), got
+
+
+def test_a_timing_code_of_another_system_or_unknown_is_not_guessed() -> None:
+    for data in (_paracetamol("Q4H", 1, system="http://example.org/local-timing"), _paracetamol("Q8H", 1)):
+        got = findings(data, "2026-01-15", "PR005")
+        assert [(f["severity"], f["evidence"]["evaluable"]) for f in got] == [("info", False)]
+
+
+# --- a dose checked with what the dosage gives: the intake alone, the prescriber's ceiling ---------
+
+def _paracetamol_dosage(dosage: dict[str, Any]) -> dict[str, Any]:
+    m = med("p", "Paracétamol 1 g comprimé", "2026-01-10", days=5)
+    m["dosageInstruction"] = [dosage]
+    return bundle(m)
+
+
+def _g(value: float, unit: str = "g") -> dict[str, Any]:
+    return {"value": value, "unit": unit, **({"system": "http://unitsofmeasure.org", "code": unit} if unit == "g" else {})}
+
+
+def _pr005(dosage: dict[str, Any]) -> list[tuple[str, Any]]:
+    return sorted((f["severity"], f["evidence"].get("evaluable", True))
+                  for f in findings(_paracetamol_dosage(dosage), "2026-01-15", "PR005"))
+
+
+def test_an_intake_above_its_maximum_is_flagged_when_the_frequency_is_unknown() -> None:
+    """2 g in one intake (maximum 1 g) needs no frequency to be too much; the day stays unchecked."""
+    got = _pr005({"timing": {"repeat": {"when": ["MORN", "EVE"]}}, "doseAndRate": [{"doseQuantity": _g(2)}]})
+    assert got == [("info", False), ("warning", True)], got
+    assert _pr005({"timing": {"repeat": {"when": ["MORN", "EVE"]}}, "doseAndRate": [{"doseQuantity": _g(1)}]}) \
+        == [("info", False)]
+
+
+@pytest.mark.parametrize("ceiling, unit, above", [(6, "g", True), (3, "g", False), (8, "comprimé", True),
+                                                   (4, "comprimé", False)])
+def test_an_as_needed_dose_is_judged_by_its_ceiling_per_period(ceiling: float, unit: str, above: bool) -> None:
+    """« 1 g si douleur, maximum 6 g par 24 h »: the prescription allows 6 g a day (maximum 4 g)."""
+    got = _pr005({"asNeededBoolean": True, "doseAndRate": [{"doseQuantity": _g(1)}],
+                  "maxDosePerPeriod": {"numerator": _g(ceiling, unit), "denominator": {"value": 24, "unit": "h",
+                                                                                      "code": "h"}}})
+    assert got == ([("warning", True)] if above else []), got
+
+
+def test_a_ceiling_above_the_maximum_is_flagged_even_with_a_lower_regular_dose() -> None:
+    got = _pr005({"timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                  "doseAndRate": [{"doseQuantity": _g(1)}],
+                  "maxDosePerPeriod": {"numerator": _g(6), "denominator": {"value": 1, "unit": "d", "code": "d"}}})
+    assert got == [("warning", True)], got

@@ -8,7 +8,6 @@ from checker.fhir_input.raw import RawResource
 from checker.fhir_input.references import _resource_ref
 from checker.model import Observation
 
-
 _COMPARATORS = ("<", "<=", ">=", ">")
 """HL7 FHIR quantity-comparator codes: the actual value is less than (or equal to), greater than (or
 equal to) the given value."""

@@ -13,7 +13,7 @@ from checker import criteria, facts
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
-from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
+from checker.iatrogenic.doses import DailyDose, daily_dose, largest_intake_mg, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import MAX_ENTRIES, by_identities
@@ -834,6 +834,10 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
             dd = _daily(order, key)
             if dd is None:
                 evaluable = False
+                intake = largest_intake_mg(order, key) if caps.per_intake is not None else None
+                if caps.per_intake is not None and intake is not None and intake > caps.per_intake[0] + 1e-9:
+                    # one intake too many mg needs no frequency (« 2 g matin et soir »)
+                    yield _over(call, row, [order], key, [("per_intake", intake, caps.per_intake[0], caps.per_intake[1])])
                 if "max_age" not in row.params:  # the adult row already says it
                     yield _not_evaluable(call, row, order, key)
                 continue
