@@ -168,7 +168,7 @@ def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatc
     for c in pool:
         if c.verification_status in CANDIDATE:
             continue  # a candidate diagnosis states nothing yet: see pregnancy_evoked_on
-        value, what = concept_polarity(matcher, c.code, current=current)
+        value, what = concept_polarity(matcher, c.code, current=True) if current else concept_polarity(matcher, c.code)
         if value:
             affirmed = Fact(True, c.ref, what)
             break
