@@ -8,7 +8,7 @@ import pytest
 from checker import facts
 from checker.model import Concept
 from tests.test_facts_negation import AS_OF, TABLES, _literal_phrases, _valproate, findings
-from tests.test_facts_point_in_time import condition
+from tests.test_facts_point_in_time import bundle, condition, med
 
 
 @pytest.mark.parametrize("name, phrase", _literal_phrases())
@@ -35,7 +35,7 @@ from tests.test_facts_point_in_time import condition
     ("{} was ruled out", False), ("Absence d'argument pour un {}", False), ("Pas de {} connu", False), ("{} : neg", False),
     ("No {} reported", False), ("{} niés par la patiente", False),
     ("Frère : {}", None), ("Antécédents familiaux: {} (père)", None), ("Father had {}", None),
-    ("Grand-mère maternelle : {}", None), ("{} ??", None), ("Hypothèse de {}", None), ("{} à évoquer", None),
+    ("Grand-mère maternelle : {}", None), ("Mère atteinte d'un {}", None), ("Father suffers from {}", None), ("{} ??", None), ("Hypothèse de {}", None), ("{} à évoquer", None),
     ("Bilan d'un {}", None), ("Risque élevé de {}", None), ("Prévention d'un {}", None), ("Probable {} débutant", None),
     ("ATCD personnels : {}", True), ("Suivi pour {}", True), ("{} (2021)", True), ("Known case of {}", True),
     ("{} stable", True),
@@ -92,3 +92,12 @@ def test_a_requests_reason_keeps_its_question_as_the_indication(text: str) -> No
 
     pattern = re.compile(r"\b(?:fracture|effets secondaires|lombalgie)\b")
     assert facts.affirmed(pattern, text) is True
+
+
+@pytest.mark.parametrize("text", ["Mère allergique à la pénicilline", "Mother allergic to penicillin",
+                                  "Antécédents familiaux : allergie à la pénicilline"])
+def test_a_relatives_allergy_is_no_allergy_of_the_patient(text: str) -> None:
+    allergy = {"resourceType": "AllergyIntolerance", "id": "al", "patient": {"reference": "Patient/pit"},
+               "code": {"text": text}}
+    data = bundle(med("amox", "Amoxicilline 1 g comprimé", "2026-01-10", freq=2, days=7), allergy)
+    assert not findings(data, AS_OF, "PR001")
