@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from checker import criteria, facts
+from checker.drugs import identify_text
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
@@ -17,7 +18,7 @@ from checker.iatrogenic.doses import DailyDose, daily_dose, largest_intake_mg, m
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import MAX_ENTRIES, by_identities
-from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.model import RULE_CONFIDENCE, Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
@@ -218,9 +219,10 @@ def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
 def allergy(call: RuleCall) -> Iterator[Finding]:
     """Prescribed drug to which the patient has a recorded allergy or intolerance.
 
-    A line contains a substance named in an AllergyIntolerance that stands on the order's date (and
-    on the last day the line was taken), or a member of an allergy class with cross-reactivity
-    (penicillins, cephalosporins, NSAIDs, sulfonamides). The facts layer says which allergies stand
+    A line contains a substance named (by its name, or by a BDPM brand name: « Augmentin ») in an
+    AllergyIntolerance that stands on the order's date (and on the last day the line was taken), or
+    a member of an allergy class with cross-reactivity (penicillins, cephalosporins, NSAIDs,
+    sulfonamides). The facts layer says which allergies stand
     on a day (:func:`checker.facts.allergies_on`): one recorded after a finished course does not
     count against it; refuted, entered-in-error, resolved ones and records of no allergy never do;
     an allergen named only to be denied (« pas d'allergie à la pénicilline ») is not one.
@@ -234,7 +236,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
         if not call.in_focus(order):  # a CDS request judges its drafts only
             continue
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
-            found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables))
+            found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables), call.refs)
             if found is None:
                 continue
             a, key, row = found
@@ -258,6 +260,29 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
             break
 
 
+_BRAND_ALLERGENS: dict[tuple[tuple[str, ...], int], tuple[Referentials | None, frozenset[str]]] = {}
+
+
+def _brand_allergens(a: Allergy, refs: Referentials | None) -> frozenset[str]:
+    """Substance keys of the brand names the allergy's wording names other than to deny them: each
+    word of five letters or more that reads, alone, as a BDPM brand at the rules' confidence, by its
+    exact name (« Augmentin » → amoxicillin, clavulanic acid). Remembered per wording."""
+    texts = a.code.all_texts()
+    found = _BRAND_ALLERGENS.get((texts, id(refs)))
+    if found is not None and found[0] is refs:
+        return found[1]
+    keys: set[str] = set()
+    for word in {w for t in texts for w in fold(t).split() if len(w) >= 5 and w.isalpha()}:
+        ident = identify_text(word, refs)
+        if (ident is not None and ident.method == "text-exact" and ident.prescribed_as == "brand"
+                and ident.confidence >= RULE_CONFIDENCE and _named(a, word, True)):
+            keys |= ident.substance_keys
+    if len(_BRAND_ALLERGENS) >= MAX_ENTRIES:
+        _BRAND_ALLERGENS.clear()
+    _BRAND_ALLERGENS[(texts, id(refs))] = (refs, frozenset(keys))
+    return frozenset(keys)
+
+
 def _named(a: Allergy, token: str, whole_word: bool = False) -> bool:
     """The allergy's wording names ``token`` (a folded substance key or class stem) other than to deny it."""
     end = r"(?![a-z0-9])" if whole_word or len(token) <= 4 else ""
@@ -269,15 +294,20 @@ def _token_pattern(token: str, end: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9]){re.escape(token)}{end}")
 
 
-def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy]
-                 ) -> tuple[Allergy, str, RiskRow | None] | None:
-    """The first standing allergy that names a substance of the line, or its class: ``(allergy, substance
-    key, class row or None)``."""
+def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy],
+                 refs: Referentials | None = None) -> tuple[Allergy, str, RiskRow | None] | None:
+    """The first standing allergy that names a substance of the line (by its name, or by a brand
+    name of the BDPM: « Allergie : Augmentin »), or its class: ``(allergy, substance key, class row
+    or None)``."""
     for a in allergies:
         text, codes = _allergy_tokens(a)
         for s in order.identity.substances if order.identity else ():
             if s.key and ((re.search(rf"(?<![a-z0-9]){re.escape(s.key)}(?![a-z0-9])", text) and _named(a, s.key, True))
                           or any(key_matches(s.key, w) for w in text.split(" , "))):
+                return a, s.key, None
+        brand_keys = _brand_allergens(a, refs)
+        for s in order.identity.substances if order.identity and brand_keys else ():
+            if s.key in brand_keys:
                 return a, s.key, None
         for class_row in data.kind("allergy-class"):
             allergen_hit = any(_word_hit(t, text) and _named(a, t) if not t.startswith("sct ") else (t in codes)
