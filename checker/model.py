@@ -336,6 +336,12 @@ NOT_TRUE = frozenset({"refuted", "entered-in-error"})
 """Verification statuses of a Condition or an allergy asserted as wrong: no fact about the patient,
 whatever its clinical status."""
 
+CANDIDATE = frozenset({"unconfirmed", "provisional", "differential"})
+"""Verification statuses of a Condition that is only a candidate diagnosis (HL7 FHIR R4 ValueSet
+condition-ver-status: "not sufficient diagnostic and/or clinical evidence", "a tentative diagnosis",
+"one of a set of potential diagnoses"): a question the record raises about the patient's state,
+neither a fact nor a denial."""
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:
@@ -374,6 +380,8 @@ class Observation:
     value_bool: bool | None = None
     effective: date | None = None
     status: str = ""
+    comparator: str = ""
+    """``<``, ``<=``, ``>=``, ``>`` when the value is a bound (HL7 FHIR Quantity.comparator: « DFG < 15 »)."""
 
 
 @dataclass(frozen=True, slots=True)

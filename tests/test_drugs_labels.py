@@ -146,3 +146,32 @@ def test_one_letter_typos_of_brand_names_are_never_confidently_wrong() -> None:
     assert total >= 200
     assert wrong_confident == 0
     assert right / total >= 0.75
+
+
+def test_two_swapped_letters_in_brand_names_read_like_other_one_letter_typos() -> None:
+    """Two neighbouring letters swapped ("Dolipnare", the commonest slip at a keyboard), in ~300
+    marketed single-substance specialty names, with or without the strength: never read as another
+    substance above the rule threshold, and read right as often as a letter dropped or changed."""
+    from checker.drugs import drug_index
+
+    idx = drug_index()
+    specs = [s for cis, s in sorted(idx.specialties.items())
+             if s.marketed and len(s.substance_keys) == 1 and "/" not in s.name and len(s.brand.split()[0]) >= 6]
+    right = wrong_confident = total = 0
+    for n, s in enumerate(specs[::40]):
+        word = s.brand.split()[0]
+        i = 1 + n % (len(word) - 3)
+        typo = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        if typo == word:
+            continue
+        strength = s.name.split(",")[0][len(s.brand):].strip() if n % 2 else ""
+        total += 1
+        ident = identify_text(f"{typo.title()} {strength}".strip())
+        if ident is not None and ident.substance_keys == s.substance_keys and ident.confidence >= RULE_CONFIDENCE:
+            right += 1
+        elif ident is not None and ident.substances and ident.confidence >= RULE_CONFIDENCE \
+                and ident.substance_keys != s.substance_keys:
+            wrong_confident += 1
+    assert total >= 200
+    assert wrong_confident == 0
+    assert right / total >= 0.75, f"{right}/{total}"

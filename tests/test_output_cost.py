@@ -193,7 +193,7 @@ def test_remembered_wording_stays_within_its_bound(monkeypatch: pytest.MonkeyPat
     messages = _messages(3, SEED)
     for m in messages:
         for lang in LANGS:
-            assert m.detail(lang) == m._detail(lang) if _worded_or_error(m._detail, lang)[0] != "!" else True
+            assert m.detail(lang) == m._detail(lang) if not _worded_or_error(m._detail, lang).startswith("!") else True
             assert len(findings._WORDED) <= 7
 
 

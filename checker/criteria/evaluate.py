@@ -318,17 +318,15 @@ def _renal(node: RenalFunction, ctx: Context) -> Verdict:
     got: Any
     if node.estimate:
         kidney = facts.kidney_function_on(ctx.record, ctx.day, tables)
-        value, got = kidney.value, kidney
+        value, got, comparator = kidney.value, kidney, kidney.comparator
     else:
         measured = facts.renal_on(ctx.record, ctx.day, tables)
         value, got = (measured[1], measured) if measured is not None else (None, None)
+        comparator = measured[2].comparator if measured is not None else ""
     if value is None:
         return unknown(node.datum, got) if got is not None else unknown(node.datum)
-    if value < node.below or (node.inclusive and value == node.below):
-        return Verdict(True, (), (got,))
-    if value >= (node.below if node.normal_from is None else node.normal_from):
-        return Verdict(False, (), (got,))
-    return unknown(node.datum, got)
+    below = facts.renal_below(value, comparator, node.below, inclusive=node.inclusive, normal_from=node.normal_from)
+    return unknown(node.datum, got) if below is None else Verdict(below, (), (got,))
 
 
 _UNIT_ALIASES = {

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA, Levenshtein
 
 from checker.drugs.index import DrugIndex, Specialty
 from checker.model import Coding, Concept, Ingredient, MedicationIdentity, MedicationOrder, Quantity, SubstanceMatch
@@ -246,7 +246,8 @@ class Identifier:
 
     def _spelling(self, tokens: list[str]) -> tuple[list[str] | None, list[tuple[str, str, bool]]]:
         """Tokens with each unknown word replaced by the one known word of a drug or substance name
-        one edit away ("amlodpine" → "amlodipine"); (None, []) when there is nothing to correct. The
+        one edit away ("amlodpine" → "amlodipine"; two neighbouring letters swapped count as one edit,
+        "amlodipnie"); (None, []) when there is nothing to correct. The
         bool says the correction is unique and the word long enough (≥ 6 letters, or 5 with a
         strength written) to trust; a lone
         corrected word that also opens brand names of other substances is not trusted either."""
@@ -267,7 +268,7 @@ class Identifier:
     def _near_words(self, word: str) -> tuple[str, ...]:
         hit = self._near_cache.get(word)
         if hit is None:
-            found = process.extract(word, self._all_words, scorer=Levenshtein.distance, score_cutoff=1, limit=4)
+            found = process.extract(word, self._all_words, scorer=OSA.distance, score_cutoff=1, limit=4)
             hit = tuple(sorted(w for w, d, _ in found if d <= 1))
             if len(self._near_cache) > 50_000:
                 self._near_cache.clear()

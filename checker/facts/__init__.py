@@ -7,7 +7,7 @@ the model (:mod:`checker.model`) and the tables it is given (:class:`FactTables`
 
 from checker.facts.concepts import Code, ConceptSet, code_matches, concept_matches, concept_polarity, system_is
 from checker.facts.indications import Indication, indications
-from checker.facts.kidney import KidneyFunction, cockcroft_gault, creatinine_mg_dl, kidney_function_on
+from checker.facts.kidney import KidneyFunction, cockcroft_gault, creatinine_mg_dl, kidney_function_on, renal_below
 from checker.facts.negation import affirmed, polarity
 from checker.facts.record import (
     Fact,
@@ -36,5 +36,5 @@ __all__ = [
     "concept_matches", "concept_polarity", "conditions_on", "history_on", "indications", "judgement_days",
     "latest_observation", "lists_allergies", "lists_conditions", "observations_on", "order_day", "parse", "polarity", "pregnancy_evoked_on", "pregnancy_on", "renal_on", "stated", "system_is",
     "weight_on",
-    "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on",
+    "KidneyFunction", "cockcroft_gault", "creatinine_mg_dl", "kidney_function_on", "renal_below",
 ]

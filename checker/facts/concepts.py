@@ -50,6 +50,9 @@ class ConceptSet:
 
     codes: tuple[Code, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
+    episodic: bool = False
+    """A state that comes and goes (a pregnancy, a low potassium): an episode written as over
+    (« ATCD de grossesse ») is not the state on a later day."""
 
 
 _OIDS = {
@@ -127,18 +130,19 @@ def concept_matches(matcher: ConceptMatcher, concept: Concept, *, negation: bool
     return None
 
 
-def concept_polarity(matcher: ConceptMatcher, concept: Concept, *, suspected: bool = False
+def concept_polarity(matcher: ConceptMatcher, concept: Concept, *, suspected: bool = False, current: bool = False
                      ) -> tuple[bool | None, str | None]:
     """``(True, what)`` when the concept affirms the notion (a code, or an affirmed text), ``(False,
     what)`` when its text only denies it, ``(None, None)`` when it does not speak of it. With
-    ``suspected``, a hypothesis about the patient (a suspicion, a doubt, a wish) counts as affirmed."""
+    ``suspected``, a hypothesis about the patient (a suspicion, a doubt, a wish) counts as affirmed;
+    with ``current``, text of an episode that is over does not (see :func:`~checker.facts.negation.polarity`)."""
     hit = _code_hit(matcher, concept)
     if hit:
         return True, hit
     denied: str | None = None
     for text in concept.all_texts():
         for pat in matcher.patterns:
-            p = polarity(pat, text, suspected=suspected)
+            p = polarity(pat, text, suspected=suspected, current=current, state=True)
             if p is True:
                 return True, f"« {text} »"
             if p is False:

@@ -52,6 +52,29 @@ class KidneyFunction:
     measured_on: date | None = None
     inputs: dict[str, float | str] | None = None
     missing: tuple[str, ...] = ()
+    comparator: str = ""
+    """``<``, ``<=``, ``>=``, ``>`` when the recorded value is a bound (« DFG < 15 »): see :func:`renal_below`."""
+
+
+def renal_below(value: float, comparator: str, below: float, *, inclusive: bool = False,
+                normal_from: float | None = None) -> bool | None:
+    """Is a renal function of ``value`` below ``below`` (at or below it with ``inclusive``)? ``True``;
+    ``False`` from ``normal_from`` (``below`` when None); ``None`` when it cannot tell: in between, or
+    a bound on both sides of the threshold. With ``comparator`` the value is a bound (HL7 FHIR
+    quantity-comparator: "<" the actual value is less than the given value, "<=" less or equal, ">="
+    greater or equal, ">" greater): « < 30 » is below 30, « < 60 » may be either side of 30."""
+    normal = below if normal_from is None else normal_from
+    if comparator == "<":
+        return True if value <= below else None
+    if comparator == "<=":
+        return True if value < below or (inclusive and value == below) else None
+    if comparator == ">":
+        return False if value >= normal else None
+    if comparator == ">=":
+        return False if value > normal or (value == normal and not inclusive) else None
+    if value < below or (inclusive and value == below):
+        return True
+    return False if value >= normal else None
 
 
 def creatinine_mg_dl(value: float, unit: str) -> float | None:
@@ -76,7 +99,7 @@ def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> 
     measured = renal_on(record, day, tables)
     if measured is not None:
         kind, value, obs = measured
-        return KidneyFunction(value, kind, (obs.ref,), obs.effective)
+        return KidneyFunction(value, kind, (obs.ref,), obs.effective, comparator=obs.comparator)
     missing: list[str] = []
     spec = tables.observations.get("creatinine")
     creat = latest_observation(record, spec.uri, spec.codes, day, tables.observation_window("creatinine"),

@@ -51,8 +51,8 @@ _CLAUSE_WORDS = re.compile(r"\b(?:mais|cependant|toutefois|sauf|hormis|avec|et|o
 _WINDOW = 5
 """Words at most between a cue and what it denies (NegEx-style scope): « pas d'amélioration depuis
 quatre semaines, fièvre » does not deny the fever."""
-_PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence de|absence d|aucune?|ni|non|no|not|without|denies|denied|"
-                      r"deny|negative for|jamais|never|no longer)\b")
+_PRE_CUE = re.compile(r"\b(?:pas de|pas d|sans|absence (?:(?:totale|complete) )?d[eu]?|aucune?|ni|non|no|not|"
+                      r"without|denies|denied|deny|negative for|jamais|never|no longer|absence of|free of|nie|nient)\b")
 _VERB_CUE = re.compile(r"\b(?:ne?\s+\w+(?:\s+\w+)?\s+(?:pas|plus|jamais|point)|"
                        r"(?:is|was|are|were|has|had|have|does|do|did)n\s+t)\b")
 """« n'est pas », « n'est actuellement pas », « n'a pas eu de », "isn't", "hasn't had", "doesn't have":
@@ -60,9 +60,33 @@ the verb is denied, and with it what follows closely (at most three words betwee
 présenté d'ulcère »), not a later object: « ne fume plus depuis … enceinte », "doesn't smoke since
 her pregnancy" are cut by their clause word."""
 _VERB_WINDOW = 3
-_POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?)\b")
+_POST_CUE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:negati(?:f|fs|ve|ves)|ruled out|excluded|exclue?s?|ecartee?s?|"
+                       r"niee?s?|denied|absente?s?|non retrouvee?s?|not found)\b")
 _HYPOTHETICAL = re.compile(r"\b(?:suspicion de|suspicion d|suspecte?e?s?|suspected|eventuel(?:le)?s?|a eliminer|"
-                           r"possible|rule out|to rule out)\b")
+                           r"possible|rule out|to rule out|hypothese de|hypothese d|hypothesis of)\b")
+_HEDGE = re.compile(r"\b(?:probable|probably|evoque|evoquee?s?|evoquant|evocat(?:eur|rice|eurs|rices) d[eu]?|"
+                    r"suggestive of)\b")
+_POST_HEDGE = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:a evoquer|to consider|to be considered)\b")
+"""A probability or an evocation (« tableau évocateur d'ulcère », "probable pregnancy"): read as a
+hypothesis where the patient's state is read (``state``); a protocol's reason may name its
+indication so (« fracture probable »)."""
+_WORKUP = re.compile(r"\b(?:bilan de|bilan d|work ?up for|work ?up of|depistage de|depistage d|depistage du|"
+                     r"screening for|screening of|risque(?: \w+)? d[eu]?|risk of|risk for|at risk of|prevention de|"
+                     r"prevention d|prevention du|prevention of|prophylaxie de|prophylaxie d|prophylaxis of|"
+                     r"prophylaxis for)\b")
+"""A work-up, a screening, a risk or a prevention of what follows (« bilan de grossesse en cours »,
+"risk of peptic ulcer", « prévention de l'ulcère »): the patient does not have it yet, unless the
+clause denies it (« dépistage de X négatif » states its absence). A work-up or a screening is a
+question the record asks (a suspicion); a risk or a prevention is not even that."""
+_ASKING = re.compile(r"\b(?:bilan|work ?up|depistage|screening)\b")
+_PAST = re.compile(r"\b(?:atcd de|atcd d|antecedents? de|antecedents? d|antecedents? personnels? de|"
+                   r"antecedents? personnels? d|history of|h o|previous|prior|past|former|ancienne?s?|precedente?s?)\b")
+_POST_PAST = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:terminee?s?|ended|over|resolue?s?|resolved|guerie?s?|healed|"
+                        r"anterieure?s?|precedente?s?|passee?s?|ancienne?s?|previous|corrigee?s?|corrected)\b")
+"""Wording of an episode that is over (« ATCD de grossesse », « grossesse terminée en 2019 »,
+"previous pregnancy", « hypokaliémie corrigée »): a history, not the patient's state on the day.
+Read so only for notions judged on the day that come and go (``current``): a history of ulcer
+stays a history."""
 _CONDITIONAL = re.compile(r"\b(?:si|if|en cas de|en cas d|in case of|in the event of)\b")
 """An instruction for a case that may come (« arrêt du valproate si grossesse », "stop if pregnant"):
 says nothing of the patient, not even a suspicion."""
@@ -86,12 +110,24 @@ _ANSWER_DOUBT = re.compile(rf"\s*(?:{_DOUBT_WORDS}|{_TODO_WORDS})")
 _FAMILY = re.compile(r"\b(?:antecedents? familia(?:l|ux|le|les) de|antecedents? familia(?:l|ux|le|les) d|"
                      r"familia(?:l|ux|le|les)|family history of|family history)\b")
 _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
-                        r"(?:non|no|negati(?:f|fs|ve|ves)|absente?|aucune?|none)|negative tests?")
+                        r"(?:non|no|negati(?:f|fs|ve|ves)|neg|absente?|aucune?|none|niee?s?|denied|jamais|never)|"
+                        r"negative tests?")
 """A clause that is only one of these answers the clause before it (« Ulcère gastrique : non »,
 « Allergie aux AINS : test négatif »)."""
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
              r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
 _RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
+_RELATIVE_SUBJECT = re.compile(rf"\b{_RELATIVE}\s+(?:a eu|a fait|a presente|a|avait|had|has had|has|suffered from|"
+                               rf"suffers from|allergique|allergic|atteinte?|souffre|souffrait)\b")
+"""A relative as the subject (« sa mère a eu un infarctus », « mère allergique à la pénicilline »,
+"mother had peptic ulcer")."""
+_FAMILY_HEADER = re.compile(rf"(?:(?:antecedents?|atcds?) familia(?:l|ux|le|les)|familia(?:l|ux|le|les)|"
+                            rf"family history|family hx|fh|histoire familiale|"
+                            rf"(?:(?:sa|son|ses|his|her|the)\s+)?{_RELATIVE}(?:\s+\w+)?)")
+"""A clause that only heads what follows with a colon (« Antécédents familiaux : … », « Père : … »,
+"FH: …"): what it lists, up to the end of the sentence, is a relative's."""
+_SENTENCE_END = frozenset(".;!")
+_ANSWER_YES = re.compile(r"\s*(?:oui|yes|positi(?:f|ve)|confirmee?)")
 
 
 @lru_cache(maxsize=16384)
@@ -116,27 +152,76 @@ def _negated(clause: str, start: int, end: int) -> bool:
             or _POST_CUE.match(clause, end) is not None)
 
 
-def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) -> bool | None:
+_CLAUSE_PUNCT_KEPT = re.compile(r"([;:!?()\[\]\n\r]|,(?!\d)|\.(?!\d))")
+
+
+@lru_cache(maxsize=16384)
+def _read_clauses(text: str) -> tuple[tuple[str, bool, bool], ...]:
+    """The clauses of :func:`clauses`, each with two readings of the punctuation around it: under a
+    family header (« Antécédents familiaux : diabète, infarctus », up to the end of the sentence or
+    line), and questioned (a « ? » right after it, or opening the text or sentence: « Grossesse ? »)."""
+    pieces = _CLAUSE_PUNCT_KEPT.split(text)  # text, separator, text, separator, …
+    out: list[tuple[str, bool, bool]] = []
+    family = False
+    listed = 0  # clauses read since the family header
+    for k in range(0, len(pieces), 2):
+        before = pieces[k - 1] if k else ""
+        after = pieces[k + 1] if k + 1 < len(pieces) else ""
+        if before in _SENTENCE_END or (before in ("\n", "\r") and listed):
+            family = False
+        subs = [c.strip() for c in _CLAUSE_WORDS.split(fold(pieces[k]))]
+        subs = [c for c in subs if c]
+        opens_question = before == "?" and (k < 2 or not pieces[k - 2].strip())
+        for n, clause in enumerate(subs):
+            last = n == len(subs) - 1
+            questioned = (last and after == "?") or (n == 0 and opens_question)
+            if last and after == ":" and _FAMILY_HEADER.fullmatch(clause):
+                family, listed = True, 0
+                out.append((clause, False, False))
+                continue
+            out.append((clause, family, questioned))
+            listed += family
+    return tuple(out)
+
+
+def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, current: bool = False,
+             state: bool = False) -> bool | None:
     """What ``text`` states about ``pattern``: ``True`` when it is affirmed at least once, ``False``
     when it is only denied, ``None`` when it is not mentioned, or only as a hypothesis or a
     relative's disease. With ``suspected``, a hypothesis about the patient (« suspicion d'allergie à
-    la pénicilline ») counts as affirmed: where a suspicion calls for the same caution (allergies)."""
+    la pénicilline ») counts as affirmed: where a suspicion calls for the same caution (allergies).
+    With ``current``, an episode written as over (« ATCD de grossesse », "previous pregnancy") is
+    not the patient's state on the day: for notions that come and go, judged on the day. With
+    ``state`` (reading the patient's state, not a request's reason), a question (« Grossesse ? »), a
+    probability, a work-up, a screening, a risk or a prevention of it is not the state: a request's
+    reason may name its indication so (« fracture ? », « risque d'effets secondaires »)."""
     folded = fold(text)
     if not pattern.search(folded):
         return None
     seen = denied = False
-    parts = clauses(text)
-    for i, clause in enumerate(parts):
-        answer_after = i + 1 < len(parts) and _ANSWER_NO.fullmatch(parts[i + 1]) is not None
-        doubt_after = i + 1 < len(parts) and _ANSWER_DOUBT.fullmatch(parts[i + 1]) is not None
+    parts = _read_clauses(text)
+    for i, (clause, relative, questioned) in enumerate(parts):
+        nxt = parts[i + 1][0] if i + 1 < len(parts) else None
+        answer_after = nxt is not None and _ANSWER_NO.fullmatch(nxt) is not None
+        yes_after = nxt is not None and _ANSWER_YES.fullmatch(nxt) is not None
+        doubt_after = nxt is not None and _ANSWER_DOUBT.fullmatch(nxt) is not None
         for m in pattern.finditer(clause):
             seen = True
-            if _cue_before(_FAMILY, clause, m.start()) or _cue_before(_CONDITIONAL, clause, m.start()):
+            if (relative or _cue_before(_FAMILY, clause, m.start()) or _cue_before(_RELATIVE_SUBJECT, clause, m.start())
+                    or _cue_before(_CONDITIONAL, clause, m.start())):
                 continue
-            doubted = doubt_after or _POST_DOUBT.match(clause, m.end()) is not None
+            if state and _cue_before(_WORKUP, clause, m.start()):
+                if answer_after or _negated(clause, m.start(), m.end()):
+                    denied = True  # « dépistage de … négatif », « pas de risque de … »
+                elif suspected and _ASKING.search(clause, 0, m.start()):
+                    return True  # a work-up or a screening under way: the record asks the question
+                continue
+            doubted = (doubt_after or (state and questioned and not answer_after and not yes_after)
+                       or _POST_DOUBT.match(clause, m.end()) is not None)
             if doubted and suspected:
                 return True  # « grossesse à éliminer », "pregnancy to be ruled out": a suspicion, not a denial
-            if (doubted or _cue_before(_HYPOTHETICAL, clause, m.start())
+            hedged = state and (_cue_before(_HEDGE, clause, m.start()) or _POST_HEDGE.match(clause, m.end()) is not None)
+            if (doubted or hedged or _cue_before(_HYPOTHETICAL, clause, m.start())
                     or _cue_before(_WISH, clause, m.start(), 1)) and not suspected:
                 continue
             if answer_after or _negated(clause, m.start(), m.end()):
@@ -144,6 +229,8 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False) ->
                 continue
             if _relative_follows(folded, m.group(0)):
                 continue
+            if current and (_cue_before(_PAST, clause, m.start()) or _POST_PAST.match(clause, m.end()) is not None):
+                continue  # an episode that is over: a history, not the state on the day
             return True
     if denied:
         return False

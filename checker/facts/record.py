@@ -12,6 +12,9 @@ Every rule family asks these questions through this module, with the same answer
   date → assumed begun), not abated by then; ``refuted`` and ``entered-in-error`` never count; a
   ``resolved`` / ``inactive`` / ``remission`` condition without an abatement date is taken as over.
   A *history* (:func:`history_on`) also counts conditions that were over by then.
+  A candidate diagnosis (verification ``unconfirmed``, ``provisional``, ``differential``) states
+  neither the notion nor its absence: the question stays open (:func:`stated`), and a candidate
+  pregnancy is a pregnancy raised, not settled (:func:`pregnancy_evoked_on`).
 * **Allergies** on that day (:func:`allergies_on`): the same semantics (onset, else recordedDate or
   lastOccurrence; the abatement extension, else ``resolved`` / ``inactive`` are over; ``refuted`` and
   ``entered-in-error`` never count); a record of *no* allergy (NKA, « pas d'allergie connue ») is not an
@@ -37,7 +40,7 @@ from checker import periods
 from checker.facts.concepts import ConceptMatcher, concept_polarity
 from checker.facts.negation import polarity
 from checker.facts.tables import FactTables
-from checker.model import NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
+from checker.model import CANDIDATE, NOT_TRUE, Allergy, Concept, Condition, MedicationOrder, Observation, PatientRecord, ServiceOrder
 
 OVER = frozenset({"resolved", "inactive", "remission"})
 """Clinical statuses of a condition that is no longer present."""
@@ -161,8 +164,11 @@ def _stated_by_conditions(record: PatientRecord, day: date, matcher: ConceptMatc
     denied: Fact | None = None
     refuted: Fact | None = None
     pool = history_on(record, day) if history else conditions_on(record, day)
+    current = not history and bool(getattr(matcher, "episodic", False))  # « ATCD de grossesse » is over
     for c in pool:
-        value, what = concept_polarity(matcher, c.code)
+        if c.verification_status in CANDIDATE:
+            continue  # a candidate diagnosis states nothing yet: see pregnancy_evoked_on
+        value, what = concept_polarity(matcher, c.code, current=True) if current else concept_polarity(matcher, c.code)
         if value:
             affirmed = Fact(True, c.ref, what)
             break
@@ -235,7 +241,7 @@ def allergen_polarity(a: Allergy, pattern: re.Pattern[str]) -> bool | None:
     ``None`` not named, or only as a relative's."""
     seen: bool | None = None
     for text in a.code.all_texts():
-        p = polarity(pattern, text, suspected=True)
+        p = polarity(pattern, text, suspected=True, state=True)
         if p:
             return True
         if p is False:
@@ -308,10 +314,22 @@ def renal_on(record: PatientRecord, day: date, tables: FactTables, *, windowed: 
         spec = tables.observations[name]
         window = tables.observation_window(name) if windowed else None
         o = latest_observation(record, spec.uri, spec.codes, day, window, with_value=True)
-        if o is not None and o.value is not None and (
+        value = renal_ml_per_min(o.value, o.unit) if o is not None and o.value is not None else None
+        if o is not None and value is not None and (
                 best is None or (o.effective or date.min) > (best[2].effective or date.min)):
-            best = (kind, o.value, o)
+            best = (kind, value, o)
     return best
+
+
+def renal_ml_per_min(value: float, unit: str) -> float | None:
+    """A clearance or an eGFR in mL/min (per 1.73 m² when so written): mL/min as is, mL/s × 60; no
+    unit is taken as mL/min; ``None`` for a unit that is no flow (mg/dL, %, µmol/L …): not a value."""
+    u = unit.strip().lower().replace(" ", "").replace("µ", "u").replace("μ", "u")
+    if not u or u.startswith(("ml/min", "ml/mn", "ml.min", "ml/minute")):
+        return value
+    if u.startswith(("ml/s", "ml.s")):
+        return round(value * 60, 3)
+    return None
 
 
 def weight_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
@@ -331,7 +349,8 @@ def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) ->
     """Does the record raise a pregnancy it neither confirms nor denies on ``day``? A pregnancy status
     observation valued "possible pregnancy" (SNOMED 102874004) within its window, or a condition
     present that day that names one only as a hypothesis (« suspicion de grossesse », « grossesse
-    peu probable », « grossesse : à confirmer »), read only when :func:`pregnancy_on` is unknown: the
+    peu probable », « grossesse : à confirmer ») or whose verification status makes it a candidate
+    diagnosis (``unconfirmed``, ``provisional``, ``differential``), read only when :func:`pregnancy_on` is unknown: the
     question is open, and the record itself asks it. An instruction (« arrêt si grossesse ») is not."""
     if pregnancy_on(record, day, tables).value is not None:
         return Fact(False)
@@ -342,8 +361,10 @@ def pregnancy_evoked_on(record: PatientRecord, day: date, tables: FactTables) ->
             return Fact(True, o.ref, o.value_concept.label())
     matcher = tables.concept("pregnancy")
     for c in conditions_on(record, day):
-        if concept_polarity(matcher, c.code)[0] is None:
-            value, what = concept_polarity(matcher, c.code, suspected=True)
+        if c.verification_status in CANDIDATE and concept_polarity(matcher, c.code, current=True)[0]:
+            return Fact(True, c.ref, c.verification_status)  # a candidate diagnosis of pregnancy
+        if concept_polarity(matcher, c.code, current=True)[0] is None:
+            value, what = concept_polarity(matcher, c.code, suspected=True, current=True)
             if value:
                 return Fact(True, c.ref, what)
     return Fact(False)
@@ -363,7 +384,7 @@ def pregnancy_on(record: PatientRecord, day: date, tables: FactTables) -> Fact:
         if o.value_concept is not None:
             if concept_polarity(tables.concept("not-pregnant"), o.value_concept)[0]:
                 return Fact(False, o.ref, o.value_concept.label())
-            value, what = concept_polarity(tables.concept("pregnancy"), o.value_concept)
+            value, what = concept_polarity(tables.concept("pregnancy"), o.value_concept, current=True)
             if value is not None:
                 return Fact(value, o.ref, what)
     return stated(record, day, tables.concept("pregnancy"), missing="pregnancy-status")

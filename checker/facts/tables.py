@@ -129,7 +129,7 @@ def parse(data: dict[str, Any]) -> FactTables:
                     for k, v in data["requests"].items() if k != "about"}
         concepts = {
             k: ConceptSet(tuple(Code(c["system"], c["code"], bool(c.get("prefix", False))) for c in v["codes"]),
-                          tuple(re.compile(p) for p in v["patterns"]))
+                          tuple(re.compile(p) for p in v["patterns"]), bool(v.get("episodic", False)))
             for k, v in data["concepts"].items()}
         populations = {k: Population(int(v["from_age"]), int(v["undetermined_from_age"]) if "undetermined_from_age" in v else None)
                        for k, v in data["populations"].items()}

@@ -124,6 +124,30 @@ def _dosages(res: dict[str, Any], name: str) -> tuple[Dosage, ...]:
     return tuple(_dosage(d, f"/{name}/{i}") for i, d in enumerate(_list(res, name)))
 
 
+_GTS_SYSTEMS = frozenset({"http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+                          "http://hl7.org/fhir/v3/GTSAbbreviation", ""})
+_GTS_TIMING: dict[str, tuple[float, float, str]] = {
+    "BID": (2, 1, "d"), "TID": (3, 1, "d"), "QID": (4, 1, "d"), "AM": (1, 1, "d"), "PM": (1, 1, "d"),
+    "QD": (1, 1, "d"), "QOD": (1, 2, "d"), "Q1H": (1, 1, "h"), "Q2H": (1, 2, "h"), "Q3H": (1, 3, "h"),
+    "Q4H": (1, 4, "h"), "Q6H": (1, 6, "h"),
+}
+"""Timing.code of a dosage (HL7 FHIR R4 ValueSet timing-abbreviation, codes of v3 GTSAbbreviation,
+pages read 2026-12-05): intakes, period, unit. "BID" two times a day, "TID" three, "QID" four; "AM",
+"PM", "QD" once a day; "QOD" every other day; "Q1H" … "Q6H" every 1 to 6 hours (institution-specified
+times). Read only when ``timing.repeat`` gives no frequency and period; another code (or system) is
+not guessed."""
+
+
+def _coded_timing(timing: dict[str, Any]) -> tuple[float, float, str] | None:
+    code = timing.get("code")
+    if not isinstance(code, dict):
+        return None
+    for c in _list(code, "coding"):
+        if isinstance(c, dict) and _s(c.get("system")) in _GTS_SYSTEMS and _s(c.get("code")) in _GTS_TIMING:
+            return _GTS_TIMING[_s(c.get("code"))]
+    return None
+
+
 def _dosage(d: Any, path: str) -> Dosage:
     if not isinstance(d, dict):
         raise _Bad(path, Message("dosage-not-object"))
@@ -161,14 +185,17 @@ def _dosage(d: Any, path: str) -> Dosage:
     as_needed = d.get("asNeededBoolean")
     if as_needed is None:
         as_needed = d.get("asNeeded")
+    frequency, period, period_unit = _num(repeat.get("frequency")), _num(repeat.get("period")), _s(repeat.get("periodUnit"))
+    if frequency is None and period is None and (coded := _coded_timing(timing)) is not None:
+        frequency, period, period_unit = coded  # « QID »: four intakes a day
     return Dosage(
         text=_s(d.get("text")) or _s(d.get("patientInstruction")),
         dose=dose,
         dose_range_high=high,
-        frequency=_num(repeat.get("frequency")),
+        frequency=frequency,
         frequency_max=_num(repeat.get("frequencyMax")),
-        period=_num(repeat.get("period")),
-        period_unit=_s(repeat.get("periodUnit")),
+        period=period,
+        period_unit=period_unit,
         as_needed=bool(as_needed) or "asNeededCodeableConcept" in d or "asNeededFor" in d,
         route=_concept(d["route"], f"{path}/route") if isinstance(d.get("route"), dict) else None,
         bounds_start=bounds_start,

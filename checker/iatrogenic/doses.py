@@ -81,19 +81,43 @@ def daily_dose(order: MedicationOrder, substance_key: str) -> DailyDose | None:
     as_needed = False
     for d in order.dosages:
         mg = intake_mg(d, subst, len(ident.substances))
-        if d.as_needed and d.frequency is None and d.frequency_max is None:
-            return None
+        ceiling = ceiling_mg_per_day(d, subst, len(ident.substances))
         n = d.intakes_per_day()
         if d.frequency_max is not None and d.period:
             high = Dosage(frequency=d.frequency_max, period=d.period, period_unit=d.period_unit).intakes_per_day()
             n = high if high is not None else n
-        if mg is None or n is None:
+        if d.as_needed and d.frequency is None and d.frequency_max is None:
+            n = None  # as needed, no frequency: only a ceiling per period bounds the day
+        if mg is None or (n is None and ceiling is None):
             return None
         high_mg = mg
         if d.dose_range_high is not None:
             alt = intake_mg(Dosage(dose=d.dose_range_high), subst, len(ident.substances))
             high_mg = alt if alt is not None else mg
         per_intake = max(per_intake, high_mg)
-        per_day += high_mg * n
+        # the prescriber's ceiling (maxDosePerPeriod) is what the line allows in a day
+        per_day += max(high_mg * n if n is not None else 0.0, ceiling or 0.0)
         as_needed = as_needed or d.as_needed
     return DailyDose(per_intake, per_day, as_needed)
+
+
+def ceiling_mg_per_day(dosage: Dosage, subst: SubstanceMatch, n_substances: int) -> float | None:
+    """mg of ``subst`` a day at most by the dosage's own ceiling (FHIR ``maxDosePerPeriod``: « 6 g par
+    24 h », « 8 comprimés par jour »); ``None`` when it has none or its units cannot be read."""
+    q, days = dosage.max_dose_per_period, dosage.max_dose_period_days
+    if q is None or not days:
+        return None
+    mg = intake_mg(Dosage(dose=q), subst, n_substances)
+    return None if mg is None else mg / days
+
+
+def largest_intake_mg(order: MedicationOrder, substance_key: str) -> float | None:
+    """The largest single intake of ``substance_key`` in mg that the line's dosages state, whatever
+    their frequency (« 2 g matin et soir » without a coded frequency); ``None`` when none states one."""
+    ident = order.identity
+    subst = next((s for s in ident.substances if s.key == substance_key), None) if ident is not None else None
+    if ident is None or subst is None:
+        return None
+    found = [mg for d in order.dosages for q in (d.dose, d.dose_range_high) if q is not None
+             and (mg := intake_mg(Dosage(dose=q), subst, len(ident.substances))) is not None]
+    return max(found) if found else None

@@ -10,14 +10,15 @@ from datetime import date
 from typing import Any
 
 from checker import criteria, facts
+from checker.drugs import identify_text
 from checker.facts import FactTables
 from checker.findings import Finding, Localized, Message, Param, Phrases, Severity, Source, Word, Words
 from checker.iatrogenic.conditions import route_of
-from checker.iatrogenic.doses import DailyDose, daily_dose, medication_key
+from checker.iatrogenic.doses import DailyDose, daily_dose, largest_intake_mg, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
 from checker.memo import MAX_ENTRIES, Built, by_identities
-from checker.model import Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
+from checker.model import RULE_CONFIDENCE, Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
 from checker.registry import RuleCall, Trigger, rows_of, rule
@@ -218,9 +219,10 @@ def _allergy_tokens(a: Allergy) -> tuple[str, set[str]]:
 def allergy(call: RuleCall) -> Iterator[Finding]:
     """Prescribed drug to which the patient has a recorded allergy or intolerance.
 
-    A line contains a substance named in an AllergyIntolerance that stands on the order's date (and
-    on the last day the line was taken), or a member of an allergy class with cross-reactivity
-    (penicillins, cephalosporins, NSAIDs, sulfonamides). The facts layer says which allergies stand
+    A line contains a substance named (by its name, or by a BDPM brand name: « Augmentin ») in an
+    AllergyIntolerance that stands on the order's date (and on the last day the line was taken), or
+    a member of an allergy class with cross-reactivity (penicillins, cephalosporins, NSAIDs,
+    sulfonamides). The facts layer says which allergies stand
     on a day (:func:`checker.facts.allergies_on`): one recorded after a finished course does not
     count against it; refuted, entered-in-error, resolved ones and records of no allergy never do;
     an allergen named only to be denied (« pas d'allergie à la pénicilline ») is not one.
@@ -234,7 +236,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
         if not call.in_focus(order):  # a CDS request judges its drafts only
             continue
         for day in facts.judgement_days(order, call.as_of):  # the order's day, then today if still taken
-            found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables))
+            found = _allergy_hit(data, order, facts.allergies_on(call.record, day, tables), call.refs)
             if found is None:
                 continue
             a, key, row = found
@@ -258,6 +260,29 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
             break
 
 
+_BRAND_ALLERGENS: dict[tuple[tuple[str, ...], int], tuple[Referentials | None, frozenset[str]]] = {}
+
+
+def _brand_allergens(a: Allergy, refs: Referentials | None) -> frozenset[str]:
+    """Substance keys of the brand names the allergy's wording names other than to deny them: each
+    word of five letters or more that reads, alone, as a BDPM brand at the rules' confidence, by its
+    exact name (« Augmentin » → amoxicillin, clavulanic acid). Remembered per wording."""
+    texts = a.code.all_texts()
+    found = _BRAND_ALLERGENS.get((texts, id(refs)))
+    if found is not None and found[0] is refs:
+        return found[1]
+    keys: set[str] = set()
+    for word in {w for t in texts for w in fold(t).split() if len(w) >= 5 and w.isalpha()}:
+        ident = identify_text(word, refs)
+        if (ident is not None and ident.method == "text-exact" and ident.prescribed_as == "brand"
+                and ident.confidence >= RULE_CONFIDENCE and _named(a, word, True)):
+            keys |= ident.substance_keys
+    if len(_BRAND_ALLERGENS) >= MAX_ENTRIES:
+        _BRAND_ALLERGENS.clear()
+    _BRAND_ALLERGENS[(texts, id(refs))] = (refs, frozenset(keys))
+    return frozenset(keys)
+
+
 def _named(a: Allergy, token: str, whole_word: bool = False) -> bool:
     """The allergy's wording names ``token`` (a folded substance key or class stem) other than to deny it."""
     end = r"(?![a-z0-9])" if whole_word or len(token) <= 4 else ""
@@ -269,15 +294,20 @@ def _token_pattern(token: str, end: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9]){re.escape(token)}{end}")
 
 
-def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy]
-                 ) -> tuple[Allergy, str, RiskRow | None] | None:
-    """The first standing allergy that names a substance of the line, or its class: ``(allergy, substance
-    key, class row or None)``."""
+def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy],
+                 refs: Referentials | None = None) -> tuple[Allergy, str, RiskRow | None] | None:
+    """The first standing allergy that names a substance of the line (by its name, or by a brand
+    name of the BDPM: « Allergie : Augmentin »), or its class: ``(allergy, substance key, class row
+    or None)``."""
     for a in allergies:
         text, codes = _allergy_tokens(a)
         for s in order.identity.substances if order.identity else ():
             if s.key and ((re.search(rf"(?<![a-z0-9]){re.escape(s.key)}(?![a-z0-9])", text) and _named(a, s.key, True))
                           or any(key_matches(s.key, w) for w in text.split(" , "))):
+                return a, s.key, None
+        brand_keys = _brand_allergens(a, refs)
+        for s in order.identity.substances if order.identity and brand_keys else ():
+            if s.key in brand_keys:
                 return a, s.key, None
         for class_row in data.kind("allergy-class"):
             allergen_hit = any(_word_hit(t, text) and _named(a, t) if not t.startswith("sct ") else (t in codes)
@@ -515,7 +545,7 @@ def _renal_at(call: RuleCall, data: IatrogenicRules, tables: FactTables, order: 
             evidence={"criteria": _clean(concerned), "missing": "egfr", "missing_for_cockcroft_gault": list(kidney.missing),
                       "judged_on": on, "window_days": window},
             suggestion={"action": "measure-renal-function"})
-    return _renal_flag(call, order, day, kidney, concerned, subst, on)
+    return _renal_flag(call, order, day, kidney, concerned, subst, on, word_missing)
 
 
 _Concerned = tuple[dict[str, Any], ...]
@@ -601,13 +631,16 @@ def _concerned_plain(call: RuleCall, data: IatrogenicRules, tables: FactTables, 
 
 
 def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts.KidneyFunction,
-                concerned: _Concerned, subst: str, on: str) -> tuple[str, Finding | None]:
+                concerned: _Concerned, subst: str, on: str, word_missing: bool = True) -> tuple[str, Finding | None]:
     """``("flag", finding)`` when the kidney function is below a criterion that concerns the line,
-    else ``("ok", None)``."""
+    ``("missing", info finding)`` when it is a bound that cannot tell (« DFG < 60 » for a threshold of
+    30), else ``("ok", None)``."""
     assert kidney.value is not None
     kind, value = kidney.kind or "", kidney.value
     below = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is True
-                                      if "row" in c else value < c["below"])]
+                                      if "row" in c else facts.renal_below(value, kidney.comparator, c["below"]))]
+    if not below and kidney.comparator:
+        return _renal_bound(call, order, day, kidney, concerned, subst, on, word_missing)
     if not below:
         return "ok", None
     worst = max(below, key=lambda c: SEVERITY_RANK[c["row"].severity] if "row" in c else 1)
@@ -622,19 +655,54 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
     if row is not None and kind == "egfr":
         extra.append(Message("PR003.egfr-stands-in"))
     measured: Param = kidney.measured_on if kidney.measured_on else Word("renal_kind", "undated")
+    kind_word = Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr")
+    op = Word("renal_op", "le" if worst.get("inclusive") else "lt")
+    under = Word("renal_under", "le" if worst.get("inclusive") else "lt")
+    if kidney.comparator:  # a bound (« DFG < 30 ») is worded as written, not as a value
+        message = Message("PR003-bounded", {
+            "substance": subst, "line": order.label, "kind": kind_word, "bound": f"{kidney.comparator} {value:g}",
+            "below": float(worst["below"]), "when": measured, "op": op, "under": under,
+            "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra))
+    else:
+        message = Message("PR003", {
+            "substance": subst, "line": order.label, "kind": kind_word, "value": float(value),
+            "below": float(worst["below"]), "when": measured, "op": op, "under": under,
+            "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra))
     return "flag", call.finding(
-        message=Message("PR003", {"substance": subst, "line": order.label,
-                                  "kind": Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr"),
-                                  "value": float(value), "below": float(worst["below"]), "when": measured,
-                                  "op": Word("renal_op", "le" if worst.get("inclusive") else "lt"),
-                                  "under": Word("renal_under", "le" if worst.get("inclusive") else "lt"),
-                                  "criterion": worst["criterion"], "what": worst["what"]}, tuple(extra)),
+        message=message,
         implicated=[order.ref], key=worst["substance"],
         severity=row.severity if row is not None else None, source=row.source if row is not None else None,
         evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
-                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs},
+                            "records": list(kidney.refs), "date": when, "inputs": kidney.inputs,
+                            **({"comparator": kidney.comparator} if kidney.comparator else {})},
                   "criteria": _clean(below), "judged_on": on},
         suggestion={"action": "stop-or-adjust"})
+
+
+def _renal_bound(call: RuleCall, order: MedicationOrder, day: date, kidney: facts.KidneyFunction,
+                 concerned: _Concerned, subst: str, on: str, word_missing: bool) -> tuple[str, Finding | None]:
+    """A renal function recorded as a bound that decides no criterion of the line (« < 60 » against a
+    threshold of 30): ``("ok", None)`` when each criterion is decided (none below), else an info
+    finding naming the bound (``("missing", None)`` without ``word_missing``)."""
+    assert kidney.value is not None
+    open_ = [c for c in concerned if (_holds(c["row"].criteria.risk, call, order, c["substance"], day) is None
+                                      if "row" in c else facts.renal_below(kidney.value, kidney.comparator,
+                                                                           c["below"]) is None)]
+    if not open_:
+        return "ok", None
+    if not word_missing:
+        return "missing", None
+    kind = kidney.kind or "egfr"
+    bound = f"{kidney.comparator} {kidney.value:g}"
+    return "missing", call.finding(
+        message=Message("PR003-bound", {"substance": subst, "line": order.label, "limits": _limits(concerned),
+                                        "kind": Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr"),
+                                        "bound": bound, "day": day}),
+        implicated=[order.ref], key=f"missing:{concerned[0]['substance']}", severity=Severity.INFO,
+        evidence={"criteria": _clean(open_), "missing": "egfr", "bound": bound,
+                  "observation": kidney.refs[0] if kidney.refs else None,
+                  "date": kidney.measured_on.isoformat() if kidney.measured_on else None, "judged_on": on},
+        suggestion={"action": "measure-renal-function"})
 
 
 def _kidney_on(call: RuleCall, day: date, tables: FactTables) -> facts.KidneyFunction:
@@ -796,6 +864,10 @@ def maximum_dose(call: RuleCall) -> Iterator[Finding]:
             dd = _daily(order, key)
             if dd is None:
                 evaluable = False
+                intake = largest_intake_mg(order, key) if caps.per_intake is not None else None
+                if caps.per_intake is not None and intake is not None and intake > caps.per_intake[0] + 1e-9:
+                    # one intake too many mg needs no frequency (« 2 g matin et soir »)
+                    yield _over(call, row, [order], key, [("per_intake", intake, caps.per_intake[0], caps.per_intake[1])])
                 if "max_age" not in row.params:  # the adult row already says it
                     yield _not_evaluable(call, row, order, key)
                 continue
