@@ -79,3 +79,21 @@ def test_patientless_files_give_the_same_report_in_memory_and_sharded(tmp_path: 
         for shards in (1, 2, 5):
             assert render(check_sharded([str(folder)], as_of=AS_OF, shards=shards), "json") == whole, (trial, shards)
         assert json.loads(whole)["findings"]
+
+
+def test_the_digest_of_lines_without_a_patient_lists_every_file_s_lines(tmp_path: Path) -> None:
+    """The HTML report shows the findings without a patient under one heading: its list of lines
+    holds the lines of every file that names no patient, not those of the last file read."""
+    from checker.fhir_input import read
+    from checker.formats.html import patient_digest, records_by_patient
+
+    folder = tmp_path / "split"
+    refs = []
+    for i, sample in enumerate(PAIR_SAMPLES[:3]):
+        orders = _orders_without_patient(sample)
+        refs += [f"MedicationRequest/{o['id']}" for o in orders]
+        _write(folder, f"p{i}.json", orders)
+    records = read(str(folder)).records
+    assert len([r for r in records if r.patient is None]) == 3
+    digest = patient_digest(records_by_patient(records).get(None), [])
+    assert sorted(o["ref"] for o in digest["orders"]) == sorted(refs)

@@ -25,7 +25,7 @@ from checker.fhir_input import SharedReading, TypedLines, TypedResource
 from checker.model import PatientRecord
 from checker.audit.outputs import atomic_lines, finding_value
 from checker.formats.csv import finding_row
-from checker.formats.html import patient_digest
+from checker.formats.html import patient_digest, records_by_patient
 from checker.memo import relaxed_gc
 from checker.outputs import write_atomic
 
@@ -205,7 +205,7 @@ def check_chunk(items: list[codec.Item | TypedResource | TypedLines], borrowed: 
         per_category[severity] = per_category.get(severity, 0) + n
     for e in report.errors:
         result.errors.append((error_sort_key(e), orjson.dumps(e.to_dict())))
-    records = {r.ref: r for r in ing.records}
+    records = records_by_patient(ing.records)
     quiet = sorted(r.ref for r in ing.records if r.patient is not None and r.ref and r.ref not in by_patient)
     result.quiet = sorted(result.quiet + quiet)[:QUIET_PATIENTS]
     for patient, fs in by_patient.items():

@@ -219,6 +219,22 @@ def _dosage_text(order: Any) -> str:
     return "; ".join(texts)
 
 
+def records_by_patient(records: Iterable[PatientRecord]) -> dict[str | None, PatientRecord]:
+    """The records by patient reference, for the digests. The records that name no patient (one per
+    input file, never paired with each other) are shown together under "no patient", as their
+    findings are: their lines are listed in one digest."""
+    known: dict[str | None, PatientRecord] = {}
+    for r in records:
+        ref = r.ref
+        first = known.get(ref) if ref is None else None
+        if first is None:
+            known[ref] = r
+        else:
+            known[None] = PatientRecord(None, [*first.medication_orders, *r.medication_orders],
+                                        [*first.service_orders, *r.service_orders])
+    return known
+
+
 def patient_digest(record: PatientRecord | None, findings: Sequence[Finding], lang: str = "fr") -> dict[str, Any]:
     """What the report shows of one patient: prescriptions (when known) and findings (JSON-ready)."""
     orders = []
@@ -581,7 +597,7 @@ def render_records(report: Report, records: Sequence[PatientRecord],
         summary["medication_requests"] = sum(len(r.medication_orders) for r in records)
         summary["lines"] = sum(len(r.medication_orders) + len(r.service_orders) for r in records)
         quiet = [r.ref for r in records if r.patient is not None and r.ref not in by_patient and r.ref]
-    known = {r.ref: r for r in records}
+    known = records_by_patient(records)
     ranked = sorted(by_patient.items(), key=lambda kv: worst_key({"patient": kv[0], "findings": [
         {"severity": f.severity.value} for f in kv[1]]}))
     patients = [patient_digest(known.get(p), fs, report.lang) for p, fs in ranked[:MAX_PATIENTS]]
