@@ -20,6 +20,7 @@ from checker.audit.merge import OUTPUT_FILES, merge_outputs
 from checker.audit.pipeline import (WORK_DIR, AuditError, AuditOptions, _prepare_state, check_local, expand_inputs,
                                     input_bytes, parse_size, partition_local, pending_shards, settings_of)
 from checker.audit.progress import make_progress
+from checker.audit.timeline import span
 from checker.fhir_input import display_name
 from checker.findings import Message
 from checker.referentials import default_referentials
@@ -78,13 +79,16 @@ def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, An
                          opts.on_shard_done, (opts.max_decompressed, opts.max_expansion))
         else:
             if not (work / "partition.done").is_file():
-                partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
-                                opts.max_expansion)
-            check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
+                with span("partition"):
+                    partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
+                                    opts.max_expansion)
+            with span("check"):
+                check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
         progress.phase("merge")
         staged = work / "outputs"  # all outputs written here first: a failure leaves none half-replaced
         shutil.rmtree(staged, ignore_errors=True)
-        summary = merge_outputs(work, staged, settings)
+        with span("merge"):
+            summary = merge_outputs(work, staged, settings)
     for name in OUTPUT_FILES:
         if (staged / name).is_file():
             os.replace(staged / name, out / name)

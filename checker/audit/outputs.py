@@ -91,7 +91,7 @@ def csv_header(columns: Iterable[str]) -> bytes:
 def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, cells: list[Any] | None = None
                   ) -> bytes:
     """What a shard's result file keeps of a finding: its findings.ndjson line and its findings.csv
-    row (as a JSON string: the row may hold line breaks), tab-separated (JSON text has no raw tab).
+    row, tab-separated (JSON text has no raw tab), the row stored by :func:`row_field` (one line).
     The row is made where the finding is (in the worker processes), so that the merge only copies.
     ``data``: the dict ``finding_json`` was dumped from, or ``cells``: its row
     (:func:`checker.formats.csv.finding_row`); the cells are used when they are plain text,
@@ -101,13 +101,28 @@ def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, ce
     row = None if cells is None else _row_text(cells, True)
     if row is None:
         row = _csv_text(csv_format.row(orjson.loads(finding_json)))
-    return finding_json + b"\t" + orjson.dumps(row)
+    return finding_json + b"\t" + row_field(row)
+
+
+def row_field(row: str) -> bytes:
+    """A CSV row as one line of a result file: ``r`` and its UTF-8 bytes with each line feed written
+    as a NUL byte, so that the merge gets it back with one ``replace``; a row holding a NUL (or
+    text UTF-8 cannot encode, refused as before by orjson) is ``j`` and the row as a JSON string."""
+    try:
+        raw = row.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = b"\x00"
+    if b"\x00" in raw:
+        return b"j" + orjson.dumps(row)
+    return b"r" + raw.replace(b"\n", b"\x00")
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:
     """The findings.ndjson line (no newline) and the findings.csv row of a :func:`finding_value`."""
     body, _, row = value.partition(b"\t")
-    return body, orjson.loads(row).encode("utf-8")
+    if row[:1] == b"r":
+        return body, row[1:].replace(b"\x00", b"\n")
+    return body, orjson.loads(row[1:]).encode("utf-8")
 
 
 def indicators_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -22,6 +22,7 @@ import orjson
 
 from checker.api import parse_day
 from checker.audit import codec
+from checker.audit.timeline import span
 from checker.audit.worker import RunShared, Settings, check_lines, load_medications, write_result
 from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, NdjsonLine, RawResource,
                                 display_name, iter_raw, ndjson_line_items)
@@ -32,7 +33,7 @@ from checker.referentials.indicators import REF_ID
 from checker.registry import all_rules
 
 WORK_DIR = ".pertinence-audit"
-STATE_VERSION = 2  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows
+STATE_VERSION = 3  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows; 3: top digests apart, rows raw
 COMMON = "common"
 MEDICATIONS = "medications"
 DEFAULT_MEMORY = "1G"
@@ -295,6 +296,12 @@ _WORKER_MEDS: dict[str, dict[str, list[tuple[codec.Seq, bytes]]]] = {}
 def init_worker() -> None:
     """Load the rules and every referential they use, once per worker process."""
     global _WORKER_REFS, _WORKER_SHARED
+    with span("worker-init"):
+        _init_worker()
+
+
+def _init_worker() -> None:
+    global _WORKER_REFS, _WORKER_SHARED
     _WORKER_SHARED = RunShared()
     refs = default_referentials()
     for ref_id in sorted({r for rule in all_rules() for r in rule.referentials} | {REF_ID}):
@@ -322,10 +329,11 @@ def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
     if _WORKER_REFS is None:
         init_worker()
     w = Path(work)
-    meds = _medications(str(w / "shards" / f"{MEDICATIONS}.ndjson"))
-    with (w / "shards" / f"{name}.ndjson").open("rb") as f:
-        result = check_lines(f, meds, settings, _WORKER_REFS, _WORKER_SHARED)
-    write_result(result, w / "results", name)
+    with span("shard", name):
+        meds = _medications(str(w / "shards" / f"{MEDICATIONS}.ndjson"))
+        with (w / "shards" / f"{name}.ndjson").open("rb") as f:
+            result = check_lines(f, meds, settings, _WORKER_REFS, _WORKER_SHARED)
+        write_result(result, w / "results", name)
     return name, result.counts.resources
 
 

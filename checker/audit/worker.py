@@ -140,16 +140,23 @@ class ShardResult:
         self.undigested.clear()
 
     def summary(self) -> dict[str, Any]:
-        self.make_digests()
+        """What the merge reads of every shard; the digests of ``top`` are apart (:meth:`digest_lines`):
+        the merge keeps the first patients of all shards and reads only their digests."""
         return {
             "counts": self.counts.to_dict(), "patients": self.patients,
             "medication_requests": self.medication_requests, "patients_with_findings": self.patients_with_findings,
             "by_rule": self.by_rule, "by_category": self.by_category,
             "savings": {a: {k: {c: f"{v.numerator}/{v.denominator}" for c, v in per.items()} for k, per in keys.items()}
                         for a, keys in self.savings.items()},
-            "tally": tally_to_json(self.tally), "top": [[k, d] for k, d in self.top],
+            "tally": tally_to_json(self.tally), "top": [k for k, _ in self.top],
             "service_requests": self.service_requests, "quiet": sorted(self.quiet)[:QUIET_PATIENTS],
         }
+
+
+    def digest_lines(self) -> Iterator[bytes]:
+        """One JSON line per patient of ``top``, in its order (the scores are in :meth:`summary`)."""
+        self.make_digests()
+        return (orjson.dumps(d) + b"\n" for _, d in self.top)
 
 
 def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
@@ -310,6 +317,7 @@ def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
     """Write a shard's result files; the summary file is written last and marks completion."""
     atomic_lines(result_dir / f"{name}.findings.ndjson", (k + b"\t" + v + b"\n" for k, v in result.findings))
     atomic_lines(result_dir / f"{name}.errors.ndjson", (k + b"\t" + v + b"\n" for k, v in result.errors))
+    atomic_lines(result_dir / f"{name}.top.ndjson", result.digest_lines())
     write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))
 
 
