@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from checker import __version__
 from checker.audit import outputs
 from checker.audit.timeline import span
 from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
-from checker.audit.worker import QUIET_PATIENTS, Settings, merge_sorted
+from checker.audit.worker import QUIET_PATIENTS, Settings, merge_batches, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
 from checker.formats.html import render_audit
@@ -68,16 +67,14 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
             merge(tally, tally_from_json(s["tally"]))
             add_top(top, name, s["top"], settings.top_patients)
 
-    with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file:  # both in one pass
+    with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file, \
+            outputs.atomic_file(out / "findings.ndjson") as ndjson_file:  # both files in one pass over the merge
         csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
-
-        def ndjson_lines() -> Iterator[bytes]:
-            for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names]):
-                body, row = outputs.split_finding_value(value)
-                csv_file.write(row)
-                yield body + b"\n"
-
-        n_findings = outputs.atomic_lines(out / "findings.ndjson", ndjson_lines())
+        n_findings = 0
+        for batch in merge_batches([results / f"{n}.findings.ndjson" for n in names], 2):  # key, line, row
+            ndjson_file.write(b"\n".join([item[1] for item in batch]) + b"\n")
+            csv_file.write(outputs.csv_rows([item[2] for item in batch]))
+            n_findings += len(batch)
     with span("merge-errors"):
         n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
             [results / f"{n}.errors.ndjson" for n in names])))
