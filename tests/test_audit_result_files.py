@@ -44,7 +44,7 @@ def test_a_row_stored_raw_reads_back_as_the_row(seed: int) -> None:
         assert b"\n" not in value  # one line of the result file
         assert outputs.split_finding_value(value) == plain == (body, row.encode("utf-8"))
         assert field[:1] != b"\x00" or "\x00" in row or row[:1] == "\n"  # JSON only when it must
-        assert outputs.row_bytes(field) == row.encode("utf-8")
+        assert outputs.line_row(field + b"\n") == row.encode("utf-8")
 
 
 def test_result_lines_with_raw_rows_come_back_through_the_merge(tmp_path: Path) -> None:
@@ -70,29 +70,9 @@ def test_result_lines_with_raw_rows_come_back_through_the_merge(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_batch_of_rows_reads_back_as_the_rows_one_by_one(seed: int) -> None:
-    rng = random.Random(100 + seed)
-    for _ in range(2000):
-        rows = [_text(rng).replace("\ud800", "") + rng.choice(["\n", "\n", "\n", ""]) for _ in range(rng.randrange(6))]
-        fields = [outputs.row_field(r) for r in rows]
-        assert outputs.csv_rows(fields) == b"".join(r.encode("utf-8") for r in rows)
-
-
-def _heap_merge(paths: list[Path]) -> list[tuple[bytes, bytes]]:
-    """The plain k-way merge: a heap of (key, value) pairs, equal keys in the order of the files."""
-    import heapq
-    from operator import itemgetter
-
-    return list(heapq.merge(*[worker.iter_sorted(p) for p in paths], key=itemgetter(0)))
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("block", [1, 7, 64, 1 << 18])
-def test_batched_merge_gives_the_heaps_order(tmp_path: Path, seed: int, block: int,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seeded sorted files with many equal keys across and within files, empty files, tabs in values,
-    read a few bytes at a time: the same lines in the same order as the heap's."""
-    monkeypatch.setattr(worker, "MERGE_BLOCK", block)
+def test_merged_values_keep_their_line_feed_when_asked(tmp_path: Path, seed: int) -> None:
+    """Seeded sorted files with equal keys across and within files, empty files, tabs in values:
+    the values with their line feed are those of the plain read followed by one."""
     rng = random.Random(seed)
     paths = []
     for i in range(rng.choice([1, 2, 5, 17])):
@@ -102,12 +82,9 @@ def test_batched_merge_gives_the_heaps_order(tmp_path: Path, seed: int, block: i
         path = tmp_path / f"{i:03d}.ndjson"
         path.write_bytes(b"".join(line + b"\n" for line in lines))
         paths.append(path)
-    expected = _heap_merge(paths)
-    batches = list(worker.merge_batches(paths))
-    assert [tuple(item) for b in batches for item in b] == expected
-    assert list(worker.merge_sorted(paths)) == [v for _, v in expected]
-    three = [item for b in worker.merge_batches(paths, 2) for item in b]
-    assert [b"\t".join(item) for item in three] == [k + b"\t" + v for k, v in expected]
+    plain = list(worker.merge_sorted(paths))
+    assert len(plain) == sum(len(p.read_bytes().splitlines()) for p in paths)
+    assert list(worker.merge_sorted(paths, line_feed=True)) == [v + b"\n" for v in plain]
 
 
 def _digest(rng: random.Random) -> dict[str, Any]:

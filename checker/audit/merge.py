@@ -12,7 +12,7 @@ from checker import __version__
 from checker.audit import outputs
 from checker.audit.timeline import span
 from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
-from checker.audit.worker import QUIET_PATIENTS, Settings, merge_batches, merge_sorted
+from checker.audit.worker import QUIET_PATIENTS, Settings, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
 from checker.formats.html import render_audit
@@ -71,10 +71,14 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
             outputs.atomic_file(out / "findings.ndjson") as ndjson_file:  # both files in one pass over the merge
         csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
         n_findings = 0
-        for batch in merge_batches([results / f"{n}.findings.ndjson" for n in names], 2):  # key, line, row
-            ndjson_file.write(b"\n".join([item[1] for item in batch]) + b"\n")
-            csv_file.write(outputs.csv_rows([item[2] for item in batch]))
-            n_findings += len(batch)
+        write_row, write_line, line_row = csv_file.write, ndjson_file.write, outputs.line_row
+        for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names], line_feed=True):
+            body, _, row = value.partition(b"\t")  # the row keeps the result line's line feed
+            write_row(line_row(row))
+            write_line(body)
+            write_line(b"\n")
+            n_findings += 1
+
     with span("merge-errors"):
         n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
             [results / f"{n}.errors.ndjson" for n in names])))

@@ -106,9 +106,9 @@ def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, ce
 
 def row_field(row: str) -> bytes:
     """A CSV row as one field of a result line: its UTF-8 bytes without the final line feed, each
-    other line feed written as a NUL byte (:func:`csv_rows` gets a batch of rows back with one
-    ``replace``). A row that holds a NUL, starts with a line feed, does not end with one, or holds
-    text UTF-8 cannot encode (refused by orjson, as before) is a NUL and the row as a JSON string."""
+    other line feed written as a NUL byte, so that the merge gets the row back with one ``replace``
+    (:func:`line_row`). A row that holds a NUL, starts with a line feed, does not end with one, or
+    holds text UTF-8 cannot encode (refused by orjson, as before) is a NUL and its JSON string."""
     try:
         raw = row.encode("utf-8")
     except UnicodeEncodeError:
@@ -118,27 +118,17 @@ def row_field(row: str) -> bytes:
     return raw[:-1].replace(b"\n", b"\x00")
 
 
-def row_bytes(field: bytes) -> bytes:
-    """The findings.csv row of a :func:`row_field`."""
+def line_row(field: bytes) -> bytes:
+    """The findings.csv row of a :func:`row_field` followed by its result line's line feed."""
     if field[:1] == b"\x00":
         return orjson.loads(field[1:]).encode("utf-8")
-    return field.replace(b"\x00", b"\n") + b"\n"
-
-
-def csv_rows(fields: list[bytes]) -> bytes:
-    """The findings.csv rows of several :func:`row_field` values, in one ``join`` and one
-    ``replace`` when none is a JSON string (the joined text then holds no line feed followed by a
-    NUL, nor starts with one: a row stored raw never starts with a NUL)."""
-    joined = b"\n".join(fields)
-    if joined[:1] == b"\x00" or b"\n\x00" in joined:
-        return b"".join(map(row_bytes, fields))
-    return joined.replace(b"\x00", b"\n") + b"\n" if fields else b""
+    return field.replace(b"\x00", b"\n")
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:
     """The findings.ndjson line (no newline) and the findings.csv row of a :func:`finding_value`."""
     body, _, row = value.partition(b"\t")
-    return body, row_bytes(row)
+    return body, line_row(row + b"\n")
 
 
 def indicators_csv(rows: list[dict[str, Any]]) -> bytes:

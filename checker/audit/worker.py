@@ -6,7 +6,7 @@ result files byte for byte.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import heapq
 from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -321,96 +321,24 @@ def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
     write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))
 
 
-def iter_sorted(path: Path) -> Iterator[tuple[bytes, bytes]]:
+def iter_sorted(path: Path, line_feed: bool = False) -> Iterator[tuple[bytes, bytes]]:
     """Read back a sorted result file written by :func:`write_result` (``key\\tvalue`` lines, the
-    key :func:`sortable`): (key, value) pairs, nothing parsed."""
+    key :func:`sortable`): (key, value) pairs, nothing parsed; ``line_feed``: each value keeps its
+    line's line feed (one copy less per line)."""
     with path.open("rb", buffering=1 << 20) as f:
+        if line_feed:
+            for raw_line in f:
+                key, _, value = raw_line.partition(b"\t")
+                yield key, value
+            return
         for raw_line in f:
             key, _, value = raw_line.rstrip(b"\n").partition(b"\t")
             yield key, value
 
 
-def merge_sorted(paths: Sequence[Path]) -> Iterable[bytes]:
+def merge_sorted(paths: Sequence[Path], line_feed: bool = False) -> Iterable[bytes]:
     """Values of several sorted result files in global order (streaming k-way merge by key bytes;
-    equal keys in the order of ``paths``)."""
-    for batch in merge_batches(paths):
-        for _, value in batch:
-            yield value
-
-
-MERGE_BLOCK = 1 << 18  # bytes read from one result file at a time by the merge
-_KEY = itemgetter(0)
-
-
-class _Run:
-    """One sorted result file read a block at a time, its lines split at their first ``fields``
-    tabs (the key first), waiting in ``items`` until the merge takes them."""
-
-    __slots__ = ("file", "rest", "items", "done", "fields")
-
-    def __init__(self, path: Path, fields: int) -> None:
-        self.file: Any = path.open("rb", buffering=0)
-        self.rest = b""
-        self.items: list[list[bytes]] = []
-        self.done = False
-        self.fields = fields
-
-    def fill(self) -> None:
-        """Read lines until at least one more is waiting, or the file ends."""
-        while not self.done:
-            data = self.file.read(MERGE_BLOCK)
-            if not data:
-                self.done = True
-                self.file.close()
-                data, self.rest = self.rest, b""
-                if data:
-                    self.items.append(data.split(b"\t", self.fields))
-                return
-            data = self.rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                self.rest = data
-                continue
-            self.rest = data[cut + 1:]
-            n = self.fields
-            self.items += [line.split(b"\t", n) for line in data[:cut].split(b"\n")]
-            return
-
-
-def merge_batches(paths: Sequence[Path], fields: int = 1) -> Iterator[list[list[bytes]]]:
-    """The lines of several sorted result files in global order, as batches of lines split at their
-    first ``fields`` tabs ([key, value] by default): the same order as :func:`heapq.merge` by key
-    (equal keys in the order of ``paths``, then of each file), without a Python step per line for
-    the ordering. Every line still waiting has a key at least its file's last one read, so the lines
-    whose key is below the smallest of those last keys are all read: they are one batch, sorted
-    (a stable sort of the files' runs, in the order of ``paths``, by key only). A file whose last
-    line read holds that smallest key is read further."""
-    runs = [_Run(p, fields) for p in paths]
-    try:
-        for run in runs:
-            run.fill()
-        while True:
-            waiting = [r for r in runs if not r.done]
-            if not waiting:
-                batch = [item for r in runs for item in r.items]
-                if batch:
-                    batch.sort(key=_KEY)
-                    yield batch
-                return
-            frontier = min(r.items[-1][0] for r in waiting)
-            batch = []
-            for r in runs:
-                n = bisect_left(r.items, frontier, key=_KEY)
-                if n:
-                    batch += r.items[:n]
-                    del r.items[:n]
-            if batch:
-                batch.sort(key=_KEY)
-                yield batch
-            for r in waiting:
-                if r.items[-1][0] == frontier:
-                    r.fill()
-    finally:
-        for r in runs:
-            if not r.done:
-                r.file.close()
+    equal keys in the order of ``paths``); ``line_feed``: see :func:`iter_sorted`."""
+    streams = [iter_sorted(p, line_feed) for p in paths]
+    for _, value in heapq.merge(*streams, key=itemgetter(0)):
+        yield value
