@@ -117,29 +117,3 @@ def test_the_top_patients_read_apart_are_those_of_the_summaries_holding_their_di
     got = merge.top_digests(tmp_path, [(n, i) for _, n, i in top])
     assert orjson.dumps(got) == orjson.dumps([d for _, d in plain])
     assert [k for k, _, _ in top] == [k for k, _ in plain]
-
-
-def test_findings_written_by_two_processes_are_those_of_one_pass(tmp_path: Path) -> None:
-    """Seeded result files (rows with line feeds, tabs, NUL, rows stored as JSON strings): the two
-    files written apart (one process each in an audit) are those written in one pass."""
-    rng = random.Random(41)
-    paths = []
-    for shard in range(4):
-        lines = []
-        for n in range(rng.randrange(200)):
-            key = worker.sortable((_text(rng).replace("\ud800", ""), -rng.randrange(3), "R"))
-            row = _text(rng).replace("\ud800", "") + rng.choice(["\n", "\n", ""])
-            lines.append((key, orjson.dumps([shard, n]) + b"\t" + outputs.row_field(row)))
-        lines.sort(key=lambda t: t[0])
-        path = tmp_path / f"{shard:05d}.findings.ndjson"
-        path.write_bytes(b"".join(k + b"\t" + v + b"\n" for k, v in lines))
-        paths.append(path)
-    one, two = tmp_path / "one", tmp_path / "two"
-    n = merge._write_both(paths, one)
-    assert merge.write_findings(paths, two, "ndjson") == merge.write_findings(paths, two, "csv") == n > 300
-    for name in ("findings.ndjson", "findings.csv"):
-        assert (one / name).read_bytes() == (two / name).read_bytes()
-    plain = [outputs.split_finding_value(v) for v in worker.merge_sorted(paths)]
-    assert (one / "findings.ndjson").read_bytes() == b"".join(body + b"\n" for body, _ in plain)
-    assert (one / "findings.csv").read_bytes() == outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS) + b"".join(
-        row for _, row in plain)

@@ -99,7 +99,7 @@ def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, An
         staged = work / "outputs"  # all outputs written here first: a failure leaves none half-replaced
         shutil.rmtree(staged, ignore_errors=True)
         with span("merge"):
-            summary = merge_outputs(work, staged, settings, opts.jobs)
+            summary = merge_outputs(work, staged, settings)
     for name in OUTPUT_FILES:
         if (staged / name).is_file():
             os.replace(staged / name, out / name)

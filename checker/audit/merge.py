@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,78 +37,10 @@ def _amounts(tree: dict[str, dict[str, Fraction]]) -> dict[str, dict[str, float]
     return {k: {c: round(float(v), 2) for c, v in sorted(per.items())} for k, per in sorted(tree.items())}
 
 
-def merge_outputs(work: Path, out: Path, settings: Settings, processes: int = 1) -> dict[str, Any]:
-    """Write the six output files from the per-shard results; returns the summary. ``processes``:
-    with 2 or more, findings.ndjson and findings.csv are written by two processes of their own
-    (:func:`write_findings`) while this one merges the rest."""
+def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
+    """Write the six output files from the per-shard results; returns the summary."""
     results = work / "results"
     names = sorted(p.name[: -len(".json")] for p in results.glob("*.json"))
-    finding_files = [results / f"{n}.findings.ndjson" for n in names]
-    out.mkdir(parents=True, exist_ok=True)
-    pool: Any = None
-    if processes > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("forkserver"))
-    try:
-        if pool is not None:
-            written = [pool.submit(write_findings, finding_files, out, part) for part in ("ndjson", "csv")]
-
-            def findings() -> int:
-                return [f.result() for f in written][0]
-        else:
-            def findings() -> int:
-                return _write_both(finding_files, out)
-        summary = _merge_rest(results, names, out, settings, findings)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return summary
-
-
-def write_findings(paths: list[Path], out: Path, part: str) -> int:
-    """findings.ndjson (``part`` "ndjson") or findings.csv ("csv") from the shards' sorted result
-    files; returns the number of findings."""
-    n = 0
-    with span(f"merge-findings-{part}"):
-        if part == "csv":
-            with outputs.atomic_file(out / "findings.csv") as csv_file:
-                csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
-                write_row, line_row = csv_file.write, outputs.line_row
-                for value in merge_sorted(paths, line_feed=True):
-                    write_row(line_row(value.partition(b"\t")[2]))  # the row keeps the line's line feed
-                    n += 1
-        else:
-            with outputs.atomic_file(out / "findings.ndjson") as ndjson_file:
-                write_line = ndjson_file.write
-                for value in merge_sorted(paths, line_feed=True):
-                    write_line(value.partition(b"\t")[0])
-                    write_line(b"\n")
-                    n += 1
-    return n
-
-
-def _write_both(paths: list[Path], out: Path) -> int:
-    """findings.ndjson and findings.csv in one pass over the merge (one process)."""
-    with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file, \
-            outputs.atomic_file(out / "findings.ndjson") as ndjson_file:
-        csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
-        n_findings = 0
-        write_row, write_line, line_row = csv_file.write, ndjson_file.write, outputs.line_row
-        for value in merge_sorted(paths, line_feed=True):
-            body, _, row = value.partition(b"\t")  # the row keeps the result line's line feed
-            write_row(line_row(row))
-            write_line(body)
-            write_line(b"\n")
-            n_findings += 1
-    return n_findings
-
-
-def _merge_rest(results: Path, names: list[str], out: Path, settings: Settings,
-                findings: Callable[[], int]) -> dict[str, Any]:
-    """Everything but the findings' files (``findings``: writes them, or waits for them; returns
-    their number)."""
     counts = InputCounts()
     agg: dict[str, Any] = {"by_rule": {}, "by_category": {}}
     savings: dict[str, dict[str, dict[str, Fraction]]] = {}
@@ -136,6 +67,18 @@ def _merge_rest(results: Path, names: list[str], out: Path, settings: Settings,
             merge(tally, tally_from_json(s["tally"]))
             add_top(top, name, s["top"], settings.top_patients)
 
+    with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file, \
+            outputs.atomic_file(out / "findings.ndjson") as ndjson_file:  # both files in one pass over the merge
+        csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
+        n_findings = 0
+        write_row, write_line, line_row = csv_file.write, ndjson_file.write, outputs.line_row
+        for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names], line_feed=True):
+            body, _, row = value.partition(b"\t")  # the row keeps the result line's line feed
+            write_row(line_row(row))
+            write_line(body)
+            write_line(b"\n")
+            n_findings += 1
+
     with span("merge-errors"):
         n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
             [results / f"{n}.errors.ndjson" for n in names])))
@@ -145,7 +88,6 @@ def _merge_rest(results: Path, names: list[str], out: Path, settings: Settings,
         defs = definitions(refs)
         rows = to_rows(tally, defs, settings.lang)
         write_atomic(out / "indicators.csv", outputs.indicators_csv(rows))
-    n_findings = findings()
 
     by_severity = {s.value: 0 for s in Severity}
     for per in agg["by_rule"].values():
