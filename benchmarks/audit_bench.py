@@ -109,13 +109,15 @@ def timeline_figures(path: Path, started_at: float, ended_at: float, jobs: int) 
             "worker_init_s": [round(s["end"] - s["start"], 2) for s in inits],
             "first_shard_starts_after_s": round(min(s["start"] for s in shards) - check["start"], 2),
             "busy_core_s": round(busy, 1),
+            "shards_cpu_s": round(sum(s.get("cpu", 0) for s in shards), 1),
             "idle_core_s": round(jobs * wall - busy, 1),
             "tail_s": round(ends[-1] - ends[0], 2),  # one worker still busy, the others done
             "per_worker_busy_s": sorted(round(sum(s["end"] - s["start"] for s in ss), 1) for ss in per_pid.values()),
         }
     steps = [s for s in spans if s["what"].startswith("merge-")]
     if steps:
-        out["merge_detail"] = {s["what"][len("merge-"):]: round(s["end"] - s["start"], 2) for s in steps}
+        out["merge_detail_wall_cpu"] = {s["what"][len("merge-"):]: [round(s["end"] - s["start"], 2), round(s.get("cpu", 0), 2)]
+                                        for s in steps}
     return out
 
 
