@@ -117,3 +117,19 @@ def test_the_top_patients_read_apart_are_those_of_the_summaries_holding_their_di
     got = merge.top_digests(tmp_path, [(n, i) for _, n, i in top])
     assert orjson.dumps(got) == orjson.dumps([d for _, d in plain])
     assert [k for k, _, _ in top] == [k for k, _ in plain]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tallies_added_from_their_json_are_those_read_then_merged(seed: int) -> None:
+    from checker.audit import indicators
+
+    rng = random.Random(seed)
+    plain: indicators.Tally = {}
+    fast: indicators.Tally = {}
+    for _ in range(rng.randrange(1, 8)):
+        shard = {(rng.choice("ABC"), rng.choice(["*", "Practitioner/1", "Practitioner/2", "", "é"])):
+                 [rng.randrange(5), rng.randrange(1, 9)] for _ in range(rng.randrange(30))}
+        data = orjson.loads(orjson.dumps(indicators.tally_to_json(shard)))
+        indicators.merge(plain, indicators.tally_from_json(data))
+        indicators.merge_json(fast, data)
+    assert list(fast.items()) == list(plain.items())  # same cells, same order

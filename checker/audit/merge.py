@@ -11,7 +11,7 @@ import orjson
 from checker import __version__
 from checker.audit import outputs
 from checker.audit.timeline import span
-from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
+from checker.audit.indicators import definitions, merge_json, to_rows
 from checker.audit.worker import QUIET_PATIENTS, Settings, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
@@ -64,7 +64,7 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
                     for cur, text in per.items():
                         cell = savings.setdefault(axis, {}).setdefault(key, {})
                         cell[cur] = cell.get(cur, Fraction(0)) + Fraction(text)
-            merge(tally, tally_from_json(s["tally"]))
+            merge_json(tally, s["tally"])
             add_top(top, name, s["top"], settings.top_patients)
 
     with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file, \
