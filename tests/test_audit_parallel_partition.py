@@ -80,3 +80,16 @@ def test_file_groups_hold_every_file_once_in_input_order(tmp_path: Path, seed: i
     sizes = sorted(sum(max(Path(f).stat().st_size, 1) for _, f in g) for g in groups)
     biggest = max(max(Path(f).stat().st_size, 1) for f in files)
     assert sizes[-1] - sizes[0] <= biggest  # no group heavier than another by more than one file
+
+
+def test_an_input_gone_before_its_part_is_read_is_reported_as_by_one_process(inputs: list[str],
+                                                                             tmp_path: Path) -> None:
+    """The worker's error comes back to the main process whole (its message code)."""
+    from checker.fhir_input.errors import InputNotFound
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (tmp_path / "w" / "shards").mkdir(parents=True)
+    with pipeline.start_pool(2) as pool, pytest.raises(InputNotFound) as raised:
+        pipeline.partition_parallel([inputs[0], str(gone / "x.ndjson")], 3, tmp_path / "w", pool, 2, _Silent())
+    assert raised.value.code.code == "no-such-input"
