@@ -128,7 +128,7 @@ def test_disk_full_is_a_clean_error_with_no_half_outputs_and_resumable(tmp_path:
 
         def failing(path: Path, lines: Any) -> int:
             calls["n"] += 1
-            if calls["n"] == 2:  # findings.ndjson written (staged), then the disk fills up
+            if Path(path).name == "errors.ndjson":  # findings files written (staged), then the disk fills up
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             return real_lines(path, lines)
 

@@ -18,8 +18,10 @@ from checker.audit.dask_engine import run_dask
 from checker.audit.lock import AuditLock, AuditLocked
 from checker.audit.merge import OUTPUT_FILES, merge_outputs
 from checker.audit.pipeline import (WORK_DIR, AuditError, AuditOptions, _prepare_state, check_local, expand_inputs,
-                                    input_bytes, parse_size, partition_local, pending_shards, settings_of)
+                                    input_bytes, parse_size, partition_local, partition_parallel, pending_shards,
+                                    settings_of, start_pool)
 from checker.audit.progress import make_progress
+from checker.audit.timeline import span
 from checker.fhir_input import display_name
 from checker.findings import Message
 from checker.referentials import default_referentials
@@ -77,14 +79,27 @@ def _run_locked(files: list[str], out: Path, opts: AuditOptions) -> dict[str, An
                 run_dask(files, state["n_shards"], work, settings, opts.scheduler, opts.jobs, progress,
                          opts.on_shard_done, (opts.max_decompressed, opts.max_expansion))
         else:
-            if not (work / "partition.done").is_file():
-                partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
-                                opts.max_expansion)
-            check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
+            partitioned = (work / "partition.done").is_file()
+            if opts.jobs > 1 and "-" not in files and (not partitioned or len(pending_shards(work)) > 1):
+                with start_pool(opts.jobs) as pool:  # the workers partition the files, then check the shards
+                    if not partitioned:
+                        with span("partition"):
+                            partition_parallel(files, state["n_shards"], work, pool, opts.jobs, progress,
+                                               opts.max_decompressed, opts.max_expansion)
+                    with span("check"):
+                        check_local(work, settings, opts.jobs, progress, opts.on_shard_done, pool)
+            else:
+                if not partitioned:
+                    with span("partition"):
+                        partition_local(files, state["n_shards"], work, progress, opts.max_decompressed,
+                                        opts.max_expansion)
+                with span("check"):
+                    check_local(work, settings, opts.jobs, progress, opts.on_shard_done)
         progress.phase("merge")
         staged = work / "outputs"  # all outputs written here first: a failure leaves none half-replaced
         shutil.rmtree(staged, ignore_errors=True)
-        summary = merge_outputs(work, staged, settings)
+        with span("merge"):
+            summary = merge_outputs(work, staged, settings)
     for name in OUTPUT_FILES:
         if (staged / name).is_file():
             os.replace(staged / name, out / name)

@@ -269,3 +269,16 @@ def tally_to_json(tally: Tally) -> list[list[Any]]:
 
 def tally_from_json(data: list[list[Any]]) -> Tally:
     return {(i, w): [n, d] for i, w, n, d in data}
+
+
+def merge_json(into: Tally, data: list[list[Any]]) -> None:
+    """``merge(into, tally_from_json(data))`` without building the shard's tally first (the merge
+    adds a tally of every prescriber per shard)."""
+    get = into.get
+    for i, w, n, d in data:
+        cell = get((i, w))
+        if cell is None:
+            into[i, w] = [n, d]
+        else:
+            cell[0] += n
+            cell[1] += d

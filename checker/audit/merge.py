@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ import orjson
 
 from checker import __version__
 from checker.audit import outputs
-from checker.audit.indicators import definitions, merge, tally_from_json, to_rows
+from checker.audit.timeline import span
+from checker.audit.indicators import definitions, merge_json, to_rows
 from checker.audit.worker import QUIET_PATIENTS, Settings, merge_sorted
 from checker.findings import InputCounts, Severity
 from checker.outputs import write_atomic
@@ -47,44 +47,47 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
     patients = meds = services = with_findings = 0
     quiet: list[str] = []
     tally: dict[tuple[str, str], list[int]] = {}
-    top: list[tuple[list[Any], dict[str, Any]]] = []
-    for name in names:
-        s = orjson.loads((results / f"{name}.json").read_bytes())
-        counts.add(InputCounts(**s["counts"]))
-        patients += s["patients"]
-        meds += s["medication_requests"]
-        services += s.get("service_requests", 0)
-        quiet = sorted(quiet + s.get("quiet", []))[:QUIET_PATIENTS]
-        with_findings += s["patients_with_findings"]
-        for k in ("by_rule", "by_category"):
-            _add_nested(agg[k], s[k])
-        for axis, keys in s["savings"].items():
-            for key, per in keys.items():
-                for cur, text in per.items():
-                    cell = savings.setdefault(axis, {}).setdefault(key, {})
-                    cell[cur] = cell.get(cur, Fraction(0)) + Fraction(text)
-        merge(tally, tally_from_json(s["tally"]))
-        top.extend((k, d) for k, d in s["top"])
-        top.sort(key=lambda t: t[0])
-        del top[settings.top_patients:]  # keep memory bounded whatever the number of shards
+    top: list[tuple[list[Any], str, int]] = []  # (score key, shard, place of its digest in the shard's top)
+    with span("merge-summaries"):
+        for name in names:
+            s = orjson.loads((results / f"{name}.json").read_bytes())
+            counts.add(InputCounts(**s["counts"]))
+            patients += s["patients"]
+            meds += s["medication_requests"]
+            services += s.get("service_requests", 0)
+            quiet = sorted(quiet + s.get("quiet", []))[:QUIET_PATIENTS]
+            with_findings += s["patients_with_findings"]
+            for k in ("by_rule", "by_category"):
+                _add_nested(agg[k], s[k])
+            for axis, keys in s["savings"].items():
+                for key, per in keys.items():
+                    for cur, text in per.items():
+                        cell = savings.setdefault(axis, {}).setdefault(key, {})
+                        cell[cur] = cell.get(cur, Fraction(0)) + Fraction(text)
+            merge_json(tally, s["tally"])
+            add_top(top, name, s["top"], settings.top_patients)
 
-    with outputs.atomic_file(out / "findings.csv") as csv_file:  # both files in one pass over the merge
+    with span("merge-findings"), outputs.atomic_file(out / "findings.csv") as csv_file, \
+            outputs.atomic_file(out / "findings.ndjson") as ndjson_file:  # both files in one pass over the merge
         csv_file.write(outputs.csv_header(outputs.FINDINGS_CSV_COLUMNS))
+        n_findings = 0
+        write_row, write_line, line_row = csv_file.write, ndjson_file.write, outputs.line_row
+        for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names], line_feed=True):
+            body, _, row = value.partition(b"\t")  # the row keeps the result line's line feed
+            write_row(line_row(row))
+            write_line(body)
+            write_line(b"\n")
+            n_findings += 1
 
-        def ndjson_lines() -> Iterator[bytes]:
-            for value in merge_sorted([results / f"{n}.findings.ndjson" for n in names]):
-                body, row = outputs.split_finding_value(value)
-                csv_file.write(row)
-                yield body + b"\n"
-
-        n_findings = outputs.atomic_lines(out / "findings.ndjson", ndjson_lines())
-    n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
-        [results / f"{n}.errors.ndjson" for n in names])))
+    with span("merge-errors"):
+        n_errors = outputs.atomic_lines(out / "errors.ndjson", (v + b"\n" for v in merge_sorted(
+            [results / f"{n}.errors.ndjson" for n in names])))
 
     refs = default_referentials()
-    defs = definitions(refs)
-    rows = to_rows(tally, defs, settings.lang)
-    write_atomic(out / "indicators.csv", outputs.indicators_csv(rows))
+    with span("merge-indicators"):
+        defs = definitions(refs)
+        rows = to_rows(tally, defs, settings.lang)
+        write_atomic(out / "indicators.csv", outputs.indicators_csv(rows))
 
     by_severity = {s.value: 0 for s in Severity}
     for per in agg["by_rule"].values():
@@ -119,12 +122,39 @@ def merge_outputs(work: Path, out: Path, settings: Settings) -> dict[str, Any]:
         "outputs": list(OUTPUT_FILES),
     }
     write_atomic(out / "summary.json", outputs.json_bytes(summary))
-    html = render_audit(summary, rows, [d for _, d in top], lang=settings.lang,
-                        patients_total=with_findings, errors=first_errors(out / "errors.ndjson", HTML_ERRORS),
-                        errors_total=n_errors, errors_file="errors.ndjson", quiet=quiet,
-                       findings_file="findings.csv, findings.ndjson")
-    write_atomic(out / "report.html", html)
+    with span("merge-html"):
+        html = render_audit(summary, rows, top_digests(results, [(n, i) for _, n, i in top]), lang=settings.lang,
+                            patients_total=with_findings, errors=first_errors(out / "errors.ndjson", HTML_ERRORS),
+                            errors_total=n_errors, errors_file="errors.ndjson", quiet=quiet,
+                            findings_file="findings.csv, findings.ndjson")
+        write_atomic(out / "report.html", html)
     return summary
+
+
+def add_top(top: list[tuple[list[Any], str, int]], name: str, scores: list[list[Any]], limit: int) -> None:
+    """Add a shard's top patients (their score keys) to ``top`` and keep the first ``limit`` (a
+    stable sort: equal keys keep the order of the shards, then of each shard's top)."""
+    top.extend((k, name, i) for i, k in enumerate(scores))
+    top.sort(key=lambda t: t[0])
+    del top[limit:]  # keep memory bounded whatever the number of shards
+
+
+def top_digests(results: Path, chosen: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The digests of the ``chosen`` (shard, place) patients, in that order: only their lines of
+    the shards' top files are parsed."""
+    wanted: dict[str, set[int]] = {}
+    for name, i in chosen:
+        wanted.setdefault(name, set()).add(i)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for name, places in wanted.items():
+        last = max(places)
+        with (results / f"{name}.top.ndjson").open("rb") as f:
+            for i, line in enumerate(f):
+                if i in places:
+                    found[name, i] = orjson.loads(line)
+                if i >= last:
+                    break
+    return [found[c] for c in chosen]
 
 
 def first_errors(path: Path, limit: int) -> list[dict[str, Any]]:

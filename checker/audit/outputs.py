@@ -91,7 +91,7 @@ def csv_header(columns: Iterable[str]) -> bytes:
 def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, cells: list[Any] | None = None
                   ) -> bytes:
     """What a shard's result file keeps of a finding: its findings.ndjson line and its findings.csv
-    row (as a JSON string: the row may hold line breaks), tab-separated (JSON text has no raw tab).
+    row, tab-separated (JSON text has no raw tab), the row stored by :func:`row_field` (one line).
     The row is made where the finding is (in the worker processes), so that the merge only copies.
     ``data``: the dict ``finding_json`` was dumped from, or ``cells``: its row
     (:func:`checker.formats.csv.finding_row`); the cells are used when they are plain text,
@@ -101,13 +101,34 @@ def finding_value(finding_json: bytes, data: dict[str, Any] | None = None, *, ce
     row = None if cells is None else _row_text(cells, True)
     if row is None:
         row = _csv_text(csv_format.row(orjson.loads(finding_json)))
-    return finding_json + b"\t" + orjson.dumps(row)
+    return finding_json + b"\t" + row_field(row)
+
+
+def row_field(row: str) -> bytes:
+    """A CSV row as one field of a result line: its UTF-8 bytes without the final line feed, each
+    other line feed written as a NUL byte, so that the merge gets the row back with one ``replace``
+    (:func:`line_row`). A row that holds a NUL, starts with a line feed, does not end with one, or
+    holds text UTF-8 cannot encode (refused by orjson, as before) is a NUL and its JSON string."""
+    try:
+        raw = row.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = b"\x00"
+    if b"\x00" in raw or raw[:1] == b"\n" or raw[-1:] != b"\n":
+        return b"\x00" + orjson.dumps(row)
+    return raw[:-1].replace(b"\n", b"\x00")
+
+
+def line_row(field: bytes) -> bytes:
+    """The findings.csv row of a :func:`row_field` followed by its result line's line feed."""
+    if field[:1] == b"\x00":
+        return orjson.loads(field[1:]).encode("utf-8")
+    return field.replace(b"\x00", b"\n")
 
 
 def split_finding_value(value: bytes) -> tuple[bytes, bytes]:
     """The findings.ndjson line (no newline) and the findings.csv row of a :func:`finding_value`."""
     body, _, row = value.partition(b"\t")
-    return body, orjson.loads(row).encode("utf-8")
+    return body, line_row(row + b"\n")
 
 
 def indicators_csv(rows: list[dict[str, Any]]) -> bytes:

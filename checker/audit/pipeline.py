@@ -22,6 +22,7 @@ import orjson
 
 from checker.api import parse_day
 from checker.audit import codec
+from checker.audit.timeline import span
 from checker.audit.worker import RunShared, Settings, check_lines, load_medications, write_result
 from checker.fhir_input import (FILE_SUFFIXES, MAX_DECOMPRESSED, MAX_EXPANSION, NdjsonLines, RawResource,
                                 display_name, iter_raw, ndjson_line_items)
@@ -32,7 +33,7 @@ from checker.referentials.indicators import REF_ID
 from checker.registry import all_rules
 
 WORK_DIR = ".pertinence-audit"
-STATE_VERSION = 2  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows
+STATE_VERSION = 3  # 2: shard lines copied from NDJSON lines, findings kept with their CSV rows; 3: top digests apart, rows raw
 COMMON = "common"
 MEDICATIONS = "medications"
 DEFAULT_MEMORY = "1G"
@@ -277,21 +278,27 @@ def settings_of(state: dict[str, Any]) -> Settings:
 def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
                     max_decompressed: int | None = None, max_expansion: float | None = None) -> None:
     """Stream every input file once, appending each item to its patient's shard."""
-    shards = work / "shards"
+    _route_into(work / "shards", list(enumerate(files)), n_shards, progress, max_decompressed, max_expansion)
+    write_atomic(work / "partition.done", b"ok\n")
+
+
+def _route_into(folder: Path, files: list[tuple[int, str]], n_shards: int, progress: Any,
+                max_decompressed: int | None, max_expansion: float | None) -> None:
+    """Route the items of ``files`` (each with its place among all inputs) into shard files of ``folder``."""
     handles: dict[str, BinaryIO] = {}
     try:
-        for i, name in enumerate(files):
+        for i, name in files:
             size = 0 if name == "-" else _size(name)
             count = 0
             for target, line, is_med in route_file(i, name, n_shards, max_decompressed, max_expansion):
                 fh = handles.get(target)
                 if fh is None:
-                    fh = handles[target] = open(shards / f"{target}.ndjson", "wb", buffering=1 << 16)
+                    fh = handles[target] = open(folder / f"{target}.ndjson", "wb", buffering=1 << 16)
                 fh.write(line)
                 if is_med:
                     mh = handles.get(MEDICATIONS)
                     if mh is None:
-                        mh = handles[MEDICATIONS] = open(shards / f"{MEDICATIONS}.ndjson", "wb", buffering=1 << 16)
+                        mh = handles[MEDICATIONS] = open(folder / f"{MEDICATIONS}.ndjson", "wb", buffering=1 << 16)
                     mh.write(line)
                 count += 1
                 if count % 2000 == 0:
@@ -301,16 +308,96 @@ def partition_local(files: list[str], n_shards: int, work: Path, progress: Any,
     finally:
         for fh in handles.values():
             fh.close()
+
+
+class _Tally:
+    """Progress of a partition part in a worker process: counted, reported when the part ends."""
+
+    def __init__(self) -> None:
+        self.count = self.size = 0
+
+    def items(self, n: int) -> None:
+        self.count += n
+
+    def bytes_done(self, n: int) -> None:
+        self.size += n
+
+
+PART = "part"  # shards/partNNN/: the shard files written by one part of a parallel partition
+
+
+def partition_part(work: str, part: int, files: list[tuple[int, str]], n_shards: int,
+                   limits: tuple[int | None, float | None] = (None, None)) -> tuple[int, int]:
+    """Route some input files into shard files of their own (``shards/partNNN/``), in a worker
+    process; returns the items and bytes read. Every item carries its place in the input (file
+    index, item number), by which a shard's lines are put back in order, so that the parts of a
+    shard read one after the other give the same chunks as one shard file."""
+    with span("partition-part", str(part)):
+        folder = Path(work) / "shards" / f"{PART}{part:03d}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        tally = _Tally()
+        _route_into(folder, files, n_shards, tally, *limits)
+    return tally.count, tally.size
+
+
+def file_groups(files: list[str], n: int) -> list[list[tuple[int, str]]]:
+    """``files`` with their index, in ``n`` groups of about equal size (largest first to the
+    smallest group), each in input order; empty groups left out."""
+    groups: list[list[tuple[int, str]]] = [[] for _ in range(max(1, n))]
+    sizes = [0] * len(groups)
+    for i, name in sorted(enumerate(files), key=lambda t: (-_size(t[1]), t[0])):
+        g = sizes.index(min(sizes))
+        groups[g].append((i, name))
+        sizes[g] += max(_size(name), 1)
+    return [sorted(g) for g in groups if g]
+
+
+def partition_parallel(files: list[str], n_shards: int, work: Path, pool: Any, jobs: int, progress: Any,
+                       max_decompressed: int | None = None, max_expansion: float | None = None) -> None:
+    """:func:`partition_local` by the worker processes of ``pool``, several input files at once
+    (no standard input): each group of files goes to shard files of its own, read together by
+    :func:`shard_files`."""
+    from concurrent.futures import as_completed
+
+    shards = work / "shards"
+    for old in shards.iterdir():  # what an interrupted partition left
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    groups = file_groups(files, min(len(files), 2 * jobs))
+    futures = [pool.submit(partition_part, str(work), g, group, n_shards, (max_decompressed, max_expansion))
+               for g, group in enumerate(groups)]
+    try:
+        for fut in as_completed(futures):
+            count, size = fut.result()
+            progress.items(count)
+            progress.bytes_done(size)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
     write_atomic(work / "partition.done", b"ok\n")
+
+
+def shard_files(work: Path, name: str) -> list[Path]:
+    """The files holding a shard's lines: ``shards/NAME.ndjson`` and the parts' (in a stable order)."""
+    shards = work / "shards"
+    found = [shards / f"{name}.ndjson"] + sorted(shards.glob(f"{PART}*/{name}.ndjson"))
+    return [p for p in found if p.is_file()]
 
 
 _WORKER_REFS: Any = None
 _WORKER_SHARED: RunShared | None = None  # what the shards checked by this process share (bounded)
-_WORKER_MEDS: dict[str, dict[str, list[tuple[codec.Seq, bytes]]]] = {}
+_WORKER_MEDS: dict[tuple[str, ...], dict[str, list[tuple[codec.Seq, bytes]]]] = {}
 
 
 def init_worker() -> None:
     """Load the rules and every referential they use, once per worker process."""
+    global _WORKER_REFS, _WORKER_SHARED
+    with span("worker-init"):
+        _init_worker()
+
+
+def _init_worker() -> None:
     global _WORKER_REFS, _WORKER_SHARED
     _WORKER_SHARED = RunShared()
     refs = default_referentials()
@@ -323,15 +410,22 @@ def init_worker() -> None:
     _WORKER_REFS = refs
 
 
-def _medications(path: str) -> dict[str, list[tuple[codec.Seq, bytes]]]:
-    if path not in _WORKER_MEDS:
-        p = Path(path)
-        if p.is_file():
+def _medications(paths: list[Path]) -> dict[str, list[tuple[codec.Seq, bytes]]]:
+    key = tuple(map(str, paths))
+    if key not in _WORKER_MEDS:
+        _WORKER_MEDS.clear()
+        lines: list[bytes] = []
+        for p in paths:
             with p.open("rb") as f:
-                _WORKER_MEDS[path] = load_medications(f)
-        else:
-            _WORKER_MEDS[path] = {}
-    return _WORKER_MEDS[path]
+                lines.extend(f)
+        _WORKER_MEDS[key] = load_medications(lines)  # entries sorted by input place where lent
+    return _WORKER_MEDS[key]
+
+
+def _lines(paths: list[Path]) -> Iterator[bytes]:
+    for p in paths:
+        with p.open("rb") as f:
+            yield from f
 
 
 def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
@@ -339,44 +433,59 @@ def run_shard(work: str, name: str, settings: Settings) -> tuple[str, int]:
     if _WORKER_REFS is None:
         init_worker()
     w = Path(work)
-    meds = _medications(str(w / "shards" / f"{MEDICATIONS}.ndjson"))
-    with (w / "shards" / f"{name}.ndjson").open("rb") as f:
-        result = check_lines(f, meds, settings, _WORKER_REFS, _WORKER_SHARED)
-    write_result(result, w / "results", name)
+    with span("shard", name):
+        meds = _medications(shard_files(w, MEDICATIONS))
+        result = check_lines(_lines(shard_files(w, name)), meds, settings, _WORKER_REFS, _WORKER_SHARED)
+        write_result(result, w / "results", name)
     return name, result.counts.resources
 
 
 def pending_shards(work: Path) -> list[str]:
-    names = sorted(p.name[: -len(".ndjson")] for p in (work / "shards").glob("*.ndjson"))
-    names = [n for n in names if n != MEDICATIONS]
-    return [n for n in names if not (work / "results" / f"{n}.json").is_file()]
+    """The shards not checked yet, largest first (the last ones to finish are then the small ones)."""
+    sizes: dict[str, int] = {}
+    for p in [*(work / "shards").glob("*.ndjson"), *(work / "shards").glob(f"{PART}*/*.ndjson")]:
+        name = p.name[: -len(".ndjson")]
+        if name != MEDICATIONS:
+            sizes[name] = sizes.get(name, 0) + p.stat().st_size
+    names = [n for n in sorted(sizes) if not (work / "results" / f"{n}.json").is_file()]
+    return sorted(names, key=lambda n: -sizes[n])
+
+
+def start_pool(jobs: int) -> Any:
+    """The worker processes of a local audit (each loads the rules and referentials once)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=init_worker)
 
 
 def check_local(work: Path, settings: Settings, jobs: int, progress: Any,
-                on_done: Callable[[str], None] | None) -> None:
-    """Check every pending shard, in a pool of ``jobs`` worker processes (in-process for 1)."""
+                on_done: Callable[[str], None] | None, pool: Any = None) -> None:
+    """Check every pending shard, in a pool of ``jobs`` worker processes (in-process for 1);
+    ``pool``: the workers already started (for the partition), else a pool is made here."""
     todo = pending_shards(work)
     progress.start_check(len(todo))
-    if jobs <= 1 or len(todo) <= 1:
+    if pool is None and (jobs <= 1 or len(todo) <= 1):
         for name in todo:
             _, n = run_shard(str(work), name, settings)
             progress.shard_done(n)
             if on_done:
                 on_done(name)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker) as pool:
-        futures = [pool.submit(run_shard, str(work), name, settings) for name in todo]
-        try:
-            for fut in as_completed(futures):
-                name, n = fut.result()
-                progress.shard_done(n)
-                if on_done:
-                    on_done(name)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+    if pool is None:
+        with start_pool(jobs) as own:
+            return check_local(work, settings, jobs, progress, on_done, own)
+    futures = [pool.submit(run_shard, str(work), name, settings) for name in todo]
+    try:
+        for fut in as_completed(futures):
+            name, n = fut.result()
+            progress.shard_done(n)
+            if on_done:
+                on_done(name)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise

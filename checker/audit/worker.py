@@ -140,16 +140,23 @@ class ShardResult:
         self.undigested.clear()
 
     def summary(self) -> dict[str, Any]:
-        self.make_digests()
+        """What the merge reads of every shard; the digests of ``top`` are apart (:meth:`digest_lines`):
+        the merge keeps the first patients of all shards and reads only their digests."""
         return {
             "counts": self.counts.to_dict(), "patients": self.patients,
             "medication_requests": self.medication_requests, "patients_with_findings": self.patients_with_findings,
             "by_rule": self.by_rule, "by_category": self.by_category,
             "savings": {a: {k: {c: f"{v.numerator}/{v.denominator}" for c, v in per.items()} for k, per in keys.items()}
                         for a, keys in self.savings.items()},
-            "tally": tally_to_json(self.tally), "top": [[k, d] for k, d in self.top],
+            "tally": tally_to_json(self.tally), "top": [k for k, _ in self.top],
             "service_requests": self.service_requests, "quiet": sorted(self.quiet)[:QUIET_PATIENTS],
         }
+
+
+    def digest_lines(self) -> Iterator[bytes]:
+        """One JSON line per patient of ``top``, in its order (the scores are in :meth:`summary`)."""
+        self.make_digests()
+        return (orjson.dumps(d) + b"\n" for _, d in self.top)
 
 
 def _patient_score(findings: Sequence[Finding], patient: str) -> list[Any]:
@@ -410,21 +417,28 @@ def write_result(result: ShardResult, result_dir: Path, name: str) -> None:
     """Write a shard's result files; the summary file is written last and marks completion."""
     atomic_lines(result_dir / f"{name}.findings.ndjson", (k + b"\t" + v + b"\n" for k, v in result.findings))
     atomic_lines(result_dir / f"{name}.errors.ndjson", (k + b"\t" + v + b"\n" for k, v in result.errors))
+    atomic_lines(result_dir / f"{name}.top.ndjson", result.digest_lines())
     write_atomic(result_dir / f"{name}.json", orjson.dumps(result.summary()))
 
 
-def iter_sorted(path: Path) -> Iterator[tuple[bytes, bytes]]:
+def iter_sorted(path: Path, line_feed: bool = False) -> Iterator[tuple[bytes, bytes]]:
     """Read back a sorted result file written by :func:`write_result` (``key\\tvalue`` lines, the
-    key :func:`sortable`): (key, value) pairs, nothing parsed."""
+    key :func:`sortable`): (key, value) pairs, nothing parsed; ``line_feed``: each value keeps its
+    line's line feed (one copy less per line)."""
     with path.open("rb", buffering=1 << 20) as f:
+        if line_feed:
+            for raw_line in f:
+                key, _, value = raw_line.partition(b"\t")
+                yield key, value
+            return
         for raw_line in f:
             key, _, value = raw_line.rstrip(b"\n").partition(b"\t")
             yield key, value
 
 
-def merge_sorted(paths: Sequence[Path]) -> Iterable[bytes]:
+def merge_sorted(paths: Sequence[Path], line_feed: bool = False) -> Iterable[bytes]:
     """Values of several sorted result files in global order (streaming k-way merge by key bytes;
-    equal keys in the order of ``paths``)."""
-    streams = [iter_sorted(p) for p in paths]
+    equal keys in the order of ``paths``); ``line_feed``: see :func:`iter_sorted`."""
+    streams = [iter_sorted(p, line_feed) for p in paths]
     for _, value in heapq.merge(*streams, key=itemgetter(0)):
         yield value

@@ -17,3 +17,7 @@ class InputNotFound(FileNotFoundError):
     def __init__(self, code: Message) -> None:
         super().__init__(code.text("en", "input_error"))
         self.code = code
+
+    def __reduce__(self) -> tuple[type[InputNotFound], tuple[Message]]:
+        """Rebuilt from its code (raised in an audit's worker process, reported by the main one)."""
+        return type(self), (self.code,)
