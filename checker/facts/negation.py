@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from checker.memo import holds_request_words
 from checker.text import fold
 
 # cut before folding: punctuation that ends a clause (not a decimal comma or point)
@@ -191,6 +192,10 @@ def _read_clauses(text: str) -> tuple[tuple[str, bool, bool], ...]:
             out.append((clause, family, questioned))
             listed += family
     return tuple(out)
+
+
+holds_request_words(clauses.cache_clear)  # both keyed by a record's wording: the patient's words
+holds_request_words(_read_clauses.cache_clear)
 
 
 def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, current: bool = False,

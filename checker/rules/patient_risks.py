@@ -17,7 +17,7 @@ from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose, largest_intake_mg, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
-from checker.memo import MAX_ENTRIES, Built, by_identities
+from checker.memo import MAX_ENTRIES, Built, by_identities, holds_request_words
 from checker.model import RULE_CONFIDENCE, Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
@@ -261,6 +261,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
 
 
 _BRAND_ALLERGENS: dict[tuple[tuple[str, ...], int], tuple[Referentials | None, frozenset[str]]] = {}
+holds_request_words(_BRAND_ALLERGENS.clear)  # keyed by an allergy's wording: the patient's words
 
 
 def _brand_allergens(a: Allergy, refs: Referentials | None) -> frozenset[str]:
