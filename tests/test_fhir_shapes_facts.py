@@ -161,3 +161,28 @@ def test_a_ceiling_above_the_maximum_is_flagged_even_with_a_lower_regular_dose()
                   "doseAndRate": [{"doseQuantity": _g(1)}],
                   "maxDosePerPeriod": {"numerator": _g(6), "denominator": {"value": 1, "unit": "d", "code": "d"}}})
     assert got == [("warning", True)], got
+
+
+# rivaroxaban in the shipped rows (patient-risks.tsv, Beers 2023): avoid below 15, reduce the dose at
+# or below 50; STOPP/START v2 E3 below 15. A bound that settles the higher threshold only must still
+# name the lower ones it leaves open.
+def _rivaroxaban(value: float, comparator: str) -> list[dict[str, Any]]:
+    e = _egfr(value, comparator)
+    e["effectiveDateTime"] = "2026-01-01"
+    data = bundle(e, med("r", "Rivaroxaban 15 mg comprimé", "2026-01-05"), birth="1940-01-01")
+    return findings(data, "2026-01-15", "PR003")
+
+
+@pytest.mark.parametrize("value, comparator", [(30, "<"), (20, "<"), (16, "<="), (49, "<")])
+def test_a_bound_that_settles_one_threshold_names_the_lower_ones_it_leaves_open(value: float, comparator: str) -> None:
+    got = _rivaroxaban(value, comparator)
+    assert len(got) == 1 and got[0]["severity"] == "warning", got
+    open_below = sorted(c["below"] for c in got[0]["evidence"].get("open_criteria", []))
+    assert open_below and max(open_below) <= 15, got[0]["evidence"]
+    assert "15" in got[0]["detail"], got[0]["detail"]
+
+
+@pytest.mark.parametrize("value, comparator", [(10, "<"), (14, "<="), (20, "")])
+def test_a_bound_or_value_that_settles_every_threshold_leaves_none_open(value: float, comparator: str) -> None:
+    got = _rivaroxaban(value, comparator)
+    assert got and "open_criteria" not in got[0]["evidence"], got

@@ -655,6 +655,14 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
                                                        "sex": Word("sex", str(i["sex"]))}))
     if row is not None and kind == "egfr":
         extra.append(Message("PR003.egfr-stands-in"))
+    open_: list[dict[str, Any]] = []
+    if kidney.comparator:  # « < 30 » settles ≤ 50 but not < 15: the thresholds left open are named
+        open_ = [c for c in concerned if c not in below and (
+            _holds(c["row"].criteria.risk, call, order, c["substance"], day) is None if "row" in c
+            else facts.renal_below(value, kidney.comparator, c["below"]) is None)]
+        if open_:
+            extra.append(Message("PR003.bound-open", {"bound": f"{kidney.comparator} {value:g}",
+                                                      "limits": _limits_plain(tuple(open_))}))
     measured: Param = kidney.measured_on if kidney.measured_on else Word("renal_kind", "undated")
     kind_word = Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr")
     op = Word("renal_op", "le" if worst.get("inclusive") else "lt")
@@ -676,7 +684,8 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
         evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
                             "records": list(kidney.refs), "date": when, "inputs": kidney.inputs,
                             **({"comparator": kidney.comparator} if kidney.comparator else {})},
-                  "criteria": _clean(below), "judged_on": on},
+                  "criteria": _clean(below), "judged_on": on,
+                  **({"open_criteria": _clean(open_)} if open_ else {})},
         suggestion={"action": "stop-or-adjust"})
 
 
