@@ -186,3 +186,38 @@ def test_a_bound_that_settles_one_threshold_names_the_lower_ones_it_leaves_open(
 def test_a_bound_or_value_that_settles_every_threshold_leaves_none_open(value: float, comparator: str) -> None:
     got = _rivaroxaban(value, comparator)
     assert got and "open_criteria" not in got[0]["evidence"], got
+
+
+def _creatinine_and_weight(value: float, comparator: str) -> list[dict[str, Any]]:
+    creat = {"resourceType": "Observation", "id": "cr", "status": "final",
+             "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+             "effectiveDateTime": "2025-03-01", "valueQuantity": {"value": value, "unit": "mg/dL"}}
+    if comparator:
+        creat["valueQuantity"]["comparator"] = comparator
+    weight = {"resourceType": "Observation", "id": "w", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+              "effectiveDateTime": "2025-03-01", "valueQuantity": {"value": 60, "unit": "kg"}}
+    return [creat, weight]
+
+
+def _metformin_cg(value: float, comparator: str) -> list[tuple[str, Any]]:
+    """A man of 75 (born 1950-02-01, line of 2025-03-05), 60 kg: Cockcroft-Gault (140 - 75) x 60 /
+    (72 x creatinine mg/dL), 40 mL/min at 1.354 mg/dL, against metformin's threshold of 30."""
+    data = bundle(*_creatinine_and_weight(value, comparator),
+                  med("m1", "Metformine 1000 mg comprimé pelliculé", "2025-03-05", freq=2))
+    return [(f["severity"], f["evidence"].get("missing") or (f["evidence"].get("renal") or {}).get("kind"))
+            for f in findings(data, "2025-03-10", "PR003")]
+
+
+@pytest.mark.parametrize("comparator", [">", ">="])
+def test_a_creatinine_given_as_a_lower_bound_makes_the_clearance_an_upper_bound(comparator: str) -> None:
+    """Creatinine > 1.35 mg/dL: the clearance is below about 40 mL/min, maybe below 30: a note, not silence."""
+    assert _metformin_cg(1.35, "") == []  # exactly 1.35: about 40 mL/min, above 30
+    assert _metformin_cg(1.35, comparator) == [("info", "egfr")]
+
+
+@pytest.mark.parametrize("comparator", ["<", "<="])
+def test_a_creatinine_given_as_an_upper_bound_makes_the_clearance_a_lower_bound(comparator: str) -> None:
+    """Creatinine < 2.5 mg/dL: the clearance is above about 22 mL/min, maybe above 30: a note, not a flag."""
+    assert _metformin_cg(2.5, "") == [("warning", "cockcroft-gault")]
+    assert _metformin_cg(2.5, comparator) == [("info", "egfr")]
