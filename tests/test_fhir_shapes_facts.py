@@ -221,3 +221,18 @@ def test_a_creatinine_given_as_an_upper_bound_makes_the_clearance_a_lower_bound(
     """Creatinine < 2.5 mg/dL: the clearance is above about 22 mL/min, maybe above 30: a note, not a flag."""
     assert _metformin_cg(2.5, "") == [("warning", "cockcroft-gault")]
     assert _metformin_cg(2.5, comparator) == [("info", "egfr")]
+
+
+@pytest.mark.parametrize("timing", [{"repeat": {"frequency": 1, "period": 4, "periodUnit": "h"}},
+                                    {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+                                                          "code": "Q4H"}]}}])
+def test_an_as_needed_frequency_is_capped_by_the_prescribers_ceiling(timing: dict[str, Any]) -> None:
+    """« 1 g toutes les 4 h si douleur, maximum 4 g par 24 h »: as needed, the frequency is the most
+    often an intake may come and the ceiling caps the day (4 g, at the maximum, not 6 g); at most 6 g
+    is flagged as before."""
+    def dosage(ceiling: float) -> dict[str, Any]:
+        return {"asNeededBoolean": True, "timing": timing, "doseAndRate": [{"doseQuantity": _g(1)}],
+                "maxDosePerPeriod": {"numerator": _g(ceiling), "denominator": {"value": 24, "unit": "h", "code": "h"}}}
+    assert _pr005(dosage(4)) == []
+    assert _pr005(dosage(6)) == [("warning", True)]
+    assert _pr005({k: v for k, v in dosage(4).items() if k != "maxDosePerPeriod"}) == [("warning", True)]
