@@ -77,3 +77,26 @@ def test_the_patients_own_allergy_in_these_wordings_is_flagged(text: str) -> Non
                "code": {"text": text}}
     data = bundle(med("amox", "Amoxicilline 1 g comprimé", "2026-01-10", freq=2, days=7), allergy)
     assert findings(data, AS_OF, "PR001"), text
+
+
+@pytest.mark.parametrize("name, phrase", _literal_phrases())
+@pytest.mark.parametrize("template", ["Prévention de la récidive de {}", "Risque de récidive de {}",
+                                      "Prévention d'une rechute de {}", "Prevention of recurrence of {}",
+                                      "Risk of recurrent {}"])
+def test_a_recurrence_to_prevent_is_a_history_of_the_notion(name: str, phrase: str, template: str) -> None:
+    """Preventing a recurrence, or its risk, says the notion happened (« prévention de la récidive
+    d'ulcère »): a history, unlike the prevention or the risk of a first episode."""
+    text = template.format(phrase)
+    matcher = TABLES.concept(name)
+    assert facts.concept_polarity(matcher, Concept(text=text))[0] is True, text
+    if matcher.episodic:  # over by now: not the state on the day
+        assert facts.concept_polarity(matcher, Concept(text=text), current=True)[0] is None, text
+    assert facts.concept_polarity(matcher, Concept(text=template.replace("la récidive de ", "").replace(
+        "récidive de ", "").replace("une rechute de ", "").replace("recurrence of ", "").replace("recurrent ", "")
+        .format(phrase)))[0] is None, text  # a first episode's prevention or risk stays none
+
+
+def test_a_recurrence_of_something_else_leaves_a_current_pregnancy_current() -> None:
+    pregnancy = TABLES.concept("pregnancy")
+    for text in ("Récidive de migraine enceinte de 8 SA", "Relapse of migraine now pregnant"):
+        assert facts.concept_polarity(pregnancy, Concept(text=text), current=True)[0] is True, text

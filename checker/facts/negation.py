@@ -224,7 +224,7 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, cu
             if (relative or _cue_before(_FAMILY, clause, m.start()) or _cue_before(_RELATIVE_SUBJECT, clause, m.start())
                     or _cue_before(_CONDITIONAL, clause, m.start())):
                 continue
-            if state and _cue_before(_WORKUP, clause, m.start()):
+            if state and _cue_before(_WORKUP, clause, m.start()) and not _recurrence_before(clause, m.start()):
                 if answer_after or _negated(clause, m.start(), m.end()):
                     denied = True  # « dépistage de … négatif », « pas de risque de … »
                 elif suspected and _ASKING.search(clause, 0, m.start()):
@@ -243,13 +243,26 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, cu
                 continue
             if _relative_follows(folded, m.group(0)):
                 continue
-            if current and (_cue_before(_PAST, clause, m.start(), _PAST_WINDOW) or _over_after(clause, m.end())):
+            if current and (_cue_before(_PAST, clause, m.start(), _PAST_WINDOW) or _over_after(clause, m.end())
+                            or _recurrence_before(clause, m.start())):
                 continue  # an episode that is over: a history, not the state on the day
             return True
     if denied:
         return False
     # a match that spans a clause boundary is not read for negation: it stands
     return None if seen else True
+
+
+_RECURRENCE = re.compile(r"\b(?:recidives?|rechutes?|recurrence|recurrent|relapse)\b")
+"""A recurrence to prevent, or its risk (« prévention de la récidive d'ulcère », "risk of recurrent
+ulcer"): the notion happened, a history; over by now for a notion judged on the day."""
+
+
+def _recurrence_before(clause: str, start: int) -> bool:
+    """A recurrence word governs the notion: after the last work-up, risk or prevention cue before it."""
+    cues = list(_WORKUP.finditer(clause, 0, start))
+    return (bool(cues) and len(clause[cues[-1].end():start].split()) <= _WINDOW
+            and _RECURRENCE.search(clause, cues[-1].end(), start) is not None)
 
 
 def _over_after(clause: str, end: int) -> bool:
