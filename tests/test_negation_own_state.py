@@ -26,7 +26,7 @@ from tests.test_facts_point_in_time import bundle, condition, med
     ("Jeune fille atteinte de {}", True),
     # still a relative's
     ("Son père : {}", None), ("His son: {}", None), ("Antécédents familiaux : diabète, {}", None),
-    ("Père : diabète, mère : {}", None),
+    ("Père : diabète, mère : {}", None), ("Sa jeune soeur a eu un {}", None), ("Sa fille a eu un {}", None),
 ])
 def test_the_patients_own_wording_is_not_read_as_a_relatives(name: str, phrase: str, template: str,
                                                               expected: bool | None) -> None:

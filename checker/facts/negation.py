@@ -124,10 +124,10 @@ _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
              r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
 _RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
-_RELATIVE_SUBJECT = re.compile(rf"\b(?<!jeune ){_RELATIVE}\s+(?:a eu|a fait|a presente|a|avait|had|has had|has|suffered from|"
+_RELATIVE_SUBJECT = re.compile(rf"\b(?:(?<!jeune )(?=fille\b)|(?!fille\b)){_RELATIVE}\s+(?:a eu|a fait|a presente|a|avait|had|has had|has|suffered from|"
                                rf"suffers from|allergique|allergic|atteinte?|souffre|souffrait)\b")
 """A relative as the subject (« sa mère a eu un infarctus », « mère allergique à la pénicilline »,
-"mother had peptic ulcer")."""
+"mother had peptic ulcer"); « jeune fille » is the patient (a young woman), not a daughter."""
 _FAMILY_HEADER = re.compile(rf"(?:(?:antecedents?|atcds?) familia(?:l|ux|le|les)|familia(?:l|ux|le|les)|"
                             rf"family history|family hx|fh|histoire familiale|"
                             rf"(?:(?:sa|son|ses|his|her|the)\s+{_RELATIVE}|(?!son\s){_RELATIVE})(?:\s+\w+)?)")
