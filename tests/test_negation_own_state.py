@@ -100,3 +100,9 @@ def test_a_recurrence_of_something_else_leaves_a_current_pregnancy_current() -> 
     pregnancy = TABLES.concept("pregnancy")
     for text in ("Récidive de migraine enceinte de 8 SA", "Relapse of migraine now pregnant"):
         assert facts.concept_polarity(pregnancy, Concept(text=text), current=True)[0] is True, text
+
+
+@pytest.mark.parametrize("text", ["Grossesse prolongée terme passé de 3 jours", "Enceinte terme passé",
+                                  "Grossesse évolutive passée inaperçue jusqu'à 20 SA"])
+def test_a_pregnancy_past_its_term_or_unnoticed_is_current(text: str) -> None:
+    assert facts.concept_polarity(TABLES.concept("pregnancy"), Concept(text=text), current=True)[0] is True, text

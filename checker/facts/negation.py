@@ -83,10 +83,12 @@ _ASKING = re.compile(r"\b(?:bilan|work ?up|depistage|screening)\b")
 _PAST = re.compile(r"\b(?:atcd de|atcd d|antecedents? de|antecedents? d|antecedents? personnels? de|"
                    r"antecedents? personnels? d|history of|h o|previous|prior|past|former|ancienne?s?|precedente?s?)\b")
 _POST_PAST = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:terminee?s?|ended|over|resolue?s?|resolved|guerie?s?|healed|"
-                        r"anterieure?s?|precedente?s?|passee?s?|previous|corrigee?s?|corrected)\b")
-_NOT_OVER = re.compile(r"\b(?:non|pas|not|never|jamais|yet|partiellement|partially|incompletement|incompletely)\b")
+                        r"anterieure?s?|precedente?s?|passee?s?(?!\s+inapercue)|previous|corrigee?s?|corrected)\b")
+_NOT_OVER = re.compile(r"\b(?:non|pas|not|never|jamais|yet|partiellement|partially|incompletement|incompletely|"
+                       r"terme|term)\b")
 """Words that leave the episode going (« hypokaliémie non corrigée », "not yet resolved", « partiellement
-corrigée »). « Ancienne » after the noun is long-standing (« hypokaliémie ancienne »), before it former."""
+corrigée », « grossesse prolongée, terme passé »; « passée inaperçue » is unnoticed, not over). « Ancienne »
+after the noun is long-standing (« hypokaliémie ancienne »), before it former."""
 _PAST_WINDOW = 1
 """Words at most between a past cue and the notion (« ATCD d'une grossesse », "previous ectopic
 pregnancy"): « Previous admission for falls now pregnant » is a current pregnancy."""
