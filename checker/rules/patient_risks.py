@@ -298,8 +298,9 @@ def _token_pattern(token: str, end: str) -> re.Pattern[str]:
 def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy],
                  refs: Referentials | None = None) -> tuple[Allergy, str, RiskRow | None] | None:
     """The first standing allergy that names a substance of the line (by its name, or by a brand
-    name of the BDPM: « Allergie : Augmentin »), or its class: ``(allergy, substance key, class row
-    or None)``."""
+    name of the BDPM: « Allergie : Augmentin »), or its class (a brand's substances reach it as
+    their names written would: « Augmentin », amoxicillin, a penicillin): ``(allergy, substance key,
+    class row or None)``."""
     for a in allergies:
         text, codes = _allergy_tokens(a)
         for s in order.identity.substances if order.identity else ():
@@ -312,7 +313,8 @@ def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[
                 return a, s.key, None
         for class_row in data.kind("allergy-class"):
             allergen_hit = any(_word_hit(t, text) and _named(a, t) if not t.startswith("sct ") else (t in codes)
-                               for t in class_row.allergens)
+                               for t in class_row.allergens) or any(  # a brand's substance, as if written by name
+                _word_hit(t, key) for key in brand_keys for t in class_row.allergens if not t.startswith("sct "))
             if not allergen_hit:
                 continue
             assert order.identity is not None  # identified_orders() yields identified lines only
