@@ -6,6 +6,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from checker.memo import holds_request_words
+
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -34,6 +36,11 @@ def fold_keeping_punctuation(text: str) -> str:
     t = unicodedata.normalize("NFKD", text or "")
     t = "".join(c for c in t if not unicodedata.combining(c)).lower()
     return re.sub(r"\s+", " ", t).strip()
+
+
+# both keyed by every text read, a record's wording too (an allergy, a diagnosis): not kept past a check
+holds_request_words(fold.cache_clear)
+holds_request_words(fold_keeping_punctuation.cache_clear)
 
 
 def substance_key(name: str) -> str:

@@ -161,3 +161,78 @@ def test_a_ceiling_above_the_maximum_is_flagged_even_with_a_lower_regular_dose()
                   "doseAndRate": [{"doseQuantity": _g(1)}],
                   "maxDosePerPeriod": {"numerator": _g(6), "denominator": {"value": 1, "unit": "d", "code": "d"}}})
     assert got == [("warning", True)], got
+
+
+# rivaroxaban in the shipped rows (patient-risks.tsv, Beers 2023): avoid below 15, reduce the dose at
+# or below 50; STOPP/START v2 E3 below 15. A bound that settles the higher threshold only must still
+# name the lower ones it leaves open.
+def _rivaroxaban(value: float, comparator: str) -> list[dict[str, Any]]:
+    e = _egfr(value, comparator)
+    e["effectiveDateTime"] = "2026-01-01"
+    data = bundle(e, med("r", "Rivaroxaban 15 mg comprimé", "2026-01-05"), birth="1940-01-01")
+    return findings(data, "2026-01-15", "PR003")
+
+
+@pytest.mark.parametrize("value, comparator", [(30, "<"), (20, "<"), (16, "<="), (49, "<")])
+def test_a_bound_that_settles_one_threshold_names_the_lower_ones_it_leaves_open(value: float, comparator: str) -> None:
+    got = _rivaroxaban(value, comparator)
+    assert len(got) == 1 and got[0]["severity"] == "warning", got
+    open_below = sorted(c["below"] for c in got[0]["evidence"].get("open_criteria", []))
+    assert open_below and max(open_below) <= 15, got[0]["evidence"]
+    assert "15" in got[0]["detail"], got[0]["detail"]
+
+
+@pytest.mark.parametrize("value, comparator", [(10, "<"), (14, "<="), (20, "")])
+def test_a_bound_or_value_that_settles_every_threshold_leaves_none_open(value: float, comparator: str) -> None:
+    got = _rivaroxaban(value, comparator)
+    assert got and "open_criteria" not in got[0]["evidence"], got
+
+
+def _creatinine_and_weight(value: float, comparator: str) -> list[dict[str, Any]]:
+    creat = {"resourceType": "Observation", "id": "cr", "status": "final",
+             "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0"}]},
+             "effectiveDateTime": "2025-03-01", "valueQuantity": {"value": value, "unit": "mg/dL"}}
+    if comparator:
+        creat["valueQuantity"]["comparator"] = comparator
+    weight = {"resourceType": "Observation", "id": "w", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+              "effectiveDateTime": "2025-03-01", "valueQuantity": {"value": 60, "unit": "kg"}}
+    return [creat, weight]
+
+
+def _metformin_cg(value: float, comparator: str) -> list[tuple[str, Any]]:
+    """A man of 75 (born 1950-02-01, line of 2025-03-05), 60 kg: Cockcroft-Gault (140 - 75) x 60 /
+    (72 x creatinine mg/dL), 40 mL/min at 1.354 mg/dL, against metformin's threshold of 30."""
+    data = bundle(*_creatinine_and_weight(value, comparator),
+                  med("m1", "Metformine 1000 mg comprimé pelliculé", "2025-03-05", freq=2))
+    return [(f["severity"], f["evidence"].get("missing") or (f["evidence"].get("renal") or {}).get("kind"))
+            for f in findings(data, "2025-03-10", "PR003")]
+
+
+@pytest.mark.parametrize("comparator", [">", ">="])
+def test_a_creatinine_given_as_a_lower_bound_makes_the_clearance_an_upper_bound(comparator: str) -> None:
+    """Creatinine > 1.35 mg/dL: the clearance is below about 40 mL/min, maybe below 30: a note, not silence."""
+    assert _metformin_cg(1.35, "") == []  # exactly 1.35: about 40 mL/min, above 30
+    assert _metformin_cg(1.35, comparator) == [("info", "egfr")]
+
+
+@pytest.mark.parametrize("comparator", ["<", "<="])
+def test_a_creatinine_given_as_an_upper_bound_makes_the_clearance_a_lower_bound(comparator: str) -> None:
+    """Creatinine < 2.5 mg/dL: the clearance is above about 22 mL/min, maybe above 30: a note, not a flag."""
+    assert _metformin_cg(2.5, "") == [("warning", "cockcroft-gault")]
+    assert _metformin_cg(2.5, comparator) == [("info", "egfr")]
+
+
+@pytest.mark.parametrize("timing", [{"repeat": {"frequency": 1, "period": 4, "periodUnit": "h"}},
+                                    {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+                                                          "code": "Q4H"}]}}])
+def test_an_as_needed_frequency_is_capped_by_the_prescribers_ceiling(timing: dict[str, Any]) -> None:
+    """« 1 g toutes les 4 h si douleur, maximum 4 g par 24 h »: as needed, the frequency is the most
+    often an intake may come and the ceiling caps the day (4 g, at the maximum, not 6 g); at most 6 g
+    is flagged as before."""
+    def dosage(ceiling: float) -> dict[str, Any]:
+        return {"asNeededBoolean": True, "timing": timing, "doseAndRate": [{"doseQuantity": _g(1)}],
+                "maxDosePerPeriod": {"numerator": _g(ceiling), "denominator": {"value": 24, "unit": "h", "code": "h"}}}
+    assert _pr005(dosage(4)) == []
+    assert _pr005(dosage(6)) == [("warning", True)]
+    assert _pr005({k: v for k, v in dosage(4).items() if k != "maxDosePerPeriod"}) == [("warning", True)]

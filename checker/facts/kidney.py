@@ -124,6 +124,13 @@ def kidney_function_on(record: PatientRecord, day: date, tables: FactTables) -> 
     assert tables.cockcroft_gault is not None, "clinical-facts: no cockcroft_gault table"
     value = cockcroft_gault(age, kg, scr, sex == "female", tables.cockcroft_gault)
     refs = tuple(r for r in (creat.ref, weight.ref) if r)
+    written = f"{creat.comparator} {creat.value:g} {creat.unit}" if creat.comparator else f"{creat.value:g} {creat.unit}"
     return KidneyFunction(round(value, 1), "cockcroft-gault", refs, creat.effective,
                           {"age": age, "weight_kg": round(kg, 1), "creatinine_mg_dl": round(scr, 3),
-                           "creatinine": f"{creat.value:g} {creat.unit}", "sex": sex})
+                           "creatinine": written, "sex": sex},
+                          comparator=_INVERSE.get(creat.comparator, ""))
+
+
+_INVERSE = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+"""A creatinine given as a bound makes the clearance a bound the other way (it divides by the
+creatinine): « créatinine > 1,35 mg/dL » is a clearance below what 1,35 gives."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from checker.memo import holds_request_words
 from checker.text import fold
 
 # cut before folding: punctuation that ends a clause (not a decimal comma or point)
@@ -82,7 +83,15 @@ _ASKING = re.compile(r"\b(?:bilan|work ?up|depistage|screening)\b")
 _PAST = re.compile(r"\b(?:atcd de|atcd d|antecedents? de|antecedents? d|antecedents? personnels? de|"
                    r"antecedents? personnels? d|history of|h o|previous|prior|past|former|ancienne?s?|precedente?s?)\b")
 _POST_PAST = re.compile(r"\w*(?:\s+\w+){0,2}?\s+(?:terminee?s?|ended|over|resolue?s?|resolved|guerie?s?|healed|"
-                        r"anterieure?s?|precedente?s?|passee?s?|ancienne?s?|previous|corrigee?s?|corrected)\b")
+                        r"anterieure?s?|precedente?s?|passee?s?(?!\s+inapercue)|previous|corrigee?s?|corrected)\b")
+_NOT_OVER = re.compile(r"\b(?:non|pas|not|never|jamais|yet|partiellement|partially|incompletement|incompletely|"
+                       r"terme|term)\b")
+"""Words that leave the episode going (« hypokaliémie non corrigée », "not yet resolved", « partiellement
+corrigée », « grossesse prolongée, terme passé »; « passée inaperçue » is unnoticed, not over). « Ancienne »
+after the noun is long-standing (« hypokaliémie ancienne »), before it former."""
+_PAST_WINDOW = 1
+"""Words at most between a past cue and the notion (« ATCD d'une grossesse », "previous ectopic
+pregnancy"): « Previous admission for falls now pregnant » is a current pregnancy."""
 """Wording of an episode that is over (« ATCD de grossesse », « grossesse terminée en 2019 »,
 "previous pregnancy", « hypokaliémie corrigée »): a history, not the patient's state on the day.
 Read so only for notions judged on the day that come and go (``current``): a history of ulcer
@@ -117,15 +126,16 @@ _ANSWER_NO = re.compile(r"(?:(?:test|tests|bilan|recherche|depistage)\s+)?"
 _RELATIVE = (r"(?:mere|pere|frere|soeur|soeurs|freres|fils|fille|grand mere|grand pere|oncle|tante|cousine?|"
              r"parents?|mother|father|brother|sister|son|daughter|grandmother|grandfather|uncle|aunt|cousin)")
 _RELATIVE_AFTER = re.compile(rf"\w*(?:\s+\w+){{0,3}}?\s+(?:chez|in)\s+(?:sa|son|la|le|l|ses|his|her|the|a)?\s*{_RELATIVE}\b")
-_RELATIVE_SUBJECT = re.compile(rf"\b{_RELATIVE}\s+(?:a eu|a fait|a presente|a|avait|had|has had|has|suffered from|"
+_RELATIVE_SUBJECT = re.compile(rf"\b(?:(?<!jeune )(?=fille\b)|(?!fille\b)){_RELATIVE}\s+(?:a eu|a fait|a presente|a|avait|had|has had|has|suffered from|"
                                rf"suffers from|allergique|allergic|atteinte?|souffre|souffrait)\b")
 """A relative as the subject (« sa mère a eu un infarctus », « mère allergique à la pénicilline »,
-"mother had peptic ulcer")."""
+"mother had peptic ulcer"); « jeune fille » is the patient (a young woman), not a daughter."""
 _FAMILY_HEADER = re.compile(rf"(?:(?:antecedents?|atcds?) familia(?:l|ux|le|les)|familia(?:l|ux|le|les)|"
                             rf"family history|family hx|fh|histoire familiale|"
-                            rf"(?:(?:sa|son|ses|his|her|the)\s+)?{_RELATIVE}(?:\s+\w+)?)")
+                            rf"(?:(?:sa|son|ses|his|her|the)\s+{_RELATIVE}|(?!son\s){_RELATIVE})(?:\s+\w+)?)")
 """A clause that only heads what follows with a colon (« Antécédents familiaux : … », « Père : … »,
-"FH: …"): what it lists, up to the end of the sentence, is a relative's."""
+"FH: …"): what it lists, up to the end of the sentence or the next other header (« Antécédents
+personnels : … »), is a relative's. « Son » before a noun is the French possessive (« Son diagnostic : »)."""
 _SENTENCE_END = frozenset(".;!")
 _ANSWER_YES = re.compile(r"\s*(?:oui|yes|positi(?:f|ve)|confirmee?)")
 
@@ -175,13 +185,19 @@ def _read_clauses(text: str) -> tuple[tuple[str, bool, bool], ...]:
         for n, clause in enumerate(subs):
             last = n == len(subs) - 1
             questioned = (last and after == "?") or (n == 0 and opens_question)
-            if last and after == ":" and _FAMILY_HEADER.fullmatch(clause):
-                family, listed = True, 0
-                out.append((clause, False, False))
-                continue
+            if last and after == ":":
+                if _FAMILY_HEADER.fullmatch(clause):
+                    family, listed = True, 0
+                    out.append((clause, False, False))
+                    continue
+                family = False  # another header (« Antécédents personnels : ») ends the family's list
             out.append((clause, family, questioned))
             listed += family
     return tuple(out)
+
+
+holds_request_words(clauses.cache_clear)  # both keyed by a record's wording: the patient's words
+holds_request_words(_read_clauses.cache_clear)
 
 
 def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, current: bool = False,
@@ -210,7 +226,7 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, cu
             if (relative or _cue_before(_FAMILY, clause, m.start()) or _cue_before(_RELATIVE_SUBJECT, clause, m.start())
                     or _cue_before(_CONDITIONAL, clause, m.start())):
                 continue
-            if state and _cue_before(_WORKUP, clause, m.start()):
+            if state and _cue_before(_WORKUP, clause, m.start()) and not _recurrence_before(clause, m.start()):
                 if answer_after or _negated(clause, m.start(), m.end()):
                     denied = True  # « dépistage de … négatif », « pas de risque de … »
                 elif suspected and _ASKING.search(clause, 0, m.start()):
@@ -229,13 +245,32 @@ def polarity(pattern: re.Pattern[str], text: str, *, suspected: bool = False, cu
                 continue
             if _relative_follows(folded, m.group(0)):
                 continue
-            if current and (_cue_before(_PAST, clause, m.start()) or _POST_PAST.match(clause, m.end()) is not None):
+            if current and (_cue_before(_PAST, clause, m.start(), _PAST_WINDOW) or _over_after(clause, m.end())
+                            or _recurrence_before(clause, m.start())):
                 continue  # an episode that is over: a history, not the state on the day
             return True
     if denied:
         return False
     # a match that spans a clause boundary is not read for negation: it stands
     return None if seen else True
+
+
+_RECURRENCE = re.compile(r"\b(?:recidives?|rechutes?|recurrence|recurrent|relapse)\b")
+"""A recurrence to prevent, or its risk (« prévention de la récidive d'ulcère », "risk of recurrent
+ulcer"): the notion happened, a history; over by now for a notion judged on the day."""
+
+
+def _recurrence_before(clause: str, start: int) -> bool:
+    """A recurrence word governs the notion: after the last work-up, risk or prevention cue before it."""
+    cues = list(_WORKUP.finditer(clause, 0, start))
+    return (bool(cues) and len(clause[cues[-1].end():start].split()) <= _WINDOW
+            and _RECURRENCE.search(clause, cues[-1].end(), start) is not None)
+
+
+def _over_after(clause: str, end: int) -> bool:
+    """The words after the notion say its episode is over (« corrigée », « terminée »), not « non corrigée »."""
+    m = _POST_PAST.match(clause, end)
+    return m is not None and _NOT_OVER.search(m.group(0)) is None
 
 
 def _relative_follows(folded: str, matched: str) -> bool:

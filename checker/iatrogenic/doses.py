@@ -95,8 +95,14 @@ def daily_dose(order: MedicationOrder, substance_key: str) -> DailyDose | None:
             alt = intake_mg(Dosage(dose=d.dose_range_high), subst, len(ident.substances))
             high_mg = alt if alt is not None else mg
         per_intake = max(per_intake, high_mg)
-        # the prescriber's ceiling (maxDosePerPeriod) is what the line allows in a day
-        per_day += max(high_mg * n if n is not None else 0.0, ceiling or 0.0)
+        # the prescriber's ceiling (maxDosePerPeriod) is what the line allows in a day: as needed, it
+        # caps how often an intake may come (« toutes les 4 h si douleur, maximum 4 g par 24 h »); on a
+        # schedule, the higher of the two is what the line states
+        regimen = high_mg * n if n is not None else None
+        if regimen is None or ceiling is None:
+            per_day += regimen if regimen is not None else ceiling or 0.0
+        else:
+            per_day += min(regimen, ceiling) if d.as_needed else max(regimen, ceiling)
         as_needed = as_needed or d.as_needed
     return DailyDose(per_intake, per_day, as_needed)
 

@@ -17,7 +17,7 @@ from checker.iatrogenic.conditions import route_of
 from checker.iatrogenic.doses import DailyDose, daily_dose, largest_intake_mg, medication_key
 from checker.iatrogenic.risks import IatrogenicRules, LineContext, RiskRow, key_matches, row_matches, rows_matching
 from checker.iatrogenic.thesaurus import Thesaurus
-from checker.memo import MAX_ENTRIES, Built, by_identities
+from checker.memo import MAX_ENTRIES, Built, by_identities, holds_request_words
 from checker.model import RULE_CONFIDENCE, Allergy, MedicationIdentity, MedicationOrder, Observation, PatientRecord
 from checker.periods import counts, largest_concurrent, renewal_ends
 from checker.referentials import Referentials, default_referentials
@@ -261,6 +261,7 @@ def allergy(call: RuleCall) -> Iterator[Finding]:
 
 
 _BRAND_ALLERGENS: dict[tuple[tuple[str, ...], int], tuple[Referentials | None, frozenset[str]]] = {}
+holds_request_words(_BRAND_ALLERGENS.clear)  # keyed by an allergy's wording: the patient's words
 
 
 def _brand_allergens(a: Allergy, refs: Referentials | None) -> frozenset[str]:
@@ -297,8 +298,9 @@ def _token_pattern(token: str, end: str) -> re.Pattern[str]:
 def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[Allergy],
                  refs: Referentials | None = None) -> tuple[Allergy, str, RiskRow | None] | None:
     """The first standing allergy that names a substance of the line (by its name, or by a brand
-    name of the BDPM: « Allergie : Augmentin »), or its class: ``(allergy, substance key, class row
-    or None)``."""
+    name of the BDPM: « Allergie : Augmentin »), or its class (a brand's substances reach it as
+    their names written would: « Augmentin », amoxicillin, a penicillin): ``(allergy, substance key,
+    class row or None)``."""
     for a in allergies:
         text, codes = _allergy_tokens(a)
         for s in order.identity.substances if order.identity else ():
@@ -311,7 +313,8 @@ def _allergy_hit(data: IatrogenicRules, order: MedicationOrder, allergies: list[
                 return a, s.key, None
         for class_row in data.kind("allergy-class"):
             allergen_hit = any(_word_hit(t, text) and _named(a, t) if not t.startswith("sct ") else (t in codes)
-                               for t in class_row.allergens)
+                               for t in class_row.allergens) or any(  # a brand's substance, as if written by name
+                _word_hit(t, key) for key in brand_keys for t in class_row.allergens if not t.startswith("sct "))
             if not allergen_hit:
                 continue
             assert order.identity is not None  # identified_orders() yields identified lines only
@@ -654,6 +657,14 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
                                                        "sex": Word("sex", str(i["sex"]))}))
     if row is not None and kind == "egfr":
         extra.append(Message("PR003.egfr-stands-in"))
+    open_: list[dict[str, Any]] = []
+    if kidney.comparator:  # « < 30 » settles ≤ 50 but not < 15: the thresholds left open are named
+        open_ = [c for c in concerned if c not in below and (
+            _holds(c["row"].criteria.risk, call, order, c["substance"], day) is None if "row" in c
+            else facts.renal_below(value, kidney.comparator, c["below"]) is None)]
+        if open_:
+            extra.append(Message("PR003.bound-open", {"bound": f"{kidney.comparator} {value:g}",
+                                                      "limits": _limits_plain(tuple(open_))}))
     measured: Param = kidney.measured_on if kidney.measured_on else Word("renal_kind", "undated")
     kind_word = Word("renal_kind", kind if kind in KIDNEY_KINDS else "egfr")
     op = Word("renal_op", "le" if worst.get("inclusive") else "lt")
@@ -675,7 +686,8 @@ def _renal_flag(call: RuleCall, order: MedicationOrder, day: date, kidney: facts
         evidence={"renal": {"kind": kind, "value": value, "observation": kidney.refs[0] if kidney.refs else None,
                             "records": list(kidney.refs), "date": when, "inputs": kidney.inputs,
                             **({"comparator": kidney.comparator} if kidney.comparator else {})},
-                  "criteria": _clean(below), "judged_on": on},
+                  "criteria": _clean(below), "judged_on": on,
+                  **({"open_criteria": _clean(open_)} if open_ else {})},
         suggestion={"action": "stop-or-adjust"})
 
 

@@ -1,0 +1,78 @@
+"""What a long-running process keeps of the allergy and problem-list wording of answered requests.
+
+The negation reading and the allergy rule remember readings of texts by value (a bulk export repeats
+the same wordings); an allergy or a diagnosis in the prescriber's words is the patient's data as much
+as an order's reason (see tests/test_request_retention.py): once a check is over, none is kept, under
+a memo's key or value, folded or not."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+from checker import check
+
+DEMO = Path(__file__).resolve().parents[1] / "fhir_samples" / "demo" / "01-dupont-marie.json"
+_LRU = type(functools.lru_cache(maxsize=1)(len))
+MARK = "zqxwordsofrequest"
+"""Lower-case letters only: a folded copy of the text still carries it."""
+
+
+def _alive_marks() -> set[str]:
+    """Requests whose marked text is still referenced from a live dict (key or value), list, tuple
+    or slotted object, looking into the tuples they hold (a tuple of strings is not tracked itself)."""
+    gc.collect()
+    found: set[str] = set()
+
+    def look(v: Any, depth: int) -> None:
+        if isinstance(v, str):
+            rest = v.split(MARK, 1)[1] if MARK in v else ""
+            if rest:  # not the mark itself (this module's constant)
+                found.add(rest[:4])
+        elif type(v) is tuple and depth < 4:
+            for x in v:
+                look(x, depth + 1)
+
+    objects = gc.get_objects()
+    # a functools.lru_cache keeps its entries in a dict the collector does not list: read it through the wrapper
+    objects += [r for obj in objects if type(obj) is _LRU for r in gc.get_referents(obj) if isinstance(r, dict)]
+    for obj in objects:
+        if isinstance(obj, dict):
+            values: Any = [*obj.keys(), *obj.values()]
+        elif isinstance(obj, (list, tuple)):
+            values = obj
+        else:
+            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
+            values = [getattr(obj, s, None) for s in slots] if slots else ()
+        for v in values:
+            look(v, 0)
+    return found
+
+
+def _request(i: int, demo: dict[str, Any]) -> dict[str, Any]:
+    bundle = copy.deepcopy(demo)
+    patient = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    subject = {"reference": f"Patient/{patient}"}
+    bundle["entry"] += [
+        {"resource": {"resourceType": "AllergyIntolerance", "id": f"al{i}", "patient": subject,
+                      "code": {"text": f"Allergie : Augmentin, {MARK}{i:04d}"}}},
+        {"resource": {"resourceType": "Condition", "id": f"c{i}", "subject": subject,
+                      "code": {"text": f"Ulcère gastrique ; {MARK}{i:04d}"}}},
+    ]
+    return bundle
+
+
+def test_the_library_keeps_no_allergy_or_condition_wording_of_a_checked_request() -> None:
+    demo = json.loads(DEMO.read_text(encoding="utf-8"))
+    check(demo, as_of="2026-02-01")  # referentials loaded before looking
+    for i in range(12):
+        report = check(_request(i, demo), as_of="2026-02-01")
+        assert report.findings
+        assert all(f.summary and f.detail for f in report.findings)
+        del report
+    check(demo, as_of="2026-02-01")  # the next call of the library clears what the last one remembered
+    assert _alive_marks() == set(), "allergy or condition texts of past requests kept by the process"
