@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,28 @@ def test_spilled_findings_merge_in_report_order_as_the_former_keys(tmp_path: Pat
     assert b"\n    " + merged[len(b",\n    "):] == _former_json_findings(chunks, tmp_path)
     blocks, patients = sum(len(s.blocks) for s in spills), len({f.patient or "~" for f in findings})
     assert blocks == patients if whole or len(spills) == 1 else blocks > patients  # patients in several spills
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_patient_blocks_kept_in_files_merge_as_blocks_in_memory(tmp_path: Path, seed: int) -> None:
+    """The sharded check keeps each spill's patient blocks in a file beside it (a run's patients are
+    not held in memory): merged from those files, the report's list is the same bytes as from lists,
+    patient names with quotes, tabs, line feeds and non-ASCII letters included."""
+    from checker.audit.sharded import Spill, keep_blocks, merge_spilled, spill_findings
+
+    rng = random.Random(seed)
+    findings = _seeded_findings(rng)
+    odd = ['Patient/a"b', "Patient/t\tab", "Patient/l\nf", "Patient/é", None]
+    findings = [replace(f, patient=rng.choice(odd)) if rng.random() < 0.3 else f for f in findings]
+    chunks: list[list[Any]] = [[] for _ in range(4)]
+    for f in findings:
+        chunks[rng.randrange(4)].append(f)
+    in_memory, in_files = [], []
+    for n, c in enumerate(x for x in chunks if x):
+        path = tmp_path / f"{n}.json"
+        with path.open("wb") as f:
+            blocks = spill_findings(c, f)
+        in_memory.append(Spill(path, blocks))
+        in_files.append(Spill(path, keep_blocks(blocks, path.with_suffix(".blocks"))))
+    assert all(isinstance(s.blocks, Path) for s in in_files)
+    assert b"".join(merge_spilled(in_files)) == b"".join(merge_spilled(in_memory))

@@ -177,8 +177,27 @@ class Spill:
     """One chunk's findings written in report order (:func:`spill_findings`) and its patients' blocks."""
 
     path: Path
-    blocks: list[tuple[str, int]]
-    """(patient as the report sorts it, bytes of that patient's findings), in the file's order."""
+    blocks: list[tuple[str, int]] | Path
+    """(patient as the report sorts it, bytes of that patient's findings), in the file's order; or the
+    file they were written to (:func:`keep_blocks`), read back a block at a time by the merge, so that
+    a run's patients are never all held in memory (a 2,000,000-line check has 200,000 of them)."""
+
+    def patient_blocks(self, i: int) -> Iterator[tuple[str, int, int]]:
+        """(patient, ``i``, size) of each block, in the file's order."""
+        if isinstance(self.blocks, Path):
+            with self.blocks.open("rb") as f:
+                for line in f:
+                    who, size = orjson.loads(line)
+                    yield who, i, size
+        else:
+            for who, size in self.blocks:
+                yield who, i, size
+
+
+def keep_blocks(blocks: list[tuple[str, int]], path: Path) -> Path:
+    """Write ``blocks`` to ``path``, one JSON pair a line, for :meth:`Spill.patient_blocks`."""
+    path.write_bytes(b"".join(orjson.dumps(b) + b"\n" for b in blocks))
+    return path
 
 
 def spill_findings(findings: Sequence[Finding], out: BinaryIO) -> list[tuple[str, int]]:
@@ -215,7 +234,7 @@ def merge_spilled(spills: Sequence[Spill]) -> Iterator[bytes]:
     report's key, read back from their JSON."""
     files = [s.path.open("rb") for s in spills]
     try:
-        heads = heapq.merge(*[[(who, i, size) for who, size in s.blocks] for i, s in enumerate(spills)])
+        heads = heapq.merge(*[s.patient_blocks(i) for i, s in enumerate(spills)])
         pending: list[tuple[int, int]] = []
         current: Any = None
         for who, i, size in heads:
@@ -289,7 +308,8 @@ def write_sharded_json(paths: Sequence[str], out: BinaryIO, *, as_of: date | str
             if report.findings:
                 path = Path(tmp) / f"{len(spilled):06d}.json"
                 with path.open("wb") as f:
-                    spilled.append(Spill(path, spill_findings(report.findings, f)))
+                    patients = spill_findings(report.findings, f)
+                spilled.append(Spill(path, keep_blocks(patients, path.with_suffix(".blocks"))))
         if report is None:
             report = check_records([], counts=counts, as_of=day, refs=refs, **options)
         report.findings, report.errors, report.inputs = [], in_input_order(errors), counts
