@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,14 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from checker.memo import holds_request_words
+
 LANGS = ("fr", "en")
 _DIR = Path(__file__).parent / "formats" / "messages"
 _LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, dict[str, str]]:
     """The whole catalogue of ``lang`` (French for an unknown language)."""
     lang = lang if lang in LANGS else "fr"
@@ -64,7 +66,7 @@ def _locale(lang: str) -> str:
     return _LOCALES.get(lang, _LOCALES["fr"])
 
 
-def number(value: float | int, lang: str, decimals: int = 0) -> str:
+def number(value: float, lang: str, decimals: int = 0) -> str:
     """``12 345`` / ``12,345`` (CLDR grouping and decimal signs), with exactly ``decimals`` digits."""
     if value and type(value) in (int, float):  # remembered (findings repeat a few doses); never ±0
         return _number(value, lang, decimals)
@@ -72,7 +74,7 @@ def number(value: float | int, lang: str, decimals: int = 0) -> str:
 
 
 @lru_cache(maxsize=4096, typed=True)
-def _number(value: float | int, lang: str, decimals: int) -> str:
+def _number(value: float, lang: str, decimals: int) -> str:
     fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
     return format_decimal(value, format=fmt, locale=_locale(lang))
 
@@ -132,5 +134,9 @@ def day(value: str | date | None, lang: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _day(when: date, lang: str) -> str:
-    """Remembered: findings word the same few order dates again and again."""
+    """Remembered: findings word the same few order dates again and again (within a check: the
+    dates are a request's, forgotten with its words)."""
     return format_date(when, format="medium", locale=_locale(lang))
+
+
+holds_request_words(_day.cache_clear)

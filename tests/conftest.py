@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib.util
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,3 +92,26 @@ def match_one_to_one(expected: list[dict[str, Any]], actual: list[dict[str, Any]
             left.remove(hit)
     problems += [f"unexpected finding: {a['rule']} {a['summary']}" for a in left]
     return problems
+
+
+_LRU = type(functools.lru_cache(maxsize=1)(len))
+
+
+def live_values() -> Iterator[Any]:
+    """Every value a live object holds, for the tests of what a process keeps of past requests: the
+    keys and values of each dict, the items of each list and tuple, the slots of other objects, and
+    the entries of each ``functools.lru_cache`` (kept in a dict the collector does not list). Tuples
+    inside them are the caller's to open (a tuple of atoms is not tracked by the collector)."""
+    gc.collect()
+    objects = gc.get_objects()
+    objects += [r for obj in objects if type(obj) is _LRU for r in gc.get_referents(obj) if isinstance(r, dict)]
+    for obj in objects:
+        if isinstance(obj, dict):
+            yield from obj.keys()
+            yield from obj.values()
+        elif isinstance(obj, (list, tuple)):
+            yield from obj
+        else:
+            for c in type(obj).__mro__:
+                for slot in getattr(c, "__slots__", ()):
+                    yield getattr(obj, slot, None)

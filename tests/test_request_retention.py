@@ -13,9 +13,9 @@ import copy
 import gc
 import json
 import random
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from checker import check
 from checker.findings import Report
 from checker.service.app import EXAMPLE_REQUEST, create_app
+from tests.conftest import live_values
 from tests.test_service import insecure_config
 
 DEMO = Path(__file__).resolve().parents[1] / "fhir_samples" / "demo" / "01-dupont-marie.json"
@@ -99,7 +100,6 @@ DURATION_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules"
 def _alive_dates(years: set[int]) -> set[date]:
     """Dates of ``years`` still referenced by a live container or slotted object, looked for also in
     the tuples they hold (a tuple of dates is not tracked by the collector, the dict keyed by it is)."""
-    gc.collect()
     found: set[date] = set()
 
     def look(v: Any, depth: int) -> None:
@@ -110,16 +110,8 @@ def _alive_dates(years: set[int]) -> set[date]:
             for x in v:
                 look(x, depth + 1)
 
-    for obj in gc.get_objects():
-        if isinstance(obj, dict):
-            values: Any = [*obj.keys(), *obj.values()]
-        elif isinstance(obj, (list, tuple)):
-            values = obj
-        else:
-            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
-            values = [getattr(obj, s, None) for s in slots] if slots else ()
-        for v in values:
-            look(v, 0)
+    for v in live_values():
+        look(v, 0)
     return found
 
 

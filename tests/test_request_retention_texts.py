@@ -8,16 +8,14 @@ a memo's key or value, folded or not."""
 from __future__ import annotations
 
 import copy
-import functools
-import gc
 import json
 from pathlib import Path
 from typing import Any
 
 from checker import check
+from tests.conftest import live_values
 
 DEMO = Path(__file__).resolve().parents[1] / "fhir_samples" / "demo" / "01-dupont-marie.json"
-_LRU = type(functools.lru_cache(maxsize=1)(len))
 MARK = "zqxwordsofrequest"
 """Lower-case letters only: a folded copy of the text still carries it."""
 
@@ -25,7 +23,6 @@ MARK = "zqxwordsofrequest"
 def _alive_marks() -> set[str]:
     """Requests whose marked text is still referenced from a live dict (key or value), list, tuple
     or slotted object, looking into the tuples they hold (a tuple of strings is not tracked itself)."""
-    gc.collect()
     found: set[str] = set()
 
     def look(v: Any, depth: int) -> None:
@@ -37,19 +34,8 @@ def _alive_marks() -> set[str]:
             for x in v:
                 look(x, depth + 1)
 
-    objects = gc.get_objects()
-    # a functools.lru_cache keeps its entries in a dict the collector does not list: read it through the wrapper
-    objects += [r for obj in objects if type(obj) is _LRU for r in gc.get_referents(obj) if isinstance(r, dict)]
-    for obj in objects:
-        if isinstance(obj, dict):
-            values: Any = [*obj.keys(), *obj.values()]
-        elif isinstance(obj, (list, tuple)):
-            values = obj
-        else:
-            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
-            values = [getattr(obj, s, None) for s in slots] if slots else ()
-        for v in values:
-            look(v, 0)
+    for v in live_values():
+        look(v, 0)
     return found
 
 
