@@ -97,21 +97,27 @@ def match_one_to_one(expected: list[dict[str, Any]], actual: list[dict[str, Any]
 _LRU = type(functools.lru_cache(maxsize=1)(len))
 
 
-def live_values() -> Iterator[Any]:
+def live_values(depth: int = 4) -> Iterator[Any]:
     """Every value a live object holds, for the tests of what a process keeps of past requests: the
     keys and values of each dict, the items of each list and tuple, the slots of other objects, and
-    the entries of each ``functools.lru_cache`` (kept in a dict the collector does not list). Tuples
-    inside them are the caller's to open (a tuple of atoms is not tracked by the collector)."""
+    the entries of each ``functools.lru_cache`` (kept in a dict the collector does not list); tuples
+    among them are opened ``depth`` levels deep (a tuple of atoms is not tracked by the collector)."""
     gc.collect()
     objects = gc.get_objects()
     objects += [r for obj in objects if type(obj) is _LRU for r in gc.get_referents(obj) if isinstance(r, dict)]
+
+    def opened(v: Any, level: int) -> Iterator[Any]:
+        yield v
+        if type(v) is tuple and level < depth:
+            for x in v:
+                yield from opened(x, level + 1)
+
     for obj in objects:
         if isinstance(obj, dict):
-            yield from obj.keys()
-            yield from obj.values()
+            held: Any = [*obj.keys(), *obj.values()]
         elif isinstance(obj, (list, tuple)):
-            yield from obj
+            held = obj
         else:
-            for c in type(obj).__mro__:
-                for slot in getattr(c, "__slots__", ()):
-                    yield getattr(obj, slot, None)
+            held = [getattr(obj, slot, None) for c in type(obj).__mro__ for slot in getattr(c, "__slots__", ())]
+        for v in held:
+            yield from opened(v, 0)

@@ -10,7 +10,6 @@ checks many requests, each with its reasons marked, then looks for the marks amo
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import random
 from collections.abc import Callable
@@ -33,21 +32,12 @@ MARK = "motif-de-la-requete-"
 
 def _alive_marks() -> set[str]:
     """The requests whose marked text is still referenced by a live container or slotted object."""
-    gc.collect()
     found: set[str] = set()
-    for obj in gc.get_objects():
-        if isinstance(obj, dict):
-            values: Any = obj.values()
-        elif isinstance(obj, (list, tuple)):
-            values = obj
-        else:
-            slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
-            values = [getattr(obj, s, None) for s in slots] if slots else ()
-        for v in values:
-            if isinstance(v, str) and MARK in v:
-                rest = v.split(MARK, 1)[1]
-                if rest:
-                    found.add(rest.split()[0] if rest.split() else rest)
+    for v in live_values():
+        if isinstance(v, str) and MARK in v:
+            rest = v.split(MARK, 1)[1]
+            if rest:
+                found.add(rest.split()[0] if rest.split() else rest)
     return found
 
 
@@ -100,19 +90,7 @@ DURATION_SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "rules"
 def _alive_dates(years: set[int]) -> set[date]:
     """Dates of ``years`` still referenced by a live container or slotted object, looked for also in
     the tuples they hold (a tuple of dates is not tracked by the collector, the dict keyed by it is)."""
-    found: set[date] = set()
-
-    def look(v: Any, depth: int) -> None:
-        if type(v) is date:
-            if v.year in years:
-                found.add(v)
-        elif type(v) is tuple and depth < 4:
-            for x in v:
-                look(x, depth + 1)
-
-    for v in live_values():
-        look(v, 0)
-    return found
+    return {v for v in live_values() if type(v) is date and v.year in years}
 
 
 def _dates_left_by_past_requests(sample_path: Path, seed: int, date_it: Callable[[dict[str, Any], int, random.Random], None],

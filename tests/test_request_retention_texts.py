@@ -24,18 +24,11 @@ def _alive_marks() -> set[str]:
     """Requests whose marked text is still referenced from a live dict (key or value), list, tuple
     or slotted object, looking into the tuples they hold (a tuple of strings is not tracked itself)."""
     found: set[str] = set()
-
-    def look(v: Any, depth: int) -> None:
-        if isinstance(v, str):
-            rest = v.split(MARK, 1)[1] if MARK in v else ""
+    for v in live_values():
+        if isinstance(v, str) and MARK in v:
+            rest = v.split(MARK, 1)[1]
             if rest:  # not the mark itself (this module's constant)
                 found.add(rest[:4])
-        elif type(v) is tuple and depth < 4:
-            for x in v:
-                look(x, depth + 1)
-
-    for v in live_values():
-        look(v, 0)
     return found
 
 
