@@ -415,41 +415,42 @@ def _token(key: tuple[Any, ...]) -> _Token:
     return token
 
 
-def _message_token(m: Message) -> _Token:
-    """The token of ``m``'s value (:func:`_message_key`), kept on ``m`` (an extra sentence or a
-    phrase shared between findings is keyed once); ``False`` kept there when it has none."""
-    if type(m) is not Message or m._key is False:
+def _kept_token(value: Any, key_of: Callable[[Any], tuple[Any, ...]]) -> _Token:
+    """The token of ``key_of(value)``, kept on ``value`` (a value shared between findings is keyed
+    once); ``False`` kept there when it has none (and :class:`_Unkeyed` raised again)."""
+    kept = value._key
+    if kept is False:
         raise _Unkeyed
-    if m._key:
-        return m._key  # type: ignore[no-any-return]
+    if kept:
+        return kept  # type: ignore[no-any-return]
     try:
-        token = _token(_message_key(m))
-    except _Unkeyed:
-        object.__setattr__(m, "_key", False)
-        raise
-    object.__setattr__(m, "_key", token)
-    return token
-
-
-def _typed_token(value: Any) -> _Token:
-    """The token of a typed parameter's value key (:func:`_value_key`; a :class:`Phrases` value:
-    its separator and its messages' tokens), kept on it; ``False`` kept there when it has none (and
-    :class:`_Unkeyed` raised again)."""
-    if value._key is False:
-        raise _Unkeyed
-    try:
-        if type(value) is Phrases:
-            items, sep = value.items, value.sep
-            if type(items) is not tuple or type(sep) is not str:
-                raise _Unkeyed
-            token = _token((Phrases, sep, tuple([_message_token(m) for m in items])))
-        else:
-            token = _token(_value_key(value))
+        token = _token(key_of(value))
     except _Unkeyed:
         object.__setattr__(value, "_key", False)
         raise
     object.__setattr__(value, "_key", token)
     return token
+
+
+def _message_token(m: Message) -> _Token:
+    """The token of ``m``'s value (:func:`_message_key`), kept on ``m`` (an extra sentence or a
+    phrase shared between findings)."""
+    if type(m) is not Message:
+        raise _Unkeyed
+    return _kept_token(m, _message_key)
+
+
+def _phrases_key(value: Phrases) -> tuple[Any, ...]:
+    """A :class:`Phrases` value's key: its separator and its messages' tokens."""
+    items, sep = value.items, value.sep
+    if type(items) is not tuple or type(sep) is not str:
+        raise _Unkeyed
+    return (Phrases, sep, tuple([_message_token(m) for m in items]))
+
+
+def _typed_token(value: Any) -> _Token:
+    """The token of a typed parameter's value key (:func:`_value_key`, :func:`_phrases_key`), kept on it."""
+    return _kept_token(value, _phrases_key if type(value) is Phrases else _value_key)
 
 
 def _phrases_text(p: Phrases, lang: str) -> str:
