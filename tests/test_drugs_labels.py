@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,16 +123,21 @@ def test_bdpm_specialty_names_identify_their_own_substances() -> None:
     assert wrong_confident / len(specs) <= 0.003
 
 
+def _brand_sample() -> list[Any]:
+    """Every 40th marketed single-substance specialty whose brand's first word has six letters or more
+    (about 300, over the whole BDPM referential): the specialties the typo tests misspell."""
+    from checker.drugs import drug_index
+
+    specs = [s for cis, s in sorted(drug_index().specialties.items())
+             if s.marketed and len(s.substance_keys) == 1 and "/" not in s.name and len(s.brand.split()[0]) >= 6]
+    return specs[::40]
+
+
 def test_one_letter_typos_of_brand_names_are_never_confidently_wrong() -> None:
     """Deterministic one-edit typos (deletion, substitution, insertion) of ~300 marketed
     single-substance specialty names: none is read as another substance above the rule threshold."""
-    from checker.drugs import drug_index
-
-    idx = drug_index()
-    specs = [s for cis, s in sorted(idx.specialties.items())
-             if s.marketed and len(s.substance_keys) == 1 and "/" not in s.name and len(s.brand.split()[0]) >= 6]
     right = wrong_confident = total = 0
-    for n, s in enumerate(specs[::40]):
+    for n, s in enumerate(_brand_sample()):
         word = s.brand.split()[0]
         i = 1 + n % (len(word) - 2)
         typo = (word[:i] + word[i + 1:], word[:i] + "x" + word[i + 1:], word[:i] + "e" + word[i:])[n % 3]
@@ -152,13 +158,8 @@ def test_two_swapped_letters_in_brand_names_read_like_other_one_letter_typos() -
     """Two neighbouring letters swapped ("Dolipnare", the commonest slip at a keyboard), in ~300
     marketed single-substance specialty names, with or without the strength: never read as another
     substance above the rule threshold, and read right as often as a letter dropped or changed."""
-    from checker.drugs import drug_index
-
-    idx = drug_index()
-    specs = [s for cis, s in sorted(idx.specialties.items())
-             if s.marketed and len(s.substance_keys) == 1 and "/" not in s.name and len(s.brand.split()[0]) >= 6]
     right = wrong_confident = total = 0
-    for n, s in enumerate(specs[::40]):
+    for n, s in enumerate(_brand_sample()):
         word = s.brand.split()[0]
         i = 1 + n % (len(word) - 3)
         typo = word[:i] + word[i + 1] + word[i] + word[i + 2:]
